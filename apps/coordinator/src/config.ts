@@ -1,0 +1,18 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { ConfigFields, Defaults, parseConfig } from "@potluck/protocol";
+import { z } from "zod";
+
+/** Every coordinator setting and its default, in one block. */
+export const CoordinatorConfigSchema = z.object({
+  POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
+  POTLUCK_COORDINATOR_PORT: ConfigFields.port(Defaults.coordinatorPort),
+  POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
+  DATABASE_URL: ConfigFields.url(["postgres", "postgresql"]).optional(),
+  POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind").default("0.0.0.0"),
+});
+export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
+
+export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): CoordinatorConfig {
+  return parseConfig(CoordinatorConfigSchema, env, argv);
+}

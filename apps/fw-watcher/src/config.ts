@@ -1,0 +1,20 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { hostname } from "node:os";
+import { ConfigFields, Defaults, MachineName, parseConfig } from "@potluck/protocol";
+import { z } from "zod";
+
+/** Every fwWatcher setting and its default, in one block. */
+export const FwWatcherConfigSchema = z.object({
+  POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
+  POTLUCK_FW_PORT: ConfigFields.port(Defaults.fwWatcherPort),
+  POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
+  POTLUCK_MACHINE: MachineName.default(hostname().split(".")[0]?.toLowerCase() ?? "machine"),
+  POTLUCK_INTERFACE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected a network interface name (1-15 characters)").default(Defaults.interfaceName),
+  POTLUCK_FW_WATCH_INTERVAL: z.coerce.number().positive("expected seconds > 0").max(3600, "expected at most 3600 seconds").default(Defaults.fwWatchIntervalS),
+});
+export type FwWatcherConfig = z.infer<typeof FwWatcherConfigSchema>;
+
+export function loadFwWatcherConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): FwWatcherConfig {
+  return parseConfig(FwWatcherConfigSchema, env, argv);
+}

@@ -1,0 +1,18 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { ConfigFields, Defaults, parseConfig } from "@potluck/protocol";
+import { z } from "zod";
+
+/** Every ledger setting and its default, in one block. */
+export const LedgerConfigSchema = z.object({
+  POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
+  POTLUCK_LEDGER_PORT: ConfigFields.port(Defaults.ledgerPort),
+  POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
+  DATABASE_URL: ConfigFields.url(["postgres", "postgresql"]).optional(),
+  POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind").default("0.0.0.0"),
+});
+export type LedgerConfig = z.infer<typeof LedgerConfigSchema>;
+
+export function loadLedgerConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): LedgerConfig {
+  return parseConfig(LedgerConfigSchema, env, argv);
+}

@@ -1,0 +1,62 @@
+// ESLint runs here for one reason above all: to enforce module boundaries, so that
+// "apps never import apps" and "protocol imports no framework" fail `npm test` instead of
+// living only in a document.
+import nx from "@nx/eslint-plugin";
+import tseslint from "typescript-eslint";
+
+// Frameworks, ORMs, clients and model runtimes that libs/protocol must never import: it is the
+// wire contract every app and the CLI share, and must stay loadable anywhere.
+const frameworkImports = [
+  "hono", "hono/*", "@hono/*", "drizzle-orm", "drizzle-orm/*", "postgres", "@electric-sql/*",
+  "node-llama-cpp", "@nats-io/*", "nats", "pino", "prom-client", "usearch",
+];
+
+const appPackages = ["@potluck/sidecar", "@potluck/coordinator", "@potluck/ledger", "@potluck/fw-watcher", "@potluck/tools", "@potluck/*/src/*"];
+
+export default [
+  { ignores: ["**/node_modules/**", "**/dist/**", "**/drizzle/**", "**/*.config.ts", "**/.nx/**"] },
+  { ...tseslint.configs.base, files: ["**/*.ts"] },
+  {
+    files: ["**/*.ts"],
+    plugins: { "@nx": nx },
+    rules: {
+      "@nx/enforce-module-boundaries": [
+        "error",
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:lib"] },
+            { sourceTag: "type:lib", onlyDependOnLibsWithTags: ["type:lib"] },
+            // Tools (CLI, lab, benches) may drive apps in-process for benchmarks.
+            { sourceTag: "type:tool", onlyDependOnLibsWithTags: ["type:lib", "type:app"] },
+            { sourceTag: "scope:sidecar", onlyDependOnLibsWithTags: ["scope:shared"] },
+            { sourceTag: "scope:coordinator", onlyDependOnLibsWithTags: ["scope:shared"] },
+            { sourceTag: "scope:ledger", onlyDependOnLibsWithTags: ["scope:shared"] },
+            { sourceTag: "scope:fw-watcher", onlyDependOnLibsWithTags: ["scope:shared"] },
+            { sourceTag: "scope:shared", onlyDependOnLibsWithTags: ["scope:shared"] },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Belt and braces for "apps never import apps": Nx maps imports to projects through its graph,
+    // which only knows packages that resolve; a name-based ban needs no graph at all.
+    files: ["apps/**/*.ts", "libs/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: appPackages, message: "apps and libs never import an app; move shared code to a lib." }] }],
+    },
+  },
+  {
+    // Source only: protocol's own tests may use hono to prove the validator works in it.
+    files: ["libs/protocol/src/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [
+        ...frameworkImports.map((group) => ({ group: [group], message: "libs/protocol imports no framework, ORM, client or model runtime." })),
+        { group: appPackages, message: "apps and libs never import an app; move shared code to a lib." },
+      ] }],
+    },
+  },
+];

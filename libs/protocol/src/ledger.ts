@@ -1,0 +1,81 @@
+import { z } from "zod";
+import { ClientId, IsoTime, MachineName, OwnerName } from "./common.js";
+
+/** 1 credit = 1 normalized A100-minute = 1,000,000 micro-credits; amounts are integers of these. */
+export const MICRO_CREDITS_PER_CREDIT = 1_000_000;
+
+const Amount = z.number().int("expected an integer number of micro-credits").positive("expected a positive amount").max(Number.MAX_SAFE_INTEGER);
+const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, "expected 32 bytes as lower-case hex");
+
+/** Published by both sides when a trusted peer (different owner) serves a job. */
+export const UsageEvent = z.object({
+  eventId: ClientId,
+  jobId: ClientId,
+  /** earn: the server's owner; spend: the requester's owner. */
+  kind: z.enum(["earn", "spend"]),
+  account: OwnerName,
+  counterparty: OwnerName,
+  servedBy: MachineName,
+  model: z.string().min(1).max(256),
+  tokens: z.number().int().nonnegative(),
+  /** Normalized compute in micro-credits (A100-microminutes). */
+  amount: Amount,
+  at: IsoTime,
+});
+export type UsageEvent = z.infer<typeof UsageEvent>;
+
+export const EntryKind = z.enum(["earn", "spend", "hold", "settle", "void", "adjust", "refund", "snapshot"]);
+export type EntryKind = z.infer<typeof EntryKind>;
+
+/** The HTTP write path: one ledger event (usage events map onto earn/spend). */
+export const LedgerEventRequest = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("earn"), eventId: ClientId, account: OwnerName, amount: Amount, jobId: ClientId.optional() }),
+  z.object({ kind: z.literal("spend"), eventId: ClientId, account: OwnerName, amount: Amount, jobId: ClientId.optional() }),
+  z.object({ kind: z.literal("hold"), eventId: ClientId, account: OwnerName, amount: Amount, jobId: ClientId }),
+  z.object({ kind: z.literal("settle"), eventId: ClientId, account: OwnerName, holdEventId: ClientId, amount: Amount }),
+  z.object({ kind: z.literal("void"), eventId: ClientId, account: OwnerName, holdEventId: ClientId }),
+  z.object({ kind: z.literal("adjust"), eventId: ClientId, account: OwnerName, delta: z.number().int().refine((n) => n !== 0, "expected a non-zero integer"), reason: z.string().min(1).max(512) }),
+  z.object({ kind: z.literal("refund"), eventId: ClientId, account: OwnerName, amount: Amount, refundsEventId: ClientId, reason: z.string().min(1).max(512) }),
+]);
+export type LedgerEventRequest = z.infer<typeof LedgerEventRequest>;
+
+export const LedgerEntry = z.object({
+  seq: z.number().int().nonnegative(),
+  eventId: z.string(),
+  kind: EntryKind,
+  account: z.string(),
+  /** Signed change to the account's balance in micro-credits. */
+  delta: z.number().int(),
+  prevHash: Hex32,
+  hash: Hex32,
+  createdAt: IsoTime,
+  payload: z.record(z.string(), z.unknown()),
+});
+export type LedgerEntry = z.infer<typeof LedgerEntry>;
+
+export const Balance = z.object({ account: OwnerName, balance: z.number().int(), held: z.number().int().nonnegative(), asOfSeq: z.number().int() });
+export type Balance = z.infer<typeof Balance>;
+
+/** A C2SP tlog-checkpoint signed note, with its parsed body for convenience. */
+export const Checkpoint = z.object({
+  origin: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  /** base64 of the 32-byte root hash, as in the note body. */
+  rootHash: z.string(),
+  note: z.string(),
+});
+export type Checkpoint = z.infer<typeof Checkpoint>;
+
+const HashList = z.array(z.string()).max(64);
+
+/** Everything a member needs to check their balance offline with the log's public key. */
+export const ProofBundle = z.object({
+  version: z.literal(1),
+  account: OwnerName,
+  balance: z.number().int(),
+  snapshot: z.object({ seq: z.number().int().nonnegative(), asOfSize: z.number().int().nonnegative(), root: z.string(), leafIndex: z.number().int().nonnegative(), size: z.number().int().positive(), proof: HashList }),
+  inclusion: z.object({ leafIndex: z.number().int().nonnegative(), treeSize: z.number().int().positive(), proof: HashList, entry: z.string() }),
+  checkpoint: z.string(),
+  anchors: z.array(z.object({ kind: z.string(), receipt: z.string() })),
+});
+export type ProofBundle = z.infer<typeof ProofBundle>;

@@ -1,0 +1,34 @@
+/**
+ * Graceful shutdown for every service: on SIGTERM or SIGINT stop accepting, let in-flight work
+ * finish for at most `drainMsMax`, then exit. A second signal exits at once.
+ */
+export function drainOnSignal(options: {
+  close: () => Promise<void>;
+  log: (message: string) => void;
+  drainMsMax?: number;
+}): void {
+  const { close, log, drainMsMax = 10_000 } = options;
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log(`${signal} again; exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log(`${signal} received; draining (at most ${drainMsMax} ms)`);
+    const timer = setTimeout(() => {
+      log("drain took too long; exiting");
+      process.exit(1);
+    }, drainMsMax);
+    timer.unref();
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log(`error while draining: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}

@@ -1,0 +1,126 @@
+import { z } from "zod";
+import { ClientId, IsoTime, MachineName, OwnerName } from "./common.js";
+
+/** Bounds on what a sidecar accepts; a bigger body is a 413, not an allocation. */
+export const SidecarLimits = {
+  messagesMax: 256,
+  messageCharsMax: 64_000,
+  maxTokensMax: 8_192,
+  probeBytesMax: 65_536,
+  embeddingInputsMax: 256,
+  bodyBytesMax: 4 * 1024 * 1024,
+} as const;
+
+export const ModelState = z.enum(["loading", "ready", "failed"]);
+export type ModelState = z.infer<typeof ModelState>;
+
+export const ModelInfo = z.object({
+  id: z.string().min(1),
+  state: ModelState,
+  /** 0..1 while loading. */
+  progress: z.number().min(0).max(1).optional(),
+  /** The runtime's own words when state is failed. */
+  reason: z.string().optional(),
+  /** True for the generated random-weight model: never mistake it for a real one. */
+  testModel: z.boolean(),
+  contextSize: z.number().int().positive().optional(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const EmbedderInfo = z.object({
+  id: z.string().min(1),
+  dimensions: z.number().int().positive(),
+  state: ModelState,
+});
+export type EmbedderInfo = z.infer<typeof EmbedderInfo>;
+
+export const Health = z.object({
+  status: z.enum(["ok", "warming"]),
+  machine: MachineName,
+  uptimeS: z.number().nonnegative(),
+});
+export type Health = z.infer<typeof Health>;
+
+export const Capabilities = z.object({
+  machine: MachineName,
+  owner: OwnerName,
+  version: z.string(),
+  status: z.enum(["ready", "warming"]),
+  models: z.array(ModelInfo),
+  embedder: EmbedderInfo.nullable(),
+  memory: z.object({ peerSearchEnabled: z.boolean(), records: z.number().int().nonnegative() }),
+  hardware: z.object({
+    platform: z.string(),
+    arch: z.string(),
+    cpus: z.number().int().positive(),
+    memoryBytes: z.number().int().positive(),
+    gpu: z.string().nullable(),
+  }),
+});
+export type Capabilities = z.infer<typeof Capabilities>;
+
+/** POST /peer/probe: the payload crosses the path outbound and is echoed back inbound. */
+export const ProbeRequest = z.object({
+  payload: z.string().max(SidecarLimits.probeBytesMax),
+});
+export type ProbeRequest = z.infer<typeof ProbeRequest>;
+export const ProbeResponse = z.object({ machine: MachineName, bytes: z.number().int().nonnegative(), payload: z.string() });
+export type ProbeResponse = z.infer<typeof ProbeResponse>;
+
+export const ChatMessage = z.object({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.string().max(SidecarLimits.messageCharsMax),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** OpenAI-compatible; unknown fields are ignored so existing clients work unchanged. */
+export const ChatCompletionRequest = z.object({
+  model: z.string().min(1).max(256),
+  messages: z.array(ChatMessage).min(1).max(SidecarLimits.messagesMax),
+  stream: z.boolean().optional(),
+  max_tokens: z.number().int().positive().max(SidecarLimits.maxTokensMax).optional(),
+  max_completion_tokens: z.number().int().positive().max(SidecarLimits.maxTokensMax).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  seed: z.number().int().optional(),
+  /** Potluck extension: run on this machine, or fail saying why it cannot. */
+  potluck: z.object({ on: MachineName.optional() }).optional(),
+});
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
+
+export const EmbeddingsRequest = z.object({
+  model: z.string().max(256).optional(),
+  input: z.union([z.string().max(SidecarLimits.messageCharsMax), z.array(z.string().max(SidecarLimits.messageCharsMax)).min(1).max(SidecarLimits.embeddingInputsMax)]),
+});
+export type EmbeddingsRequest = z.infer<typeof EmbeddingsRequest>;
+
+/** POST /peer/infer: one sidecar asks another to run a prompt; the reply is NDJSON chunks. */
+export const PeerInferRequest = z.object({
+  jobId: ClientId,
+  model: z.string().min(1).max(256),
+  messages: z.array(ChatMessage).min(1).max(SidecarLimits.messagesMax),
+  maxTokens: z.number().int().positive().max(SidecarLimits.maxTokensMax),
+  temperature: z.number().min(0).max(2).optional(),
+  seed: z.number().int().optional(),
+  requester: z.object({ machine: MachineName, owner: OwnerName }),
+});
+export type PeerInferRequest = z.infer<typeof PeerInferRequest>;
+
+export const Usage = z.object({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+});
+
+export const InferStreamChunk = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("token"), text: z.string() }),
+  z.object({
+    type: z.literal("done"),
+    servedBy: MachineName,
+    testModel: z.boolean(),
+    finishReason: z.enum(["stop", "length"]),
+    usage: Usage,
+    at: IsoTime,
+  }),
+  z.object({ type: z.literal("error"), code: z.string(), message: z.string(), layer: z.string().optional() }),
+]);
+export type InferStreamChunk = z.infer<typeof InferStreamChunk>;

@@ -1,0 +1,111 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { homedir, platform } from "node:os";
+import { join } from "node:path";
+import { Defaults } from "@potluck/protocol";
+import { httpOk, tcpAnswers } from "../../lib/net.js";
+import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
+import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
+import { CliError, parseArgs, type Command } from "../command.js";
+
+const usage = `Usage: potluck up [--data-dir DIR] [--port N] [--no-fw-watcher]
+
+Starts the local stack with embedded defaults: the sidecar (port ${Defaults.sidecarPort}), the
+coordinator and the ledger (embedded PGlite unless DATABASE_URL is set), and the firewall watcher
+where the OS allows it (Linux with nft, as root). NATS is POTLUCK_NATS_URL (default
+${Defaults.natsUrl}); if nothing answers there and nats-server is installed, potluck starts one
+with JetStream in the data directory. Without NATS only the sidecar runs, and potluck says why.
+Ctrl-C stops everything.`;
+
+/** How long a service may take to answer /health before `up` gives up on it. */
+const healthTimeoutMs = 120_000;
+
+export const upCommand: Command = {
+  name: "up",
+  summary: "start the local stack (sidecar, coordinator, ledger, fw-watcher)",
+  usage,
+  async run(argv) {
+    const { flags } = parseArgs(argv, ["no-fw-watcher"]);
+    const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const env: NodeJS.ProcessEnv = { ...process.env, POTLUCK_DATA_DIR: dataDir };
+    if (flags.has("port")) env.POTLUCK_PORT = flags.get("port");
+    const sidecarPort = Number(env.POTLUCK_PORT ?? Defaults.sidecarPort);
+
+    const procs: Supervised[] = [];
+    const stopAll = async () => {
+      // Reverse start order: the sidecar goes first, NATS last, so nothing loses its broker mid-drain.
+      for (const proc of [...procs].reverse()) await stopSupervised(proc);
+    };
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write("\npotluck: stopping…\n");
+      void stopAll().then(() => process.exit(0));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+
+    const nats = await ensureNats(env, dataDir);
+    if (nats.proc !== undefined) procs.push(nats.proc);
+    const services: ServiceName[] = [];
+    if (nats.ok) services.push("coordinator", "ledger");
+    else process.stdout.write(`potluck: running the sidecar alone: ${nats.reason}\n`);
+    const fw = fwWatcherAllowed(flags.has("no-fw-watcher"));
+    if (fw.ok && nats.ok) services.push("fw-watcher");
+    else if (!fw.ok) process.stdout.write(`potluck: not starting the firewall watcher: ${fw.reason}\n`);
+    services.push("sidecar");
+
+    for (const name of services) {
+      procs.push(startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name]), env }));
+    }
+    const healthy = await waitFor(() => httpOk(`http://127.0.0.1:${sidecarPort}/health`), { timeoutMs: healthTimeoutMs });
+    if (!healthy) {
+      await stopAll();
+      throw new CliError(`the sidecar did not answer http://127.0.0.1:${sidecarPort}/health within ${healthTimeoutMs / 1000} s; see its log above`);
+    }
+    process.stdout.write(`potluck: up — sidecar http://127.0.0.1:${sidecarPort} (${services.join(", ")}). Ctrl-C stops everything.\n`);
+
+    // Any service dying on its own is a failure of the whole stack: stop the rest and say which.
+    const first = await Promise.race(procs.map((p) => p.exited.then((code) => ({ name: p.name, code }))));
+    if (stopping) return 0;
+    stopping = true;
+    await stopAll();
+    throw new CliError(`${first.name} exited (${first.code}); stopped the rest of the stack`);
+  },
+};
+
+async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
+  const url = new URL(env.POTLUCK_NATS_URL ?? Defaults.natsUrl);
+  const host = url.hostname;
+  const port = Number(url.port || 4222);
+  if (await tcpAnswers(host, port)) return { ok: true };
+  const local = host === "127.0.0.1" || host === "localhost";
+  const binary = which("nats-server");
+  if (!local || binary === undefined) {
+    return { ok: false, reason: `no NATS answers at ${url.href}${local ? " and nats-server is not installed" : ""}` };
+  }
+  const storeDir = join(dataDir, "nats");
+  mkdirSync(storeDir, { recursive: true });
+  const proc = startSupervised({ name: "nats", command: binary, args: ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)] });
+  if (await waitFor(() => tcpAnswers(host, port), { timeoutMs: 10_000 })) return { ok: true, proc };
+  await stopSupervised(proc);
+  return { ok: false, reason: `started nats-server but it did not answer on ${host}:${port}` };
+}
+
+function fwWatcherAllowed(disabled: boolean): { ok: boolean; reason?: string } {
+  if (disabled) return { ok: false, reason: "--no-fw-watcher" };
+  if (platform() !== "linux") return { ok: false, reason: `it is Linux only (this is ${platform()})` };
+  if (which("nft") === undefined) return { ok: false, reason: "nft (nftables) is not installed" };
+  if (process.getuid?.() !== 0) return { ok: false, reason: "it needs root to edit nftables" };
+  return { ok: true };
+}
+
+function which(binary: string): string | undefined {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${binary}`], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,43 @@
+import { CliError, type Command } from "./command.js";
+import { upCommand } from "./commands/up.js";
+
+/** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
+const commands: Command[] = [upCommand];
+
+const usage = `potluck: your own machines as one private AI system
+
+Usage: potluck COMMAND [options]   (potluck COMMAND --help for details)
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(usage);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (command === undefined) throw new CliError(`unknown command "${name}"; run potluck --help`, 2);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(command.usage.endsWith("\n") ? command.usage : `${command.usage}\n`);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof CliError) {
+      process.stderr.write(`potluck: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+    } else {
+      process.stderr.write(`potluck: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

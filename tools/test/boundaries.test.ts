@@ -1,0 +1,39 @@
+import { join } from "node:path";
+import { ESLint } from "eslint";
+import { describe, expect, it } from "vitest";
+import { repoRoot } from "../src/lib/repo.js";
+
+// The boundary rules live in eslint.config.mjs and run in `npm test`; these tests prove they
+// bite, by linting deliberate violations as if they were files in the repo (nothing is written).
+const eslint = new ESLint({ cwd: repoRoot });
+
+async function errorsFor(path: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: join(repoRoot, path) });
+  return (result?.messages ?? []).filter((m) => m.severity === 2).map((m) => `${m.ruleId}: ${m.message}`);
+}
+
+describe("module boundaries", () => {
+  it("refuse an import from one app into another by path", async () => {
+    const errors = await errorsFor("apps/ledger/src/leak.ts", 'import { buildSidecarApp } from "../../sidecar/src/app.js";\nexport const x = buildSidecarApp;\n');
+    expect(errors.join("\n")).toMatch(/@nx\/enforce-module-boundaries/);
+  });
+
+  it("refuse an import from one app into another by package name", async () => {
+    for (const module of ["@potluck/ledger", "@potluck/sidecar/src/app.js"]) {
+      const errors = await errorsFor("apps/coordinator/src/leak.ts", `import { x } from "${module}";\nexport const y = x;\n`);
+      expect(errors.join("\n"), module).toMatch(/never import an app/);
+    }
+  });
+
+  it("refuse a framework import in libs/protocol", async () => {
+    for (const module of ["hono", "drizzle-orm", "node-llama-cpp", "@nats-io/transport-node"]) {
+      const errors = await errorsFor("libs/protocol/src/leak.ts", `import * as m from "${module}";\nexport const x = m;\n`);
+      expect(errors.join("\n"), module).toMatch(/libs\/protocol imports no framework/);
+    }
+  });
+
+  it("allow an app to import a lib", async () => {
+    const errors = await errorsFor("apps/ledger/src/ok.ts", 'import { Subjects } from "@potluck/protocol";\nexport const x = Subjects;\n');
+    expect(errors).toEqual([]);
+  });
+});

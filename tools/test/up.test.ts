@@ -1,0 +1,67 @@
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { httpOk } from "../src/lib/net.js";
+import { repoRoot } from "../src/lib/repo.js";
+import { waitFor } from "../src/lib/supervisor.js";
+
+// `potluck up` for real: the child services start, the sidecar answers /health, and Ctrl-C
+// (SIGINT) stops every process it started. Ports are offset so a developer's own stack is untouched.
+const dataDir = mkdtempSync(join(tmpdir(), "potluck-up-"));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function childPids(pid: number): number[] {
+  // /proc is enough on Linux; the test only needs direct children of `potluck up`.
+  
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe("potluck up", () => {
+  it("answers /health on the sidecar and leaves nothing behind after Ctrl-C", async () => {
+    const port = 18321 + Math.floor(Math.random() * 500);
+    const up = spawn(process.execPath, [join(repoRoot, "bin/potluck.mjs"), "up", "--port", String(port), "--no-fw-watcher"], {
+      env: { ...process.env, POTLUCK_DATA_DIR: dataDir, POTLUCK_COORDINATOR_PORT: String(port + 1000), POTLUCK_LEDGER_PORT: String(port + 1001) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    up.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    up.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    try {
+      const healthy = await waitFor(() => httpOk(`http://127.0.0.1:${port}/health`), { timeoutMs: 90_000 });
+      expect(healthy, output).toBe(true);
+      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(res.status).toBe(200);
+      const children = childPids(up.pid ?? -1);
+      expect(children.length, output).toBeGreaterThanOrEqual(3);
+      const exited = new Promise<number | null>((resolve) => up.once("exit", resolve));
+      up.kill("SIGINT");
+      expect(await exited, output).toBe(0);
+      const gone = await waitFor(async () => children.every((pid) => !alive(pid)), { timeoutMs: 15_000 });
+      expect(gone, `still running: ${children.filter(alive).join(", ")}`).toBe(true);
+    } finally {
+      if (up.exitCode === null) up.kill("SIGKILL");
+    }
+  });
+});

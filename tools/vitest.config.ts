@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    // Real servers and namespaces take a moment; no test may fail on timing alone.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
