@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { ConfigFields, Defaults, parseConfig } from "@potluck/protocol";
+import { ConfigFields, DEFAULT_SUBJECT_ROOT, Defaults, parseConfig } from "@potluck/protocol";
 import { z } from "zod";
 
 /** Every coordinator setting and its default, in one block. */
@@ -8,6 +8,8 @@ export const CoordinatorConfigSchema = z.object({
   POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
   POTLUCK_COORDINATOR_PORT: ConfigFields.port(Defaults.coordinatorPort),
   POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
+  /** Subject root on NATS; lets several meshes (or test runs) share one server. */
+  POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
   DATABASE_URL: ConfigFields.url(["postgres", "postgresql"]).optional(),
   POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind").default("0.0.0.0"),
 });

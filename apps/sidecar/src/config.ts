@@ -1,6 +1,6 @@
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
-import { ConfigFields, Defaults, MachineName, OwnerName, parseConfig } from "@potluck/protocol";
+import { ConfigFields, DEFAULT_SUBJECT_ROOT, Defaults, MachineName, OwnerName, parseConfig } from "@potluck/protocol";
 import { z } from "zod";
 
 /** Every sidecar setting and its default, in one block. */
@@ -14,6 +14,8 @@ export const SidecarConfigSchema = z.object({
   POTLUCK_EMBED_MODEL: z.string().optional(),
   POTLUCK_COORDINATOR_URL: ConfigFields.url(["http", "https"]).optional(),
   POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
+  /** Subject root on NATS; lets several meshes (or test runs) share one server. */
+  POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
   POTLUCK_PEER_MEMORY_ENABLED: ConfigFields.flag(false),
   POTLUCK_INTERFACE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected a network interface name (1-15 characters)").default(Defaults.interfaceName),
 });

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Subjects } from "../src/index.js";
+import { Subjects, subjectsFor } from "../src/index.js";
 
 describe("Subjects", () => {
   it("builds one-token subjects for valid names", () => {
@@ -25,5 +25,17 @@ describe("Subjects", () => {
         }
       }),
     );
+  });
+});
+
+describe("subjectsFor", () => {
+  it("keeps every subject and the usage stream under its root", () => {
+    const s = subjectsFor("t-abc123");
+    expect(s.heartbeat("mac")).toBe("t-abc123.heartbeat.mac");
+    expect(s.usageStream).toEqual({ name: "T_ABC123_USAGE", subjects: ["t-abc123.usage.*"] });
+  });
+
+  it("refuses a root that is not a single token", () => {
+    for (const bad of ["a.b", "*", "", "UP"]) expect(() => subjectsFor(bad)).toThrow(/invalid NATS subject root/);
   });
 });
