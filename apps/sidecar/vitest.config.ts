@@ -6,5 +6,8 @@ export default defineConfig({
     // Real servers and namespaces take a moment; no test may fail on timing alone.
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // The JSON report feeds the one-line total that `npm test` prints at the end.
+    reporters: ["default", "json"],
+    outputFile: { json: `${import.meta.dirname}/../../.test-results/${import.meta.dirname.split("/").pop()}.json` },
   },
 });

@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     passWithNoTests: true, // until the diagnostics issue lands its checks
     hookTimeout: 120_000,
+    // The JSON report feeds the one-line total that `npm test` prints at the end.
+    reporters: ["default", "json"],
+    outputFile: { json: `${import.meta.dirname}/../../.test-results/${import.meta.dirname.split("/").pop()}.json` },
   },
 });
