@@ -9,6 +9,13 @@ export const MemoryLimits = {
   searchLimitMax: 100,
   /** Largest embedding accepted from a caller; real embedders stay far below. */
   dimensionsMax: 4_096,
+  /** A write with a 4,096-number embedding is ~90 KB of JSON; anything much larger is not a memory. */
+  bodyBytesMax: 256 * 1024,
+  /** A fleet search never waits longer than this for a slow peer, whatever the caller asks. */
+  fleetDeadlineMsMax: 10_000,
+  fleetDeadlineMsDefault: 1_500,
+  /** Peers asked at once by one fleet search; a household has a handful. */
+  fleetPeersMax: 32,
 } as const;
 
 const Project = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of letters, digits, '.', '_' or '-'");
@@ -22,6 +29,8 @@ export const MemoryWriteRequest = z.object({
   pinned: z.boolean().default(false),
   /** Optional caller-supplied vector; it must match the store's embedder dimensions. */
   embedding: z.array(z.number().finite()).min(1).max(MemoryLimits.dimensionsMax).optional(),
+  /** Which embedder produced `embedding`; when given it must be the store's own. */
+  embedderId: z.string().min(1).max(256).optional(),
 });
 export type MemoryWriteRequest = z.infer<typeof MemoryWriteRequest>;
 
@@ -47,8 +56,18 @@ export const MemorySearchRequest = z.object({
   includeCold: z.boolean().default(false),
   /** "fleet" fans out to every own machine that opted in to peer memory search. */
   scope: z.enum(["local", "fleet"]).default("local"),
+  /** Fleet scope only: how long to wait for peers before reporting them as "timeout". */
+  deadlineMs: z.number().int().min(1).max(MemoryLimits.fleetDeadlineMsMax).optional(),
 });
 export type MemorySearchRequest = z.infer<typeof MemorySearchRequest>;
+
+/** POST /peer/memory/search: the same filters, always answered from the peer's own store only. */
+export const PeerMemorySearchRequest = MemorySearchRequest.omit({ scope: true, deadlineMs: true });
+export type PeerMemorySearchRequest = z.infer<typeof PeerMemorySearchRequest>;
+
+/** PUT /memory/peer-search: opt this machine in or out of peer memory search without a restart. */
+export const PeerSharingRequest = z.object({ enabled: z.boolean() });
+export type PeerSharingRequest = z.infer<typeof PeerSharingRequest>;
 
 export const MemorySearchHit = z.object({
   score: z.number(),
@@ -72,3 +91,25 @@ export const MemorySearchResponse = z.object({
   machines: z.array(MachineAnswer),
 });
 export type MemorySearchResponse = z.infer<typeof MemorySearchResponse>;
+
+export const MemoryWriteResponse = z.object({ record: MemoryRecord });
+export type MemoryWriteResponse = z.infer<typeof MemoryWriteResponse>;
+
+/**
+ * GET /memory/status: what the store holds and what it refused to use. Corrupt lines and records
+ * written by another embedder are counted here (and logged at start-up), never silently searched.
+ */
+export const MemoryStatus = z.object({
+  machine: MachineName,
+  embedder: z.object({ id: z.string(), dimensions: z.number().int().positive() }),
+  records: z.number().int().nonnegative(),
+  hot: z.number().int().nonnegative(),
+  cold: z.number().int().nonnegative(),
+  pinned: z.number().int().nonnegative(),
+  /** Records whose vectors came from a different embedder: kept, listed, never compared. */
+  foreign: z.array(z.object({ embedderId: z.string(), records: z.number().int().positive() })),
+  corrupt: z.object({ lines: z.number().int().nonnegative(), samples: z.array(z.string()) }),
+  annIndexed: z.number().int().nonnegative(),
+  peerSearchEnabled: z.boolean(),
+});
+export type MemoryStatus = z.infer<typeof MemoryStatus>;
