@@ -1,8 +1,9 @@
 import { CliError, type Command } from "./command.js";
 import { upCommand } from "./commands/up.js";
+import { modelCommand } from "./commands/model.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
-const commands: Command[] = [upCommand];
+const commands: Command[] = [upCommand, modelCommand];
 
 const usage = `potluck: your own machines as one private AI system
 

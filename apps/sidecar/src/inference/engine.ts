@@ -1,0 +1,57 @@
+import type { ChatMessage, ModelInfo } from "@potluck/protocol";
+
+/**
+ * The one internal interface between the sidecar and a model runtime. Routes, the router and the
+ * peer API talk only to this; node-llama-cpp is one implementation (llama-engine.ts).
+ */
+export interface InferenceEngine {
+  /** Starts loading; resolves once the model is ready, rejects with the runtime's reason. */
+  load(source: ModelSource): Promise<void>;
+  unload(id: string): Promise<void>;
+  list(): ModelInfo[];
+  state(id: string): ModelInfo | undefined;
+  /** Streams one chat completion: token events, then exactly one done event (or a thrown error). */
+  stream(id: string, request: GenerateRequest): AsyncGenerator<EngineEvent>;
+  embed(id: string, inputs: readonly string[], signal?: AbortSignal): Promise<EmbedResult>;
+  close(): Promise<void>;
+}
+
+/** A model file the engine can load; `id` is what clients name in `model`. */
+export interface ModelSource {
+  id: string;
+  path: string;
+  /** The generated random-weight model: labelled as a test model everywhere. */
+  testModel: boolean;
+}
+
+export interface GenerateRequest {
+  messages: readonly ChatMessage[];
+  maxTokens: number;
+  /** 0 (the default) is greedy and deterministic; with a seed, sampling is deterministic too. */
+  temperature?: number;
+  seed?: number;
+  topP?: number;
+  signal?: AbortSignal;
+}
+
+export type EngineEvent =
+  | { type: "token"; text: string }
+  | { type: "done"; finishReason: "stop" | "length"; usage: { promptTokens: number; completionTokens: number } };
+
+export interface EmbedResult {
+  vectors: number[][];
+  promptTokens: number;
+}
+
+/** Errors the engine reports to callers; `status` maps onto HTTP. */
+export class EngineError extends Error {
+  override name = "EngineError";
+  constructor(
+    readonly status: 404 | 409 | 503,
+    readonly code: "model_not_found" | "model_not_ready" | "queue_full" | "model_failed",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

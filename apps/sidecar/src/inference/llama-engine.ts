@@ -1,0 +1,202 @@
+import { getLlama, LlamaChat, LlamaLogLevel, readGgufFileInfo, type ChatHistoryItem, type Llama, type LlamaContext, type LlamaEmbeddingContext, type LlamaModel } from "node-llama-cpp";
+import type { ModelInfo } from "@potluck/protocol";
+import { Channel } from "./channel.js";
+import { EngineError, type EmbedResult, type EngineEvent, type GenerateRequest, type InferenceEngine, type ModelSource } from "./engine.js";
+import { missingGgufKeys } from "./gguf-check.js";
+import { RequestQueue } from "./request-queue.js";
+
+export interface LlamaEngineOptions {
+  /** CPU threads per evaluation. llama.cpp's default (≥4) crawls on a 2-core box; see config. */
+  threads: number;
+  /** Upper bound on a chat context; smaller of this and the model's training context is used. */
+  contextSizeMax: number;
+  /** Requests that may wait per model beyond the one running; more is a 503 queue_full. */
+  queueWaitingMax: number;
+  /** Context size of each model's embedding context. */
+  embedContextSize: number;
+}
+
+interface Loaded {
+  model: LlamaModel;
+  context: LlamaContext;
+  embedder: LlamaEmbeddingContext;
+}
+
+interface Slot {
+  source: ModelSource;
+  info: ModelInfo;
+  queue: RequestQueue;
+  loaded?: Loaded;
+}
+
+/** InferenceEngine on node-llama-cpp: CPU only, prebuilt binaries only (never a source build). */
+export class LlamaEngine implements InferenceEngine {
+  private llama: Promise<Llama> | undefined;
+  private readonly slots = new Map<string, Slot>();
+
+  constructor(private readonly options: LlamaEngineOptions) {}
+
+  async load(source: ModelSource): Promise<void> {
+    if (this.slots.has(source.id)) throw new Error(`loading model ${source.id}: a model with this id is already loaded or loading`);
+    const slot: Slot = {
+      source,
+      info: { id: source.id, state: "loading", progress: 0, testModel: source.testModel },
+      queue: new RequestQueue(source.id, { concurrency: 1, waitingMax: this.options.queueWaitingMax }),
+    };
+    this.slots.set(source.id, slot);
+    try {
+      await this.checkMetadata(source);
+      slot.loaded = await this.open(slot);
+      slot.info = { id: source.id, state: "ready", testModel: source.testModel, contextSize: slot.loaded.context.contextSize };
+    } catch (error) {
+      slot.info = { id: source.id, state: "failed", testModel: source.testModel, reason: reasonOf(error) };
+      throw new EngineError(503, "model_failed", `loading model ${source.id}: ${reasonOf(error)}`, { cause: error });
+    }
+  }
+
+  async unload(id: string): Promise<void> {
+    const slot = this.slots.get(id);
+    this.slots.delete(id);
+    await disposeLoaded(slot?.loaded);
+  }
+
+  list(): ModelInfo[] {
+    return [...this.slots.values()].map((slot) => ({ ...slot.info }));
+  }
+
+  state(id: string): ModelInfo | undefined {
+    const info = this.slots.get(id)?.info;
+    return info === undefined ? undefined : { ...info };
+  }
+
+  async *stream(id: string, request: GenerateRequest): AsyncGenerator<EngineEvent> {
+    const slot = this.readySlot(id);
+    const release = await slot.queue.acquire(request.signal);
+    try {
+      yield* this.generate(slot, request);
+    } finally {
+      release();
+    }
+  }
+
+  async embed(id: string, inputs: readonly string[], signal?: AbortSignal): Promise<EmbedResult> {
+    const slot = this.readySlot(id);
+    const release = await slot.queue.acquire(signal);
+    try {
+      const loaded = this.loadedOf(slot);
+      const vectors: number[][] = [];
+      let promptTokens = 0;
+      for (const input of inputs) {
+        signal?.throwIfAborted();
+        const tokens = loaded.model.tokenize(input).slice(0, this.options.embedContextSize);
+        promptTokens += tokens.length;
+        vectors.push([...(await loaded.embedder.getEmbeddingFor(tokens)).vector]);
+      }
+      return { vectors, promptTokens };
+    } finally {
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    const slots = [...this.slots.values()];
+    this.slots.clear();
+    for (const slot of slots) await disposeLoaded(slot.loaded);
+    if (this.llama !== undefined) await (await this.llama).dispose();
+  }
+
+  private async *generate(slot: Slot, request: GenerateRequest): AsyncGenerator<EngineEvent> {
+    const loaded = this.loadedOf(slot);
+    const history: ChatHistoryItem[] = request.messages.map((m) =>
+      m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content },
+    );
+    history.push({ type: "model", response: [] });
+    const sequence = loaded.context.getSequence();
+    const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
+    const promptTokens = chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
+    const channel = new Channel<string>();
+    let completionTokens = 0;
+    const abort = new AbortController();
+    const onAbort = () => abort.abort(request.signal?.reason);
+    request.signal?.addEventListener("abort", onAbort, { once: true });
+    const done = chat
+      .generateResponse(history, {
+        maxTokens: request.maxTokens,
+        temperature: request.temperature ?? 0,
+        seed: request.seed,
+        topP: request.topP,
+        signal: abort.signal,
+        stopOnAbortSignal: true,
+        onToken: (tokens) => (completionTokens += tokens.length),
+        onTextChunk: (text) => channel.push(text),
+      })
+      .then((r) => r.metadata.stopReason)
+      .finally(() => channel.end());
+    try {
+      for await (const text of channel) yield { type: "token", text };
+      const stopReason = await done;
+      yield { type: "done", finishReason: stopReason === "maxTokens" ? "length" : "stop", usage: { promptTokens, completionTokens } };
+    } finally {
+      // The consumer may stop early (client gone): stop the runtime before freeing the slot.
+      abort.abort(new Error("consumer stopped reading"));
+      await done.catch(() => undefined);
+      request.signal?.removeEventListener("abort", onAbort);
+      chat.dispose({ disposeSequence: false });
+      sequence.dispose();
+    }
+  }
+
+  private readySlot(id: string): Slot {
+    const slot = this.slots.get(id);
+    if (slot === undefined) throw new EngineError(404, "model_not_found", `model ${id} is not loaded here`);
+    if (slot.info.state === "loading") throw new EngineError(503, "model_not_ready", `model ${id} is still loading (${Math.round((slot.info.progress ?? 0) * 100)}%); retry shortly`);
+    if (slot.info.state === "failed") throw new EngineError(503, "model_failed", `model ${id} failed to load: ${slot.info.reason ?? "unknown reason"}`);
+    return slot;
+  }
+
+  private loadedOf(slot: Slot): Loaded {
+    if (slot.loaded === undefined) throw new EngineError(503, "model_not_ready", `model ${slot.source.id} is not loaded`);
+    return slot.loaded;
+  }
+
+  private async checkMetadata(source: ModelSource): Promise<void> {
+    const info = await readGgufFileInfo(source.path, { readTensorInfo: false, logWarnings: false }).catch((error: unknown) => {
+      throw new Error(`reading GGUF metadata of ${source.path}: ${reasonOf(error)}`);
+    });
+    const missing = missingGgufKeys(info.metadata as unknown as Record<string, unknown>);
+    if (missing.length > 0) throw new Error(`${source.path} lacks required GGUF metadata (${missing.join(", ")}); refusing to load it because llama.cpp would abort the process`);
+  }
+
+  private async open(slot: Slot): Promise<Loaded> {
+    this.llama ??= getLlama({ build: "never", gpu: false, maxThreads: this.options.threads, logLevel: LlamaLogLevel.error });
+    const llama = await this.llama;
+    const model = await llama.loadModel({
+      modelPath: slot.source.path,
+      gpuLayers: 0,
+      onLoadProgress: (progress) => {
+        if (slot.info.state === "loading") slot.info = { ...slot.info, progress: Math.min(1, Math.max(0, progress)) };
+      },
+    });
+    try {
+      const threads = { ideal: this.options.threads, min: 1 };
+      const contextSize = Math.min(model.trainContextSize, this.options.contextSizeMax);
+      const context = await model.createContext({ contextSize, sequences: 1, threads });
+      const embedder = await model.createEmbeddingContext({ contextSize: Math.min(contextSize, this.options.embedContextSize), threads: this.options.threads });
+      return { model, context, embedder };
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+}
+
+async function disposeLoaded(loaded: Loaded | undefined): Promise<void> {
+  if (loaded === undefined) return;
+  await loaded.embedder.dispose();
+  await loaded.context.dispose();
+  await loaded.model.dispose();
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

