@@ -1,0 +1,68 @@
+import { spawn as spawnChild } from "node:child_process";
+import { join } from "node:path";
+import { appendBounded, killGroup, run } from "./run.js";
+import { labIdEnv } from "./names.js";
+import type { ExecOptions, ExecResult, LabProcess, SpawnOptions } from "./types.js";
+
+/** How long a stopped process gets to exit on SIGTERM before SIGKILL. */
+export const stopGraceMs = 5_000;
+
+/**
+ * argv that runs `argv` inside namespace `netns` with `wgDir` mounted on /var/run/wireguard, so
+ * `wg` and `wireguard-go` there see only that host's sockets. `ip netns exec` already gives a
+ * private mount namespace for /sys; `unshare --mount` makes our bind private to this command.
+ */
+export function inHostArgv(netns: string, wgDir: string, argv: readonly string[]): string[] {
+  return ["ip", "netns", "exec", netns, "unshare", "--mount", "sh", "-c", 'mount --bind "$0" /var/run/wireguard && exec "$@"', wgDir, ...argv];
+}
+
+export interface HostRuntime {
+  netns: string;
+  runDir: string;
+  labId: string;
+  /** Every process spawned on the host and not yet exited, for stopProcesses/powerOff/teardown. */
+  processes: Set<LabProcess>;
+}
+
+export const wgDirOf = (runDir: string) => join(runDir, "wireguard");
+
+function hostEnv(rt: HostRuntime, env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  return { ...(env ?? process.env), [labIdEnv]: rt.labId };
+}
+
+export function execInHost(rt: HostRuntime, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  if (argv.length === 0) return Promise.reject(new Error(`exec in ${rt.netns}: empty argv`));
+  return run(inHostArgv(rt.netns, wgDirOf(rt.runDir), argv), { ...opts, env: hostEnv(rt, opts.env) });
+}
+
+export function spawnInHost(rt: HostRuntime, name: string, argv: string[], opts: SpawnOptions = {}): LabProcess {
+  if (argv.length === 0) throw new Error(`spawn ${name} in ${rt.netns}: empty argv`);
+  const [command, ...args] = inHostArgv(rt.netns, wgDirOf(rt.runDir), argv);
+  // detached: the process leads its own group, so stop() reaches its children too.
+  const child = spawnChild(command as string, args, { env: hostEnv(rt, opts.env), cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (output = appendBounded(output, d)));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (output = appendBounded(output, d)));
+  const exited = new Promise<number | string>((resolve) => {
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));
+    child.once("error", (error) => resolve(`failed to start: ${error.message}`));
+  });
+  const proc: LabProcess = {
+    name,
+    pid: child.pid ?? -1,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      killGroup(child.pid, "SIGTERM");
+      const timer = setTimeout(() => killGroup(child.pid, "SIGKILL"), stopGraceMs);
+      await exited;
+      clearTimeout(timer);
+      // Stragglers in the group (a service's own children) must not outlive it.
+      killGroup(child.pid, "SIGKILL");
+    },
+  };
+  rt.processes.add(proc);
+  void exited.then(() => rt.processes.delete(proc));
+  return proc;
+}

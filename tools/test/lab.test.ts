@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLab, httpFrom, serveHttp, type Lab } from "../src/lab/index.js";
+
+// The household lab for real: three namespaces on one bridge, wireguard-go potluck0 on each,
+// every pair peered. Fresh = a handshake within WireGuard's own rekey window.
+const freshS = 180;
+const port = 8080;
+
+describe("lab: three hosts on a WireGuard mesh", () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await createLab();
+  });
+  afterAll(async () => {
+    await lab?.teardown();
+  });
+
+  it("has three hosts with distinct underlay and mesh addresses and private WireGuard sockets", async () => {
+    expect(lab.hosts.map((h) => h.name)).toEqual(["mac", "linux", "windows"]);
+    expect(new Set(lab.hosts.map((h) => h.meshIp)).size).toBe(3);
+    for (const h of lab.hosts) {
+      expect(h.netns).toContain(lab.id);
+      expect(h.underlayIp).toMatch(/^198\.18\.\d+\.\d+$/);
+      expect(h.meshIp).toMatch(/^100\.64\.0\.\d+$/);
+      // `wg` inside a host talks to that host's own potluck0: its public key, its MTU.
+      const shown = await h.exec(["wg", "show", "potluck0", "public-key"]);
+      expect(shown.stdout.trim()).toBe(h.wgPublicKey);
+      const link = await h.exec(["ip", "-o", "link", "show", "potluck0"]);
+      expect(link.stdout).toContain("mtu 1280");
+    }
+  });
+
+  it("has a fresh latest handshake between each pair", async () => {
+    for (const a of lab.hosts) {
+      for (const b of lab.hosts) {
+        if (a === b) continue;
+        const age = await lab.handshakeAgeS(a.name, b.name);
+        expect(age, `${a.name} → ${b.name}`).not.toBeNull();
+        expect(age as number).toBeLessThan(freshS);
+      }
+    }
+  });
+
+  it("serves HTTP on one host's mesh IP to the others", async () => {
+    const linux = lab.host("linux");
+    const server = await serveHttp(linux, port);
+    try {
+      for (const from of ["mac", "windows"]) {
+        const res = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/`, { timeoutMs: 20_000 });
+        expect(res, from).toMatchObject({ ok: true, status: 200 });
+        // A body bigger than the MTU crosses the tunnel intact in both directions.
+        const post = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/`, { bodyBytes: 64 * 1024, timeoutMs: 20_000 });
+        expect(post, from).toMatchObject({ ok: true, status: 200 });
+        const big = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/bytes/65536`, { timeoutMs: 20_000 });
+        expect(big, from).toMatchObject({ ok: true, bytes: 65536 });
+      }
+      // The server is in linux's namespace only: mac's own mesh IP has nothing on that port.
+      const self = await httpFrom(lab.host("mac"), `http://${lab.host("mac").meshIp}:${port}/`, { timeoutMs: 20_000 });
+      expect(self.code).toBe("ECONNREFUSED");
+    } finally {
+      await server.stop();
+    }
+  });
+});
