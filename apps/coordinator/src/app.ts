@@ -1,13 +1,32 @@
-import { errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
+import { CoordinatorLimits, errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { enrollRoutes } from "./routes/enroll.js";
+import { machineRoutes, rosterRoutes } from "./routes/machines.js";
+import { tokenRoutes } from "./routes/tokens.js";
+import type { CoordinatorState } from "./state.js";
 
 export interface CoordinatorDeps {
   startedAt: number;
+  state: CoordinatorState;
+  /** Required by token creation, removal and key rotation (see admin.ts). */
+  adminSecret: string;
 }
 
 /** The coordinator's HTTP surface, built from injected dependencies (no port, no globals). */
 export function buildCoordinatorApp(deps: CoordinatorDeps) {
-  const app = new Hono().get("/health", (c) => c.json({ status: "ok", service: "coordinator", uptimeS: (Date.now() - deps.startedAt) / 1000 }));
+  const app = new Hono()
+    .use(
+      bodyLimit({
+        maxSize: CoordinatorLimits.bodyBytesMax,
+        onError: (c) => c.json(errorBody(ErrorCode.bodyTooLarge, `request body is larger than ${CoordinatorLimits.bodyBytesMax} bytes`, "body"), 413),
+      }),
+    )
+    .get("/health", (c) => c.json({ status: "ok", service: "coordinator", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
+    .route("/v1/tokens", tokenRoutes(deps.state, deps.adminSecret))
+    .route("/v1/enroll", enrollRoutes(deps.state))
+    .route("/v1/roster", rosterRoutes(deps.state))
+    .route("/v1/machines", machineRoutes(deps.state, deps.adminSecret));
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err);

@@ -12,6 +12,11 @@ export const CoordinatorConfigSchema = z.object({
   POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
   DATABASE_URL: ConfigFields.url(["postgres", "postgresql"]).optional(),
   POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind").default("0.0.0.0"),
+  /**
+   * The admin secret, for several coordinators sharing one database; unset, it is read from (or
+   * created in) POTLUCK_DATA_DIR/coordinator/admin-secret.
+   */
+  POTLUCK_COORDINATOR_ADMIN_SECRET: z.string().min(16, "expected at least 16 characters").optional(),
 });
 export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
 

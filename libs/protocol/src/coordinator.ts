@@ -75,3 +75,63 @@ export const RosterChanged = z.object({
   machine: MachineName,
 });
 export type RosterChanged = z.infer<typeof RosterChanged>;
+
+/**
+ * Heartbeat timing, shared by the sidecars that send and the coordinator that judges.
+ * Silence is measured on the coordinator's own clock from the moment it received the last
+ * heartbeat (peer clocks are not trusted). A machine is offline only after `offlineAfterMs` of
+ * silence: two whole intervals (one lost or late message is not an outage) plus the reconnect
+ * grace, which covers a NATS client reconnect (2 s between tries, a few tries, then its buffered
+ * heartbeat is flushed). So a brief drop never shows as offline, and a dead machine shows within
+ * 20 s. After the coordinator's own NATS connection comes back, silence is counted from the
+ * reconnect plus the grace, because the gap was the coordinator's and every machine needs time
+ * to be heard again.
+ */
+export const HeartbeatTiming = {
+  intervalMs: 5_000,
+  reconnectGraceMs: 10_000,
+  offlineAfterMs: 2 * 5_000 + 10_000,
+} as const;
+
+/** Limits the coordinator enforces; every list and retry it owns is bounded by one of these. */
+export const CoordinatorLimits = {
+  /** Addresses 100.64.0.1 … 100.127.255.254: the /10 minus network and broadcast. */
+  meshAddressesMax: 2 ** 22 - 2,
+  /** Machines one roster answer lists; a household is a handful, a community a few thousand. */
+  rosterMachinesMax: 10_000,
+  /** Unused tokens kept at once: creation is refused past this, so a leaked admin secret can't fill the disk. */
+  tokensActiveMax: 1_000,
+  /** Request bodies are small JSON documents. */
+  bodyBytesMax: 64 * 1024,
+} as const;
+
+/** Error codes the coordinator answers with, beyond the shared ones: each names what is wrong. */
+export const CoordinatorErrorCode = {
+  tokenUnknown: "token_unknown",
+  tokenExpired: "token_expired",
+  tokenUsed: "token_used",
+  nameTaken: "name_taken",
+  keyTaken: "key_taken",
+  meshFull: "mesh_full",
+  machineUnknown: "machine_unknown",
+  adminRequired: "admin_required",
+} as const;
+export type CoordinatorErrorCode = (typeof CoordinatorErrorCode)[keyof typeof CoordinatorErrorCode];
+
+/** The header that carries the coordinator's admin secret (`Authorization: Bearer <secret>` works too). */
+export const CoordinatorAdminHeader = "x-potluck-admin-secret";
+
+/** What a machine keeps after `potluck join`: enough to rebuild potluck0 and follow the roster. */
+export const MeshState = z.object({
+  coordinatorUrl: z.url(),
+  machineId: z.string().min(1),
+  name: MachineName,
+  owner: OwnerName,
+  meshIp: MeshIp,
+  prefixLength: z.number().int().min(8).max(32),
+  mtu: z.number().int().min(576).max(9000),
+  interfaceName: z.string().min(1).max(15),
+  listenPort: z.number().int().min(1).max(65535),
+  endpoints: z.array(Endpoint),
+});
+export type MeshState = z.infer<typeof MeshState>;

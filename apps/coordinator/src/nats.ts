@@ -1,0 +1,73 @@
+import { Heartbeat, RosterChanged, subjectsFor } from "@potluck/protocol";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { CoordinatorState, RosterEvents } from "./state.js";
+
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Opens the coordinator's NATS connection; retries forever so a NATS restart is survivable. */
+export async function connectNats(url: string): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: url, name: "potluck-coordinator", maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true });
+  } catch (error) {
+    throw new Error(`connecting to NATS at ${url}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+/** Roster changes go out on `<root>.roster.changed`; core NATS, as machines also poll the roster. */
+export function natsRosterEvents(nc: NatsConnection, prefix: string, log?: Logger): RosterEvents {
+  const subject = subjectsFor(prefix).rosterChanged;
+  return {
+    publish(change) {
+      try {
+        nc.publish(subject, JSON.stringify(RosterChanged.parse(change)));
+      } catch (error) {
+        log?.warn({ err: error, change }, "publishing roster change failed");
+      }
+    },
+  };
+}
+
+/**
+ * Feeds every `<root>.heartbeat.<machine>` message into the state object. A message whose body
+ * fails the schema or names another machine than its subject is dropped and counted, never
+ * trusted. Connection drops are reported to the heartbeat tracker so our own outage is not
+ * blamed on the machines.
+ */
+export function subscribeHeartbeats(nc: NatsConnection, prefix: string, state: CoordinatorState, log?: Logger): { rejected: () => number } {
+  const subjects = subjectsFor(prefix);
+  const subjectPrefix = subjects.heartbeatAll.slice(0, -1);
+  let rejected = 0;
+  nc.subscribe(subjects.heartbeatAll, {
+    callback: (error, msg) => {
+      if (error !== null) return;
+      let body: unknown;
+      try {
+        body = msg.json();
+      } catch {
+        rejected++;
+        return;
+      }
+      const parsed = Heartbeat.safeParse(body);
+      if (!parsed.success || msg.subject !== `${subjectPrefix}${parsed.data.machine}`) {
+        rejected++;
+        return;
+      }
+      state.heartbeat(parsed.data);
+    },
+  });
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        state.heartbeats.noteDisconnect();
+        log?.warn({ server: status.server }, "NATS disconnected; heartbeats paused");
+      } else if (status.type === "reconnect") {
+        state.heartbeats.noteReconnect();
+        log?.info({ server: status.server }, "NATS reconnected; machines get the reconnect grace");
+      }
+    }
+  })();
+  return { rejected: () => rejected };
+}

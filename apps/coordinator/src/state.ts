@@ -1,0 +1,310 @@
+import { randomUUID } from "node:crypto";
+import {
+  CoordinatorErrorCode as Code,
+  CoordinatorLimits,
+  Defaults,
+  ErrorCode,
+  PotluckHttpError,
+  type EnrollRequest,
+  type EnrollResponse,
+  type Heartbeat,
+  type KeyRotateRequest,
+  type Roster,
+  type RosterChanged,
+  type RosterEntry,
+  type TokenCreated,
+  type TokenCreateRequest,
+} from "@potluck/protocol";
+import { and, count, eq, gt, isNull, or } from "drizzle-orm";
+import { systemClock, type Clock } from "./clock.js";
+import type { CoordinatorDb } from "./db/open.js";
+import { bumpRosterVersion, lockEnrollment, lowestFreeMeshIndex, readMachines, readRosterVersion, writeHeartbeats, type CoordinatorTx, type MachineRow } from "./db/queries.js";
+import { joinTokens, machines } from "./db/schema.js";
+import { HeartbeatTracker } from "./heartbeats.js";
+import { meshIpFor, meshPrefixLength } from "./mesh-address.js";
+import { RosterCache } from "./roster-cache.js";
+import { generateToken, hashToken } from "./tokens.js";
+
+/** Where roster changes go: NATS in production, a list in tests. Must not throw. */
+export interface RosterEvents {
+  publish(change: RosterChanged): void;
+}
+
+export interface StateOptions {
+  db: CoordinatorDb;
+  clock?: Clock;
+  events?: RosterEvents;
+}
+
+/** Heartbeat receive times written per flush statement. */
+const heartbeatFlushBatchMax = 500;
+/** A heartbeat from a name we do not know triggers a roster reload at most this often. */
+const unknownReloadIntervalMs = 1_000;
+
+/**
+ * The one object every coordinator operation goes through (headscale's shape): HTTP handlers
+ * and the NATS subscriber call these methods and never touch the database themselves.
+ */
+export class CoordinatorState {
+  readonly heartbeats: HeartbeatTracker;
+  private readonly db: CoordinatorDb;
+  private readonly clock: Clock;
+  private readonly events: RosterEvents;
+  private readonly cache = new RosterCache();
+  private lastUnknownReloadMs = 0;
+  /** Heartbeats dropped because no machine of that name is enrolled. */
+  unknownHeartbeats = 0;
+
+  private constructor(options: StateOptions) {
+    this.db = options.db;
+    this.clock = options.clock ?? systemClock;
+    this.events = options.events ?? { publish: () => undefined };
+    this.heartbeats = new HeartbeatTracker(this.clock);
+  }
+
+  /** Loads the roster and what earlier processes persisted about heartbeats. */
+  static async open(options: StateOptions): Promise<CoordinatorState> {
+    const state = new CoordinatorState(options);
+    await state.reload();
+    for (const row of state.cache.rows()) {
+      if (row.lastHeartbeatAt !== null) state.heartbeats.seed(row.name, row.lastHeartbeatAt.getTime(), row.reportedWireguardKey ?? row.wireguardPublicKey);
+    }
+    state.heartbeats.sweep(state.cache.names());
+    return state;
+  }
+
+  async createToken(request: TokenCreateRequest): Promise<TokenCreated> {
+    const now = this.clock.nowMs();
+    const [active] = await this.db
+      .select({ n: count() })
+      .from(joinTokens)
+      .where(and(gt(joinTokens.expiresAt, new Date(now)), or(isNull(joinTokens.usedAt), eq(joinTokens.reusable, true))));
+    if ((active?.n ?? 0) >= CoordinatorLimits.tokensActiveMax) {
+      throw new PotluckHttpError(409, ErrorCode.conflict, `${CoordinatorLimits.tokensActiveMax} unused join tokens exist already; let some expire first`);
+    }
+    const token = generateToken();
+    const expiresAt = new Date(now + request.ttlS * 1000);
+    await this.db.insert(joinTokens).values({
+      id: randomUUID(),
+      tokenHash: hashToken(token),
+      owner: request.owner ?? null,
+      reusable: request.reusable,
+      createdAt: new Date(now),
+      expiresAt,
+    });
+    return { token, expiresAt: expiresAt.toISOString(), reusable: request.reusable };
+  }
+
+  async enroll(request: EnrollRequest): Promise<EnrollResponse> {
+    const { row, version } = await this.db.transaction(async (tx) => {
+      await lockEnrollment(tx);
+      await this.spendToken(tx, request);
+      await this.assertUnique(tx, request);
+      const meshIndex = await lowestFreeMeshIndex(tx);
+      if (!Number.isInteger(meshIndex) || meshIndex > CoordinatorLimits.meshAddressesMax) {
+        throw new PotluckHttpError(409, Code.meshFull, `every address in ${Defaults.meshCidr} is taken`);
+      }
+      const [inserted] = await tx
+        .insert(machines)
+        .values({
+          id: randomUUID(),
+          name: request.name,
+          owner: request.owner,
+          meshIndex,
+          wireguardPublicKey: request.wireguardPublicKey,
+          identityPublicKey: request.identityPublicKey,
+          endpoints: request.endpoints,
+          enrolledAt: new Date(this.clock.nowMs()),
+        })
+        .returning();
+      if (inserted === undefined) throw new Error("enrolling: insert returned no row");
+      return { row: inserted, version: await bumpRosterVersion(tx) };
+    }).catch(mapUniqueViolation);
+    this.heartbeats.forget(row.name);
+    this.cache.apply(version, { upsert: row });
+    this.events.publish({ version, reason: "enrolled", machine: row.name });
+    const roster = await this.roster();
+    return {
+      machine: this.toEntry(row),
+      interfaceName: Defaults.interfaceName,
+      prefixLength: meshPrefixLength,
+      mtu: Defaults.meshMtu,
+      peers: roster.machines.filter((m) => m.id !== row.id),
+    };
+  }
+
+  async roster(): Promise<Roster> {
+    await this.sync();
+    return { version: this.cache.currentVersion, machines: this.cache.rows().map((row) => this.toEntry(row)) };
+  }
+
+  /** One machine by id or by name. */
+  async machine(ref: string): Promise<RosterEntry> {
+    return this.toEntry(await this.find(ref));
+  }
+
+  async remove(ref: string): Promise<RosterEntry> {
+    const row = await this.find(ref);
+    const version = await this.db.transaction(async (tx) => {
+      const deleted = await tx.delete(machines).where(eq(machines.id, row.id)).returning({ id: machines.id });
+      if (deleted.length === 0) throw unknownMachine(ref);
+      return bumpRosterVersion(tx);
+    });
+    this.heartbeats.forget(row.name);
+    this.cache.apply(version, { remove: row.name });
+    this.events.publish({ version, reason: "removed", machine: row.name });
+    return this.toEntry(row);
+  }
+
+  async rotateKeys(ref: string, request: KeyRotateRequest): Promise<RosterEntry> {
+    if (request.wireguardPublicKey === undefined && request.identityPublicKey === undefined) {
+      throw new PotluckHttpError(400, ErrorCode.invalidRequest, "give wireguardPublicKey, identityPublicKey or both", "wireguardPublicKey");
+    }
+    const row = await this.find(ref);
+    const { updated, version } = await this.db.transaction(async (tx) => {
+      const [changed] = await tx
+        .update(machines)
+        .set({
+          wireguardPublicKey: request.wireguardPublicKey ?? row.wireguardPublicKey,
+          identityPublicKey: request.identityPublicKey ?? row.identityPublicKey,
+          keyRotatedAt: new Date(this.clock.nowMs()),
+        })
+        .where(eq(machines.id, row.id))
+        .returning();
+      if (changed === undefined) throw unknownMachine(ref);
+      return { updated: changed, version: await bumpRosterVersion(tx) };
+    }).catch(mapUniqueViolation);
+    this.cache.apply(version, { upsert: updated });
+    this.events.publish({ version, reason: "key_rotated", machine: updated.name });
+    return this.toEntry(updated);
+  }
+
+  /**
+   * A heartbeat as received (already schema-checked). Stamped with our receive time; a tunnel
+   * key that differs from the roster's is published at once as a stale key.
+   */
+  heartbeat(beat: Heartbeat): "ok" | "unknown" {
+    const row = this.cache.byMachineName(beat.machine);
+    if (row === undefined) {
+      this.unknownHeartbeats++;
+      this.reloadSoon();
+      return "unknown";
+    }
+    const before = this.heartbeats.record(beat.machine, beat.wireguardPublicKey, beat.seq);
+    const wasStale = before !== undefined && before.wireguardPublicKey !== row.wireguardPublicKey;
+    if (!wasStale && beat.wireguardPublicKey !== row.wireguardPublicKey) {
+      this.events.publish({ version: this.cache.currentVersion, reason: "stale_key", machine: beat.machine });
+    }
+    return "ok";
+  }
+
+  /** Publishes every online/offline transition since the last sweep; call about once a second. */
+  sweep(): void {
+    for (const change of this.heartbeats.sweep(this.cache.names())) {
+      this.events.publish({ version: this.cache.currentVersion, reason: "state_changed", machine: change.machine });
+    }
+  }
+
+  /** Writes pending heartbeat receive times; returns how many. Failed rows are retried next time. */
+  async flush(): Promise<number> {
+    let written = 0;
+    for (;;) {
+      const batch = this.heartbeats.takeDirty(heartbeatFlushBatchMax);
+      if (batch.length === 0) return written;
+      try {
+        await writeHeartbeats(this.db, batch);
+      } catch (error) {
+        this.heartbeats.markDirty(batch.map((b) => b.machine));
+        throw new Error(`writing heartbeat times: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+      written += batch.length;
+    }
+  }
+
+  private toEntry(row: MachineRow): RosterEntry {
+    const heard = this.heartbeats.lastHeard(row.name);
+    return {
+      id: row.id,
+      name: row.name,
+      owner: row.owner,
+      meshIp: meshIpFor(row.meshIndex),
+      wireguardPublicKey: row.wireguardPublicKey,
+      identityPublicKey: row.identityPublicKey,
+      endpoints: row.endpoints,
+      state: this.heartbeats.stateOf(row.name),
+      lastHeartbeatAt: heard === undefined ? null : new Date(heard.receivedAtMs).toISOString(),
+      staleKey: heard !== undefined && heard.wireguardPublicKey !== row.wireguardPublicKey,
+    } as RosterEntry;
+  }
+
+  /** Brings the cache up to the database's roster version (one small query when unchanged). */
+  private async sync(): Promise<void> {
+    const version = await readRosterVersion(this.db);
+    if (version !== this.cache.currentVersion) await this.reload();
+  }
+
+  private async reload(): Promise<void> {
+    const version = await readRosterVersion(this.db);
+    this.cache.replace(version, await readMachines(this.db, CoordinatorLimits.rosterMachinesMax));
+  }
+
+  private reloadSoon(): void {
+    const now = this.clock.nowMs();
+    if (now - this.lastUnknownReloadMs < unknownReloadIntervalMs) return;
+    this.lastUnknownReloadMs = now;
+    this.sync().catch(() => undefined); // best effort; the next unknown heartbeat retries
+  }
+
+  private async find(ref: string): Promise<MachineRow> {
+    await this.sync();
+    const row = this.cache.byId(ref) ?? this.cache.byMachineName(ref);
+    if (row === undefined) throw unknownMachine(ref);
+    return row;
+  }
+
+  private async spendToken(tx: CoordinatorTx, request: EnrollRequest): Promise<void> {
+    const [token] = await tx.select().from(joinTokens).where(eq(joinTokens.tokenHash, hashToken(request.token)));
+    const now = this.clock.nowMs();
+    if (token === undefined) throw new PotluckHttpError(401, Code.tokenUnknown, "join token is not known to this coordinator; check it was copied whole", "token");
+    if (token.expiresAt.getTime() <= now) {
+      throw new PotluckHttpError(401, Code.tokenExpired, `join token expired at ${token.expiresAt.toISOString()}; create a new one with potluck token create`, "token");
+    }
+    if (!token.reusable && token.usedAt !== null) {
+      throw new PotluckHttpError(401, Code.tokenUsed, `join token was already used at ${token.usedAt.toISOString()}; it is single-use — create a new one with potluck token create`, "token");
+    }
+    if (token.owner !== null && token.owner !== request.owner) {
+      throw new PotluckHttpError(403, ErrorCode.forbidden, `this join token is for owner "${token.owner}", not "${request.owner}"`, "owner");
+    }
+    await tx
+      .update(joinTokens)
+      .set({ usedAt: token.usedAt ?? new Date(now), uses: token.uses + 1 })
+      .where(eq(joinTokens.id, token.id));
+  }
+
+  private async assertUnique(tx: CoordinatorTx, request: EnrollRequest): Promise<void> {
+    const clash = await tx
+      .select({ name: machines.name, wireguardPublicKey: machines.wireguardPublicKey })
+      .from(machines)
+      .where(or(eq(machines.name, request.name), eq(machines.wireguardPublicKey, request.wireguardPublicKey)));
+    for (const row of clash) {
+      if (row.name === request.name) throw new PotluckHttpError(409, Code.nameTaken, `a machine named "${request.name}" is already enrolled; pick another --name or remove it first`, "name");
+      throw new PotluckHttpError(409, Code.keyTaken, `machine "${row.name}" already uses this WireGuard public key`, "wireguardPublicKey");
+    }
+  }
+}
+
+function unknownMachine(ref: string): PotluckHttpError {
+  return new PotluckHttpError(404, Code.machineUnknown, `no machine with id or name "${ref}" in the roster`, "id");
+}
+
+/** The unique constraints back up the in-transaction checks; their violation is still a clear 409. */
+function mapUniqueViolation(error: unknown): never {
+  const cause = (error as { cause?: { code?: string; constraint_name?: string; constraint?: string } }).cause ?? (error as { code?: string; constraint_name?: string });
+  if (cause.code === "23505") {
+    const constraint = (cause as { constraint_name?: string; constraint?: string }).constraint_name ?? (cause as { constraint?: string }).constraint ?? "";
+    if (constraint.includes("name")) throw new PotluckHttpError(409, Code.nameTaken, "a machine with this name is already enrolled", "name");
+    if (constraint.includes("wireguard")) throw new PotluckHttpError(409, Code.keyTaken, "another machine already uses this WireGuard public key", "wireguardPublicKey");
+    throw new PotluckHttpError(409, ErrorCode.conflict, `conflicts with an enrolled machine (${constraint})`);
+  }
+  throw error;
+}
