@@ -11,3 +11,4 @@ export * from "./memory.js";
 export * from "./sidecar.js";
 export * from "./subjects.js";
 export * from "./validation.js";
+export * from "./signing.js";

@@ -1,0 +1,177 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import { Headers } from "./defaults.js";
+
+/**
+ * Signed peer requests: the ONE module that signs and verifies calls between sidecars (inference,
+ * probes, memory search, diagnostics all reuse it). A request carries the caller's machine name, a
+ * timestamp, a nonce and an Ed25519 signature over a canonical string of method, path (with
+ * query), SHA-256 of the body, timestamp and nonce. Mesh-IP reachability is never a credential.
+ */
+
+export const SigningLimits = {
+  /** How far a request's timestamp may be from the verifier's clock, either way. */
+  clockSkewMsMax: 60_000,
+  /** Remembered nonces; past this the oldest are dropped and the window floor rises (see ReplayCache). */
+  nonceCacheEntriesMax: 100_000,
+  nonceCharsMax: 64,
+  signatureCharsMax: 128,
+} as const;
+
+/** Which check a request failed; a 401 names it. */
+export const VerifyFailure = {
+  unsigned: "unsigned",
+  unknownKey: "unknown_key",
+  badSignature: "bad_signature",
+  staleTimestamp: "stale_timestamp",
+  replayedNonce: "replayed_nonce",
+} as const;
+export type VerifyFailure = (typeof VerifyFailure)[keyof typeof VerifyFailure];
+
+export type VerifyResult = { ok: true; machine: string } | { ok: false; failure: VerifyFailure; message: string };
+
+/** The parts of a request the signature covers. */
+export interface SignedParts {
+  method: string;
+  /** Path with query string, exactly as sent on the request line. */
+  path: string;
+  body: Uint8Array | string;
+}
+
+/** Looks up a machine's Ed25519 public key (32 raw bytes, base64), e.g. from the roster. */
+export type KeyLookup = (machine: string) => string | undefined | Promise<string | undefined>;
+
+/** The string both sides sign/verify. Versioned so a future change cannot be confused with this one. */
+export function canonicalString(parts: SignedParts & { timestamp: string; nonce: string }): string {
+  const bodyHash = createHash("sha256").update(parts.body).digest("hex");
+  return ["potluck-peer-v1", parts.method.toUpperCase(), parts.path, bodyHash, parts.timestamp, parts.nonce].join("\n");
+}
+
+/** The headers that sign a request from `machine` with its identity key. */
+export function signRequest(
+  parts: SignedParts,
+  identity: { machine: string; privateKey: KeyObject },
+  options: { nowMs?: number; nonce?: string } = {},
+): Record<string, string> {
+  const timestamp = String(options.nowMs ?? Date.now());
+  const nonce = options.nonce ?? randomBytes(16).toString("base64url");
+  const signature = sign(null, Buffer.from(canonicalString({ ...parts, timestamp, nonce })), identity.privateKey).toString("base64");
+  return { [Headers.machine]: identity.machine, [Headers.timestamp]: timestamp, [Headers.nonce]: nonce, [Headers.signature]: signature };
+}
+
+/**
+ * Checks a signed request. Order matters: the key and the clock are checked before the signature,
+ * and a nonce is remembered only after the signature holds, so forged requests cannot fill the
+ * replay cache or burn a genuine caller's nonce.
+ */
+export async function verifyRequest(
+  parts: SignedParts & { headers: (name: string) => string | undefined },
+  options: { lookupKey: KeyLookup; replay: ReplayCache; nowMs?: number },
+): Promise<VerifyResult> {
+  const machine = parts.headers(Headers.machine);
+  const timestamp = parts.headers(Headers.timestamp);
+  const nonce = parts.headers(Headers.nonce);
+  const signature = parts.headers(Headers.signature);
+  if (machine === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
+    return fail(VerifyFailure.unsigned, `request is not signed: it needs the ${Headers.machine}, ${Headers.timestamp}, ${Headers.nonce} and ${Headers.signature} headers`);
+  }
+  if (nonce.length === 0 || nonce.length > SigningLimits.nonceCharsMax || signature.length > SigningLimits.signatureCharsMax) {
+    return fail(VerifyFailure.badSignature, "nonce or signature header has an impossible length");
+  }
+  const keyText = await options.lookupKey(machine);
+  const publicKey = keyText === undefined ? undefined : publicKeyFromBase64(keyText);
+  if (publicKey === undefined) return fail(VerifyFailure.unknownKey, `no identity key is known for machine ${JSON.stringify(machine.slice(0, 64))}`);
+  const nowMs = options.nowMs ?? Date.now();
+  const sentMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
+  if (!Number.isFinite(sentMs) || Math.abs(nowMs - sentMs) > SigningLimits.clockSkewMsMax || sentMs <= options.replay.floorMs) {
+    return fail(VerifyFailure.staleTimestamp, `timestamp ${timestamp.slice(0, 20)} is outside the ${SigningLimits.clockSkewMsMax / 1000} s window around this machine's clock`);
+  }
+  const canonical = canonicalString({ method: parts.method, path: parts.path, body: parts.body, timestamp, nonce });
+  let valid = false;
+  try {
+    valid = verify(null, Buffer.from(canonical), publicKey, Buffer.from(signature, "base64"));
+  } catch {
+    valid = false;
+  }
+  if (!valid) return fail(VerifyFailure.badSignature, `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp and nonce`);
+  if (!options.replay.remember(`${machine}\n${nonce}`, sentMs, nowMs)) return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
+  return { ok: true, machine };
+}
+
+/**
+ * Remembers nonces seen within the clock window. Bounded: entries older than the window are
+ * dropped; when full, the oldest entry is dropped and `floorMs` rises to its timestamp, so a
+ * request no newer than anything forgotten is refused as stale. That keeps replay protection exact
+ * at a fixed memory cost.
+ */
+export class ReplayCache {
+  private readonly seen = new Map<string, number>();
+  floorMs = 0;
+
+  constructor(
+    private readonly entriesMax: number = SigningLimits.nonceCacheEntriesMax,
+    private readonly windowMs: number = SigningLimits.clockSkewMsMax,
+  ) {}
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  /** False when `key` was already seen (a replay); true after recording it. */
+  remember(key: string, sentMs: number, nowMs: number): boolean {
+    this.expire(nowMs);
+    if (this.seen.has(key)) return false;
+    while (this.seen.size >= this.entriesMax) this.dropOldest();
+    this.seen.set(key, sentMs);
+    return true;
+  }
+
+  private expire(nowMs: number): void {
+    // Insertion order approximates time order; stop at the first entry still inside the window.
+    for (const [key, sentMs] of this.seen) {
+      if (sentMs >= nowMs - 2 * this.windowMs) break;
+      this.seen.delete(key);
+    }
+  }
+
+  private dropOldest(): void {
+    const first = this.seen.entries().next();
+    if (first.done === true) return;
+    const [key, sentMs] = first.value;
+    this.seen.delete(key);
+    this.floorMs = Math.max(this.floorMs, sentMs);
+  }
+}
+
+/** A new Ed25519 identity: the private key as PKCS#8 PEM and the public key as 32 raw bytes in base64. */
+export function generateIdentity(): { privateKeyPem: string; publicKey: string } {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return { privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), publicKey: publicKeyToBase64(publicKey) };
+}
+
+export function privateKeyFromPem(pem: string): KeyObject {
+  const key = createPrivateKey(pem);
+  if (key.asymmetricKeyType !== "ed25519") throw new Error(`expected an Ed25519 private key, got ${key.asymmetricKeyType ?? "unknown"}`);
+  return key;
+}
+
+/** The roster's form of a public key: 32 raw bytes in standard base64. */
+export function publicKeyToBase64(key: KeyObject): string {
+  const x = key.export({ format: "jwk" }).x;
+  if (x === undefined) throw new Error("expected an Ed25519 key");
+  return Buffer.from(x, "base64url").toString("base64");
+}
+
+/** Parses a roster public key; undefined when it is not 32 bytes of valid Ed25519 key. */
+export function publicKeyFromBase64(text: string): KeyObject | undefined {
+  const raw = Buffer.from(text, "base64");
+  if (raw.length !== 32) return undefined;
+  try {
+    return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") }, format: "jwk" });
+  } catch {
+    return undefined;
+  }
+}
+
+function fail(failure: VerifyFailure, message: string): VerifyResult {
+  return { ok: false, failure, message };
+}
