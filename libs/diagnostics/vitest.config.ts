@@ -5,7 +5,6 @@ export default defineConfig({
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     // Real servers and namespaces take a moment; no test may fail on timing alone.
     testTimeout: 60_000,
-    passWithNoTests: true, // until the diagnostics issue lands its checks
     hookTimeout: 120_000,
     // The JSON report feeds the one-line total that `npm test` prints at the end.
     reporters: ["default", "json"],

@@ -18,8 +18,18 @@ export type LayerCode = z.infer<typeof LayerCode>;
 export const Severity = z.enum(["low", "medium", "high"]);
 export type Severity = z.infer<typeof Severity>;
 
-export const LayerStatus = z.enum(["ok", "failed", "suppressed", "pending", "warning"]);
+/**
+ * ok: checked and passed. warning: passed with a caveat (e.g. relayed path). pending: the check
+ * failed but has not yet persisted for its time-to-visible, so it is not shown as a failure.
+ * failed: a visible failure. suppressed: not checked because an upstream layer is broken.
+ * skipped: does not apply on this path (e.g. no mesh hop when the peer is this machine).
+ */
+export const LayerStatus = z.enum(["ok", "failed", "suppressed", "pending", "warning", "skipped"]);
 export type LayerStatus = z.infer<typeof LayerStatus>;
+
+/** Fixes the sidecar can apply for the user, only after they consent. */
+export const FixAction = z.enum(["fw-reapply"]);
+export type FixAction = z.infer<typeof FixAction>;
 
 export const LayerResult = z.object({
   code: LayerCode,
@@ -34,7 +44,11 @@ export const LayerResult = z.object({
   /** When suppressed: the upstream layer whose failure explains this one. */
   suppressedBy: LayerCode.optional(),
   /** The fix can be applied for the user with consent (e.g. fw-watcher reapply). */
-  offerFix: z.enum(["fw-reapply"]).optional(),
+  offerFix: FixAction.optional(),
+  /** When pending or failed: how long the failure has persisted so far. */
+  brokenForMs: z.number().nonnegative().optional(),
+  /** The layer's time-to-visible: a failure shorter than this is reported as pending. */
+  timeToVisibleMs: z.number().nonnegative().optional(),
   latencyMs: z.number().nonnegative().optional(),
   checkedAt: IsoTime,
 });
@@ -45,8 +59,35 @@ export const DiagnosticsReport = z.object({
   peer: MachineName.nullable(),
   /** True only when the path can serve a prompt right now. */
   usable: z.boolean(),
+  /** The first layer with a visible failure; null when none is visible (pending ones are not). */
   firstFailure: LayerCode.nullable(),
   layers: z.array(LayerResult),
   generatedAt: IsoTime,
+  /** True when this answer came from the short result cache rather than a new probe. */
+  cached: z.boolean().optional(),
+  /** The model the model-runtime and first-token layers checked, when one was chosen. */
+  model: z.string().optional(),
 });
 export type DiagnosticsReport = z.infer<typeof DiagnosticsReport>;
+
+/** GET /diagnostics: one report per path this machine can route a prompt to (itself included). */
+export const DiagnosticsOverview = z.object({
+  from: MachineName,
+  reports: z.array(DiagnosticsReport),
+  generatedAt: IsoTime,
+});
+export type DiagnosticsOverview = z.infer<typeof DiagnosticsOverview>;
+
+/** POST /diagnostics/fix: apply an offered fix. `consent` records that a person agreed. */
+export const DiagnosticsFixRequest = z.object({
+  action: FixAction,
+  consent: z.literal(true, "expected consent: true"),
+});
+export type DiagnosticsFixRequest = z.infer<typeof DiagnosticsFixRequest>;
+
+export const DiagnosticsFixResult = z.object({
+  action: FixAction,
+  ok: z.boolean(),
+  message: z.string(),
+});
+export type DiagnosticsFixResult = z.infer<typeof DiagnosticsFixResult>;

@@ -1,0 +1,225 @@
+import type { DiagnosticsFixResult, DiagnosticsOverview, DiagnosticsReport, FixAction, LayerCode, LayerResult } from "@potluck/protocol";
+import type { Check, CheckRegistry, FixContext } from "./checks.js";
+import { layerProbes, type Outcome, type Probes, type RunState } from "./layer-probes.js";
+import { buildRegistry } from "./layers.js";
+import { DiagnosticsLimits, type DiagnosticsBudget } from "./limits.js";
+import { systemClock, type Clock } from "./probes.js";
+import { VisibilityTracker } from "./visibility.js";
+
+export interface DiagnosticsOptions {
+  /** This machine's roster name. */
+  from: string;
+  interfaceName: string;
+  /** This machine's sidecar port (the local path is checked over loopback). */
+  localPort: number;
+  /** The port peer sidecars listen on (the roster carries mesh IPs, not ports). */
+  peerPort: number;
+  probes: Probes;
+  clock?: Clock;
+  registry?: CheckRegistry;
+  limits?: Partial<DiagnosticsBudget>;
+  /** Endpoints known to be relays, so the path layer can say "relayed". */
+  relays?: readonly string[];
+  /** A successful first token is reused this long unless the caller forces a fresh check. */
+  firstTokenReuseMs?: number;
+}
+
+export interface CheckOptions {
+  /** Skip the cache and any in-flight check: routing a prompt needs the path as it is now. */
+  forceFresh?: boolean;
+  /** The model to check; default: the first ready model the peer reports. */
+  model?: string;
+}
+
+interface Cached {
+  at: number;
+  report: Promise<DiagnosticsReport>;
+}
+
+/** A generation is the expensive probe: reuse a success this long unless forced fresh. */
+const firstTokenReuseMsDefault = 30_000;
+
+/**
+ * Answers "can a prompt reach that model and stream a token back right now?" for one path, layer
+ * by layer, with the hygiene of field note 1: brief caching, failures shown only once they
+ * persist, recovery at once, and downstream layers suppressed behind the upstream failure.
+ */
+export class Diagnostics {
+  readonly registry: CheckRegistry;
+  readonly #clock: Clock;
+  readonly #limits: DiagnosticsBudget;
+  readonly #visibility: VisibilityTracker;
+  readonly #cache = new Map<string, Cached>();
+  readonly #firstTokens = new Map<string, { at: number; servedBy: string }>();
+
+  constructor(private readonly options: DiagnosticsOptions) {
+    this.registry = options.registry ?? buildRegistry();
+    this.#clock = options.clock ?? systemClock;
+    this.#limits = { ...DiagnosticsLimits, ...options.limits };
+    this.#visibility = new VisibilityTracker(this.#limits.cacheEntriesMax);
+  }
+
+  /** The path from this machine to `peer` (this machine's own name checks the local path). */
+  check(peer: string, options: CheckOptions = {}): Promise<DiagnosticsReport> {
+    const key = `${peer}\u0000${options.model ?? ""}`;
+    const now = this.#clock.now();
+    const cached = this.#cache.get(key);
+    if (options.forceFresh !== true && cached !== undefined && now - cached.at < this.#limits.cacheTtlMs) {
+      return cached.report.then((report) => ({ ...report, cached: true }));
+    }
+    const report = this.#run(peer, options);
+    this.#cache.delete(key);
+    this.#cache.set(key, { at: now, report });
+    while (this.#cache.size > this.#limits.cacheEntriesMax) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.#cache.delete(oldest);
+    }
+    // A failed run must not be served from the cache.
+    report.catch(() => this.#cache.delete(key));
+    return report;
+  }
+
+  /** Every path: this machine first, then each roster peer (bounded by `peersMax`). */
+  async overview(options: CheckOptions = {}): Promise<DiagnosticsOverview> {
+    const names = [this.options.from, ...(await this.#peerNames())];
+    const reports = await mapBounded(names, this.#limits.concurrencyMax, (name) => this.check(name, options));
+    return { from: this.options.from, reports, generatedAt: new Date(this.#clock.now()).toISOString() };
+  }
+
+  /** Applies an offered fix. Callers must have asked the person first; the route requires `consent: true`. */
+  async applyFix(action: FixAction): Promise<DiagnosticsFixResult> {
+    const firewall = this.options.probes.firewall;
+    if (firewall === undefined) return { action, ok: false, message: `no fw-watcher runs on ${this.options.from}; install it with: sudo potluck-fw-watcher --install --interface ${this.options.interfaceName}` };
+    try {
+      const status = await firewall.reapply(AbortSignal.timeout(this.#limits.firewallReapplyTimeoutMs));
+      this.#cache.clear();
+      const missing = status.rules.filter((rule) => rule.state === "missing").length;
+      return { action, ok: status.intact, message: status.intact ? `the ${status.interfaceName} accept rules are in place` : `reapplied, but ${missing} rule(s) are still missing: ${status.lastError ?? "see the fw-watcher log"}` };
+    } catch (error) {
+      return { action, ok: false, message: `asking the fw-watcher to reapply: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  async #peerNames(): Promise<string[]> {
+    const roster = this.options.probes.roster;
+    if (roster === undefined) return [];
+    try {
+      const entries = await roster.list(AbortSignal.timeout(this.#limits.coordinatorTimeoutMs));
+      return entries.map((e) => e.name).filter((name) => name !== this.options.from).slice(0, this.#limits.peersMax);
+    } catch {
+      // The report for this machine shows why the roster could not be read.
+      return [];
+    }
+  }
+
+  async #run(peer: string, options: CheckOptions): Promise<DiagnosticsReport> {
+    const run = this.#newRun(peer, options);
+    const layers: LayerResult[] = [];
+    const blockedBy = new Map<LayerCode, LayerCode>();
+    for (const check of this.registry.ordered()) {
+      const root = check.dependsOn.map((dep) => blockedBy.get(dep)).find((code) => code !== undefined);
+      if (root !== undefined) {
+        this.#visibility.clear(peer, check.code);
+        blockedBy.set(check.code, root);
+        layers.push(this.#suppressed(check, root, layers));
+        continue;
+      }
+      const started = this.#clock.now();
+      const outcome = await layerProbes[check.code](run).catch((error: unknown): Outcome => {
+        throw new Error(`checking ${check.code} for ${peer}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      });
+      const result = this.#result(check, outcome, run, this.#clock.now() - started);
+      if (result.status === "failed" || result.status === "pending") blockedBy.set(check.code, check.code);
+      layers.push(result);
+    }
+    if (run.ctx.model !== undefined && layers.at(-1)?.status === "ok" && run.recentFirstToken === undefined) {
+      this.#firstTokens.set(`${peer}\u0000${run.ctx.model}`, { at: this.#clock.now(), servedBy: run.ctx.detail.servedBy ?? peer });
+    }
+    const usable = layers.every((l) => l.status === "ok" || l.status === "warning" || l.status === "skipped");
+    const report: DiagnosticsReport = {
+      from: this.options.from,
+      peer,
+      usable,
+      firstFailure: layers.find((l) => l.status === "failed")?.code ?? null,
+      layers,
+      generatedAt: new Date(this.#clock.now()).toISOString(),
+      cached: false,
+    };
+    if (run.ctx.model !== undefined) report.model = run.ctx.model;
+    return report;
+  }
+
+  #newRun(peer: string, options: CheckOptions): RunState {
+    const self = peer === this.options.from;
+    const ctx: FixContext = { from: this.options.from, peer, interfaceName: this.options.interfaceName, peerPort: self ? this.options.localPort : this.options.peerPort, detail: {} };
+    if (this.options.probes.coordinator !== undefined) ctx.coordinatorUrl = this.options.probes.coordinator.url;
+    const run: RunState = {
+      ctx, self, clock: this.#clock, limits: this.#limits, probes: this.options.probes,
+      relays: new Set(this.options.relays ?? []),
+      // The local path goes over loopback; a peer's host becomes its mesh IP once the roster names it.
+      target: { name: peer, host: "127.0.0.1", port: ctx.peerPort },
+    };
+    if (options.model !== undefined) run.requestedModel = options.model;
+    if (options.forceFresh !== true) {
+      const reuseMs = this.options.firstTokenReuseMs ?? firstTokenReuseMsDefault;
+      const recent = [...this.#firstTokens.entries()].find(([key]) => key.startsWith(`${peer}\u0000`) && (options.model === undefined || key.endsWith(`\u0000${options.model}`)));
+      if (recent !== undefined && this.#clock.now() - recent[1].at < reuseMs) run.recentFirstToken = { servedBy: recent[1].servedBy, ageMs: this.#clock.now() - recent[1].at };
+    }
+    while (this.#firstTokens.size > this.#limits.cacheEntriesMax) {
+      const oldest = this.#firstTokens.keys().next().value;
+      if (oldest === undefined) break;
+      this.#firstTokens.delete(oldest);
+    }
+    return run;
+  }
+
+  #result(check: Check, outcome: Outcome, run: RunState, latencyMs: number): LayerResult {
+    const base = { code: check.code, title: check.title, severity: check.severity, latencyMs: Math.max(0, latencyMs), checkedAt: new Date(this.#clock.now()).toISOString() };
+    const peer = run.ctx.peer;
+    if (outcome.kind === "ok") {
+      this.#visibility.clear(peer, check.code);
+      return { ...base, status: "ok", message: check.okMessage(run.ctx) };
+    }
+    if (outcome.kind === "skipped") {
+      this.#visibility.clear(peer, check.code);
+      return { ...base, status: "skipped", message: outcome.message };
+    }
+    const spec = this.registry.failure(check.code, outcome.failure);
+    const described = { ...base, failure: outcome.failure, message: spec.message(run.ctx), fix: spec.fix(run.ctx) };
+    if (spec.warningOnly === true) {
+      this.#visibility.clear(peer, check.code);
+      return { ...described, status: "warning" };
+    }
+    const brokenForMs = this.#visibility.failing(peer, check.code, this.#clock.now());
+    const visible = brokenForMs >= check.timeToVisibleMs;
+    const result: LayerResult = { ...described, status: visible ? "failed" : "pending", brokenForMs, timeToVisibleMs: check.timeToVisibleMs };
+    if (spec.offerFix !== undefined && outcome.offerFix !== false) result.offerFix = spec.offerFix;
+    if (!visible) result.message = `possible ${outcome.failure}, confirming (${Math.round(brokenForMs / 1000)} of ${check.timeToVisibleMs / 1000} s): ${result.message}`;
+    return result;
+  }
+
+  #suppressed(check: Check, root: LayerCode, earlier: LayerResult[]): LayerResult {
+    const upstream = earlier.find((l) => l.code === root);
+    const why = upstream?.status === "pending" ? "is being confirmed" : `failed (${upstream?.failure ?? "unknown"})`;
+    return {
+      code: check.code, title: check.title, severity: check.severity, status: "suppressed", suppressedBy: root,
+      message: `suppressed: ${upstream?.title ?? root} ${why}`,
+      checkedAt: new Date(this.#clock.now()).toISOString(),
+    };
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

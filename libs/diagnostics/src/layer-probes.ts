@@ -1,0 +1,281 @@
+import type { Capabilities, FwStatus, LayerCode, RosterEntry } from "@potluck/protocol";
+import type { FixContext } from "./checks.js";
+import { Failure } from "./layers.js";
+import type { DiagnosticsBudget } from "./limits.js";
+import { ProbeError, ProbeErrorKind, type Clock, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerTarget, type RosterSource, type TunnelPeer, type TunnelReader } from "./probes.js";
+
+/** What one layer's probe concluded. A failure names one of the layer's registered failures. */
+export type Outcome =
+  | { kind: "ok" }
+  | { kind: "skipped"; message: string }
+  | { kind: "fail"; failure: Failure; offerFix?: boolean };
+
+export interface Probes {
+  local: LocalProbe;
+  coordinator?: CoordinatorProbe;
+  roster?: RosterSource;
+  tunnel: TunnelReader;
+  peer: PeerClient;
+  firewall?: FirewallProbe;
+}
+
+/** Everything one run learns on its way down the layers; later layers read what earlier ones found. */
+export interface RunState {
+  ctx: FixContext;
+  self: boolean;
+  target: PeerTarget;
+  probes: Probes;
+  clock: Clock;
+  limits: DiagnosticsBudget;
+  relays: ReadonlySet<string>;
+  requestedModel?: string;
+  entry?: RosterEntry;
+  tunnelPeer?: TunnelPeer;
+  capabilities?: Capabilities;
+  /** Reuse of a recent first token (see Diagnostics); undefined forces a generation. */
+  recentFirstToken?: { servedBy: string; ageMs: number };
+}
+
+type LayerProbe = (run: RunState) => Promise<Outcome>;
+
+const ok: Outcome = { kind: "ok" };
+const fail = (failure: Failure, offerFix?: boolean): Outcome => (offerFix === undefined ? { kind: "fail", failure } : { kind: "fail", failure, offerFix });
+const timeout = (ms: number) => AbortSignal.timeout(ms);
+
+/** One probe per layer, keyed by layer code. */
+export const layerProbes: Record<LayerCode, LayerProbe> = {
+  "local-sidecar": async (run) => {
+    try {
+      const health = await run.probes.local.health(timeout(run.limits.localTimeoutMs));
+      run.ctx.detail.health = health.status;
+      return ok;
+    } catch (error) {
+      run.ctx.detail.error = describe(error);
+      return fail(isKind(error, ProbeErrorKind.refused) ? Failure.sidecarDown : Failure.sidecarUnresponsive);
+    }
+  },
+  coordinator: async (run) => {
+    const coordinator = run.probes.coordinator;
+    if (coordinator === undefined) return { kind: "skipped", message: "no coordinator configured (POTLUCK_COORDINATOR_URL is unset): single-machine mode" };
+    try {
+      await coordinator.health(timeout(run.limits.coordinatorTimeoutMs));
+      return ok;
+    } catch (error) {
+      run.ctx.detail.error = describe(error);
+      return fail(Failure.coordinatorUnreachable);
+    }
+  },
+  roster: async (run) => {
+    const roster = run.probes.roster;
+    if (roster === undefined) {
+      return run.self ? { kind: "skipped", message: "no roster: this machine has not joined a mesh" } : fail(Failure.rosterUnavailable);
+    }
+    let entry: RosterEntry | null;
+    try {
+      entry = await roster.lookup(run.ctx.peer, timeout(run.limits.coordinatorTimeoutMs));
+    } catch (error) {
+      run.ctx.detail.error = describe(error);
+      return fail(Failure.rosterUnavailable);
+    }
+    if (entry === null) return run.self ? { kind: "skipped", message: `${run.ctx.peer} (this machine) is not in the roster yet` } : fail(Failure.unknownMachine);
+    run.entry = entry;
+    run.ctx.meshIp = entry.meshIp;
+    run.ctx.detail.rosterKey = entry.wireguardPublicKey;
+    run.ctx.detail.rosterState = entry.state;
+    if (!run.self) run.target = { ...run.target, host: entry.meshIp };
+    return entry.staleKey ? fail(Failure.staleKey) : ok;
+  },
+  tunnel: async (run) => {
+    if (run.self) return { kind: "skipped", message: "this machine: no mesh hop" };
+    return probeTunnel(run);
+  },
+  path: async (run) => {
+    if (run.self) return { kind: "skipped", message: "this machine: no mesh hop" };
+    const endpoint = run.tunnelPeer?.endpoint ?? null;
+    if (endpoint === null) return fail(Failure.noEndpoint);
+    run.ctx.detail.endpoint = endpoint;
+    const advertised = run.entry?.endpoints ?? [];
+    run.ctx.detail.advertised = advertised.join(", ");
+    if (run.relays.has(endpoint)) {
+      run.ctx.detail.relayReason = advertised.length === 0 ? `${run.ctx.peer} advertises no endpoint` : `no direct UDP answer from ${advertised.join(", ")}`;
+      return fail(Failure.relayed);
+    }
+    return ok;
+  },
+  "data-plane": async (run) => {
+    if (run.self) return { kind: "skipped", message: "this machine: no mesh hop" };
+    return probeDataPlane(run);
+  },
+  capabilities: async (run) => {
+    try {
+      const caps = await run.probes.peer.capabilities(run.target, timeout(run.limits.capabilitiesTimeoutMs));
+      run.capabilities = caps;
+      run.ctx.detail.models = String(caps.models.length);
+      return ok;
+    } catch (error) {
+      run.ctx.detail.error = describe(error);
+      return fail(isUnauthorized(error) ? Failure.unauthorized : Failure.badResponse);
+    }
+  },
+  "model-runtime": async (run) => probeModelRuntime(run),
+  "first-token": async (run) => {
+    const model = run.ctx.model ?? "";
+    if (run.recentFirstToken !== undefined) {
+      run.ctx.detail.servedBy = run.recentFirstToken.servedBy;
+      run.ctx.detail.firstTokenMs = `(reused, ${Math.round(run.recentFirstToken.ageMs / 1000)} s old)`;
+      return ok;
+    }
+    const started = run.clock.now();
+    try {
+      const token = await run.probes.peer.firstToken(run.target, model, timeout(run.limits.firstTokenTimeoutMs));
+      run.ctx.detail.servedBy = token.servedBy;
+      run.ctx.detail.firstTokenMs = String(Math.round(run.clock.now() - started));
+      return ok;
+    } catch (error) {
+      run.ctx.detail.error = describe(error);
+      if (error instanceof ProbeError && error.http?.status === 503) return fail(Failure.modelLoading);
+      return fail(isKind(error, ProbeErrorKind.timeout) ? Failure.generationTimeout : Failure.generationFailed);
+    }
+  },
+};
+
+/**
+ * A fresh handshake proves the two WireGuard endpoints exchanged packets recently. An idle
+ * tunnel has none, so before calling it broken, send it traffic and give WireGuard one retry.
+ */
+async function probeTunnel(run: RunState): Promise<Outcome> {
+  const { ctx, limits, clock } = run;
+  const key = run.entry?.wireguardPublicKey;
+  let peer: TunnelPeer | undefined;
+  const read = async () => {
+    const peers = await run.probes.tunnel.peers(ctx.interfaceName, timeout(limits.wgTimeoutMs));
+    peer = peers.find((p) => p.publicKey === key);
+    return peer;
+  };
+  try {
+    await read();
+  } catch (error) {
+    ctx.detail.error = describe(error);
+    return fail(Failure.noInterface);
+  }
+  if (peer === undefined) return fail(Failure.peerNotConfigured);
+  run.tunnelPeer = peer;
+  if (peer.endpoint !== null) ctx.detail.endpoint = peer.endpoint;
+  const fresh = (p: TunnelPeer | undefined) => p?.latestHandshakeAtMs != null && clock.now() - p.latestHandshakeAtMs < limits.handshakeFreshMs;
+  if (!fresh(peer)) {
+    const deadline = clock.now() + limits.handshakeWaitMs;
+    void run.probes.peer.nudge(run.target, timeout(limits.handshakeWaitMs));
+    while (!fresh(peer) && clock.now() < deadline) {
+      await clock.sleep(limits.handshakePollMs);
+      await read().catch(() => undefined);
+    }
+  }
+  if (peer !== undefined) run.tunnelPeer = peer;
+  const last = peer?.latestHandshakeAtMs ?? null;
+  ctx.detail.lastHandshake = last === null ? "never" : `${Math.round((clock.now() - last) / 1000)} s ago`;
+  if (!fresh(peer)) {
+    const blocking = await localFirewallBlocking(run);
+    return blocking ? fail(Failure.firewallDrop, true) : fail(Failure.noHandshake);
+  }
+  ctx.detail.handshakeAgeS = String(Math.max(0, Math.round((clock.now() - (last ?? 0)) / 1000)));
+  return ok;
+}
+
+/** A tiny probe, then one too big for a single mesh packet: passing the first and losing the second is an MTU black hole. */
+async function probeDataPlane(run: RunState): Promise<Outcome> {
+  const { limits } = run;
+  try {
+    await run.probes.peer.probe(run.target, limits.smallProbeBytes, timeout(limits.smallProbeTimeoutMs));
+  } catch (error) {
+    run.ctx.detail.error = describe(error);
+    return classifyDataPlane(run, error, false);
+  }
+  try {
+    await run.probes.peer.probe(run.target, limits.largeProbeBytes, timeout(limits.largeProbeTimeoutMs));
+  } catch (error) {
+    run.ctx.detail.error = describe(error);
+    return classifyDataPlane(run, error, true);
+  }
+  return ok;
+}
+
+async function classifyDataPlane(run: RunState, error: unknown, large: boolean): Promise<Outcome> {
+  const kind = error instanceof ProbeError ? error.kind : ProbeErrorKind.unreachable;
+  if (large && (kind === ProbeErrorKind.timeout || kind === ProbeErrorKind.reset)) return fail(Failure.mtuBlackhole);
+  switch (kind) {
+    case ProbeErrorKind.refused:
+      return fail(Failure.connectionRefused);
+    case ProbeErrorKind.timeout: {
+      // The tunnel layer just proved a fresh handshake, so the packets die past WireGuard: a firewall.
+      const local = await localFirewallBlocking(run);
+      if (!local) run.ctx.detail.firewallHost = `${run.ctx.peer} (the fw-watcher on ${run.ctx.from} reports its rules intact or is not running)`;
+      else run.ctx.detail.firewallHost = run.ctx.from;
+      return fail(Failure.firewallDrop, local);
+    }
+    case ProbeErrorKind.http:
+      return fail(isUnauthorized(error) ? Failure.unauthorized : Failure.peerError);
+    case ProbeErrorKind.unreachable:
+      return fail(Failure.unreachable);
+    default:
+      return fail(Failure.peerError);
+  }
+}
+
+/**
+ * Asks the local fw-watcher whether a VPN table is present with potluck0 accept rules missing.
+ * Records what it said in the run's detail either way; false when there is nothing to consult.
+ */
+async function localFirewallBlocking(run: RunState): Promise<boolean> {
+  const probe = run.probes.firewall;
+  if (probe === undefined) return false;
+  let status: FwStatus | null;
+  try {
+    status = await probe.status(timeout(run.limits.firewallTimeoutMs));
+  } catch (error) {
+    run.ctx.detail.firewall = `the fw-watcher on ${run.ctx.from} did not answer (${describe(error)})`;
+    return false;
+  }
+  if (status === null) return false;
+  const vpns = Object.entries(status.vpns).filter(([, present]) => present).map(([name]) => name);
+  const missing = status.rules.filter((rule) => rule.state === "missing").map((rule) => `${rule.family} ${rule.table} ${rule.chain} ${rule.rule}`);
+  if (missing.length === 0) {
+    run.ctx.detail.firewall = `the fw-watcher on ${run.ctx.from} reports its rules intact${vpns.length > 0 ? ` (${vpns.join(", ")} present)` : ""}`;
+    return false;
+  }
+  run.ctx.detail.firewall = `the fw-watcher on ${run.ctx.from} reports ${vpns.join(" and ") || "a VPN"} firewall present and missing: ${missing.join("; ")}`;
+  return true;
+}
+
+function probeModelRuntime(run: RunState): Promise<Outcome> {
+  const models = run.capabilities?.models ?? [];
+  const wanted = run.requestedModel;
+  const chosen = wanted !== undefined ? models.find((m) => m.id === wanted) : (models.find((m) => m.state === "ready") ?? models[0]);
+  run.ctx.detail.available = models.map((m) => `${m.id} (${m.state})`).join(", ");
+  if (wanted !== undefined) run.ctx.model = wanted;
+  if (chosen === undefined) return Promise.resolve(fail(Failure.noModel));
+  run.ctx.model = chosen.id;
+  if (chosen.state === "loading") {
+    if (chosen.progress !== undefined) run.ctx.detail.progress = `${Math.round(chosen.progress * 100)}%`;
+    return Promise.resolve(fail(Failure.modelLoading));
+  }
+  if (chosen.state === "failed") {
+    if (chosen.reason !== undefined) run.ctx.detail.reason = chosen.reason;
+    return Promise.resolve(fail(Failure.modelFailed));
+  }
+  return Promise.resolve(ok);
+}
+
+function isKind(error: unknown, kind: ProbeErrorKind): boolean {
+  return error instanceof ProbeError && error.kind === kind;
+}
+
+function isUnauthorized(error: unknown): boolean {
+  return error instanceof ProbeError && (error.http?.status === 401 || error.http?.status === 403);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ProbeError && error.http !== undefined) {
+    return `HTTP ${error.http.status}${error.http.code ? ` ${error.http.code}` : ""}${error.http.message ? `: ${error.http.message}` : ""}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,159 @@
+import type { Capabilities, FwStatus, Health, RosterEntry } from "@potluck/protocol";
+
+/**
+ * The small interfaces diagnostics probes through. Each has a real implementation (HTTP, `wg`)
+ * and tests inject fakes, so the whole model runs without a network or a clock.
+ */
+
+/** Where a peer's sidecar is reached: its mesh IP, or loopback for this machine itself. */
+export interface PeerTarget {
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** How a probe failed, in the terms classification needs. */
+export const ProbeErrorKind = {
+  /** The host answered with a reset: it is up and routable, but nothing listens on the port. */
+  refused: "refused",
+  /** No answer at all within the budget: dropped somewhere (firewall, black hole, powered off). */
+  timeout: "timeout",
+  /** An ICMP unreachable or no route: the network said no. */
+  unreachable: "unreachable",
+  /** The connection was cut after it opened. */
+  reset: "reset",
+  /** The peer answered with an HTTP error status. */
+  http: "http",
+  /** The peer answered 2xx with a body that is not what the protocol says. */
+  invalid: "invalid",
+} as const;
+export type ProbeErrorKind = (typeof ProbeErrorKind)[keyof typeof ProbeErrorKind];
+
+export class ProbeError extends Error {
+  override name = "ProbeError";
+  constructor(
+    readonly kind: ProbeErrorKind,
+    message: string,
+    readonly http?: { status: number; code?: string; message?: string },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** This machine's own sidecar. In the sidecar it is answered in-process. */
+export interface LocalProbe {
+  health(signal: AbortSignal): Promise<Health>;
+}
+
+export interface CoordinatorProbe {
+  readonly url: string;
+  /** Resolves when the coordinator answers its health check. */
+  health(signal: AbortSignal): Promise<void>;
+}
+
+/** What the roster says about a machine: absent, or its entry. */
+export interface RosterSource {
+  lookup(name: string, signal: AbortSignal): Promise<RosterEntry | null>;
+  /** Every machine in the roster, for the overview. */
+  list(signal: AbortSignal): Promise<RosterEntry[]>;
+}
+
+/** One peer of the mesh interface, as `wg show IFACE dump` lists it. */
+export interface TunnelPeer {
+  publicKey: string;
+  /** host:port, or null when WireGuard has none. */
+  endpoint: string | null;
+  allowedIps: string[];
+  /** Milliseconds since the Unix epoch; null when there has never been a handshake. */
+  latestHandshakeAtMs: number | null;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface TunnelReader {
+  /** Throws when the interface does not exist or `wg` cannot read it. */
+  peers(interfaceName: string, signal: AbortSignal): Promise<TunnelPeer[]>;
+}
+
+export interface FirstToken {
+  text: string;
+  servedBy: string;
+}
+
+/** HTTP to a peer sidecar (signed when the peer requires it). Throws `ProbeError`. */
+export interface PeerClient {
+  /** Sends anything to the peer so an idle tunnel starts a handshake; never throws. */
+  nudge(target: PeerTarget, signal: AbortSignal): Promise<void>;
+  /** POST /peer/probe with `bytes` of payload; resolves when the echo matches. */
+  probe(target: PeerTarget, bytes: number, signal: AbortSignal): Promise<void>;
+  capabilities(target: PeerTarget, signal: AbortSignal): Promise<Capabilities>;
+  /** POST /peer/infer for one token; resolves at the first token. */
+  firstToken(target: PeerTarget, model: string, signal: AbortSignal): Promise<FirstToken>;
+}
+
+/** The local fw-watcher (loopback). */
+export interface FirewallProbe {
+  /** Null when no fw-watcher runs here (not Linux, not installed): nothing to consult. */
+  status(signal: AbortSignal): Promise<FwStatus | null>;
+  /** Asks the watcher to reinsert missing rules. Only ever called after a person consented. */
+  reapply(signal: AbortSignal): Promise<FwStatus>;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Maps what fetch / node:net throw into a probe error kind. Timeouts are ours (AbortSignal). */
+export function classifyNetworkError(error: unknown): ProbeError {
+  if (error instanceof ProbeError) return error;
+  const name = (error as { name?: string } | null)?.name;
+  if (name === "TimeoutError" || name === "AbortError") {
+    return new ProbeError(ProbeErrorKind.timeout, "no answer within the time budget", undefined, { cause: error });
+  }
+  const code = errorCode(error);
+  switch (code) {
+    case "ECONNREFUSED":
+      return new ProbeError(ProbeErrorKind.refused, "connection refused", undefined, { cause: error });
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
+      return new ProbeError(ProbeErrorKind.timeout, `no answer (${code})`, undefined, { cause: error });
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "EHOSTDOWN":
+    case "ENETDOWN":
+    case "EADDRNOTAVAIL":
+      return new ProbeError(ProbeErrorKind.unreachable, `unreachable (${code})`, undefined, { cause: error });
+    case "ECONNRESET":
+    case "EPIPE":
+    case "UND_ERR_SOCKET":
+      return new ProbeError(ProbeErrorKind.reset, `connection cut (${code})`, undefined, { cause: error });
+    default:
+      return new ProbeError(ProbeErrorKind.unreachable, `request failed: ${describe(error)}`, undefined, { cause: error });
+  }
+}
+
+/** fetch wraps the socket error in `cause` (sometimes twice); find the first errno-style code. */
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current !== null && typeof current === "object"; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    const name = (current as { name?: unknown }).name;
+    if (name === "TimeoutError") return "ETIMEDOUT";
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

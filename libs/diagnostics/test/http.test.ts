@@ -1,0 +1,124 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { httpFirewallProbe, httpPeerClient, parseWgDump, ProbeError } from "../src/index.js";
+import { capabilities } from "./fakes.js";
+
+/** A real HTTP server on loopback whose behaviour each test picks by path. */
+let server: Server;
+let port = 0;
+const hung = new Set<import("node:http").ServerResponse>();
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => {
+      if (req.url === "/peer/probe") {
+        const { payload } = JSON.parse(body) as { payload: string };
+        // Echo small payloads; hang on large ones, as an MTU black hole does.
+        if (payload.length > 100 && req.headers["x-test"] === "blackhole") return void hung.add(res);
+        res.setHeader("content-type", "application/json");
+        return void res.end(JSON.stringify({ machine: "linux", bytes: payload.length, payload }));
+      }
+      if (req.url === "/peer/capabilities") {
+        if (req.headers["x-test"] === "unauthorized") {
+          res.statusCode = 401;
+          return void res.end(JSON.stringify({ error: { code: "unauthorized", message: "unknown key" } }));
+        }
+        return void res.end(JSON.stringify(capabilities([{ id: "tiny", state: "ready", testModel: true }])));
+      }
+      if (req.url === "/peer/infer") {
+        if (req.headers["x-test"] === "loading") {
+          res.statusCode = 503;
+          return void res.end(JSON.stringify({ error: { code: "model_loading", message: "tiny is loading (40%)" } }));
+        }
+        res.write(`${JSON.stringify({ type: "token", text: "Hi" })}\n`);
+        return void setTimeout(() => res.end(), 50);
+      }
+      if (req.url === "/status") return void res.end(JSON.stringify({ not: "a status" }));
+      res.statusCode = 404;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  for (const res of hung) res.destroy();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const client = (test?: string) =>
+  httpPeerClient({ requester: { machine: "mac", owner: "home" }, sign: (): Record<string, string> => (test === undefined ? {} : { "x-test": test }) });
+const target = () => ({ name: "linux", host: "127.0.0.1", port });
+
+/** A port that was just free: nothing listens there. */
+async function closedPort(): Promise<number> {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+  const free = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  return free;
+}
+
+async function kindOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "ok";
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProbeError);
+    return (error as ProbeError).kind;
+  }
+}
+
+describe("the HTTP probes against a real server", () => {
+  it("echoes small and large probes", async () => {
+    await client().probe(target(), 32, AbortSignal.timeout(5_000));
+    await client().probe(target(), 1_400, AbortSignal.timeout(5_000));
+  });
+
+  it("a closed port is refused", async () => {
+    expect(await kindOf(client().probe({ name: "linux", host: "127.0.0.1", port: await closedPort() }, 32, AbortSignal.timeout(5_000)))).toBe("refused");
+  });
+
+  it("an answer that never comes is a timeout", async () => {
+    expect(await kindOf(client("blackhole").probe(target(), 1_400, AbortSignal.timeout(300)))).toBe("timeout");
+  });
+
+  it("HTTP errors keep their status and code", async () => {
+    const error = await client("unauthorized").capabilities(target(), AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: "http", http: { status: 401, code: "unauthorized" } });
+    const loading = await client("loading").firstToken(target(), "tiny", AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+    expect(loading).toMatchObject({ kind: "http", http: { status: 503 } });
+  });
+
+  it("reads capabilities and the first token", async () => {
+    expect((await client().capabilities(target(), AbortSignal.timeout(5_000))).models[0]?.id).toBe("tiny");
+    expect(await client().firstToken(target(), "tiny", AbortSignal.timeout(5_000))).toEqual({ text: "Hi", servedBy: "linux" });
+  });
+
+  it("the fw-watcher probe: nothing listening is no watcher; a wrong body is an error", async () => {
+    const closed = httpFirewallProbe({ url: `http://127.0.0.1:${await closedPort()}` });
+    expect(await closed.status(AbortSignal.timeout(5_000))).toBeNull();
+    const wrong = httpFirewallProbe({ url: `http://127.0.0.1:${port}` });
+    expect(await kindOf(wrong.status(AbortSignal.timeout(5_000)))).toBe("invalid");
+  });
+});
+
+describe("wg show dump", () => {
+  it("parses peers, endpoints and handshakes", () => {
+    const dump = [
+      "cHJpdmF0ZQ==\tcHVibGlj\t51820\toff",
+      "bGludXg=\t(none)\t198.18.7.3:51820\t100.64.0.3/32\t1781470000\t1200\t3400\t25",
+      "d2luZG93cw==\t(none)\t(none)\t100.64.0.4/32,fd00::4/128\t0\t0\t0\toff",
+    ].join("\n");
+    expect(parseWgDump(dump)).toEqual([
+      { publicKey: "bGludXg=", endpoint: "198.18.7.3:51820", allowedIps: ["100.64.0.3/32"], latestHandshakeAtMs: 1_781_470_000_000, rxBytes: 1200, txBytes: 3400 },
+      { publicKey: "d2luZG93cw==", endpoint: null, allowedIps: ["100.64.0.4/32", "fd00::4/128"], latestHandshakeAtMs: null, rxBytes: 0, txBytes: 0 },
+    ]);
+    expect(() => parseWgDump("iface\nbroken line")).toThrow(/8 fields/);
+  });
+});

@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { buildRegistry, CheckRegistry, DuplicateCheckError, Failure, TimeToVisibleMs } from "../src/index.js";
+import { FakeClock, healthyWorld, makeDiagnostics, timedOut, type World } from "./fakes.js";
+
+describe("the check registry", () => {
+  it("refuses a duplicate code", () => {
+    const registry = buildRegistry();
+    const first = registry.get("tunnel");
+    expect(() => registry.register({ ...first })).toThrow(DuplicateCheckError);
+  });
+
+  it("refuses a dependency not registered before the check", () => {
+    const registry = new CheckRegistry();
+    expect(() => registry.register({ code: "tunnel", title: "Tunnel", severity: "high", dependsOn: ["roster"], timeToVisibleMs: 0, okMessage: () => "", failures: {} })).toThrow(/roster/);
+  });
+
+  it("registers the nine layers in dependency order, each failure with a fix naming machine and interface", () => {
+    const registry = buildRegistry();
+    const codes = registry.ordered().map((c) => c.code);
+    expect(codes).toEqual(["local-sidecar", "coordinator", "roster", "tunnel", "path", "data-plane", "capabilities", "model-runtime", "first-token"]);
+    const ctx = { from: "macbook", peer: "newtorob", interfaceName: "potluck7", peerPort: 8321, meshIp: "100.64.0.7", coordinatorUrl: "http://hub:8320", model: "qwen", detail: {} };
+    for (const check of registry.ordered()) {
+      for (const index of check.dependsOn) expect(codes.indexOf(index)).toBeLessThan(codes.indexOf(check.code));
+      for (const [name, spec] of Object.entries(check.failures)) {
+        const fix = spec.fix(ctx);
+        expect(fix.length, `${check.code}/${name}`).toBeGreaterThan(20);
+        expect(/macbook|newtorob|potluck7/.test(fix), `${check.code}/${name}: ${fix}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe("visibility, caching and suppression", () => {
+  it("a firewall flap shorter than its time-to-visible never shows as failed", async () => {
+    const clock = new FakeClock();
+    const world = healthyWorld(clock);
+    const diagnostics = makeDiagnostics(world, clock, { limits: { cacheTtlMs: 0 } });
+    const stepMs = 1_000;
+    for (let cycle = 0; cycle < 5; cycle++) {
+      world.smallProbe = timedOut();
+      // Broken for less than the time-to-visible, checked every second the whole time.
+      for (let t = 0; t < TimeToVisibleMs.dataPlane - stepMs; t += stepMs) {
+        const report = await diagnostics.check("linux");
+        expect(report.layers.some((l) => l.status === "failed")).toBe(false);
+        expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
+        clock.advance(stepMs);
+      }
+      world.smallProbe = "ok";
+      const healed = await diagnostics.check("linux");
+      expect(healed.usable).toBe(true);
+      clock.advance(stepMs);
+    }
+  });
+
+  it("a persistent failure shows once it has lasted its time-to-visible, and recovery shows at once", async () => {
+    const clock = new FakeClock();
+    const world: World = { ...healthyWorld(clock), smallProbe: timedOut() };
+    const diagnostics = makeDiagnostics(world, clock, { limits: { cacheTtlMs: 0 } });
+    const startedAt = clock.ms;
+    let shownAfterMs: number | null = null;
+    for (let i = 0; i < 20 && shownAfterMs === null; i++) {
+      const report = await diagnostics.check("linux");
+      if (report.firstFailure === "data-plane") shownAfterMs = clock.ms - startedAt;
+      clock.advance(500);
+    }
+    expect(shownAfterMs).toBe(TimeToVisibleMs.dataPlane);
+    world.smallProbe = "ok";
+    expect((await diagnostics.check("linux")).usable).toBe(true);
+    // Broken again: the clock starts over, it does not inherit the old failure's age.
+    world.smallProbe = timedOut();
+    expect((await diagnostics.check("linux")).layers[5]!.status).toBe("pending");
+  });
+
+  it("a pending failure suppresses downstream layers with its code and keeps the path unusable", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut() };
+    const report = await makeDiagnostics(world, clock).check("linux");
+    expect(report.usable).toBe(false);
+    expect(report.firstFailure).toBeNull();
+    for (const layer of report.layers.slice(6)) expect(layer).toMatchObject({ status: "suppressed", suppressedBy: "data-plane" });
+    expect(world.calls).not.toContain("capabilities");
+  });
+
+  it("caches briefly, and forceFresh probes again", async () => {
+    const clock = new FakeClock();
+    const world = healthyWorld(clock);
+    const diagnostics = makeDiagnostics(world, clock);
+    await diagnostics.check("linux");
+    const probesAfterFirst = world.calls.length;
+    const again = await diagnostics.check("linux");
+    expect(again.cached).toBe(true);
+    expect(world.calls.length).toBe(probesAfterFirst);
+    world.smallProbe = timedOut();
+    const fresh = await diagnostics.check("linux", { forceFresh: true });
+    expect(fresh.cached).toBe(false);
+    expect(fresh.usable).toBe(false);
+    clock.advance(60_000);
+    expect((await diagnostics.check("linux")).cached).toBe(false);
+  });
+
+  it("concurrent callers share one in-flight check", async () => {
+    const clock = new FakeClock();
+    const world = healthyWorld(clock);
+    const diagnostics = makeDiagnostics(world, clock);
+    await Promise.all([diagnostics.check("linux"), diagnostics.check("linux"), diagnostics.check("linux")]);
+    expect(world.calls.filter((c) => c === "infer")).toHaveLength(1);
+  });
+
+  it("reuses a recent first token unless forced fresh", async () => {
+    const clock = new FakeClock();
+    const world = healthyWorld(clock);
+    const diagnostics = makeDiagnostics(world, clock);
+    await diagnostics.check("linux");
+    clock.advance(5_000);
+    const reused = await diagnostics.check("linux");
+    expect(reused.layers[8]!.status).toBe("ok");
+    expect(world.calls.filter((c) => c === "infer")).toHaveLength(1);
+    await diagnostics.check("linux", { forceFresh: true });
+    expect(world.calls.filter((c) => c === "infer")).toHaveLength(2);
+  });
+
+  it("the overview covers this machine and every roster peer", async () => {
+    const clock = new FakeClock();
+    const world = healthyWorld(clock);
+    const overview = await makeDiagnostics(world, clock).overview();
+    expect(overview.reports.map((r) => r.peer)).toEqual(["mac", "linux"]);
+    expect(overview.reports.every((r) => r.usable)).toBe(true);
+  });
+
+  it("applies the firewall fix and drops cached answers", async () => {
+    const clock = new FakeClock();
+    const world = healthyWorld(clock);
+    const diagnostics = makeDiagnostics(world, clock);
+    await diagnostics.check("linux");
+    const result = await diagnostics.applyFix("fw-reapply");
+    expect(result).toMatchObject({ action: "fw-reapply", ok: true });
+    expect((await diagnostics.check("linux")).cached).toBe(false);
+  });
+});
