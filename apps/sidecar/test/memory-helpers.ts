@@ -22,4 +22,5 @@ export function openStore(dir: string, options: Partial<MemoryStoreOptions> = {}
   return MemoryStore.open({ dir, embedder: createLexicalEmbedder(), sweepIntervalMs: 0, ...options });
 }
 
-export const defaults = { project: "default", tags: [], confidence: 1, pinned: false } as const;
+/** The fields zod would default on a write, for calling the store directly. */
+export const defaults: { project: string; tags: string[]; confidence: number; pinned: boolean } = { project: "default", tags: [], confidence: 1, pinned: false };

@@ -243,7 +243,7 @@ export class MemoryStore {
       id: randomUUID(),
       text: input.text,
       project: input.project,
-      tags: input.tags,
+      tags: [...input.tags],
       confidence: input.confidence,
       pinned: input.pinned,
       createdAt: at,
