@@ -1,9 +1,10 @@
 import { CliError, type Command } from "./command.js";
 import { upCommand } from "./commands/up.js";
+import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
-const commands: Command[] = [upCommand, modelCommand];
+const commands: Command[] = [upCommand, modelCommand, memoryCommand];
 
 const usage = `potluck: your own machines as one private AI system
 
