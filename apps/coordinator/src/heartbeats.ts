@@ -77,9 +77,10 @@ export class HeartbeatTracker {
     const changed: Array<{ machine: string; state: MachineState }> = [];
     for (const machine of machines) {
       const state = this.stateOf(machine);
-      const before = this.judged.get(machine);
+      // A machine not judged before starts as never seen, so its first heartbeat is a change.
+      const before = this.judged.get(machine) ?? "never_seen";
       this.judged.set(machine, state);
-      if (before !== undefined && before !== state) changed.push({ machine, state });
+      if (before !== state) changed.push({ machine, state });
     }
     return changed;
   }

@@ -63,7 +63,7 @@ export async function testCoordinator(options: { databaseUrl?: string; dataDir: 
       if (res.status !== 201) throw new Error(`token create: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { token: string }).token;
     },
-    enroll(body) {
+    async enroll(body) {
       const full = { owner: "home", wireguardPublicKey: randomKey(), identityPublicKey: randomKey(), endpoints: ["198.18.0.2:51820"], ...body };
       return app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(full) });
     },

@@ -1,0 +1,113 @@
+import { randomBytes } from "node:crypto";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { HeartbeatTiming, RosterChanged, subjectsFor, type Roster } from "@potluck/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCoordinatorConfig } from "../src/config.js";
+import { startCoordinatorService, type CoordinatorService } from "../src/service.js";
+import { adminSecret, createTestDatabase, randomKey, tempDir } from "./support.js";
+
+// The whole service in-process on real Postgres and the real NATS server, under a subject root
+// of its own so concurrent runs never hear each other.
+const natsUrl = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
+const prefix = `t${randomBytes(5).toString("hex")}`;
+const subjects = subjectsFor(prefix);
+const dir = tempDir("potluck-coord-nats-");
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let service: CoordinatorService;
+let client: NatsConnection;
+const changes: RosterChanged[] = [];
+
+function config() {
+  return loadCoordinatorConfig({ POTLUCK_DATA_DIR: dir.path, DATABASE_URL: db.url, POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: prefix, POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret }, []);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  service = await startCoordinatorService(config());
+  client = await connect({ servers: natsUrl });
+  client.subscribe(subjects.rosterChanged, { callback: (_e, msg) => void changes.push(RosterChanged.parse(msg.json())) });
+  await client.flush();
+});
+afterAll(async () => {
+  await client?.drain();
+  await service?.close();
+  await db?.drop();
+  dir.remove();
+});
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function roster(): Promise<Roster> {
+  return (await (await service.app.request("/v1/roster")).json()) as Roster;
+}
+
+async function enroll(name: string, wireguardPublicKey = randomKey()) {
+  const tokenRes = await service.app.request("/v1/tokens", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: "{}" });
+  const { token } = (await tokenRes.json()) as { token: string };
+  const res = await service.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name, owner: "home", wireguardPublicKey, identityPublicKey: randomKey() }) });
+  expect(res.status).toBe(201);
+  return wireguardPublicKey;
+}
+
+function beat(machine: string, wireguardPublicKey: string, subject = subjects.heartbeat(machine)) {
+  client.publish(subject, JSON.stringify({ machine, wireguardPublicKey, seq: 1, sentAt: new Date().toISOString(), status: "ok" }));
+}
+
+describe("coordinator over NATS", () => {
+  it("publishes roster changes when a machine enrolls", async () => {
+    await enroll("linux");
+    await until(async () => changes.find((c) => c.reason === "enrolled" && c.machine === "linux"), "roster.changed enrolled");
+  });
+
+  it("marks a machine online from a heartbeat and persists the receive time", async () => {
+    const key = await enroll("mac");
+    expect((await roster()).machines.find((m) => m.name === "mac")?.state).toBe("never_seen");
+    beat("mac", key);
+    const entry = await until(async () => (await roster()).machines.find((m) => m.name === "mac" && m.state === "online"), "mac online");
+    expect(entry.lastHeartbeatAt).not.toBeNull();
+    expect(entry.staleKey).toBe(false);
+    await until(async () => changes.find((c) => c.reason === "state_changed" && c.machine === "mac"), "state_changed for mac");
+    expect(await service.state.flush()).toBeGreaterThanOrEqual(0);
+    const row = await service.database.db.query.machines.findFirst({ where: (m, { eq }) => eq(m.name, "mac") });
+    expect(row?.lastHeartbeatAt).not.toBeNull();
+  });
+
+  it("flags a stale WireGuard key when the heartbeat's key differs from the roster", async () => {
+    await enroll("windows");
+    beat("windows", randomKey());
+    const entry = await until(async () => (await roster()).machines.find((m) => m.name === "windows" && m.staleKey), "windows stale key");
+    expect(entry.state).toBe("online");
+    await until(async () => changes.find((c) => c.reason === "stale_key" && c.machine === "windows"), "stale_key event");
+  });
+
+  it("ignores a heartbeat whose body names another machine than its subject", async () => {
+    const key = await enroll("closet");
+    beat("closet", key, subjects.heartbeat("linux"));
+    beat("linux", randomKey(), subjects.heartbeat("closet")); // body linux on closet's subject
+    await client.flush();
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await roster()).machines.find((m) => m.name === "closet")?.state).toBe("never_seen");
+  });
+
+  it("remembers heartbeats across a coordinator restart", async () => {
+    const key = (await roster()).machines.find((m) => m.name === "mac")?.wireguardPublicKey ?? "";
+    beat("mac", key);
+    const heard = await until(async () => (await roster()).machines.find((m) => m.name === "mac" && m.lastHeartbeatAt !== null)?.lastHeartbeatAt ?? undefined, "mac heard");
+    await service.close(); // flushes receive times
+    service = await startCoordinatorService(config());
+    const mac = (await roster()).machines.find((m) => m.name === "mac");
+    expect(mac?.lastHeartbeatAt).not.toBeNull();
+    expect(Date.parse(mac?.lastHeartbeatAt ?? "")).toBeGreaterThanOrEqual(Date.parse(heard));
+    // Heard moments ago, so the restart keeps it online (unless this machine stalled past the timeout).
+    const silentMs = Date.now() - Date.parse(mac?.lastHeartbeatAt ?? "");
+    expect(mac?.state).toBe(silentMs < HeartbeatTiming.offlineAfterMs ? "online" : "offline");
+  });
+});
