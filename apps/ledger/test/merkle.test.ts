@@ -53,7 +53,8 @@ describe("proof generation", () => {
         verifyInclusion(i, size, leaves[i] as Uint8Array, proof, root);
         if (proof.length > 0) {
           const bad = proof.map((p) => Buffer.from(p));
-          (bad[0] as Buffer)[0] ^= 1;
+          const first = bad[0] as Buffer;
+          first[0] = (first[0] ?? 0) ^ 1;
           expect(() => verifyInclusion(i, size, leaves[i] as Uint8Array, bad, root)).toThrow();
         }
       }

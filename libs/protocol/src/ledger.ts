@@ -66,16 +66,22 @@ export const Checkpoint = z.object({
 });
 export type Checkpoint = z.infer<typeof Checkpoint>;
 
-const HashList = z.array(z.string()).max(64);
+const HashList = z.array(Hex32).max(64);
 
-/** Everything a member needs to check their balance offline with the log's public key. */
+/**
+ * Everything a member needs to check their balance offline with the log's public key: the balance
+ * leaf's path to a snapshot root, the snapshot entry's path to a signed checkpoint's root, the
+ * checkpoint itself (a signed note), and what anchors said about that checkpoint. Hashes are hex.
+ */
 export const ProofBundle = z.object({
   version: z.literal(1),
   account: OwnerName,
   balance: z.number().int(),
-  snapshot: z.object({ seq: z.number().int().nonnegative(), asOfSize: z.number().int().nonnegative(), root: z.string(), leafIndex: z.number().int().nonnegative(), size: z.number().int().positive(), proof: HashList }),
-  inclusion: z.object({ leafIndex: z.number().int().nonnegative(), treeSize: z.number().int().positive(), proof: HashList, entry: z.string() }),
-  checkpoint: z.string(),
-  anchors: z.array(z.object({ kind: z.string(), receipt: z.string() })),
+  snapshot: z.object({ seq: z.number().int().nonnegative(), asOfSize: z.number().int().nonnegative(), root: Hex32, leafIndex: z.number().int().nonnegative(), size: z.number().int().positive(), proof: HashList }),
+  /** `entry` is the snapshot entry's canonical encoding in base64 (its Merkle leaf is SHA-256(0x00 ‖ entry)). */
+  inclusion: z.object({ leafIndex: z.number().int().nonnegative(), treeSize: z.number().int().positive(), proof: HashList, entry: z.string().max(8192) }),
+  checkpoint: z.string().max(65_536),
+  /** Receipts per anchor kind: "witness" is the checkpoint cosigned by a witness; "file" a log line. */
+  anchors: z.array(z.object({ kind: z.string().max(64), receipt: z.string().max(65_536) })).max(16),
 });
 export type ProofBundle = z.infer<typeof ProofBundle>;

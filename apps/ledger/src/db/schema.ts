@@ -1,0 +1,92 @@
+import { sql } from "drizzle-orm";
+import { bigint, bigserial, check, index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+
+/**
+ * The ledger's tables. Entries are append-only (triggers in the append_only migration refuse
+ * UPDATE, DELETE, TRUNCATE and any insert that does not extend the chain); everything else is
+ * derived state kept in the same transaction as the entries it follows.
+ */
+export const entries = pgTable(
+  "entries",
+  {
+    seq: bigint("seq", { mode: "number" }).primaryKey(),
+    eventId: text("event_id").notNull(),
+    kind: text("kind").notNull(),
+    account: text("account").notNull(),
+    delta: bigint("delta", { mode: "number" }).notNull(),
+    heldDelta: bigint("held_delta", { mode: "number" }).notNull(),
+    ref: text("ref").notNull(),
+    meta: text("meta").notNull(),
+    payloadHash: text("payload_hash").notNull(),
+    createdAtMs: bigint("created_at_ms", { mode: "number" }).notNull(),
+    prevHash: text("prev_hash").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (t) => [
+    uniqueIndex("entries_event_id").on(t.eventId),
+    uniqueIndex("entries_prev_hash").on(t.prevHash),
+    uniqueIndex("entries_hash").on(t.hash),
+    index("entries_account_seq").on(t.account, t.seq),
+    index("entries_ref").on(t.ref),
+    // A hold closes once: a second settle or void of the same hold is refused by the database.
+    uniqueIndex("entries_hold_closed_once").on(t.ref).where(sql`kind in ('settle', 'void')`),
+    check("entries_seq_nonnegative", sql`${t.seq} >= 0`),
+    check("entries_hashes_hex", sql`${t.prevHash} ~ '^[0-9a-f]{64}$' and ${t.hash} ~ '^[0-9a-f]{64}$'`),
+  ],
+);
+
+/** One row: the chain's head. Every append locks it (SELECT … FOR UPDATE) in its transaction. */
+export const head = pgTable(
+  "head",
+  {
+    id: integer("id").primaryKey(),
+    size: bigint("size", { mode: "number" }).notNull(),
+    lastHash: text("last_hash").notNull(),
+  },
+  (t) => [check("head_single_row", sql`${t.id} = 1`)],
+);
+
+export const balances = pgTable("balances", {
+  account: text("account").primaryKey(),
+  balance: bigint("balance", { mode: "number" }).notNull(),
+  held: bigint("held", { mode: "number" }).notNull(),
+  asOfSeq: bigint("as_of_seq", { mode: "number" }).notNull(),
+});
+
+/** Events refused (conflicting duplicate ids, overdraws, unknown holds …), kept for the operator. */
+export const rejections = pgTable(
+  "rejections",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    eventId: text("event_id").notNull(),
+    code: text("code").notNull(),
+    reason: text("reason").notNull(),
+    payloadHash: text("payload_hash").notNull(),
+    payload: text("payload").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("rejections_event_id").on(t.eventId)],
+);
+
+export const checkpoints = pgTable("checkpoints", {
+  size: bigint("size", { mode: "number" }).primaryKey(),
+  root: text("root").notNull(),
+  note: text("note").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Checkpoints waiting to be published to an anchor; retried with bounded backoff. */
+export const anchorOutbox = pgTable(
+  "anchor_outbox",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    anchor: text("anchor").notNull(),
+    checkpointSize: bigint("checkpoint_size", { mode: "number" }).notNull(),
+    state: text("state").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true }).notNull().defaultNow(),
+    lastError: text("last_error"),
+    receipt: text("receipt"),
+  },
+  (t) => [uniqueIndex("anchor_outbox_once").on(t.anchor, t.checkpointSize), index("anchor_outbox_due").on(t.state, t.nextAttemptAt)],
+);

@@ -1,0 +1,142 @@
+import { and, eq, inArray, sql } from "drizzle-orm";
+import type { LedgerDb } from "../db/open.js";
+import { balances, entries, head, rejections } from "../db/schema.js";
+import { entryHash, type LedgerRecord } from "../proof/entry.js";
+import type { IncomingEvent } from "./events.js";
+import { judge, type AccountState, type RefState, type Refusal } from "./rules.js";
+
+/** Events per transaction: big enough to amortize the commit, small enough to keep the head lock short. */
+export const APPEND_BATCH_MAX = 1000;
+
+export type AppendOutcome =
+  | { eventId: string; status: "applied"; seq: number; hash: string }
+  | { eventId: string; status: "duplicate"; seq: number }
+  | { eventId: string; status: "rejected"; refusal: Refusal };
+
+type Tx = Parameters<Parameters<LedgerDb["transaction"]>[0]>[0];
+
+/**
+ * Appends a batch of events in one transaction: locks the head row, resolves duplicates by event
+ * id (same payload: already applied; different payload: rejected and recorded) BEFORE anything is
+ * hashed, applies the meter's rules, chains and inserts the new entries, updates balances and the
+ * head, and records refusals. Either all of it commits or none of it does.
+ */
+export async function appendEvents(db: LedgerDb, events: readonly IncomingEvent[], nowMs: number = Date.now()): Promise<AppendOutcome[]> {
+  if (events.length === 0) return [];
+  if (events.length > APPEND_BATCH_MAX) throw new RangeError(`a batch holds at most ${APPEND_BATCH_MAX} events, got ${events.length}`);
+  return db.transaction(async (tx) => {
+    const [h] = await tx.select().from(head).where(eq(head.id, 1)).for("update");
+    if (h === undefined) throw new Error("appending: the head row is missing; was the database migrated?");
+    const state = await loadState(tx, events);
+    const planned = plan(events, state, h, nowMs);
+    await write(tx, planned, state);
+    return planned.outcomes;
+  });
+}
+
+interface LoadedState {
+  existing: Map<string, { seq: number; payloadHash: string }>;
+  accounts: Map<string, AccountState>;
+  refs: Map<string, RefState>;
+  touched: Set<string>;
+}
+
+async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<LoadedState> {
+  const ids = unique(events.map((e) => e.eventId));
+  const names = unique(events.map((e) => e.account));
+  const refIds = unique(events.map((e) => e.ref).filter((r) => r !== ""));
+  const [known, accts, refRows, closers] = await Promise.all([
+    tx.select({ eventId: entries.eventId, seq: entries.seq, payloadHash: entries.payloadHash }).from(entries).where(inArray(entries.eventId, ids)),
+    tx.select().from(balances).where(inArray(balances.account, names)),
+    refIds.length === 0 ? [] : tx.select({ eventId: entries.eventId, kind: entries.kind, account: entries.account, delta: entries.delta, heldDelta: entries.heldDelta }).from(entries).where(inArray(entries.eventId, refIds)),
+    refIds.length === 0 ? [] : tx.select({ ref: entries.ref, kind: entries.kind, delta: entries.delta }).from(entries).where(and(inArray(entries.ref, refIds), inArray(entries.kind, ["settle", "void", "refund"]))),
+  ]);
+  const refs = new Map<string, RefState>();
+  for (const r of refRows) refs.set(r.eventId, { kind: r.kind, account: r.account, amount: r.kind === "hold" ? r.heldDelta : -r.delta, closed: false, refunded: 0 });
+  for (const c of closers) {
+    const target = refs.get(c.ref);
+    if (target === undefined) continue;
+    if (c.kind === "refund") target.refunded += c.delta;
+    else target.closed = true;
+  }
+  return {
+    existing: new Map(known.map((k) => [k.eventId, { seq: k.seq, payloadHash: k.payloadHash }])),
+    accounts: new Map(accts.map((a) => [a.account, { balance: a.balance, held: a.held }])),
+    refs,
+    touched: new Set(),
+  };
+}
+
+interface Planned {
+  outcomes: AppendOutcome[];
+  records: (LedgerRecord & { hash: string })[];
+  refused: { ev: IncomingEvent; refusal: Refusal }[];
+  size: number;
+  lastHash: string;
+}
+
+function plan(events: readonly IncomingEvent[], state: LoadedState, h: { size: number; lastHash: string }, nowMs: number): Planned {
+  const out: Planned = { outcomes: [], records: [], refused: [], size: h.size, lastHash: h.lastHash };
+  const rules = { account: (n: string) => state.accounts.get(n), ref: (id: string) => state.refs.get(id) };
+  for (const ev of events) {
+    const seen = state.existing.get(ev.eventId);
+    if (seen !== undefined) {
+      if (seen.payloadHash === ev.payloadHash) out.outcomes.push({ eventId: ev.eventId, status: "duplicate", seq: seen.seq });
+      else reject(out, ev, { code: "event_id_conflict", status: 409, field: "eventId", message: `event ${ev.eventId} was already applied with a different payload (entry ${seen.seq})` });
+      continue;
+    }
+    const effect = judge(ev, rules);
+    if (!effect.ok) {
+      reject(out, ev, effect.refusal);
+      continue;
+    }
+    const record: LedgerRecord = { seq: out.size, eventId: ev.eventId, kind: ev.kind, account: ev.account, delta: effect.delta, heldDelta: effect.heldDelta, ref: ev.ref, meta: ev.meta, payloadHash: ev.payloadHash, createdAtMs: nowMs, prevHash: out.lastHash };
+    const hash = entryHash(record);
+    out.records.push({ ...record, hash });
+    out.outcomes.push({ eventId: ev.eventId, status: "applied", seq: record.seq, hash });
+    out.size += 1;
+    out.lastHash = hash;
+    follow(state, ev, record);
+  }
+  return out;
+}
+
+/** Carries an applied event's effect into the in-memory state so later events in the batch see it. */
+function follow(state: LoadedState, ev: IncomingEvent, r: LedgerRecord): void {
+  state.existing.set(ev.eventId, { seq: r.seq, payloadHash: ev.payloadHash });
+  const acct = state.accounts.get(ev.account) ?? { balance: 0, held: 0 };
+  state.accounts.set(ev.account, { balance: acct.balance + r.delta, held: acct.held + r.heldDelta });
+  state.touched.add(ev.account);
+  if (ev.kind === "hold") state.refs.set(ev.eventId, { kind: "hold", account: ev.account, amount: r.heldDelta, closed: false, refunded: 0 });
+  if (ev.kind === "spend" || ev.kind === "settle") state.refs.set(ev.eventId, { kind: ev.kind, account: ev.account, amount: -r.delta, closed: false, refunded: 0 });
+  const target = ev.ref === "" ? undefined : state.refs.get(ev.ref);
+  if (target !== undefined && (ev.kind === "settle" || ev.kind === "void")) target.closed = true;
+  if (target !== undefined && ev.kind === "refund") target.refunded += r.delta;
+}
+
+function reject(out: Planned, ev: IncomingEvent, refusal: Refusal): void {
+  out.outcomes.push({ eventId: ev.eventId, status: "rejected", refusal });
+  out.refused.push({ ev, refusal });
+}
+
+async function write(tx: Tx, p: Planned, state: LoadedState): Promise<void> {
+  if (p.records.length > 0) {
+    await tx.insert(entries).values(p.records);
+    const rows = [...state.touched].map((account) => {
+      const a = state.accounts.get(account) ?? { balance: 0, held: 0 };
+      return { account, balance: a.balance, held: a.held, asOfSeq: p.size - 1 };
+    });
+    await tx
+      .insert(balances)
+      .values(rows)
+      .onConflictDoUpdate({ target: balances.account, set: { balance: sql`excluded.balance`, held: sql`excluded.held`, asOfSeq: sql`excluded.as_of_seq` } });
+    await tx.update(head).set({ size: p.size, lastHash: p.lastHash }).where(eq(head.id, 1));
+  }
+  if (p.refused.length > 0) {
+    await tx.insert(rejections).values(p.refused.map(({ ev, refusal }) => ({ eventId: ev.eventId, code: refusal.code, reason: refusal.message, payloadHash: ev.payloadHash, payload: ev.payload })));
+  }
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

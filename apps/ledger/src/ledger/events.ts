@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+import type { LedgerEventRequest, UsageEvent } from "@potluck/protocol";
+import type { RecordKind } from "../proof/entry.js";
+
+/** An event on its way into the chain, from HTTP or JetStream, already validated by protocol schemas. */
+export interface IncomingEvent {
+  eventId: string;
+  kind: Exclude<RecordKind, "snapshot">;
+  account: string;
+  /** Micro-credits: the amount for earn/spend/hold/settle/refund, the signed delta for adjust, 0 for void. */
+  amount: number;
+  /** The hold (settle, void) or spend (refund) this event refers to, or "". */
+  ref: string;
+  meta: string;
+  /** Canonical JSON of the whole payload, and its SHA-256: same id + same hash = already applied. */
+  payload: string;
+  payloadHash: string;
+}
+
+export function fromRequest(req: LedgerEventRequest): IncomingEvent {
+  const base = { eventId: req.eventId, kind: req.kind, account: req.account, ...payloadOf(req) };
+  switch (req.kind) {
+    case "earn":
+    case "spend":
+      return { ...base, amount: req.amount, ref: "", meta: canonicalJson(req.jobId === undefined ? {} : { jobId: req.jobId }) };
+    case "hold":
+      return { ...base, amount: req.amount, ref: "", meta: canonicalJson({ jobId: req.jobId }) };
+    case "settle":
+      return { ...base, amount: req.amount, ref: req.holdEventId, meta: "{}" };
+    case "void":
+      return { ...base, amount: 0, ref: req.holdEventId, meta: "{}" };
+    case "adjust":
+      return { ...base, amount: req.delta, ref: "", meta: canonicalJson({ reason: req.reason }) };
+    case "refund":
+      return { ...base, amount: req.amount, ref: req.refundsEventId, meta: canonicalJson({ reason: req.reason }) };
+  }
+}
+
+/** A sidecar's usage event (JetStream) becomes an earn or a spend with the job's facts as meta. */
+export function fromUsage(ev: UsageEvent): IncomingEvent {
+  const { eventId, kind, account, amount, ...facts } = ev;
+  return { eventId, kind, account, amount, ref: "", meta: canonicalJson(facts), ...payloadOf(ev) };
+}
+
+/** JSON with object keys sorted at every depth, so equal payloads hash equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function payloadOf(value: unknown): { payload: string; payloadHash: string } {
+  const payload = canonicalJson(value);
+  return { payload, payloadHash: createHash("sha256").update(payload).digest("hex") };
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [k, sortKeys(v)]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,97 @@
+import { asc, desc, eq, gte, lt, and } from "drizzle-orm";
+import type { LedgerDb } from "../db/open.js";
+import { checkpoints, entries, head } from "../db/schema.js";
+import { signCheckpoint } from "../proof/checkpoint.js";
+import { entryLeafHash } from "../proof/entry.js";
+import { consistencyProof, inclusionProof, merkleRoot, subtreeRoot } from "../proof/merkle-build.js";
+import type { NoteSigner } from "../proof/note.js";
+import { recordOf } from "./rows.js";
+
+/** Rows read per query when catching the leaf cache up; bounds memory per round trip. */
+const LEAF_PAGE_ROWS = 20_000;
+
+/**
+ * The Merkle log over the entries. Leaf hashes are cached in memory and caught up from the
+ * database on demand, so a checkpoint or proof costs one pass over new entries, not the whole log.
+ */
+export class MerkleLog {
+  private leaves: Buffer[] = [];
+
+  constructor(private readonly db: LedgerDb) {}
+
+  /** The committed log size (entries up to the head). */
+  async size(): Promise<number> {
+    const [h] = await this.db.select({ size: head.size }).from(head).where(eq(head.id, 1));
+    return h?.size ?? 0;
+  }
+
+  /** Leaf hashes of the first `size` entries. */
+  async leafHashes(size: number): Promise<Buffer[]> {
+    while (this.leaves.length < size) {
+      const rows = await this.db.select().from(entries).where(and(gte(entries.seq, this.leaves.length), lt(entries.seq, size))).orderBy(asc(entries.seq)).limit(LEAF_PAGE_ROWS);
+      if (rows.length === 0) throw new Error(`log: entry ${this.leaves.length} is missing below size ${size}`);
+      for (const row of rows) {
+        if (row.seq !== this.leaves.length) throw new Error(`log: expected entry ${this.leaves.length}, found ${row.seq}`);
+        this.leaves.push(entryLeafHash(recordOf(row)));
+      }
+    }
+    return this.leaves.slice(0, size);
+  }
+
+  async root(size: number): Promise<Buffer> {
+    return Buffer.from(merkleRoot(await this.leafHashes(size)));
+  }
+
+  async inclusion(index: number, size: number): Promise<Buffer[]> {
+    return inclusionProof(await this.leafHashes(size), index, size).map((h) => Buffer.from(h));
+  }
+
+  async consistency(size1: number, size2: number): Promise<Buffer[]> {
+    return consistencyProof(await this.leafHashes(size2), size1, size2).map((h) => Buffer.from(h));
+  }
+
+  /** Root of a prefix the cache already covers (used to check the last checkpoint still holds). */
+  async prefixRoot(size: number): Promise<Buffer> {
+    const leaves = await this.leafHashes(size);
+    return Buffer.from(subtreeRoot(leaves, 0, size));
+  }
+}
+
+export interface StoredCheckpoint {
+  size: number;
+  root: string;
+  note: string;
+}
+
+/**
+ * Signs a checkpoint over the current log unless the newest one already covers it. Before
+ * signing, the previous checkpoint's root is recomputed from the entries: a log that no longer
+ * matches what was signed is refused, never papered over with a new signature.
+ */
+export async function makeCheckpoint(db: LedgerDb, log: MerkleLog, signer: NoteSigner, origin: string, onNew?: (cp: StoredCheckpoint) => Promise<void>): Promise<StoredCheckpoint | undefined> {
+  const size = await log.size();
+  const last = await latestCheckpoint(db);
+  if (size === 0) return undefined;
+  if (last !== undefined && last.size >= size) return last;
+  if (last !== undefined && !(await log.prefixRoot(last.size)).equals(Buffer.from(last.root, "hex"))) {
+    throw new Error(`checkpointing: the log no longer matches the checkpoint at size ${last.size}; run potluck ledger verify`);
+  }
+  const root = await log.root(size);
+  const note = signCheckpoint({ origin, size, root }, signer);
+  const cp = { size, root: root.toString("hex"), note };
+  const inserted = await db.insert(checkpoints).values(cp).onConflictDoNothing({ target: checkpoints.size }).returning({ size: checkpoints.size });
+  // Two processes may race to sign the same size; the loser reads the winner's row (same root).
+  if (inserted.length === 0) return (await checkpointAt(db, size)) ?? cp;
+  await onNew?.(cp);
+  return cp;
+}
+
+export async function latestCheckpoint(db: LedgerDb): Promise<StoredCheckpoint | undefined> {
+  const [row] = await db.select({ size: checkpoints.size, root: checkpoints.root, note: checkpoints.note }).from(checkpoints).orderBy(desc(checkpoints.size)).limit(1);
+  return row;
+}
+
+export async function checkpointAt(db: LedgerDb, size: number): Promise<StoredCheckpoint | undefined> {
+  const [row] = await db.select({ size: checkpoints.size, root: checkpoints.root, note: checkpoints.note }).from(checkpoints).where(eq(checkpoints.size, size));
+  return row;
+}

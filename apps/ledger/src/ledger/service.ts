@@ -1,0 +1,108 @@
+import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import type { ProofBundle } from "@potluck/protocol";
+import type { Anchor } from "../anchors/anchor.js";
+import { anchorReceipts, enqueueAnchors } from "../anchors/outbox.js";
+import type { LedgerDb } from "../db/open.js";
+import { balances, entries } from "../db/schema.js";
+import { encodeEntry } from "../proof/entry.js";
+import { parseVerifierKey, type NoteSigner } from "../proof/note.js";
+import { APPEND_BATCH_MAX, appendEvents, type AppendOutcome } from "./append.js";
+import { auditLedger, type AuditReport } from "./audit.js";
+import type { IncomingEvent } from "./events.js";
+import { checkpointAt, latestCheckpoint, makeCheckpoint, MerkleLog, type StoredCheckpoint } from "./log.js";
+import { latestSnapshot, snapshotProof, takeSnapshot } from "./snapshot.js";
+
+/** Read limits: pages are bounded so no request can pull the whole ledger at once. */
+export const ReadLimits = { entriesPageMax: 500, balancesPageMax: 1000 } as const;
+
+/** The one object every route and worker goes through; nothing else touches the tables. */
+export class Ledger {
+  readonly log: MerkleLog;
+
+  constructor(
+    readonly db: LedgerDb,
+    readonly signer: NoteSigner,
+    readonly origin: string,
+    readonly anchors: readonly Anchor[] = [],
+    private readonly clockMs: () => number = Date.now,
+  ) {
+    this.log = new MerkleLog(db);
+  }
+
+  get publicKey(): string {
+    return this.signer.vkey;
+  }
+
+  /** Appends events in order, in transactions of at most APPEND_BATCH_MAX. */
+  async append(events: readonly IncomingEvent[]): Promise<AppendOutcome[]> {
+    const out: AppendOutcome[] = [];
+    for (let i = 0; i < events.length; i += APPEND_BATCH_MAX) out.push(...(await appendEvents(this.db, events.slice(i, i + APPEND_BATCH_MAX), this.clockMs())));
+    return out;
+  }
+
+  async checkpoint(): Promise<StoredCheckpoint | undefined> {
+    return makeCheckpoint(this.db, this.log, this.signer, this.origin, (cp) => enqueueAnchors(this.db, this.anchors, cp));
+  }
+
+  /** A balance snapshot appended to the log, then a checkpoint that covers it. */
+  async snapshot(): Promise<{ seq: number; asOfSize: number; accounts: number; root: string; checkpoint?: StoredCheckpoint }> {
+    const snap = await takeSnapshot(this.db, this.clockMs());
+    return { ...snap, checkpoint: await this.checkpoint() };
+  }
+
+  async balance(account: string) {
+    const [row] = await this.db.select().from(balances).where(eq(balances.account, account));
+    return row;
+  }
+
+  async balancesPage(after: string, limit: number) {
+    return this.db.select().from(balances).where(gt(balances.account, after)).orderBy(asc(balances.account)).limit(Math.min(limit, ReadLimits.balancesPageMax));
+  }
+
+  /** An account's entries, newest first, before `beforeSeq`. */
+  async entriesPage(account: string, beforeSeq: number, limit: number) {
+    return this.db
+      .select()
+      .from(entries)
+      .where(and(eq(entries.account, account), lt(entries.seq, beforeSeq)))
+      .orderBy(desc(entries.seq))
+      .limit(Math.min(limit, ReadLimits.entriesPageMax));
+  }
+
+  latestCheckpoint() {
+    return latestCheckpoint(this.db);
+  }
+
+  checkpointAt(size: number) {
+    return checkpointAt(this.db, size);
+  }
+
+  /**
+   * The member's proof bundle against the newest snapshot and a checkpoint covering it (signed
+   * now if none does yet). Undefined when there is no snapshot or the account is not in it.
+   */
+  async proofBundle(account: string): Promise<ProofBundle | undefined> {
+    const snap = await latestSnapshot(this.db);
+    if (snap === undefined) return undefined;
+    let cp = await this.latestCheckpoint();
+    if (cp === undefined || cp.size <= snap.seq) cp = await this.checkpoint();
+    if (cp === undefined) return undefined;
+    const inSnap = await snapshotProof(this.db, snap.asOfSize, account);
+    if (inSnap === undefined) return undefined;
+    if (inSnap.root !== snap.root) throw new Error(`proof: snapshot ${snap.seq} no longer matches the entries before it; run potluck ledger verify`);
+    const inclusion = await this.log.inclusion(snap.seq, cp.size);
+    return {
+      version: 1,
+      account,
+      balance: inSnap.balance,
+      snapshot: { seq: snap.seq, asOfSize: snap.asOfSize, root: snap.root, leafIndex: inSnap.leafIndex, size: inSnap.size, proof: inSnap.proof.map((h) => h.toString("hex")) },
+      inclusion: { leafIndex: snap.seq, treeSize: cp.size, proof: inclusion.map((h) => h.toString("hex")), entry: encodeEntry(snap.record).toString("base64") },
+      checkpoint: cp.note,
+      anchors: await anchorReceipts(this.db, cp.size),
+    };
+  }
+
+  audit(fromHash?: string): Promise<AuditReport> {
+    return auditLedger(this.db, parseVerifierKey(this.signer.vkey), fromHash === undefined ? {} : { fromHash });
+  }
+}

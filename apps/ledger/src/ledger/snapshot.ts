@@ -1,0 +1,66 @@
+import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
+import type { LedgerDb } from "../db/open.js";
+import { balances, entries, head } from "../db/schema.js";
+import { compareAccounts, encodeBalanceLeaf, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
+import { leafHash } from "../proof/merkle.js";
+import { inclusionProof, merkleRoot } from "../proof/merkle-build.js";
+import { recordOf } from "./rows.js";
+
+export interface BalanceRow {
+  account: string;
+  balance: number;
+}
+
+/** Leaf hashes of a balance set sorted by account bytes: the snapshot tree's leaves. */
+export function balanceLeaves(rows: readonly BalanceRow[], asOfSize: number): { sorted: BalanceRow[]; leaves: Buffer[] } {
+  const sorted = [...rows].sort((a, b) => compareAccounts(a.account, b.account));
+  return { sorted, leaves: sorted.map((r) => leafHash(encodeBalanceLeaf(r.account, r.balance, asOfSize))) };
+}
+
+export function snapshotRoot(rows: readonly BalanceRow[], asOfSize: number): string {
+  return Buffer.from(merkleRoot(balanceLeaves(rows, asOfSize).leaves)).toString("hex");
+}
+
+/**
+ * Takes a balance snapshot: under the head lock, reads every balance, builds the Merkle tree over
+ * the sorted (account, balance, as-of size) leaves and appends its root as a snapshot entry, so
+ * the next checkpoint covers it. Returns the new entry's meta and sequence number.
+ */
+export async function takeSnapshot(db: LedgerDb, nowMs: number = Date.now()): Promise<SnapshotMeta & { seq: number }> {
+  return db.transaction(async (tx) => {
+    const [h] = await tx.select().from(head).where(eq(head.id, 1)).for("update");
+    if (h === undefined) throw new Error("snapshot: the head row is missing");
+    const rows = await tx.select({ account: balances.account, balance: balances.balance }).from(balances);
+    const meta: SnapshotMeta = { asOfSize: h.size, accounts: rows.length, root: snapshotRoot(rows, h.size) };
+    const record: LedgerRecord = { seq: h.size, eventId: `snapshot:${h.size}`, kind: "snapshot", account: "", delta: 0, heldDelta: 0, ref: "", meta: snapshotMeta(meta), payloadHash: GENESIS_HASH, createdAtMs: nowMs, prevHash: h.lastHash };
+    const hash = entryHash(record);
+    await tx.insert(entries).values({ ...record, hash });
+    await tx.update(head).set({ size: h.size + 1, lastHash: hash }).where(eq(head.id, 1));
+    return { ...meta, seq: h.size };
+  });
+}
+
+export async function latestSnapshot(db: LedgerDb): Promise<(SnapshotMeta & { seq: number; record: LedgerRecord }) | undefined> {
+  const [row] = await db.select().from(entries).where(eq(entries.kind, "snapshot")).orderBy(desc(entries.seq)).limit(1);
+  if (row === undefined) return undefined;
+  return { ...parseSnapshotMeta(row.meta), seq: row.seq, record: recordOf(row) };
+}
+
+/** Balances as of a log size, recomputed from the entries themselves (not the balances table). */
+export async function balancesAsOf(db: LedgerDb, asOfSize: number): Promise<BalanceRow[]> {
+  const rows = await db
+    .select({ account: entries.account, balance: sql<string>`sum(${entries.delta})` })
+    .from(entries)
+    .where(and(lt(entries.seq, asOfSize), ne(entries.kind, "snapshot")))
+    .groupBy(entries.account);
+  return rows.map((r) => ({ account: r.account, balance: Number(r.balance) }));
+}
+
+/** The account's leaf index, balance and audit path in the snapshot taken at `asOfSize`. */
+export async function snapshotProof(db: LedgerDb, asOfSize: number, account: string): Promise<{ leafIndex: number; size: number; balance: number; proof: Buffer[]; root: string } | undefined> {
+  const { sorted, leaves } = balanceLeaves(await balancesAsOf(db, asOfSize), asOfSize);
+  const leafIndex = sorted.findIndex((r) => r.account === account);
+  const row = sorted[leafIndex];
+  if (row === undefined) return undefined;
+  return { leafIndex, size: leaves.length, balance: row.balance, proof: inclusionProof(leaves, leafIndex).map((h) => Buffer.from(h)), root: Buffer.from(merkleRoot(leaves)).toString("hex") };
+}

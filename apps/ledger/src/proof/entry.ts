@@ -1,0 +1,144 @@
+import { createHash } from "node:crypto";
+import { leafHash } from "./merkle.js";
+
+/**
+ * The canonical binary encoding of a ledger entry. Fixed field order, integers big-endian,
+ * strings length-prefixed UTF-8. The chain hash is SHA-256 of this encoding, which includes the
+ * previous entry's hash; the Merkle leaf is SHA-256(0x00 ‖ encoding). Changing any stored field
+ * changes the bytes, so the hash, so every later link.
+ */
+export const ENTRY_MAGIC = "PLE1";
+export const GENESIS_HASH = "0".repeat(64);
+
+export const KindCode = { earn: 1, spend: 2, hold: 3, settle: 4, void: 5, adjust: 6, refund: 7, snapshot: 8 } as const;
+export type RecordKind = keyof typeof KindCode;
+
+export interface LedgerRecord {
+  seq: number;
+  eventId: string;
+  kind: RecordKind;
+  /** "" for log-level entries (snapshots). */
+  account: string;
+  /** Signed change to the balance, micro-credits. */
+  delta: number;
+  /** Signed change to the amount held, micro-credits. */
+  heldDelta: number;
+  /** The event this one refers to (hold for settle/void, spend for refund), or "". */
+  ref: string;
+  /** JSON with the event's other facts (job id, reason, snapshot root …), stored and hashed as given. */
+  meta: string;
+  /** SHA-256 hex of the canonical request payload; how duplicates are told from conflicts. */
+  payloadHash: string;
+  createdAtMs: number;
+  prevHash: string;
+}
+
+export function encodeEntry(r: LedgerRecord): Buffer {
+  const code = KindCode[r.kind];
+  if (code === undefined) throw new TypeError(`unknown entry kind ${String(r.kind)}`);
+  const fixed = Buffer.alloc(4 + 1 + 8 + 8 + 1 + 8 + 8 + 32 + 32);
+  let o = fixed.write(ENTRY_MAGIC, 0, "latin1");
+  o = fixed.writeUInt8(1, o);
+  o = fixed.writeBigUInt64BE(BigInt(r.seq), o);
+  o = fixed.writeBigUInt64BE(BigInt(r.createdAtMs), o);
+  o = fixed.writeUInt8(code, o);
+  o = fixed.writeBigInt64BE(BigInt(r.delta), o);
+  o = fixed.writeBigInt64BE(BigInt(r.heldDelta), o);
+  o += hex32(r.payloadHash, "payload hash").copy(fixed, o);
+  hex32(r.prevHash, "previous hash").copy(fixed, o);
+  return Buffer.concat([fixed, str(r.eventId, 2), str(r.account, 2), str(r.ref, 2), str(r.meta, 4)]);
+}
+
+export function decodeEntry(bytes: Buffer): LedgerRecord {
+  if (bytes.length < 102 || bytes.toString("latin1", 0, 4) !== ENTRY_MAGIC || bytes[4] !== 1) throw new TypeError("not a version 1 ledger entry");
+  const codeAt = 21;
+  const kind = (Object.keys(KindCode) as RecordKind[]).find((k) => KindCode[k] === bytes[codeAt]);
+  if (kind === undefined) throw new TypeError(`unknown entry kind code ${bytes[codeAt]}`);
+  const reader = { at: 102 };
+  const record: LedgerRecord = {
+    seq: safe(bytes.readBigUInt64BE(5)),
+    createdAtMs: safe(bytes.readBigUInt64BE(13)),
+    kind,
+    delta: safe(bytes.readBigInt64BE(22)),
+    heldDelta: safe(bytes.readBigInt64BE(30)),
+    payloadHash: bytes.subarray(38, 70).toString("hex"),
+    prevHash: bytes.subarray(70, 102).toString("hex"),
+    eventId: readStr(bytes, reader, 2),
+    account: readStr(bytes, reader, 2),
+    ref: readStr(bytes, reader, 2),
+    meta: readStr(bytes, reader, 4),
+  };
+  if (reader.at !== bytes.length) throw new TypeError("trailing bytes after a ledger entry");
+  return record;
+}
+
+/** The chain hash of an entry (hex). */
+export function entryHash(r: LedgerRecord): string {
+  return createHash("sha256").update(encodeEntry(r)).digest("hex");
+}
+
+export function entryLeafHash(r: LedgerRecord): Buffer {
+  return leafHash(encodeEntry(r));
+}
+
+/** A balance snapshot leaf: (account, balance, as-of log size), fixed encoding. */
+export function encodeBalanceLeaf(account: string, balance: number, asOfSize: number): Buffer {
+  const fixed = Buffer.alloc(16);
+  fixed.writeBigInt64BE(BigInt(balance), 0);
+  fixed.writeBigUInt64BE(BigInt(asOfSize), 8);
+  return Buffer.concat([Buffer.from("PLB1", "latin1"), str(account, 2), fixed]);
+}
+
+/** What a snapshot entry's meta holds. */
+export interface SnapshotMeta {
+  asOfSize: number;
+  accounts: number;
+  root: string;
+}
+
+export function snapshotMeta(m: SnapshotMeta): string {
+  return JSON.stringify({ asOfSize: m.asOfSize, accounts: m.accounts, root: m.root });
+}
+
+export function parseSnapshotMeta(meta: string): SnapshotMeta {
+  const m = JSON.parse(meta) as Partial<SnapshotMeta>;
+  if (!Number.isSafeInteger(m.asOfSize) || !Number.isSafeInteger(m.accounts) || typeof m.root !== "string" || !/^[0-9a-f]{64}$/.test(m.root)) {
+    throw new TypeError("snapshot entry meta is not {asOfSize, accounts, root}");
+  }
+  return m as SnapshotMeta;
+}
+
+/** Byte order of UTF-8, which is what the snapshot tree is sorted by. */
+export function compareAccounts(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+function str(s: string, prefixBytes: 2 | 4): Buffer {
+  const body = Buffer.from(s, "utf8");
+  const max = prefixBytes === 2 ? 0xffff : 0xffffffff;
+  if (body.length > max) throw new RangeError(`string of ${body.length} bytes does not fit a ${prefixBytes}-byte length`);
+  const len = Buffer.alloc(prefixBytes);
+  if (prefixBytes === 2) len.writeUInt16BE(body.length);
+  else len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+function readStr(bytes: Buffer, reader: { at: number }, prefixBytes: 2 | 4): string {
+  if (reader.at + prefixBytes > bytes.length) throw new TypeError("ledger entry is truncated");
+  const len = prefixBytes === 2 ? bytes.readUInt16BE(reader.at) : bytes.readUInt32BE(reader.at);
+  const start = reader.at + prefixBytes;
+  if (start + len > bytes.length) throw new TypeError("ledger entry is truncated");
+  reader.at = start + len;
+  return bytes.toString("utf8", start, start + len);
+}
+
+function hex32(h: string, what: string): Buffer {
+  if (!/^[0-9a-f]{64}$/.test(h)) throw new TypeError(`${what} is not 32 bytes of lower-case hex`);
+  return Buffer.from(h, "hex");
+}
+
+function safe(n: bigint): number {
+  const v = Number(n);
+  if (!Number.isSafeInteger(v)) throw new RangeError(`integer ${n} is beyond 2^53`);
+  return v;
+}

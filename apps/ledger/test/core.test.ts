@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyProofBundle } from "../src/proof/bundle.js";
+import type { Ledger } from "../src/ledger/service.js";
+import { rawSql } from "./helpers/db.js";
+import { ev, testLedger } from "./helpers/ledger.js";
+import { coreSuite } from "./helpers/core-suite.js";
+
+describe("ledger core on PostgreSQL", () => {
+  coreSuite(async () => {
+    const t = await testLedger();
+    return { ledger: t.ledger, close: t.close };
+  });
+});
+
+describe("append-only in the database", () => {
+  let t: Awaited<ReturnType<typeof testLedger>>;
+  let ledger: Ledger;
+  beforeAll(async () => {
+    t = await testLedger();
+    ledger = t.ledger;
+    await ledger.append([ev({ kind: "earn", eventId: "e1", account: "ann", amount: 100 }), ev({ kind: "earn", eventId: "e2", account: "bob", amount: 50 })]);
+  });
+  afterAll(async () => t.close());
+
+  it("refuses UPDATE, DELETE, TRUNCATE, gaps and forks", async () => {
+    const sql = rawSql(t.url);
+    try {
+      await expect(sql`update entries set delta = 1 where seq = 0`).rejects.toThrow(/append-only/);
+      await expect(sql`delete from entries where seq = 1`).rejects.toThrow(/append-only/);
+      await expect(sql`truncate entries`).rejects.toThrow(/append-only/);
+      const [last] = await sql<{ hash: string }[]>`select hash from entries where seq = 1`;
+      const row = { event_id: "x", kind: "earn", account: "ann", delta: 1, held_delta: 0, ref: "", meta: "{}", payload_hash: "0".repeat(64), created_at_ms: 1, hash: "a".repeat(64) };
+      await expect(sql`insert into entries ${sql({ ...row, seq: 5, prev_hash: last?.hash ?? "" })}`).rejects.toThrow(/does not extend the chain/);
+      await expect(sql`insert into entries ${sql({ ...row, seq: 2, prev_hash: "b".repeat(64) })}`).rejects.toThrow(/does not extend the chain/);
+      // A second entry claiming the same predecessor (a fork) is refused by the unique previous hash.
+      const [first] = await sql<{ hash: string }[]>`select hash from entries where seq = 0`;
+      await expect(sql`insert into entries ${sql({ ...row, seq: 1, prev_hash: first?.hash ?? "" })}`).rejects.toThrow(/duplicate key|unique/);
+    } finally {
+      await sql.end();
+    }
+    expect((await ledger.audit()).ok).toBe(true);
+  });
+
+  it("exports a proof bundle that verifies offline with only the public key", async () => {
+    await ledger.snapshot();
+    const bundle = await ledger.proofBundle("ann");
+    const verdict = verifyProofBundle(JSON.parse(JSON.stringify(bundle)), ledger.publicKey);
+    expect(verdict).toMatchObject({ account: "ann", balance: 100, asOfSize: 2, checkpointSize: 3 });
+    expect(() => verifyProofBundle({ ...bundle, balance: 101 }, ledger.publicKey)).toThrow(/balance in snapshot/);
+    expect(() => verifyProofBundle({ ...bundle, account: "bob" }, ledger.publicKey)).toThrow(/balance in snapshot/);
+  });
+});

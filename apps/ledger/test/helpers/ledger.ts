@@ -1,0 +1,29 @@
+import { openLedgerDb, type OpenedDb } from "../../src/db/open.js";
+import { fromRequest, type IncomingEvent } from "../../src/ledger/events.js";
+import { Ledger } from "../../src/ledger/service.js";
+import { generateSigner } from "../../src/proof/note.js";
+import type { Anchor } from "../../src/anchors/anchor.js";
+import type { LedgerEventRequest } from "@potluck/protocol";
+import { createTestDb } from "./db.js";
+
+export const ORIGIN = "potluck.test/ledger";
+
+/** A ledger on its own fresh PostgreSQL database; `close()` drops it. */
+export async function testLedger(anchors: Anchor[] = []): Promise<{ ledger: Ledger; opened: OpenedDb; url: string; close: () => Promise<void> }> {
+  const tdb = await createTestDb();
+  const opened = await openLedgerDb({ databaseUrl: tdb.url, dataDir: "/nonexistent" });
+  const ledger = new Ledger(opened.db, generateSigner(ORIGIN), ORIGIN, anchors);
+  return {
+    ledger,
+    opened,
+    url: tdb.url,
+    close: async () => {
+      await opened.close();
+      await tdb.drop();
+    },
+  };
+}
+
+export function ev(req: LedgerEventRequest): IncomingEvent {
+  return fromRequest(req);
+}
