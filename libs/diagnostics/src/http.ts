@@ -83,11 +83,11 @@ export function httpCoordinatorProbe({ url, fetch: fetchImpl = fetch }: { url: s
   };
 }
 
-/** The roster as the coordinator serves it (GET /roster). */
+/** The roster as the coordinator serves it (GET /v1/roster). */
 export function httpRosterSource({ url, headers = {}, fetch: fetchImpl = fetch }: { url: string; headers?: Record<string, string>; fetch?: typeof fetch }): RosterSource {
   const base = url.replace(/\/+$/, "");
   const list = async (signal: AbortSignal): Promise<RosterEntry[]> => {
-    const res = await send(fetchImpl, `${base}/roster`, { signal, headers });
+    const res = await send(fetchImpl, `${base}/v1/roster`, { signal, headers });
     return (await readJson(res, Roster, signal)).machines;
   };
   return { list, lookup: async (name, signal) => (await list(signal)).find((m) => m.name === name) ?? null };

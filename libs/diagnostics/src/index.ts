@@ -6,4 +6,5 @@ export { buildRegistry, Failure } from "./layers.js";
 export { DiagnosticsLimits, TimeToVisibleMs, type DiagnosticsBudget } from "./limits.js";
 export * from "./probes.js";
 export { renderReport } from "./render.js";
+export { fileRosterSource } from "./roster-file.js";
 export { parseWgDump, wgTunnelReader } from "./wg.js";

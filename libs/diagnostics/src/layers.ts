@@ -64,7 +64,7 @@ export function buildRegistry(): CheckRegistry {
     failures: {
       [Failure.unknownMachine]: { message: (ctx) => `peer not present: no machine named ${ctx.peer} in the roster`, fix: (ctx) => `enroll it: on ${ctx.peer} run ${joinCommand(ctx)}; list enrolled names with: potluck peers` },
       [Failure.staleKey]: { message: (ctx) => `stale WireGuard key: the key ${ctx.peer}'s tunnel uses differs from the roster's`, fix: (ctx) => `on ${ctx.peer}, rejoin so the roster gets its current key: ${joinCommand(ctx)}; then restart its sidecar` },
-      [Failure.rosterUnavailable]: { message: (ctx) => `could not read the roster: ${d(ctx, "error")}`, fix: (ctx) => `check the coordinator's roster: curl ${ctx.coordinatorUrl ?? "COORDINATOR_URL"}/roster from ${ctx.from}` },
+      [Failure.rosterUnavailable]: { message: (ctx) => `could not read the roster: ${d(ctx, "error")}`, fix: (ctx) => `check the coordinator's roster: curl ${ctx.coordinatorUrl ?? "COORDINATOR_URL"}/v1/roster from ${ctx.from}` },
     },
   });
   registry.register({

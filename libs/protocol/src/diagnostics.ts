@@ -91,3 +91,12 @@ export const DiagnosticsFixResult = z.object({
   message: z.string(),
 });
 export type DiagnosticsFixResult = z.infer<typeof DiagnosticsFixResult>;
+
+/** Query of GET /diagnostics and GET /diagnostics/:peer. */
+export const DiagnosticsQuery = z.object({
+  /** "1" skips the short result cache (a router about to send a prompt uses it). */
+  fresh: z.enum(["0", "1", "true", "false"], "expected fresh=1 or fresh=0").optional(),
+  /** Check this model instead of the peer's first ready one. */
+  model: z.string().min(1).max(256).optional(),
+});
+export type DiagnosticsQuery = z.infer<typeof DiagnosticsQuery>;

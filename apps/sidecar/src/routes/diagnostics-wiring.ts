@@ -1,0 +1,41 @@
+import { Defaults, type Health } from "@potluck/protocol";
+import {
+  Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpRosterSource, wgTunnelReader,
+  type Probes, type RequestSigner,
+} from "@potluck/diagnostics";
+
+export interface SidecarDiagnosticsOptions {
+  machine: string;
+  owner: string;
+  interfaceName: string;
+  port: number;
+  peerPort: number;
+  startedAt: number;
+  isWarm: () => boolean;
+  /** Signs peer requests with this machine's identity key. */
+  sign: RequestSigner;
+  coordinatorUrl?: string;
+  /** A static roster file, used when no coordinator is configured. */
+  rosterFile?: string;
+  /** The local fw-watcher; its default port on loopback unless given. */
+  fwWatcherUrl?: string;
+}
+
+/** Diagnostics with the real probes: in-process health, the coordinator, `wg`, signed HTTP to peers, the fw-watcher. */
+export function createSidecarDiagnostics(options: SidecarDiagnosticsOptions): Diagnostics {
+  const { machine, coordinatorUrl, rosterFile } = options;
+  const probes: Probes = {
+    // This code runs inside the sidecar, so answering at all proves the process is up; warming is reported as such.
+    local: { health: async (): Promise<Health> => ({ status: options.isWarm() ? "ok" : "warming", machine, uptimeS: (Date.now() - options.startedAt) / 1000 }) },
+    tunnel: wgTunnelReader(),
+    peer: httpPeerClient({ requester: { machine, owner: options.owner }, sign: options.sign }),
+    firewall: httpFirewallProbe({ url: options.fwWatcherUrl ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
+  };
+  if (coordinatorUrl !== undefined) {
+    probes.coordinator = httpCoordinatorProbe({ url: coordinatorUrl });
+    probes.roster = httpRosterSource({ url: coordinatorUrl });
+  } else if (rosterFile !== undefined) {
+    probes.roster = fileRosterSource(rosterFile);
+  }
+  return new Diagnostics({ from: machine, interfaceName: options.interfaceName, localPort: options.port, peerPort: options.peerPort, probes });
+}
