@@ -2,9 +2,10 @@ import { CliError, type Command } from "./command.js";
 import { upCommand } from "./commands/up.js";
 import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
+import { labCommand } from "./commands/lab.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
-const commands: Command[] = [upCommand, modelCommand, memoryCommand];
+const commands: Command[] = [upCommand, modelCommand, labCommand, memoryCommand];
 
 const usage = `potluck: your own machines as one private AI system
 

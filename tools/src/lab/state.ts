@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { labDir, labRootDir, stateFile } from "./names.js";
 
 /** What a lab records on disk so the CLI (`lab exec`, `lab down`) and cleanup can find it. */
@@ -54,6 +55,8 @@ export function listStates(): LabState[] {
   return ids.map(readState).filter((s): s is LabState => s !== null);
 }
 
+/** Removes the lab's directory and the log `potluck lab up` keeps beside it. */
 export function removeLabDir(id: string): void {
   rmSync(labDir(id), { recursive: true, force: true });
+  rmSync(join(labRootDir(), `${id}.log`), { force: true });
 }

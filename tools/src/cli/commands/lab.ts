@@ -1,0 +1,180 @@
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupLeftovers, createLab, labRootDir } from "../../lab/index.js";
+import { describeLabs, hostCommand, liveCliLabs, markCliLab } from "../../lab/cli-support.js";
+import { checkId, newLabId } from "../../lab/names.js";
+import { pollUntil } from "../../lab/run.js";
+import { listStates, ownerAlive, readState, type LabState } from "../../lab/state.js";
+import { CliError, parseArgs, type Command } from "../command.js";
+
+const usage = `Usage: potluck lab up [--hosts N | --hosts a,b,c] [--extra-hosts hub,…] [--no-mesh] [--id ID]
+       potluck lab exec HOST [--id ID] -- CMD [ARGS…]
+       potluck lab status
+       potluck lab down [--id ID] [--all]
+
+The household lab: hosts in network namespaces on one "home LAN" bridge (198.18.x.0/24, a
+benchmark-reserved range that never leaves this machine), each with a wireguard-go potluck0
+(MTU 1280, 100.64.0.x/10, every pair peered). Needs root, nft, ip, wireguard-go, wg.
+  up      starts a lab that keeps running in the background (default hosts mac, linux, windows)
+  exec    runs a command inside a host (its own netns and /var/run/wireguard)
+  status  lists labs, hosts, addresses and handshake ages
+  down    stops the lab 'up' started and removes every leftover (namespaces, links, processes,
+          dirs) of labs whose owner is gone; --all also removes labs of running processes (tests)`;
+
+/** A lab with three hosts comes up in about a second; allow for a loaded machine. */
+const upTimeoutMs = 180_000;
+/** How long `down` waits for the background owner to tear its lab down before forcing it. */
+const downWaitMs = 30_000;
+const hostsMax = 32;
+
+export const labCommand: Command = {
+  name: "lab",
+  summary: "the household lab: hosts in network namespaces on a WireGuard mesh",
+  usage,
+  async run(argv) {
+    const dash = argv.indexOf("--");
+    const { flags, positionals } = parseArgs(dash >= 0 ? argv.slice(0, dash) : argv, ["no-mesh", "all"]);
+    const command = dash >= 0 ? argv.slice(dash + 1) : [];
+    const [sub, ...rest] = positionals;
+    if (process.getuid?.() !== 0 && sub !== undefined && sub !== "status") throw new CliError("the lab needs root (network namespaces, nftables)");
+    switch (sub) {
+      case "up":
+        return up(flags);
+      case "_run":
+        return runOwner(flags);
+      case "exec":
+        return exec(rest[0], [...rest.slice(1), ...command], flags.get("id"));
+      case "status":
+        process.stdout.write(await describeLabs());
+        return 0;
+      case "down":
+        return down(flags.get("id"), flags.has("all"));
+      case "demo":
+        throw new CliError("potluck lab demo is not built yet (issue 10)", 2);
+      default:
+        throw new CliError(`unknown lab subcommand "${sub ?? ""}"; run potluck lab --help`, 2);
+    }
+  },
+};
+
+function hostNames(flags: Map<string, string>): { hosts: string[]; extraHosts: string[] } {
+  const spec = flags.get("hosts");
+  const extraHosts = flags.get("extra-hosts")?.split(",").filter(Boolean) ?? [];
+  if (spec === undefined) return { hosts: ["mac", "linux", "windows"], extraHosts };
+  if (/^\d+$/.test(spec)) {
+    const n = Number(spec);
+    if (n < 1 || n > hostsMax) throw new CliError(`--hosts: give 1–${hostsMax} hosts (got ${n})`, 2);
+    const defaults = ["mac", "linux", "windows"];
+    return { hosts: Array.from({ length: n }, (_, i) => defaults[i] ?? `host${i + 1}`), extraHosts };
+  }
+  return { hosts: spec.split(",").filter(Boolean), extraHosts };
+}
+
+/** Starts `lab _run` detached (it owns the lab) and returns once the lab is up. */
+async function up(flags: Map<string, string>): Promise<number> {
+  const id = checkIdFlag(flags.get("id")) ?? newLabId();
+  const names = hostNames(flags);
+  mkdirSync(labRootDir(), { recursive: true });
+  const logPath = join(labRootDir(), `${id}.log`);
+  const log = openSync(logPath, "w");
+  const args = [...process.execArgv, process.argv[1] ?? "", "lab", "_run", "--id", id, "--hosts", names.hosts.join(",")];
+  if (names.extraHosts.length > 0) args.push("--extra-hosts", names.extraHosts.join(","));
+  if (flags.has("no-mesh")) args.push("--no-mesh");
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", log, log] });
+  closeSync(log);
+  let exited = false;
+  child.once("exit", () => (exited = true));
+  child.unref();
+  const ready = await pollUntil(() => exited || readState(id)?.cli === true, { timeoutMs: upTimeoutMs, intervalMs: 200 });
+  const state = readState(id);
+  if (!ready || exited || state?.cli !== true) {
+    if (!exited) child.kill("SIGTERM");
+    throw new CliError(`the lab did not come up: ${readFileSync(logPath, "utf8").trim().slice(-2000) || "no output"}`);
+  }
+  process.stdout.write(`potluck: lab ${id} is up (owner pid ${state.ownerPid}, log ${logPath})\n${summary(state)}`);
+  process.stdout.write(`Run a command in a host: potluck lab exec ${state.hosts[0]?.name ?? "HOST"} -- ip address\nStop it: potluck lab down\n`);
+  return 0;
+}
+
+function summary(state: LabState): string {
+  return state.hosts.map((h) => `  ${h.name.padEnd(10)} netns ${h.netns}  LAN ${h.underlayIp}  ${h.meshIp === null ? "no potluck0" : `mesh ${h.meshIp}`}\n`).join("");
+}
+
+function checkIdFlag(id: string | undefined): string | undefined {
+  if (id === undefined) return undefined;
+  try {
+    return checkId(id);
+  } catch (error) {
+    throw new CliError(`--id: ${(error as Error).message}`, 2);
+  }
+}
+
+/** The background owner: creates the lab, marks it, and holds it until SIGTERM/SIGINT. */
+async function runOwner(flags: Map<string, string>): Promise<number> {
+  const lab = await createLab({ id: checkIdFlag(flags.get("id")), ...hostNames(flags), mesh: !flags.has("no-mesh") });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void lab.teardown().finally(() => process.exit(0));
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  markCliLab(lab.id);
+  process.stdout.write(`lab ${lab.id} up\n`);
+  await new Promise<never>(() => undefined);
+  return 0;
+}
+
+function pickLab(id: string | undefined): LabState {
+  if (id !== undefined) {
+    const state = readState(checkIdFlag(id) as string);
+    if (state === null) throw new CliError(`no lab ${id}; see potluck lab status`);
+    return state;
+  }
+  const labs = liveCliLabs();
+  if (labs.length === 0) throw new CliError("no lab is up; start one with potluck lab up");
+  if (labs.length > 1) throw new CliError(`several labs are up (${labs.map((l) => l.id).join(", ")}); pick one with --id`);
+  return labs[0] as LabState;
+}
+
+async function exec(hostName: string | undefined, argv: string[], id: string | undefined): Promise<number> {
+  if (hostName === undefined || argv.length === 0) throw new CliError("usage: potluck lab exec HOST -- CMD [ARGS…]", 2);
+  const state = pickLab(id);
+  let command: { argv: string[]; env: NodeJS.ProcessEnv };
+  try {
+    command = hostCommand(state, hostName, argv);
+  } catch (error) {
+    throw new CliError((error as Error).message, 2);
+  }
+  const [bin, ...args] = command.argv;
+  const child = spawn(bin as string, args, { env: command.env, stdio: "inherit" });
+  return new Promise((resolve) => {
+    child.once("error", (error) => resolve((process.stderr.write(`potluck: ${error.message}\n`), 127)));
+    child.once("exit", (code, signal) => resolve(code ?? (signal === null ? 1 : 128)));
+  });
+}
+
+async function down(id: string | undefined, all: boolean): Promise<number> {
+  const targets = id !== undefined ? [pickLab(id)] : liveCliLabs();
+  for (const state of targets) {
+    try {
+      process.kill(state.ownerPid, "SIGTERM");
+    } catch {
+      // owner already gone: cleanupLeftovers takes the lab
+    }
+  }
+  await pollUntil(() => targets.every((s) => readState(s.id) === null), { timeoutMs: downWaitMs, intervalMs: 200 });
+  const removed = await cleanupLeftovers({ all });
+  for (const state of targets) process.stdout.write(`potluck: lab ${state.id} stopped\n`);
+  for (const item of removed) process.stdout.write(`potluck: removed leftover ${item}\n`);
+  const remaining = liveLabsOfOthers();
+  if (remaining.length > 0 && !all) process.stdout.write(`potluck: left ${remaining.length} lab(s) of running processes alone (${remaining.join(", ")}); --all removes them too\n`);
+  return 0;
+}
+
+/** Labs whose owner still runs (a test, another process) survive a plain `down`. */
+function liveLabsOfOthers(): string[] {
+  return listStates().filter(ownerAlive).map((s) => `${s.id} pid ${s.ownerPid}`);
+}
