@@ -3,9 +3,10 @@ import { upCommand } from "./commands/up.js";
 import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
 import { labCommand } from "./commands/lab.js";
+import { doctorCommand } from "./commands/doctor.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
-const commands: Command[] = [upCommand, modelCommand, labCommand, memoryCommand];
+const commands: Command[] = [upCommand, modelCommand, labCommand, memoryCommand, doctorCommand];
 
 const usage = `potluck: your own machines as one private AI system
 
