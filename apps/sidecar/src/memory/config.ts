@@ -3,7 +3,6 @@ import { parseConfig } from "@potluck/protocol";
 import { z } from "zod";
 import { createLexicalEmbedder } from "./lexical-embedder.js";
 import { createLlamaEmbedder } from "./llama-embedder.js";
-import { parsePeerList, type FleetPeer } from "./fleet.js";
 import { MemoryStore, StoreDefaults } from "./store.js";
 import type { Embedder } from "./embedder.js";
 
@@ -12,18 +11,6 @@ export const MemoryConfigSchema = z.object({
   POTLUCK_DATA_DIR: z.string().min(1).optional(),
   /** GGUF embedding model; unset means the weight-free lexical embedder. */
   POTLUCK_EMBED_MODEL: z.string().min(1).optional(),
-  /** Own machines asked by fleet searches until the coordinator roster provides them: "name=url,…". */
-  POTLUCK_MEMORY_PEERS: z
-    .string()
-    .default("")
-    .transform((text, ctx): FleetPeer[] => {
-      try {
-        return parsePeerList(text);
-      } catch (error) {
-        ctx.addIssue({ code: "custom", message: `expected machine=http://host:port[,…]: ${error instanceof Error ? error.message : String(error)}` });
-        return z.NEVER;
-      }
-    }),
   /** Days without access after which a memory is cold (skipped unless includeCold or re-accessed). */
   POTLUCK_MEMORY_COLD_DAYS: z.coerce.number().positive("expected a positive number of days").default(StoreDefaults.coldAfterMs / 86_400_000),
   /** Rows per project tier past which an HNSW index is built; below it search is exact only. */

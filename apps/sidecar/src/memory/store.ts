@@ -76,7 +76,7 @@ export class MemoryStore {
   private readonly now: () => number;
   private readonly coldAfterMs: number;
   private readonly sweepIntervalMs: number;
-  private readonly annOptions: AnnOptions;
+  readonly annOptions: AnnOptions;
   private nextKey = 1n;
   private closed = false;
 
@@ -107,6 +107,11 @@ export class MemoryStore {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Rows per project tier past which search may use the HNSW index. */
+  get annThresholdRows(): number {
+    return this.annOptions.thresholdRows;
   }
 
   get cacheStats(): { hits: number; misses: number; size: number } {

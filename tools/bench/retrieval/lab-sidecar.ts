@@ -1,0 +1,162 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
+import { createLexicalEmbedder, MemoryStore } from "../../../apps/sidecar/src/memory/index.js";
+import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
+import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import type { ClientAnswer, ClientJob, ClientRequest } from "./peer-client.js";
+
+/** A client job without the connection fields the lab fills in. */
+type JobBody = ClientJob extends infer J ? (J extends ClientJob ? Omit<J, "url" | "machine" | "keyPem"> : never) : never;
+
+const clientScript = join(repoRoot, "tools/bench/retrieval/peer-client.ts");
+const sidecarPort = 8321;
+/** A sidecar starting under tsx on a loaded 2-core machine (and building an ANN index) takes a while. */
+const startTimeoutMs = 15 * 60_000;
+
+/**
+ * Two lab hosts on the WireGuard mesh: "linux" runs the real sidecar (memory store in its data
+ * dir, static roster naming both machines' identity keys), "mac" is the calling machine. Used by
+ * the retrieval bench's peer path and the memory e2e test.
+ */
+export interface MemoryLab {
+  lab: Lab;
+  mac: LabHost;
+  linux: LabHost;
+  linuxUrl: string;
+  /** Starts (or restarts) the linux sidecar and waits until its memory store answers on loopback. */
+  start(env?: NodeJS.ProcessEnv): Promise<void>;
+  stop(): Promise<void>;
+  /** Adds memories to linux's store on disk (the sidecar must be stopped). */
+  populate(texts: readonly string[], project: string): Promise<void>;
+  /** Runs peer-client.ts inside mac. */
+  fromMac(job: JobBody): Promise<unknown>;
+  requestsFromMac(requests: ClientRequest[]): Promise<ClientAnswer[]>;
+  /** A command inside linux against its own loopback sidecar (the local API). */
+  onLinux(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  sidecarOutput(): string;
+  teardown(): Promise<void>;
+}
+
+export async function createMemoryLab(): Promise<MemoryLab> {
+  const lab = await createLab({ hosts: ["mac", "linux"] });
+  try {
+    return setUp(lab);
+  } catch (error) {
+    await lab.teardown();
+    throw error;
+  }
+}
+
+function setUp(lab: Lab): MemoryLab {
+  const mac = lab.host("mac");
+  const linux = lab.host("linux");
+  const macId = generateIdentity();
+  const linuxId = generateIdentity();
+  const dataDir = join(linux.runDir, "data");
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dataDir, "identity-ed25519.pem"), linuxId.privateKeyPem, { mode: 0o600 });
+  const rosterFile = join(linux.runDir, "roster.json");
+  const roster: Roster = { version: 1, machines: [rosterEntry(mac, macId.publicKey), rosterEntry(linux, linuxId.publicKey)] };
+  writeFileSync(rosterFile, JSON.stringify(roster));
+  const linuxUrl = `http://${linux.meshIp ?? ""}:${sidecarPort}`;
+  let proc: LabProcess | undefined;
+  const loaded = new Map<string, number>();
+
+  const onLinux = (argv: string[]) => linux.exec(argv, { timeoutMs: 120_000 });
+  const memoryLab: MemoryLab = {
+    lab,
+    mac,
+    linux,
+    linuxUrl,
+    async start(env = {}) {
+      await memoryLab.stop();
+      proc = linux.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
+        env: {
+          ...process.env,
+          POTLUCK_DATA_DIR: dataDir,
+          POTLUCK_MACHINE: "linux",
+          POTLUCK_PORT: String(sidecarPort),
+          POTLUCK_BIND: "0.0.0.0",
+          POTLUCK_ROSTER_FILE: rosterFile,
+          POTLUCK_PEER_MEMORY_ENABLED: "0",
+          ...env,
+        },
+      });
+      const started = Date.now();
+      let exited: number | string | undefined;
+      void proc.exited.then((code) => (exited = code));
+      for (;;) {
+        if (exited !== undefined) throw new Error(`linux sidecar exited (${exited}): ${proc.output().slice(-2000)}`);
+        const status = await onLinux(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/memory/status`]);
+        const body = status.code === 0 ? safeJson(status.stdout) : undefined;
+        if (body !== undefined && typeof body.hot === "number" && (body.hot < 20_000 || body.annIndexed >= body.hot)) return;
+        if (Date.now() - started > startTimeoutMs) throw new Error(`linux sidecar's memory store did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    },
+    async stop() {
+      await proc?.stop();
+      proc = undefined;
+    },
+    async populate(texts, project) {
+      const from = loaded.get(project) ?? 0;
+      if (from >= texts.length) return;
+      const store = await MemoryStore.open({ dir: join(dataDir, "memory"), embedder: createLexicalEmbedder() });
+      try {
+        for (let i = from; i < texts.length; i += 5_000) {
+          await store.addMany(texts.slice(i, Math.min(texts.length, i + 5_000)).map((text) => ({ text, project, tags: [], confidence: 1, pinned: false })));
+        }
+      } finally {
+        store.close();
+      }
+      loaded.set(project, texts.length);
+    },
+    async fromMac(job) {
+      const full = { ...job, url: linuxUrl, machine: "mac", keyPem: macId.privateKeyPem } as ClientJob;
+      const result = await mac.exec([process.execPath, "--import", "tsx", clientScript], { input: JSON.stringify(full), timeoutMs: 30 * 60_000, cwd: repoRoot });
+      const line = result.stdout.trim().split("\n").pop() ?? "";
+      const parsed = safeAny(line);
+      if (result.code !== 0 || parsed === undefined) throw new Error(`peer client in mac exited ${result.code}: ${(result.stderr || result.stdout).slice(-1500)}`);
+      return parsed;
+    },
+    async requestsFromMac(requests) {
+      return (await memoryLab.fromMac({ mode: "requests", requests })) as ClientAnswer[];
+    },
+    onLinux,
+    sidecarOutput: () => proc?.output() ?? "",
+    async teardown() {
+      await memoryLab.stop().catch(() => undefined);
+      await lab.teardown();
+    },
+  };
+  return memoryLab;
+}
+
+function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {
+  return {
+    id: `lab-${host.name}`,
+    name: host.name,
+    owner: "home",
+    meshIp: host.meshIp ?? "",
+    wireguardPublicKey: (host.wgPublicKey ?? "") as RosterEntry["wireguardPublicKey"],
+    identityPublicKey: identityPublicKey as RosterEntry["identityPublicKey"],
+    endpoints: [],
+    state: "online",
+    lastHeartbeatAt: null,
+    staleKey: false,
+  };
+}
+
+function safeJson(text: string): { hot: number; annIndexed: number } | undefined {
+  const value = safeAny(text);
+  return typeof value === "object" && value !== null ? (value as { hot: number; annIndexed: number }) : undefined;
+}
+
+function safeAny(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

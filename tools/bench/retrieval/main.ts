@@ -1,0 +1,216 @@
+// Bench: memory retrieval — correctness (recall@1/3/10 on ten distinct memories, local and over
+// the signed peer path) and latency at store sizes 10 … 100,000 for the in-process exact scan,
+// /memory/search over loopback HTTP with a cached query embedding, and /peer/memory/search
+// (signed) over loopback and, when the lab can run (root, netns), across the lab's WireGuard mesh;
+// plus ANN (HNSW) vs exact recall@10 and latency at the largest size.
+//
+//   node --import tsx tools/bench/retrieval/main.ts [--sizes 10,100,1000,5000,10000,100000]
+//        [--samples 200] [--repeats 3] [--no-lab]
+//
+// Prints a table and writes tools/bench/results/retrieval.json. Not part of `npm test`.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MemorySearchResponse } from "@potluck/protocol";
+import { createLexicalEmbedder, MemoryStore } from "../../../apps/sidecar/src/memory/index.js";
+import { repoRoot } from "../../src/lib/repo.js";
+import { distinctMemories, questionFor, seededRandom, syntheticTexts } from "./corpus.js";
+import { labPeerPath, type LabPeer } from "./lab-peer.js";
+import { peerSearch, postJson, serveMemory } from "./server.js";
+import { fmt, medianOf, timeCalls, type Summary } from "./stats.js";
+
+const resultsFile = join(repoRoot, "tools/bench/results/retrieval.json");
+const sizesDefault = [10, 100, 1_000, 5_000, 10_000, 100_000];
+/** Bounds so a typo cannot ask for a billion rows or hours of samples. */
+const sizeMax = 1_000_000;
+const samplesMax = 10_000;
+const repeatsMax = 20;
+const annRecallQueries = 200;
+
+interface Args {
+  sizes: number[];
+  samples: number;
+  repeats: number;
+  lab: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { sizes: sizesDefault, samples: 200, repeats: 3, lab: true };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1] ?? "";
+    if (flag === "--sizes") args.sizes = value.split(",").map(Number);
+    else if (flag === "--samples") args.samples = Number(value);
+    else if (flag === "--repeats") args.repeats = Number(value);
+    else if (flag === "--no-lab") {
+      args.lab = false;
+      continue;
+    } else throw new Error(`unknown flag ${flag}`);
+    i++;
+  }
+  if (args.sizes.some((n) => !Number.isInteger(n) || n < 10 || n > sizeMax)) throw new Error(`--sizes: each 10..${sizeMax}`);
+  if (!(args.samples >= 10 && args.samples <= samplesMax)) throw new Error(`--samples: 10..${samplesMax}`);
+  if (!(args.repeats >= 1 && args.repeats <= repeatsMax)) throw new Error(`--repeats: 1..${repeatsMax}`);
+  args.sizes.sort((a, b) => a - b);
+  return args;
+}
+
+interface Recall {
+  path: string;
+  at1: number;
+  at3: number;
+  at10: number;
+}
+
+interface SizeRow {
+  size: number;
+  scan: Summary;
+  http: Summary;
+  peerLoopback: Summary;
+  peerLab?: Summary;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const dir = mkdtempSync(join(tmpdir(), "potluck-bench-retrieval-"));
+  const embedder = createLexicalEmbedder();
+  const store = await MemoryStore.open({ dir, embedder });
+  const server = await serveMemory(store, "bench-local");
+  let lab: LabPeer | undefined;
+  try {
+    const ids = (await store.addMany(distinctMemories.map((m) => ({ text: m.text, project: "recall", tags: ["bench"], confidence: 1, pinned: false })))).map((r) => r.id);
+    const recall: Recall[] = [await recallOf("local (in-process)", ids, async (q) => (await store.search(q, filters("recall"), { touch: false })).map((h) => h.record.id))];
+    recall.push(await recallOf("local HTTP /memory/search", ids, async (q) => parsed(await postJson(server.url, "/memory/search", { query: q, project: "recall" }))));
+    recall.push(await recallOf("peer /peer/memory/search (loopback, signed)", ids, async (q) => parsed(await peerSearch(server.url, server.sign, { query: q, project: "recall" }))));
+    if (args.lab) lab = await labPeerPath().catch((error: unknown) => {
+      process.stdout.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
+      return undefined;
+    });
+    if (lab !== undefined) {
+      await lab.load(distinctMemories.map((m) => m.text), "recall");
+      const answers = await lab.searchMany(distinctMemories.map((m) => ({ query: m.question, project: "recall" })));
+      let asked = 0;
+      recall.push(await recallOf(`peer across the lab mesh (${lab.description})`, undefined, async () => Promise.resolve(answers[asked++] ?? []), distinctMemories.map((m) => m.text)));
+    }
+    const rows = await latencyRows(store, server, lab, args);
+    const ann = await annVsExact(store, args);
+    report(args, recall, rows, ann, store);
+  } finally {
+    await lab?.close();
+    await server.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function filters(project?: string) {
+  return { project, minConfidence: 0, limit: 10, includeCold: false };
+}
+
+function parsed(payload: unknown): string[] {
+  return MemorySearchResponse.parse(payload).hits.map((h) => h.record.id);
+}
+
+/** Recall@k of the ten distinct questions, matching by id (or by text where ids differ per machine). */
+async function recallOf(path: string, ids: string[] | undefined, search: (q: string) => Promise<string[]>, texts?: string[]): Promise<Recall> {
+  const ranks: number[] = [];
+  for (const [i, memory] of distinctMemories.entries()) {
+    const found = await search(memory.question);
+    const target = ids?.[i] ?? texts?.[i];
+    ranks.push(found.indexOf(target ?? ""));
+  }
+  const at = (k: number) => ranks.filter((r) => r >= 0 && r < k).length / ranks.length;
+  return { path, at1: at(1), at3: at(3), at10: at(10) };
+}
+
+/** Grows one store through the sizes; at each, times the three (or four) paths on the same queries. */
+async function latencyRows(store: MemoryStore, server: Awaited<ReturnType<typeof serveMemory>>, lab: LabPeer | undefined, args: Args): Promise<SizeRow[]> {
+  const largest = args.sizes.at(-1) ?? 0;
+  const texts = syntheticTexts(largest);
+  const random = seededRandom(11);
+  const rows: SizeRow[] = [];
+  let loaded = 0;
+  for (const size of args.sizes) {
+    for (let from = loaded; from < size; from += 5_000) {
+      const batch = texts.slice(from, Math.min(size, from + 5_000)).map((text) => ({ text, project: "scale", tags: [], confidence: 1, pinned: false }));
+      await store.addMany(batch);
+    }
+    loaded = size;
+    if (lab !== undefined) await lab.load(texts.slice(0, size), "scale");
+    await waitForAnn(store);
+    // One query text per cell: "cached query embedding" means the LRU answers, as in a session.
+    const query = questionFor(texts[Math.floor(random() * size)] ?? "", random);
+    const vector = await store.embedQuery(query);
+    const body = { query, project: "scale" };
+    const cell = async (fn: () => unknown) => {
+      const repeats: Summary[] = [];
+      for (let r = 0; r < args.repeats; r++) repeats.push(await timeCalls(fn, { samples: args.samples, warmup: 20 }));
+      return medianOf(repeats);
+    };
+    const row: SizeRow = {
+      size,
+      scan: await cell(() => store.searchVector(vector, filters("scale"), { exact: true })),
+      http: await cell(() => postJson(server.url, "/memory/search", body)),
+      peerLoopback: await cell(() => peerSearch(server.url, server.sign, body)),
+    };
+    if (lab !== undefined) row.peerLab = await lab.time(body, args);
+    rows.push(row);
+    process.stdout.write(`size ${size}: scan p50 ${fmt(row.scan.p50)} ms, http p50 ${fmt(row.http.p50)} ms, peer p50 ${fmt(row.peerLoopback.p50)} ms${row.peerLab ? `, lab p50 ${fmt(row.peerLab.p50)} ms` : ""}\n`);
+  }
+  return rows;
+}
+
+async function waitForAnn(store: MemoryStore): Promise<void> {
+  if (store.counts().hot < store.annThresholdRows) return;
+  const deadline = Date.now() + 15 * 60_000;
+  while (store.counts().annIndexed < store.counts().hot) {
+    if (Date.now() > deadline) throw new Error("ANN index did not finish building within 15 minutes");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+interface AnnResult {
+  size: number;
+  recallAt10: number;
+  exact: Summary;
+  ann: Summary;
+}
+
+/** At the largest size: HNSW answers vs the exact scan on the same queries. */
+async function annVsExact(store: MemoryStore, args: Args): Promise<AnnResult | undefined> {
+  const size = args.sizes.at(-1) ?? 0;
+  if (size < store.annThresholdRows) return undefined;
+  await waitForAnn(store);
+  const texts = syntheticTexts(size);
+  const random = seededRandom(23);
+  const vectors: Float32Array[] = [];
+  for (let i = 0; i < annRecallQueries; i++) vectors.push(await store.embedQuery(questionFor(texts[Math.floor(random() * size)] ?? "", random)));
+  let overlap = 0;
+  for (const vector of vectors) {
+    const exact = new Set(store.searchVector(vector, filters("scale"), { exact: true }).map((h) => h.entry.record.id));
+    overlap += store.searchVector(vector, filters("scale")).filter((h) => exact.has(h.entry.record.id)).length;
+  }
+  let i = 0;
+  const next = () => vectors[i++ % vectors.length] as Float32Array;
+  const exact = await timeCalls(() => store.searchVector(next(), filters("scale"), { exact: true }), { samples: args.samples, warmup: 20 });
+  const ann = await timeCalls(() => store.searchVector(next(), filters("scale")), { samples: args.samples, warmup: 20 });
+  return { size, recallAt10: overlap / (vectors.length * 10), exact, ann };
+}
+
+function report(args: Args, recall: Recall[], rows: SizeRow[], ann: AnnResult | undefined, store: MemoryStore): void {
+  const out: string[] = ["", "Recall on 10 distinct memories (lexical embedder):", "  path                                              @1    @3    @10"];
+  for (const r of recall) out.push(`  ${r.path.padEnd(48)} ${r.at1.toFixed(2)}  ${r.at3.toFixed(2)}  ${r.at10.toFixed(2)}`);
+  out.push("", `Latency, ms (p50 / p95 / min), medians of ${args.repeats} repeats × ${args.samples} queries, 384 dims:`);
+  out.push(`  ${"size".padStart(7)}  ${"in-process exact scan".padEnd(24)}${"HTTP /memory/search".padEnd(24)}${"peer, loopback".padEnd(24)}peer, lab mesh`);
+  const cell = (s?: Summary) => (s === undefined ? "—".padEnd(24) : `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.min)}`.padEnd(24));
+  for (const r of rows) out.push(`  ${String(r.size).padStart(7)}  ${cell(r.scan)}${cell(r.http)}${cell(r.peerLoopback)}${r.peerLab ? cell(r.peerLab) : "—"}`);
+  if (ann !== undefined) {
+    out.push("", `ANN (HNSW, M=${store.annOptions.connectivity}, ef=${store.annOptions.expansionSearch}) vs exact at ${ann.size}: recall@10 ${ann.recallAt10.toFixed(3)}; p50 ${fmt(ann.ann.p50)} ms vs exact ${fmt(ann.exact.p50)} ms (p95 ${fmt(ann.ann.p95)} vs ${fmt(ann.exact.p95)})`);
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+  mkdirSync(join(repoRoot, "tools/bench/results"), { recursive: true });
+  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), args, recall, rows, ann, cache: store.cacheStats }, null, 2));
+  process.stdout.write(`\nwrote ${resultsFile}\n`);
+}
+
+await main();
