@@ -2,3 +2,6 @@
 // Kept light on purpose: the CLI imports it at start-up, so nothing here loads the model runtime.
 export { tinyGguf, TinyModelShape, TINY_MODEL_NAME } from "./inference/tiny-gguf.js";
 export { ensureTinyModel, tinyModelFileName, tinyModelDigest } from "./inference/tiny-model-file.js";
+// Diagnostics surfaces, for the dashboard test and benches (Hono only; no model runtime).
+export { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
+export { dashboardRoutes } from "./dashboard/routes.js";

@@ -13,6 +13,8 @@ export interface FixContext {
   /** The machine the path leads to (equal to `from` for the local path). */
   peer: string;
   interfaceName: string;
+  /** This machine's sidecar port. */
+  localPort: number;
   peerPort: number;
   meshIp?: string;
   coordinatorUrl?: string;

@@ -152,7 +152,7 @@ export class Diagnostics {
 
   #newRun(peer: string, options: CheckOptions): RunState {
     const self = peer === this.options.from;
-    const ctx: FixContext = { from: this.options.from, peer, interfaceName: this.options.interfaceName, peerPort: self ? this.options.localPort : this.options.peerPort, detail: {} };
+    const ctx: FixContext = { from: this.options.from, peer, interfaceName: this.options.interfaceName, localPort: this.options.localPort, peerPort: self ? this.options.localPort : this.options.peerPort, detail: {} };
     if (this.options.probes.coordinator !== undefined) ctx.coordinatorUrl = this.options.probes.coordinator.url;
     const run: RunState = {
       ctx, self, clock: this.#clock, limits: this.#limits, probes: this.options.probes,

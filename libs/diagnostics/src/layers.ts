@@ -44,7 +44,7 @@ export function buildRegistry(): CheckRegistry {
     code: "local-sidecar", title: "Local sidecar", severity: "high", dependsOn: [], timeToVisibleMs: TimeToVisibleMs.localSidecar,
     okMessage: (ctx) => `the sidecar on ${ctx.from} answers (${d(ctx, "health", "ok")})`,
     failures: {
-      [Failure.sidecarDown]: { message: (ctx) => `nothing listens on ${ctx.from}'s sidecar port ${ctx.peerPort}`, fix: (ctx) => startSidecarOn(ctx.from) },
+      [Failure.sidecarDown]: { message: (ctx) => `nothing listens on ${ctx.from}'s sidecar port ${ctx.localPort}`, fix: (ctx) => startSidecarOn(ctx.from) },
       [Failure.sidecarUnresponsive]: { message: (ctx) => `the sidecar on ${ctx.from} does not answer: ${d(ctx, "error")}`, fix: (ctx) => `restart the sidecar on ${ctx.from}: systemctl restart potluck-sidecar (or stop and rerun potluck up)` },
     },
   });

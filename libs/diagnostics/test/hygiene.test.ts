@@ -18,7 +18,7 @@ describe("the check registry", () => {
     const registry = buildRegistry();
     const codes = registry.ordered().map((c) => c.code);
     expect(codes).toEqual(["local-sidecar", "coordinator", "roster", "tunnel", "path", "data-plane", "capabilities", "model-runtime", "first-token"]);
-    const ctx = { from: "macbook", peer: "newtorob", interfaceName: "potluck7", peerPort: 8321, meshIp: "100.64.0.7", coordinatorUrl: "http://hub:8320", model: "qwen", detail: {} };
+    const ctx = { from: "macbook", peer: "newtorob", interfaceName: "potluck7", localPort: 8321, peerPort: 8321, meshIp: "100.64.0.7", coordinatorUrl: "http://hub:8320", model: "qwen", detail: {} };
     for (const check of registry.ordered()) {
       for (const index of check.dependsOn) expect(codes.indexOf(index)).toBeLessThan(codes.indexOf(check.code));
       for (const [name, spec] of Object.entries(check.failures)) {

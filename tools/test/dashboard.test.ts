@@ -1,0 +1,153 @@
+import { request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import { Diagnostics, ProbeError, type Probes } from "@potluck/diagnostics";
+import { toErrorResponse, type Capabilities, type FwStatus, type RosterEntry } from "@potluck/protocol";
+// Tools may drive apps (depConstraints allow type:app); Nx forbids app imports unconditionally (see tools/src/model/tiny.ts).
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { dashboardRoutes, diagnosticsRoutes } from "@potluck/sidecar";
+import { Hono } from "hono";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+// The dashboard in headless Chromium. The blocked peer comes from an injected probe set (a
+// firewall dropping linux's mesh traffic, the local fw-watcher missing its rules); the real
+// classification of that state is proven in the lab (tools/test/e2e/diagnostics-*.test.ts).
+// Everything else is real: the check model, the routes, the page, its script and the browser.
+
+const key = (c: string) => `${c.repeat(43)}=`;
+const entry = (name: string, meshIp: string, wg: string): RosterEntry => ({
+  id: name, name, owner: "home", meshIp, wireguardPublicKey: wg as RosterEntry["wireguardPublicKey"], identityPublicKey: wg as RosterEntry["identityPublicKey"],
+  endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false,
+});
+const caps = (machine: string, models: Capabilities["models"]): Capabilities => ({
+  machine, owner: "home", version: "0.1.0", status: "ready", models, embedder: null, memory: { peerSearchEnabled: false, records: 0 },
+  hardware: { platform: "linux", arch: "x64", cpus: 2, memoryBytes: 1e9, gpu: null },
+});
+const fw = (intact: boolean): FwStatus => ({
+  machine: "mac", interfaceName: "potluck0", vpns: { tailscale: false, mullvad: true }, intact,
+  rules: ["input", "output"].map((chain) => ({ family: "inet" as const, table: "mullvad", chain, rule: `${chain === "input" ? "iif" : "oif"}name potluck0 accept`, state: intact ? ("present" as const) : ("missing" as const) })),
+  lastReapplyAt: null, reapplyCount: 0, lastError: null, checkedAt: new Date().toISOString(),
+});
+/** Markup in a runtime's reason must show as text, never run. */
+const hostileReason = `<img src=x onerror="document.body.dataset.pwned='1'"> CUDA error`;
+
+const world = { firewallIntact: false, reapplyCalls: 0 };
+
+function probes(): Probes {
+  const timeout = () => new ProbeError("timeout", "no answer within the time budget");
+  return {
+    local: { health: async () => ({ status: "ok", machine: "mac", uptimeS: 1 }) },
+    roster: {
+      list: async () => [entry("mac", "100.64.0.2", key("m")), entry("linux", "100.64.0.3", key("l")), entry("windows", "100.64.0.4", key("w"))],
+      lookup: async (name) => (await probes().roster!.list(AbortSignal.timeout(1000))).find((e) => e.name === name) ?? null,
+    },
+    tunnel: { peers: async () => ["l", "w"].map((c) => ({ publicKey: key(c), endpoint: "198.18.0.9:51820", allowedIps: [], latestHandshakeAtMs: Date.now() - 5_000, rxBytes: 0, txBytes: 0 })) },
+    peer: {
+      nudge: async () => undefined,
+      probe: async (target) => {
+        if (target.name === "linux" && !world.firewallIntact) throw timeout();
+      },
+      capabilities: async (target) => (target.name === "windows" ? caps("windows", [{ id: "qwen", state: "failed", reason: hostileReason, testModel: false }]) : caps(target.name, [{ id: "tiny", state: "ready", testModel: true }])),
+      firstToken: async (target) => ({ text: "hi", servedBy: target.name }),
+    },
+    firewall: {
+      status: async () => fw(world.firewallIntact),
+      reapply: async () => {
+        world.reapplyCalls++;
+        world.firewallIntact = true;
+        return fw(true);
+      },
+    },
+  };
+}
+
+function postWithHost(url: string, host: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "POST", headers: { host, "content-type": "application/json" } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("the diagnostics dashboard in headless Chromium", () => {
+  let server: ServerType;
+  let base = "";
+  let browser: Browser;
+  beforeAll(async () => {
+    const diagnostics = new Diagnostics({ from: "mac", interfaceName: "potluck0", localPort: 8321, peerPort: 8321, probes: probes() });
+    const app = new Hono().route("/", diagnosticsRoutes(diagnostics)).route("/", dashboardRoutes());
+    // The sidecar's own error handler, so thrown PotluckHttpErrors answer as they do there.
+    app.onError((err, c) => {
+      const { status, body } = toErrorResponse(err);
+      return c.json(body, status as 400);
+    });
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve());
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  it("names the failing layer of a blocked peer with its fix, suppresses the rest, and reapplies only after consent", async () => {
+    const page = await browser.newPage();
+    const response = await page.goto(`${base}/dashboard`);
+    expect(response?.headers()["content-security-policy"]).toContain("script-src 'self'");
+    expect(response?.headers()["x-frame-options"]).toBe("DENY");
+
+    const linux = page.locator('section[data-peer="linux"]');
+    // The firewall failure shows once it has persisted for its time-to-visible; the page refreshes itself.
+    const failed = linux.locator('li[data-layer="data-plane"][data-status="failed"]');
+    await failed.waitFor({ timeout: 60_000 });
+    await expect(failed.locator(".message").textContent()).resolves.toContain("firewall likely blocking mesh traffic on potluck0");
+    const fix = await failed.locator(".fix code").textContent();
+    expect(fix).toContain("sudo potluck-fw-watcher --install --interface potluck0");
+    expect(fix).toContain("nft insert rule inet mullvad input iifname potluck0 accept");
+    for (const layer of ["capabilities", "model-runtime", "first-token"]) {
+      await expect(linux.locator(`li[data-layer="${layer}"]`).getAttribute("data-status")).resolves.toBe("suppressed");
+    }
+    await expect(linux.locator("h2 .verdict").textContent()).resolves.toBe("blocked at Peer data plane");
+    await expect(page.locator('section[data-peer="mac"]').getAttribute("data-usable")).resolves.toBe("true");
+
+    // The runtime's reason is shown as text: the markup in it is not parsed.
+    const windowsRuntime = page.locator('section[data-peer="windows"] li[data-layer="model-runtime"]');
+    await expect(windowsRuntime.getAttribute("data-status")).resolves.toBe("failed");
+    await expect(windowsRuntime.locator(".message").textContent()).resolves.toContain(hostileReason);
+    expect(await page.locator("section img").count()).toBe(0);
+    expect(await page.evaluate(() => document.body.dataset.pwned)).toBeUndefined();
+
+    // Consent: offering opens a confirmation; nothing changes until the person says yes.
+    await failed.locator('button[data-action="offer-fw-reapply"]').click();
+    const confirm = page.locator('button[data-action="confirm-fw-reapply"]');
+    await confirm.waitFor();
+    expect(world.reapplyCalls).toBe(0);
+    await confirm.click();
+    await page.locator('section[data-peer="linux"][data-usable="true"]').waitFor({ timeout: 60_000 });
+    expect(world.reapplyCalls).toBe(1);
+    await page.close();
+  });
+
+  it("the fix route refuses a request without consent or to a non-loopback host", async () => {
+    const noConsent = await fetch(`${base}/diagnostics/fix`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ action: "fw-reapply" }) });
+    expect(noConsent.status).toBe(400);
+    expect(((await noConsent.json()) as { error: { field: string } }).error.field).toBe("consent");
+    // fetch may not set Host; a DNS-rebinding page would arrive with its own name in it.
+    expect(await postWithHost(`${base}/diagnostics/fix`, "evil.example", JSON.stringify({ action: "fw-reapply", consent: true }))).toBe(403);
+    expect(world.reapplyCalls).toBe(1);
+    const badPeer = await fetch(`${base}/diagnostics/NOT_A_NAME`);
+    expect(badPeer.status).toBe(400);
+    expect(((await badPeer.json()) as { error: { field: string } }).error.field).toBe("peer");
+    const badQuery = await fetch(`${base}/diagnostics?fresh=maybe`);
+    expect(badQuery.status).toBe(400);
+  });
+});
