@@ -1,13 +1,28 @@
 import { errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
 import { Hono } from "hono";
+import type { Witness } from "./anchors/witness.js";
+import type { Ledger } from "./ledger/service.js";
+import { accountRoutes, balanceRoutes } from "./routes/balances.js";
+import { eventRoutes } from "./routes/events.js";
+import { logRoutes } from "./routes/log.js";
+import { witnessRoutes } from "./routes/witness.js";
 
 export interface LedgerDeps {
   startedAt: number;
+  ledger: Ledger;
+  /** Present when this process also acts as a witness for another log. */
+  witness?: Witness;
 }
 
 /** The ledger's HTTP surface, built from injected dependencies (no port, no globals). */
 export function buildLedgerApp(deps: LedgerDeps) {
-  const app = new Hono().get("/health", (c) => c.json({ status: "ok", service: "ledger", uptimeS: (Date.now() - deps.startedAt) / 1000 }));
+  const app = new Hono()
+    .get("/health", (c) => c.json({ status: "ok", service: "ledger", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
+    .route("/v1/events", eventRoutes(deps.ledger))
+    .route("/v1/balances", balanceRoutes(deps.ledger))
+    .route("/v1/accounts", accountRoutes(deps.ledger))
+    .route("/v1/log", logRoutes(deps.ledger));
+  if (deps.witness !== undefined) app.route("/v1/witness", witnessRoutes(deps.witness));
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err);

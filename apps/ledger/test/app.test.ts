@@ -1,14 +1,84 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
 import { loadLedgerConfig } from "../src/config.js";
+import { verifyProofBundle } from "../src/proof/bundle.js";
+import { testLedger } from "./helpers/ledger.js";
 
-describe("ledger app", () => {
+describe("ledger HTTP API", () => {
+  let t: Awaited<ReturnType<typeof testLedger>>;
+  let app: ReturnType<typeof buildLedgerApp>;
+  const post = (path: string, body: unknown) => app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string; field?: string } }).error;
+
+  beforeAll(async () => {
+    t = await testLedger();
+    app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger });
+  });
+  afterAll(async () => t.close());
+
   it("answers /health", async () => {
-    const res = await buildLedgerApp({ startedAt: Date.now() }).request("/health");
+    const res = await app.request("/health");
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: "ok", service: "ledger" });
   });
 
+  it("applies an event, then answers the same event as already applied", async () => {
+    const body = { kind: "earn", eventId: "h-1", account: "ann", amount: 500 };
+    const first = await post("/v1/events", body);
+    expect(first.status).toBe(201);
+    expect(await first.json()).toMatchObject({ status: "applied", seq: 0 });
+    const again = await post("/v1/events", body);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ status: "already_applied", seq: 0 });
+  });
+
+  it.each([
+    ["negative amount", { kind: "spend", eventId: "h-2", account: "ann", amount: -5 }, 400, "amount"],
+    ["non-integer amount", { kind: "spend", eventId: "h-2", account: "ann", amount: 1.5 }, 400, "amount"],
+    ["zero adjust", { kind: "adjust", eventId: "h-2", account: "ann", delta: 0, reason: "x" }, 400, "delta"],
+    ["bad account name", { kind: "earn", eventId: "h-2", account: "Ann!", amount: 1 }, 400, "account"],
+    ["unknown kind", { kind: "transfer", eventId: "h-2", account: "ann", amount: 1 }, 400, "kind"],
+    ["unknown account", { kind: "spend", eventId: "h-2", account: "zed", amount: 1 }, 404, "account"],
+    ["overdraw", { kind: "spend", eventId: "h-2", account: "ann", amount: 501 }, 409, "amount"],
+    ["mismatched duplicate id", { kind: "earn", eventId: "h-1", account: "ann", amount: 501 }, 409, "eventId"],
+    ["unknown hold", { kind: "settle", eventId: "h-2", account: "ann", holdEventId: "nope", amount: 1 }, 404, "holdEventId"],
+  ])("refuses %s with a clear 4xx naming the field", async (_name, body, status, field) => {
+    const res = await post("/v1/events", body);
+    expect(res.status).toBe(status);
+    const error = await errorOf(res);
+    expect(error.field).toBe(field);
+    expect(error.message.length).toBeGreaterThan(5);
+  });
+
+  it("refuses malformed JSON and oversized bodies without a 500", async () => {
+    const bad = await app.request("/v1/events", { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
+    expect(bad.status).toBe(400);
+    const big = await post("/v1/events", { kind: "earn", eventId: "h-3", account: "ann", amount: 1, pad: "x".repeat(20_000) });
+    expect(big.status).toBe(413);
+  });
+
+  it("serves balances, paged entries, checkpoints, snapshots and proofs", async () => {
+    for (let i = 0; i < 5; i += 1) expect((await post("/v1/events", { kind: "spend", eventId: `h-s${i}`, account: "ann", amount: 10 })).status).toBe(201);
+    expect(await (await app.request("/v1/balances/ann")).json()).toMatchObject({ account: "ann", balance: 450, held: 0 });
+    expect((await app.request("/v1/balances/zed")).status).toBe(404);
+    const page1 = (await (await app.request("/v1/accounts/ann/entries?limit=4")).json()) as { entries: { seq: number }[]; next?: number };
+    expect(page1.entries.map((e) => e.seq)).toEqual([5, 4, 3, 2]);
+    const page2 = (await (await app.request(`/v1/accounts/ann/entries?limit=4&before=${page1.next}`)).json()) as { entries: { seq: number }[] };
+    expect(page2.entries.map((e) => e.seq)).toEqual([1, 0]);
+    expect((await app.request("/v1/accounts/ann/entries?limit=100000")).status).toBe(400);
+    expect((await app.request("/v1/log/proofs/ann")).status).toBe(404);
+    expect((await post("/v1/log/snapshots", {})).status).toBe(201);
+    const latest = (await (await app.request("/v1/log/checkpoints/latest")).json()) as { size: number; note: string };
+    expect(latest.size).toBe(7);
+    const bundle = await (await app.request("/v1/log/proofs/ann")).json();
+    const { key } = (await (await app.request("/v1/log/key")).json()) as { key: string };
+    expect(verifyProofBundle(bundle, key)).toMatchObject({ account: "ann", balance: 450 });
+    expect((await app.request("/v1/log/proofs/consistency?from=3&to=7")).status).toBe(200);
+    expect((await app.request("/v1/log/proofs/consistency?from=3&to=70")).status).toBe(400);
+  });
+});
+
+describe("ledger config", () => {
   it("stops on a bad port naming the variable", () => {
     expect(() => loadLedgerConfig({ POTLUCK_LEDGER_PORT: "x" }, [])).toThrow(/POTLUCK_LEDGER_PORT/);
   });

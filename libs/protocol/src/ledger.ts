@@ -85,3 +85,27 @@ export const ProofBundle = z.object({
   anchors: z.array(z.object({ kind: z.string().max(64), receipt: z.string().max(65_536) })).max(16),
 });
 export type ProofBundle = z.infer<typeof ProofBundle>;
+
+/** Bounds on the ledger's HTTP reads and writes. */
+export const LedgerLimits = { entriesPageMax: 500, balancesPageMax: 1000, eventBodyBytesMax: 16 * 1024 } as const;
+
+export const AccountParam = z.object({ account: OwnerName });
+export const EntriesQuery = z.object({
+  /** Entries with a sequence number below this (newest first); omit for the newest. */
+  before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(LedgerLimits.entriesPageMax).default(100),
+});
+export const BalancesQuery = z.object({
+  after: z.string().max(63).default(""),
+  limit: z.coerce.number().int().min(1).max(LedgerLimits.balancesPageMax).default(100),
+});
+export const ConsistencyQuery = z.object({ from: z.coerce.number().int().positive(), to: z.coerce.number().int().positive() });
+export const SizeParam = z.object({ size: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
+
+/** The answer to a write: applied now, or applied earlier with the same payload. */
+export const EventOutcome = z.object({ eventId: z.string(), status: z.enum(["applied", "already_applied"]), seq: z.number().int().nonnegative(), hash: Hex32.optional() });
+export type EventOutcome = z.infer<typeof EventOutcome>;
+
+/** A log asking a witness to cosign `checkpoint`, proving it extends the witness's last one (`oldSize`). */
+export const WitnessAddCheckpoint = z.object({ oldSize: z.number().int().nonnegative(), proof: HashList, checkpoint: z.string().min(1).max(65_536) });
+export type WitnessAddCheckpoint = z.infer<typeof WitnessAddCheckpoint>;

@@ -1,0 +1,102 @@
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { check, subjectsFor, UsageEvent } from "@potluck/protocol";
+import { fromUsage, type IncomingEvent } from "../ledger/events.js";
+import type { Ledger } from "../ledger/service.js";
+
+/** Limits of the consume loop: batch size, how long a fetch waits, how long the server waits for an ack. */
+export const IngestLimits = { fetchExpiresMs: 1_000, ackWaitMs: 30_000, maxAckPending: 20_000, idleBackoffMsMax: 5_000 } as const;
+
+/** Creates the usage stream and the durable pull consumer if they do not exist yet. */
+export async function ensureUsageStream(nc: NatsConnection, prefix: string, durable: string, ackWaitMs: number = IngestLimits.ackWaitMs): Promise<{ stream: string }> {
+  const { usageStream } = subjectsFor(prefix);
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(usageStream.name);
+  } catch {
+    // Duplicate window: a sidecar retrying a publish with the same msg id within it is dropped by the server.
+    await jsm.streams.add({ name: usageStream.name, subjects: [...usageStream.subjects], duplicate_window: 120_000_000_000 }).catch(async (error: unknown) => {
+      await jsm.streams.info(usageStream.name).catch(() => {
+        throw error;
+      });
+    });
+  }
+  try {
+    await jsm.consumers.info(usageStream.name, durable);
+  } catch {
+    await jsm.consumers.add(usageStream.name, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, max_ack_pending: IngestLimits.maxAckPending }).catch(async (error: unknown) => {
+      await jsm.consumers.info(usageStream.name, durable).catch(() => {
+        throw error;
+      });
+    });
+  }
+  return { stream: usageStream.name };
+}
+
+/** Publishes a usage event with its event id as the JetStream message id (the server dedupes on it). */
+export async function publishUsage(js: JetStreamClient, prefix: string, ev: UsageEvent): Promise<void> {
+  await js.publish(subjectsFor(prefix).usage(ev.account), JSON.stringify(ev), { msgID: ev.eventId });
+}
+
+/**
+ * Pulls usage events in bounded batches, appends each batch in one transaction, and acknowledges
+ * the messages only after the commit. A crash between commit and ack redelivers them, and the
+ * event-id check turns the redelivery into "already applied": at-least-once delivery,
+ * exactly-once effect. Returns a stop function that finishes the batch in hand.
+ */
+export function startIngest(options: { nc: NatsConnection; ledger: Ledger; stream: string; durable: string; batchMax: number; log: (obj: object, msg: string) => void }): { stop: () => Promise<void> } {
+  const { nc, ledger, stream, durable, batchMax, log } = options;
+  let running = true;
+  const done = (async () => {
+    const consumer = await jetstream(nc).consumers.get(stream, durable);
+    let idleMs = 100;
+    while (running) {
+      try {
+        const msgs: JsMsg[] = [];
+        const iter = await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs });
+        for await (const m of iter) msgs.push(m);
+        if (msgs.length > 0) await applyBatch(ledger, msgs, log);
+        idleMs = 100;
+      } catch (error) {
+        if (!running) break;
+        log({ err: (error as Error).message }, "ingest: batch failed; retrying (messages stay unacknowledged)");
+        await new Promise((r) => setTimeout(r, idleMs));
+        idleMs = Math.min(idleMs * 2, IngestLimits.idleBackoffMsMax);
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+async function applyBatch(ledger: Ledger, msgs: JsMsg[], log: (obj: object, msg: string) => void): Promise<void> {
+  const events: IncomingEvent[] = [];
+  const invalid: JsMsg[] = [];
+  for (const m of msgs) {
+    const parsed = check(UsageEvent, safeJson(m));
+    const msgId = m.headers?.get("Nats-Msg-Id");
+    if (!parsed.ok || (msgId !== undefined && msgId !== "" && msgId !== parsed.data.eventId)) {
+      log({ subject: m.subject, seq: m.seq, reason: parsed.ok ? "message id is not the event id" : parsed.body.error.message }, "ingest: dropping an invalid usage event");
+      invalid.push(m);
+      continue;
+    }
+    events.push(fromUsage(parsed.data));
+  }
+  const outcomes = await ledger.append(events);
+  for (const o of outcomes) if (o.status === "rejected") log({ eventId: o.eventId, code: o.refusal.code, reason: o.refusal.message }, "ingest: event refused (recorded)");
+  // Only now, with the batch committed, may the server forget these messages.
+  for (const m of msgs) if (!invalid.includes(m)) m.ack();
+  for (const m of invalid) m.term();
+}
+
+function safeJson(m: JsMsg): unknown {
+  try {
+    return m.json();
+  } catch {
+    return undefined;
+  }
+}
