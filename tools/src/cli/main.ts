@@ -4,9 +4,12 @@ import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
 import { labCommand } from "./commands/lab.js";
 import { doctorCommand } from "./commands/doctor.js";
+import { joinCommand } from "./commands/join.js";
+import { peersCommand } from "./commands/peers.js";
+import { tokenCommand } from "./commands/token.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
-const commands: Command[] = [upCommand, modelCommand, labCommand, memoryCommand, doctorCommand];
+const commands: Command[] = [upCommand, modelCommand, labCommand, memoryCommand, doctorCommand, tokenCommand, joinCommand, peersCommand];
 
 const usage = `potluck: your own machines as one private AI system
 

@@ -1,0 +1,103 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { HeartbeatTiming, subjectsFor, type Heartbeat, type MeshState } from "@potluck/protocol";
+import { coordinatorClient } from "./client.js";
+import type { Runner } from "./exec.js";
+import { writeRoster } from "./files.js";
+import { bringUpInterface, interfacePublicKey, syncPeers } from "./interface.js";
+
+export interface FollowOptions {
+  state: MeshState;
+  dataDir: string;
+  privateKeyPath: string;
+  run: Runner;
+  signal: AbortSignal;
+  log: (message: string) => void;
+  /** When set: roster changes on NATS trigger an immediate sync, and heartbeats are published. */
+  natsUrl?: string;
+  natsPrefix?: string;
+  /** Roster polls happen at least this often even with NATS (a lost message must not strand a peer). */
+  pollIntervalMs?: number;
+}
+
+/** The poll interval; the same order as the heartbeat interval, so a new machine is a peer within seconds. */
+export const rosterPollIntervalMs = 5_000;
+/** After failures the poll backs off up to this, so a coordinator outage is not hammered. */
+const pollBackoffMsMax = 60_000;
+
+/**
+ * Keeps potluck0 in step with the roster until `signal` aborts: polls the roster (and, with
+ * NATS, wakes on `<root>.roster.changed`), re-checks the interface, adds and removes peers, and
+ * rewrites DATA_DIR/mesh/roster.json. With NATS it also sends this machine's heartbeat carrying
+ * the key potluck0 really uses, so a key the coordinator does not know shows as stale.
+ */
+export async function followRoster(options: FollowOptions): Promise<void> {
+  const { state, signal, log } = options;
+  const client = coordinatorClient(state.coordinatorUrl);
+  const pollMs = options.pollIntervalMs ?? rosterPollIntervalMs;
+  let wake: (() => void) | null = null;
+  const nats = options.natsUrl === undefined ? null : startNats(options, () => wake?.(), log);
+  let version = -1;
+  let failures = 0;
+  signal.addEventListener("abort", () => wake?.(), { once: true });
+  try {
+    while (!signal.aborted) {
+      try {
+        const roster = await client.roster();
+        await bringUpInterface(options.run, state, options.privateKeyPath);
+        const plan = await syncPeers(options.run, state.interfaceName, roster.machines, state.machineId);
+        if (roster.version !== version || plan.set.length + plan.remove.length > 0) {
+          writeRoster(options.dataDir, roster);
+          log(`roster v${roster.version}: ${roster.machines.length - 1} peer(s); added/updated ${plan.set.map((p) => p.name).join(", ") || "none"}, removed ${plan.remove.length}`);
+          version = roster.version;
+        }
+        failures = 0;
+      } catch (error) {
+        failures++;
+        log(`syncing the roster (attempt ${failures}): ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const delayMs = Math.min(pollMs * 2 ** Math.min(failures, 8), failures === 0 ? pollMs : pollBackoffMsMax);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    await nats?.stop();
+  }
+}
+
+function startNats(options: FollowOptions, onRosterChanged: () => void, log: (m: string) => void): { stop(): Promise<void> } {
+  const subjects = subjectsFor(options.natsPrefix);
+  let nc: NatsConnection | null = null;
+  let stopped = false;
+  let seq = 0;
+  const beat = setInterval(() => {
+    if (nc === null) return;
+    void interfacePublicKey(options.run, options.state.interfaceName).then((key) => {
+      if (key === null || nc === null || nc.isClosed()) return;
+      const heartbeat: Heartbeat = { machine: options.state.name, wireguardPublicKey: key as never, seq: seq++, sentAt: new Date().toISOString(), status: "ok" };
+      nc.publish(subjects.heartbeat(options.state.name), JSON.stringify(heartbeat));
+    });
+  }, HeartbeatTiming.intervalMs);
+  // Connect in the background: the mesh must come up even while NATS is unreachable.
+  void connect({ servers: options.natsUrl, name: `potluck-mesh-${options.state.name}`, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
+    (conn) => {
+      if (stopped) return void conn.close();
+      nc = conn;
+      conn.subscribe(subjects.rosterChanged, { callback: () => onRosterChanged() });
+      log(`NATS connected (${options.natsUrl}); heartbeats every ${HeartbeatTiming.intervalMs / 1000} s`);
+    },
+    (error: unknown) => log(`NATS ${options.natsUrl}: ${error instanceof Error ? error.message : String(error)}; roster polling only`),
+  );
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(beat);
+      await nc?.drain().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { hostname } from "node:os";
+import { Defaults, MachineName, type EnrollResponse, type MeshState } from "@potluck/protocol";
+import { coordinatorClient } from "./client.js";
+import { detectEndpointHost } from "./endpoint.js";
+import type { Runner } from "./exec.js";
+import { readMeshState, writeMeshState, writeRoster } from "./files.js";
+import { bringUpInterface, syncPeers } from "./interface.js";
+import { ensureMachineKeys, type MachineKeys } from "./keys.js";
+
+export interface JoinOptions {
+  coordinatorUrl: string;
+  token: string;
+  dataDir: string;
+  name?: string;
+  owner?: string;
+  /** host:port other machines reach this one's WireGuard at; detected when absent. */
+  endpoint?: string;
+  listenPort?: number;
+  /** Skip potluck0 (enroll and save only), e.g. where the user brings the tunnel up another way. */
+  interface: boolean;
+  run: Runner;
+}
+
+export interface JoinResult {
+  state: MeshState;
+  keys: MachineKeys;
+  enrolled: boolean;
+  peers: number;
+}
+
+/**
+ * `potluck join`: keys (created once, 0600), enrollment (skipped if this data dir already joined
+ * this coordinator under this name), the mesh state saved, then potluck0 up with every peer.
+ */
+export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
+  const keys = ensureMachineKeys(options.dataDir);
+  const client = coordinatorClient(options.coordinatorUrl);
+  const name = options.name ?? defaultMachineName();
+  const previous = readMeshState(options.dataDir);
+  let state: MeshState;
+  let enrolled = false;
+  if (previous !== undefined && previous.coordinatorUrl === client.baseUrl && previous.name === name) {
+    state = previous;
+  } else {
+    const listenPort = options.listenPort ?? Defaults.wireguardPort;
+    const endpoint = options.endpoint ?? (await detectEndpoint(options, listenPort));
+    const response = await client.enroll({
+      token: options.token,
+      name,
+      owner: options.owner ?? process.env.POTLUCK_OWNER ?? "home",
+      wireguardPublicKey: keys.wireguardPublicKey as never,
+      identityPublicKey: keys.identityPublicKey as never,
+      endpoints: endpoint === null ? [] : [endpoint],
+    });
+    state = stateFrom(client.baseUrl, response, listenPort);
+    writeMeshState(options.dataDir, state);
+    enrolled = true;
+  }
+  const roster = await client.roster();
+  writeRoster(options.dataDir, roster);
+  if (options.interface) {
+    await bringUpInterface(options.run, state, keys.wireguardPrivateKeyPath);
+    await syncPeers(options.run, state.interfaceName, roster.machines, state.machineId);
+  }
+  return { state, keys, enrolled, peers: roster.machines.filter((m) => m.id !== state.machineId).length };
+}
+
+function stateFrom(coordinatorUrl: string, response: EnrollResponse, listenPort: number): MeshState {
+  return {
+    coordinatorUrl,
+    machineId: response.machine.id,
+    name: response.machine.name,
+    owner: response.machine.owner,
+    meshIp: response.machine.meshIp,
+    prefixLength: response.prefixLength,
+    mtu: response.mtu,
+    interfaceName: response.interfaceName,
+    listenPort,
+    endpoints: response.machine.endpoints,
+  };
+}
+
+async function detectEndpoint(options: JoinOptions, listenPort: number): Promise<string | null> {
+  const host = await detectEndpointHost(options.run, options.coordinatorUrl);
+  return host === null ? null : `${host}:${listenPort}`;
+}
+
+/** POTLUCK_MACHINE, else the host name made into a roster label. */
+export function defaultMachineName(): string {
+  const raw = process.env.POTLUCK_MACHINE ?? hostname().split(".")[0] ?? "machine";
+  const label = raw.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63) || "machine";
+  return MachineName.safeParse(label).success ? label : "machine";
+}
