@@ -7,3 +7,7 @@ export { fleetSearch, httpPeerSearcher, mergeByScore, parsePeerList, staticRoste
 export { memoryRoutes, memoryStatus, peerMemoryEnabledFromEnv, peerMemoryRoutes, peerSearchDisabledReason, type MemoryRouteDeps, type PeerMemoryRouteDeps } from "./routes.js";
 export { loadMemoryConfig, MemoryConfigSchema, openMemory, type MemoryConfig } from "./config.js";
 export { LruCache } from "./query-cache.js";
+// The middleware the sidecar puts in front of these routes, for tools (benches) that serve the
+// memory surface alone with the same access rules.
+export { peerAccess } from "../middleware/peer-access.js";
+export { peerSignature } from "../peer/signature.js";
