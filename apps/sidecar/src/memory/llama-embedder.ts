@@ -1,4 +1,5 @@
 import { open, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { basename } from "node:path";
 import { createHash } from "node:crypto";
 import type { Embedder } from "./embedder.js";
@@ -10,13 +11,22 @@ import { normalizeInPlace } from "./embedder.js";
  * first cross-machine query into 22 s in the field notes). Its id carries a fingerprint of the
  * file, so swapping the model file marks older vectors as foreign instead of comparing them.
  */
-export async function createLlamaEmbedder({ modelPath, contextSize = 512 }: { modelPath: string; contextSize?: number }): Promise<Embedder> {
+export async function createLlamaEmbedder({
+  modelPath,
+  contextSize = 512,
+  threads = availableParallelism(),
+}: {
+  modelPath: string;
+  contextSize?: number;
+  /** The real core count: llama.cpp's default of at least 4 threads crawls on a 2-core machine. */
+  threads?: number;
+}): Promise<Embedder> {
   // Imported here so a machine on the lexical default never loads the native runtime.
   const { getLlama } = await import("node-llama-cpp");
   const fingerprint = await fileFingerprint(modelPath);
   const llama = await getLlama();
   const model = await llama.loadModel({ modelPath });
-  const context = await model.createEmbeddingContext({ contextSize });
+  const context = await model.createEmbeddingContext({ contextSize, threads });
   const dimensions = model.embeddingVectorSize;
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
