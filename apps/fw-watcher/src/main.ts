@@ -55,6 +55,11 @@ function watch(cfg: FwWatcherConfig): void {
   const server = serve({ fetch: app.fetch, port: cfg.POTLUCK_FW_PORT, hostname: "127.0.0.1" /* the fw-watcher is loopback only */ }, (info) => {
     log.info({ port: info.port, interfaceName: cfg.POTLUCK_INTERFACE, intervalS: cfg.POTLUCK_FW_WATCH_INTERVAL }, "fw-watcher listening");
   });
+  server.on("error", (error: Error) => {
+    // A taken port is not transient: say so once and let systemd (Restart=always) try again later.
+    log.fatal({ err: error.message, port: cfg.POTLUCK_FW_PORT }, "status server failed; exiting");
+    process.exit(1);
+  });
   log.info({ interfaceName: cfg.POTLUCK_INTERFACE, intervalS: cfg.POTLUCK_FW_WATCH_INTERVAL }, "watching the firewall");
   void publisher.start();
   watcher.start();
