@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../src/lib/repo.js";
-import { cleanupLeftovers, createLab, type Lab } from "../src/lab/index.js";
+import { cleanupLeftovers, createLab, labRootDir, type Lab } from "../src/lab/index.js";
 import { labNamespaces, labPids } from "../src/lab/cleanup.js";
 import { labDir } from "../src/lab/names.js";
 import { run } from "../src/lab/run.js";
@@ -50,9 +50,11 @@ function startOwner(mode: string): Promise<{ id: string; pid: number; exited: Pr
 
 describe("lab cleanup", () => {
   it("teardown removes namespaces, potluck0, wireguard-go and every lab process", async () => {
-    const lab = await createLab({ hosts: ["a", "b"] });
+    const lab = await createLab({ hosts: ["a", "b"], rootLink: true });
     labs.push(lab);
     lab.host("a").spawn("sleeper", ["sleep", "3600"]);
+    expect((await run(["ip", "link", "show", `pl${lab.id}r`])).code).toBe(0);
+    expect((await run(["grep", "-rlx", lab.id, join(labRootDir(), "subnets")])).stdout).not.toBe("");
     const pids = [...labPids(lab.id).keys()];
     const names = await Promise.all(pids.map(async (pid) => (await run(["cat", `/proc/${pid}/comm`])).stdout.trim()));
     expect(names).toContain("wireguard-go");
@@ -61,8 +63,10 @@ describe("lab cleanup", () => {
     await lab.teardown();
     await lab.teardown(); // idempotent
     expectGone(lab.id, pids);
-    // No potluck0 ever lives outside a lab namespace.
+    // No potluck0 ever lives outside a lab namespace; the root link went with the LAN namespace.
     expect((await run(["ip", "link", "show", "potluck0"])).code).not.toBe(0);
+    expect((await run(["ip", "link", "show", `pl${lab.id}r`])).code).not.toBe(0);
+    expect((await run(["grep", "-rlx", lab.id, join(labRootDir(), "subnets")])).stdout).toBe("");
   });
 
   for (const mode of ["throw", "exit", "wait"] as const) {

@@ -1,5 +1,8 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, httpFrom, serveHttp, type Lab } from "../src/lab/index.js";
+import { labPids } from "../src/lab/cleanup.js";
 
 // The household lab for real: three namespaces on one bridge, wireguard-go potluck0 on each,
 // every pair peered. Fresh = a handshake within WireGuard's own rekey window.
@@ -60,5 +63,49 @@ describe("lab: three hosts on a WireGuard mesh", () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe("lab: mesh:false hosts, an extra host and the root link", () => {
+  let lab: Lab;
+  let rootServer: Server;
+  beforeAll(async () => {
+    lab = await createLab({ hosts: ["a", "b"], extraHosts: ["hub"], mesh: false, rootLink: true });
+    rootServer = createServer((_req, res) => res.end("root"));
+    await new Promise<void>((resolve) => rootServer.listen(0, lab.rootIp as string, resolve));
+  });
+  afterAll(async () => {
+    rootServer?.close();
+    await lab?.teardown();
+  });
+
+  it("creates no potluck0 and leaves WireGuard to the host (as `potluck join` will), privately per host", async () => {
+    for (const h of lab.hosts) {
+      expect(h.meshIp).toBeNull();
+      expect(h.wgPublicKey).toBeNull();
+      expect((await h.exec(["ip", "link", "show", "potluck0"])).code).not.toBe(0);
+    }
+    // A daemonizing wireguard-go, started the way a real client would, lands in a's own socket dir only.
+    const started = await lab.host("a").exec(["wireguard-go", "potluck0"]);
+    expect(started.code, started.stderr).toBe(0);
+    expect((await lab.host("a").exec(["wg", "show", "interfaces"])).stdout.trim()).toBe("potluck0");
+    expect((await lab.host("b").exec(["wg", "show", "interfaces"])).stdout.trim()).toBe("");
+    const tagged = [...labPids(lab.id).keys()];
+    expect(tagged.length).toBeGreaterThan(0);
+  });
+
+  it("connects every host, the extra host included, over the home LAN, and reaches the root link", async () => {
+    const hub = lab.host("hub");
+    expect(hub.underlayIp.startsWith(lab.underlayCidr.slice(0, -4))).toBe(true);
+    const server = await serveHttp(hub, port);
+    try {
+      for (const from of ["a", "b"]) {
+        expect(await httpFrom(lab.host(from), `http://${hub.underlayIp}:${port}/`, { timeoutMs: 20_000 }), from).toMatchObject({ ok: true });
+      }
+    } finally {
+      await server.stop();
+    }
+    const rootPort = (rootServer.address() as AddressInfo).port;
+    expect(await httpFrom(hub, `http://${lab.rootIp}:${rootPort}/`, { timeoutMs: 20_000 })).toMatchObject({ ok: true, bytes: 4 });
   });
 });

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { labIdEnv, netnsPattern } from "./names.js";
+import { releaseSubnets } from "./rootlink.js";
 import { run, sleep } from "./run.js";
 import { listStates, ownerAlive, readState, removeLabDir } from "./state.js";
 
@@ -135,5 +136,9 @@ export async function cleanupLeftovers(options: { all?: boolean } = {}): Promise
     if (options.all !== true && state !== null && ownerAlive(state)) continue;
     removed.push(...(await destroyLab(id, namespaces.get(id) ?? [])));
   }
+  releaseSubnets(null, (owner) => {
+    const state = readState(owner);
+    return state !== null && ownerAlive(state);
+  });
   return removed;
 }

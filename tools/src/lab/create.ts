@@ -8,6 +8,7 @@ import {
   bridgeName, checkHostNames, checkId, labDir, lanHostName, lanPortName, meshIp, netnsName, newLabId,
   underlayDev, underlayIp, underlaySubnet, wgListenPort,
 } from "./names.js";
+import { addRootLink, claimSubnet, rootIp } from "./rootlink.js";
 import { pollUntil, runOk } from "./run.js";
 import { processStart, writeState, type LabState } from "./state.js";
 import type { Lab, LabHost, LabOptions, LabProcess } from "./types.js";
@@ -31,6 +32,7 @@ export interface LabCtx {
   id: string;
   lanNetns: string;
   underlayCidr: string;
+  rootIp: string | null;
   hosts: Map<string, HostCtx>;
   get(name: string): HostCtx;
 }
@@ -85,10 +87,10 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const extraNames = options.extraHosts ?? [];
   const mesh = options.mesh ?? true;
   checkHostNames([...meshNames, ...extraNames]);
-  const subnet = underlaySubnet(id);
+  let subnet = underlaySubnet(id);
   const hosts = new Map<string, HostCtx>();
   const ctx: LabCtx = {
-    id, lanNetns: netnsName(id, lanHostName), underlayCidr: `198.18.${subnet}.0/24`, hosts,
+    id, lanNetns: netnsName(id, lanHostName), underlayCidr: `198.18.${subnet}.0/24`, rootIp: null, hosts,
     get(name) {
       const h = hosts.get(name);
       if (h === undefined) throw new Error(`lab ${id} has no host "${name}" (hosts: ${[...hosts.keys()].join(", ")})`);
@@ -100,11 +102,17 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   registerLab(id, () => [ctx.lanNetns, ...[...hosts.values()].map((h) => h.rt.netns)]);
   const lab = assemble(ctx);
   try {
+    if (options.rootLink === true) {
+      subnet = claimSubnet(id, subnet);
+      ctx.underlayCidr = `198.18.${subnet}.0/24`;
+      ctx.rootIp = rootIp(subnet);
+    }
     [...meshNames, ...extraNames].forEach((name, index) => hosts.set(name, makeHost(id, subnet, name, index, mesh && index < meshNames.length)));
     // /var/run/wireguard must exist on the root fs as the mount point for each host's private dir.
     mkdirSync("/var/run/wireguard", { recursive: true, mode: 0o755 });
     writeState(stateOf(ctx));
     await buildUnderlay(ctx);
+    if (ctx.rootIp !== null) await addRootLink(id, ctx.lanNetns, bridgeName(id), subnet);
     const meshHosts = [...hosts.values()].filter((h) => h.keys !== null);
     for (const h of meshHosts) {
       h.peers = meshHosts.filter((o) => o !== h).map((o) => ({ publicKey: o.keys?.publicKey ?? "", meshIp: o.host.meshIp ?? "", endpoint: `${o.host.underlayIp}:${wgListenPort}` }));
@@ -125,7 +133,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
 function stateOf(ctx: LabCtx): LabState {
   return {
     id: ctx.id, ownerPid: process.pid, ownerStart: processStart(process.pid), cli: false, createdAt: new Date().toISOString(),
-    lanNetns: ctx.lanNetns, underlayCidr: ctx.underlayCidr,
+    lanNetns: ctx.lanNetns, underlayCidr: ctx.underlayCidr, rootIp: ctx.rootIp,
     hosts: [...ctx.hosts.values()].map((h) => ({ name: h.host.name, netns: h.rt.netns, underlayIp: h.host.underlayIp, meshIp: h.host.meshIp, runDir: h.rt.runDir, wgPublicKey: h.host.wgPublicKey })),
   };
 }
@@ -140,7 +148,12 @@ function assemble(ctx: LabCtx): Lab {
     host: (name) => ctx.get(name).host,
     faults: makeFaults(ctx),
     lanNetns: ctx.lanNetns,
-    underlayCidr: ctx.underlayCidr,
+    get underlayCidr() {
+      return ctx.underlayCidr;
+    },
+    get rootIp() {
+      return ctx.rootIp;
+    },
     async handshakeAgeS(from, to) {
       const peer = ctx.get(to).host.wgPublicKey;
       const table = await latestHandshakes(ctx.get(from).rt);

@@ -26,8 +26,9 @@ export interface HostRuntime {
 
 export const wgDirOf = (runDir: string) => join(runDir, "wireguard");
 
+/** `env` is merged over this process's environment (PATH etc. stay); the lab tag is always set. */
 function hostEnv(rt: HostRuntime, env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
-  return { ...(env ?? process.env), [labIdEnv]: rt.labId };
+  return { ...process.env, ...env, [labIdEnv]: rt.labId };
 }
 
 export function execInHost(rt: HostRuntime, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {

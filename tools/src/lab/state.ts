@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { labDir, labRootDir, stateFile } from "./names.js";
+import { releaseSubnets } from "./rootlink.js";
 
 /** What a lab records on disk so the CLI (`lab exec`, `lab down`) and cleanup can find it. */
 export interface LabState {
@@ -13,6 +14,7 @@ export interface LabState {
   createdAt: string;
   lanNetns: string;
   underlayCidr: string;
+  rootIp: string | null;
   hosts: { name: string; netns: string; underlayIp: string; meshIp: string | null; runDir: string; wgPublicKey: string | null }[];
 }
 
@@ -59,4 +61,5 @@ export function listStates(): LabState[] {
 export function removeLabDir(id: string): void {
   rmSync(labDir(id), { recursive: true, force: true });
   rmSync(join(labRootDir(), `${id}.log`), { force: true });
+  releaseSubnets(id);
 }

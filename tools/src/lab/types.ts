@@ -9,6 +9,11 @@ export interface LabOptions {
   mesh?: boolean;
   /** Unique run id (lowercase letters/digits, 4–8 chars); default random. Every name carries it. */
   id?: string;
+  /**
+   * Default false. True: a veth from the calling (root) namespace onto the home LAN, address
+   * `lab.rootIp` (198.18.n.1), so services the test runs in-process are reachable from every host.
+   */
+  rootLink?: boolean;
 }
 
 export interface ExecResult {
@@ -18,6 +23,7 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
+  /** Merged over this process's environment. */
   env?: NodeJS.ProcessEnv;
   /** Kill the command (SIGKILL) after this long; the result then has code 124. Default 60 s. */
   timeoutMs?: number;
@@ -26,6 +32,7 @@ export interface ExecOptions {
 }
 
 export interface SpawnOptions {
+  /** Merged over this process's environment. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -91,6 +98,8 @@ export interface Lab {
   lanNetns: string;
   /** e.g. "198.18.7.0/24" (addition). */
   underlayCidr: string;
+  /** The root namespace's address on the home LAN when `rootLink` was set, else null (addition). */
+  rootIp: string | null;
   /** Idempotent: kills processes, deletes netns/bridge/veths/dirs. */
   teardown(): Promise<void>;
 }
