@@ -129,7 +129,16 @@ export class Diagnostics {
       const outcome = await layerProbes[check.code](run).catch((error: unknown): Outcome => {
         throw new Error(`checking ${check.code} for ${peer}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       });
-      const result = this.#result(check, outcome, run, this.#clock.now() - started);
+      if (outcome.kind === "fail" && outcome.layer !== undefined && outcome.layer !== check.code) {
+        // A later probe showed an earlier layer is the broken one (e.g. a silent peer behind a recent
+        // handshake): that layer takes the failure, everything after it is suppressed behind it.
+        this.#blameUpstream(outcome.layer, outcome, run, layers, blockedBy, started);
+        this.#visibility.clear(peer, check.code);
+        layers.push(this.#suppressed(check, outcome.layer, layers));
+        blockedBy.set(check.code, outcome.layer);
+        continue;
+      }
+      const result = this.#result(check, outcome, run, this.#clock.now() - started, started);
       if (result.status === "failed" || result.status === "pending") blockedBy.set(check.code, check.code);
       layers.push(result);
     }
@@ -174,7 +183,21 @@ export class Diagnostics {
     return run;
   }
 
-  #result(check: Check, outcome: Outcome, run: RunState, latencyMs: number): LayerResult {
+  #blameUpstream(code: LayerCode, outcome: Outcome, run: RunState, layers: LayerResult[], blockedBy: Map<LayerCode, LayerCode>, started: number): void {
+    const index = layers.findIndex((l) => l.code === code);
+    if (index < 0) throw new Error(`layer ${code} was blamed before it ran`);
+    layers[index] = this.#result(this.registry.get(code), outcome, run, this.#clock.now() - started, started);
+    blockedBy.set(code, code);
+    for (let i = index + 1; i < layers.length; i++) {
+      const later = this.registry.get(layers[i]!.code);
+      this.#visibility.clear(run.ctx.peer, later.code);
+      layers[i] = this.#suppressed(later, code, layers);
+      blockedBy.set(later.code, code);
+    }
+  }
+
+  /** `observedAt`: when the probe that saw the failure started; the failure has lasted at least since then. */
+  #result(check: Check, outcome: Outcome, run: RunState, latencyMs: number, observedAt: number): LayerResult {
     const base = { code: check.code, title: check.title, severity: check.severity, latencyMs: Math.max(0, latencyMs), checkedAt: new Date(this.#clock.now()).toISOString() };
     const peer = run.ctx.peer;
     if (outcome.kind === "ok") {
@@ -191,7 +214,7 @@ export class Diagnostics {
       this.#visibility.clear(peer, check.code);
       return { ...described, status: "warning" };
     }
-    const brokenForMs = this.#visibility.failing(peer, check.code, this.#clock.now());
+    const brokenForMs = this.#visibility.failing(peer, check.code, observedAt, this.#clock.now());
     const visible = brokenForMs >= check.timeToVisibleMs;
     const result: LayerResult = { ...described, status: visible ? "failed" : "pending", brokenForMs, timeToVisibleMs: check.timeToVisibleMs };
     if (spec.offerFix !== undefined && outcome.offerFix !== false) result.offerFix = spec.offerFix;

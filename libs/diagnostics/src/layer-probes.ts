@@ -8,7 +8,7 @@ import { ProbeError, ProbeErrorKind, type Clock, type CoordinatorProbe, type Fir
 export type Outcome =
   | { kind: "ok" }
   | { kind: "skipped"; message: string }
-  | { kind: "fail"; failure: Failure; offerFix?: boolean };
+  | { kind: "fail"; failure: Failure; offerFix?: boolean; layer?: LayerCode };
 
 export interface Probes {
   local: LocalProbe;
@@ -205,13 +205,8 @@ async function classifyDataPlane(run: RunState, error: unknown, large: boolean):
   switch (kind) {
     case ProbeErrorKind.refused:
       return fail(Failure.connectionRefused);
-    case ProbeErrorKind.timeout: {
-      // The tunnel layer just proved a fresh handshake, so the packets die past WireGuard: a firewall.
-      const local = await localFirewallBlocking(run);
-      if (!local) run.ctx.detail.firewallHost = `${run.ctx.peer} (the fw-watcher on ${run.ctx.from} reports its rules intact or is not running)`;
-      else run.ctx.detail.firewallHost = run.ctx.from;
-      return fail(Failure.firewallDrop, local);
-    }
+    case ProbeErrorKind.timeout:
+      return classifyTimeout(run);
     case ProbeErrorKind.http:
       return fail(isUnauthorized(error) ? Failure.unauthorized : Failure.peerError);
     case ProbeErrorKind.unreachable:
@@ -219,6 +214,64 @@ async function classifyDataPlane(run: RunState, error: unknown, large: boolean):
     default:
       return fail(Failure.peerError);
   }
+}
+
+/**
+ * A probe got no answer. Whether the peer's WireGuard still answers tells a firewall drop (the
+ * packets die past the tunnel) from a peer that is gone (a recent handshake does not prove it is
+ * still there); whether our own packets entered the tunnel tells a local block from a remote one.
+ */
+async function classifyTimeout(run: RunState): Promise<Outcome> {
+  const { ctx } = run;
+  const liveness = await peerLiveness(run);
+  const local = await localFirewallBlocking(run);
+  if (liveness === "silent" && !local) return { kind: "fail", failure: Failure.peerSilent, layer: "tunnel" };
+  if (local || liveness === "local-stuck") {
+    ctx.detail.firewallHost = ctx.from;
+    if (liveness === "local-stuck") ctx.detail.evidence = `packets to ${ctx.meshIp} never entered ${ctx.interfaceName} on ${ctx.from}`;
+    return fail(Failure.firewallDrop, local);
+  }
+  ctx.detail.firewallHost = `${ctx.peer} (the fw-watcher on ${ctx.from} reports nothing missing here, or is not running)`;
+  return fail(Failure.firewallDrop, false);
+}
+
+/**
+ * Watches potluck0's counters for the peer after an unanswered probe. "alive": the peer's
+ * WireGuard sent something (or the coordinator heard its heartbeat just now). "silent": our
+ * packets went into the tunnel and nothing came back within a keepalive interval. "local-stuck":
+ * our packets never even entered the tunnel.
+ */
+async function peerLiveness(run: RunState): Promise<"alive" | "silent" | "local-stuck"> {
+  const { ctx, clock, limits } = run;
+  const base = run.tunnelPeer;
+  const heartbeat = run.entry?.lastHeartbeatAt;
+  if (heartbeat != null && clock.now() - Date.parse(heartbeat) < limits.heartbeatFreshMs) {
+    ctx.detail.evidence = `${ctx.peer} is up (the coordinator heard its heartbeat ${Math.round((clock.now() - Date.parse(heartbeat)) / 1000)} s ago)`;
+    return "alive";
+  }
+  if (base === undefined) return "silent";
+  const started = clock.now();
+  let sent = false;
+  for (;;) {
+    const now = await readTunnelPeer(run).catch(() => undefined);
+    if (now !== undefined) {
+      if (now.rxBytes > base.rxBytes || (now.latestHandshakeAtMs ?? 0) > (base.latestHandshakeAtMs ?? 0)) {
+        ctx.detail.evidence = `${ctx.peer}'s WireGuard still answers on ${ctx.interfaceName} (it sent ${now.rxBytes - base.rxBytes} bytes after the probe)`;
+        return "alive";
+      }
+      if (now.txBytes > base.txBytes) sent = true;
+    }
+    if (clock.now() - started >= limits.liveWaitMs) break;
+    await clock.sleep(limits.livePollMs);
+  }
+  ctx.detail.silentS = String(Math.round((clock.now() - started + limits.smallProbeTimeoutMs) / 1000));
+  return sent ? "silent" : "local-stuck";
+}
+
+async function readTunnelPeer(run: RunState): Promise<TunnelPeer | undefined> {
+  const key = run.entry?.wireguardPublicKey;
+  const peers = await run.probes.tunnel.peers(run.ctx.interfaceName, timeout(run.limits.wgTimeoutMs));
+  return peers.find((p) => p.publicKey === key);
 }
 
 /**

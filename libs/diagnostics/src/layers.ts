@@ -13,6 +13,7 @@ export const Failure = {
   noInterface: "no-interface",
   peerNotConfigured: "peer-not-configured",
   noHandshake: "no-handshake",
+  peerSilent: "peer-silent",
   noEndpoint: "no-endpoint",
   relayed: "relayed",
   connectionRefused: "connection-refused",
@@ -80,6 +81,10 @@ export function buildRegistry(): CheckRegistry {
         message: (ctx) => `no tunnel: no WireGuard handshake with ${ctx.peer} on ${ctx.interfaceName} (last: ${d(ctx, "lastHandshake", "never")}); ${ctx.peer} is powered off, off the network, or holds a different key`,
         fix: (ctx) => `power on ${ctx.peer} and check it is on the network (UDP ${d(ctx, "endpoint", `port ${Defaults.wireguardPort}`)}); on ${ctx.peer} compare "wg show ${ctx.interfaceName} public-key" with the roster key ${d(ctx, "rosterKey")}`,
       },
+      [Failure.peerSilent]: {
+        message: (ctx) => `no tunnel: ${ctx.peer}'s WireGuard stopped answering on ${ctx.interfaceName} (last handshake ${d(ctx, "lastHandshake", "never")}, nothing received for ${d(ctx, "silentS", "?")} s after a probe); ${ctx.peer} is powered off, off the network, or holds a different key`,
+        fix: (ctx) => `power on ${ctx.peer} and check it is on the network (UDP ${d(ctx, "endpoint", `port ${Defaults.wireguardPort}`)}); on ${ctx.peer} check "wg show ${ctx.interfaceName}" lists ${ctx.from} and its public key matches the roster key ${d(ctx, "rosterKey")}`,
+      },
       [Failure.firewallDrop]: {
         message: (ctx) => `no handshake with ${ctx.peer}, and the firewall on ${ctx.from} lacks the ${ctx.interfaceName} accept rules (${d(ctx, "firewall")}): firewall likely blocking mesh traffic on ${ctx.interfaceName}`,
         fix: (ctx) => `reapply the scoped ${ctx.interfaceName} accept rules on ${ctx.from}: sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)})`,
@@ -105,7 +110,7 @@ export function buildRegistry(): CheckRegistry {
     failures: {
       [Failure.connectionRefused]: { message: (ctx) => `connection refused: ${ctx.peer} is up but nothing listens on ${ctx.meshIp}:${ctx.peerPort}`, fix: (ctx) => startSidecarOn(ctx.peer) },
       [Failure.firewallDrop]: {
-        message: (ctx) => `firewall likely blocking mesh traffic on ${ctx.interfaceName}: the tunnel has a fresh handshake (${d(ctx, "handshakeAgeS")} s ago) but HTTP to ${ctx.meshIp}:${ctx.peerPort} got no answer${ctx.detail.firewall ? `; ${ctx.detail.firewall}` : ""}`,
+        message: (ctx) => `firewall likely blocking mesh traffic on ${ctx.interfaceName}: ${d(ctx, "evidence", `the tunnel has a fresh handshake (${d(ctx, "handshakeAgeS")} s ago)`)}, but HTTP to ${ctx.meshIp}:${ctx.peerPort} got no answer${ctx.detail.firewall ? `; ${ctx.detail.firewall}` : ""}`,
         fix: (ctx) => `reapply the scoped ${ctx.interfaceName} accept rules on ${d(ctx, "firewallHost", `${ctx.peer} (and ${ctx.from})`)}: sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)}); or allow ${ctx.interfaceName} in the VPN's killswitch settings`,
         offerFix: "fw-reapply",
       },

@@ -23,6 +23,16 @@ export const DiagnosticsLimits = {
    */
   handshakeWaitMs: 6_000,
   handshakePollMs: 200,
+  /**
+   * After a probe times out, how long to watch potluck0 for a sign of life from the peer's
+   * WireGuard: a peer that receives data and sends nothing back answers with a keepalive within
+   * KEEPALIVE_TIMEOUT (10 s), so one second more tells "dropped after the tunnel" (firewall) from
+   * "nobody there" (powered off) even when the last handshake is still recent.
+   */
+  liveWaitMs: 11_000,
+  livePollMs: 250,
+  /** A heartbeat the coordinator received this recently proves the peer is up (interval 5 s, two missed allowed). */
+  heartbeatFreshMs: 12_000,
   /** The tiny probe crosses the mesh in one packet each way; two seconds is many LAN round trips. */
   smallProbeTimeoutMs: 2_000,
   smallProbeBytes: 32,

@@ -10,15 +10,15 @@ export class VisibilityTracker {
 
   constructor(private readonly pathsMax: number) {}
 
-  /** Records a failure seen at `now`; returns how long the layer has been failing. */
-  failing(path: string, layer: LayerCode, now: number): number {
+  /** Records a failure first observed at `observedAt`; returns how long, by `now`, the layer has been failing. */
+  failing(path: string, layer: LayerCode, observedAt: number, now: number): number {
     let layers = this.#brokenSince.get(path);
     if (layers === undefined) {
       layers = new Map();
       this.#brokenSince.set(path, layers);
       this.#evict();
     }
-    const since = layers.get(layer) ?? now;
+    const since = layers.get(layer) ?? observedAt;
     layers.set(layer, since);
     return now - since;
   }

@@ -156,6 +156,35 @@ describe("classification of each named failure", () => {
     expect(layer.offerFix).toBe("fw-reapply");
   });
 
+  it("a peer gone silent behind a recent handshake fails the tunnel, not the data plane", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false, firewall: fwStatus(false) };
+    const report = await makeDiagnostics(world, clock).check("linux");
+    const layer = expectFailedAt(DiagnosticsReport.parse(report), "tunnel", Failure.peerSilent);
+    expect(layer.message).toContain("linux's WireGuard stopped answering on potluck0");
+    expect(layer.fix).toContain("power on linux");
+    expect(report.layers[5]).toMatchObject({ status: "suppressed", suppressedBy: "tunnel" });
+  });
+
+  it("probes that never enter the tunnel: a firewall on this machine", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), localOutputDropped: true };
+    const layer = expectFailedAt(await persistentReport(world, clock), "data-plane", Failure.firewallDrop);
+    expect(layer.message).toContain("packets to 100.64.0.3 never entered potluck0 on mac");
+    expect(layer.fix).toContain("rules on mac");
+  });
+
+  it("a fresh coordinator heartbeat proves the peer is up without waiting for WireGuard", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false };
+    world.roster = [rosterEntry("linux", "100.64.0.3", keys.linux, { lastHeartbeatAt: new Date(clock.ms - 3_000).toISOString() })];
+    const startedAt = clock.ms;
+    const report = await makeDiagnostics(world, clock).check("linux");
+    expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
+    expect(report.layers[5]!.message).toContain("the coordinator heard its heartbeat 3 s ago");
+    expect(clock.ms - startedAt).toBeLessThan(1_000);
+  });
+
   it("small probe ok but large probe lost: MTU black hole", async () => {
     const clock = new FakeClock();
     const world = { ...healthyWorld(clock), largeProbe: timedOut() };

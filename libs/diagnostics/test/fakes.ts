@@ -50,6 +50,10 @@ export interface World {
   capabilities: Capabilities | ProbeError;
   firstToken: ProbeBehaviour;
   firewall: FwStatus | null;
+  /** The peer's WireGuard is up: our probes make it send something back (a reply or a keepalive). */
+  peerWireguardAlive: boolean;
+  /** This machine's firewall drops potluck0 output: probes never enter the tunnel. */
+  localOutputDropped: boolean;
   calls: string[];
 }
 
@@ -69,6 +73,8 @@ export function healthyWorld(clock: FakeClock): World {
     capabilities: capabilities([{ id: "tiny", state: "ready", testModel: true }]),
     firstToken: "ok",
     firewall: null,
+    peerWireguardAlive: true,
+    localOutputDropped: false,
     calls: [],
   };
 }
@@ -109,7 +115,16 @@ export function fakeProbes(world: World, clock: FakeClock): Probes {
         log("nudge");
         if (world.handshakeOnNudge && Array.isArray(world.tunnel)) for (const p of world.tunnel) p.latestHandshakeAtMs = clock.ms;
       },
-      probe: async (_t: PeerTarget, bytes: number) => (log(`probe:${bytes}`), settle(bytes > 100 ? world.largeProbe : world.smallProbe)),
+      probe: async (_t: PeerTarget, bytes: number) => {
+        log(`probe:${bytes}`);
+        if (Array.isArray(world.tunnel) && !world.localOutputDropped) {
+          for (const p of world.tunnel) {
+            p.txBytes += bytes;
+            if (world.peerWireguardAlive) p.rxBytes += 32;
+          }
+        }
+        return settle(bytes > 100 ? world.largeProbe : world.smallProbe);
+      },
       capabilities: async () => {
         log("capabilities");
         if (world.capabilities instanceof ProbeError) throw world.capabilities;
