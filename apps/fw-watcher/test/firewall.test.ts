@@ -109,6 +109,31 @@ describe("firewall rules in a real nftables ruleset", () => {
     expect((await new Firewall(ns.nft, "potluck0").read()).report.intact).toBe(false);
   });
 
+  it("only ever lists the ruleset or inserts/deletes single rules: never a flush, never a policy or table change", async () => {
+    const ns = await netnsWith("scope", mullvadTable, tailscaleTable, unrelatedTable);
+    const calls: string[][] = [];
+    const fw = new Firewall(async (args) => {
+      calls.push([...args]);
+      return ns.nft(args);
+    }, "potluck0");
+    await fw.install();
+    await ns.load(`add rule inet mullvad input iifname "potluck0" accept comment "potluck-fw-watcher:potluck0"\ndelete table ip filter\n${tailscaleTable}`);
+    await fw.install();
+    await fw.uninstall();
+    const writes = calls.filter((args) => !(args.length === 3 && args.join(" ") === "-j list ruleset"));
+    expect(writes.length).toBe(3);
+    for (const args of writes) {
+      expect(args[0]).toBe("-j");
+      const { nftables } = JSON.parse(args[1] ?? "") as { nftables: Array<Record<string, Record<string, unknown>>> };
+      for (const command of nftables) {
+        expect(Object.keys(command)).toHaveLength(1);
+        const [verb, object] = Object.entries(command)[0] ?? [];
+        expect(["insert", "delete"]).toContain(verb);
+        expect(Object.keys(object ?? {})).toEqual(["rule"]);
+      }
+    }
+  });
+
   it("fails with the action named when nft cannot run", async () => {
     const fw = new Firewall(async () => ({ code: 1, stdout: "", stderr: "Error: Operation not permitted" }), "potluck0");
     await expect(fw.read()).rejects.toThrow(/listing the ruleset: nft exited 1: Error: Operation not permitted/);
