@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { labIdEnv, netnsPattern } from "./names.js";
-import { releaseSubnets } from "./rootlink.js";
+import { releaseSubnets, rootLinkIds, rootLinkName } from "./rootlink.js";
 import { run, sleep } from "./run.js";
 import { listStates, ownerAlive, readState, removeLabDir } from "./state.js";
 
@@ -87,6 +87,13 @@ export function destroyLabSync(id: string, namespaces: readonly string[]): strin
   const deadline = Date.now() + killWaitMs;
   const wait = new Int32Array(new SharedArrayBuffer(4));
   while ([...pids.keys()].some(running) && Date.now() < deadline) Atomics.wait(wait, 0, 0, 20);
+  // Explicitly: a namespace's veths are destroyed asynchronously after `ip netns delete`.
+  try {
+    execFileSync("ip", ["link", "delete", rootLinkName(id)], { stdio: "ignore" });
+    removed.push(`link ${rootLinkName(id)}`);
+  } catch {
+    // the lab had no root link
+  }
   // The LAN namespace last: host links are gone with their namespaces first.
   for (const ns of [...namespaces].sort((a, b) => Number(a.endsWith("-lan")) - Number(b.endsWith("-lan")))) {
     try {
@@ -114,6 +121,8 @@ export async function destroyLab(id: string, namespaces: readonly string[]): Pro
   }
   const deadline = Date.now() + killWaitMs;
   while ([...pids.keys()].some(running) && Date.now() < deadline) await sleep(20);
+  // Explicitly: a namespace's veths are destroyed asynchronously after `ip netns delete`.
+  if ((await run(["ip", "link", "delete", rootLinkName(id)])).code === 0) removed.push(`link ${rootLinkName(id)}`);
   const order = [...namespaces].sort((a, b) => Number(a.endsWith("-lan")) - Number(b.endsWith("-lan")));
   for (const ns of order) {
     if ((await run(["ip", "netns", "delete", ns])).code === 0) removed.push(`netns ${ns}`);
@@ -129,7 +138,7 @@ export async function destroyLab(id: string, namespaces: readonly string[]): Pro
  */
 export async function cleanupLeftovers(options: { all?: boolean } = {}): Promise<string[]> {
   const namespaces = labNamespaces();
-  const ids = new Set<string>([...namespaces.keys(), ...listStates().map((s) => s.id), ...new Set(labPids(null).values())]);
+  const ids = new Set<string>([...namespaces.keys(), ...listStates().map((s) => s.id), ...new Set(labPids(null).values()), ...rootLinkIds()]);
   const removed: string[] = [];
   for (const id of ids) {
     const state = readState(id);

@@ -12,6 +12,7 @@ import { runOk } from "./run.js";
  */
 const claimsDir = () => join(labRootDir(), "subnets");
 export const rootLinkName = (id: string) => `pl${id}r`;
+const rootLinkPattern = /^pl([a-z0-9]{4,8})r$/;
 const lanSideName = (id: string) => `pl${id}g`;
 export const rootIp = (subnet: number) => `198.18.${subnet}.1`;
 
@@ -71,4 +72,14 @@ export async function addRootLink(id: string, lanNetns: string, bridge: string, 
     `ip link set ${rootLinkName(id)} up`,
   ].join(" && ");
   await runOk("linking the root namespace to the lab LAN", ["sh", "-c", script, lanNetns]);
+}
+
+/** Lab ids that have a root link in this namespace. */
+export function rootLinkIds(): string[] {
+  try {
+    const out = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
+    return [...out.matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => rootLinkPattern.exec(m[1] ?? "")?.[1]).filter((id): id is string => id !== undefined);
+  } catch {
+    return [];
+  }
 }
