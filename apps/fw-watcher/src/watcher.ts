@@ -20,6 +20,13 @@ export interface WatcherOptions {
 
 export type ReapplyTrigger = "watch" | "request";
 
+/** Operations allowed to wait for nft at once; a flood of POST /reapply is refused beyond this. */
+const pendingOpsMax = 4;
+
+export class WatcherBusyError extends Error {
+  override name = "WatcherBusyError";
+}
+
 /**
  * Checks the rules every interval and reinserts what a VPN reconnect erased. Every nft
  * operation (ticks and requested reapplies) runs one at a time, so two reapplies can never
@@ -33,6 +40,7 @@ export class FwWatcher {
   private reapplyCount = 0;
   private lastError: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  private pendingOps = 0;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private lastKey = "";
@@ -56,6 +64,8 @@ export class FwWatcher {
       } catch (error) {
         this.fail(error, "reapply hit an error; will retry on next tick");
       }
+    }).catch(() => {
+      // Busy: operations already queued will read and repair the ruleset; this tick can go.
     });
   }
 
@@ -140,7 +150,9 @@ export class FwWatcher {
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
+    if (this.pendingOps >= pendingOpsMax) return Promise.reject(new WatcherBusyError(`${pendingOpsMax} firewall operations already waiting; try again shortly`));
+    this.pendingOps++;
+    const run = this.queue.then(task, task).finally(() => this.pendingOps--);
     this.queue = run.catch(() => undefined);
     return run;
   }

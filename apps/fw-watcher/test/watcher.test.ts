@@ -6,7 +6,7 @@ import { Firewall } from "../src/firewall.js";
 import { createMetrics } from "../src/metrics.js";
 import type { NftRunner } from "../src/nft/runner.js";
 import { StatusPublisher } from "../src/publisher.js";
-import { FwWatcher, type WatchLog } from "../src/watcher.js";
+import { FwWatcher, WatcherBusyError, type WatchLog } from "../src/watcher.js";
 import { createNetns, mullvadTable, ownRules, tailscaleTable, type TestNetns } from "./netns.js";
 
 /** A logger that keeps every line, so tests assert on what was logged. */
@@ -98,6 +98,19 @@ describe("watch mode", () => {
       expect((await ownRules(ns)).length).toBe(2);
     }
     expect(watcher.status().reapplyCount).toBe(6);
+  });
+
+  it("refuses a flood of requested reapplies beyond its bound, and keeps watching", async () => {
+    const ns = await netns("flood", mullvadTable);
+    const { watcher } = startWatcher(ns.nft, { intervalMs: 200 });
+    await until(() => watcher.status().intact);
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => watcher.reapply("flood")));
+    const refused = results.filter((r) => r.status === "rejected");
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(WatcherBusyError);
+    await ns.load(`delete table inet mullvad\n${mullvadTable}`);
+    await until(() => watcher.status().reapplyCount === 2);
+    expect((await ownRules(ns)).length).toBe(2);
   });
 
   it("publishes the status on NATS under its subject root, and metrics follow it", async () => {

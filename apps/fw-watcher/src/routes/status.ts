@@ -2,6 +2,7 @@ import { ErrorCode, FwReapplyRequest, PotluckHttpError, zodHook, type FwReapplyR
 import { Hono } from "hono";
 import { validator } from "hono/validator";
 import type { Registry } from "prom-client";
+import { WatcherBusyError } from "../watcher.js";
 
 export interface StatusDeps {
   status: () => FwStatus;
@@ -18,6 +19,7 @@ export function statusRoutes(deps: StatusDeps) {
       try {
         return c.json(await deps.reapply(requestedBy));
       } catch (error) {
+        if (error instanceof WatcherBusyError) throw new PotluckHttpError(503, ErrorCode.unavailable, error.message);
         // nft failing (no permission, a table vanishing mid-batch) is the firewall's state, not a bug here.
         throw new PotluckHttpError(503, ErrorCode.unavailable, `reapplying accept rules: ${error instanceof Error ? error.message : String(error)}`, undefined, { cause: error });
       }
