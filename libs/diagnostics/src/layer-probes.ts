@@ -184,29 +184,42 @@ async function probeTunnel(run: RunState): Promise<Outcome> {
 /** A tiny probe, then one too big for a single mesh packet: passing the first and losing the second is an MTU black hole. */
 async function probeDataPlane(run: RunState): Promise<Outcome> {
   const { limits } = run;
+  const sentAt = run.clock.now();
   try {
     await run.probes.peer.probe(run.target, limits.smallProbeBytes, timeout(limits.smallProbeTimeoutMs));
   } catch (error) {
     run.ctx.detail.error = describe(error);
-    return classifyDataPlane(run, error, false);
+    const outcome = await classifyDataPlane(run, error, false, sentAt);
+    // Classifying a timeout can take seconds; a fault that cleared meanwhile is not reported.
+    if (!(outcome.kind === "fail" && isKind(error, ProbeErrorKind.timeout) && (await smallProbePasses(run)))) return outcome;
   }
   try {
     await run.probes.peer.probe(run.target, limits.largeProbeBytes, timeout(limits.largeProbeTimeoutMs));
   } catch (error) {
     run.ctx.detail.error = describe(error);
-    return classifyDataPlane(run, error, true);
+    return classifyDataPlane(run, error, true, run.clock.now());
   }
   return ok;
 }
 
-async function classifyDataPlane(run: RunState, error: unknown, large: boolean): Promise<Outcome> {
+/** One more tiny probe (the only retry diagnostics makes): true when the path answers now. */
+async function smallProbePasses(run: RunState): Promise<boolean> {
+  try {
+    await run.probes.peer.probe(run.target, run.limits.smallProbeBytes, timeout(run.limits.smallProbeTimeoutMs));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function classifyDataPlane(run: RunState, error: unknown, large: boolean, sentAt: number): Promise<Outcome> {
   const kind = error instanceof ProbeError ? error.kind : ProbeErrorKind.unreachable;
   if (large && (kind === ProbeErrorKind.timeout || kind === ProbeErrorKind.reset)) return fail(Failure.mtuBlackhole);
   switch (kind) {
     case ProbeErrorKind.refused:
       return fail(Failure.connectionRefused);
     case ProbeErrorKind.timeout:
-      return classifyTimeout(run);
+      return classifyTimeout(run, sentAt);
     case ProbeErrorKind.http:
       return fail(isUnauthorized(error) ? Failure.unauthorized : Failure.peerError);
     case ProbeErrorKind.unreachable:
@@ -221,9 +234,9 @@ async function classifyDataPlane(run: RunState, error: unknown, large: boolean):
  * packets die past the tunnel) from a peer that is gone (a recent handshake does not prove it is
  * still there); whether our own packets entered the tunnel tells a local block from a remote one.
  */
-async function classifyTimeout(run: RunState): Promise<Outcome> {
+async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome> {
   const { ctx } = run;
-  const liveness = await peerLiveness(run);
+  const liveness = await peerLiveness(run, sentAt);
   const local = await localFirewallBlocking(run);
   if (liveness === "silent" && !local) return { kind: "fail", failure: Failure.peerSilent, layer: "tunnel" };
   if (local || liveness === "local-stuck") {
@@ -241,7 +254,7 @@ async function classifyTimeout(run: RunState): Promise<Outcome> {
  * packets went into the tunnel and nothing came back within a keepalive interval. "local-stuck":
  * our packets never even entered the tunnel.
  */
-async function peerLiveness(run: RunState): Promise<"alive" | "silent" | "local-stuck"> {
+async function peerLiveness(run: RunState, sentAt: number): Promise<"alive" | "silent" | "local-stuck"> {
   const { ctx, clock, limits } = run;
   const base = run.tunnelPeer;
   const heartbeat = run.entry?.lastHeartbeatAt;
@@ -250,7 +263,6 @@ async function peerLiveness(run: RunState): Promise<"alive" | "silent" | "local-
     return "alive";
   }
   if (base === undefined) return "silent";
-  const started = clock.now();
   let sent = false;
   for (;;) {
     const now = await readTunnelPeer(run).catch(() => undefined);
@@ -261,10 +273,10 @@ async function peerLiveness(run: RunState): Promise<"alive" | "silent" | "local-
       }
       if (now.txBytes > base.txBytes) sent = true;
     }
-    if (clock.now() - started >= limits.liveWaitMs) break;
+    if (clock.now() - sentAt >= limits.liveWaitMs) break;
     await clock.sleep(limits.livePollMs);
   }
-  ctx.detail.silentS = String(Math.round((clock.now() - started + limits.smallProbeTimeoutMs) / 1000));
+  ctx.detail.silentS = String(Math.round((clock.now() - sentAt) / 1000));
   return sent ? "silent" : "local-stuck";
 }
 

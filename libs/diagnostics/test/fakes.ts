@@ -54,6 +54,8 @@ export interface World {
   peerWireguardAlive: boolean;
   /** This machine's firewall drops potluck0 output: probes never enter the tunnel. */
   localOutputDropped: boolean;
+  /** The next small probe times out once, then the path answers again (a fault that clears). */
+  smallProbeFailsOnce?: boolean;
   calls: string[];
 }
 
@@ -122,6 +124,10 @@ export function fakeProbes(world: World, clock: FakeClock): Probes {
             p.txBytes += bytes;
             if (world.peerWireguardAlive) p.rxBytes += 32;
           }
+        }
+        if (bytes <= 100 && world.smallProbeFailsOnce === true) {
+          world.smallProbeFailsOnce = false;
+          throw timedOut();
         }
         return settle(bytes > 100 ? world.largeProbe : world.smallProbe);
       },

@@ -81,6 +81,14 @@ describe("visibility, caching and suppression", () => {
     expect(world.calls).not.toContain("capabilities");
   });
 
+  it("a fault that clears while a timeout is being classified is not reported", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbeFailsOnce: true };
+    const report = await makeDiagnostics(world, clock).check("linux");
+    expect(report.usable).toBe(true);
+    expect(world.calls.filter((c) => c === "probe:32")).toHaveLength(2);
+  });
+
   it("caches briefly, and forceFresh probes again", async () => {
     const clock = new FakeClock();
     const world = healthyWorld(clock);

@@ -1,0 +1,58 @@
+/**
+ * Runs the diagnostics library with its real probes (`wg`, signed HTTP to the peer sidecar, the
+ * local fw-watcher, a roster file, an optional coordinator) from inside one machine, printing one
+ * JSON line per check: { atMs, report }. The lab tests and the bench run it inside a lab host's
+ * network namespace, so the probes take exactly the path a routed prompt would.
+ *
+ *   node --import tsx tools/bench/diagnostics/path-check.ts --from mac --peer linux \
+ *     --roster FILE --identity PEM --local-url http://127.0.0.1:8321 \
+ *     [--coordinator URL] [--fw-url URL] [--model M] [--watch-ms N] [--interval-ms N] [--until CODE|usable]
+ */
+import { readFileSync } from "node:fs";
+import { Defaults, privateKeyFromPem, signRequest } from "@potluck/protocol";
+import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, wgTunnelReader, type Probes } from "@potluck/diagnostics";
+import { parseArgs } from "../../src/cli/command.js";
+
+/** A watch never runs longer than this, whatever it was asked. */
+const watchMsMax = 10 * 60_000;
+
+const { flags } = parseArgs(process.argv.slice(2));
+const need = (name: string): string => {
+  const value = flags.get(name);
+  if (value === undefined) throw new Error(`--${name} is required`);
+  return value;
+};
+const from = need("from");
+const peer = need("peer");
+const privateKey = privateKeyFromPem(readFileSync(need("identity"), "utf8"));
+const probes: Probes = {
+  local: httpLocalProbe({ url: need("local-url") }),
+  roster: fileRosterSource(need("roster")),
+  tunnel: wgTunnelReader(),
+  peer: httpPeerClient({ requester: { machine: from, owner: flags.get("owner") ?? "home" }, sign: (request) => signRequest(request, { machine: from, privateKey }) }),
+  firewall: httpFirewallProbe({ url: flags.get("fw-url") ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
+};
+const coordinator = flags.get("coordinator");
+if (coordinator !== undefined) probes.coordinator = httpCoordinatorProbe({ url: coordinator });
+
+const diagnostics = new Diagnostics({
+  from, probes,
+  interfaceName: flags.get("interface") ?? Defaults.interfaceName,
+  localPort: Number(new URL(need("local-url")).port || Defaults.sidecarPort),
+  peerPort: Number(flags.get("peer-port") ?? Defaults.sidecarPort),
+  // Every check in a watch is a new sample: the cache would hide the state changes a watch is for.
+  limits: { cacheTtlMs: 0 },
+});
+const model = flags.get("model");
+const watchMs = Math.min(Number(flags.get("watch-ms") ?? 0), watchMsMax);
+const intervalMs = Number(flags.get("interval-ms") ?? 500);
+const until = flags.get("until");
+const startedAt = Date.now();
+
+for (;;) {
+  const report = await diagnostics.check(peer, model === undefined ? {} : { model });
+  process.stdout.write(`${JSON.stringify({ atMs: Date.now(), report })}\n`);
+  const done = until === "usable" ? report.usable : until !== undefined && report.firstFailure === until;
+  if (done || Date.now() - startedAt >= watchMs) break;
+  await new Promise((resolve) => setTimeout(resolve, intervalMs));
+}
