@@ -50,7 +50,10 @@ export function parseTtlS(text: string): number {
   return Number(match[1]) * unit;
 }
 
-/** Where the coordinator keeps its admin secret (apps/coordinator/src/admin.ts, adminSecretPath). */
+/**
+ * Where the coordinator keeps its admin secret (adminSecretPath in apps/coordinator/src/admin.ts);
+ * spelled out here so the CLI does not load the coordinator's database drivers to read one file.
+ */
 function readSecretFile(dataDir: string): string {
   const path = join(dataDir, "coordinator", "admin-secret");
   try {
