@@ -1,18 +1,45 @@
 import { toErrorResponse, errorBody, ErrorCode, type Health } from "@potluck/protocol";
 import { Hono } from "hono";
+import { capabilitiesOf, type CapabilitiesDeps } from "./capabilities.js";
+import type { InferenceEngine } from "./inference/engine.js";
 import { peerAccess } from "./middleware/peer-access.js";
+import type { PeerDirectory } from "./peer/directory.js";
+import { peerSignature } from "./peer/signature.js";
+import type { ReplayCache } from "@potluck/protocol";
+import { openAiRoutes } from "./routes/openai.js";
+import { peerRoutes } from "./routes/peer.js";
+import type { Router } from "./routing/router.js";
+import type { UsagePublisher } from "./usage/publisher.js";
 
 export interface SidecarDeps {
   machine: string;
+  owner: string;
+  version: string;
   startedAt: number;
   /** True once models and the embedder have loaded; /health says "warming" until then. */
   isWarm: () => boolean;
   /** The caller's address; `app.request()` in tests has none and counts as loopback-less. */
   remoteAddress: Parameters<typeof peerAccess>[0]["remoteAddress"];
+  engine: InferenceEngine;
+  router: Pick<Router, "plan">;
+  /** Who is on the mesh and their identity keys (static roster file until the coordinator lands). */
+  directory: PeerDirectory;
+  /** Nonces seen on signed peer requests; one per process. */
+  replay: ReplayCache;
+  usage: UsagePublisher;
+  /** Optional parts other issues wire in (memory, embedder) for capabilities. */
+  memory?: CapabilitiesDeps["memory"];
+  embedder?: CapabilitiesDeps["embedder"];
 }
 
-/** The sidecar's HTTP surface, built from injected dependencies (no port, no globals). */
+/**
+ * The sidecar's HTTP surface, built from injected dependencies (no port, no globals): a
+ * composition of sub-apps, one `app.route()` per domain.
+ */
 export function buildSidecarApp(deps: SidecarDeps) {
+  const capabilities = () => capabilitiesOf(deps);
+  // One verifier for every /peer/* route (memory search and diagnostics mount it too).
+  const peerAuth = peerSignature({ lookupKey: (machine) => deps.directory.keyFor(machine), replay: deps.replay });
   const app = new Hono()
     .use(peerAccess({ remoteAddress: deps.remoteAddress }))
     .get("/health", (c) => {
@@ -22,7 +49,9 @@ export function buildSidecarApp(deps: SidecarDeps) {
         uptimeS: (Date.now() - deps.startedAt) / 1000,
       };
       return c.json(body);
-    });
+    })
+    .route("/", openAiRoutes(deps))
+    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err);

@@ -1,4 +1,4 @@
-import { homedir, hostname } from "node:os";
+import { availableParallelism, homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { ConfigFields, DEFAULT_SUBJECT_ROOT, Defaults, MachineName, OwnerName, parseConfig } from "@potluck/protocol";
 import { z } from "zod";
@@ -18,11 +18,43 @@ export const SidecarConfigSchema = z.object({
   POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
   POTLUCK_PEER_MEMORY_ENABLED: ConfigFields.flag(false),
   POTLUCK_INTERFACE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected a network interface name (1-15 characters)").default(Defaults.interfaceName),
+  /**
+   * CPU threads per evaluation. The real core count, never llama.cpp's default of at least 4: on a
+   * 2-core machine 4 threads gave ~4 tokens/s where 1 gave ~1,750 (issue 4).
+   */
+  POTLUCK_THREADS: z.coerce.number().int("expected a whole number of threads").min(1, "expected at least 1 thread").max(256).default(defaultThreads()),
+  /** Largest chat context per model (tokens); the model's own training context caps it too. */
+  POTLUCK_CONTEXT_SIZE: z.coerce.number().int().min(256, "expected at least 256 tokens").max(131_072).default(4096),
+  /** Requests that may wait per model while one runs; beyond this the answer is 503 queue_full. */
+  POTLUCK_QUEUE_MAX: z.coerce.number().int().min(0).max(1024, "expected at most 1024").default(16),
+  /** Seed of the generated tiny TEST model served when POTLUCK_MODELS is empty. */
+  POTLUCK_TINY_SEED: z.coerce.number().int().min(0).max(0xffffffff).default(1),
+  /** Static roster (the coordinator's Roster JSON schema) until the coordinator client replaces it. */
+  POTLUCK_ROSTER_FILE: z.string().min(1).optional(),
+  /** Port peers' sidecars listen on over the mesh. */
+  POTLUCK_PEER_PORT: ConfigFields.port(Defaults.sidecarPort),
+  /** Overrides a peer's address ("linux=http://127.0.0.1:9000,…"), for loopback tests and odd setups. */
+  POTLUCK_PEER_URLS: z.string().regex(/^([a-z0-9-]+=https?:\/\/[^,\s]+)?(,[a-z0-9-]+=https?:\/\/[^,\s]+)*$/, "expected machine=http://host:port[,…]").default(""),
 });
 export type SidecarConfig = z.infer<typeof SidecarConfigSchema>;
 
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): SidecarConfig {
   return parseConfig(SidecarConfigSchema, env, argv);
+}
+
+/** All cores this process may use; llama.cpp spins its threads, so more than that only slows it. */
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/** Parses POTLUCK_PEER_URLS into machine -> base URL. */
+export function parsePeerUrls(text: string): Map<string, string> {
+  const urls = new Map<string, string>();
+  for (const item of text.split(",").filter((part) => part.length > 0)) {
+    const eq = item.indexOf("=");
+    urls.set(item.slice(0, eq), item.slice(eq + 1).replace(/\/$/, ""));
+  }
+  return urls;
 }
 
 /** Host names are often upper-case or dotted; the roster wants a lower-case label. */

@@ -1,25 +1,74 @@
 import { serve } from "@hono/node-server";
 import type { HttpBindings } from "@hono/node-server";
-import { drainOnSignal, loadConfigOrExit } from "@potluck/protocol";
+import { drainOnSignal, loadConfigOrExit, ReplayCache } from "@potluck/protocol";
 import { pino } from "pino";
 import { buildSidecarApp } from "./app.js";
-import { loadSidecarConfig } from "./config.js";
+import { loadSidecarConfig, parsePeerUrls } from "./config.js";
+import { LlamaEngine } from "./inference/llama-engine.js";
+import { resolveModelSources } from "./inference/model-sources.js";
+import { noPeers, rosterFileDirectory } from "./peer/directory.js";
+import { loadOrCreateIdentity } from "./peer/identity.js";
+import { PeerClient } from "./routing/peer-client.js";
+import { Router } from "./routing/router.js";
+import { connectUsagePublisher } from "./usage/nats.js";
 
 const log = pino({ name: "sidecar" });
+const info = (message: string) => log.info(message);
 
 const config = loadConfigOrExit("potluck-sidecar", () => loadSidecarConfig());
+const sources = resolveSourcesOrExit();
+const machine = config.POTLUCK_MACHINE;
+const owner = config.POTLUCK_OWNER;
+const identity = loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
+const directory = config.POTLUCK_ROSTER_FILE === undefined
+  ? noPeers
+  : rosterFileDirectory({ path: config.POTLUCK_ROSTER_FILE, self: machine, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS), log: info });
+const engine = new LlamaEngine({ threads: config.POTLUCK_THREADS, contextSizeMax: config.POTLUCK_CONTEXT_SIZE, queueWaitingMax: config.POTLUCK_QUEUE_MAX, embedContextSize: 512 });
+const usage = await connectUsagePublisher({ url: config.POTLUCK_NATS_URL, prefix: config.POTLUCK_NATS_PREFIX, log: info });
+const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage: usage.publisher, log: info });
+
+// Warm start: load every model now, not on the first request; /health says "warming" meanwhile.
+let warm = false;
+void Promise.allSettled(sources.map((source) => engine.load(source))).then((results) => {
+  warm = true;
+  results.forEach((r, i) => {
+    const source = sources[i];
+    if (r.status === "rejected") log.error({ model: source?.id }, r.reason instanceof Error ? r.reason.message : String(r.reason));
+    else log.info({ model: source?.id, testModel: source?.testModel, threads: config.POTLUCK_THREADS }, source?.testModel === true ? "model ready (TEST MODEL: random weights)" : "model ready");
+  });
+});
 
 const app = buildSidecarApp({
-  machine: config.POTLUCK_MACHINE,
+  machine,
+  owner,
+  version: "0.1.0",
   startedAt: Date.now(),
-  isWarm: () => true,
+  isWarm: () => warm,
   remoteAddress: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress,
+  engine,
+  router,
+  directory,
+  replay: new ReplayCache(),
+  usage: usage.publisher,
 });
 
-const server = serve({ fetch: app.fetch, port: config.POTLUCK_PORT, hostname: config.POTLUCK_BIND }, (info) => {
-  log.info({ port: info.port, bind: config.POTLUCK_BIND, machine: config.POTLUCK_MACHINE }, "sidecar listening");
+const server = serve({ fetch: app.fetch, port: config.POTLUCK_PORT, hostname: config.POTLUCK_BIND }, (address) => {
+  log.info({ port: address.port, bind: config.POTLUCK_BIND, machine, owner, identityKey: identity.publicKey, models: sources.map((s) => s.id) }, "sidecar listening");
 });
 drainOnSignal({
-  log: (message) => log.info(message),
-  close: () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
+  log: info,
+  close: async () => {
+    await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    await usage.close();
+    await engine.close();
+  },
 });
+
+function resolveSourcesOrExit() {
+  try {
+    return resolveModelSources(config.POTLUCK_MODELS, config.POTLUCK_DATA_DIR, config.POTLUCK_TINY_SEED);
+  } catch (error) {
+    process.stderr.write(`potluck-sidecar: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+}

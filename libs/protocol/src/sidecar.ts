@@ -91,6 +91,8 @@ export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 export const EmbeddingsRequest = z.object({
   model: z.string().max(256).optional(),
   input: z.union([z.string().max(SidecarLimits.messageCharsMax), z.array(z.string().max(SidecarLimits.messageCharsMax)).min(1).max(SidecarLimits.embeddingInputsMax)]),
+  /** The official client asks for base64 (little-endian float32) by default. */
+  encoding_format: z.enum(["float", "base64"]).optional(),
 });
 export type EmbeddingsRequest = z.infer<typeof EmbeddingsRequest>;
 

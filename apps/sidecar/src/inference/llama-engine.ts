@@ -3,6 +3,7 @@ import type { ModelInfo } from "@potluck/protocol";
 import { Channel } from "./channel.js";
 import { EngineError, type EmbedResult, type EngineEvent, type GenerateRequest, type InferenceEngine, type ModelSource } from "./engine.js";
 import { missingGgufKeys } from "./gguf-check.js";
+import { isTinyModelMetadata } from "./model-sources.js";
 import { RequestQueue } from "./request-queue.js";
 
 export interface LlamaEngineOptions {
@@ -45,11 +46,13 @@ export class LlamaEngine implements InferenceEngine {
     };
     this.slots.set(source.id, slot);
     try {
-      await this.checkMetadata(source);
+      // A renamed copy of the generated test model is still labelled as one, from its metadata.
+      const testModel = source.testModel || isTinyModelMetadata(await this.checkMetadata(source));
+      slot.info = { ...slot.info, testModel };
       slot.loaded = await this.open(slot);
-      slot.info = { id: source.id, state: "ready", testModel: source.testModel, contextSize: slot.loaded.context.contextSize };
+      slot.info = { id: source.id, state: "ready", testModel, contextSize: slot.loaded.context.contextSize };
     } catch (error) {
-      slot.info = { id: source.id, state: "failed", testModel: source.testModel, reason: reasonOf(error) };
+      slot.info = { id: source.id, state: "failed", testModel: slot.info.testModel, reason: reasonOf(error) };
       throw new EngineError(503, "model_failed", `loading model ${source.id}: ${reasonOf(error)}`, { cause: error });
     }
   }
@@ -159,12 +162,14 @@ export class LlamaEngine implements InferenceEngine {
     return slot.loaded;
   }
 
-  private async checkMetadata(source: ModelSource): Promise<void> {
+  private async checkMetadata(source: ModelSource): Promise<Record<string, unknown>> {
     const info = await readGgufFileInfo(source.path, { readTensorInfo: false, logWarnings: false }).catch((error: unknown) => {
       throw new Error(`reading GGUF metadata of ${source.path}: ${reasonOf(error)}`);
     });
-    const missing = missingGgufKeys(info.metadata as unknown as Record<string, unknown>);
+    const metadata = info.metadata as unknown as Record<string, unknown>;
+    const missing = missingGgufKeys(metadata);
     if (missing.length > 0) throw new Error(`${source.path} lacks required GGUF metadata (${missing.join(", ")}); refusing to load it because llama.cpp would abort the process`);
+    return metadata;
   }
 
   private async open(slot: Slot): Promise<Loaded> {

@@ -1,0 +1,35 @@
+import { errorBody, ErrorCode, ReplayCache, SidecarLimits, verifyRequest, type KeyLookup } from "@potluck/protocol";
+import type { MiddlewareHandler } from "hono";
+
+/** The verified caller, available to peer handlers as `c.get("peer")`. */
+export interface VerifiedPeer {
+  machine: string;
+}
+export type PeerVariables = { peer: VerifiedPeer };
+
+/**
+ * Every /peer/* call must be signed by a machine on the roster (see libs/protocol signing.ts).
+ * A failure is a 401 whose code names the check (unknown_key, bad_signature, stale_timestamp,
+ * replayed_nonce, unsigned). Idempotent per request, so a sub-app may mount it again safely.
+ */
+export function peerSignature({ lookupKey, replay = new ReplayCache() }: { lookupKey: KeyLookup; replay?: ReplayCache }): MiddlewareHandler<{ Variables: PeerVariables }> {
+  return async (c, next) => {
+    if (c.get("peer") !== undefined) return next();
+    const declared = Number(c.req.header("content-length") ?? "0");
+    if (declared > SidecarLimits.bodyBytesMax) {
+      return c.json(errorBody(ErrorCode.bodyTooLarge, `body: larger than ${SidecarLimits.bodyBytesMax} bytes`, "body"), 413);
+    }
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    if (body.byteLength > SidecarLimits.bodyBytesMax) {
+      return c.json(errorBody(ErrorCode.bodyTooLarge, `body: larger than ${SidecarLimits.bodyBytesMax} bytes`, "body"), 413);
+    }
+    const url = new URL(c.req.url);
+    const result = await verifyRequest(
+      { method: c.req.method, path: url.pathname + url.search, body, headers: (name) => c.req.header(name) },
+      { lookupKey, replay },
+    );
+    if (!result.ok) return c.json(errorBody(result.failure, `peer request refused (${result.failure}): ${result.message}`), 401);
+    c.set("peer", { machine: result.machine });
+    return next();
+  };
+}

@@ -1,0 +1,24 @@
+import { ErrorCode, PotluckHttpError } from "@potluck/protocol";
+import { bodyLimit } from "hono/body-limit";
+import { EngineError } from "../inference/engine.js";
+import { PeerCallError } from "../routing/peer-client.js";
+
+/** Engine and peer failures as HTTP errors that keep their specific code (queue_full, …). */
+export function asHttpError(error: unknown): unknown {
+  if (error instanceof EngineError) return new PotluckHttpError(error.status, error.code, error.message, error.code === "model_not_found" ? "model" : undefined, { cause: error });
+  if (error instanceof PeerCallError) {
+    const status = error.status === 503 ? 503 : 502;
+    return new PotluckHttpError(status, "peer_failed", `${error.layer}: ${error.message}`, undefined, { cause: error });
+  }
+  return error;
+}
+
+/** A body bigger than `maxSize` is a 413 naming the limit, before anything parses it. */
+export function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new PotluckHttpError(413, ErrorCode.bodyTooLarge, `body: larger than ${maxSize} bytes`, "body");
+    },
+  });
+}

@@ -1,0 +1,71 @@
+import { Headers, PeerInferRequest, ProbeRequest, PotluckHttpError, SidecarLimits, zodHook, type Capabilities, type InferStreamChunk, type ProbeResponse } from "@potluck/protocol";
+import type { MiddlewareHandler } from "hono";
+import { Hono } from "hono";
+import { validator } from "hono/validator";
+import type { InferenceEngine } from "../inference/engine.js";
+import type { PeerDirectory } from "../peer/directory.js";
+import type { PeerVariables } from "../peer/signature.js";
+import { runLocal } from "../routing/local-run.js";
+import type { UsagePublisher } from "../usage/publisher.js";
+import { asHttpError, limitBody } from "./http-errors.js";
+import { streamBody } from "./stream-body.js";
+
+export interface PeerRouteDeps {
+  machine: string;
+  owner: string;
+  engine: InferenceEngine;
+  directory: PeerDirectory;
+  usage: UsagePublisher;
+  capabilities: () => Capabilities;
+  /** Signature verification (peer/signature.ts); shared with other /peer/* routes. */
+  auth: MiddlewareHandler<{ Variables: PeerVariables }>;
+}
+
+/**
+ * The peer API other sidecars call over the mesh. Every route here is signed. /peer/infer runs on
+ * this machine's engine only: a peer never re-routes a job, so two machines cannot bounce one.
+ */
+export function peerRoutes(deps: PeerRouteDeps) {
+  return new Hono<{ Variables: PeerVariables }>()
+    .use("/peer/capabilities", deps.auth)
+    .use("/peer/probe", limitBody(SidecarLimits.probeBytesMax + 1024), deps.auth)
+    .use("/peer/infer", limitBody(SidecarLimits.bodyBytesMax), deps.auth)
+    .get("/peer/capabilities", (c) => c.json(deps.capabilities()))
+    .post("/peer/probe", validator("json", zodHook(ProbeRequest)), (c) => {
+      const { payload } = c.req.valid("json");
+      const body: ProbeResponse = { machine: deps.machine, bytes: Buffer.byteLength(payload), payload };
+      return c.json(body);
+    })
+    .post("/peer/infer", validator("json", zodHook(PeerInferRequest)), async (c) => {
+      const request = c.req.valid("json");
+      const caller = c.get("peer").machine;
+      if (request.requester.machine !== caller) {
+        throw new PotluckHttpError(403, "requester_mismatch", `requester.machine is ${request.requester.machine} but the request is signed by ${caller}`, "requester.machine");
+      }
+      const callerOwner = (await deps.directory.peers()).find((p) => p.machine === caller)?.owner ?? request.requester.owner;
+      const testModel = deps.engine.state(request.model)?.testModel ?? false;
+      const abort = new AbortController();
+      const chunks = runLocal(deps.engine, deps.machine, testModel, { ...request, signal: abort.signal });
+      const first = await chunks.next().catch((error: unknown) => {
+        throw asHttpError(error);
+      });
+      const all = withUsage(first, chunks, deps, { jobId: request.jobId, model: request.model, callerOwner });
+      const body = streamBody(all, (chunk) => (chunk.type === "token" && chunk.text.length === 0 ? undefined : `${JSON.stringify(chunk)}\n`), { onCancel: () => abort.abort(new Error("requester went away")) });
+      return new Response(body, { headers: { "content-type": "application/x-ndjson", [Headers.servedBy]: deps.machine } });
+    });
+}
+
+/** Passes chunks through; when a different owner was served, publishes the earn side for the ledger. */
+async function* withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>, deps: PeerRouteDeps, job: { jobId: string; model: string; callerOwner: string }): AsyncGenerator<InferStreamChunk> {
+  try {
+    for (let next = first; next.done !== true; next = await rest.next()) {
+      const chunk = next.value;
+      if (chunk.type === "done" && job.callerOwner !== deps.owner) {
+        await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: job.callerOwner, servedBy: deps.machine, model: job.model, tokens: chunk.usage.promptTokens + chunk.usage.completionTokens });
+      }
+      yield chunk;
+    }
+  } finally {
+    await rest.return?.(undefined);
+  }
+}

@@ -1,0 +1,156 @@
+import { randomUUID } from "node:crypto";
+import { PotluckHttpError, type ChatMessage, type InferStreamChunk, type LayerCode } from "@potluck/protocol";
+import { EngineError, type InferenceEngine } from "../inference/engine.js";
+import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
+import type { UsagePublisher } from "../usage/publisher.js";
+import { PeerCallError, type PeerClient } from "./peer-client.js";
+import { runLocal } from "./local-run.js";
+
+/** One chat completion to run somewhere. */
+export interface ChatJob {
+  model: string;
+  messages: readonly ChatMessage[];
+  maxTokens: number;
+  temperature?: number;
+  seed?: number;
+  topP?: number;
+  signal?: AbortSignal;
+}
+
+/** Where a job will run; `served_by` and the footer come from here and from the done chunk. */
+export interface RouteChoice {
+  machine: string;
+  owner: string;
+  kind: "local" | "own" | "peer";
+  testModel: boolean;
+}
+
+export interface PlannedRoute {
+  choice: RouteChoice;
+  run(job: ChatJob): AsyncGenerator<InferStreamChunk>;
+}
+
+/** How one candidate fared while routing; the no-route error lists every one of these. */
+export interface CandidateReport {
+  machine: string;
+  relation: "local" | "own" | "peer";
+  layer: LayerCode | "ok";
+  reason: string;
+}
+
+export interface RouterDeps {
+  machine: string;
+  owner: string;
+  engine: InferenceEngine;
+  directory: PeerDirectory;
+  client: PeerClient;
+  usage: UsagePublisher;
+  log?: (message: string) => void;
+}
+
+/** Peers considered per routing decision, so a huge roster cannot fan out without bound. */
+const candidatesMax = 32;
+
+/**
+ * Picks where a prompt runs: here when the model is ready here; else the own machine (same owner)
+ * with the model ready whose data plane answered a fresh probe fastest; else a trusted peer
+ * (different owner; usage is published for the ledger). Nothing suitable: a 503 listing each
+ * candidate and the layer that failed — never "no reachable peer" alone.
+ */
+export class Router {
+  constructor(private readonly deps: RouterDeps) {}
+
+  async plan(model: string, on?: string): Promise<PlannedRoute> {
+    const { machine, owner, engine } = this.deps;
+    const reports: CandidateReport[] = [];
+    if (on === undefined || on === machine) {
+      const local = engine.state(model);
+      if (local?.state === "ready") return this.localRoute(model, local.testModel);
+      reports.push({ machine, relation: "local", layer: "model-runtime", reason: localReason(model, local) });
+      if (on === machine) throw noRoute(model, reports, on);
+    }
+    const peers = (await this.deps.directory.peers()).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
+    if (on !== undefined && peers.length === 0) {
+      reports.push({ machine: on, relation: "peer", layer: "roster", reason: `${on} is not on this machine's roster` });
+      throw noRoute(model, reports, on);
+    }
+    const checked = await Promise.all(peers.map((peer) => this.check(peer, model)));
+    reports.push(...checked.map((c) => c.report));
+    const usable = checked.filter((c) => c.report.layer === "ok").sort((a, b) => a.latencyMs - b.latencyMs);
+    const best = usable.find((c) => c.peer.owner === owner) ?? usable[0];
+    if (best !== undefined) return this.remoteRoute(best.peer, best.testModel);
+    const everyoneAnswered = reports.every((r) => r.layer === "model-runtime" && r.reason.startsWith("does not have"));
+    if (on === undefined && everyoneAnswered) {
+      throw new PotluckHttpError(400, "model_not_found", `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(engine)}. See GET /v1/models`, "model");
+    }
+    throw noRoute(model, reports, on);
+  }
+
+  private localRoute(model: string, testModel: boolean): PlannedRoute {
+    const { machine, owner, engine } = this.deps;
+    return { choice: { machine, owner, kind: "local", testModel }, run: (job) => runLocal(engine, machine, testModel, job) };
+  }
+
+  private remoteRoute(peer: PeerRecord, testModel: boolean): PlannedRoute {
+    const kind = peer.owner === this.deps.owner ? "own" : "peer";
+    const choice: RouteChoice = { machine: peer.machine, owner: peer.owner, kind, testModel };
+    const run = async function* (this: Router, job: ChatJob): AsyncGenerator<InferStreamChunk> {
+      const jobId = `job-${randomUUID()}`;
+      const request = {
+        jobId,
+        model: job.model,
+        messages: [...job.messages],
+        maxTokens: job.maxTokens,
+        temperature: job.temperature,
+        seed: job.seed,
+        requester: { machine: this.deps.machine, owner: this.deps.owner },
+      };
+      for await (const chunk of this.deps.client.infer(peer, request, job.signal)) {
+        if (chunk.type === "done" && kind === "peer") {
+          await this.deps.usage.publishJob({ jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: job.model, tokens: chunk.usage.completionTokens + chunk.usage.promptTokens });
+        }
+        yield chunk;
+      }
+    };
+    return { choice, run: (job) => run.call(this, job) };
+  }
+
+  /** A fresh data-plane probe of the exact path, then the peer's own word on the model. */
+  private async check(peer: PeerRecord, model: string): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean }> {
+    const relation = peer.owner === this.deps.owner ? "own" : "peer";
+    const failed = (layer: LayerCode, reason: string) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
+    try {
+      const { latencyMs } = await this.deps.client.probe(peer);
+      const caps = await this.deps.client.capabilities(peer);
+      const info = caps.models.find((m) => m.id === model);
+      if (info === undefined) return failed("model-runtime", `does not have model ${model} (has ${caps.models.map((m) => m.id).join(", ") || "none"})`);
+      if (info.state === "loading") return failed("model-runtime", `model ${model} is still loading (${Math.round((info.progress ?? 0) * 100)}%)`);
+      if (info.state === "failed") return failed("model-runtime", `model ${model} failed to load there: ${info.reason ?? "no reason given"}`);
+      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: `ready, probe ${latencyMs.toFixed(1)} ms` }, latencyMs, testModel: info.testModel };
+    } catch (error) {
+      if (error instanceof PeerCallError) return failed(error.layer, error.message);
+      return failed("data-plane", error instanceof Error ? error.message : String(error));
+    }
+  }
+}
+
+function localReason(model: string, info: ReturnType<InferenceEngine["state"]>): string {
+  if (info === undefined) return `does not have model ${model} here`;
+  if (info.state === "loading") return `model ${model} is still loading here (${Math.round((info.progress ?? 0) * 100)}%)`;
+  return `model ${model} failed to load here: ${info.reason ?? "no reason given"}`;
+}
+
+function listModels(engine: InferenceEngine): string {
+  const ids = engine.list().map((m) => m.id);
+  return ids.length === 0 ? "none" : ids.join(", ");
+}
+
+/** The 503 when nothing can serve: one line per candidate with the layer that failed. */
+export function noRoute(model: string, reports: readonly CandidateReport[], on?: string): PotluckHttpError {
+  const lines = reports.map((r) => `${r.machine} (${r.relation}): ${r.layer} — ${r.reason}`);
+  const what = on === undefined ? `model ${model}` : `model ${model} on ${on}`;
+  const detail = lines.length === 0 ? "this machine does not have it and its roster lists no other machine" : lines.join("; ");
+  return new PotluckHttpError(503, "no_route", `no machine can serve ${what} right now: ${detail}`);
+}
+
+export { EngineError };

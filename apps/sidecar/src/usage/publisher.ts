@@ -1,0 +1,88 @@
+import { randomUUID } from "node:crypto";
+import { UsageEvent, type SubjectSet } from "@potluck/protocol";
+import type { JetStreamClient } from "@nats-io/jetstream";
+
+/** Records compute served between different owners, for the ledger. */
+export interface UsagePublisher {
+  publishJob(job: UsageJob): Promise<void>;
+}
+
+export interface UsageJob {
+  jobId: string;
+  side: "earn" | "spend";
+  /** earn: this (serving) machine's owner; spend: the requester's owner. */
+  account: string;
+  counterparty: string;
+  servedBy: string;
+  model: string;
+  tokens: number;
+}
+
+/**
+ * Normalized compute per token, in micro-credits (1 credit = 1 A100-minute). A placeholder rate
+ * until the hardware-normalisation table exists; at least 1 so every served job is metered.
+ */
+export const microCreditsPerToken = 1;
+
+/** Builds the event; the event id is deterministic per job and side so a retry dedupes in JetStream. */
+export function usageEventFor(job: UsageJob, at = new Date()): UsageEvent {
+  return UsageEvent.parse({
+    eventId: `${job.jobId}:${job.side}`,
+    jobId: job.jobId,
+    kind: job.side,
+    account: job.account,
+    counterparty: job.counterparty,
+    servedBy: job.servedBy,
+    model: job.model,
+    tokens: job.tokens,
+    amount: Math.max(1, job.tokens * microCreditsPerToken),
+    at: at.toISOString(),
+  });
+}
+
+/** Publishing attempts per event before giving up and logging it (bounded; never blocks a reply for long). */
+const publishAttemptsMax = 3;
+
+/**
+ * JetStream publisher: subject `<root>.usage.<account>`, message id = event id so the stream
+ * dedupes retries. Creates the usage stream if it does not exist yet.
+ */
+export function jetStreamUsagePublisher(options: {
+  js: JetStreamClient;
+  ensureStream: () => Promise<void>;
+  subjects: SubjectSet;
+  log: (message: string) => void;
+}): UsagePublisher {
+  let ensured: Promise<void> | undefined;
+  return {
+    async publishJob(job) {
+      const event = usageEventFor(job);
+      ensured ??= options.ensureStream().catch((error: unknown) => {
+        ensured = undefined;
+        throw error;
+      });
+      for (let attempt = 1; attempt <= publishAttemptsMax; attempt++) {
+        try {
+          await ensured;
+          await options.js.publish(options.subjects.usage(event.account), JSON.stringify(event), { msgID: event.eventId });
+          return;
+        } catch (error) {
+          if (attempt === publishAttemptsMax) options.log(`publishing usage event ${event.eventId}: ${error instanceof Error ? error.message : String(error)} (gave up after ${attempt} attempts)`);
+        }
+      }
+    },
+  };
+}
+
+/** For a machine with no NATS: says once per job that usage went unrecorded, never pretends. */
+export function loggingUsagePublisher(log: (message: string) => void): UsagePublisher {
+  return {
+    async publishJob(job) {
+      log(`usage event ${job.jobId}:${job.side} NOT published (no NATS): ${job.tokens} tokens of ${job.model} served by ${job.servedBy}`);
+    },
+  };
+}
+
+export function newJobId(): string {
+  return `job-${randomUUID()}`;
+}

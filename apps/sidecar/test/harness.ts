@@ -1,0 +1,99 @@
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
+import { ReplayCache, type Roster } from "@potluck/protocol";
+import { buildSidecarApp } from "../src/app.js";
+import type { InferenceEngine } from "../src/inference/engine.js";
+import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
+import { identityFrom, type Identity } from "../src/peer/identity.js";
+import { PeerClient } from "../src/routing/peer-client.js";
+import { Router } from "../src/routing/router.js";
+import type { UsageJob, UsagePublisher } from "../src/usage/publisher.js";
+
+/** A usage publisher that keeps what it was given, for tests that do not need NATS. */
+export function recordingUsage(): UsagePublisher & { jobs: UsageJob[] } {
+  const jobs: UsageJob[] = [];
+  return { jobs, publishJob: async (job) => void jobs.push(job) };
+}
+
+export function newIdentity(machine: string): Identity & { privateKey: ReturnType<typeof generateKeyPairSync>["privateKey"] } {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  return { ...identityFrom(machine, privateKey), privateKey };
+}
+
+export interface RunningSidecar {
+  machine: string;
+  url: string;
+  server: ServerType;
+  close(): Promise<void>;
+}
+
+/** A real listening sidecar on 127.0.0.1:<random port>, built from the same app as main.ts. */
+export async function startSidecar(options: {
+  machine: string;
+  owner?: string;
+  engine: InferenceEngine;
+  identity: Identity;
+  directory?: PeerDirectory;
+  usage?: UsagePublisher;
+}): Promise<RunningSidecar> {
+  const { machine, owner = "home", engine, identity, directory = noPeers, usage = recordingUsage() } = options;
+  const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage });
+  const app = buildSidecarApp({
+    machine,
+    owner,
+    version: "test",
+    startedAt: Date.now(),
+    isWarm: () => true,
+    remoteAddress: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress,
+    engine,
+    router,
+    directory,
+    replay: new ReplayCache(),
+    usage,
+  });
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    machine,
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A roster file in the coordinator's schema; mesh IPs are placeholders, URLs come from overrides. */
+export function writeRoster(machines: Array<{ name: string; owner: string; identity: Identity }>): { path: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "potluck-roster-"));
+  const roster: Roster = {
+    version: 1,
+    machines: machines.map((m, i) => ({
+      id: `id-${m.name}`,
+      name: m.name,
+      owner: m.owner,
+      meshIp: `100.64.0.${i + 2}`,
+      wireguardPublicKey: m.identity.publicKey as Roster["machines"][number]["wireguardPublicKey"],
+      identityPublicKey: m.identity.publicKey as Roster["machines"][number]["identityPublicKey"],
+      endpoints: [],
+      state: "online",
+      lastHeartbeatAt: null,
+      staleKey: false,
+    })),
+  };
+  const path = join(dir, "roster.json");
+  writeFileSync(path, JSON.stringify(roster));
+  return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function directoryFor(rosterPath: string, self: string, urls: Record<string, string>): PeerDirectory {
+  return rosterFileDirectory({ path: rosterPath, self, peerPort: 8321, urlOverrides: new Map(Object.entries(urls)) });
+}
