@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../src/lib/repo.js";
-import { cleanupLeftovers, createLab, labRootDir, type Lab } from "../src/lab/index.js";
+import { cleanupLeftovers, createLab, labLeftovers, labRootDir, type Lab } from "../src/lab/index.js";
 import { labNamespaces, labPids } from "../src/lab/cleanup.js";
 import { labDir } from "../src/lab/names.js";
 import { run } from "../src/lab/run.js";
@@ -30,6 +30,7 @@ function running(pid: number): boolean {
 
 /** Asserts nothing of lab `id` is left: namespaces, processes (by tag or pid), its directory. */
 function expectGone(id: string, pids: readonly number[]): void {
+  expect(labLeftovers(id)).toEqual([]);
   expect(labNamespaces().get(id) ?? [], `namespaces of ${id}`).toEqual([]);
   expect([...labPids(id).keys()], `processes tagged ${id}`).toEqual([]);
   expect(pids.filter(running), `pids of ${id}`).toEqual([]);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, httpFrom, serveHttp, type Lab, type LabProcess } from "../src/lab/index.js";
+import { createLab, httpFrom, labLeftovers, serveHttp, type Lab, type LabProcess } from "../src/lab/index.js";
 import { pollUntil } from "../src/lab/run.js";
 
 // Every fault injector reproduces its symptom for real, and undoing it restores HTTP.
@@ -24,6 +24,7 @@ describe("lab faults", () => {
   });
   afterAll(async () => {
     await lab?.teardown();
+    if (lab !== undefined) expect(labLeftovers(lab.id)).toEqual([]);
   });
 
   const get = (from: string, target = url, timeoutMs = blockedMs) => httpFrom(lab.host(from), target, { timeoutMs });

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, httpFrom, serveHttp, type Lab } from "../src/lab/index.js";
+import { createLab, httpFrom, labLeftovers, serveHttp, type Lab } from "../src/lab/index.js";
 import { labPids } from "../src/lab/cleanup.js";
 
 // The household lab for real: three namespaces on one bridge, wireguard-go potluck0 on each,
@@ -16,6 +16,7 @@ describe("lab: three hosts on a WireGuard mesh", () => {
   });
   afterAll(async () => {
     await lab?.teardown();
+    if (lab !== undefined) expect(labLeftovers(lab.id)).toEqual([]);
   });
 
   it("has three hosts with distinct underlay and mesh addresses and private WireGuard sockets", async () => {
@@ -77,6 +78,7 @@ describe("lab: mesh:false hosts, an extra host and the root link", () => {
   afterAll(async () => {
     rootServer?.close();
     await lab?.teardown();
+    if (lab !== undefined) expect(labLeftovers(lab.id)).toEqual([]);
   });
 
   it("creates no potluck0 and leaves WireGuard to the host (as `potluck join` will), privately per host", async () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { labIdEnv, netnsPattern } from "./names.js";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { labDir, labIdEnv, netnsPattern } from "./names.js";
 import { releaseSubnets, rootLinkIds, rootLinkName } from "./rootlink.js";
 import { run, sleep } from "./run.js";
 import { listStates, ownerAlive, readState, removeLabDir } from "./state.js";
@@ -150,4 +150,13 @@ export async function cleanupLeftovers(options: { all?: boolean } = {}): Promise
     return state !== null && ownerAlive(state);
   });
   return removed;
+}
+
+/** What is left of lab `id` on this machine (empty after a clean teardown): for tests' assertions. */
+export function labLeftovers(id: string): string[] {
+  const left = (labNamespaces().get(id) ?? []).map((ns) => `netns ${ns}`);
+  for (const [pid] of labPids(id)) if (running(pid)) left.push(`process ${pid} (${processName(pid)})`);
+  if (rootLinkIds().includes(id)) left.push(`link ${rootLinkName(id)}`);
+  if (existsSync(labDir(id))) left.push(`dir ${labDir(id)}`);
+  return left;
 }

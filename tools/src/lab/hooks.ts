@@ -20,12 +20,13 @@ function teardownAllSync(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Someone else handles it (e.g. `lab up`'s owner tearing down gracefully): they exit, and the
+  // 'exit' hook catches whatever they left.
+  if (process.listenerCount(signal) > 1) return;
   teardownAllSync();
-  // We replaced the default action; if nobody else handles the signal, die of it as before.
-  if (process.listenerCount(signal) <= 1) {
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-  }
+  // We replaced the default action; with nobody else handling the signal, die of it as before.
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
 }
 
 export function registerLab(id: string, namespaces: () => readonly string[]): void {
