@@ -1,0 +1,127 @@
+import { Defaults, type DiagnosticsReport, type LayerCode, type LayerResult } from "@potluck/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDiagnosticsLab, type CheckLine, type DiagnosticsLab } from "../../bench/diagnostics/lab-setup.js";
+
+// Diagnostics in the lab, one scenario per named failure, all on one lab: mac runs the real probes
+// (wg on its potluck0, signed HTTP to linux's real sidecar over the mesh) while the lab injects the
+// fault on linux. Each scenario asserts the failing layer's code and failure, its fix text, and that
+// every layer after it is suppressed behind it rather than failed.
+
+/** Long enough for a fault to pass its time-to-visible on a loaded machine, with room to spare. */
+const watchMs = 90_000;
+
+function last(lines: CheckLine[]): DiagnosticsReport {
+  return lines.at(-1)!.report;
+}
+
+function expectNamed(report: DiagnosticsReport, code: LayerCode, failure: string, fixParts: string[]): LayerResult {
+  const index = report.layers.findIndex((l) => l.code === code);
+  const layer = report.layers[index]!;
+  expect(report.firstFailure, JSON.stringify(report.layers, null, 1)).toBe(code);
+  expect(report.usable).toBe(false);
+  expect(layer).toMatchObject({ status: "failed", failure });
+  for (const part of fixParts) expect(layer.fix).toContain(part);
+  for (const before of report.layers.slice(0, index)) expect(["ok", "warning", "skipped"]).toContain(before.status);
+  for (const after of report.layers.slice(index + 1)) expect(after).toMatchObject({ status: "suppressed", suppressedBy: code });
+  return layer;
+}
+
+describe("diagnostics over the lab mesh", () => {
+  let d: DiagnosticsLab;
+  beforeAll(async () => {
+    d = await createDiagnosticsLab();
+  }, 300_000);
+  afterAll(async () => {
+    await d?.teardown();
+  });
+
+  /** After a fault is undone, the path must be usable again before the next scenario. */
+  async function healthyAgain() {
+    expect(await d.linuxReady(), "linux's sidecar over the mesh").toBe(true);
+    const report = last(await d.check({ until: "usable", watchMs }));
+    expect(report.usable, JSON.stringify(report.layers, null, 1)).toBe(true);
+  }
+
+  it("healthy: every layer passes and the first token comes back from linux", async () => {
+    const report = last(await d.check({ until: "usable", watchMs }));
+    expect(report.usable, JSON.stringify(report.layers, null, 1)).toBe(true);
+    // No coordinator in this lab (a static roster file): that layer is skipped, every other one passes.
+    expect(report.layers.map((l) => l.status)).toEqual(report.layers.map((l) => (l.code === "coordinator" ? "skipped" : "ok")));
+    expect(report.layers.find((l) => l.code === "first-token")?.message).toMatch(/first token from linux in \d+ ms/);
+    expect(report.layers.find((l) => l.code === "tunnel")?.message).toMatch(/handshake with linux on potluck0/);
+  });
+
+  it("unknown machine: not in the roster", async () => {
+    const layer = expectNamed(last(await d.check({ peer: "windows" })), "roster", "unknown-machine", ["on windows run potluck join"]);
+    expect(layer.message).toContain("no machine named windows");
+  });
+
+  it("stale key: the roster flags linux's WireGuard key", async () => {
+    expectNamed(last(await d.check({ roster: d.rosters.staleLinux })), "roster", "stale-key", ["on linux, rejoin"]);
+  });
+
+  it("coordinator down: nothing listens where POTLUCK_COORDINATOR_URL points", async () => {
+    const url = `http://${d.linux.underlayIp}:${Defaults.coordinatorPort}`;
+    const layer = expectNamed(last(await d.check({ coordinator: url, until: "coordinator", watchMs })), "coordinator", "coordinator-unreachable", [`curl ${url}/health`]);
+    expect(layer.message).toContain(`coordinator unreachable at ${url}`);
+  });
+
+  it("Mullvad killswitch on linux: firewall likely blocking mesh traffic on potluck0", async () => {
+    const undo = await d.lab.faults.mullvadKillswitch("linux");
+    try {
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["on linux", "nft insert rule inet mullvad input iifname potluck0 accept"]);
+      expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
+      expect(layer.message).toContain("linux's WireGuard still answers");
+    } finally {
+      await undo();
+    }
+    await healthyAgain();
+  });
+
+  it("Tailscale CGNAT drop on linux: firewall likely blocking mesh traffic on potluck0", async () => {
+    const undo = await d.lab.faults.tailscaleCgnatDrop("linux");
+    try {
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["on linux", "nft insert rule ip filter ts-input iifname potluck0 accept"]);
+      expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
+    } finally {
+      await undo();
+    }
+    await healthyAgain();
+  });
+
+  it("MTU black hole: the small probe passes, the large one is lost", async () => {
+    const undo = await d.lab.faults.mtuBlackhole("linux");
+    try {
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "mtu-blackhole", ["ip link set dev potluck0 mtu"]);
+      expect(layer.message).toContain("1400-byte probe was lost");
+    } finally {
+      await undo();
+    }
+    await healthyAgain();
+  });
+
+  it("peer sidecar stopped: connection refused on linux's mesh address", async () => {
+    await d.lab.faults.stopProcesses("linux");
+    try {
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "connection-refused", ["start the sidecar on linux"]);
+      expect(layer.message).toContain(`nothing listens on ${d.linux.meshIp}:8321`);
+    } finally {
+      await d.startSidecar(d.linux);
+    }
+    await healthyAgain();
+  });
+
+  it("peer powered off: the tunnel fails even though the last handshake is recent", async () => {
+    const undo = await d.lab.faults.powerOff("linux");
+    try {
+      const report = last(await d.check({ until: "tunnel", watchMs }));
+      const layer = expectNamed(report, "tunnel", report.layers[3]?.failure ?? "", ["power on linux"]);
+      expect(["peer-silent", "no-handshake"]).toContain(layer.failure);
+      expect(layer.message).toContain("powered off");
+    } finally {
+      await undo();
+      await d.startSidecar(d.linux);
+    }
+    await healthyAgain();
+  });
+});
