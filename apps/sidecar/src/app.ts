@@ -8,6 +8,8 @@ import { peerSignature } from "./peer/signature.js";
 import type { ReplayCache } from "@potluck/protocol";
 import { openAiRoutes } from "./routes/openai.js";
 import { peerRoutes } from "./routes/peer.js";
+import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
+import { dashboardRoutes } from "./dashboard/routes.js";
 import type { Router } from "./routing/router.js";
 import type { UsagePublisher } from "./usage/publisher.js";
 
@@ -30,6 +32,8 @@ export interface SidecarDeps {
   /** Optional parts other issues wire in (memory, embedder) for capabilities. */
   memory?: CapabilitiesDeps["memory"];
   embedder?: CapabilitiesDeps["embedder"];
+  /** GET /diagnostics[/:peer], POST /diagnostics/fix and the /dashboard page (loopback only). */
+  diagnostics?: DiagnosticsService;
 }
 
 /**
@@ -52,6 +56,7 @@ export function buildSidecarApp(deps: SidecarDeps) {
     })
     .route("/", openAiRoutes(deps))
     .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
+  if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err);

@@ -11,6 +11,7 @@ import { loadOrCreateIdentity } from "./peer/identity.js";
 import { PeerClient } from "./routing/peer-client.js";
 import { Router } from "./routing/router.js";
 import { connectUsagePublisher } from "./usage/nats.js";
+import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
 
 const log = pino({ name: "sidecar" });
 const info = (message: string) => log.info(message);
@@ -50,6 +51,12 @@ const app = buildSidecarApp({
   directory,
   replay: new ReplayCache(),
   usage: usage.publisher,
+  diagnostics: createSidecarDiagnostics({
+    machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
+    startedAt: Date.now(), isWarm: () => warm, sign: identity.sign,
+    ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
+    ...(config.POTLUCK_ROSTER_FILE === undefined ? {} : { rosterFile: config.POTLUCK_ROSTER_FILE }),
+  }),
 });
 
 const server = serve({ fetch: app.fetch, port: config.POTLUCK_PORT, hostname: config.POTLUCK_BIND }, (address) => {
