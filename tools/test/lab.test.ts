@@ -19,7 +19,7 @@ describe("lab: three hosts on a WireGuard mesh", () => {
     if (lab !== undefined) expect(labLeftovers(lab.id)).toEqual([]);
   });
 
-  it("has three hosts with distinct underlay and mesh addresses and private WireGuard sockets", async () => {
+  it("has three hosts with distinct addresses, their own hostnames and private WireGuard sockets", async () => {
     expect(lab.hosts.map((h) => h.name)).toEqual(["mac", "linux", "windows"]);
     expect(new Set(lab.hosts.map((h) => h.meshIp)).size).toBe(3);
     for (const h of lab.hosts) {
@@ -29,6 +29,7 @@ describe("lab: three hosts on a WireGuard mesh", () => {
       // `wg` inside a host talks to that host's own potluck0: its public key, its MTU.
       const shown = await h.exec(["wg", "show", "potluck0", "public-key"]);
       expect(shown.stdout.trim()).toBe(h.wgPublicKey);
+      expect((await h.exec([process.execPath, "-p", "require('node:os').hostname()"])).stdout.trim()).toBe(h.name);
       const link = await h.exec(["ip", "-o", "link", "show", "potluck0"]);
       expect(link.stdout).toContain("mtu 1280");
     }

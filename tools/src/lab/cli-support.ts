@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { labNamespaces } from "./cleanup.js";
-import { wgDirOf } from "./host.js";
+import { inHostArgv, wgDirOf } from "./host.js";
 import { labIdEnv } from "./names.js";
 import { run } from "./run.js";
 import { listStates, ownerAlive, readState, writeState, type LabState } from "./state.js";
@@ -24,7 +24,7 @@ export function hostCommand(state: LabState, hostName: string, argv: readonly st
   const host = state.hosts.find((h) => h.name === hostName);
   if (host === undefined) throw new Error(`lab ${state.id} has no host "${hostName}" (hosts: ${state.hosts.map((h) => h.name).join(", ")})`);
   return {
-    argv: ["ip", "netns", "exec", host.netns, "unshare", "--mount", "sh", "-c", 'mount --bind "$0" /var/run/wireguard && exec "$@"', wgDirOf(host.runDir), ...argv],
+    argv: inHostArgv(host.netns, wgDirOf(host.runDir), host.name, argv),
     env: { ...process.env, [labIdEnv]: state.id },
   };
 }

@@ -40,7 +40,7 @@ export interface LabCtx {
 function makeHost(id: string, subnet: number, name: string, index: number, mesh: boolean): HostCtx {
   const runDir = join(labDir(id), name);
   mkdirSync(wgDirOf(runDir), { recursive: true, mode: 0o700 });
-  const rt: HostRuntime = { netns: netnsName(id, name), runDir, labId: id, processes: new Set() };
+  const rt: HostRuntime = { netns: netnsName(id, name), hostname: name, runDir, labId: id, processes: new Set() };
   const keys = mesh ? generateWgKeys() : null;
   const host: LabHost = {
     name,

@@ -8,16 +8,20 @@ import type { ExecOptions, ExecResult, LabProcess, SpawnOptions } from "./types.
 export const stopGraceMs = 5_000;
 
 /**
- * argv that runs `argv` inside namespace `netns` with `wgDir` mounted on /var/run/wireguard, so
- * `wg` and `wireguard-go` there see only that host's sockets. `ip netns exec` already gives a
- * private mount namespace for /sys; `unshare --mount` makes our bind private to this command.
+ * argv that runs `argv` on a host: inside namespace `netns`, with `wgDir` mounted on
+ * /var/run/wireguard so `wg` and `wireguard-go` there see only that host's sockets, and with the
+ * host's name as hostname (services name their machine after it). `unshare --mount --uts` keeps
+ * the bind and the hostname private to this command; `ip netns exec` already remounts /sys.
  */
-export function inHostArgv(netns: string, wgDir: string, argv: readonly string[]): string[] {
-  return ["ip", "netns", "exec", netns, "unshare", "--mount", "sh", "-c", 'mount --bind "$0" /var/run/wireguard && exec "$@"', wgDir, ...argv];
+export function inHostArgv(netns: string, wgDir: string, hostname: string, argv: readonly string[]): string[] {
+  const script = 'mount --bind "$0" /var/run/wireguard && printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"';
+  return ["ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "sh", "-c", script, wgDir, hostname, ...argv];
 }
 
 export interface HostRuntime {
   netns: string;
+  /** The host's name, also its hostname inside. */
+  hostname: string;
   runDir: string;
   labId: string;
   /** Every process spawned on the host and not yet exited, for stopProcesses/powerOff/teardown. */
@@ -33,12 +37,12 @@ function hostEnv(rt: HostRuntime, env: NodeJS.ProcessEnv | undefined): NodeJS.Pr
 
 export function execInHost(rt: HostRuntime, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   if (argv.length === 0) return Promise.reject(new Error(`exec in ${rt.netns}: empty argv`));
-  return run(inHostArgv(rt.netns, wgDirOf(rt.runDir), argv), { ...opts, env: hostEnv(rt, opts.env) });
+  return run(inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv), { ...opts, env: hostEnv(rt, opts.env) });
 }
 
 export function spawnInHost(rt: HostRuntime, name: string, argv: string[], opts: SpawnOptions = {}): LabProcess {
   if (argv.length === 0) throw new Error(`spawn ${name} in ${rt.netns}: empty argv`);
-  const [command, ...args] = inHostArgv(rt.netns, wgDirOf(rt.runDir), argv);
+  const [command, ...args] = inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv);
   // detached: the process leads its own group, so stop() reaches its children too.
   const child = spawnChild(command as string, args, { env: hostEnv(rt, opts.env), cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
