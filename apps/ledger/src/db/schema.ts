@@ -25,9 +25,9 @@ export const entries = pgTable(
   (t) => [
     uniqueIndex("entries_event_id").on(t.eventId),
     uniqueIndex("entries_prev_hash").on(t.prevHash),
-    uniqueIndex("entries_hash").on(t.hash),
     index("entries_account_seq").on(t.account, t.seq),
-    index("entries_ref").on(t.ref),
+    // Most entries refer to nothing; a partial index keeps the append path from maintaining them.
+    index("entries_ref_set").on(t.ref).where(sql`ref <> ''`),
     // A hold closes once: a second settle or void of the same hold is refused by the database.
     uniqueIndex("entries_hold_closed_once").on(t.ref).where(sql`kind in ('settle', 'void')`),
     check("entries_seq_nonnegative", sql`${t.seq} >= 0`),

@@ -49,21 +49,38 @@ export function startIngest(options: { nc: NatsConnection; ledger: Ledger; strea
   let running = true;
   const done = (async () => {
     const consumer = await jetstream(nc).consumers.get(stream, durable);
+    const fetchBatch = async (): Promise<JsMsg[]> => {
+      const msgs: JsMsg[] = [];
+      for await (const m of await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs })) msgs.push(m);
+      return msgs;
+    };
     let idleMs = 100;
+    // The next batch is fetched while this one commits; at most two batches are in hand unacknowledged.
+    let next = fetchBatch();
     while (running) {
+      let msgs: JsMsg[];
       try {
-        const msgs: JsMsg[] = [];
-        const iter = await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs });
-        for await (const m of iter) msgs.push(m);
+        msgs = await next;
+      } catch (error) {
+        if (!running) break;
+        log({ err: (error as Error).message }, "ingest: fetch failed; retrying");
+        await sleep(idleMs);
+        idleMs = Math.min(idleMs * 2, IngestLimits.idleBackoffMsMax);
+        next = fetchBatch();
+        continue;
+      }
+      next = fetchBatch();
+      try {
         if (msgs.length > 0) await applyBatch(ledger, msgs, log);
         idleMs = 100;
       } catch (error) {
-        if (!running) break;
-        log({ err: (error as Error).message }, "ingest: batch failed; retrying (messages stay unacknowledged)");
-        await new Promise((r) => setTimeout(r, idleMs));
+        // The batch stays unacknowledged; JetStream redelivers it after the ack wait.
+        log({ err: (error as Error).message }, "ingest: batch failed; its messages will be redelivered");
+        await sleep(idleMs);
         idleMs = Math.min(idleMs * 2, IngestLimits.idleBackoffMsMax);
       }
     }
+    await next.catch(() => undefined);
   })();
   return {
     stop: async () => {
@@ -91,6 +108,10 @@ async function applyBatch(ledger: Ledger, msgs: JsMsg[], log: (obj: object, msg:
   // Only now, with the batch committed, may the server forget these messages.
   for (const m of msgs) if (!invalid.includes(m)) m.ack();
   for (const m of invalid) m.term();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 function safeJson(m: JsMsg): unknown {

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, ne, sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { balances, entries, head, rejections } from "../db/schema.js";
 import { entryHash, type LedgerRecord } from "../proof/entry.js";
@@ -49,7 +49,7 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
     tx.select({ eventId: entries.eventId, seq: entries.seq, payloadHash: entries.payloadHash }).from(entries).where(inArray(entries.eventId, ids)),
     tx.select().from(balances).where(inArray(balances.account, names)),
     refIds.length === 0 ? [] : tx.select({ eventId: entries.eventId, kind: entries.kind, account: entries.account, delta: entries.delta, heldDelta: entries.heldDelta }).from(entries).where(inArray(entries.eventId, refIds)),
-    refIds.length === 0 ? [] : tx.select({ ref: entries.ref, kind: entries.kind, delta: entries.delta }).from(entries).where(and(inArray(entries.ref, refIds), inArray(entries.kind, ["settle", "void", "refund"]))),
+    refIds.length === 0 ? [] : tx.select({ ref: entries.ref, kind: entries.kind, delta: entries.delta }).from(entries).where(and(ne(entries.ref, ""), inArray(entries.ref, refIds), inArray(entries.kind, ["settle", "void", "refund"]))),
   ]);
   const refs = new Map<string, RefState>();
   for (const r of refRows) refs.set(r.eventId, { kind: r.kind, account: r.account, amount: r.kind === "hold" ? r.heldDelta : -r.delta, closed: false, refunded: 0 });
@@ -121,20 +121,35 @@ function reject(out: Planned, ev: IncomingEvent, refusal: Refusal): void {
 
 async function write(tx: Tx, p: Planned, state: LoadedState): Promise<void> {
   if (p.records.length > 0) {
-    await tx.insert(entries).values(p.records);
-    const rows = [...state.touched].map((account) => {
-      const a = state.accounts.get(account) ?? { balance: 0, held: 0 };
-      return { account, balance: a.balance, held: a.held, asOfSeq: p.size - 1 };
-    });
-    await tx
-      .insert(balances)
-      .values(rows)
-      .onConflictDoUpdate({ target: balances.account, set: { balance: sql`excluded.balance`, held: sql`excluded.held`, asOfSeq: sql`excluded.as_of_seq` } });
+    await insertEntries(tx, p.records);
+    const names = [...state.touched];
+    const rows = names.map((account) => state.accounts.get(account) ?? { balance: 0, held: 0 });
+    // One statement with array parameters: a batch costs a handful of parameters, not one per column per row.
+    await tx.execute(sql`
+      insert into balances (account, balance, held, as_of_seq)
+      select * from unnest(${arr(names)}::text[], ${arr(rows.map((r) => r.balance))}::bigint[], ${arr(rows.map((r) => r.held))}::bigint[], ${arr(names.map(() => p.size - 1))}::bigint[])
+      on conflict (account) do update set balance = excluded.balance, held = excluded.held, as_of_seq = excluded.as_of_seq`);
     await tx.update(head).set({ size: p.size, lastHash: p.lastHash }).where(eq(head.id, 1));
   }
   if (p.refused.length > 0) {
     await tx.insert(rejections).values(p.refused.map(({ ev, refusal }) => ({ eventId: ev.eventId, code: refusal.code, reason: refusal.message, payloadHash: ev.payloadHash, payload: ev.payload })));
   }
+}
+
+/** Inserts chained entries with one array parameter per column (see write()). */
+export async function insertEntries(tx: Pick<Tx, "execute">, records: readonly (LedgerRecord & { hash: string })[]): Promise<void> {
+  const col = <T>(f: (r: LedgerRecord & { hash: string }) => T) => arr(records.map(f));
+  await tx.execute(sql`
+    insert into entries (seq, event_id, kind, account, delta, held_delta, ref, meta, payload_hash, created_at_ms, prev_hash, hash)
+    select * from unnest(${col((r) => r.seq)}::bigint[], ${col((r) => r.eventId)}::text[], ${col((r) => r.kind)}::text[], ${col((r) => r.account)}::text[],
+      ${col((r) => r.delta)}::bigint[], ${col((r) => r.heldDelta)}::bigint[], ${col((r) => r.ref)}::text[], ${col((r) => r.meta)}::text[],
+      ${col((r) => r.payloadHash)}::text[], ${col((r) => r.createdAtMs)}::bigint[], ${col((r) => r.prevHash)}::text[], ${col((r) => r.hash)}::text[])
+    order by 1`);
+}
+
+/** A JS array bound as ONE parameter (drizzle would otherwise expand it into a list). */
+function arr(values: readonly unknown[]) {
+  return sql.param(values);
 }
 
 function unique(values: string[]): string[] {
