@@ -37,6 +37,18 @@ describe("migrations", () => {
     }
   });
 
+  it("apply once when several coordinators start side by side on one Postgres", async () => {
+    const pg = await createTestDatabase();
+    try {
+      const opened = await Promise.all([1, 2, 3].map(() => openDatabase({ databaseUrl: pg.url, dataDir: dir.path })));
+      const results = await Promise.all(opened.map((o) => tablesAndVersion(o.db)));
+      await Promise.all(opened.map((o) => o.close()));
+      for (const r of results) expect(r).toEqual({ tables: ["join_tokens", "machines", "roster_version"], versions: [0] });
+    } finally {
+      await pg.drop();
+    }
+  });
+
   it("apply twice on PGlite with the same result", async () => {
     const opened = await openDatabase({ dataDir: dir.path });
     const first = await tablesAndVersion(opened.db);

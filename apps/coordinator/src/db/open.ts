@@ -42,6 +42,9 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
   return opened;
 }
 
+/** Session lock that serializes migrations of coordinators starting side by side on one database. */
+const migrationLockKey = 0x706c_6b00;
+
 function openPostgres(url: string): OpenedDatabase {
   // Notices ("relation already exists, skipping") are noise on every start-up.
   const client = postgres(url, { max: postgresPoolMax, onnotice: () => undefined });
@@ -49,7 +52,17 @@ function openPostgres(url: string): OpenedDatabase {
   return {
     db: db as unknown as CoordinatorDb,
     kind: "postgres",
-    migrate: () => migratePostgres(db, { migrationsFolder }),
+    async migrate() {
+      // A one-connection client holds the session lock and runs the migrations on that same
+      // connection, so a second coordinator waits and then finds nothing left to apply.
+      const single = postgres(url, { max: 1, onnotice: () => undefined });
+      try {
+        await single`select pg_advisory_lock(${migrationLockKey})`;
+        await migratePostgres(drizzlePostgres(single, { schema }), { migrationsFolder });
+      } finally {
+        await single.end({ timeout: 5 }); // ending the session releases the lock
+      }
+    },
     close: () => client.end({ timeout: 5 }),
   };
 }
