@@ -19,8 +19,8 @@ export const SidecarConfigSchema = z.object({
   POTLUCK_PEER_MEMORY_ENABLED: ConfigFields.flag(false),
   POTLUCK_INTERFACE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected a network interface name (1-15 characters)").default(Defaults.interfaceName),
   /**
-   * CPU threads per evaluation. The real core count, never llama.cpp's default of at least 4: on a
-   * 2-core machine 4 threads gave ~4 tokens/s where 1 gave ~1,750 (issue 4).
+   * CPU threads per evaluation, from the real core count (see defaultThreads), never llama.cpp's
+   * default of at least 4: on a 2-core machine 4 threads gave ~4 tokens/s where 1 gave ~1,750.
    */
   POTLUCK_THREADS: z.coerce.number().int("expected a whole number of threads").min(1, "expected at least 1 thread").max(256).default(defaultThreads()),
   /** Largest chat context per model (tokens); the model's own training context caps it too. */
@@ -42,9 +42,13 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env, argv: re
   return parseConfig(SidecarConfigSchema, env, argv);
 }
 
-/** All cores this process may use; llama.cpp spins its threads, so more than that only slows it. */
+/**
+ * One thread fewer than the cores this process may use, at least 1. llama.cpp's threads spin while
+ * waiting, so a thread per core starves the event loop and anything else on the box: measured here
+ * (2 cores, busy machine), 200 tokens took ~1 s with 1 thread and 6-45 s with 2.
+ */
 export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** Parses POTLUCK_PEER_URLS into machine -> base URL. */

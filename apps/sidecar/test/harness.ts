@@ -94,6 +94,35 @@ export function writeRoster(machines: Array<{ name: string; owner: string; ident
   return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function directoryFor(rosterPath: string, self: string, urls: Record<string, string>): PeerDirectory {
-  return rosterFileDirectory({ path: rosterPath, self, peerPort: 8321, urlOverrides: new Map(Object.entries(urls)) });
+/** `urls` may be filled in after the sidecars start listening (ports are random). */
+export function directoryFor(rosterPath: string, self: string, urls: ReadonlyMap<string, string>): PeerDirectory {
+  return rosterFileDirectory({ path: rosterPath, self, peerPort: 8321, urlOverrides: urls });
+}
+
+/**
+ * Wraps a real engine so a prompt containing HOLD_MARKER stops after its first token until
+ * `release()`: a test can kill the serving host mid-stream without racing the generator.
+ */
+export const HOLD_MARKER = "[hold-after-first-token]";
+export function holdingEngine(inner: InferenceEngine): InferenceEngine & { release(): void } {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  return {
+    load: (s) => inner.load(s),
+    unload: (id) => inner.unload(id),
+    list: () => inner.list(),
+    state: (id) => inner.state(id),
+    embed: (id, inputs, signal) => inner.embed(id, inputs, signal),
+    close: () => inner.close(),
+    release: () => release(),
+    async *stream(id, request) {
+      const hold = request.messages.some((m) => m.content.includes(HOLD_MARKER));
+      let first = true;
+      for await (const event of inner.stream(id, request)) {
+        yield event;
+        if (hold && first) await Promise.race([gate, new Promise((resolve) => request.signal?.addEventListener("abort", resolve, { once: true }))]);
+        first = false;
+      }
+    },
+  };
 }

@@ -2,6 +2,7 @@ import { CliError, type Command } from "./command.js";
 import { upCommand } from "./commands/up.js";
 import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
+import { askCommand } from "./commands/ask.js";
 import { labCommand } from "./commands/lab.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { joinCommand } from "./commands/join.js";
@@ -9,7 +10,7 @@ import { peersCommand } from "./commands/peers.js";
 import { tokenCommand } from "./commands/token.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
-const commands: Command[] = [upCommand, modelCommand, labCommand, memoryCommand, doctorCommand, tokenCommand, joinCommand, peersCommand];
+const commands: Command[] = [upCommand, modelCommand, askCommand, labCommand, memoryCommand, doctorCommand, tokenCommand, joinCommand, peersCommand];
 
 const usage = `potluck: your own machines as one private AI system
 

@@ -1,0 +1,170 @@
+import { randomBytes } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Headers, signRequest, subjectsFor, UsageEvent } from "@potluck/protocol";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LlamaEngine } from "../src/inference/llama-engine.js";
+import { connectUsagePublisher } from "../src/usage/nats.js";
+import { readyTinyEngine, testEngineOptions } from "./fixtures.js";
+import { directoryFor, HOLD_MARKER, holdingEngine, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
+
+// Three real listening sidecars on loopback, a static roster file, signed peer calls and real
+// NATS JetStream: mac (home, no model), linux (home, tiny model), friend (alice, tiny model).
+const prefix = `t${randomBytes(5).toString("hex")}`;
+const subjects = subjectsFor(prefix);
+const ids = { mac: newIdentity("mac"), linux: newIdentity("linux"), friend: newIdentity("friend") };
+const roster = writeRoster([
+  { name: "mac", owner: "home", identity: ids.mac },
+  { name: "linux", owner: "home", identity: ids.linux },
+  { name: "friend", owner: "alice", identity: ids.friend },
+]);
+let nc: NatsConnection;
+const closers: Array<() => Promise<void>> = [];
+let mac: RunningSidecar;
+let linux: RunningSidecar;
+let friend: RunningSidecar;
+let model: string;
+let macClient: OpenAI;
+
+beforeAll(async () => {
+  nc = await connect({ servers: "nats://127.0.0.1:4222" });
+  const urls = new Map<string, string>();
+  const directory = (self: string) => directoryFor(roster.path, self, urls);
+  const linuxEngine = await readyTinyEngine();
+  const friendEngine = await readyTinyEngine();
+  const macEngine = new LlamaEngine(testEngineOptions);
+  model = linuxEngine.id;
+  const usageFor = async () => {
+    const u = await connectUsagePublisher({ url: "nats://127.0.0.1:4222", prefix, log: () => undefined });
+    closers.push(u.close);
+    return u.publisher;
+  };
+  const linuxHolding = holdingEngine(linuxEngine.engine);
+  closers.push(async () => linuxHolding.release());
+  linux = await startSidecar({ machine: "linux", engine: linuxHolding, identity: ids.linux, directory: directory("linux") });
+  friend = await startSidecar({ machine: "friend", owner: "alice", engine: friendEngine.engine, identity: ids.friend, directory: directory("friend"), usage: await usageFor() });
+  mac = await startSidecar({ machine: "mac", engine: macEngine, identity: ids.mac, directory: directory("mac"), usage: await usageFor() });
+  for (const s of [mac, linux, friend]) urls.set(s.machine, s.url);
+  closers.push(() => linuxEngine.engine.close(), () => friendEngine.engine.close(), () => macEngine.close());
+  macClient = new OpenAI({ baseURL: `${mac.url}/v1`, apiKey: "unused", maxRetries: 0 });
+});
+
+afterAll(async () => {
+  for (const s of [mac, linux, friend]) await s?.close();
+  for (const close of closers) await close().catch(() => undefined);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(subjects.usageStream.name).catch(() => undefined);
+  await nc.drain();
+  roster.cleanup();
+});
+
+function signedFetch(url: string, path: string, body: string, headers: Record<string, string>) {
+  return fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+}
+
+describe("signed peer API", () => {
+  const path = "/peer/probe";
+  const body = JSON.stringify({ payload: "hello mesh" });
+  const sign = (who = ids.mac, nowMs?: number) => signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: who.privateKey }, { nowMs });
+
+  it("echoes a probe for a caller on the roster", async () => {
+    const res = await signedFetch(linux.url, path, body, sign());
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ machine: "linux", bytes: 10, payload: "hello mesh" });
+  });
+
+  it("answers 401 naming the check: unsigned, unknown key, forged, stale, replayed", async () => {
+    const codeOf = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code });
+    expect(await codeOf(await signedFetch(linux.url, path, body, {}))).toEqual({ status: 401, code: "unsigned" });
+    const stranger = newIdentity("stranger");
+    const unknown = signRequest({ method: "POST", path, body }, { machine: "stranger", privateKey: stranger.privateKey });
+    expect(await codeOf(await signedFetch(linux.url, path, body, unknown))).toEqual({ status: 401, code: "unknown_key" });
+    expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.friend)))).toEqual({ status: 401, code: "bad_signature" });
+    expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.mac, Date.now() - 10 * 60_000)))).toEqual({ status: 401, code: "stale_timestamp" });
+    const once = sign();
+    expect((await signedFetch(linux.url, path, body, once)).status).toBe(200);
+    expect(await codeOf(await signedFetch(linux.url, path, body, once))).toEqual({ status: 401, code: "replayed_nonce" });
+    // A body changed in flight no longer matches the signature.
+    expect(await codeOf(await signedFetch(linux.url, path, JSON.stringify({ payload: "tampered!" }), sign()))).toEqual({ status: 401, code: "bad_signature" });
+  });
+
+  it("bounds the probe payload", async () => {
+    const big = JSON.stringify({ payload: "x".repeat(70_000) });
+    const res = await signedFetch(linux.url, path, big, signRequest({ method: "POST", path, body: big }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    expect([400, 413]).toContain(res.status);
+  });
+
+  it("reports capabilities with the test model labelled", async () => {
+    const headers = signRequest({ method: "GET", path: "/peer/capabilities", body: "" }, { machine: "mac", privateKey: ids.mac.privateKey });
+    const res = await fetch(`${linux.url}/peer/capabilities`, { headers });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ machine: "linux", owner: "home", status: "ready", models: [{ id: model, state: "ready", testModel: true }] });
+  });
+});
+
+describe("routing", () => {
+  it("runs on an own machine when the model is not here, and the footer names it", async () => {
+    const { data: stream, response } = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 16, stream: true }).withResponse();
+    expect(response.headers.get(Headers.servedBy)).toBe("linux");
+    let last: Record<string, unknown> | undefined;
+    let text = "";
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      last = chunk as unknown as Record<string, unknown>;
+    }
+    expect(text.length).toBeGreaterThan(0);
+    expect(last).toMatchObject({ served_by: "linux", potluck: { route: "own", test_model: true }, usage: { completion_tokens: 16 } });
+  });
+
+  it("gives the same text through the peer as on the peer itself (greedy)", async () => {
+    const body = { model, messages: [{ role: "user" as const, content: "same" }], max_tokens: 12, temperature: 0 };
+    const viaMac = await macClient.chat.completions.create(body);
+    const onLinux = await new OpenAI({ baseURL: `${linux.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create(body);
+    expect(viaMac.choices[0]?.message.content).toBe(onLinux.choices[0]?.message.content);
+  });
+
+  it("ends the client's stream with a clear error when the serving host dies mid-stream", async () => {
+    const stream = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: `long ${HOLD_MARKER}` }], max_tokens: 64, stream: true, potluck: { on: "linux" } } as never) as unknown as AsyncIterable<unknown>;
+    let chunks = 0;
+    const error = await (async () => {
+      for await (const _ of stream) {
+        if (++chunks === 1) (linux.server as unknown as { closeAllConnections: () => void }).closeAllConnections();
+      }
+    })().then(() => undefined, (e: unknown) => e);
+    expect(chunks).toBeGreaterThan(0);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/linux stopped streaming/);
+  });
+
+  it("with the own machine down, uses the trusted peer and publishes usage to JetStream", async () => {
+    await linux.close();
+    const res = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 8 });
+    expect((res as unknown as { served_by: string }).served_by).toBe("friend");
+    expect((res as unknown as { potluck: { route: string } }).potluck.route).toBe("peer");
+    const jsm = await jetstreamManager(nc);
+    const spend = UsageEvent.parse((await jsm.streams.getMessage(subjects.usageStream.name, { last_by_subj: subjects.usage("home") }))!.json());
+    const earn = UsageEvent.parse((await jsm.streams.getMessage(subjects.usageStream.name, { last_by_subj: subjects.usage("alice") }))!.json());
+    expect(spend).toMatchObject({ kind: "spend", account: "home", counterparty: "alice", servedBy: "friend", model });
+    expect(earn).toMatchObject({ kind: "earn", account: "alice", counterparty: "home", servedBy: "friend", jobId: spend.jobId });
+    expect(spend.tokens).toBeGreaterThan(8);
+  });
+
+  it("when nothing can serve, lists every candidate with the layer that failed", async () => {
+    await friend.close();
+    const res = await fetch(`${mac.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }) });
+    expect(res.status).toBe(503);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("no_route");
+    expect(error.message).toMatch(/mac \(local\): model-runtime — does not have model/);
+    expect(error.message).toMatch(/linux \(own\): data-plane — .*connection refused/);
+    expect(error.message).toMatch(/friend \(peer\): data-plane — .*connection refused/);
+    expect(error.message).not.toBe("no reachable peer");
+  });
+
+  it("names the roster when asked for a machine it does not know", async () => {
+    const res = await fetch(`${mac.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }], potluck: { on: "ghost" } }) });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/ghost \(peer\): roster — ghost is not on this machine's roster/);
+  });
+});
