@@ -1,4 +1,4 @@
-import { isMeshIp } from "@potluck/protocol";
+import { generateIdentity, isMeshIp, privateKeyFromPem, signRequest } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock.js";
 import { adminHeaders, createTestDatabase, randomKey, tempDir, testCoordinator } from "./support.js";
@@ -147,5 +147,29 @@ describe("key rotation", () => {
     expect(after.version).toBe(before.version + 1);
     const bad = await t.app.request(`/v1/machines/rotator/keys`, { method: "POST", headers: adminHeaders, body: JSON.stringify({ wireguardPublicKey: "zz" }) });
     expect(await errorOf(bad)).toMatchObject({ status: 400, field: "wireguardPublicKey" });
+  });
+
+  it("lets a machine rotate its own keys with a request signed by its identity key, and no one else's", async () => {
+    const token = await t.createToken({ reusable: true });
+    const own = generateIdentity();
+    const other = generateIdentity();
+    expect((await t.enroll({ token, name: "selfrot", identityPublicKey: own.publicKey as never })).status).toBe(201);
+    expect((await t.enroll({ token, name: "intruder", identityPublicKey: other.publicKey as never })).status).toBe(201);
+    const path = "/v1/machines/selfrot/keys";
+    const body = JSON.stringify({ wireguardPublicKey: randomKey() });
+    const signed = (machine: string, pem: string) => signRequest({ method: "POST", path, body }, { machine, privateKey: privateKeyFromPem(pem) });
+    const post = (headers: Record<string, string>) => t.app.request(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+
+    const forged = await post(signed("intruder", other.privateKeyPem));
+    expect(forged.status).toBe(401);
+    const wrongKey = await post(signed("selfrot", other.privateKeyPem));
+    expect(await errorOf(wrongKey)).toMatchObject({ status: 401, code: "unauthorized" });
+    const headers = signed("selfrot", own.privateKeyPem);
+    const ok = await post(headers);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(await ok.json()).toMatchObject({ name: "selfrot", wireguardPublicKey: JSON.parse(body).wireguardPublicKey });
+    const replayed = await post(headers);
+    expect(replayed.status).toBe(401);
+    expect((await errorOf(replayed)).message).toMatch(/nonce/);
   });
 });
