@@ -105,6 +105,10 @@ describe("joinMesh against a real coordinator", () => {
     const second = await joinMesh({ coordinatorUrl: url, token, dataDir, name: "closet", interface: false, run: noCommands });
     expect(second.enrolled).toBe(false);
     expect(second.state).toEqual(first.state);
+    // A service restarting after boot: no URL, no token, the saved enrollment.
+    const restarted = await joinMesh({ dataDir, interface: false, run: noCommands });
+    expect(restarted).toMatchObject({ enrolled: false, state: first.state });
+    await expect(joinMesh({ dataDir: join(dir, "never-joined"), interface: false, run: noCommands })).rejects.toThrow(/has not joined a mesh yet/);
   });
 
   it("fails with the coordinator's reason for a spent token", async () => {

@@ -8,8 +8,9 @@ import { bringUpInterface, syncPeers } from "./interface.js";
 import { ensureMachineKeys, type MachineKeys } from "./keys.js";
 
 export interface JoinOptions {
-  coordinatorUrl: string;
-  token: string;
+  /** Absent: re-use this data dir's earlier enrollment (e.g. a service restarting after boot). */
+  coordinatorUrl?: string;
+  token?: string;
   dataDir: string;
   name?: string;
   owner?: string;
@@ -34,16 +35,20 @@ export interface JoinResult {
  */
 export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   const keys = ensureMachineKeys(options.dataDir);
-  const client = coordinatorClient(options.coordinatorUrl);
-  const name = options.name ?? defaultMachineName();
   const previous = readMeshState(options.dataDir);
+  const coordinatorUrl = options.coordinatorUrl ?? previous?.coordinatorUrl;
+  if (coordinatorUrl === undefined) throw new Error(`${options.dataDir} has not joined a mesh yet: give the coordinator URL and a join token`);
+  const client = coordinatorClient(coordinatorUrl);
+  const name = options.name ?? previous?.name ?? defaultMachineName();
   let state: MeshState;
   let enrolled = false;
   if (previous !== undefined && previous.coordinatorUrl === client.baseUrl && previous.name === name) {
     state = previous;
+  } else if (options.token === undefined) {
+    throw new Error(`enrolling ${name} with ${client.baseUrl} needs a join token (potluck token create on the coordinator's machine)`);
   } else {
     const listenPort = options.listenPort ?? Defaults.wireguardPort;
-    const endpoint = options.endpoint ?? (await detectEndpoint(options, listenPort));
+    const endpoint = options.endpoint ?? (await detectEndpoint(options.run, client.baseUrl, listenPort));
     const response = await client.enroll({
       token: options.token,
       name,
@@ -80,8 +85,8 @@ function stateFrom(coordinatorUrl: string, response: EnrollResponse, listenPort:
   };
 }
 
-async function detectEndpoint(options: JoinOptions, listenPort: number): Promise<string | null> {
-  const host = await detectEndpointHost(options.run, options.coordinatorUrl);
+async function detectEndpoint(run: Runner, coordinatorUrl: string, listenPort: number): Promise<string | null> {
+  const host = await detectEndpointHost(run, coordinatorUrl);
   return host === null ? null : `${host}:${listenPort}`;
 }
 

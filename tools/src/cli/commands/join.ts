@@ -4,13 +4,14 @@ import { DEFAULT_SUBJECT_ROOT } from "@potluck/protocol";
 import { CoordinatorError, followRoster, joinMesh, runCommand } from "../../mesh/index.js";
 import { CliError, parseArgs, type Command } from "../command.js";
 
-const usage = `Usage: potluck join COORDINATOR_URL TOKEN [--name NAME] [--owner OWNER] [--endpoint HOST:PORT]
+const usage = `Usage: potluck join [COORDINATOR_URL TOKEN] [--name NAME] [--owner OWNER] [--endpoint HOST:PORT]
                    [--listen-port N] [--data-dir DIR] [--no-interface] [--follow [--nats URL]] [--json]
 
 Joins this machine to the mesh: creates its WireGuard and identity keys (0600, in DATA_DIR),
 enrolls with the coordinator using a token from \`potluck token create\`, and brings up potluck0
 (wireguard-go, MTU 1280) with every peer on the roster. Running it again with the same data dir
-re-uses the enrollment (the token is not spent twice).
+re-uses the enrollment (the token is not spent twice); without URL and TOKEN it restarts from
+the data dir's saved enrollment, which is what a service unit runs: potluck join --follow.
 
   --name        this machine's name in the roster (POTLUCK_MACHINE, else the host name)
   --owner       the household or person it belongs to (POTLUCK_OWNER, else "home")
@@ -28,8 +29,8 @@ export const joinCommand: Command = {
   async run(argv) {
     const { flags, positionals } = parseArgs(argv, ["follow", "no-interface", "json"]);
     const [url, token] = positionals;
-    if (url === undefined || token === undefined || positionals.length > 2) throw new CliError("expected COORDINATOR_URL TOKEN; see potluck join --help", 2);
-    if (!/^https?:\/\//.test(url)) throw new CliError(`coordinator URL ${JSON.stringify(url)} must start with http:// or https://`, 2);
+    if (positionals.length === 1 || positionals.length > 2) throw new CliError("expected COORDINATOR_URL TOKEN (or neither, to re-use this data dir's enrollment); see potluck join --help", 2);
+    if (url !== undefined && !/^https?:\/\//.test(url)) throw new CliError(`coordinator URL ${JSON.stringify(url)} must start with http:// or https://`, 2);
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
     const listenPort = flags.has("listen-port") ? Number(flags.get("listen-port")) : undefined;
     if (listenPort !== undefined && !(Number.isInteger(listenPort) && listenPort > 0 && listenPort < 65536)) throw new CliError("--listen-port expects a port 1-65535", 2);
