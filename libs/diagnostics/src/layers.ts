@@ -61,7 +61,7 @@ export function buildRegistry(): CheckRegistry {
   });
   registry.register({
     code: "roster", title: "Roster", severity: "high", dependsOn: ["coordinator"], timeToVisibleMs: TimeToVisibleMs.roster,
-    okMessage: (ctx) => `${ctx.peer} is in the roster at ${ctx.meshIp}, key current${d(ctx, "rosterState", "") ? ` (coordinator says ${d(ctx, "rosterState")})` : ""}`,
+    okMessage: (ctx) => `${ctx.peer} is in the roster at ${ctx.meshIp}, key current${d(ctx, "rosterState", "") ? ` (roster says ${d(ctx, "rosterState")})` : ""}`,
     failures: {
       [Failure.unknownMachine]: { message: (ctx) => `peer not present: no machine named ${ctx.peer} in the roster`, fix: (ctx) => `enroll it: on ${ctx.peer} run ${joinCommand(ctx)}; list enrolled names with: potluck peers` },
       [Failure.staleKey]: { message: (ctx) => `stale WireGuard key: the key ${ctx.peer}'s tunnel uses differs from the roster's`, fix: (ctx) => `on ${ctx.peer}, rejoin so the roster gets its current key: ${joinCommand(ctx)}; then restart its sidecar` },

@@ -27,7 +27,7 @@ export interface DiagnosticsLab {
   linux: LabHost;
   /** Roster files written on mac: the real one and variants for roster scenarios. */
   rosters: { normal: string; staleLinux: string };
-  startSidecar(host: LabHost): Promise<LabProcess>;
+  startSidecar(host: LabHost, env?: NodeJS.ProcessEnv): Promise<LabProcess>;
   /** Waits until linux's sidecar answers over the mesh from mac. */
   linuxReady(timeoutMs?: number): Promise<boolean>;
   /** Runs the diagnostics runner in mac; returns every check it printed. */
@@ -79,12 +79,13 @@ async function setUp(lab: Lab): Promise<DiagnosticsLab> {
     staleLinux: writeRoster(mac, "roster-stale.json", entries.map((e) => (e.name === "linux" ? { ...e, staleKey: true } : e))),
   };
   const natsPrefix = `t${randomBytes(5).toString("hex")}`;
-  const startSidecar = async (host: LabHost) => {
+  const startSidecar = async (host: LabHost, env: NodeJS.ProcessEnv = {}) => {
     const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
       cwd: repoRoot,
       env: {
         POTLUCK_MACHINE: host.name, POTLUCK_OWNER: "home", POTLUCK_DATA_DIR: dataDir(host), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
         POTLUCK_PORT: String(sidecarPort), POTLUCK_BIND: "0.0.0.0", POTLUCK_THREADS: "1", POTLUCK_NATS_PREFIX: natsPrefix,
+        ...env,
       },
     });
     const ready = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })).code === 0, { timeoutMs: sidecarReadyMs, intervalMs: 500 });

@@ -1,6 +1,10 @@
-import { Defaults, type DiagnosticsReport, type LayerCode, type LayerResult } from "@potluck/protocol";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Defaults, DiagnosticsOverview, DiagnosticsReport, type LayerCode, type LayerResult } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDiagnosticsLab, type CheckLine, type DiagnosticsLab } from "../../bench/diagnostics/lab-setup.js";
+import { createDiagnosticsLab, sidecarPort, type CheckLine, type DiagnosticsLab } from "../../bench/diagnostics/lab-setup.js";
+import { pollUntil } from "../../src/lab/run.js";
+import { repoRoot } from "../../src/lib/repo.js";
 
 // Diagnostics in the lab, one scenario per named failure, all on one lab: mac runs the real probes
 // (wg on its potluck0, signed HTTP to linux's real sidecar over the mesh) while the lab injects the
@@ -35,6 +39,10 @@ describe("diagnostics over the lab mesh", () => {
     await d?.teardown();
   });
 
+  /** `potluck doctor ARGS` run on mac against mac's real sidecar. */
+  const doctor = (args: string[]) =>
+    d.mac.exec([process.execPath, join(repoRoot, "bin/potluck.mjs"), "doctor", ...args], { cwd: repoRoot, timeoutMs: 180_000, env: { POTLUCK_MACHINE: "mac" } });
+
   /** After a fault is undone, the path must be usable again before the next scenario. */
   async function healthyAgain() {
     expect(await d.linuxReady(), "linux's sidecar over the mesh").toBe(true);
@@ -49,6 +57,28 @@ describe("diagnostics over the lab mesh", () => {
     expect(report.layers.map((l) => l.status)).toEqual(report.layers.map((l) => (l.code === "coordinator" ? "skipped" : "ok")));
     expect(report.layers.find((l) => l.code === "first-token")?.message).toMatch(/first token from linux in \d+ ms/);
     expect(report.layers.find((l) => l.code === "tunnel")?.message).toMatch(/handshake with linux on potluck0/);
+  });
+
+  it("the sidecar serves the same answer as JSON, to potluck doctor, and on its dashboard page", async () => {
+    const viaSidecar = await d.mac.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/diagnostics/linux?fresh=1`], { timeoutMs: 120_000 });
+    expect(viaSidecar.code, viaSidecar.stderr).toBe(0);
+    expect(DiagnosticsReport.parse(JSON.parse(viaSidecar.stdout))).toMatchObject({ from: "mac", peer: "linux", usable: true, firstFailure: null });
+
+    const human = await doctor(["linux"]);
+    expect(human.code, human.stdout + human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/mac → linux \[[^\]]+\]: can serve a prompt/);
+    const all = await doctor(["--json"]);
+    expect(all.code, all.stdout + all.stderr).toBe(0);
+    const reports = DiagnosticsReport.array().parse(JSON.parse(all.stdout));
+    expect(reports.map((r) => r.peer)).toEqual(["mac", "linux"]);
+    const overview = await d.mac.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/diagnostics`], { timeoutMs: 120_000 });
+    expect(DiagnosticsOverview.parse(JSON.parse(overview.stdout)).reports).toHaveLength(2);
+
+    const page = await d.mac.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/dashboard`]);
+    expect(page.stdout).toContain("<title>Potluck diagnostics</title>");
+    // Off the box, the mesh sees only /health and /peer/*.
+    const fromLinux = await d.linux.exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `http://${d.mac.meshIp}:${sidecarPort}/diagnostics`]);
+    expect(fromLinux.stdout).toBe("403");
   });
 
   it("unknown machine: not in the roster", async () => {
@@ -72,6 +102,10 @@ describe("diagnostics over the lab mesh", () => {
       const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["on linux", "nft insert rule inet mullvad input iifname potluck0 accept"]);
       expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
       expect(layer.message).toContain("linux's WireGuard still answers");
+      const human = await doctor(["linux"]);
+      expect(human.code, human.stdout).toBe(1);
+      expect(human.stdout).toMatch(/\[FAIL\] Peer data plane +firewall likely blocking mesh traffic on potluck0/);
+      expect(human.stdout).toMatch(/\[ -- \] First token +suppressed: Peer data plane failed \(firewall-drop\)/);
     } finally {
       await undo();
     }
@@ -111,6 +145,30 @@ describe("diagnostics over the lab mesh", () => {
     await healthyAgain();
   });
 
+  it("a VPN reconnect the fw-watcher repairs within its tick never shows as a failure", async () => {
+    const undo = await d.lab.faults.mullvadKillswitch("linux");
+    const watcher = d.linux.spawn("fw-watcher", [process.execPath, join(repoRoot, "bin/potluck-fw-watcher.mjs"), "--watch"], {
+      cwd: repoRoot, env: { POTLUCK_FW_WATCH_INTERVAL: "1", POTLUCK_FW_PORT: "0", POTLUCK_MACHINE: "linux", POTLUCK_NATS_PREFIX: `t${Date.now().toString(36)}` },
+    });
+    const reapplied = () => watcher.output().split("\n").filter((l) => l.includes("accept rule(s) reapplied")).length;
+    try {
+      expect(await pollUntil(() => reapplied() >= 1, { timeoutMs: 60_000 }), watcher.output()).toBe(true);
+      const watching = d.check({ watchMs: 20_000, intervalMs: 250 });
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 4_000));
+        await d.lab.faults.vpnReconnect("linux", "mullvad");
+      }
+      const lines = await watching;
+      expect(reapplied()).toBeGreaterThanOrEqual(2);
+      expect(lines.length).toBeGreaterThan(5);
+      for (const { report } of lines) expect(report.layers.filter((l) => l.status === "failed"), JSON.stringify(report.layers)).toEqual([]);
+    } finally {
+      await watcher.stop();
+      await undo();
+    }
+    await healthyAgain();
+  });
+
   it("peer powered off: the tunnel fails even though the last handshake is recent", async () => {
     const undo = await d.lab.faults.powerOff("linux");
     try {
@@ -120,6 +178,22 @@ describe("diagnostics over the lab mesh", () => {
       expect(layer.message).toContain("powered off");
     } finally {
       await undo();
+      await d.startSidecar(d.linux);
+    }
+    await healthyAgain();
+  });
+
+  it("model failed to load: the runtime's own reason, and the first token suppressed", async () => {
+    const broken = join(d.linux.runDir, "broken.gguf");
+    writeFileSync(broken, "this is not a GGUF file\n".repeat(64));
+    await d.lab.faults.stopProcesses("linux");
+    await d.startSidecar(d.linux, { POTLUCK_MODELS: broken });
+    try {
+      const layer = expectNamed(last(await d.check({ until: "model-runtime", watchMs })), "model-runtime", "model-failed", ["systemctl restart potluck-sidecar"]);
+      expect(layer.message).toMatch(/did not load on linux: .+/);
+      expect(layer.message).not.toContain("no reason given");
+    } finally {
+      await d.lab.faults.stopProcesses("linux");
       await d.startSidecar(d.linux);
     }
     await healthyAgain();
