@@ -50,3 +50,31 @@ describe("append-only in the database", () => {
     expect(() => verifyProofBundle({ ...bundle, account: "bob" }, ledger.publicKey)).toThrow(/balance in snapshot/);
   });
 });
+
+describe("two ledgers appending at once", () => {
+  it("cannot fork the chain: one head row serializes them", async () => {
+    const t = await testLedger();
+    const { openLedgerDb } = await import("../src/db/open.js");
+    const { Ledger: LedgerClass } = await import("../src/ledger/service.js");
+    const other = await openLedgerDb({ databaseUrl: t.url, dataDir: "/nonexistent" });
+    try {
+      const second = new LedgerClass(other.db, t.ledger.signer, t.ledger.origin);
+      await t.ledger.append([ev({ kind: "earn", eventId: "seed", account: "ann", amount: 1_000_000 })]);
+      let applied = 1;
+      const writer = (l: Ledger, tag: string) =>
+        (async () => {
+          for (let i = 0; i < 40; i += 1) {
+            const out = await l.append(Array.from({ length: 25 }, (_, j) => ev({ kind: j % 2 ? "spend" : "earn", eventId: `${tag}-${i}-${j}`, account: j % 3 ? "ann" : "bob", amount: 1 + j })));
+            applied += out.filter((o) => o.status === "applied").length;
+          }
+        })();
+      await Promise.all([writer(t.ledger, "a"), writer(second, "b"), writer(t.ledger, "c"), writer(second, "d")]);
+      expect(applied).toBeGreaterThan(3000);
+      const report = await t.ledger.audit();
+      expect(report).toMatchObject({ ok: true, entries: applied });
+    } finally {
+      await other.close();
+      await t.close();
+    }
+  });
+});

@@ -61,7 +61,9 @@ describe("crash safety over JetStream", () => {
     // The first ledger creates the stream and consumer; wait for it before publishing.
     const t0 = Date.now();
     let proc = spawnLedger(env());
-    await waitUntil(async () => (await jetstreamManager(nc).then((m) => m.consumers.info(subjectsFor(prefix).usageStream.name, "ledger")).catch(() => undefined)) !== undefined, "the ledger's consumer", 60_000);
+    await waitUntil(async () => (await jetstreamManager(nc).then((m) => m.consumers.info(subjectsFor(prefix).usageStream.name, "ledger")).catch(() => undefined)) !== undefined, "the ledger's consumer", 60_000).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; ledger output:\n${proc.output().slice(-3000)}`);
+    });
     const publisher = (async () => {
       for (let i = 0; publishing && i < 100_000; i += 1) {
         const account = `acct${i % 17}`;
@@ -78,7 +80,9 @@ describe("crash safety over JetStream", () => {
     try {
       for (let round = 0; round < 10; round += 1) {
         const before = await count();
-        await waitUntil(async () => (await count()) > before, `round ${round} to apply events`, 60_000, 50);
+        await waitUntil(async () => (await count()) > before, `round ${round} to apply events`, 60_000, 50).catch((error: unknown) => {
+          throw new Error(`${(error as Error).message}; ledger output:\n${proc.output().slice(-3000)}`);
+        });
         await new Promise((r) => setTimeout(r, 100 + Math.random() * 300));
         await killHard(proc.child);
         proc = spawnLedger(env());
