@@ -5,7 +5,7 @@ import { EngineError, type EngineEvent, type InferenceEngine } from "../src/infe
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { tinyGguf } from "../src/inference/tiny-gguf.js";
 import { tinyModelDigest } from "../src/inference/tiny-model-file.js";
-import { readyTinyEngine, testEngineOptions, testModelDir } from "./fixtures.js";
+import { readyTinyEngine, testEngineOptions, testModelDir, tinyModelPath } from "./fixtures.js";
 
 async function collect(stream: AsyncGenerator<EngineEvent>): Promise<{ text: string; done: Extract<EngineEvent, { type: "done" }> }> {
   let text = "";
@@ -33,6 +33,16 @@ describe("LlamaEngine on the tiny model", () => {
     ({ engine, id } = await readyTinyEngine());
   });
   afterAll(async () => engine.close());
+
+  it("labels a renamed copy of the tiny model as a test model from its metadata", async () => {
+    const other = new LlamaEngine(testEngineOptions);
+    try {
+      await other.load({ id: "renamed", path: tinyModelPath(), testModel: false });
+      expect(other.state("renamed")).toMatchObject({ state: "ready", testModel: true });
+    } finally {
+      await other.close();
+    }
+  });
 
   it("reports the model ready and labelled as a test model", () => {
     expect(engine.state(id)).toMatchObject({ id, state: "ready", testModel: true });
@@ -106,6 +116,8 @@ describe("LlamaEngine limits and failures", () => {
     writeFileSync(path, bad);
     const engine = new LlamaEngine(testEngineOptions);
     try {
+      // Both labels: the check must run for test models and real ones alike.
+      await expect(engine.load({ id: "bad-real", path, testModel: false })).rejects.toThrow(/feed_forward_length/);
       await expect(engine.load({ id: "bad", path, testModel: true })).rejects.toThrow(/feed_forward_length/);
       expect(engine.state("bad")).toMatchObject({ state: "failed", reason: expect.stringMatching(/lacks required GGUF metadata/) });
       await expect(collect(engine.stream("bad", { messages: hello, maxTokens: 4 }))).rejects.toMatchObject({ code: "model_failed" });

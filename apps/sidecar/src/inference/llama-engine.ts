@@ -46,8 +46,10 @@ export class LlamaEngine implements InferenceEngine {
     };
     this.slots.set(source.id, slot);
     try {
-      // A renamed copy of the generated test model is still labelled as one, from its metadata.
-      const testModel = source.testModel || isTinyModelMetadata(await this.checkMetadata(source));
+      // Always checked first: llama.cpp aborts the process on some missing keys. A renamed copy of
+      // the generated test model is still labelled as one, from its metadata.
+      const metadata = await this.checkMetadata(source);
+      const testModel = source.testModel || isTinyModelMetadata(metadata);
       slot.info = { ...slot.info, testModel };
       slot.loaded = await this.open(slot);
       slot.info = { id: source.id, state: "ready", testModel, contextSize: slot.loaded.context.contextSize };

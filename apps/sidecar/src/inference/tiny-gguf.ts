@@ -18,7 +18,8 @@ export const TinyModelShape = {
   feedForwardLength: 128,
   headCount: 4,
   headCountKv: 4,
-  contextLength: 2048,
+  // Long enough that a lab test can kill the serving host mid-stream before a reply could finish.
+  contextLength: 8192,
   rmsEpsilon: 1e-5,
 } as const;
 

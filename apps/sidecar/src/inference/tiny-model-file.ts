@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { tinyGguf, TINY_MODEL_NAME } from "./tiny-gguf.js";
 
 /** Bumped whenever tiny-gguf.ts changes the bytes it writes, so cached files are not reused stale. */
-const TINY_FORMAT_VERSION = 1;
+const TINY_FORMAT_VERSION = 2;
 
 /** The file name a seed's tiny model is cached under; also the model id it is served as. */
 export function tinyModelFileName(seed = 1): string {
