@@ -1,0 +1,114 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { verifyLedgerDatabase } from "@potluck/ledger/cli";
+import { verifyProofBundle } from "@potluck/ledger/proof";
+import { Defaults } from "@potluck/protocol";
+import { CliError, parseArgs, type Command } from "../command.js";
+
+const usage = `Usage:
+  potluck ledger verify [--from HASH] [--key VKEY] [--witness VKEY,…] [--json]
+      Replays the ledger's chain from its database (DATABASE_URL, else the embedded one in
+      POTLUCK_DATA_DIR), recomputes hashes, the Merkle log, balances and snapshots, checks
+      checkpoint signatures and anchor receipts, and names the first bad entry. --from HASH
+      checks links only after that known-good entry hash. The log key is read from
+      POTLUCK_LEDGER_KEY_FILE (default DATA_DIR/ledger.key) unless --key is given.
+  potluck ledger proof ACCOUNT [--out FILE] [--url URL]
+      Fetches ACCOUNT's proof bundle from the ledger (default http://127.0.0.1:${Defaults.ledgerPort}).
+  potluck ledger verify-proof FILE --key VKEY [--witness VKEY,…] [--json]
+      Verifies a proof bundle offline with nothing but the log's public key (C2SP note
+      verifier key, NAME+HASH+KEY). Exit 0 only if every step holds.`;
+
+/** Bound on a proof bundle read from disk; real ones are a few kilobytes. */
+const bundleBytesMax = 1024 * 1024;
+
+export const ledgerCommand: Command = {
+  name: "ledger",
+  summary: "verify the credit ledger, export and check balance proofs",
+  usage,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    const { flags, positionals } = parseArgs(rest, ["json"]);
+    const witnessKeys = (flags.get("witness") ?? "").split(",").filter((k) => k.length > 0);
+    switch (sub) {
+      case "verify":
+        return verify(flags, witnessKeys);
+      case "proof":
+        return proof(positionals[0], flags);
+      case "verify-proof":
+        return verifyProof(positionals[0], flags, witnessKeys);
+      default:
+        throw new CliError(`unknown ledger subcommand ${JSON.stringify(sub ?? "")}; run potluck ledger --help`, 2);
+    }
+  },
+};
+
+async function verify(flags: Map<string, string>, witnessKeys: string[]): Promise<number> {
+  const dataDir = process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
+  const result = await verifyLedgerDatabase({
+    dataDir,
+    witnessKeys,
+    ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+    ...(flags.has("key") ? { key: flags.get("key") } : {}),
+    ...(process.env.POTLUCK_LEDGER_KEY_FILE ? { keyFile: process.env.POTLUCK_LEDGER_KEY_FILE } : {}),
+    ...(flags.has("from") ? { fromHash: flags.get("from") } : {}),
+  }).catch((error: unknown) => {
+    throw new CliError(`verifying the ledger: ${(error as Error).message}`);
+  });
+  const { chain, anchors } = result;
+  if (flags.has("json")) process.stdout.write(`${JSON.stringify(result)}\n`);
+  if (!chain.ok) throw new CliError(`ledger does NOT verify: ${chain.problem?.seq === undefined ? "" : `first bad entry ${chain.problem.seq}${chain.problem.eventId ? ` (event ${chain.problem.eventId})` : ""}: `}${chain.problem?.what ?? "unknown problem"}`);
+  if (anchors.problem !== undefined) throw new CliError(`ledger anchors do NOT verify: ${anchors.problem}`);
+  if (!flags.has("json")) {
+    process.stdout.write(`ledger verifies: ${chain.entries} entries, ${chain.snapshots} snapshots, ${chain.checkpoints} checkpoints; anchor receipts ${anchors.checked} checked, ${anchors.pending} pending, ${anchors.unchecked} without a witness key\n`);
+  }
+  return 0;
+}
+
+async function proof(account: string | undefined, flags: Map<string, string>): Promise<number> {
+  if (account === undefined) throw new CliError("potluck ledger proof needs an ACCOUNT", 2);
+  const base = flags.get("url") ?? process.env.POTLUCK_LEDGER_URL ?? `http://127.0.0.1:${Defaults.ledgerPort}`;
+  const res = await fetch(new URL(`/v1/log/proofs/${encodeURIComponent(account)}`, base), { signal: AbortSignal.timeout(30_000) }).catch((error: unknown) => {
+    throw new CliError(`fetching the proof from ${base}: ${(error as Error).message}`);
+  });
+  const text = await res.text();
+  if (!res.ok) throw new CliError(`the ledger answered ${res.status}: ${safeMessage(text)}`);
+  const out = flags.get("out");
+  if (out === undefined) process.stdout.write(`${text}\n`);
+  else {
+    await writeFile(out, `${text}\n`);
+    process.stdout.write(`proof bundle for ${account} written to ${out}\n`);
+  }
+  return 0;
+}
+
+async function verifyProof(file: string | undefined, flags: Map<string, string>, witnessKeys: string[]): Promise<number> {
+  const key = flags.get("key");
+  if (file === undefined || key === undefined) throw new CliError("potluck ledger verify-proof needs FILE and --key VKEY", 2);
+  const raw = await readFile(file, "utf8").catch((error: unknown) => {
+    throw new CliError(`reading ${file}: ${(error as Error).message}`);
+  });
+  if (raw.length > bundleBytesMax) throw new CliError(`${file} is larger than ${bundleBytesMax} bytes; not a proof bundle`);
+  let verdict;
+  try {
+    verdict = verifyProofBundle(JSON.parse(raw), key, witnessKeys);
+  } catch (error) {
+    throw new CliError(`proof does NOT verify: ${(error as Error).message}`);
+  }
+  const failed = verdict.anchors.find((a) => a.status === "failed");
+  if (flags.has("json")) process.stdout.write(`${JSON.stringify(verdict)}\n`);
+  else {
+    process.stdout.write(`proof verifies: ${verdict.account} had ${verdict.balance} micro-credits at log size ${verdict.asOfSize}, in checkpoint ${verdict.checkpointSize} of ${verdict.origin}\n`);
+    for (const a of verdict.anchors) process.stdout.write(`  anchor ${a.kind}: ${a.status} (${a.detail})\n`);
+  }
+  if (failed !== undefined) throw new CliError(`anchor receipt ${failed.kind} does NOT verify: ${failed.detail}`);
+  return 0;
+}
+
+function safeMessage(body: string): string {
+  try {
+    return (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? body.slice(0, 200);
+  } catch {
+    return body.slice(0, 200);
+  }
+}
