@@ -34,6 +34,8 @@ export interface RunState {
   capabilities?: Capabilities;
   /** Reuse of a recent first token (see Diagnostics); undefined forces a generation. */
   recentFirstToken?: { servedBy: string; ageMs: number };
+  /** Set once the local fw-watcher answered its status: a reapply can be offered. */
+  firewallWatcherPresent?: boolean;
 }
 
 type LayerProbe = (run: RunState) => Promise<Outcome>;
@@ -242,7 +244,9 @@ async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome> 
   if (local || liveness === "local-stuck") {
     ctx.detail.firewallHost = ctx.from;
     if (liveness === "local-stuck") ctx.detail.evidence = `packets to ${ctx.meshIp} never entered ${ctx.interfaceName} on ${ctx.from}`;
-    return fail(Failure.firewallDrop, local);
+    // Our own packets never reach the tunnel: the watcher's reapply (idempotent, scoped) is worth
+    // offering even when its last reading predates the block.
+    return fail(Failure.firewallDrop, local || (liveness === "local-stuck" && run.firewallWatcherPresent === true));
   }
   ctx.detail.firewallHost = `${ctx.peer} (the fw-watcher on ${ctx.from} reports nothing missing here, or is not running)`;
   return fail(Failure.firewallDrop, false);
@@ -301,6 +305,7 @@ async function localFirewallBlocking(run: RunState): Promise<boolean> {
     return false;
   }
   if (status === null) return false;
+  run.firewallWatcherPresent = true;
   const vpns = Object.entries(status.vpns).filter(([, present]) => present).map(([name]) => name);
   const missing = status.rules.filter((rule) => rule.state === "missing").map((rule) => `${rule.family} ${rule.table} ${rule.chain} ${rule.rule}`);
   if (missing.length === 0) {

@@ -172,6 +172,14 @@ describe("classification of each named failure", () => {
     const layer = expectFailedAt(await persistentReport(world, clock), "data-plane", Failure.firewallDrop);
     expect(layer.message).toContain("packets to 100.64.0.3 never entered potluck0 on mac");
     expect(layer.fix).toContain("rules on mac");
+    expect(layer.offerFix).toBeUndefined();
+  });
+
+  it("probes that never enter the tunnel with a fw-watcher here: the reapply is offered even on a stale reading", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), localOutputDropped: true, firewall: fwStatus(false) };
+    const layer = expectFailedAt(await persistentReport(world, clock), "data-plane", Failure.firewallDrop);
+    expect(layer.offerFix).toBe("fw-reapply");
   });
 
   it("a fresh coordinator heartbeat proves the peer is up without waiting for WireGuard", async () => {

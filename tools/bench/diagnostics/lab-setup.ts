@@ -18,6 +18,8 @@ const sidecarReadyMs = 120_000;
 
 export interface CheckLine {
   atMs: number;
+  /** How long this one check took, inside the runner. */
+  durationMs: number;
   report: DiagnosticsReport;
 }
 
@@ -32,6 +34,8 @@ export interface DiagnosticsLab {
   linuxReady(timeoutMs?: number): Promise<boolean>;
   /** Runs the diagnostics runner in mac; returns every check it printed. */
   check(options?: CheckOptions): Promise<CheckLine[]>;
+  /** The runner's argv, for a caller that spawns it and reads its lines as they come. */
+  checkArgv(options?: CheckOptions): string[];
   teardown(): Promise<void>;
 }
 
@@ -43,6 +47,10 @@ export interface CheckOptions {
   intervalMs?: number;
   roster?: string;
   coordinator?: string;
+  /** Skip the first-token reuse and every cache: each check is a full one. */
+  fresh?: boolean;
+  /** Also time this many plain GET /health round trips to the peer first (a baseline). */
+  baseline?: number;
 }
 
 export async function createDiagnosticsLab(): Promise<DiagnosticsLab> {
@@ -95,7 +103,7 @@ async function setUp(lab: Lab): Promise<DiagnosticsLab> {
   await Promise.all([startSidecar(mac), startSidecar(linux)]);
   const linuxReady = (timeoutMs = sidecarReadyMs) =>
     pollUntil(async () => (await httpFrom(mac, `http://${linux.meshIp}:${sidecarPort}/health`, { timeoutMs: 3_000 })).ok, { timeoutMs, intervalMs: 500 });
-  const check = async (options: CheckOptions = {}) => {
+  const checkArgv = (options: CheckOptions = {}) => {
     const argv = [
       process.execPath, "--import", "tsx", runner, "--from", "mac", "--peer", options.peer ?? "linux",
       "--roster", options.roster ?? rosters.normal, "--identity", join(dataDir(mac), "identity-ed25519.pem"),
@@ -103,15 +111,28 @@ async function setUp(lab: Lab): Promise<DiagnosticsLab> {
     ];
     if (options.until !== undefined) argv.push("--until", options.until);
     if (options.coordinator !== undefined) argv.push("--coordinator", options.coordinator);
-    const result = await mac.exec(argv, { cwd: repoRoot, timeoutMs: (options.watchMs ?? 0) + 120_000 });
-    const lines = result.stdout.split("\n").filter((l) => l.startsWith("{"));
-    if (lines.length === 0) throw new Error(`path-check printed nothing (exit ${result.code}): ${result.stderr.slice(-2000)}`);
-    return lines.map((line) => {
-      const parsed = JSON.parse(line) as { atMs: number; report: unknown };
-      return { atMs: parsed.atMs, report: DiagnosticsReport.parse(parsed.report) };
-    });
+    if (options.fresh === true) argv.push("--fresh");
+    if (options.baseline !== undefined) argv.push("--baseline", String(options.baseline));
+    return argv;
   };
-  return { lab, mac, linux, rosters, startSidecar, linuxReady, check, teardown: () => lab.teardown() };
+  const check = async (options: CheckOptions = {}) => {
+    const result = await mac.exec(checkArgv(options), { cwd: repoRoot, timeoutMs: (options.watchMs ?? 0) + 120_000 });
+    const lines = parseCheckLines(result.stdout);
+    if (lines.length === 0) throw new Error(`path-check printed nothing (exit ${result.code}): ${result.stderr.slice(-2000)}`);
+    return lines;
+  };
+  return { lab, mac, linux, rosters, startSidecar, linuxReady, check, checkArgv, teardown: () => lab.teardown() };
+}
+
+/** The report lines the runner printed (a baseline line, if any, is skipped). */
+export function parseCheckLines(stdout: string): CheckLine[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith('{"atMs"'))
+    .map((line) => {
+      const parsed = JSON.parse(line) as { atMs: number; durationMs: number; report: unknown };
+      return { atMs: parsed.atMs, durationMs: parsed.durationMs, report: DiagnosticsReport.parse(parsed.report) };
+    });
 }
 
 function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {

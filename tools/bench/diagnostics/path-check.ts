@@ -16,7 +16,7 @@ import { parseArgs } from "../../src/cli/command.js";
 /** A watch never runs longer than this, whatever it was asked. */
 const watchMsMax = 10 * 60_000;
 
-const { flags } = parseArgs(process.argv.slice(2));
+const { flags } = parseArgs(process.argv.slice(2), ["fresh"]);
 const need = (name: string): string => {
   const value = flags.get(name);
   if (value === undefined) throw new Error(`--${name} is required`);
@@ -49,10 +49,31 @@ const intervalMs = Number(flags.get("interval-ms") ?? 500);
 const until = flags.get("until");
 const startedAt = Date.now();
 
+const fresh = flags.has("fresh");
+const baselineRounds = Math.min(Number(flags.get("baseline") ?? 0), 1_000);
+if (baselineRounds > 0) await baseline(baselineRounds);
+
 for (;;) {
-  const report = await diagnostics.check(peer, model === undefined ? {} : { model });
-  process.stdout.write(`${JSON.stringify({ atMs: Date.now(), report })}\n`);
+  const started = performance.now();
+  const report = await diagnostics.check(peer, { ...(model === undefined ? {} : { model }), ...(fresh ? { forceFresh: true } : {}) });
+  const durationMs = performance.now() - started;
+  process.stdout.write(`${JSON.stringify({ atMs: Date.now(), durationMs, report })}\n`);
   const done = until === "usable" ? report.usable : until !== undefined && report.firstFailure === until;
   if (done || Date.now() - startedAt >= watchMs) break;
   await new Promise((resolve) => setTimeout(resolve, intervalMs));
+}
+
+/** The cheapest thing that crosses the same path: one unsigned GET /health to the peer, timed. */
+async function baseline(rounds: number): Promise<void> {
+  const entry = await probes.roster!.lookup(peer, AbortSignal.timeout(5_000));
+  if (entry === null) throw new Error(`baseline: ${peer} is not in the roster`);
+  const url = `http://${entry.meshIp}:${flags.get("peer-port") ?? Defaults.sidecarPort}/health`;
+  const samplesMs: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const started = performance.now();
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    await res.arrayBuffer();
+    samplesMs.push(performance.now() - started);
+  }
+  process.stdout.write(`${JSON.stringify({ baselineMs: samplesMs })}\n`);
 }
