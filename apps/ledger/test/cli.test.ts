@@ -1,0 +1,88 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { serve, type ServerType } from "@hono/node-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildLedgerApp } from "../src/app.js";
+import { loadOrCreateSigner } from "../src/keys.js";
+import { Ledger } from "../src/ledger/service.js";
+import { rawSql } from "./helpers/db.js";
+import { ev, ORIGIN, testLedger } from "./helpers/ledger.js";
+
+const cli = fileURLToPath(new URL("../../../tools/src/cli/main.ts", import.meta.url));
+
+function potluck(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--import", "tsx", cli, ...args], { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+/** The `potluck ledger` commands, run as a user would, against a real database and HTTP API. */
+describe("potluck ledger CLI", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ledger-cli-"));
+  let t: Awaited<ReturnType<typeof testLedger>>;
+  let ledger: Ledger;
+  let server: ServerType;
+  let url = "";
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    t = await testLedger();
+    ledger = new Ledger(t.opened.db, await loadOrCreateSigner(join(dir, "ledger.key"), ORIGIN), ORIGIN);
+    await ledger.append([ev({ kind: "earn", eventId: "k1", account: "ann", amount: 900 }), ev({ kind: "earn", eventId: "k2", account: "bob", amount: 40 }), ev({ kind: "spend", eventId: "k3", account: "ann", amount: 100 })]);
+    await ledger.snapshot();
+    const port = await new Promise<number>((resolve) => {
+      server = serve({ fetch: buildLedgerApp({ startedAt: Date.now(), ledger }).fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
+    });
+    url = `http://127.0.0.1:${port}`;
+    env = { DATABASE_URL: t.url, POTLUCK_DATA_DIR: dir };
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("exports a proof and verifies it offline; a doctored bundle fails", async () => {
+    const file = join(dir, "ann.json");
+    const out = await potluck(["ledger", "proof", "ann", "--out", file, "--url", url], env);
+    expect(out.stderr).toBe("");
+    expect(out.code).toBe(0);
+    const ok = await potluck(["ledger", "verify-proof", file, "--key", ledger.publicKey], {});
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/ann had 800 micro-credits/);
+    const bundle = JSON.parse(readFileSync(file, "utf8")) as { balance: number };
+    writeFileSync(join(dir, "forged.json"), JSON.stringify({ ...bundle, balance: 8000 }));
+    const bad = await potluck(["ledger", "verify-proof", join(dir, "forged.json"), "--key", ledger.publicKey], {});
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/does NOT verify: balance in snapshot/);
+    const unknown = await potluck(["ledger", "proof", "zed", "--url", url], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown account zed/);
+  });
+
+  it("verifies the database, and names the entry a superuser changed", async () => {
+    const good = await potluck(["ledger", "verify"], env);
+    expect(good.stderr).toBe("");
+    expect(good.stdout).toMatch(/ledger verifies: 4 entries, 1 snapshots, 1 checkpoints/);
+    const sql = rawSql(t.url);
+    try {
+      await sql`set session_replication_role = replica`;
+      await sql`update entries set delta = delta + 1000 where seq = 1`;
+      const bad = await potluck(["ledger", "verify"], env);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/first bad entry 1 \(event k2\)/);
+      const [row] = await sql<{ hash: string }[]>`select hash from entries where seq = 2`;
+      const from = await potluck(["ledger", "verify", "--from", row?.hash ?? ""], env);
+      // Links after entry 2 are fine, but the recomputed snapshot and checkpoint still expose the change.
+      expect(from.code).toBe(1);
+      expect(from.stderr).toMatch(/snapshot entry 3|checkpoint/);
+    } finally {
+      await sql.end();
+    }
+  });
+});
