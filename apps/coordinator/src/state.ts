@@ -138,6 +138,12 @@ export class CoordinatorState {
     return { version: this.cache.currentVersion, machines: this.cache.rows().map((row) => this.toEntry(row)) };
   }
 
+  /** The roster version alone: membership and keys changed iff it changed (liveness does not bump it). */
+  async rosterVersion(): Promise<number> {
+    await this.sync();
+    return this.cache.currentVersion;
+  }
+
   /** One machine by id or by name. */
   async machine(ref: string): Promise<RosterEntry> {
     return this.toEntry(await this.find(ref));

@@ -43,6 +43,7 @@ describe("coordinator app", () => {
     const roster = (await (await t.app.request("/v1/roster")).json()) as { version: number; machines: Array<{ name: string }> };
     expect(roster.machines.map((m) => m.name)).toEqual(["mac"]);
     expect(roster.version).toBeGreaterThan(0);
+    expect(await (await t.app.request("/v1/roster/version")).json()).toEqual({ version: roster.version });
     expect(t.events.map((e) => e.reason)).toEqual(["enrolled"]);
   });
 

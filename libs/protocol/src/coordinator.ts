@@ -135,3 +135,7 @@ export const MeshState = z.object({
   endpoints: z.array(Endpoint),
 });
 export type MeshState = z.infer<typeof MeshState>;
+
+/** GET /v1/roster/version: what pollers check before fetching the whole roster (bumped on membership and key changes). */
+export const RosterVersion = z.object({ version: z.number().int().nonnegative() });
+export type RosterVersion = z.infer<typeof RosterVersion>;

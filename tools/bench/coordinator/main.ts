@@ -120,8 +120,9 @@ export async function rosterBench(backend: "postgres" | "pglite", args: Args) {
     const machines = await fill(c, 10, args.machines);
     const enrollS = (performance.now() - fillStarted) / 1000;
     const rosterN = await readLatency(`${c.url}/v1/roster`, args);
+    const versionN = await readLatency(`${c.url}/v1/roster/version`, args);
     const bytes = (await (await fetch(`${c.url}/v1/roster`)).arrayBuffer()).byteLength;
-    return { backend, health, roster10, rosterN, rosterBytes: bytes, enrollPerS: machines.length / enrollS };
+    return { backend, health, roster10, rosterN, versionN, rosterBytes: bytes, enrollPerS: machines.length / enrollS };
   } finally {
     await c.dispose();
   }
@@ -173,9 +174,9 @@ async function main(): Promise<void> {
   const heartbeats = await heartbeatBench(args);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   process.stdout.write(`\ncoordinator bench (${args.machines} machines; p50/p95 ms, median of ${args.repeats} repeats × ${args.samples} samples)\n\n`);
-  process.stdout.write("backend   health p50  roster@10 p50  roster@N p50  roster@N p95  roster@N / health  roster bytes  enroll/s\n");
+  process.stdout.write("backend   health p50  roster@10 p50  roster@N p50  roster@N p95  roster@N / health  version@N p50  roster bytes  enroll/s\n");
   for (const r of rosters) {
-    process.stdout.write(`${r.backend.padEnd(9)} ${fmt(r.health.p50).padStart(10)}  ${fmt(r.roster10.p50).padStart(13)}  ${fmt(r.rosterN.p50).padStart(12)}  ${fmt(r.rosterN.p95).padStart(12)}  ${(r.rosterN.p50 / r.health.p50).toFixed(1).padStart(17)}  ${String(r.rosterBytes).padStart(12)}  ${r.enrollPerS.toFixed(0).padStart(8)}\n`);
+    process.stdout.write(`${r.backend.padEnd(9)} ${fmt(r.health.p50).padStart(10)}  ${fmt(r.roster10.p50).padStart(13)}  ${fmt(r.rosterN.p50).padStart(12)}  ${fmt(r.rosterN.p95).padStart(12)}  ${(r.rosterN.p50 / r.health.p50).toFixed(1).padStart(17)}  ${fmt(r.versionN.p50).padStart(13)}  ${String(r.rosterBytes).padStart(12)}  ${r.enrollPerS.toFixed(0).padStart(8)}\n`);
   }
   const h = heartbeats;
   process.stdout.write(`\nheartbeat fan-in: ${h.machines} machines at 1 Hz for ${h.seconds} s (${h.heartbeatsPerS.toFixed(0)} msg/s) on Postgres\n`);

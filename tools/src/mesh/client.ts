@@ -1,4 +1,4 @@
-import { EnrollResponse, ErrorBody, Roster, TokenCreated, type EnrollRequest, type TokenCreateRequest } from "@potluck/protocol";
+import { EnrollResponse, ErrorBody, Roster, RosterVersion, TokenCreated, type EnrollRequest, type TokenCreateRequest } from "@potluck/protocol";
 import type { z } from "zod";
 
 /** One call to the coordinator may take this long; it answers in milliseconds when healthy. */
@@ -40,6 +40,7 @@ export function coordinatorClient(baseUrl: string, options: { adminSecret?: stri
     baseUrl: base,
     enroll: (request: EnrollRequest) => call("enrolling", EnrollResponse, "POST", "/v1/enroll", request),
     roster: () => call("reading roster", Roster, "GET", "/v1/roster"),
+    rosterVersion: async () => (await call("reading roster version", RosterVersion, "GET", "/v1/roster/version")).version,
     createToken: (request: Partial<TokenCreateRequest>) => call("creating join token", TokenCreated, "POST", "/v1/tokens", request),
   };
 }

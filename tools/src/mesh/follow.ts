@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { HeartbeatTiming, subjectsFor, type Heartbeat, type MeshState } from "@potluck/protocol";
+import { HeartbeatTiming, subjectsFor, type Heartbeat, type MeshState, type Roster } from "@potluck/protocol";
 import { coordinatorClient } from "./client.js";
 import type { Runner } from "./exec.js";
 import { writeRoster } from "./files.js";
@@ -37,12 +37,15 @@ export async function followRoster(options: FollowOptions): Promise<void> {
   let wake: (() => void) | null = null;
   const nats = options.natsUrl === undefined ? null : startNats(options, () => wake?.(), log);
   let version = -1;
+  let roster: Roster | null = null;
   let failures = 0;
   signal.addEventListener("abort", () => wake?.(), { once: true });
   try {
     while (!signal.aborted) {
       try {
-        const roster = await client.roster();
+        // The version is a few bytes; the roster (hundreds of KB at 1,000 machines) only when it moved.
+        const current = await client.rosterVersion();
+        if (roster === null || current !== roster.version) roster = await client.roster();
         await bringUpInterface(options.run, state, options.privateKeyPath);
         const plan = await syncPeers(options.run, state.interfaceName, roster.machines, state.machineId);
         if (roster.version !== version || plan.set.length + plan.remove.length > 0) {

@@ -12,7 +12,10 @@ import type { CoordinatorState } from "../state.js";
  * its own keys and no one else's.
  */
 export function rosterRoutes(state: CoordinatorState) {
-  return new Hono().get("/", async (c) => c.json(await state.roster()));
+  return new Hono()
+    .get("/", async (c) => c.json(await state.roster()))
+    // A machine following the roster polls this (a few bytes) and fetches the roster only when it moved.
+    .get("/version", async (c) => c.json({ version: await state.rosterVersion() }));
 }
 
 export function machineRoutes(state: CoordinatorState, adminSecret: string) {
