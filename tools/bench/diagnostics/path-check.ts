@@ -6,17 +6,17 @@
  *
  *   node --import tsx tools/bench/diagnostics/path-check.ts --from mac --peer linux \
  *     --roster FILE --identity PEM --local-url http://127.0.0.1:8321 \
- *     [--coordinator URL] [--fw-url URL] [--model M] [--watch-ms N] [--interval-ms N] [--until CODE|usable]
+ *     [--coordinator URL [--roster-from-coordinator]] [--fw-url URL] [--model M] [--watch-ms N] [--interval-ms N] [--until CODE|usable]
  */
 import { readFileSync } from "node:fs";
 import { Defaults, privateKeyFromPem, signRequest } from "@potluck/protocol";
-import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, wgTunnelReader, type Probes } from "@potluck/diagnostics";
+import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, wgTunnelReader, type Probes } from "@potluck/diagnostics";
 import { parseArgs } from "../../src/cli/command.js";
 
 /** A watch never runs longer than this, whatever it was asked. */
 const watchMsMax = 10 * 60_000;
 
-const { flags } = parseArgs(process.argv.slice(2), ["fresh"]);
+const { flags } = parseArgs(process.argv.slice(2), ["fresh", "roster-from-coordinator"]);
 const need = (name: string): string => {
   const value = flags.get(name);
   if (value === undefined) throw new Error(`--${name} is required`);
@@ -27,7 +27,7 @@ const peer = need("peer");
 const privateKey = privateKeyFromPem(readFileSync(need("identity"), "utf8"));
 const probes: Probes = {
   local: httpLocalProbe({ url: need("local-url") }),
-  roster: fileRosterSource(need("roster")),
+  roster: flags.has("roster-from-coordinator") ? httpRosterSource({ url: need("coordinator") }) : fileRosterSource(need("roster")),
   tunnel: wgTunnelReader(),
   peer: httpPeerClient({ requester: { machine: from, owner: flags.get("owner") ?? "home" }, sign: (request) => signRequest(request, { machine: from, privateKey }) }),
   firewall: httpFirewallProbe({ url: flags.get("fw-url") ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
