@@ -47,6 +47,14 @@ export class HeartbeatTracker {
     return this.heard.get(machine);
   }
 
+  /** True while the coordinator's own NATS connection is down. */
+  get coordinatorDisconnected(): boolean {
+    return this.disconnectedAtMs !== null;
+  }
+
+  /** Reconnects seen since start; tests wait on it. */
+  reconnects = 0;
+
   /** The coordinator lost its NATS connection: silence from now on is not the machines' fault. */
   noteDisconnect(): void {
     this.disconnectedAtMs ??= this.clock.nowMs();
@@ -56,6 +64,7 @@ export class HeartbeatTracker {
     const now = this.clock.nowMs();
     this.outage = { fromMs: this.disconnectedAtMs ?? now, toMs: now };
     this.disconnectedAtMs = null;
+    this.reconnects++;
   }
 
   stateOf(machine: string): MachineState {
