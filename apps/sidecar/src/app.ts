@@ -10,6 +10,7 @@ import { openAiRoutes } from "./routes/openai.js";
 import { peerRoutes } from "./routes/peer.js";
 import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 import { dashboardRoutes } from "./dashboard/routes.js";
+import { memoryRoutes, peerMemoryRoutes, type MemoryRouteDeps } from "./memory/routes.js";
 import type { Router } from "./routing/router.js";
 import type { UsagePublisher } from "./usage/publisher.js";
 
@@ -34,6 +35,8 @@ export interface SidecarDeps {
   embedder?: CapabilitiesDeps["embedder"];
   /** GET /diagnostics[/:peer], POST /diagnostics/fix and the /dashboard page (loopback only). */
   diagnostics?: DiagnosticsService;
+  /** /memory* (loopback) and POST /peer/memory/search (signed, opt-in); see memory/routes.ts. */
+  memoryApi?: Omit<MemoryRouteDeps, "machine">;
 }
 
 /**
@@ -57,6 +60,7 @@ export function buildSidecarApp(deps: SidecarDeps) {
     .route("/", openAiRoutes(deps))
     .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
+  if (deps.memoryApi !== undefined) app.route("/", memoryRoutes({ ...deps.memoryApi, machine: deps.machine })).route("/", peerMemoryRoutes({ ...deps.memoryApi, machine: deps.machine, auth: peerAuth }));
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err);

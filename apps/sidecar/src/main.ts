@@ -12,6 +12,7 @@ import { PeerClient } from "./routing/peer-client.js";
 import { Router } from "./routing/router.js";
 import { connectUsagePublisher } from "./usage/nats.js";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
+import { httpPeerSearcher, loadMemoryConfig, openMemory, peerMemoryEnabledFromEnv } from "./memory/index.js";
 
 const log = pino({ name: "sidecar" });
 const info = (message: string) => log.info(message);
@@ -26,6 +27,10 @@ const directory = config.POTLUCK_ROSTER_FILE === undefined
   : rosterFileDirectory({ path: config.POTLUCK_ROSTER_FILE, self: machine, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS), log: info });
 const engine = new LlamaEngine({ threads: config.POTLUCK_THREADS, contextSizeMax: config.POTLUCK_CONTEXT_SIZE, queueWaitingMax: config.POTLUCK_QUEUE_MAX, embedContextSize: 512 });
 const usage = await connectUsagePublisher({ url: config.POTLUCK_NATS_URL, prefix: config.POTLUCK_NATS_PREFIX, log: info });
+// Memory: the store replays from disk and the embedder loads now, before the first request.
+const memoryConfig = loadConfigOrExit("potluck-sidecar", () => loadMemoryConfig());
+const memory = await openMemory(memoryConfig, config.POTLUCK_DATA_DIR);
+log.info({ embedder: memory.embedder.id, ...memory.store.counts() }, "memory store open");
 const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage: usage.publisher, log: info });
 
 // Warm start: load every model now, not on the first request; /health says "warming" meanwhile.
@@ -51,6 +56,17 @@ const app = buildSidecarApp({
   directory,
   replay: new ReplayCache(),
   usage: usage.publisher,
+  memory: () => ({ peerSearchEnabled: peerMemoryEnabledFromEnv(), records: memory.store.size }),
+  embedder: () => ({ id: memory.embedder.id, dimensions: memory.embedder.dimensions, state: "ready" }),
+  memoryApi: {
+    store: memory.store,
+    // Read from the environment on every request; `potluck memory share on|off` flips it in-process.
+    peerSearchEnabled: () => peerMemoryEnabledFromEnv(),
+    setPeerSearchEnabled: (enabled) => {
+      process.env.POTLUCK_PEER_MEMORY_ENABLED = enabled ? "1" : "0";
+    },
+    fleet: { roster: directory, search: httpPeerSearcher({ sign: identity.sign }) },
+  },
   diagnostics: createSidecarDiagnostics({
     machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
     startedAt: Date.now(), isWarm: () => warm, sign: identity.sign,
@@ -68,6 +84,7 @@ drainOnSignal({
     await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     await usage.close();
     await engine.close();
+    await memory.close();
   },
 });
 

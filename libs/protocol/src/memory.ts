@@ -110,6 +110,8 @@ export const MemoryStatus = z.object({
   foreign: z.array(z.object({ embedderId: z.string(), records: z.number().int().positive() })),
   corrupt: z.object({ lines: z.number().int().nonnegative(), samples: z.array(z.string()) }),
   annIndexed: z.number().int().nonnegative(),
+  /** Rows of large tiers not yet in their HNSW index; search stays exact for them meanwhile. */
+  annPending: z.number().int().nonnegative(),
   peerSearchEnabled: z.boolean(),
 });
 export type MemoryStatus = z.infer<typeof MemoryStatus>;

@@ -93,7 +93,7 @@ function setUp(lab: Lab): MemoryLab {
         if (exited !== undefined) throw new Error(`linux sidecar exited (${exited}): ${proc.output().slice(-2000)}`);
         const status = await onLinux(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/memory/status`]);
         const body = status.code === 0 ? safeJson(status.stdout) : undefined;
-        if (body !== undefined && typeof body.hot === "number" && (body.hot < 20_000 || body.annIndexed >= body.hot)) return;
+        if (body !== undefined && body.annPending === 0) return;
         if (Date.now() - started > startTimeoutMs) throw new Error(`linux sidecar's memory store did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
@@ -151,9 +151,9 @@ function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {
   };
 }
 
-function safeJson(text: string): { hot: number; annIndexed: number } | undefined {
+function safeJson(text: string): { annPending: number } | undefined {
   const value = safeAny(text);
-  return typeof value === "object" && value !== null ? (value as { hot: number; annIndexed: number }) : undefined;
+  return typeof value === "object" && value !== null ? (value as { annPending: number }) : undefined;
 }
 
 function safeAny(text: string): unknown {

@@ -164,9 +164,8 @@ async function latencyRows(store: MemoryStore, server: Awaited<ReturnType<typeof
 }
 
 async function waitForAnn(store: MemoryStore): Promise<void> {
-  if (store.counts().hot < store.annThresholdRows) return;
   const deadline = Date.now() + 15 * 60_000;
-  while (store.counts().annIndexed < store.counts().hot) {
+  while (store.counts().annPending > 0) {
     if (Date.now() > deadline) throw new Error("ANN index did not finish building within 15 minutes");
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -56,6 +56,11 @@ export class VectorSegment {
     return this.ann?.indexed ?? 0;
   }
 
+  /** Rows past the ANN threshold still waiting to be indexed; 0 when search can use the index (or needs none). */
+  get annPending(): number {
+    return this.ann === undefined || this.ann.ready ? 0 : this.size - this.ann.indexed;
+  }
+
   rows(): readonly Entry[] {
     return this.entries;
   }

@@ -42,6 +42,7 @@ export interface StoreCounts {
   foreign: { embedderId: string; records: number }[];
   corrupt: CorruptReport;
   annIndexed: number;
+  annPending: number;
 }
 
 export const StoreDefaults = {
@@ -210,10 +211,12 @@ export class MemoryStore {
     let hot = 0;
     let cold = 0;
     let annIndexed = 0;
+    let annPending = 0;
     for (const tiers of this.tiers.values()) {
       hot += tiers.hot.size;
       cold += tiers.cold.size;
       annIndexed += tiers.hot.annIndexed + tiers.cold.annIndexed;
+      annPending += tiers.hot.annPending + tiers.cold.annPending;
     }
     const foreign = new Map<string, number>();
     for (const record of this.foreign.values()) foreign.set(record.embedderId, (foreign.get(record.embedderId) ?? 0) + 1);
@@ -225,6 +228,7 @@ export class MemoryStore {
       foreign: [...foreign].map(([embedderId, records]) => ({ embedderId, records })),
       corrupt: this.corrupt,
       annIndexed,
+      annPending,
     };
   }
 

@@ -1,0 +1,79 @@
+import { MemorySearchResponse, ReplayCache, type Capabilities } from "@potluck/protocol";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { buildSidecarApp } from "../src/app.js";
+import { LlamaEngine } from "../src/inference/llama-engine.js";
+import { peerMemoryEnabledFromEnv } from "../src/memory/routes.js";
+import type { MemoryStore } from "../src/memory/store.js";
+import type { PeerDirectory } from "../src/peer/directory.js";
+import { PeerClient } from "../src/routing/peer-client.js";
+import { Router } from "../src/routing/router.js";
+import { testEngineOptions } from "./fixtures.js";
+import { newIdentity, recordingUsage } from "./harness.js";
+import { defaults, openStore, scratchDir } from "./memory-helpers.js";
+
+// The memory routes as mounted in the real sidecar app: peer-access middleware in front, and the
+// shared Ed25519 verifier (libs/protocol signing.ts) on /peer/memory/search.
+describe("memory in the sidecar app", () => {
+  const linux = newIdentity("linux");
+  const stranger = newIdentity("stranger");
+  const directory: PeerDirectory = {
+    peers: async () => [],
+    keyFor: async (machine) => (machine === "linux" ? linux.publicKey : undefined),
+  };
+  let scratch: ReturnType<typeof scratchDir>;
+  let store: MemoryStore;
+  const env: NodeJS.ProcessEnv = {};
+  beforeEach(async () => {
+    scratch = scratchDir();
+    store = await openStore(scratch.dir);
+    await store.add({ ...defaults, text: "the backup drive is the grey one labelled B2", project: "home" });
+    env.POTLUCK_PEER_MEMORY_ENABLED = "0";
+  });
+  afterEach(() => {
+    store.close();
+    scratch.cleanup();
+  });
+
+  function app(address: string) {
+    const engine = new LlamaEngine(testEngineOptions);
+    const usage = recordingUsage();
+    const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient(newIdentity("mac")), usage });
+    return buildSidecarApp({
+      machine: "mac", owner: "home", version: "t", startedAt: Date.now(), isWarm: () => true, remoteAddress: () => address,
+      engine, router, directory, replay: new ReplayCache(), usage,
+      memory: () => ({ peerSearchEnabled: peerMemoryEnabledFromEnv(env), records: store.size }),
+      embedder: () => ({ id: store.embedder.id, dimensions: store.embedder.dimensions, state: "ready" }),
+      memoryApi: { store, peerSearchEnabled: () => peerMemoryEnabledFromEnv(env), setPeerSearchEnabled: (on) => (env.POTLUCK_PEER_MEMORY_ENABLED = on ? "1" : "0") },
+    });
+  }
+
+  function signed(identity: ReturnType<typeof newIdentity>, body: unknown): RequestInit {
+    const text = JSON.stringify(body);
+    return { method: "POST", headers: { "content-type": "application/json", ...identity.sign({ method: "POST", path: "/peer/memory/search", body: text }) }, body: text };
+  }
+
+  it("401 unsigned or unknown key, 503 while off, 200 once on; replays refused", async () => {
+    const sidecar = app("100.64.0.3");
+    const body = { query: "which backup drive", project: "home" };
+    const unsigned = await sidecar.request("/peer/memory/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(unsigned.status).toBe(401);
+    expect((await sidecar.request("/peer/memory/search", signed(stranger, body))).status).toBe(401);
+    const off = await sidecar.request("/peer/memory/search", signed(linux, body));
+    expect(off.status).toBe(503);
+    env.POTLUCK_PEER_MEMORY_ENABLED = "1";
+    const request = signed(linux, body);
+    const on = await sidecar.request("/peer/memory/search", request);
+    expect(on.status).toBe(200);
+    expect(MemorySearchResponse.parse(await on.json()).hits[0]?.record.text).toMatch(/grey one/);
+    expect((await sidecar.request("/peer/memory/search", request)).status).toBe(401);
+  });
+
+  it("keeps /memory* loopback-only and reports the embedder in capabilities", async () => {
+    expect((await app("100.64.0.3").request("/memory/search", { method: "POST", body: "{}" })).status).toBe(403);
+    const local = await app("127.0.0.1").request("/memory/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "backup drive" }) });
+    expect(local.status).toBe(200);
+    const caps = (await (await app("100.64.0.3").request("/peer/capabilities", { method: "GET", headers: linux.sign({ method: "GET", path: "/peer/capabilities", body: "" }) })).json()) as Capabilities;
+    expect(caps.embedder).toEqual({ id: "lexical-v1:384", dimensions: 384, state: "ready" });
+    expect(caps.memory).toEqual({ peerSearchEnabled: false, records: 1 });
+  });
+});
