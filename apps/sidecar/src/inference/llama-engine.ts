@@ -21,6 +21,13 @@ interface Loaded {
   model: LlamaModel;
   context: LlamaContext;
   embedder: LlamaEmbeddingContext;
+  /**
+   * One chat on one sequence per model, reused by every request (the queue runs one at a time).
+   * Creating a LlamaChat resolves the chat template against every known wrapper, 0.6-1 s here,
+   * which per request would dwarf everything else; reuse also lets llama.cpp re-evaluate only
+   * what differs from the previous prompt.
+   */
+  chat: LlamaChat;
 }
 
 interface Slot {
@@ -116,8 +123,7 @@ export class LlamaEngine implements InferenceEngine {
       m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content },
     );
     history.push({ type: "model", response: [] });
-    const sequence = loaded.context.getSequence();
-    const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
+    const chat = loaded.chat;
     const promptTokens = chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
     const channel = new Channel<string>();
     let completionTokens = 0;
@@ -138,7 +144,7 @@ export class LlamaEngine implements InferenceEngine {
       .then((r) => r.metadata.stopReason)
       .finally(() => channel.end());
     try {
-      for await (const text of channel) yield { type: "token", text };
+      for await (const texts of channel.batches()) yield { type: "token", text: texts.join("") };
       const stopReason = await done;
       yield { type: "done", finishReason: stopReason === "maxTokens" ? "length" : "stop", usage: { promptTokens, completionTokens } };
     } finally {
@@ -146,8 +152,6 @@ export class LlamaEngine implements InferenceEngine {
       abort.abort(new Error("consumer stopped reading"));
       await done.catch(() => undefined);
       request.signal?.removeEventListener("abort", onAbort);
-      chat.dispose({ disposeSequence: false });
-      sequence.dispose();
     }
   }
 
@@ -189,7 +193,8 @@ export class LlamaEngine implements InferenceEngine {
       const contextSize = Math.min(model.trainContextSize, this.options.contextSizeMax);
       const context = await model.createContext({ contextSize, sequences: 1, threads });
       const embedder = await model.createEmbeddingContext({ contextSize: Math.min(contextSize, this.options.embedContextSize), threads: this.options.threads });
-      return { model, context, embedder };
+      const chat = new LlamaChat({ contextSequence: context.getSequence(), autoDisposeSequence: true });
+      return { model, context, embedder, chat };
     } catch (error) {
       await model.dispose();
       throw error;
@@ -199,6 +204,7 @@ export class LlamaEngine implements InferenceEngine {
 
 async function disposeLoaded(loaded: Loaded | undefined): Promise<void> {
   if (loaded === undefined) return;
+  loaded.chat.dispose();
   await loaded.embedder.dispose();
   await loaded.context.dispose();
   await loaded.model.dispose();

@@ -1,0 +1,57 @@
+// Streams chat completions from a sidecar and prints one JSON line per run: time to first token,
+// completion tokens (from the footer's usage) and total time. Run in whatever network namespace
+// the measurement is taken from (the root one, or a lab host's).
+//
+//   node --import tsx tools/bench/inference/client.ts --url URL --model M --max-tokens N --repeats R [--warmup W]
+import { parseArgs } from "../../src/cli/command.js";
+
+export interface RunTiming {
+  ttftMs: number;
+  totalMs: number;
+  completionTokens: number;
+  servedBy: string;
+}
+
+/** One streamed completion, timed from just before the request to the first content and the footer. */
+export async function timedStream(url: string, body: unknown): Promise<RunTiming> {
+  const started = performance.now();
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let ttftMs: number | undefined;
+  let footer: { served_by?: string; usage?: { completion_tokens: number } } = {};
+  for (let read = await reader.read(); read.done !== true; read = await reader.read()) {
+    buffered += decoder.decode(read.value, { stream: true });
+    for (let end = buffered.indexOf("\n\n"); end >= 0; end = buffered.indexOf("\n\n")) {
+      const data = buffered.slice(6, end);
+      buffered = buffered.slice(end + 2);
+      if (data === "[DONE]") continue;
+      const chunk = JSON.parse(data) as typeof footer & { choices?: Array<{ delta?: { content?: string } }>; error?: { message: string } };
+      if (chunk.error !== undefined) throw new Error(chunk.error.message);
+      if (ttftMs === undefined && (chunk.choices?.[0]?.delta?.content ?? "").length > 0) ttftMs = performance.now() - started;
+      if (chunk.served_by !== undefined) footer = chunk;
+    }
+  }
+  const totalMs = performance.now() - started;
+  if (ttftMs === undefined || footer.usage === undefined) throw new Error("stream ended without tokens or footer");
+  return { ttftMs, totalMs, completionTokens: footer.usage.completion_tokens, servedBy: footer.served_by ?? "?" };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { flags } = parseArgs(argv);
+  const url = flags.get("url") ?? "http://127.0.0.1:8321";
+  const body = { model: flags.get("model"), messages: [{ role: "user", content: flags.get("prompt") ?? "Tell me about potlucks." }], max_tokens: Number(flags.get("max-tokens") ?? 256), temperature: 0, stream: true };
+  const warmup = Number(flags.get("warmup") ?? 1);
+  const repeats = Number(flags.get("repeats") ?? 5);
+  for (let i = 0; i < warmup; i++) await timedStream(url, body);
+  for (let i = 0; i < repeats; i++) process.stdout.write(`${JSON.stringify(await timedStream(url, body))}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    process.stderr.write(`bench client: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,62 @@
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
+import { createLab, type LabHost } from "../../src/lab/index.js";
+import { pollUntil } from "../../src/lab/run.js";
+import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import type { RunTiming } from "./client.js";
+
+const port = 8321;
+const client = join(repoRoot, "tools/bench/inference/client.ts");
+
+/**
+ * The peer path: a two-host lab, linux serving the model, mac with none; the client runs inside
+ * mac against mac's own sidecar, which routes every request to linux over the WireGuard mesh.
+ */
+export async function labPeerTimings(o: { modelPath: string; modelId: string; maxTokens: number; repeats: number; prompt: string }): Promise<{ path: string; runs: RunTiming[] }> {
+  const lab = await createLab({ hosts: ["mac", "linux"] });
+  try {
+    const mac = lab.host("mac");
+    const linux = lab.host("linux");
+    const ids = new Map([mac, linux].map((h) => [h.name, generateIdentity()]));
+    const roster: Roster = { version: 1, machines: [mac, linux].map((h) => entry(h, ids.get(h.name)!.publicKey)) };
+    for (const host of [mac, linux]) {
+      const data = join(host.runDir, "potluck");
+      mkdirSync(join(data, "models"), { recursive: true, mode: 0o700 });
+      writeFileSync(join(data, "identity-ed25519.pem"), ids.get(host.name)!.privateKeyPem, { mode: 0o600 });
+      chmodSync(join(data, "identity-ed25519.pem"), 0o600);
+      writeFileSync(join(host.runDir, "roster.json"), JSON.stringify(roster));
+    }
+    const linuxModels = join(linux.runDir, "potluck", "models");
+    copyFileSync(o.modelPath, join(linuxModels, `${o.modelId}.gguf`));
+    const start = (host: LabHost, models: string) =>
+      host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
+        cwd: repoRoot,
+        env: { POTLUCK_MACHINE: host.name, POTLUCK_DATA_DIR: join(host.runDir, "potluck"), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"), POTLUCK_MODELS: models, POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "2048", POTLUCK_PORT: String(port) },
+      });
+    start(linux, linuxModels);
+    start(mac, join(mac.runDir, "potluck", "models"));
+    for (const host of [mac, linux]) {
+      const ok = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 180_000, intervalMs: 500 });
+      if (!ok) throw new Error(`sidecar on ${host.name} did not become ready`);
+    }
+    const result = await mac.exec(
+      [process.execPath, "--import", "tsx", client, "--url", `http://127.0.0.1:${port}`, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--repeats", String(o.repeats), "--prompt", o.prompt],
+      { cwd: repoRoot, timeoutMs: 600_000 },
+    );
+    if (result.code !== 0) throw new Error(`bench client in mac failed: ${result.stderr.slice(-1000)}`);
+    const runs = result.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as RunTiming);
+    return { path: "peer over lab mesh", runs };
+  } finally {
+    await lab.teardown();
+  }
+}
+
+function entry(host: LabHost, identityPublicKey: string): RosterEntry {
+  if (host.meshIp === null || host.wgPublicKey === null) throw new Error(`${host.name} has no mesh address`);
+  return {
+    id: `lab-${host.name}`, name: host.name, owner: "home", meshIp: host.meshIp,
+    wireguardPublicKey: host.wgPublicKey as RosterEntry["wireguardPublicKey"], identityPublicKey: identityPublicKey as RosterEntry["identityPublicKey"],
+    endpoints: [`${host.underlayIp}:${host.wgListenPort ?? 51820}`], state: "online", lastHeartbeatAt: null, staleKey: false,
+  };
+}
