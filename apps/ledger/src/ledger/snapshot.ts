@@ -1,7 +1,7 @@
 import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { balances, entries, head } from "../db/schema.js";
-import { compareAccounts, encodeBalanceLeaf, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
+import { compareAccounts, compareAscii, isAscii, encodeBalanceLeaf, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
 import { leafHash } from "../proof/merkle.js";
 import { inclusionProof, merkleRoot } from "../proof/merkle-build.js";
 import { recordOf } from "./rows.js";
@@ -13,7 +13,9 @@ export interface BalanceRow {
 
 /** Leaf hashes of a balance set sorted by account bytes: the snapshot tree's leaves. */
 export function balanceLeaves(rows: readonly BalanceRow[], asOfSize: number): { sorted: BalanceRow[]; leaves: Buffer[] } {
-  const sorted = [...rows].sort((a, b) => compareAccounts(a.account, b.account));
+  // Checked once, so the million comparisons of a large snapshot are plain string comparisons.
+  const cmp = rows.every((r) => isAscii(r.account)) ? compareAscii : compareAccounts;
+  const sorted = [...rows].sort((a, b) => cmp(a.account, b.account));
   return { sorted, leaves: sorted.map((r) => leafHash(encodeBalanceLeaf(r.account, r.balance, asOfSize))) };
 }
 

@@ -1,14 +1,21 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 
 /** RFC 9162 §2.1.1 hashing: leaves and interior nodes are domain-separated so one can never pose as the other. */
 export const HASH_BYTES = 32;
 
 export function leafHash(entry: Uint8Array): Buffer {
-  return createHash("sha256").update(LEAF_PREFIX).update(entry).digest();
+  const input = Buffer.allocUnsafe(1 + entry.length);
+  input[0] = 0x00;
+  input.set(entry, 1);
+  return hash("sha256", input, "buffer");
 }
 
+/** One-shot hashing of one 65-byte buffer: a tree of a million leaves makes two million of these. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest();
+  NODE_INPUT.set(left, 1);
+  NODE_INPUT.set(right, 1 + HASH_BYTES);
+  return hash("sha256", NODE_INPUT, "buffer");
 }
 
 /** The hash of the empty tree: SHA-256 of nothing. */
@@ -115,8 +122,9 @@ export function isPowerOfTwo(n: number): boolean {
   return m === 1;
 }
 
-const LEAF_PREFIX = Buffer.from([0x00]);
 const NODE_PREFIX = Buffer.from([0x01]);
+// Reused input for nodeHash: JS is single-threaded and hash() copies nothing out of it.
+const NODE_INPUT = Buffer.concat([NODE_PREFIX, Buffer.alloc(2 * HASH_BYTES)]);
 
 // Sizes exceed 2^31, so bit operators (32-bit in JS) are avoided: halving by division stays exact below 2^53.
 function half(n: number): number {

@@ -1,0 +1,190 @@
+// Bench: the credit ledger on this machine's PostgreSQL and NATS.
+//   1. Sustained appends/s from JetStream with the hash chain: N usage events pre-published to a
+//      fresh stream, consumed by the ledger's ingest loop (durable pull consumer, batches of 1,000,
+//      ack after commit); baseline in the same run: the same events appended directly (no NATS).
+//   2. Balance read p50/p95: Ledger.balance() and GET /v1/balances/:account (HTTP in-process),
+//      against GET /health as the HTTP baseline.
+//   3. Snapshot of --accounts balances (default 1,000,000): read + Merkle tree + appended entry,
+//      with the in-memory tree build alone as the baseline.
+//   4. Proof bundle generation (GET-equivalent, includes recomputing balances as of the snapshot)
+//      and offline verification.
+//
+//   node --import tsx tools/bench/ledger/main.ts [--events 50000] [--accounts 1000000] [--repeats 3]
+//
+// Prints a table and writes tools/bench/results/ledger.json. Not part of `npm test`.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { subjectsFor, type UsageEvent } from "@potluck/protocol";
+import postgres from "postgres";
+// Benches drive the app in-process (tools may import apps).
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { balanceLeaves, buildLedgerApp, ensureUsageStream, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
+import { parseArgs } from "../../src/cli/command.js";
+import { repoRoot } from "../../src/lib/repo.js";
+import { fmt, medianOf, summarize, timeCalls, type Summary } from "../retrieval/stats.js";
+
+const resultsFile = join(repoRoot, "tools/bench/results/ledger.json");
+const adminUrl = process.env.POTLUCK_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const natsUrl = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
+/** Bounds so a typo cannot ask for a billion rows. */
+const eventsMax = 1_000_000;
+const accountsMax = 5_000_000;
+const ORIGIN = "bench.potluck/ledger";
+
+const { flags } = parseArgs(process.argv.slice(2));
+const events = Math.min(Number(flags.get("events") ?? 50_000), eventsMax);
+const accounts = Math.min(Number(flags.get("accounts") ?? 1_000_000), accountsMax);
+const repeats = Math.max(1, Math.min(Number(flags.get("repeats") ?? 3), 10));
+const ledgerAccounts = 1_000;
+
+async function main(): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  const ingest: number[] = [];
+  const direct: number[] = [];
+  const reads: Summary[] = [];
+  const httpReads: Summary[] = [];
+  const health: Summary[] = [];
+  const proofGen: Summary[] = [];
+  const proofVerify: Summary[] = [];
+  try {
+    for (let r = 0; r < repeats; r += 1) {
+      const usage = makeEvents(events, r);
+      direct.push(await withDb(async (db) => appendDirect(db, usage)));
+      ingest.push(
+        await withDb(async (db) => {
+          const rate = await appendFromJetStream(nc, db, usage);
+          const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
+          const app = buildLedgerApp({ startedAt: Date.now(), ledger });
+          const pick = () => `acct${Math.floor(Math.random() * ledgerAccounts)}`;
+          reads.push(await timeCalls(() => ledger.balance(pick()), { samples: 2_000, warmup: 100 }));
+          httpReads.push(await timeCalls(async () => (await app.request(`/v1/balances/${pick()}`)).json(), { samples: 2_000, warmup: 100 }));
+          health.push(await timeCalls(async () => (await app.request("/health")).json(), { samples: 2_000, warmup: 100 }));
+          await ledger.snapshot();
+          let bundle: unknown;
+          proofGen.push(await timeCalls(async () => (bundle = await ledger.proofBundle(pick())), { samples: 20, warmup: 2 }));
+          proofVerify.push(await timeCalls(() => verifyProofBundle(bundle, ledger.publicKey), { samples: 500, warmup: 20 }));
+          return rate;
+        }),
+      );
+      process.stdout.write(`repeat ${r + 1}/${repeats}: JetStream ${ingest.at(-1)?.toFixed(0)}/s, direct ${direct.at(-1)?.toFixed(0)}/s\n`);
+    }
+  } finally {
+    await nc.close();
+  }
+  const snap = await withDb((db) => snapshotBench(db, accounts));
+  report({ ingest, direct, reads, httpReads, health, proofGen, proofVerify, snap });
+}
+
+function makeEvents(n: number, repeat: number): UsageEvent[] {
+  const at = new Date().toISOString();
+  return Array.from({ length: n }, (_, i) => ({ eventId: `b${repeat}-${i}`, jobId: `job-${i}`, kind: "earn" as const, account: `acct${i % ledgerAccounts}`, counterparty: "peer", servedBy: "box", model: "tiny", tokens: 10, amount: 1 + (i % 1000), at }));
+}
+
+async function appendDirect(db: OpenedDb, usage: UsageEvent[]): Promise<number> {
+  const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
+  const started = performance.now();
+  await ledger.append(usage.map(fromUsage));
+  return usage.length / ((performance.now() - started) / 1000);
+}
+
+async function appendFromJetStream(nc: NatsConnection, db: OpenedDb, usage: UsageEvent[]): Promise<number> {
+  const prefix = `b${randomBytes(5).toString("hex")}`;
+  const { stream } = await ensureUsageStream(nc, prefix, "ledger");
+  try {
+    const js = jetstream(nc);
+    for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
+    const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
+    const started = performance.now();
+    const ingest = startIngest({ nc, ledger, stream, durable: "ledger", batchMax: 1000, log: () => undefined });
+    while ((await ledger.log.size()) < usage.length) await new Promise((r) => setTimeout(r, 20));
+    const rate = usage.length / ((performance.now() - started) / 1000);
+    await ingest.stop();
+    return rate;
+  } finally {
+    await jetstreamManager(nc).then((m) => m.streams.delete(subjectsFor(prefix).usageStream.name)).catch(() => undefined);
+  }
+}
+
+async function snapshotBench(db: OpenedDb & { url?: string }, n: number): Promise<{ accounts: number; snapshotMs: number[]; treeOnlyMs: number[] }> {
+  const sql = postgres(db.url ?? "", { max: 1, onnotice: () => undefined });
+  try {
+    for (let i = 0; i < n; i += 100_000) {
+      const count = Math.min(100_000, n - i);
+      await sql`insert into balances (account, balance, held, as_of_seq) select 'm' || lpad(g::text, 8, '0'), g % 100000, 0, 0 from generate_series(${i}::int, ${i + count - 1}::int) g`;
+    }
+  } finally {
+    await sql.end();
+  }
+  const snapshotMs: number[] = [];
+  const treeOnlyMs: number[] = [];
+  const rows = Array.from({ length: n }, (_, i) => ({ account: `m${String(i).padStart(8, "0")}`, balance: i % 100_000 }));
+  for (let r = 0; r < repeats; r += 1) {
+    let started = performance.now();
+    await takeSnapshot(db.db);
+    snapshotMs.push(performance.now() - started);
+    started = performance.now();
+    merkleRoot(balanceLeaves(rows, 0).leaves);
+    treeOnlyMs.push(performance.now() - started);
+  }
+  return { accounts: n, snapshotMs, treeOnlyMs };
+}
+
+async function withDb<T>(run: (db: OpenedDb & { url?: string }) => Promise<T>): Promise<T> {
+  const name = `ledger_bench_${randomBytes(5).toString("hex")}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const db = await openLedgerDb({ databaseUrl: url.href, dataDir: "/nonexistent" });
+  try {
+    return await run({ ...db, url: url.href });
+  } finally {
+    await db.close();
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+function report(r: { ingest: number[]; direct: number[]; reads: Summary[]; httpReads: Summary[]; health: Summary[]; proofGen: Summary[]; proofVerify: Summary[]; snap: { accounts: number; snapshotMs: number[]; treeOnlyMs: number[] } }): void {
+  const ingest = median(r.ingest);
+  const direct = median(r.direct);
+  const reads = medianOf(r.reads);
+  const httpReads = medianOf(r.httpReads);
+  const health = medianOf(r.health);
+  const gen = medianOf(r.proofGen);
+  const ver = medianOf(r.proofVerify);
+  const snapMs = median(r.snap.snapshotMs);
+  const treeMs = median(r.snap.treeOnlyMs);
+  const rows = [
+    ["appends/s from JetStream (hash chain, batches of 1,000)", ingest.toFixed(0), `goal ≥ 20,000/s; ${(ingest / direct).toFixed(2)}× the direct append rate`],
+    ["appends/s direct (no NATS), baseline", direct.toFixed(0), ""],
+    ["balance read p50 / p95 (Ledger.balance, ms)", `${fmt(reads.p50)} / ${fmt(reads.p95)}`, ""],
+    ["balance read over HTTP p50 / p95 (ms)", `${fmt(httpReads.p50)} / ${fmt(httpReads.p95)}`, `GET /health baseline p50 ${fmt(health.p50)} ms`],
+    [`snapshot of ${r.snap.accounts.toLocaleString("en")} accounts (ms)`, fmt(snapMs), `goal ≤ 3,000 ms; tree build alone ${fmt(treeMs)} ms`],
+    [`proof bundle generation p50 (${ledgerAccounts} accounts, ${events.toLocaleString("en")} entries, ms)`, fmt(gen.p50), "recomputes balances as of the snapshot"],
+    ["proof bundle verification p50 (ms)", fmt(ver.p50), "offline, log key only"],
+  ];
+  process.stdout.write(`\nledger bench (${repeats} repeats, medians)\n`);
+  for (const [what, value, note] of rows) process.stdout.write(`  ${String(what).padEnd(78)} ${String(value).padStart(14)}  ${note}\n`);
+  mkdirSync(join(repoRoot, "tools/bench/results"), { recursive: true });
+  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), events, accounts, repeats, raw: r, medians: { ingest, direct, reads, httpReads, health, proofGen: gen, proofVerify: ver, snapshotMs: snapMs, treeOnlyMs: treeMs } }, null, 2));
+  process.stdout.write(`\nwrote ${resultsFile}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`ledger bench: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
