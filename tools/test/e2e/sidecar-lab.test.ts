@@ -125,6 +125,20 @@ describe("sidecars across the lab mesh", () => {
     expect(ask.output()).toMatch(/the reply broke off: linux stopped streaming after \d+ token chunk\(s\)/);
     expect(ask.output()).not.toMatch(/served by/);
   }, 300_000);
+
+  it("a serving host that goes silent mid-stream (powered off) ends the stream with an error, not a hang", async () => {
+    await startSidecar(linux, {});
+    const ask = mac.spawn("ask-silent", [process.execPath, join(repoRoot, "bin/potluck.mjs"), "ask", "--model", model, "--max-tokens", "8000", "Another very long story"], { cwd: repoRoot, env: { POTLUCK_PORT: String(port) } });
+    let exitCode: number | string | undefined;
+    void ask.exited.then((code) => (exitCode = code));
+    expect(await pollUntil(() => ask.output().trim().length > 20 || exitCode !== undefined, { timeoutMs: 120_000, intervalMs: 50 })).toBe(true);
+    expect(exitCode, ask.output()).toBeUndefined();
+    // Links down and processes stopped: no FIN, no RST reaches mac; only its idle deadline can end it.
+    await lab.faults.powerOff("linux");
+    expect(await pollUntil(() => exitCode !== undefined, { timeoutMs: 180_000, intervalMs: 500 }), "potluck ask hung after linux went silent").toBe(true);
+    expect(exitCode).toBe(1);
+    expect(ask.output()).toMatch(/the reply broke off: linux stopped streaming after \d+ token chunk\(s\): no data for \d+ s/);
+  }, 400_000);
 });
 
 function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {

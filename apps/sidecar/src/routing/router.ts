@@ -120,8 +120,13 @@ export class Router {
     const relation = peer.owner === this.deps.owner ? "own" : "peer";
     const failed = (layer: LayerCode, reason: string) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
     try {
-      const { latencyMs } = await this.deps.client.probe(peer);
-      const caps = await this.deps.client.capabilities(peer);
+      // Both fresh, over the same path, in parallel to save a round trip; a probe failure is
+      // reported first because it explains the capabilities failure too.
+      const [probe, capabilities] = await Promise.allSettled([this.deps.client.probe(peer), this.deps.client.capabilities(peer)]);
+      if (probe.status === "rejected") throw probe.reason;
+      if (capabilities.status === "rejected") throw capabilities.reason;
+      const { latencyMs } = probe.value;
+      const caps = capabilities.value;
       const info = caps.models.find((m) => m.id === model);
       if (info === undefined) return failed("model-runtime", `does not have model ${model} (has ${caps.models.map((m) => m.id).join(", ") || "none"})`);
       if (info.state === "loading") return failed("model-runtime", `model ${model} is still loading (${Math.round((info.progress ?? 0) * 100)}%)`);
