@@ -191,30 +191,40 @@ async function probeDataPlane(run: RunState): Promise<Outcome> {
     await run.probes.peer.probe(run.target, limits.smallProbeBytes, timeout(limits.smallProbeTimeoutMs));
   } catch (error) {
     run.ctx.detail.error = describe(error);
+    // Classifying a timeout takes seconds; a fault that cleared meanwhile is not reported.
     const outcome = await classifyDataPlane(run, error, false, sentAt);
-    // Classifying a timeout can take seconds; a fault that cleared meanwhile is not reported.
-    if (!(outcome.kind === "fail" && isKind(error, ProbeErrorKind.timeout) && (await smallProbePasses(run)))) return outcome;
+    if (outcome !== "cleared") return outcome;
   }
   try {
     await run.probes.peer.probe(run.target, limits.largeProbeBytes, timeout(limits.largeProbeTimeoutMs));
   } catch (error) {
     run.ctx.detail.error = describe(error);
-    return classifyDataPlane(run, error, true, run.clock.now());
+    const outcome = await classifyDataPlane(run, error, true, run.clock.now());
+    // A lost large probe is an MTU black hole, never "cleared": only small-probe timeouts are rechecked.
+    return outcome === "cleared" ? fail(Failure.mtuBlackhole) : outcome;
   }
   return ok;
 }
 
-/** One more tiny probe (the only retry diagnostics makes): true when the path answers now. */
-async function smallProbePasses(run: RunState): Promise<boolean> {
-  try {
-    await run.probes.peer.probe(run.target, run.limits.smallProbeBytes, timeout(run.limits.smallProbeTimeoutMs));
-    return true;
-  } catch {
-    return false;
+/**
+ * Retries the tiny probe until it passes or `stop` aborts, at most one attempt per poll interval
+ * (the only retry diagnostics makes, bounded by the liveness wait). Resolves true when it passed.
+ */
+async function recheckUntil(run: RunState, stop: AbortSignal): Promise<boolean> {
+  while (!stop.aborted) {
+    const attemptAt = run.clock.now();
+    try {
+      await run.probes.peer.probe(run.target, run.limits.smallProbeBytes, AbortSignal.any([stop, timeout(run.limits.smallProbeTimeoutMs)]));
+      return !stop.aborted;
+    } catch {
+      const restMs = run.limits.livePollMs - (run.clock.now() - attemptAt);
+      if (restMs > 0 && !stop.aborted) await run.clock.sleep(restMs);
+    }
   }
+  return false;
 }
 
-async function classifyDataPlane(run: RunState, error: unknown, large: boolean, sentAt: number): Promise<Outcome> {
+async function classifyDataPlane(run: RunState, error: unknown, large: boolean, sentAt: number): Promise<Outcome | "cleared"> {
   const kind = error instanceof ProbeError ? error.kind : ProbeErrorKind.unreachable;
   if (large && (kind === ProbeErrorKind.timeout || kind === ProbeErrorKind.reset)) return fail(Failure.mtuBlackhole);
   switch (kind) {
@@ -236,9 +246,17 @@ async function classifyDataPlane(run: RunState, error: unknown, large: boolean, 
  * packets die past the tunnel) from a peer that is gone (a recent handshake does not prove it is
  * still there); whether our own packets entered the tunnel tells a local block from a remote one.
  */
-async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome> {
+async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome | "cleared"> {
   const { ctx } = run;
-  const liveness = await peerLiveness(run, sentAt);
+  // While waiting for evidence, keep probing: a path that answers again ends the wait as "cleared".
+  const stop = new AbortController();
+  const cleared = recheckUntil(run, stop.signal).then((passed) => {
+    if (passed) stop.abort();
+    return passed;
+  });
+  const liveness = await peerLiveness(run, sentAt, stop.signal);
+  stop.abort();
+  if (await cleared) return "cleared";
   const local = await localFirewallBlocking(run);
   if (liveness === "silent" && !local) return { kind: "fail", failure: Failure.peerSilent, layer: "tunnel" };
   if (local || liveness === "local-stuck") {
@@ -258,7 +276,7 @@ async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome> 
  * packets went into the tunnel and nothing came back within a keepalive interval. "local-stuck":
  * our packets never even entered the tunnel.
  */
-async function peerLiveness(run: RunState, sentAt: number): Promise<"alive" | "silent" | "local-stuck"> {
+async function peerLiveness(run: RunState, sentAt: number, stop: AbortSignal): Promise<"alive" | "silent" | "local-stuck"> {
   const { ctx, clock, limits } = run;
   const base = run.tunnelPeer;
   const heartbeat = run.entry?.lastHeartbeatAt;
@@ -277,7 +295,7 @@ async function peerLiveness(run: RunState, sentAt: number): Promise<"alive" | "s
       }
       if (now.txBytes > base.txBytes) sent = true;
     }
-    if (clock.now() - sentAt >= limits.liveWaitMs) break;
+    if (clock.now() - sentAt >= limits.liveWaitMs || stop.aborted) break;
     await clock.sleep(limits.livePollMs);
   }
   ctx.detail.silentS = String(Math.round((clock.now() - sentAt) / 1000));

@@ -63,7 +63,9 @@ describe("visibility, caching and suppression", () => {
       if (report.firstFailure === "data-plane") shownAfterMs = clock.ms - startedAt;
       clock.advance(500);
     }
-    expect(shownAfterMs).toBe(TimeToVisibleMs.dataPlane);
+    // Shown on the first check after the time-to-visible (each check also spends fake time classifying).
+    expect(shownAfterMs).toBeGreaterThanOrEqual(TimeToVisibleMs.dataPlane);
+    expect(shownAfterMs).toBeLessThanOrEqual(TimeToVisibleMs.dataPlane + 1_000);
     world.smallProbe = "ok";
     expect((await diagnostics.check("linux")).usable).toBe(true);
     // Broken again: the clock starts over, it does not inherit the old failure's age.

@@ -114,6 +114,7 @@ async function main(): Promise<void> {
       const wrong: string[] = [];
       for (let i = 0; i < repeats; i++) {
         const { namedMs, failure } = await timeToName(d, fault);
+        process.stderr.write(`${fault.name} #${i + 1}: ${namedMs === null ? "not named" : `${namedMs} ms`} (${failure ?? "-"})\n`);
         if (namedMs === null) misses++;
         else samples.push(namedMs);
         if (failure !== null && !fault.failures.includes(failure)) wrong.push(failure);
