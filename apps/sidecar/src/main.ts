@@ -6,7 +6,7 @@ import { buildSidecarApp } from "./app.js";
 import { loadSidecarConfig, parsePeerUrls } from "./config.js";
 import { LlamaEngine } from "./inference/llama-engine.js";
 import { resolveModelSources } from "./inference/model-sources.js";
-import { noPeers, rosterFileDirectory } from "./peer/directory.js";
+import { coordinatorDirectory, noPeers, rosterFileDirectory } from "./peer/directory.js";
 import { loadOrCreateIdentity } from "./peer/identity.js";
 import { PeerClient } from "./routing/peer-client.js";
 import { Router } from "./routing/router.js";
@@ -22,9 +22,13 @@ const sources = resolveSourcesOrExit();
 const machine = config.POTLUCK_MACHINE;
 const owner = config.POTLUCK_OWNER;
 const identity = loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
-const directory = config.POTLUCK_ROSTER_FILE === undefined
-  ? noPeers
-  : rosterFileDirectory({ path: config.POTLUCK_ROSTER_FILE, self: machine, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS), log: info });
+// A roster file wins (labs, machines without a coordinator); else the coordinator's roster.
+const peerAddressing = { self: machine, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS), log: info };
+const directory = config.POTLUCK_ROSTER_FILE !== undefined
+  ? rosterFileDirectory({ path: config.POTLUCK_ROSTER_FILE, ...peerAddressing })
+  : config.POTLUCK_COORDINATOR_URL !== undefined
+    ? coordinatorDirectory({ url: config.POTLUCK_COORDINATOR_URL, ...peerAddressing })
+    : noPeers;
 const engine = new LlamaEngine({ threads: config.POTLUCK_THREADS, contextSizeMax: config.POTLUCK_CONTEXT_SIZE, queueWaitingMax: config.POTLUCK_QUEUE_MAX, embedContextSize: 512 });
 const usage = await connectUsagePublisher({ url: config.POTLUCK_NATS_URL, prefix: config.POTLUCK_NATS_PREFIX, log: info });
 // Memory: the store replays from disk and the embedder loads now, before the first request.

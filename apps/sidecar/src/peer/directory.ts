@@ -11,8 +11,8 @@ export interface PeerRecord {
 }
 
 /**
- * Who is on the mesh and which key each machine signs with. A static roster file implements it
- * until the coordinator client lands and replaces it behind the same interface.
+ * Who is on the mesh and which key each machine signs with: a static roster file, or the
+ * coordinator's roster, behind the same interface.
  */
 export interface PeerDirectory {
   /** Every other machine (never this one). */
@@ -50,14 +50,64 @@ export function rosterFileDirectory(options: {
     }
     return cached.entries;
   };
+  return directoryOver(entries, { self, peerPort, urlOverrides });
+}
+
+/** Roster refresh interval from the coordinator; an unknown signer triggers one early refresh. */
+export const CoordinatorRosterLimits = { refreshMs: 10_000, earlyRefreshMinMs: 2_000, fetchTimeoutMs: 5_000 } as const;
+
+/**
+ * The coordinator's roster (GET /v1/roster), cached for `refreshMs`. A machine that enrolled a
+ * moment ago may sign before the next refresh, so an unknown key refreshes early (at most every
+ * `earlyRefreshMinMs`, so unknown callers cannot make this machine hammer the coordinator). When
+ * the coordinator is unreachable, the last good roster is kept and the failure logged.
+ */
+export function coordinatorDirectory(options: {
+  url: string;
+  self: string;
+  peerPort: number;
+  urlOverrides?: ReadonlyMap<string, string>;
+  log?: (message: string) => void;
+  limits?: Partial<Record<keyof typeof CoordinatorRosterLimits, number>>;
+}): PeerDirectory {
+  const { url, self, peerPort, urlOverrides = new Map(), log = () => undefined } = options;
+  const limits = { ...CoordinatorRosterLimits, ...options.limits };
+  let cached: { atMs: number; entries: RosterEntry[] } | undefined;
+  const fetchRoster = async (): Promise<RosterEntry[]> => {
+    try {
+      const res = await fetch(`${url.replace(/\/$/, "")}/v1/roster`, { signal: AbortSignal.timeout(limits.fetchTimeoutMs) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const parsed = Roster.safeParse(await res.json());
+      if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? "invalid roster");
+      cached = { atMs: Date.now(), entries: parsed.data.machines };
+    } catch (error) {
+      log(`reading roster from ${url}: ${error instanceof Error ? error.message : String(error)}${cached === undefined ? "" : "; keeping the last good roster"}`);
+      if (cached !== undefined) cached = { ...cached, atMs: Date.now() };
+    }
+    return cached?.entries ?? [];
+  };
+  const entries = async (): Promise<RosterEntry[]> => (cached !== undefined && Date.now() - cached.atMs < limits.refreshMs ? cached.entries : fetchRoster());
+  const base = directoryOver(entries, { self, peerPort, urlOverrides });
+  return {
+    peers: base.peers,
+    keyFor: async (machine) => {
+      const key = await base.keyFor(machine);
+      if (key !== undefined || (cached !== undefined && Date.now() - cached.atMs < limits.earlyRefreshMinMs)) return key;
+      await fetchRoster();
+      return base.keyFor(machine);
+    },
+  };
+}
+
+function directoryOver(entries: () => Promise<RosterEntry[]>, o: { self: string; peerPort: number; urlOverrides: ReadonlyMap<string, string> }): PeerDirectory {
   const toRecord = (entry: RosterEntry): PeerRecord => ({
     machine: entry.name,
     owner: entry.owner,
-    url: urlOverrides.get(entry.name) ?? `http://${entry.meshIp}:${peerPort}`,
+    url: o.urlOverrides.get(entry.name) ?? `http://${entry.meshIp}:${o.peerPort}`,
     identityPublicKey: entry.identityPublicKey,
   });
   return {
-    peers: async () => (await entries()).filter((e) => e.name !== self).map(toRecord),
+    peers: async () => (await entries()).filter((e) => e.name !== o.self).map(toRecord),
     keyFor: async (machine) => (await entries()).find((e) => e.name === machine || e.id === machine)?.identityPublicKey,
   };
 }

@@ -1,0 +1,87 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { readFileSync, utimesSync, writeFileSync } from "node:fs";
+import type { Roster } from "@potluck/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { coordinatorDirectory, rosterFileDirectory } from "../src/peer/directory.js";
+import { newIdentity, writeRoster } from "./harness.js";
+
+const ids = { mac: newIdentity("mac"), linux: newIdentity("linux"), late: newIdentity("late") };
+
+describe("roster file directory", () => {
+  it("lists other machines with mesh URLs, finds keys by name or id, and follows edits", async () => {
+    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    try {
+      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321 });
+      expect(await dir.peers()).toEqual([{ machine: "linux", owner: "home", url: "http://100.64.0.3:8321", identityPublicKey: ids.linux.publicKey }]);
+      expect(await dir.keyFor("linux")).toBe(ids.linux.publicKey);
+      expect(await dir.keyFor("id-linux")).toBe(ids.linux.publicKey);
+      expect(await dir.keyFor("late")).toBeUndefined();
+      const next = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "late", owner: "home", identity: ids.late }]);
+      // Same path, new content and a new modification time: the next lookup sees it.
+      writeFileSync(roster.path, readFileSync(next.path));
+      utimesSync(roster.path, new Date(), new Date(Date.now() + 5_000));
+      next.cleanup();
+      expect(await dir.keyFor("late")).toBe(ids.late.publicKey);
+    } finally {
+      roster.cleanup();
+    }
+  });
+
+  it("keeps the last good roster when the file turns invalid", async () => {
+    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    const logs: string[] = [];
+    try {
+      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, log: (m) => logs.push(m) });
+      expect(await dir.peers()).toHaveLength(1);
+      writeFileSync(roster.path, "{ broken");
+      utimesSync(roster.path, new Date(), new Date(Date.now() + 10_000));
+      expect(await dir.peers()).toHaveLength(1);
+      expect(logs.join("\n")).toMatch(/reading roster .*keeping the last good roster/);
+    } finally {
+      roster.cleanup();
+    }
+  });
+});
+
+describe("coordinator roster directory", () => {
+  let roster: Roster;
+  let fetches = 0;
+  let server: Server;
+  let url: string;
+  beforeAll(async () => {
+    const file = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    roster = JSON.parse(readFileSync(file.path, "utf8")) as Roster;
+    file.cleanup();
+    server = createServer((req, res) => {
+      fetches++;
+      if (req.url !== "/v1/roster") return void res.writeHead(404).end();
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(roster));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("reads GET /v1/roster, caches it, and refreshes early for a machine that just enrolled", async () => {
+    const dir = coordinatorDirectory({ url, self: "mac", peerPort: 8321, limits: { refreshMs: 60_000, earlyRefreshMinMs: 0 } });
+    expect((await dir.peers()).map((p) => p.machine)).toEqual(["linux"]);
+    const before = fetches;
+    expect(await dir.keyFor("linux")).toBe(ids.linux.publicKey);
+    expect(fetches).toBe(before); // served from the cache
+    roster = { ...roster, version: roster.version + 1, machines: [...roster.machines, { ...roster.machines[1]!, id: "id-late", name: "late", identityPublicKey: ids.late.publicKey as never }] };
+    expect(await dir.keyFor("late")).toBe(ids.late.publicKey);
+    expect(fetches).toBe(before + 1);
+  });
+
+  it("keeps the last good roster while the coordinator is unreachable", async () => {
+    const logs: string[] = [];
+    const dir = coordinatorDirectory({ url, self: "mac", peerPort: 8321, log: (m) => logs.push(m), limits: { refreshMs: 0 } });
+    expect(await dir.peers()).not.toHaveLength(0);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    expect(await dir.keyFor("linux")).toBe(ids.linux.publicKey);
+    expect(logs.join("\n")).toMatch(/reading roster from .*keeping the last good roster/);
+    server.listen(0, "127.0.0.1");
+  });
+});
