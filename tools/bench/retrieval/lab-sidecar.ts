@@ -30,13 +30,16 @@ export interface MemoryLab {
   /** Starts (or restarts) the linux sidecar and waits until its memory store answers on loopback. */
   start(env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
+  /** Starts a sidecar on mac too (same roster), for fleet searches that start there. */
+  startMac(env?: NodeJS.ProcessEnv): Promise<void>;
   /** Adds memories to linux's store on disk (the sidecar must be stopped). */
   populate(texts: readonly string[], project: string): Promise<void>;
   /** Runs peer-client.ts inside mac. */
   fromMac(job: JobBody): Promise<unknown>;
   requestsFromMac(requests: ClientRequest[]): Promise<ClientAnswer[]>;
-  /** A command inside linux against its own loopback sidecar (the local API). */
+  /** A command inside linux (or mac) against its own loopback sidecar (the local API). */
   onLinux(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  onMac(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   sidecarOutput(): string;
   teardown(): Promise<void>;
 }
@@ -51,61 +54,77 @@ export async function createMemoryLab(): Promise<MemoryLab> {
   }
 }
 
+/** One host's sidecar: its data dir holds its identity key; the roster names both machines. */
+interface HostSidecar {
+  host: LabHost;
+  dataDir: string;
+  rosterFile: string;
+  proc: LabProcess | undefined;
+}
+
+function prepareHost(host: LabHost, privateKeyPem: string, roster: Roster): HostSidecar {
+  const dataDir = join(host.runDir, "data");
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dataDir, "identity-ed25519.pem"), privateKeyPem, { mode: 0o600 });
+  const rosterFile = join(host.runDir, "roster.json");
+  writeFileSync(rosterFile, JSON.stringify(roster));
+  return { host, dataDir, rosterFile, proc: undefined };
+}
+
+async function startSidecar(side: HostSidecar, env: NodeJS.ProcessEnv): Promise<void> {
+  await side.proc?.stop();
+  const proc = side.host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
+    env: {
+      ...process.env,
+      POTLUCK_DATA_DIR: side.dataDir,
+      POTLUCK_MACHINE: side.host.name,
+      POTLUCK_PORT: String(sidecarPort),
+      POTLUCK_BIND: "0.0.0.0",
+      POTLUCK_ROSTER_FILE: side.rosterFile,
+      POTLUCK_PEER_MEMORY_ENABLED: "0",
+      ...env,
+    },
+  });
+  side.proc = proc;
+  const started = Date.now();
+  let exited: number | string | undefined;
+  void proc.exited.then((code) => (exited = code));
+  for (;;) {
+    if (exited !== undefined) throw new Error(`${side.host.name} sidecar exited (${exited}): ${proc.output().slice(-2000)}`);
+    const status = await side.host.exec(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/memory/status`], { timeoutMs: 60_000 });
+    const body = status.code === 0 ? safeJson(status.stdout) : undefined;
+    if (body !== undefined && body.annPending === 0) return;
+    if (Date.now() - started > startTimeoutMs) throw new Error(`${side.host.name} sidecar's memory store did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 function setUp(lab: Lab): MemoryLab {
   const mac = lab.host("mac");
   const linux = lab.host("linux");
   const macId = generateIdentity();
   const linuxId = generateIdentity();
-  const dataDir = join(linux.runDir, "data");
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(dataDir, "identity-ed25519.pem"), linuxId.privateKeyPem, { mode: 0o600 });
-  const rosterFile = join(linux.runDir, "roster.json");
   const roster: Roster = { version: 1, machines: [rosterEntry(mac, macId.publicKey), rosterEntry(linux, linuxId.publicKey)] };
-  writeFileSync(rosterFile, JSON.stringify(roster));
+  const linuxSide = prepareHost(linux, linuxId.privateKeyPem, roster);
+  const macSide = prepareHost(mac, macId.privateKeyPem, roster);
   const linuxUrl = `http://${linux.meshIp ?? ""}:${sidecarPort}`;
-  let proc: LabProcess | undefined;
   const loaded = new Map<string, number>();
 
-  const onLinux = (argv: string[]) => linux.exec(argv, { timeoutMs: 120_000 });
   const memoryLab: MemoryLab = {
     lab,
     mac,
     linux,
     linuxUrl,
-    async start(env = {}) {
-      await memoryLab.stop();
-      proc = linux.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-        env: {
-          ...process.env,
-          POTLUCK_DATA_DIR: dataDir,
-          POTLUCK_MACHINE: "linux",
-          POTLUCK_PORT: String(sidecarPort),
-          POTLUCK_BIND: "0.0.0.0",
-          POTLUCK_ROSTER_FILE: rosterFile,
-          POTLUCK_PEER_MEMORY_ENABLED: "0",
-          ...env,
-        },
-      });
-      const started = Date.now();
-      let exited: number | string | undefined;
-      void proc.exited.then((code) => (exited = code));
-      for (;;) {
-        if (exited !== undefined) throw new Error(`linux sidecar exited (${exited}): ${proc.output().slice(-2000)}`);
-        const status = await onLinux(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/memory/status`]);
-        const body = status.code === 0 ? safeJson(status.stdout) : undefined;
-        if (body !== undefined && body.annPending === 0) return;
-        if (Date.now() - started > startTimeoutMs) throw new Error(`linux sidecar's memory store did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    },
+    start: (env = {}) => startSidecar(linuxSide, env),
     async stop() {
-      await proc?.stop();
-      proc = undefined;
+      await linuxSide.proc?.stop();
+      linuxSide.proc = undefined;
     },
+    startMac: (env = {}) => startSidecar(macSide, env),
     async populate(texts, project) {
       const from = loaded.get(project) ?? 0;
       if (from >= texts.length) return;
-      const store = await MemoryStore.open({ dir: join(dataDir, "memory"), embedder: createLexicalEmbedder() });
+      const store = await MemoryStore.open({ dir: join(linuxSide.dataDir, "memory"), embedder: createLexicalEmbedder() });
       try {
         for (let i = from; i < texts.length; i += 5_000) {
           await store.addMany(texts.slice(i, Math.min(texts.length, i + 5_000)).map((text) => ({ text, project, tags: [], confidence: 1, pinned: false })));
@@ -126,10 +145,12 @@ function setUp(lab: Lab): MemoryLab {
     async requestsFromMac(requests) {
       return (await memoryLab.fromMac({ mode: "requests", requests })) as ClientAnswer[];
     },
-    onLinux,
-    sidecarOutput: () => proc?.output() ?? "",
+    onLinux: (argv) => linux.exec(argv, { timeoutMs: 120_000 }),
+    onMac: (argv) => mac.exec(argv, { timeoutMs: 120_000 }),
+    sidecarOutput: () => linuxSide.proc?.output() ?? "",
     async teardown() {
-      await memoryLab.stop().catch(() => undefined);
+      await macSide.proc?.stop().catch(() => undefined);
+      await linuxSide.proc?.stop().catch(() => undefined);
       await lab.teardown();
     },
   };

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { MemorySearchResponse, MemoryStatus } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LabHost } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { createMemoryLab, type MemoryLab } from "../../bench/retrieval/lab-sidecar.js";
 
@@ -19,9 +20,10 @@ describe("memory over the lab mesh", () => {
     await lab?.teardown();
   }, 120_000);
 
-  const potluck = async (...args: string[]) => {
-    const result = await lab.linux.exec([process.execPath, cli, "memory", ...args], { env: { ...process.env, POTLUCK_PORT: "8321" }, timeoutMs: 120_000 });
-    expect(result.code, `potluck memory ${args.join(" ")}: ${result.stderr}`).toBe(0);
+  const potluck = (...args: string[]) => potluckOn(lab.linux, ...args);
+  const potluckOn = async (host: LabHost, ...args: string[]) => {
+    const result = await host.exec([process.execPath, cli, "memory", ...args], { env: { ...process.env, POTLUCK_PORT: "8321" }, timeoutMs: 120_000 });
+    expect(result.code, `${host.name}: potluck memory ${args.join(" ")}: ${result.stderr}`).toBe(0);
     return result.stdout;
   };
   const peerSearch = (signed: boolean) => ({ method: "POST", path: "/peer/memory/search", body: { query: "where is the router admin page", project: "home" }, signed });
@@ -53,14 +55,16 @@ describe("memory over the lab mesh", () => {
     expect(off?.status).toBe(503);
     expect(JSON.stringify(off?.body)).toMatch(/POTLUCK_PEER_MEMORY_ENABLED=1/);
 
-    const pidBefore = (await lab.onLinux(["pgrep", "-f", "apps/sidecar/src/main.ts"])).stdout.trim();
+    // Same process before and after: its uptime keeps growing (a restart would reset it).
+    const [healthBefore] = await lab.requestsFromMac([{ method: "GET", path: "/health", signed: false }]);
     expect(await potluck("share", "on")).toMatch(/on/);
-    const [on, unsignedAgain] = await lab.requestsFromMac([peerSearch(true), peerSearch(false)]);
+    const [on, unsignedAgain, healthAfter] = await lab.requestsFromMac([peerSearch(true), peerSearch(false), { method: "GET", path: "/health", signed: false }]);
     expect(on?.status).toBe(200);
     const body = MemorySearchResponse.parse(on?.body);
     expect(body.hits[0]).toMatchObject({ machine: "linux", record: { text: "The home router admin page is at 192.168.1.1", tags: ["network"] } });
     expect(unsignedAgain?.status).toBe(401);
-    expect((await lab.onLinux(["pgrep", "-f", "apps/sidecar/src/main.ts"])).stdout.trim()).toBe(pidBefore);
+    const uptime = (answer: typeof healthBefore) => (answer?.body as { uptimeS: number }).uptimeS;
+    expect(uptime(healthAfter)).toBeGreaterThan(uptime(healthBefore));
 
     await potluck("share", "off");
     const [offAgain] = await lab.requestsFromMac([peerSearch(true)]);
@@ -73,5 +77,20 @@ describe("memory over the lab mesh", () => {
     expect(body.machines.find((m) => m.machine === "linux")?.status).toBe("answered");
     expect(["unreachable", "timeout"]).toContain(body.machines.find((m) => m.machine === "mac")?.status);
     expect(body.hits[0]?.machine).toBe("linux");
+  });
+
+  it("fleet search from mac merges linux's hits with its own, and says when linux opts out", async () => {
+    await lab.startMac();
+    await potluckOn(lab.mac, "add", "The mac mini backs up to the router share every night", "--project", "home");
+    await potluck("share", "on");
+    const search = async () => MemorySearchResponse.parse(JSON.parse(await potluckOn(lab.mac, "search", "router admin page", "--project", "home", "--fleet", "--json")));
+    const both = await search();
+    expect(Object.fromEntries(both.machines.map((m) => [m.machine, m.status]))).toEqual({ mac: "answered", linux: "answered" });
+    expect(new Set(both.hits.map((h) => h.machine))).toEqual(new Set(["mac", "linux"]));
+    expect(both.hits[0]).toMatchObject({ machine: "linux", record: { text: "The home router admin page is at 192.168.1.1" } });
+    await potluck("share", "off");
+    const alone = await search();
+    expect(alone.machines.find((m) => m.machine === "linux")).toMatchObject({ status: "disabled", hits: 0 });
+    expect(alone.hits.map((h) => h.machine)).toEqual(["mac"]);
   });
 });
