@@ -45,12 +45,20 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
   const ids = unique(events.map((e) => e.eventId));
   const names = unique(events.map((e) => e.account));
   const refIds = unique(events.map((e) => e.ref).filter((r) => r !== ""));
-  const [known, accts, refRows, closers] = await Promise.all([
-    tx.select({ eventId: entries.eventId, seq: entries.seq, payloadHash: entries.payloadHash }).from(entries).where(inArray(entries.eventId, ids)),
-    tx.select().from(balances).where(inArray(balances.account, names)),
-    refIds.length === 0 ? [] : tx.select({ eventId: entries.eventId, kind: entries.kind, account: entries.account, delta: entries.delta, heldDelta: entries.heldDelta }).from(entries).where(inArray(entries.eventId, refIds)),
-    refIds.length === 0 ? [] : tx.select({ ref: entries.ref, kind: entries.kind, delta: entries.delta }).from(entries).where(and(ne(entries.ref, ""), inArray(entries.ref, refIds), inArray(entries.kind, ["settle", "void", "refund"]))),
-  ]);
+  // Array parameters (= any($1)) keep a 1,000-event batch at a handful of bind parameters.
+  const known = await tx.select({ eventId: entries.eventId, seq: entries.seq, payloadHash: entries.payloadHash }).from(entries).where(sql`${entries.eventId} = any(${arr(ids)}::text[])`);
+  const accts = await tx.select().from(balances).where(sql`${balances.account} = any(${arr(names)}::text[])`);
+  const refRows =
+    refIds.length === 0
+      ? []
+      : await tx.select({ eventId: entries.eventId, kind: entries.kind, account: entries.account, delta: entries.delta, heldDelta: entries.heldDelta }).from(entries).where(sql`${entries.eventId} = any(${arr(refIds)}::text[])`);
+  const closers =
+    refIds.length === 0
+      ? []
+      : await tx
+          .select({ ref: entries.ref, kind: entries.kind, delta: entries.delta })
+          .from(entries)
+          .where(and(ne(entries.ref, ""), sql`${entries.ref} = any(${arr(refIds)}::text[])`, inArray(entries.kind, ["settle", "void", "refund"])));
   const refs = new Map<string, RefState>();
   for (const r of refRows) refs.set(r.eventId, { kind: r.kind, account: r.account, amount: r.kind === "hold" ? r.heldDelta : -r.delta, closed: false, refunded: 0 });
   for (const c of closers) {
