@@ -3,10 +3,12 @@
 //   across the lab's WireGuard mesh (mac's sidecar routes to linux's), medians over repeats.
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
 //
-//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf] [--max-tokens 256] [--repeats 7] [--no-lab]
+//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 7] [--no-lab]
 //
 // Without --model it uses the tiny TEST model (random weights), whose per-token compute is so small
 // that the numbers mostly measure per-token transport overhead — the worst case for the ratios.
+// --shape small generates a ~100 MB random-weight TEST model with per-token times closer to a small
+// real model's (no real model can be downloaded here).
 // Every path uses 1 thread (the right count on this 2-core box) and greedy decoding.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
@@ -14,7 +16,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { getLlama, LlamaChat, type ChatHistoryItem } from "node-llama-cpp";
 import { parseArgs } from "../../src/cli/command.js";
-import { cachedTinyModel } from "../../src/model/tiny.js";
+import { cachedSmallTestModel, cachedTinyModel } from "../../src/model/tiny.js";
 import { repoRoot, serviceEntry, tsNodeArgs } from "../../src/lib/repo.js";
 import { startSupervised, stopSupervised, waitFor } from "../../src/lib/supervisor.js";
 import { timedStream, type RunTiming } from "./client.js";
@@ -27,7 +29,7 @@ const contextSize = 2048;
 
 async function main(): Promise<void> {
   const { flags } = parseArgs(process.argv.slice(2), ["no-lab"]);
-  const modelPath = flags.get("model") ?? cachedTinyModel(1);
+  const modelPath = flags.get("model") ?? (flags.get("shape") === "small" ? cachedSmallTestModel(1) : cachedTinyModel(1));
   const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const maxTokens = Number(flags.get("max-tokens") ?? 256);
   const repeats = Math.min(50, Number(flags.get("repeats") ?? 7));

@@ -1,10 +1,10 @@
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 // Tools may drive apps (eslint.config.mjs depConstraints allow type:app), but Nx forbids importing an
 // application project unconditionally; the lead is asked to add @potluck/sidecar to `allow`.
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { ensureTinyModel, tinyGguf } from "@potluck/sidecar";
+import { ensureTinyModel, tinyGguf, TinyModelShape, type TestModelShape } from "@potluck/sidecar";
 
 /**
  * The tiny TEST model (random weights, gibberish output) for tests, benches and the lab. The
@@ -29,4 +29,21 @@ export function writeTinyModel(out: string, seed = 1): number {
   writeFileSync(tmp, bytes);
   renameSync(tmp, out);
   return bytes.length;
+}
+
+/**
+ * A larger random-weight TEST model (~100 MB F32) whose per-token compute is closer to a small real
+ * model's, so benches can show transport overhead against realistic token times. Cached like the
+ * tiny one; still gibberish, still labelled a test model by its metadata.
+ */
+export const SmallTestShape: TestModelShape = { ...TinyModelShape, embeddingLength: 512, blockCount: 8, feedForwardLength: 1536, headCount: 8, headCountKv: 8, contextLength: 4096 };
+
+export function cachedSmallTestModel(seed = 1, dir = toolsModelCacheDir): string {
+  const path = join(dir, `potluck-small-test-model-s${seed}-v1.gguf`);
+  if (existsSync(path)) return path;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, tinyGguf(seed, SmallTestShape));
+  renameSync(tmp, path);
+  return path;
 }

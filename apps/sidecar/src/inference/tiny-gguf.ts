@@ -35,11 +35,14 @@ const CHATML_TEMPLATE =
 /** llama.cpp token types (llama_token_type). */
 const TokenType = { normal: 1, unknown: 2, control: 3, byte: 6 } as const;
 
-/** Returns the bytes of a complete GGUF file, identical for identical seeds. */
-export function tinyGguf(seed = 1): Buffer {
+/** The dimensions a generated model may vary (benches use a larger shape to model real compute). */
+export type TestModelShape = { [K in keyof typeof TinyModelShape]: number };
+
+/** Returns the bytes of a complete GGUF file, identical for identical seeds (and shape). */
+export function tinyGguf(seed = 1, shape: TestModelShape = TinyModelShape): Buffer {
   const vocab = buildVocab();
   const rand = seededRandom(seed);
-  const s = TinyModelShape;
+  const s = shape;
   const headDim = s.embeddingLength / s.headCount;
   const kvDim = headDim * s.headCountKv;
   const tensors: Tensor[] = [];
@@ -59,7 +62,7 @@ export function tinyGguf(seed = 1): Buffer {
   }
   add("output_norm.weight", [e], ones(e));
   add("output.weight", [e, vocab.tokens.length], outputMatrix(rand, e, vocab.types));
-  return writeGguf(metadataFor(vocab, seed), tensors);
+  return writeGguf(metadataFor(vocab, seed, shape), tensors);
 }
 
 interface Vocab {
@@ -98,8 +101,7 @@ function buildVocab(): Vocab {
   return { tokens, types, scores, ids: { unk: 0, bos: 1, eos: 2, imEnd: 4 } };
 }
 
-function metadataFor(vocab: Vocab, seed: number): MetaEntry[] {
-  const s = TinyModelShape;
+function metadataFor(vocab: Vocab, seed: number, s: TestModelShape): MetaEntry[] {
   return [
     ["general.architecture", "string", "llama"],
     ["general.name", "string", `${TINY_MODEL_NAME} (random weights, seed ${seed}; NOT a real model)`],
