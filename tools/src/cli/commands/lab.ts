@@ -169,6 +169,7 @@ async function down(id: string | undefined, all: boolean): Promise<number> {
   const removed = await cleanupLeftovers({ all });
   for (const state of targets) process.stdout.write(`potluck: lab ${state.id} stopped\n`);
   for (const item of removed) process.stdout.write(`potluck: removed leftover ${item}\n`);
+  if (targets.length === 0 && removed.length === 0) process.stdout.write("potluck: no lab was up and nothing was left over\n");
   const remaining = liveLabsOfOthers();
   if (remaining.length > 0 && !all) process.stdout.write(`potluck: left ${remaining.length} lab(s) of running processes alone (${remaining.join(", ")}); --all removes them too\n`);
   return 0;
