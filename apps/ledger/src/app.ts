@@ -1,5 +1,6 @@
 import { errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
 import { Hono } from "hono";
+import type { Registry } from "prom-client";
 import type { Witness } from "./anchors/witness.js";
 import type { Ledger } from "./ledger/service.js";
 import { accountRoutes, balanceRoutes } from "./routes/balances.js";
@@ -12,6 +13,7 @@ export interface LedgerDeps {
   ledger: Ledger;
   /** Present when this process also acts as a witness for another log. */
   witness?: Witness;
+  metrics?: Registry;
 }
 
 /** The ledger's HTTP surface, built from injected dependencies (no port, no globals). */
@@ -23,6 +25,8 @@ export function buildLedgerApp(deps: LedgerDeps) {
     .route("/v1/accounts", accountRoutes(deps.ledger))
     .route("/v1/log", logRoutes(deps.ledger));
   if (deps.witness !== undefined) app.route("/v1/witness", witnessRoutes(deps.witness));
+  const metrics = deps.metrics;
+  if (metrics !== undefined) app.get("/metrics", async (c) => c.text(await metrics.metrics(), 200, { "content-type": metrics.contentType }));
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err);

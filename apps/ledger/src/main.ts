@@ -14,6 +14,7 @@ import { openLedgerDb } from "./db/open.js";
 import { ensureUsageStream, startIngest } from "./ingest/jetstream.js";
 import { loadOrCreateSigner } from "./keys.js";
 import { Ledger } from "./ledger/service.js";
+import { createLedgerMetrics } from "./metrics.js";
 import { latestSnapshot } from "./ledger/snapshot.js";
 import { NoteAlg, parseVerifierKey } from "./proof/note.js";
 
@@ -34,7 +35,7 @@ async function start(cfg: LedgerConfig) {
   }
   ledger = new Ledger(opened.db, signer, cfg.POTLUCK_LEDGER_ORIGIN, anchors);
   const witness = cfg.POTLUCK_LEDGER_WITNESS_FOR === undefined ? undefined : new Witness(parseVerifierKey(cfg.POTLUCK_LEDGER_WITNESS_FOR), await loadOrCreateSigner(join(cfg.POTLUCK_DATA_DIR, "witness.key"), `${cfg.POTLUCK_LEDGER_ORIGIN}-witness`, NoteAlg.cosignatureV1));
-  const app = buildLedgerApp({ startedAt: Date.now(), ledger, ...(witness === undefined ? {} : { witness }) });
+  const app = buildLedgerApp({ startedAt: Date.now(), ledger, metrics: createLedgerMetrics(ledger), ...(witness === undefined ? {} : { witness }) });
   const server = serve({ fetch: app.fetch, port: cfg.POTLUCK_LEDGER_PORT, hostname: cfg.POTLUCK_BIND }, (info) => log.info({ port: info.port, db: opened.kind, key: signer.vkey }, "ledger listening"));
 
   let nc: NatsConnection | undefined;

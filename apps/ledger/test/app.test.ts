@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
 import { loadLedgerConfig } from "../src/config.js";
+import { createLedgerMetrics } from "../src/metrics.js";
 import { verifyProofBundle } from "../src/proof/bundle.js";
 import { testLedger } from "./helpers/ledger.js";
 
@@ -12,7 +13,7 @@ describe("ledger HTTP API", () => {
 
   beforeAll(async () => {
     t = await testLedger();
-    app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger });
+    app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, metrics: createLedgerMetrics(t.ledger) });
   });
   afterAll(async () => t.close());
 
@@ -75,6 +76,13 @@ describe("ledger HTTP API", () => {
     expect(verifyProofBundle(bundle, key)).toMatchObject({ account: "ann", balance: 450 });
     expect((await app.request("/v1/log/proofs/consistency?from=3&to=7")).status).toBe(200);
     expect((await app.request("/v1/log/proofs/consistency?from=3&to=70")).status).toBe(400);
+  });
+
+  it("exposes Prometheus metrics that count what happened", async () => {
+    const text = await (await app.request("/metrics")).text();
+    expect(text).toMatch(/potluck_ledger_events_applied_total 6/);
+    expect(text).toMatch(/potluck_ledger_events_rejected_total\{code="overdraw"\} 1/);
+    expect(text).toMatch(/potluck_ledger_log_size 7/);
   });
 });
 

@@ -18,6 +18,8 @@ export const ReadLimits = { entriesPageMax: 500, balancesPageMax: 1000 } as cons
 /** The one object every route and worker goes through; nothing else touches the tables. */
 export class Ledger {
   readonly log: MerkleLog;
+  /** Outcome counts since start, read by the metrics at scrape time. */
+  readonly stats = { applied: 0, duplicates: 0, rejected: new Map<string, number>() };
 
   constructor(
     readonly db: LedgerDb,
@@ -37,6 +39,11 @@ export class Ledger {
   async append(events: readonly IncomingEvent[]): Promise<AppendOutcome[]> {
     const out: AppendOutcome[] = [];
     for (let i = 0; i < events.length; i += APPEND_BATCH_MAX) out.push(...(await appendEvents(this.db, events.slice(i, i + APPEND_BATCH_MAX), this.clockMs())));
+    for (const o of out) {
+      if (o.status === "applied") this.stats.applied += 1;
+      else if (o.status === "duplicate") this.stats.duplicates += 1;
+      else this.stats.rejected.set(o.refusal.code, (this.stats.rejected.get(o.refusal.code) ?? 0) + 1);
+    }
     return out;
   }
 
