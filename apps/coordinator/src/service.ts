@@ -4,6 +4,7 @@ import { buildCoordinatorApp } from "./app.js";
 import type { Clock } from "./clock.js";
 import type { CoordinatorConfig } from "./config.js";
 import { openDatabase, type OpenedDatabase } from "./db/open.js";
+import { createCoordinatorMetrics } from "./metrics.js";
 import { connectNats, natsRosterEvents, subscribeHeartbeats, type Logger } from "./nats.js";
 import { CoordinatorState } from "./state.js";
 
@@ -35,14 +36,15 @@ export async function startCoordinatorService(config: CoordinatorConfig, options
     throw error;
   }
   const state = await CoordinatorState.open({ db: database.db, clock: options.clock, events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log) });
-  subscribeHeartbeats(nats, config.POTLUCK_NATS_PREFIX, state, log);
+  const heartbeatFeed = subscribeHeartbeats(nats, config.POTLUCK_NATS_PREFIX, state, log);
   const sweep = setInterval(() => state.sweep(), sweepIntervalMs);
   const flush = setInterval(() => {
     state.flush().catch((error: unknown) => log?.warn({ err: error }, "flushing heartbeat times failed; will retry"));
   }, flushIntervalMs);
   sweep.unref();
   flush.unref();
-  const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret });
+  const metrics = createCoordinatorMetrics(state, heartbeatFeed.rejected);
+  const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret, metrics });
   return {
     app,
     state,

@@ -15,7 +15,7 @@ import {
   type TokenCreated,
   type TokenCreateRequest,
 } from "@potluck/protocol";
-import { and, count, eq, gt, isNull, or } from "drizzle-orm";
+import { and, count, eq, gt, isNull, lt, or } from "drizzle-orm";
 import { systemClock, type Clock } from "./clock.js";
 import type { CoordinatorDb } from "./db/open.js";
 import { bumpRosterVersion, lockEnrollment, lowestFreeMeshIndex, readMachines, readRosterVersion, writeHeartbeats, type CoordinatorTx, type MachineRow } from "./db/queries.js";
@@ -36,6 +36,8 @@ export interface StateOptions {
   events?: RosterEvents;
 }
 
+/** How long an expired join token is still recognised as expired before it is purged. */
+const expiredTokenKeepMs = 24 * 3600 * 1000;
 /** Heartbeat receive times written per flush statement. */
 const heartbeatFlushBatchMax = 500;
 /** A heartbeat from a name we do not know triggers a roster reload at most this often. */
@@ -54,6 +56,9 @@ export class CoordinatorState {
   private lastUnknownReloadMs = 0;
   /** Heartbeats dropped because no machine of that name is enrolled. */
   unknownHeartbeats = 0;
+  /** Heartbeats accepted, and enrollments made, by this process (for metrics). */
+  acceptedHeartbeats = 0;
+  enrollments = 0;
 
   private constructor(options: StateOptions) {
     this.db = options.db;
@@ -75,6 +80,8 @@ export class CoordinatorState {
 
   async createToken(request: TokenCreateRequest): Promise<TokenCreated> {
     const now = this.clock.nowMs();
+    // Expired tokens are kept a day (so "expired" can still be told from "unknown"), then purged.
+    await this.db.delete(joinTokens).where(lt(joinTokens.expiresAt, new Date(now - expiredTokenKeepMs)));
     const [active] = await this.db
       .select({ n: count() })
       .from(joinTokens)
@@ -120,6 +127,7 @@ export class CoordinatorState {
       if (inserted === undefined) throw new Error("enrolling: insert returned no row");
       return { row: inserted, version: await bumpRosterVersion(tx) };
     }).catch(mapUniqueViolation);
+    this.enrollments++;
     this.heartbeats.forget(row.name);
     this.cache.apply(version, { upsert: row });
     this.events.publish({ version, reason: "enrolled", machine: row.name });
@@ -196,12 +204,26 @@ export class CoordinatorState {
       this.reloadSoon();
       return "unknown";
     }
+    this.acceptedHeartbeats++;
     const before = this.heartbeats.record(beat.machine, beat.wireguardPublicKey, beat.seq);
     const wasStale = before !== undefined && before.wireguardPublicKey !== row.wireguardPublicKey;
     if (!wasStale && beat.wireguardPublicKey !== row.wireguardPublicKey) {
       this.events.publish({ version: this.cache.currentVersion, reason: "stale_key", machine: beat.machine });
     }
     return "ok";
+  }
+
+  /** Machines per state and with a stale key, from memory (no database round trip): for metrics. */
+  liveness(): { version: number; online: number; offline: number; neverSeen: number; staleKeys: number } {
+    const counts = { version: this.cache.currentVersion, online: 0, offline: 0, neverSeen: 0, staleKeys: 0 };
+    for (const row of this.cache.rows()) {
+      const entry = this.toEntry(row);
+      if (entry.state === "online") counts.online++;
+      else if (entry.state === "offline") counts.offline++;
+      else counts.neverSeen++;
+      if (entry.staleKey) counts.staleKeys++;
+    }
+    return counts;
   }
 
   /** Publishes every online/offline transition since the last sweep; call about once a second. */

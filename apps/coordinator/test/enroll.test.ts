@@ -41,6 +41,15 @@ describe("join tokens", () => {
     expect(res.message).toMatch(/expired at/);
   });
 
+  it("purges tokens a day after they expired; then they are unknown", async () => {
+    const token = await t.createToken({ ttlS: 60 });
+    clock.advance(61_000);
+    expect((await errorOf(await t.enroll({ token, name: "later" }))).code).toBe("token_expired");
+    clock.advance(24 * 3600 * 1000);
+    await t.createToken(); // creation purges
+    expect((await errorOf(await t.enroll({ token, name: "later" }))).code).toBe("token_unknown");
+  });
+
   it("names an unknown token", async () => {
     const res = await errorOf(await t.enroll({ token: "plj_" + "x".repeat(32), name: "stranger" }));
     expect(res).toMatchObject({ status: 401, code: "token_unknown", field: "token" });

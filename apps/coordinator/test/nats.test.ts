@@ -97,6 +97,17 @@ describe("coordinator over NATS", () => {
     expect((await roster()).machines.find((m) => m.name === "closet")?.state).toBe("never_seen");
   });
 
+  it("serves Prometheus metrics to the admin (and to loopback callers)", async () => {
+    expect((await service.app.request("/metrics")).status).toBe(401);
+    const res = await service.app.request("/metrics", { headers: { authorization: `Bearer ${adminSecret}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/potluck_coordinator_machines\{state="online"\} [1-9]/);
+    expect(text).toMatch(/potluck_coordinator_stale_keys 1/);
+    expect(text).toMatch(/potluck_coordinator_heartbeats_total [1-9]/);
+    expect(text).toMatch(/potluck_coordinator_heartbeats_rejected_total [1-9]/);
+  });
+
   it("remembers heartbeats across a coordinator restart", async () => {
     const key = (await roster()).machines.find((m) => m.name === "mac")?.wireguardPublicKey ?? "";
     beat("mac", key);
