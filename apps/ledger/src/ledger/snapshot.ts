@@ -1,8 +1,7 @@
 import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { balances, entries, head } from "../db/schema.js";
-import { compareAccounts, compareAscii, isAscii, encodeBalanceLeaf, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
-import { leafHash } from "../proof/merkle.js";
+import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
 import { inclusionProof, merkleRoot } from "../proof/merkle-build.js";
 import { recordOf } from "./rows.js";
 
@@ -13,10 +12,20 @@ export interface BalanceRow {
 
 /** Leaf hashes of a balance set sorted by account bytes: the snapshot tree's leaves. */
 export function balanceLeaves(rows: readonly BalanceRow[], asOfSize: number): { sorted: BalanceRow[]; leaves: Buffer[] } {
-  // Checked once, so the million comparisons of a large snapshot are plain string comparisons.
+  const sorted = isSorted(rows) ? rows.slice() : [...rows].sort(comparatorFor(rows));
+  return { sorted, leaves: sorted.map((r) => balanceLeafHash(r.account, r.balance, asOfSize)) };
+}
+
+// Checked once, so the million comparisons of a large snapshot are plain string comparisons.
+function comparatorFor(rows: readonly BalanceRow[]): (a: BalanceRow, b: BalanceRow) => number {
   const cmp = rows.every((r) => isAscii(r.account)) ? compareAscii : compareAccounts;
-  const sorted = [...rows].sort((a, b) => cmp(a.account, b.account));
-  return { sorted, leaves: sorted.map((r) => leafHash(encodeBalanceLeaf(r.account, r.balance, asOfSize))) };
+  return (a, b) => cmp(a.account, b.account);
+}
+
+/** Rows the database already sorted (collate "C" is byte order) skip the sort; one pass checks it. */
+function isSorted(rows: readonly BalanceRow[]): boolean {
+  for (let i = 1; i < rows.length; i += 1) if (compareAccounts((rows[i - 1] as BalanceRow).account, (rows[i] as BalanceRow).account) >= 0) return false;
+  return true;
 }
 
 export function snapshotRoot(rows: readonly BalanceRow[], asOfSize: number): string {
@@ -32,7 +41,7 @@ export async function takeSnapshot(db: LedgerDb, nowMs: number = Date.now()): Pr
   return db.transaction(async (tx) => {
     const [h] = await tx.select().from(head).where(eq(head.id, 1)).for("update");
     if (h === undefined) throw new Error("snapshot: the head row is missing");
-    const rows = await tx.select({ account: balances.account, balance: balances.balance }).from(balances);
+    const rows = await tx.select({ account: balances.account, balance: balances.balance }).from(balances).orderBy(sql`${balances.account} collate "C"`);
     const meta: SnapshotMeta = { asOfSize: h.size, accounts: rows.length, root: snapshotRoot(rows, h.size) };
     const record: LedgerRecord = { seq: h.size, eventId: `snapshot:${h.size}`, kind: "snapshot", account: "", delta: 0, heldDelta: 0, ref: "", meta: snapshotMeta(meta), payloadHash: GENESIS_HASH, createdAtMs: nowMs, prevHash: h.lastHash };
     const hash = entryHash(record);

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { leafHash } from "./merkle.js";
 
 /**
@@ -83,14 +83,29 @@ export function entryLeafHash(r: LedgerRecord): Buffer {
 
 /** A balance snapshot leaf: (account, balance, as-of log size), fixed encoding. */
 export function encodeBalanceLeaf(account: string, balance: number, asOfSize: number): Buffer {
-  const name = Buffer.from(account, "utf8");
-  if (name.length > 0xffff) throw new RangeError("account name is too long");
-  const out = Buffer.allocUnsafe(4 + 2 + name.length + 16);
-  out.write("PLB1", 0, "latin1");
-  out.writeUInt16BE(name.length, 4);
-  name.copy(out, 6);
-  out.writeBigInt64BE(BigInt(balance), 6 + name.length);
-  out.writeBigUInt64BE(BigInt(asOfSize), 14 + name.length);
+  return balanceLeafInput(account, balance, asOfSize, 0);
+}
+
+/** The balance leaf's Merkle leaf hash, SHA-256(0x00 ‖ leaf), built in one buffer (snapshots hash millions). */
+export function balanceLeafHash(account: string, balance: number, asOfSize: number): Buffer {
+  const input = balanceLeafInput(account, balance, asOfSize, 1);
+  input[0] = 0x00;
+  return hash("sha256", input, "buffer");
+}
+
+function balanceLeafInput(account: string, balance: number, asOfSize: number, offset: number): Buffer {
+  if (!Number.isSafeInteger(balance) || !Number.isSafeInteger(asOfSize) || asOfSize < 0) throw new RangeError("balance leaf needs safe integers");
+  const nameBytes = Buffer.byteLength(account, "utf8");
+  if (nameBytes > 0xffff) throw new RangeError("account name is too long");
+  const out = Buffer.allocUnsafe(offset + 4 + 2 + nameBytes + 16);
+  let o = offset + out.write("PLB1", offset, "latin1");
+  o = out.writeUInt16BE(nameBytes, o);
+  o += out.write(account, o, "utf8");
+  // 64-bit big-endian without BigInt: high word (signed for the balance) then low word.
+  o = out.writeInt32BE(Math.floor(balance / 2 ** 32), o);
+  o = out.writeUInt32BE(balance - Math.floor(balance / 2 ** 32) * 2 ** 32, o);
+  o = out.writeUInt32BE(Math.floor(asOfSize / 2 ** 32), o);
+  out.writeUInt32BE(asOfSize - Math.floor(asOfSize / 2 ** 32) * 2 ** 32, o);
   return out;
 }
 

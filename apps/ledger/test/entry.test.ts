@@ -1,0 +1,50 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { balanceLeafHash, decodeEntry, encodeBalanceLeaf, encodeEntry, KindCode, type LedgerRecord, type RecordKind } from "../src/proof/entry.js";
+import { leafHash } from "../src/proof/merkle.js";
+
+const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString("hex"));
+const record: fc.Arbitrary<LedgerRecord> = fc.record({
+  seq: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  eventId: fc.string({ maxLength: 128 }),
+  kind: fc.constantFrom(...(Object.keys(KindCode) as RecordKind[])),
+  account: fc.string({ maxLength: 63 }),
+  delta: fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+  heldDelta: fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+  ref: fc.string({ maxLength: 128 }),
+  meta: fc.string({ maxLength: 300 }),
+  payloadHash: hex32,
+  createdAtMs: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  prevHash: hex32,
+});
+
+describe("canonical entry encoding", () => {
+  it("round-trips every field and changes with any one of them", () => {
+    fc.assert(
+      fc.property(record, record, (a, b) => {
+        expect(decodeEntry(encodeEntry(a))).toEqual(a);
+        const same = JSON.stringify(a) === JSON.stringify(b);
+        expect(encodeEntry(a).equals(encodeEntry(b))).toBe(same);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("refuses truncated or padded bytes", () => {
+    const bytes = encodeEntry({ seq: 1, eventId: "e", kind: "earn", account: "a", delta: 1, heldDelta: 0, ref: "", meta: "{}", payloadHash: "0".repeat(64), createdAtMs: 1, prevHash: "0".repeat(64) });
+    expect(() => decodeEntry(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/);
+    expect(() => decodeEntry(Buffer.concat([bytes, Buffer.from([0])]))).toThrow(/trailing/);
+  });
+
+  it("hashes a balance leaf the same way in the one-buffer fast path", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 63 }), fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), fc.nat({ max: Number.MAX_SAFE_INTEGER }), (account, balance, size) => {
+        expect(balanceLeafHash(account, balance, size).equals(leafHash(encodeBalanceLeaf(account, balance, size)))).toBe(true);
+        const bytes = encodeBalanceLeaf(account, balance, size);
+        expect(bytes.readBigInt64BE(bytes.length - 16)).toBe(BigInt(balance));
+        expect(bytes.readBigUInt64BE(bytes.length - 8)).toBe(BigInt(size));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
