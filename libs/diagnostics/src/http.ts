@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { Capabilities, FwReapplyResult, FwStatus, Health, InferStreamChunk, ProbeResponse, Roster, type RosterEntry } from "@potluck/protocol";
+import { Capabilities, FwReapplyResult, FwStatus, Health, InferStreamChunk, ModelInfo, ProbeResponse, Roster, type RosterEntry } from "@potluck/protocol";
+import { z as zod } from "zod";
 import type { z } from "zod";
 import { DiagnosticsLimits } from "./limits.js";
-import { classifyNetworkError, ProbeError, ProbeErrorKind, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerTarget, type RosterSource } from "./probes.js";
+import { classifyNetworkError, ProbeError, ProbeErrorKind, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerTarget, type RosterSource, type SelfClient } from "./probes.js";
 
 /** Adds a peer request's signature headers (machine id, timestamp, nonce, signature). */
 export type RequestSigner = (request: { method: string; path: string; body: string }) => Record<string, string> | Promise<Record<string, string>>;
@@ -91,6 +92,36 @@ export function httpRosterSource({ url, headers = {}, fetch: fetchImpl = fetch }
     return (await readJson(res, Roster, signal)).machines;
   };
   return { list, lookup: async (name, signal) => (await list(signal)).find((m) => m.name === name) ?? null };
+}
+
+/** GET /v1/models as the sidecar answers it: OpenAI's list with Potluck's model state alongside. */
+const LocalModels = zod.object({
+  data: zod.array(zod.object({
+    id: zod.string(),
+    potluck: zod.object({ state: ModelInfo.shape.state, progress: zod.number().min(0).max(1).optional(), reason: zod.string().optional(), test_model: zod.boolean() }),
+  })),
+});
+const LocalCompletion = zod.object({ served_by: zod.string().optional(), choices: zod.array(zod.object({ message: zod.object({ content: zod.string().nullable() }) })) });
+
+/** This machine's model path through its own OpenAI-compatible API (loopback). */
+export function httpSelfClient({ url, machine, fetch: fetchImpl = fetch }: { url: string; machine: string; fetch?: typeof fetch }): SelfClient {
+  return {
+    async models(signal) {
+      const res = await send(fetchImpl, `${url}/v1/models`, { signal });
+      return (await readJson(res, LocalModels, signal)).data.map((m) => {
+        const info: ModelInfo = { id: m.id, state: m.potluck.state, testModel: m.potluck.test_model };
+        if (m.potluck.progress !== undefined) info.progress = m.potluck.progress;
+        if (m.potluck.reason !== undefined) info.reason = m.potluck.reason;
+        return info;
+      });
+    },
+    async firstToken(model, signal) {
+      const body = { model, messages: [{ role: "user", content: firstTokenPrompt }], max_tokens: 1, temperature: 0, stream: false, potluck: { on: machine } };
+      const res = await send(fetchImpl, `${url}/v1/chat/completions`, { method: "POST", signal, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const answer = await readJson(res, LocalCompletion, signal);
+      return { text: answer.choices[0]?.message.content ?? "", servedBy: answer.served_by ?? machine };
+    },
+  };
 }
 
 /** This machine's sidecar over loopback, for the CLI (the sidecar answers itself in-process). */

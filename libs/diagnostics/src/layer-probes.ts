@@ -1,8 +1,8 @@
-import type { Capabilities, FwStatus, LayerCode, RosterEntry } from "@potluck/protocol";
+import type { FwStatus, LayerCode, ModelInfo, RosterEntry } from "@potluck/protocol";
 import type { FixContext } from "./checks.js";
 import { Failure } from "./layers.js";
 import type { DiagnosticsBudget } from "./limits.js";
-import { ProbeError, ProbeErrorKind, type Clock, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerTarget, type RosterSource, type TunnelPeer, type TunnelReader } from "./probes.js";
+import { ProbeError, ProbeErrorKind, type Clock, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerTarget, type RosterSource, type SelfClient, type TunnelPeer, type TunnelReader } from "./probes.js";
 
 /** What one layer's probe concluded. A failure names one of the layer's registered failures. */
 export type Outcome =
@@ -17,6 +17,8 @@ export interface Probes {
   tunnel: TunnelReader;
   peer: PeerClient;
   firewall?: FirewallProbe;
+  /** The local report's model path; without it the local path goes through the peer API over loopback. */
+  self?: SelfClient;
 }
 
 /** Everything one run learns on its way down the layers; later layers read what earlier ones found. */
@@ -31,7 +33,8 @@ export interface RunState {
   requestedModel?: string;
   entry?: RosterEntry;
   tunnelPeer?: TunnelPeer;
-  capabilities?: Capabilities;
+  /** The models the capabilities layer found. */
+  models?: ModelInfo[];
   /** Reuse of a recent first token (see Diagnostics); undefined forces a generation. */
   recentFirstToken?: { servedBy: string; ageMs: number };
   /** Set once the local fw-watcher answered its status: a reapply can be offered. */
@@ -110,9 +113,12 @@ export const layerProbes: Record<LayerCode, LayerProbe> = {
   },
   capabilities: async (run) => {
     try {
-      const caps = await run.probes.peer.capabilities(run.target, timeout(run.limits.capabilitiesTimeoutMs));
-      run.capabilities = caps;
-      run.ctx.detail.models = String(caps.models.length);
+      const selfClient = run.self ? run.probes.self : undefined;
+      const models = selfClient !== undefined
+        ? await selfClient.models(timeout(run.limits.capabilitiesTimeoutMs))
+        : (await run.probes.peer.capabilities(run.target, timeout(run.limits.capabilitiesTimeoutMs))).models;
+      run.models = models;
+      run.ctx.detail.models = String(models.length);
       return ok;
     } catch (error) {
       run.ctx.detail.error = describe(error);
@@ -129,7 +135,9 @@ export const layerProbes: Record<LayerCode, LayerProbe> = {
     }
     const started = run.clock.now();
     try {
-      const token = await run.probes.peer.firstToken(run.target, model, timeout(run.limits.firstTokenTimeoutMs));
+      const selfClient = run.self ? run.probes.self : undefined;
+      const signal = timeout(run.limits.firstTokenTimeoutMs);
+      const token = selfClient !== undefined ? await selfClient.firstToken(model, signal) : await run.probes.peer.firstToken(run.target, model, signal);
       run.ctx.detail.servedBy = token.servedBy;
       run.ctx.detail.firstTokenMs = String(Math.round(run.clock.now() - started));
       return ok;
@@ -279,28 +287,35 @@ async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome |
 async function peerLiveness(run: RunState, sentAt: number, stop: AbortSignal): Promise<"alive" | "silent" | "local-stuck"> {
   const { ctx, clock, limits } = run;
   const base = run.tunnelPeer;
+  if (base === undefined) return "silent";
+  // The probe has timed out, so its packets (and retransmissions) went into the tunnel by now if
+  // they ever will. Less than one of them on the counter: they never left this machine.
+  const afterProbe = await readTunnelPeer(run).catch(() => undefined);
+  if (afterProbe !== undefined && afterProbe.txBytes - base.txBytes < probePacketBytesMin) return "local-stuck";
   const heartbeat = run.entry?.lastHeartbeatAt;
   if (heartbeat != null && clock.now() - Date.parse(heartbeat) < limits.heartbeatFreshMs) {
     ctx.detail.evidence = `${ctx.peer} is up (the coordinator heard its heartbeat ${Math.round((clock.now() - Date.parse(heartbeat)) / 1000)} s ago)`;
     return "alive";
   }
-  if (base === undefined) return "silent";
-  let sent = false;
   for (;;) {
     const now = await readTunnelPeer(run).catch(() => undefined);
-    if (now !== undefined) {
-      if (now.rxBytes > base.rxBytes || (now.latestHandshakeAtMs ?? 0) > (base.latestHandshakeAtMs ?? 0)) {
-        ctx.detail.evidence = `${ctx.peer}'s WireGuard still answers on ${ctx.interfaceName} (it sent ${now.rxBytes - base.rxBytes} bytes after the probe)`;
-        return "alive";
-      }
-      if (now.txBytes > base.txBytes) sent = true;
+    if (now !== undefined && (now.rxBytes > base.rxBytes || (now.latestHandshakeAtMs ?? 0) > (base.latestHandshakeAtMs ?? 0))) {
+      ctx.detail.evidence = `${ctx.peer}'s WireGuard still answers on ${ctx.interfaceName} (it sent ${now.rxBytes - base.rxBytes} bytes after the probe)`;
+      return "alive";
     }
     if (clock.now() - sentAt >= limits.liveWaitMs || stop.aborted) break;
     await clock.sleep(limits.livePollMs);
   }
   ctx.detail.silentS = String(Math.round((clock.now() - sentAt) / 1000));
-  return sent ? "silent" : "local-stuck";
+  return "silent";
 }
+
+/**
+ * The smallest packet a probe puts into the tunnel: a TCP SYN (60 bytes of IP) plus WireGuard's
+ * 32 bytes of header and tag. A WireGuard keepalive alone is 32 bytes, so a counter that grew by
+ * less than this carried no probe.
+ */
+const probePacketBytesMin = 60 + 32;
 
 async function readTunnelPeer(run: RunState): Promise<TunnelPeer | undefined> {
   const key = run.entry?.wireguardPublicKey;
@@ -335,7 +350,7 @@ async function localFirewallBlocking(run: RunState): Promise<boolean> {
 }
 
 function probeModelRuntime(run: RunState): Promise<Outcome> {
-  const models = run.capabilities?.models ?? [];
+  const models = run.models ?? [];
   const wanted = run.requestedModel;
   const chosen = wanted !== undefined ? models.find((m) => m.id === wanted) : (models.find((m) => m.state === "ready") ?? models[0]);
   run.ctx.detail.available = models.map((m) => `${m.id} (${m.state})`).join(", ");

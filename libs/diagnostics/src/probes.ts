@@ -1,4 +1,4 @@
-import type { Capabilities, FwStatus, Health, RosterEntry } from "@potluck/protocol";
+import type { Capabilities, FwStatus, Health, ModelInfo, RosterEntry } from "@potluck/protocol";
 
 /**
  * The small interfaces diagnostics probes through. Each has a real implementation (HTTP, `wg`)
@@ -90,6 +90,16 @@ export interface PeerClient {
   capabilities(target: PeerTarget, signal: AbortSignal): Promise<Capabilities>;
   /** POST /peer/infer for one token; resolves at the first token. */
   firstToken(target: PeerTarget, model: string, signal: AbortSignal): Promise<FirstToken>;
+}
+
+/**
+ * This machine's own model path, for the local report: the API a local app uses (loopback, no
+ * peer signature), so a machine alone, in no roster, still gets an honest answer.
+ */
+export interface SelfClient {
+  models(signal: AbortSignal): Promise<ModelInfo[]>;
+  /** A one-token completion on this machine; resolves at the answer. */
+  firstToken(model: string, signal: AbortSignal): Promise<FirstToken>;
 }
 
 /** The local fw-watcher (loopback). */

@@ -121,7 +121,8 @@ export function fakeProbes(world: World, clock: FakeClock): Probes {
         log(`probe:${bytes}`);
         if (Array.isArray(world.tunnel) && !world.localOutputDropped) {
           for (const p of world.tunnel) {
-            p.txBytes += bytes;
+            // The probe's bytes plus TCP/IP headers and WireGuard's overhead, as the real counter grows.
+            p.txBytes += bytes + 92;
             if (world.peerWireguardAlive) p.rxBytes += 32;
           }
         }

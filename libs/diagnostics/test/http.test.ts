@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { httpFirewallProbe, httpPeerClient, parseWgDump, ProbeError } from "../src/index.js";
+import { httpFirewallProbe, httpPeerClient, httpSelfClient, parseWgDump, ProbeError } from "../src/index.js";
 import { capabilities } from "./fakes.js";
 
 /** A real HTTP server on loopback whose behaviour each test picks by path. */
@@ -37,6 +37,13 @@ beforeAll(async () => {
         return void setTimeout(() => res.end(), 50);
       }
       if (req.url === "/status") return void res.end(JSON.stringify({ not: "a status" }));
+      if (req.url === "/v1/models") {
+        return void res.end(JSON.stringify({ object: "list", data: [{ id: "qwen", object: "model", potluck: { machine: "mac", state: "failed", reason: "CUDA missing", test_model: false } }] }));
+      }
+      if (req.url === "/v1/chat/completions") {
+        const { potluck, max_tokens: maxTokens } = JSON.parse(body) as { potluck: { on: string }; max_tokens: number };
+        return void res.end(JSON.stringify({ served_by: potluck.on, choices: [{ message: { content: "x".repeat(maxTokens) } }] }));
+      }
       res.statusCode = 404;
       res.end();
     });
@@ -105,6 +112,14 @@ describe("the HTTP probes against a real server", () => {
     expect(await closed.status(AbortSignal.timeout(5_000))).toBeNull();
     const wrong = httpFirewallProbe({ url: `http://127.0.0.1:${port}` });
     expect(await kindOf(wrong.status(AbortSignal.timeout(5_000)))).toBe("invalid");
+  });
+});
+
+describe("the local model path through the OpenAI API", () => {
+  it("reads model state with the runtime's reason, and asks this machine for one token", async () => {
+    const self = httpSelfClient({ url: `http://127.0.0.1:${port}`, machine: "mac" });
+    expect(await self.models(AbortSignal.timeout(5_000))).toEqual([{ id: "qwen", state: "failed", reason: "CUDA missing", testModel: false }]);
+    expect(await self.firstToken("qwen", AbortSignal.timeout(5_000))).toEqual({ text: "x", servedBy: "mac" });
   });
 });
 

@@ -169,6 +169,42 @@ describe("diagnostics over the lab mesh", () => {
     await healthyAgain();
   });
 
+  it("Mullvad killswitch on this machine: the reapply is offered, refused without consent, and heals the path with it", async () => {
+    const watcher = d.mac.spawn("fw-watcher", [process.execPath, join(repoRoot, "bin/potluck-fw-watcher.mjs"), "--watch"], {
+      // A long tick: only the consented reapply may repair the rules in this scenario.
+      cwd: repoRoot, env: { POTLUCK_FW_WATCH_INTERVAL: "3600", POTLUCK_MACHINE: "mac", POTLUCK_NATS_PREFIX: `t${Date.now().toString(36)}` },
+    });
+    let undo: (() => Promise<void>) | undefined;
+    try {
+      expect(await pollUntil(() => watcher.output().includes("fw-watcher listening"), { timeoutMs: 60_000 }), watcher.output()).toBe(true);
+      undo = await d.lab.faults.mullvadKillswitch("mac");
+      let report: DiagnosticsReport | undefined;
+      const named = await pollUntil(async () => {
+        const res = await d.mac.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/diagnostics/linux?fresh=1`], { timeoutMs: 60_000 });
+        report = res.code === 0 ? DiagnosticsReport.parse(JSON.parse(res.stdout)) : undefined;
+        return report?.firstFailure === "data-plane";
+      }, { timeoutMs: watchMs, intervalMs: 1_000 });
+      expect(named, JSON.stringify(report?.layers, null, 1)).toBe(true);
+      const layer = expectNamed(report!, "data-plane", "firewall-drop", ["on mac", "sudo potluck-fw-watcher --install --interface potluck0"]);
+      expect(layer.message).toContain("never entered potluck0 on mac");
+      expect(layer.offerFix).toBe("fw-reapply");
+
+      const noConsent = await d.mac.exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "content-type: application/json", "-d", '{"action":"fw-reapply"}', `http://127.0.0.1:${sidecarPort}/diagnostics/fix`]);
+      expect(noConsent.stdout).toBe("400");
+      expect(watcher.output()).not.toContain("reapply requested");
+
+      const fixed = await doctor(["linux", "--fix", "--yes"]);
+      expect(fixed.stderr).toMatch(/fw-watcher inserted [1-9]\d* rule\(s\); rules intact/);
+      expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+      expect(fixed.stdout).toMatch(/mac → linux \[[^\]]+\]: can serve a prompt/);
+      expect(watcher.output()).toContain("reapply requested");
+    } finally {
+      await watcher.stop();
+      await undo?.();
+    }
+    await healthyAgain();
+  });
+
   it("peer powered off: the tunnel fails even though the last handshake is recent", async () => {
     const undo = await d.lab.faults.powerOff("linux");
     try {

@@ -1,6 +1,6 @@
 import { Defaults, type Health } from "@potluck/protocol";
 import {
-  Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpRosterSource, wgTunnelReader,
+  Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpRosterSource, httpSelfClient, wgTunnelReader,
   type Probes, type RequestSigner,
 } from "@potluck/diagnostics";
 
@@ -30,6 +30,8 @@ export function createSidecarDiagnostics(options: SidecarDiagnosticsOptions): Di
     tunnel: wgTunnelReader(),
     peer: httpPeerClient({ requester: { machine, owner: options.owner }, sign: options.sign }),
     firewall: httpFirewallProbe({ url: options.fwWatcherUrl ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
+    // The local path is checked the way a local app uses it: the OpenAI API on loopback, unsigned.
+    self: httpSelfClient({ url: `http://127.0.0.1:${options.port}`, machine }),
   };
   if (coordinatorUrl !== undefined) {
     probes.coordinator = httpCoordinatorProbe({ url: coordinatorUrl });
