@@ -1,11 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createLab, httpFrom, labLeftovers, serveHttp, type Lab, type LabProcess } from "../src/lab/index.js";
 import { pollUntil } from "../src/lab/run.js";
 
 // Every fault injector reproduces its symptom for real, and undoing it restores HTTP.
 // Symptoms are asserted against a control taken just before the fault, never against a clock.
+// Each fault gets its own lab (one comes up in well under a second), so they run concurrently.
 const port = 8080;
-/** A blocked request is given this long; the control request with the same deadline succeeds. */
+/** A blocked request is given this long; successes are polled, so only failures are single shots. */
 const blockedMs = 4_000;
 /** Recovery and new handshakes are polled with a deadline generous enough for a loaded machine. */
 const recoverMs = 60_000;
@@ -13,37 +14,58 @@ const freshS = 180;
 /** How long a powered-off peer must stay without a handshake: several WireGuard retries (5 s each). */
 const noHandshakeWatchMs = 12_000;
 
-describe("lab faults", () => {
-  let lab: Lab;
-  let server: LabProcess;
-  let url: string;
-  beforeAll(async () => {
-    lab = await createLab();
-    server = await serveHttp(lab.host("linux"), port);
-    url = `http://${lab.host("linux").meshIp}:${port}/`;
-  });
-  afterAll(async () => {
-    await lab?.teardown();
-    if (lab !== undefined) expect(labLeftovers(lab.id)).toEqual([]);
-  });
-
-  const get = (from: string, target = url, timeoutMs = blockedMs) => httpFrom(lab.host(from), target, { timeoutMs });
-  const post = (from: string, target: string, bodyBytes: number) => httpFrom(lab.host(from), target, { bodyBytes, timeoutMs: blockedMs });
-  const recovers = (probe: () => Promise<{ ok: boolean }>) => pollUntil(async () => (await probe()).ok, { timeoutMs: recoverMs, intervalMs: 500 });
-  /** A success is polled (a loaded machine may be slow once); only failures are single shots. */
-  const expectOk = async (probe: () => Promise<{ ok: boolean }>) => expect(await recovers(probe)).toBe(true);
+interface Fixture {
+  lab: Lab;
+  /** linux's HTTP server on its mesh IP; replaced by restartServer(). */
+  server: LabProcess;
+  url: string;
+  restartServer(): Promise<void>;
+  get(from: string, target?: string): ReturnType<typeof httpFrom>;
+  post(from: string, target: string, bodyBytes: number): ReturnType<typeof httpFrom>;
+  recovers(probe: () => Promise<{ ok: boolean }>): Promise<boolean>;
+  expectOk(probe: () => Promise<{ ok: boolean }>): Promise<void>;
   /** Forces `from` to make a brand-new handshake with `to`, and reports whether one completes. */
-  async function newHandshake(from: string, to: string): Promise<boolean> {
-    await lab.rehandshake(from);
-    return pollUntil(async () => (await lab.handshakeAgeS(from, to)) !== null, { timeoutMs: recoverMs, intervalMs: 250 });
-  }
-  async function exec(host: string, argv: string[]) {
-    const result = await lab.host(host).exec(argv);
-    expect(result.code, `${argv.join(" ")}: ${result.stderr}`).toBe(0);
-    return result.stdout;
-  }
+  newHandshake(from: string, to: string): Promise<boolean>;
+  exec(host: string, argv: string[]): Promise<string>;
+}
 
-  it("Mullvad killswitch: handshakes stay fresh, HTTP over potluck0 times out; reconnect drops exceptions; undo restores", async () => {
+/** A three-host lab with an HTTP server on linux, torn down (and proven gone) after `body`. */
+async function withFaultLab(body: (f: Fixture) => Promise<void>): Promise<void> {
+  const lab = await createLab();
+  try {
+    const recovers = (probe: () => Promise<{ ok: boolean }>) => pollUntil(async () => (await probe()).ok, { timeoutMs: recoverMs, intervalMs: 500 });
+    const f: Fixture = {
+      lab,
+      server: await serveHttp(lab.host("linux"), port),
+      url: `http://${lab.host("linux").meshIp}:${port}/`,
+      async restartServer() {
+        f.server = await serveHttp(lab.host("linux"), port);
+      },
+      get: (from, target = f.url) => httpFrom(lab.host(from), target, { timeoutMs: blockedMs }),
+      post: (from, target, bodyBytes) => httpFrom(lab.host(from), target, { bodyBytes, timeoutMs: blockedMs }),
+      recovers,
+      async expectOk(probe) {
+        expect(await recovers(probe)).toBe(true);
+      },
+      async newHandshake(from, to) {
+        await lab.rehandshake(from);
+        return pollUntil(async () => (await lab.handshakeAgeS(from, to)) !== null, { timeoutMs: recoverMs, intervalMs: 250 });
+      },
+      async exec(host, argv) {
+        const result = await lab.host(host).exec(argv);
+        expect(result.code, `${argv.join(" ")}: ${result.stderr}`).toBe(0);
+        return result.stdout;
+      },
+    };
+    await body(f);
+  } finally {
+    await lab.teardown();
+    expect(labLeftovers(lab.id)).toEqual([]);
+  }
+}
+
+describe.concurrent("lab faults", () => {
+  it("Mullvad killswitch: handshakes stay fresh, HTTP over potluck0 times out; reconnect drops exceptions; undo restores", () => withFaultLab(async ({ lab, get, post, exec, newHandshake, recovers, expectOk, url, ...f }) => {
     await expectOk(() => get("mac"));
     const undo = await lab.faults.mullvadKillswitch("linux");
     const table = await exec("linux", ["nft", "list", "table", "inet", "mullvad"]);
@@ -66,9 +88,9 @@ describe("lab faults", () => {
     await undo();
     expect(await recovers(() => get("mac"))).toBe(true);
     expect((await lab.host("linux").exec(["nft", "list", "table", "inet", "mullvad"])).code).not.toBe(0);
-  });
+  }));
 
-  it("Tailscale CGNAT drop: 100.64/10 sources on potluck0 are dropped while handshakes stay fresh; reconnect drops exceptions; undo restores", async () => {
+  it("Tailscale CGNAT drop: 100.64/10 sources on potluck0 are dropped while handshakes stay fresh; reconnect drops exceptions; undo restores", () => withFaultLab(async ({ lab, get, post, exec, newHandshake, recovers, expectOk, url, ...f }) => {
     await expectOk(() => get("windows"));
     const undo = await lab.faults.tailscaleCgnatDrop("linux");
     const table = await exec("linux", ["nft", "list", "table", "ip", "filter"]);
@@ -88,9 +110,9 @@ describe("lab faults", () => {
 
     await undo();
     expect(await recovers(() => get("windows"))).toBe(true);
-  });
+  }));
 
-  it("MTU black hole: small HTTP works, a ≥1400-byte body is lost in both directions; undo restores", async () => {
+  it("MTU black hole: small HTTP works, a ≥1400-byte body is lost in both directions; undo restores", () => withFaultLab(async ({ lab, get, post, exec, newHandshake, recovers, expectOk, url, ...f }) => {
     // A server on mac too, so a large POST can go linux → mac as well as mac → linux.
     const macServer = await serveHttp(lab.host("mac"), port, "http-mac");
     const macUrl = `http://${lab.host("mac").meshIp}:${port}/`;
@@ -112,23 +134,23 @@ describe("lab faults", () => {
     } finally {
       await macServer.stop();
     }
-  });
+  }));
 
-  it("stopped process: connection refused while the host answers ping and handshakes", async () => {
+  it("stopped process: connection refused while the host answers ping and handshakes", () => withFaultLab(async ({ lab, get, post, exec, newHandshake, recovers, expectOk, url, ...f }) => {
     await expectOk(() => get("mac"));
     const undo = await lab.faults.stopProcesses("linux");
     expect(await get("mac")).toMatchObject({ ok: false, code: "ECONNREFUSED" });
     await exec("mac", ["ping", "-c", "1", "-W", "5", lab.host("linux").meshIp as string]);
     expect(await newHandshake("mac", "linux")).toBe(true);
     await undo();
-    server = await serveHttp(lab.host("linux"), port);
+    await f.restartServer();
     expect(await recovers(() => get("mac"))).toBe(true);
-  });
+  }));
 
-  it("powered-off peer: no handshake, no HTTP; power on brings the mesh and (restarted) service back", async () => {
+  it("powered-off peer: no handshake, no HTTP; power on brings the mesh and (restarted) service back", () => withFaultLab(async ({ lab, get, post, exec, newHandshake, recovers, expectOk, url, ...f }) => {
     await expectOk(() => get("mac"));
     const undo = await lab.faults.powerOff("linux");
-    expect(await server.exited).toBeDefined();
+    expect(await f.server.exited).toBeDefined();
     expect(await lab.handshakeAgeS("linux", "mac")).toBeNull();
     await lab.rehandshake("mac");
     const handshook = await pollUntil(async () => (await lab.handshakeAgeS("mac", "linux")) !== null, { timeoutMs: noHandshakeWatchMs, intervalMs: 500 });
@@ -140,7 +162,7 @@ describe("lab faults", () => {
 
     await undo();
     expect(await pollUntil(async () => (await lab.handshakeAgeS("mac", "linux")) !== null, { timeoutMs: recoverMs, intervalMs: 250 })).toBe(true);
-    server = await serveHttp(lab.host("linux"), port);
+    await f.restartServer();
     expect(await recovers(() => get("mac"))).toBe(true);
-  });
+  }));
 });
