@@ -34,7 +34,7 @@ async function start(cfg: LedgerConfig) {
     anchors.push(new WitnessAnchor(cfg.POTLUCK_LEDGER_WITNESS_URL, parseVerifierKey(cfg.POTLUCK_LEDGER_WITNESS_KEY), (a, b) => (ledger as Ledger).log.consistency(a, b)));
   }
   ledger = new Ledger(opened.db, signer, cfg.POTLUCK_LEDGER_ORIGIN, anchors);
-  const witness = cfg.POTLUCK_LEDGER_WITNESS_FOR === undefined ? undefined : new Witness(parseVerifierKey(cfg.POTLUCK_LEDGER_WITNESS_FOR), await loadOrCreateSigner(join(cfg.POTLUCK_DATA_DIR, "witness.key"), `${cfg.POTLUCK_LEDGER_ORIGIN}-witness`, NoteAlg.cosignatureV1));
+  const witness = cfg.POTLUCK_LEDGER_WITNESS_FOR === undefined ? undefined : new Witness(parseVerifierKey(cfg.POTLUCK_LEDGER_WITNESS_FOR), await loadOrCreateSigner(join(cfg.POTLUCK_DATA_DIR, "witness.key"), `${cfg.POTLUCK_LEDGER_ORIGIN}-witness`, NoteAlg.cosignatureV1), undefined, join(cfg.POTLUCK_DATA_DIR, "witness-state.json"));
   const app = buildLedgerApp({ startedAt: Date.now(), ledger, metrics: createLedgerMetrics(ledger), ...(witness === undefined ? {} : { witness }) });
   const server = serve({ fetch: app.fetch, port: cfg.POTLUCK_LEDGER_PORT, hostname: cfg.POTLUCK_BIND }, (info) => log.info({ port: info.port, db: opened.kind, key: signer.vkey }, "ledger listening"));
 

@@ -32,7 +32,7 @@ describe("anchors", () => {
   beforeAll(async () => {
     // The witness URL must be known before the ledger exists: reserve a port by listening once.
     t = await testLedger();
-    witness = new Witness(parseVerifierKey(t.ledger.publicKey), witnessKey);
+    witness = new Witness(parseVerifierKey(t.ledger.publicKey), witnessKey, undefined, join(dir, "witness-state.json"));
     ledger = t.ledger;
     const port = await startWitness();
     witnessUrl = `http://127.0.0.1:${port}/v1/witness/add-checkpoint`;
@@ -88,5 +88,8 @@ describe("anchors", () => {
     const stale = await fetch(witnessUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ oldSize: 1, proof: [], checkpoint: forged }) });
     expect(stale.status).toBe(409);
     expect(((await stale.json()) as { knownSize: number }).knownSize).toBe(cp?.size);
+    // A restarted witness remembers what it cosigned.
+    const restarted = new Witness(parseVerifierKey(ledger.publicKey), witnessKey, undefined, join(dir, "witness-state.json"));
+    expect(() => restarted.addCheckpoint(0, [], forged)).toThrow(/last saw size/);
   });
 });

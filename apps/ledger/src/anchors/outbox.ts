@@ -8,11 +8,13 @@ import type { Anchor } from "./anchor.js";
 export const OutboxLimits = { backoffMsBase: 1_000, backoffMsMax: 300_000, attemptsMax: 50, rowsPerRound: 16 } as const;
 
 /** Queues a new checkpoint for every anchor. Called when the checkpoint is stored. */
-export async function enqueueAnchors(db: LedgerDb, anchors: readonly Anchor[], cp: StoredCheckpoint): Promise<void> {
+export async function enqueueAnchors(db: LedgerDb, anchors: readonly Anchor[], cp: StoredCheckpoint, nowMs: number = Date.now()): Promise<void> {
   if (anchors.length === 0) return;
+  // Due "now" by the same clock drainOutbox compares with (the database's now() has microseconds
+  // and could land after a millisecond-truncated JS time, delaying a fresh row by one round).
   await db
     .insert(anchorOutbox)
-    .values(anchors.map((a) => ({ anchor: a.kind, checkpointSize: cp.size, state: "pending" })))
+    .values(anchors.map((a) => ({ anchor: a.kind, checkpointSize: cp.size, state: "pending", nextAttemptAt: new Date(nowMs) })))
     .onConflictDoNothing({ target: [anchorOutbox.anchor, anchorOutbox.checkpointSize] });
 }
 

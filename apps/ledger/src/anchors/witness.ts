@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { appendSignature, cosignLine, openCheckpoint, verifyConsistency, verifyCosignature, type NoteSigner, type NoteVerifier } from "../proof/index.js";
 import type { StoredCheckpoint } from "../ledger/log.js";
 import { AnchorError, type Anchor } from "./anchor.js";
@@ -18,11 +19,22 @@ export class WitnessConflict extends Error {
 export class Witness {
   private last: { size: number; root: Buffer } = { size: 0, root: Buffer.alloc(0) };
 
+  /**
+   * `statePath` keeps the last cosigned size and root across restarts; without it a restarted
+   * witness would accept any history as its first.
+   */
   constructor(
     private readonly logKey: NoteVerifier,
     private readonly signer: NoteSigner,
     private readonly clockS: () => number = () => Math.floor(Date.now() / 1000),
-  ) {}
+    private readonly statePath?: string,
+  ) {
+    if (statePath !== undefined && existsSync(statePath)) {
+      const saved = JSON.parse(readFileSync(statePath, "utf8")) as { size?: unknown; root?: unknown };
+      if (typeof saved.size !== "number" || typeof saved.root !== "string") throw new AnchorError(`witness state ${statePath} is malformed`);
+      this.last = { size: saved.size, root: Buffer.from(saved.root, "hex") };
+    }
+  }
 
   /** Returns the cosignature line for `note`, or throws (WitnessConflict when `oldSize` is stale). */
   addCheckpoint(oldSize: number, proof: Buffer[], note: string): string {
@@ -31,6 +43,11 @@ export class Witness {
     if (body.size < this.last.size) throw new AnchorError(`checkpoint size ${body.size} is older than ${this.last.size}`);
     if (this.last.size > 0) verifyConsistency(this.last.size, body.size, proof, this.last.root, body.root);
     this.last = { size: body.size, root: body.root };
+    if (this.statePath !== undefined) {
+      // Written before the cosignature leaves, and atomically, so a crash cannot roll the witness back.
+      writeFileSync(`${this.statePath}.tmp`, JSON.stringify({ size: body.size, root: body.root.toString("hex") }));
+      renameSync(`${this.statePath}.tmp`, this.statePath);
+    }
     return cosignLine(note.slice(0, note.indexOf("\n\n") + 1), this.signer, this.clockS());
   }
 }
