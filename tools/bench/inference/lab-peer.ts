@@ -11,9 +11,10 @@ const client = join(repoRoot, "tools/bench/inference/client.ts");
 
 /**
  * The peer path: a two-host lab, linux serving the model, mac with none; the client runs inside
- * mac against mac's own sidecar, which routes every request to linux over the WireGuard mesh.
+ * mac against mac's own sidecar, which routes every request to linux over the WireGuard mesh
+ * (with the fresh data-plane probe routing always does). The caller tears the lab down.
  */
-export async function labPeerTimings(o: { modelPath: string; modelId: string; maxTokens: number; repeats: number; prompt: string }): Promise<{ path: string; runs: RunTiming[] }> {
+export async function startLabPeer(o: { modelPath: string; modelId: string; maxTokens: number; prompt: string }): Promise<{ name: string; once(): Promise<RunTiming>; close(): Promise<void> }> {
   const lab = await createLab({ hosts: ["mac", "linux"] });
   try {
     const mac = lab.host("mac");
@@ -40,15 +41,20 @@ export async function labPeerTimings(o: { modelPath: string; modelId: string; ma
       const ok = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 180_000, intervalMs: 500 });
       if (!ok) throw new Error(`sidecar on ${host.name} did not become ready`);
     }
-    const result = await mac.exec(
-      [process.execPath, "--import", "tsx", client, "--url", `http://127.0.0.1:${port}`, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--repeats", String(o.repeats), "--prompt", o.prompt],
-      { cwd: repoRoot, timeoutMs: 600_000 },
-    );
-    if (result.code !== 0) throw new Error(`bench client in mac failed: ${result.stderr.slice(-1000)}`);
-    const runs = result.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as RunTiming);
-    return { path: "peer over lab mesh", runs };
-  } finally {
+    // One client process per run (its start-up is outside the timed part), inside mac's namespace.
+    const once = async (): Promise<RunTiming> => {
+      const result = await mac.exec(
+        [process.execPath, "--import", "tsx", client, "--url", `http://127.0.0.1:${port}`, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--repeats", "1", "--warmup", "0", "--prompt", o.prompt],
+        { cwd: repoRoot, timeoutMs: 300_000 },
+      );
+      const line = result.stdout.split("\n").find((l) => l.startsWith("{"));
+      if (result.code !== 0 || line === undefined) throw new Error(`bench client in mac failed: ${result.stderr.slice(-1000)}`);
+      return JSON.parse(line) as RunTiming;
+    };
+    return { name: "peer over lab mesh", once, close: () => lab.teardown() };
+  } catch (error) {
     await lab.teardown();
+    throw error;
   }
 }
 

@@ -8,24 +8,33 @@
 // Without --model it uses the tiny TEST model (random weights), whose per-token compute is so small
 // that the numbers mostly measure per-token transport overhead — the worst case for the ratios.
 // --shape small generates a ~100 MB random-weight TEST model with per-token times closer to a small
-// real model's (no real model can be downloaded here).
-// Every path uses 1 thread (the right count on this 2-core box) and greedy decoding.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+// real model's (no real model can be downloaded here). Every path uses 1 thread (the right count on
+// this 2-core box) and greedy decoding; raw runs in its own process like the sidecars, because an
+// idle llama.cpp context in the client's process measurably slows the server on 2 cores. The paths are measured interleaved, one run of each per
+// round, so load from other work on the machine drifts over all three alike.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { getLlama, LlamaChat, type ChatHistoryItem } from "node-llama-cpp";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { parseArgs } from "../../src/cli/command.js";
 import { cachedSmallTestModel, cachedTinyModel } from "../../src/model/tiny.js";
 import { repoRoot, serviceEntry, tsNodeArgs } from "../../src/lib/repo.js";
 import { startSupervised, stopSupervised, waitFor } from "../../src/lib/supervisor.js";
 import { timedStream, type RunTiming } from "./client.js";
-import { labPeerTimings } from "./lab-peer.js";
+import { startLabPeer } from "./lab-peer.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/inference.json");
 const prompt = "Tell me, in detail, how a household potluck dinner is organised.";
 const threads = 1;
 const contextSize = 2048;
+
+interface BenchPath {
+  name: string;
+  coldStartMs?: number;
+  once(): Promise<RunTiming>;
+  close(): Promise<void>;
+}
 
 async function main(): Promise<void> {
   const { flags } = parseArgs(process.argv.slice(2), ["no-lab"]);
@@ -33,54 +42,54 @@ async function main(): Promise<void> {
   const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const maxTokens = Number(flags.get("max-tokens") ?? 256);
   const repeats = Math.min(50, Number(flags.get("repeats") ?? 7));
-  const rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: number }> = [];
-
-  rows.push({ path: "raw node-llama-cpp", runs: await rawTimings(modelPath, maxTokens, repeats) });
-  rows.push(await localSidecarTimings(modelPath, modelId, maxTokens, repeats));
-  if (!flags.has("no-lab")) {
-    const peer = await labPeerTimings({ modelPath, modelId, maxTokens, repeats, prompt }).catch((error: unknown) => {
-      process.stderr.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
-      return undefined;
-    });
-    if (peer !== undefined) rows.push(peer);
-  }
-  report(rows, { modelId, maxTokens, repeats });
-}
-
-async function rawTimings(modelPath: string, maxTokens: number, repeats: number): Promise<RunTiming[]> {
-  const llama = await getLlama({ build: "never", gpu: false, maxThreads: threads });
-  const model = await llama.loadModel({ modelPath });
-  const context = await model.createContext({ contextSize, sequences: 1, threads });
-  const runs: RunTiming[] = [];
-  // Best practice for the baseline: one sequence and one chat (its template resolved once).
-  const sequence = context.getSequence();
-  const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
+  const body = { model: modelId, messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0, stream: true };
+  const paths: BenchPath[] = [];
   try {
-    for (let i = 0; i < repeats + 1; i++) {
-      const history: ChatHistoryItem[] = [{ type: "user", text: prompt }, { type: "model", response: [] }];
-      let ttftMs: number | undefined;
-      let tokens = 0;
-      const started = performance.now();
-      await chat.generateResponse(history, {
-        maxTokens,
-        temperature: 0,
-        onToken: (t) => (tokens += t.length),
-        onTextChunk: (text) => {
-          if (ttftMs === undefined && text.length > 0) ttftMs = performance.now() - started;
-        },
+    paths.push(await rawPath(modelPath, maxTokens));
+    paths.push(await localSidecarPath(modelPath, body));
+    if (!flags.has("no-lab")) {
+      const peer = await startLabPeer({ modelPath, modelId, maxTokens, prompt }).catch((error: unknown) => {
+        process.stderr.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
+        return undefined;
       });
-      const totalMs = performance.now() - started;
-      if (i > 0) runs.push({ ttftMs: ttftMs ?? totalMs, totalMs, completionTokens: tokens, servedBy: "in-process" }); // run 0 warms up
+      if (peer !== undefined) paths.push(peer);
     }
+    for (const path of paths) await path.once(); // warm-up, not recorded
+    const runs = new Map<string, RunTiming[]>(paths.map((p) => [p.name, []]));
+    for (let round = 0; round < repeats; round++) {
+      for (const path of paths) runs.get(path.name)!.push(await path.once());
+    }
+    report(paths.map((p) => ({ path: p.name, runs: runs.get(p.name)!, coldStartMs: p.coldStartMs })), { modelId, maxTokens, repeats });
   } finally {
-    chat.dispose();
-    await model.dispose();
-    await llama.dispose();
+    for (const path of paths.reverse()) await path.close().catch(() => undefined);
   }
-  return runs;
 }
 
-async function localSidecarTimings(modelPath: string, modelId: string, maxTokens: number, repeats: number) {
+/** Raw node-llama-cpp in a child process (see raw-runner.ts): one line in, one timing out. */
+async function rawPath(modelPath: string, maxTokens: number): Promise<BenchPath> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "tools/bench/inference/raw-runner.ts"), modelPath, String(maxTokens), String(contextSize), prompt], { cwd: repoRoot, stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<string> => {
+    const line = await lines.next();
+    if (line.done === true) throw new Error("the raw runner exited");
+    return line.value;
+  };
+  if ((await next()) !== "ready") throw new Error("the raw runner did not start");
+  return {
+    name: "raw node-llama-cpp",
+    async once() {
+      child.stdin.write("run\n");
+      return JSON.parse(await next()) as RunTiming;
+    },
+    async close() {
+      child.stdin.end();
+      await new Promise((resolve) => child.once("exit", resolve));
+    },
+  };
+}
+
+/** The real sidecar (main.ts) as its own process on loopback, streamed from this process. */
+async function localSidecarPath(modelPath: string, body: unknown): Promise<BenchPath> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-bench-inference-"));
   const started = performance.now();
@@ -91,19 +100,13 @@ async function localSidecarTimings(modelPath: string, modelId: string, maxTokens
     env: { ...process.env, POTLUCK_PORT: String(port), POTLUCK_BIND: "127.0.0.1", POTLUCK_DATA_DIR: dataDir, POTLUCK_MODELS: modelPath, POTLUCK_THREADS: String(threads), POTLUCK_CONTEXT_SIZE: String(contextSize), POTLUCK_MACHINE: "bench" },
     onLine: () => undefined,
   });
-  try {
-    const url = `http://127.0.0.1:${port}`;
-    const ready = await waitFor(async () => (await fetch(`${url}/health`).then((r) => r.json()).catch(() => ({}))).status === "ok", { timeoutMs: 180_000 });
-    if (!ready) throw new Error("the local sidecar did not become ready");
-    const coldStartMs = performance.now() - started;
-    const body = { model: modelId, messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0, stream: true };
-    await timedStream(url, body);
-    const runs: RunTiming[] = [];
-    for (let i = 0; i < repeats; i++) runs.push(await timedStream(url, body));
-    return { path: "local sidecar (HTTP+SSE)", runs, coldStartMs };
-  } finally {
+  const url = `http://127.0.0.1:${port}`;
+  const ready = await waitFor(async () => (await fetch(`${url}/health`).then((r) => r.json()).catch(() => ({}))).status === "ok", { timeoutMs: 180_000 });
+  if (!ready) {
     await stopSupervised(proc);
+    throw new Error("the local sidecar did not become ready");
   }
+  return { name: "local sidecar (HTTP+SSE)", coldStartMs: performance.now() - started, once: () => timedStream(url, body), close: () => stopSupervised(proc) };
 }
 
 function median(values: number[]): number {
@@ -121,12 +124,8 @@ function report(rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: num
     coldStartMs: row.coldStartMs,
   }));
   const raw = summary[0]!;
-  const table = summary.map((s) => ({
-    ...s,
-    ratioVsRaw: s.tokensPerS / raw.tokensPerS,
-    ttftOverheadMs: s.ttftMs - raw.ttftMs,
-  }));
-  process.stdout.write(`\ninference bench — model ${meta.modelId}, ${meta.maxTokens} tokens, greedy, ${threads} thread, median of ${meta.repeats}\n`);
+  const table = summary.map((s) => ({ ...s, ratioVsRaw: s.tokensPerS / raw.tokensPerS, ttftOverheadMs: s.ttftMs - raw.ttftMs }));
+  process.stdout.write(`\ninference bench — model ${meta.modelId}, ${meta.maxTokens} tokens, greedy, ${threads} thread, median of ${meta.repeats} interleaved rounds\n`);
   process.stdout.write(`${"path".padEnd(28)} ${"tokens/s".padStart(9)} ${"× raw".padStart(7)} ${"TTFT ms".padStart(9)} ${"+TTFT ms".padStart(9)}  served by\n`);
   for (const t of table) {
     process.stdout.write(`${t.path.padEnd(28)} ${t.tokensPerS.toFixed(0).padStart(9)} ${t.ratioVsRaw.toFixed(3).padStart(7)} ${t.ttftMs.toFixed(1).padStart(9)} ${t.ttftOverheadMs.toFixed(1).padStart(9)}  ${t.servedBy}${t.coldStartMs === undefined ? "" : ` (cold start ${(t.coldStartMs / 1000).toFixed(1)} s)`}\n`);
