@@ -8,7 +8,8 @@ const seconds = (fallback: number) => z.coerce.number().int("expected whole seco
 /** Every ledger setting and its default, in one block. */
 export const LedgerConfigSchema = z.object({
   POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
-  POTLUCK_LEDGER_PORT: ConfigFields.port(Defaults.ledgerPort),
+  /** 0 picks any free port (tests run several ledgers side by side). */
+  POTLUCK_LEDGER_PORT: z.coerce.number().int("expected a TCP port number").min(0, "expected a TCP port 0-65535").max(65535, "expected a TCP port 0-65535").default(Defaults.ledgerPort),
   POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
   /** Subject root on NATS; lets several meshes (or test runs) share one server. */
   POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),

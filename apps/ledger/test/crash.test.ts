@@ -12,7 +12,7 @@ import { openLedgerDb, type OpenedDb } from "../src/db/open.js";
 import { parseSignerKey, parseVerifierKey } from "../src/proof/note.js";
 import { readFileSync } from "node:fs";
 import { createTestDb, rawSql } from "./helpers/db.js";
-import { killHard, spawnLedger, waitUntil, randomPort } from "./helpers/proc.js";
+import { killHard, spawnLedger, waitUntil } from "./helpers/proc.js";
 
 const NATS_URL = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
 
@@ -32,7 +32,7 @@ describe("crash safety over JetStream", () => {
     POTLUCK_DATA_DIR: dataDir,
     POTLUCK_NATS_URL: NATS_URL,
     POTLUCK_NATS_PREFIX: prefix,
-    POTLUCK_LEDGER_PORT: String(randomPort()),
+    POTLUCK_LEDGER_PORT: "0",
     POTLUCK_BIND: "127.0.0.1",
     POTLUCK_LEDGER_ACK_WAIT: "2",
     POTLUCK_LEDGER_BATCH_MAX: "200",

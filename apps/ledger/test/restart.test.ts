@@ -10,7 +10,7 @@ import { openLedgerDb } from "../src/db/open.js";
 import { publishUsage } from "../src/ingest/jetstream.js";
 import { auditLedger } from "../src/ledger/audit.js";
 import { parseSignerKey, parseVerifierKey } from "../src/proof/note.js";
-import { killHard, randomPort, spawnLedger, waitUntil } from "./helpers/proc.js";
+import { killHard, spawnLedger, waitUntil } from "./helpers/proc.js";
 import { PrivateNats, PrivatePostgres } from "./helpers/servers.js";
 
 /**
@@ -40,7 +40,7 @@ describe("PostgreSQL and NATS restart mid-stream", () => {
   it("applies every event exactly once through a database restart and a NATS restart", { timeout: 200_000 }, async () => {
     await waitUntil(async () => (nc = await connect({ servers: nats.url }).catch(() => undefined)) !== undefined, "the private NATS", 30_000, 200);
     const conn = nc as NatsConnection;
-    const proc = spawnLedger({ DATABASE_URL: pg.url, POTLUCK_DATA_DIR: dataDir, POTLUCK_NATS_URL: nats.url, POTLUCK_NATS_PREFIX: "rs", POTLUCK_LEDGER_PORT: String(randomPort()), POTLUCK_BIND: "127.0.0.1", POTLUCK_LEDGER_ACK_WAIT: "2", POTLUCK_LEDGER_BATCH_MAX: "100" });
+    const proc = spawnLedger({ DATABASE_URL: pg.url, POTLUCK_DATA_DIR: dataDir, POTLUCK_NATS_URL: nats.url, POTLUCK_NATS_PREFIX: "rs", POTLUCK_LEDGER_PORT: "0", POTLUCK_BIND: "127.0.0.1", POTLUCK_LEDGER_ACK_WAIT: "2", POTLUCK_LEDGER_BATCH_MAX: "100" });
     const sql = postgres(pg.url, { max: 1, onnotice: () => undefined });
     const count = async () => Number((await sql`select count(*)::int as n from entries where kind <> 'snapshot'`.catch(() => [{ n: -1 }]))[0]?.n ?? -1);
     const published: UsageEvent[] = [];
