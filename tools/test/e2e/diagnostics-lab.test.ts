@@ -99,7 +99,7 @@ describe("diagnostics over the lab mesh", () => {
   it("Mullvad killswitch on linux: firewall likely blocking mesh traffic on potluck0", async () => {
     const undo = await d.lab.faults.mullvadKillswitch("linux");
     try {
-      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["on linux", "nft insert rule inet mullvad input iifname potluck0 accept"]);
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["accept rules on linux (", "nft insert rule inet mullvad input iifname potluck0 accept"]);
       expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
       expect(layer.message).toContain("linux's WireGuard still answers");
       const human = await doctor(["linux"]);
@@ -115,7 +115,7 @@ describe("diagnostics over the lab mesh", () => {
   it("Tailscale CGNAT drop on linux: firewall likely blocking mesh traffic on potluck0", async () => {
     const undo = await d.lab.faults.tailscaleCgnatDrop("linux");
     try {
-      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["on linux", "nft insert rule ip filter ts-input iifname potluck0 accept"]);
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["accept rules on linux (", "nft insert rule ip filter ts-input iifname potluck0 accept"]);
       expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
     } finally {
       await undo();
@@ -185,7 +185,7 @@ describe("diagnostics over the lab mesh", () => {
         return report?.firstFailure === "data-plane";
       }, { timeoutMs: watchMs, intervalMs: 1_000 });
       expect(named, JSON.stringify(report?.layers, null, 1)).toBe(true);
-      const layer = expectNamed(report!, "data-plane", "firewall-drop", ["on mac", "sudo potluck-fw-watcher --install --interface potluck0"]);
+      const layer = expectNamed(report!, "data-plane", "firewall-drop", ["accept rules on mac:", "sudo potluck-fw-watcher --install --interface potluck0"]);
       expect(layer.message).toContain("never entered potluck0 on mac");
       expect(layer.offerFix).toBe("fw-reapply");
 
