@@ -42,15 +42,24 @@ export function vocabulary(size: number, random: () => number): string[] {
   return [...words];
 }
 
-/** `count` synthetic memories of 8-14 words each. */
+/**
+ * `count` synthetic memories of 8-14 words: most words from one of `topicsCount` topic
+ * vocabularies, a few from anywhere. Real stores are clustered by subject (field note 4), and
+ * that structure is what an approximate index relies on; uniform word bags would make every
+ * neighbour past the first a near-tie.
+ */
 export function syntheticTexts(count: number, seed = 7): string[] {
   const random = seededRandom(seed);
   const words = vocabulary(5_000, random);
+  const pick = (from: readonly string[]) => from[Math.floor(random() * from.length)] ?? "x";
+  const topicsCount = 500;
+  const topics = Array.from({ length: topicsCount }, () => Array.from({ length: 40 }, () => pick(words)));
   const texts: string[] = [];
   for (let i = 0; i < count; i++) {
+    const topic = topics[Math.floor(random() * topicsCount)] ?? words;
     const length = 8 + Math.floor(random() * 7);
     const picked: string[] = [];
-    for (let j = 0; j < length; j++) picked.push(words[Math.floor(random() * words.length)] ?? "x");
+    for (let j = 0; j < length; j++) picked.push(random() < 0.75 ? pick(topic) : pick(words));
     texts.push(picked.join(" "));
   }
   return texts;

@@ -5,7 +5,7 @@
 // plus ANN (HNSW) vs exact recall@10 and latency at the largest size.
 //
 //   node --import tsx tools/bench/retrieval/main.ts [--sizes 10,100,1000,5000,10000,100000]
-//        [--samples 200] [--repeats 3] [--no-lab]
+//        [--samples 200] [--repeats 3] [--no-lab] [--tag NAME]
 //
 // Prints a table and writes tools/bench/results/retrieval.json. Not part of `npm test`.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +22,7 @@ import { labPeerPath, type LabPeer } from "./lab-peer.js";
 import { peerSearch, postJson, serveMemory } from "./server.js";
 import { fmt, medianOf, timeCalls, type Summary } from "./stats.js";
 
-const resultsFile = join(repoRoot, "tools/bench/results/retrieval.json");
+const resultsDir = join(repoRoot, "tools/bench/results");
 const sizesDefault = [10, 100, 1_000, 5_000, 10_000, 100_000];
 /** Bounds so a typo cannot ask for a billion rows or hours of samples. */
 const sizeMax = 1_000_000;
@@ -35,16 +35,19 @@ interface Args {
   samples: number;
   repeats: number;
   lab: boolean;
+  /** Results go to retrieval[-TAG].json, so a second run over other sizes does not overwrite the first. */
+  tag: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizes: sizesDefault, samples: 200, repeats: 3, lab: true };
+  const args: Args = { sizes: sizesDefault, samples: 200, repeats: 3, lab: true, tag: "" };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1] ?? "";
     if (flag === "--sizes") args.sizes = value.split(",").map(Number);
     else if (flag === "--samples") args.samples = Number(value);
     else if (flag === "--repeats") args.repeats = Number(value);
+    else if (flag === "--tag") args.tag = value.replace(/[^a-z0-9-]/gi, "");
     else if (flag === "--no-lab") {
       args.lab = false;
       continue;
@@ -164,11 +167,18 @@ async function latencyRows(store: MemoryStore, server: Awaited<ReturnType<typeof
 }
 
 async function waitForAnn(store: MemoryStore): Promise<void> {
-  const deadline = Date.now() + 15 * 60_000;
+  const started = Date.now();
+  const deadline = started + 60 * 60_000;
+  let reported = started;
   while (store.counts().annPending > 0) {
-    if (Date.now() > deadline) throw new Error("ANN index did not finish building within 15 minutes");
+    if (Date.now() > deadline) throw new Error("ANN index did not finish building within 60 minutes");
+    if (Date.now() - reported > 30_000) {
+      reported = Date.now();
+      process.stdout.write(`  building HNSW: ${store.counts().annPending} rows to go (${((reported - started) / 1000).toFixed(0)} s)\n`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  if (Date.now() - started > 1_000) process.stdout.write(`  HNSW built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
 interface AnnResult {
@@ -210,7 +220,8 @@ function report(args: Args, recall: Recall[], rows: SizeRow[], ann: AnnResult | 
     out.push("", `ANN (HNSW, M=${store.annOptions.connectivity}, ef=${store.annOptions.expansionSearch}) vs exact at ${ann.size}: recall@10 ${ann.recallAt10.toFixed(3)}; p50 ${fmt(ann.ann.p50)} ms vs exact ${fmt(ann.exact.p50)} ms (p95 ${fmt(ann.ann.p95)} vs ${fmt(ann.exact.p95)})`);
   }
   process.stdout.write(`${out.join("\n")}\n`);
-  mkdirSync(join(repoRoot, "tools/bench/results"), { recursive: true });
+  mkdirSync(resultsDir, { recursive: true });
+  const resultsFile = join(resultsDir, `retrieval${args.tag === "" ? "" : `-${args.tag}`}.json`);
   writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), args, recall, rows, ann, cache: store.cacheStats }, null, 2));
   process.stdout.write(`\nwrote ${resultsFile}\n`);
 }

@@ -52,7 +52,7 @@ export const StoreDefaults = {
   touchFlushMs: 5_000,
   /** Pending access-time updates past this many are flushed at once rather than waiting. */
   touchPendingMax: 10_000,
-  ann: { thresholdRows: 20_000, buildBatchRows: 512, connectivity: 16, expansionSearch: 128 } satisfies AnnOptions,
+  ann: { thresholdRows: 20_000, buildBatchRows: 512, connectivity: 16, expansionSearch: 256 } satisfies AnnOptions,
 } as const;
 
 interface Tiers {
