@@ -71,6 +71,21 @@ describe("LlamaEngine on the tiny model", () => {
     expect(c.text).toBe(d.text);
   });
 
+  it("serves the next request normally after one is abandoned mid-stream", async () => {
+    const before = await collect(engine.stream(id, { messages: hello, maxTokens: 16 }));
+    const abandoned = engine.stream(id, { messages: [{ role: "user", content: "something else entirely" }], maxTokens: 500 });
+    await abandoned.next();
+    await abandoned.return(undefined);
+    const aborter = new AbortController();
+    const aborted = engine.stream(id, { messages: hello, maxTokens: 500, signal: aborter.signal });
+    await aborted.next();
+    aborter.abort(new Error("client went away"));
+    for await (const _ of aborted) { /* drains whatever the runtime had produced */ }
+    const after = await collect(engine.stream(id, { messages: hello, maxTokens: 16 }));
+    expect(after.text).toBe(before.text);
+    expect(after.done.usage.completionTokens).toBe(16);
+  });
+
   it("embeds text into vectors of the model's width", async () => {
     const { vectors, promptTokens } = await engine.embed(id, ["hello world", "a different sentence"]);
     expect(vectors).toHaveLength(2);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { Headers, signRequest, subjectsFor, UsageEvent } from "@potluck/protocol";
+import { Headers, InferStreamChunk, signRequest, subjectsFor, UsageEvent } from "@potluck/protocol";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
@@ -93,6 +93,23 @@ describe("signed peer API", () => {
     const big = JSON.stringify({ payload: "x".repeat(70_000) });
     const res = await signedFetch(linux.url, path, big, signRequest({ method: "POST", path, body: big }, { machine: "mac", privateKey: ids.mac.privateKey }));
     expect([400, 413]).toContain(res.status);
+  });
+
+  it("refuses /peer/infer whose requester is not the signer", async () => {
+    const body = JSON.stringify({ jobId: "job-1", model, messages: [{ role: "user", content: "x" }], maxTokens: 4, requester: { machine: "friend", owner: "alice" } });
+    const headers = signRequest({ method: "POST", path: "/peer/infer", body }, { machine: "mac", privateKey: ids.mac.privateKey });
+    const res = await signedFetch(linux.url, "/peer/infer", body, headers);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: { code: "requester_mismatch", field: "requester.machine" } });
+  });
+
+  it("streams /peer/infer as NDJSON chunks ending in done", async () => {
+    const body = JSON.stringify({ jobId: "job-2", model, messages: [{ role: "user", content: "x" }], maxTokens: 6, requester: { machine: "mac", owner: "home" } });
+    const res = await signedFetch(linux.url, "/peer/infer", body, signRequest({ method: "POST", path: "/peer/infer", body }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    expect(res.headers.get("content-type")).toMatch(/ndjson/);
+    const chunks = (await res.text()).trim().split("\n").map((line) => InferStreamChunk.parse(JSON.parse(line)));
+    expect(chunks.at(-1)).toMatchObject({ type: "done", servedBy: "linux", testModel: true, finishReason: "length", usage: { completionTokens: 6 } });
+    expect(chunks.slice(0, -1).every((c) => c.type === "token")).toBe(true);
   });
 
   it("reports capabilities with the test model labelled", async () => {
