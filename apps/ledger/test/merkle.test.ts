@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { consistencyProof, inclusionProof, merkleRoot } from "../src/proof/merkle-build.js";
+import { CompactRange, consistencyProof, inclusionProof, merkleRoot } from "../src/proof/merkle-build.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "../src/proof/merkle.js";
 
 // Public vectors from github.com/transparency-dev/merkle (Apache-2.0), converted to one JSON file.
@@ -64,5 +64,18 @@ describe("proof generation", () => {
         if (first < size) expect(() => verifyConsistency(first, size, proof, merkleRoot(leaves.slice(1, first + 1)), root)).toThrow();
       }
     }
+  });
+});
+
+describe("compact range", () => {
+  it("has the same root as the full tree at every size", () => {
+    const range = new CompactRange();
+    const leaves = Array.from({ length: 140 }, (_, i) => leafHash(Buffer.from([i])));
+    expect(Buffer.from(range.root()).equals(Buffer.from(merkleRoot([])))).toBe(true);
+    leaves.forEach((leaf, i) => {
+      range.append(leaf);
+      expect(Buffer.from(range.root()).toString("hex")).toBe(Buffer.from(merkleRoot(leaves.slice(0, i + 1))).toString("hex"));
+    });
+    expect(range.size).toBe(140);
   });
 });

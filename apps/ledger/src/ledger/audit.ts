@@ -3,7 +3,7 @@ import type { LedgerDb } from "../db/open.js";
 import { balances, checkpoints, entries, head } from "../db/schema.js";
 import { openCheckpoint } from "../proof/checkpoint.js";
 import { entryHash, entryLeafHash, GENESIS_HASH, parseSnapshotMeta } from "../proof/entry.js";
-import { merkleRoot } from "../proof/merkle-build.js";
+import { CompactRange } from "../proof/merkle-build.js";
 import type { NoteVerifier } from "../proof/note.js";
 import { recordOf, type EntryRow } from "./rows.js";
 import { snapshotRoot } from "./snapshot.js";
@@ -34,7 +34,7 @@ export interface AuditReport {
  */
 export async function auditLedger(db: LedgerDb, logKey: NoteVerifier, options: { fromHash?: string } = {}): Promise<AuditReport> {
   const cps = await db.select().from(checkpoints).orderBy(asc(checkpoints.size));
-  const state = { seq: 0, prev: GENESIS_HASH, linking: options.fromHash === undefined, leaves: [] as Buffer[], balances: new Map<string, number>(), held: new Map<string, number>(), snapshots: 0 };
+  const state = { seq: 0, prev: GENESIS_HASH, linking: options.fromHash === undefined, leaves: new CompactRange(), balances: new Map<string, number>(), held: new Map<string, number>(), snapshots: 0 };
   let cpIndex = 0;
   const report = (problem: AuditProblem): AuditReport => ({ ok: false, entries: state.seq, checkpoints: cpIndex, snapshots: state.snapshots, problem });
   for (;;) {
@@ -55,7 +55,7 @@ export async function auditLedger(db: LedgerDb, logKey: NoteVerifier, options: {
   return tail === undefined ? { ok: true, entries: state.seq, checkpoints: cpIndex, snapshots: state.snapshots } : report(tail);
 }
 
-type ReplayState = { seq: number; prev: string; linking: boolean; leaves: Buffer[]; balances: Map<string, number>; held: Map<string, number>; snapshots: number };
+type ReplayState = { seq: number; prev: string; linking: boolean; leaves: CompactRange; balances: Map<string, number>; held: Map<string, number>; snapshots: number };
 
 function checkEntry(row: EntryRow, s: ReplayState, fromHash: string | undefined): AuditProblem | undefined {
   const at = { seq: row.seq, eventId: row.eventId };
@@ -86,16 +86,16 @@ function checkEntry(row: EntryRow, s: ReplayState, fromHash: string | undefined)
     s.balances.set(row.account, (s.balances.get(row.account) ?? 0) + row.delta);
     s.held.set(row.account, (s.held.get(row.account) ?? 0) + row.heldDelta);
   }
-  s.leaves.push(entryLeafHash(record));
+  s.leaves.append(entryLeafHash(record));
   s.prev = row.hash;
   s.seq += 1;
   return undefined;
 }
 
-function checkCheckpoint(cp: typeof checkpoints.$inferSelect, leaves: Buffer[], logKey: NoteVerifier): AuditProblem | undefined {
+function checkCheckpoint(cp: typeof checkpoints.$inferSelect, leaves: CompactRange, logKey: NoteVerifier): AuditProblem | undefined {
   try {
     const body = openCheckpoint(cp.note, logKey);
-    const root = Buffer.from(merkleRoot(leaves)).toString("hex");
+    const root = Buffer.from(leaves.root()).toString("hex");
     if (body.size !== cp.size || body.root.toString("hex") !== cp.root) return { what: `checkpoint at size ${cp.size}: the stored row differs from its signed note` };
     if (root !== cp.root) return { seq: cp.size - 1, what: `checkpoint at size ${cp.size} no longer matches the log: entries before it were rewritten` };
   } catch (error) {

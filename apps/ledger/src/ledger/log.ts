@@ -3,7 +3,7 @@ import type { LedgerDb } from "../db/open.js";
 import { checkpoints, entries, head } from "../db/schema.js";
 import { signCheckpoint } from "../proof/checkpoint.js";
 import { entryLeafHash } from "../proof/entry.js";
-import { consistencyProof, inclusionProof, merkleRoot, subtreeRoot } from "../proof/merkle-build.js";
+import { CompactRange, consistencyProof, inclusionProof, merkleRoot, subtreeRoot } from "../proof/merkle-build.js";
 import type { NoteSigner } from "../proof/note.js";
 import { recordOf } from "./rows.js";
 
@@ -16,6 +16,9 @@ const LEAF_PAGE_ROWS = 20_000;
  */
 export class MerkleLog {
   private leaves: Buffer[] = [];
+  private readonly range = new CompactRange();
+  /** Checkpoint roots already matched against this cache; each is recomputed at most once per process. */
+  private readonly matched = new Map<number, string>();
 
   constructor(private readonly db: LedgerDb) {}
 
@@ -32,14 +35,30 @@ export class MerkleLog {
       if (rows.length === 0) throw new Error(`log: entry ${this.leaves.length} is missing below size ${size}`);
       for (const row of rows) {
         if (row.seq !== this.leaves.length) throw new Error(`log: expected entry ${this.leaves.length}, found ${row.seq}`);
-        this.leaves.push(entryLeafHash(recordOf(row)));
+        const leaf = entryLeafHash(recordOf(row));
+        this.leaves.push(leaf);
+        this.range.append(leaf);
       }
     }
     return this.leaves.slice(0, size);
   }
 
+  /** The root at `size`: O(log n) at the cache's edge (the usual case, a new checkpoint), else O(n). */
   async root(size: number): Promise<Buffer> {
-    return Buffer.from(merkleRoot(await this.leafHashes(size)));
+    const leaves = await this.leafHashes(size);
+    return Buffer.from(this.range.size === size ? this.range.root() : merkleRoot(leaves));
+  }
+
+  /** Whether the first `size` entries still hash to `rootHex` (remembered once true). */
+  async matches(size: number, rootHex: string): Promise<boolean> {
+    if (this.matched.get(size) === rootHex) return true;
+    const ok = (await this.prefixRoot(size)).toString("hex") === rootHex;
+    if (ok) this.matched.set(size, rootHex);
+    return ok;
+  }
+
+  remember(size: number, rootHex: string): void {
+    this.matched.set(size, rootHex);
   }
 
   async inclusion(index: number, size: number): Promise<Buffer[]> {
@@ -73,10 +92,11 @@ export async function makeCheckpoint(db: LedgerDb, log: MerkleLog, signer: NoteS
   const last = await latestCheckpoint(db);
   if (size === 0) return undefined;
   if (last !== undefined && last.size >= size) return last;
-  if (last !== undefined && !(await log.prefixRoot(last.size)).equals(Buffer.from(last.root, "hex"))) {
+  if (last !== undefined && !(await log.matches(last.size, last.root))) {
     throw new Error(`checkpointing: the log no longer matches the checkpoint at size ${last.size}; run potluck ledger verify`);
   }
   const root = await log.root(size);
+  log.remember(size, root.toString("hex"));
   const note = signCheckpoint({ origin, size, root }, signer);
   const cp = { size, root: root.toString("hex"), note };
   const inserted = await db.insert(checkpoints).values(cp).onConflictDoNothing({ target: checkpoints.size }).returning({ size: checkpoints.size });

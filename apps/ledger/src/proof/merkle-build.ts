@@ -57,3 +57,35 @@ export function largestPowerOfTwoBelow(n: number): number {
   while (k * 2 < n) k *= 2;
   return k;
 }
+
+/**
+ * The log's right edge: the roots of its perfect subtrees, largest first. Appending a leaf merges
+ * equal-sized neighbours; the root folds them right to left. Lets a replay check every checkpoint
+ * in O(log n) each, holding O(log n) hashes instead of every leaf.
+ */
+export class CompactRange {
+  private readonly nodes: { size: number; hash: Uint8Array }[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  append(leaf: Uint8Array): void {
+    let node = { size: 1, hash: leaf };
+    for (let last = this.nodes.at(-1); last !== undefined && last.size === node.size; last = this.nodes.at(-1)) {
+      this.nodes.pop();
+      node = { size: last.size * 2, hash: nodeHash(last.hash, node.hash) };
+    }
+    this.nodes.push(node);
+    this.count += 1;
+  }
+
+  root(): Uint8Array {
+    const last = this.nodes.at(-1);
+    if (last === undefined) return emptyRoot();
+    let acc = last.hash;
+    for (let i = this.nodes.length - 2; i >= 0; i -= 1) acc = nodeHash((this.nodes[i] as { hash: Uint8Array }).hash, acc);
+    return acc;
+  }
+}
