@@ -1,3 +1,4 @@
+import { LedgerEntry } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
 import { loadLedgerConfig } from "../src/config.js";
@@ -63,6 +64,7 @@ describe("ledger HTTP API", () => {
     expect(await (await app.request("/v1/balances/ann")).json()).toMatchObject({ account: "ann", balance: 450, held: 0 });
     expect((await app.request("/v1/balances/zed")).status).toBe(404);
     const page1 = (await (await app.request("/v1/accounts/ann/entries?limit=4")).json()) as { entries: { seq: number }[]; next?: number };
+    for (const entry of page1.entries) expect(LedgerEntry.safeParse(entry).success).toBe(true);
     expect(page1.entries.map((e) => e.seq)).toEqual([5, 4, 3, 2]);
     const page2 = (await (await app.request(`/v1/accounts/ann/entries?limit=4&before=${page1.next}`)).json()) as { entries: { seq: number }[] };
     expect(page2.entries.map((e) => e.seq)).toEqual([1, 0]);

@@ -39,17 +39,25 @@ export const LedgerEventRequest = z.discriminatedUnion("kind", [
 ]);
 export type LedgerEventRequest = z.infer<typeof LedgerEventRequest>;
 
+/** One entry as the ledger's API returns it: every stored field, all of them covered by `hash`. */
 export const LedgerEntry = z.object({
   seq: z.number().int().nonnegative(),
   eventId: z.string(),
   kind: EntryKind,
+  /** "" for log-level entries (snapshots). */
   account: z.string(),
   /** Signed change to the account's balance in micro-credits. */
   delta: z.number().int(),
+  /** Signed change to the amount held in micro-credits. */
+  heldDelta: z.number().int(),
+  /** The hold (settle, void) or spend (refund) this entry refers to, or "". */
+  ref: z.string(),
+  /** JSON text of the event's other facts (job id, reason, snapshot root …), hashed as stored. */
+  meta: z.string(),
+  payloadHash: Hex32,
+  createdAtMs: z.number().int().nonnegative(),
   prevHash: Hex32,
   hash: Hex32,
-  createdAt: IsoTime,
-  payload: z.record(z.string(), z.unknown()),
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
 

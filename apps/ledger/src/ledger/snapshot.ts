@@ -43,7 +43,8 @@ export async function takeSnapshot(db: LedgerDb, nowMs: number = Date.now()): Pr
     if (h === undefined) throw new Error("snapshot: the head row is missing");
     const rows = await tx.select({ account: balances.account, balance: balances.balance }).from(balances).orderBy(sql`${balances.account} collate "C"`);
     const meta: SnapshotMeta = { asOfSize: h.size, accounts: rows.length, root: snapshotRoot(rows, h.size) };
-    const record: LedgerRecord = { seq: h.size, eventId: `snapshot:${h.size}`, kind: "snapshot", account: "", delta: 0, heldDelta: 0, ref: "", meta: snapshotMeta(meta), payloadHash: GENESIS_HASH, createdAtMs: nowMs, prevHash: h.lastHash };
+    // '#' is outside ClientId, so no client event can claim a snapshot's id.
+    const record: LedgerRecord = { seq: h.size, eventId: `snapshot#${h.size}`, kind: "snapshot", account: "", delta: 0, heldDelta: 0, ref: "", meta: snapshotMeta(meta), payloadHash: GENESIS_HASH, createdAtMs: nowMs, prevHash: h.lastHash };
     const hash = entryHash(record);
     await tx.insert(entries).values({ ...record, hash });
     await tx.update(head).set({ size: h.size + 1, lastHash: hash }).where(eq(head.id, 1));
