@@ -10,7 +10,7 @@ import { APPEND_BATCH_MAX, appendEvents, type AppendOutcome } from "./append.js"
 import { auditLedger, type AuditReport } from "./audit.js";
 import type { IncomingEvent } from "./events.js";
 import { checkpointAt, latestCheckpoint, makeCheckpoint, MerkleLog, type StoredCheckpoint } from "./log.js";
-import { latestSnapshot, snapshotProof, takeSnapshot } from "./snapshot.js";
+import { latestSnapshot, snapshotProof, snapshotTree, takeSnapshot, type SnapshotTree } from "./snapshot.js";
 
 /** Read limits: pages are bounded so no request can pull the whole ledger at once. */
 export const ReadLimits = { entriesPageMax: 500, balancesPageMax: 1000 } as const;
@@ -20,6 +20,8 @@ export class Ledger {
   readonly log: MerkleLog;
   /** Outcome counts since start, read by the metrics at scrape time. */
   readonly stats = { applied: 0, duplicates: 0, rejected: new Map<string, number>() };
+  /** The newest snapshot's tree: every member's proof after a snapshot reuses one rebuild. */
+  private snapTree: Promise<SnapshotTree> | undefined;
 
   constructor(
     readonly db: LedgerDb,
@@ -94,7 +96,8 @@ export class Ledger {
     let cp = await this.latestCheckpoint();
     if (cp === undefined || cp.size <= snap.seq) cp = await this.checkpoint();
     if (cp === undefined) return undefined;
-    const inSnap = await snapshotProof(this.db, snap.asOfSize, account);
+    if (this.snapTree === undefined || (await this.snapTree.catch(() => undefined))?.asOfSize !== snap.asOfSize) this.snapTree = snapshotTree(this.db, snap.asOfSize);
+    const inSnap = snapshotProof(await this.snapTree, account);
     if (inSnap === undefined) return undefined;
     if (inSnap.root !== snap.root) throw new Error(`proof: snapshot ${snap.seq} no longer matches the entries before it; run potluck ledger verify`);
     const inclusion = await this.log.inclusion(snap.seq, cp.size);

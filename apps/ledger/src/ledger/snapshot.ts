@@ -68,11 +68,24 @@ export async function balancesAsOf(db: LedgerDb, asOfSize: number): Promise<Bala
   return rows.map((r) => ({ account: r.account, balance: Number(r.balance) }));
 }
 
-/** The account's leaf index, balance and audit path in the snapshot taken at `asOfSize`. */
-export async function snapshotProof(db: LedgerDb, asOfSize: number, account: string): Promise<{ leafIndex: number; size: number; balance: number; proof: Buffer[]; root: string } | undefined> {
+/** A snapshot's tree, rebuilt from the entries once and kept for the proofs that follow it. */
+export interface SnapshotTree {
+  asOfSize: number;
+  sorted: BalanceRow[];
+  leaves: Buffer[];
+  root: string;
+  index: Map<string, number>;
+}
+
+export async function snapshotTree(db: LedgerDb, asOfSize: number): Promise<SnapshotTree> {
   const { sorted, leaves } = balanceLeaves(await balancesAsOf(db, asOfSize), asOfSize);
-  const leafIndex = sorted.findIndex((r) => r.account === account);
-  const row = sorted[leafIndex];
-  if (row === undefined) return undefined;
-  return { leafIndex, size: leaves.length, balance: row.balance, proof: inclusionProof(leaves, leafIndex).map((h) => Buffer.from(h)), root: Buffer.from(merkleRoot(leaves)).toString("hex") };
+  return { asOfSize, sorted, leaves, root: Buffer.from(merkleRoot(leaves)).toString("hex"), index: new Map(sorted.map((r, i) => [r.account, i])) };
+}
+
+/** The account's leaf index, balance and audit path in a snapshot tree. */
+export function snapshotProof(tree: SnapshotTree, account: string): { leafIndex: number; size: number; balance: number; proof: Buffer[]; root: string } | undefined {
+  const leafIndex = tree.index.get(account);
+  const row = leafIndex === undefined ? undefined : tree.sorted[leafIndex];
+  if (leafIndex === undefined || row === undefined) return undefined;
+  return { leafIndex, size: tree.leaves.length, balance: row.balance, proof: inclusionProof(tree.leaves, leafIndex).map((h) => Buffer.from(h)), root: tree.root };
 }
