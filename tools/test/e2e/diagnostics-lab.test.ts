@@ -219,6 +219,24 @@ describe("diagnostics over the lab mesh", () => {
     await healthyAgain();
   });
 
+  it("model still loading: the runtime is not ready yet, and the first token is suppressed", async () => {
+    // A named pipe nobody writes to: the runtime starts reading the model file and waits, as it
+    // would on a slow disk, so the model stays "loading" for as long as the scenario needs.
+    const fifo = join(d.linux.runDir, "still-loading.gguf");
+    const made = await d.linux.exec(["mkfifo", fifo]);
+    expect(made.code, made.stderr).toBe(0);
+    await d.lab.faults.stopProcesses("linux");
+    await d.startSidecar(d.linux, { POTLUCK_MODELS: fifo });
+    try {
+      const layer = expectNamed(last(await d.check({ until: "model-runtime", watchMs })), "model-runtime", "model-loading", ["wait for still-loading to finish loading on linux"]);
+      expect(layer.message).toContain("model runtime not ready: still-loading is still loading on linux");
+    } finally {
+      await d.lab.faults.stopProcesses("linux");
+      await d.startSidecar(d.linux);
+    }
+    await healthyAgain();
+  });
+
   it("model failed to load: the runtime's own reason, and the first token suppressed", async () => {
     const broken = join(d.linux.runDir, "broken.gguf");
     writeFileSync(broken, "this is not a GGUF file\n".repeat(64));
