@@ -96,6 +96,7 @@ export const layerProbes: Record<LayerCode, LayerProbe> = {
   },
   path: async (run) => {
     if (run.self) return { kind: "skipped", message: "this machine: no mesh hop" };
+    if (run.tunnelPeer === undefined) return { kind: "skipped", message: `${run.ctx.interfaceName} could not be read, so the path is unknown` };
     const endpoint = run.tunnelPeer?.endpoint ?? null;
     if (endpoint === null) return fail(Failure.noEndpoint);
     run.ctx.detail.endpoint = endpoint;
@@ -166,6 +167,8 @@ async function probeTunnel(run: RunState): Promise<Outcome> {
     await read();
   } catch (error) {
     ctx.detail.error = describe(error);
+    // Without the right to read WireGuard, say so and let the data plane test the path itself.
+    if (/permission denied|operation not permitted|EACCES|EPERM/i.test(ctx.detail.error)) return fail(Failure.tunnelUnreadable);
     return fail(Failure.noInterface);
   }
   if (peer === undefined) return fail(Failure.peerNotConfigured);
@@ -287,7 +290,12 @@ async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome |
 async function peerLiveness(run: RunState, sentAt: number, stop: AbortSignal): Promise<"alive" | "silent" | "local-stuck"> {
   const { ctx, clock, limits } = run;
   const base = run.tunnelPeer;
-  if (base === undefined) return "silent";
+  if (base === undefined) {
+    // No counters to read (the tunnel layer said why): fall back to the rule of thumb, a timeout
+    // over an established mesh is a firewall, and say that it is one.
+    ctx.detail.evidence = `${ctx.interfaceName} could not be read to tell a firewall from a powered-off peer`;
+    return "alive";
+  }
   // The probe has timed out, so its packets (and retransmissions) went into the tunnel by now if
   // they ever will. Less than one of them on the counter: they never left this machine.
   const afterProbe = await readTunnelPeer(run).catch(() => undefined);

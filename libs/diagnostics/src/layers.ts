@@ -11,6 +11,7 @@ export const Failure = {
   staleKey: "stale-key",
   rosterUnavailable: "roster-unavailable",
   noInterface: "no-interface",
+  tunnelUnreadable: "tunnel-unreadable",
   peerNotConfigured: "peer-not-configured",
   noHandshake: "no-handshake",
   peerSilent: "peer-silent",
@@ -72,6 +73,11 @@ const tunnelCheck: Check = {
   code: "tunnel", title: "Tunnel", severity: "high", dependsOn: ["roster"], timeToVisibleMs: TimeToVisibleMs.tunnel,
   okMessage: (ctx) => `handshake with ${ctx.peer} on ${ctx.interfaceName} ${d(ctx, "handshakeAgeS")} s ago`,
   failures: {
+    [Failure.tunnelUnreadable]: {
+      message: (ctx) => `cannot read ${ctx.interfaceName} on ${ctx.from} (${d(ctx, "error")}), so the handshake is unchecked; the data plane below still tests the path`,
+      fix: (ctx) => `let the sidecar read WireGuard state on ${ctx.from}: run it with CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_NET_ADMIN) or as root; check with: sudo wg show ${ctx.interfaceName}`,
+      warningOnly: true,
+    },
     [Failure.noInterface]: { message: (ctx) => `no ${ctx.interfaceName} interface on ${ctx.from}: ${d(ctx, "error")}`, fix: (ctx) => `bring the mesh up on ${ctx.from}: ${joinCommand(ctx)} (check with: wg show ${ctx.interfaceName})` },
     [Failure.peerNotConfigured]: {
       message: (ctx) => `${ctx.interfaceName} on ${ctx.from} has no peer with ${ctx.peer}'s roster key ${d(ctx, "rosterKey")}`,

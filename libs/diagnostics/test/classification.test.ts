@@ -113,6 +113,20 @@ describe("classification of each named failure", () => {
     expect(world.calls).toContain("nudge");
   });
 
+  it("a sidecar not allowed to read WireGuard warns and lets the data plane decide", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), tunnel: new Error("Unable to access interface: Operation not permitted") };
+    const report = await makeDiagnostics(world, clock).check("linux");
+    expect(report.usable).toBe(true);
+    expect(report.layers[3]).toMatchObject({ status: "warning", failure: Failure.tunnelUnreadable });
+    expect(report.layers[3]!.fix).toContain("AmbientCapabilities=CAP_NET_ADMIN");
+    expect(report.layers[4]!.status).toBe("skipped");
+    world.smallProbe = timedOut();
+    const blocked = await makeDiagnostics(world, clock).check("linux", { forceFresh: true });
+    expect(blocked.layers[5]).toMatchObject({ failure: Failure.firewallDrop });
+    expect(blocked.layers[5]!.message).toContain("could not be read to tell a firewall from a powered-off peer");
+  });
+
   it("no endpoint for the peer", async () => {
     const clock = new FakeClock();
     const world = healthyWorld(clock);
