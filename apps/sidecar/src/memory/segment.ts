@@ -127,7 +127,7 @@ export class VectorSegment {
   nearest(query: Float32Array, k: number, { exact = false }: { exact?: boolean } = {}): ScoredEntry[] {
     const count = Math.min(k, this.entries.length);
     if (count === 0) return [];
-    if (!exact && this.ann?.ready === true) return this.ann.search(query, count);
+    if (!exact && this.ann?.ready === true) return this.rescored(this.ann.search(query, count), query);
     const matrix = this.data.subarray(0, this.entries.length * this.dimensions);
     const found = usearch.exactSearch(matrix, query, this.dimensions, count, usearch.MetricKind.IP, scanThreads) as Matches;
     const hits: ScoredEntry[] = [];
@@ -137,6 +137,17 @@ export class VectorSegment {
       if (entry !== undefined) hits.push({ entry, score: 1 - (found.distances[i] ?? 1) });
     }
     return hits;
+  }
+
+  /** Exact cosine for approximate candidates, re-sorted: the index only chooses which rows. */
+  private rescored(hits: ScoredEntry[], query: Float32Array): ScoredEntry[] {
+    for (const hit of hits) {
+      const offset = hit.entry.row * this.dimensions;
+      let sum = 0;
+      for (let i = 0; i < this.dimensions; i++) sum += (this.data[offset + i] ?? 0) * (query[i] ?? 0);
+      hit.score = sum;
+    }
+    return hits.sort((a, b) => b.score - a.score);
   }
 
   /** The vector of one row, without copying. */
@@ -178,7 +189,11 @@ class AnnIndex {
     this.index = new usearch.Index({
       dimensions: segment.dimensions,
       metric: usearch.MetricKind.IP,
-      quantization: usearch.ScalarKind.F32,
+      // bf16 halves the memory the graph walk touches: measured at 50,000 x 384 on this machine,
+      // ef 128 gave recall@10 0.957 at 0.48 ms p50 vs f32's 0.962 at 1.15 ms (and builds 2.5x
+      // faster). Scores are re-computed exactly from the f32 matrix, so only the candidate set is
+      // approximate.
+      quantization: usearch.ScalarKind.BF16,
       connectivity: options.connectivity,
       expansion_add: 0,
       expansion_search: options.expansionSearch,
