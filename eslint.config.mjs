@@ -24,7 +24,10 @@ export default [
         "error",
         {
           enforceBuildableLibDependency: false,
-          allow: [],
+          // Nx refuses any import of an application project whatever the tags say; tools (benches,
+          // the CLI's offline verifiers, tests) may drive apps, so those imports are allowed here and
+          // "apps never import apps" is enforced by the name-based ban below instead.
+          allow: ["@potluck/sidecar", "@potluck/sidecar/**", "@potluck/coordinator", "@potluck/coordinator/**", "@potluck/ledger", "@potluck/ledger/**", "@potluck/fw-watcher", "@potluck/fw-watcher/**"],
           depConstraints: [
             { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:lib"] },
             { sourceTag: "type:lib", onlyDependOnLibsWithTags: ["type:lib"] },

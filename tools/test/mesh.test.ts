@@ -7,7 +7,6 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Roster, type RosterEntry } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // Tools may drive apps in-process (depConstraints allow type:app); Nx still flags app imports.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { buildCoordinatorApp, CoordinatorState, openDatabase, type OpenedDatabase } from "@potluck/coordinator";
 import { parseTtlS } from "../src/cli/commands/token.js";
 import { coordinatorClient, ensureMachineKeys, joinMesh, parseWgDump, planPeers, readMeshState, rosterFile, wireguardPublicKeyOf, type Runner } from "../src/mesh/index.js";

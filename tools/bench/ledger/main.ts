@@ -21,9 +21,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { balanceLeaves, buildLedgerApp, ensureUsageStream, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
 import { parseArgs } from "../../src/cli/command.js";
 import { repoRoot } from "../../src/lib/repo.js";

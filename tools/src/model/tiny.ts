@@ -3,14 +3,12 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 // Tools may drive apps (eslint.config.mjs depConstraints allow type:app), but Nx forbids importing an
 // application project unconditionally; the lead is asked to add @potluck/sidecar to `allow`.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { ensureTinyModel, tinyGguf, TinyModelShape, type TestModelShape } from "@potluck/sidecar";
 
 /**
  * The tiny TEST model (random weights, gibberish output) for tests, benches and the lab. The
  * generator itself lives in the sidecar, which must make one when no model is configured.
  */
-// eslint-disable-next-line @nx/enforce-module-boundaries
 export { tinyGguf, tinyModelDigest, TINY_MODEL_NAME } from "@potluck/sidecar";
 
 /** Where tools cache generated test models between runs. */

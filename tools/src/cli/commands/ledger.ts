@@ -2,9 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 // Tools may drive apps; the verifier is pure node:crypto code, the audit needs the ledger's schema.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { verifyLedgerDatabase } from "@potluck/ledger/cli";
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { verifyProofBundle } from "@potluck/ledger/proof";
 import { Defaults } from "@potluck/protocol";
 import { CliError, parseArgs, type Command } from "../command.js";
