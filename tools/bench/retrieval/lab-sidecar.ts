@@ -1,9 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
-// Tools may drive apps (eslint depConstraints allow type:app) but Nx forbids importing an application
-// project unconditionally; the lead is asked to add @potluck/sidecar to `allow` (see tools/src/model/tiny.ts).
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { createLexicalEmbedder, MemoryStore } from "@potluck/sidecar/memory";
 import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";

@@ -12,9 +12,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemorySearchResponse } from "@potluck/protocol";
-// Tools may drive apps (eslint depConstraints allow type:app) but Nx forbids importing an application
-// project unconditionally; the lead is asked to add @potluck/sidecar to `allow` (see tools/src/model/tiny.ts).
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { createLexicalEmbedder, MemoryStore } from "@potluck/sidecar/memory";
 import { repoRoot } from "../../src/lib/repo.js";
 import { distinctMemories, questionFor, seededRandom, syntheticTexts } from "./corpus.js";

@@ -2,9 +2,6 @@ import { generateKeyPairSync } from "node:crypto";
 import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
 import { ReplayCache, publicKeyToBase64, signRequest } from "@potluck/protocol";
 import { Hono } from "hono";
-// Tools may drive apps (eslint depConstraints allow type:app) but Nx forbids importing an application
-// project unconditionally; the lead is asked to add @potluck/sidecar to `allow` (see tools/src/model/tiny.ts).
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { memoryRoutes, peerAccess, peerMemoryRoutes, peerSignature, type MemoryStore } from "@potluck/sidecar/memory";
 
 /**
