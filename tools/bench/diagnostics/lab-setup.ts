@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DiagnosticsReport, generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
 import { createLab, httpFrom, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
+import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
@@ -67,7 +68,7 @@ async function setUp(lab: Lab): Promise<DiagnosticsLab> {
   const mac = lab.host("mac");
   const linux = lab.host("linux");
   const identities = new Map([mac, linux].map((host) => [host.name, generateIdentity()]));
-  const entries = [mac, linux].map((host) => rosterEntry(host, identities.get(host.name)!.publicKey));
+  const entries = [mac, linux].map((host) => labRosterEntry(host, identities.get(host.name)!.publicKey));
   const writeRoster = (host: LabHost, name: string, machines: RosterEntry[]) => {
     const path = join(host.runDir, name);
     const roster: Roster = { version: 1, machines };
@@ -135,11 +136,3 @@ export function parseCheckLines(stdout: string): CheckLine[] {
     });
 }
 
-function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {
-  if (host.meshIp === null || host.wgPublicKey === null) throw new Error(`${host.name} has no mesh address`);
-  return {
-    id: `lab-${host.name}`, name: host.name, owner: "home", meshIp: host.meshIp,
-    wireguardPublicKey: host.wgPublicKey as RosterEntry["wireguardPublicKey"], identityPublicKey: identityPublicKey as RosterEntry["identityPublicKey"],
-    endpoints: [`${host.underlayIp}:${host.wgListenPort ?? 51820}`], state: "online", lastHeartbeatAt: null, staleKey: false,
-  };
-}

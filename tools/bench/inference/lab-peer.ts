@@ -1,7 +1,8 @@
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
+import { generateIdentity, type Roster } from "@potluck/protocol";
 import { createLab, type LabHost } from "../../src/lab/index.js";
+import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import type { RunTiming } from "./client.js";
@@ -20,7 +21,7 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
     const mac = lab.host("mac");
     const linux = lab.host("linux");
     const ids = new Map([mac, linux].map((h) => [h.name, generateIdentity()]));
-    const roster: Roster = { version: 1, machines: [mac, linux].map((h) => entry(h, ids.get(h.name)!.publicKey)) };
+    const roster: Roster = { version: 1, machines: [mac, linux].map((h) => labRosterEntry(h, ids.get(h.name)!.publicKey)) };
     for (const host of [mac, linux]) {
       const data = join(host.runDir, "potluck");
       mkdirSync(join(data, "models"), { recursive: true, mode: 0o700 });
@@ -58,11 +59,3 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
   }
 }
 
-function entry(host: LabHost, identityPublicKey: string): RosterEntry {
-  if (host.meshIp === null || host.wgPublicKey === null) throw new Error(`${host.name} has no mesh address`);
-  return {
-    id: `lab-${host.name}`, name: host.name, owner: "home", meshIp: host.meshIp,
-    wireguardPublicKey: host.wgPublicKey as RosterEntry["wireguardPublicKey"], identityPublicKey: identityPublicKey as RosterEntry["identityPublicKey"],
-    endpoints: [`${host.underlayIp}:${host.wgListenPort ?? 51820}`], state: "online", lastHeartbeatAt: null, staleKey: false,
-  };
-}

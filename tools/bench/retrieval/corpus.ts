@@ -1,3 +1,4 @@
+import { seededRandom } from "@potluck/sidecar";
 /**
  * What the retrieval bench stores and asks. Ten hand-written memories with one distinct question
  * each (recall must be 1.00: any truncation, reordering or dropped field on a path shows up), and
@@ -16,17 +17,8 @@ export const distinctMemories: { text: string; question: string }[] = [
   { text: "The cat takes her thyroid medication twice a day with food.", question: "How often does the cat take thyroid medication?" },
 ];
 
-/** Mulberry32: a small seeded generator, so every run stores the same corpus. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tiny model's generator (mulberry32), so every run stores the same corpus. */
+export { seededRandom };
 
 const syllables = "ka lo mi ne su ta ri po de va shi gu ro ben tal mor fen dri qua zel pas nor vik lum sa".split(" ");
 

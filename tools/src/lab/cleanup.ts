@@ -76,14 +76,7 @@ export function processName(pid: number): string {
 export function destroyLabSync(id: string, namespaces: readonly string[]): string[] {
   const removed: string[] = [];
   const pids = labPids(id, namespaces);
-  for (const pid of pids.keys()) {
-    removed.push(`process ${pid} (${processName(pid)})`);
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
+  killAll(pids.keys(), removed);
   const deadline = Date.now() + killWaitMs;
   const wait = new Int32Array(new SharedArrayBuffer(4));
   while ([...pids.keys()].some(running) && Date.now() < deadline) Atomics.wait(wait, 0, 0, 20);
@@ -111,14 +104,7 @@ export function destroyLabSync(id: string, namespaces: readonly string[]): strin
 export async function destroyLab(id: string, namespaces: readonly string[]): Promise<string[]> {
   const removed: string[] = [];
   const pids = labPids(id, namespaces);
-  for (const pid of pids.keys()) {
-    removed.push(`process ${pid} (${processName(pid)})`);
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
+  killAll(pids.keys(), removed);
   const deadline = Date.now() + killWaitMs;
   while ([...pids.keys()].some(running) && Date.now() < deadline) await sleep(20);
   // Explicitly: a namespace's veths are destroyed asynchronously after `ip netns delete`.
@@ -159,4 +145,16 @@ export function labLeftovers(id: string): string[] {
   if (rootLinkIds().includes(id)) left.push(`link ${rootLinkName(id)}`);
   if (existsSync(labDir(id))) left.push(`dir ${labDir(id)}`);
   return left;
+}
+
+/** SIGKILL every pid, noting each in `removed`; a pid that is already gone is fine. */
+function killAll(pids: Iterable<number>, removed: string[]): void {
+  for (const pid of pids) {
+    removed.push(`process ${pid} (${processName(pid)})`);
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
 }

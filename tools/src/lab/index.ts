@@ -5,3 +5,4 @@ export { mtuBlackholeBytes } from "./faults.js";
 export { labRootDir } from "./names.js";
 export type { ExecOptions, ExecResult, Lab, LabFaults, LabHost, LabOptions, LabProcess, SpawnOptions, Undo } from "./types.js";
 export { httpFrom, labHttpScript, serveHttp, type HttpResult } from "./http.js";
+export { labRosterEntry } from "./roster.js";

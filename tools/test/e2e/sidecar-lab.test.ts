@@ -1,9 +1,10 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { generateIdentity, privateKeyFromPem, signRequest, type Roster, type RosterEntry } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, signRequest, type Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
+import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
@@ -42,7 +43,7 @@ beforeAll(async () => {
   lab = await createLab({ hosts: ["mac", "linux"] });
   mac = lab.host("mac");
   linux = lab.host("linux");
-  const entries = [mac, linux].map((host) => rosterEntry(host, identities[host.name as "mac" | "linux"].publicKey));
+  const entries = [mac, linux].map((host) => labRosterEntry(host, identities[host.name as "mac" | "linux"].publicKey));
   for (const host of [mac, linux]) {
     mkdirSync(dataDir(host), { recursive: true, mode: 0o700 });
     const pem = join(dataDir(host), "identity-ed25519.pem");
@@ -141,11 +142,3 @@ describe("sidecars across the lab mesh", () => {
   }, 400_000);
 });
 
-function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {
-  if (host.meshIp === null || host.wgPublicKey === null) throw new Error(`${host.name} has no mesh address`);
-  return {
-    id: `lab-${host.name}`, name: host.name, owner: "home", meshIp: host.meshIp,
-    wireguardPublicKey: host.wgPublicKey as RosterEntry["wireguardPublicKey"], identityPublicKey: identityPublicKey as RosterEntry["identityPublicKey"],
-    endpoints: [`${host.underlayIp}:${host.wgListenPort ?? 51820}`], state: "online", lastHeartbeatAt: null, staleKey: false,
-  };
-}

@@ -236,7 +236,7 @@ class ByteWriter {
 // ---- deterministic random weights ------------------------------------------------------------
 
 /** mulberry32: tiny, fast, and identical on every platform for a given seed. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
