@@ -10,6 +10,7 @@ import { coordinatorDirectory, noPeers, rosterFileDirectory } from "./peer/direc
 import { loadOrCreateIdentity } from "./peer/identity.js";
 import { PeerClient } from "./routing/peer-client.js";
 import { Router } from "./routing/router.js";
+import { diagnoseWith } from "./routing/diagnose.js";
 import { connectUsagePublisher } from "./usage/nats.js";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
 import { httpPeerSearcher, loadMemoryConfig, openMemory, peerMemoryEnabledFromEnv } from "./memory/index.js";
@@ -35,7 +36,14 @@ const usage = await connectUsagePublisher({ url: config.POTLUCK_NATS_URL, prefix
 const memoryConfig = loadConfigOrExit("potluck-sidecar", () => loadMemoryConfig());
 const memory = await openMemory(memoryConfig, config.POTLUCK_DATA_DIR);
 log.info({ embedder: memory.embedder.id, ...memory.store.counts() }, "memory store open");
-const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage: usage.publisher, log: info });
+const diagnostics = createSidecarDiagnostics({
+  machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
+  startedAt: Date.now(), isWarm: () => warm, sign: identity.sign,
+  ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
+  ...(config.POTLUCK_ROSTER_FILE === undefined ? {} : { rosterFile: config.POTLUCK_ROSTER_FILE }),
+});
+// A candidate the router cannot use is explained by the same checks `potluck doctor` runs.
+const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage: usage.publisher, log: info, diagnose: diagnoseWith(diagnostics) });
 
 // Warm start: load every model now, not on the first request; /health says "warming" meanwhile.
 let warm = false;
@@ -71,12 +79,7 @@ const app = buildSidecarApp({
     },
     fleet: { roster: directory, search: httpPeerSearcher({ sign: identity.sign }) },
   },
-  diagnostics: createSidecarDiagnostics({
-    machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
-    startedAt: Date.now(), isWarm: () => warm, sign: identity.sign,
-    ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
-    ...(config.POTLUCK_ROSTER_FILE === undefined ? {} : { rosterFile: config.POTLUCK_ROSTER_FILE }),
-  }),
+  diagnostics,
 });
 
 const server = serve({ fetch: app.fetch, port: config.POTLUCK_PORT, hostname: config.POTLUCK_BIND }, (address) => {

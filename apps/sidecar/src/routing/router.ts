@@ -5,6 +5,7 @@ import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { PeerCallError, type PeerClient } from "./peer-client.js";
 import { runLocal } from "./local-run.js";
+import type { Diagnose } from "./diagnose.js";
 
 /** One chat completion to run somewhere. */
 export interface ChatJob {
@@ -46,6 +47,8 @@ export interface RouterDeps {
   client: PeerClient;
   usage: UsagePublisher;
   log?: (message: string) => void;
+  /** Diagnostics on a failed candidate: its named layer and fix replace the router's own reason. */
+  diagnose?: Diagnose;
 }
 
 /** Peers considered per routing decision, so a huge roster cannot fan out without bound. */
@@ -133,8 +136,11 @@ export class Router {
       if (info.state === "failed") return failed("model-runtime", `model ${model} failed to load there: ${info.reason ?? "no reason given"}`);
       return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: `ready, probe ${latencyMs.toFixed(1)} ms` }, latencyMs, testModel: info.testModel };
     } catch (error) {
-      if (error instanceof PeerCallError) return failed(error.layer, error.message);
-      return failed("data-plane", error instanceof Error ? error.message : String(error));
+      const own = error instanceof PeerCallError ? { layer: error.layer, reason: error.message } : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
+      const named = await this.deps.diagnose?.(peer.machine, model);
+      if (named === undefined) return failed(own.layer, own.reason);
+      this.deps.log?.(`routing: ${peer.machine} unusable at ${named.layer} (router saw: ${own.reason})`);
+      return failed(named.layer, named.reason);
     }
   }
 }
