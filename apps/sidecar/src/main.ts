@@ -11,6 +11,7 @@ import { loadOrCreateIdentity } from "./peer/identity.js";
 import { PeerClient } from "./routing/peer-client.js";
 import { Router } from "./routing/router.js";
 import { diagnoseWith } from "./routing/diagnose.js";
+import { startHeartbeat } from "./heartbeat.js";
 import { connectUsagePublisher } from "./usage/nats.js";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
 import { httpPeerSearcher, loadMemoryConfig, openMemory, peerMemoryEnabledFromEnv } from "./memory/index.js";
@@ -56,6 +57,11 @@ void Promise.allSettled(sources.map((source) => engine.load(source))).then((resu
   });
 });
 
+// With a coordinator, this machine reports itself (and the WireGuard key it really uses) over NATS.
+const heartbeat = config.POTLUCK_COORDINATOR_URL === undefined
+  ? undefined
+  : startHeartbeat({ natsUrl: config.POTLUCK_NATS_URL, prefix: config.POTLUCK_NATS_PREFIX, machine, interfaceName: config.POTLUCK_INTERFACE, status: () => (warm ? "ok" : "warming"), log: info });
+
 const app = buildSidecarApp({
   machine,
   owner,
@@ -89,6 +95,7 @@ drainOnSignal({
   log: info,
   close: async () => {
     await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    await heartbeat?.stop();
     await usage.close();
     await engine.close();
     await memory.close();

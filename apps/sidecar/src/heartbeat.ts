@@ -1,0 +1,72 @@
+import { execFile } from "node:child_process";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Heartbeat, HeartbeatTiming, subjectsFor } from "@potluck/protocol";
+
+export interface HeartbeatOptions {
+  natsUrl: string;
+  prefix: string;
+  machine: string;
+  interfaceName: string;
+  /** "warming" while models load: the coordinator can show it without calling the machine offline. */
+  status: () => "ok" | "warming";
+  log: (message: string) => void;
+  /** Reads the WireGuard key the interface actually uses; `wg show IF public-key` by default. */
+  readKey?: (interfaceName: string) => Promise<string | null>;
+}
+
+/** `wg` answers from a local socket; slower means wireguard-go is wedged and this beat is skipped. */
+const wgTimeoutMs = 2_000;
+const wgOutputBytesMax = 4_096;
+const connectTimeoutMs = 5_000;
+
+/**
+ * Publishes this machine's heartbeat on NATS every HeartbeatTiming.intervalMs, carrying the
+ * WireGuard public key the interface really has (so the coordinator can flag a stale roster key).
+ * A beat is skipped, not faked, while the key cannot be read; NATS reconnects forever in the
+ * background and never holds up the sidecar.
+ */
+export function startHeartbeat(options: HeartbeatOptions): { stop(): Promise<void> } {
+  const subjects = subjectsFor(options.prefix);
+  const readKey = options.readKey ?? wgPublicKey;
+  let nc: NatsConnection | null = null;
+  let stopped = false;
+  let seq = 0;
+  let keyWarned = false;
+  const beat = setInterval(() => {
+    if (nc === null || nc.isClosed()) return;
+    void readKey(options.interfaceName).then((key) => {
+      if (key === null) {
+        if (!keyWarned) options.log(`heartbeat: cannot read the WireGuard key of ${options.interfaceName}; heartbeats paused until it can be read`);
+        keyWarned = true;
+        return;
+      }
+      keyWarned = false;
+      const parsed = Heartbeat.safeParse({ machine: options.machine, wireguardPublicKey: key, seq: seq++, sentAt: new Date().toISOString(), status: options.status() });
+      if (!parsed.success || nc === null || nc.isClosed()) return;
+      nc.publish(subjects.heartbeat(options.machine), JSON.stringify(parsed.data));
+    });
+  }, HeartbeatTiming.intervalMs);
+  void connect({ servers: options.natsUrl, name: `potluck-sidecar-heartbeat-${options.machine}`, timeout: connectTimeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
+    (conn) => {
+      if (stopped) return void conn.close();
+      nc = conn;
+      options.log(`heartbeats to the coordinator over NATS every ${HeartbeatTiming.intervalMs / 1000} s`);
+    },
+    (error: unknown) => options.log(`heartbeat: NATS ${options.natsUrl}: ${error instanceof Error ? error.message : String(error)}; no heartbeats from the sidecar`),
+  );
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(beat);
+      await nc?.drain().catch(() => undefined);
+    },
+  };
+}
+
+function wgPublicKey(interfaceName: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile("wg", ["show", interfaceName, "public-key"], { timeout: wgTimeoutMs, maxBuffer: wgOutputBytesMax, encoding: "utf8" }, (error, stdout) => {
+      resolve(error === null ? stdout.trim() || null : null);
+    });
+  });
+}
