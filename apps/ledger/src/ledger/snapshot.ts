@@ -4,6 +4,7 @@ import { balances, entries, head } from "../db/schema.js";
 import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
 import { inclusionProof, merkleRoot } from "../proof/merkle-build.js";
 import { recordOf } from "./rows.js";
+import { parallelSnapshotRoot, SnapshotHashLimits } from "./snapshot-hash.js";
 
 export interface BalanceRow {
   account: string;
@@ -12,24 +13,30 @@ export interface BalanceRow {
 
 /** Leaf hashes of a balance set sorted by account bytes: the snapshot tree's leaves. */
 export function balanceLeaves(rows: readonly BalanceRow[], asOfSize: number): { sorted: BalanceRow[]; leaves: Buffer[] } {
-  const sorted = isSorted(rows) ? rows.slice() : [...rows].sort(comparatorFor(rows));
+  const sorted = sortedByAccount(rows);
   return { sorted, leaves: sorted.map((r) => balanceLeafHash(r.account, r.balance, asOfSize)) };
 }
 
-// Checked once, so the million comparisons of a large snapshot are plain string comparisons.
-function comparatorFor(rows: readonly BalanceRow[]): (a: BalanceRow, b: BalanceRow) => number {
+/** The rows in account byte order; rows the database already sorted (collate "C") are only checked. */
+function sortedByAccount(rows: readonly BalanceRow[]): BalanceRow[] {
+  // Checked once, so the million comparisons of a large snapshot are plain string comparisons.
   const cmp = rows.every((r) => isAscii(r.account)) ? compareAscii : compareAccounts;
-  return (a, b) => cmp(a.account, b.account);
+  return isSorted(rows, cmp) ? rows.slice() : [...rows].sort((a, b) => cmp(a.account, b.account));
 }
 
-/** Rows the database already sorted (collate "C" is byte order) skip the sort; one pass checks it. */
-function isSorted(rows: readonly BalanceRow[]): boolean {
-  for (let i = 1; i < rows.length; i += 1) if (compareAccounts((rows[i - 1] as BalanceRow).account, (rows[i] as BalanceRow).account) >= 0) return false;
+function isSorted(rows: readonly BalanceRow[], cmp: (a: string, b: string) => number): boolean {
+  for (let i = 1; i < rows.length; i += 1) if (cmp((rows[i - 1] as BalanceRow).account, (rows[i] as BalanceRow).account) >= 0) return false;
   return true;
 }
 
 export function snapshotRoot(rows: readonly BalanceRow[], asOfSize: number): string {
   return Buffer.from(merkleRoot(balanceLeaves(rows, asOfSize).leaves)).toString("hex");
+}
+
+/** snapshotRoot, with large sets hashed on worker threads (see snapshot-hash.ts); same result. */
+export async function snapshotRootParallel(rows: readonly BalanceRow[], asOfSize: number): Promise<string> {
+  if (rows.length < SnapshotHashLimits.inlineLeavesMax) return snapshotRoot(rows, asOfSize);
+  return (await parallelSnapshotRoot(sortedByAccount(rows), asOfSize)).toString("hex");
 }
 
 /**
@@ -42,7 +49,7 @@ export async function takeSnapshot(db: LedgerDb, nowMs: number = Date.now()): Pr
     const [h] = await tx.select().from(head).where(eq(head.id, 1)).for("update");
     if (h === undefined) throw new Error("snapshot: the head row is missing");
     const rows = await tx.select({ account: balances.account, balance: balances.balance }).from(balances).orderBy(sql`${balances.account} collate "C"`);
-    const meta: SnapshotMeta = { asOfSize: h.size, accounts: rows.length, root: snapshotRoot(rows, h.size) };
+    const meta: SnapshotMeta = { asOfSize: h.size, accounts: rows.length, root: await snapshotRootParallel(rows, h.size) };
     // '#' is outside ClientId, so no client event can claim a snapshot's id.
     const record: LedgerRecord = { seq: h.size, eventId: `snapshot#${h.size}`, kind: "snapshot", account: "", delta: 0, heldDelta: 0, ref: "", meta: snapshotMeta(meta), payloadHash: GENESIS_HASH, createdAtMs: nowMs, prevHash: h.lastHash };
     const hash = entryHash(record);

@@ -1,4 +1,4 @@
-import { createHash, hash } from "node:crypto";
+import { hash } from "node:crypto";
 import { leafHash } from "./merkle.js";
 
 /**
@@ -33,20 +33,35 @@ export interface LedgerRecord {
   prevHash: string;
 }
 
+/** Bytes before the length-prefixed strings: magic, version, seq, time, kind, deltas, two hashes. */
+const FIXED_BYTES = 4 + 1 + 8 + 8 + 1 + 8 + 8 + 32 + 32;
+
 export function encodeEntry(r: LedgerRecord): Buffer {
   const code = KindCode[r.kind];
   if (code === undefined) throw new TypeError(`unknown entry kind ${String(r.kind)}`);
-  const fixed = Buffer.alloc(4 + 1 + 8 + 8 + 1 + 8 + 8 + 32 + 32);
-  let o = fixed.write(ENTRY_MAGIC, 0, "latin1");
-  o = fixed.writeUInt8(1, o);
-  o = fixed.writeBigUInt64BE(BigInt(r.seq), o);
-  o = fixed.writeBigUInt64BE(BigInt(r.createdAtMs), o);
-  o = fixed.writeUInt8(code, o);
-  o = fixed.writeBigInt64BE(BigInt(r.delta), o);
-  o = fixed.writeBigInt64BE(BigInt(r.heldDelta), o);
-  o += hex32(r.payloadHash, "payload hash").copy(fixed, o);
-  hex32(r.prevHash, "previous hash").copy(fixed, o);
-  return Buffer.concat([fixed, str(r.eventId, 2), str(r.account, 2), str(r.ref, 2), str(r.meta, 4)]);
+  checkHex32(r.payloadHash, "payload hash");
+  checkHex32(r.prevHash, "previous hash");
+  const lens = [strBytes(r.eventId, 2), strBytes(r.account, 2), strBytes(r.ref, 2), strBytes(r.meta, 4)] as const;
+  // One allocation per entry (appends and audits encode every entry): sizes first, then fill in place.
+  const out = Buffer.allocUnsafe(FIXED_BYTES + 2 + lens[0] + 2 + lens[1] + 2 + lens[2] + 4 + lens[3]);
+  let o = out.write(ENTRY_MAGIC, 0, "latin1");
+  o = out.writeUInt8(1, o);
+  o = writeInt64(out, r.seq, o, false);
+  o = writeInt64(out, r.createdAtMs, o, false);
+  o = out.writeUInt8(code, o);
+  o = writeInt64(out, r.delta, o, true);
+  o = writeInt64(out, r.heldDelta, o, true);
+  o += out.write(r.payloadHash, o, "hex");
+  o += out.write(r.prevHash, o, "hex");
+  o = out.writeUInt16BE(lens[0], o);
+  o += out.write(r.eventId, o, "utf8");
+  o = out.writeUInt16BE(lens[1], o);
+  o += out.write(r.account, o, "utf8");
+  o = out.writeUInt16BE(lens[2], o);
+  o += out.write(r.ref, o, "utf8");
+  o = out.writeUInt32BE(lens[3], o);
+  out.write(r.meta, o, "utf8");
+  return out;
 }
 
 export function decodeEntry(bytes: Buffer): LedgerRecord {
@@ -74,7 +89,7 @@ export function decodeEntry(bytes: Buffer): LedgerRecord {
 
 /** The chain hash of an entry (hex). */
 export function entryHash(r: LedgerRecord): string {
-  return createHash("sha256").update(encodeEntry(r)).digest("hex");
+  return hash("sha256", encodeEntry(r), "hex");
 }
 
 export function entryLeafHash(r: LedgerRecord): Buffer {
@@ -94,19 +109,30 @@ export function balanceLeafHash(account: string, balance: number, asOfSize: numb
 }
 
 function balanceLeafInput(account: string, balance: number, asOfSize: number, offset: number): Buffer {
-  if (!Number.isSafeInteger(balance) || !Number.isSafeInteger(asOfSize) || asOfSize < 0) throw new RangeError("balance leaf needs safe integers");
+  const out = Buffer.allocUnsafe(offset + balanceLeafBytes(account));
+  writeBalanceLeaf(out, offset, account, balance, asOfSize);
+  return out;
+}
+
+/** Encoded size of a balance leaf (without the Merkle 0x00 prefix). */
+export function balanceLeafBytes(account: string): number {
   const nameBytes = Buffer.byteLength(account, "utf8");
   if (nameBytes > 0xffff) throw new RangeError("account name is too long");
-  const out = Buffer.allocUnsafe(offset + 4 + 2 + nameBytes + 16);
-  let o = offset + out.write("PLB1", offset, "latin1");
-  o = out.writeUInt16BE(nameBytes, o);
-  o += out.write(account, o, "utf8");
+  return 4 + 2 + nameBytes + 16;
+}
+
+/** Writes the balance leaf encoding at `at` (so many leaves can share one buffer); returns the end offset. */
+export function writeBalanceLeaf(out: Buffer, at: number, account: string, balance: number, asOfSize: number): number {
+  if (!Number.isSafeInteger(balance) || !Number.isSafeInteger(asOfSize) || asOfSize < 0) throw new RangeError("balance leaf needs safe integers");
+  let o = at + out.write("PLB1", at, "latin1");
+  const nameAt = o + 2;
+  const nameBytes = out.write(account, nameAt, "utf8");
+  o = out.writeUInt16BE(nameBytes, o) + nameBytes;
   // 64-bit big-endian without BigInt: high word (signed for the balance) then low word.
   o = out.writeInt32BE(Math.floor(balance / 2 ** 32), o);
   o = out.writeUInt32BE(balance - Math.floor(balance / 2 ** 32) * 2 ** 32, o);
   o = out.writeUInt32BE(Math.floor(asOfSize / 2 ** 32), o);
-  out.writeUInt32BE(asOfSize - Math.floor(asOfSize / 2 ** 32) * 2 ** 32, o);
-  return out;
+  return out.writeUInt32BE(asOfSize - Math.floor(asOfSize / 2 ** 32) * 2 ** 32, o);
 }
 
 /** What a snapshot entry's meta holds. */
@@ -148,14 +174,20 @@ export function isAscii(s: string): boolean {
 
 const ASCII = /^[\x00-\x7f]*$/;
 
-function str(s: string, prefixBytes: 2 | 4): Buffer {
-  const body = Buffer.from(s, "utf8");
+/** UTF-8 length of a string field, refused when it does not fit its length prefix. */
+function strBytes(s: string, prefixBytes: 2 | 4): number {
+  const n = Buffer.byteLength(s, "utf8");
   const max = prefixBytes === 2 ? 0xffff : 0xffffffff;
-  if (body.length > max) throw new RangeError(`string of ${body.length} bytes does not fit a ${prefixBytes}-byte length`);
-  const len = Buffer.alloc(prefixBytes);
-  if (prefixBytes === 2) len.writeUInt16BE(body.length);
-  else len.writeUInt32BE(body.length);
-  return Buffer.concat([len, body]);
+  if (n > max) throw new RangeError(`string of ${n} bytes does not fit a ${prefixBytes}-byte length`);
+  return n;
+}
+
+/** A 64-bit big-endian integer without BigInt: high word (signed when `signed`) then low word. */
+function writeInt64(out: Buffer, v: number, at: number, signed: boolean): number {
+  if (!Number.isSafeInteger(v) || (!signed && v < 0)) throw new RangeError(`${v} is not a ${signed ? "" : "non-negative "}safe integer`);
+  const high = Math.floor(v / 2 ** 32);
+  const o = signed ? out.writeInt32BE(high, at) : out.writeUInt32BE(high, at);
+  return out.writeUInt32BE(v - high * 2 ** 32, o);
 }
 
 function readStr(bytes: Buffer, reader: { at: number }, prefixBytes: 2 | 4): string {
@@ -167,9 +199,10 @@ function readStr(bytes: Buffer, reader: { at: number }, prefixBytes: 2 | 4): str
   return bytes.toString("utf8", start, start + len);
 }
 
-function hex32(h: string, what: string): Buffer {
-  if (!/^[0-9a-f]{64}$/.test(h)) throw new TypeError(`${what} is not 32 bytes of lower-case hex`);
-  return Buffer.from(h, "hex");
+const HEX32 = /^[0-9a-f]{64}$/;
+
+function checkHex32(h: string, what: string): void {
+  if (!HEX32.test(h)) throw new TypeError(`${what} is not 32 bytes of lower-case hex`);
 }
 
 function safe(n: bigint): number {
