@@ -52,15 +52,19 @@ function payloadOf(value: unknown): { payload: string; payloadHash: string } {
   return { payload, payloadHash: createHash("sha256").update(payload).digest("hex") };
 }
 
+// Every ingested event goes through here, so no intermediate entry arrays: sort the keys (default
+// sort is UTF-16 code-unit order, as before) and define each property in that order.
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, v]) => [k, sortKeys(v)]),
-    );
+    const obj = value as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(obj).sort()) {
+      const v = obj[k];
+      // defineProperty, not assignment: a "__proto__" key stays a plain own property.
+      if (v !== undefined) Object.defineProperty(out, k, { value: sortKeys(v), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
   }
   return value;
 }
