@@ -49,18 +49,20 @@ export function startIngest(options: { nc: NatsConnection; ledger: Ledger; strea
   let running = true;
   const done = (async () => {
     const consumer = await jetstream(nc).consumers.get(stream, durable);
-    const fetchBatch = async (): Promise<JsMsg[]> => {
-      const msgs: JsMsg[] = [];
-      for await (const m of await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs })) msgs.push(m);
-      return msgs;
+    // Messages are validated and turned into events as they arrive, i.e. while the previous
+    // batch's transaction is in the database: that CPU work leaves the append's critical path.
+    const fetchBatch = async (): Promise<ParsedBatch> => {
+      const batch: ParsedBatch = { events: [], valid: [], invalid: [] };
+      for await (const m of await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs })) parseInto(batch, m, log);
+      return batch;
     };
     let idleMs = 100;
     // The next batch is fetched while this one commits; at most two batches are in hand unacknowledged.
     let next = fetchBatch();
     while (running) {
-      let msgs: JsMsg[];
+      let batch: ParsedBatch;
       try {
-        msgs = await next;
+        batch = await next;
       } catch (error) {
         if (!running) break;
         log({ err: (error as Error).message }, "ingest: fetch failed; retrying");
@@ -71,7 +73,7 @@ export function startIngest(options: { nc: NatsConnection; ledger: Ledger; strea
       }
       next = fetchBatch();
       try {
-        if (msgs.length > 0) await applyBatch(ledger, msgs, log);
+        if (batch.valid.length + batch.invalid.length > 0) await applyBatch(ledger, batch, log);
         idleMs = 100;
       } catch (error) {
         // The batch stays unacknowledged; JetStream redelivers it after the ack wait.
@@ -90,24 +92,31 @@ export function startIngest(options: { nc: NatsConnection; ledger: Ledger; strea
   };
 }
 
-async function applyBatch(ledger: Ledger, msgs: JsMsg[], log: (obj: object, msg: string) => void): Promise<void> {
-  const events: IncomingEvent[] = [];
-  const invalid: JsMsg[] = [];
-  for (const m of msgs) {
-    const parsed = check(UsageEvent, safeJson(m));
-    const msgId = m.headers?.get("Nats-Msg-Id");
-    if (!parsed.ok || (msgId !== undefined && msgId !== "" && msgId !== parsed.data.eventId)) {
-      log({ subject: m.subject, seq: m.seq, reason: parsed.ok ? "message id is not the event id" : parsed.body.error.message }, "ingest: dropping an invalid usage event");
-      invalid.push(m);
-      continue;
-    }
-    events.push(fromUsage(parsed.data));
+/** A fetched batch, already validated: events in message order, and the messages to ack or terminate. */
+interface ParsedBatch {
+  events: IncomingEvent[];
+  valid: JsMsg[];
+  invalid: JsMsg[];
+}
+
+function parseInto(batch: ParsedBatch, m: JsMsg, log: (obj: object, msg: string) => void): void {
+  const parsed = check(UsageEvent, safeJson(m));
+  const msgId = m.headers?.get("Nats-Msg-Id");
+  if (!parsed.ok || (msgId !== undefined && msgId !== "" && msgId !== parsed.data.eventId)) {
+    log({ subject: m.subject, seq: m.seq, reason: parsed.ok ? "message id is not the event id" : parsed.body.error.message }, "ingest: dropping an invalid usage event");
+    batch.invalid.push(m);
+    return;
   }
-  const outcomes = await ledger.append(events);
+  batch.events.push(fromUsage(parsed.data));
+  batch.valid.push(m);
+}
+
+async function applyBatch(ledger: Ledger, batch: ParsedBatch, log: (obj: object, msg: string) => void): Promise<void> {
+  const outcomes = await ledger.append(batch.events);
   for (const o of outcomes) if (o.status === "rejected") log({ eventId: o.eventId, code: o.refusal.code, reason: o.refusal.message }, "ingest: event refused (recorded)");
   // Only now, with the batch committed, may the server forget these messages.
-  for (const m of msgs) if (!invalid.includes(m)) m.ack();
-  for (const m of invalid) m.term();
+  for (const m of batch.valid) m.ack();
+  for (const m of batch.invalid) m.term();
 }
 
 function sleep(ms: number): Promise<void> {
