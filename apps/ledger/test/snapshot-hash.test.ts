@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { parallelSnapshotRoot, SnapshotHashLimits } from "../src/ledger/snapshot-hash.js";
+import { openLedgerDb } from "../src/db/open.js";
+import { parallelSnapshotRoot, SnapshotHashLimits, snapshotRootFromDb } from "../src/ledger/snapshot-hash.js";
 import { snapshotRoot, snapshotRootParallel } from "../src/ledger/snapshot.js";
 import { balanceLeafHash, encodeBalanceLeaf } from "../src/proof/entry.js";
 import { leafHash } from "../src/proof/merkle.js";
+import { createTestDb, rawSql } from "./helpers/db.js";
 
 const rows = (n: number, name: (i: number) => string = (i) => `m${String(i).padStart(8, "0")}`) =>
   Array.from({ length: n }, (_, i) => ({ account: name(i), balance: (i % 3 === 0 ? -1 : 1) * i * 4_294_967 }));
@@ -29,4 +31,25 @@ describe("parallel snapshot hashing", () => {
     expect(root).toBe(snapshotRoot(set, 7));
     expect(root).not.toBe(snapshotRoot(set, 8));
   }, 120_000);
+
+  it("hashes leaves PostgreSQL packed (several chunks, negative and non-ASCII) to the same root", async () => {
+    const t = await createTestDb();
+    const opened = await openLedgerDb({ databaseUrl: t.url, dataDir: "/nonexistent" });
+    const raw = rawSql(t.url);
+    try {
+      const n = 2 * SnapshotHashLimits.chunkLeaves + 5;
+      await raw`insert into balances (account, balance, held, as_of_seq)
+        select case when g % 7 = 0 then 'é' else 'z' end || (${n} - g)::text, (case when g % 3 = 0 then -1 else 1 end) * g::bigint * 4294967, 0, 0 from generate_series(0, ${n - 1}) g`;
+      const rowsBack = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
+      const js = snapshotRoot(rowsBack.map((r) => ({ account: r.account, balance: Number(r.balance) })), 2 ** 33 + 1);
+      expect(await snapshotRootFromDb(opened.db, 2 ** 33 + 1)).toEqual({ root: js, accounts: n });
+      await raw`delete from balances where account not like 'é%'`;
+      const small = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
+      expect(await snapshotRootFromDb(opened.db, 3)).toEqual({ root: snapshotRoot(small.map((r) => ({ account: r.account, balance: Number(r.balance) })), 3), accounts: small.length });
+    } finally {
+      await raw.end();
+      await opened.close();
+      await t.drop();
+    }
+  }, 180_000);
 });

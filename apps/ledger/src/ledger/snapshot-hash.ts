@@ -1,6 +1,9 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { sql } from "drizzle-orm";
+import type { LedgerDb } from "../db/open.js";
 import { balanceLeafBytes, writeBalanceLeaf } from "../proof/entry.js";
+import { leafHash } from "../proof/merkle.js";
 import { merkleRoot } from "../proof/merkle-build.js";
 import type { BalanceRow } from "./snapshot.js";
 
@@ -104,4 +107,56 @@ function runTask(w: Worker, id: number, task: { bytes: Uint8Array; ends: Uint32A
     w.on("error", onError);
     w.postMessage({ id, ...task }, [task.bytes.buffer as ArrayBuffer, task.ends.buffer as ArrayBuffer]);
   });
+}
+
+type Executor = Pick<LedgerDb, "execute">;
+
+/**
+ * The snapshot root and account count straight from the balances table: PostgreSQL sorts the
+ * balances by account bytes (collate "C"), encodes every leaf exactly as writeBalanceLeaf does and
+ * returns one bytea per chunk of `chunkLeaves`, so no per-account JS object is ever made; the
+ * chunks are hashed on the worker pool (inline when there is only one).
+ */
+export async function snapshotRootFromDb(tx: Executor, asOfSize: number, workersMax: number = SnapshotHashLimits.workersMax): Promise<{ root: string; accounts: number }> {
+  const result = await tx.execute(sql`
+    select count(*)::int as n, string_agg(leaf, ''::bytea order by account collate "C") as leaves
+    from (select account,
+                 'PLB1'::bytea || substring(int4send(octet_length(account)) from 3 for 2) || convert_to(account, 'UTF8') || int8send(balance) || int8send(${asOfSize}::bigint) as leaf,
+                 (row_number() over (order by account collate "C") - 1) / ${SnapshotHashLimits.chunkLeaves} as chunk
+          from balances) t
+    group by chunk order by chunk`);
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { n: number; leaves: Uint8Array }[];
+  const tasks = rows.map((r, i) => ({ bytes: new Uint8Array(r.leaves), ends: leafEnds(r.leaves, Number(r.n), i) }));
+  const accounts = tasks.reduce((sum, t) => sum + t.ends.length, 0);
+  if (tasks.length <= 1) {
+    const only = tasks[0];
+    const leaves = only === undefined ? [] : Array.from(only.ends, (end, i) => leafHash(only.bytes.subarray(i === 0 ? 0 : (only.ends[i - 1] as number), end)));
+    return { root: Buffer.from(merkleRoot(leaves)).toString("hex"), accounts };
+  }
+  const workers = Array.from({ length: Math.max(1, Math.min(workersMax, availableParallelism(), tasks.length)) }, () => new Worker(WORKER_SOURCE, { eval: true }));
+  const roots: Buffer[] = new Array<Buffer>(tasks.length);
+  let next = 0;
+  try {
+    await Promise.all(
+      workers.map(async (w) => {
+        for (let id = next++; id < tasks.length; id = next++) roots[id] = await runTask(w, id, tasks[id] as { bytes: Uint8Array; ends: Uint32Array });
+      }),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return { root: Buffer.from(merkleRoot(roots)).toString("hex"), accounts };
+}
+
+/** End offsets of the leaves packed in one chunk (each: "PLB1", u16 name length, name, 16 bytes); refuses a chunk that does not parse. */
+function leafEnds(bytes: Uint8Array, count: number, chunk: number): Uint32Array {
+  const ends = new Uint32Array(count);
+  let o = 0;
+  for (let i = 0; i < count; i += 1) {
+    if (o + 6 > bytes.length) break;
+    o += 4 + 2 + ((bytes[o + 4] as number) << 8 | (bytes[o + 5] as number)) + 16;
+    ends[i] = o;
+  }
+  if (o !== bytes.length || (count > 0 && ends[count - 1] !== o)) throw new Error(`snapshot: balance chunk ${chunk} does not hold ${count} well-formed leaves`);
+  return ends;
 }

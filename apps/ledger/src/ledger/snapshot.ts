@@ -4,7 +4,7 @@ import { balances, entries, head } from "../db/schema.js";
 import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
 import { inclusionProof, merkleRoot } from "../proof/merkle-build.js";
 import { recordOf } from "./rows.js";
-import { parallelSnapshotRoot, SnapshotHashLimits } from "./snapshot-hash.js";
+import { parallelSnapshotRoot, SnapshotHashLimits, snapshotRootFromDb } from "./snapshot-hash.js";
 
 export interface BalanceRow {
   account: string;
@@ -48,8 +48,7 @@ export async function takeSnapshot(db: LedgerDb, nowMs: number = Date.now()): Pr
   return db.transaction(async (tx) => {
     const [h] = await tx.select().from(head).where(eq(head.id, 1)).for("update");
     if (h === undefined) throw new Error("snapshot: the head row is missing");
-    const rows = await tx.select({ account: balances.account, balance: balances.balance }).from(balances).orderBy(sql`${balances.account} collate "C"`);
-    const meta: SnapshotMeta = { asOfSize: h.size, accounts: rows.length, root: await snapshotRootParallel(rows, h.size) };
+    const meta: SnapshotMeta = { asOfSize: h.size, ...(await snapshotRootFromDb(tx, h.size)) };
     // '#' is outside ClientId, so no client event can claim a snapshot's id.
     const record: LedgerRecord = { seq: h.size, eventId: `snapshot#${h.size}`, kind: "snapshot", account: "", delta: 0, heldDelta: 0, ref: "", meta: snapshotMeta(meta), payloadHash: GENESIS_HASH, createdAtMs: nowMs, prevHash: h.lastHash };
     const hash = entryHash(record);
