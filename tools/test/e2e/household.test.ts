@@ -1,0 +1,263 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { DiagnosticsReport, MemorySearchResponse, Roster, type LayerCode } from "@potluck/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
+import { pollUntil } from "../../src/lab/run.js";
+import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+
+// Issue 10, the Sunday of field note 1 in the lab: a coordinator and NATS on the home LAN ("hub"),
+// three machines that `potluck join` it — mac (no model), linux (the tiny TEST model), windows (a
+// memory store) — each running the real sidecar against the coordinator's roster. Then the
+// killswitch, the consented fix, a VPN reconnect, an MTU black hole and peer memory, each seen
+// from mac through `potluck doctor` and `potluck ask` exactly as a person would.
+const potluck = join(repoRoot, "bin/potluck.mjs");
+const fwWatcher = join(repoRoot, "bin/potluck-fw-watcher.mjs");
+const names = ["mac", "linux", "windows"] as const;
+const coordinatorPort = 8320;
+const natsPort = 4222;
+const sidecarPort = 8321;
+const model = "potluck-tiny-test-model-s1-v2";
+const prefix = `t${randomBytes(4).toString("hex")}`;
+/** Several node processes per host on a loaded 2-core machine. */
+const upMs = 240_000;
+/** A fault must outlast its time-to-visible before doctor shows it as failed; generous on a slow box. */
+const faultVisibleMs = 120_000;
+
+let lab: Lab;
+let hub: LabHost;
+let coordinatorUrl: string;
+const sidecars = new Map<string, LabProcess>();
+const dataDir = (host: LabHost) => join(host.runDir, "potluck");
+const hubDir = () => join(hub.runDir, "potluck");
+const cleanEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, POTLUCK_NATS_PREFIX: prefix, POTLUCK_PORT: String(sidecarPort) };
+  delete env.DATABASE_URL; // the hub's coordinator runs on embedded PGlite in its data dir
+  delete env.POTLUCK_COORDINATOR_ADMIN_SECRET;
+  return env;
+};
+
+async function waitForOutput(proc: LabProcess, pattern: RegExp, what: string): Promise<void> {
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  const ok = await pollUntil(() => exited || pattern.test(proc.output()), { timeoutMs: upMs, intervalMs: 200 });
+  if (!ok || exited) throw new Error(`${what}: ${proc.output().slice(-2000)}`);
+}
+
+async function roster(): Promise<Roster> {
+  const res = await hub.exec(["curl", "-sf", `http://127.0.0.1:${coordinatorPort}/v1/roster`], { timeoutMs: 30_000 });
+  return Roster.parse(JSON.parse(res.stdout));
+}
+
+const cli = (host: LabHost, args: string[], timeoutMs = 180_000) =>
+  host.exec([process.execPath, potluck, ...args], { cwd: repoRoot, env: { ...cleanEnv(), POTLUCK_MACHINE: host.name }, timeoutMs });
+
+const ask = (prompt: string) => cli(lab.host("mac"), ["ask", "--model", model, "--max-tokens", "16", prompt]);
+
+async function doctor(peer: string): Promise<DiagnosticsReport> {
+  const res = await cli(lab.host("mac"), ["doctor", peer, "--json"]);
+  return DiagnosticsReport.parse(JSON.parse(res.stdout));
+}
+
+/** Polls `potluck doctor PEER --json` on mac until `done` holds; returns the last report. */
+async function doctorUntil(peer: string, done: (r: DiagnosticsReport) => boolean): Promise<DiagnosticsReport> {
+  let report: DiagnosticsReport | undefined;
+  await pollUntil(async () => {
+    report = await doctor(peer).catch(() => undefined);
+    return report !== undefined && done(report);
+  }, { timeoutMs: faultVisibleMs, intervalMs: 1_000 });
+  if (report === undefined) throw new Error(`potluck doctor ${peer} printed no report`);
+  return report;
+}
+
+/** The failing layer is named with its failure and fix; everything after it is suppressed, not failed. */
+function expectNamed(report: DiagnosticsReport, code: LayerCode, failure: string, fixPart: string): void {
+  expect(report.firstFailure, JSON.stringify(report.layers, null, 1)).toBe(code);
+  const index = report.layers.findIndex((l) => l.code === code);
+  expect(report.layers[index]).toMatchObject({ status: "failed", failure });
+  expect(report.layers[index]?.fix).toContain(fixPart);
+  for (const before of report.layers.slice(0, index)) expect(["ok", "warning", "skipped"]).toContain(before.status);
+  for (const after of report.layers.slice(index + 1)) expect(after).toMatchObject({ status: "suppressed", suppressedBy: code });
+}
+
+/** `potluck ask` from mac until it is served by linux (a path that just healed may need a moment). */
+async function askServedByLinux(prompt: string): Promise<void> {
+  let last = "";
+  const served = await pollUntil(async () => {
+    const res = await ask(prompt);
+    last = res.stdout + res.stderr;
+    return res.code === 0 && /served by linux/.test(res.stdout);
+  }, { timeoutMs: faultVisibleMs, intervalMs: 1_000 });
+  expect(served, last).toBe(true);
+}
+
+async function startSidecar(host: LabHost, env: NodeJS.ProcessEnv): Promise<void> {
+  const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
+    cwd: repoRoot,
+    env: {
+      ...cleanEnv(), POTLUCK_MACHINE: host.name, POTLUCK_OWNER: "home", POTLUCK_DATA_DIR: dataDir(host), POTLUCK_COORDINATOR_URL: coordinatorUrl,
+      POTLUCK_NATS_URL: `nats://${hub.underlayIp}:${natsPort}`, POTLUCK_BIND: "0.0.0.0", POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "4096",
+      POTLUCK_PEER_MEMORY_ENABLED: "0", ...env,
+    },
+  });
+  sidecars.set(host.name, proc);
+  const ready = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })).stdout.includes('"ok"'), { timeoutMs: upMs, intervalMs: 500 });
+  if (!ready) throw new Error(`sidecar on ${host.name} not ready within ${upMs / 1000} s: ${proc.output().slice(-2000)}`);
+}
+
+beforeAll(async () => {
+  lab = await createLab({ hosts: [...names], mesh: false, extraHosts: ["hub"] });
+  hub = lab.host("hub");
+  coordinatorUrl = `http://${hub.underlayIp}:${coordinatorPort}`;
+  const nats = hub.spawn("nats", ["/usr/sbin/nats-server", "-js", "-sd", join(hub.runDir, "nats"), "-a", "0.0.0.0", "-p", String(natsPort)]);
+  await waitForOutput(nats, /Server is ready/, "starting nats-server in hub");
+  const coordinator = hub.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
+    env: { ...cleanEnv(), POTLUCK_DATA_DIR: hubDir(), POTLUCK_NATS_URL: `nats://127.0.0.1:${natsPort}`, POTLUCK_COORDINATOR_PORT: String(coordinatorPort) },
+  });
+  await waitForOutput(coordinator, /coordinator listening/, "starting the coordinator in hub");
+  for (const name of names) {
+    const created = await hub.exec([process.execPath, potluck, "token", "create", "--data-dir", hubDir(), "--coordinator", `http://127.0.0.1:${coordinatorPort}`], { env: cleanEnv(), timeoutMs: 120_000 });
+    if (created.code !== 0) throw new Error(`potluck token create: ${created.stderr}`);
+    const host = lab.host(name);
+    const follower = host.spawn("join", [process.execPath, potluck, "join", coordinatorUrl, created.stdout.trim(), "--name", name, "--data-dir", dataDir(host), "--follow", "--nats", `nats://${hub.underlayIp}:${natsPort}`], { env: cleanEnv() });
+    await waitForOutput(follower, /joined as/, `potluck join on ${name}`);
+  }
+  const noModels = (host: LabHost) => {
+    const dir = join(host.runDir, "no-models");
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+  const [mac, linux, windows] = names.map((n) => lab.host(n)) as [LabHost, LabHost, LabHost];
+  await Promise.all([
+    startSidecar(mac, { POTLUCK_MODELS: noModels(mac) }),
+    startSidecar(linux, {}),
+    startSidecar(windows, { POTLUCK_MODELS: noModels(windows) }),
+  ]);
+}, 600_000);
+
+afterAll(async () => {
+  await lab?.teardown();
+}, 120_000);
+
+describe("the household, end to end", () => {
+  it("all three machines joined and are online; mac's doctor says linux can serve a prompt", async () => {
+    const online = await pollUntil(async () => {
+      const machines = (await roster()).machines;
+      return machines.length === 3 && machines.every((m) => m.state === "online");
+    }, { timeoutMs: upMs, intervalMs: 500 });
+    expect(online, JSON.stringify((await roster()).machines.map((m) => [m.name, m.state]))).toBe(true);
+    const report = await doctorUntil("linux", (r) => r.usable);
+    expect(report.usable, JSON.stringify(report.layers, null, 1)).toBe(true);
+    expect(report.layers.find((l) => l.code === "first-token")?.status).toBe("ok");
+  }, 400_000);
+
+  it("potluck ask on mac (no model) streams a reply that ran on linux; the footer says so", async () => {
+    const res = await ask("Hello from the mac");
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/— served by linux \(own machine\) · potluck-tiny-test-model-s1-v2 \(TEST MODEL: random weights\)/);
+  }, 200_000);
+
+  it("Mullvad killswitch on linux: roster online, handshake fresh, doctor and ask both name the firewall layer; the consented fix heals it", async () => {
+    const mac = lab.host("mac");
+    const linux = lab.host("linux");
+    // The watcher first (its start-up pass would repair the rules), with a long tick: only the
+    // consented reapply may repair them in this step.
+    const watcher = linux.spawn("fw-watcher", [process.execPath, fwWatcher, "--watch"], {
+      cwd: repoRoot, env: { ...cleanEnv(), POTLUCK_FW_WATCH_INTERVAL: "3600", POTLUCK_MACHINE: "linux" },
+    });
+    let undo: (() => Promise<void>) | undefined;
+    try {
+      await waitForOutput(watcher, /fw-watcher listening/, "starting the fw-watcher on linux");
+      undo = await lab.faults.mullvadKillswitch("linux");
+      const report = await doctorUntil("linux", (r) => r.firstFailure === "data-plane");
+      expectNamed(report, "data-plane", "firewall-drop", "nft insert rule inet mullvad input iifname potluck0 accept");
+      expect(report.layers.find((l) => l.code === "data-plane")?.message).toContain("firewall likely blocking mesh traffic on potluck0");
+      // The control plane still looks green: that is the whole point.
+      expect((await roster()).machines.find((m) => m.name === "linux")?.state).toBe("online");
+      expect(report.layers.find((l) => l.code === "roster")?.status).toBe("ok");
+      expect(report.layers.find((l) => l.code === "tunnel")?.status).toBe("ok");
+      const handshakes = await mac.exec(["wg", "show", "potluck0", "latest-handshakes"]);
+      const newest = Math.max(...handshakes.stdout.split("\n").filter(Boolean).map((l) => Number(l.split(/\s+/)[1])));
+      expect(Date.now() / 1000 - newest).toBeLessThan(180);
+
+      const failed = await ask("Is anyone there?");
+      expect(failed.code).toBe(1);
+      expect(failed.stderr + failed.stdout).toMatch(/linux \(own\): data-plane — firewall-drop[^;]*firewall likely blocking mesh traffic on potluck0/);
+      expect(failed.stderr + failed.stdout).not.toMatch(/no reachable peer/);
+
+      // With consent, on linux: its sidecar asks its fw-watcher to reapply the accept rules.
+      const fix = await linux.exec(["curl", "-s", "-w", "\n%{http_code}", "-X", "POST", "-H", "content-type: application/json", "-d", '{"action":"fw-reapply","consent":true}', `http://127.0.0.1:${sidecarPort}/diagnostics/fix`], { timeoutMs: 60_000 });
+      expect(fix.stdout.trim().split("\n").pop(), fix.stdout).toBe("200");
+      expect(watcher.output()).toContain("reapply requested");
+      const healed = await doctorUntil("linux", (r) => r.usable);
+      expect(healed.usable, JSON.stringify(healed.layers, null, 1)).toBe(true);
+      await askServedByLinux("And now?");
+    } finally {
+      await watcher.stop();
+      await undo?.();
+    }
+  }, 600_000);
+
+  it("a VPN reconnect wipes the rules; the fw-watcher on linux restores them and prompts are served again", async () => {
+    const linux = lab.host("linux");
+    const undo = await lab.faults.mullvadKillswitch("linux");
+    const watcher = linux.spawn("fw-watcher", [process.execPath, fwWatcher, "--watch"], {
+      cwd: repoRoot, env: { ...cleanEnv(), POTLUCK_FW_WATCH_INTERVAL: "1", POTLUCK_FW_PORT: "0", POTLUCK_MACHINE: "linux" },
+    });
+    const reapplied = () => watcher.output().split("\n").filter((l) => l.includes("accept rule(s) reapplied")).length;
+    try {
+      expect(await pollUntil(() => reapplied() >= 1, { timeoutMs: 60_000 }), watcher.output()).toBe(true);
+      await askServedByLinux("Before the reconnect");
+      await lab.faults.vpnReconnect("linux", "mullvad");
+      expect(await pollUntil(() => reapplied() >= 2, { timeoutMs: 60_000 }), watcher.output()).toBe(true);
+      await askServedByLinux("After the reconnect");
+      expect((await doctorUntil("linux", (r) => r.usable)).usable).toBe(true);
+    } finally {
+      await watcher.stop();
+      await undo();
+    }
+  }, 400_000);
+
+  it("an MTU black hole between mac and linux: doctor names MTU, ask says why nobody can serve", async () => {
+    const undo = await lab.faults.mtuBlackhole("linux");
+    try {
+      const report = await doctorUntil("linux", (r) => r.firstFailure === "data-plane");
+      expectNamed(report, "data-plane", "mtu-blackhole", "ip link set dev potluck0 mtu");
+      expect(report.layers.find((l) => l.code === "data-plane")?.message).toContain("1400-byte probe was lost");
+      const failed = await ask("Too big?");
+      expect(failed.code).toBe(1);
+      const said = failed.stderr + failed.stdout;
+      expect(said).toMatch(/linux \(own\): data-plane — mtu-blackhole/);
+      // windows is the only other machine, and it has no model: the error says so rather than guessing.
+      expect(said).toMatch(/windows \(own\): model-runtime — does not have model/);
+    } finally {
+      await undo();
+    }
+    await askServedByLinux("Small again");
+  }, 400_000);
+
+  it("peer memory: a fleet search from mac merges windows' memories while it opts in, and says so once it opts out", async () => {
+    const [mac, windows] = [lab.host("mac"), lab.host("windows")];
+    const memory = async (host: LabHost, ...args: string[]) => {
+      const res = await cli(host, ["memory", ...args]);
+      expect(res.code, `${host.name}: potluck memory ${args.join(" ")}: ${res.stderr}`).toBe(0);
+      return res.stdout;
+    };
+    await memory(windows, "add", "The home router admin page is at 192.168.1.1", "--project", "home");
+    await memory(mac, "add", "The mac mini backs up to the router share every night", "--project", "home");
+    await memory(windows, "share", "on");
+    const search = async () => MemorySearchResponse.parse(JSON.parse(await memory(mac, "search", "router admin page", "--project", "home", "--fleet", "--json")));
+    const both = await search();
+    expect(both.machines.find((m) => m.machine === "windows")?.status, JSON.stringify(both.machines)).toBe("answered");
+    expect(both.machines.find((m) => m.machine === "mac")?.status).toBe("answered");
+    expect(new Set(both.hits.map((h) => h.machine))).toEqual(new Set(["mac", "windows"]));
+    expect(both.hits[0]).toMatchObject({ machine: "windows", record: { text: "The home router admin page is at 192.168.1.1" } });
+    // Opting out takes effect at once, in the same process (no restart).
+    await memory(windows, "share", "off");
+    const alone = await search();
+    expect(alone.machines.find((m) => m.machine === "windows")).toMatchObject({ status: "disabled", hits: 0 });
+    expect(alone.hits.map((h) => h.machine)).toEqual(["mac"]);
+    expect(sidecars.get("windows")?.output()).not.toMatch(/sidecar listening[\s\S]*sidecar listening/);
+  }, 300_000);
+});
