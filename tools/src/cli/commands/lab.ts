@@ -7,11 +7,13 @@ import { checkId, newLabId } from "../../lab/names.js";
 import { pollUntil } from "../../lab/run.js";
 import { listStates, ownerAlive, readState, type LabState } from "../../lab/state.js";
 import { CliError, parseArgs, type Command } from "../command.js";
+import { runHouseholdDemo } from "../../demo/household-demo.js";
 
 const usage = `Usage: potluck lab up [--hosts N | --hosts a,b,c] [--extra-hosts hub,…] [--no-mesh] [--id ID]
        potluck lab exec HOST [--id ID] -- CMD [ARGS…]
        potluck lab status
        potluck lab down [--id ID] [--all]
+       potluck lab demo
 
 The household lab: hosts in network namespaces on one "home LAN" bridge (198.18.x.0/24, a
 benchmark-reserved range that never leaves this machine), each with a wireguard-go potluck0
@@ -20,7 +22,8 @@ benchmark-reserved range that never leaves this machine), each with a wireguard-
   exec    runs a command inside a host (its own netns and /var/run/wireguard)
   status  lists labs, hosts, addresses and handshake ages
   down    stops the lab 'up' started and removes every leftover (namespaces, links, processes,
-          dirs) of labs whose owner is gone; --all also removes labs of running processes (tests)`;
+          dirs) of labs whose owner is gone; --all also removes labs of running processes (tests)
+  demo    the household scenario of issue 10, narrated on a fresh lab (a few minutes; Ctrl-C tears down)`;
 
 /** A lab with three hosts comes up in about a second; allow for a loaded machine. */
 const upTimeoutMs = 180_000;
@@ -51,7 +54,8 @@ export const labCommand: Command = {
       case "down":
         return down(flags.get("id"), flags.has("all"));
       case "demo":
-        throw new CliError("potluck lab demo is not built yet (issue 10)", 2);
+        await runHouseholdDemo((text) => process.stdout.write(`${text}\n`));
+        return 0;
       default:
         throw new CliError(`unknown lab subcommand "${sub ?? ""}"; run potluck lab --help`, 2);
     }
