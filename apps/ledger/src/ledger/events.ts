@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { LedgerEventRequest, UsageEvent } from "@potluck/protocol";
 import type { RecordKind } from "../proof/entry.js";
 
@@ -49,7 +49,7 @@ export function canonicalJson(value: unknown): string {
 
 function payloadOf(value: unknown): { payload: string; payloadHash: string } {
   const payload = canonicalJson(value);
-  return { payload, payloadHash: createHash("sha256").update(payload).digest("hex") };
+  return { payload, payloadHash: hash("sha256", payload, "hex") };
 }
 
 // Every ingested event goes through here, so no intermediate entry arrays: sort the keys (default
