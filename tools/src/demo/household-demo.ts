@@ -14,6 +14,13 @@ type Print = (text: string) => void;
  * failure, and on Ctrl-C (the lab's own signal hooks).
  */
 export async function runHouseholdDemo(print: Print): Promise<void> {
+  // Another SIGINT listener in the process (tsx's) makes the lab's own signal hook stand aside, so
+  // the demo exits itself: the lab's exit hook then removes every namespace and process it made.
+  const interrupted = (signal: NodeJS.Signals) => {
+    print(`\n${signal}: tearing the lab down`);
+    process.exit(130);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, interrupted);
   const step = (n: number, title: string) => print(`\n=== ${n}. ${title}\n`);
   step(1, "three machines join a coordinator on the home LAN");
   const h = await createHousehold((m) => print(`  ${m}`));
