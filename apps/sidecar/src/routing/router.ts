@@ -1,21 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { PotluckHttpError, type ChatMessage, type InferStreamChunk, type LayerCode } from "@potluck/protocol";
-import { EngineError, type InferenceEngine } from "../inference/engine.js";
+import { PotluckHttpError, type InferStreamChunk, type LayerCode } from "@potluck/protocol";
+import { EngineError, type GenerateRequest, type InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { PeerCallError, type PeerClient } from "./peer-client.js";
 import { runLocal } from "./local-run.js";
 import type { Diagnose } from "./diagnose.js";
 
-/** One chat completion to run somewhere. */
-export interface ChatJob {
+/** One chat completion to run somewhere: the engine's request plus the model it names. */
+export interface ChatJob extends GenerateRequest {
   model: string;
-  messages: readonly ChatMessage[];
-  maxTokens: number;
-  temperature?: number;
-  seed?: number;
-  topP?: number;
-  signal?: AbortSignal;
 }
 
 /** Where a job will run; `served_by` and the footer come from here and from the done chunk. */
