@@ -56,9 +56,17 @@ export function startIngest(options: { nc: NatsConnection; ledger: Ledger; strea
       for await (const m of await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs })) parseInto(batch, m, log);
       return batch;
     };
+    // The prefetch may fail (NATS down) while the previous batch is still committing, before
+    // anything awaits it; without a handler attached now, Node would treat that rejection as
+    // unhandled and kill the ledger. The await below still sees the error and retries.
+    const prefetch = (): Promise<ParsedBatch> => {
+      const pending = fetchBatch();
+      pending.catch(() => undefined);
+      return pending;
+    };
     let idleMs = 100;
     // The next batch is fetched while this one commits; at most two batches are in hand unacknowledged.
-    let next = fetchBatch();
+    let next = prefetch();
     while (running) {
       let batch: ParsedBatch;
       try {
@@ -68,10 +76,10 @@ export function startIngest(options: { nc: NatsConnection; ledger: Ledger; strea
         log({ err: (error as Error).message }, "ingest: fetch failed; retrying");
         await sleep(idleMs);
         idleMs = Math.min(idleMs * 2, IngestLimits.idleBackoffMsMax);
-        next = fetchBatch();
+        next = prefetch();
         continue;
       }
-      next = fetchBatch();
+      next = prefetch();
       try {
         if (batch.valid.length + batch.invalid.length > 0) await applyBatch(ledger, batch, log);
         idleMs = 100;
