@@ -7,7 +7,7 @@ import { repoRoot } from "../src/lib/repo.js";
 import { cleanupLeftovers, createLab, labLeftovers, labRootDir, type Lab } from "../src/lab/index.js";
 import { labNamespaces, labPids } from "../src/lab/cleanup.js";
 import { labDir } from "../src/lab/names.js";
-import { run } from "../src/lab/run.js";
+import { pollUntil, run } from "../src/lab/run.js";
 
 // Teardown really removes everything, also when the owner dies without calling it. Every check
 // is scoped to this test's own lab ids: other engineers' labs may exist at the same time.
@@ -73,9 +73,11 @@ describe("lab cleanup", () => {
   for (const mode of ["throw", "exit", "wait"] as const) {
     it(`an owner that ${mode === "wait" ? "gets SIGTERM" : mode === "throw" ? "throws" : "calls process.exit"} leaves nothing behind`, async () => {
       const owner = await startOwner(mode);
+      // The sleeper enters its namespace a moment after it is spawned; wait for it to be seen.
+      await pollUntil(() => labPids(owner.id).size >= 3, { timeoutMs: 15_000 });
       const pids = [...labPids(owner.id).keys()];
       expect(pids.length).toBeGreaterThanOrEqual(3); // two wireguard-go + the sleeper
-      if (mode === "wait") process.kill(owner.pid, "SIGTERM");
+      process.kill(owner.pid, mode === "wait" ? "SIGTERM" : "SIGUSR2");
       await owner.exited;
       expectGone(owner.id, pids);
     });
