@@ -108,7 +108,8 @@ describe("lab cleanup", () => {
       const wg = await potluckRun("exec", "linux", "--id", id, "--", "wg", "show", "potluck0", "latest-handshakes");
       expect(wg.code, wg.stderr).toBe(0);
       expect(wg.stdout.trim().split("\n")).toHaveLength(1);
-      const ping = await potluckRun("exec", "mac", "--id", id, "--", "ping", "-c", "1", "-W", "10", "100.64.0.3");
+      // -w: keep pinging until the first reply; a lone packet can race the first handshake under load.
+      const ping = await potluckRun("exec", "mac", "--id", id, "--", "ping", "-c", "1", "-w", "20", "100.64.0.3");
       expect(ping.code, ping.stdout + ping.stderr).toBe(0);
       expect((await potluckRun("exec", "mac", "--id", id, "--", "sh", "-c", "exit 7")).code).toBe(7);
       const status = await potluckRun("status");
