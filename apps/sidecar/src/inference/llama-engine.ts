@@ -124,7 +124,6 @@ export class LlamaEngine implements InferenceEngine {
     );
     history.push({ type: "model", response: [] });
     const chat = loaded.chat;
-    const promptTokens = chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
     const channel = new Channel<string>();
     let completionTokens = 0;
     const abort = new AbortController();
@@ -146,6 +145,8 @@ export class LlamaEngine implements InferenceEngine {
     try {
       for await (const texts of channel.batches()) yield { type: "token", text: texts.join("") };
       const stopReason = await done;
+      // Counted after the reply, not before: tokenizing the prompt first would delay the first token.
+      const promptTokens = chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
       yield { type: "done", finishReason: stopReason === "maxTokens" ? "length" : "stop", usage: { promptTokens, completionTokens } };
     } finally {
       // The consumer may stop early (client gone): stop the runtime before freeing the slot.

@@ -5,7 +5,7 @@ import { validator } from "hono/validator";
 import type { InferenceEngine } from "../inference/engine.js";
 import type { PlannedRoute, Router } from "../routing/router.js";
 import { asHttpError, limitBody } from "./http-errors.js";
-import { streamBody } from "./stream-body.js";
+import { streamResponse } from "./stream-body.js";
 
 export interface OpenAiDeps {
   machine: string;
@@ -59,8 +59,14 @@ export function openAiRoutes(deps: OpenAiDeps) {
       const meta = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: body.model };
       c.header(Headers.servedBy, route.choice.machine);
       if (body.stream !== true) return c.json(await collect(prepend(first, chunks), route, meta));
-      const sse = streamBody(prepend(first, chunks), (chunk) => sseFor(chunk, route, meta), { onCancel: () => abort.abort(new Error("client went away")), trailer: () => "data: [DONE]\n\n" });
-      return new Response(sse, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", [Headers.servedBy]: route.choice.machine } });
+      const encode = sseEncoder(route, meta);
+      return streamResponse(c, prepend(first, chunks), {
+        headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", [Headers.servedBy]: route.choice.machine },
+        encode,
+        deferrable: (chunk) => chunk.type === "token",
+        onCancel: () => abort.abort(new Error("client went away")),
+        trailer: "data: [DONE]\n\n",
+      });
     })
     .post("/v1/embeddings", validator("json", zodHook(EmbeddingsRequest)), async (c) => {
       const body = c.req.valid("json");
@@ -130,14 +136,22 @@ async function collect(chunks: AsyncIterable<InferStreamChunk>, route: PlannedRo
   throw new PotluckHttpError(502, "stream_incomplete", `${route.choice.machine} ended the reply without a final chunk`);
 }
 
-function sseFor(chunk: InferStreamChunk, route: PlannedRoute, meta: Meta): string | undefined {
+/**
+ * Encodes chunks as SSE events. Everything in a token event but its text is the same for the
+ * whole reply, so it is serialized once and each token costs one JSON.stringify of a string.
+ */
+function sseEncoder(route: PlannedRoute, meta: Meta): (chunk: InferStreamChunk) => string | undefined {
   const base = { ...meta, object: "chat.completion.chunk" };
-  if (chunk.type === "token") return chunk.text.length === 0 ? undefined : sse({ ...base, choices: [{ index: 0, delta: { content: chunk.text }, finish_reason: null }] });
-  if (chunk.type === "error") {
-    // OpenAI clients raise an error for a data line carrying `error`; the stream then ends.
-    return sse({ error: { code: chunk.code, message: chunk.message, type: "potluck_error", layer: chunk.layer } });
-  }
-  return sse({ ...base, choices: [{ index: 0, delta: {}, finish_reason: chunk.finishReason }], usage: usageOf(chunk), served_by: chunk.servedBy, potluck: footer(chunk, route) });
+  const tokenHead = `data: ${JSON.stringify(base).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
+  const tokenTail = `},"finish_reason":null}]}\n\n`;
+  return (chunk) => {
+    if (chunk.type === "token") return chunk.text.length === 0 ? undefined : tokenHead + JSON.stringify(chunk.text) + tokenTail;
+    if (chunk.type === "error") {
+      // OpenAI clients raise an error for a data line carrying `error`; the stream then ends.
+      return sse({ error: { code: chunk.code, message: chunk.message, type: "potluck_error", layer: chunk.layer } });
+    }
+    return sse({ ...base, choices: [{ index: 0, delta: {}, finish_reason: chunk.finishReason }], usage: usageOf(chunk), served_by: chunk.servedBy, potluck: footer(chunk, route) });
+  };
 }
 
 function sse(data: unknown): string {

@@ -8,7 +8,7 @@ import type { PeerVariables } from "../peer/signature.js";
 import { runLocal } from "../routing/local-run.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { asHttpError, limitBody } from "./http-errors.js";
-import { streamBody } from "./stream-body.js";
+import { streamResponse } from "./stream-body.js";
 
 export interface PeerRouteDeps {
   machine: string;
@@ -50,8 +50,12 @@ export function peerRoutes(deps: PeerRouteDeps) {
         throw asHttpError(error);
       });
       const all = withUsage(first, chunks, deps, { jobId: request.jobId, model: request.model, callerOwner });
-      const body = streamBody(all, (chunk) => (chunk.type === "token" && chunk.text.length === 0 ? undefined : `${JSON.stringify(chunk)}\n`), { onCancel: () => abort.abort(new Error("requester went away")) });
-      return new Response(body, { headers: { "content-type": "application/x-ndjson", [Headers.servedBy]: deps.machine } });
+      return streamResponse(c, all, {
+        headers: { "content-type": "application/x-ndjson", [Headers.servedBy]: deps.machine },
+        encode: (chunk) => (chunk.type === "token" && chunk.text.length === 0 ? undefined : `${JSON.stringify(chunk)}\n`),
+        deferrable: (chunk) => chunk.type === "token",
+        onCancel: () => abort.abort(new Error("requester went away")),
+      });
     });
 }
 
