@@ -1,9 +1,11 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { ErrorCode, MemoryLimits, PotluckHttpError, type MemoryRecord, type MemoryWriteRequest } from "@potluck/protocol";
 import type { Embedder } from "./embedder.js";
 import { normalizeInPlace } from "./embedder.js";
 import { LruCache } from "./query-cache.js";
 import { RecordLog, type CorruptReport, type StoredRecord } from "./record-log.js";
+import type { AnnState } from "./ann-index.js";
 import { VectorSegment, type AnnOptions, type Entry, type ScoredEntry } from "./segment.js";
 
 export interface MemoryStoreOptions {
@@ -20,6 +22,8 @@ export interface MemoryStoreOptions {
   /** Access-time updates are batched to disk this often (and on close). */
   touchFlushMs?: number;
   ann?: Partial<AnnOptions>;
+  /** Save HNSW graphs under dir/ann and load them at the next start (default true). */
+  persistAnn?: boolean;
 }
 
 export interface SearchFilters {
@@ -43,6 +47,12 @@ export interface StoreCounts {
   corrupt: CorruptReport;
   annIndexed: number;
   annPending: number;
+}
+
+/** One tier's HNSW index: loaded from disk, or built (and why a saved one was not used). */
+export interface AnnTierState extends AnnState {
+  project: string;
+  tier: "hot" | "cold";
 }
 
 export const StoreDefaults = {
@@ -82,8 +92,8 @@ export class MemoryStore {
   private readonly now: () => number;
   private readonly coldAfterMs: number;
   private readonly sweepIntervalMs: number;
+  private readonly annDir: string | undefined;
   readonly annOptions: AnnOptions;
-  private nextKey = 1n;
   private closed = false;
 
   private constructor(
@@ -96,6 +106,7 @@ export class MemoryStore {
     this.coldAfterMs = options.coldAfterMs ?? StoreDefaults.coldAfterMs;
     this.sweepIntervalMs = options.sweepIntervalMs ?? StoreDefaults.sweepIntervalMs;
     this.annOptions = { ...StoreDefaults.ann, ...options.ann };
+    this.annDir = options.persistAnn === false ? undefined : join(options.dir, "ann");
     this.queryCache = new LruCache(options.queryCacheEntriesMax ?? StoreDefaults.queryCacheEntriesMax);
     this.touchTimer = setInterval(() => this.flushTouches(), options.touchFlushMs ?? StoreDefaults.touchFlushMs);
     this.touchTimer.unref();
@@ -237,7 +248,19 @@ export class MemoryStore {
     };
   }
 
-  /** Flushes pending access times and closes the log; the embedder belongs to the caller. */
+  /** Per project tier that has an HNSW index: where it came from (loaded / built / building). */
+  annStates(): AnnTierState[] {
+    const states: AnnTierState[] = [];
+    for (const [project, tiers] of this.tiers) {
+      for (const tier of ["hot", "cold"] as const) {
+        const state = tiers[tier].annState;
+        if (state !== undefined) states.push({ project, tier, ...state });
+      }
+    }
+    return states;
+  }
+
+  /** Flushes pending access times, saves changed HNSW graphs and closes the log; the embedder belongs to the caller. */
   close(): void {
     if (this.closed) return;
     this.flushTouches();
@@ -298,7 +321,7 @@ export class MemoryStore {
       previous.segment?.remove(previous);
       this.pinned.delete(previous);
     }
-    const entry: Entry = { record, key: this.nextKey++, segment: undefined, row: -1 };
+    const entry: Entry = { record, segment: undefined, row: -1 };
     this.entries.set(record.id, entry);
     const tiers = this.tiersFor(record.project);
     const cold = !record.pinned && Date.parse(record.accessedAt) < this.now() - this.coldAfterMs;
@@ -350,7 +373,13 @@ export class MemoryStore {
     let tiers = this.tiers.get(project);
     if (tiers === undefined) {
       const dims = this.embedder.dimensions;
-      tiers = { hot: new VectorSegment(dims, this.annOptions), cold: new VectorSegment(dims, this.annOptions), lastSweepMs: this.now() };
+      const persist = (tier: string) => {
+        if (this.annDir === undefined) return undefined;
+        // Project names are free text; a hash makes a safe, fixed-length file name.
+        const name = createHash("sha256").update(project).digest("hex").slice(0, 24);
+        return { base: join(this.annDir, `${name}-${tier}`), embedderId: this.embedder.id };
+      };
+      tiers = { hot: new VectorSegment(dims, this.annOptions, persist("hot")), cold: new VectorSegment(dims, this.annOptions, persist("cold")), lastSweepMs: this.now() };
       this.tiers.set(project, tiers);
     }
     return tiers;
