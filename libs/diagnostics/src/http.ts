@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { Capabilities, FwReapplyResult, FwStatus, Health, InferStreamChunk, ModelInfo, ProbeResponse, Roster, type RosterEntry } from "@potluck/protocol";
 import { z as zod } from "zod";
 import type { z } from "zod";
@@ -35,8 +36,11 @@ export function httpPeerClient({ requester, sign, fetch: fetchImpl = fetch }: Ht
     async probe(target, bytes, signal) {
       // Printable bytes so the payload's size on the wire equals `bytes` inside the JSON string.
       const payload = "p".repeat(bytes);
-      const res = await call(target, "POST", "/peer/probe", { payload }, signal);
-      const echo = await readJson(res, ProbeResponse, signal);
+      const body = JSON.stringify({ payload });
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (sign !== undefined) Object.assign(headers, await sign({ method: "POST", path: "/peer/probe", body }));
+      const text = await postOnFreshConnection(target, "/peer/probe", headers, body, signal);
+      const echo = parseJson(text, ProbeResponse);
       if (echo.payload !== payload) throw new ProbeError(ProbeErrorKind.invalid, `probe echo differs: sent ${bytes} bytes, got ${echo.payload.length}`);
     },
     async capabilities(target, signal) {
@@ -144,6 +148,47 @@ async function send(fetchImpl: typeof fetch, url: string, init: RequestInit): Pr
   }
   if (res.ok) return res;
   const text = await readText(res, init.signal ?? undefined).catch(() => "");
+  throw httpError(res.status, text, new URL(url).pathname);
+}
+
+/**
+ * POSTs on a TCP connection of its own, closed after the answer. A probe must test the path as it
+ * is now: on a reused keep-alive connection, a segment of an earlier, larger exchange that an MTU
+ * black hole ate sits unacknowledged ahead of the small probe, TCP delivers nothing behind it, and
+ * the small probe times out as if a firewall dropped it. A fresh connection carries only its own
+ * packets, all of them small for the small probe. The cost is one extra round trip per probe.
+ */
+function postOnFreshConnection(target: PeerTarget, path: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // agent: false = a one-off agent: a new socket, "Connection: close", nothing pooled afterwards.
+    const req = httpRequest({ host: target.host, port: target.port, path, method: "POST", agent: false, signal, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      let received = 0;
+      res.on("data", (chunk: Buffer) => {
+        received += chunk.byteLength;
+        if (received > DiagnosticsLimits.responseBytesMax) {
+          req.destroy(new ProbeError(ProbeErrorKind.invalid, `answer exceeds ${DiagnosticsLimits.responseBytesMax} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on("error", (error) => reject(signal.aborted ? timedOut(error) : classifyNetworkError(error)));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve(text);
+        else reject(httpError(status, text, path));
+      });
+    });
+    req.on("error", (error) => reject(error instanceof ProbeError ? error : signal.aborted ? timedOut(error) : classifyNetworkError(error)));
+    req.end(body);
+  });
+}
+
+const timedOut = (cause: unknown) => new ProbeError(ProbeErrorKind.timeout, "no answer within the time budget", undefined, { cause });
+
+/** An HTTP error status as a `ProbeError`, keeping the protocol's error code and message when the body has them. */
+function httpError(status: number, text: string, path: string): ProbeError {
   let code: string | undefined;
   let message: string | undefined;
   try {
@@ -153,14 +198,17 @@ async function send(fetchImpl: typeof fetch, url: string, init: RequestInit): Pr
   } catch {
     message = text.slice(0, 200) || undefined;
   }
-  const http: { status: number; code?: string; message?: string } = { status: res.status };
+  const http: { status: number; code?: string; message?: string } = { status };
   if (code !== undefined) http.code = code;
   if (message !== undefined) http.message = message;
-  throw new ProbeError(ProbeErrorKind.http, `HTTP ${res.status} from ${new URL(url).pathname}`, http);
+  return new ProbeError(ProbeErrorKind.http, `HTTP ${status} from ${path}`, http);
 }
 
 async function readJson<S extends z.ZodType>(res: Response, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
-  const text = await readText(res, signal);
+  return parseJson(await readText(res, signal), schema);
+}
+
+function parseJson<S extends z.ZodType>(text: string, schema: S): z.infer<S> {
   let value: unknown;
   try {
     value = JSON.parse(text);

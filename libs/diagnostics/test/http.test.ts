@@ -8,6 +8,8 @@ import { capabilities } from "./fakes.js";
 let server: Server;
 let port = 0;
 const hung = new Set<import("node:http").ServerResponse>();
+/** The client side of each probe's connection, and what it asked for the connection. */
+const probeSockets: { port: number; connection: string }[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -16,6 +18,7 @@ beforeAll(async () => {
     req.on("end", () => {
       if (req.url === "/peer/probe") {
         const { payload } = JSON.parse(body) as { payload: string };
+        probeSockets.push({ port: req.socket.remotePort ?? 0, connection: req.headers.connection ?? "" });
         // Echo small payloads; hang on large ones, as an MTU black hole does.
         if (payload.length > 100 && req.headers["x-test"] === "blackhole") return void hung.add(res);
         res.setHeader("content-type", "application/json");
@@ -85,6 +88,24 @@ describe("the HTTP probes against a real server", () => {
   it("echoes small and large probes", async () => {
     await client().probe(target(), 32, AbortSignal.timeout(5_000));
     await client().probe(target(), 1_400, AbortSignal.timeout(5_000));
+  });
+
+  it("every probe goes on a connection of its own, closed after the answer", async () => {
+    probeSockets.length = 0;
+    const peer = client();
+    await peer.probe(target(), 32, AbortSignal.timeout(5_000));
+    await peer.probe(target(), 1_400, AbortSignal.timeout(5_000));
+    await peer.probe(target(), 32, AbortSignal.timeout(5_000));
+    expect(probeSockets).toHaveLength(3);
+    expect(new Set(probeSockets.map((s) => s.port)).size).toBe(3);
+    for (const socket of probeSockets) expect(socket.connection).toBe("close");
+  });
+
+  it("a small probe answers while a large one on the same client hangs", async () => {
+    const peer = client("blackhole");
+    const large = kindOf(peer.probe(target(), 1_400, AbortSignal.timeout(3_000)));
+    await peer.probe(target(), 32, AbortSignal.timeout(2_000));
+    expect(await large).toBe("timeout");
   });
 
   it("a closed port is refused", async () => {

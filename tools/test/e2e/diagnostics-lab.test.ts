@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Defaults, DiagnosticsOverview, DiagnosticsReport, type LayerCode, type LayerResult } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDiagnosticsLab, sidecarPort, type CheckLine, type DiagnosticsLab } from "../../bench/diagnostics/lab-setup.js";
+import { createDiagnosticsLab, parseCheckLines, sidecarPort, type CheckLine, type DiagnosticsLab } from "../../bench/diagnostics/lab-setup.js";
 import { pollUntil } from "../../src/lab/run.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
@@ -128,6 +128,63 @@ describe("diagnostics over the lab mesh", () => {
     try {
       const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "mtu-blackhole", ["ip link set dev potluck0 mtu"]);
       expect(layer.message).toContain("1400-byte probe was lost");
+    } finally {
+      await undo();
+    }
+    await healthyAgain();
+  });
+
+  it("MTU black hole under a running watch: the first check that starts after the fault names MTU, never a firewall", async () => {
+    // Checks back to back, as a dashboard and a router produce them: the fault lands while probes
+    // and their connections are in flight, which is when a reused connection used to carry a
+    // black-holed large segment ahead of the small probe and make it time out too.
+    const watch = d.mac.spawn("mtu-watch", d.checkArgv({ watchMs, intervalMs: 25, until: "data-plane" }), { cwd: repoRoot });
+    let undo: (() => Promise<void>) | undefined;
+    try {
+      const warm = await pollUntil(() => parseCheckLines(watch.output()).filter((l) => l.report.usable).length >= 3, { timeoutMs: 120_000, intervalMs: 50 });
+      expect(warm, watch.output().slice(-2000)).toBe(true);
+      undo = await d.lab.faults.mtuBlackhole("linux");
+      const faultAt = Date.now();
+      await watch.exited;
+      const dataPlane = (l: CheckLine) => l.report.layers.find((layer) => layer.code === "data-plane")!;
+      // Reports whose check began once the fault was in place.
+      const after = parseCheckLines(watch.output()).filter((l) => l.atMs - l.durationMs >= faultAt);
+      expect(after.length, watch.output().slice(-2000)).toBeGreaterThan(0);
+      expect(dataPlane(after[0]!), JSON.stringify(after[0]!.report.layers, null, 1)).toMatchObject({ failure: "mtu-blackhole" });
+      for (const line of after) expect(dataPlane(line).failure, JSON.stringify(dataPlane(line))).toBe("mtu-blackhole");
+      expectNamed(after.at(-1)!.report, "data-plane", "mtu-blackhole", ["ip link set dev potluck0 mtu"]);
+    } finally {
+      await watch.stop();
+      await undo?.();
+    }
+    await healthyAgain();
+  });
+
+  it("MTU black hole seen through the sidecar: its first fresh check after the fault names MTU, never a firewall", async () => {
+    // The sidecar's own probes share a process (and used to share a connection pool) with the
+    // capabilities and first-token requests of every earlier check.
+    const fresh = async () => {
+      const startedAt = Date.now();
+      const res = await d.mac.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/diagnostics/linux?fresh=1`], { timeoutMs: 60_000 });
+      expect(res.code, res.stderr).toBe(0);
+      return { startedAt, report: DiagnosticsReport.parse(JSON.parse(res.stdout)) };
+    };
+    for (let i = 0; i < 3; i++) expect((await fresh()).report.usable).toBe(true);
+    const undo = await d.lab.faults.mtuBlackhole("linux");
+    const faultAt = Date.now();
+    try {
+      const seen: DiagnosticsReport[] = [];
+      const deadline = faultAt + watchMs;
+      while (Date.now() < deadline) {
+        const { startedAt, report } = await fresh();
+        if (startedAt < faultAt) continue;
+        seen.push(report);
+        if (report.layers.find((l) => l.code === "data-plane")?.status === "failed") break;
+      }
+      const failures = seen.map((r) => r.layers.find((l) => l.code === "data-plane")?.failure ?? "none");
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures, JSON.stringify(seen[0]?.layers, null, 1)).toEqual(failures.map(() => "mtu-blackhole"));
+      expectNamed(seen.at(-1)!, "data-plane", "mtu-blackhole", ["ip link set dev potluck0 mtu"]);
     } finally {
       await undo();
     }
