@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
 import { ReplayCache, type Roster } from "@potluck/protocol";
 import { buildSidecarApp } from "../src/app.js";
-import type { InferenceEngine } from "../src/inference/engine.js";
+import { EngineError, type InferenceEngine } from "../src/inference/engine.js";
 import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
 import { identityFrom, type Identity } from "../src/peer/identity.js";
 import { PeerClient } from "../src/routing/peer-client.js";
@@ -101,9 +101,12 @@ export function directoryFor(rosterPath: string, self: string, urls: ReadonlyMap
 
 /**
  * Wraps a real engine so a prompt containing HOLD_MARKER stops after its first token until
- * `release()`: a test can kill the serving host mid-stream without racing the generator.
+ * `release()`: a test can kill the serving host mid-stream without racing the generator. One
+ * containing REFUSE_MARKER is refused before its first token (the router's failover case).
  */
 export const HOLD_MARKER = "[hold-after-first-token]";
+/** A prompt containing this is refused before its first token, as a full queue would be. */
+export const REFUSE_MARKER = "[refuse-before-first-token]";
 export function holdingEngine(inner: InferenceEngine): InferenceEngine & { release(): void } {
   let release: () => void = () => undefined;
   const gate = new Promise<void>((resolve) => (release = resolve));
@@ -116,6 +119,7 @@ export function holdingEngine(inner: InferenceEngine): InferenceEngine & { relea
     close: () => inner.close(),
     release: () => release(),
     async *stream(id, request) {
+      if (request.messages.some((m) => m.content.includes(REFUSE_MARKER))) throw new EngineError(503, "queue_full", `model ${id} is busy: its request queue is full (test refusal)`);
       const hold = request.messages.some((m) => m.content.includes(HOLD_MARKER));
       let first = true;
       for await (const event of inner.stream(id, request)) {

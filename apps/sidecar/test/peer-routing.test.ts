@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { connectUsagePublisher } from "../src/usage/nats.js";
 import { readyTinyEngine, testEngineOptions } from "./fixtures.js";
-import { directoryFor, HOLD_MARKER, holdingEngine, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
+import { directoryFor, HOLD_MARKER, holdingEngine, REFUSE_MARKER, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
 
 // Three real listening sidecars on loopback, a static roster file, signed peer calls and real
 // NATS JetStream: mac (home, no model), linux (home, tiny model), friend (alice, tiny model).
@@ -139,6 +139,22 @@ describe("routing", () => {
     const viaMac = await macClient.chat.completions.create(body);
     const onLinux = await new OpenAI({ baseURL: `${linux.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create(body);
     expect(viaMac.choices[0]?.message.content).toBe(onLinux.choices[0]?.message.content);
+  });
+
+  it("fails over to the next candidate when the chosen one refuses before its first token", async () => {
+    // linux (own, preferred) passes the probe but refuses the run over real HTTP; friend serves.
+    const { data: stream, response } = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: `hi ${REFUSE_MARKER}` }], max_tokens: 8, stream: true }).withResponse();
+    expect(response.headers.get(Headers.servedBy)).toBe("friend");
+    let last: Record<string, unknown> | undefined;
+    for await (const chunk of stream) last = chunk as unknown as Record<string, unknown>;
+    expect(last).toMatchObject({ served_by: "friend", potluck: { route: "peer", owner: "alice" }, usage: { completion_tokens: 8 } });
+  });
+
+  it("a pinned machine that refuses keeps its own 503, naming the layer and the refusal", async () => {
+    // Pinned to linux: one candidate, nothing to fail over to, so its specific error is the answer.
+    const res = await fetch(`${mac.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: `x ${REFUSE_MARKER}` }], potluck: { on: "linux" } }) });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/model-runtime: linux refused POST \/peer\/infer \(503 queue_full/);
   });
 
   it("ends the client's stream with a clear error when the serving host dies mid-stream", async () => {

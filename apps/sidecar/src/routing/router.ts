@@ -5,6 +5,7 @@ import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { PeerCallError, type PeerClient } from "./peer-client.js";
 import { runLocal } from "./local-run.js";
+import { failoverRoute, type Candidate } from "./failover.js";
 import type { Diagnose } from "./diagnose.js";
 
 /** One chat completion to run somewhere: the engine's request plus the model it names. */
@@ -21,7 +22,8 @@ export interface RouteChoice {
 }
 
 export interface PlannedRoute {
-  choice: RouteChoice;
+  /** Who serves the reply: after a failover before the first token, the candidate that took over. */
+  readonly choice: RouteChoice;
   run(job: ChatJob): AsyncGenerator<InferStreamChunk>;
 }
 
@@ -38,7 +40,7 @@ export interface RouterDeps {
   owner: string;
   engine: InferenceEngine;
   directory: PeerDirectory;
-  client: PeerClient;
+  client: Pick<PeerClient, "probe" | "capabilities" | "infer">;
   usage: UsagePublisher;
   log?: (message: string) => void;
   /** Diagnostics on a failed candidate: its named layer and fix replace the router's own reason. */
@@ -58,24 +60,26 @@ export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
   async plan(model: string, on?: string): Promise<PlannedRoute> {
-    const { machine, owner, engine } = this.deps;
+    const { machine, engine } = this.deps;
     const reports: CandidateReport[] = [];
     if (on === undefined || on === machine) {
       const local = engine.state(model);
-      if (local?.state === "ready") return this.localRoute(model, local.testModel);
+      if (local?.state === "ready") {
+        // The fast path: no probe before a local run. Peers are probed only if the local run
+        // fails before its first token (and only when the caller did not pin this machine).
+        const more = on === undefined ? () => this.rankPeers(model, undefined) : undefined;
+        return failoverRoute({ candidates: [this.localCandidate(local.testModel)], more, reports, exhausted: (all, only) => exhausted(model, all, on, only) });
+      }
       reports.push({ machine, relation: "local", layer: "model-runtime", reason: localReason(model, local) });
       if (on === machine) throw noRoute(model, reports, on);
     }
-    const peers = (await this.deps.directory.peers()).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
-    if (on !== undefined && peers.length === 0) {
+    const ranked = await this.rankPeers(model, on);
+    reports.push(...ranked.reports);
+    if (on !== undefined && ranked.candidates.length === 0 && ranked.reports.length === 0) {
       reports.push({ machine: on, relation: "peer", layer: "roster", reason: `${on} is not on this machine's roster` });
       throw noRoute(model, reports, on);
     }
-    const checked = await Promise.all(peers.map((peer) => this.check(peer, model)));
-    reports.push(...checked.map((c) => c.report));
-    const usable = checked.filter((c) => c.report.layer === "ok").sort((a, b) => a.latencyMs - b.latencyMs);
-    const best = usable.find((c) => c.peer.owner === owner) ?? usable[0];
-    if (best !== undefined) return this.remoteRoute(best.peer, best.testModel);
+    if (ranked.candidates.length > 0) return failoverRoute({ candidates: ranked.candidates, reports, exhausted: (all, only) => exhausted(model, all, on, only) });
     const everyoneAnswered = reports.every((r) => r.layer === "model-runtime" && r.reason.startsWith("does not have"));
     if (on === undefined && everyoneAnswered) {
       throw new PotluckHttpError(400, "model_not_found", `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(engine)}. See GET /v1/models`, "model");
@@ -83,15 +87,35 @@ export class Router {
     throw noRoute(model, reports, on);
   }
 
-  private localRoute(model: string, testModel: boolean): PlannedRoute {
-    const { machine, owner, engine } = this.deps;
-    return { choice: { machine, owner, kind: "local", testModel }, run: (job) => runLocal(engine, machine, testModel, job) };
+  /**
+   * Probes every peer (bounded) and ranks the usable ones: own machines first (no credits spent),
+   * then trusted peers, each by probe latency. `reports` holds the ones that cannot serve.
+   */
+  private async rankPeers(model: string, on: string | undefined): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
+    const peers = (await this.deps.directory.peers()).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
+    const checked = await Promise.all(peers.map((peer) => this.check(peer, model)));
+    const usable = checked.filter((c) => c.report.layer === "ok").sort((a, b) => a.latencyMs - b.latencyMs);
+    const own = usable.filter((c) => c.peer.owner === this.deps.owner);
+    const others = usable.filter((c) => c.peer.owner !== this.deps.owner);
+    return {
+      candidates: [...own, ...others].map((c) => this.remoteCandidate(c.peer, c.testModel, c.report)),
+      reports: checked.filter((c) => c.report.layer !== "ok").map((c) => c.report),
+    };
   }
 
-  private remoteRoute(peer: PeerRecord, testModel: boolean): PlannedRoute {
+  private localCandidate(testModel: boolean): Candidate {
+    const { machine, owner, engine } = this.deps;
+    return {
+      choice: { machine, owner, kind: "local", testModel },
+      report: { machine, relation: "local", layer: "ok", reason: "model ready here" },
+      start: (job) => runLocal(engine, machine, testModel, job),
+    };
+  }
+
+  private remoteCandidate(peer: PeerRecord, testModel: boolean, report: CandidateReport): Candidate {
     const kind = peer.owner === this.deps.owner ? "own" : "peer";
     const choice: RouteChoice = { machine: peer.machine, owner: peer.owner, kind, testModel };
-    const run = async function* (this: Router, job: ChatJob): AsyncGenerator<InferStreamChunk> {
+    const start = async function* (this: Router, job: ChatJob): AsyncGenerator<InferStreamChunk> {
       const jobId = `job-${randomUUID()}`;
       const request = {
         jobId,
@@ -109,7 +133,7 @@ export class Router {
         yield chunk;
       }
     };
-    return { choice, run: (job) => run.call(this, job) };
+    return { choice, report, start: (job) => start.call(this, job) };
   }
 
   /** A fresh data-plane probe of the exact path, then the peer's own word on the model. */
@@ -148,6 +172,13 @@ function localReason(model: string, info: ReturnType<InferenceEngine["state"]>):
 function listModels(engine: InferenceEngine): string {
   const ids = engine.list().map((m) => m.id);
   return ids.length === 0 ? "none" : ids.join(", ");
+}
+
+/** Every try failed: one candidate keeps its own error (queue_full, …); several are listed. */
+function exhausted(model: string, reports: CandidateReport[], on: string | undefined, onlyError: unknown): Error {
+  // The route handler maps engine and peer errors onto their HTTP status.
+  if (onlyError instanceof Error) return onlyError;
+  return noRoute(model, reports, on);
 }
 
 /** The 503 when nothing can serve: one line per candidate with the layer that failed. */

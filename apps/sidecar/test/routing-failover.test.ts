@@ -1,0 +1,166 @@
+import type { Capabilities, InferStreamChunk, ModelInfo, PeerInferRequest } from "@potluck/protocol";
+import { describe, expect, it } from "vitest";
+import { EngineError, type EngineEvent, type InferenceEngine } from "../src/inference/engine.js";
+import type { PeerDirectory, PeerRecord } from "../src/peer/directory.js";
+import { attemptsMax } from "../src/routing/failover.js";
+import { PeerCallError, type PeerClient } from "../src/routing/peer-client.js";
+import { Router, type ChatJob } from "../src/routing/router.js";
+import { recordingUsage } from "./harness.js";
+
+// The router's failover at its boundary: a fake engine and a fake peer client whose behaviour per
+// machine is scripted, so each way a candidate can fail before (or after) its first token is
+// exercised exactly. The real HTTP path is covered in peer-routing.test.ts.
+
+type Behaviour = "serves" | "refuses" | "unreachable" | "breaks-before-token" | "breaks-after-token";
+const model = "m";
+
+function engineThat(behaviour: "absent" | "serves" | "queue-full"): InferenceEngine & { runs: number } {
+  const info: ModelInfo = { id: model, state: "ready", testModel: true };
+  const engine = {
+    runs: 0,
+    load: async () => undefined,
+    unload: async () => undefined,
+    list: () => (behaviour === "absent" ? [] : [info]),
+    state: (id: string) => (behaviour === "absent" || id !== model ? undefined : info),
+    embed: async () => ({ vectors: [], promptTokens: 0 }),
+    close: async () => undefined,
+    async *stream(): AsyncGenerator<EngineEvent> {
+      engine.runs++;
+      if (behaviour === "queue-full") throw new EngineError(503, "queue_full", "model m is busy: its request queue is full (4 waiting); retry shortly");
+      yield { type: "token", text: "local" };
+      yield { type: "done", finishReason: "stop", usage: { promptTokens: 3, completionTokens: 1 } };
+    },
+  };
+  return engine;
+}
+
+function peersOf(machines: Array<[string, string]>): PeerDirectory {
+  const records: PeerRecord[] = machines.map(([machine, owner]) => ({ machine, owner, url: `http://${machine}.test`, identityPublicKey: "unused" }));
+  return { peers: async () => records, keyFor: async () => undefined };
+}
+
+/** A peer client whose /peer/infer behaves per machine; probes and capabilities always pass. */
+function scriptedClient(behaviours: Record<string, Behaviour>): Pick<PeerClient, "probe" | "capabilities" | "infer"> & { inferred: string[] } {
+  const inferred: string[] = [];
+  return {
+    inferred,
+    probe: async (peer) => ({ latencyMs: Object.keys(behaviours).indexOf(peer.machine) + 1 }),
+    capabilities: async (peer) => ({ machine: peer.machine, owner: peer.owner, models: [{ id: model, state: "ready", testModel: true }] }) as unknown as Capabilities,
+    async *infer(peer: PeerRecord, request: PeerInferRequest): AsyncGenerator<InferStreamChunk> {
+      inferred.push(peer.machine);
+      const behaviour = behaviours[peer.machine];
+      if (behaviour === "refuses") throw new PeerCallError("model-runtime", `${peer.machine} refused POST /peer/infer (503 queue_full: busy)`, 503);
+      if (behaviour === "unreachable") throw new PeerCallError("data-plane", `POST ${peer.url}/peer/infer: connection refused`);
+      if (behaviour === "breaks-before-token") {
+        yield { type: "error", code: "peer_stream_broken", message: `${peer.machine} stopped streaming after 0 token chunk(s): connection reset`, layer: "data-plane" };
+        return;
+      }
+      yield { type: "token", text: `from ${peer.machine}` };
+      if (behaviour === "breaks-after-token") {
+        yield { type: "error", code: "peer_stream_broken", message: `${peer.machine} stopped streaming after 1 token chunk(s): connection reset`, layer: "data-plane" };
+        return;
+      }
+      yield { type: "done", servedBy: peer.machine, testModel: true, finishReason: "stop", usage: { promptTokens: 3, completionTokens: request.maxTokens }, at: new Date().toISOString() };
+    },
+  };
+}
+
+function routerWith(o: { engine: InferenceEngine; peers: Array<[string, string]>; behaviours: Record<string, Behaviour> }) {
+  const client = scriptedClient(o.behaviours);
+  const usage = recordingUsage();
+  const router = new Router({ machine: "mac", owner: "home", engine: o.engine, directory: peersOf(o.peers), client, usage });
+  return { router, client, usage };
+}
+
+const job = (signal?: AbortSignal): ChatJob => ({ model, messages: [{ role: "user", content: "hi" }], maxTokens: 2, signal });
+
+async function drain(chunks: AsyncGenerator<InferStreamChunk>): Promise<InferStreamChunk[]> {
+  const all: InferStreamChunk[] = [];
+  for await (const chunk of chunks) all.push(chunk);
+  return all;
+}
+
+describe("routing failover before the first token", () => {
+  it("tries the next candidate when the chosen one refuses, and the reply names who took over", async () => {
+    const { router, client, usage } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["friend", "alice"]], behaviours: { linux: "refuses", friend: "serves" } });
+    const route = await router.plan(model);
+    expect(route.choice.machine).toBe("linux");
+    const chunks = await drain(route.run(job()));
+    expect(client.inferred).toEqual(["linux", "friend"]);
+    expect(route.choice).toMatchObject({ machine: "friend", kind: "peer", owner: "alice" });
+    expect(chunks.at(-1)).toMatchObject({ type: "done", servedBy: "friend" });
+    // Only the candidate that served is metered.
+    expect(usage.jobs).toHaveLength(1);
+    expect(usage.jobs[0]).toMatchObject({ side: "spend", servedBy: "friend", counterparty: "alice" });
+  });
+
+  it("falls back from a local run that fails before its first token to a probed own machine", async () => {
+    const engine = engineThat("queue-full");
+    const { router, client } = routerWith({ engine, peers: [["linux", "home"]], behaviours: { linux: "serves" } });
+    const route = await router.plan(model);
+    expect(route.choice.kind).toBe("local");
+    // No peer is contacted before the local run is tried (the local fast path has no probe).
+    expect(client.inferred).toEqual([]);
+    const chunks = await drain(route.run(job()));
+    expect(engine.runs).toBe(1);
+    expect(route.choice).toMatchObject({ machine: "linux", kind: "own" });
+    expect(chunks[0]).toEqual({ type: "token", text: "from linux" });
+  });
+
+  it("treats a stream that breaks before any token like a refusal", async () => {
+    const { router, client } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["tv", "home"]], behaviours: { linux: "breaks-before-token", tv: "serves" } });
+    const route = await router.plan(model);
+    const chunks = await drain(route.run(job()));
+    expect(client.inferred).toEqual(["linux", "tv"]);
+    expect(chunks.at(-1)).toMatchObject({ type: "done", servedBy: "tv" });
+  });
+
+  it("lists every candidate with the layer that failed when all of them fail", async () => {
+    const { router } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["tv", "home"], ["friend", "alice"]], behaviours: { linux: "unreachable", tv: "breaks-before-token", friend: "refuses" } });
+    const route = await router.plan(model);
+    const error = await drain(route.run(job())).then(() => undefined, (e: unknown) => e as Error & { status?: number; code?: string });
+    expect(error).toMatchObject({ status: 503, code: "no_route" });
+    expect(error!.message).toMatch(/mac \(local\): model-runtime — does not have model m here/);
+    expect(error!.message).toMatch(/linux \(own\): data-plane — failed before the first token: .*connection refused/);
+    expect(error!.message).toMatch(/tv \(own\): data-plane — failed before the first token: peer_stream_broken/);
+    expect(error!.message).toMatch(/friend \(peer\): model-runtime — failed before the first token: .*queue_full/);
+  });
+
+  it("tries at most attemptsMax candidates and says which were not tried", async () => {
+    const peers: Array<[string, string]> = ["a", "b", "c", "d", "e"].map((m) => [m, "home"]);
+    const { router, client } = routerWith({ engine: engineThat("absent"), peers, behaviours: { a: "unreachable", b: "unreachable", c: "unreachable", d: "unreachable", e: "serves" } });
+    const route = await router.plan(model);
+    const error = await drain(route.run(job())).then(() => undefined, (e: unknown) => e as Error);
+    expect(client.inferred).toEqual(["a", "b", "c"].slice(0, attemptsMax));
+    expect(error?.message).toMatch(/e \(own\): ok — ready, probe .* not tried \(at most 3 attempts per request\)/);
+  });
+
+  it("keeps a lone candidate's own error (a full queue stays a 503 queue_full)", async () => {
+    const { router } = routerWith({ engine: engineThat("queue-full"), peers: [], behaviours: {} });
+    const route = await router.plan(model);
+    const error = await drain(route.run(job())).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(EngineError);
+    expect(error).toMatchObject({ code: "queue_full" });
+  });
+
+  it("does not fail over after the first token: the stream ends with the serving machine's error", async () => {
+    const { router, client } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["tv", "home"]], behaviours: { linux: "breaks-after-token", tv: "serves" } });
+    const route = await router.plan(model);
+    const chunks = await drain(route.run(job()));
+    expect(client.inferred).toEqual(["linux"]);
+    expect(chunks).toEqual([
+      { type: "token", text: "from linux" },
+      { type: "error", code: "peer_stream_broken", message: "linux stopped streaming after 1 token chunk(s): connection reset", layer: "data-plane" },
+    ]);
+  });
+
+  it("does not fail over once the client has gone away", async () => {
+    const abort = new AbortController();
+    abort.abort(new Error("client went away"));
+    const { router } = routerWith({ engine: engineThat("queue-full"), peers: [["linux", "home"]], behaviours: { linux: "serves" } });
+    const route = await router.plan(model);
+    const error = await drain(route.run(job(abort.signal))).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(EngineError);
+    expect(route.choice.kind).toBe("local");
+  });
+});
