@@ -2,6 +2,7 @@ import { renderReport } from "@potluck/diagnostics";
 import { MemorySearchResponse, type DiagnosticsReport } from "@potluck/protocol";
 import { pollUntil } from "../lab/run.js";
 import { createHousehold, HouseholdPorts, householdModel, type Household } from "./household-lab.js";
+import { outageAfter, startPromptLoop } from "./prompt-loop.js";
 
 /** A fault must outlast its time-to-visible before doctor shows it; generous on a slow machine. */
 const faultVisibleMs = 120_000;
@@ -54,12 +55,21 @@ export async function runHouseholdDemo(print: Print): Promise<void> {
     step(5, "the VPN reconnects (its table is rebuilt); a watcher with a 1 s tick restores the rules");
     const undoAgain = await h.lab.faults.mullvadKillswitch("linux");
     const ticking = await h.startFwWatcher(h.host("linux"), 1, { POTLUCK_FW_PORT: "0" });
+    const reapplied = () => ticking.output().split("\n").filter((l) => l.includes("accept rule(s) reapplied")).length;
+    const loop = startPromptLoop(h.host("mac"), { port: HouseholdPorts.sidecar, model: householdModel });
     try {
+      await pollUntil(() => reapplied() >= 1 && loop.attempts().some((a) => a.ok), { timeoutMs: 60_000 });
+      print("  a prompt loop runs on mac; now the reconnect");
+      const at = Date.now();
       await h.lab.faults.vpnReconnect("linux", "mullvad");
-      const reapplied = await pollUntil(() => ticking.output().split("\n").filter((l) => l.includes("accept rule(s) reapplied")).length >= 2, { timeoutMs: 60_000 });
-      print(`  fw-watcher ${reapplied ? "reapplied the rules after the reconnect" : "did NOT reapply within 60 s"}`);
-      await ask(h, print, "Still there after the reconnect?");
+      const restored = await pollUntil(() => reapplied() >= 2, { timeoutMs: 60_000 });
+      await pollUntil(() => loop.attempts().filter((a) => a.ok && a.start > at).length >= 3, { timeoutMs: faultVisibleMs });
+      const attempts = await loop.stop();
+      const { outageMs, spans } = outageAfter(attempts, at);
+      print(`  fw-watcher ${restored ? "reapplied the rules after the reconnect" : "did NOT reapply within 60 s"}`);
+      print(`  the loop sent ${attempts.length} prompts; ${spans.reduce((n, s) => n + s.failures, 0)} failed, outage ${outageMs} ms (goal ≤ 2000 ms)`);
     } finally {
+      await loop.stop();
       await ticking.stop();
       await undoAgain();
     }
@@ -69,6 +79,9 @@ export async function runHouseholdDemo(print: Print): Promise<void> {
     try {
       print(indent(renderReport(await waitForDoctor(h, (r) => named(r, "mtu-blackhole")))));
       await ask(h, print, "Too big?");
+      print("  windows gets the model too (its sidecar restarts with the default TEST model)");
+      await h.restartSidecar("windows", { POTLUCK_MODELS: "" });
+      await ask(h, print, "Anyone else?");
     } finally {
       await undoMtu();
     }

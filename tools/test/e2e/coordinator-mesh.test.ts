@@ -1,10 +1,10 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { HeartbeatTiming, Roster } from "@potluck/protocol";
+import { HeartbeatTiming, type Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, httpFrom, serveHttp, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
 import { pollUntil } from "../../src/lab/run.js";
-import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import { startHub, type Hub } from "../../src/lab/hub.js";
+import { repoRoot } from "../../src/lib/repo.js";
 
 // Three machines `potluck join` a coordinator on the home LAN (the "hub" host, which also runs
 // NATS); no potluck0 exists beforehand. Their meshes come up from the roster alone, HTTP works
@@ -12,37 +12,14 @@ import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 // a machine whose heartbeats stop is offline only after the timeout.
 const potluck = join(repoRoot, "bin/potluck.mjs");
 const names = ["mac", "linux", "windows"];
-const coordinatorPort = 8320;
-const natsPort = 4222;
 const httpPort = 8321;
-const prefix = `t${randomBytes(4).toString("hex")}`;
 /** Everything here runs several node processes per host on a loaded 2-core machine. */
 const meshUpMs = 180_000;
 
 let lab: Lab;
-let hub: LabHost;
-let coordinatorUrl: string;
+let hub: Hub;
 const followers = new Map<string, LabProcess>();
-const hubDir = () => join(hub.runDir, "potluck");
-const dataDir = (host: LabHost) => join(host.runDir, "potluck");
-const cleanEnv = (): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = { ...process.env, POTLUCK_NATS_PREFIX: prefix };
-  delete env.DATABASE_URL; // the hub's coordinator runs on embedded PGlite in its data dir
-  delete env.POTLUCK_COORDINATOR_ADMIN_SECRET;
-  return env;
-};
-
-async function roster(): Promise<Roster> {
-  const res = await hub.exec(["sh", "-c", `exec ${process.execPath} -e 'fetch(process.argv[1]).then(r=>r.text()).then(t=>process.stdout.write(t))' "$0"`, `http://127.0.0.1:${coordinatorPort}/v1/roster`]);
-  return Roster.parse(JSON.parse(res.stdout));
-}
-
-async function waitForOutput(proc: LabProcess, pattern: RegExp, what: string): Promise<void> {
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  const ok = await pollUntil(() => exited || pattern.test(proc.output()), { timeoutMs: meshUpMs, intervalMs: 200 });
-  if (!ok || exited) throw new Error(`${what}: ${proc.output().slice(-2000)}`);
-}
+const roster = () => hub.roster();
 
 async function wgPeers(host: LabHost): Promise<Map<string, number>> {
   const res = await host.exec(["wg", "show", "potluck0", "latest-handshakes"]);
@@ -51,14 +28,7 @@ async function wgPeers(host: LabHost): Promise<Map<string, number>> {
 
 beforeAll(async () => {
   lab = await createLab({ hosts: names, mesh: false, extraHosts: ["hub"] });
-  hub = lab.host("hub");
-  coordinatorUrl = `http://${hub.underlayIp}:${coordinatorPort}`;
-  const nats = hub.spawn("nats", ["/usr/sbin/nats-server", "-js", "-sd", join(hub.runDir, "nats"), "-a", "0.0.0.0", "-p", String(natsPort)]);
-  await waitForOutput(nats, /Server is ready/, "starting nats-server in hub");
-  const coordinator = hub.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
-    env: { ...cleanEnv(), POTLUCK_DATA_DIR: hubDir(), POTLUCK_NATS_URL: `nats://127.0.0.1:${natsPort}`, POTLUCK_COORDINATOR_PORT: String(coordinatorPort) },
-  });
-  await waitForOutput(coordinator, /coordinator listening/, "starting the coordinator in hub");
+  hub = await startHub(lab);
 }, 300_000);
 
 afterAll(async () => {
@@ -67,15 +37,7 @@ afterAll(async () => {
 
 describe("potluck join across the lab", () => {
   it("brings up potluck0 on three hosts from the roster alone, with HTTP between every pair", async () => {
-    for (const name of names) {
-      const created = await hub.exec([process.execPath, potluck, "token", "create", "--data-dir", hubDir(), "--coordinator", `http://127.0.0.1:${coordinatorPort}`], { env: cleanEnv(), timeoutMs: 120_000 });
-      expect(created.code, created.stderr).toBe(0);
-      const token = created.stdout.trim();
-      const host = lab.host(name);
-      const follower = host.spawn("join", [process.execPath, potluck, "join", coordinatorUrl, token, "--name", name, "--data-dir", dataDir(host), "--follow", "--nats", `nats://${hub.underlayIp}:${natsPort}`], { env: cleanEnv() });
-      followers.set(name, follower);
-      await waitForOutput(follower, /joined as/, `potluck join on ${name}`);
-    }
+    for (const name of names) followers.set(name, await hub.join(lab.host(name)));
     const machines = (await roster()).machines;
     expect(machines.map((m) => m.name).sort()).toEqual([...names].sort());
     expect(new Set(machines.map((m) => m.meshIp)).size).toBe(3);
@@ -107,7 +69,7 @@ describe("potluck join across the lab", () => {
     const online = await pollUntil(async () => (await roster()).machines.every((m) => m.state === "online" && !m.staleKey), { timeoutMs: 60_000, intervalMs: 500 });
     expect(online, JSON.stringify((await roster()).machines.map((m) => [m.name, m.state, m.staleKey]))).toBe(true);
     const mac = lab.host("mac");
-    const res = await mac.exec([process.execPath, potluck, "peers", "--data-dir", dataDir(mac), "--json"], { env: cleanEnv(), timeoutMs: 120_000 });
+    const res = await mac.exec([process.execPath, potluck, "peers", "--data-dir", hub.dataDir(mac), "--json"], { env: hub.env(), timeoutMs: 120_000 });
     expect(res.code, res.stderr).toBe(0);
     const view = JSON.parse(res.stdout) as { self: string; machines: Array<{ name: string; self: boolean; handshakeAgeS: number | null }> };
     expect(view.self).toBe("mac");
@@ -118,9 +80,7 @@ describe("potluck join across the lab", () => {
   it("drops a removed machine from the other hosts' potluck0", async () => {
     const windows = (await roster()).machines.find((m) => m.name === "windows");
     expect(windows).toBeDefined();
-    const secret = (await hub.exec(["cat", join(hubDir(), "coordinator", "admin-secret")])).stdout.trim();
-    const del = await hub.exec(["sh", "-c", `exec ${process.execPath} -e 'fetch(process.argv[1],{method:"DELETE",headers:{authorization:"Bearer "+process.argv[2]}}).then(r=>process.stdout.write(String(r.status)))' "$0" "$1"`, `http://127.0.0.1:${coordinatorPort}/v1/machines/windows`, secret]);
-    expect(del.stdout).toBe("200");
+    expect(await hub.admin("DELETE", "/v1/machines/windows")).toBe(200);
     for (const name of ["mac", "linux"]) {
       const gone = await pollUntil(async () => !(await wgPeers(lab.host(name))).has(windows?.wireguardPublicKey ?? ""), { timeoutMs: 60_000, intervalMs: 500 });
       expect(gone, `windows still a peer on ${name}`).toBe(true);

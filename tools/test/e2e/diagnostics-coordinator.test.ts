@@ -4,8 +4,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DiagnosticsReport, type LayerCode } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { createLab, type Lab, type LabHost } from "../../src/lab/index.js";
+import { startHub, waitForOutput, type Hub } from "../../src/lab/hub.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import { parseCheckLines } from "../../bench/diagnostics/lab-setup.js";
 
@@ -13,37 +13,16 @@ import { parseCheckLines } from "../../bench/diagnostics/lab-setup.js";
 // and linux `potluck join --follow` it (their potluck0 comes from the roster, their heartbeats
 // keep them online), and mac runs the diagnostics probes with the roster read from the coordinator.
 // No sidecar runs on linux here, so the healthy baseline ends, truthfully, at "connection refused".
-const potluck = join(repoRoot, "bin/potluck.mjs");
 const runner = join(repoRoot, "tools/bench/diagnostics/path-check.ts");
-const coordinatorPort = 8320;
-const natsPort = 4222;
-const prefix = `t${randomBytes(4).toString("hex")}`;
-const upMs = 180_000;
 
 let lab: Lab;
-let hub: LabHost;
+let hub: Hub;
 let mac: LabHost;
-let coordinator: LabProcess;
-let coordinatorUrl: string;
-const dataDir = (host: LabHost) => join(host.runDir, "potluck");
-const env = (): NodeJS.ProcessEnv => {
-  const e: NodeJS.ProcessEnv = { ...process.env, POTLUCK_NATS_PREFIX: prefix };
-  delete e.DATABASE_URL;
-  delete e.POTLUCK_COORDINATOR_ADMIN_SECRET;
-  return e;
-};
-
-async function waitForOutput(proc: LabProcess, pattern: RegExp, what: string): Promise<void> {
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  const ok = await pollUntil(() => exited || pattern.test(proc.output()), { timeoutMs: upMs, intervalMs: 200 });
-  if (!ok || exited) throw new Error(`${what}: ${proc.output().slice(-2000)}`);
-}
 
 async function diagnose(peer: string, until: LayerCode | "none", watchMs = 60_000): Promise<DiagnosticsReport> {
   const identity = join(mac.runDir, "diag-identity.pem");
   const argv = [process.execPath, "--import", "tsx", runner, "--from", "mac", "--peer", peer, "--identity", identity, "--local-url", "http://127.0.0.1:8321",
-    "--coordinator", coordinatorUrl, "--roster-from-coordinator", "--watch-ms", String(until === "none" ? 0 : watchMs), "--interval-ms", "500"];
+    "--coordinator", hub.coordinatorUrl, "--roster-from-coordinator", "--watch-ms", String(until === "none" ? 0 : watchMs), "--interval-ms", "500"];
   if (until !== "none") argv.push("--until", until);
   const res = await mac.exec(argv, { cwd: repoRoot, timeoutMs: watchMs + 120_000 });
   const report = parseCheckLines(res.stdout).at(-1)?.report;
@@ -59,36 +38,16 @@ function expectNamed(report: DiagnosticsReport, code: LayerCode, failure: string
   return report.layers[index]!;
 }
 
-async function admin(method: string, path: string, body?: unknown): Promise<number> {
-  const secret = (await hub.exec(["cat", join(dataDir(hub), "coordinator", "admin-secret")])).stdout.trim();
-  const script = `fetch(process.argv[1],{method:process.argv[2],headers:{authorization:"Bearer "+process.argv[3],"content-type":"application/json"},body:process.argv[4]||undefined}).then(r=>process.stdout.write(String(r.status)))`;
-  const res = await hub.exec([process.execPath, "-e", script, `http://127.0.0.1:${coordinatorPort}${path}`, method, secret, body === undefined ? "" : JSON.stringify(body)]);
-  return Number(res.stdout);
-}
-
 beforeAll(async () => {
   lab = await createLab({ hosts: ["mac", "linux"], mesh: false, extraHosts: ["hub"] });
-  hub = lab.host("hub");
   mac = lab.host("mac");
   mkdirSync(mac.runDir, { recursive: true });
   writeFileSync(join(mac.runDir, "diag-identity.pem"), generateIdentity().privateKeyPem, { mode: 0o600 });
-  coordinatorUrl = `http://${hub.underlayIp}:${coordinatorPort}`;
-  const nats = hub.spawn("nats", ["/usr/sbin/nats-server", "-js", "-sd", join(hub.runDir, "nats"), "-a", "0.0.0.0", "-p", String(natsPort)]);
-  await waitForOutput(nats, /Server is ready/, "starting nats-server in hub");
-  coordinator = hub.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
-    env: { ...env(), POTLUCK_DATA_DIR: dataDir(hub), POTLUCK_NATS_URL: `nats://127.0.0.1:${natsPort}`, POTLUCK_COORDINATOR_PORT: String(coordinatorPort) },
-  });
-  await waitForOutput(coordinator, /coordinator listening/, "starting the coordinator in hub");
-  for (const name of ["mac", "linux"]) {
-    const created = await hub.exec([process.execPath, potluck, "token", "create", "--data-dir", dataDir(hub), "--coordinator", `http://127.0.0.1:${coordinatorPort}`], { env: env(), timeoutMs: 120_000 });
-    if (created.code !== 0) throw new Error(`token create: ${created.stderr}`);
-    const host = lab.host(name);
-    const follower = host.spawn("join", [process.execPath, potluck, "join", coordinatorUrl, created.stdout.trim(), "--name", name, "--data-dir", dataDir(host), "--follow", "--nats", `nats://${hub.underlayIp}:${natsPort}`], { env: env() });
-    await waitForOutput(follower, /joined as/, `potluck join on ${name}`);
-  }
+  hub = await startHub(lab);
+  for (const name of ["mac", "linux"]) await hub.join(lab.host(name));
   // mac's own sidecar, for the local layer (its roster and peers play no part here).
   const sidecar = mac.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot, env: { ...env(), POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: join(mac.runDir, "sidecar"), POTLUCK_PORT: "8321", POTLUCK_BIND: "127.0.0.1", POTLUCK_THREADS: "1" },
+    cwd: repoRoot, env: hub.env({ POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: join(mac.runDir, "sidecar"), POTLUCK_PORT: "8321", POTLUCK_BIND: "127.0.0.1", POTLUCK_THREADS: "1" }),
   });
   await waitForOutput(sidecar, /sidecar listening/, "starting mac's sidecar");
 }, 600_000);
@@ -107,20 +66,20 @@ describe("diagnostics against the real coordinator", () => {
 
   it("peer not in the roster", async () => {
     const layer = expectNamed(await diagnose("windows", "none"), "roster", "unknown-machine");
-    expect(layer.fix).toContain(`on windows run potluck join ${coordinatorUrl} TOKEN`);
+    expect(layer.fix).toContain(`on windows run potluck join ${hub.coordinatorUrl} TOKEN`);
   }, 300_000);
 
   it("stale key: the coordinator flags linux once its tunnel key differs from the roster's", async () => {
-    expect(await admin("POST", "/v1/machines/linux/keys", { wireguardPublicKey: randomBytes(32).toString("base64") })).toBe(200);
+    expect(await hub.admin("POST", "/v1/machines/linux/keys", { wireguardPublicKey: randomBytes(32).toString("base64") })).toBe(200);
     const report = await diagnose("linux", "roster", 120_000);
     const layer = expectNamed(report, "roster", "stale-key");
     expect(layer.message).toContain("stale WireGuard key");
   }, 300_000);
 
   it("coordinator down: shown once it has persisted for its time-to-visible", async () => {
-    await coordinator.stop();
+    await hub.coordinator.stop();
     const layer = expectNamed(await diagnose("linux", "coordinator"), "coordinator", "coordinator-unreachable");
-    expect(layer.message).toContain(`coordinator unreachable at ${coordinatorUrl}`);
-    expect(layer.fix).toContain(`curl ${coordinatorUrl}/health`);
+    expect(layer.message).toContain(`coordinator unreachable at ${hub.coordinatorUrl}`);
+    expect(layer.fix).toContain(`curl ${hub.coordinatorUrl}/health`);
   }, 300_000);
 });

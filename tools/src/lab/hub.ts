@@ -1,0 +1,91 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Roster } from "@potluck/protocol";
+import { repoRoot, serviceEntry } from "../lib/repo.js";
+import { pollUntil } from "./run.js";
+import type { Lab, LabHost, LabProcess } from "./types.js";
+
+/**
+ * The household's hub in the lab: one host on the home LAN running nats-server (JetStream) and the
+ * coordinator on embedded PGlite, and the `potluck token create` + `potluck join --follow` dance
+ * that enrolls a lab host into it. Every lab suite that needs a roster starts from here.
+ */
+export const hubPorts = { coordinator: 8320, nats: 4222 } as const;
+
+/** Several node processes per host on a loaded 2-core machine: starting one can take minutes. */
+export const hubStartMs = 240_000;
+
+export interface Hub {
+  host: LabHost;
+  coordinator: LabProcess;
+  /** The coordinator as the other hosts reach it, over the home LAN. */
+  coordinatorUrl: string;
+  natsUrl: string;
+  /** The NATS subject root of this run, so concurrent suites can share nothing by accident. */
+  prefix: string;
+  /** The environment every potluck process of this run gets: the subject root, no stray secrets. */
+  env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+  /** A host's potluck data directory (keys, stores), inside its own run directory. */
+  dataDir(host: LabHost): string;
+  /** `potluck token create` on the hub, then `potluck join … --follow` on `host` until it has joined. */
+  join(host: LabHost, name?: string): Promise<LabProcess>;
+  roster(): Promise<Roster>;
+  /** An admin call to the coordinator with its admin secret, from the hub; returns the HTTP status. */
+  admin(method: string, path: string, body?: unknown): Promise<number>;
+}
+
+/** Waits for `pattern` in a process's output; throws with its output if it exits or times out first. */
+export async function waitForOutput(proc: LabProcess, pattern: RegExp, what: string, timeoutMs = hubStartMs): Promise<void> {
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  const ok = await pollUntil(() => exited || pattern.test(proc.output()), { timeoutMs, intervalMs: 200 });
+  if (!ok || exited) throw new Error(`${what}: ${proc.output().slice(-2000)}`);
+}
+
+/** Starts nats-server and the coordinator on `hubName` (a host of `lab`, usually an extra host). */
+export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
+  const host = lab.host(hubName);
+  const prefix = `t${randomBytes(4).toString("hex")}`;
+  const potluck = join(repoRoot, "bin/potluck.mjs");
+  const localCoordinator = `http://127.0.0.1:${hubPorts.coordinator}`;
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+    // Lab hosts merge this over the runner's environment: an undefined value (which Node leaves
+    // out of a child's environment) is what removes a variable. The coordinator runs on embedded
+    // PGlite in its data dir, whatever DATABASE_URL the test runner has.
+    return { ...process.env, DATABASE_URL: undefined, POTLUCK_COORDINATOR_ADMIN_SECRET: undefined, POTLUCK_NATS_PREFIX: prefix, ...extra };
+  };
+  const dataDir = (h: LabHost) => join(h.runDir, "potluck");
+  const hubData = dataDir(host);
+  const natsUrl = `nats://${host.underlayIp}:${hubPorts.nats}`;
+  const coordinatorUrl = `http://${host.underlayIp}:${hubPorts.coordinator}`;
+
+  const nats = host.spawn("nats", ["/usr/sbin/nats-server", "-js", "-sd", join(host.runDir, "nats"), "-a", "0.0.0.0", "-p", String(hubPorts.nats)]);
+  await waitForOutput(nats, /Server is ready/, `starting nats-server in ${hubName}`);
+  const coordinator = host.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
+    env: env({ POTLUCK_DATA_DIR: hubData, POTLUCK_NATS_URL: `nats://127.0.0.1:${hubPorts.nats}`, POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator) }),
+  });
+  await waitForOutput(coordinator, /coordinator listening/, `starting the coordinator in ${hubName}`);
+
+  return {
+    host, coordinator, coordinatorUrl, natsUrl, prefix, env, dataDir,
+    async join(joiner, name = joiner.name) {
+      const created = await host.exec([process.execPath, potluck, "token", "create", "--data-dir", hubData, "--coordinator", localCoordinator], { env: env(), timeoutMs: 120_000 });
+      if (created.code !== 0) throw new Error(`potluck token create: ${created.stderr}`);
+      const follower = joiner.spawn("join", [process.execPath, potluck, "join", coordinatorUrl, created.stdout.trim(), "--name", name, "--data-dir", dataDir(joiner), "--follow", "--nats", natsUrl], { env: env() });
+      await waitForOutput(follower, /joined as/, `potluck join on ${joiner.name}`);
+      return follower;
+    },
+    async roster() {
+      const res = await host.exec(["curl", "-sf", `${localCoordinator}/v1/roster`], { timeoutMs: 30_000 });
+      return Roster.parse(JSON.parse(res.stdout));
+    },
+    async admin(method, path, body) {
+      const secret = readFileSync(join(hubData, "coordinator", "admin-secret"), "utf8").trim();
+      const argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "-H", `authorization: Bearer ${secret}`, "-H", "content-type: application/json"];
+      if (body !== undefined) argv.push("-d", JSON.stringify(body));
+      const res = await host.exec([...argv, `${localCoordinator}${path}`], { timeoutMs: 30_000 });
+      return Number(res.stdout);
+    },
+  };
+}
