@@ -6,6 +6,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { connectUsagePublisher } from "../src/usage/nats.js";
+import { microCreditsFor } from "../src/usage/pricing.js";
 import { readyTinyEngine, testEngineOptions } from "./fixtures.js";
 import { directoryFor, HOLD_MARKER, holdingEngine, REFUSE_MARKER, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
 
@@ -25,6 +26,8 @@ let mac: RunningSidecar;
 let linux: RunningSidecar;
 let friend: RunningSidecar;
 let model: string;
+/** The served model's weight count as the engine read it; prices usage. */
+let parameters: number | undefined;
 let macClient: OpenAI;
 
 beforeAll(async () => {
@@ -35,6 +38,7 @@ beforeAll(async () => {
   const friendEngine = await readyTinyEngine();
   const macEngine = new LlamaEngine(testEngineOptions);
   model = linuxEngine.id;
+  parameters = friendEngine.engine.state(model)?.parameters;
   const usageFor = async () => {
     const u = await connectUsagePublisher({ url: "nats://127.0.0.1:4222", prefix, log: () => undefined });
     closers.push(u.close);
@@ -181,6 +185,13 @@ describe("routing", () => {
     expect(spend).toMatchObject({ kind: "spend", account: "home", counterparty: "alice", servedBy: "friend", model });
     expect(earn).toMatchObject({ kind: "earn", account: "alice", counterparty: "home", servedBy: "friend", jobId: spend.jobId });
     expect(spend.tokens).toBeGreaterThan(8);
+    // Both sides price the job alike, by the model size friend reported in its capabilities (an
+    // unknown size would be priced as an 8 B model, far above the tiny model's amount).
+    expect(parameters).toBeGreaterThan(0);
+    const priced = microCreditsFor({ promptTokens: res.usage!.prompt_tokens, completionTokens: res.usage!.completion_tokens, parameters });
+    expect(spend.amount).toBe(priced);
+    expect(earn.amount).toBe(priced);
+    expect(priced).toBeLessThan(microCreditsFor({ promptTokens: res.usage!.prompt_tokens, completionTokens: res.usage!.completion_tokens, parameters: undefined }));
   });
 
   it("when nothing can serve, lists every candidate with the layer that failed", async () => {

@@ -24,6 +24,8 @@ export const ModelInfo = z.object({
   /** True for the generated random-weight model: never mistake it for a real one. */
   testModel: z.boolean(),
   contextSize: z.number().int().positive().optional(),
+  /** Weights in the model (from its GGUF tensors); usage credits are priced by it. */
+  parameters: z.number().int().positive().optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 

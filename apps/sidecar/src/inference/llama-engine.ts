@@ -55,11 +55,11 @@ export class LlamaEngine implements InferenceEngine {
     try {
       // Always checked first: llama.cpp aborts the process on some missing keys. A renamed copy of
       // the generated test model is still labelled as one, from its metadata.
-      const metadata = await this.checkMetadata(source);
+      const { metadata, parameters } = await this.checkMetadata(source);
       const testModel = source.testModel || isTinyModelMetadata(metadata);
       slot.info = { ...slot.info, testModel };
       slot.loaded = await this.open(slot);
-      slot.info = { id: source.id, state: "ready", testModel, contextSize: slot.loaded.context.contextSize };
+      slot.info = { id: source.id, state: "ready", testModel, contextSize: slot.loaded.context.contextSize, ...(parameters > 0 ? { parameters } : {}) };
     } catch (error) {
       slot.info = { id: source.id, state: "failed", testModel: slot.info.testModel, reason: reasonOf(error) };
       throw new EngineError(503, "model_failed", `loading model ${source.id}: ${reasonOf(error)}`, { cause: error });
@@ -169,14 +169,16 @@ export class LlamaEngine implements InferenceEngine {
     return slot.loaded;
   }
 
-  private async checkMetadata(source: ModelSource): Promise<Record<string, unknown>> {
-    const info = await readGgufFileInfo(source.path, { readTensorInfo: false, logWarnings: false }).catch((error: unknown) => {
+  /** The GGUF's metadata (validated) and its weight count (the sum over its tensors' shapes). */
+  private async checkMetadata(source: ModelSource): Promise<{ metadata: Record<string, unknown>; parameters: number }> {
+    const info = await readGgufFileInfo(source.path, { readTensorInfo: true, logWarnings: false }).catch((error: unknown) => {
       throw new Error(`reading GGUF metadata of ${source.path}: ${reasonOf(error)}`);
     });
     const metadata = info.metadata as unknown as Record<string, unknown>;
     const missing = missingGgufKeys(metadata);
     if (missing.length > 0) throw new Error(`${source.path} lacks required GGUF metadata (${missing.join(", ")}); refusing to load it because llama.cpp would abort the process`);
-    return metadata;
+    const parameters = (info.fullTensorInfo ?? info.tensorInfo ?? []).reduce((sum, tensor) => sum + tensor.dimensions.reduce<number>((n, d) => n * Number(d), 1), 0);
+    return { metadata, parameters };
   }
 
   private async open(slot: Slot): Promise<Loaded> {

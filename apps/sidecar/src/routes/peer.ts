@@ -65,7 +65,7 @@ async function* withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIt
     for (let next = first; next.done !== true; next = await rest.next()) {
       const chunk = next.value;
       if (chunk.type === "done" && job.callerOwner !== deps.owner) {
-        await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: job.callerOwner, servedBy: deps.machine, model: job.model, tokens: chunk.usage.promptTokens + chunk.usage.completionTokens });
+        await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: job.callerOwner, servedBy: deps.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters });
       }
       yield chunk;
     }

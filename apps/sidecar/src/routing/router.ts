@@ -98,7 +98,7 @@ export class Router {
     const own = usable.filter((c) => c.peer.owner === this.deps.owner);
     const others = usable.filter((c) => c.peer.owner !== this.deps.owner);
     return {
-      candidates: [...own, ...others].map((c) => this.remoteCandidate(c.peer, c.testModel, c.report)),
+      candidates: [...own, ...others].map((c) => this.remoteCandidate(c.peer, c.testModel, c.parameters, c.report)),
       reports: checked.filter((c) => c.report.layer !== "ok").map((c) => c.report),
     };
   }
@@ -112,7 +112,8 @@ export class Router {
     };
   }
 
-  private remoteCandidate(peer: PeerRecord, testModel: boolean, report: CandidateReport): Candidate {
+  /** `parameters`: the model's size as the peer's capabilities gave it; prices the spend event. */
+  private remoteCandidate(peer: PeerRecord, testModel: boolean, parameters: number | undefined, report: CandidateReport): Candidate {
     const kind = peer.owner === this.deps.owner ? "own" : "peer";
     const choice: RouteChoice = { machine: peer.machine, owner: peer.owner, kind, testModel };
     const start = async function* (this: Router, job: ChatJob): AsyncGenerator<InferStreamChunk> {
@@ -128,7 +129,7 @@ export class Router {
       };
       for await (const chunk of this.deps.client.infer(peer, request, job.signal)) {
         if (chunk.type === "done" && kind === "peer") {
-          await this.deps.usage.publishJob({ jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: job.model, tokens: chunk.usage.completionTokens + chunk.usage.promptTokens });
+          await this.deps.usage.publishJob({ jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters });
         }
         yield chunk;
       }
@@ -137,7 +138,7 @@ export class Router {
   }
 
   /** A fresh data-plane probe of the exact path, then the peer's own word on the model. */
-  private async check(peer: PeerRecord, model: string): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean }> {
+  private async check(peer: PeerRecord, model: string): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; parameters?: number }> {
     const relation = peer.owner === this.deps.owner ? "own" : "peer";
     const failed = (layer: LayerCode, reason: string) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
     try {
@@ -152,7 +153,7 @@ export class Router {
       if (info === undefined) return failed("model-runtime", `does not have model ${model} (has ${caps.models.map((m) => m.id).join(", ") || "none"})`);
       if (info.state === "loading") return failed("model-runtime", `model ${model} is still loading (${Math.round((info.progress ?? 0) * 100)}%)`);
       if (info.state === "failed") return failed("model-runtime", `model ${model} failed to load there: ${info.reason ?? "no reason given"}`);
-      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: `ready, probe ${latencyMs.toFixed(1)} ms` }, latencyMs, testModel: info.testModel };
+      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: `ready, probe ${latencyMs.toFixed(1)} ms` }, latencyMs, testModel: info.testModel, parameters: info.parameters };
     } catch (error) {
       const own = error instanceof PeerCallError ? { layer: error.layer, reason: error.message } : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
       const named = await this.deps.diagnose?.(peer.machine, model);

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { UsageEvent, type SubjectSet } from "@potluck/protocol";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { microCreditsFor } from "./pricing.js";
 
 /** Records compute served between different owners, for the ledger. */
 export interface UsagePublisher {
@@ -15,16 +16,13 @@ export interface UsageJob {
   counterparty: string;
   servedBy: string;
   model: string;
-  tokens: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Weights in the served model, as the serving machine reports them; prices the job. */
+  parameters: number | undefined;
 }
 
-/**
- * Normalized compute per token, in micro-credits (1 credit = 1 A100-minute). A placeholder rate
- * until the hardware-normalisation table exists; at least 1 so every served job is metered.
- */
-export const microCreditsPerToken = 1;
-
-/** Builds the event; the event id is deterministic per job and side so a retry dedupes in JetStream. */
+/** Builds the event (amount: see pricing.ts); the event id is deterministic per job and side so a retry dedupes in JetStream. */
 export function usageEventFor(job: UsageJob, at = new Date()): UsageEvent {
   return UsageEvent.parse({
     eventId: `${job.jobId}:${job.side}`,
@@ -34,8 +32,8 @@ export function usageEventFor(job: UsageJob, at = new Date()): UsageEvent {
     counterparty: job.counterparty,
     servedBy: job.servedBy,
     model: job.model,
-    tokens: job.tokens,
-    amount: Math.max(1, job.tokens * microCreditsPerToken),
+    tokens: job.promptTokens + job.completionTokens,
+    amount: microCreditsFor(job),
     at: at.toISOString(),
   });
 }
@@ -78,7 +76,7 @@ export function jetStreamUsagePublisher(options: {
 export function loggingUsagePublisher(log: (message: string) => void): UsagePublisher {
   return {
     async publishJob(job) {
-      log(`usage event ${job.jobId}:${job.side} NOT published (no NATS): ${job.tokens} tokens of ${job.model} served by ${job.servedBy}`);
+      log(`usage event ${job.jobId}:${job.side} NOT published (no NATS): ${job.promptTokens + job.completionTokens} tokens of ${job.model} (${microCreditsFor(job)} micro-credits) served by ${job.servedBy}`);
     },
   };
 }
