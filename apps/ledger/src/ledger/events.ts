@@ -44,7 +44,7 @@ export function fromUsage(ev: UsageEvent): IncomingEvent {
 
 /** JSON with object keys sorted at every depth, so equal payloads hash equally whatever their key order. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return canonical(value, 0) ?? "null";
 }
 
 function payloadOf(value: unknown): { payload: string; payloadHash: string } {
@@ -52,19 +52,54 @@ function payloadOf(value: unknown): { payload: string; payloadHash: string } {
   return { payload, payloadHash: hash("sha256", payload, "hex") };
 }
 
-// Every ingested event goes through here, so no intermediate entry arrays: sort the keys (default
-// sort is UTF-16 code-unit order, as before) and define each property in that order.
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(obj).sort()) {
-      const v = obj[k];
-      // defineProperty, not assignment: a "__proto__" key stays a plain own property.
-      if (v !== undefined) Object.defineProperty(out, k, { value: sortKeys(v), enumerable: true, writable: true, configurable: true });
-    }
-    return out;
+/** Nesting beyond this is refused rather than recursed into (payloads are validated, small objects). */
+const DEPTH_MAX = 64;
+
+/**
+ * Every ingested event is serialized here twice (payload and meta), so the text is written
+ * directly instead of building a key-sorted copy for JSON.stringify (that copy, a defineProperty
+ * per key, was the largest single cost of parsing an event). Same output as JSON.stringify over a
+ * key-sorted copy: keys in UTF-16 code-unit order, undefined and function members left out of
+ * objects and written as null in arrays, scalars exactly as JSON.stringify writes them.
+ * Undefined means "leave this member out".
+ */
+function canonical(value: unknown, depth: number): string | undefined {
+  if (value === null || typeof value !== "object") return typeof value === "function" || typeof value === "symbol" ? undefined : (JSON.stringify(value) as string | undefined);
+  if (depth > DEPTH_MAX) throw new RangeError(`canonical JSON: nested deeper than ${DEPTH_MAX}`);
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i += 1) out += (i === 0 ? "" : ",") + (canonical(value[i], depth + 1) ?? "null");
+    return `${out}]`;
   }
-  return value;
+  const obj = value as Record<string, unknown>;
+  const keys = sortedKeys(obj);
+  let out = "{";
+  for (const k of keys) {
+    const v = canonical(obj[k], depth + 1);
+    if (v === undefined) continue;
+    out += `${out.length === 1 ? "" : ","}${SAFE_KEY.test(k) ? `"${k}"` : JSON.stringify(k)}:${v}`;
+  }
+  return `${out}}`;
 }
+
+/**
+ * The order the sorted copy enumerates in: a JS object always lists its array-index keys ("0",
+ * "17" …) first, ascending by number, and only then its other keys in the order they were
+ * defined (here: sorted). Existing entries were hashed over that order, so it is kept exactly.
+ */
+function sortedKeys(obj: object): string[] {
+  const own = Object.keys(obj);
+  // Index keys, when present, are listed first by Object.keys itself: one look says whether there are any.
+  if (own.length === 0 || !isIndexKey(own[0] as string)) return own.sort();
+  const index = own.filter(isIndexKey);
+  return [...index, ...own.slice(index.length).sort()];
+}
+
+function isIndexKey(k: string): boolean {
+  return INDEX_KEY.test(k) && Number(k) < 2 ** 32 - 1;
+}
+
+const INDEX_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
+
+/** Keys that JSON.stringify writes verbatim between quotes (no escaping needed). */
+const SAFE_KEY = /^[A-Za-z0-9_$-]*$/;

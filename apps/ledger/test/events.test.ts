@@ -1,0 +1,44 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { canonicalJson } from "../src/ledger/events.js";
+
+/** The definition canonicalJson must keep: JSON.stringify over a copy with keys sorted at every depth. */
+function reference(value: unknown): string {
+  const sortKeys = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sortKeys);
+    if (v === null || typeof v !== "object") return v;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) Object.defineProperty(out, k, { value: sortKeys(x), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  };
+  return JSON.stringify(sortKeys(value));
+}
+
+describe("canonical JSON of event payloads", () => {
+  it("writes exactly the key-sorted JSON.stringify text for any JSON value", () => {
+    // Keys that need escaping, unicode, lone surrogates, __proto__, -0 and huge numbers are all in here.
+    fc.assert(fc.property(fc.jsonValue(), (v) => {
+      expect(canonicalJson(v)).toBe(reference(v));
+    }), { numRuns: 2_000 });
+    fc.assert(fc.property(fc.dictionary(fc.string(), fc.option(fc.oneof(fc.integer(), fc.string(), fc.jsonValue()), { nil: undefined })), (v) => {
+      expect(canonicalJson(v)).toBe(reference(v));
+    }), { numRuns: 500 });
+  });
+
+  it("orders keys the same whatever order they arrived in", () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { f: 2, e: 3 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"e":3,"f":2}]},"b":1}');
+    expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a\\"b":"\\u2028"}'))).toBe(reference(JSON.parse('{"__proto__":{"x":1},"a\\"b":"\\u2028"}')));
+    expect(canonicalJson([undefined, () => 1])).toBe("[null,null]");
+    // A JS object lists array-index keys first, by number; entries already hashed depend on that.
+    expect(canonicalJson({ "": 0, "10": 1, "2": 2, a: 3 })).toBe('{"2":2,"10":1,"":0,"a":3}');
+  });
+
+  it("refuses nesting deeper than its limit instead of recursing without end", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i += 1) deep = { a: deep };
+    expect(() => canonicalJson(deep)).toThrow(/deeper than/);
+  });
+});
