@@ -105,6 +105,8 @@ export class FwWatcher {
     let added = 0;
     let removed = 0;
     if (!report.intact) {
+      // Kept before the install: when it fails, the status still shows which rules are missing.
+      this.last = report;
       const missing = report.rules.filter((r) => r.state === "missing").map((r) => `${r.family} ${r.table} ${r.chain}: ${r.rule}`);
       log.warn({ trigger, missing }, "accept rule(s) missing; reapplying");
       ({ added, removed } = await firewall.install());

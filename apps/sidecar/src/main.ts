@@ -13,6 +13,7 @@ import { Router } from "./routing/router.js";
 import { diagnoseWith } from "./routing/diagnose.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { connectUsagePublisher } from "./usage/nats.js";
+import { natsPeerFirewallSource } from "@potluck/diagnostics";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
 import { httpPeerSearcher, loadMemoryConfig, openMemory, peerMemoryEnabledFromEnv } from "./memory/index.js";
 
@@ -37,9 +38,11 @@ const usage = await connectUsagePublisher({ url: config.POTLUCK_NATS_URL, prefix
 const memoryConfig = loadConfigOrExit("potluck-sidecar", () => loadMemoryConfig());
 const memory = await openMemory(memoryConfig, config.POTLUCK_DATA_DIR);
 log.info({ embedder: memory.embedder.id, ...memory.store.counts() }, "memory store open");
+// Peers' fw-watcher statuses from NATS let diagnostics read a remote firewall instead of inferring it.
+const peerFirewall = natsPeerFirewallSource({ natsUrl: config.POTLUCK_NATS_URL, subjectRoot: config.POTLUCK_NATS_PREFIX, log: info });
 const diagnostics = createSidecarDiagnostics({
   machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
-  startedAt: Date.now(), isWarm: () => warm, sign: identity.sign,
+  startedAt: Date.now(), isWarm: () => warm, sign: identity.sign, peerFirewall,
   ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
   ...(config.POTLUCK_ROSTER_FILE === undefined ? {} : { rosterFile: config.POTLUCK_ROSTER_FILE }),
 });
@@ -96,6 +99,7 @@ drainOnSignal({
   close: async () => {
     await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     await heartbeat?.stop();
+    await peerFirewall.close();
     await usage.close();
     await engine.close();
     await memory.close();

@@ -168,6 +168,10 @@ export class Diagnostics {
       relays: new Set(this.options.relays ?? []),
       // The local path goes over loopback; a peer's host becomes its mesh IP once the roster names it.
       target: { name: peer, host: "127.0.0.1", port: ctx.peerPort },
+      visibleAt: (layer) => {
+        const since = this.#visibility.since(peer, layer);
+        return since === undefined ? undefined : since + this.registry.get(layer).timeToVisibleMs;
+      },
     };
     if (options.model !== undefined) run.requestedModel = options.model;
     if (options.forceFresh !== true) {

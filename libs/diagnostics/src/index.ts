@@ -8,3 +8,5 @@ export * from "./probes.js";
 export { renderReport } from "./render.js";
 export { fileRosterSource } from "./roster-file.js";
 export { parseWgDump, wgTunnelReader } from "./wg.js";
+export { natsPeerFirewallSource, type NatsPeerFirewall, type NatsPeerFirewallOptions } from "./nats-firewall.js";
+export { isOnLink, tcpUnderlayProbe } from "./underlay.js";

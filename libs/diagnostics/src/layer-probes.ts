@@ -2,7 +2,7 @@ import type { FwStatus, LayerCode, ModelInfo, RosterEntry } from "@potluck/proto
 import type { FixContext } from "./checks.js";
 import { Failure } from "./layers.js";
 import type { DiagnosticsBudget } from "./limits.js";
-import { ProbeError, ProbeErrorKind, type Clock, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerTarget, type RosterSource, type SelfClient, type TunnelPeer, type TunnelReader } from "./probes.js";
+import { ProbeError, ProbeErrorKind, type Clock, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerFirewallSource, type PeerTarget, type RosterSource, type SelfClient, type TunnelPeer, type TunnelReader, type UnderlayProbe } from "./probes.js";
 
 /** What one layer's probe concluded. A failure names one of the layer's registered failures. */
 export type Outcome =
@@ -19,6 +19,10 @@ export interface Probes {
   firewall?: FirewallProbe;
   /** The local report's model path; without it the local path goes through the peer API over loopback. */
   self?: SelfClient;
+  /** Liveness evidence from the peer's on-link underlay address; without it, only WireGuard's counters tell. */
+  underlay?: UnderlayProbe;
+  /** The peers' fw-watcher statuses (NATS); without it, a remote firewall is inferred, never read. */
+  peerFirewall?: PeerFirewallSource;
 }
 
 /** Everything one run learns on its way down the layers; later layers read what earlier ones found. */
@@ -39,6 +43,8 @@ export interface RunState {
   recentFirstToken?: { servedBy: string; ageMs: number };
   /** Set once the local fw-watcher answered its status: a reapply can be offered. */
   firewallWatcherPresent?: boolean;
+  /** When a layer already failing on this path turns visible (its streak's start plus its time-to-visible). */
+  visibleAt?: (layer: LayerCode) => number | undefined;
 }
 
 type LayerProbe = (run: RunState) => Promise<Outcome>;
@@ -204,7 +210,13 @@ async function probeDataPlane(run: RunState): Promise<Outcome> {
     run.ctx.detail.error = describe(error);
     // Classifying a timeout takes seconds; a fault that cleared meanwhile is not reported.
     const outcome = await classifyDataPlane(run, error, false, sentAt);
-    if (outcome !== "cleared") return outcome;
+    if (outcome === "cleared") {
+      // The path answered again: go on to the large probe.
+    } else if (outcome.kind === "fail" && outcome.layer === undefined && (await heldUntilVisible(run, "data-plane"))) {
+      // Cleared while the failure was being held to its time-to-visible.
+    } else {
+      return outcome;
+    }
   }
   try {
     await run.probes.peer.probe(run.target, limits.largeProbeBytes, timeout(limits.largeProbeTimeoutMs));
@@ -215,6 +227,33 @@ async function probeDataPlane(run: RunState): Promise<Outcome> {
     return outcome === "cleared" ? fail(Failure.mtuBlackhole) : outcome;
   }
   return ok;
+}
+
+/**
+ * A failure is shown once it has lasted its layer's time-to-visible, but only a check can show it:
+ * without this, a failure that becomes visible mid-way between two checks is named a whole check
+ * later (a small-probe timeout plus the caller's interval). When the streak this failure continues
+ * turns visible within `confirmHoldMs`, keep rechecking the path until that moment and report then.
+ * Resolves true when the path answered meanwhile (the fault cleared: nothing to report).
+ */
+async function heldUntilVisible(run: RunState, layer: LayerCode): Promise<boolean> {
+  const visibleAt = run.visibleAt?.(layer);
+  if (visibleAt === undefined) return false;
+  const { clock, limits } = run;
+  const waitMs = visibleAt - clock.now();
+  if (waitMs <= 0 || waitMs > limits.confirmHoldMs) return false;
+  // One small probe per poll interval, none outliving the hold: bounded by confirmHoldMs.
+  while (clock.now() < visibleAt) {
+    const attemptAt = clock.now();
+    try {
+      await run.probes.peer.probe(run.target, limits.smallProbeBytes, timeout(Math.max(1, Math.min(limits.smallProbeTimeoutMs, visibleAt - attemptAt))));
+      return true;
+    } catch {
+      const restMs = Math.min(limits.livePollMs - (clock.now() - attemptAt), visibleAt - clock.now());
+      if (restMs > 0) await clock.sleep(restMs);
+    }
+  }
+  return false;
 }
 
 /**
@@ -259,6 +298,13 @@ async function classifyDataPlane(run: RunState, error: unknown, large: boolean, 
  */
 async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome | "cleared"> {
   const { ctx } = run;
+  // The peer's own fw-watcher saying its accept rules are missing under a VPN firewall is direct
+  // evidence (and, being recent, proof the peer is up): no need to wait for WireGuard to tell.
+  const remote = peerFirewallReport(run);
+  if (remote?.blocking === true && !(await localFirewallBlocking(run))) {
+    ctx.detail.evidence = remote.evidence;
+    return remoteFirewallDrop(run, remote);
+  }
   // While waiting for evidence, keep probing: a path that answers again ends the wait as "cleared".
   const stop = new AbortController();
   const cleared = recheckUntil(run, stop.signal).then((passed) => {
@@ -277,8 +323,45 @@ async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome |
     // offering even when its last reading predates the block.
     return fail(Failure.firewallDrop, local || (liveness === "local-stuck" && run.firewallWatcherPresent === true));
   }
-  ctx.detail.firewallHost = `${ctx.peer} (the fw-watcher on ${ctx.from} reports nothing missing here, or is not running)`;
+  return remoteFirewallDrop(run, remote);
+}
+
+/** The drop is past the tunnel on the peer: the fix is applied there, so nothing here is offered. */
+function remoteFirewallDrop(run: RunState, remote: PeerFirewallReport | null): Outcome {
+  const { ctx } = run;
+  ctx.detail.firewallHost = ctx.peer;
+  ctx.detail.firewallSide = "remote";
+  ctx.detail.peerWatcher = remote === null ? "unknown" : remote.blocking ? "missing" : "intact";
+  if (remote !== null) ctx.detail.peerFirewall = remote.summary;
+  if (remote?.lastError != null) ctx.detail.peerWatcherError = remote.lastError;
   return fail(Failure.firewallDrop, false);
+}
+
+interface PeerFirewallReport {
+  /** A VPN firewall is present and the watcher reports potluck0 accept rules missing. */
+  blocking: boolean;
+  summary: string;
+  evidence: string;
+  lastError: string | null;
+}
+
+/** The peer's latest fw-watcher status, when one arrived recently enough to describe its firewall now. */
+function peerFirewallReport(run: RunState): PeerFirewallReport | null {
+  const heard = run.probes.peerFirewall?.latest(run.ctx.peer) ?? null;
+  if (heard === null) return null;
+  const ageMs = run.clock.now() - heard.receivedAtMs;
+  if (ageMs > run.limits.peerFirewallFreshMs) return null;
+  const { status } = heard;
+  const vpns = Object.entries(status.vpns).filter(([, present]) => present).map(([name]) => name);
+  const missing = status.rules.filter((rule) => rule.state === "missing").map((rule) => `${rule.family} ${rule.table} ${rule.chain} ${rule.rule}`);
+  // Missing rules, or a watcher that cannot even read or repair them (its error says why).
+  const blocking = !status.intact && (missing.length > 0 || status.lastError !== null);
+  const summary = !blocking
+    ? `the fw-watcher on ${run.ctx.peer} reports its rules intact${vpns.length > 0 ? ` (${vpns.join(", ")} present)` : ""}`
+    : missing.length > 0
+      ? `the fw-watcher on ${run.ctx.peer} reports the ${vpns.join(" and ") || "VPN"} firewall present and missing: ${missing.join("; ")}`
+      : `the fw-watcher on ${run.ctx.peer} cannot read or repair its rules: ${status.lastError}`;
+  return { blocking, summary, evidence: `${summary} (heard ${Math.round(ageMs / 1000)} s ago)`, lastError: status.lastError };
 }
 
 /**
@@ -305,6 +388,7 @@ async function peerLiveness(run: RunState, sentAt: number, stop: AbortSignal): P
     ctx.detail.evidence = `${ctx.peer} is up (the coordinator heard its heartbeat ${Math.round((clock.now() - Date.parse(heartbeat)) / 1000)} s ago)`;
     return "alive";
   }
+  if (await underlayAnswers(run, base)) return "alive";
   for (;;) {
     const now = await readTunnelPeer(run).catch(() => undefined);
     if (now !== undefined && (now.rxBytes > base.rxBytes || (now.latestHandshakeAtMs ?? 0) > (base.latestHandshakeAtMs ?? 0))) {
@@ -316,6 +400,20 @@ async function peerLiveness(run: RunState, sentAt: number, stop: AbortSignal): P
   }
   ctx.detail.silentS = String(Math.round((clock.now() - sentAt) / 1000));
   return "silent";
+}
+
+/**
+ * Asks the peer's on-link underlay address whether the host is up. Only for a direct endpoint:
+ * a relay answering proves nothing about the peer.
+ */
+async function underlayAnswers(run: RunState, peer: TunnelPeer): Promise<boolean> {
+  const probe = run.probes.underlay;
+  const endpoint = peer.endpoint;
+  if (probe === undefined || endpoint === null || run.relays.has(endpoint)) return false;
+  const ip = endpoint.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  const answered = await probe.hostAnswers(ip, run.ctx.peerPort, timeout(run.limits.underlayTimeoutMs)).catch(() => false);
+  if (answered) run.ctx.detail.evidence = `${run.ctx.peer} is up: its address ${ip} on the local network answers while nothing comes back through ${run.ctx.interfaceName}`;
+  return answered;
 }
 
 /**

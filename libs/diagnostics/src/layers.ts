@@ -39,6 +39,29 @@ const joinCommand = (ctx: FixContext) => `potluck join ${ctx.coordinatorUrl ?? "
 const firewallRules = (iface: string) =>
   `nft insert rule inet mullvad input iifname ${iface} accept; nft insert rule inet mullvad output oifname ${iface} accept; nft insert rule ip filter ts-input iifname ${iface} accept`;
 
+/** This machine drops (or may drop) the mesh: the fix runs here, and the sidecar can offer it. */
+const localFirewallFix = (ctx: FixContext) =>
+  `reapply the scoped ${ctx.interfaceName} accept rules on ${d(ctx, "firewallHost", `${ctx.peer} (and ${ctx.from})`)}: sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)}); or allow ${ctx.interfaceName} in the VPN's killswitch settings`;
+
+/**
+ * The peer drops the mesh past the tunnel: the fix must run on the peer, never here. What is known
+ * about the peer's fw-watcher (its status on NATS) picks the command: a running watcher that failed
+ * to repair needs its error looked at; no known watcher needs one installed there.
+ */
+function remoteFirewallFix(ctx: FixContext): string {
+  const peer = ctx.peer;
+  const install = `sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)})`;
+  const killswitch = `or allow ${ctx.interfaceName} in the VPN's killswitch settings on ${peer}`;
+  if (ctx.detail.peerWatcher === "intact") {
+    return `on ${peer}: its fw-watcher reports the ${ctx.interfaceName} accept rules in place, so another rule drops the mesh there: look for it with sudo nft list ruleset on ${peer} (a drop on ${ctx.interfaceName} or on its mesh addresses), then reapply with ${install}; ${killswitch}`;
+  }
+  if (ctx.detail.peerWatcher === "missing") {
+    const error = ctx.detail.peerWatcherError ? `; its last reapply failed: ${ctx.detail.peerWatcherError} (see journalctl -u potluck-fw-watcher on ${peer})` : "";
+    return `on ${peer}, whose fw-watcher reports the ${ctx.interfaceName} accept rules missing${error}: reapply them there with ${install}, or restart its watcher (sudo systemctl restart potluck-fw-watcher); ${killswitch}`;
+  }
+  return `on ${peer} (its firewall drops the mesh; no fw-watcher status from ${peer} is known here): ${install}; keep it repaired across VPN reconnects by running the fw-watcher there: sudo systemctl enable --now potluck-fw-watcher; ${killswitch}`;
+}
+
 const localSidecarCheck: Check = {
   code: "local-sidecar", title: "Local sidecar", severity: "high", dependsOn: [], timeToVisibleMs: TimeToVisibleMs.localSidecar,
   okMessage: (ctx) => `the sidecar on ${ctx.from} answers (${d(ctx, "health", "ok")})`,
@@ -118,8 +141,10 @@ const dataPlaneCheck: Check = {
   failures: {
     [Failure.connectionRefused]: { message: (ctx) => `connection refused: ${ctx.peer} is up but nothing listens on ${ctx.meshIp}:${ctx.peerPort}`, fix: (ctx) => startSidecarOn(ctx.peer) },
     [Failure.firewallDrop]: {
-      message: (ctx) => `firewall likely blocking mesh traffic on ${ctx.interfaceName}: ${d(ctx, "evidence", `the tunnel has a fresh handshake (${d(ctx, "handshakeAgeS")} s ago)`)}, but HTTP to ${ctx.meshIp}:${ctx.peerPort} got no answer${ctx.detail.firewall ? `; ${ctx.detail.firewall}` : ""}`,
-      fix: (ctx) => `reapply the scoped ${ctx.interfaceName} accept rules on ${d(ctx, "firewallHost", `${ctx.peer} (and ${ctx.from})`)}: sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)}); or allow ${ctx.interfaceName} in the VPN's killswitch settings`,
+      message: (ctx) =>
+        `firewall likely blocking mesh traffic on ${ctx.interfaceName}: ${d(ctx, "evidence", `the tunnel has a fresh handshake (${d(ctx, "handshakeAgeS")} s ago)`)}, but HTTP to ${ctx.meshIp}:${ctx.peerPort} got no answer` +
+        `${ctx.detail.peerFirewall && !d(ctx, "evidence", "").startsWith(ctx.detail.peerFirewall) ? `; ${ctx.detail.peerFirewall}` : ""}${ctx.detail.firewall ? `; ${ctx.detail.firewall}` : ""}`,
+      fix: (ctx) => (ctx.detail.firewallSide === "remote" ? remoteFirewallFix(ctx) : localFirewallFix(ctx)),
       offerFix: "fw-reapply",
     },
     [Failure.mtuBlackhole]: {

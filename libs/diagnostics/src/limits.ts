@@ -33,6 +33,22 @@ export const DiagnosticsLimits = {
   livePollMs: 250,
   /** A heartbeat the coordinator received this recently proves the peer is up (interval 5 s, two missed allowed). */
   heartbeatFreshMs: 12_000,
+  /**
+   * A TCP connection attempt to the peer's on-link underlay address: one LAN round trip answers
+   * it (SYN-ACK or RST); a host that says nothing within a second is not answering.
+   */
+  underlayTimeoutMs: 1_000,
+  /**
+   * A peer fw-watcher status heard this recently describes its firewall now: the watcher
+   * publishes at once on a change and every 30 s otherwise, plus slack for one late message.
+   */
+  peerFirewallFreshMs: 35_000,
+  /**
+   * A failing check whose failure turns visible this soon waits for that moment (rechecking the
+   * path meanwhile) instead of leaving it to the next check: the failure is named when it becomes
+   * visible, not up to one small-probe timeout plus a refresh interval later.
+   */
+  confirmHoldMs: 3_000,
   /** The tiny probe crosses the mesh in one packet each way; two seconds is many LAN round trips. */
   smallProbeTimeoutMs: 2_000,
   smallProbeBytes: 32,

@@ -110,6 +110,32 @@ export interface FirewallProbe {
   reapply(signal: AbortSignal): Promise<FwStatus>;
 }
 
+/**
+ * The peer's address on the network under the mesh (its WireGuard endpoint). A host that answers
+ * there is powered on and on the network, which tells a firewall drop from a dead peer without
+ * waiting for WireGuard's 10 s keepalive.
+ */
+export interface UnderlayProbe {
+  /**
+   * True when the host at `ip` answered a TCP connection on `port` at all (accepted or refused).
+   * False when nothing came back, or when `ip` is not on a directly attached network: off-link, a
+   * router or NAT box could answer in the peer's place and prove nothing.
+   */
+  hostAnswers(ip: string, port: number, signal: AbortSignal): Promise<boolean>;
+}
+
+/** What a peer's fw-watcher last published (on NATS, `<root>.fw.status.<machine>`). */
+export interface PeerFirewallStatus {
+  status: FwStatus;
+  /** When this machine received it (ms since the epoch, this machine's clock). */
+  receivedAtMs: number;
+}
+
+/** The peers' fw-watcher statuses as they arrive; nothing heard is null, never an error. */
+export interface PeerFirewallSource {
+  latest(machine: string): PeerFirewallStatus | null;
+}
+
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;

@@ -23,6 +23,11 @@ export class VisibilityTracker {
     return now - since;
   }
 
+  /** Since when `layer` has been failing on `path`, if it is. */
+  since(path: string, layer: LayerCode): number | undefined {
+    return this.#brokenSince.get(path)?.get(layer);
+  }
+
   /** A pass, or a layer no longer checked because its upstream broke: its history no longer applies. */
   clear(path: string, layer: LayerCode): void {
     const layers = this.#brokenSince.get(path);

@@ -207,6 +207,69 @@ describe("classification of each named failure", () => {
     expect(clock.ms - startedAt).toBeLessThan(1_000);
   });
 
+  it("the peer's LAN address answering proves it is up without waiting for WireGuard's keepalive", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false, underlayAnswers: true };
+    const startedAt = clock.ms;
+    const report = await makeDiagnostics(world, clock).check("linux");
+    expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
+    expect(report.layers[5]!.message).toContain("linux is up: its address 198.18.7.3 on the local network answers");
+    expect(world.calls).toContain("underlay:198.18.7.3");
+    expect(clock.ms - startedAt).toBeLessThan(1_000);
+  });
+
+  it("a silent LAN address leaves the decision to WireGuard: a powered-off peer is still named silent", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false, underlayAnswers: false };
+    const report = await makeDiagnostics(world, clock).check("linux");
+    expectFailedAt(DiagnosticsReport.parse(report), "tunnel", Failure.peerSilent);
+  });
+
+  it("a relayed endpoint is never asked: a relay answering says nothing about the peer", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false, underlayAnswers: true };
+    const report = await makeDiagnostics(world, clock, { relays: ["198.18.7.3:51820"] }).check("linux");
+    expect(world.calls.some((c) => c.startsWith("underlay:"))).toBe(false);
+    expectFailedAt(DiagnosticsReport.parse(report), "tunnel", Failure.peerSilent);
+  });
+
+  it("the peer's fw-watcher reporting missing rules names the firewall on the peer at once, with the rules and the fix there", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false, firewall: fwStatus(false) };
+    world.peerFirewall = { status: { ...fwStatus(true, "linux"), lastError: "nft: Operation not permitted" }, receivedAtMs: clock.ms - 4_000 };
+    const diagnostics = makeDiagnostics(world, clock);
+    const startedAt = clock.ms;
+    const first = await diagnostics.check("linux");
+    expect(first.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
+    expect(clock.ms - startedAt).toBeLessThan(1_000);
+    clock.advance(10_000);
+    world.peerFirewall.receivedAtMs = clock.ms - 1_000;
+    const layer = expectFailedAt(DiagnosticsReport.parse(await diagnostics.check("linux")), "data-plane", Failure.firewallDrop);
+    expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
+    expect(layer.message).toContain("the fw-watcher on linux reports the mullvad firewall present and missing: inet mullvad input iifname potluck0 accept");
+    expect(layer.fix).toMatch(/^on linux, whose fw-watcher reports the potluck0 accept rules missing; its last reapply failed: nft: Operation not permitted/);
+    expect(layer.fix).toContain("sudo potluck-fw-watcher --install --interface potluck0");
+    expect(layer.fix).not.toContain("fw-watcher on mac");
+    // The fix runs on linux: this machine's watcher cannot apply it, so nothing is offered here.
+    expect(layer.offerFix).toBeUndefined();
+  });
+
+  it("a peer fw-watcher status older than its publish interval is not taken as the firewall now", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false };
+    world.peerFirewall = { status: fwStatus(true, "linux"), receivedAtMs: clock.ms - 60_000 };
+    expectFailedAt(DiagnosticsReport.parse(await makeDiagnostics(world, clock).check("linux")), "tunnel", Failure.peerSilent);
+  });
+
+  it("a remote firewall with nothing known about the peer's watcher: the fix names the peer and installing the watcher there", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), underlayAnswers: true };
+    const layer = expectFailedAt(await persistentReport(world, clock), "data-plane", Failure.firewallDrop);
+    expect(layer.fix).toMatch(/^on linux \(its firewall drops the mesh; no fw-watcher status from linux is known here\): sudo potluck-fw-watcher --install --interface potluck0/);
+    expect(layer.fix).toContain("sudo systemctl enable --now potluck-fw-watcher");
+    expect(layer.fix).not.toMatch(/on mac|fw-watcher on mac/);
+  });
+
   it("small probe ok but large probe lost: MTU black hole", async () => {
     const clock = new FakeClock();
     const world = { ...healthyWorld(clock), largeProbe: timedOut() };

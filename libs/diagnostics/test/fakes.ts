@@ -56,6 +56,12 @@ export interface World {
   localOutputDropped: boolean;
   /** The next small probe times out once, then the path answers again (a fault that clears). */
   smallProbeFailsOnce?: boolean;
+  /** Small probes time out until the clock reaches this (a fault that clears by itself, even mid-check). */
+  smallProbeFailsUntil?: number;
+  /** When set, an underlay probe exists and the peer's LAN address answers (true) or stays silent (false). */
+  underlayAnswers?: boolean;
+  /** When set, what the peer's fw-watcher last published (NATS), and when it arrived. */
+  peerFirewall?: { status: FwStatus; receivedAtMs: number };
   calls: string[];
 }
 
@@ -81,10 +87,10 @@ export function healthyWorld(clock: FakeClock): World {
   };
 }
 
-export function fwStatus(missing: boolean): FwStatus {
+export function fwStatus(missing: boolean, machine = "mac"): FwStatus {
   const state = missing ? "missing" : "present";
   return {
-    machine: "mac", interfaceName: "potluck0", vpns: { tailscale: false, mullvad: true },
+    machine, interfaceName: "potluck0", vpns: { tailscale: false, mullvad: true },
     rules: [
       { family: "inet", table: "mullvad", chain: "input", rule: "iifname potluck0 accept", state },
       { family: "inet", table: "mullvad", chain: "output", rule: "oifname potluck0 accept", state },
@@ -126,6 +132,7 @@ export function fakeProbes(world: World, clock: FakeClock): Probes {
             if (world.peerWireguardAlive) p.rxBytes += 32;
           }
         }
+        if (bytes <= 100 && world.smallProbeFailsUntil !== undefined && clock.ms < world.smallProbeFailsUntil) throw timedOut();
         if (bytes <= 100 && world.smallProbeFailsOnce === true) {
           world.smallProbeFailsOnce = false;
           throw timedOut();
@@ -140,6 +147,8 @@ export function fakeProbes(world: World, clock: FakeClock): Probes {
       firstToken: async (t: PeerTarget) => (log("infer"), await settle(world.firstToken), { text: "hi", servedBy: t.name }),
     },
     firewall: { status: async () => world.firewall, reapply: async () => (world.firewall = fwStatus(false)) },
+    ...(world.underlayAnswers === undefined ? {} : { underlay: { hostAnswers: async (ip: string) => (log(`underlay:${ip}`), world.underlayAnswers === true) } }),
+    peerFirewall: { latest: (machine: string) => (world.peerFirewall !== undefined && world.peerFirewall.status.machine === machine ? world.peerFirewall : null) },
   };
 }
 

@@ -37,16 +37,17 @@ describe("visibility, caching and suppression", () => {
     const diagnostics = makeDiagnostics(world, clock, { limits: { cacheTtlMs: 0 } });
     const stepMs = 1_000;
     for (let cycle = 0; cycle < 5; cycle++) {
-      world.smallProbe = timedOut();
       // Broken for less than the time-to-visible (minus the time a check spends classifying a
-      // timeout), checked every second the whole time.
-      for (let t = 0; t < TimeToVisibleMs.dataPlane - 2 * stepMs; t += stepMs) {
+      // timeout), checked every second the whole time; it heals by the clock, so a check that is
+      // holding a failure to its time-to-visible sees it heal.
+      const brokenUntil = clock.ms + TimeToVisibleMs.dataPlane - 2 * stepMs;
+      world.smallProbeFailsUntil = brokenUntil;
+      while (clock.ms < brokenUntil) {
         const report = await diagnostics.check("linux");
         expect(report.layers.some((l) => l.status === "failed")).toBe(false);
-        expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
+        if (clock.ms < brokenUntil) expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
         clock.advance(stepMs);
       }
-      world.smallProbe = "ok";
       const healed = await diagnostics.check("linux");
       expect(healed.usable).toBe(true);
       clock.advance(stepMs);
@@ -72,6 +73,20 @@ describe("visibility, caching and suppression", () => {
     // Broken again: the clock starts over, it does not inherit the old failure's age.
     world.smallProbe = timedOut();
     expect((await diagnostics.check("linux")).layers[5]!.status).toBe("pending");
+  });
+
+  it("a persistent failure is named the moment it turns visible, not a check later", async () => {
+    const clock = new FakeClock();
+    const world: World = { ...healthyWorld(clock), smallProbe: timedOut() };
+    const diagnostics = makeDiagnostics(world, clock, { limits: { cacheTtlMs: 0 } });
+    const startedAt = clock.ms;
+    expect((await diagnostics.check("linux")).layers[5]!.status).toBe("pending");
+    // The next check starts with the failure still short of visible: it holds, rechecking, until it is.
+    clock.ms = startedAt + TimeToVisibleMs.dataPlane - 2_000;
+    const report = await diagnostics.check("linux");
+    expect(report.layers[5]).toMatchObject({ status: "failed", failure: Failure.firewallDrop });
+    expect(report.layers[5]!.brokenForMs).toBeGreaterThanOrEqual(TimeToVisibleMs.dataPlane);
+    expect(world.calls.filter((c) => c === "probe:32").length).toBeGreaterThan(2);
   });
 
   it("a pending failure suppresses downstream layers with its code and keeps the path unusable", async () => {

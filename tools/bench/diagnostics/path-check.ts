@@ -6,11 +6,12 @@
  *
  *   node --import tsx tools/bench/diagnostics/path-check.ts --from mac --peer linux \
  *     --roster FILE --identity PEM --local-url http://127.0.0.1:8321 \
- *     [--coordinator URL [--roster-from-coordinator]] [--fw-url URL] [--model M] [--watch-ms N] [--interval-ms N] [--until CODE|usable]
+ *     [--coordinator URL [--roster-from-coordinator]] [--fw-url URL] [--nats-url URL --nats-prefix ROOT]
+ *     [--model M] [--watch-ms N] [--interval-ms N] [--until CODE|usable]
  */
 import { readFileSync } from "node:fs";
 import { Defaults, privateKeyFromPem, signRequest } from "@potluck/protocol";
-import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, wgTunnelReader, type Probes } from "@potluck/diagnostics";
+import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, natsPeerFirewallSource, tcpUnderlayProbe, wgTunnelReader, type Probes } from "@potluck/diagnostics";
 import { parseArgs } from "../../src/cli/command.js";
 
 /** A watch never runs longer than this, whatever it was asked. */
@@ -31,7 +32,12 @@ const probes: Probes = {
   tunnel: wgTunnelReader(),
   peer: httpPeerClient({ requester: { machine: from, owner: flags.get("owner") ?? "home" }, sign: (request) => signRequest(request, { machine: from, privateKey }) }),
   firewall: httpFirewallProbe({ url: flags.get("fw-url") ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
+  underlay: tcpUnderlayProbe(),
 };
+// As the sidecar does: peers' fw-watcher statuses when a NATS subject root is given.
+const natsPrefix = flags.get("nats-prefix");
+const peerFirewall = natsPrefix === undefined ? undefined : natsPeerFirewallSource({ natsUrl: flags.get("nats-url") ?? Defaults.natsUrl, subjectRoot: natsPrefix });
+if (peerFirewall !== undefined) probes.peerFirewall = peerFirewall;
 const coordinator = flags.get("coordinator");
 if (coordinator !== undefined) probes.coordinator = httpCoordinatorProbe({ url: coordinator });
 
@@ -62,6 +68,7 @@ for (;;) {
   if (done || Date.now() - startedAt >= watchMs) break;
   await new Promise((resolve) => setTimeout(resolve, intervalMs));
 }
+await peerFirewall?.close();
 
 /** The cheapest thing that crosses the same path: one unsigned GET /health to the peer, timed. */
 async function baseline(rounds: number): Promise<void> {

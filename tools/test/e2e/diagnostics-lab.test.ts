@@ -99,9 +99,14 @@ describe("diagnostics over the lab mesh", () => {
   it("Mullvad killswitch on linux: firewall likely blocking mesh traffic on potluck0", async () => {
     const undo = await d.lab.faults.mullvadKillswitch("linux");
     try {
-      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["accept rules on linux (", "nft insert rule inet mullvad input iifname potluck0 accept"]);
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", [
+        "on linux (its firewall drops the mesh; no fw-watcher status from linux is known here): sudo potluck-fw-watcher --install --interface potluck0",
+        "nft insert rule inet mullvad input iifname potluck0 accept",
+      ]);
+      expect(layer.fix).not.toContain("on mac");
       expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
-      expect(layer.message).toContain("linux's WireGuard still answers");
+      // The killswitch lets the LAN through: linux answering on its own address proves it is up.
+      expect(layer.message).toContain(`linux is up: its address ${d.linux.underlayIp} on the local network answers`);
       const human = await doctor(["linux"]);
       expect(human.code, human.stdout).toBe(1);
       expect(human.stdout).toMatch(/\[FAIL\] Peer data plane +firewall likely blocking mesh traffic on potluck0/);
@@ -112,10 +117,48 @@ describe("diagnostics over the lab mesh", () => {
     await healthyAgain();
   });
 
+  it("Mullvad killswitch on linux whose fw-watcher cannot repair it: its status on NATS names the missing rules and the fix on linux", async () => {
+    // NATS on mac's LAN address; linux's watcher publishes there, mac's diagnostics listen.
+    const natsPort = 4223;
+    const natsPrefix = `t${Date.now().toString(36)}`;
+    const nats = d.mac.spawn("nats", ["/usr/sbin/nats-server", "-a", "0.0.0.0", "-p", String(natsPort)]);
+    // An nft that may read but not write: a watcher without the right to insert its rules.
+    const readOnlyNft = join(d.linux.runDir, "nft-read-only.sh");
+    writeFileSync(readOnlyNft, '#!/bin/sh\nif [ "$1" = "-j" ] && [ "$2" = "list" ]; then exec nft "$@"; fi\necho "Error: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
+    let watcher: ReturnType<typeof d.linux.spawn> | undefined;
+    let undo: (() => Promise<void>) | undefined;
+    try {
+      expect(await pollUntil(() => nats.output().includes("Server is ready"), { timeoutMs: 30_000 }), nats.output()).toBe(true);
+      undo = await d.lab.faults.mullvadKillswitch("linux");
+      watcher = d.linux.spawn("fw-watcher", [process.execPath, join(repoRoot, "bin/potluck-fw-watcher.mjs"), "--watch"], {
+        cwd: repoRoot,
+        env: { POTLUCK_FW_WATCH_INTERVAL: "1", POTLUCK_FW_PORT: "0", POTLUCK_MACHINE: "linux", POTLUCK_FW_NFT: readOnlyNft, POTLUCK_NATS_URL: `nats://${d.mac.underlayIp}:${natsPort}`, POTLUCK_NATS_PREFIX: natsPrefix },
+      });
+      expect(await pollUntil(() => watcher!.output().includes("publishing fw status on NATS"), { timeoutMs: 60_000 }), watcher.output()).toBe(true);
+      const argv = [...d.checkArgv({ until: "data-plane", watchMs, intervalMs: 250 }), "--nats-url", `nats://127.0.0.1:${natsPort}`, "--nats-prefix", natsPrefix];
+      const run = await d.mac.exec(argv, { cwd: repoRoot, timeoutMs: watchMs + 120_000 });
+      const lines = parseCheckLines(run.stdout);
+      expect(lines.length, run.stderr.slice(-2000)).toBeGreaterThan(0);
+      const layer = expectNamed(last(lines), "data-plane", "firewall-drop", [
+        "on linux, whose fw-watcher reports the potluck0 accept rules missing; its last reapply failed:",
+        "sudo potluck-fw-watcher --install --interface potluck0",
+      ]);
+      expect(layer.fix).not.toContain("on mac");
+      expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
+      expect(layer.message).toContain("the fw-watcher on linux reports the mullvad firewall present and missing: inet mullvad input iifname potluck0 accept");
+      expect(layer.offerFix).toBeUndefined();
+    } finally {
+      await watcher?.stop();
+      await undo?.();
+      await nats.stop();
+    }
+    await healthyAgain();
+  });
+
   it("Tailscale CGNAT drop on linux: firewall likely blocking mesh traffic on potluck0", async () => {
     const undo = await d.lab.faults.tailscaleCgnatDrop("linux");
     try {
-      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["accept rules on linux (", "nft insert rule ip filter ts-input iifname potluck0 accept"]);
+      const layer = expectNamed(last(await d.check({ until: "data-plane", watchMs })), "data-plane", "firewall-drop", ["on linux (its firewall drops the mesh", "nft insert rule ip filter ts-input iifname potluck0 accept"]);
       expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
     } finally {
       await undo();

@@ -1,7 +1,7 @@
 import { Defaults, type Health } from "@potluck/protocol";
 import {
-  Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpRosterSource, httpSelfClient, wgTunnelReader,
-  type Probes, type RequestSigner,
+  Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpRosterSource, httpSelfClient, tcpUnderlayProbe, wgTunnelReader,
+  type PeerFirewallSource, type Probes, type RequestSigner,
 } from "@potluck/diagnostics";
 
 export interface SidecarDiagnosticsOptions {
@@ -19,6 +19,8 @@ export interface SidecarDiagnosticsOptions {
   rosterFile?: string;
   /** The local fw-watcher; its default port on loopback unless given. */
   fwWatcherUrl?: string;
+  /** Peers' fw-watcher statuses (from NATS), when this sidecar can hear them. */
+  peerFirewall?: PeerFirewallSource;
 }
 
 /** Diagnostics with the real probes: in-process health, the coordinator, `wg`, signed HTTP to peers, the fw-watcher. */
@@ -32,7 +34,10 @@ export function createSidecarDiagnostics(options: SidecarDiagnosticsOptions): Di
     firewall: httpFirewallProbe({ url: options.fwWatcherUrl ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
     // The local path is checked the way a local app uses it: the OpenAI API on loopback, unsigned.
     self: httpSelfClient({ url: `http://127.0.0.1:${options.port}`, machine }),
+    // A peer on this LAN that answers on its own address is up: a mesh timeout is then a firewall.
+    underlay: tcpUnderlayProbe(),
   };
+  if (options.peerFirewall !== undefined) probes.peerFirewall = options.peerFirewall;
   if (coordinatorUrl !== undefined) {
     probes.coordinator = httpCoordinatorProbe({ url: coordinatorUrl });
     probes.roster = httpRosterSource({ url: coordinatorUrl });
