@@ -78,7 +78,7 @@ export async function verifyRequest(
     return fail(VerifyFailure.badSignature, "nonce or signature header has an impossible length");
   }
   const keyText = await options.lookupKey(machine);
-  const publicKey = keyText === undefined ? undefined : publicKeyFromBase64(keyText);
+  const publicKey = keyText === undefined ? undefined : importedPublicKey(keyText);
   if (publicKey === undefined) return fail(VerifyFailure.unknownKey, `no identity key is known for machine ${JSON.stringify(machine.slice(0, 64))}`);
   const nowMs = options.nowMs ?? Date.now();
   const sentMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
@@ -170,6 +170,24 @@ export function publicKeyFromBase64(text: string): KeyObject | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Imported keys by their base64 text. A JWK import costs about a fifth of an Ed25519 verify and a
+ * roster has a handful of keys, so every signed peer request was paying it for nothing. Bounded:
+ * cleared when full, since keys are cheap to import again.
+ */
+const importedKeys = new Map<string, KeyObject>();
+const importedKeysMax = 1_024;
+
+function importedPublicKey(text: string): KeyObject | undefined {
+  const cached = importedKeys.get(text);
+  if (cached !== undefined) return cached;
+  const key = publicKeyFromBase64(text);
+  if (key === undefined) return undefined;
+  if (importedKeys.size >= importedKeysMax) importedKeys.clear();
+  importedKeys.set(text, key);
+  return key;
 }
 
 function fail(failure: VerifyFailure, message: string): VerifyResult {
