@@ -10,7 +10,22 @@ export interface LabPeer {
   search(body: { query: string; project: string }): Promise<string[]>;
   searchMany(bodies: { query: string; project: string }[]): Promise<string[][]>;
   time(body: { query: string; project: string }, args: { samples: number; repeats: number }): Promise<Summary>;
+  /**
+   * Where the peer path's time goes: the same signed search from a client on linux's own
+   * loopback, from mac over the bare underlay (no WireGuard) and over the mesh, and a bare HTTP
+   * GET answered by a trivial node:http server each of those ways (the floor nothing of ours sits in).
+   */
+  breakdown(body: { query: string; project: string }, args: { samples: number; repeats: number }): Promise<Breakdown>;
   close(): Promise<void>;
+}
+
+export interface Breakdown {
+  searchLoopback: Summary;
+  searchUnderlay: Summary;
+  searchMesh: Summary;
+  floorLoopback: Summary;
+  floorUnderlay: Summary;
+  floorMesh: Summary;
 }
 
 export async function labPeerPath(): Promise<LabPeer> {
@@ -36,6 +51,23 @@ export async function labPeerPath(): Promise<LabPeer> {
     },
     async time(body, args) {
       return (await memoryLab.fromMac({ mode: "time", request: { method: "POST", path, body, signed: true }, samples: args.samples, warmup: 20, repeats: args.repeats })) as Summary;
+    },
+    async breakdown(body, args) {
+      await memoryLab.startFloor();
+      const search = { method: "POST", path, body, signed: true };
+      const floor = { method: "GET", path: "/", signed: false };
+      const timing = { samples: args.samples, warmup: 20, repeats: args.repeats };
+      const { urls } = memoryLab;
+      const time = (from: "mac" | "linux", url: string, request: typeof search | typeof floor) =>
+        (from === "mac" ? memoryLab.fromMac : memoryLab.fromLinux)({ mode: "time", url, request, ...timing }) as Promise<Summary>;
+      return {
+        searchLoopback: await time("linux", urls.loopbackSidecar, search),
+        searchUnderlay: await time("mac", urls.underlaySidecar, search),
+        searchMesh: await time("mac", urls.meshSidecar, search),
+        floorLoopback: await time("linux", urls.loopbackFloor, floor),
+        floorUnderlay: await time("mac", urls.underlayFloor, floor),
+        floorMesh: await time("mac", urls.meshFloor, floor),
+      };
     },
     close: () => memoryLab.teardown(),
   };

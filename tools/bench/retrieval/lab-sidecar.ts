@@ -6,11 +6,14 @@ import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/la
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import type { ClientAnswer, ClientJob, ClientRequest } from "./peer-client.js";
 
-/** A client job without the connection fields the lab fills in. */
-type JobBody = ClientJob extends infer J ? (J extends ClientJob ? Omit<J, "url" | "machine" | "keyPem"> : never) : never;
+/** A client job without the connection fields the lab fills in; `url` defaults to linux's sidecar over the mesh. */
+type JobBody = ClientJob extends infer J ? (J extends ClientJob ? Omit<J, "url" | "machine" | "keyPem"> & { url?: string } : never) : never;
 
 const clientScript = join(repoRoot, "tools/bench/retrieval/peer-client.ts");
 const sidecarPort = 8321;
+/** The floor server: a bare node:http answer, the least any HTTP request between two hosts costs. */
+const floorPort = 8322;
+const floorScript = `require("node:http").createServer((req, res) => { req.resume(); req.on("end", () => res.end("ok")); }).listen(${floorPort}, "0.0.0.0", () => console.log("listening"));`;
 /** A sidecar starting under tsx on a loaded 2-core machine (and building an ANN index) takes a while. */
 const startTimeoutMs = 15 * 60_000;
 
@@ -33,6 +36,11 @@ export interface MemoryLab {
   populate(texts: readonly string[], project: string): Promise<void>;
   /** Runs peer-client.ts inside mac. */
   fromMac(job: JobBody): Promise<unknown>;
+  /** Runs peer-client.ts inside linux (its own loopback: no network between the two processes). */
+  fromLinux(job: JobBody): Promise<unknown>;
+  /** Starts the bare HTTP floor server on linux (idempotent); URLs to reach it and the sidecar each way. */
+  startFloor(): Promise<void>;
+  urls: { meshSidecar: string; underlaySidecar: string; loopbackSidecar: string; meshFloor: string; underlayFloor: string; loopbackFloor: string };
   requestsFromMac(requests: ClientRequest[]): Promise<ClientAnswer[]>;
   /** A command inside linux (or mac) against its own loopback sidecar (the local API). */
   onLinux(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
@@ -106,6 +114,15 @@ function setUp(lab: Lab): MemoryLab {
   const macSide = prepareHost(mac, macId.privateKeyPem, roster);
   const linuxUrl = `http://${linux.meshIp ?? ""}:${sidecarPort}`;
   const loaded = new Map<string, number>();
+  let floor: LabProcess | undefined;
+  const runClient = async (host: LabHost, job: JobBody) => {
+    const full = { url: linuxUrl, ...job, machine: "mac", keyPem: macId.privateKeyPem } as ClientJob;
+    const result = await host.exec([process.execPath, "--import", "tsx", clientScript], { input: JSON.stringify(full), timeoutMs: 30 * 60_000, cwd: repoRoot });
+    const line = result.stdout.trim().split("\n").pop() ?? "";
+    const parsed = safeAny(line);
+    if (result.code !== 0 || parsed === undefined) throw new Error(`peer client in ${host.name} exited ${result.code}: ${(result.stderr || result.stdout).slice(-1500)}`);
+    return parsed;
+  };
 
   const memoryLab: MemoryLab = {
     lab,
@@ -121,7 +138,8 @@ function setUp(lab: Lab): MemoryLab {
     async populate(texts, project) {
       const from = loaded.get(project) ?? 0;
       if (from >= texts.length) return;
-      const store = await MemoryStore.open({ dir: join(linuxSide.dataDir, "memory"), embedder: createLexicalEmbedder() });
+      // This short-lived writer never builds an HNSW graph: the sidecar builds (and saves) its own.
+      const store = await MemoryStore.open({ dir: join(linuxSide.dataDir, "memory"), embedder: createLexicalEmbedder(), ann: { thresholdRows: Number.MAX_SAFE_INTEGER }, persistAnn: false });
       try {
         for (let i = from; i < texts.length; i += 5_000) {
           await store.addMany(texts.slice(i, Math.min(texts.length, i + 5_000)).map((text) => ({ text, project, tags: [], confidence: 1, pinned: false })));
@@ -131,13 +149,25 @@ function setUp(lab: Lab): MemoryLab {
       }
       loaded.set(project, texts.length);
     },
-    async fromMac(job) {
-      const full = { ...job, url: linuxUrl, machine: "mac", keyPem: macId.privateKeyPem } as ClientJob;
-      const result = await mac.exec([process.execPath, "--import", "tsx", clientScript], { input: JSON.stringify(full), timeoutMs: 30 * 60_000, cwd: repoRoot });
-      const line = result.stdout.trim().split("\n").pop() ?? "";
-      const parsed = safeAny(line);
-      if (result.code !== 0 || parsed === undefined) throw new Error(`peer client in mac exited ${result.code}: ${(result.stderr || result.stdout).slice(-1500)}`);
-      return parsed;
+    fromMac: (job) => runClient(mac, job),
+    fromLinux: (job) => runClient(linux, job),
+    async startFloor() {
+      if (floor !== undefined) return;
+      const proc = linux.spawn("floor", [process.execPath, "-e", floorScript]);
+      floor = proc;
+      const started = Date.now();
+      while (!proc.output().includes("listening")) {
+        if (Date.now() - started > 60_000) throw new Error(`floor server on linux did not listen within 60 s: ${proc.output().slice(-500)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    urls: {
+      meshSidecar: linuxUrl,
+      underlaySidecar: `http://${linux.underlayIp}:${sidecarPort}`,
+      loopbackSidecar: `http://127.0.0.1:${sidecarPort}`,
+      meshFloor: `http://${linux.meshIp ?? ""}:${floorPort}`,
+      underlayFloor: `http://${linux.underlayIp}:${floorPort}`,
+      loopbackFloor: `http://127.0.0.1:${floorPort}`,
     },
     async requestsFromMac(requests) {
       return (await memoryLab.fromMac({ mode: "requests", requests })) as ClientAnswer[];
@@ -146,6 +176,7 @@ function setUp(lab: Lab): MemoryLab {
     onMac: (argv) => mac.exec(argv, { timeoutMs: 120_000 }),
     sidecarOutput: () => linuxSide.proc?.output() ?? "",
     async teardown() {
+      await floor?.stop().catch(() => undefined);
       await macSide.proc?.stop().catch(() => undefined);
       await linuxSide.proc?.stop().catch(() => undefined);
       await lab.teardown();

@@ -15,7 +15,7 @@ import { MemorySearchResponse } from "@potluck/protocol";
 import { createLexicalEmbedder, MemoryStore } from "@potluck/sidecar/memory";
 import { repoRoot } from "../../src/lib/repo.js";
 import { distinctMemories, questionFor, seededRandom, syntheticTexts } from "./corpus.js";
-import { labPeerPath, type LabPeer } from "./lab-peer.js";
+import { labPeerPath, type Breakdown, type LabPeer } from "./lab-peer.js";
 import { peerSearch, postJson, serveMemory } from "./server.js";
 import { fmt, medianOf, timeCalls, type Summary } from "./stats.js";
 
@@ -71,7 +71,12 @@ interface SizeRow {
   http: Summary;
   peerLoopback: Summary;
   peerLab?: Summary;
+  /** At the breakdown size only: the peer path taken apart, with the mesh's own floor. */
+  breakdown?: Breakdown;
 }
+
+/** The size at which the lab peer path is taken apart (the issue's peer comparison is at 10,000). */
+const breakdownSize = 10_000;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -97,7 +102,8 @@ async function main(): Promise<void> {
     }
     const rows = await latencyRows(store, server, lab, args);
     const ann = await annVsExact(store, args);
-    report(args, recall, rows, ann, store);
+    const restart = ann === undefined ? undefined : await timeRestart(store, dir);
+    report(args, recall, rows, ann, restart, store);
   } finally {
     await lab?.close();
     await server.close();
@@ -157,6 +163,8 @@ async function latencyRows(store: MemoryStore, server: Awaited<ReturnType<typeof
       peerLoopback: await cell(() => peerSearch(server.url, server.sign, body)),
     };
     if (lab !== undefined) row.peerLab = await lab.time(body, args);
+    const nearest = args.sizes.reduce((best, n) => (Math.abs(n - breakdownSize) < Math.abs(best - breakdownSize) ? n : best));
+    if (lab !== undefined && size === nearest) row.breakdown = await lab.breakdown(body, args);
     rows.push(row);
     process.stdout.write(`size ${size}: scan p50 ${fmt(row.scan.p50)} ms, http p50 ${fmt(row.http.p50)} ms, peer p50 ${fmt(row.peerLoopback.p50)} ms${row.peerLab ? `, lab p50 ${fmt(row.peerLab.p50)} ms` : ""}\n`);
   }
@@ -175,7 +183,10 @@ async function waitForAnn(store: MemoryStore): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  if (Date.now() - started > 1_000) process.stdout.write(`  HNSW built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  if (Date.now() - started > 1_000) {
+    firstBuildS ??= (Date.now() - started) / 1000;
+    process.stdout.write(`  HNSW built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  }
 }
 
 interface AnnResult {
@@ -206,20 +217,63 @@ async function annVsExact(store: MemoryStore, args: Args): Promise<AnnResult | u
   return { size, recallAt10: overlap / (vectors.length * 10), exact, ann };
 }
 
-function report(args: Args, recall: Recall[], rows: SizeRow[], ann: AnnResult | undefined, store: MemoryStore): void {
+interface Restart {
+  /** Store open (log replay) until every HNSW graph is searchable. */
+  readyS: number;
+  sources: string[];
+  /** The first build of the same graph in this run, for comparison. */
+  buildS: number | undefined;
+}
+
+let firstBuildS: number | undefined;
+
+/** Closes the store (saving its graph) and opens it again: the restart a user would see. */
+async function timeRestart(store: MemoryStore, dir: string): Promise<Restart> {
+  store.close();
+  const started = performance.now();
+  const reopened = await MemoryStore.open({ dir, embedder: createLexicalEmbedder() });
+  try {
+    while (reopened.counts().annPending > 0 || reopened.annStates().some((s) => s.source === "building")) await new Promise((resolve) => setTimeout(resolve, 10));
+    return { readyS: (performance.now() - started) / 1000, sources: reopened.annStates().map((s) => `${s.tier} ${s.source}${s.rebuildReason === undefined ? "" : ` (${s.rebuildReason})`}`), buildS: firstBuildS };
+  } finally {
+    reopened.close();
+  }
+}
+
+function report(args: Args, recall: Recall[], rows: SizeRow[], ann: AnnResult | undefined, restart: Restart | undefined, store: MemoryStore): void {
   const out: string[] = ["", "Recall on 10 distinct memories (lexical embedder):", "  path                                              @1    @3    @10"];
   for (const r of recall) out.push(`  ${r.path.padEnd(48)} ${r.at1.toFixed(2)}  ${r.at3.toFixed(2)}  ${r.at10.toFixed(2)}`);
   out.push("", `Latency, ms (p50 / p95 / min), medians of ${args.repeats} repeats × ${args.samples} queries, 384 dims:`);
   out.push(`  ${"size".padStart(7)}  ${"in-process exact scan".padEnd(24)}${"HTTP /memory/search".padEnd(24)}${"peer, loopback".padEnd(24)}peer, lab mesh`);
   const cell = (s?: Summary) => (s === undefined ? "—".padEnd(24) : `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.min)}`.padEnd(24));
   for (const r of rows) out.push(`  ${String(r.size).padStart(7)}  ${cell(r.scan)}${cell(r.http)}${cell(r.peerLoopback)}${r.peerLab ? cell(r.peerLab) : "—"}`);
+  const broken = rows.find((r) => r.breakdown !== undefined);
+  if (broken?.breakdown !== undefined) {
+    const b = broken.breakdown;
+    const line = (name: string, s: Summary) => out.push(`  ${name.padEnd(64)}${cell(s)}`);
+    out.push("", `Peer path taken apart at ${broken.size} (p50 / p95 / min; every lab client is a separate process):`);
+    line("local HTTP /memory/search (in the bench process)", broken.http);
+    line("signed peer search, linux's own loopback (no network)", b.searchLoopback);
+    line("signed peer search, mac → linux over the bare underlay (no WireGuard)", b.searchUnderlay);
+    line("signed peer search, mac → linux over the WireGuard mesh", b.searchMesh);
+    line("floor: bare HTTP GET, linux's own loopback", b.floorLoopback);
+    line("floor: bare HTTP GET, mac → linux over the bare underlay", b.floorUnderlay);
+    line("floor: bare HTTP GET, mac → linux over the WireGuard mesh", b.floorMesh);
+    const d = (a: number, z: number) => `${a - z >= 0 ? "+" : ""}${fmt(a - z)} ms`;
+    out.push(`  peer over the mesh adds ${d(b.searchMesh.p50, broken.http.p50)} p50 over local HTTP (goal ≤ +2 ms);`);
+    out.push(`  the mesh itself (bare GET, mesh − loopback) costs ${d(b.floorMesh.p50, b.floorLoopback.p50)}, WireGuard alone (mesh − underlay) ${d(b.floorMesh.p50, b.floorUnderlay.p50)};`);
+    out.push(`  ours above the mesh floor (peer search over the mesh − bare GET over the mesh) ${d(b.searchMesh.p50, b.floorMesh.p50)}.`);
+  }
   if (ann !== undefined) {
     out.push("", `ANN (HNSW, M=${store.annOptions.connectivity}, ef=${store.annOptions.expansionSearch}) vs exact at ${ann.size}: recall@10 ${ann.recallAt10.toFixed(3)}; p50 ${fmt(ann.ann.p50)} ms vs exact ${fmt(ann.exact.p50)} ms (p95 ${fmt(ann.ann.p95)} vs ${fmt(ann.exact.p95)})`);
+  }
+  if (restart !== undefined) {
+    out.push(`Restart with the saved graph: searchable ${restart.readyS.toFixed(1)} s after open, log replay included (${restart.sources.join(", ")}); the first build took ${restart.buildS === undefined ? "?" : restart.buildS.toFixed(1)} s.`);
   }
   process.stdout.write(`${out.join("\n")}\n`);
   mkdirSync(resultsDir, { recursive: true });
   const resultsFile = join(resultsDir, `retrieval${args.tag === "" ? "" : `-${args.tag}`}.json`);
-  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), args, recall, rows, ann, cache: store.cacheStats }, null, 2));
+  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), args, recall, rows, ann, restart, cache: store.cacheStats }, null, 2));
   process.stdout.write(`\nwrote ${resultsFile}\n`);
 }
 

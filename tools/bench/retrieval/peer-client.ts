@@ -24,11 +24,15 @@ export interface ClientAnswer {
 /** Requests from one host never wait longer than this each; a hung peer is an answer too. */
 const requestTimeoutMs = 20_000;
 
+/** Parsed once: a sidecar holds its identity key as a KeyObject, it does not re-read PEM per request. */
+let privateKey: ReturnType<typeof privateKeyFromPem> | undefined;
+
 async function send(job: ClientJob, request: ClientRequest): Promise<ClientAnswer> {
   const text = request.body === undefined ? undefined : JSON.stringify(request.body);
   const headers: Record<string, string> = text === undefined ? {} : { "content-type": "application/json" };
   if (request.signed) {
-    Object.assign(headers, signRequest({ method: request.method, path: request.path, body: text ?? "" }, { machine: job.machine, privateKey: privateKeyFromPem(job.keyPem) }));
+    privateKey ??= privateKeyFromPem(job.keyPem);
+    Object.assign(headers, signRequest({ method: request.method, path: request.path, body: text ?? "" }, { machine: job.machine, privateKey }));
   }
   try {
     const res = await fetch(`${job.url}${request.path}`, { method: request.method, headers, body: text, signal: AbortSignal.timeout(requestTimeoutMs) });
