@@ -106,4 +106,33 @@ describe("bad input is a clear 4xx naming the field", () => {
     expect(r.status).toBe(413);
     expect(r.body.error?.code).toBe("body_too_large");
   });
+
+  it("oversized body without a content-length (chunked): 413 once it passes the limit", async () => {
+    const piece = new TextEncoder().encode("x".repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ === 0) controller.enqueue(new TextEncoder().encode(`{"model":"${model}","messages":[{"role":"user","content":"`));
+        else if (sent < 100) controller.enqueue(piece);
+        else controller.close();
+      },
+    });
+    const res = await fetch(`${sidecar.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string; field: string } }).error).toMatchObject({ code: "body_too_large", field: "body" });
+  });
+
+  it("reads a chunked body under the limit like any other", async () => {
+    const text = JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 3 });
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(text.slice(0, 10)));
+        controller.enqueue(new TextEncoder().encode(text.slice(10)));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${sidecar.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ served_by: "mac", usage: { completion_tokens: 3 } });
+  });
 });

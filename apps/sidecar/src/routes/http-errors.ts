@@ -1,5 +1,4 @@
-import { ErrorCode, PotluckHttpError } from "@potluck/protocol";
-import { bodyLimit } from "hono/body-limit";
+import { PotluckHttpError } from "@potluck/protocol";
 import { EngineError } from "../inference/engine.js";
 import { PeerCallError } from "../routing/peer-client.js";
 
@@ -11,14 +10,4 @@ export function asHttpError(error: unknown): unknown {
     return new PotluckHttpError(status, "peer_failed", `${error.layer}: ${error.message}`, undefined, { cause: error });
   }
   return error;
-}
-
-/** A body bigger than `maxSize` is a 413 naming the limit, before anything parses it. */
-export function limitBody(maxSize: number) {
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new PotluckHttpError(413, ErrorCode.bodyTooLarge, `body: larger than ${maxSize} bytes`, "body");
-    },
-  });
 }

@@ -4,7 +4,8 @@ import { Hono } from "hono";
 import { validator } from "hono/validator";
 import type { InferenceEngine } from "../inference/engine.js";
 import type { PlannedRoute, Router } from "../routing/router.js";
-import { asHttpError, limitBody } from "./http-errors.js";
+import { asHttpError } from "./http-errors.js";
+import { limitBody, onClientGone } from "./node-request.js";
 import { streamResponse } from "./stream-body.js";
 
 export interface OpenAiDeps {
@@ -40,7 +41,7 @@ export function openAiRoutes(deps: OpenAiDeps) {
       const body = c.req.valid("json");
       const route = await deps.router.plan(body.model, body.potluck?.on);
       const abort = new AbortController();
-      c.req.raw.signal.addEventListener("abort", () => abort.abort(new Error("client went away")), { once: true });
+      onClientGone(c, () => abort.abort(new Error("client went away")));
       const job = {
         model: body.model,
         messages: body.messages,
@@ -77,7 +78,9 @@ export function openAiRoutes(deps: OpenAiDeps) {
         throw new PotluckHttpError(400, "model_not_found", `model: no model called ${JSON.stringify(model)} here (have ${ready.map((m) => m.id).join(", ") || "none"})`, "model");
       }
       const inputs = typeof body.input === "string" ? [body.input] : body.input;
-      const result = await deps.engine.embed(model, inputs, c.req.raw.signal).catch((error: unknown) => {
+      const abort = new AbortController();
+      onClientGone(c, () => abort.abort(new Error("client went away")));
+      const result = await deps.engine.embed(model, inputs, abort.signal).catch((error: unknown) => {
         throw asHttpError(error);
       });
       c.header(Headers.servedBy, deps.machine);

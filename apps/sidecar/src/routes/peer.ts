@@ -7,7 +7,8 @@ import type { PeerDirectory } from "../peer/directory.js";
 import type { PeerVariables } from "../peer/signature.js";
 import { runLocal } from "../routing/local-run.js";
 import type { UsagePublisher } from "../usage/publisher.js";
-import { asHttpError, limitBody } from "./http-errors.js";
+import { asHttpError } from "./http-errors.js";
+import { limitBody } from "./node-request.js";
 import { streamResponse } from "./stream-body.js";
 
 export interface PeerRouteDeps {
