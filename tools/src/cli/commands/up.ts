@@ -8,13 +8,16 @@ import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
 import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
 import { CliError, parseArgs, type Command } from "../command.js";
 
-const usage = `Usage: potluck up [--data-dir DIR] [--port N] [--no-fw-watcher]
+const usage = `Usage: potluck up [--hub] [--data-dir DIR] [--port N] [--no-fw-watcher]
 
 Starts the local stack with embedded defaults: the sidecar (port ${Defaults.sidecarPort}), the
 coordinator and the ledger (embedded PGlite unless DATABASE_URL is set), and the firewall watcher
 where the OS allows it (Linux with nft, as root). NATS is POTLUCK_NATS_URL (default
 ${Defaults.natsUrl}); if nothing answers there and nats-server is installed, potluck starts one
 with JetStream in the data directory. Without NATS only the sidecar runs, and potluck says why.
+--hub makes this machine the household's hub: the NATS server potluck starts listens on every
+interface (the other machines' \`potluck join --follow --nats\` and sidecars use it), not only
+on loopback. The coordinator always listens on every interface (POTLUCK_BIND).
 Ctrl-C stops everything.`;
 
 /** How long a service may take to answer /health before `up` gives up on it. */
@@ -25,7 +28,7 @@ export const upCommand: Command = {
   summary: "start the local stack (sidecar, coordinator, ledger, fw-watcher)",
   usage,
   async run(argv) {
-    const { flags } = parseArgs(argv, ["no-fw-watcher"]);
+    const { flags } = parseArgs(argv, ["no-fw-watcher", "hub"]);
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const env: NodeJS.ProcessEnv = { ...process.env, POTLUCK_DATA_DIR: dataDir };
@@ -47,7 +50,7 @@ export const upCommand: Command = {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
 
-    const nats = await ensureNats(env, dataDir);
+    const nats = await ensureNats(env, dataDir, flags.has("hub"));
     if (nats.proc !== undefined) procs.push(nats.proc);
     const services: ServiceName[] = [];
     if (nats.ok) services.push("coordinator", "ledger");
@@ -60,10 +63,13 @@ export const upCommand: Command = {
     for (const name of services) {
       procs.push(startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name]), env }));
     }
-    const healthy = await waitFor(() => httpOk(`http://127.0.0.1:${sidecarPort}/health`), { timeoutMs: healthTimeoutMs });
-    if (!healthy) {
+    // "up" means every service answers, not just the sidecar: the coordinator (migrations first)
+    // can come up later than it, and a join token asked for in between would be refused.
+    for (const name of services) {
+      const url = healthUrl(name, env);
+      if (url === undefined || await waitFor(() => httpOk(url), { timeoutMs: healthTimeoutMs })) continue;
       await stopAll();
-      throw new CliError(`the sidecar did not answer http://127.0.0.1:${sidecarPort}/health within ${healthTimeoutMs / 1000} s; see its log above`);
+      throw new CliError(`the ${name} did not answer ${url} within ${healthTimeoutMs / 1000} s; see its log above`);
     }
     process.stdout.write(`potluck: up — sidecar http://127.0.0.1:${sidecarPort} (${services.join(", ")}). Ctrl-C stops everything.\n`);
 
@@ -76,11 +82,26 @@ export const upCommand: Command = {
   },
 };
 
-async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
+/** Where each service says it is up; the ports follow the same variables the services read. */
+function healthUrl(name: ServiceName, env: NodeJS.ProcessEnv): string | undefined {
+  const port = {
+    sidecar: env.POTLUCK_PORT ?? Defaults.sidecarPort,
+    coordinator: env.POTLUCK_COORDINATOR_PORT ?? Defaults.coordinatorPort,
+    ledger: env.POTLUCK_LEDGER_PORT ?? Defaults.ledgerPort,
+    "fw-watcher": env.POTLUCK_FW_PORT ?? Defaults.fwWatcherPort,
+  }[name];
+  // Port 0 asks for any free port: nothing fixed to wait on (tests run the watcher that way).
+  return String(port) === "0" ? undefined : `http://127.0.0.1:${port}/health`;
+}
+
+async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string, hub: boolean): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
   const url = new URL(env.POTLUCK_NATS_URL ?? Defaults.natsUrl);
   const host = url.hostname;
   const port = Number(url.port || 4222);
-  if (await tcpAnswers(host, port)) return { ok: true };
+  if (await tcpAnswers(host, port)) {
+    if (hub) process.stdout.write(`potluck: --hub: using the NATS already at ${url.href}; the other machines need it on this machine's LAN address\n`);
+    return { ok: true };
+  }
   const local = host === "127.0.0.1" || host === "localhost";
   const binary = which("nats-server");
   if (!local || binary === undefined) {
@@ -88,7 +109,9 @@ async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ ok
   }
   const storeDir = join(dataDir, "nats");
   mkdirSync(storeDir, { recursive: true });
-  const proc = startSupervised({ name: "nats", command: binary, args: ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)] });
+  // Loopback only unless this machine is the hub: an unauthenticated broker is not for the whole LAN by default.
+  const listen = hub ? "0.0.0.0" : "127.0.0.1";
+  const proc = startSupervised({ name: "nats", command: binary, args: ["-js", "-sd", storeDir, "-a", listen, "-p", String(port)] });
   if (await waitFor(() => tcpAnswers(host, port), { timeoutMs: 10_000 })) return { ok: true, proc };
   await stopSupervised(proc);
   return { ok: false, reason: `started nats-server but it did not answer on ${host}:${port}` };
