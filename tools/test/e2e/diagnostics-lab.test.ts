@@ -126,19 +126,24 @@ describe("diagnostics over the lab mesh", () => {
     const readOnlyNft = join(d.linux.runDir, "nft-read-only.sh");
     writeFileSync(readOnlyNft, '#!/bin/sh\nif [ "$1" = "-j" ] && [ "$2" = "list" ]; then exec nft "$@"; fi\necho "Error: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
     let watcher: ReturnType<typeof d.linux.spawn> | undefined;
+    let watch: ReturnType<typeof d.mac.spawn> | undefined;
     let undo: (() => Promise<void>) | undefined;
     try {
       expect(await pollUntil(() => nats.output().includes("Server is ready"), { timeoutMs: 30_000 }), nats.output()).toBe(true);
-      undo = await d.lab.faults.mullvadKillswitch("linux");
+      // Listening first, as a running sidecar is: a status is published when it changes (and only
+      // every 30 s otherwise), so a subscriber that comes later misses the change.
+      const argv = [...d.checkArgv({ until: "data-plane", watchMs, intervalMs: 250 }), "--nats-url", `nats://127.0.0.1:${natsPort}`, "--nats-prefix", natsPrefix];
+      watch = d.mac.spawn("nats-watch", argv, { cwd: repoRoot });
+      expect(await pollUntil(() => parseCheckLines(watch!.output()).some((l) => l.report.usable), { timeoutMs: 120_000, intervalMs: 100 }), watch.output().slice(-2000)).toBe(true);
       watcher = d.linux.spawn("fw-watcher", [process.execPath, join(repoRoot, "bin/potluck-fw-watcher.mjs"), "--watch"], {
         cwd: repoRoot,
         env: { POTLUCK_FW_WATCH_INTERVAL: "1", POTLUCK_FW_PORT: "0", POTLUCK_MACHINE: "linux", POTLUCK_FW_NFT: readOnlyNft, POTLUCK_NATS_URL: `nats://${d.mac.underlayIp}:${natsPort}`, POTLUCK_NATS_PREFIX: natsPrefix },
       });
       expect(await pollUntil(() => watcher!.output().includes("publishing fw status on NATS"), { timeoutMs: 60_000 }), watcher.output()).toBe(true);
-      const argv = [...d.checkArgv({ until: "data-plane", watchMs, intervalMs: 250 }), "--nats-url", `nats://127.0.0.1:${natsPort}`, "--nats-prefix", natsPrefix];
-      const run = await d.mac.exec(argv, { cwd: repoRoot, timeoutMs: watchMs + 120_000 });
-      const lines = parseCheckLines(run.stdout);
-      expect(lines.length, run.stderr.slice(-2000)).toBeGreaterThan(0);
+      undo = await d.lab.faults.mullvadKillswitch("linux");
+      await watch.exited;
+      const lines = parseCheckLines(watch.output());
+      expect(lines.length, watch.output().slice(-2000)).toBeGreaterThan(0);
       const layer = expectNamed(last(lines), "data-plane", "firewall-drop", [
         "on linux, whose fw-watcher reports the potluck0 accept rules missing; its last reapply failed:",
         "sudo potluck-fw-watcher --install --interface potluck0",
@@ -148,6 +153,7 @@ describe("diagnostics over the lab mesh", () => {
       expect(layer.message).toContain("the fw-watcher on linux reports the mullvad firewall present and missing: inet mullvad input iifname potluck0 accept");
       expect(layer.offerFix).toBeUndefined();
     } finally {
+      await watch?.stop();
       await watcher?.stop();
       await undo?.();
       await nats.stop();
