@@ -62,6 +62,17 @@ describe("LlamaEngine on the tiny model", () => {
     expect((done as Extract<EngineEvent, { type: "done" }>).usage.promptTokens).toBeGreaterThan(5);
   });
 
+  it("counts prompt tokens alike whether or not the previous request left the prompt in the context", async () => {
+    const promptTokensOf = async (messages: typeof hello) => (await collect(engine.stream(id, { messages, maxTokens: 3 }))).done.usage.promptTokens;
+    const longer = [{ role: "system" as const, content: "Answer in one short sentence, please." }, ...hello];
+    const fresh = await promptTokensOf(hello);
+    const reused = await promptTokensOf(hello);
+    const other = await promptTokensOf(longer);
+    const afterOther = await promptTokensOf(hello);
+    expect([reused, afterOther]).toEqual([fresh, fresh]);
+    expect(other).toBeGreaterThan(fresh + 5);
+  });
+
   it("is deterministic: greedy twice, and seeded sampling twice", async () => {
     const a = await collect(engine.stream(id, { messages: hello, maxTokens: 32 }));
     const b = await collect(engine.stream(id, { messages: hello, maxTokens: 32 }));

@@ -126,6 +126,7 @@ export class LlamaEngine implements InferenceEngine {
     const chat = loaded.chat;
     const channel = new Channel<string>();
     let completionTokens = 0;
+    let promptTokens: number | undefined;
     const abort = new AbortController();
     const onAbort = () => abort.abort(request.signal?.reason);
     request.signal?.addEventListener("abort", onAbort, { once: true });
@@ -137,7 +138,11 @@ export class LlamaEngine implements InferenceEngine {
         topP: request.topP,
         signal: abort.signal,
         stopOnAbortSignal: true,
-        onToken: (tokens) => (completionTokens += tokens.length),
+        onToken: (tokens) => {
+          // When the first token arrives the sequence holds exactly the evaluated prompt.
+          promptTokens ??= chat.sequence.nextTokenIndex;
+          completionTokens += tokens.length;
+        },
         onTextChunk: (text) => channel.push(text),
       })
       .then((r) => r.metadata.stopReason)
@@ -145,8 +150,9 @@ export class LlamaEngine implements InferenceEngine {
     try {
       for await (const texts of channel.batches()) yield { type: "token", text: texts.join("") };
       const stopReason = await done;
-      // Counted after the reply, not before: tokenizing the prompt first would delay the first token.
-      const promptTokens = chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
+      // Rendering and tokenizing the prompt a second time costs as much as a few tokens; only a
+      // reply without a single token needs it.
+      promptTokens ??= chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
       yield { type: "done", finishReason: stopReason === "maxTokens" ? "length" : "stop", usage: { promptTokens, completionTokens } };
     } finally {
       // The consumer may stop early (client gone): stop the runtime before freeing the slot.
