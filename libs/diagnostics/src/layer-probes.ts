@@ -334,6 +334,7 @@ function remoteFirewallDrop(run: RunState, remote: PeerFirewallReport | null): O
   ctx.detail.peerWatcher = remote === null ? "unknown" : remote.blocking ? "missing" : "intact";
   if (remote !== null) ctx.detail.peerFirewall = remote.summary;
   if (remote?.lastError != null) ctx.detail.peerWatcherError = remote.lastError;
+  if (remote !== null) ctx.detail.peerWatcherReadingAgeS = String(remote.readingAgeS);
   return fail(Failure.firewallDrop, false);
 }
 
@@ -343,6 +344,8 @@ interface PeerFirewallReport {
   summary: string;
   evidence: string;
   lastError: string | null;
+  /** Seconds since the watcher read the ruleset this status describes. */
+  readingAgeS: number;
 }
 
 /** The peer's latest fw-watcher status, when one arrived recently enough to describe its firewall now. */
@@ -361,7 +364,9 @@ function peerFirewallReport(run: RunState): PeerFirewallReport | null {
     : missing.length > 0
       ? `the fw-watcher on ${run.ctx.peer} reports the ${vpns.join(" and ") || "VPN"} firewall present and missing: ${missing.join("; ")}`
       : `the fw-watcher on ${run.ctx.peer} cannot read or repair its rules: ${status.lastError}`;
-  return { blocking, summary, evidence: `${summary} (heard ${Math.round(ageMs / 1000)} s ago)`, lastError: status.lastError };
+  // The watcher reads the ruleset once a tick: its reading may predate what the probe just met.
+  const readingAgeS = Math.max(0, Math.round((run.clock.now() - Date.parse(status.checkedAt)) / 1000));
+  return { blocking, summary, evidence: `${summary} (heard ${Math.round(ageMs / 1000)} s ago)`, lastError: status.lastError, readingAgeS };
 }
 
 /**

@@ -53,7 +53,7 @@ function remoteFirewallFix(ctx: FixContext): string {
   const install = `sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)})`;
   const killswitch = `or allow ${ctx.interfaceName} in the VPN's killswitch settings on ${peer}`;
   if (ctx.detail.peerWatcher === "intact") {
-    return `on ${peer}: its fw-watcher reports the ${ctx.interfaceName} accept rules in place, so another rule drops the mesh there: look for it with sudo nft list ruleset on ${peer} (a drop on ${ctx.interfaceName} or on its mesh addresses), then reapply with ${install}; ${killswitch}`;
+    return `on ${peer}: its fw-watcher's last reading (${d(ctx, "peerWatcherReadingAgeS")} s ago) found the ${ctx.interfaceName} accept rules in place; if a VPN came up since, reapply them there now with ${install}; otherwise another rule drops the mesh on ${peer}: look for it with sudo nft list ruleset (a drop on ${ctx.interfaceName} or its mesh addresses); ${killswitch}`;
   }
   if (ctx.detail.peerWatcher === "missing") {
     const error = ctx.detail.peerWatcherError ? `; its last reapply failed: ${ctx.detail.peerWatcherError} (see journalctl -u potluck-fw-watcher on ${peer})` : "";

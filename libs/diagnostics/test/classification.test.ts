@@ -261,6 +261,20 @@ describe("classification of each named failure", () => {
     expectFailedAt(DiagnosticsReport.parse(await makeDiagnostics(world, clock).check("linux")), "tunnel", Failure.peerSilent);
   });
 
+  it("a peer watcher whose last reading found its rules in place: the fix still runs on the peer, and says how old that reading is", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), underlayAnswers: true };
+    world.peerFirewall = { status: { ...fwStatus(false, "linux"), checkedAt: new Date(clock.ms - 20_000).toISOString() }, receivedAtMs: clock.ms };
+    const diagnostics = makeDiagnostics(world, clock);
+    await diagnostics.check("linux");
+    clock.advance(10_000);
+    world.peerFirewall.receivedAtMs = clock.ms;
+    const layer = expectFailedAt(DiagnosticsReport.parse(await diagnostics.check("linux")), "data-plane", Failure.firewallDrop);
+    expect(layer.fix).toMatch(/^on linux: its fw-watcher's last reading \(3\d s ago\) found the potluck0 accept rules in place; if a VPN came up since, reapply them there now with sudo potluck-fw-watcher --install/);
+    expect(layer.message).toContain("the fw-watcher on linux reports its rules intact (mullvad present)");
+    expect(layer.offerFix).toBeUndefined();
+  });
+
   it("a remote firewall with nothing known about the peer's watcher: the fix names the peer and installing the watcher there", async () => {
     const clock = new FakeClock();
     const world = { ...healthyWorld(clock), smallProbe: timedOut(), underlayAnswers: true };
