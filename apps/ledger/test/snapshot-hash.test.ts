@@ -43,6 +43,11 @@ describe("parallel snapshot hashing", () => {
       const rowsBack = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
       const js = snapshotRoot(rowsBack.map((r) => ({ account: r.account, balance: Number(r.balance) })), 2 ** 33 + 1);
       expect(await snapshotRootFromDb(opened.db, 2 ** 33 + 1)).toEqual({ root: js, accounts: n });
+      // Exactly two full chunks: the page after the last one is empty and must end the stream cleanly.
+      await raw`delete from balances where account in (select account from balances order by account collate "C" desc limit 5)`;
+      const even = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
+      expect(even.length).toBe(2 * SnapshotHashLimits.chunkLeaves);
+      expect(await snapshotRootFromDb(opened.db, 9)).toEqual({ root: snapshotRoot(even.map((r) => ({ account: r.account, balance: Number(r.balance) })), 9), accounts: even.length });
       await raw`delete from balances where account not like 'é%'`;
       const small = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
       expect(await snapshotRootFromDb(opened.db, 3)).toEqual({ root: snapshotRoot(small.map((r) => ({ account: r.account, balance: Number(r.balance) })), 3), accounts: small.length });

@@ -112,40 +112,67 @@ function runTask(w: Worker, id: number, task: { bytes: Uint8Array; ends: Uint32A
 type Executor = Pick<LedgerDb, "execute">;
 
 /**
- * The snapshot root and account count straight from the balances table: PostgreSQL sorts the
- * balances by account bytes (collate "C"), encodes every leaf exactly as writeBalanceLeaf does and
- * returns one bytea per chunk of `chunkLeaves`, so no per-account JS object is ever made; the
- * chunks are hashed on the worker pool (inline when there is only one).
+ * The snapshot root and account count straight from the balances table, streamed: PostgreSQL
+ * reads the balances in account byte order (the "C" primary key, no sort), encodes every leaf
+ * exactly as writeBalanceLeaf does and returns one chunk of `chunkLeaves` leaves per query
+ * (keyset pages: each starts after the previous chunk's last account). Each chunk goes to the
+ * worker pool as soon as it arrives, so hashing chunk k overlaps reading chunk k+1 instead of
+ * waiting for the whole set, and no per-account JS object is ever made. The caller holds the
+ * head lock, which every balance write also takes, so the pages see one unchanging set.
  */
 export async function snapshotRootFromDb(tx: Executor, asOfSize: number, workersMax: number = SnapshotHashLimits.workersMax): Promise<{ root: string; accounts: number }> {
-  const result = await tx.execute(sql`
-    select count(*)::int as n, string_agg(leaf, ''::bytea order by account collate "C") as leaves
-    from (select account,
-                 'PLB1'::bytea || substring(int4send(octet_length(account)) from 3 for 2) || convert_to(account, 'UTF8') || int8send(balance) || int8send(${asOfSize}::bigint) as leaf,
-                 (row_number() over (order by account collate "C") - 1) / ${SnapshotHashLimits.chunkLeaves} as chunk
-          from balances) t
-    group by chunk order by chunk`);
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { n: number; leaves: Uint8Array }[];
-  const tasks = rows.map((r, i) => ({ bytes: new Uint8Array(r.leaves), ends: leafEnds(r.leaves, Number(r.n), i) }));
-  const accounts = tasks.reduce((sum, t) => sum + t.ends.length, 0);
-  if (tasks.length <= 1) {
-    const only = tasks[0];
-    const leaves = only === undefined ? [] : Array.from(only.ends, (end, i) => leafHash(only.bytes.subarray(i === 0 ? 0 : (only.ends[i - 1] as number), end)));
-    return { root: Buffer.from(merkleRoot(leaves)).toString("hex"), accounts };
+  const first = await readChunk(tx, asOfSize, undefined, 0);
+  if (first.ends.length < SnapshotHashLimits.chunkLeaves) {
+    // One partial chunk is the whole set: worker start-up would cost more than it saves.
+    const leaves = Array.from(first.ends, (end, i) => leafHash(first.bytes.subarray(i === 0 ? 0 : (first.ends[i - 1] as number), end)));
+    return { root: Buffer.from(merkleRoot(leaves)).toString("hex"), accounts: leaves.length };
   }
-  const workers = Array.from({ length: Math.max(1, Math.min(workersMax, availableParallelism(), tasks.length)) }, () => new Worker(WORKER_SOURCE, { eval: true }));
-  const roots: Buffer[] = new Array<Buffer>(tasks.length);
-  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(workersMax, availableParallelism())) }, () => new Worker(WORKER_SOURCE, { eval: true }));
+  const roots: Promise<Buffer>[] = [];
+  // Chunks in hand at once (queued in a worker or being hashed): bounds memory when reading outruns hashing.
+  const inFlightMax = 2 * workers.length;
+  let accounts = 0;
   try {
-    await Promise.all(
-      workers.map(async (w) => {
-        for (let id = next++; id < tasks.length; id = next++) roots[id] = await runTask(w, id, tasks[id] as { bytes: Uint8Array; ends: Uint32Array });
-      }),
-    );
+    let chunk: LeafChunk | undefined = first;
+    while (chunk !== undefined) {
+      const id = roots.length;
+      // Read before dispatch: the buffers are transferred to the worker, which detaches them here.
+      const { length } = chunk.ends;
+      const last = chunk.last;
+      const pending = runTask(workers[id % workers.length] as Worker, id, { bytes: chunk.bytes, ends: chunk.ends });
+      pending.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
+      roots.push(pending);
+      accounts += length;
+      if (id >= inFlightMax) await roots[id - inFlightMax];
+      chunk = length < SnapshotHashLimits.chunkLeaves ? undefined : await readChunk(tx, asOfSize, last, id + 1);
+      if (chunk !== undefined && chunk.ends.length === 0) chunk = undefined;
+    }
+    return { root: Buffer.from(merkleRoot(await Promise.all(roots))).toString("hex"), accounts };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  return { root: Buffer.from(merkleRoot(roots)).toString("hex"), accounts };
+}
+
+interface LeafChunk {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+  /** The chunk's last account: the next page starts after it. */
+  last: string;
+}
+
+/** One page of up to chunkLeaves encoded leaves after `after` (from the start when undefined). */
+async function readChunk(tx: Executor, asOfSize: number, after: string | undefined, chunk: number): Promise<LeafChunk> {
+  const from = after === undefined ? sql`true` : sql`account collate "C" > ${after}`;
+  const result = await tx.execute(sql`
+    select count(*)::int as n, max(account collate "C") as last, string_agg(leaf, ''::bytea order by account collate "C") as leaves
+    from (select account,
+                 'PLB1'::bytea || substring(int4send(octet_length(account)) from 3 for 2) || convert_to(account, 'UTF8') || int8send(balance) || int8send(${asOfSize}::bigint) as leaf
+          from balances where ${from} order by account collate "C" limit ${SnapshotHashLimits.chunkLeaves}) t`);
+  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { n: number; last: string | null; leaves: Uint8Array | null }[];
+  const n = Number(row?.n ?? 0);
+  if (row === undefined || n === 0 || row.leaves === null || row.last === null) return { bytes: new Uint8Array(0), ends: new Uint32Array(0), last: after ?? "" };
+  const bytes = new Uint8Array(row.leaves);
+  return { bytes, ends: leafEnds(bytes, n, chunk), last: row.last };
 }
 
 /** End offsets of the leaves packed in one chunk (each: "PLB1", u16 name length, name, 16 bytes); refuses a chunk that does not parse. */
