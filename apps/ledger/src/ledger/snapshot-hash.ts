@@ -137,8 +137,8 @@ export async function snapshotRootFromDb(tx: Executor, asOfSize: number, workers
     while (chunk !== undefined) {
       const id = roots.length;
       // Read before dispatch: the buffers are transferred to the worker, which detaches them here.
-      const { length } = chunk.ends;
-      const last = chunk.last;
+      const length: number = chunk.ends.length;
+      const last: string = chunk.last;
       const pending = runTask(workers[id % workers.length] as Worker, id, { bytes: chunk.bytes, ends: chunk.ends });
       pending.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
       roots.push(pending);
