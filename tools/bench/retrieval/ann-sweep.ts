@@ -4,10 +4,12 @@
 // saved, so ef and candidate counts are measured on the same graph.
 //
 //   node --import tsx tools/bench/retrieval/ann-sweep.ts [--size 100000] [--m 16,24,32]
-//        [--quant bf16,i8] [--ef 32,48,64,96] [--candidates 10,16] [--samples 400]
+//        [--quant bf16,i8] [--ef 32,48,64,96] [--candidates 10,16] [--samples 400] [--cache DIR]
+//
+// --cache keeps the built graphs in DIR and reuses them on the next run (same size and corpus).
 //
 // Prints a table; writes tools/bench/results/retrieval-ann-sweep.json. Not part of `npm test`.
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import usearch, { type Matches } from "usearch";
@@ -33,6 +35,7 @@ const quants = list(argv, "--quant", "bf16,i8") as Quant[];
 const efs = list(argv, "--ef", "32,48,64,96").map(Number);
 const candidateCounts = list(argv, "--candidates", "10,16").map(Number);
 const samples = Number(list(argv, "--samples", "400")[0]);
+const cacheDir = argv.includes("--cache") ? list(argv, "--cache", "")[0] : undefined;
 if (!(size >= 1_000 && size <= 1_000_000)) throw new Error("--size: 1000..1000000");
 if (quants.some((q) => !(q in quantKinds))) throw new Error(`--quant: of ${Object.keys(quantKinds).join(",")}`);
 if ([...ms, ...efs, ...candidateCounts].some((n) => !Number.isInteger(n) || n < 2 || n > 1_024)) throw new Error("--m/--ef/--candidates: integers 2..1024");
@@ -57,7 +60,8 @@ interface Row {
   fileMb: number;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "potluck-ann-sweep-"));
+const dir = cacheDir ?? mkdtempSync(join(tmpdir(), "potluck-ann-sweep-"));
+mkdirSync(dir, { recursive: true });
 const rows: Row[] = [];
 try {
   // Every variant is timed interleaved, query by query, so load from other processes on this
@@ -66,12 +70,15 @@ try {
   for (const quant of quants) {
     for (const m of ms) {
       const config = (ef: number) => ({ dimensions: dims, metric: usearch.MetricKind.IP, quantization: quantKinds[quant], connectivity: m, expansion_add: 0, expansion_search: ef, multi: false });
-      const built = new usearch.Index(config(64));
-      const started = performance.now();
-      built.add(new BigUint64Array(Array.from({ length: size }, (_, i) => BigInt(i))), matrix, 0);
-      const buildS = (performance.now() - started) / 1000;
-      const file = join(dir, `m${m}-${quant}.usearch`);
-      built.save(file);
+      const file = join(dir, `n${size}-m${m}-${quant}.usearch`);
+      let buildS = Number.NaN;
+      if (!existsSync(file)) {
+        const built = new usearch.Index(config(64));
+        const started = performance.now();
+        built.add(new BigUint64Array(Array.from({ length: size }, (_, i) => BigInt(i))), matrix, 0);
+        buildS = (performance.now() - started) / 1000;
+        built.save(file);
+      }
       const fileMb = statSync(file).size / 1e6;
       process.stdout.write(`built M ${m} ${quant} in ${buildS.toFixed(1)} s (${fileMb.toFixed(0)} MB)\n`);
       for (const ef of efs) {
@@ -90,8 +97,10 @@ try {
     }
   }
   for (let i = 0; i < samples + 50; i++) {
-    const q = queries[i % queries.length] as Float32Array;
-    for (const variant of variants) {
+    for (const [v, variant] of variants.entries()) {
+      // A different query from the variant before: two variants on one graph must not share a
+      // walk the first one just pulled into cache.
+      const q = queries[(i + v * 37) % queries.length] as Float32Array;
       const t0 = performance.now();
       variant.index.search(q, variant.row.candidates, 1);
       if (i >= 50) variant.times.push(performance.now() - t0);
@@ -104,7 +113,7 @@ try {
     process.stdout.write(`M ${row.m} ${row.quant} ef ${row.ef} cand ${row.candidates}: recall@10 ${row.recallAt10.toFixed(3)} p50 ${fmt(s.p50)} p95 ${fmt(s.p95)} ms\n`);
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (cacheDir === undefined) rmSync(dir, { recursive: true, force: true });
 }
 const resultsDir = join(repoRoot, "tools/bench/results");
 mkdirSync(resultsDir, { recursive: true });

@@ -265,7 +265,7 @@ function report(args: Args, recall: Recall[], rows: SizeRow[], ann: AnnResult | 
     out.push(`  ours above the mesh floor (peer search over the mesh − bare GET over the mesh) ${d(b.searchMesh.p50, b.floorMesh.p50)}.`);
   }
   if (ann !== undefined) {
-    out.push("", `ANN (HNSW, M=${store.annOptions.connectivity}, ef=${store.annOptions.expansionSearch}) vs exact at ${ann.size}: recall@10 ${ann.recallAt10.toFixed(3)}; p50 ${fmt(ann.ann.p50)} ms vs exact ${fmt(ann.exact.p50)} ms (p95 ${fmt(ann.ann.p95)} vs ${fmt(ann.exact.p95)})`);
+    out.push("", `ANN (HNSW ${store.annOptions.quantization}, M=${store.annOptions.connectivity}, ef=${store.annOptions.expansionSearch}, best ${store.annOptions.candidatesMin} candidates re-scored exactly) vs exact at ${ann.size}: recall@10 ${ann.recallAt10.toFixed(3)}; p50 ${fmt(ann.ann.p50)} ms vs exact ${fmt(ann.exact.p50)} ms (p95 ${fmt(ann.ann.p95)} vs ${fmt(ann.exact.p95)})`);
   }
   if (restart !== undefined) {
     out.push(`Restart with the saved graph: searchable ${restart.readyS.toFixed(1)} s after open, log replay included (${restart.sources.join(", ")}); the first build took ${restart.buildS === undefined ? "?" : restart.buildS.toFixed(1)} s.`);

@@ -10,7 +10,9 @@ import { createMemoryLab, type MemoryLab } from "../../bench/retrieval/lab-sidec
 // `potluck memory` on linux's own loopback, as a user would.
 const cli = join(repoRoot, "bin/potluck.mjs");
 
-describe("memory over the lab mesh", () => {
+// Each step starts sidecars and CLI processes under tsx; on a loaded 2-core machine one test has
+// taken past vitest's 60 s default, so the limit here only catches a hang, never a slow machine.
+describe("memory over the lab mesh", { timeout: 10 * 60_000 }, () => {
   let lab: MemoryLab;
   beforeAll(async () => {
     lab = await createMemoryLab();

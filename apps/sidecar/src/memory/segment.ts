@@ -21,7 +21,13 @@ export interface AnnOptions {
   buildBatchRows: number;
   connectivity: number;
   expansionSearch: number;
+  /** How the graph stores vectors; only the candidate set depends on it (scores are exact f32). */
+  quantization: AnnQuantization;
+  /** At least this many candidates are taken from the graph and re-scored exactly; the best `k` are kept. */
+  candidatesMin: number;
 }
+
+export type AnnQuantization = "bf16" | "i8";
 
 /** The exact scan runs on one thread: measured faster than two on this 2-core class of machine. */
 const scanThreads = 1;
@@ -137,7 +143,11 @@ export class VectorSegment {
   nearest(query: Float32Array, k: number, { exact = false }: { exact?: boolean } = {}): ScoredEntry[] {
     const count = Math.min(k, this.entries.length);
     if (count === 0) return [];
-    if (!exact && this.ann?.ready === true) return this.rescored(this.ann.search(query, count), query);
+    if (!exact && this.ann?.ready === true) {
+      const hits = this.rescored(this.ann.search(query, Math.min(this.entries.length, Math.max(count, this.annOptions.candidatesMin))), query);
+      if (hits.length > count) hits.length = count;
+      return hits;
+    }
     const matrix = this.data.subarray(0, this.entries.length * this.dimensions);
     const found = usearch.exactSearch(matrix, query, this.dimensions, count, usearch.MetricKind.IP, scanThreads) as Matches;
     const hits: ScoredEntry[] = [];

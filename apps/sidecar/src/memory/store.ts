@@ -67,7 +67,7 @@ export const StoreDefaults = {
    * note 4 put the brute-force limit at 5-10k for numpy; SIMD moves it up). ef 96 measured
    * recall@10 0.954 at 0.50 ms p50 at 100,000 (bench retrieval); ef 128 gave 0.966 at 0.74 ms.
    */
-  ann: { thresholdRows: 20_000, buildBatchRows: 512, connectivity: 16, expansionSearch: 96 } satisfies AnnOptions,
+  ann: { thresholdRows: 20_000, buildBatchRows: 512, connectivity: 16, expansionSearch: 96, quantization: "bf16", candidatesMin: 10 } satisfies AnnOptions,
 } as const;
 
 interface Tiers {
