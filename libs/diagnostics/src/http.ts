@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { request as httpRequest } from "node:http";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Capabilities, FwReapplyResult, FwStatus, Health, InferStreamChunk, ModelInfo, ProbeResponse, Roster, type RosterEntry } from "@potluck/protocol";
 import { z as zod } from "zod";
 import type { z } from "zod";
@@ -21,6 +21,7 @@ const firstTokenPrompt = "Reply with one word.";
 
 /** The peer sidecar over HTTP: the same path a routed prompt takes. */
 export function httpPeerClient({ requester, sign, fetch: fetchImpl = fetch }: HttpPeerClientOptions): PeerClient {
+  const probeAgents = { small: probeAgent(), large: probeAgent() };
   const call = async (target: PeerTarget, method: "GET" | "POST", path: string, body: unknown, signal: AbortSignal) => {
     const text = body === undefined ? "" : JSON.stringify(body);
     const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
@@ -39,7 +40,7 @@ export function httpPeerClient({ requester, sign, fetch: fetchImpl = fetch }: Ht
       const body = JSON.stringify({ payload });
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (sign !== undefined) Object.assign(headers, await sign({ method: "POST", path: "/peer/probe", body }));
-      const text = await postOnFreshConnection(target, "/peer/probe", headers, body, signal);
+      const text = await postProbe(bytes <= DiagnosticsLimits.smallProbeBytes ? probeAgents.small : probeAgents.large, target, "/peer/probe", headers, body, signal);
       const echo = parseJson(text, ProbeResponse);
       if (echo.payload !== payload) throw new ProbeError(ProbeErrorKind.invalid, `probe echo differs: sent ${bytes} bytes, got ${echo.payload.length}`);
     },
@@ -152,16 +153,24 @@ async function send(fetchImpl: typeof fetch, url: string, init: RequestInit): Pr
 }
 
 /**
- * POSTs on a TCP connection of its own, closed after the answer. A probe must test the path as it
- * is now: on a reused keep-alive connection, a segment of an earlier, larger exchange that an MTU
- * black hole ate sits unacknowledged ahead of the small probe, TCP delivers nothing behind it, and
- * the small probe times out as if a firewall dropped it. A fresh connection carries only its own
- * packets, all of them small for the small probe. The cost is one extra round trip per probe.
+ * Probe connections, kept alive, one pool per probe size. A probe must test the path as it is now:
+ * on a connection shared with larger exchanges (capabilities, a first token, the large probe), a
+ * segment an MTU black hole ate sits unacknowledged ahead of the small probe, TCP delivers nothing
+ * behind it, and the small probe times out as if a firewall dropped it. A small-probe connection
+ * only ever carries small segments, so it cannot be stuck behind a large one; a large probe that
+ * times out is aborted and its connection destroyed. Keep-alive (rather than a connection per
+ * probe) saves two TCP handshakes per check, a measurable share of a healthy check.
  */
-function postOnFreshConnection(target: PeerTarget, path: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<string> {
+function probeAgent(): HttpAgent {
+  // Concurrent checks of one path share a run (see Diagnostics), so a few sockets a peer is plenty.
+  return new HttpAgent({ keepAlive: true, maxSockets: probeSocketsPerPeerMax, maxFreeSockets: probeSocketsPerPeerMax });
+}
+
+const probeSocketsPerPeerMax = 4;
+
+function postProbe(agent: HttpAgent, target: PeerTarget, path: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    // agent: false = a one-off agent: a new socket, "Connection: close", nothing pooled afterwards.
-    const req = httpRequest({ host: target.host, port: target.port, path, method: "POST", agent: false, signal, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+    const req = httpRequest({ host: target.host, port: target.port, path, method: "POST", agent, signal, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
       const chunks: Buffer[] = [];
       let received = 0;
       res.on("data", (chunk: Buffer) => {
