@@ -2,6 +2,7 @@ import { errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
 import { Hono } from "hono";
 import type { Registry } from "prom-client";
 import type { Witness } from "./anchors/witness.js";
+import type { WriteAuth } from "./auth/writers.js";
 import type { Ledger } from "./ledger/service.js";
 import { accountRoutes, balanceRoutes } from "./routes/balances.js";
 import { eventRoutes } from "./routes/events.js";
@@ -14,16 +15,18 @@ export interface LedgerDeps {
   /** Present when this process also acts as a witness for another log. */
   witness?: Witness;
   metrics?: Registry;
+  /** Who may write over HTTP (see auth/writers.ts); without it every write is refused. */
+  writeAuth?: WriteAuth;
 }
 
 /** The ledger's HTTP surface, built from injected dependencies (no port, no globals). */
 export function buildLedgerApp(deps: LedgerDeps) {
   const app = new Hono()
     .get("/health", (c) => c.json({ status: "ok", service: "ledger", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
-    .route("/v1/events", eventRoutes(deps.ledger))
+    .route("/v1/events", eventRoutes(deps.ledger, deps.writeAuth))
     .route("/v1/balances", balanceRoutes(deps.ledger))
     .route("/v1/accounts", accountRoutes(deps.ledger))
-    .route("/v1/log", logRoutes(deps.ledger));
+    .route("/v1/log", logRoutes(deps.ledger, deps.writeAuth));
   if (deps.witness !== undefined) app.route("/v1/witness", witnessRoutes(deps.witness));
   const metrics = deps.metrics;
   if (metrics !== undefined) app.get("/metrics", async (c) => c.text(await metrics.metrics(), 200, { "content-type": metrics.contentType }));

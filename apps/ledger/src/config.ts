@@ -33,6 +33,10 @@ export const LedgerConfigSchema = z.object({
   /** A witness to cosign checkpoints: its add-checkpoint URL and its verifier key. */
   POTLUCK_LEDGER_WITNESS_URL: ConfigFields.url(["http", "https"]).optional(),
   POTLUCK_LEDGER_WITNESS_KEY: z.string().min(1).optional(),
+  /** Bearer token for HTTP writes by the operator or a test (any event, checkpoints, snapshots). */
+  POTLUCK_LEDGER_WRITE_TOKEN: z.string().min(32, "expected a write token of at least 32 characters").max(256).regex(/^\S+$/, "expected a token without spaces").optional(),
+  /** The coordinator whose roster lists the machines that may write their owner's events with signed requests. */
+  POTLUCK_COORDINATOR_URL: ConfigFields.url(["http", "https"]).optional(),
   /** Act as a witness for the log with this verifier key (serves /v1/witness/add-checkpoint). */
   POTLUCK_LEDGER_WITNESS_FOR: z.string().min(1).optional(),
 });

@@ -9,6 +9,7 @@ import { FileAnchor } from "./anchors/file-anchor.js";
 import { drainOutbox } from "./anchors/outbox.js";
 import { Witness, WitnessAnchor } from "./anchors/witness.js";
 import { buildLedgerApp } from "./app.js";
+import { CoordinatorRoster } from "./auth/roster.js";
 import { loadLedgerConfig, type LedgerConfig } from "./config.js";
 import { openLedgerDb } from "./db/open.js";
 import { ensureUsageStream, startIngest } from "./ingest/jetstream.js";
@@ -35,7 +36,12 @@ async function start(cfg: LedgerConfig) {
   }
   ledger = new Ledger(opened.db, signer, cfg.POTLUCK_LEDGER_ORIGIN, anchors);
   const witness = cfg.POTLUCK_LEDGER_WITNESS_FOR === undefined ? undefined : new Witness(parseVerifierKey(cfg.POTLUCK_LEDGER_WITNESS_FOR), await loadOrCreateSigner(join(cfg.POTLUCK_DATA_DIR, "witness.key"), `${cfg.POTLUCK_LEDGER_ORIGIN}-witness`, NoteAlg.cosignatureV1), undefined, join(cfg.POTLUCK_DATA_DIR, "witness-state.json"));
-  const app = buildLedgerApp({ startedAt: Date.now(), ledger, metrics: createLedgerMetrics(ledger), ...(witness === undefined ? {} : { witness }) });
+  const writeAuth = {
+    ...(cfg.POTLUCK_LEDGER_WRITE_TOKEN === undefined ? {} : { token: cfg.POTLUCK_LEDGER_WRITE_TOKEN }),
+    ...(cfg.POTLUCK_COORDINATOR_URL === undefined ? {} : { machines: new CoordinatorRoster(cfg.POTLUCK_COORDINATOR_URL) }),
+  };
+  if (writeAuth.token === undefined && writeAuth.machines === undefined) log.warn("no HTTP writers configured (POTLUCK_LEDGER_WRITE_TOKEN, POTLUCK_COORDINATOR_URL): HTTP writes are refused; JetStream ingest is unaffected");
+  const app = buildLedgerApp({ startedAt: Date.now(), ledger, metrics: createLedgerMetrics(ledger), writeAuth, ...(witness === undefined ? {} : { witness }) });
   const server = serve({ fetch: app.fetch, port: cfg.POTLUCK_LEDGER_PORT, hostname: cfg.POTLUCK_BIND }, (info) => log.info({ port: info.port, db: opened.kind, key: signer.vkey }, "ledger listening"));
 
   let nc: NatsConnection | undefined;

@@ -9,12 +9,13 @@ import { testLedger } from "./helpers/ledger.js";
 describe("ledger HTTP API", () => {
   let t: Awaited<ReturnType<typeof testLedger>>;
   let app: ReturnType<typeof buildLedgerApp>;
-  const post = (path: string, body: unknown) => app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const token = "t".repeat(40);
+  const post = (path: string, body: unknown) => app.request(path, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
   const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string; field?: string } }).error;
 
   beforeAll(async () => {
     t = await testLedger();
-    app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, metrics: createLedgerMetrics(t.ledger) });
+    app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, metrics: createLedgerMetrics(t.ledger), writeAuth: { token } });
   });
   afterAll(async () => t.close());
 
@@ -53,7 +54,7 @@ describe("ledger HTTP API", () => {
   });
 
   it("refuses malformed JSON and oversized bodies without a 500", async () => {
-    const bad = await app.request("/v1/events", { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
+    const bad = await app.request("/v1/events", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: "{" });
     expect(bad.status).toBe(400);
     const big = await post("/v1/events", { kind: "earn", eventId: "h-3", account: "ann", amount: 1, pad: "x".repeat(20_000) });
     expect(big.status).toBe(413);

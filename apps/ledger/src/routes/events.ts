@@ -1,19 +1,24 @@
 import { LedgerEventRequest, LedgerLimits, PotluckHttpError, zodHook, type EventOutcome } from "@potluck/protocol";
+import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { validator } from "hono/validator";
+import { requireWriter, type WriteAuth, type Writer, type WriterVariables } from "../auth/writers.js";
 import type { AppendOutcome } from "../ledger/append.js";
 import { fromRequest } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";
 
-/** The HTTP write path: the same events JetStream carries, one per request. */
-export function eventRoutes(ledger: Ledger) {
-  return new Hono().post(
+/** The HTTP write path: the same events JetStream carries, one per request, from an authenticated writer. */
+export function eventRoutes(ledger: Ledger, auth: WriteAuth | undefined) {
+  return new Hono<{ Variables: WriterVariables }>().post(
     "/",
     bodyLimit({ maxSize: LedgerLimits.eventBodyBytesMax, onError: () => { throw new PotluckHttpError(413, "body_too_large", `event body is larger than ${LedgerLimits.eventBodyBytesMax} bytes`); } }),
+    requireWriter(auth),
     validator("json", zodHook(LedgerEventRequest)),
     async (c) => {
-      const [outcome] = await ledger.append([fromRequest(c.req.valid("json"))]);
+      const req = c.req.valid("json");
+      mayWrite(c.get("writer"), req);
+      const [outcome] = await ledger.append([fromRequest(req)]);
       const body = answer(outcome);
       return c.json(body, body.status === "applied" ? 201 : 200);
     },
@@ -27,4 +32,20 @@ export function answer(outcome: AppendOutcome | undefined): EventOutcome {
   if (outcome.status === "duplicate") return { eventId: outcome.eventId, status: "already_applied", seq: outcome.seq };
   const r = outcome.refusal;
   throw new PotluckHttpError(r.status, r.code, r.message, r.field);
+}
+
+/**
+ * A machine meters its own owner's usage (earn, spend, hold, settle, void); adjustments and
+ * refunds are the operator's verification deltas. Anything else is a 403 naming the field.
+ */
+function mayWrite(writer: Writer, req: LedgerEventRequest): void {
+  if (writer.kind === "token") return;
+  if (req.kind === "adjust" || req.kind === "refund") throw new PotluckHttpError(403, "forbidden", `machine ${writer.machine} may not post ${req.kind} events; they are the operator's (write token)`, "kind");
+  if (req.account !== writer.owner) throw new PotluckHttpError(403, "forbidden", `machine ${writer.machine} meters ${writer.owner}'s account, not ${req.account}`, "account");
+}
+
+/** For writes only the operator may make (signing a checkpoint, taking a snapshot). */
+export function operatorOnly(c: Context<{ Variables: WriterVariables }>, what: string): void {
+  const writer = c.get("writer");
+  if (writer.kind !== "token") throw new PotluckHttpError(403, "forbidden", `${what} needs the ledger's write token; machine ${writer.machine} may only post its own owner's events`, "authorization");
 }
