@@ -80,7 +80,7 @@ try {
         built.save(file);
       }
       const fileMb = statSync(file).size / 1e6;
-      process.stdout.write(`built M ${m} ${quant} in ${buildS.toFixed(1)} s (${fileMb.toFixed(0)} MB)\n`);
+      process.stdout.write(`M ${m} ${quant}: ${Number.isNaN(buildS) ? "graph from --cache" : `built in ${buildS.toFixed(1)} s`} (${fileMb.toFixed(0)} MB)\n`);
       for (const ef of efs) {
         const index = new usearch.Index(config(ef));
         index.view(file);
