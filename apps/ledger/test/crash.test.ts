@@ -94,7 +94,10 @@ describe("crash safety over JetStream", () => {
       publishing = false;
       await publisher;
       if (process.env.LEDGER_TEST_TRACE === "1") console.log(`publishing stopped at ${Date.now() - t0} ms, ${published.length} published`);
-      await waitUntil(async () => (await count()) >= published.length, `all ${published.length} events to be applied`, 90_000, 200);
+      await waitUntil(async () => (await count()) >= published.length, `all ${published.length} events to be applied`, 90_000, 200, [
+        { name: "first ledger", output: proc.output },
+        { name: "second ledger", output: second.output },
+      ]);
       await killHard(second.child);
     } finally {
       publishing = false;

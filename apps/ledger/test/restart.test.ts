@@ -41,11 +41,12 @@ describe("PostgreSQL and NATS restart mid-stream", () => {
     await waitUntil(async () => (nc = await connect({ servers: nats.url }).catch(() => undefined)) !== undefined, "the private NATS", 30_000, 200);
     const conn = nc as NatsConnection;
     const proc = spawnLedger({ DATABASE_URL: pg.url, POTLUCK_DATA_DIR: dataDir, POTLUCK_NATS_URL: nats.url, POTLUCK_NATS_PREFIX: "rs", POTLUCK_LEDGER_PORT: "0", POTLUCK_BIND: "127.0.0.1", POTLUCK_LEDGER_ACK_WAIT: "2", POTLUCK_LEDGER_BATCH_MAX: "100" });
+    const logs = [{ name: "ledger", output: proc.output }];
     const sql = postgres(pg.url, { max: 1, onnotice: () => undefined });
     const count = async () => Number((await sql`select count(*)::int as n from entries where kind <> 'snapshot'`.catch(() => [{ n: -1 }]))[0]?.n ?? -1);
     const published: UsageEvent[] = [];
     try {
-      await waitUntil(async () => (await count()) >= 0, "the ledger's schema", 60_000, 200);
+      await waitUntil(async () => (await count()) >= 0, "the ledger's schema", 60_000, 200, logs);
       let publishing = true;
       const publisher = (async () => {
         const js = jetstream(conn);
@@ -65,7 +66,7 @@ describe("PostgreSQL and NATS restart mid-stream", () => {
           if (i % 20 === 19) await new Promise((r) => setTimeout(r, 20));
         }
       })();
-      await waitUntil(async () => (await count()) > 200, "events before the database restart", 60_000, 100);
+      await waitUntil(async () => (await count()) > 200, "events before the database restart", 60_000, 100, logs);
       await pg.stop("fast");
       await new Promise((r) => setTimeout(r, 1_000));
       await pg.start();
@@ -73,15 +74,15 @@ describe("PostgreSQL and NATS restart mid-stream", () => {
       const sql2 = postgres(pg.url, { max: 1, onnotice: () => undefined });
       const count2 = async () => Number((await sql2`select count(*)::int as n from entries where kind <> 'snapshot'`.catch(() => [{ n: -1 }]))[0]?.n ?? -1);
       const afterPg = await count2();
-      await waitUntil(async () => (await count2()) > afterPg + 200, "events after the database restart", 60_000, 100);
+      await waitUntil(async () => (await count2()) > afterPg + 200, "events after the database restart", 60_000, 100, logs);
       await nats.stop();
       await new Promise((r) => setTimeout(r, 1_000));
       nats.start();
       const afterNats = await count2();
-      await waitUntil(async () => (await count2()) > afterNats + 200, "events after the NATS restart", 90_000, 100);
+      await waitUntil(async () => (await count2()) > afterNats + 200, "events after the NATS restart", 90_000, 100, logs);
       publishing = false;
       await publisher;
-      await waitUntil(async () => (await count2()) >= published.length, `all ${published.length} events`, 90_000, 200);
+      await waitUntil(async () => (await count2()) >= published.length, `all ${published.length} events`, 90_000, 200, logs);
       const rows = await sql2<{ event_id: string }[]>`select event_id from entries where kind <> 'snapshot'`;
       expect(rows.length).toBe(published.length);
       expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(published.map((e) => e.eventId)));

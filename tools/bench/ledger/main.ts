@@ -6,6 +6,9 @@
 //      against GET /health as the HTTP baseline.
 //   3. Snapshot of --accounts balances (default 1,000,000): read + Merkle tree + appended entry,
 //      with the in-memory tree build alone as the baseline.
+//   Beside each append rate: CPU microseconds per event, of this Node process and of the database's
+//   backends (read from /proc: PostgreSQL runs on this machine). On a shared, loaded machine
+//   the wall-clock rates swing with the neighbours; CPU per event is what a change moves.
 //   4. Proof bundle generation (GET-equivalent, includes recomputing balances as of the snapshot)
 //      and offline verification.
 //
@@ -13,7 +16,7 @@
 //
 // Prints a table and writes tools/bench/results/ledger.json. Not part of `npm test`.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -45,6 +48,8 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   const ingest: number[] = [];
   const direct: number[] = [];
+  const ingestCpu: CpuPerEvent[] = [];
+  const directCpu: CpuPerEvent[] = [];
   const reads: Summary[] = [];
   const httpReads: Summary[] = [];
   const health: Summary[] = [];
@@ -53,10 +58,13 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < repeats; r += 1) {
       const usage = makeEvents(events, r);
-      direct.push(await withDb(async (db) => appendDirect(db, usage)));
+      const d = await withDb(async (db) => appendDirect(db, usage));
+      direct.push(d.rate);
+      directCpu.push(d.cpu);
       ingest.push(
         await withDb(async (db) => {
-          const rate = await appendFromJetStream(nc, db, usage);
+          const { rate, cpu } = await appendFromJetStream(nc, db, usage);
+          ingestCpu.push(cpu);
           const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
           const app = buildLedgerApp({ startedAt: Date.now(), ledger });
           const pick = () => `acct${Math.floor(Math.random() * ledgerAccounts)}`;
@@ -76,7 +84,7 @@ async function main(): Promise<void> {
     await nc.close();
   }
   const snap = await withDb((db) => snapshotBench(db, accounts));
-  report({ ingest, direct, reads, httpReads, health, proofGen, proofVerify, snap });
+  report({ ingest, direct, ingestCpu, directCpu, reads, httpReads, health, proofGen, proofVerify, snap });
 }
 
 function makeEvents(n: number, repeat: number): UsageEvent[] {
@@ -84,26 +92,63 @@ function makeEvents(n: number, repeat: number): UsageEvent[] {
   return Array.from({ length: n }, (_, i) => ({ eventId: `b${repeat}-${i}`, jobId: `job-${i}`, kind: "earn" as const, account: `acct${i % ledgerAccounts}`, counterparty: "peer", servedBy: "box", model: "tiny", tokens: 10, amount: 1 + (i % 1000), at }));
 }
 
-async function appendDirect(db: OpenedDb, usage: UsageEvent[]): Promise<number> {
-  const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
-  const started = performance.now();
-  await ledger.append(usage.map(fromUsage));
-  return usage.length / ((performance.now() - started) / 1000);
+interface CpuPerEvent {
+  nodeUs: number;
+  /** NaN when the database's processes cannot be read (not on this machine). */
+  pgUs: number;
 }
 
-async function appendFromJetStream(nc: NatsConnection, db: OpenedDb, usage: UsageEvent[]): Promise<number> {
+/** CPU time (ms) of the database's backends serving `db`, from /proc; NaN when unreadable. */
+async function backendCpuMs(dbName: string): Promise<number> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
+  try {
+    const pids = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbName}`;
+    let ticks = 0;
+    for (const { pid } of pids) {
+      // Fields after the command name: utime and stime are the 12th and 13th (clock ticks, 100 Hz).
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks * 10;
+  } catch {
+    return Number.NaN;
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Runs `work` over `events` events and measures its rate and its CPU per event (this process and the database's backends). */
+async function measured(db: OpenedDb & { url?: string }, events: number, work: () => Promise<void>): Promise<{ rate: number; cpu: CpuPerEvent }> {
+  const dbName = new URL(db.url ?? "postgres://x/unknown").pathname.slice(1);
+  const pg0 = await backendCpuMs(dbName);
+  const cpu0 = process.cpuUsage();
+  const started = performance.now();
+  await work();
+  const elapsed = performance.now() - started;
+  const used = process.cpuUsage(cpu0);
+  const pg = (await backendCpuMs(dbName)) - pg0;
+  return { rate: events / (elapsed / 1000), cpu: { nodeUs: (used.user + used.system) / events, pgUs: (pg * 1000) / events } };
+}
+
+async function appendDirect(db: OpenedDb & { url?: string }, usage: UsageEvent[]): Promise<{ rate: number; cpu: CpuPerEvent }> {
+  const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
+  return measured(db, usage.length, async () => {
+    await ledger.append(usage.map(fromUsage));
+  });
+}
+
+async function appendFromJetStream(nc: NatsConnection, db: OpenedDb & { url?: string }, usage: UsageEvent[]): Promise<{ rate: number; cpu: CpuPerEvent }> {
   const prefix = `b${randomBytes(5).toString("hex")}`;
   const { stream } = await ensureUsageStream(nc, prefix, "ledger");
   try {
     const js = jetstream(nc);
     for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
     const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
-    const started = performance.now();
-    const ingest = startIngest({ nc, ledger, stream, durable: "ledger", batchMax: 1000, log: () => undefined });
-    while ((await ledger.log.size()) < usage.length) await new Promise((r) => setTimeout(r, 20));
-    const rate = usage.length / ((performance.now() - started) / 1000);
-    await ingest.stop();
-    return rate;
+    return await measured(db, usage.length, async () => {
+      const ingest = startIngest({ nc, ledger, stream, durable: "ledger", batchMax: 1000, log: () => undefined });
+      while ((await ledger.log.size()) < usage.length) await new Promise((r) => setTimeout(r, 20));
+      await ingest.stop();
+    });
   } finally {
     await jetstreamManager(nc).then((m) => m.streams.delete(subjectsFor(prefix).usageStream.name)).catch(() => undefined);
   }
@@ -159,7 +204,7 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-function report(r: { ingest: number[]; direct: number[]; reads: Summary[]; httpReads: Summary[]; health: Summary[]; proofGen: Summary[]; proofVerify: Summary[]; snap: { accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] } }): void {
+function report(r: { ingest: number[]; direct: number[]; ingestCpu: CpuPerEvent[]; directCpu: CpuPerEvent[]; reads: Summary[]; httpReads: Summary[]; health: Summary[]; proofGen: Summary[]; proofVerify: Summary[]; snap: { accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] } }): void {
   const ingest = median(r.ingest);
   const direct = median(r.direct);
   const reads = medianOf(r.reads);
@@ -171,9 +216,13 @@ function report(r: { ingest: number[]; direct: number[]; reads: Summary[]; httpR
   const treeMs = median(r.snap.treeOnlyMs);
   const treeCpuMs = median(r.snap.treeCpuMs);
   const load = loadavg()[0] ?? 0;
+  const cpuOf = (xs: CpuPerEvent[]) => ({ nodeUs: median(xs.map((x) => x.nodeUs)), pgUs: median(xs.map((x) => x.pgUs)) });
+  const ingestCpu = cpuOf(r.ingestCpu);
+  const directCpu = cpuOf(r.directCpu);
   const rows = [
     ["appends/s from JetStream (hash chain, batches of 1,000)", ingest.toFixed(0), `goal ≥ 20,000/s; ${(ingest / direct).toFixed(2)}× the direct append rate`],
     ["appends/s direct (no NATS), baseline", direct.toFixed(0), ""],
+    ["CPU µs per event from JetStream: Node / PostgreSQL backends", `${fmt(ingestCpu.nodeUs)} / ${fmt(ingestCpu.pgUs)}`, `direct: ${fmt(directCpu.nodeUs)} / ${fmt(directCpu.pgUs)} (NATS server not counted)`],
     ["balance read p50 / p95 (Ledger.balance, ms)", `${fmt(reads.p50)} / ${fmt(reads.p95)}`, ""],
     ["balance read over HTTP p50 / p95 (ms)", `${fmt(httpReads.p50)} / ${fmt(httpReads.p95)}`, `GET /health baseline p50 ${fmt(health.p50)} ms`],
     [`snapshot of ${r.snap.accounts.toLocaleString("en")} accounts (ms)`, fmt(snapMs), `goal ≤ 3,000 ms; leaves + tree alone ${fmt(treeMs)} ms wall, ${fmt(treeCpuMs)} ms CPU`],
@@ -183,7 +232,7 @@ function report(r: { ingest: number[]; direct: number[]; reads: Summary[]; httpR
   process.stdout.write(`\nledger bench (${repeats} repeats, medians; 1-minute load average ${load.toFixed(1)} on ${cpus().length} CPUs)\n`);
   for (const [what, value, note] of rows) process.stdout.write(`  ${String(what).padEnd(78)} ${String(value).padStart(14)}  ${note}\n`);
   mkdirSync(join(repoRoot, "tools/bench/results"), { recursive: true });
-  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), events, accounts, repeats, raw: r, loadAverage: load, medians: { treeCpuMs, ingest, direct, reads, httpReads, health, proofGen: gen, proofVerify: ver, snapshotMs: snapMs, treeOnlyMs: treeMs } }, null, 2));
+  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), events, accounts, repeats, raw: r, loadAverage: load, medians: { treeCpuMs, ingest, direct, ingestCpu, directCpu, reads, httpReads, health, proofGen: gen, proofVerify: ver, snapshotMs: snapMs, treeOnlyMs: treeMs } }, null, 2));
   process.stdout.write(`\nwrote ${resultsFile}\n`);
 }
 

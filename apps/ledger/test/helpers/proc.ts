@@ -24,13 +24,17 @@ export async function killHard(child: ChildProcess): Promise<void> {
   await exited(child);
 }
 
-export async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 60_000, everyMs = 100): Promise<void> {
+/**
+ * Polls until `check` holds. On timeout the error carries the tail of every process in `logs`
+ * (e.g. the ledger's own output), so a stuck run says why instead of only that it was stuck.
+ */
+export async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 60_000, everyMs = 100, logs: readonly { name: string; output: () => string }[] = []): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${logs.map((l) => `\n--- ${l.name} output (last 3000 characters) ---\n${l.output().slice(-3000)}`).join("")}`);
 }
 
 export function randomPort(): number {
