@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EngineError, type EngineEvent, type InferenceEngine } from "../src/inference/engine.js";
+import { EngineError, type EngineEvent, type GenerateRequest, type InferenceEngine } from "../src/inference/engine.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { tinyGguf } from "../src/inference/tiny-gguf.js";
 import { tinyModelDigest } from "../src/inference/tiny-model-file.js";
@@ -63,7 +63,7 @@ describe("LlamaEngine on the tiny model", () => {
   });
 
   it("counts prompt tokens alike whether or not the previous request left the prompt in the context", async () => {
-    const promptTokensOf = async (messages: typeof hello) => (await collect(engine.stream(id, { messages, maxTokens: 3 }))).done.usage.promptTokens;
+    const promptTokensOf = async (messages: GenerateRequest["messages"]) => (await collect(engine.stream(id, { messages, maxTokens: 3 }))).done.usage.promptTokens;
     const longer = [{ role: "system" as const, content: "Answer in one short sentence, please." }, ...hello];
     const fresh = await promptTokensOf(hello);
     const reused = await promptTokensOf(hello);

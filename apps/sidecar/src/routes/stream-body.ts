@@ -46,11 +46,11 @@ async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, opti
     closed = true;
     if (!res.writableFinished) options.onCancel();
   });
-  // Node's server already disables Nagle by default; said explicitly because a token is tiny.
-  res.socket?.setNoDelay(true);
-  res.writeHead(200, options.headers);
   let lastWriteAt = -Infinity;
   try {
+    // Node's server already disables Nagle by default; said explicitly because a token is tiny.
+    res.socket?.setNoDelay(true);
+    res.writeHead(200, options.headers);
     for (;;) {
       const next = await source.next();
       if (closed) return;
@@ -74,7 +74,8 @@ async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, opti
     // Headers are gone; a broken connection is the only honest signal left to the client.
     res.destroy(error instanceof Error ? error : new Error(String(error)));
   } finally {
-    await source.return?.(undefined);
+    // Closing the source stops the model or the upstream call; its own failure has nowhere to go.
+    await source.return?.(undefined)?.catch(() => undefined);
   }
 }
 
