@@ -11,7 +11,7 @@
 // real model's (no real model can be downloaded here). Every path uses 1 thread (the right count on
 // this 2-core box) and greedy decoding; raw runs in its own process like the sidecars, because an
 // idle llama.cpp context in the client's process measurably slows the server on 2 cores. The paths are measured interleaved, one run of each per
-// round, so load from other work on the machine drifts over all three alike.
+// round in a rotating order, so load from other work on the machine drifts over all three alike.
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -57,7 +57,10 @@ async function main(): Promise<void> {
     for (const path of paths) await path.once(); // warm-up, not recorded
     const runs = new Map<string, RunTiming[]>(paths.map((p) => [p.name, []]));
     for (let round = 0; round < repeats; round++) {
-      for (const path of paths) runs.get(path.name)!.push(await path.once());
+      // Rotated each round: a path run right after another finishes competes with that one's
+      // leftover work (its GC, its idle threads waking), which biased whichever came second.
+      const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
+      for (const path of order) runs.get(path.name)!.push(await path.once());
     }
     report(paths.map((p) => ({ path: p.name, runs: runs.get(p.name)!, coldStartMs: p.coldStartMs })), { modelId, maxTokens, repeats });
   } finally {
