@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJson } from "../src/ledger/events.js";
+import type { UsageEvent } from "@potluck/protocol";
+import { canonicalJson, canonicalSplit, fromUsage } from "../src/ledger/events.js";
 
 /** The definition canonicalJson must keep: JSON.stringify over a copy with keys sorted at every depth. */
 function reference(value: unknown): string {
@@ -34,6 +35,22 @@ describe("canonical JSON of event payloads", () => {
     expect(canonicalJson([undefined, () => 1])).toBe("[null,null]");
     // A JS object lists array-index keys first, by number; entries already hashed depend on that.
     expect(canonicalJson({ "": 0, "10": 1, "2": 2, a: 3 })).toBe('{"2":2,"10":1,"":0,"a":3}');
+  });
+
+  it("writes a usage event's payload and meta in one pass, exactly as two separate serializations would", () => {
+    const ev: UsageEvent = { eventId: "e-1", jobId: "j-1", kind: "earn", account: "ann", counterparty: "bob", servedBy: "box", model: "tiny", tokens: 10, amount: 25, at: "2026-11-27T00:00:00.000Z" };
+    const { eventId: _e, kind: _k, account: _a, amount: _m, ...facts } = ev;
+    const got = fromUsage(ev);
+    expect(got.payload).toBe(canonicalJson(ev));
+    expect(got.meta).toBe(canonicalJson(facts));
+    const omit = new Set(["a", "2", ""]);
+    fc.assert(
+      fc.property(fc.dictionary(fc.oneof(fc.string(), fc.constantFrom("a", "2", "", "10")), fc.option(fc.jsonValue(), { nil: undefined })), (obj) => {
+        const rest = Object.fromEntries(Object.entries(obj).filter(([k]) => !omit.has(k)));
+        expect(canonicalSplit(obj, omit)).toEqual({ whole: canonicalJson(obj), rest: canonicalJson(rest) });
+      }),
+      { numRuns: 1_000 },
+    );
   });
 
   it("refuses nesting deeper than its limit instead of recursing without end", () => {

@@ -38,8 +38,31 @@ export function fromRequest(req: LedgerEventRequest): IncomingEvent {
 
 /** A sidecar's usage event (JetStream) becomes an earn or a spend with the job's facts as meta. */
 export function fromUsage(ev: UsageEvent): IncomingEvent {
-  const { eventId, kind, account, amount, ...facts } = ev;
-  return { eventId, kind, account, amount, ref: "", meta: canonicalJson(facts), ...payloadOf(ev) };
+  const { eventId, kind, account, amount } = ev;
+  // Payload and meta (the payload without the fields the entry stores as columns) in one pass:
+  // every ingested event comes through here, and each value is serialized once, not twice.
+  const { whole: payload, rest: meta } = canonicalSplit(ev, USAGE_COLUMNS);
+  return { eventId, kind, account, amount, ref: "", meta, payload, payloadHash: hash("sha256", payload, "hex") };
+}
+
+const USAGE_COLUMNS: ReadonlySet<string> = new Set(["eventId", "kind", "account", "amount"]);
+
+/**
+ * canonicalJson(obj) and canonicalJson(obj without the `omit` keys), written together. Dropping
+ * keys keeps the others' relative order, so `rest` is exactly what canonicalJson gives for the
+ * smaller object.
+ */
+export function canonicalSplit(obj: object, omit: ReadonlySet<string>): { whole: string; rest: string } {
+  let whole = "{";
+  let rest = "{";
+  for (const k of sortedKeys(obj)) {
+    const v = canonical((obj as Record<string, unknown>)[k], 1);
+    if (v === undefined) continue;
+    const member = `${SAFE_KEY.test(k) ? `"${k}"` : JSON.stringify(k)}:${v}`;
+    whole += `${whole.length === 1 ? "" : ","}${member}`;
+    if (!omit.has(k)) rest += `${rest.length === 1 ? "" : ","}${member}`;
+  }
+  return { whole: `${whole}}`, rest: `${rest}}` };
 }
 
 /** JSON with object keys sorted at every depth, so equal payloads hash equally whatever their key order. */
