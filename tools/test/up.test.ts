@@ -39,7 +39,7 @@ function childPids(pid: number): number[] {
 }
 
 describe("potluck up", () => {
-  it("answers /health on the sidecar and leaves nothing behind after Ctrl-C", async () => {
+  it("answers /health on the sidecar, restarts a service that dies, and leaves nothing behind after Ctrl-C", async () => {
     const port = 18321 + Math.floor(Math.random() * 500);
     const up = spawn(process.execPath, [join(repoRoot, "bin/potluck.mjs"), "up", "--port", String(port), "--no-fw-watcher"], {
       env: { ...process.env, POTLUCK_DATA_DIR: dataDir, POTLUCK_COORDINATOR_PORT: String(port + 1000), POTLUCK_LEDGER_PORT: String(port + 1001) },
@@ -53,8 +53,16 @@ describe("potluck up", () => {
       expect(healthy, output).toBe(true);
       const res = await fetch(`http://127.0.0.1:${port}/health`);
       expect(res.status).toBe(200);
+      expect(await waitFor(async () => output.includes("potluck: up"), { timeoutMs: 120_000 }), output).toBe(true);
+      // A service that dies on its own is started again, like systemd's Restart=on-failure.
+      const ledger = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/ledger"));
+      expect(ledger, output).toBeDefined();
+      process.kill(ledger ?? -1, "SIGKILL");
+      expect(await waitFor(async () => /ledger exited \(SIGKILL\); restarting it/.test(output), { timeoutMs: 30_000 }), output).toBe(true);
+      expect(await waitFor(() => httpOk(`http://127.0.0.1:${port + 1001}/health`), { timeoutMs: 90_000 }), output).toBe(true);
       const children = childPids(up.pid ?? -1);
       expect(children.length, output).toBeGreaterThanOrEqual(3);
+      expect(children).not.toContain(ledger);
       const exited = new Promise<number | null>((resolve) => up.once("exit", resolve));
       up.kill("SIGINT");
       expect(await exited, output).toBe(0);

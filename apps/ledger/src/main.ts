@@ -49,7 +49,14 @@ async function start(cfg: LedgerConfig) {
   if (cfg.POTLUCK_LEDGER_INGEST) {
     nc = await connect({ servers: cfg.POTLUCK_NATS_URL, name: "potluck-ledger", maxReconnectAttempts: -1 });
     const { stream } = await ensureUsageStream(nc, cfg.POTLUCK_NATS_PREFIX, cfg.POTLUCK_LEDGER_CONSUMER, cfg.POTLUCK_LEDGER_ACK_WAIT * 1000);
-    ingest = startIngest({ nc, ledger, stream, durable: cfg.POTLUCK_LEDGER_CONSUMER, batchMax: cfg.POTLUCK_LEDGER_BATCH_MAX, log: (o, m) => log.warn(o, m) });
+    ingest = startIngest({
+      nc, ledger, stream, durable: cfg.POTLUCK_LEDGER_CONSUMER, batchMax: cfg.POTLUCK_LEDGER_BATCH_MAX, log: (o, m) => log.warn(o, m),
+      onStall: (stalledMs) => {
+        // Crash-only: the supervisor (systemd, potluck up) starts a fresh process; the batch is redelivered.
+        log.fatal({ stalledMs }, "ingest: an append has not settled (database connection lost mid-transaction); exiting for a restart");
+        process.exit(70);
+      },
+    });
     log.info({ stream }, "ledger ingesting usage events");
   }
   const timers = housekeeping(ledger, anchors, cfg);

@@ -145,7 +145,7 @@ async function appendFromJetStream(nc: NatsConnection, db: OpenedDb & { url?: st
     for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
     const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
     return await measured(db, usage.length, async () => {
-      const ingest = startIngest({ nc, ledger, stream, durable: "ledger", batchMax: 1000, log: () => undefined });
+      const ingest = startIngest({ nc, ledger, stream, durable: "ledger", batchMax: 1000, log: () => undefined, onStall: (ms) => { throw new Error(`bench: an append stalled for ${ms} ms`); } });
       while ((await ledger.log.size()) < usage.length) await new Promise((r) => setTimeout(r, 20));
       await ingest.stop();
     });

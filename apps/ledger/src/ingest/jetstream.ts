@@ -5,7 +5,7 @@ import { fromUsage, type IncomingEvent } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";
 
 /** Limits of the consume loop: batch size, how long a fetch waits, how long the server waits for an ack. */
-export const IngestLimits = { fetchExpiresMs: 1_000, ackWaitMs: 30_000, maxAckPending: 20_000, idleBackoffMsMax: 5_000 } as const;
+export const IngestLimits = { fetchExpiresMs: 1_000, ackWaitMs: 30_000, maxAckPending: 20_000, idleBackoffMsMax: 5_000, appendStallMs: 60_000 } as const;
 
 /** Creates the usage stream and the durable pull consumer if they do not exist yet. */
 export async function ensureUsageStream(nc: NatsConnection, prefix: string, durable: string, ackWaitMs: number = IngestLimits.ackWaitMs): Promise<{ stream: string }> {
@@ -44,8 +44,19 @@ export async function publishUsage(js: JetStreamClient, prefix: string, ev: Usag
  * event-id check turns the redelivery into "already applied": at-least-once delivery,
  * exactly-once effect. Returns a stop function that finishes the batch in hand.
  */
-export function startIngest(options: { nc: NatsConnection; ledger: Ledger; stream: string; durable: string; batchMax: number; log: (obj: object, msg: string) => void }): { stop: () => Promise<void> } {
-  const { nc, ledger, stream, durable, batchMax, log } = options;
+export function startIngest(options: {
+  nc: NatsConnection; ledger: Ledger; stream: string; durable: string; batchMax: number; log: (obj: object, msg: string) => void;
+  /**
+   * Called when an append has not settled within `appendStallMs`. postgres.js 3.4.9 can leave
+   * queries of a transaction pending forever when PostgreSQL drops the connection under it
+   * (porsager/postgres#1186); the only way out is a fresh process. Nothing is lost: the batch was
+   * never acknowledged, so JetStream redelivers it and the event ids make that exactly-once.
+   */
+  onStall: (stalledMs: number) => void;
+  appendStallMs?: number;
+}): { stop: () => Promise<void> } {
+  const { nc, ledger, stream, durable, batchMax, log, onStall } = options;
+  const stallMs = options.appendStallMs ?? IngestLimits.appendStallMs;
   let running = true;
   const done = (async () => {
     const consumer = await jetstream(nc).consumers.get(stream, durable);
@@ -81,7 +92,7 @@ export function startIngest(options: { nc: NatsConnection; ledger: Ledger; strea
       }
       next = prefetch();
       try {
-        if (batch.valid.length + batch.invalid.length > 0) await applyBatch(ledger, batch, log);
+        if (batch.valid.length + batch.invalid.length > 0) await withStallWatch(applyBatch(ledger, batch, log), stallMs, onStall);
         idleMs = 100;
       } catch (error) {
         // The batch stays unacknowledged; JetStream redelivers it after the ack wait.
@@ -125,6 +136,16 @@ async function applyBatch(ledger: Ledger, batch: ParsedBatch, log: (obj: object,
   // Only now, with the batch committed, may the server forget these messages.
   for (const m of batch.valid) m.ack();
   for (const m of batch.invalid) m.term();
+}
+
+/** Awaits `work`; if it has not settled after `ms`, reports the stall once (and keeps waiting). */
+async function withStallWatch<T>(work: Promise<T>, ms: number, onStall: (stalledMs: number) => void): Promise<T> {
+  const timer = setTimeout(() => onStall(ms), ms);
+  try {
+    return await work;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -15,6 +15,36 @@ export function spawnLedger(env: Record<string, string>): { child: ChildProcess;
   return { child, output: () => out };
 }
 
+/**
+ * The ledger as its supervisor (systemd's Restart=on-failure, `potluck up`) runs it: a process
+ * that exits on its own is started again, at most `maxRestarts` times. Used where the test is
+ * about what survives (every event applied once), not about whether one process does.
+ */
+export function superviseLedger(env: Record<string, string>, maxRestarts = 5): { output: () => string; restarts: () => number; stop: () => Promise<void> } {
+  let current = spawnLedger(env);
+  let earlier = "";
+  let restarts = 0;
+  let stopping = false;
+  const watch = (child: ChildProcess) => {
+    child.once("exit", (code, signal) => {
+      if (stopping || restarts >= maxRestarts) return;
+      restarts += 1;
+      earlier = `${earlier}${current.output()}\n--- ledger exited (${code ?? signal}); restart ${restarts} ---\n`.slice(-20_000);
+      current = spawnLedger(env);
+      watch(current.child);
+    });
+  };
+  watch(current.child);
+  return {
+    output: () => (earlier + current.output()).slice(-20_000),
+    restarts: () => restarts,
+    stop: async () => {
+      stopping = true;
+      await killHard(current.child);
+    },
+  };
+}
+
 export function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()));
 }

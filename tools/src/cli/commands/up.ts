@@ -22,6 +22,9 @@ Ctrl-C stops everything.`;
 
 /** How long a service may take to answer /health before `up` gives up on it. */
 const healthTimeoutMs = 120_000;
+/** Restarts of crashed services allowed within the window before `up` gives up on the stack. */
+const restartsMax = 3;
+const restartWindowMs = 10 * 60_000;
 
 export const upCommand: Command = {
   name: "up",
@@ -73,12 +76,26 @@ export const upCommand: Command = {
     }
     process.stdout.write(`potluck: up — sidecar http://127.0.0.1:${sidecarPort} (${services.join(", ")}). Ctrl-C stops everything.\n`);
 
-    // Any service dying on its own is a failure of the whole stack: stop the rest and say which.
-    const first = await Promise.race(procs.map((p) => p.exited.then((code) => ({ name: p.name, code }))));
-    if (stopping) return 0;
-    stopping = true;
-    await stopAll();
-    throw new CliError(`${first.name} exited (${first.code}); stopped the rest of the stack`);
+    // A service that dies on its own is started again, as systemd's Restart=on-failure would (the
+    // ledger exits by design when its database connection breaks mid-append); one that keeps
+    // dying, or NATS, fails the whole stack: stop the rest and say which.
+    const restarts: number[] = [];
+    for (;;) {
+      const first = await Promise.race(procs.map((p, index) => p.exited.then((code) => ({ proc: p, index, code }))));
+      if (stopping) return 0;
+      const now = Date.now();
+      while (restarts.length > 0 && (restarts[0] ?? now) < now - restartWindowMs) restarts.shift();
+      const name = first.proc.name;
+      if (name !== "nats" && restarts.length < restartsMax) {
+        restarts.push(now);
+        process.stdout.write(`potluck: ${name} exited (${first.code}); restarting it (${restarts.length} of at most ${restartsMax} in ${restartWindowMs / 60_000} min)\n`);
+        procs[first.index] = startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name as ServiceName]), env });
+        continue;
+      }
+      stopping = true;
+      await stopAll();
+      throw new CliError(`${name} exited (${first.code})${name === "nats" ? "" : ` after ${restartsMax} restarts`}; stopped the rest of the stack`);
+    }
   },
 };
 
