@@ -15,7 +15,7 @@ export interface LabPeer {
    * loopback, from mac over the bare underlay (no WireGuard) and over the mesh, and a bare HTTP
    * GET answered by a trivial node:http server each of those ways (the floor nothing of ours sits in).
    */
-  breakdown(body: { query: string; project: string }, args: { samples: number; repeats: number }): Promise<Breakdown>;
+  breakdown(body: { query: string; project: string }, args: { samples: number; repeats: number }, answerBytes: number): Promise<Breakdown>;
   close(): Promise<void>;
 }
 
@@ -26,6 +26,10 @@ export interface Breakdown {
   floorLoopback: Summary;
   floorUnderlay: Summary;
   floorMesh: Summary;
+  /** Bare GETs whose answer is as large as the search's, over the underlay and the mesh. */
+  answerBytes: number;
+  sizedFloorUnderlay: Summary;
+  sizedFloorMesh: Summary;
 }
 
 export async function labPeerPath(): Promise<LabPeer> {
@@ -52,7 +56,7 @@ export async function labPeerPath(): Promise<LabPeer> {
     async time(body, args) {
       return (await memoryLab.fromMac({ mode: "time", request: { method: "POST", path, body, signed: true }, samples: args.samples, warmup: 20, repeats: args.repeats })) as Summary;
     },
-    async breakdown(body, args) {
+    async breakdown(body, args, answerBytes) {
       await memoryLab.startFloor();
       const search = { method: "POST", path, body, signed: true };
       const floor = { method: "GET", path: "/", signed: false };
@@ -67,6 +71,9 @@ export async function labPeerPath(): Promise<LabPeer> {
         floorLoopback: await time("linux", urls.loopbackFloor, floor),
         floorUnderlay: await time("mac", urls.underlayFloor, floor),
         floorMesh: await time("mac", urls.meshFloor, floor),
+        answerBytes,
+        sizedFloorUnderlay: await time("mac", urls.underlayFloor, { ...floor, path: `/?bytes=${answerBytes}` }),
+        sizedFloorMesh: await time("mac", urls.meshFloor, { ...floor, path: `/?bytes=${answerBytes}` }),
       };
     },
     close: () => memoryLab.teardown(),

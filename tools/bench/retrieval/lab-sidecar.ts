@@ -13,7 +13,9 @@ const clientScript = join(repoRoot, "tools/bench/retrieval/peer-client.ts");
 const sidecarPort = 8321;
 /** The floor server: a bare node:http answer, the least any HTTP request between two hosts costs. */
 const floorPort = 8322;
-const floorScript = `require("node:http").createServer((req, res) => { req.resume(); req.on("end", () => res.end("ok")); }).listen(${floorPort}, "0.0.0.0", () => console.log("listening"));`;
+// GET /?bytes=N answers N bytes (at most 64 KiB): a body the size of a search answer, to tell
+// the mesh's per-packet cost from ours.
+const floorScript = `require("node:http").createServer((req, res) => { const n = Math.min(65536, Number(new URL(req.url, "http://x").searchParams.get("bytes")) || 2); req.resume(); req.on("end", () => res.end("x".repeat(n))); }).listen(${floorPort}, "0.0.0.0", () => console.log("listening"));`;
 /** A sidecar starting under tsx on a loaded 2-core machine (and building an ANN index) takes a while. */
 const startTimeoutMs = 15 * 60_000;
 
