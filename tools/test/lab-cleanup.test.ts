@@ -73,10 +73,22 @@ describe("lab cleanup", () => {
   for (const mode of ["throw", "exit", "wait"] as const) {
     it(`an owner that ${mode === "wait" ? "gets SIGTERM" : mode === "throw" ? "throws" : "calls process.exit"} leaves nothing behind`, async () => {
       const owner = await startOwner(mode);
-      // The sleeper enters its namespace a moment after it is spawned; wait for it to be seen.
-      await pollUntil(() => labPids(owner.id).size >= 3, { timeoutMs: 15_000 });
-      const pids = [...labPids(owner.id).keys()];
-      expect(pids.length).toBeGreaterThanOrEqual(3); // two wireguard-go + the sleeper
+      // The sleeper enters its namespace a moment after it is spawned, and short-lived helpers
+      // (ip, nft) of the owner can be counted for an instant: wait for exactly what must be there.
+      const comm = (pid: number) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+        } catch {
+          return "";
+        }
+      };
+      let pids: number[] = [];
+      const seen = () => {
+        pids = [...labPids(owner.id).keys()];
+        const names = pids.map(comm);
+        return names.includes("sleep") && names.filter((n) => n === "wireguard-go").length >= 2;
+      };
+      expect(await pollUntil(seen, { timeoutMs: 30_000 }), pids.map(comm).join(", ")).toBe(true); // two wireguard-go + the sleeper
       process.kill(owner.pid, mode === "wait" ? "SIGTERM" : "SIGUSR2");
       await owner.exited;
       expectGone(owner.id, pids);

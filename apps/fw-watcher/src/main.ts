@@ -51,7 +51,7 @@ function watch(cfg: FwWatcherConfig): void {
       publisher.offer(status, changed);
     },
   });
-  const app = buildFwWatcherApp({ startedAt: Date.now(), status: () => watcher.status(), reapply: (by) => watcher.reapply(by), registry: metrics.registry });
+  const app = buildFwWatcherApp({ startedAt: Date.now(), status: () => watcher.status(), refresh: () => watcher.refresh(), reapply: (by) => watcher.reapply(by), registry: metrics.registry });
   const server = serve({ fetch: app.fetch, port: cfg.POTLUCK_FW_PORT, hostname: "127.0.0.1" /* the fw-watcher is loopback only */ }, (info) => {
     log.info({ port: info.port, interfaceName: cfg.POTLUCK_INTERFACE, intervalS: cfg.POTLUCK_FW_WATCH_INTERVAL }, "fw-watcher listening");
   });

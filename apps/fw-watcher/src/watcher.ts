@@ -69,6 +69,24 @@ export class FwWatcher {
     });
   }
 
+  /**
+   * GET /status?fresh=1: reads the ruleset now, changing nothing. Diagnostics judge a path that
+   * just broke; a reading one tick old (an hour, with a long interval) would say the rules are intact.
+   */
+  refresh(): Promise<FwStatus> {
+    return this.serial(async () => {
+      try {
+        this.last = (await this.opts.firewall.read()).report;
+        this.noteVpnChange(this.last);
+        this.emit();
+      } catch (error) {
+        this.fail(error, "reading the ruleset failed");
+        throw error;
+      }
+      return this.status();
+    });
+  }
+
   /** POST /reapply: the same idempotent install, on request; throws so the caller can answer 5xx. */
   reapply(requestedBy: string): Promise<FwReapplyResult> {
     return this.serial(async () => {

@@ -61,7 +61,8 @@ export function httpFirewallProbe({ url, fetch: fetchImpl = fetch }: { url: stri
   return {
     async status(signal) {
       try {
-        const res = await send(fetchImpl, `${url}/status`, { signal });
+        // A fresh read: the watcher's cached one can be a whole (long) interval old.
+        const res = await send(fetchImpl, `${url}/status?fresh=1`, { signal });
         return await readJson(res, FwStatus, signal);
       } catch (error) {
         if (error instanceof ProbeError && error.kind === ProbeErrorKind.refused) return null;

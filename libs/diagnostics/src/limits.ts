@@ -61,8 +61,8 @@ export const DiagnosticsLimits = {
   capabilitiesTimeoutMs: 3_000,
   /** One token from a warm model; generous because a CPU-only peer may be busy with other work. */
   firstTokenTimeoutMs: 30_000,
-  /** The fw-watcher is on loopback; its status is a cached reading. */
-  firewallTimeoutMs: 1_000,
+  /** The fw-watcher is on loopback and reads the ruleset for us (one `nft -j list`, slow on a loaded box). */
+  firewallTimeoutMs: 3_000,
   /** Reapplying inserts three rules with nft; a few seconds at most. */
   firewallReapplyTimeoutMs: 10_000,
   /**

@@ -39,7 +39,7 @@ beforeAll(async () => {
         res.write(`${JSON.stringify({ type: "token", text: "Hi" })}\n`);
         return void setTimeout(() => res.end(), 50);
       }
-      if (req.url === "/status") return void res.end(JSON.stringify({ not: "a status" }));
+      if (req.url === "/status?fresh=1") return void res.end(JSON.stringify({ not: "a status" }));
       if (req.url === "/v1/models") {
         return void res.end(JSON.stringify({ object: "list", data: [{ id: "qwen", object: "model", potluck: { machine: "mac", state: "failed", reason: "CUDA missing", test_model: false } }] }));
       }

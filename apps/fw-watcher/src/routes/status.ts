@@ -6,14 +6,24 @@ import { WatcherBusyError } from "../watcher.js";
 
 export interface StatusDeps {
   status: () => FwStatus;
+  /** The status from a fresh read of the ruleset (no repair). */
+  refresh: () => Promise<FwStatus>;
   reapply: (requestedBy: string) => Promise<FwReapplyResult>;
   registry: Registry;
 }
 
-/** GET /status, POST /reapply (the consent path diagnostics uses) and GET /metrics. */
+/** GET /status (?fresh=1 reads the ruleset first), POST /reapply (the consent path diagnostics uses) and GET /metrics. */
 export function statusRoutes(deps: StatusDeps) {
   return new Hono()
-    .get("/status", (c) => c.json(deps.status()))
+    .get("/status", async (c) => {
+      if (c.req.query("fresh") !== "1") return c.json(deps.status());
+      try {
+        return c.json(await deps.refresh());
+      } catch (error) {
+        const reason = error instanceof WatcherBusyError ? error.message : `reading the ruleset: ${error instanceof Error ? error.message : String(error)}`;
+        throw new PotluckHttpError(503, ErrorCode.unavailable, reason, undefined, { cause: error });
+      }
+    })
     .post("/reapply", validator("json", zodHook(FwReapplyRequest)), async (c) => {
       const { requestedBy = "unnamed client" } = c.req.valid("json");
       try {
