@@ -81,7 +81,33 @@ describe("coordinator roster directory", () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     expect(await dir.keyFor("linux")).toBe(ids.linux.publicKey);
+    // The refresh runs behind the answer; its failure is logged once it has failed.
+    for (let i = 0; i < 100 && !logs.some((l) => /keeping the last good roster/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
     expect(logs.join("\n")).toMatch(/reading roster from .*keeping the last good roster/);
     server.listen(0, "127.0.0.1");
+  });
+
+  it("answers from the roster in hand while a refresh hangs, with one fetch in flight", async () => {
+    let asked = 0;
+    const hanging = createServer((req) => {
+      asked++;
+      if (asked > 1) return; // the refresh: never answered (a path that eats large packets)
+      req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify(roster)}`);
+    });
+    await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+    try {
+      const dir = coordinatorDirectory({ url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`, self: "mac", peerPort: 8321, limits: { refreshMs: 0, fetchTimeoutMs: 5_000 } });
+      expect(await dir.keyFor("linux")).toBe(ids.linux.publicKey); // the first fetch: nothing in hand yet
+      const started = Date.now();
+      const answers = await Promise.all([dir.keyFor("linux"), dir.keyFor("mac"), dir.peers()]);
+      expect(Date.now() - started).toBeLessThan(1_000); // not the 5 s fetch timeout
+      expect(answers[0]).toBe(ids.linux.publicKey);
+      expect(answers[2].map((p) => p.machine)).toContain("linux");
+      await new Promise((r) => setTimeout(r, 100));
+      expect(asked).toBe(2); // three stale reads, one refresh
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+    }
   });
 });

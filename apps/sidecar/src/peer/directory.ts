@@ -57,7 +57,8 @@ export function rosterFileDirectory(options: {
 export const CoordinatorRosterLimits = { refreshMs: 10_000, earlyRefreshMinMs: 2_000, fetchTimeoutMs: 5_000 } as const;
 
 /**
- * The coordinator's roster (GET /v1/roster), cached for `refreshMs`. A machine that enrolled a
+ * The coordinator's roster (GET /v1/roster), refreshed in the background once older than
+ * `refreshMs` (the cached one keeps answering meanwhile). A machine that enrolled a
  * moment ago may sign before the next refresh, so an unknown key refreshes early (at most every
  * `earlyRefreshMinMs`, so unknown callers cannot make this machine hammer the coordinator). When
  * the coordinator is unreachable, the last good roster is kept and the failure logged.
@@ -86,14 +87,24 @@ export function coordinatorDirectory(options: {
     }
     return cached?.entries ?? [];
   };
-  const entries = async (): Promise<RosterEntry[]> => (cached !== undefined && Date.now() - cached.atMs < limits.refreshMs ? cached.entries : fetchRoster());
+  // One fetch at a time, and a stale roster is served while it runs: a request to this sidecar
+  // must never wait on the coordinator when a roster is in hand. (A path to the coordinator that
+  // eats large packets stalled every signed peer call here for the fetch timeout, and the caller's
+  // diagnostics named that a firewall.) Only a sidecar with no roster yet waits for one.
+  let inflight: Promise<RosterEntry[]> | undefined;
+  const refresh = (): Promise<RosterEntry[]> => (inflight ??= fetchRoster().finally(() => (inflight = undefined)));
+  const entries = async (): Promise<RosterEntry[]> => {
+    if (cached === undefined) return refresh();
+    if (Date.now() - cached.atMs >= limits.refreshMs) void refresh();
+    return cached.entries;
+  };
   const base = directoryOver(entries, { self, peerPort, urlOverrides });
   return {
     peers: base.peers,
     keyFor: async (machine) => {
       const key = await base.keyFor(machine);
       if (key !== undefined || (cached !== undefined && Date.now() - cached.atMs < limits.earlyRefreshMinMs)) return key;
-      await fetchRoster();
+      await refresh();
       return base.keyFor(machine);
     },
   };
