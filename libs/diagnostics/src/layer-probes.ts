@@ -305,11 +305,6 @@ async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome |
     ctx.detail.evidence = remote.evidence;
     return remoteFirewallDrop(run, remote);
   }
-  // One lost small probe is one sample. When liveness is proven at once (a fresh heartbeat), the
-  // rechecks below get no time to run, so a single slow or stuck probe (a loaded machine, an
-  // MTU black hole's first seconds) would be named a firewall. One more try on a new connection
-  // (the timed-out one was destroyed) decides; it is bounded by the small probe's own timeout.
-  if (await smallProbePasses(run)) return "cleared";
   // While waiting for evidence, keep probing: a path that answers again ends the wait as "cleared".
   const stop = new AbortController();
   const cleared = recheckUntil(run, stop.signal).then((passed) => {
@@ -329,15 +324,6 @@ async function classifyTimeout(run: RunState, sentAt: number): Promise<Outcome |
     return fail(Failure.firewallDrop, local || (liveness === "local-stuck" && run.firewallWatcherPresent === true));
   }
   return remoteFirewallDrop(run, remote);
-}
-
-async function smallProbePasses(run: RunState): Promise<boolean> {
-  try {
-    await run.probes.peer.probe(run.target, run.limits.smallProbeBytes, timeout(run.limits.smallProbeTimeoutMs));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The drop is past the tunnel on the peer: the fix is applied there, so nothing here is offered. */
