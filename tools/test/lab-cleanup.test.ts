@@ -88,7 +88,14 @@ describe("lab cleanup", () => {
         const names = pids.map(comm);
         return names.includes("sleep") && names.filter((n) => n === "wireguard-go").length >= 2;
       };
-      expect(await pollUntil(seen, { timeoutMs: 30_000 }), pids.map(comm).join(", ")).toBe(true); // two wireguard-go + the sleeper
+      try {
+        expect(await pollUntil(seen, { timeoutMs: 30_000 }), pids.map(comm).join(", ")).toBe(true); // two wireguard-go + the sleeper
+      } catch (error) {
+        // A failed wait must not leave the owner and its lab running after the suite.
+        process.kill(owner.pid, "SIGTERM");
+        await owner.exited;
+        throw error;
+      }
       process.kill(owner.pid, mode === "wait" ? "SIGTERM" : "SIGUSR2");
       await owner.exited;
       expectGone(owner.id, pids);
