@@ -2,6 +2,8 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "no
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MemoryStore } from "../src/memory/store.js";
+import { MemoryStatus } from "@potluck/protocol";
+import { memoryStatus } from "../src/memory/routes.js";
 import { defaults, openStore, scratchDir } from "./memory-helpers.js";
 
 // The saved HNSW graph: a restart loads it instead of rebuilding, and a graph that no longer
@@ -57,6 +59,9 @@ describe("HNSW index on disk", () => {
     const second = await open(scratch.dir);
     expect(second.annStates()).toEqual([{ project: "default", tier: "hot", source: "loaded", indexed: 600, rebuildReason: undefined, saveError: undefined }]);
     expect(await selfFound(second, [0, 50, 100, 150, 599])).toBe(1);
+    // GET /memory/status says where the index came from.
+    const status = MemoryStatus.parse(memoryStatus({ store: second, machine: "mac", peerSearchEnabled: () => false }));
+    expect(status.ann).toEqual([{ project: "default", tier: "hot", source: "loaded", indexed: 600 }]);
 
     // Changes after loading are saved at close: a delete is gone from the next start's graph too.
     const gone = (await second.search(textOf(42), { ...all, project: "default" }, { touch: false }))[0]?.record;
@@ -127,5 +132,25 @@ describe("HNSW index on disk", () => {
     cleanups.push(() => other.close());
     await expect.poll(() => other.annStates()[0]?.source, { timeout: 60_000, interval: 20 }).toBe("built");
     expect(other.annStates()[0]?.rebuildReason).toMatch(/^index built with connectivity \d+, store uses 8$/);
+  });
+
+  it("is removed at the next start once its tier no longer gets an index", async () => {
+    const scratch = scratchDir();
+    cleanups.push(scratch.cleanup);
+    const first = await open(scratch.dir);
+    const records = await first.addMany(texts(0, 400));
+    await expect.poll(() => first.counts().annPending, { timeout: 60_000, interval: 20 }).toBe(0);
+    first.close();
+    expect(annFiles(scratch.dir)).toHaveLength(2);
+
+    // Below the threshold the tier is scanned exactly; its saved graph describes nothing any more.
+    const second = await openStore(scratch.dir, { ann });
+    cleanups.push(() => second.close());
+    for (const record of records.slice(0, 150)) second.delete(record.id);
+    second.close();
+    const third = await openStore(scratch.dir, { ann });
+    cleanups.push(() => third.close());
+    expect(third.annStates()).toEqual([]);
+    expect(annFiles(scratch.dir)).toEqual([]);
   });
 });

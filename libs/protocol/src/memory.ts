@@ -112,6 +112,19 @@ export const MemoryStatus = z.object({
   annIndexed: z.number().int().nonnegative(),
   /** Rows of large tiers not yet in their HNSW index; search stays exact for them meanwhile. */
   annPending: z.number().int().nonnegative(),
+  /** Each large tier's HNSW index: loaded from its saved graph, built here, or still building. */
+  ann: z.array(
+    z.object({
+      project: z.string(),
+      tier: z.enum(["hot", "cold"]),
+      source: z.enum(["building", "built", "loaded"]),
+      indexed: z.number().int().nonnegative(),
+      /** Why a saved graph was not used (absent, stale, corrupt). */
+      rebuildReason: z.string().optional(),
+      /** Why the last save failed; search is unaffected, the next start rebuilds. */
+      saveError: z.string().optional(),
+    }),
+  ),
   peerSearchEnabled: z.boolean(),
 });
 export type MemoryStatus = z.infer<typeof MemoryStatus>;

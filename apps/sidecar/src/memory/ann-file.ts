@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 
 /**
@@ -66,12 +66,6 @@ export function readAnnFile(base: string, identity: AnnFileIdentity): { meta: An
   if (statSync(paths.index).size !== meta.indexBytes) return { reason: "index file size differs from its description (torn write?)" };
   if (crc32(readFileSync(paths.index)) !== meta.indexCrc32) return { reason: "index file checksum mismatch (corrupt)" };
   return { meta, indexPath: paths.index };
-}
-
-export function removeAnnFile(base: string): void {
-  const paths = annFilePaths(base);
-  rmSync(paths.meta, { force: true });
-  rmSync(paths.index, { force: true });
 }
 
 function syncFile(path: string): void {

@@ -118,6 +118,7 @@ export function memoryStatus(deps: Pick<MemoryRouteDeps, "store" | "machine" | "
     machine: deps.machine,
     embedder: { id: deps.store.embedder.id, dimensions: deps.store.embedder.dimensions },
     ...counts,
+    ann: deps.store.annStates().map(({ project, tier, source, indexed, rebuildReason, saveError }) => ({ project, tier, source, indexed, rebuildReason, saveError })),
     peerSearchEnabled: deps.peerSearchEnabled(),
   };
 }

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, MemoryLimits, PotluckHttpError, type MemoryRecord, type MemoryWriteRequest } from "@potluck/protocol";
 import type { Embedder } from "./embedder.js";
@@ -122,6 +123,7 @@ export class MemoryStore {
     });
     const store = new MemoryStore(log, options.embedder, replay.corrupt, options);
     for (const record of replay.records.values()) store.adopt(record);
+    store.removeOrphanAnnFiles();
     return store;
   }
 
@@ -263,6 +265,23 @@ export class MemoryStore {
     return states;
   }
 
+  /**
+   * Saved graphs of tiers that no longer get an index (their project emptied, or the tier shrank
+   * below the threshold) would otherwise stay on disk forever; runs once, after replay, when
+   * every tier that will have an index has one.
+   */
+  private removeOrphanAnnFiles(): void {
+    if (this.annDir === undefined || !existsSync(this.annDir)) return;
+    const live = new Set<string>();
+    for (const [project, tiers] of this.tiers) {
+      for (const tier of ["hot", "cold"] as const) if (tiers[tier].annState !== undefined) live.add(annFileName(project, tier));
+    }
+    for (const file of readdirSync(this.annDir)) {
+      const name = file.replace(/\.(json|usearch)(\.tmp)?$/, "");
+      if (!live.has(name)) rmSync(join(this.annDir, file), { force: true });
+    }
+  }
+
   /** Flushes pending access times, saves changed HNSW graphs and closes the log; the embedder belongs to the caller. */
   close(): void {
     if (this.closed) return;
@@ -376,12 +395,7 @@ export class MemoryStore {
     let tiers = this.tiers.get(project);
     if (tiers === undefined) {
       const dims = this.embedder.dimensions;
-      const persist = (tier: string) => {
-        if (this.annDir === undefined) return undefined;
-        // Project names are free text; a hash makes a safe, fixed-length file name.
-        const name = createHash("sha256").update(project).digest("hex").slice(0, 24);
-        return { base: join(this.annDir, `${name}-${tier}`), embedderId: this.embedder.id };
-      };
+      const persist = (tier: "hot" | "cold") => (this.annDir === undefined ? undefined : { base: join(this.annDir, annFileName(project, tier)), embedderId: this.embedder.id });
       tiers = { hot: new VectorSegment(dims, this.annOptions, persist("hot")), cold: new VectorSegment(dims, this.annOptions, persist("cold")), lastSweepMs: this.now() };
       this.tiers.set(project, tiers);
     }
@@ -426,4 +440,9 @@ function publicRecord(record: StoredRecord): MemoryRecord {
     accessedAt: record.accessedAt,
     embedderId: record.embedderId,
   };
+}
+
+/** Project names are free text; a hash makes a safe, fixed-length file name per project tier. */
+function annFileName(project: string, tier: "hot" | "cold"): string {
+  return `${createHash("sha256").update(project).digest("hex").slice(0, 24)}-${tier}`;
 }

@@ -139,6 +139,11 @@ function formatStatus(status: MemoryStatus): string {
   ];
   for (const f of status.foreign) lines.push(`not searchable: ${f.records} records from embedder ${f.embedderId}`);
   if (status.corrupt.lines > 0) lines.push(`corrupt: ${status.corrupt.lines} lines skipped`, ...status.corrupt.samples.map((s) => `  ${s}`));
+  for (const a of status.ann) {
+    const why = a.rebuildReason === undefined ? "" : ` (saved graph not used: ${a.rebuildReason})`;
+    const save = a.saveError === undefined ? "" : `; last save failed: ${a.saveError}`;
+    lines.push(`ANN index ${a.project}/${a.tier}: ${a.source}, ${a.indexed} indexed${why}${save}`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
