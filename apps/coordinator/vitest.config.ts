@@ -1,13 +1,3 @@
-import { defineConfig } from "vitest/config";
+import { projectTestConfig } from "../../vitest.shared.js";
 
-export default defineConfig({
-  test: {
-    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    // Real servers and namespaces take a moment; no test may fail on timing alone.
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    // The JSON report feeds the one-line total that `npm test` prints at the end.
-    reporters: ["default", "json"],
-    outputFile: { json: `${import.meta.dirname}/../../.test-results/${import.meta.dirname.split("/").pop()}.json` },
-  },
-});
+export default projectTestConfig(import.meta.dirname);
