@@ -32,6 +32,11 @@ describe("append-only in the database", () => {
       const row = { event_id: "x", kind: "earn", account: "ann", delta: 1, held_delta: 0, ref: "", meta: "{}", payload_hash: "0".repeat(64), created_at_ms: 1, hash: "a".repeat(64) };
       await expect(sql`insert into entries ${sql({ ...row, seq: 5, prev_hash: last?.hash ?? "" })}`).rejects.toThrow(/does not extend the chain/);
       await expect(sql`insert into entries ${sql({ ...row, seq: 2, prev_hash: "b".repeat(64) })}`).rejects.toThrow(/does not extend the chain/);
+      // Within one multi-row statement (how batches are written), a bad link or a gap between the
+      // statement's own rows is refused too, and the message names the offending entry.
+      const next = { ...row, seq: 2, prev_hash: last?.hash ?? "", hash: "c".repeat(64) };
+      await expect(sql`insert into entries ${sql([next, { ...row, event_id: "y", seq: 3, prev_hash: "d".repeat(64), hash: "e".repeat(64) }])}`).rejects.toThrow(/entry 3 does not extend the chain/);
+      await expect(sql`insert into entries ${sql([next, { ...row, event_id: "y", seq: 4, prev_hash: next.hash, hash: "e".repeat(64) }])}`).rejects.toThrow(/entry 4 does not extend the chain/);
       // A second entry claiming the same predecessor (a fork) is refused by the unique previous hash.
       const [first] = await sql<{ hash: string }[]>`select hash from entries where seq = 0`;
       await expect(sql`insert into entries ${sql({ ...row, seq: 1, prev_hash: first?.hash ?? "" })}`).rejects.toThrow(/duplicate key|unique/);
