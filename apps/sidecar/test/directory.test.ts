@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import type { Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { coordinatorDirectory, rosterFileDirectory } from "../src/peer/directory.js";
+import { coordinatorDirectory, rosterFileDirectory, RosterFileLimits } from "../src/peer/directory.js";
 import { newIdentity, writeRoster } from "./harness.js";
 
 const ids = { mac: newIdentity("mac"), linux: newIdentity("linux"), late: newIdentity("late") };
@@ -28,14 +28,37 @@ describe("roster file directory", () => {
     }
   });
 
+  it("checks the file at most once per recheck interval, but at once for an unknown signer", async () => {
+    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    let clock = 1_000_000;
+    try {
+      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, limits: { recheckMs: 1_000 }, now: () => clock });
+      expect((await dir.peers()).map((p) => p.owner)).toEqual(["home"]);
+      const next = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "work", identity: ids.linux }, { name: "late", owner: "home", identity: ids.late }]);
+      writeFileSync(roster.path, readFileSync(next.path));
+      utimesSync(roster.path, new Date(), new Date(Date.now() + 5_000));
+      next.cleanup();
+      clock += 999;
+      // Within the interval a known machine is answered from the roster in hand, without a stat...
+      expect((await dir.peers()).map((p) => p.owner)).toEqual(["home"]);
+      // ...but a signer the roster in hand does not know makes it look again now.
+      expect(await dir.keyFor("late")).toBe(ids.late.publicKey);
+      expect((await dir.peers()).find((p) => p.machine === "linux")?.owner).toBe("work");
+    } finally {
+      roster.cleanup();
+    }
+  });
+
   it("keeps the last good roster when the file turns invalid", async () => {
     const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
     const logs: string[] = [];
+    let clock = 1_000_000;
     try {
-      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, log: (m) => logs.push(m) });
+      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, log: (m) => logs.push(m), now: () => clock });
       expect(await dir.peers()).toHaveLength(1);
       writeFileSync(roster.path, "{ broken");
       utimesSync(roster.path, new Date(), new Date(Date.now() + 10_000));
+      clock += RosterFileLimits.recheckMs;
       expect(await dir.peers()).toHaveLength(1);
       expect(logs.join("\n")).toMatch(/reading roster .*keeping the last good roster/);
     } finally {
