@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
 import { createLexicalEmbedder, MemoryStore } from "@potluck/sidecar/memory";
@@ -14,8 +14,11 @@ const sidecarPort = 8321;
 /** The floor server: a bare node:http answer, the least any HTTP request between two hosts costs. */
 const floorPort = 8322;
 // GET /?bytes=N answers N bytes (at most 64 KiB): a body the size of a search answer, to tell
-// the mesh's per-packet cost from ours.
-const floorScript = `require("node:http").createServer((req, res) => { const n = Math.min(65536, Number(new URL(req.url, "http://x").searchParams.get("bytes")) || 2); req.resume(); req.on("end", () => res.end("x".repeat(n))); }).listen(${floorPort}, "0.0.0.0", () => console.log("listening"));`;
+// the mesh's per-packet cost from ours. &busyUs=M first keeps the CPU busy for M µs (at most
+// 100 ms), as long as the sidecar computes per search: wireguard-go's threads wake on every
+// packet and preempt whatever runs on a 2-core box, so the mesh costs a busy server more than
+// an idle one, and that part is the mesh's, not ours.
+const floorScript = `require("node:http").createServer((req, res) => { const q = new URL(req.url, "http://x").searchParams; const n = Math.min(65536, Number(q.get("bytes")) || 2); const busyMs = Math.min(100, Number(q.get("busyUs")) / 1000 || 0); req.resume(); req.on("end", () => { const until = performance.now() + busyMs; while (performance.now() < until); res.end("x".repeat(n)); }); }).listen(${floorPort}, "0.0.0.0", () => console.log("listening"));`;
 /** A sidecar starting under tsx on a loaded 2-core machine (and building an ANN index) takes a while. */
 const startTimeoutMs = 15 * 60_000;
 
@@ -29,7 +32,7 @@ export interface MemoryLab {
   mac: LabHost;
   linux: LabHost;
   linuxUrl: string;
-  /** Starts (or restarts) the linux sidecar and waits until its memory store answers on loopback. */
+  /** Starts (or restarts) the linux sidecar and waits until its memory store answers on loopback and its models have loaded. */
   start(env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
   /** Starts a sidecar on mac too (same roster), for fleet searches that start there. */
@@ -42,6 +45,11 @@ export interface MemoryLab {
   fromLinux(job: JobBody): Promise<unknown>;
   /** Starts the bare HTTP floor server on linux (idempotent); URLs to reach it and the sidecar each way. */
   startFloor(): Promise<void>;
+  /**
+   * CPU time (ms) the linux sidecar's main thread has used so far, from the kernel's schedstat:
+   * read before and after a timed run, it says how long the sidecar computes per request.
+   */
+  sidecarCpuMs(): Promise<number>;
   urls: { meshSidecar: string; underlaySidecar: string; loopbackSidecar: string; meshFloor: string; underlayFloor: string; loopbackFloor: string };
   requestsFromMac(requests: ClientRequest[]): Promise<ClientAnswer[]>;
   /** A command inside linux (or mac) against its own loopback sidecar (the local API). */
@@ -100,7 +108,9 @@ async function startSidecar(side: HostSidecar, env: NodeJS.ProcessEnv): Promise<
     if (exited !== undefined) throw new Error(`${side.host.name} sidecar exited (${exited}): ${proc.output().slice(-2000)}`);
     const status = await side.host.exec(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/memory/status`], { timeoutMs: 60_000 });
     const body = status.code === 0 ? safeJson(status.stdout) : undefined;
-    if (body !== undefined && body.annPending === 0) return;
+    // Warm too (/health "ok": models loaded): a model still loading competes for the 2 cores
+    // with whatever is measured next, and a peer that has been up a while has long finished.
+    if (body !== undefined && body.annPending === 0 && (await isWarm(side.host))) return;
     if (Date.now() - started > startTimeoutMs) throw new Error(`${side.host.name} sidecar's memory store did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
@@ -163,6 +173,15 @@ function setUp(lab: Lab): MemoryLab {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
+    async sidecarCpuMs() {
+      const pid = linuxSide.proc?.pid;
+      if (pid === undefined) throw new Error("the linux sidecar is not running");
+      // The lab execs the service in place (ip netns exec, unshare, sh -c 'exec …'), so the pid is node's.
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (!cmdline.includes(serviceEntry.sidecar)) throw new Error(`pid ${pid} is not the sidecar: ${cmdline.replaceAll("\0", " ").slice(0, 200)}`);
+      // schedstat: time on CPU (ns), time waiting to run (ns), timeslices.
+      return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+    },
     urls: {
       meshSidecar: linuxUrl,
       underlaySidecar: `http://${linux.underlayIp}:${sidecarPort}`,
@@ -200,6 +219,12 @@ function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {
     lastHeartbeatAt: null,
     staleKey: false,
   };
+}
+
+async function isWarm(host: LabHost): Promise<boolean> {
+  const health = await host.exec(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 60_000 });
+  const body = health.code === 0 ? safeAny(health.stdout) : undefined;
+  return typeof body === "object" && body !== null && (body as { status?: unknown }).status === "ok";
 }
 
 function safeJson(text: string): { annPending: number } | undefined {
