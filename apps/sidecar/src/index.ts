@@ -5,3 +5,5 @@ export { ensureTinyModel, tinyModelFileName, tinyModelDigest } from "./inference
 // Diagnostics surfaces, for the dashboard test and benches (Hono only; no model runtime).
 export { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 export { dashboardRoutes } from "./dashboard/routes.js";
+// The token-joining window, so the inference bench's bare-stream floor joins tokens the same way.
+export { coalesceWindowMs } from "./routes/stream-body.js";

@@ -82,6 +82,17 @@ describe("LlamaEngine on the tiny model", () => {
     expect(c.text).toBe(d.text);
   });
 
+  it("joins tokens inside the batch window, sends the first at once and never holds the end", async () => {
+    const single = await collect(engine.stream(id, { messages: hello, maxTokens: 24 }));
+    // A window far longer than the reply: only the first token and then, released by the end of
+    // the generation (not by the window running out), everything else as one event.
+    const events: EngineEvent[] = [];
+    for await (const event of engine.stream(id, { messages: hello, maxTokens: 24, batchWindowMs: 600_000 })) events.push(event);
+    expect(events.map((e) => e.type)).toEqual(["token", "token", "done"]);
+    expect(events.slice(0, 2).map((e) => (e.type === "token" ? e.text : "")).join("")).toBe(single.text);
+    expect(events[2]).toMatchObject({ type: "done", usage: { completionTokens: 24 } });
+  });
+
   it("serves the next request normally after one is abandoned mid-stream", async () => {
     const before = await collect(engine.stream(id, { messages: hello, maxTokens: 16 }));
     const abandoned = engine.stream(id, { messages: [{ role: "user", content: "something else entirely" }], maxTokens: 500 });

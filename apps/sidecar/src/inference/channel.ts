@@ -7,6 +7,8 @@
 export class Channel<T> implements AsyncIterable<T> {
   private readonly buffer: T[] = [];
   private waiter: (() => void) | undefined;
+  /** Set while `batches()` holds a batch back for its window; only `end()` cuts that short. */
+  private holdWaiter: (() => void) | undefined;
   private ended = false;
   private failure: { error: unknown } | undefined;
 
@@ -21,11 +23,25 @@ export class Channel<T> implements AsyncIterable<T> {
     this.ended = true;
     if (error !== undefined) this.failure = { error };
     this.wake();
+    this.holdWaiter?.();
   }
 
-  async *batches(): AsyncGenerator<T[]> {
+  /**
+   * Everything buffered, as one array per pull. With `windowMs` > 0 a batch goes out at most once
+   * per window: the first at once, later ones gather what arrives until the window since the
+   * previous batch has passed. The end of the source releases a held batch at once, so the last
+   * tokens never wait for a window that can no longer gather anything.
+   */
+  async *batches(windowMs = 0): AsyncGenerator<T[]> {
+    let lastYieldAt = -Infinity;
     for (;;) {
       if (this.buffer.length > 0) {
+        const wait = lastYieldAt + windowMs - performance.now();
+        if (wait > 0 && !this.ended) {
+          await this.hold(wait);
+          continue;
+        }
+        lastYieldAt = performance.now();
         yield this.buffer.splice(0, this.buffer.length);
         continue;
       }
@@ -56,5 +72,18 @@ export class Channel<T> implements AsyncIterable<T> {
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.();
+  }
+
+  /** Resolves after `ms`, or as soon as the channel ends; pushes meanwhile only add to the batch. */
+  private hold(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const release = () => {
+        clearTimeout(timer);
+        this.holdWaiter = undefined;
+        resolve();
+      };
+      const timer = setTimeout(release, ms);
+      this.holdWaiter = release;
+    });
   }
 }

@@ -32,6 +32,13 @@ export interface GenerateRequest {
   seed?: number;
   topP?: number;
   signal?: AbortSignal;
+  /**
+   * Streaming consumers pay per event (a write, a wake-up, a parse at the other end): tokens that
+   * arrive within this many ms of the previous token event are joined into the next one. The
+   * first token and the end of the reply are never held. 0 (the default) joins only what is
+   * already waiting when the consumer pulls.
+   */
+  batchWindowMs?: number;
 }
 
 export type EngineEvent =

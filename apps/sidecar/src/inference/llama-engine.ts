@@ -148,7 +148,7 @@ export class LlamaEngine implements InferenceEngine {
       .then((r) => r.metadata.stopReason)
       .finally(() => channel.end());
     try {
-      for await (const texts of channel.batches()) yield { type: "token", text: texts.join("") };
+      for await (const texts of channel.batches(request.batchWindowMs ?? 0)) yield { type: "token", text: texts.join("") };
       const stopReason = await done;
       // Rendering and tokenizing the prompt a second time costs as much as a few tokens; only a
       // reply without a single token needs it.

@@ -6,7 +6,7 @@ import type { InferenceEngine } from "../inference/engine.js";
 import type { PlannedRoute, Router } from "../routing/router.js";
 import { asHttpError } from "./http-errors.js";
 import { limitBody, onClientGone } from "./node-request.js";
-import { streamResponse } from "./stream-body.js";
+import { coalesceWindowMs, streamResponse } from "./stream-body.js";
 
 export interface OpenAiDeps {
   machine: string;
@@ -50,6 +50,7 @@ export function openAiRoutes(deps: OpenAiDeps) {
         seed: body.seed,
         topP: body.top_p,
         signal: abort.signal,
+        batchWindowMs: coalesceWindowMs,
       };
       const chunks = route.run(job);
       // Pull the first chunk before answering, so "queue full" or "peer refused" is an HTTP status.
@@ -64,7 +65,6 @@ export function openAiRoutes(deps: OpenAiDeps) {
       return streamResponse(c, prepend(first, chunks), {
         headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", [Headers.servedBy]: route.choice.machine },
         encode,
-        deferrable: (chunk) => chunk.type === "token",
         onCancel: () => abort.abort(new Error("client went away")),
         trailer: "data: [DONE]\n\n",
       });

@@ -9,7 +9,7 @@ import { runLocal } from "../routing/local-run.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { asHttpError } from "./http-errors.js";
 import { limitBody } from "./node-request.js";
-import { streamResponse } from "./stream-body.js";
+import { coalesceWindowMs, streamResponse } from "./stream-body.js";
 
 export interface PeerRouteDeps {
   machine: string;
@@ -46,7 +46,7 @@ export function peerRoutes(deps: PeerRouteDeps) {
       const callerOwner = (await deps.directory.peers()).find((p) => p.machine === caller)?.owner ?? request.requester.owner;
       const testModel = deps.engine.state(request.model)?.testModel ?? false;
       const abort = new AbortController();
-      const chunks = runLocal(deps.engine, deps.machine, testModel, { ...request, signal: abort.signal });
+      const chunks = runLocal(deps.engine, deps.machine, testModel, { ...request, signal: abort.signal, batchWindowMs: coalesceWindowMs });
       const first = await chunks.next().catch((error: unknown) => {
         throw asHttpError(error);
       });
@@ -54,7 +54,6 @@ export function peerRoutes(deps: PeerRouteDeps) {
       return streamResponse(c, all, {
         headers: { "content-type": "application/x-ndjson", [Headers.servedBy]: deps.machine },
         encode: (chunk) => (chunk.type === "token" && chunk.text.length === 0 ? undefined : `${JSON.stringify(chunk)}\n`),
-        deferrable: (chunk) => chunk.type === "token",
         onCancel: () => abort.abort(new Error("requester went away")),
       });
     });
