@@ -3,6 +3,8 @@
 // the measurement is taken from (the root one, or a lab host's).
 //
 //   node --import tsx tools/bench/inference/client.ts --url URL --model M --max-tokens N --repeats R [--warmup W]
+//   ... --stdin   one run per line read on stdin (a long-lived, warm client the bench drives)
+import { createInterface } from "node:readline";
 import { parseArgs } from "../../src/cli/command.js";
 
 export interface RunTiming {
@@ -40,9 +42,17 @@ export async function timedStream(url: string, body: unknown): Promise<RunTiming
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { flags } = parseArgs(argv);
+  const { flags } = parseArgs(argv, ["stdin"]);
   const url = flags.get("url") ?? "http://127.0.0.1:8321";
   const body = { model: flags.get("model"), messages: [{ role: "user", content: flags.get("prompt") ?? "Tell me about potlucks." }], max_tokens: Number(flags.get("max-tokens") ?? 256), temperature: 0, stream: true };
+  if (flags.has("stdin")) {
+    // The same process for every run, like the bench's own client for the local path: a fresh
+    // process pays ~20-60 ms for its first fetch (undici loading, cold code), which is the
+    // client's start-up, not the path being measured. The caller's warm-up run absorbs it.
+    process.stdout.write("ready\n");
+    for await (const _ of createInterface({ input: process.stdin })) process.stdout.write(`${JSON.stringify(await timedStream(url, body))}\n`);
+    return;
+  }
   const warmup = Number(flags.get("warmup") ?? 1);
   const repeats = Number(flags.get("repeats") ?? 5);
   for (let i = 0; i < warmup; i++) await timedStream(url, body);

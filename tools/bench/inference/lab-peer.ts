@@ -4,19 +4,36 @@ import { generateIdentity, type Roster } from "@potluck/protocol";
 import { createLab, type LabHost } from "../../src/lab/index.js";
 import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";
+import { labIdEnv } from "../../src/lab/names.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import { coalesceWindowMs } from "@potluck/sidecar";
 import type { RunTiming } from "./client.js";
+import { startLineDriven, type LineDriven } from "./line-driven.js";
 
 const port = 8321;
+const barePort = 8322;
 const client = join(repoRoot, "tools/bench/inference/client.ts");
+const bareStream = join(repoRoot, "tools/bench/inference/bare-stream.ts");
+
+export interface LabPath {
+  name: string;
+  once(): Promise<RunTiming>;
+}
 
 /**
  * The peer path: a two-host lab, linux serving the model, mac with none; the client runs inside
  * mac against mac's own sidecar, which routes every request to linux over the WireGuard mesh
- * (with the fresh data-plane probe routing always does). The caller tears the lab down.
+ * (with the fresh data-plane probe routing always does). And its floor: raw node-llama-cpp on
+ * linux streamed by a bare node:http server (bare-stream.ts) to the same kind of client in mac,
+ * over the same mesh — what the mesh alone costs. `close` tears the lab down.
  */
-export async function startLabPeer(o: { modelPath: string; modelId: string; maxTokens: number; prompt: string }): Promise<{ name: string; once(): Promise<RunTiming>; close(): Promise<void> }> {
+export async function startLabPeer(o: { modelPath: string; modelId: string; maxTokens: number; prompt: string; contextSize: number }): Promise<{ paths: LabPath[]; close(): Promise<void> }> {
   const lab = await createLab({ hosts: ["mac", "linux"] });
+  const clients: LineDriven[] = [];
+  const close = async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
+    await lab.teardown();
+  };
   try {
     const mac = lab.host("mac");
     const linux = lab.host("linux");
@@ -42,20 +59,26 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
       const ok = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 180_000, intervalMs: 500 });
       if (!ok) throw new Error(`sidecar on ${host.name} did not become ready`);
     }
-    // One client process per run (its start-up is outside the timed part), inside mac's namespace.
-    const once = async (): Promise<RunTiming> => {
-      const result = await mac.exec(
-        [process.execPath, "--import", "tsx", client, "--url", `http://127.0.0.1:${port}`, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--repeats", "1", "--warmup", "0", "--prompt", o.prompt],
-        { cwd: repoRoot, timeoutMs: 300_000 },
-      );
-      const line = result.stdout.split("\n").find((l) => l.startsWith("{"));
-      if (result.code !== 0 || line === undefined) throw new Error(`bench client in mac failed: ${result.stderr.slice(-1000)}`);
-      return JSON.parse(line) as RunTiming;
+    const bare = linux.spawn("bare-stream", [process.execPath, "--import", "tsx", bareStream, join(linuxModels, `${o.modelId}.gguf`), String(barePort), String(o.contextSize), String(coalesceWindowMs), o.prompt], { cwd: repoRoot });
+    if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 }))) throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
+    // One long-lived client per path inside mac's namespace, warm like the local path's client.
+    const clientIn = async (url: string) => {
+      const argv = ["ip", "netns", "exec", mac.netns, process.execPath, "--import", "tsx", client, "--stdin", "--url", url, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--prompt", o.prompt];
+      const started = await startLineDriven(`bench client in mac for ${url}`, argv, { cwd: repoRoot, env: { ...process.env, [labIdEnv]: lab.id } });
+      clients.push(started);
+      return started;
     };
-    return { name: "peer over lab mesh", once, close: () => lab.teardown() };
+    const peer = await clientIn(`http://127.0.0.1:${port}`);
+    const floor = await clientIn(`http://${linux.meshIp}:${barePort}`);
+    return {
+      paths: [
+        { name: "peer over lab mesh", once: () => peer.once() },
+        { name: "floor: bare stream, mesh", once: () => floor.once() },
+      ],
+      close,
+    };
   } catch (error) {
-    await lab.teardown();
+    await close();
     throw error;
   }
 }
-

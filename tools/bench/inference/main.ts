@@ -1,9 +1,11 @@
 // Bench: tokens/s and time to first token for the same model and prompt, in one run:
 //   raw node-llama-cpp in-process  vs  through a local sidecar (HTTP + SSE)  vs  through a peer
-//   across the lab's WireGuard mesh (mac's sidecar routes to linux's), medians over repeats.
+//   across the lab's WireGuard mesh (mac's sidecar routes to linux's)  vs  the floor of that mesh
+//   (raw node-llama-cpp on linux streamed by a bare node:http server to mac), medians over repeats.
+// Every client and the raw runner are long-lived processes, warmed up before the timed rounds.
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
 //
-//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 7] [--no-lab]
+//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 11] [--no-lab]
 //
 // Without --model it uses the tiny TEST model (random weights), whose per-token compute is so small
 // that the numbers mostly measure per-token transport overhead — the worst case for the ratios.
@@ -15,14 +17,13 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { parseArgs } from "../../src/cli/command.js";
 import { cachedSmallTestModel, cachedTinyModel } from "../../src/model/tiny.js";
 import { repoRoot, serviceEntry, tsNodeArgs } from "../../src/lib/repo.js";
 import { startSupervised, stopSupervised, waitFor } from "../../src/lib/supervisor.js";
 import { timedStream, type RunTiming } from "./client.js";
 import { startLabPeer } from "./lab-peer.js";
+import { startLineDriven } from "./line-driven.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/inference.json");
 const prompt = "Tell me, in detail, how a household potluck dinner is organised.";
@@ -41,18 +42,21 @@ async function main(): Promise<void> {
   const modelPath = flags.get("model") ?? (flags.get("shape") === "small" ? cachedSmallTestModel(1) : cachedTinyModel(1));
   const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const maxTokens = Number(flags.get("max-tokens") ?? 256);
-  const repeats = Math.min(50, Number(flags.get("repeats") ?? 7));
+  const repeats = Math.min(50, Number(flags.get("repeats") ?? 11));
   const body = { model: modelId, messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0, stream: true };
   const paths: BenchPath[] = [];
   try {
     paths.push(await rawPath(modelPath, maxTokens));
     paths.push(await localSidecarPath(modelPath, body));
     if (!flags.has("no-lab")) {
-      const peer = await startLabPeer({ modelPath, modelId, maxTokens, prompt }).catch((error: unknown) => {
+      const lab = await startLabPeer({ modelPath, modelId, maxTokens, prompt, contextSize }).catch((error: unknown) => {
         process.stderr.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
         return undefined;
       });
-      if (peer !== undefined) paths.push(peer);
+      if (lab !== undefined) {
+        // Paths close in reverse order, so the first of the lab's closes it, after the others.
+        lab.paths.forEach((path, i) => paths.push({ ...path, close: i === 0 ? lab.close : async () => undefined }));
+      }
     }
     for (const path of paths) await path.once(); // warm-up, not recorded
     const runs = new Map<string, RunTiming[]>(paths.map((p) => [p.name, []]));
@@ -70,25 +74,8 @@ async function main(): Promise<void> {
 
 /** Raw node-llama-cpp in a child process (see raw-runner.ts): one line in, one timing out. */
 async function rawPath(modelPath: string, maxTokens: number): Promise<BenchPath> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "tools/bench/inference/raw-runner.ts"), modelPath, String(maxTokens), String(contextSize), prompt], { cwd: repoRoot, stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const line = await lines.next();
-    if (line.done === true) throw new Error("the raw runner exited");
-    return line.value;
-  };
-  if ((await next()) !== "ready") throw new Error("the raw runner did not start");
-  return {
-    name: "raw node-llama-cpp",
-    async once() {
-      child.stdin.write("run\n");
-      return JSON.parse(await next()) as RunTiming;
-    },
-    async close() {
-      child.stdin.end();
-      await new Promise((resolve) => child.once("exit", resolve));
-    },
-  };
+  const runner = await startLineDriven("the raw runner", [process.execPath, "--import", "tsx", join(repoRoot, "tools/bench/inference/raw-runner.ts"), modelPath, String(maxTokens), String(contextSize), prompt], { cwd: repoRoot });
+  return { name: "raw node-llama-cpp", once: () => runner.once(), close: () => runner.close() };
 }
 
 /** The real sidecar (main.ts) as its own process on loopback, streamed from this process. */
@@ -136,6 +123,11 @@ function report(rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: num
   process.stdout.write(`${"path".padEnd(28)} ${"tokens/s".padStart(9)} ${"× raw".padStart(7)} ${"decode/s".padStart(9)} ${"× raw".padStart(7)} ${"TTFT ms".padStart(9)} ${"+TTFT ms".padStart(9)}  served by\n`);
   for (const t of table) {
     process.stdout.write(`${t.path.padEnd(28)} ${t.tokensPerS.toFixed(0).padStart(9)} ${t.ratioVsRaw.toFixed(3).padStart(7)} ${t.decodeTokensPerS.toFixed(0).padStart(9)} ${t.decodeRatioVsRaw.toFixed(3).padStart(7)} ${t.ttftMs.toFixed(1).padStart(9)} ${t.ttftOverheadMs.toFixed(1).padStart(9)}  ${t.servedBy}${t.coldStartMs === undefined ? "" : ` (cold start ${(t.coldStartMs / 1000).toFixed(1)} s)`}\n`);
+  }
+  const peer = table.find((t) => t.path === "peer over lab mesh");
+  const floor = table.find((t) => t.path.startsWith("floor"));
+  if (peer !== undefined && floor !== undefined) {
+    process.stdout.write(`\npeer ÷ floor (the mesh's own cost taken out): ${(peer.tokensPerS / floor.tokensPerS).toFixed(3)} × end to end, ${(peer.decodeTokensPerS / floor.decodeTokensPerS).toFixed(3)} × decode, ${(peer.ttftMs - floor.ttftMs).toFixed(1)} ms more to the first token\n`);
   }
   mkdirSync(dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), ...meta, threads, loadAverage: loadavg(), rows: table, runs: rows }, null, 2));
