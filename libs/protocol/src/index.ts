@@ -11,4 +11,5 @@ export * from "./memory.js";
 export * from "./sidecar.js";
 export * from "./subjects.js";
 export * from "./validation.js";
+export * from "./flat-check.js";
 export * from "./signing.js";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ClientId, IsoTime, MachineName, OwnerName } from "./common.js";
+import { flatCheck } from "./flat-check.js";
 
 /** 1 credit = 1 normalized A100-minute = 1,000,000 micro-credits; amounts are integers of these. */
 export const MICRO_CREDITS_PER_CREDIT = 1_000_000;
@@ -23,6 +24,9 @@ export const UsageEvent = z.object({
   at: IsoTime,
 });
 export type UsageEvent = z.infer<typeof UsageEvent>;
+
+/** check(UsageEvent, input) with the same verdict and data, cheaper: the ledger runs it on every ingested event. */
+export const checkUsageEvent = flatCheck(UsageEvent);
 
 export const EntryKind = z.enum(["earn", "spend", "hold", "settle", "void", "adjust", "refund", "snapshot"]);
 export type EntryKind = z.infer<typeof EntryKind>;
