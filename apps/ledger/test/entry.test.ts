@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { balanceLeafHash, decodeEntry, encodeBalanceLeaf, encodeEntry, KindCode, type LedgerRecord, type RecordKind } from "../src/proof/entry.js";
+import { createHash } from "node:crypto";
+import { balanceLeafHash, decodeEntry, encodeBalanceLeaf, encodeEntry, entryHash, entryLeafHash, KindCode, type LedgerRecord, type RecordKind } from "../src/proof/entry.js";
 import { leafHash } from "../src/proof/merkle.js";
 
 const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString("hex"));
@@ -28,6 +29,25 @@ describe("canonical entry encoding", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("hashes exactly the encoded bytes, whatever the string sizes (the hashes share one growing buffer)", () => {
+    const long = record.chain((r) => fc.string({ unit: "binary", minLength: 0, maxLength: 3_000 }).map((meta) => ({ ...r, meta })));
+    fc.assert(
+      fc.property(fc.array(fc.oneof(record, long), { minLength: 1, maxLength: 4 }), (rs) => {
+        for (const r of rs) {
+          const bytes = encodeEntry(r);
+          expect(entryHash(r)).toBe(createHash("sha256").update(bytes).digest("hex"));
+          expect(entryLeafHash(r).equals(leafHash(bytes))).toBe(true);
+          expect(decodeEntry(bytes)).toEqual(r);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    const base = { seq: 1, eventId: "e", kind: "earn" as const, account: "a", delta: 1, heldDelta: 0, ref: "", meta: "{}", payloadHash: "0".repeat(64), createdAtMs: 1, prevHash: "0".repeat(64) };
+    expect(() => entryHash({ ...base, ref: "é".repeat(0x8000) })).toThrow(/does not fit a 2-byte length/);
+    expect(entryHash({ ...base, meta: "é".repeat(0x8000) })).toBe(createHash("sha256").update(encodeEntry({ ...base, meta: "é".repeat(0x8000) })).digest("hex"));
+    expect(() => entryHash({ ...base, prevHash: "A".repeat(64) })).toThrow(/lower-case hex/);
   });
 
   it("refuses truncated or padded bytes", () => {

@@ -1,6 +1,6 @@
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { check, subjectsFor, UsageEvent } from "@potluck/protocol";
+import { checkUsageEvent, subjectsFor, type UsageEvent } from "@potluck/protocol";
 import { fromUsage, type IncomingEvent } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";
 
@@ -119,7 +119,7 @@ interface ParsedBatch {
 }
 
 function parseInto(batch: ParsedBatch, m: JsMsg, log: (obj: object, msg: string) => void): void {
-  const parsed = check(UsageEvent, safeJson(m));
+  const parsed = checkUsageEvent(safeJson(m));
   const msgId = m.headers?.get("Nats-Msg-Id");
   if (!parsed.ok || (msgId !== undefined && msgId !== "" && msgId !== parsed.data.eventId)) {
     log({ subject: m.subject, seq: m.seq, reason: parsed.ok ? "message id is not the event id" : parsed.body.error.message }, "ingest: dropping an invalid usage event");

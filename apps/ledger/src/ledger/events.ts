@@ -1,5 +1,5 @@
 import { hash } from "node:crypto";
-import type { LedgerEventRequest, UsageEvent } from "@potluck/protocol";
+import { UsageEvent, type LedgerEventRequest } from "@potluck/protocol";
 import type { RecordKind } from "../proof/entry.js";
 
 /** An event on its way into the chain, from HTTP or JetStream, already validated by protocol schemas. */
@@ -41,11 +41,32 @@ export function fromUsage(ev: UsageEvent): IncomingEvent {
   const { eventId, kind, account, amount } = ev;
   // Payload and meta (the payload without the fields the entry stores as columns) in one pass:
   // every ingested event comes through here, and each value is serialized once, not twice.
-  const { whole: payload, rest: meta } = canonicalSplit(ev, USAGE_COLUMNS);
+  const { whole: payload, rest: meta } = hasUsageKeysOnly(ev) ? usageSplit(ev) : canonicalSplit(ev, USAGE_COLUMNS);
   return { eventId, kind, account, amount, ref: "", meta, payload, payloadHash: hash("sha256", payload, "hex") };
 }
 
 const USAGE_COLUMNS: ReadonlySet<string> = new Set(["eventId", "kind", "account", "amount"]);
+
+/** True when `ev` has exactly the schema's keys (what checking it yields), so their order is known in advance. */
+function hasUsageKeysOnly(ev: object): boolean {
+  if (Object.keys(ev).length !== USAGE_MEMBERS.length) return false;
+  for (const m of USAGE_MEMBERS) if (!Object.hasOwn(ev, m.key)) return false;
+  return true;
+}
+
+/** canonicalSplit(ev, USAGE_COLUMNS) for an event with exactly the schema's keys: the same text without sorting keys per event. */
+function usageSplit(ev: UsageEvent): { whole: string; rest: string } {
+  let whole = "{";
+  let rest = "{";
+  for (const m of USAGE_MEMBERS) {
+    const v = canonical((ev as unknown as Record<string, unknown>)[m.key], 1);
+    if (v === undefined) continue;
+    const member = m.prefix + v;
+    whole += whole.length === 1 ? member : `,${member}`;
+    if (m.inMeta) rest += rest.length === 1 ? member : `,${member}`;
+  }
+  return { whole: `${whole}}`, rest: `${rest}}` };
+}
 
 /**
  * canonicalJson(obj) and canonicalJson(obj without the `omit` keys), written together. Dropping
@@ -126,3 +147,6 @@ const INDEX_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
 
 /** Keys that JSON.stringify writes verbatim between quotes (no escaping needed). */
 const SAFE_KEY = /^[A-Za-z0-9_$-]*$/;
+
+/** A usage event's keys in canonical order (defined last: sortedKeys needs the constants above), each with its `"key":` text and whether meta keeps it. */
+const USAGE_MEMBERS = sortedKeys(UsageEvent.shape).map((k) => ({ key: k, prefix: `${JSON.stringify(k)}:`, inMeta: !USAGE_COLUMNS.has(k) }));

@@ -1,5 +1,4 @@
 import { hash } from "node:crypto";
-import { leafHash } from "./merkle.js";
 
 /**
  * The canonical binary encoding of a ledger entry. Fixed field order, integers big-endian,
@@ -37,14 +36,28 @@ export interface LedgerRecord {
 const FIXED_BYTES = 4 + 1 + 8 + 8 + 1 + 8 + 8 + 32 + 32;
 
 export function encodeEntry(r: LedgerRecord): Buffer {
+  const end = encodeIntoScratch(r, 0);
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+/**
+ * Every append and every audit encodes each entry once to hash it; they encode into one buffer
+ * reused for the whole thread (the encoding is synchronous, so no two uses overlap) instead of
+ * allocating one per entry and measuring each string first.
+ */
+let scratch = Buffer.allocUnsafe(4096);
+
+/** Writes the encoding of `r` into `scratch` from `at`, growing it if needed; returns the end offset. */
+function encodeIntoScratch(r: LedgerRecord, at: number): number {
   const code = KindCode[r.kind];
   if (code === undefined) throw new TypeError(`unknown entry kind ${String(r.kind)}`);
   checkHex32(r.payloadHash, "payload hash");
   checkHex32(r.prevHash, "previous hash");
-  const lens = [strBytes(r.eventId, 2), strBytes(r.account, 2), strBytes(r.ref, 2), strBytes(r.meta, 4)] as const;
-  // One allocation per entry (appends and audits encode every entry): sizes first, then fill in place.
-  const out = Buffer.allocUnsafe(FIXED_BYTES + 2 + lens[0] + 2 + lens[1] + 2 + lens[2] + 4 + lens[3]);
-  let o = out.write(ENTRY_MAGIC, 0, "latin1");
+  // A UTF-16 code unit never takes more than 3 bytes of UTF-8: room for the longest possible encoding.
+  const bound = at + FIXED_BYTES + 10 + 3 * (r.eventId.length + r.account.length + r.ref.length + r.meta.length);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 2 * scratch.length));
+  const out = scratch;
+  let o = at + out.write(ENTRY_MAGIC, at, "latin1");
   o = out.writeUInt8(1, o);
   o = writeInt64(out, r.seq, o, false);
   o = writeInt64(out, r.createdAtMs, o, false);
@@ -53,15 +66,10 @@ export function encodeEntry(r: LedgerRecord): Buffer {
   o = writeInt64(out, r.heldDelta, o, true);
   o += out.write(r.payloadHash, o, "hex");
   o += out.write(r.prevHash, o, "hex");
-  o = out.writeUInt16BE(lens[0], o);
-  o += out.write(r.eventId, o, "utf8");
-  o = out.writeUInt16BE(lens[1], o);
-  o += out.write(r.account, o, "utf8");
-  o = out.writeUInt16BE(lens[2], o);
-  o += out.write(r.ref, o, "utf8");
-  o = out.writeUInt32BE(lens[3], o);
-  out.write(r.meta, o, "utf8");
-  return out;
+  o = writeStr(out, r.eventId, o, 2);
+  o = writeStr(out, r.account, o, 2);
+  o = writeStr(out, r.ref, o, 2);
+  return writeStr(out, r.meta, o, 4);
 }
 
 export function decodeEntry(bytes: Buffer): LedgerRecord {
@@ -89,11 +97,15 @@ export function decodeEntry(bytes: Buffer): LedgerRecord {
 
 /** The chain hash of an entry (hex). */
 export function entryHash(r: LedgerRecord): string {
-  return hash("sha256", encodeEntry(r), "hex");
+  const end = encodeIntoScratch(r, 0);
+  return hash("sha256", scratch.subarray(0, end), "hex");
 }
 
+/** leafHash(encodeEntry(r)), SHA-256(0x00 ‖ entry), without the two copies. */
 export function entryLeafHash(r: LedgerRecord): Buffer {
-  return leafHash(encodeEntry(r));
+  const end = encodeIntoScratch(r, 1);
+  scratch[0] = 0x00;
+  return hash("sha256", scratch.subarray(0, end), "buffer");
 }
 
 /** A balance snapshot leaf: (account, balance, as-of log size), fixed encoding. */
@@ -174,12 +186,13 @@ export function isAscii(s: string): boolean {
 
 const ASCII = /^[\x00-\x7f]*$/;
 
-/** UTF-8 length of a string field, refused when it does not fit its length prefix. */
-function strBytes(s: string, prefixBytes: 2 | 4): number {
-  const n = Buffer.byteLength(s, "utf8");
-  const max = prefixBytes === 2 ? 0xffff : 0xffffffff;
-  if (n > max) throw new RangeError(`string of ${n} bytes does not fit a ${prefixBytes}-byte length`);
-  return n;
+/** Writes a string field (length prefix, then UTF-8) at `at`, refused when it does not fit its prefix; returns the end offset. */
+function writeStr(out: Buffer, s: string, at: number, prefixBytes: 2 | 4): number {
+  const n = out.write(s, at + prefixBytes, "utf8");
+  if (n > (prefixBytes === 2 ? 0xffff : 0xffffffff)) throw new RangeError(`string of ${n} bytes does not fit a ${prefixBytes}-byte length`);
+  if (prefixBytes === 2) out.writeUInt16BE(n, at);
+  else out.writeUInt32BE(n, at);
+  return at + prefixBytes + n;
 }
 
 /** A 64-bit big-endian integer without BigInt: high word (signed when `signed`) then low word. */
