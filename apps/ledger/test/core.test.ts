@@ -56,6 +56,35 @@ describe("append-only in the database", () => {
   });
 });
 
+describe("reads under the head lock", () => {
+  it("judges a batch by what was committed when it got the lock, not when it asked for it", async () => {
+    const t = await testLedger();
+    const sql = rawSql(t.url);
+    const watcher = rawSql(t.url);
+    try {
+      await t.ledger.append([ev({ kind: "earn", eventId: "e1", account: "ann", amount: 100 })]);
+      let appending: Promise<unknown> | undefined;
+      await sql.begin(async (tx) => {
+        await tx`select size from head where id = 1 for update`;
+        appending = t.ledger.append([ev({ kind: "spend", eventId: "s1", account: "ann", amount: 60 })]);
+        // The append is queued behind this lock; whatever it reads must come after what this
+        // lock holder writes (an operator's correction here, standing in for another writer).
+        const deadline = Date.now() + 10_000;
+        while ((await watcher`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]?.n !== 1) {
+          if (Date.now() > deadline) throw new Error("the append never waited for the head lock");
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await tx`update balances set balance = 50 where account = 'ann'`;
+      });
+      await expect(appending).resolves.toEqual([expect.objectContaining({ eventId: "s1", status: "rejected", refusal: expect.objectContaining({ code: "overdraw" }) })]);
+    } finally {
+      await sql.end();
+      await watcher.end();
+      await t.close();
+    }
+  });
+});
+
 describe("two ledgers appending at once", () => {
   it("cannot fork the chain: one head row serializes them", async () => {
     const t = await testLedger();
