@@ -1,7 +1,8 @@
 // Bench: tokens/s and time to first token for the same model and prompt, in one run:
 //   raw node-llama-cpp in-process  vs  through a local sidecar (HTTP + SSE)  vs  through a peer
 //   across the lab's WireGuard mesh (mac's sidecar routes to linux's)  vs  the floor of that mesh
-//   (raw node-llama-cpp on linux streamed by a bare node:http server to mac), medians over repeats.
+//   (raw node-llama-cpp on linux streamed by a bare node:http server to mac), and the same bare
+//   stream on loopback as the local sidecar's floor; medians over repeats.
 // Every client and the raw runner are long-lived processes, warmed up before the timed rounds.
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
 //
@@ -24,6 +25,7 @@ import { startSupervised, stopSupervised, waitFor } from "../../src/lib/supervis
 import { timedStream, type RunTiming } from "./client.js";
 import { startLabPeer } from "./lab-peer.js";
 import { startLineDriven } from "./line-driven.js";
+import { coalesceWindowMs } from "@potluck/sidecar";
 
 const resultsFile = join(repoRoot, "tools/bench/results/inference.json");
 const prompt = "Tell me, in detail, how a household potluck dinner is organised.";
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
   try {
     paths.push(await rawPath(modelPath, maxTokens));
     paths.push(await localSidecarPath(modelPath, body));
+    paths.push(await localFloorPath(modelPath, body));
     if (!flags.has("no-lab")) {
       const lab = await startLabPeer({ modelPath, modelId, maxTokens, prompt, contextSize }).catch((error: unknown) => {
         process.stderr.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -99,6 +102,27 @@ async function localSidecarPath(modelPath: string, body: unknown): Promise<Bench
   return { name: "local sidecar (HTTP+SSE)", coldStartMs: performance.now() - started, once: () => timedStream(url, body), close: () => stopSupervised(proc) };
 }
 
+/**
+ * The local floor: raw node-llama-cpp behind a bare node:http server (bare-stream.ts) on loopback,
+ * streamed to this process like the sidecar — what HTTP, SSE and a client cost with no sidecar.
+ */
+async function localFloorPath(modelPath: string, body: unknown): Promise<BenchPath> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  let listening = false;
+  const proc = startSupervised({
+    name: "bare-stream",
+    command: process.execPath,
+    args: tsNodeArgs(join(repoRoot, "tools/bench/inference/bare-stream.ts"), [modelPath, String(port), String(contextSize), String(coalesceWindowMs), prompt]),
+    onLine: (_, line) => (listening ||= line === "listening"),
+  });
+  if (!(await waitFor(async () => listening, { timeoutMs: 180_000 }))) {
+    await stopSupervised(proc);
+    throw new Error("the local bare stream did not start");
+  }
+  const url = `http://127.0.0.1:${port}`;
+  return { name: "floor: bare stream, loopback", once: () => timedStream(url, body), close: () => stopSupervised(proc) };
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -124,10 +148,13 @@ function report(rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: num
   for (const t of table) {
     process.stdout.write(`${t.path.padEnd(28)} ${t.tokensPerS.toFixed(0).padStart(9)} ${t.ratioVsRaw.toFixed(3).padStart(7)} ${t.decodeTokensPerS.toFixed(0).padStart(9)} ${t.decodeRatioVsRaw.toFixed(3).padStart(7)} ${t.ttftMs.toFixed(1).padStart(9)} ${t.ttftOverheadMs.toFixed(1).padStart(9)}  ${t.servedBy}${t.coldStartMs === undefined ? "" : ` (cold start ${(t.coldStartMs / 1000).toFixed(1)} s)`}\n`);
   }
-  const peer = table.find((t) => t.path === "peer over lab mesh");
-  const floor = table.find((t) => t.path.startsWith("floor"));
-  if (peer !== undefined && floor !== undefined) {
-    process.stdout.write(`\npeer ÷ floor (the mesh's own cost taken out): ${(peer.tokensPerS / floor.tokensPerS).toFixed(3)} × end to end, ${(peer.decodeTokensPerS / floor.decodeTokensPerS).toFixed(3)} × decode, ${(peer.ttftMs - floor.ttftMs).toFixed(1)} ms more to the first token\n`);
+  // Each path against its floor: the same stream with no sidecar in between, over the same link.
+  process.stdout.write("\n");
+  for (const [path, floorPath] of [["local sidecar (HTTP+SSE)", "floor: bare stream, loopback"], ["peer over lab mesh", "floor: bare stream, mesh"]] as const) {
+    const over = table.find((t) => t.path === path);
+    const floor = table.find((t) => t.path === floorPath);
+    if (over === undefined || floor === undefined) continue;
+    process.stdout.write(`${path} ÷ its floor: ${(over.tokensPerS / floor.tokensPerS).toFixed(3)} × end to end, ${(over.decodeTokensPerS / floor.decodeTokensPerS).toFixed(3)} × decode, ${(over.ttftMs - floor.ttftMs).toFixed(1)} ms more to the first token\n`);
   }
   mkdirSync(dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), ...meta, threads, loadAverage: loadavg(), rows: table, runs: rows }, null, 2));
