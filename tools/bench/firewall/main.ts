@@ -15,6 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../src/lib/repo.js";
 import { run, runOk } from "./nft.js";
+import { flag } from "../common/args.js";
+import { median } from "../common/stats.js";
 
 const bin = join(repoRoot, "bin/potluck-fw-watcher.mjs");
 const resultsFile = join(repoRoot, "tools/bench/results/firewall.json");
@@ -154,17 +156,6 @@ function printTable(rows: Row[]): void {
   const body = rows.map((r) => [r.intervalS, r.reconnects, r.medianMs, r.p90Ms, r.maxMs, r.goalMs, r.maxOverGoal, `${r.withinGoal}/${r.reconnects}`, r.floorMedianMs].map(String));
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
   for (const line of [head, ...body]) process.stdout.write(`${line.map((c, i) => c.padStart(widths[i] ?? 0)).join("  ")}\n`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

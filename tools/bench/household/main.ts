@@ -16,6 +16,8 @@ import { createHousehold, HouseholdPorts, householdModel } from "../../src/demo/
 import { outageAfter, startPromptLoop, type Attempt } from "../../src/demo/prompt-loop.js";
 import { pollUntil } from "../../src/lab/run.js";
 import { repoRoot } from "../../src/lib/repo.js";
+import { flag } from "../common/args.js";
+import { median } from "../common/stats.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/household.json");
 const reconnectsMax = 50;
@@ -102,16 +104,6 @@ function printTable(rows: Phase[], goalMs: number): void {
       has ? `${r.outagesMs.filter((o) => o <= goalMs).length}/${r.outagesMs.length} within` : (r.failed === 0 ? "no failures" : `${r.failed} failures with no fault`),
     ]));
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
-function flag(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
