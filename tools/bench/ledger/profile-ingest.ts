@@ -2,7 +2,7 @@
 // events into a fresh database, with CPU per event of this process, of the database's backends
 // and of the NATS server (all from /proc), and optionally a V8 CPU profile of just that phase.
 //
-//   node --import tsx tools/bench/ledger/profile-ingest.ts [--events 30000] [--mode jetstream|direct] [--profile FILE] [--keep 1] [--log-statements 1] [--explain 1]
+//   node --import tsx tools/bench/ledger/profile-ingest.ts [--events 30000] [--mode jetstream|direct] [--profile FILE] [--heap-profile FILE] [--keep 1] [--log-statements 1] [--explain 1]
 //
 // Not part of `npm test`. Run under the bench lock like every bench.
 import { randomBytes } from "node:crypto";
@@ -26,6 +26,7 @@ const { flags } = parseArgs(process.argv.slice(2));
 const events = Math.min(Number(flags.get("events") ?? 30_000), eventsMax);
 const mode = String(flags.get("mode") ?? "jetstream");
 const profileFile = flags.get("profile");
+const heapFile = flags.get("heap-profile");
 const keep = flags.get("keep") === "1";
 const batchMax = Number(flags.get("batch") ?? 1000);
 
@@ -87,6 +88,10 @@ async function main(): Promise<void> {
       await session.post("Profiler.setSamplingInterval", { interval: 200 });
       await session.post("Profiler.start");
     }
+    if (heapFile !== undefined) {
+      if (profileFile === undefined) session.connect();
+      await session.post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    }
     const natsPids = natsServerPids();
     const pg0 = sumTicks(await pgPids());
     const nats0 = sumTicks(natsPids);
@@ -111,12 +116,17 @@ async function main(): Promise<void> {
     if (profileFile !== undefined) {
       const { profile } = await session.post("Profiler.stop");
       writeFileSync(String(profileFile), JSON.stringify(profile));
-      session.disconnect();
     }
+    if (heapFile !== undefined) {
+      const { profile } = await session.post("HeapProfiler.stopSampling");
+      writeFileSync(String(heapFile), JSON.stringify(profile));
+    }
+    if (profileFile !== undefined || heapFile !== undefined) session.disconnect();
     const per = (x: number) => ((x * 1000) / events).toFixed(1);
     process.stdout.write(
       `${mode}: ${events} events in ${ms.toFixed(0)} ms = ${((events * 1000) / ms).toFixed(0)}/s; CPU µs/event node ${per((cpu.user + cpu.system) / 1000)} pg ${per(pg * 10)} nats ${per(nats * 10)}; load ${loadavg()[0]?.toFixed(2)}\n`,
     );
+    process.stdout.write(JSON.stringify({ T: (globalThis as any).__T, A: (globalThis as any).__A }) + "\n");
     if (keep) process.stdout.write(`kept database ${name}\n`);
   } finally {
     await stopIngest();
