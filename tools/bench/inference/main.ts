@@ -6,7 +6,7 @@
 // Every client and the raw runner are long-lived processes, warmed up before the timed rounds.
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
 //
-//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 11] [--no-lab]
+//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 21] [--no-lab]
 //
 // Without --model it uses the tiny TEST model (random weights), whose per-token compute is so small
 // that the numbers mostly measure per-token transport overhead — the worst case for the ratios.
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const modelPath = flags.get("model") ?? (flags.get("shape") === "small" ? cachedSmallTestModel(1) : cachedTinyModel(1));
   const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const maxTokens = Number(flags.get("max-tokens") ?? 256);
-  const repeats = Math.min(50, Number(flags.get("repeats") ?? 11));
+  const repeats = Math.min(50, Number(flags.get("repeats") ?? 21));
   const body = { model: modelId, messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0, stream: true };
   const paths: BenchPath[] = [];
   try {
