@@ -2,7 +2,7 @@
 // events into a fresh database, with CPU per event of this process, of the database's backends
 // and of the NATS server (all from /proc), and optionally a V8 CPU profile of just that phase.
 //
-//   node --import tsx tools/bench/ledger/profile-ingest.ts [--events 30000] [--mode jetstream|direct] [--profile FILE] [--heap-profile FILE] [--keep 1] [--log-statements 1] [--explain 1]
+//   node --import tsx tools/bench/ledger/profile-ingest.ts [--events 30000] [--mode jetstream|direct] [--profile FILE] [--heap-profile FILE] [--rounds R] [--keep 1] [--log-statements 1] [--explain 1]
 //
 // Not part of `npm test`. Run under the bench lock like every bench.
 import { randomBytes } from "node:crypto";
@@ -53,7 +53,14 @@ function natsServerPids(): number[] {
   return pids;
 }
 
+/** --rounds R: the phase runs R times on fresh databases (and streams), the last one measured and profiled, so the code is warm. */
+const rounds = Math.max(1, Math.min(Number(flags.get("rounds") ?? 1), 10));
+
 async function main(): Promise<void> {
+  for (let r = 1; r <= rounds; r += 1) await once(r === rounds);
+}
+
+async function once(measure: boolean): Promise<void> {
   const name = `ledger_prof_${randomBytes(5).toString("hex")}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
   await admin.unsafe(`create database ${name}`);
@@ -82,13 +89,13 @@ async function main(): Promise<void> {
     const pgPids = async () => (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${name}`).map((r) => r.pid);
     const sumTicks = (pids: number[]) => pids.reduce((n, p) => n + ticksOf(p), 0);
     const session = new Session();
-    if (profileFile !== undefined) {
+    if (profileFile !== undefined && measure) {
       session.connect();
       await session.post("Profiler.enable");
       await session.post("Profiler.setSamplingInterval", { interval: 200 });
       await session.post("Profiler.start");
     }
-    if (heapFile !== undefined) {
+    if (heapFile !== undefined && measure) {
       if (profileFile === undefined) session.connect();
       await session.post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     }
@@ -113,20 +120,19 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     const pg = sumTicks(await pgPids()) - pg0;
     const nats = sumTicks(natsPids) - nats0;
-    if (profileFile !== undefined) {
+    if (profileFile !== undefined && measure) {
       const { profile } = await session.post("Profiler.stop");
       writeFileSync(String(profileFile), JSON.stringify(profile));
     }
-    if (heapFile !== undefined) {
+    if (heapFile !== undefined && measure) {
       const { profile } = await session.post("HeapProfiler.stopSampling");
       writeFileSync(String(heapFile), JSON.stringify(profile));
     }
-    if (profileFile !== undefined || heapFile !== undefined) session.disconnect();
+    if ((profileFile !== undefined || heapFile !== undefined) && measure) session.disconnect();
     const per = (x: number) => ((x * 1000) / events).toFixed(1);
-    process.stdout.write(
+    if (measure) process.stdout.write(
       `${mode}: ${events} events in ${ms.toFixed(0)} ms = ${((events * 1000) / ms).toFixed(0)}/s; CPU µs/event node ${per((cpu.user + cpu.system) / 1000)} pg ${per(pg * 10)} nats ${per(nats * 10)}; load ${loadavg()[0]?.toFixed(2)}\n`,
     );
-    process.stdout.write(JSON.stringify({ T: (globalThis as any).__T, A: (globalThis as any).__A }) + "\n");
     if (keep) process.stdout.write(`kept database ${name}\n`);
   } finally {
     await stopIngest();
