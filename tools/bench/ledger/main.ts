@@ -28,6 +28,7 @@ import { balanceLeaves, buildLedgerApp, ensureUsageStream, fromUsage, generateSi
 import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
 import { parseArgs } from "../../src/cli/command.js";
 import { repoRoot } from "../../src/lib/repo.js";
+import { median } from "../common/stats.js";
 import { fmt, medianOf, summarize, timeCalls, type Summary } from "../retrieval/stats.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/ledger.json");
@@ -215,11 +216,6 @@ async function withDb<T>(run: (db: OpenedDb & { url?: string }) => Promise<T>): 
     await admin.unsafe(`drop database if exists ${name} with (force)`);
     await admin.end();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 function report(r: { ingest: number[]; direct: number[]; ingestCpu: CpuPerEvent[]; directCpu: CpuPerEvent[]; reads: Summary[]; httpReads: Summary[]; health: Summary[]; proofGen: Summary[]; proofVerify: Summary[]; snap: { accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] } }): void {
