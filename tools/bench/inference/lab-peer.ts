@@ -59,6 +59,10 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
       const ok = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 180_000, intervalMs: 500 });
       if (!ok) throw new Error(`sidecar on ${host.name} did not become ready`);
     }
+    // The bench measures a mesh that carries traffic, not its bring-up: once, a first routing
+    // probe found potluck0 not yet passing packets and the run died on a 503 in its warm-up.
+    const meshUp = await pollUntil(async () => (await mac.exec(["curl", "-sf", "-m", "2", `http://${linux.meshIp}:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 60_000, intervalMs: 500 });
+    if (!meshUp) throw new Error(`linux's sidecar is not reachable from mac over the mesh (${linux.meshIp})`);
     const bare = linux.spawn("bare-stream", [process.execPath, "--import", "tsx", bareStream, join(linuxModels, `${o.modelId}.gguf`), String(barePort), String(o.contextSize), String(coalesceWindowMs), o.prompt], { cwd: repoRoot });
     if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 }))) throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
     // One long-lived client per path inside mac's namespace, warm like the local path's client.
