@@ -26,6 +26,7 @@ import { timedStream, type RunTiming } from "./client.js";
 import { startLabPeer } from "./lab-peer.js";
 import { startLineDriven } from "./line-driven.js";
 import { coalesceWindowMs } from "@potluck/sidecar";
+import { median } from "../common/stats.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/inference.json");
 const prompt = "Tell me, in detail, how a household potluck dinner is organised.";
@@ -121,12 +122,6 @@ async function localFloorPath(modelPath: string, body: unknown): Promise<BenchPa
   }
   const url = `http://127.0.0.1:${port}`;
   return { name: "floor: bare stream, loopback", once: () => timedStream(url, body), close: () => stopSupervised(proc) };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function report(rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: number }>, meta: { modelId: string; maxTokens: number; repeats: number }): void {

@@ -1,6 +1,7 @@
 import { MemorySearchResponse } from "@potluck/protocol";
 import { createMemoryLab, type MemoryLab } from "./lab-sidecar.js";
 import { medianOf, type Summary } from "./stats.js";
+import { median } from "../common/stats.js";
 
 /**
  * Requests sent, untimed, to a freshly (re)started lab sidecar on each path before timing it: the
@@ -160,9 +161,4 @@ export async function labPeerPath(): Promise<LabPeer> {
     close: () => memoryLab.teardown(),
   };
   return peer;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
