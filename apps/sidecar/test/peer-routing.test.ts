@@ -145,6 +145,16 @@ describe("routing", () => {
     expect(viaMac.choices[0]?.message.content).toBe(onLinux.choices[0]?.message.content);
   });
 
+  it("samples on the peer with the caller's top_p and seed", async () => {
+    // A narrow nucleus changes what a seeded sample picks; a peer that dropped top_p would not match.
+    const body = { model, messages: [{ role: "user" as const, content: "sample" }], max_tokens: 12, temperature: 1, top_p: 0.05, seed: 7 };
+    const viaMac = await macClient.chat.completions.create(body);
+    const onLinux = await new OpenAI({ baseURL: `${linux.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create(body);
+    const wideOnLinux = await new OpenAI({ baseURL: `${linux.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create({ ...body, top_p: 1 });
+    expect(onLinux.choices[0]?.message.content).not.toBe(wideOnLinux.choices[0]?.message.content);
+    expect(viaMac.choices[0]?.message.content).toBe(onLinux.choices[0]?.message.content);
+  });
+
   it("fails over to the next candidate when the chosen one refuses before its first token", async () => {
     // linux (own, preferred) passes the probe but refuses the run over real HTTP; friend serves.
     const { data: stream, response } = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: `hi ${REFUSE_MARKER}` }], max_tokens: 8, stream: true }).withResponse();

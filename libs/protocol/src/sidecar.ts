@@ -105,6 +105,8 @@ export const PeerInferRequest = z.object({
   messages: z.array(ChatMessage).min(1).max(SidecarLimits.messagesMax),
   maxTokens: z.number().int().positive().max(SidecarLimits.maxTokensMax),
   temperature: z.number().min(0).max(2).optional(),
+  /** The caller's top_p, so a reply sampled on a peer is sampled as it would be here. */
+  topP: z.number().gt(0).max(1).optional(),
   seed: z.number().int().optional(),
   requester: z.object({ machine: MachineName, owner: OwnerName }),
 });

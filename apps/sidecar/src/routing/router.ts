@@ -124,6 +124,7 @@ export class Router {
         messages: [...job.messages],
         maxTokens: job.maxTokens,
         temperature: job.temperature,
+        topP: job.topP,
         seed: job.seed,
         requester: { machine: this.deps.machine, owner: this.deps.owner },
       };
