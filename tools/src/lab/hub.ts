@@ -31,6 +31,11 @@ export interface Hub {
   /** `potluck token create` on the hub, then `potluck join … --follow` on `host` until it has joined. */
   join(host: LabHost, name?: string): Promise<LabProcess>;
   roster(): Promise<Roster>;
+  /**
+   * Until the coordinator has a heartbeat from each of `names`: `join` returns once enrolled, and
+   * a machine's first heartbeat can land a moment later. Throws with the roster's states.
+   */
+  waitOnline(names: readonly string[], timeoutMs?: number): Promise<void>;
   /** An admin call to the coordinator with its admin secret, from the hub; returns the HTTP status. */
   admin(method: string, path: string, body?: unknown): Promise<number>;
 }
@@ -67,6 +72,10 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
   });
   await waitForOutput(coordinator, /coordinator listening/, `starting the coordinator in ${hubName}`);
 
+  const roster = async (): Promise<Roster> => {
+    const res = await host.exec(["curl", "-sf", `${localCoordinator}/v1/roster`], { timeoutMs: 30_000 });
+    return Roster.parse(JSON.parse(res.stdout));
+  };
   return {
     host, coordinator, coordinatorUrl, natsUrl, prefix, env, dataDir,
     async join(joiner, name = joiner.name) {
@@ -76,9 +85,15 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
       await waitForOutput(follower, /joined as/, `potluck join on ${joiner.name}`);
       return follower;
     },
-    async roster() {
-      const res = await host.exec(["curl", "-sf", `${localCoordinator}/v1/roster`], { timeoutMs: 30_000 });
-      return Roster.parse(JSON.parse(res.stdout));
+    roster,
+    async waitOnline(names, timeoutMs = 60_000) {
+      let states = "";
+      const online = await pollUntil(async () => {
+        const machines = (await roster()).machines;
+        states = machines.map((m) => `${m.name} ${m.state}`).join(", ");
+        return names.every((name) => machines.some((m) => m.name === name && m.state === "online"));
+      }, { timeoutMs, intervalMs: 250 });
+      if (!online) throw new Error(`not online within ${timeoutMs / 1000} s: ${names.join(", ")} (roster: ${states})`);
     },
     async admin(method, path, body) {
       const secret = readFileSync(join(hubData, "coordinator", "admin-secret"), "utf8").trim();

@@ -45,6 +45,8 @@ beforeAll(async () => {
   writeFileSync(join(mac.runDir, "diag-identity.pem"), generateIdentity().privateKeyPem, { mode: 0o600 });
   hub = await startHub(lab);
   for (const name of ["mac", "linux"]) await hub.join(lab.host(name));
+  // The first test reads "roster says online": wait for the heartbeats, not just the enrollment.
+  await hub.waitOnline(["mac", "linux"]);
   // mac's own sidecar, for the local layer (its roster and peers play no part here).
   const sidecar = mac.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
     cwd: repoRoot, env: hub.env({ POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: join(mac.runDir, "sidecar"), POTLUCK_PORT: "8321", POTLUCK_BIND: "127.0.0.1", POTLUCK_THREADS: "1" }),
