@@ -81,6 +81,24 @@ async function meshReady(ctx: LabCtx, meshHosts: HostCtx[]): Promise<boolean> {
   return meshHosts.every((h, i) => h.peers.every((p) => (tables[i]?.get(p.publicKey) ?? 0) > 0));
 }
 
+/**
+ * Hosts are configured in parallel, so a first handshake initiation can (we think) reach a peer whose
+ * wireguard-go has no key yet and is dropped; wireguard-go then sometimes took 25–35 s to try
+ * again (seen in 2 of 12 lab creations). Re-adding the peers every `rehandshakeEveryMs` makes a
+ * fresh attempt at once, within the same overall bound.
+ */
+const rehandshakeEveryMs = 2_000;
+
+async function awaitHandshakes(ctx: LabCtx, meshHosts: HostCtx[]): Promise<boolean> {
+  const deadline = Date.now() + meshReadyTimeoutMs;
+  while (Date.now() < deadline) {
+    const window = Math.min(rehandshakeEveryMs, deadline - Date.now());
+    if (await pollUntil(() => meshReady(ctx, meshHosts), { timeoutMs: window, intervalMs: 100 })) return true;
+    await Promise.all(meshHosts.map((h) => rehandshake(h.rt, h.peers)));
+  }
+  return false;
+}
+
 export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const id = checkId(options.id ?? newLabId());
   const meshNames = options.hosts ?? ["mac", "linux", "windows"];
@@ -120,7 +138,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     await Promise.all(meshHosts.map(async (h) => {
       h.wg = await startMesh(h.rt, h.keys as WgKeys, h.host.meshIp as string, wgListenPort, h.peers);
     }));
-    if (meshHosts.length > 1 && !(await pollUntil(() => meshReady(ctx, meshHosts), { timeoutMs: meshReadyTimeoutMs, intervalMs: 250 }))) {
+    if (meshHosts.length > 1 && !(await awaitHandshakes(ctx, meshHosts))) {
       throw new Error(`the WireGuard mesh did not handshake between every pair within ${meshReadyTimeoutMs / 1000} s`);
     }
     return lab;
