@@ -116,6 +116,24 @@ describe("signed peer API", () => {
     expect(chunks.slice(0, -1).every((c) => c.type === "token")).toBe(true);
   });
 
+  it("answers a probe that names a model with that model's state there", async () => {
+    const probe = async (named: string) => {
+      const body = JSON.stringify({ payload: "hello mesh", model: named });
+      const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: ids.mac.privateKey }));
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+    expect(await probe(model)).toMatchObject({ payload: "hello mesh", model: { info: { id: model, state: "ready", testModel: true }, available: [model] } });
+    expect(await probe("no-such-model")).toMatchObject({ model: { info: null, available: [model] } });
+  });
+
+  it("refuses a probe whose model is not a string, naming the field", async () => {
+    const body = JSON.stringify({ payload: "x", model: 7 });
+    const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { field: "model" } });
+  });
+
   it("reports capabilities with the test model labelled", async () => {
     const headers = signRequest({ method: "GET", path: "/peer/capabilities", body: "" }, { machine: "mac", privateKey: ids.mac.privateKey });
     const res = await fetch(`${linux.url}/peer/capabilities`, { headers });
@@ -136,6 +154,18 @@ describe("routing", () => {
     }
     expect(text.length).toBeGreaterThan(0);
     expect(last).toMatchObject({ served_by: "linux", potluck: { route: "own", test_model: true }, usage: { completion_tokens: 16 } });
+  });
+
+  it("asks the chosen machine once before each prompt: a fresh probe that carries the model's state", async () => {
+    const paths: string[] = [];
+    const record = (req: { url?: string }) => paths.push(req.url ?? "");
+    linux.server.on("request", record);
+    try {
+      for (let i = 0; i < 2; i++) await macClient.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 2, potluck: { on: "linux" } } as never);
+    } finally {
+      linux.server.off("request", record);
+    }
+    expect(paths).toEqual(["/peer/probe", "/peer/infer", "/peer/probe", "/peer/infer"]);
   });
 
   it("gives the same text through the peer as on the peer itself (greedy)", async () => {

@@ -164,3 +164,37 @@ describe("routing failover before the first token", () => {
     expect(route.choice.kind).toBe("local");
   });
 });
+
+describe("what the router asks a peer before routing to it", () => {
+  /** A peer client that answers for the model in its probe, or not (a version before that field). */
+  function countingClient(probeAnswersModel: boolean) {
+    const asked: string[] = [];
+    const client: Pick<PeerClient, "probe" | "capabilities" | "infer"> = {
+      probe: async (_peer, options) => {
+        asked.push(`probe ${options?.model ?? "-"}`);
+        return probeAnswersModel ? { latencyMs: 1, model: { info: { id: model, state: "ready", testModel: true }, available: [model] } } : { latencyMs: 1 };
+      },
+      capabilities: async (peer) => {
+        asked.push("capabilities");
+        return { machine: peer.machine, owner: peer.owner, models: [{ id: model, state: "loading", progress: 0.5, testModel: true }] } as unknown as Capabilities;
+      },
+      infer: scriptedClient({ linux: "serves" }).infer,
+    };
+    return { client, asked };
+  }
+
+  it("probes naming the model and, when the probe answers for it, asks nothing more", async () => {
+    const { client, asked } = countingClient(true);
+    const router = new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client, usage: recordingUsage() });
+    expect((await router.plan(model)).choice.machine).toBe("linux");
+    expect(asked).toEqual([`probe ${model}`]);
+  });
+
+  it("asks the capabilities of a peer whose probe does not answer for the model", async () => {
+    const { client, asked } = countingClient(false);
+    const router = new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client, usage: recordingUsage() });
+    const error = await router.plan(model).then(() => undefined, (e: unknown) => e as Error);
+    expect(asked).toEqual([`probe ${model}`, "capabilities"]);
+    expect(error?.message).toMatch(/linux \(own\): model-runtime — model m is still loading \(50%\)/);
+  });
+});

@@ -61,12 +61,28 @@ export const Capabilities = z.object({
 });
 export type Capabilities = z.infer<typeof Capabilities>;
 
-/** POST /peer/probe: the payload crosses the path outbound and is echoed back inbound. */
+/** At most this many model ids in a probe's answer: a machine serves a handful, never thousands. */
+export const probeModelIdsMax = 64;
+
+/**
+ * POST /peer/probe: the payload crosses the path outbound and is echoed back inbound. A routing
+ * decision names its `model`, and the answer then carries that model's state, so routing asks the
+ * peer once instead of a probe plus a capabilities call — each signed call over the mesh costs
+ * the prompt milliseconds before its first token. Diagnostics probes name none.
+ */
 export const ProbeRequest = z.object({
   payload: z.string().max(SidecarLimits.probeBytesMax),
+  model: z.string().min(1).max(256).optional(),
 });
 export type ProbeRequest = z.infer<typeof ProbeRequest>;
-export const ProbeResponse = z.object({ machine: MachineName, bytes: z.number().int().nonnegative(), payload: z.string() });
+/** The named model on the probed machine: its state (null when it has no such model) and what it does have. */
+export const ProbeModel = z.object({
+  info: ModelInfo.nullable(),
+  available: z.array(z.string()).max(probeModelIdsMax),
+});
+export type ProbeModel = z.infer<typeof ProbeModel>;
+/** `model` is there exactly when the request named one (a sidecar older than that field leaves it out). */
+export const ProbeResponse = z.object({ machine: MachineName, bytes: z.number().int().nonnegative(), payload: z.string(), model: ProbeModel.optional() });
 export type ProbeResponse = z.infer<typeof ProbeResponse>;
 
 export const ChatMessage = z.object({

@@ -9,7 +9,7 @@ const now = "2026-11-27T00:00:00.000Z";
 export const samples: Array<{ name: string; schema: z.ZodType; valid: Record<string, unknown> }> = [
   { name: "ChatCompletionRequest", schema: p.ChatCompletionRequest, valid: { model: "tiny", messages: [{ role: "user", content: "hi" }], stream: true } },
   { name: "PeerInferRequest", schema: p.PeerInferRequest, valid: { jobId: "job-1", model: "tiny", messages: [{ role: "user", content: "hi" }], maxTokens: 8, requester: { machine: "mac", owner: "home" } } },
-  { name: "ProbeRequest", schema: p.ProbeRequest, valid: { payload: "x".repeat(1400) } },
+  { name: "ProbeRequest", schema: p.ProbeRequest, valid: { payload: "x".repeat(1400), model: "tiny" } },
   { name: "EmbeddingsRequest", schema: p.EmbeddingsRequest, valid: { input: ["a", "b"] } },
   { name: "MemoryWriteRequest", schema: p.MemoryWriteRequest, valid: { text: "the wifi password is in the drawer", project: "home", tags: ["house"], confidence: 0.9, pinned: false } },
   { name: "MemorySearchRequest", schema: p.MemorySearchRequest, valid: { query: "wifi", limit: 5, scope: "fleet" } },

@@ -1,4 +1,4 @@
-import { Headers, PeerInferRequest, ProbeRequest, PotluckHttpError, SidecarLimits, zodHook, type Capabilities, type InferStreamChunk, type ProbeResponse } from "@potluck/protocol";
+import { Headers, PeerInferRequest, ProbeRequest, probeModelIdsMax, PotluckHttpError, SidecarLimits, zodHook, type Capabilities, type InferStreamChunk, type ProbeResponse } from "@potluck/protocol";
 import type { MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 import { validator } from "hono/validator";
@@ -33,8 +33,9 @@ export function peerRoutes(deps: PeerRouteDeps) {
     .use("/peer/infer", limitBody(SidecarLimits.bodyBytesMax), deps.auth)
     .get("/peer/capabilities", (c) => c.json(deps.capabilities()))
     .post("/peer/probe", validator("json", zodHook(ProbeRequest)), (c) => {
-      const { payload } = c.req.valid("json");
+      const { payload, model } = c.req.valid("json");
       const body: ProbeResponse = { machine: deps.machine, bytes: Buffer.byteLength(payload), payload };
+      if (model !== undefined) body.model = { info: deps.engine.state(model) ?? null, available: deps.engine.list().slice(0, probeModelIdsMax).map((m) => m.id) };
       return c.json(body);
     })
     .post("/peer/infer", validator("json", zodHook(PeerInferRequest)), async (c) => {

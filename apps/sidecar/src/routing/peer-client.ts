@@ -1,5 +1,5 @@
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
-import { Capabilities, ErrorBody, InferStreamChunk, ProbeResponse, type LayerCode, type PeerInferRequest } from "@potluck/protocol";
+import { Capabilities, ErrorBody, InferStreamChunk, ProbeResponse, type LayerCode, type PeerInferRequest, type ProbeModel, type ProbeRequest } from "@potluck/protocol";
 import type { Identity } from "../peer/identity.js";
 import type { PeerRecord } from "../peer/directory.js";
 
@@ -64,14 +64,21 @@ export class PeerClient {
     this.streamAgent = agents.stream;
   }
 
-  /** POST /peer/probe with `bytes` of payload; the data plane is good only if it comes back intact. */
-  async probe(peer: PeerRecord, bytes: number = PeerClientLimits.probeBytes): Promise<{ latencyMs: number }> {
+  /**
+   * POST /peer/probe with `bytes` of payload; the data plane is good only if it comes back intact.
+   * With `model`, the answer also says that model's state there (`model` is undefined when the
+   * peer's version predates that; ask its capabilities instead).
+   */
+  async probe(peer: PeerRecord, options: { bytes?: number; model?: string } = {}): Promise<{ latencyMs: number; model?: ProbeModel }> {
+    const bytes = options.bytes ?? PeerClientLimits.probeBytes;
     const payload = "p".repeat(bytes);
+    const request: ProbeRequest = options.model === undefined ? { payload } : { payload, model: options.model };
     const started = performance.now();
-    const res = await this.call(this.probeAgent, peer, "POST", "/peer/probe", JSON.stringify({ payload }), AbortSignal.timeout(PeerClientLimits.probeTimeoutMs));
+    const res = await this.call(this.probeAgent, peer, "POST", "/peer/probe", JSON.stringify(request), AbortSignal.timeout(PeerClientLimits.probeTimeoutMs));
     const body = ProbeResponse.safeParse(await readJson(res, peer));
     if (!body.success || body.data.payload !== payload) throw new PeerCallError("data-plane", `${peer.machine} echoed a different probe payload (${bytes} bytes sent)`);
-    return { latencyMs: performance.now() - started };
+    const latencyMs = performance.now() - started;
+    return body.data.model === undefined ? { latencyMs } : { latencyMs, model: body.data.model };
   }
 
   async capabilities(peer: PeerRecord): Promise<Capabilities> {

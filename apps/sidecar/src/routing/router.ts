@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { PotluckHttpError, type InferStreamChunk, type LayerCode } from "@potluck/protocol";
+import { PotluckHttpError, type InferStreamChunk, type LayerCode, type ProbeModel } from "@potluck/protocol";
 import { EngineError, type GenerateRequest, type InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
 import type { UsagePublisher } from "../usage/publisher.js";
@@ -138,20 +138,20 @@ export class Router {
     return { choice, report, start: (job) => start.call(this, job) };
   }
 
-  /** A fresh data-plane probe of the exact path, then the peer's own word on the model. */
+  /**
+   * A fresh data-plane probe of the exact path, which also carries the peer's own word on the
+   * model: one signed call per candidate. A peer too old to answer for the model is asked its
+   * capabilities after the probe.
+   */
   private async check(peer: PeerRecord, model: string): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; parameters?: number }> {
     const relation = peer.owner === this.deps.owner ? "own" : "peer";
     const failed = (layer: LayerCode, reason: string) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
     try {
-      // Both fresh, over the same path, in parallel to save a round trip; a probe failure is
-      // reported first because it explains the capabilities failure too.
-      const [probe, capabilities] = await Promise.allSettled([this.deps.client.probe(peer), this.deps.client.capabilities(peer)]);
-      if (probe.status === "rejected") throw probe.reason;
-      if (capabilities.status === "rejected") throw capabilities.reason;
-      const { latencyMs } = probe.value;
-      const caps = capabilities.value;
-      const info = caps.models.find((m) => m.id === model);
-      if (info === undefined) return failed("model-runtime", `does not have model ${model} (has ${caps.models.map((m) => m.id).join(", ") || "none"})`);
+      const probe = await this.deps.client.probe(peer, { model });
+      const { latencyMs } = probe;
+      const answer = probe.model ?? (await this.modelFromCapabilities(peer, model));
+      const info = answer.info;
+      if (info === null) return failed("model-runtime", `does not have model ${model} (has ${answer.available.join(", ") || "none"})`);
       if (info.state === "loading") return failed("model-runtime", `model ${model} is still loading (${Math.round((info.progress ?? 0) * 100)}%)`);
       if (info.state === "failed") return failed("model-runtime", `model ${model} failed to load there: ${info.reason ?? "no reason given"}`);
       return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: `ready, probe ${latencyMs.toFixed(1)} ms` }, latencyMs, testModel: info.testModel, parameters: info.parameters };
@@ -162,6 +162,12 @@ export class Router {
       this.deps.log?.(`routing: ${peer.machine} unusable at ${named.layer} (router saw: ${own.reason})`);
       return failed(named.layer, named.reason);
     }
+  }
+
+  /** The answer a probe gives for `model`, from the capabilities of a peer whose probe did not give it. */
+  private async modelFromCapabilities(peer: PeerRecord, model: string): Promise<ProbeModel> {
+    const caps = await this.deps.client.capabilities(peer);
+    return { info: caps.models.find((m) => m.id === model) ?? null, available: caps.models.map((m) => m.id) };
   }
 }
 
