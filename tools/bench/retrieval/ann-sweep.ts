@@ -4,7 +4,11 @@
 // saved, so ef and candidate counts are measured on the same graph.
 //
 //   node --import tsx tools/bench/retrieval/ann-sweep.ts [--size 100000] [--m 16,24,32]
-//        [--quant bf16,i8] [--ef 32,48,64,96] [--candidates 10,16] [--samples 400] [--cache DIR]
+//        [--quant bf16,i8] [--ef 32,48,64,96] [--candidates 10,16] [--ef-add 0,256]
+//        [--samples 400] [--cache DIR]
+//
+// --ef-add is the construction-time expansion (0 = usearch's default): a better graph costs only
+// build time, so it can buy recall without slowing search.
 //
 // --cache keeps the built graphs in DIR and reuses them on the next run (same size and corpus).
 //
@@ -34,10 +38,12 @@ const ms = list(argv, "--m", "16,24,32").map(Number);
 const quants = list(argv, "--quant", "bf16,i8") as Quant[];
 const efs = list(argv, "--ef", "32,48,64,96").map(Number);
 const candidateCounts = list(argv, "--candidates", "10,16").map(Number);
+const efAdds = list(argv, "--ef-add", "0").map(Number);
 const samples = Number(list(argv, "--samples", "400")[0]);
 const cacheDir = argv.includes("--cache") ? list(argv, "--cache", "")[0] : undefined;
 if (!(size >= 1_000 && size <= 1_000_000)) throw new Error("--size: 1000..1000000");
 if (quants.some((q) => !(q in quantKinds))) throw new Error(`--quant: of ${Object.keys(quantKinds).join(",")}`);
+if (efAdds.some((n) => !Number.isInteger(n) || n < 0 || n > 1_024)) throw new Error("--ef-add: integers 0..1024");
 if ([...ms, ...efs, ...candidateCounts].some((n) => !Number.isInteger(n) || n < 2 || n > 1_024)) throw new Error("--m/--ef/--candidates: integers 2..1024");
 if (!(samples >= 10 && samples <= 10_000)) throw new Error("--samples: 10..10000");
 
@@ -50,6 +56,7 @@ const truth = queries.map((q) => new Set((usearch.exactSearch(matrix, q, dims, 1
 
 interface Row {
   m: number;
+  efAdd: number;
   quant: Quant;
   ef: number;
   candidates: number;
@@ -68,9 +75,9 @@ try {
   // shared machine falls on all of them alike; graphs are memory-mapped (view), not copied.
   const variants: { row: Row; index: InstanceType<typeof usearch.Index>; times: number[] }[] = [];
   for (const quant of quants) {
-    for (const m of ms) {
-      const config = (ef: number) => ({ dimensions: dims, metric: usearch.MetricKind.IP, quantization: quantKinds[quant], connectivity: m, expansion_add: 0, expansion_search: ef, multi: false });
-      const file = join(dir, `n${size}-m${m}-${quant}.usearch`);
+    for (const [m, efAdd] of ms.flatMap((m) => efAdds.map((e) => [m, e] as const))) {
+      const config = (ef: number) => ({ dimensions: dims, metric: usearch.MetricKind.IP, quantization: quantKinds[quant], connectivity: m, expansion_add: efAdd, expansion_search: ef, multi: false });
+      const file = join(dir, `n${size}-m${m}-${quant}${efAdd === 0 ? "" : `-add${efAdd}`}.usearch`);
       let buildS = Number.NaN;
       if (!existsSync(file)) {
         const built = new usearch.Index(config(64));
@@ -80,7 +87,7 @@ try {
         built.save(file);
       }
       const fileMb = statSync(file).size / 1e6;
-      process.stdout.write(`M ${m} ${quant}: ${Number.isNaN(buildS) ? "graph from --cache" : `built in ${buildS.toFixed(1)} s`} (${fileMb.toFixed(0)} MB)\n`);
+      process.stdout.write(`M ${m} ${quant} ef-add ${efAdd}: ${Number.isNaN(buildS) ? "graph from --cache" : `built in ${buildS.toFixed(1)} s`} (${fileMb.toFixed(0)} MB)\n`);
       for (const ef of efs) {
         const index = new usearch.Index(config(ef));
         index.view(file);
@@ -91,7 +98,7 @@ try {
             const rescored = [...hits.keys].map((key) => ({ key, score: dot(matrix, Number(key), q) })).sort((a, b) => b.score - a.score).slice(0, 10);
             found += rescored.filter((h) => truth[i]?.has(h.key)).length;
           }
-          variants.push({ row: { m, quant, ef, candidates, recallAt10: found / (queries.length * 10), p50: 0, p95: 0, buildS, fileMb }, index, times: [] });
+          variants.push({ row: { m, efAdd, quant, ef, candidates, recallAt10: found / (queries.length * 10), p50: 0, p95: 0, buildS, fileMb }, index, times: [] });
         }
       }
     }
@@ -110,7 +117,7 @@ try {
     const s = summarize(variant.times);
     const row = { ...variant.row, p50: s.p50, p95: s.p95 };
     rows.push(row);
-    process.stdout.write(`M ${row.m} ${row.quant} ef ${row.ef} cand ${row.candidates}: recall@10 ${row.recallAt10.toFixed(3)} p50 ${fmt(s.p50)} p95 ${fmt(s.p95)} ms\n`);
+    process.stdout.write(`M ${row.m} ${row.quant} ef-add ${row.efAdd} ef ${row.ef} cand ${row.candidates}: recall@10 ${row.recallAt10.toFixed(3)} p50 ${fmt(s.p50)} p95 ${fmt(s.p95)} ms\n`);
   }
 } finally {
   if (cacheDir === undefined) rmSync(dir, { recursive: true, force: true });
