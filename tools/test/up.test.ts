@@ -1,8 +1,12 @@
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { natsConnectOptions, subjectsFor } from "@potluck/protocol";
 import { afterAll, describe, expect, it } from "vitest";
 import { httpOk } from "../src/lib/net.js";
 import { repoRoot } from "../src/lib/repo.js";
@@ -10,6 +14,8 @@ import { waitFor } from "../src/lib/supervisor.js";
 
 // `potluck up` for real: the child services start, the sidecar answers /health, and Ctrl-C
 // (SIGINT) stops every process it started. Ports are offset so a developer's own stack is untouched.
+// NATS too: nothing answers on the URL's port, so `up` starts its own nats-server, and the URL
+// carries a token, which that server then demands of every client.
 const dataDir = mkdtempSync(join(tmpdir(), "potluck-up-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -41,8 +47,12 @@ function childPids(pid: number): number[] {
 describe("potluck up", () => {
   it("answers /health on the sidecar, restarts a service that dies, and leaves nothing behind after Ctrl-C", async () => {
     const port = 18321 + Math.floor(Math.random() * 500);
+    const natsPort = port + 2000;
+    const token = randomBytes(12).toString("hex");
+    const natsUrl = `nats://${token}@127.0.0.1:${natsPort}`;
+    const prefix = `t${randomBytes(4).toString("hex")}`;
     const up = spawn(process.execPath, [join(repoRoot, "bin/potluck.mjs"), "up", "--port", String(port), "--no-fw-watcher"], {
-      env: { ...process.env, POTLUCK_DATA_DIR: dataDir, POTLUCK_COORDINATOR_PORT: String(port + 1000), POTLUCK_LEDGER_PORT: String(port + 1001) },
+      env: { ...process.env, POTLUCK_DATA_DIR: dataDir, POTLUCK_COORDINATOR_PORT: String(port + 1000), POTLUCK_LEDGER_PORT: String(port + 1001), POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: prefix },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -54,6 +64,21 @@ describe("potluck up", () => {
       const res = await fetch(`http://127.0.0.1:${port}/health`);
       expect(res.status).toBe(200);
       expect(await waitFor(async () => output.includes("potluck: up"), { timeoutMs: 120_000 }), output).toBe(true);
+      // The NATS that `up` started refuses a client without the token; the token is nowhere on a
+      // command line; the ledger got in with it (it created its usage stream there).
+      await expect(connect({ servers: `nats://127.0.0.1:${natsPort}`, reconnect: false })).rejects.toThrow(/authorization/i);
+      const natsPid = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("nats-server"));
+      expect(natsPid, output).toBeDefined();
+      for (const pid of [up.pid ?? -1, ...childPids(up.pid ?? -1)]) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain(token);
+      expect(output).not.toContain(token);
+      const nc = await connect({ ...natsConnectOptions(natsUrl), reconnect: false });
+      try {
+        const jsm = await jetstreamManager(nc);
+        const streamMade = await waitFor(() => jsm.streams.info(subjectsFor(prefix).usageStream.name).then(() => true, () => false), { timeoutMs: 60_000 });
+        expect(streamMade, output).toBe(true);
+      } finally {
+        await nc.close();
+      }
       // A service that dies on its own is started again, like systemd's Restart=on-failure.
       const ledger = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/ledger"));
       expect(ledger, output).toBeDefined();

@@ -1,4 +1,4 @@
-import { Heartbeat, RosterChanged, subjectsFor } from "@potluck/protocol";
+import { Heartbeat, RosterChanged, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { CoordinatorState, RosterEvents } from "./state.js";
 
@@ -10,9 +10,9 @@ export interface Logger {
 /** Opens the coordinator's NATS connection; retries forever so a NATS restart is survivable. */
 export async function connectNats(url: string): Promise<NatsConnection> {
   try {
-    return await connect({ servers: url, name: "potluck-coordinator", maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true });
+    return await connect({ ...natsConnectOptions(url), name: "potluck-coordinator", maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true });
   } catch (error) {
-    throw new Error(`connecting to NATS at ${url}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`connecting to NATS at ${redactNatsUrl(url)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }
 

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { FwStatus, subjectsFor } from "@potluck/protocol";
+import { FwStatus, natsConnectOptions, subjectsFor } from "@potluck/protocol";
 import type { WatchLog } from "./watcher.js";
 
 export interface PublisherOptions {
@@ -57,7 +57,7 @@ export class StatusPublisher {
   private ensureConnected(): void {
     if (this.connecting !== undefined || Date.now() - this.lastConnectAttemptMs < this.connectRetryMs) return;
     this.lastConnectAttemptMs = Date.now();
-    this.connecting = connect({ servers: this.opts.natsUrl, name: `fw-watcher-${this.opts.machine}`, maxReconnectAttempts: -1, reconnectTimeWait: 2_000 })
+    this.connecting = connect({ ...natsConnectOptions(this.opts.natsUrl), name: `fw-watcher-${this.opts.machine}`, maxReconnectAttempts: -1, reconnectTimeWait: 2_000 })
       .then((nc) => {
         this.nc = nc;
         this.opts.log.info({ subject: this.subject }, "publishing fw status on NATS");

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { drainOnSignal, loadConfigOrExit } from "@potluck/protocol";
+import { drainOnSignal, loadConfigOrExit, natsConnectOptions } from "@potluck/protocol";
 import { pino } from "pino";
 import type { Anchor } from "./anchors/anchor.js";
 import { FileAnchor } from "./anchors/file-anchor.js";
@@ -47,7 +47,7 @@ async function start(cfg: LedgerConfig) {
   let nc: NatsConnection | undefined;
   let ingest: { stop: () => Promise<void> } | undefined;
   if (cfg.POTLUCK_LEDGER_INGEST) {
-    nc = await connect({ servers: cfg.POTLUCK_NATS_URL, name: "potluck-ledger", maxReconnectAttempts: -1 });
+    nc = await connect({ ...natsConnectOptions(cfg.POTLUCK_NATS_URL), name: "potluck-ledger", maxReconnectAttempts: -1 });
     const { stream } = await ensureUsageStream(nc, cfg.POTLUCK_NATS_PREFIX, cfg.POTLUCK_LEDGER_CONSUMER, cfg.POTLUCK_LEDGER_ACK_WAIT * 1000);
     ingest = startIngest({
       nc, ledger, stream, durable: cfg.POTLUCK_LEDGER_CONSUMER, batchMax: cfg.POTLUCK_LEDGER_BATCH_MAX, log: (o, m) => log.warn(o, m),

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { Heartbeat, HeartbeatTiming, subjectsFor } from "@potluck/protocol";
+import { Heartbeat, HeartbeatTiming, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
 
 export interface HeartbeatOptions {
   natsUrl: string;
@@ -46,13 +46,13 @@ export function startHeartbeat(options: HeartbeatOptions): { stop(): Promise<voi
       nc.publish(subjects.heartbeat(options.machine), JSON.stringify(parsed.data));
     });
   }, HeartbeatTiming.intervalMs);
-  void connect({ servers: options.natsUrl, name: `potluck-sidecar-heartbeat-${options.machine}`, timeout: connectTimeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
+  void connect({ ...natsConnectOptions(options.natsUrl), name: `potluck-sidecar-heartbeat-${options.machine}`, timeout: connectTimeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
     (conn) => {
       if (stopped) return void conn.close();
       nc = conn;
       options.log(`heartbeats to the coordinator over NATS every ${HeartbeatTiming.intervalMs / 1000} s`);
     },
-    (error: unknown) => options.log(`heartbeat: NATS ${options.natsUrl}: ${error instanceof Error ? error.message : String(error)}; no heartbeats from the sidecar`),
+    (error: unknown) => options.log(`heartbeat: NATS ${redactNatsUrl(options.natsUrl)}: ${error instanceof Error ? error.message : String(error)}; no heartbeats from the sidecar`),
   );
   return {
     async stop() {

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { FwStatus, subjectsFor } from "@potluck/protocol";
+import { FwStatus, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
 import type { PeerFirewallSource, PeerFirewallStatus } from "./probes.js";
 
 export interface NatsPeerFirewallOptions {
@@ -57,13 +57,13 @@ export function natsPeerFirewallSource(options: NatsPeerFirewallOptions): NatsPe
     }
   };
 
-  void connect({ servers: options.natsUrl, name: "potluck-diagnostics-fw-status", maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
+  void connect({ ...natsConnectOptions(options.natsUrl), name: "potluck-diagnostics-fw-status", maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
     (connection) => {
       if (closed) return void connection.close();
       nc = connection;
       nc.subscribe(subject, { callback: (error, msg) => (error === null ? remember(msg.data) : undefined) });
     },
-    (error: unknown) => options.log?.(`peer firewall status: NATS ${options.natsUrl}: ${error instanceof Error ? error.message : String(error)}; diagnostics goes without it`),
+    (error: unknown) => options.log?.(`peer firewall status: NATS ${redactNatsUrl(options.natsUrl)}: ${error instanceof Error ? error.message : String(error)}; diagnostics goes without it`),
   );
 
   return {

@@ -13,3 +13,4 @@ export * from "./subjects.js";
 export * from "./validation.js";
 export * from "./flat-check.js";
 export * from "./signing.js";
+export * from "./nats-url.js";

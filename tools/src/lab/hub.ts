@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Roster } from "@potluck/protocol";
+import { natsServerAuthConfig, Roster } from "@potluck/protocol";
 import { repoRoot, serviceEntry } from "../lib/repo.js";
 import { pollUntil } from "./run.js";
 import type { Lab, LabHost, LabProcess } from "./types.js";
@@ -21,6 +21,7 @@ export interface Hub {
   coordinator: LabProcess;
   /** The coordinator as the other hosts reach it, over the home LAN. */
   coordinatorUrl: string;
+  /** The hub's NATS over the home LAN, with its token (nats://TOKEN@ip:4222). */
   natsUrl: string;
   /** The NATS subject root of this run, so concurrent suites can share nothing by accident. */
   prefix: string;
@@ -62,13 +63,19 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
   };
   const dataDir = (h: LabHost) => join(h.runDir, "potluck");
   const hubData = dataDir(host);
-  const natsUrl = `nats://${host.underlayIp}:${hubPorts.nats}`;
+  // The hub's NATS demands a token, as a household should run it: every service and `join` in
+  // the lab reaches it through URLs that carry the token, so a connect site that dropped the
+  // credentials would fail the lab suites.
+  const natsToken = randomBytes(16).toString("hex");
+  const natsUrl = `nats://${natsToken}@${host.underlayIp}:${hubPorts.nats}`;
   const coordinatorUrl = `http://${host.underlayIp}:${hubPorts.coordinator}`;
 
-  const nats = host.spawn("nats", ["/usr/sbin/nats-server", "-js", "-sd", join(host.runDir, "nats"), "-a", "0.0.0.0", "-p", String(hubPorts.nats)]);
+  const natsConfig = join(host.runDir, "nats-auth.conf");
+  writeFileSync(natsConfig, natsServerAuthConfig(natsUrl) ?? "", { mode: 0o600 });
+  const nats = host.spawn("nats", ["/usr/sbin/nats-server", "-c", natsConfig, "-js", "-sd", join(host.runDir, "nats"), "-a", "0.0.0.0", "-p", String(hubPorts.nats)]);
   await waitForOutput(nats, /Server is ready/, `starting nats-server in ${hubName}`);
   const coordinator = host.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
-    env: env({ POTLUCK_DATA_DIR: hubData, POTLUCK_NATS_URL: `nats://127.0.0.1:${hubPorts.nats}`, POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator) }),
+    env: env({ POTLUCK_DATA_DIR: hubData, POTLUCK_NATS_URL: `nats://${natsToken}@127.0.0.1:${hubPorts.nats}`, POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator) }),
   });
   await waitForOutput(coordinator, /coordinator listening/, `starting the coordinator in ${hubName}`);
 

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { HeartbeatTiming, subjectsFor, type Heartbeat, type MeshState, type Roster } from "@potluck/protocol";
+import { HeartbeatTiming, natsConnectOptions, redactNatsUrl, subjectsFor, type Heartbeat, type MeshState, type Roster } from "@potluck/protocol";
 import { coordinatorClient } from "./client.js";
 import type { Runner } from "./exec.js";
 import { writeRoster } from "./files.js";
@@ -35,7 +35,7 @@ export async function followRoster(options: FollowOptions): Promise<void> {
   const client = coordinatorClient(state.coordinatorUrl);
   const pollMs = options.pollIntervalMs ?? rosterPollIntervalMs;
   let wake: (() => void) | null = null;
-  const nats = options.natsUrl === undefined ? null : startNats(options, () => wake?.(), log);
+  const nats = options.natsUrl === undefined ? null : startNats(options, options.natsUrl, () => wake?.(), log);
   let version = -1;
   let roster: Roster | null = null;
   let failures = 0;
@@ -73,7 +73,7 @@ export async function followRoster(options: FollowOptions): Promise<void> {
   }
 }
 
-function startNats(options: FollowOptions, onRosterChanged: () => void, log: (m: string) => void): { stop(): Promise<void> } {
+function startNats(options: FollowOptions, natsUrl: string, onRosterChanged: () => void, log: (m: string) => void): { stop(): Promise<void> } {
   const subjects = subjectsFor(options.natsPrefix);
   let nc: NatsConnection | null = null;
   let stopped = false;
@@ -87,14 +87,14 @@ function startNats(options: FollowOptions, onRosterChanged: () => void, log: (m:
     });
   }, HeartbeatTiming.intervalMs);
   // Connect in the background: the mesh must come up even while NATS is unreachable.
-  void connect({ servers: options.natsUrl, name: `potluck-mesh-${options.state.name}`, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
+  void connect({ ...natsConnectOptions(natsUrl), name: `potluck-mesh-${options.state.name}`, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
     (conn) => {
       if (stopped) return void conn.close();
       nc = conn;
       conn.subscribe(subjects.rosterChanged, { callback: () => onRosterChanged() });
-      log(`NATS connected (${options.natsUrl}); heartbeats every ${HeartbeatTiming.intervalMs / 1000} s`);
+      log(`NATS connected (${redactNatsUrl(natsUrl)}); heartbeats every ${HeartbeatTiming.intervalMs / 1000} s`);
     },
-    (error: unknown) => log(`NATS ${options.natsUrl}: ${error instanceof Error ? error.message : String(error)}; roster polling only`),
+    (error: unknown) => log(`NATS ${redactNatsUrl(natsUrl)}: ${error instanceof Error ? error.message : String(error)}; roster polling only`),
   );
   return {
     async stop() {

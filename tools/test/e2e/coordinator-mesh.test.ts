@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { HeartbeatTiming, type Roster } from "@potluck/protocol";
+import { HeartbeatTiming, natsConnectOptions, type Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, httpFrom, serveHttp, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
 import { pollUntil } from "../../src/lab/run.js";
@@ -76,6 +76,18 @@ describe("potluck join across the lab", () => {
     expect(view.machines.find((m) => m.self)?.name).toBe("mac");
     expect(view.machines.filter((m) => !m.self).every((m) => m.handshakeAgeS !== null)).toBe(true);
   }, 300_000);
+
+  it("keeps the hub's NATS to clients with the household's token (the heartbeats above came through it)", async () => {
+    // Plain NATS protocol from another host over the LAN, so no client library can add anything.
+    const { servers, token } = natsConnectOptions(hub.natsUrl);
+    expect(token).toBeDefined();
+    const address = new URL(servers);
+    const hello = (connect: object) =>
+      lab.host("mac").exec(["bash", "-c", `exec 3<>/dev/tcp/${address.hostname}/${address.port}; read -t 10 info <&3; printf '%s\\r\\nPING\\r\\n' "$1" >&3; read -t 10 reply <&3; echo "$reply"`, "hello", `CONNECT ${JSON.stringify({ verbose: false, ...connect })}`], { timeoutMs: 30_000 });
+    expect((await hello({})).stdout).toMatch(/Authorization Violation/);
+    expect((await hello({ auth_token: "not-the-token" })).stdout).toMatch(/Authorization Violation/);
+    expect((await hello({ auth_token: token })).stdout).toMatch(/PONG/);
+  }, 120_000);
 
   it("drops a removed machine from the other hosts' potluck0", async () => {
     const windows = (await roster()).machines.find((m) => m.name === "windows");

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,7 +9,7 @@ import { repoRoot } from "../../src/lib/repo.js";
 
 // The README's "Your first household" walkthrough, read from the README itself and run as
 // written on a hub and two machines in the lab, so the README cannot drift from what works. The
-// only liberties: COORDINATOR and TOKEN are filled in, each host gets its own HOME (its own
+// only liberties: COORDINATOR, NATS_SECRET and TOKEN are filled in, each host gets its own HOME (its own
 // ~/.potluck, as real machines have), and `npm ci` has already run in this checkout.
 const upMs = 300_000;
 const machines = ["mac", "linux"] as const;
@@ -49,7 +50,7 @@ async function waitReady(host: LabHost, proc: LabProcess, command: string): Prom
 
 let lab: Lab;
 let readme: string;
-const fill = (command: string, vars: Record<string, string>) => command.replace(/\b(COORDINATOR|TOKEN)\b/g, (v) => vars[v] ?? v);
+const fill = (command: string, vars: Record<string, string>) => command.replace(/\b(COORDINATOR|NATS_SECRET|TOKEN)\b/g, (v) => vars[v] ?? v);
 
 function envFor(host: LabHost): NodeJS.ProcessEnv {
   const home = join(host.runDir, "home");
@@ -98,7 +99,7 @@ describe("README: Your first household", () => {
 
   it("runs as written: the hub, two machines joining it, then peers, doctor and ask --on linux from mac", async () => {
     const hub = lab.host("hub");
-    const vars = { COORDINATOR: hub.underlayIp };
+    const vars = { COORDINATOR: hub.underlayIp, NATS_SECRET: randomBytes(16).toString("hex") };
     const hubLines = walkthroughBlock(readme, "hub");
     // The hub's background stack once; its token line once per machine (single-use tokens).
     await runBlock(hub, hubLines.filter((l) => l.keepsRunning), vars);

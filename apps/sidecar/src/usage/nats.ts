@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { subjectsFor } from "@potluck/protocol";
+import { natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
 import { jetStreamUsagePublisher, loggingUsagePublisher, type UsagePublisher } from "./publisher.js";
 
 /** How long start-up waits for NATS before running without usage publishing (and saying so). */
@@ -13,7 +13,7 @@ const connectTimeoutMs = 3_000;
 export async function connectUsagePublisher(options: { url: string; prefix: string; log: (message: string) => void }): Promise<{ publisher: UsagePublisher; close: () => Promise<void> }> {
   const subjects = subjectsFor(options.prefix);
   try {
-    const nc = await connect({ servers: options.url, timeout: connectTimeoutMs, maxReconnectAttempts: -1, name: "potluck-sidecar" });
+    const nc = await connect({ ...natsConnectOptions(options.url), timeout: connectTimeoutMs, maxReconnectAttempts: -1, name: "potluck-sidecar" });
     const js = jetstream(nc);
     const ensureStream = async () => {
       const jsm = await jetstreamManager(nc);
@@ -22,7 +22,7 @@ export async function connectUsagePublisher(options: { url: string; prefix: stri
     };
     return { publisher: jetStreamUsagePublisher({ js, ensureStream, subjects, log: options.log }), close: () => nc.drain() };
   } catch (error) {
-    options.log(`NATS at ${options.url} unavailable (${error instanceof Error ? error.message : String(error)}); usage events will be logged, not published`);
+    options.log(`NATS at ${redactNatsUrl(options.url)} unavailable (${error instanceof Error ? error.message : String(error)}); usage events will be logged, not published`);
     return { publisher: loggingUsagePublisher(options.log), close: async () => undefined };
   }
 }

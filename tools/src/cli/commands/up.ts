@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir, platform } from "node:os";
 import { join } from "node:path";
-import { Defaults } from "@potluck/protocol";
+import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol";
 import { httpOk, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
 import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
@@ -112,23 +112,37 @@ function healthUrl(name: ServiceName, env: NodeJS.ProcessEnv): string | undefine
 }
 
 async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string, hub: boolean): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
-  const url = new URL(env.POTLUCK_NATS_URL ?? Defaults.natsUrl);
+  const href = env.POTLUCK_NATS_URL ?? Defaults.natsUrl;
+  const url = new URL(href);
+  const shown = redactNatsUrl(href);
   const host = url.hostname;
   const port = Number(url.port || 4222);
   if (await tcpAnswers(host, port)) {
-    if (hub) process.stdout.write(`potluck: --hub: using the NATS already at ${url.href}; the other machines need it on this machine's LAN address\n`);
+    if (hub) process.stdout.write(`potluck: --hub: using the NATS already at ${shown}; the other machines need it on this machine's LAN address\n`);
     return { ok: true };
   }
   const local = host === "127.0.0.1" || host === "localhost";
   const binary = which("nats-server");
   if (!local || binary === undefined) {
-    return { ok: false, reason: `no NATS answers at ${url.href}${local ? " and nats-server is not installed" : ""}` };
+    return { ok: false, reason: `no NATS answers at ${shown}${local ? " and nats-server is not installed" : ""}` };
   }
   const storeDir = join(dataDir, "nats");
   mkdirSync(storeDir, { recursive: true });
-  // Loopback only unless this machine is the hub: an unauthenticated broker is not for the whole LAN by default.
+  // Loopback only unless this machine is the hub: a broker is not for the whole LAN by default.
   const listen = hub ? "0.0.0.0" : "127.0.0.1";
-  const proc = startSupervised({ name: "nats", command: binary, args: ["-js", "-sd", storeDir, "-a", listen, "-p", String(port)] });
+  const args = ["-js", "-sd", storeDir, "-a", listen, "-p", String(port)];
+  // Credentials in POTLUCK_NATS_URL (nats://TOKEN@… or nats://USER:PASS@…) become the server's own
+  // demand, so the URL that starts the hub is the one every machine connects with.
+  const auth = natsServerAuthConfig(href);
+  if (auth !== undefined) {
+    const file = join(dataDir, "nats-auth.conf");
+    writeFileSync(file, auth, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    args.push("-c", file);
+  } else if (hub) {
+    process.stdout.write("potluck: --hub: NATS takes anyone on the LAN; to require a token, start with POTLUCK_NATS_URL=nats://TOKEN@127.0.0.1:4222 and give the other machines nats://TOKEN@THIS-HOST:4222\n");
+  }
+  const proc = startSupervised({ name: "nats", command: binary, args });
   if (await waitFor(() => tcpAnswers(host, port), { timeoutMs: 10_000 })) return { ok: true, proc };
   await stopSupervised(proc);
   return { ok: false, reason: `started nats-server but it did not answer on ${host}:${port}` };

@@ -1,0 +1,57 @@
+/**
+ * NATS credentials ride in the URL every service already takes (POTLUCK_NATS_URL), the way the
+ * nats CLI and Postgres URLs carry them: `nats://TOKEN@hub:4222` for a token,
+ * `nats://USER:PASS@hub:4222` for a user. nats.js ignores a URL's credentials, so every connect
+ * goes through `natsConnectOptions`, and every log line through `redactNatsUrl`.
+ */
+export interface NatsUrlOptions {
+  /** The server URL without its credentials. */
+  servers: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/** Splits a NATS URL into the server address and the credentials nats.js takes as options. */
+export function natsConnectOptions(url: string): NatsUrlOptions {
+  const parsed = parseNatsUrl(url);
+  const user = decodeURIComponent(parsed.username);
+  const pass = decodeURIComponent(parsed.password);
+  parsed.username = "";
+  parsed.password = "";
+  const servers = parsed.href.replace(/\/$/, "");
+  if (user === "") return { servers };
+  // A URL with a user but no password names a token: the nats CLI reads it the same way.
+  return pass === "" ? { servers, token: user } : { servers, user, pass };
+}
+
+/** The URL with any credentials replaced by `***`, for logs and error messages. */
+export function redactNatsUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = parseNatsUrl(url);
+  } catch {
+    return "(unparsable NATS URL)";
+  }
+  if (parsed.username === "" && parsed.password === "") return url;
+  parsed.username = "***";
+  parsed.password = "";
+  return parsed.href.replace(/\/$/, "");
+}
+
+/**
+ * The nats-server configuration block that demands these credentials, or undefined when the URL
+ * has none. It goes into a 0600 file, not onto the command line, where `ps` would show it.
+ */
+export function natsServerAuthConfig(url: string): string | undefined {
+  const { user, pass, token } = natsConnectOptions(url);
+  if (token !== undefined) return `authorization { token: ${JSON.stringify(token)} }\n`;
+  if (user !== undefined) return `authorization { user: ${JSON.stringify(user)}, password: ${JSON.stringify(pass ?? "")} }\n`;
+  return undefined;
+}
+
+function parseNatsUrl(url: string): URL {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") throw new Error(`expected a nats:// URL, got ${parsed.protocol}//`);
+  return parsed;
+}
