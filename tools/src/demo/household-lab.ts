@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { DiagnosticsReport, type Roster } from "@potluck/protocol";
+import { DiagnosticsReport, redactNatsUrl, type Roster } from "@potluck/protocol";
 import { createLab, type ExecResult, type Lab, type LabHost, type LabProcess } from "../lab/index.js";
 import { hubPorts, hubStartMs, startHub, waitForOutput, type Hub } from "../lab/hub.js";
 import { pollUntil } from "../lab/run.js";
@@ -61,7 +61,7 @@ async function setUp(lab: Lab, log: (message: string) => void): Promise<Househol
   const hub = await startHub(lab);
   const env = (extra: NodeJS.ProcessEnv = {}) => hub.env({ POTLUCK_PORT: String(sidecarPort), ...extra });
   for (const name of machineNames) {
-    log(`${name}: potluck join ${hub.coordinatorUrl} <token> --follow --nats ${hub.natsUrl}`);
+    log(`${name}: potluck join ${hub.coordinatorUrl} <token> --follow --nats ${redactNatsUrl(hub.natsUrl)}`);
     await hub.join(lab.host(name));
   }
   const sidecars = new Map<string, LabProcess>();
