@@ -115,7 +115,8 @@ export class PeerClient {
     } catch (error) {
       if (error instanceof PeerCallError && tokens === 0) throw error;
       if (signal?.aborted === true) return;
-      yield streamBroken(peer, tokens, describeNetworkError(error));
+      // The socket's own error says why (a keepalive timeout, a reset); the response only says "aborted".
+      yield streamBroken(peer, tokens, describeNetworkError((res === undefined ? undefined : socketErrors.get(res)) ?? error));
     } finally {
       clearTimeout(startTimer);
       signal?.removeEventListener("abort", onAbort);
@@ -150,6 +151,12 @@ export class PeerClient {
 }
 
 /**
+ * A socket error that came after the response began: node:http reports it on the request and
+ * only "aborted" on the response, so it is kept here for the stream's error message.
+ */
+const socketErrors = new WeakMap<IncomingMessage, Error>();
+
+/**
  * One signed request; resolves with the response once its headers are in. A kept-alive connection
  * the peer closed while it sat idle fails at once with a reset; that request never reached the
  * peer, so it is sent once more on a fresh connection (re-signed: a nonce is single-use).
@@ -162,13 +169,18 @@ function send(agent: Agent, url: string, method: string, path: string, body: str
   }
   return new Promise((resolve, reject) => {
     let req: ClientRequest;
+    let response: IncomingMessage | undefined;
     try {
-      req = httpRequest(url, { method, agent, headers, signal }, resolve);
+      req = httpRequest(url, { method, agent, headers, signal }, (res) => {
+        response = res;
+        resolve(res);
+      });
     } catch (error) {
       reject(error);
       return;
     }
     req.on("error", (error: NodeJS.ErrnoException) => {
+      if (response !== undefined) socketErrors.set(response, error);
       if (!retried && req.reusedSocket && error.code === "ECONNRESET" && !signal.aborted) resolve(send(agent, url, method, path, body, signal, identity, true));
       else reject(error);
     });
@@ -253,6 +265,9 @@ export function describeNetworkError(error: unknown): string {
   if (code === "ECONNREFUSED") return "connection refused (nothing listening on the peer's sidecar port)";
   if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `host unreachable (${code})`;
   if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") return `connection reset by the peer (${own?.message ?? code})`;
+  // Kept-alive sockets probe an idle connection every second, ten times (libuv's keepalive):
+  // a peer that lost power or its link is declared gone after ~11 s of silence.
+  if (code === "ETIMEDOUT") return "the peer stopped answering (connection timed out, ETIMEDOUT)";
   if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
     const reason = (error as { cause?: unknown }).cause;
     return `no answer in time (${reason instanceof Error ? reason.message : error.message})`;
