@@ -18,7 +18,7 @@ import postgres from "postgres";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import { waitFor } from "../../src/lib/supervisor.js";
 import { httpOk } from "../../src/lib/net.js";
-import { fmt, medianOf, timeCalls, type Summary } from "../retrieval/stats.js";
+import { fmt, medianOf, timeCalls, type Summary } from "../common/stats.js";
 import { cpuSeconds, startChild, type Child } from "./process.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/coordinator.json");

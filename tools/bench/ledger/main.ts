@@ -28,8 +28,7 @@ import { balanceLeaves, buildLedgerApp, ensureUsageStream, fromUsage, generateSi
 import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
 import { parseArgs } from "../../src/cli/command.js";
 import { repoRoot } from "../../src/lib/repo.js";
-import { median } from "../common/stats.js";
-import { fmt, medianOf, summarize, timeCalls, type Summary } from "../retrieval/stats.js";
+import { fmt, median, medianOf, summarize, timeCalls, type Summary } from "../common/stats.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/ledger.json");
 const adminUrl = process.env.POTLUCK_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";

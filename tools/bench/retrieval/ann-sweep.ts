@@ -20,7 +20,7 @@ import usearch, { type Matches } from "usearch";
 import { lexicalVector } from "@potluck/sidecar/memory";
 import { repoRoot } from "../../src/lib/repo.js";
 import { questionFor, seededRandom, syntheticTexts } from "./corpus.js";
-import { fmt, summarize } from "./stats.js";
+import { fmt, summarize } from "../common/stats.js";
 
 const dims = 384;
 const queriesCount = 200;

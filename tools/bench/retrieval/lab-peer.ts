@@ -1,7 +1,6 @@
 import { MemorySearchResponse } from "@potluck/protocol";
 import { createMemoryLab, type MemoryLab } from "./lab-sidecar.js";
-import { medianOf, type Summary } from "./stats.js";
-import { median } from "../common/stats.js";
+import { median, medianOf, type Summary } from "../common/stats.js";
 
 /**
  * Requests sent, untimed, to a freshly (re)started lab sidecar on each path before timing it: the

@@ -19,7 +19,7 @@ import { repoRoot } from "../../src/lib/repo.js";
 import { distinctMemories, questionFor, seededRandom, syntheticTexts } from "./corpus.js";
 import { labPeerPath, serverWarmupRequests, type Breakdown, type LabPeer, type LabTiming } from "./lab-peer.js";
 import { peerSearch, postJson, serveMemory } from "./server.js";
-import { fmt, medianOf, timeCalls, type Summary } from "./stats.js";
+import { fmt, medianOf, timeCalls, type Summary } from "../common/stats.js";
 
 const resultsDir = join(repoRoot, "tools/bench/results");
 const sizesDefault = [10, 100, 1_000, 5_000, 10_000, 100_000];

@@ -3,7 +3,7 @@
 // memory e2e test drive it through LabHost.exec with the job on stdin.
 import { readFileSync } from "node:fs";
 import { privateKeyFromPem, signRequest } from "@potluck/protocol";
-import { medianOf, timeCalls, type Summary } from "./stats.js";
+import { medianOf, timeCalls, type Summary } from "../common/stats.js";
 
 export interface ClientRequest {
   method: string;
