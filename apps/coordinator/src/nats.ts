@@ -1,6 +1,9 @@
-import { Heartbeat, RosterChanged, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
+import { Heartbeat, ReplayCache, RosterChanged, VerifyFailure, natsConnectOptions, redactNatsUrl, subjectsFor, verifyMessage } from "@potluck/protocol";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { CoordinatorState, RosterEvents } from "./state.js";
+
+/** Distinct (machine, reason) pairs whose dropped heartbeats are logged; the counter counts them all. */
+const heartbeatWarningsMax = 1_000;
 
 export interface Logger {
   info(obj: object, msg: string): void;
@@ -32,14 +35,25 @@ export function natsRosterEvents(nc: NatsConnection, prefix: string, log?: Logge
 
 /**
  * Feeds every `<root>.heartbeat.<machine>` message into the state object. A message whose body
- * fails the schema or names another machine than its subject is dropped and counted, never
- * trusted. Connection drops are reported to the heartbeat tracker so our own outage is not
- * blamed on the machines.
+ * fails the schema, names another machine than its subject, or is not signed by that machine's
+ * identity key (fresh timestamp, unused nonce) is dropped and counted, never trusted: holding the
+ * hub's NATS secret lets a machine publish, not speak for another. Connection drops are reported
+ * to the heartbeat tracker so our own outage is not blamed on the machines.
  */
 export function subscribeHeartbeats(nc: NatsConnection, prefix: string, state: CoordinatorState, log?: Logger): { rejected: () => number } {
   const subjects = subjectsFor(prefix);
   const subjectPrefix = subjects.heartbeatAll.slice(0, -1);
+  const replay = new ReplayCache();
+  const warned = new Set<string>();
   let rejected = 0;
+  const reject = (machine: string, failure: string, message: string) => {
+    rejected++;
+    // Once per machine and reason (bounded), so a misconfigured machine cannot flood the log.
+    const key = `${machine}\n${failure}`;
+    if (warned.has(key) || warned.size >= heartbeatWarningsMax) return;
+    warned.add(key);
+    log?.warn({ machine, failure }, `heartbeat dropped: ${message}`);
+  };
   nc.subscribe(subjects.heartbeatAll, {
     callback: (error, msg) => {
       if (error !== null) return;
@@ -55,7 +69,15 @@ export function subscribeHeartbeats(nc: NatsConnection, prefix: string, state: C
         rejected++;
         return;
       }
-      state.heartbeat(parsed.data);
+      const beat = parsed.data;
+      void verifyMessage({ subject: msg.subject, data: msg.data, header: (name) => msg.headers?.get(name) }, { lookupKey: (name) => state.identityKeyOf(name), replay }).then((verdict) => {
+        if (verdict.ok) {
+          state.heartbeat(beat);
+          return;
+        }
+        if (verdict.failure === VerifyFailure.unknownKey && state.identityKeyOf(beat.machine) === undefined) state.unknownHeartbeat();
+        reject(beat.machine, verdict.failure, verdict.message);
+      });
     },
   });
   void (async () => {

@@ -200,8 +200,7 @@ export class CoordinatorState {
   heartbeat(beat: Heartbeat): "ok" | "unknown" {
     const row = this.cache.byMachineName(beat.machine);
     if (row === undefined) {
-      this.unknownHeartbeats++;
-      this.reloadSoon();
+      this.unknownHeartbeat();
       return "unknown";
     }
     this.acceptedHeartbeats++;
@@ -211,6 +210,20 @@ export class CoordinatorState {
       this.events.publish({ version: this.cache.currentVersion, reason: "stale_key", machine: beat.machine });
     }
     return "ok";
+  }
+
+  /** The identity key heartbeats from `name` must be signed with; undefined for a name not on the roster. */
+  identityKeyOf(name: string): string | undefined {
+    return this.cache.byMachineName(name)?.identityPublicKey ?? undefined;
+  }
+
+  /**
+   * A heartbeat from a name this process does not know: counted, and the roster is reloaded soon,
+   * since another coordinator of the community may have enrolled it.
+   */
+  unknownHeartbeat(): void {
+    this.unknownHeartbeats++;
+    this.reloadSoon();
   }
 
   /** Machines per state and with a stale key, from memory (no database round trip): for metrics. */

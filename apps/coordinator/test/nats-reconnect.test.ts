@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { connect as natsConnect } from "@nats-io/transport-node";
-import { HeartbeatTiming, subjectsFor, type Roster } from "@potluck/protocol";
+import { generateIdentity, HeartbeatTiming, subjectsFor, type Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock.js";
 import { loadCoordinatorConfig } from "../src/config.js";
 import { startCoordinatorService, type CoordinatorService } from "../src/service.js";
-import { adminSecret, createTestDatabase, randomKey, tempDir } from "./support.js";
+import { adminSecret, createTestDatabase, publishHeartbeat, randomKey, tempDir } from "./support.js";
 
 // The coordinator's own NATS outage with a real nats-server that this test stops and restarts:
 // silence during the outage is not blamed on the machines, and after the reconnect they get the
@@ -73,11 +73,12 @@ describe("coordinator NATS reconnect grace", () => {
     const tokenRes = await service.app.request("/v1/tokens", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: "{}" });
     const { token } = (await tokenRes.json()) as { token: string };
     const key = randomKey();
-    const enroll = await service.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name: "mac", owner: "home", wireguardPublicKey: key, identityPublicKey: randomKey() }) });
+    const identity = generateIdentity();
+    const enroll = await service.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name: "mac", owner: "home", wireguardPublicKey: key, identityPublicKey: identity.publicKey }) });
     expect(enroll.status).toBe(201);
 
     const client = await natsConnect({ servers: natsUrl });
-    client.publish(subjectsFor(prefix).heartbeat("mac"), JSON.stringify({ machine: "mac", wireguardPublicKey: key, seq: 1, sentAt: new Date().toISOString(), status: "ok" }));
+    publishHeartbeat(client, subjectsFor(prefix).heartbeat("mac"), { machine: "mac", wireguardPublicKey: key, seq: 1, sentAt: new Date().toISOString(), status: "ok" }, { machine: "mac", privateKeyPem: identity.privateKeyPem });
     await client.flush();
     await until(async () => (await stateOf("mac")) === "online", "mac online");
     await client.close();

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { HeartbeatTiming, RosterChanged, subjectsFor, type Roster } from "@potluck/protocol";
+import { generateIdentity, HeartbeatTiming, RosterChanged, subjectsFor, type Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCoordinatorConfig } from "../src/config.js";
 import { startCoordinatorService, type CoordinatorService } from "../src/service.js";
-import { adminSecret, createTestDatabase, randomKey, tempDir } from "./support.js";
+import { adminSecret, createTestDatabase, publishHeartbeat, randomKey, tempDir } from "./support.js";
 
 // The whole service in-process on real Postgres and the real NATS server, under a subject root
 // of its own so concurrent runs never hear each other.
@@ -49,16 +49,23 @@ async function roster(): Promise<Roster> {
   return (await (await service.app.request("/v1/roster")).json()) as Roster;
 }
 
+/** Each enrolled machine's identity; heartbeats are signed with it. */
+const identities = new Map<string, ReturnType<typeof generateIdentity>>();
+
 async function enroll(name: string, wireguardPublicKey = randomKey()) {
+  const identity = generateIdentity();
+  identities.set(name, identity);
   const tokenRes = await service.app.request("/v1/tokens", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: "{}" });
   const { token } = (await tokenRes.json()) as { token: string };
-  const res = await service.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name, owner: "home", wireguardPublicKey, identityPublicKey: randomKey() }) });
+  const res = await service.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name, owner: "home", wireguardPublicKey, identityPublicKey: identity.publicKey }) });
   expect(res.status).toBe(201);
   return wireguardPublicKey;
 }
 
-function beat(machine: string, wireguardPublicKey: string, subject = subjects.heartbeat(machine)) {
-  client.publish(subject, JSON.stringify({ machine, wireguardPublicKey, seq: 1, sentAt: new Date().toISOString(), status: "ok" }));
+/** A heartbeat as a machine sends it, signed by `signer` (the machine itself unless a test forges it; null: unsigned). */
+function beat(machine: string, wireguardPublicKey: string, subject = subjects.heartbeat(machine), signer: string | null = machine) {
+  const identity = signer === null ? null : { machine, privateKeyPem: (identities.get(signer) ?? generateIdentity()).privateKeyPem };
+  publishHeartbeat(client, subject, { machine, wireguardPublicKey, seq: 1, sentAt: new Date().toISOString(), status: "ok" }, identity);
 }
 
 describe("coordinator over NATS", () => {
@@ -95,6 +102,17 @@ describe("coordinator over NATS", () => {
     await client.flush();
     await new Promise((r) => setTimeout(r, 500));
     expect((await roster()).machines.find((m) => m.name === "closet")?.state).toBe("never_seen");
+  });
+
+  it("ignores a heartbeat that is unsigned or signed with another machine's key", async () => {
+    const key = await enroll("attic");
+    beat("attic", key, subjects.heartbeat("attic"), null);
+    beat("attic", key, subjects.heartbeat("attic"), "mac"); // mac's key, claiming to be attic
+    await client.flush();
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await roster()).machines.find((m) => m.name === "attic")?.state).toBe("never_seen");
+    beat("attic", key);
+    await until(async () => (await roster()).machines.find((m) => m.name === "attic" && m.state === "online"), "attic online once it signs");
   });
 
   it("serves Prometheus metrics to the admin (and to loopback callers)", async () => {

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { EnrollRequest, RosterChanged } from "@potluck/protocol";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { messageSigningParts, privateKeyFromPem, signRequest, type EnrollRequest, type RosterChanged } from "@potluck/protocol";
 import postgres from "postgres";
 import { buildCoordinatorApp } from "../src/app.js";
 import type { Clock } from "../src/clock.js";
@@ -68,4 +69,13 @@ export async function testCoordinator(options: { databaseUrl?: string; dataDir: 
       return app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(full) });
     },
   };
+}
+
+/** Publishes a heartbeat as a machine does: its payload signed with `privateKeyPem` as machine `signer` (null: unsigned). */
+export function publishHeartbeat(client: NatsConnection, subject: string, beat: object, signer: { machine: string; privateKeyPem: string } | null): void {
+  const payload = JSON.stringify(beat);
+  if (signer === null) return void client.publish(subject, payload);
+  const signed = headers();
+  for (const [name, value] of Object.entries(signRequest(messageSigningParts(subject, payload), { machine: signer.machine, privateKey: privateKeyFromPem(signer.privateKeyPem) }))) signed.set(name, value);
+  client.publish(subject, payload, { headers: signed });
 }

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { Heartbeat, HeartbeatTiming, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
+import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { Heartbeat, HeartbeatTiming, messageSigningParts, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
 
 export interface HeartbeatOptions {
   natsUrl: string;
@@ -10,6 +10,8 @@ export interface HeartbeatOptions {
   /** "warming" while models load: the coordinator can show it without calling the machine offline. */
   status: () => "ok" | "warming";
   log: (message: string) => void;
+  /** Signs each beat with this machine's identity key (the coordinator drops unsigned ones). */
+  sign: (parts: { method: string; path: string; body: string }) => Record<string, string>;
   /** Reads the WireGuard key the interface actually uses; `wg show IF public-key` by default. */
   readKey?: (interfaceName: string) => Promise<string | null>;
 }
@@ -43,7 +45,7 @@ export function startHeartbeat(options: HeartbeatOptions): { stop(): Promise<voi
       keyWarned = false;
       const parsed = Heartbeat.safeParse({ machine: options.machine, wireguardPublicKey: key, seq: seq++, sentAt: new Date().toISOString(), status: options.status() });
       if (!parsed.success || nc === null || nc.isClosed()) return;
-      nc.publish(subjects.heartbeat(options.machine), JSON.stringify(parsed.data));
+      nc.publish(...signedHeartbeat(subjects.heartbeat(options.machine), parsed.data, options.sign));
     });
   }, HeartbeatTiming.intervalMs);
   void connect({ ...natsConnectOptions(options.natsUrl), name: `potluck-sidecar-heartbeat-${options.machine}`, timeout: connectTimeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
@@ -69,4 +71,12 @@ function wgPublicKey(interfaceName: string): Promise<string | null> {
       resolve(error === null ? stdout.trim() || null : null);
     });
   });
+}
+
+/** One heartbeat with the four signing headers as NATS headers. */
+function signedHeartbeat(subject: string, beat: Heartbeat, sign: HeartbeatOptions["sign"]): [string, string, { headers: MsgHdrs }] {
+  const payload = JSON.stringify(beat);
+  const signed = headers();
+  for (const [name, value] of Object.entries(sign(messageSigningParts(subject, payload)))) signed.set(name, value);
+  return [subject, payload, { headers: signed }];
 }

@@ -63,7 +63,7 @@ void Promise.allSettled(sources.map((source) => engine.load(source))).then((resu
 // With a coordinator, this machine reports itself (and the WireGuard key it really uses) over NATS.
 const heartbeat = config.POTLUCK_COORDINATOR_URL === undefined
   ? undefined
-  : startHeartbeat({ natsUrl: config.POTLUCK_NATS_URL, prefix: config.POTLUCK_NATS_PREFIX, machine, interfaceName: config.POTLUCK_INTERFACE, status: () => (warm ? "ok" : "warming"), log: info });
+  : startHeartbeat({ natsUrl: config.POTLUCK_NATS_URL, prefix: config.POTLUCK_NATS_PREFIX, machine, interfaceName: config.POTLUCK_INTERFACE, status: () => (warm ? "ok" : "warming"), log: info, sign: identity.sign });
 
 const app = buildSidecarApp({
   machine,

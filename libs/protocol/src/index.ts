@@ -14,3 +14,4 @@ export * from "./validation.js";
 export * from "./flat-check.js";
 export * from "./signing.js";
 export * from "./nats-url.js";
+export * from "./signed-messages.js";

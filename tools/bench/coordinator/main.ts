@@ -1,19 +1,20 @@
 // Bench: the coordinator with 1,000 machines.
 //   1. Roster read: GET /v1/roster p50/p95 over loopback HTTP with 10 and 1,000 enrolled machines,
 //      against GET /health as the HTTP baseline (same process, same run), on Postgres and PGlite.
-//   2. Heartbeat fan-in: 1,000 machines at 1 Hz over NATS for --seconds; the coordinator's CPU
+//   2. Heartbeat fan-in: 1,000 machines at 1 Hz over NATS for --seconds, each beat signed with
+//      its machine's identity key (the coordinator verifies every one); the coordinator's CPU
 //      share (CPU seconds / wall seconds, one core = 100 %) against the same process idle for the
 //      same window, and whether every machine ends up online.
 //
 //   node --import tsx tools/bench/coordinator/main.ts [--machines 1000] [--seconds 20] [--samples 300] [--repeats 3]
 //
 // Prints a table and writes tools/bench/results/coordinator.json. Not part of `npm test`.
-import { randomBytes } from "node:crypto";
+import { randomBytes, type KeyObject } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
-import { Roster, subjectsFor } from "@potluck/protocol";
+import { connect, headers } from "@nats-io/transport-node";
+import { generateIdentity, messageSigningParts, privateKeyFromPem, Roster, signRequest, subjectsFor } from "@potluck/protocol";
 import postgres from "postgres";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import { waitFor } from "../../src/lib/supervisor.js";
@@ -81,17 +82,25 @@ async function startCoordinator(backend: "postgres" | "pglite"): Promise<Coordin
 
 const key = () => randomBytes(32).toString("base64");
 
+/** An enrolled bench machine; its identity key signs its heartbeats, as a real machine's does. */
+interface BenchMachine {
+  name: string;
+  key: string;
+  privateKey: KeyObject;
+}
+
 /** Enrolls machines up to `total` with one reusable token; returns name and key of each new one. */
-async function fill(c: Coordinator, from: number, total: number): Promise<Array<{ name: string; key: string }>> {
+async function fill(c: Coordinator, from: number, total: number): Promise<BenchMachine[]> {
   const tokenRes = await fetch(`${c.url}/v1/tokens`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: JSON.stringify({ reusable: true }) });
   const { token } = (await tokenRes.json()) as { token: string };
-  const made: Array<{ name: string; key: string }> = [];
+  const made: BenchMachine[] = [];
   let next = from;
   const worker = async () => {
     while (next < total) {
       const i = next++;
-      const machine = { name: `m${i}`, key: key() };
-      const res = await fetch(`${c.url}/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name: machine.name, owner: "bench", wireguardPublicKey: machine.key, identityPublicKey: key(), endpoints: [`198.18.${(i >> 8) & 255}.${i & 255}:51820`] }) });
+      const identity = generateIdentity();
+      const machine = { name: `m${i}`, key: key(), privateKey: privateKeyFromPem(identity.privateKeyPem) };
+      const res = await fetch(`${c.url}/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name: machine.name, owner: "bench", wireguardPublicKey: machine.key, identityPublicKey: identity.publicKey, endpoints: [`198.18.${(i >> 8) & 255}.${i & 255}:51820`] }) });
       if (res.status !== 201) throw new Error(`enrolling ${machine.name}: ${res.status} ${await res.text()}`);
       made.push(machine);
     }
@@ -144,8 +153,12 @@ export async function heartbeatBench(args: Args) {
         const due = t0 + ((s + 1) * 1000) / slices;
         if (send) {
           for (let i = s % slices; i < machines.length; i += slices) {
-            const m = machines[i] as { name: string; key: string };
-            nc.publish(subjects.heartbeat(m.name), JSON.stringify({ machine: m.name, wireguardPublicKey: m.key, seq: s, sentAt: new Date().toISOString(), status: "ok" }));
+            const m = machines[i] as BenchMachine;
+            const subject = subjects.heartbeat(m.name);
+            const payload = JSON.stringify({ machine: m.name, wireguardPublicKey: m.key, seq: s, sentAt: new Date().toISOString(), status: "ok" });
+            const signed = headers();
+            for (const [name, value] of Object.entries(signRequest(messageSigningParts(subject, payload), { machine: m.name, privateKey: m.privateKey }))) signed.set(name, value);
+            nc.publish(subject, payload, { headers: signed });
             sent++;
           }
           await nc.flush();

@@ -1,9 +1,13 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { HeartbeatTiming, natsConnectOptions, redactNatsUrl, subjectsFor, type Heartbeat, type MeshState, type Roster } from "@potluck/protocol";
+import { readFileSync } from "node:fs";
+import type { KeyObject } from "node:crypto";
+import { join } from "node:path";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { HeartbeatTiming, messageSigningParts, natsConnectOptions, privateKeyFromPem, redactNatsUrl, signRequest, subjectsFor, type Heartbeat, type MeshState, type Roster } from "@potluck/protocol";
 import { coordinatorClient } from "./client.js";
 import type { Runner } from "./exec.js";
 import { writeRoster } from "./files.js";
 import { bringUpInterface, interfacePublicKey, syncPeers } from "./interface.js";
+import { identityKeyFile } from "./keys.js";
 
 export interface FollowOptions {
   state: MeshState;
@@ -78,12 +82,19 @@ function startNats(options: FollowOptions, natsUrl: string, onRosterChanged: () 
   let nc: NatsConnection | null = null;
   let stopped = false;
   let seq = 0;
+  // Heartbeats are signed with the identity key join created (the coordinator drops unsigned
+  // ones); without a readable key none are sent rather than unsigned ones.
+  const identity = loadSigningKey(options.dataDir, options.state.name, log);
   const beat = setInterval(() => {
-    if (nc === null) return;
+    if (nc === null || identity === undefined) return;
     void interfacePublicKey(options.run, options.state.interfaceName).then((key) => {
       if (key === null || nc === null || nc.isClosed()) return;
       const heartbeat: Heartbeat = { machine: options.state.name, wireguardPublicKey: key as never, seq: seq++, sentAt: new Date().toISOString(), status: "ok" };
-      nc.publish(subjects.heartbeat(options.state.name), JSON.stringify(heartbeat));
+      const subject = subjects.heartbeat(options.state.name);
+      const payload = JSON.stringify(heartbeat);
+      const signed = headers();
+      for (const [name, value] of Object.entries(signRequest(messageSigningParts(subject, payload), identity))) signed.set(name, value);
+      nc.publish(subject, payload, { headers: signed });
     });
   }, HeartbeatTiming.intervalMs);
   // Connect in the background: the mesh must come up even while NATS is unreachable.
@@ -103,4 +114,14 @@ function startNats(options: FollowOptions, natsUrl: string, onRosterChanged: () 
       await nc?.drain().catch(() => undefined);
     },
   };
+}
+
+function loadSigningKey(dataDir: string, machine: string, log: (m: string) => void): { machine: string; privateKey: KeyObject } | undefined {
+  const path = join(dataDir, identityKeyFile);
+  try {
+    return { machine, privateKey: privateKeyFromPem(readFileSync(path, "utf8")) };
+  } catch (error) {
+    log(`heartbeats off: cannot read the identity key ${path} (${error instanceof Error ? error.message : String(error)})`);
+    return undefined;
+  }
 }
