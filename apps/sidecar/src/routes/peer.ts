@@ -44,7 +44,12 @@ export function peerRoutes(deps: PeerRouteDeps) {
       if (request.requester.machine !== caller) {
         throw new PotluckHttpError(403, "requester_mismatch", `requester.machine is ${request.requester.machine} but the request is signed by ${caller}`, "requester.machine");
       }
-      const callerOwner = (await deps.directory.peers()).find((p) => p.machine === caller)?.owner ?? request.requester.owner;
+      // The caller's owner matters only for the usage event at the end; the first token does not
+      // wait for the roster (a lookup can mean a stat of the roster file, or a coordinator fetch).
+      const callerOwner = deps.directory.peers().then(
+        (peers) => peers.find((p) => p.machine === caller)?.owner ?? request.requester.owner,
+        () => request.requester.owner,
+      );
       const testModel = deps.engine.state(request.model)?.testModel ?? false;
       const abort = new AbortController();
       const chunks = runLocal(deps.engine, deps.machine, testModel, { ...request, signal: abort.signal, batchWindowMs: coalesceWindowMs });
@@ -61,12 +66,13 @@ export function peerRoutes(deps: PeerRouteDeps) {
 }
 
 /** Passes chunks through; when a different owner was served, publishes the earn side for the ledger. */
-async function* withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>, deps: PeerRouteDeps, job: { jobId: string; model: string; callerOwner: string }): AsyncGenerator<InferStreamChunk> {
+async function* withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>, deps: PeerRouteDeps, job: { jobId: string; model: string; callerOwner: Promise<string> }): AsyncGenerator<InferStreamChunk> {
   try {
     for (let next = first; next.done !== true; next = await rest.next()) {
       const chunk = next.value;
-      if (chunk.type === "done" && job.callerOwner !== deps.owner) {
-        await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: job.callerOwner, servedBy: deps.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters });
+      const callerOwner = chunk.type === "done" ? await job.callerOwner : undefined;
+      if (callerOwner !== undefined && callerOwner !== deps.owner && chunk.type === "done") {
+        await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: callerOwner, servedBy: deps.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters });
       }
       yield chunk;
     }
