@@ -70,9 +70,11 @@ async function* withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIt
   try {
     for (let next = first; next.done !== true; next = await rest.next()) {
       const chunk = next.value;
-      const callerOwner = chunk.type === "done" ? await job.callerOwner : undefined;
-      if (callerOwner !== undefined && callerOwner !== deps.owner && chunk.type === "done") {
-        await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: callerOwner, servedBy: deps.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters });
+      if (chunk.type === "done") {
+        const callerOwner = await job.callerOwner;
+        if (callerOwner !== deps.owner) {
+          await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: callerOwner, servedBy: deps.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters });
+        }
       }
       yield chunk;
     }
