@@ -8,7 +8,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { natsConnectOptions, subjectsFor } from "@potluck/protocol";
 import { afterAll, describe, expect, it } from "vitest";
-import { httpOk } from "../src/lib/net.js";
+import { httpOk, natsDemandsAuth } from "../src/lib/net.js";
 import { repoRoot } from "../src/lib/repo.js";
 import { waitFor } from "../src/lib/supervisor.js";
 
@@ -71,6 +71,10 @@ describe("potluck up", () => {
       expect(natsPid, output).toBeDefined();
       for (const pid of [up.pid ?? -1, ...childPids(up.pid ?? -1)]) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain(token);
       expect(output).not.toContain(token);
+      // What `up --hub` reads to warn that an already running NATS ignores the URL's secret.
+      expect(await natsDemandsAuth("127.0.0.1", natsPort)).toBe(true);
+      expect(await natsDemandsAuth("127.0.0.1", 4222)).toBe(false); // the machine's own, open NATS (the tests' precondition)
+      expect(await natsDemandsAuth("127.0.0.1", port, 500)).toBeUndefined(); // the sidecar: HTTP, no NATS greeting
       const nc = await connect({ ...natsConnectOptions(natsUrl), reconnect: false });
       try {
         const jsm = await jetstreamManager(nc);

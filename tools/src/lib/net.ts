@@ -24,3 +24,38 @@ export async function httpOk(url: string, timeoutMs = 1000): Promise<boolean> {
     return false;
   }
 }
+
+/** Bytes of a NATS server's greeting read at most; its INFO line is a few hundred. */
+const natsInfoBytesMax = 16_384;
+
+/**
+ * Whether the NATS server at host:port demands credentials, from the INFO line it greets every
+ * client with (`auth_required`); undefined when it does not greet like NATS within `timeoutMs`.
+ */
+export function natsDemandsAuth(host: string, port: number, timeoutMs = 2000): Promise<boolean | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    let greeting = "";
+    const done = (answer: boolean | undefined) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.once("error", () => done(undefined));
+    socket.on("data", (chunk: Buffer) => {
+      greeting += chunk.toString("utf8");
+      const end = greeting.indexOf("\r\n");
+      if (end < 0) {
+        if (greeting.length > natsInfoBytesMax) done(undefined);
+        return;
+      }
+      const line = greeting.slice(0, end);
+      if (!line.startsWith("INFO ")) return done(undefined);
+      try {
+        done((JSON.parse(line.slice(5)) as { auth_required?: boolean }).auth_required === true);
+      } catch {
+        done(undefined);
+      }
+    });
+  });
+}

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir, platform } from "node:os";
 import { join } from "node:path";
 import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol";
-import { httpOk, tcpAnswers } from "../../lib/net.js";
+import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
 import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
 import { CliError, parseArgs, type Command } from "../command.js";
@@ -118,7 +118,13 @@ async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string, hub: boolean)
   const host = url.hostname;
   const port = Number(url.port || 4222);
   if (await tcpAnswers(host, port)) {
-    if (hub) process.stdout.write(`potluck: --hub: using the NATS already at ${shown}; the other machines need it on this machine's LAN address\n`);
+    if (hub) {
+      process.stdout.write(`potluck: --hub: using the NATS already at ${shown}; the other machines need it on this machine's LAN address\n`);
+      // A secret in the URL protects nothing if the server that already runs does not ask for it.
+      if (natsServerAuthConfig(href) !== undefined && (await natsDemandsAuth(host, port)) === false) {
+        process.stdout.write(`potluck: --hub: warning: that NATS server asks no credentials, so anyone on the LAN can use it; restart it with authorization, or stop it and let potluck start one\n`);
+      }
+    }
     return { ok: true };
   }
   const local = host === "127.0.0.1" || host === "localhost";
