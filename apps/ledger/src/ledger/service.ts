@@ -37,10 +37,13 @@ export class Ledger {
     return this.signer.vkey;
   }
 
-  /** Appends events in order, in transactions of at most APPEND_BATCH_MAX. */
-  async append(events: readonly IncomingEvent[]): Promise<AppendOutcome[]> {
+  /** Appends events in order, in transactions of at most APPEND_BATCH_MAX; `onSent` as in appendEvents, for the last of them. */
+  async append(events: readonly IncomingEvent[], onSent?: () => void): Promise<AppendOutcome[]> {
     const out: AppendOutcome[] = [];
-    for (let i = 0; i < events.length; i += APPEND_BATCH_MAX) out.push(...(await appendEvents(this.db, events.slice(i, i + APPEND_BATCH_MAX), this.clockMs())));
+    for (let i = 0; i < events.length; i += APPEND_BATCH_MAX) {
+      const last = i + APPEND_BATCH_MAX >= events.length;
+      out.push(...(await appendEvents(this.db, events.slice(i, i + APPEND_BATCH_MAX), this.clockMs(), last ? onSent : undefined)));
+    }
     for (const o of out) {
       if (o.status === "applied") this.stats.applied += 1;
       else if (o.status === "duplicate") this.stats.duplicates += 1;
