@@ -49,6 +49,26 @@ describe("roster file directory", () => {
     }
   });
 
+  it("answers from the roster in hand while the interval's file check runs, then from the new file", async () => {
+    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    let clock = 1_000_000;
+    try {
+      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, limits: { recheckMs: 1_000 }, now: () => clock });
+      expect((await dir.peers()).map((p) => p.owner)).toEqual(["home"]);
+      const next = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "work", identity: ids.linux }]);
+      writeFileSync(roster.path, readFileSync(next.path));
+      utimesSync(roster.path, new Date(), new Date(Date.now() + 5_000));
+      next.cleanup();
+      clock += 1_000;
+      // The interval has passed: this lookup starts the check but does not wait for the disk.
+      expect((await dir.peers()).map((p) => p.owner)).toEqual(["home"]);
+      await dir.keyFor("nobody"); // joins that check
+      expect((await dir.peers()).map((p) => p.owner)).toEqual(["work"]);
+    } finally {
+      roster.cleanup();
+    }
+  });
+
   it("keeps the last good roster when the file turns invalid", async () => {
     const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
     const logs: string[] = [];
@@ -59,6 +79,8 @@ describe("roster file directory", () => {
       writeFileSync(roster.path, "{ broken");
       utimesSync(roster.path, new Date(), new Date(Date.now() + 10_000));
       clock += RosterFileLimits.recheckMs;
+      expect(await dir.peers()).toHaveLength(1);
+      await dir.keyFor("nobody"); // an unknown signer waits for the file check the line above started
       expect(await dir.peers()).toHaveLength(1);
       expect(logs.join("\n")).toMatch(/reading roster .*keeping the last good roster/);
     } finally {

@@ -28,8 +28,10 @@ export const noPeers: PeerDirectory = { peers: async () => [], keyFor: async () 
  * How often a roster file's modification time is checked. Every signed peer request looks up its
  * signer's key, and an async stat on each was a thread-pool round trip: in the lab, a signed peer
  * memory search took 0.94 ms of the sidecar's main-thread CPU and 5 context switches with it,
- * 0.60 ms and 1.3 without. An unknown signer checks at once, so a machine just added to the file
- * is not refused meanwhile; a changed key of a known machine is seen within this interval.
+ * 0.60 ms and 1.3 without. The check runs in the background while the roster in hand answers, so
+ * no request waits on the disk (a routed prompt's first token did, every second or so). An
+ * unknown signer checks at once, so a machine just added to the file is not refused meanwhile; a
+ * changed key of a known machine is seen within this interval and one request.
  */
 export const RosterFileLimits = { recheckMs: 1_000 } as const;
 
@@ -66,11 +68,18 @@ export function rosterFileDirectory(options: {
     }
     return cached.entries;
   };
-  const entries = async (): Promise<RosterEntry[]> => (cached !== undefined && now() - checkedAtMs < limits.recheckMs ? cached.entries : reread());
+  // One check at a time; only a directory with no roster yet waits for it.
+  let inflight: Promise<RosterEntry[]> | undefined;
+  const refresh = (): Promise<RosterEntry[]> => (inflight ??= reread().finally(() => (inflight = undefined)));
+  const entries = async (): Promise<RosterEntry[]> => {
+    if (cached === undefined) return refresh();
+    if (now() - checkedAtMs >= limits.recheckMs) void refresh();
+    return cached.entries;
+  };
   const base = directoryOver(entries, { self, peerPort, urlOverrides });
   return {
     peers: base.peers,
-    keyFor: async (machine) => (await base.keyFor(machine)) ?? keyIn(await reread(), machine),
+    keyFor: async (machine) => (await base.keyFor(machine)) ?? keyIn(await refresh(), machine),
   };
 }
 
