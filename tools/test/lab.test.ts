@@ -68,11 +68,11 @@ describe("lab: three hosts on a WireGuard mesh", () => {
   });
 });
 
-describe("lab: mesh:false hosts, an extra host and the root link", () => {
+describe("lab: mesh:false hosts, an extra host, the root link and pinned hosts", () => {
   let lab: Lab;
   let rootServer: Server;
   beforeAll(async () => {
-    lab = await createLab({ hosts: ["a", "b"], extraHosts: ["hub"], mesh: false, rootLink: true });
+    lab = await createLab({ hosts: ["a", "b"], extraHosts: ["hub"], mesh: false, rootLink: true, cpus: { a: 0, b: 1 } });
     rootServer = createServer((_req, res) => res.end("root"));
     await new Promise<void>((resolve) => rootServer.listen(0, lab.rootIp as string, resolve));
   });
@@ -80,6 +80,23 @@ describe("lab: mesh:false hosts, an extra host and the root link", () => {
     rootServer?.close();
     await lab?.teardown();
     if (lab !== undefined) expect(labLeftovers(lab.id)).toEqual([]);
+  });
+
+  it("runs every command and process of a pinned host on its CPU, and leaves the others unpinned", async () => {
+    const allowed = async (name: string) => {
+      const host = lab.host(name);
+      const ran = (await host.exec(["grep", "Cpus_allowed_list", "/proc/self/status"])).stdout;
+      const proc = host.spawn("sleeper", ["sh", "-c", "grep Cpus_allowed_list /proc/self/status; sleep 30"]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const spawned = proc.output();
+      await proc.stop();
+      return [ran.split(":")[1]?.trim(), spawned.split(":")[1]?.trim()];
+    };
+    expect(await allowed("a")).toEqual(["0", "0"]);
+    expect(await allowed("b")).toEqual(["1", "1"]);
+    expect((await allowed("hub"))[0]).not.toMatch(/^[01]$/);
+    await expect(createLab({ hosts: ["a"], cpus: { a: 99 } })).rejects.toThrow(/cpus\.a: expected a CPU number/);
+    await expect(createLab({ hosts: ["a"], cpus: { z: 0 } })).rejects.toThrow(/cpus: no host "z"/);
   });
 
   it("creates no potluck0 and leaves WireGuard to the host (as `potluck join` will), privately per host", async () => {

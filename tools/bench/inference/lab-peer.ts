@@ -27,8 +27,8 @@ export interface LabPath {
  * linux streamed by a bare node:http server (bare-stream.ts) to the same kind of client in mac,
  * over the same mesh — what the mesh alone costs. `close` tears the lab down.
  */
-export async function startLabPeer(o: { modelPath: string; modelId: string; maxTokens: number; prompt: string; contextSize: number }): Promise<{ paths: LabPath[]; close(): Promise<void> }> {
-  const lab = await createLab({ hosts: ["mac", "linux"] });
+export async function startLabPeer(o: { modelPath: string; modelId: string; maxTokens: number; prompt: string; contextSize: number; cpus?: { mac: number; linux: number } }): Promise<{ paths: LabPath[]; close(): Promise<void> }> {
+  const lab = await createLab({ hosts: ["mac", "linux"], ...(o.cpus === undefined ? {} : { cpus: o.cpus }) });
   const clients: LineDriven[] = [];
   const close = async () => {
     for (const c of clients) await c.close().catch(() => undefined);
@@ -67,7 +67,8 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
     if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 }))) throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
     // One long-lived client per path inside mac's namespace, warm like the local path's client.
     const clientIn = async (url: string) => {
-      const argv = ["ip", "netns", "exec", mac.netns, process.execPath, "--import", "tsx", client, "--stdin", "--url", url, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--prompt", o.prompt];
+      const pin = o.cpus === undefined ? [] : ["taskset", "-c", String(o.cpus.mac)];
+      const argv = [...pin, "ip", "netns", "exec", mac.netns, process.execPath, "--import", "tsx", client, "--stdin", "--url", url, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--prompt", o.prompt];
       const started = await startLineDriven(`bench client in mac for ${url}`, argv, { cwd: repoRoot, env: { ...process.env, [labIdEnv]: lab.id } });
       clients.push(started);
       return started;

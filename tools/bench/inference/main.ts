@@ -6,7 +6,12 @@
 // Every client and the raw runner are long-lived processes, warmed up before the timed rounds.
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
 //
-//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 21] [--no-lab]
+//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 21] [--no-lab] [--pin]
+//
+// --pin gives each lab host a core of its own (taskset; mac on CPU 0, linux on CPU 1), as two
+// machines have: unpinned, the relaying sidecar, both wireguard-gos and the clients run beside the
+// serving model thread on the same two cores. Raw, the local sidecar and the loopback floor then
+// run on CPU 1 too, like linux's model; the clients stay unpinned.
 //
 // Without --model it uses the tiny TEST model (random weights), whose per-token compute is so small
 // that the numbers mostly measure per-token transport overhead — the worst case for the ratios.
@@ -31,6 +36,8 @@ import { median } from "../common/stats.js";
 const resultsFile = join(repoRoot, "tools/bench/results/inference.json");
 const prompt = "Tell me, in detail, how a household potluck dinner is organised.";
 const threads = 1;
+/** With --pin: the CPU of the serving model (raw, local, linux); mac gets the other of two. */
+const servingCpu = 1;
 const contextSize = 2048;
 
 interface BenchPath {
@@ -41,7 +48,8 @@ interface BenchPath {
 }
 
 async function main(): Promise<void> {
-  const { flags } = parseArgs(process.argv.slice(2), ["no-lab"]);
+  const { flags } = parseArgs(process.argv.slice(2), ["no-lab", "pin"]);
+  const pin = flags.has("pin") ? ["taskset", "-c", String(servingCpu)] : [];
   const modelPath = flags.get("model") ?? (flags.get("shape") === "small" ? cachedSmallTestModel(1) : cachedTinyModel(1));
   const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const maxTokens = Number(flags.get("max-tokens") ?? 256);
@@ -49,11 +57,11 @@ async function main(): Promise<void> {
   const body = { model: modelId, messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0, stream: true };
   const paths: BenchPath[] = [];
   try {
-    paths.push(await rawPath(modelPath, maxTokens));
-    paths.push(await localSidecarPath(modelPath, body));
-    paths.push(await localFloorPath(modelPath, body));
+    paths.push(await rawPath(modelPath, maxTokens, pin));
+    paths.push(await localSidecarPath(modelPath, body, pin));
+    paths.push(await localFloorPath(modelPath, body, pin));
     if (!flags.has("no-lab")) {
-      const lab = await startLabPeer({ modelPath, modelId, maxTokens, prompt, contextSize }).catch((error: unknown) => {
+      const lab = await startLabPeer({ modelPath, modelId, maxTokens, prompt, contextSize, ...(pin.length === 0 ? {} : { cpus: { mac: 1 - servingCpu, linux: servingCpu } }) }).catch((error: unknown) => {
         process.stderr.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
         return undefined;
       });
@@ -70,27 +78,26 @@ async function main(): Promise<void> {
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
       for (const path of order) runs.get(path.name)!.push(await path.once());
     }
-    report(paths.map((p) => ({ path: p.name, runs: runs.get(p.name)!, coldStartMs: p.coldStartMs })), { modelId, maxTokens, repeats });
+    report(paths.map((p) => ({ path: p.name, runs: runs.get(p.name)!, coldStartMs: p.coldStartMs })), { modelId, maxTokens, repeats, pinned: pin.length > 0 });
   } finally {
     for (const path of paths.reverse()) await path.close().catch(() => undefined);
   }
 }
 
 /** Raw node-llama-cpp in a child process (see raw-runner.ts): one line in, one timing out. */
-async function rawPath(modelPath: string, maxTokens: number): Promise<BenchPath> {
-  const runner = await startLineDriven("the raw runner", [process.execPath, "--import", "tsx", join(repoRoot, "tools/bench/inference/raw-runner.ts"), modelPath, String(maxTokens), String(contextSize), prompt], { cwd: repoRoot });
+async function rawPath(modelPath: string, maxTokens: number, pin: readonly string[]): Promise<BenchPath> {
+  const runner = await startLineDriven("the raw runner", [...pin, process.execPath, "--import", "tsx", join(repoRoot, "tools/bench/inference/raw-runner.ts"), modelPath, String(maxTokens), String(contextSize), prompt], { cwd: repoRoot });
   return { name: "raw node-llama-cpp", once: () => runner.once(), close: () => runner.close() };
 }
 
 /** The real sidecar (main.ts) as its own process on loopback, streamed from this process. */
-async function localSidecarPath(modelPath: string, body: unknown): Promise<BenchPath> {
+async function localSidecarPath(modelPath: string, body: unknown, pin: readonly string[]): Promise<BenchPath> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-bench-inference-"));
   const started = performance.now();
   const proc = startSupervised({
     name: "sidecar",
-    command: process.execPath,
-    args: tsNodeArgs(serviceEntry.sidecar),
+    ...pinnedCommand(pin, tsNodeArgs(serviceEntry.sidecar)),
     env: { ...process.env, POTLUCK_PORT: String(port), POTLUCK_BIND: "127.0.0.1", POTLUCK_DATA_DIR: dataDir, POTLUCK_MODELS: modelPath, POTLUCK_THREADS: String(threads), POTLUCK_CONTEXT_SIZE: String(contextSize), POTLUCK_MACHINE: "bench" },
     onLine: () => undefined,
   });
@@ -107,13 +114,12 @@ async function localSidecarPath(modelPath: string, body: unknown): Promise<Bench
  * The local floor: raw node-llama-cpp behind a bare node:http server (bare-stream.ts) on loopback,
  * streamed to this process like the sidecar — what HTTP, SSE and a client cost with no sidecar.
  */
-async function localFloorPath(modelPath: string, body: unknown): Promise<BenchPath> {
+async function localFloorPath(modelPath: string, body: unknown, pin: readonly string[]): Promise<BenchPath> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   let listening = false;
   const proc = startSupervised({
     name: "bare-stream",
-    command: process.execPath,
-    args: tsNodeArgs(join(repoRoot, "tools/bench/inference/bare-stream.ts"), [modelPath, String(port), String(contextSize), String(coalesceWindowMs), prompt]),
+    ...pinnedCommand(pin, tsNodeArgs(join(repoRoot, "tools/bench/inference/bare-stream.ts"), [modelPath, String(port), String(contextSize), String(coalesceWindowMs), prompt])),
     onLine: (_, line) => (listening ||= line === "listening"),
   });
   if (!(await waitFor(async () => listening, { timeoutMs: 180_000 }))) {
@@ -124,7 +130,12 @@ async function localFloorPath(modelPath: string, body: unknown): Promise<BenchPa
   return { name: "floor: bare stream, loopback", once: () => timedStream(url, body), close: () => stopSupervised(proc) };
 }
 
-function report(rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: number }>, meta: { modelId: string; maxTokens: number; repeats: number }): void {
+/** Node with `args`, under taskset when `pin` is given. */
+function pinnedCommand(pin: readonly string[], args: string[]): { command: string; args: string[] } {
+  return pin.length === 0 ? { command: process.execPath, args } : { command: pin[0]!, args: [...pin.slice(1), process.execPath, ...args] };
+}
+
+function report(rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: number }>, meta: { modelId: string; maxTokens: number; repeats: number; pinned: boolean }): void {
   const summary = rows.map((row) => ({
     path: row.path,
     tokensPerS: median(row.runs.map((r) => (r.completionTokens / r.totalMs) * 1000)),
@@ -137,7 +148,7 @@ function report(rows: Array<{ path: string; runs: RunTiming[]; coldStartMs?: num
   const raw = summary[0]!;
   const table = summary.map((s) => ({ ...s, ratioVsRaw: s.tokensPerS / raw.tokensPerS, decodeRatioVsRaw: s.decodeTokensPerS / raw.decodeTokensPerS, ttftOverheadMs: s.ttftMs - raw.ttftMs }));
   const load = loadavg().map((l) => l.toFixed(2)).join(" ");
-  process.stdout.write(`\ninference bench — model ${meta.modelId}, ${meta.maxTokens} tokens, greedy, ${threads} thread, median of ${meta.repeats} interleaved rounds, load average at the end ${load}\n`);
+  process.stdout.write(`\ninference bench — model ${meta.modelId}, ${meta.maxTokens} tokens, greedy, ${threads} thread, median of ${meta.repeats} interleaved rounds, ${meta.pinned ? "pinned (serving model on CPU " + servingCpu + ", mac on the other)" : "unpinned"}, load average at the end ${load}\n`);
   process.stdout.write("tokens/s is end to end (request to footer, the goal's measure); decode is after the first token\n");
   process.stdout.write(`${"path".padEnd(28)} ${"tokens/s".padStart(9)} ${"× raw".padStart(7)} ${"decode/s".padStart(9)} ${"× raw".padStart(7)} ${"TTFT ms".padStart(9)} ${"+TTFT ms".padStart(9)}  served by\n`);
   for (const t of table) {

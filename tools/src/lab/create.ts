@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { destroyLab } from "./cleanup.js";
 import { makeFaults } from "./faults.js";
@@ -37,10 +38,10 @@ export interface LabCtx {
   get(name: string): HostCtx;
 }
 
-function makeHost(id: string, subnet: number, name: string, index: number, mesh: boolean): HostCtx {
+function makeHost(id: string, subnet: number, name: string, index: number, mesh: boolean, cpu: number | undefined): HostCtx {
   const runDir = join(labDir(id), name);
   mkdirSync(wgDirOf(runDir), { recursive: true, mode: 0o700 });
-  const rt: HostRuntime = { netns: netnsName(id, name), hostname: name, runDir, labId: id, processes: new Set() };
+  const rt: HostRuntime = { netns: netnsName(id, name), hostname: name, runDir, labId: id, processes: new Set(), ...(cpu === undefined ? {} : { cpu }) };
   const keys = mesh ? generateWgKeys() : null;
   const host: LabHost = {
     name,
@@ -105,6 +106,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const extraNames = options.extraHosts ?? [];
   const mesh = options.mesh ?? true;
   checkHostNames([...meshNames, ...extraNames]);
+  checkCpus(options.cpus ?? {}, [...meshNames, ...extraNames]);
   let subnet = underlaySubnet(id);
   const hosts = new Map<string, HostCtx>();
   const ctx: LabCtx = {
@@ -125,7 +127,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       ctx.underlayCidr = `198.18.${subnet}.0/24`;
       ctx.rootIp = rootIp(subnet);
     }
-    [...meshNames, ...extraNames].forEach((name, index) => hosts.set(name, makeHost(id, subnet, name, index, mesh && index < meshNames.length)));
+    [...meshNames, ...extraNames].forEach((name, index) => hosts.set(name, makeHost(id, subnet, name, index, mesh && index < meshNames.length, options.cpus?.[name])));
     // /var/run/wireguard must exist on the root fs as the mount point for each host's private dir.
     mkdirSync("/var/run/wireguard", { recursive: true, mode: 0o755 });
     writeState(stateOf(ctx));
@@ -195,4 +197,13 @@ function assemble(ctx: LabCtx): Lab {
       return teardown;
     },
   };
+}
+
+/** A pinned host must exist and its CPU must be one this machine has. */
+function checkCpus(cpus: Readonly<Record<string, number>>, names: readonly string[]): void {
+  const count = availableParallelism();
+  for (const [name, cpu] of Object.entries(cpus)) {
+    if (!names.includes(name)) throw new Error(`cpus: no host "${name}" in this lab (hosts: ${names.join(", ")})`);
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= count) throw new Error(`cpus.${name}: expected a CPU number 0..${count - 1}, got ${cpu}`);
+  }
 }

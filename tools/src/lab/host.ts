@@ -13,9 +13,11 @@ export const stopGraceMs = 5_000;
  * host's name as hostname (services name their machine after it). `unshare --mount --uts` keeps
  * the bind and the hostname private to this command; `ip netns exec` already remounts /sys.
  */
-export function inHostArgv(netns: string, wgDir: string, hostname: string, argv: readonly string[]): string[] {
+export function inHostArgv(netns: string, wgDir: string, hostname: string, argv: readonly string[], cpu?: number): string[] {
   const script = 'mount --bind "$0" /var/run/wireguard && printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"';
-  return ["ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "sh", "-c", script, wgDir, hostname, ...argv];
+  // taskset outermost: the affinity is inherited by everything the command starts.
+  const pin = cpu === undefined ? [] : ["taskset", "-c", String(cpu)];
+  return [...pin, "ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "sh", "-c", script, wgDir, hostname, ...argv];
 }
 
 export interface HostRuntime {
@@ -26,6 +28,8 @@ export interface HostRuntime {
   labId: string;
   /** Every process spawned on the host and not yet exited, for stopProcesses/powerOff/teardown. */
   processes: Set<LabProcess>;
+  /** The CPU every process of the host is pinned to (LabOptions.cpus), if any. */
+  cpu?: number;
 }
 
 export const wgDirOf = (runDir: string) => join(runDir, "wireguard");
@@ -37,12 +41,12 @@ function hostEnv(rt: HostRuntime, env: NodeJS.ProcessEnv | undefined): NodeJS.Pr
 
 export function execInHost(rt: HostRuntime, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   if (argv.length === 0) return Promise.reject(new Error(`exec in ${rt.netns}: empty argv`));
-  return run(inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv), { ...opts, env: hostEnv(rt, opts.env) });
+  return run(inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv, rt.cpu), { ...opts, env: hostEnv(rt, opts.env) });
 }
 
 export function spawnInHost(rt: HostRuntime, name: string, argv: string[], opts: SpawnOptions = {}): LabProcess {
   if (argv.length === 0) throw new Error(`spawn ${name} in ${rt.netns}: empty argv`);
-  const [command, ...args] = inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv);
+  const [command, ...args] = inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv, rt.cpu);
   // detached: the process leads its own group, so stop() reaches its children too.
   const child = spawnChild(command as string, args, { env: hostEnv(rt, opts.env), cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";

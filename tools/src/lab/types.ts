@@ -14,6 +14,11 @@ export interface LabOptions {
    * `lab.rootIp` (198.18.n.1), so services the test runs in-process are reachable from every host.
    */
   rootLink?: boolean;
+  /**
+   * Pins every process started on a host (wireguard-go included) to one CPU with taskset, so hosts
+   * that stand for separate machines do not share a core on this box. Default: no pinning.
+   */
+  cpus?: Readonly<Record<string, number>>;
 }
 
 export interface ExecResult {
