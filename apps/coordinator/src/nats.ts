@@ -75,7 +75,7 @@ export function subscribeHeartbeats(nc: NatsConnection, prefix: string, state: C
           state.heartbeat(beat);
           return;
         }
-        if (verdict.failure === VerifyFailure.unknownKey && state.identityKeyOf(beat.machine) === undefined) state.unknownHeartbeat();
+        if (verdict.failure === VerifyFailure.unknownKey) state.unknownHeartbeat();
         reject(beat.machine, verdict.failure, verdict.message);
       });
     },

@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity, type Roster } from "@potluck/protocol";
-import { createLab, type LabHost } from "../../src/lab/index.js";
+import { createLab, pinArgv, type LabHost } from "../../src/lab/index.js";
 import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";
 import { labIdEnv } from "../../src/lab/names.js";
@@ -67,8 +67,7 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
     if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 }))) throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
     // One long-lived client per path inside mac's namespace, warm like the local path's client.
     const clientIn = async (url: string) => {
-      const pin = o.cpus === undefined ? [] : ["taskset", "-c", String(o.cpus.mac)];
-      const argv = [...pin, "ip", "netns", "exec", mac.netns, process.execPath, "--import", "tsx", client, "--stdin", "--url", url, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--prompt", o.prompt];
+      const argv = [...pinArgv(o.cpus?.mac), "ip", "netns", "exec", mac.netns, process.execPath, "--import", "tsx", client, "--stdin", "--url", url, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--prompt", o.prompt];
       const started = await startLineDriven(`bench client in mac for ${url}`, argv, { cwd: repoRoot, env: { ...process.env, [labIdEnv]: lab.id } });
       clients.push(started);
       return started;

@@ -29,6 +29,7 @@ import { repoRoot, serviceEntry, tsNodeArgs } from "../../src/lib/repo.js";
 import { startSupervised, stopSupervised, waitFor } from "../../src/lib/supervisor.js";
 import { timedStream, type RunTiming } from "./client.js";
 import { startLabPeer } from "./lab-peer.js";
+import { pinArgv } from "../../src/lab/index.js";
 import { startLineDriven } from "./line-driven.js";
 import { coalesceWindowMs } from "@potluck/sidecar";
 import { median } from "../common/stats.js";
@@ -49,7 +50,7 @@ interface BenchPath {
 
 async function main(): Promise<void> {
   const { flags } = parseArgs(process.argv.slice(2), ["no-lab", "pin"]);
-  const pin = flags.has("pin") ? ["taskset", "-c", String(servingCpu)] : [];
+  const pin = pinArgv(flags.has("pin") ? servingCpu : undefined);
   const modelPath = flags.get("model") ?? (flags.get("shape") === "small" ? cachedSmallTestModel(1) : cachedTinyModel(1));
   const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const maxTokens = Number(flags.get("max-tokens") ?? 256);

@@ -7,6 +7,11 @@ import type { ExecOptions, ExecResult, LabProcess, SpawnOptions } from "./types.
 /** How long a stopped process gets to exit on SIGTERM before SIGKILL. */
 export const stopGraceMs = 5_000;
 
+/** The argv prefix that runs a command, and everything it starts, on one CPU; none without a CPU. */
+export function pinArgv(cpu: number | undefined): string[] {
+  return cpu === undefined ? [] : ["taskset", "-c", String(cpu)];
+}
+
 /**
  * argv that runs `argv` on a host: inside namespace `netns`, with `wgDir` mounted on
  * /var/run/wireguard so `wg` and `wireguard-go` there see only that host's sockets, and with the
@@ -16,8 +21,7 @@ export const stopGraceMs = 5_000;
 export function inHostArgv(netns: string, wgDir: string, hostname: string, argv: readonly string[], cpu?: number): string[] {
   const script = 'mount --bind "$0" /var/run/wireguard && printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"';
   // taskset outermost: the affinity is inherited by everything the command starts.
-  const pin = cpu === undefined ? [] : ["taskset", "-c", String(cpu)];
-  return [...pin, "ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "sh", "-c", script, wgDir, hostname, ...argv];
+  return [...pinArgv(cpu), "ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "sh", "-c", script, wgDir, hostname, ...argv];
 }
 
 export interface HostRuntime {

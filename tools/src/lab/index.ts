@@ -6,3 +6,4 @@ export { labRootDir } from "./names.js";
 export type { ExecOptions, ExecResult, Lab, LabFaults, LabHost, LabOptions, LabProcess, SpawnOptions, Undo } from "./types.js";
 export { httpFrom, labHttpScript, serveHttp, type HttpResult } from "./http.js";
 export { labRosterEntry } from "./roster.js";
+export { pinArgv } from "./host.js";
