@@ -198,3 +198,122 @@ describe("what the router asks a peer before routing to it", () => {
     expect(error?.message).toMatch(/linux \(own\): model-runtime — model m is still loading \(50%\)/);
   });
 });
+
+describe("the head start for the own machine that served the model last", () => {
+  /**
+   * A peer client whose probes wait for `release()`, logging every call in order, so a test can
+   * see what was sent while the probe was still in flight. `probeFails` rules a machine out.
+   */
+  function gatedClient(o: { peers: Record<string, Behaviour>; probeFails?: Set<string> }) {
+    const log: string[] = [];
+    const aborted: string[] = [];
+    let release: () => void = () => undefined;
+    let gate = Promise.resolve();
+    const scripted = scriptedClient(o.peers);
+    const client: Pick<PeerClient, "probe" | "capabilities" | "infer"> = {
+      probe: async (peer) => {
+        log.push(`probe ${peer.machine}`);
+        await gate;
+        log.push(`probe ${peer.machine} answered`);
+        if (o.probeFails?.has(peer.machine)) throw new PeerCallError("data-plane", `POST ${peer.url}/peer/probe: no answer in time`);
+        return { latencyMs: 1, model: { info: { id: model, state: "ready", testModel: true }, available: [model] } };
+      },
+      capabilities: scripted.capabilities,
+      infer: (peer, request, signal) => {
+        log.push(`infer ${peer.machine}`);
+        signal?.addEventListener("abort", () => aborted.push(peer.machine), { once: true });
+        return scripted.infer(peer, request, signal);
+      },
+    };
+    return {
+      client,
+      log,
+      aborted,
+      hold: () => {
+        gate = new Promise((resolve) => (release = resolve));
+      },
+      release: () => release(),
+    };
+  }
+
+  function routerOn(client: Pick<PeerClient, "probe" | "capabilities" | "infer">, peers: Array<[string, string]>) {
+    return new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf(peers), client, usage: recordingUsage() });
+  }
+
+  it("sends the job just before the fresh probe, and forwards nothing until the probe confirms the machine", async () => {
+    const gated = gatedClient({ peers: { linux: "serves" } });
+    const router = routerOn(gated.client, [["linux", "home"]]);
+    await drain((await router.plan(model)).run(job())); // linux serves once: no head start yet
+    expect(gated.log).toEqual(["probe linux", "probe linux answered", "infer linux"]);
+
+    gated.log.length = 0;
+    gated.hold();
+    const route = await router.plan(model);
+    expect(route.choice.machine).toBe("linux");
+    const chunks = route.run(job());
+    let firstArrived = false;
+    const first = chunks.next().then((r) => {
+      firstArrived = true;
+      return r;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(gated.log).toEqual(["infer linux", "probe linux"]);
+    expect(firstArrived).toBe(false);
+    gated.release();
+    expect((await first).value).toEqual({ type: "token", text: "from linux" });
+    expect(gated.log).toEqual(["infer linux", "probe linux", "probe linux answered"]);
+    expect((await drain(chunks)).at(-1)).toMatchObject({ type: "done", servedBy: "linux" });
+    expect(gated.aborted).toEqual([]);
+  });
+
+  it("cancels the early job when the fresh probe rules that machine out, and routes by the probes", async () => {
+    const probeFails = new Set<string>();
+    const gated = gatedClient({ peers: { linux: "serves", desk: "serves" }, probeFails });
+    const router = routerOn(gated.client, [["linux", "home"], ["desk", "home"]]);
+    await drain((await router.plan(model)).run(job())); // linux answers its probe first: it serves
+    gated.log.length = 0;
+    probeFails.add("linux");
+    const route = await router.plan(model);
+    const all = await drain(route.run(job()));
+    expect(gated.aborted).toEqual(["linux"]);
+    expect(all.at(-1)).toMatchObject({ type: "done", servedBy: "desk" });
+    expect(route.choice.machine).toBe("desk");
+    // The early job was cancelled before desk was asked to run it.
+    expect(gated.log.indexOf("infer desk")).toBeGreaterThan(gated.log.indexOf("probe linux answered"));
+  });
+
+  it("cancels the early job when nothing can serve, and still names every candidate's layer", async () => {
+    const probeFails = new Set<string>();
+    const gated = gatedClient({ peers: { linux: "serves" }, probeFails });
+    const router = routerOn(gated.client, [["linux", "home"]]);
+    await drain((await router.plan(model)).run(job()));
+    probeFails.add("linux");
+    const error = await drain((await router.plan(model)).run(job())).then(() => undefined, (e: unknown) => e as Error);
+    expect(gated.aborted).toEqual(["linux"]);
+    expect(error?.message).toMatch(/linux \(own\): data-plane — .*no answer in time/);
+  });
+
+  it("never starts early on a trusted peer: its work is billed, so it waits for the route", async () => {
+    const gated = gatedClient({ peers: { friend: "serves" } });
+    const router = routerOn(gated.client, [["friend", "alice"]]);
+    await drain((await router.plan(model)).run(job()));
+    gated.log.length = 0;
+    gated.hold();
+    const planned = router.plan(model);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(gated.log).toEqual(["probe friend"]);
+    gated.release();
+    await drain((await planned).run(job()));
+    expect(gated.log).toEqual(["probe friend", "probe friend answered", "infer friend"]);
+  });
+
+  it("fails over from a confirmed machine that refuses the early job, like any candidate", async () => {
+    const behaviours: Record<string, Behaviour> = { linux: "serves", desk: "serves" };
+    const gated = gatedClient({ peers: behaviours });
+    const router = routerOn(gated.client, [["linux", "home"], ["desk", "home"]]);
+    await drain((await router.plan(model)).run(job()));
+    behaviours.linux = "refuses";
+    const all = await drain((await router.plan(model)).run(job()));
+    expect(all.at(-1)).toMatchObject({ type: "done", servedBy: "desk" });
+  });
+});

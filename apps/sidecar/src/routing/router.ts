@@ -7,6 +7,7 @@ import { PeerCallError, type PeerClient } from "./peer-client.js";
 import { runLocal } from "./local-run.js";
 import { failoverRoute, type Candidate } from "./failover.js";
 import type { Diagnose } from "./diagnose.js";
+import { headStartRoute } from "./head-start.js";
 
 /** One chat completion to run somewhere: the engine's request plus the model it names. */
 export interface ChatJob extends GenerateRequest {
@@ -51,12 +52,24 @@ export interface RouterDeps {
 const candidatesMax = 32;
 
 /**
- * Picks where a prompt runs: here when the model is ready here; else the own machine (same owner)
- * with the model ready whose data plane answered a fresh probe fastest; else a trusted peer
+ * The own machine that last served a model gets the next job for it while the fresh probe is in
+ * flight (see head-start.ts), for this long after it served; later the probes decide alone. Also
+ * keeps a conversation on one machine, whose context still holds the earlier turns.
+ */
+export const StickyLimits = { forMs: 10 * 60_000, modelsMax: 64 } as const;
+
+/**
+ * Picks where a prompt runs: here when the model is ready here; else an own machine (same owner)
+ * with the model ready whose data plane answered a fresh probe — the one that served the model
+ * last if its probe confirms it (it got the job beside the probe: head-start.ts), else the
+ * fastest to answer; else a trusted peer
  * (different owner; usage is published for the ledger). Nothing suitable: a 503 listing each
  * candidate and the layer that failed — never "no reachable peer" alone.
  */
 export class Router {
+  /** Per model: the own machine that served it last, and when (bounded, oldest dropped first). */
+  private readonly lastServed = new Map<string, { machine: string; at: number; testModel: boolean }>();
+
   constructor(private readonly deps: RouterDeps) {}
 
   async plan(model: string, on?: string): Promise<PlannedRoute> {
@@ -73,7 +86,26 @@ export class Router {
       reports.push({ machine, relation: "local", layer: "model-runtime", reason: localReason(model, local) });
       if (on === machine) throw noRoute(model, reports, on);
     }
-    const ranked = await this.rankPeers(model, on);
+    const peers = await this.deps.directory.peers();
+    const guess = this.guess(model, on, peers);
+    if (guess === undefined) return this.decide(model, on, reports, await this.rankPeers(model, on, peers));
+    // The probes start only once the job has been sent (headStartRoute.run): the serving machine
+    // then reads the job first and its model starts while it answers the probe.
+    const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, { machine: guess.peer.machine, relation: "own", layer: "ok", reason: "served this model last" });
+    return headStartRoute({ guess: early.choice, start: early.start, decide: async (adopt) => this.decide(model, on, reports, await this.rankPeers(model, on, peers), { machine: guess.peer.machine, start: adopt }) });
+  }
+
+  /**
+   * The route once every probe has answered: the ranked candidates (with `adopt` as the start of
+   * the machine that got a head start, moved to the front if its probe confirmed it), or the
+   * error that names why nothing can serve.
+   */
+  private decide(model: string, on: string | undefined, reports: CandidateReport[], ranked: { candidates: Candidate[]; reports: CandidateReport[] }, adopt?: { machine: string; start: Candidate["start"] }): PlannedRoute {
+    const confirmed = adopt === undefined ? -1 : ranked.candidates.findIndex((c) => c.choice.machine === adopt.machine);
+    if (adopt !== undefined && confirmed >= 0) {
+      const [candidate] = ranked.candidates.splice(confirmed, 1);
+      ranked.candidates.unshift({ ...candidate!, start: adopt.start });
+    }
     reports.push(...ranked.reports);
     if (on !== undefined && ranked.candidates.length === 0 && ranked.reports.length === 0) {
       reports.push({ machine: on, relation: "peer", layer: "roster", reason: `${on} is not on this machine's roster` });
@@ -82,7 +114,7 @@ export class Router {
     if (ranked.candidates.length > 0) return failoverRoute({ candidates: ranked.candidates, reports, exhausted: (all, only) => exhausted(model, all, on, only) });
     const everyoneAnswered = reports.every((r) => r.layer === "model-runtime" && r.reason.startsWith("does not have"));
     if (on === undefined && everyoneAnswered) {
-      throw new PotluckHttpError(400, "model_not_found", `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(engine)}. See GET /v1/models`, "model");
+      throw new PotluckHttpError(400, "model_not_found", `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(this.deps.engine)}. See GET /v1/models`, "model");
     }
     throw noRoute(model, reports, on);
   }
@@ -91,8 +123,8 @@ export class Router {
    * Probes every peer (bounded) and ranks the usable ones: own machines first (no credits spent),
    * then trusted peers, each by probe latency. `reports` holds the ones that cannot serve.
    */
-  private async rankPeers(model: string, on: string | undefined): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
-    const peers = (await this.deps.directory.peers()).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
+  private async rankPeers(model: string, on: string | undefined, roster?: PeerRecord[]): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
+    const peers = (roster ?? (await this.deps.directory.peers())).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
     const checked = await Promise.all(peers.map((peer) => this.check(peer, model)));
     const usable = checked.filter((c) => c.report.layer === "ok").sort((a, b) => a.latencyMs - b.latencyMs);
     const own = usable.filter((c) => c.peer.owner === this.deps.owner);
@@ -101,6 +133,27 @@ export class Router {
       candidates: [...own, ...others].map((c) => this.remoteCandidate(c.peer, c.testModel, c.parameters, c.report)),
       reports: checked.filter((c) => c.report.layer !== "ok").map((c) => c.report),
     };
+  }
+
+  /**
+   * The own machine to give a head start: the one the caller pinned, else the one that served
+   * this model last, recently. Never a trusted peer (its work is billed) and never this machine.
+   */
+  private guess(model: string, on: string | undefined, peers: readonly PeerRecord[]): { peer: PeerRecord; testModel: boolean } | undefined {
+    const last = this.lastServed.get(model);
+    const recent = last !== undefined && Date.now() - last.at <= StickyLimits.forMs ? last : undefined;
+    const machine = on ?? recent?.machine;
+    if (machine === undefined || machine === this.deps.machine) return undefined;
+    const peer = peers.find((p) => p.machine === machine);
+    if (peer === undefined || peer.owner !== this.deps.owner) return undefined;
+    return { peer, testModel: recent?.machine === machine ? recent.testModel : false };
+  }
+
+  /** Notes that an own machine began serving `model`, for the next job's head start. */
+  private served(model: string, machine: string, testModel: boolean): void {
+    this.lastServed.delete(model);
+    this.lastServed.set(model, { machine, at: Date.now(), testModel });
+    if (this.lastServed.size > StickyLimits.modelsMax) this.lastServed.delete(this.lastServed.keys().next().value!);
   }
 
   private localCandidate(testModel: boolean): Candidate {
@@ -128,7 +181,10 @@ export class Router {
         seed: job.seed,
         requester: { machine: this.deps.machine, owner: this.deps.owner },
       };
+      let first = true;
       for await (const chunk of this.deps.client.infer(peer, request, job.signal)) {
+        if (first && kind === "own" && chunk.type !== "error") this.served(job.model, peer.machine, testModel);
+        first = false;
         if (chunk.type === "done" && kind === "peer") {
           await this.deps.usage.publishJob({ jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters });
         }
