@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -89,6 +89,16 @@ describe("potluck up", () => {
       process.kill(ledger ?? -1, "SIGKILL");
       expect(await waitFor(async () => /ledger exited \(SIGKILL\); restarting it/.test(output), { timeoutMs: 30_000 }), output).toBe(true);
       expect(await waitFor(() => httpOk(`http://127.0.0.1:${port + 1001}/health`), { timeoutMs: 90_000 }), output).toBe(true);
+      // With no model configured it serves the tiny model on one thread (cores − 1 here), so it keeps
+      // every one of its threads on one CPU (POTLUCK_CPU_PIN=auto).
+      if (availableParallelism() === 2) {
+        const sidecar = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/sidecar"));
+        expect(sidecar, output).toBeDefined();
+        expect(output).toMatch(/pinned to one CPU/);
+        const lists = readdirSync(`/proc/${sidecar}/task`).map((tid) => /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync(`/proc/${sidecar}/task/${tid}/status`, "utf8"))?.[1]);
+        expect(lists.length).toBeGreaterThan(1);
+        expect(new Set(lists)).toEqual(new Set(["1"]));
+      }
       const children = childPids(up.pid ?? -1);
       expect(children.length, output).toBeGreaterThanOrEqual(3);
       expect(children).not.toContain(ledger);

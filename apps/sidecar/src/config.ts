@@ -2,6 +2,7 @@ import { availableParallelism, homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { ConfigFields, DEFAULT_SUBJECT_ROOT, Defaults, MachineName, OwnerName, parseConfig } from "@potluck/protocol";
 import { z } from "zod";
+import type { CpuPinSetting } from "./cpu-pin.js";
 
 /** Every sidecar setting and its default, in one block. */
 export const SidecarConfigSchema = z.object({
@@ -23,6 +24,15 @@ export const SidecarConfigSchema = z.object({
    * default of at least 4: on a 2-core machine 4 threads gave ~4 tokens/s where 1 gave ~1,750.
    */
   POTLUCK_THREADS: z.coerce.number().int("expected a whole number of threads").min(1, "expected at least 1 thread").max(256).default(defaultThreads()),
+  /**
+   * "auto": a model on one thread keeps this process on one CPU (see cpu-pin.ts); "off"; or the
+   * number of the CPU to pin to.
+   */
+  POTLUCK_CPU_PIN: z
+    .string()
+    .regex(/^(auto|off|\d{1,4})$/, "expected auto, off or a CPU number")
+    .default("auto")
+    .transform((v): CpuPinSetting => (v === "auto" || v === "off" ? v : Number(v))),
   /** Largest chat context per model (tokens); the model's own training context caps it too. */
   POTLUCK_CONTEXT_SIZE: z.coerce.number().int().min(256, "expected at least 256 tokens").max(131_072).default(4096),
   /** Requests that may wait per model while one runs; beyond this the answer is 503 queue_full. */

@@ -12,6 +12,7 @@ import { PeerClient } from "./routing/peer-client.js";
 import { Router } from "./routing/router.js";
 import { diagnoseWith } from "./routing/diagnose.js";
 import { startHeartbeat } from "./heartbeat.js";
+import { allowedCpus, pinProcessToCpu, planCpuPin } from "./cpu-pin.js";
 import { connectUsagePublisher } from "./usage/nats.js";
 import { natsPeerFirewallSource } from "@potluck/diagnostics";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
@@ -25,6 +26,13 @@ const sources = resolveSourcesOrExit();
 const machine = config.POTLUCK_MACHINE;
 const owner = config.POTLUCK_OWNER;
 const identity = loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
+const cpuPin = planCpuPin({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, allowed: allowedCpus(), platform: process.platform });
+if (cpuPin.cpu === undefined) log.info({ reason: cpuPin.reason }, "not pinned to a CPU");
+else {
+  const failed = await pinProcessToCpu(cpuPin.cpu);
+  if (failed === undefined) log.info({ cpu: cpuPin.cpu, reason: cpuPin.reason }, "pinned to one CPU");
+  else log.warn({ cpu: cpuPin.cpu }, `could not pin to CPU ${cpuPin.cpu}: ${failed}; running unpinned`);
+}
 // A roster file wins (labs, machines without a coordinator); else the coordinator's roster.
 const peerAddressing = { self: machine, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS), log: info };
 const directory = config.POTLUCK_ROSTER_FILE !== undefined

@@ -51,7 +51,7 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
     const start = (host: LabHost, models: string) =>
       host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
         cwd: repoRoot,
-        env: { POTLUCK_MACHINE: host.name, POTLUCK_DATA_DIR: join(host.runDir, "potluck"), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"), POTLUCK_MODELS: models, POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "2048", POTLUCK_PORT: String(port) },
+        env: { POTLUCK_MACHINE: host.name, POTLUCK_DATA_DIR: join(host.runDir, "potluck"), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"), POTLUCK_MODELS: models, POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "2048", POTLUCK_PORT: String(port), POTLUCK_CPU_PIN: o.cpus === undefined ? "off" : "auto" },
       });
     start(linux, linuxModels);
     start(mac, join(mac.runDir, "potluck", "models"));
