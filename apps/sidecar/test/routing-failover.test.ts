@@ -282,6 +282,30 @@ describe("the head start for the own machine that served the model last", () => 
     expect(gated.log.indexOf("infer desk")).toBeGreaterThan(gated.log.indexOf("probe linux answered"));
   });
 
+  it("stops the early job the moment its probe fails, not after the diagnosis that follows", async () => {
+    const probeFails = new Set<string>();
+    const gated = gatedClient({ peers: { linux: "serves" }, probeFails });
+    let finishDiagnosis: () => void = () => undefined;
+    const diagnosed = new Promise<void>((resolve) => (finishDiagnosis = resolve));
+    let abortedWhileDiagnosing: string[] = [];
+    const router = new Router({
+      machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client: gated.client, usage: recordingUsage(),
+      diagnose: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        abortedWhileDiagnosing = [...gated.aborted];
+        await diagnosed;
+        return { layer: "data-plane" as const, reason: "firewall likely blocking potluck0" };
+      },
+    });
+    await drain((await router.plan(model)).run(job()));
+    probeFails.add("linux");
+    const failing = drain((await router.plan(model)).run(job())).then(() => undefined, (e: unknown) => e as Error);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    finishDiagnosis();
+    expect(abortedWhileDiagnosing).toEqual(["linux"]);
+    expect((await failing)?.message).toMatch(/linux \(own\): data-plane — firewall likely blocking potluck0/);
+  });
+
   it("cancels the early job when nothing can serve, and still names every candidate's layer", async () => {
     const probeFails = new Set<string>();
     const gated = gatedClient({ peers: { linux: "serves" }, probeFails });

@@ -23,8 +23,11 @@ export function headStartRoute(o: {
   guess: RouteChoice;
   /** Starts the job on `guess` (a remote candidate's start). */
   start: (job: ChatJob) => AsyncGenerator<InferStreamChunk>;
-  /** Probes, waits for every answer and returns the route; uses `adopt` for `guess` if its probe confirmed it. */
-  decide: (adopt: (job: ChatJob) => AsyncGenerator<InferStreamChunk>) => Promise<PlannedRoute>;
+  /**
+   * Probes, waits for every answer and returns the route; uses `adopt` for `guess` if its probe
+   * confirmed it, and calls `ruledOut` as soon as it knows the probe did not.
+   */
+  decide: (adopt: (job: ChatJob) => AsyncGenerator<InferStreamChunk>, ruledOut: () => void) => Promise<PlannedRoute>;
 }): PlannedRoute {
   let decided: PlannedRoute | undefined;
   return {
@@ -43,8 +46,11 @@ export function headStartRoute(o: {
         adopted = true;
         return resumed(first, early);
       };
+      // Stopped the moment its probe fails: the other probes, and diagnosing the failure, can take
+      // seconds, while the machine would go on generating for nobody.
+      const ruledOut = () => void dropEarly(cancel, first, early, "its fresh probe failed");
       try {
-        decided = await o.decide(adopt);
+        decided = await o.decide(adopt, ruledOut);
       } catch (error) {
         await dropEarly(cancel, first, early, "no machine can serve this job");
         throw error;

@@ -92,7 +92,11 @@ export class Router {
     // The probes start only once the job has been sent (headStartRoute.run): the serving machine
     // then reads the job first and its model starts while it answers the probe.
     const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, { machine: guess.peer.machine, relation: "own", layer: "ok", reason: "served this model last" });
-    return headStartRoute({ guess: early.choice, start: early.start, decide: async (adopt) => this.decide(model, on, reports, await this.rankPeers(model, on, peers), { machine: guess.peer.machine, start: adopt }) });
+    return headStartRoute({
+      guess: early.choice,
+      start: early.start,
+      decide: async (adopt, ruledOut) => this.decide(model, on, reports, await this.rankPeers(model, on, peers, { machine: guess.peer.machine, ruledOut }), { machine: guess.peer.machine, start: adopt }),
+    });
   }
 
   /**
@@ -123,9 +127,10 @@ export class Router {
    * Probes every peer (bounded) and ranks the usable ones: own machines first (no credits spent),
    * then trusted peers, each by probe latency. `reports` holds the ones that cannot serve.
    */
-  private async rankPeers(model: string, on: string | undefined, roster?: PeerRecord[]): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
+  /** `early`: the machine with a head start, told at once if its probe fails (before any diagnosis). */
+  private async rankPeers(model: string, on: string | undefined, roster?: PeerRecord[], early?: { machine: string; ruledOut: () => void }): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
     const peers = (roster ?? (await this.deps.directory.peers())).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
-    const checked = await Promise.all(peers.map((peer) => this.check(peer, model)));
+    const checked = await Promise.all(peers.map((peer) => this.check(peer, model, peer.machine === early?.machine ? early.ruledOut : undefined)));
     const usable = checked.filter((c) => c.report.layer === "ok").sort((a, b) => a.latencyMs - b.latencyMs);
     const own = usable.filter((c) => c.peer.owner === this.deps.owner);
     const others = usable.filter((c) => c.peer.owner !== this.deps.owner);
@@ -199,20 +204,25 @@ export class Router {
    * model: one signed call per candidate. A peer too old to answer for the model is asked its
    * capabilities after the probe.
    */
-  private async check(peer: PeerRecord, model: string): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; parameters?: number }> {
+  private async check(peer: PeerRecord, model: string, onFailed?: () => void): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; parameters?: number }> {
     const relation = peer.owner === this.deps.owner ? "own" : "peer";
     const failed = (layer: LayerCode, reason: string) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
+    const ruledOut = (layer: LayerCode, reason: string) => {
+      onFailed?.();
+      return failed(layer, reason);
+    };
     try {
       const probe = await this.deps.client.probe(peer, { model });
       const { latencyMs } = probe;
       const answer = probe.model ?? (await this.modelFromCapabilities(peer, model));
       const info = answer.info;
-      if (info === null) return failed("model-runtime", `does not have model ${model} (has ${answer.available.join(", ") || "none"})`);
-      if (info.state === "loading") return failed("model-runtime", `model ${model} is still loading (${Math.round((info.progress ?? 0) * 100)}%)`);
-      if (info.state === "failed") return failed("model-runtime", `model ${model} failed to load there: ${info.reason ?? "no reason given"}`);
+      if (info === null) return ruledOut("model-runtime", `does not have model ${model} (has ${answer.available.join(", ") || "none"})`);
+      if (info.state === "loading") return ruledOut("model-runtime", `model ${model} is still loading (${Math.round((info.progress ?? 0) * 100)}%)`);
+      if (info.state === "failed") return ruledOut("model-runtime", `model ${model} failed to load there: ${info.reason ?? "no reason given"}`);
       return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: `ready, probe ${latencyMs.toFixed(1)} ms` }, latencyMs, testModel: info.testModel, parameters: info.parameters };
     } catch (error) {
       const own = error instanceof PeerCallError ? { layer: error.layer, reason: error.message } : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
+      onFailed?.(); // now, not after the diagnosis below, which can take seconds
       const named = await this.deps.diagnose?.(peer.machine, model);
       if (named === undefined) return failed(own.layer, own.reason);
       this.deps.log?.(`routing: ${peer.machine} unusable at ${named.layer} (router saw: ${own.reason})`);
