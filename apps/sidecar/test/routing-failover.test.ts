@@ -315,6 +315,11 @@ describe("the head start for the own machine that served the model last", () => 
     const error = await drain((await router.plan(model)).run(job())).then(() => undefined, (e: unknown) => e as Error);
     expect(gated.aborted).toEqual(["linux"]);
     expect(error?.message).toMatch(/linux \(own\): data-plane — .*no answer in time/);
+    // Its failed probe cost it the head start: the next prompt waits for the probe again.
+    gated.log.length = 0;
+    const again = await router.plan(model).then((route) => drain(route.run(job()))).then(() => undefined, (e: unknown) => e as Error);
+    expect(again?.message).toMatch(/no answer in time/);
+    expect(gated.log).toEqual(["probe linux", "probe linux answered"]);
   });
 
   it("never starts early on a trusted peer: its work is billed, so it waits for the route", async () => {

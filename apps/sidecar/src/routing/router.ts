@@ -91,11 +91,17 @@ export class Router {
     if (guess === undefined) return this.decide(model, on, reports, await this.rankPeers(model, on, peers));
     // The probes start only once the job has been sent (headStartRoute.run): the serving machine
     // then reads the job first and its model starts while it answers the probe.
-    const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, { machine: guess.peer.machine, relation: "own", layer: "ok", reason: "served this model last" });
+    const target = guess.peer.machine;
+    const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, { machine: target, relation: "own", layer: "ok", reason: "given the job beside its probe" });
+    const forget = (ruledOut: () => void) => () => {
+      // The next prompt for this model gets no head start towards a machine its probe just failed.
+      if (this.lastServed.get(model)?.machine === target) this.lastServed.delete(model);
+      ruledOut();
+    };
     return headStartRoute({
       guess: early.choice,
       start: early.start,
-      decide: async (adopt, ruledOut) => this.decide(model, on, reports, await this.rankPeers(model, on, peers, { machine: guess.peer.machine, ruledOut }), { machine: guess.peer.machine, start: adopt }),
+      decide: async (adopt, ruledOut) => this.decide(model, on, reports, await this.rankPeers(model, on, peers, { machine: target, ruledOut: forget(ruledOut) }), { machine: target, start: adopt }),
     });
   }
 
@@ -126,8 +132,8 @@ export class Router {
   /**
    * Probes every peer (bounded) and ranks the usable ones: own machines first (no credits spent),
    * then trusted peers, each by probe latency. `reports` holds the ones that cannot serve.
+   * `early`: the machine with a head start, told at once if its probe fails (before any diagnosis).
    */
-  /** `early`: the machine with a head start, told at once if its probe fails (before any diagnosis). */
   private async rankPeers(model: string, on: string | undefined, roster?: PeerRecord[], early?: { machine: string; ruledOut: () => void }): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
     const peers = (roster ?? (await this.deps.directory.peers())).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
     const checked = await Promise.all(peers.map((peer) => this.check(peer, model, peer.machine === early?.machine ? early.ruledOut : undefined)));
