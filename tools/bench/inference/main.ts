@@ -135,7 +135,7 @@ async function localFloorPath(modelPath: string, body: unknown, pin: readonly st
   let listening = false;
   const proc = startSupervised({
     name: "bare-stream",
-    ...withPin(pin, tsNodeArgs(join(repoRoot, "tools/bench/inference/bare-stream.ts"), [modelPath, String(port), String(contextSize), String(coalesceWindowMs), prompt])),
+    ...pinnedCommand(pin, tsNodeArgs(join(repoRoot, "tools/bench/inference/bare-stream.ts"), [modelPath, String(port), String(contextSize), String(coalesceWindowMs), prompt])),
     onLine: (_, line) => (listening ||= line === "listening"),
   });
   if (!(await waitFor(async () => listening, { timeoutMs: 180_000 }))) {
@@ -147,7 +147,7 @@ async function localFloorPath(modelPath: string, body: unknown, pin: readonly st
 }
 
 /** Node with `args`, under taskset when `pin` is given. */
-function withPin(pin: readonly string[], args: string[]): { command: string; args: string[] } {
+function pinnedCommand(pin: readonly string[], args: string[]): { command: string; args: string[] } {
   return pin.length === 0 ? { command: process.execPath, args } : { command: pin[0]!, args: [...pin.slice(1), process.execPath, ...args] };
 }
 
