@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, httpFrom, labLeftovers, serveHttp, type Lab } from "../src/lab/index.js";
+import { createLab, delayMeshPath, httpFrom, labLeftovers, serveHttp, type Lab } from "../src/lab/index.js";
 import { labPids } from "../src/lab/cleanup.js";
 
 // The household lab for real: three namespaces on one bridge, wireguard-go potluck0 on each,
@@ -65,6 +65,26 @@ describe("lab: three hosts on a WireGuard mesh", () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it("delays the mesh path between two hosts both ways, and undoes it (a slower household link)", async () => {
+    const [mac, linux] = [lab.host("mac"), lab.host("linux")];
+    /** Round trip of one ping over the mesh, ms (the relay holds each datagram 100 ms each way). */
+    const rtt = async () => {
+      const out = await mac.exec(["ping", "-c", "1", "-W", "5", linux.meshIp!], { timeoutMs: 20_000 });
+      return Number(/time=([\d.]+) ms/.exec(out.stdout)?.[1] ?? Number.NaN);
+    };
+    const undo = await delayMeshPath(mac, linux, 100);
+    try {
+      // The first ping may go out before linux has learned the relay's address; the second cannot.
+      await rtt();
+      expect(await rtt()).toBeGreaterThanOrEqual(200);
+      expect(await httpFrom(mac, `http://${linux.meshIp}:${port}/`, { timeoutMs: 20_000 }).then((r) => r.code)).toBe("ECONNREFUSED");
+    } finally {
+      await undo();
+    }
+    await rtt();
+    expect(await rtt()).toBeLessThan(200);
   });
 });
 

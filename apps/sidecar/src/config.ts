@@ -33,6 +33,11 @@ export const SidecarConfigSchema = z.object({
     .regex(/^(auto|off|\d{1,4})$/, "expected auto, off or a CPU number")
     .default("auto")
     .transform((v): CpuPinSetting => (v === "auto" || v === "off" ? v : Number(v))),
+  /**
+   * 1: the own machine that served a model last gets the next job for it beside its fresh probe
+   * (routing/head-start.ts); 0: every remote job waits for the probes first.
+   */
+  POTLUCK_HEAD_START: ConfigFields.flag(true),
   /** Largest chat context per model (tokens); the model's own training context caps it too. */
   POTLUCK_CONTEXT_SIZE: z.coerce.number().int().min(256, "expected at least 256 tokens").max(131_072).default(4096),
   /** Requests that may wait per model while one runs; beyond this the answer is 503 queue_full. */

@@ -55,7 +55,7 @@ const diagnostics = createSidecarDiagnostics({
   ...(config.POTLUCK_ROSTER_FILE === undefined ? {} : { rosterFile: config.POTLUCK_ROSTER_FILE }),
 });
 // A candidate the router cannot use is explained by the same checks `potluck doctor` runs.
-const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage: usage.publisher, log: info, diagnose: diagnoseWith(diagnostics) });
+const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage: usage.publisher, log: info, diagnose: diagnoseWith(diagnostics), headStart: config.POTLUCK_HEAD_START });
 
 // Warm start: load every model now, not on the first request; /health says "warming" meanwhile.
 let warm = false;

@@ -322,6 +322,15 @@ describe("the head start for the own machine that served the model last", () => 
     expect(gated.log).toEqual(["probe linux", "probe linux answered"]);
   });
 
+  it("gives no head start when it is turned off (POTLUCK_HEAD_START=0)", async () => {
+    const gated = gatedClient({ peers: { linux: "serves" } });
+    const router = new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client: gated.client, usage: recordingUsage(), headStart: false });
+    await drain((await router.plan(model)).run(job()));
+    gated.log.length = 0;
+    await drain((await router.plan(model)).run(job()));
+    expect(gated.log).toEqual(["probe linux", "probe linux answered", "infer linux"]);
+  });
+
   it("never starts early on a trusted peer: its work is billed, so it waits for the route", async () => {
     const gated = gatedClient({ peers: { friend: "serves" } });
     const router = routerOn(gated.client, [["friend", "alice"]]);

@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity, type Roster } from "@potluck/protocol";
-import { createLab, pinArgv, type LabHost } from "../../src/lab/index.js";
+import { createLab, delayMeshPath, pinArgv, type LabHost } from "../../src/lab/index.js";
 import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";
 import { labIdEnv } from "../../src/lab/names.js";
@@ -12,6 +12,8 @@ import { startLineDriven, type LineDriven } from "./line-driven.js";
 
 const port = 8321;
 const barePort = 8322;
+/** Extra sidecars on mac (`variants`) listen from here up. */
+const variantPortBase = 8331;
 const client = join(repoRoot, "tools/bench/inference/client.ts");
 const bareStream = join(repoRoot, "tools/bench/inference/bare-stream.ts");
 
@@ -26,8 +28,19 @@ export interface LabPath {
  * (with the fresh data-plane probe routing always does). And its floor: raw node-llama-cpp on
  * linux streamed by a bare node:http server (bare-stream.ts) to the same kind of client in mac,
  * over the same mesh — what the mesh alone costs. `close` tears the lab down.
+ * `latencyMs`: held that long each way on the mesh between mac and linux (a slower link).
+ * `variants`: more sidecars on mac, each with its own settings and client, as more peer paths.
  */
-export async function startLabPeer(o: { modelPath: string; modelId: string; maxTokens: number; prompt: string; contextSize: number; cpus?: { mac: number; linux: number } }): Promise<{ paths: LabPath[]; close(): Promise<void> }> {
+export async function startLabPeer(o: {
+  modelPath: string;
+  modelId: string;
+  maxTokens: number;
+  prompt: string;
+  contextSize: number;
+  cpus?: { mac: number; linux: number };
+  latencyMs?: number;
+  variants?: ReadonlyArray<{ name: string; env: NodeJS.ProcessEnv }>;
+}): Promise<{ paths: LabPath[]; close(): Promise<void> }> {
   const lab = await createLab({ hosts: ["mac", "linux"], ...(o.cpus === undefined ? {} : { cpus: o.cpus }) });
   const clients: LineDriven[] = [];
   const close = async () => {
@@ -48,21 +61,32 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
     }
     const linuxModels = join(linux.runDir, "potluck", "models");
     copyFileSync(o.modelPath, join(linuxModels, `${o.modelId}.gguf`));
-    const start = (host: LabHost, models: string) =>
+    const start = (host: LabHost, models: string, sidecarPort = port, env: NodeJS.ProcessEnv = {}, dataDir = join(host.runDir, "potluck")) =>
       host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
         cwd: repoRoot,
-        env: { POTLUCK_MACHINE: host.name, POTLUCK_DATA_DIR: join(host.runDir, "potluck"), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"), POTLUCK_MODELS: models, POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "2048", POTLUCK_PORT: String(port), POTLUCK_CPU_PIN: o.cpus === undefined ? "off" : "auto" },
+        env: { POTLUCK_MACHINE: host.name, POTLUCK_DATA_DIR: dataDir, POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"), POTLUCK_MODELS: models, POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "2048", POTLUCK_PORT: String(sidecarPort), POTLUCK_CPU_PIN: o.cpus === undefined ? "off" : "auto", ...env },
       });
+    const variants = (o.variants ?? []).map((v, i) => ({ ...v, port: variantPortBase + i }));
     start(linux, linuxModels);
     start(mac, join(mac.runDir, "potluck", "models"));
-    for (const host of [mac, linux]) {
-      const ok = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 180_000, intervalMs: 500 });
-      if (!ok) throw new Error(`sidecar on ${host.name} did not become ready`);
+    for (const v of variants) {
+      // Its own data dir (memory store), with mac's identity key: the roster knows that one.
+      const dataDir = join(mac.runDir, `potluck-${v.port}`);
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      copyFileSync(join(mac.runDir, "potluck", "identity-ed25519.pem"), join(dataDir, "identity-ed25519.pem"));
+      chmodSync(join(dataDir, "identity-ed25519.pem"), 0o600);
+      start(mac, join(mac.runDir, "potluck", "models"), v.port, v.env, dataDir);
+    }
+    const ready: Array<[LabHost, number]> = [[mac, port], [linux, port], ...variants.map((v): [LabHost, number] => [mac, v.port])];
+    for (const [host, sidecarPort] of ready) {
+      const ok = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`])).stdout.includes('"ok"'), { timeoutMs: 180_000, intervalMs: 500 });
+      if (!ok) throw new Error(`sidecar on ${host.name}:${sidecarPort} did not become ready`);
     }
     // The bench measures a mesh that carries traffic, not its bring-up: once, a first routing
     // probe found potluck0 not yet passing packets and the run died on a 503 in its warm-up.
     const meshUp = await pollUntil(async () => (await mac.exec(["curl", "-sf", "-m", "2", `http://${linux.meshIp}:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 60_000, intervalMs: 500 });
     if (!meshUp) throw new Error(`linux's sidecar is not reachable from mac over the mesh (${linux.meshIp})`);
+    if (o.latencyMs !== undefined && o.latencyMs > 0) await delayMeshPath(mac, linux, o.latencyMs); // undone with the lab
     const bare = linux.spawn("bare-stream", [process.execPath, "--import", "tsx", bareStream, join(linuxModels, `${o.modelId}.gguf`), String(barePort), String(o.contextSize), String(coalesceWindowMs), o.prompt], { cwd: repoRoot });
     if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 }))) throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
     // One long-lived client per path inside mac's namespace, warm like the local path's client.
@@ -74,11 +98,13 @@ export async function startLabPeer(o: { modelPath: string; modelId: string; maxT
     };
     const peer = await clientIn(`http://127.0.0.1:${port}`);
     const floor = await clientIn(`http://${linux.meshIp}:${barePort}`);
+    const more: LabPath[] = [];
+    for (const v of variants) {
+      const client = await clientIn(`http://127.0.0.1:${v.port}`);
+      more.push({ name: v.name, once: () => client.once() });
+    }
     return {
-      paths: [
-        { name: "peer over lab mesh", once: () => peer.once() },
-        { name: "floor: bare stream, mesh", once: () => floor.once() },
-      ],
+      paths: [{ name: "peer over lab mesh", once: () => peer.once() }, { name: "floor: bare stream, mesh", once: () => floor.once() }, ...more],
       close,
     };
   } catch (error) {

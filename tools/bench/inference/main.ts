@@ -7,6 +7,11 @@
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
 //
 //   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 21] [--no-lab] [--no-pin]
+//       [--latency-ms N] [--compare-head-start]
+//
+// --latency-ms holds every mesh datagram between mac and linux N ms each way (a slower household
+// link; tools/src/lab/latency.ts). --compare-head-start adds a second sidecar on mac with
+// POTLUCK_HEAD_START=0, so the peer path is measured with and without the head start in one run.
 //
 // A sidecar running a model on one thread pins itself to one CPU (apps/sidecar cpu-pin.ts), so:
 // - the goal's baseline is raw node-llama-cpp as it runs by default, unpinned; a second raw row,
@@ -57,7 +62,8 @@ interface BenchPath {
 }
 
 async function main(): Promise<void> {
-  const { flags } = parseArgs(process.argv.slice(2), ["no-lab", "no-pin"]);
+  const { flags } = parseArgs(process.argv.slice(2), ["no-lab", "no-pin", "compare-head-start"]);
+  const latencyMs = Number(flags.get("latency-ms") ?? 0);
   // The CPU a one-thread sidecar picks for itself; linux's in the lab; mac gets another.
   const allowed = allowedCpus();
   const servingCpu = flags.has("no-pin") || availableParallelism() < 2 ? undefined : planCpuPin({ setting: "auto", threads, models: 1, allowed, platform: process.platform }).cpu;
@@ -75,7 +81,8 @@ async function main(): Promise<void> {
     paths.push(await localSidecarPath(modelPath, body, pinned ? "auto" : "off"));
     paths.push(await localFloorPath(modelPath, body, pinArgv(pinned ? servingCpu : undefined)));
     if (!flags.has("no-lab")) {
-      const lab = await startLabPeer({ modelPath, modelId, maxTokens, prompt, contextSize, ...(pinned ? { cpus: { mac: macCpu, linux: servingCpu } } : {}) }).catch((error: unknown) => {
+      const variants = flags.has("compare-head-start") ? [{ name: "peer, no head start", env: { POTLUCK_HEAD_START: "0" } }] : [];
+      const lab = await startLabPeer({ modelPath, modelId, maxTokens, prompt, contextSize, latencyMs, variants, ...(pinned ? { cpus: { mac: macCpu, linux: servingCpu } } : {}) }).catch((error: unknown) => {
         process.stderr.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
         return undefined;
       });
@@ -93,7 +100,7 @@ async function main(): Promise<void> {
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
       for (const path of order) runs.get(path.name)!.push(await path.once());
     }
-    report(paths.map((p) => ({ path: p.name, baseline: p.baseline ?? rawName, runs: runs.get(p.name)!, coldStartMs: p.coldStartMs })), { modelId, maxTokens, repeats, ...(pinned ? { pinned: { serving: servingCpu, mac: macCpu } } : {}) });
+    report(paths.map((p) => ({ path: p.name, baseline: p.baseline ?? rawName, runs: runs.get(p.name)!, coldStartMs: p.coldStartMs })), { modelId, maxTokens, repeats, latencyMs, ...(pinned ? { pinned: { serving: servingCpu, mac: macCpu } } : {}) });
   } finally {
     for (const path of paths.reverse()) await path.close().catch(() => undefined);
   }
@@ -151,7 +158,7 @@ function pinnedCommand(pin: readonly string[], args: string[]): { command: strin
   return pin.length === 0 ? { command: process.execPath, args } : { command: pin[0]!, args: [...pin.slice(1), process.execPath, ...args] };
 }
 
-function report(rows: Array<{ path: string; baseline: string; runs: RunTiming[]; coldStartMs?: number }>, meta: { modelId: string; maxTokens: number; repeats: number; pinned?: { serving: number; mac: number } }): void {
+function report(rows: Array<{ path: string; baseline: string; runs: RunTiming[]; coldStartMs?: number }>, meta: { modelId: string; maxTokens: number; repeats: number; latencyMs: number; pinned?: { serving: number; mac: number } }): void {
   const summary = rows.map((row) => ({
     path: row.path,
     baseline: row.baseline,
@@ -167,7 +174,7 @@ function report(rows: Array<{ path: string; baseline: string; runs: RunTiming[];
     return { ...s, ratioVsRaw: s.tokensPerS / raw.tokensPerS, decodeRatioVsRaw: s.decodeTokensPerS / raw.decodeTokensPerS, ttftOverheadMs: s.ttftMs - raw.ttftMs };
   });
   const load = loadavg().map((l) => l.toFixed(2)).join(" ");
-  process.stdout.write(`\ninference bench — model ${meta.modelId}, ${meta.maxTokens} tokens, greedy, ${threads} thread, median of ${meta.repeats} interleaved rounds, ${meta.pinned === undefined ? "unpinned (POTLUCK_CPU_PIN=off)" : `pinned: the sidecar, its floor, "${rawPinnedName}" and the lab's linux on CPU ${meta.pinned.serving}, the lab's mac and its client on CPU ${meta.pinned.mac}`}, load average at the end ${load}\n`);
+  process.stdout.write(`\ninference bench — model ${meta.modelId}, ${meta.maxTokens} tokens, greedy, ${threads} thread, median of ${meta.repeats} interleaved rounds, ${meta.pinned === undefined ? "unpinned (POTLUCK_CPU_PIN=off)" : `pinned: the sidecar, its floor, "${rawPinnedName}" and the lab's linux on CPU ${meta.pinned.serving}, the lab's mac and its client on CPU ${meta.pinned.mac}`}, ${meta.latencyMs > 0 ? `mesh held ${meta.latencyMs} ms each way, ` : ""}load average at the end ${load}\n`);
   process.stdout.write("tokens/s is end to end (request to footer, the goal's measure); decode is after the first token; × raw is against the raw row named in \"vs\"\n");
   process.stdout.write(`${"path".padEnd(28)} ${"tokens/s".padStart(9)} ${"× raw".padStart(7)} ${"decode/s".padStart(9)} ${"× raw".padStart(7)} ${"TTFT ms".padStart(9)} ${"+TTFT ms".padStart(9)}  ${"vs".padEnd(22)} served by\n`);
   for (const t of table) {
@@ -189,7 +196,7 @@ function report(rows: Array<{ path: string; baseline: string; runs: RunTiming[];
   }
   // Each path against its floor: the same stream with no sidecar in between, over the same link.
   process.stdout.write("\n");
-  for (const [path, floorPath] of [["local sidecar (HTTP+SSE)", "floor: bare stream, loopback"], ["peer over lab mesh", "floor: bare stream, mesh"]] as const) {
+  for (const [path, floorPath] of [["local sidecar (HTTP+SSE)", "floor: bare stream, loopback"], ["peer over lab mesh", "floor: bare stream, mesh"], ["peer, no head start", "floor: bare stream, mesh"]] as const) {
     const over = table.find((t) => t.path === path);
     const floor = table.find((t) => t.path === floorPath);
     if (over === undefined || floor === undefined) continue;

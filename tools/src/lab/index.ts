@@ -7,3 +7,4 @@ export type { ExecOptions, ExecResult, Lab, LabFaults, LabHost, LabOptions, LabP
 export { httpFrom, labHttpScript, serveHttp, type HttpResult } from "./http.js";
 export { labRosterEntry } from "./roster.js";
 export { pinArgv } from "./host.js";
+export { delayMeshPath } from "./latency.js";

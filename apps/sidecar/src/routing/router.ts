@@ -46,6 +46,8 @@ export interface RouterDeps {
   log?: (message: string) => void;
   /** Diagnostics on a failed candidate: its named layer and fix replace the router's own reason. */
   diagnose?: Diagnose;
+  /** False: no head start (head-start.ts); every remote job waits for its probes. Default true. */
+  headStart?: boolean;
 }
 
 /** Peers considered per routing decision, so a huge roster cannot fan out without bound. */
@@ -151,6 +153,7 @@ export class Router {
    * this model last, recently. Never a trusted peer (its work is billed) and never this machine.
    */
   private guess(model: string, on: string | undefined, peers: readonly PeerRecord[]): { peer: PeerRecord; testModel: boolean } | undefined {
+    if (this.deps.headStart === false) return undefined;
     const last = this.lastServed.get(model);
     const recent = last !== undefined && Date.now() - last.at <= StickyLimits.forMs ? last : undefined;
     const machine = on ?? recent?.machine;
