@@ -5,9 +5,9 @@ import { readFileSync } from "node:fs";
  * Keeps a one-thread model on one core. With one llama.cpp thread every token is a hand-off:
  * the JS thread asks a pool thread to evaluate, the pool thread computes and wakes the JS thread
  * to sample, and back. On two cores each hand-off wakes the other core from idle, which on a VM
- * is a trip through the hypervisor: raw node-llama-cpp made 3,800-4,700 tokens/s of the tiny
- * model unpinned here and 5,200-5,300 pinned to either core (25 runs each). Pinned, the waker
- * blocks and the woken thread runs at once on the same core.
+ * is a trip through the hypervisor: raw node-llama-cpp pinned made 1.08-1.18 x the tokens/s of
+ * the tiny model unpinned (tools/bench/inference, its two raw rows). Pinned, the waker blocks and
+ * the woken thread runs at once on the same core.
  *
  * Only for a model on one thread: more threads need more cores. Linux only (taskset, from
  * util-linux); elsewhere nothing happens.
