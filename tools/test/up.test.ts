@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { natsConnectOptions, subjectsFor } from "@potluck/protocol";
-import { allowedCpus } from "@potluck/sidecar";
+import { allowedCpus, threadCpus } from "@potluck/sidecar";
 import { afterAll, describe, expect, it } from "vitest";
 import { httpOk, natsDemandsAuth } from "../src/lib/net.js";
 import { repoRoot } from "../src/lib/repo.js";
@@ -96,7 +96,7 @@ describe("potluck up", () => {
         const sidecar = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/sidecar"));
         expect(sidecar, output).toBeDefined();
         expect(output).toMatch(/pinned to one CPU/);
-        const lists = readdirSync(`/proc/${sidecar}/task`).map((tid) => /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync(`/proc/${sidecar}/task/${tid}/status`, "utf8"))?.[1]);
+        const lists = threadCpus(sidecar!).map((cpus) => cpus.join(","));
         expect(lists.length).toBeGreaterThan(1);
         expect(new Set(lists)).toEqual(new Set([String(allowedCpus().at(-1))]));
       }

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * Keeps a one-thread model on one core. With one llama.cpp thread every token is a hand-off:
@@ -66,10 +66,21 @@ function formatCpuList(cpus: readonly number[]): string {
   return cpus.length === 0 ? "unknown" : cpus.join(",");
 }
 
+/** The CPUs each thread of process `pid` may run on, from /proc/<pid>/task/<tid>/status. */
+export function threadCpus(pid: number): number[][] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    try {
+      return allowedCpus(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"));
+    } catch {
+      return []; // the thread ended between the listing and the read
+    }
+  });
+}
+
 /**
  * Pins every thread of this process to `cpu` (taskset -a); threads started later inherit it from
  * the thread that starts them. Resolves with an error message instead of throwing (an unpinned
- * sidecar still works), also when the kernel's own list afterwards says otherwise: taskset -a
+ * sidecar still works), also when the kernel's own lists afterwards say otherwise: taskset -a
  * exits 0 even for a process that does not exist.
  */
 export async function pinProcessToCpu(cpu: number, pid = process.pid): Promise<string | undefined> {
@@ -81,12 +92,12 @@ export async function pinProcessToCpu(cpu: number, pid = process.pid): Promise<s
     });
   });
   if (failed !== undefined) return failed;
-  let status: string;
+  let lists: number[][];
   try {
-    status = readFileSync(`/proc/${pid}/status`, "utf8");
+    lists = threadCpus(pid);
   } catch (error) {
-    return `cannot read the CPU list of process ${pid}: ${error instanceof Error ? error.message : String(error)}`;
+    return `cannot read the CPU lists of process ${pid}: ${error instanceof Error ? error.message : String(error)}`;
   }
-  const now = allowedCpus(status);
-  return now.length === 1 && now[0] === cpu ? undefined : `taskset ran, but process ${pid} may still use CPUs ${formatCpuList(now)}`;
+  const stray = lists.find((now) => now.length > 0 && (now.length !== 1 || now[0] !== cpu));
+  return stray === undefined ? undefined : `taskset ran, but a thread of process ${pid} may still use CPUs ${formatCpuList(stray)}`;
 }

@@ -7,4 +7,4 @@ export { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics
 export { dashboardRoutes } from "./dashboard/routes.js";
 // The token-joining window, so the inference bench's bare-stream floor joins tokens the same way.
 export { coalesceWindowMs } from "./routes/stream-body.js";
-export { allowedCpus, planCpuPin } from "./cpu-pin.js";
+export { allowedCpus, planCpuPin, threadCpus } from "./cpu-pin.js";
