@@ -11,7 +11,7 @@ const frameworkImports = [
   "node-llama-cpp", "@nats-io/*", "nats", "pino", "prom-client", "usearch",
 ];
 
-const appPackages = ["@potluck/sidecar", "@potluck/coordinator", "@potluck/ledger", "@potluck/fw-watcher", "@potluck/tools", "@potluck/*/src/*"];
+const appPackages = ["@potluck/sidecar", "@potluck/coordinator", "@potluck/ledger", "@potluck/fw-watcher", "@potluck/mesh", "@potluck/tools", "@potluck/*/src/*"];
 
 export default [
   { ignores: ["**/node_modules/**", "**/dist/**", "**/drizzle/**", "**/*.config.ts", "**/.nx/**"] },
@@ -27,7 +27,7 @@ export default [
           // Nx refuses any import of an application project whatever the tags say; tools (benches,
           // the CLI's offline verifiers, tests) may drive apps, so those imports are allowed here and
           // "apps never import apps" is enforced by the name-based ban below instead.
-          allow: ["@potluck/sidecar", "@potluck/sidecar/**", "@potluck/coordinator", "@potluck/coordinator/**", "@potluck/ledger", "@potluck/ledger/**", "@potluck/fw-watcher", "@potluck/fw-watcher/**"],
+          allow: ["@potluck/sidecar", "@potluck/sidecar/**", "@potluck/coordinator", "@potluck/coordinator/**", "@potluck/ledger", "@potluck/ledger/**", "@potluck/fw-watcher", "@potluck/fw-watcher/**", "@potluck/mesh", "@potluck/mesh/**"],
           depConstraints: [
             { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:lib"] },
             { sourceTag: "type:lib", onlyDependOnLibsWithTags: ["type:lib"] },
@@ -37,6 +37,7 @@ export default [
             { sourceTag: "scope:coordinator", onlyDependOnLibsWithTags: ["scope:shared"] },
             { sourceTag: "scope:ledger", onlyDependOnLibsWithTags: ["scope:shared"] },
             { sourceTag: "scope:fw-watcher", onlyDependOnLibsWithTags: ["scope:shared"] },
+            { sourceTag: "scope:mesh", onlyDependOnLibsWithTags: ["scope:shared"] },
             { sourceTag: "scope:shared", onlyDependOnLibsWithTags: ["scope:shared"] },
           ],
         },
