@@ -1,1 +1,1 @@
-export {};
+export { ArgsError, parseFlags, type FlagSpec, type ParsedFlags } from "./args.js";

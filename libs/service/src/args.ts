@@ -1,0 +1,91 @@
+import { parseArgs } from "node:util";
+
+/**
+ * The one argument parser for the `potluck` CLI and every service's flags: `node:util` parseArgs
+ * in strict mode, so a misspelt flag (`--max-token 5`) is an error that names it instead of being
+ * ignored while a default silently applies.
+ */
+export interface FlagSpec {
+  /** Flags that take a value: `--name value` or `--name=value`. */
+  strings?: readonly string[];
+  /** Flags that take none: `--json`. */
+  booleans?: readonly string[];
+  /** Whether bare words are allowed (a prompt, a machine name). */
+  positionals?: boolean;
+}
+
+export interface ParsedFlags {
+  /** Every flag given, by name; booleans are "true". The last of a repeated flag wins. */
+  flags: Map<string, string>;
+  positionals: string[];
+}
+
+/** A command line the user can fix; the message names the flag and what it expects. */
+export class ArgsError extends Error {
+  override name = "ArgsError";
+  constructor(message: string, readonly flag?: string) {
+    super(message);
+  }
+}
+
+export function parseFlags(argv: readonly string[], spec: FlagSpec): ParsedFlags {
+  const { strings = [], booleans = [], positionals = true } = spec;
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const name of strings) options[name] = { type: "string" };
+  for (const name of booleans) options[name] = { type: "boolean" };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: positionals });
+  } catch (error) {
+    throw toArgsError(error, [...strings, ...booleans]);
+  }
+  const flags = new Map<string, string>();
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (value === undefined) continue;
+    flags.set(name, String(value));
+  }
+  return { flags, positionals: parsed.positionals };
+}
+
+/** parseArgs' own messages mention `-x` short forms and internals; ours name the flag and the fix. */
+function toArgsError(error: unknown, known: readonly string[]): ArgsError {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const flag = /'(--?[^'\s]+)/.exec(message)?.[1]?.replace(/^-+/, "").split("=")[0];
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
+      const hint = flag === undefined ? undefined : closest(flag, known);
+      const list = known.length === 0 ? "this command takes no flags" : `known flags: ${known.map((k) => `--${k}`).join(", ")}`;
+      return new ArgsError(`unknown flag --${flag ?? "?"}${hint === undefined ? "" : ` (did you mean --${hint}?)`}; ${list}`, flag);
+    }
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return new ArgsError(flag === undefined ? message : `--${flag} ${message.includes("argument missing") ? "needs a value" : "takes no value"}`, flag);
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return new ArgsError(`unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ""}: this command takes only flags`.trim());
+    default:
+      return new ArgsError(message, flag);
+  }
+}
+
+/** The known flag within two edits of a misspelt one, for a "did you mean" hint. */
+function closest(flag: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(flag, name);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  // Flags are short (under ~30 characters), so the quadratic table is bounded and small.
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
