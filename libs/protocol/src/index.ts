@@ -1,6 +1,4 @@
 export * from "./common.js";
-export * from "./config.js";
-export * from "./lifecycle.js";
 export * from "./coordinator.js";
 export * from "./defaults.js";
 export * from "./diagnostics.js";

@@ -1,13 +1,18 @@
+import type { Logger } from "./logger.js";
+
 /**
  * Graceful shutdown for every service: on SIGTERM or SIGINT stop accepting, let in-flight work
  * finish for at most `drainMsMax`, then exit. A second signal exits at once.
  */
 export function drainOnSignal(options: {
   close: () => Promise<void>;
-  log: (message: string) => void;
+  /** A service's logger (lines at info) or any function taking a line. */
+  log: Logger | ((message: string) => void);
   drainMsMax?: number;
 }): void {
-  const { close, log, drainMsMax = 10_000 } = options;
+  const { close, drainMsMax = 10_000 } = options;
+  const sink = options.log;
+  const log = typeof sink === "function" ? sink : (message: string) => sink.info(message);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -1,20 +1,32 @@
 import { z } from "zod";
+import { ArgsError, parseFlags } from "./args.js";
+
+/** Flags a service's command line takes besides its configuration (modes, `--json`). */
+export interface ConfigFlagOptions {
+  /** Switches the caller reads itself; parseConfig accepts and ignores them. */
+  booleans?: readonly string[];
+}
 
 /**
  * Parses an app's configuration once at start-up. The schema is keyed by environment variable
  * (`POTLUCK_PORT`); a command-line flag of the same name (`--port`, `--port=8321`) overrides the
  * variable. A bad value throws `ConfigError` naming the variable and what it expects, so main.ts
- * can stop with one clear line instead of limping on with a default.
+ * can stop with one clear line instead of limping on with a default. An unknown flag is a
+ * `ConfigError` naming it, never ignored while a default silently applies. `--help` throws
+ * `ConfigHelp`, whose message lists every flag and variable.
  */
 export function parseConfig<S extends z.ZodObject>(
   schema: S,
   env: Record<string, string | undefined>,
   argv: readonly string[] = [],
+  options: ConfigFlagOptions = {},
 ): z.infer<S> {
+  const variables = Object.keys(schema.shape);
   const input: Record<string, string | undefined> = {};
-  for (const name of Object.keys(schema.shape)) input[name] = env[name];
-  const flags = parseFlags(argv);
-  for (const name of Object.keys(schema.shape)) {
+  for (const name of variables) input[name] = env[name];
+  const flags = readFlags(variables, argv, options);
+  if (flags.has("help")) throw new ConfigHelp(variables);
+  for (const name of variables) {
     const flag = flagNameFor(name);
     if (flags.has(flag)) input[name] = flags.get(flag);
   }
@@ -35,30 +47,38 @@ export class ConfigError extends Error {
   }
 }
 
+/** `--help` was asked for: not an error, but it ends start-up the same way, with its text. */
+export class ConfigHelp extends ConfigError {
+  override name = "ConfigHelp";
+  constructor(variables: readonly string[]) {
+    super("help", `flags (each overrides the variable of the same name):\n${variables.map((v) => `  --${flagNameFor(v)}  (${v})`).join("\n")}`);
+  }
+}
+
 /** POTLUCK_FW_WATCH_INTERVAL -> fw-watch-interval; DATABASE_URL -> database-url. */
 export function flagNameFor(variable: string): string {
   return variable.replace(/^POTLUCK_/, "").toLowerCase().replaceAll("_", "-");
 }
 
-function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? "";
-    if (!arg.startsWith("--")) continue;
-    const eq = arg.indexOf("=");
-    if (eq > 0) {
-      flags.set(arg.slice(2, eq), arg.slice(eq + 1));
-    } else {
-      const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith("--")) {
-        flags.set(arg.slice(2), next);
-        i++;
-      } else {
-        flags.set(arg.slice(2), "true");
-      }
-    }
+/**
+ * Every configuration flag takes a value; a bare `--ingest` (next word missing or another flag)
+ * means "true", as it always has, so on/off settings read naturally on a command line.
+ */
+function readFlags(variables: readonly string[], argv: readonly string[], options: ConfigFlagOptions): Map<string, string> {
+  const strings = variables.map(flagNameFor);
+  const booleans = [...(options.booleans ?? []), "help"];
+  const valued = new Set(strings);
+  const args = argv.map((arg, i) => {
+    const next = argv[i + 1];
+    const bare = arg.startsWith("--") && !arg.includes("=") && valued.has(arg.slice(2));
+    return bare && (next === undefined || next.startsWith("--")) ? `${arg}=true` : arg;
+  });
+  try {
+    return parseFlags(args, { strings, booleans, positionals: false }).flags;
+  } catch (error) {
+    if (error instanceof ArgsError) throw new ConfigError(error.flag === undefined ? "arguments" : `--${error.flag}`, error.message);
+    throw error;
   }
-  return flags;
 }
 
 /** Shared field parsers for configuration schemas. */
@@ -70,11 +90,15 @@ export const ConfigFields = {
     z.url(`expected a URL (${protocols.join(", ")})`).refine((u) => protocols.some((p) => u.startsWith(`${p}:`)), `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}`),
 } as const;
 
-/** Loads configuration for a service's main.ts: a bad value prints one line and exits 2. */
+/** Loads configuration for a service's main.ts: a bad value prints one line and exits 2; `--help` prints the flags and exits 0. */
 export function loadConfigOrExit<T>(service: string, load: () => T): T {
   try {
     return load();
   } catch (error) {
+    if (error instanceof ConfigHelp) {
+      process.stdout.write(`Usage: ${service} [flags]\n${error.message}\n`);
+      process.exit(0);
+    }
     if (error instanceof ConfigError) {
       process.stderr.write(`${service}: ${error.message}\n`);
       process.exit(2);

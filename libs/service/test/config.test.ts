@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ConfigError, ConfigFields, ConfigHelp, parseConfig } from "../src/config.js";
+
+const Schema = z.object({
+  POTLUCK_PORT: ConfigFields.port(8321),
+  POTLUCK_PEER_MEMORY_ENABLED: ConfigFields.flag(false),
+  POTLUCK_NATS_URL: ConfigFields.url(["nats"]).default("nats://127.0.0.1:4222"),
+});
+
+describe("parseConfig", () => {
+  it("applies defaults when nothing is set", () => {
+    expect(parseConfig(Schema, {})).toEqual({ POTLUCK_PORT: 8321, POTLUCK_PEER_MEMORY_ENABLED: false, POTLUCK_NATS_URL: "nats://127.0.0.1:4222" });
+  });
+
+  it("lets a flag override the variable", () => {
+    expect(parseConfig(Schema, { POTLUCK_PORT: "9000" }, ["--port", "9001"]).POTLUCK_PORT).toBe(9001);
+    expect(parseConfig(Schema, {}, ["--peer-memory-enabled=1"]).POTLUCK_PEER_MEMORY_ENABLED).toBe(true);
+  });
+
+  it("names the variable and what it expects on a bad value", () => {
+    expect(() => parseConfig(Schema, { POTLUCK_PORT: "eighty" })).toThrow(ConfigError);
+    expect(() => parseConfig(Schema, { POTLUCK_PORT: "70000" })).toThrow(/POTLUCK_PORT="70000": expected a TCP port 1-65535/);
+    expect(() => parseConfig(Schema, { POTLUCK_NATS_URL: "http://x" })).toThrow(/POTLUCK_NATS_URL.*nats:/);
+    expect(() => parseConfig(Schema, { POTLUCK_PEER_MEMORY_ENABLED: "maybe" })).toThrow(/POTLUCK_PEER_MEMORY_ENABLED.*expected 0 or 1/);
+  });
+});
+
+describe("parseConfig on the command line", () => {
+  it("refuses an unknown flag, naming it and the closest known one", () => {
+    expect(() => parseConfig(Schema, {}, ["--prot", "9000"])).toThrow(ConfigError);
+    expect(() => parseConfig(Schema, {}, ["--prot", "9000"])).toThrow(/unknown flag --prot \(did you mean --port\?\)/);
+  });
+
+  it("refuses stray words", () => {
+    expect(() => parseConfig(Schema, {}, ["9000"])).toThrow(/unexpected argument 9000/);
+  });
+
+  it("reads a bare setting flag as true, and a bare valued one as a bad value naming its variable", () => {
+    expect(parseConfig(Schema, {}, ["--peer-memory-enabled"]).POTLUCK_PEER_MEMORY_ENABLED).toBe(true);
+    expect(parseConfig(Schema, {}, ["--peer-memory-enabled", "--port", "9002"])).toMatchObject({ POTLUCK_PEER_MEMORY_ENABLED: true, POTLUCK_PORT: 9002 });
+    expect(() => parseConfig(Schema, {}, ["--port"])).toThrow(/^POTLUCK_PORT="true": .*\(or --port\)$/);
+  });
+
+  it("accepts the switches the caller reads itself", () => {
+    expect(parseConfig(Schema, {}, ["--check", "--port=9003"], { booleans: ["check"] }).POTLUCK_PORT).toBe(9003);
+    expect(() => parseConfig(Schema, {}, ["--check"])).toThrow(/unknown flag --check/);
+  });
+
+  it("answers --help with every flag and its variable", () => {
+    expect(() => parseConfig(Schema, {}, ["--help"])).toThrow(ConfigHelp);
+    expect(() => parseConfig(Schema, {}, ["--help"])).toThrow(/--nats-url {2}\(POTLUCK_NATS_URL\)/);
+  });
+});
