@@ -24,7 +24,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
-import { balanceLeaves, buildLedgerApp, ensureUsageStream, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
+import { balanceLeaves, buildLedgerApp, ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
 import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
 import { parseArgs } from "../../src/cli/command.js";
 import { repoRoot } from "../../src/lib/repo.js";
@@ -141,7 +141,7 @@ async function appendDirect(db: OpenedDb & { url?: string }, usage: UsageEvent[]
 
 async function appendFromJetStream(nc: NatsConnection, db: OpenedDb & { url?: string }, usage: UsageEvent[]): Promise<{ rate: number; cpu: CpuPerEvent }> {
   const prefix = `b${randomBytes(5).toString("hex")}`;
-  const { stream } = await ensureUsageStream(nc, prefix, "ledger");
+  const { stream } = await ensureUsageConsumer(nc, prefix, "ledger");
   try {
     const js = jetstream(nc);
     for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
