@@ -1,6 +1,7 @@
 import { availableParallelism, homedir, hostname } from "node:os";
 import { join } from "node:path";
-import { ConfigFields, DEFAULT_SUBJECT_ROOT, Defaults, MachineName, OwnerName, parseConfig } from "@potluck/protocol";
+import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName, OwnerName } from "@potluck/protocol";
+import { ConfigFields, parseConfig } from "@potluck/service";
 import { z } from "zod";
 import type { CpuPinSetting } from "./cpu-pin.js";
 

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { parseConfig } from "@potluck/protocol";
+import { parseConfig } from "@potluck/service";
 import { z } from "zod";
 import { createLexicalEmbedder } from "./lexical-embedder.js";
 import { createLlamaEmbedder } from "./llama-embedder.js";
