@@ -14,13 +14,7 @@ try {
     name: "coordinator",
     details: { database: service.database.kind, natsPrefix: config.POTLUCK_NATS_PREFIX },
   });
-  drainOnSignal({
-    log,
-    close: async () => {
-      await server.close();
-      await service.close();
-    },
-  });
+  drainOnSignal({ log, close: [server, service] });
 } catch (error) {
   process.stderr.write(`potluck-coordinator: ${messageOf(error)}\n`);
   process.exit(1);

@@ -26,11 +26,5 @@ if (mode !== "watch") {
     log.fatal({ err: messageOf(error), port: config.POTLUCK_FW_PORT }, "status server failed; exiting");
     process.exit(1);
   });
-  drainOnSignal({
-    log,
-    close: async () => {
-      await service.close();
-      await server.close();
-    },
-  });
+  drainOnSignal({ log, close: [service, server] });
 }

@@ -15,13 +15,7 @@ try {
     },
   });
   const server = await serveApp(service.app, { port: config.POTLUCK_LEDGER_PORT, hostname: config.POTLUCK_BIND, log, name: "ledger", details: { db: service.database.kind, key: service.ledger.publicKey } });
-  drainOnSignal({
-    log,
-    close: async () => {
-      await server.close();
-      await service.close();
-    },
-  });
+  drainOnSignal({ log, close: [server, service] });
 } catch (error) {
   log.error({ err: messageOf(error) }, "ledger failed to start");
   process.exit(1);

@@ -1,21 +1,12 @@
 import { connect } from "@nats-io/transport-node";
-import { subjectsFor, type FwStatus } from "@potluck/protocol";
+import { subjectsFor } from "@potluck/protocol";
 import { describe, expect, it } from "vitest";
 import { natsPeerFirewallSource } from "../src/index.js";
+import { fwStatus } from "./fakes.js";
 
 const natsUrl = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
 
-const status: FwStatus = {
-  machine: "linux",
-  interfaceName: "potluck0",
-  vpns: { tailscale: false, mullvad: true },
-  rules: [{ family: "inet", table: "mullvad", chain: "input", rule: "iifname potluck0 accept", state: "present" }],
-  intact: true,
-  lastReapplyAt: null,
-  reapplyCount: 0,
-  lastError: null,
-  checkedAt: new Date().toISOString(),
-};
+const status = fwStatus(true, "linux");
 
 describe("natsPeerFirewallSource on an injected connection", () => {
   it("subscribes on the process's connection and leaves it open when closed", async () => {
