@@ -22,7 +22,7 @@ export interface Probes {
   self?: SelfClient;
   /** Liveness evidence from the peer's on-link underlay address; without it, only WireGuard's counters tell. */
   underlay?: UnderlayProbe;
-  /** The peers' fw-watchers' statuses (NATS); without it, a remote firewall is inferred, never read. */
+  /** The peers' fw-watcher statuses (NATS); without it, a remote firewall is inferred, never read. */
   peerFirewall?: PeerFirewallSource;
 }
 
