@@ -12,6 +12,24 @@ const frameworkImports = [
 ];
 
 const appPackages = ["@potluck/sidecar", "@potluck/coordinator", "@potluck/ledger", "@potluck/fw-watcher", "@potluck/mesh", "@potluck/tools", "@potluck/*/src/*"];
+const appBan = { group: appPackages, message: "apps and libs never import an app; move shared code to a lib." };
+
+// The libs form layers with protocol at the bottom: each may import only the @potluck packages
+// below it, so a change to a lib never reaches down into the wire contract and no two libs can
+// import each other. Nx's tags cannot say this (every lib is `type:lib`, `scope:shared`).
+const libImportsAllowed = {
+  protocol: [],
+  gguf: ["protocol"],
+  "ledger-proof": ["protocol"],
+  service: ["protocol"],
+  peer: ["protocol", "service"],
+  diagnostics: ["protocol", "peer"],
+};
+const libLayerBan = (lib) => {
+  const allowed = libImportsAllowed[lib];
+  const may = allowed.length === 0 ? "no other @potluck package" : `only ${allowed.map((name) => `@potluck/${name}`).join(" and ")}`;
+  return { group: ["@potluck/*", ...allowed.map((name) => `!@potluck/${name}`)], message: `libs/${lib} imports ${may} (the lib layers in eslint.config.mjs).` };
+};
 
 export default [
   { ignores: ["**/node_modules/**", "**/dist/**", "**/drizzle/**", "**/*.config.ts", "**/.nx/**"] },
@@ -52,6 +70,11 @@ export default [
       "no-restricted-imports": ["error", { patterns: [{ group: appPackages, message: "apps and libs never import an app; move shared code to a lib." }] }],
     },
   },
+  // One block per lib, replacing the ban above for its files (ESLint replaces a rule's options, never merges them).
+  ...Object.keys(libImportsAllowed).map((lib) => ({
+    files: [`libs/${lib}/**/*.ts`],
+    rules: { "no-restricted-imports": ["error", { patterns: [appBan, libLayerBan(lib)] }] },
+  })),
   {
     // Source only: protocol's own tests may use hono to prove the validator works in it.
     files: ["libs/protocol/src/**/*.ts"],
@@ -59,7 +82,8 @@ export default [
     rules: {
       "no-restricted-imports": ["error", { patterns: [
         ...frameworkImports.map((group) => ({ group: [group], message: "libs/protocol imports no framework, ORM, client or model runtime." })),
-        { group: appPackages, message: "apps and libs never import an app; move shared code to a lib." },
+        appBan,
+        libLayerBan("protocol"),
       ] }],
     },
   },

@@ -32,6 +32,24 @@ describe("module boundaries", () => {
     }
   });
 
+  it("refuse a lib importing an @potluck package above it in the lib layers", async () => {
+    for (const [path, module, rule] of [
+      ["libs/protocol/src/leak.ts", "@potluck/peer", /libs\/protocol imports no other @potluck package/],
+      ["libs/gguf/src/leak.ts", "@potluck/service", /libs\/gguf imports only @potluck\/protocol/],
+      ["libs/service/src/leak.ts", "@potluck/peer", /libs\/service imports only @potluck\/protocol/],
+      ["libs/diagnostics/src/leak.ts", "@potluck/service", /libs\/diagnostics imports only @potluck\/protocol and @potluck\/peer/],
+    ] as const) {
+      const errors = await errorsFor(path, `import type { X } from "${module}";\nexport type Y = X;\n`);
+      expect(errors.join("\n"), `${path}: ${module}`).toMatch(rule);
+    }
+  });
+
+  it("allow a lib to import the libs below it", async () => {
+    for (const [path, module] of [["libs/diagnostics/src/ok.ts", "@potluck/peer"], ["libs/peer/src/ok.ts", "@potluck/service"], ["libs/ledger-proof/src/ok.ts", "@potluck/protocol"]] as const) {
+      expect(await errorsFor(path, `import { x } from "${module}";\nexport const y = x;\n`), `${path}: ${module}`).toEqual([]);
+    }
+  });
+
   it("allow an app to import a lib", async () => {
     const errors = await errorsFor("apps/ledger/src/ok.ts", 'import { Subjects } from "@potluck/protocol";\nexport const x = Subjects;\n');
     expect(errors).toEqual([]);

@@ -1,4 +1,5 @@
 import type { FixAction, LayerCode, Severity } from "@potluck/protocol";
+import { DetailKey, type Details } from "./detail.js";
 
 /**
  * The check model, in the shape of Tailscale's health package: every layer is one registered
@@ -19,8 +20,8 @@ export interface FixContext {
   meshIp?: string;
   coordinatorUrl?: string;
   model?: string;
-  /** Facts a probe learned, e.g. the runtime's reason or the handshake age, as printable text. */
-  detail: Record<string, string>;
+  /** Facts the probes learned so far, e.g. the runtime's reason or the handshake age, as printable text. */
+  detail: Details;
 }
 
 export interface FailureSpec {
@@ -34,7 +35,8 @@ export interface FailureSpec {
   warningOnly?: boolean;
 }
 
-export interface Check {
+/** `K`: the detail keys this check's probe may record (see `defineCheck`). */
+export interface Check<K extends DetailKey = DetailKey> {
   code: LayerCode;
   title: string;
   severity: Severity;
@@ -45,7 +47,16 @@ export interface Check {
   /** What an ok result says, given what the probe learned. */
   okMessage: (ctx: FixContext) => string;
   failures: Readonly<Record<string, FailureSpec>>;
+  /** Every detail key this check's probe may record; recording any other is a programmer error. */
+  detailKeys: readonly K[];
 }
+
+/** Keeps a check's detail keys as a literal union, so its probe's type allows exactly those. */
+export function defineCheck<const K extends DetailKey>(check: Check<K>): Check<K> {
+  return check;
+}
+
+const detailKeys: ReadonlySet<string> = new Set(Object.values(DetailKey));
 
 export class DuplicateCheckError extends Error {
   override name = "DuplicateCheckError";
@@ -67,6 +78,9 @@ export class CheckRegistry {
       }
     }
     if (!(check.timeToVisibleMs >= 0)) throw new Error(`check ${check.code}: timeToVisibleMs must be ≥ 0`);
+    for (const key of check.detailKeys) {
+      if (!detailKeys.has(key)) throw new Error(`check ${check.code} declares ${key}, which is not a DetailKey`);
+    }
     this.#checks.set(check.code, check);
     return check;
   }

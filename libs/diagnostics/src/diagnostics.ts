@@ -1,6 +1,8 @@
 import type { DiagnosticsFixResult, DiagnosticsOverview, DiagnosticsReport, FixAction, LayerCode, LayerResult } from "@potluck/protocol";
 import type { Check, CheckRegistry, FixContext } from "./checks.js";
-import { layerProbes, type Outcome, type Probes, type RunState } from "./layer-probes.js";
+import type { Details } from "./detail.js";
+import { fixContext, type LayerProbe, type Learned, type Outcome, type Probes, type Run } from "./layer-probes/run.js";
+import { ProbeTable } from "./layer-probes/table.js";
 import { buildRegistry } from "./layers.js";
 import { DiagnosticsLimits, type DiagnosticsBudget } from "./limits.js";
 import { systemClock, type Clock } from "./probes.js";
@@ -17,6 +19,8 @@ export interface DiagnosticsOptions {
   probes: Probes;
   clock?: Clock;
   registry?: CheckRegistry;
+  /** One probe per check of `registry` (default: Potluck's nine layers, see `layerProbes`). */
+  layerProbes?: readonly LayerProbe[];
   limits?: Partial<DiagnosticsBudget>;
   /** Endpoints known to be relays, so the path layer can say "relayed". */
   relays?: readonly string[];
@@ -46,6 +50,7 @@ const firstTokenReuseMsDefault = 30_000;
  */
 export class Diagnostics {
   readonly registry: CheckRegistry;
+  readonly #probes: ProbeTable;
   readonly #clock: Clock;
   readonly #limits: DiagnosticsBudget;
   readonly #visibility: VisibilityTracker;
@@ -54,6 +59,7 @@ export class Diagnostics {
 
   constructor(private readonly options: DiagnosticsOptions) {
     this.registry = options.registry ?? buildRegistry();
+    this.#probes = new ProbeTable(this.registry, options.layerProbes);
     this.#clock = options.clock ?? systemClock;
     this.#limits = { ...DiagnosticsLimits, ...options.limits };
     this.#visibility = new VisibilityTracker(this.#limits.cacheEntriesMax);
@@ -115,6 +121,10 @@ export class Diagnostics {
 
   async #run(peer: string, options: CheckOptions): Promise<DiagnosticsReport> {
     const run = this.#newRun(peer, options);
+    // The local path goes over loopback; a peer's host becomes its mesh IP once the roster names it.
+    let learned: Learned = { target: { name: peer, host: "127.0.0.1", port: run.path.peerPort } };
+    let detail: Details = {};
+    let ctx: FixContext = fixContext(run, learned, detail);
     const layers: LayerResult[] = [];
     const blockedBy = new Map<LayerCode, LayerCode>();
     for (const check of this.registry.ordered()) {
@@ -126,24 +136,28 @@ export class Diagnostics {
         continue;
       }
       const started = this.#clock.now();
-      const outcome = await layerProbes[check.code](run).catch((error: unknown): Outcome => {
+      const step = await this.#probes.probe(check, run, learned).catch((error: unknown): never => {
         throw new Error(`checking ${check.code} for ${peer}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       });
+      learned = { ...learned, ...step.learned };
+      detail = { ...detail, ...step.detail };
+      ctx = fixContext(run, learned, detail);
+      const { outcome } = step;
       if (outcome.kind === "fail" && outcome.layer !== undefined && outcome.layer !== check.code) {
         // A later probe showed an earlier layer is the broken one (e.g. a silent peer behind a recent
         // handshake): that layer takes the failure, everything after it is suppressed behind it.
-        this.#blameUpstream(outcome.layer, outcome, run, layers, blockedBy, started);
+        this.#blameUpstream(outcome.layer, outcome, ctx, layers, blockedBy, started);
         this.#visibility.clear(peer, check.code);
         layers.push(this.#suppressed(check, outcome.layer, layers));
         blockedBy.set(check.code, outcome.layer);
         continue;
       }
-      const result = this.#result(check, outcome, run, this.#clock.now() - started, started);
+      const result = this.#result(check, outcome, ctx, this.#clock.now() - started, started);
       if (result.status === "failed" || result.status === "pending") blockedBy.set(check.code, check.code);
       layers.push(result);
     }
-    if (run.ctx.model !== undefined && layers.at(-1)?.status === "ok" && run.recentFirstToken === undefined) {
-      this.#firstTokens.set(`${peer}\u0000${run.ctx.model}`, { at: this.#clock.now(), servedBy: run.ctx.detail.servedBy ?? peer });
+    if (ctx.model !== undefined && layers.at(-1)?.status === "ok" && run.recentFirstToken === undefined) {
+      this.#firstTokens.set(`${peer}\u0000${ctx.model}`, { at: this.#clock.now(), servedBy: ctx.detail.servedBy ?? peer });
     }
     const usable = layers.every((l) => l.status === "ok" || l.status === "warning" || l.status === "skipped");
     const report: DiagnosticsReport = {
@@ -155,65 +169,68 @@ export class Diagnostics {
       generatedAt: new Date(this.#clock.now()).toISOString(),
       cached: false,
     };
-    if (run.ctx.model !== undefined) report.model = run.ctx.model;
+    if (ctx.model !== undefined) report.model = ctx.model;
     return report;
   }
 
-  #newRun(peer: string, options: CheckOptions): RunState {
+  #newRun(peer: string, options: CheckOptions): Run {
     const self = peer === this.options.from;
-    const ctx: FixContext = { from: this.options.from, peer, interfaceName: this.options.interfaceName, localPort: this.options.localPort, peerPort: self ? this.options.localPort : this.options.peerPort, detail: {} };
-    if (this.options.probes.coordinator !== undefined) ctx.coordinatorUrl = this.options.probes.coordinator.url;
-    const run: RunState = {
-      ctx, self, clock: this.#clock, limits: this.#limits, probes: this.options.probes,
-      relays: new Set(this.options.relays ?? []),
-      // The local path goes over loopback; a peer's host becomes its mesh IP once the roster names it.
-      target: { name: peer, host: "127.0.0.1", port: ctx.peerPort },
-      visibleAt: (layer) => {
-        const since = this.#visibility.since(peer, layer);
-        return since === undefined ? undefined : since + this.registry.get(layer).timeToVisibleMs;
-      },
+    const coordinatorUrl = this.options.probes.coordinator?.url;
+    const path = {
+      from: this.options.from, peer, interfaceName: this.options.interfaceName, localPort: this.options.localPort, peerPort: self ? this.options.localPort : this.options.peerPort,
+      ...(coordinatorUrl === undefined ? {} : { coordinatorUrl }),
     };
-    if (options.model !== undefined) run.requestedModel = options.model;
-    if (options.forceFresh !== true) {
-      const reuseMs = this.options.firstTokenReuseMs ?? firstTokenReuseMsDefault;
-      const recent = [...this.#firstTokens.entries()].find(([key]) => key.startsWith(`${peer}\u0000`) && (options.model === undefined || key.endsWith(`\u0000${options.model}`)));
-      if (recent !== undefined && this.#clock.now() - recent[1].at < reuseMs) run.recentFirstToken = { servedBy: recent[1].servedBy, ageMs: this.#clock.now() - recent[1].at };
-    }
+    const visibleAt = (layer: LayerCode) => {
+      const since = this.#visibility.since(peer, layer);
+      return since === undefined ? undefined : since + this.registry.get(layer).timeToVisibleMs;
+    };
+    const recentFirstToken = options.forceFresh === true ? undefined : this.#recentFirstToken(peer, options.model);
     while (this.#firstTokens.size > this.#limits.cacheEntriesMax) {
       const oldest = this.#firstTokens.keys().next().value;
       if (oldest === undefined) break;
       this.#firstTokens.delete(oldest);
     }
-    return run;
+    return {
+      path, self, clock: this.#clock, limits: this.#limits, probes: this.options.probes, relays: new Set(this.options.relays ?? []), visibleAt,
+      ...(options.model === undefined ? {} : { requestedModel: options.model }),
+      ...(recentFirstToken === undefined ? {} : { recentFirstToken }),
+    };
   }
 
-  #blameUpstream(code: LayerCode, outcome: Outcome, run: RunState, layers: LayerResult[], blockedBy: Map<LayerCode, LayerCode>, started: number): void {
+  #recentFirstToken(peer: string, model: string | undefined): Run["recentFirstToken"] {
+    const reuseMs = this.options.firstTokenReuseMs ?? firstTokenReuseMsDefault;
+    const recent = [...this.#firstTokens.entries()].find(([key]) => key.startsWith(`${peer}\u0000`) && (model === undefined || key.endsWith(`\u0000${model}`)));
+    if (recent === undefined || this.#clock.now() - recent[1].at >= reuseMs) return undefined;
+    return { servedBy: recent[1].servedBy, ageMs: this.#clock.now() - recent[1].at };
+  }
+
+  #blameUpstream(code: LayerCode, outcome: Outcome, ctx: FixContext, layers: LayerResult[], blockedBy: Map<LayerCode, LayerCode>, started: number): void {
     const index = layers.findIndex((l) => l.code === code);
     if (index < 0) throw new Error(`layer ${code} was blamed before it ran`);
-    layers[index] = this.#result(this.registry.get(code), outcome, run, this.#clock.now() - started, started);
+    layers[index] = this.#result(this.registry.get(code), outcome, ctx, this.#clock.now() - started, started);
     blockedBy.set(code, code);
     for (let i = index + 1; i < layers.length; i++) {
       const later = this.registry.get(layers[i]!.code);
-      this.#visibility.clear(run.ctx.peer, later.code);
+      this.#visibility.clear(ctx.peer, later.code);
       layers[i] = this.#suppressed(later, code, layers);
       blockedBy.set(later.code, code);
     }
   }
 
   /** `observedAt`: when the probe that saw the failure started; the failure has lasted at least since then. */
-  #result(check: Check, outcome: Outcome, run: RunState, latencyMs: number, observedAt: number): LayerResult {
+  #result(check: Check, outcome: Outcome, ctx: FixContext, latencyMs: number, observedAt: number): LayerResult {
     const base = { code: check.code, title: check.title, severity: check.severity, latencyMs: Math.max(0, latencyMs), checkedAt: new Date(this.#clock.now()).toISOString() };
-    const peer = run.ctx.peer;
+    const peer = ctx.peer;
     if (outcome.kind === "ok") {
       this.#visibility.clear(peer, check.code);
-      return { ...base, status: "ok", message: check.okMessage(run.ctx) };
+      return { ...base, status: "ok", message: check.okMessage(ctx) };
     }
     if (outcome.kind === "skipped") {
       this.#visibility.clear(peer, check.code);
       return { ...base, status: "skipped", message: outcome.message };
     }
     const spec = this.registry.failure(check.code, outcome.failure);
-    const described = { ...base, failure: outcome.failure, message: spec.message(run.ctx), fix: spec.fix(run.ctx) };
+    const described = { ...base, failure: outcome.failure, message: spec.message(ctx), fix: spec.fix(ctx) };
     if (spec.warningOnly === true) {
       this.#visibility.clear(peer, check.code);
       return { ...described, status: "warning" };

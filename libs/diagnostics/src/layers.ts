@@ -1,5 +1,6 @@
 import { Defaults } from "@potluck/protocol";
-import { CheckRegistry, type Check, type FixContext } from "./checks.js";
+import { CheckRegistry, defineCheck, type Check, type FixContext } from "./checks.js";
+import type { DetailKey } from "./detail.js";
 import { DiagnosticsLimits, TimeToVisibleMs } from "./limits.js";
 
 /** Every named failure, so callers and tests match on constants rather than strings. */
@@ -32,7 +33,7 @@ export const Failure = {
 } as const;
 export type Failure = (typeof Failure)[keyof typeof Failure];
 
-const d = (ctx: FixContext, key: string, fallback = "?") => ctx.detail[key] ?? fallback;
+const d = (ctx: FixContext, key: DetailKey, fallback = "?") => ctx.detail[key] ?? fallback;
 const startSidecarOn = (machine: string) => `start the sidecar on ${machine}: potluck up (or: systemctl start potluck-sidecar)`;
 const joinCommand = (ctx: FixContext) => `potluck join ${ctx.coordinatorUrl ?? "COORDINATOR_URL"} TOKEN (make a TOKEN with: potluck token create)`;
 /** The three scoped rules of field note 1: holes for the mesh interface, never a flush or a policy change. */
@@ -62,16 +63,17 @@ function remoteFirewallFix(ctx: FixContext): string {
   return `on ${peer} (its firewall drops the mesh; no fw-watcher status from ${peer} is known here): ${install}; keep it repaired across VPN reconnects by running the fw-watcher there: sudo systemctl enable --now potluck-fw-watcher; ${killswitch}`;
 }
 
-const localSidecarCheck: Check = {
+export const localSidecarCheck = defineCheck({
   code: "local-sidecar", title: "Local sidecar", severity: "high", dependsOn: [], timeToVisibleMs: TimeToVisibleMs.localSidecar,
   okMessage: (ctx) => `the sidecar on ${ctx.from} answers (${d(ctx, "health", "ok")})`,
   failures: {
     [Failure.sidecarDown]: { message: (ctx) => `nothing listens on ${ctx.from}'s sidecar port ${ctx.localPort}`, fix: (ctx) => startSidecarOn(ctx.from) },
     [Failure.sidecarUnresponsive]: { message: (ctx) => `the sidecar on ${ctx.from} does not answer: ${d(ctx, "error")}`, fix: (ctx) => `restart the sidecar on ${ctx.from}: systemctl restart potluck-sidecar (or stop and rerun potluck up)` },
   },
-};
+  detailKeys: ["health", "error"],
+});
 
-const coordinatorCheck: Check = {
+export const coordinatorCheck = defineCheck({
   code: "coordinator", title: "Coordinator", severity: "medium", dependsOn: ["local-sidecar"], timeToVisibleMs: TimeToVisibleMs.coordinator,
   okMessage: (ctx) => `coordinator ${ctx.coordinatorUrl ?? ""} reachable`.replace("  ", " "),
   failures: {
@@ -80,9 +82,10 @@ const coordinatorCheck: Check = {
       fix: (ctx) => `start the coordinator (potluck-coordinator, or potluck up on the machine that hosts it) and check POTLUCK_COORDINATOR_URL=${ctx.coordinatorUrl} on ${ctx.from}: curl ${ctx.coordinatorUrl}/health`,
     },
   },
-};
+  detailKeys: ["error"],
+});
 
-const rosterCheck: Check = {
+export const rosterCheck = defineCheck({
   code: "roster", title: "Roster", severity: "high", dependsOn: ["coordinator"], timeToVisibleMs: TimeToVisibleMs.roster,
   okMessage: (ctx) => `${ctx.peer} is in the roster at ${ctx.meshIp}, key current${d(ctx, "rosterState", "") ? ` (roster says ${d(ctx, "rosterState")})` : ""}`,
   failures: {
@@ -90,9 +93,10 @@ const rosterCheck: Check = {
     [Failure.staleKey]: { message: (ctx) => `stale WireGuard key: the key ${ctx.peer}'s tunnel uses differs from the roster's`, fix: (ctx) => `on ${ctx.peer}, rejoin so the roster gets its current key: ${joinCommand(ctx)}; then restart its sidecar` },
     [Failure.rosterUnavailable]: { message: (ctx) => `could not read the roster: ${d(ctx, "error")}`, fix: (ctx) => `check the coordinator's roster: curl ${ctx.coordinatorUrl ?? "COORDINATOR_URL"}/v1/roster from ${ctx.from}` },
   },
-};
+  detailKeys: ["error", "rosterKey", "rosterState"],
+});
 
-const tunnelCheck: Check = {
+export const tunnelCheck = defineCheck({
   code: "tunnel", title: "Tunnel", severity: "high", dependsOn: ["roster"], timeToVisibleMs: TimeToVisibleMs.tunnel,
   okMessage: (ctx) => `handshake with ${ctx.peer} on ${ctx.interfaceName} ${d(ctx, "handshakeAgeS")} s ago`,
   failures: {
@@ -120,9 +124,10 @@ const tunnelCheck: Check = {
       offerFix: "fw-reapply",
     },
   },
-};
+  detailKeys: ["error", "endpoint", "lastHandshake", "handshakeAgeS", "firewall"],
+});
 
-const pathCheck: Check = {
+export const pathCheck = defineCheck({
   code: "path", title: "Path", severity: "low", dependsOn: ["tunnel"], timeToVisibleMs: TimeToVisibleMs.path,
   okMessage: (ctx) => `direct to ${d(ctx, "endpoint")}`,
   failures: {
@@ -133,9 +138,10 @@ const pathCheck: Check = {
       warningOnly: true,
     },
   },
-};
+  detailKeys: ["endpoint", "advertised", "relayReason"],
+});
 
-const dataPlaneCheck: Check = {
+export const dataPlaneCheck = defineCheck({
   code: "data-plane", title: "Peer data plane", severity: "high", dependsOn: ["path"], timeToVisibleMs: TimeToVisibleMs.dataPlane,
   okMessage: (ctx) => `HTTP to ${ctx.meshIp}:${ctx.peerPort} ok: ${DiagnosticsLimits.smallProbeBytes}-byte and ${DiagnosticsLimits.largeProbeBytes}-byte probes echoed`,
   failures: {
@@ -155,18 +161,20 @@ const dataPlaneCheck: Check = {
     [Failure.unauthorized]: { message: (ctx) => `${ctx.peer} rejected ${ctx.from}'s signed request: ${d(ctx, "error")}`, fix: (ctx) => `${ctx.peer} does not know ${ctx.from}'s identity key: rejoin ${ctx.from} (${joinCommand(ctx)}) and let ${ctx.peer} pick up the new roster` },
     [Failure.peerError]: { message: (ctx) => `the peer sidecar answered with an error: ${d(ctx, "error")}`, fix: (ctx) => `check the sidecar log on ${ctx.peer}: journalctl -u potluck-sidecar` },
   },
-};
+  detailKeys: ["error", "evidence", "firewall", "firewallHost", "firewallSide", "peerWatcher", "peerFirewall", "peerWatcherError", "peerWatcherReadingAgeS", "silentS"],
+});
 
-const capabilitiesCheck: Check = {
+export const capabilitiesCheck = defineCheck({
   code: "capabilities", title: "Capabilities", severity: "medium", dependsOn: ["data-plane"], timeToVisibleMs: TimeToVisibleMs.capabilities,
   okMessage: (ctx) => `${ctx.peer} reports ${d(ctx, "models", "no")} model(s)`,
   failures: {
     [Failure.unauthorized]: { message: (ctx) => `${ctx.peer} rejected ${ctx.from}'s signed request: ${d(ctx, "error")}`, fix: (ctx) => `${ctx.peer} does not know ${ctx.from}'s identity key: rejoin ${ctx.from} (${joinCommand(ctx)})` },
     [Failure.badResponse]: { message: (ctx) => `GET /peer/capabilities failed: ${d(ctx, "error")}`, fix: (ctx) => `update and restart the sidecar on ${ctx.peer} so both sides speak the same protocol; its log: journalctl -u potluck-sidecar` },
   },
-};
+  detailKeys: ["error", "models"],
+});
 
-const modelRuntimeCheck: Check = {
+export const modelRuntimeCheck = defineCheck({
   code: "model-runtime", title: "Model runtime", severity: "high", dependsOn: ["capabilities"], timeToVisibleMs: TimeToVisibleMs.modelRuntime,
   okMessage: (ctx) => `${ctx.model} ready on ${ctx.peer}`,
   failures: {
@@ -177,9 +185,10 @@ const modelRuntimeCheck: Check = {
     },
     [Failure.noModel]: { message: (ctx) => `${ctx.peer} serves no ${ctx.model ?? "model"}${ctx.detail.available ? ` (it has: ${ctx.detail.available})` : ""}`, fix: (ctx) => `set POTLUCK_MODELS on ${ctx.peer} to a GGUF file (or directory) and restart its sidecar` },
   },
-};
+  detailKeys: ["available", "progress", "reason"],
+});
 
-const firstTokenCheck: Check = {
+export const firstTokenCheck = defineCheck({
   code: "first-token", title: "First token", severity: "high", dependsOn: ["model-runtime"], timeToVisibleMs: TimeToVisibleMs.firstToken,
   okMessage: (ctx) => `first token from ${d(ctx, "servedBy", ctx.peer)} in ${d(ctx, "firstTokenMs")} ms`,
   failures: {
@@ -187,7 +196,8 @@ const firstTokenCheck: Check = {
     [Failure.generationFailed]: { message: (ctx) => `generation on ${ctx.peer} failed: ${d(ctx, "error")}`, fix: (ctx) => `check the runtime on ${ctx.peer}: journalctl -u potluck-sidecar; restart it with systemctl restart potluck-sidecar` },
     [Failure.generationTimeout]: { message: (ctx) => `no token from ${ctx.peer} within ${DiagnosticsLimits.firstTokenTimeoutMs / 1000} s`, fix: (ctx) => `${ctx.peer} may be overloaded: check its load and the model size against its memory` },
   },
-};
+  detailKeys: ["error", "servedBy", "firstTokenMs"],
+});
 
 /** The nine layers between a prompt and its first token, in dependency order. */
 export const layerChecks: readonly Check[] = [

@@ -1,7 +1,7 @@
 import { DiagnosticsReport, type LayerCode } from "@potluck/protocol";
 import { describe, expect, it } from "vitest";
 import { Failure, TimeToVisibleMs } from "../src/index.js";
-import { capabilities, FakeClock, fwStatus, healthyWorld, httpError, keys, makeDiagnostics, refused, rosterEntry, timedOut, type World } from "./fakes.js";
+import { capabilities, FakeClock, fakeProbes, fwStatus, healthyWorld, httpError, keys, makeDiagnostics, refused, rosterEntry, timedOut, type World } from "./fakes.js";
 
 const order: LayerCode[] = ["local-sidecar", "coordinator", "roster", "tunnel", "path", "data-plane", "capabilities", "model-runtime", "first-token"];
 
@@ -252,6 +252,21 @@ describe("classification of each named failure", () => {
     expect(layer.fix).not.toContain("fw-watcher on mac");
     // The fix runs on linux: this machine's watcher cannot apply it, so nothing is offered here.
     expect(layer.offerFix).toBeUndefined();
+  });
+
+  it("asks this machine's fw-watcher once per classification, even when both watchers report missing rules", async () => {
+    const clock = new FakeClock();
+    const world = { ...healthyWorld(clock), smallProbe: timedOut(), firewall: fwStatus(true) };
+    world.peerFirewall = { status: fwStatus(true, "linux"), receivedAtMs: clock.ms - 1_000 };
+    const probes = fakeProbes(world, clock);
+    const firewall = probes.firewall as NonNullable<typeof probes.firewall>;
+    let asked = 0;
+    probes.firewall = { ...firewall, status: (signal) => (asked++, firewall.status(signal)) };
+    const report = await makeDiagnostics(world, clock, { probes }).check("linux");
+    // Both drop the mesh; this machine's block is the one to fix first, and its fix can be offered.
+    expect(report.layers[5]).toMatchObject({ failure: Failure.firewallDrop, offerFix: "fw-reapply" });
+    expect(report.layers[5]?.message).toContain("the fw-watcher on mac reports mullvad firewall present and missing");
+    expect(asked).toBe(1);
   });
 
   it("a peer fw-watcher status older than its publish interval is not taken as the firewall now", async () => {

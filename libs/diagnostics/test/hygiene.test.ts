@@ -11,7 +11,7 @@ describe("the check registry", () => {
 
   it("refuses a dependency not registered before the check", () => {
     const registry = new CheckRegistry();
-    expect(() => registry.register({ code: "tunnel", title: "Tunnel", severity: "high", dependsOn: ["roster"], timeToVisibleMs: 0, okMessage: () => "", failures: {} })).toThrow(/roster/);
+    expect(() => registry.register({ code: "tunnel", title: "Tunnel", severity: "high", dependsOn: ["roster"], timeToVisibleMs: 0, okMessage: () => "", failures: {}, detailKeys: [] })).toThrow(/roster/);
   });
 
   it("registers the nine layers in dependency order, each failure with a fix naming machine and interface", () => {

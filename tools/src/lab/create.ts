@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { destroyLab } from "./cleanup.js";
+import type { HostCtx, LabCtx } from "./context.js";
 import { makeFaults } from "./faults.js";
 import { registerLab, unregisterLab } from "./hooks.js";
 import { execInHost, spawnInHost, wgDirOf, type HostRuntime } from "./host.js";
@@ -12,31 +13,11 @@ import {
 import { addRootLink, claimSubnet, rootIp } from "./rootlink.js";
 import { pollUntil, runOk } from "./run.js";
 import { processStart, writeState, type LabState } from "./state.js";
-import type { Lab, LabHost, LabOptions, LabProcess } from "./types.js";
-import { generateWgKeys, latestHandshakes, rehandshake, startMesh, type WgKeys, type WgPeer } from "./wireguard.js";
+import type { Lab, LabHost, LabOptions } from "./types.js";
+import { generateWgKeys, latestHandshakes, rehandshake, startMesh, type WgKeys } from "./wireguard.js";
 
 /** Every pair handshakes within a second when idle; allow for a machine under heavy load. */
 export const meshReadyTimeoutMs = 90_000;
-
-/** Everything the lab and its fault injectors know about one host. */
-export interface HostCtx {
-  host: LabHost;
-  rt: HostRuntime;
-  index: number;
-  lanPort: string;
-  keys: WgKeys | null;
-  peers: WgPeer[];
-  wg: LabProcess | null;
-}
-
-export interface LabCtx {
-  id: string;
-  lanNetns: string;
-  underlayCidr: string;
-  rootIp: string | null;
-  hosts: Map<string, HostCtx>;
-  get(name: string): HostCtx;
-}
 
 function makeHost(id: string, subnet: number, name: string, index: number, mesh: boolean, cpu: number | undefined): HostCtx {
   const runDir = join(labDir(id), name);

@@ -1,4 +1,4 @@
-import type { HostCtx, LabCtx } from "./create.js";
+import type { HostCtx, LabCtx } from "./context.js";
 import { execInHost } from "./host.js";
 import { underlayDev, wgListenPort } from "./names.js";
 import { run, runOk } from "./run.js";

@@ -5,7 +5,7 @@ import type { LedgerDb } from "../db/open.js";
 import { balanceLeafBytes, writeBalanceLeaf } from "../proof/entry.js";
 import { leafHash } from "../proof/merkle.js";
 import { merkleRoot } from "../proof/merkle-build.js";
-import type { BalanceRow } from "./snapshot.js";
+import type { BalanceRow } from "./balance-row.js";
 
 /**
  * Limits of the parallel snapshot hash. A chunk is a power of two, so every chunk is a whole

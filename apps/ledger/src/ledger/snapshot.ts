@@ -5,11 +5,7 @@ import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GEN
 import { inclusionProof, merkleRoot } from "../proof/merkle-build.js";
 import { recordOf } from "./rows.js";
 import { parallelSnapshotRoot, SnapshotHashLimits, snapshotRootFromDb } from "./snapshot-hash.js";
-
-export interface BalanceRow {
-  account: string;
-  balance: number;
-}
+import type { BalanceRow } from "./balance-row.js";
 
 /** Leaf hashes of a balance set sorted by account bytes: the snapshot tree's leaves. */
 export function balanceLeaves(rows: readonly BalanceRow[], asOfSize: number): { sorted: BalanceRow[]; leaves: Buffer[] } {

@@ -2,7 +2,22 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import usearch, { type Index, type Matches } from "usearch";
 import { readAnnFile, writeAnnFile } from "./ann-file.js";
-import type { AnnOptions, Entry, ScoredEntry, VectorSegment } from "./segment.js";
+import type { Entry, EntrySegment, ScoredEntry } from "./entry.js";
+
+export interface AnnOptions {
+  /** Rows at which this segment starts building an HNSW index; below it search is exact. */
+  thresholdRows: number;
+  /** Vectors added to the index per event-loop turn while it is being built. */
+  buildBatchRows: number;
+  connectivity: number;
+  expansionSearch: number;
+  /** How the graph stores vectors; only the candidate set depends on it (scores are exact f32). */
+  quantization: AnnQuantization;
+  /** At least this many candidates are taken from the graph and re-scored exactly; the best `k` are kept. */
+  candidatesMin: number;
+}
+
+export type AnnQuantization = "bf16" | "i8";
 
 /** Where a segment's index is saved, and the vector space it belongs to. */
 export interface AnnPersistence {
@@ -44,7 +59,7 @@ export class AnnIndex {
   private state: AnnState = { source: "building", indexed: 0, rebuildReason: undefined, saveError: undefined };
 
   constructor(
-    private readonly segment: VectorSegment,
+    private readonly segment: EntrySegment,
     private readonly options: AnnOptions,
     private readonly persist: AnnPersistence | undefined,
   ) {

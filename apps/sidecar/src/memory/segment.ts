@@ -1,33 +1,6 @@
 import usearch, { type Matches } from "usearch";
-import { AnnIndex, type AnnPersistence, type AnnState } from "./ann-index.js";
-import type { StoredRecord } from "./record-log.js";
-
-/** A record as the search side sees it: where its vector sits and a key for the ANN index. */
-export interface Entry {
-  record: StoredRecord;
-  segment: VectorSegment | undefined;
-  row: number;
-}
-
-export interface ScoredEntry {
-  entry: Entry;
-  score: number;
-}
-
-export interface AnnOptions {
-  /** Rows at which this segment starts building an HNSW index; below it search is exact. */
-  thresholdRows: number;
-  /** Vectors added to the index per event-loop turn while it is being built. */
-  buildBatchRows: number;
-  connectivity: number;
-  expansionSearch: number;
-  /** How the graph stores vectors; only the candidate set depends on it (scores are exact f32). */
-  quantization: AnnQuantization;
-  /** At least this many candidates are taken from the graph and re-scored exactly; the best `k` are kept. */
-  candidatesMin: number;
-}
-
-export type AnnQuantization = "bf16" | "i8";
+import { AnnIndex, type AnnOptions, type AnnPersistence, type AnnState } from "./ann-index.js";
+import type { Entry, EntrySegment, ScoredEntry } from "./entry.js";
 
 /** The exact scan runs on one thread: measured faster than two on this 2-core class of machine. */
 const scanThreads = 1;
@@ -39,7 +12,7 @@ const scanThreads = 1;
  * built in the background and used when its answer can be trusted. Deletes swap the last row in,
  * so the matrix never has holes.
  */
-export class VectorSegment {
+export class VectorSegment implements EntrySegment {
   private data: Float32Array;
   private confidence: Float32Array;
   private accessedMs: Float64Array;

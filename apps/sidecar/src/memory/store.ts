@@ -6,8 +6,9 @@ import type { Embedder } from "./embedder.js";
 import { normalizeInPlace } from "./embedder.js";
 import { LruCache } from "./query-cache.js";
 import { RecordLog, type CorruptReport, type StoredRecord } from "./record-log.js";
-import type { AnnState } from "./ann-index.js";
-import { VectorSegment, type AnnOptions, type Entry, type ScoredEntry } from "./segment.js";
+import type { AnnOptions, AnnState } from "./ann-index.js";
+import type { Entry, ScoredEntry } from "./entry.js";
+import { VectorSegment } from "./segment.js";
 
 export interface MemoryStoreOptions {
   /** Directory holding memory.log (POTLUCK_DATA_DIR/memory). */
