@@ -1,4 +1,5 @@
-import { Heartbeat, ReplayCache, RosterChanged, VerifyFailure, natsConnectOptions, redactNatsUrl, subjectsFor, verifyMessage } from "@potluck/protocol";
+import { Heartbeat, RosterChanged, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
+import { ReplayCache, VerifyFailure, verifyMessage } from "@potluck/peer";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { CoordinatorState, RosterEvents } from "./state.js";
 

@@ -1,6 +1,7 @@
 import { serve } from "@hono/node-server";
 import type { HttpBindings } from "@hono/node-server";
-import { drainOnSignal, loadConfigOrExit, ReplayCache } from "@potluck/protocol";
+import { drainOnSignal, loadConfigOrExit } from "@potluck/protocol";
+import { ReplayCache } from "@potluck/peer";
 import { pino } from "pino";
 import { buildSidecarApp } from "./app.js";
 import { loadSidecarConfig, parsePeerUrls } from "./config.js";

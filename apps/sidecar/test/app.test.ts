@@ -1,4 +1,4 @@
-import { ReplayCache } from "@potluck/protocol";
+import { ReplayCache } from "@potluck/peer";
 import { describe, expect, it } from "vitest";
 import { buildSidecarApp } from "../src/app.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";

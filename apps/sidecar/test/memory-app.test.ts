@@ -1,4 +1,5 @@
-import { MemorySearchResponse, ReplayCache, type Capabilities } from "@potluck/protocol";
+import { MemorySearchResponse, type Capabilities } from "@potluck/protocol";
+import { ReplayCache } from "@potluck/peer";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildSidecarApp } from "../src/app.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";

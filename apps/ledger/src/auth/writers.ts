@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { errorBody, ErrorCode, Headers, LedgerLimits, ReplayCache, verifyRequest } from "@potluck/protocol";
+import { errorBody, ErrorCode, Headers, LedgerLimits } from "@potluck/protocol";
+import { ReplayCache, verifyRequest } from "@potluck/peer";
 import type { MiddlewareHandler } from "hono";
 import type { MachineDirectory } from "./roster.js";
 

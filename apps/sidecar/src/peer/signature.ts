@@ -1,4 +1,5 @@
-import { errorBody, ErrorCode, ReplayCache, SidecarLimits, verifyRequest, type KeyLookup } from "@potluck/protocol";
+import { errorBody, ErrorCode, SidecarLimits } from "@potluck/protocol";
+import { ReplayCache, verifyRequest, type KeyLookup } from "@potluck/peer";
 import type { MiddlewareHandler } from "hono";
 
 /** The verified caller, available to peer handlers as `c.get("peer")`. */
