@@ -1,9 +1,8 @@
-import { ReplayCache } from "@potluck/peer";
+import { ReplayCache, PeerClient } from "@potluck/peer";
 import { describe, expect, it } from "vitest";
 import { buildSidecarApp } from "../src/app.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { noPeers } from "../src/peer/directory.js";
-import { PeerClient } from "../src/routing/peer-client.js";
 import { Router } from "../src/routing/router.js";
 import { newIdentity, recordingUsage } from "./harness.js";
 import { testEngineOptions } from "./fixtures.js";

@@ -5,12 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
 import { type Roster } from "@potluck/protocol";
-import { ReplayCache } from "@potluck/peer";
+import { ReplayCache, PeerClient } from "@potluck/peer";
 import { buildSidecarApp } from "../src/app.js";
 import { EngineError, type InferenceEngine } from "../src/inference/engine.js";
 import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
 import { identityFrom, type Identity } from "../src/peer/identity.js";
-import { PeerClient } from "../src/routing/peer-client.js";
 import { Router } from "../src/routing/router.js";
 import type { UsageJob, UsagePublisher } from "../src/usage/publisher.js";
 

@@ -1,12 +1,11 @@
 import { MemorySearchResponse, type Capabilities } from "@potluck/protocol";
-import { ReplayCache } from "@potluck/peer";
+import { ReplayCache, PeerClient } from "@potluck/peer";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildSidecarApp } from "../src/app.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { peerMemoryEnabledFromEnv } from "../src/memory/routes.js";
 import type { MemoryStore } from "../src/memory/store.js";
 import type { PeerDirectory } from "../src/peer/directory.js";
-import { PeerClient } from "../src/routing/peer-client.js";
 import { Router } from "../src/routing/router.js";
 import { testEngineOptions } from "./fixtures.js";
 import { newIdentity, recordingUsage } from "./harness.js";

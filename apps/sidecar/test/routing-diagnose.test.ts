@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import type { PeerDirectory } from "../src/peer/directory.js";
 import { diagnoseWith, type PathChecker } from "../src/routing/diagnose.js";
-import { PeerClient } from "../src/routing/peer-client.js";
+import { PeerClient } from "@potluck/peer";
 import { Router } from "../src/routing/router.js";
 import { testEngineOptions } from "./fixtures.js";
 import { newIdentity, recordingUsage } from "./harness.js";
