@@ -130,7 +130,9 @@ function cachedRoster(o: {
     entries,
     lookup: async (machine) => {
       const known = find(await entries(), machine);
-      if (known !== undefined || now() - checkedAtMs < o.earlyRefreshMinMs) return known;
+      if (known !== undefined) return known;
+      // A read already under way is joined; a new one starts only past the early-refresh bound.
+      if (inflight === undefined && now() - checkedAtMs < o.earlyRefreshMinMs) return undefined;
       await refresh();
       return find(cached ?? [], machine);
     },
