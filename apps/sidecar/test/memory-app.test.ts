@@ -12,7 +12,7 @@ import { newIdentity, recordingUsage } from "./harness.js";
 import { defaults, openStore, scratchDir } from "./memory-helpers.js";
 
 // The memory routes as mounted in the real sidecar app: peer-access middleware in front, and the
-// shared Ed25519 verifier (libs/protocol signing.ts) on /peer/memory/search.
+// shared Ed25519 verifier (libs/peer signing.ts) on /peer/memory/search.
 describe("memory in the sidecar app", () => {
   const linux = newIdentity("linux");
   const stranger = newIdentity("stranger");
