@@ -41,7 +41,7 @@ export async function startSidecar(options: {
   usage?: UsagePublisher;
 }): Promise<RunningSidecar> {
   const { machine, owner = "home", engine, identity, directory = noPeers, usage = recordingUsage() } = options;
-  const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage });
+  const router = new Router({ machine, owner, engine, directory, client: new PeerClient({ sign: identity.sign }), usage });
   const app = buildSidecarApp({
     machine,
     owner,

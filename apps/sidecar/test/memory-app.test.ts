@@ -37,7 +37,7 @@ describe("memory in the sidecar app", () => {
   function app(address: string) {
     const engine = new LlamaEngine(testEngineOptions);
     const usage = recordingUsage();
-    const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient(newIdentity("mac")), usage });
+    const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient({ sign: newIdentity("mac").sign }), usage });
     return buildSidecarApp({
       machine: "mac", owner: "home", version: "t", startedAt: Date.now(), isWarm: () => true, remoteAddress: () => address,
       engine, router, directory, replay: new ReplayCache(), usage,
