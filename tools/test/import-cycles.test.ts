@@ -3,32 +3,17 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../src/lib/repo.js";
-import { findImportCycles, type Cycle } from "./support/import-cycles.js";
+import { findImportCycles } from "./support/import-cycles.js";
 
 /** Where production code lives: every file here, and everything it imports, must be free of cycles. */
 const sourceRoots = ["apps/*/src", "libs/*/src", "tools/src", "tools/bench"];
-
-/**
- * Cycles that exist today, each allowed only while every file of its group lies under the folder
- * named. Delete an entry with the change that removes its cycle; the test fails on a stale entry.
- */
-const knownCyclesAllowed: readonly string[] = [
-  // The router's types sit behind a cycle through router.ts; the router split of issue 17 (the
-  // peer slice) moves them into their own module. Delete this entry once that split is merged.
-  "apps/sidecar/src/routing/",
-];
-
-const allowedBy = (cycle: Cycle, folder: string) => cycle.members.every((file) => file.startsWith(folder));
 
 describe("import cycles", () => {
   it("none in the repo's source, type-only imports included", () => {
     const { cycles, filesRead } = findImportCycles(repoRoot, sourceRoots);
     // A search that read nothing would pass vacuously.
     expect(filesRead).toBeGreaterThan(100);
-    const unexpected = cycles.filter((cycle) => !knownCyclesAllowed.some((folder) => allowedBy(cycle, folder)));
-    expect(unexpected.map((cycle) => cycle.path.join(" → ")), "import cycles: move the shared types into their own module").toEqual([]);
-    const stale = knownCyclesAllowed.filter((folder) => !cycles.some((cycle) => allowedBy(cycle, folder)));
-    expect(stale, "allowed cycles that no longer exist: delete them from knownCyclesAllowed").toEqual([]);
+    expect(cycles.map((cycle) => cycle.path.join(" → ")), "import cycles: move the shared types into their own module").toEqual([]);
   });
 
   describe("the cycle finder, on a fixture repo", () => {

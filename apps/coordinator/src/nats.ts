@@ -1,4 +1,5 @@
-import { Heartbeat, ReplayCache, RosterChanged, VerifyFailure, subjectsFor, verifyMessage } from "@potluck/protocol";
+import { Heartbeat, RosterChanged, subjectsFor } from "@potluck/protocol";
+import { ReplayCache, VerifyFailure, verifyMessage } from "@potluck/peer";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "@potluck/service";
 import type { CoordinatorState, RosterEvents } from "./state.js";

@@ -1,4 +1,5 @@
-import { generateIdentity, isMeshIp, privateKeyFromPem, signRequest } from "@potluck/protocol";
+import { isMeshIp } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock.js";
 import { adminHeaders, createTestDatabase, randomKey, tempDir, testCoordinator } from "./support.js";

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { generateIdentity, HeartbeatTiming, RosterChanged, subjectsFor, type Roster } from "@potluck/protocol";
+import { HeartbeatTiming, RosterChanged, subjectsFor, type Roster } from "@potluck/protocol";
+import { generateIdentity } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCoordinatorConfig } from "../src/config.js";
 import { startCoordinatorService, type CoordinatorService } from "../src/service.js";

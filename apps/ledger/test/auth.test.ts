@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
-import { generateIdentity, privateKeyFromPem, Roster, signRequest } from "@potluck/protocol";
+import { Roster } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";

@@ -6,7 +6,7 @@ import type { InferenceEngine } from "./inference/engine.js";
 import { peerAccess } from "./middleware/peer-access.js";
 import type { PeerDirectory } from "./peer/directory.js";
 import { peerSignature } from "./peer/signature.js";
-import type { ReplayCache } from "@potluck/protocol";
+import type { ReplayCache } from "@potluck/peer";
 import { openAiRoutes } from "./routes/openai.js";
 import { peerRoutes } from "./routes/peer.js";
 import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { Heartbeat, HeartbeatTiming, messageSigningParts, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
+import { Heartbeat, HeartbeatTiming, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
+import { messageSigningParts } from "@potluck/peer";
 
 export interface HeartbeatOptions {
   natsUrl: string;

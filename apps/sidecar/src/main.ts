@@ -1,15 +1,14 @@
 import { serve } from "@hono/node-server";
 import type { HttpBindings } from "@hono/node-server";
-import { ReplayCache } from "@potluck/protocol";
 import { drainOnSignal, loadConfigOrExit } from "@potluck/service";
+import { coordinatorRoster, fileRoster, PeerClient, ReplayCache } from "@potluck/peer";
 import { pino } from "pino";
 import { buildSidecarApp } from "./app.js";
 import { loadSidecarConfig, parsePeerUrls } from "./config.js";
 import { LlamaEngine } from "./inference/llama-engine.js";
 import { resolveModelSources } from "./inference/model-sources.js";
-import { coordinatorDirectory, noPeers, rosterFileDirectory } from "./peer/directory.js";
+import { noPeers, rosterDirectory } from "./peer/directory.js";
 import { loadOrCreateIdentity } from "./peer/identity.js";
-import { PeerClient } from "./routing/peer-client.js";
 import { Router } from "./routing/router.js";
 import { diagnoseWith } from "./routing/diagnose.js";
 import { startHeartbeat } from "./heartbeat.js";
@@ -35,12 +34,16 @@ else {
   else log.warn({ cpu: cpuPin.cpu }, `could not pin to CPU ${cpuPin.cpu}: ${failed}; running unpinned`);
 }
 // A roster file wins (labs, machines without a coordinator); else the coordinator's roster.
-const peerAddressing = { self: machine, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS), log: info };
-const directory = config.POTLUCK_ROSTER_FILE !== undefined
-  ? rosterFileDirectory({ path: config.POTLUCK_ROSTER_FILE, ...peerAddressing })
+const peerAddressing = { self: machine, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS) };
+// One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
+const roster = config.POTLUCK_ROSTER_FILE !== undefined
+  ? fileRoster({ path: config.POTLUCK_ROSTER_FILE, log: info })
   : config.POTLUCK_COORDINATOR_URL !== undefined
-    ? coordinatorDirectory({ url: config.POTLUCK_COORDINATOR_URL, ...peerAddressing })
-    : noPeers;
+    ? coordinatorRoster({ url: config.POTLUCK_COORDINATOR_URL, log: info })
+    : undefined;
+const directory = roster === undefined ? noPeers : rosterDirectory(roster, peerAddressing);
+// One peer client for every /peer/* call: routing, diagnostics and fleet memory search.
+const peerClient = new PeerClient({ sign: identity.sign });
 const engine = new LlamaEngine({ threads: config.POTLUCK_THREADS, contextSizeMax: config.POTLUCK_CONTEXT_SIZE, queueWaitingMax: config.POTLUCK_QUEUE_MAX, embedContextSize: 512 });
 const usage = await connectUsagePublisher({ url: config.POTLUCK_NATS_URL, prefix: config.POTLUCK_NATS_PREFIX, log: info });
 // Memory: the store replays from disk and the embedder loads now, before the first request.
@@ -51,12 +54,12 @@ log.info({ embedder: memory.embedder.id, ...memory.store.counts() }, "memory sto
 const peerFirewall = natsPeerFirewallSource({ natsUrl: config.POTLUCK_NATS_URL, subjectRoot: config.POTLUCK_NATS_PREFIX, log: info });
 const diagnostics = createSidecarDiagnostics({
   machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
-  startedAt: Date.now(), isWarm: () => warm, sign: identity.sign, peerFirewall,
+  startedAt: Date.now(), isWarm: () => warm, client: peerClient, peerFirewall,
   ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
-  ...(config.POTLUCK_ROSTER_FILE === undefined ? {} : { rosterFile: config.POTLUCK_ROSTER_FILE }),
+  ...(roster === undefined ? {} : { roster }),
 });
 // A candidate the router cannot use is explained by the same checks `potluck doctor` runs.
-const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage: usage.publisher, log: info, diagnose: diagnoseWith(diagnostics), headStart: config.POTLUCK_HEAD_START });
+const router = new Router({ machine, owner, engine, directory, client: peerClient, usage: usage.publisher, log: info, diagnose: diagnoseWith(diagnostics), headStart: config.POTLUCK_HEAD_START });
 
 // Warm start: load every model now, not on the first request; /health says "warming" meanwhile.
 let warm = false;
@@ -95,7 +98,7 @@ const app = buildSidecarApp({
     setPeerSearchEnabled: (enabled) => {
       process.env.POTLUCK_PEER_MEMORY_ENABLED = enabled ? "1" : "0";
     },
-    fleet: { roster: directory, search: httpPeerSearcher({ sign: identity.sign }) },
+    fleet: { roster: directory, search: httpPeerSearcher(peerClient) },
   },
   diagnostics,
 });

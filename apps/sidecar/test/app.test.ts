@@ -1,9 +1,8 @@
-import { ReplayCache } from "@potluck/protocol";
+import { ReplayCache, PeerClient } from "@potluck/peer";
 import { describe, expect, it } from "vitest";
 import { buildSidecarApp } from "../src/app.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { noPeers } from "../src/peer/directory.js";
-import { PeerClient } from "../src/routing/peer-client.js";
 import { Router } from "../src/routing/router.js";
 import { newIdentity, recordingUsage } from "./harness.js";
 import { testEngineOptions } from "./fixtures.js";
@@ -12,7 +11,7 @@ function appFrom(address: string | undefined, warm = true) {
   // An engine with nothing loaded: these tests exercise the HTTP surface, not the model.
   const engine = new LlamaEngine(testEngineOptions);
   const usage = recordingUsage();
-  const router = new Router({ machine: "mac", owner: "home", engine, directory: noPeers, client: new PeerClient(newIdentity("mac")), usage });
+  const router = new Router({ machine: "mac", owner: "home", engine, directory: noPeers, client: new PeerClient({ sign: newIdentity("mac").sign }), usage });
   return buildSidecarApp({ machine: "mac", owner: "home", version: "t", startedAt: Date.now(), isWarm: () => warm, remoteAddress: () => address, engine, router, directory: noPeers, replay: new ReplayCache(), usage });
 }
 

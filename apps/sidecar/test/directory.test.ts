@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import type { Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { coordinatorDirectory, rosterFileDirectory, RosterFileLimits } from "../src/peer/directory.js";
+import { RosterLimits } from "@potluck/peer";
+import { coordinatorDirectory, rosterFileDirectory } from "../src/peer/directory.js";
 import { newIdentity, writeRoster } from "./harness.js";
 
 const ids = { mac: newIdentity("mac"), linux: newIdentity("linux"), late: newIdentity("late") };
@@ -78,7 +79,7 @@ describe("roster file directory", () => {
       expect(await dir.peers()).toHaveLength(1);
       writeFileSync(roster.path, "{ broken");
       utimesSync(roster.path, new Date(), new Date(Date.now() + 10_000));
-      clock += RosterFileLimits.recheckMs;
+      clock += RosterLimits.fileRecheckMs;
       expect(await dir.peers()).toHaveLength(1);
       await dir.keyFor("nobody"); // an unknown signer waits for the file check the line above started
       expect(await dir.peers()).toHaveLength(1);

@@ -4,12 +4,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
-import { ReplayCache, type Roster } from "@potluck/protocol";
+import { type Roster } from "@potluck/protocol";
+import { ReplayCache, PeerClient } from "@potluck/peer";
 import { buildSidecarApp } from "../src/app.js";
 import { EngineError, type InferenceEngine } from "../src/inference/engine.js";
 import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
 import { identityFrom, type Identity } from "../src/peer/identity.js";
-import { PeerClient } from "../src/routing/peer-client.js";
 import { Router } from "../src/routing/router.js";
 import type { UsageJob, UsagePublisher } from "../src/usage/publisher.js";
 
@@ -41,7 +41,7 @@ export async function startSidecar(options: {
   usage?: UsagePublisher;
 }): Promise<RunningSidecar> {
   const { machine, owner = "home", engine, identity, directory = noPeers, usage = recordingUsage() } = options;
-  const router = new Router({ machine, owner, engine, directory, client: new PeerClient(identity), usage });
+  const router = new Router({ machine, owner, engine, directory, client: new PeerClient({ sign: identity.sign }), usage });
   const app = buildSidecarApp({
     machine,
     owner,

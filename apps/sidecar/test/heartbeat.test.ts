@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { connect } from "@nats-io/transport-node";
-import { generateIdentity, Heartbeat, HeartbeatTiming, privateKeyFromPem, ReplayCache, subjectsFor, verifyMessage, type VerifyResult } from "@potluck/protocol";
+import { Heartbeat, HeartbeatTiming, subjectsFor } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, ReplayCache, verifyMessage, type VerifyResult } from "@potluck/peer";
 import { describe, expect, it } from "vitest";
 import { startHeartbeat } from "../src/heartbeat.js";
 import { identityFrom } from "../src/peer/identity.js";

@@ -1,18 +1,18 @@
-import { MemorySearchResponse, ReplayCache, type Capabilities } from "@potluck/protocol";
+import { MemorySearchResponse, type Capabilities } from "@potluck/protocol";
+import { ReplayCache, PeerClient } from "@potluck/peer";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildSidecarApp } from "../src/app.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { peerMemoryEnabledFromEnv } from "../src/memory/routes.js";
 import type { MemoryStore } from "../src/memory/store.js";
 import type { PeerDirectory } from "../src/peer/directory.js";
-import { PeerClient } from "../src/routing/peer-client.js";
 import { Router } from "../src/routing/router.js";
 import { testEngineOptions } from "./fixtures.js";
 import { newIdentity, recordingUsage } from "./harness.js";
 import { defaults, openStore, scratchDir } from "./memory-helpers.js";
 
 // The memory routes as mounted in the real sidecar app: peer-access middleware in front, and the
-// shared Ed25519 verifier (libs/protocol signing.ts) on /peer/memory/search.
+// shared Ed25519 verifier (libs/peer signing.ts) on /peer/memory/search.
 describe("memory in the sidecar app", () => {
   const linux = newIdentity("linux");
   const stranger = newIdentity("stranger");
@@ -37,7 +37,7 @@ describe("memory in the sidecar app", () => {
   function app(address: string) {
     const engine = new LlamaEngine(testEngineOptions);
     const usage = recordingUsage();
-    const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient(newIdentity("mac")), usage });
+    const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient({ sign: newIdentity("mac").sign }), usage });
     return buildSidecarApp({
       machine: "mac", owner: "home", version: "t", startedAt: Date.now(), isWarm: () => true, remoteAddress: () => address,
       engine, router, directory, replay: new ReplayCache(), usage,

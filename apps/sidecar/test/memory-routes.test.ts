@@ -2,6 +2,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { MemoryLimits, MemorySearchResponse, MemoryStatus, type PeerMemorySearchRequest } from "@potluck/protocol";
 import { Hono, type MiddlewareHandler } from "hono";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PeerClient } from "@potluck/peer";
 import { httpPeerSearcher, staticRoster, type FleetPeer } from "../src/memory/fleet.js";
 import { memoryRoutes, peerMemoryEnabledFromEnv, peerMemoryRoutes } from "../src/memory/routes.js";
 import type { MemoryStore } from "../src/memory/store.js";
@@ -204,12 +205,12 @@ describe("fleet search over real HTTP", () => {
     });
     await store.add({ text: "my mac has an M2 GPU", project: "default", tags: [], confidence: 1, pinned: false });
     const signedBodies: PeerMemorySearchRequest[] = [];
-    const search = httpPeerSearcher({
+    const search = httpPeerSearcher(new PeerClient({
       sign: ({ body }) => {
         signedBodies.push(JSON.parse(body) as PeerMemorySearchRequest);
         return { "x-test-signed": "yes" };
       },
-    });
+    }));
     const roster = staticRoster([linux, windows, stuck, dead, { machine: "mac", url: "http://127.0.0.1:1" }]);
     const app = sidecarLike(store, { fleet: { roster, search } });
     const res = await post(app, "/memory/search", { query: "which GPU", scope: "fleet", deadlineMs: 1_500 });

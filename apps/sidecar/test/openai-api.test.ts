@@ -1,4 +1,5 @@
 import OpenAI from "openai";
+import { ChatCompletionResponse, ModelListResponse } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LlamaEngine } from "../src/inference/llama-engine.js";
 import { readyTinyEngine } from "./fixtures.js";
@@ -48,6 +49,13 @@ describe("OpenAI-compatible API with the official client", () => {
     expect(data.usage!.prompt_tokens).toBeGreaterThan(5);
     expect(data.usage!.total_tokens).toBe(data.usage!.prompt_tokens + 12);
     expect((data as unknown as { served_by: string }).served_by).toBe("mac");
+  });
+
+  it("answers in the shapes protocol's response schemas (what diagnostics reads) describe", async () => {
+    const models = ModelListResponse.parse(await (await fetch(`${sidecar.url}/v1/models`)).json());
+    expect(models.data.map((m) => [m.id, m.potluck.state, m.potluck.test_model])).toEqual([[model, "ready", true]]);
+    const { body } = await post("/v1/chat/completions", JSON.stringify({ model, messages: [{ role: "user", content: "Hi" }], max_tokens: 1, potluck: { on: "mac" } }));
+    expect(ChatCompletionResponse.parse(body).served_by).toBe("mac");
   });
 
   it("gives the same greedy completion twice (deterministic through HTTP)", async () => {

@@ -1,7 +1,7 @@
 import { createServer, type Agent, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PeerClient, peerAgents } from "../src/routing/peer-client.js";
+import { PeerClient, peerAgents } from "@potluck/peer";
 import type { PeerRecord } from "../src/peer/directory.js";
 import { readyTinyEngine } from "./fixtures.js";
 import { directoryFor, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
@@ -40,7 +40,7 @@ const request = (maxTokens: number) => ({ jobId: `job-${Math.random()}`, model, 
 describe("peer client connections", () => {
   it("keeps its connections across probes and whole streams instead of opening one per call", async () => {
     const agents = peerAgents();
-    const client = new PeerClient(ids.mac, agents);
+    const client = new PeerClient({ sign: ids.mac.sign, agents });
     const before = connections.length;
     for (let i = 0; i < 4; i++) {
       await client.probe(peer);
@@ -55,7 +55,7 @@ describe("peer client connections", () => {
   });
 
   it("closes the connection of a stream its caller stops early, so the peer stops generating", async () => {
-    const client = new PeerClient(ids.mac);
+    const client = new PeerClient({ sign: ids.mac.sign });
     const before = connections.length;
     for await (const chunk of client.infer(peer, request(64))) {
       expect(chunk.type).toBe("token");
@@ -95,10 +95,10 @@ describe("peer client on a connection the peer dropped", () => {
 
   it("sends the request once more on a fresh connection instead of failing the probe", async () => {
     const agents = peerAgents();
-    const client = new PeerClient(ids.mac, agents);
+    const client = new PeerClient({ sign: ids.mac.sign, agents });
     const target = { ...peer, url };
     await client.probe(target);
-    await expect.poll(() => freeSockets(agents.probe)).toBe(1);
+    await expect.poll(() => freeSockets(agents.large)).toBe(1);
     await expect(client.probe(target)).resolves.toMatchObject({ latencyMs: expect.any(Number) });
     expect(seen).toHaveLength(2);
   });

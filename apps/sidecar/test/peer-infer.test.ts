@@ -1,4 +1,5 @@
-import { InferStreamChunk, signRequest } from "@potluck/protocol";
+import { InferStreamChunk } from "@potluck/protocol";
+import { signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PeerDirectory } from "../src/peer/directory.js";
 import { readyTinyEngine } from "./fixtures.js";

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { Headers, InferStreamChunk, signRequest, subjectsFor, UsageEvent } from "@potluck/protocol";
+import { Headers, InferStreamChunk, subjectsFor, UsageEvent } from "@potluck/protocol";
+import { signRequest } from "@potluck/peer";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import type { PeerDirectory } from "../src/peer/directory.js";
 import { diagnoseWith, type PathChecker } from "../src/routing/diagnose.js";
-import { PeerClient } from "../src/routing/peer-client.js";
+import { PeerClient } from "@potluck/peer";
 import { Router } from "../src/routing/router.js";
 import { testEngineOptions } from "./fixtures.js";
 import { newIdentity, recordingUsage } from "./harness.js";
@@ -34,7 +34,7 @@ async function planError(checker: PathChecker, timeoutMs?: number): Promise<{ me
   const asked: Array<{ peer: string; options: unknown }> = [];
   const recording: PathChecker = { check: (peer, options) => (asked.push({ peer, options }), checker.check(peer, options)) };
   const engine = new LlamaEngine(testEngineOptions);
-  const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient(newIdentity("mac")), usage: recordingUsage(), diagnose: diagnoseWith(recording, timeoutMs) });
+  const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient({ sign: newIdentity("mac").sign }), usage: recordingUsage(), diagnose: diagnoseWith(recording, timeoutMs) });
   try {
     await router.plan("tiny");
     throw new Error("plan succeeded");

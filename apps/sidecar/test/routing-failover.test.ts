@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { EngineError, type EngineEvent, type InferenceEngine } from "../src/inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../src/peer/directory.js";
 import { attemptsMax } from "../src/routing/failover.js";
-import { PeerCallError, type PeerClient } from "../src/routing/peer-client.js";
-import { Router, type ChatJob } from "../src/routing/router.js";
+import { PeerCallError } from "@potluck/peer";
+import { Router, type ChatJob, type RouterPeerClient } from "../src/routing/router.js";
 import { recordingUsage } from "./harness.js";
 
 // The router's failover at its boundary: a fake engine and a fake peer client whose behaviour per
@@ -40,7 +40,7 @@ function peersOf(machines: Array<[string, string]>): PeerDirectory {
 }
 
 /** A peer client whose /peer/infer behaves per machine; probes and capabilities always pass. */
-function scriptedClient(behaviours: Record<string, Behaviour>): Pick<PeerClient, "probe" | "capabilities" | "infer"> & { inferred: string[] } {
+function scriptedClient(behaviours: Record<string, Behaviour>): RouterPeerClient & { inferred: string[] } {
   const inferred: string[] = [];
   return {
     inferred,
@@ -169,7 +169,7 @@ describe("what the router asks a peer before routing to it", () => {
   /** A peer client that answers for the model in its probe, or not (a version before that field). */
   function countingClient(probeAnswersModel: boolean) {
     const asked: string[] = [];
-    const client: Pick<PeerClient, "probe" | "capabilities" | "infer"> = {
+    const client: RouterPeerClient = {
       probe: async (_peer, options) => {
         asked.push(`probe ${options?.model ?? "-"}`);
         return probeAnswersModel ? { latencyMs: 1, model: { info: { id: model, state: "ready", testModel: true }, available: [model] } } : { latencyMs: 1 };
@@ -210,7 +210,7 @@ describe("the head start for the own machine that served the model last", () => 
     let release: () => void = () => undefined;
     let gate = Promise.resolve();
     const scripted = scriptedClient(o.peers);
-    const client: Pick<PeerClient, "probe" | "capabilities" | "infer"> = {
+    const client: RouterPeerClient = {
       probe: async (peer) => {
         log.push(`probe ${peer.machine}`);
         await gate;
@@ -236,7 +236,7 @@ describe("the head start for the own machine that served the model last", () => 
     };
   }
 
-  function routerOn(client: Pick<PeerClient, "probe" | "capabilities" | "infer">, peers: Array<[string, string]>) {
+  function routerOn(client: RouterPeerClient, peers: Array<[string, string]>) {
     return new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf(peers), client, usage: recordingUsage() });
   }
 

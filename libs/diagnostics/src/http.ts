@@ -1,59 +1,64 @@
-import { randomUUID } from "node:crypto";
-import { Agent as HttpAgent, request as httpRequest } from "node:http";
-import { Capabilities, FwReapplyResult, FwStatus, Health, InferStreamChunk, ModelInfo, ProbeResponse, Roster, type RosterEntry } from "@potluck/protocol";
-import { z as zod } from "zod";
+import { PeerCallError, PeerClient, PeerErrorKind, coordinatorRoster, fileRoster, type PeerAddress, type PeerRoster, type RequestSigner } from "@potluck/peer";
+import { ChatCompletionResponse, FwReapplyResult, FwStatus, Health, ModelListResponse, type ModelInfo } from "@potluck/protocol";
 import type { z } from "zod";
 import { DiagnosticsLimits } from "./limits.js";
-import { classifyNetworkError, ProbeError, ProbeErrorKind, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient, type PeerTarget, type RosterSource, type SelfClient } from "./probes.js";
-
-/** Adds a peer request's signature headers (machine id, timestamp, nonce, signature). */
-export type RequestSigner = (request: { method: string; path: string; body: string }) => Record<string, string> | Promise<Record<string, string>>;
+import { classifyNetworkError, ProbeError, ProbeErrorKind, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient as PeerProbeClient, type PeerTarget, type RosterSource, type SelfClient } from "./probes.js";
 
 export interface HttpPeerClientOptions {
   /** Who asks, for /peer/infer's `requester`. */
   requester: { machine: string; owner: string };
+  /**
+   * The peer client to probe through: the sidecar passes the one its router uses, so a probe and
+   * the diagnosis of its failure travel the same pools. Without one, a client signing with `sign`.
+   */
+  client?: PeerClient;
   sign?: RequestSigner;
-  fetch?: typeof fetch;
 }
 
 /** The prompt of the first-token probe: short, so one token costs almost nothing. */
 const firstTokenPrompt = "Reply with one word.";
 
-/** The peer sidecar over HTTP: the same path a routed prompt takes. */
-export function httpPeerClient({ requester, sign, fetch: fetchImpl = fetch }: HttpPeerClientOptions): PeerClient {
-  const probeAgents = { small: probeAgent(), large: probeAgent() };
-  const call = async (target: PeerTarget, method: "GET" | "POST", path: string, body: unknown, signal: AbortSignal) => {
-    const text = body === undefined ? "" : JSON.stringify(body);
-    const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
-    if (sign !== undefined) Object.assign(headers, await sign({ method, path, body: text }));
-    const init: RequestInit = { method, headers, signal };
-    if (body !== undefined) init.body = text;
-    return send(fetchImpl, `http://${target.host}:${target.port}${path}`, init);
-  };
+/**
+ * The peer sidecar through libs/peer's client: the same calls, pools and error classification a
+ * routed prompt uses. Every failure is a `ProbeError` of the kind the client named.
+ */
+export function httpPeerClient({ requester, client, sign = () => ({}) }: HttpPeerClientOptions): PeerProbeClient {
+  const peer = client ?? new PeerClient({ sign });
   return {
-    async nudge(target, signal) {
-      await fetchImpl(`http://${target.host}:${target.port}/health`, { signal }).then((res) => res.body?.cancel(), () => undefined);
-    },
-    async probe(target, bytes, signal) {
-      // Printable bytes so the payload's size on the wire equals `bytes` inside the JSON string.
-      const payload = "p".repeat(bytes);
-      const body = JSON.stringify({ payload });
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (sign !== undefined) Object.assign(headers, await sign({ method: "POST", path: "/peer/probe", body }));
-      const text = await postProbe(bytes <= DiagnosticsLimits.smallProbeBytes ? probeAgents.small : probeAgents.large, target, "/peer/probe", headers, body, signal);
-      const echo = parseJson(text, ProbeResponse);
-      if (echo.payload !== payload) throw new ProbeError(ProbeErrorKind.invalid, `probe echo differs: sent ${bytes} bytes, got ${echo.payload.length}`);
-    },
-    async capabilities(target, signal) {
-      const res = await call(target, "GET", "/peer/capabilities", undefined, signal);
-      return readJson(res, Capabilities, signal);
-    },
-    async firstToken(target, model, signal) {
-      const request = { jobId: `diag-${randomUUID()}`, model, messages: [{ role: "user", content: firstTokenPrompt }], maxTokens: 1, temperature: 0, requester };
-      const res = await call(target, "POST", "/peer/infer", request, signal);
-      return readFirstToken(res, target.name);
+    nudge: (target, signal) => peer.nudge(addressOf(target), signal),
+    probe: (target, bytes, signal) => probeErrors(async () => void (await peer.probe(addressOf(target), { bytes, signal }))),
+    capabilities: (target, signal) => probeErrors(() => peer.capabilities(addressOf(target), signal)),
+    firstToken: (target, model, signal) =>
+      probeErrors(async () => {
+        const request = { model, messages: [{ role: "user" as const, content: firstTokenPrompt }], maxTokens: 1, temperature: 0, requester };
+        const chunk = await peer.firstChunk(addressOf(target), request, signal);
+        if (chunk.type === "token") return { text: chunk.text, servedBy: target.name };
+        if (chunk.type === "done") return { text: "", servedBy: chunk.servedBy };
+        const status = chunk.code === "model_loading" ? 503 : 500;
+        throw new ProbeError(ProbeErrorKind.http, `infer error ${chunk.code}: ${chunk.message}`, { status, code: chunk.code, message: chunk.message });
+      }),
+  };
+}
+
+/** Diagnostics' view of the one roster source (libs/peer): cached, re-read on change. */
+export function peerRosterSource(roster: PeerRoster): RosterSource {
+  return {
+    list: (signal) => withSignal(roster.entries().then((entries) => [...entries]), signal),
+    lookup: async (name, signal) => {
+      const entry = await withSignal(roster.lookup(name), signal);
+      return entry?.name === name ? entry : null;
     },
   };
+}
+
+/** The roster as the coordinator serves it (GET /v1/roster), through libs/peer's cached source. */
+export function httpRosterSource({ url }: { url: string }): RosterSource {
+  return peerRosterSource(coordinatorRoster({ url }));
+}
+
+/** A roster kept in a file in the coordinator's `Roster` schema (a static mesh, or the lab). */
+export function fileRosterSource(path: string): RosterSource {
+  return peerRosterSource(fileRoster({ path }));
 }
 
 /** The local fw-watcher on loopback. Nothing listening means no watcher here: nothing to consult. */
@@ -90,31 +95,12 @@ export function httpCoordinatorProbe({ url, fetch: fetchImpl = fetch }: { url: s
   };
 }
 
-/** The roster as the coordinator serves it (GET /v1/roster). */
-export function httpRosterSource({ url, headers = {}, fetch: fetchImpl = fetch }: { url: string; headers?: Record<string, string>; fetch?: typeof fetch }): RosterSource {
-  const base = url.replace(/\/+$/, "");
-  const list = async (signal: AbortSignal): Promise<RosterEntry[]> => {
-    const res = await send(fetchImpl, `${base}/v1/roster`, { signal, headers });
-    return (await readJson(res, Roster, signal)).machines;
-  };
-  return { list, lookup: async (name, signal) => (await list(signal)).find((m) => m.name === name) ?? null };
-}
-
-/** GET /v1/models as the sidecar answers it: OpenAI's list with Potluck's model state alongside. */
-const LocalModels = zod.object({
-  data: zod.array(zod.object({
-    id: zod.string(),
-    potluck: zod.object({ state: ModelInfo.shape.state, progress: zod.number().min(0).max(1).optional(), reason: zod.string().optional(), test_model: zod.boolean() }),
-  })),
-});
-const LocalCompletion = zod.object({ served_by: zod.string().optional(), choices: zod.array(zod.object({ message: zod.object({ content: zod.string().nullable() }) })) });
-
 /** This machine's model path through its own OpenAI-compatible API (loopback). */
 export function httpSelfClient({ url, machine, fetch: fetchImpl = fetch }: { url: string; machine: string; fetch?: typeof fetch }): SelfClient {
   return {
     async models(signal) {
       const res = await send(fetchImpl, `${url}/v1/models`, { signal });
-      return (await readJson(res, LocalModels, signal)).data.map((m) => {
+      return (await readJson(res, ModelListResponse, signal)).data.map((m) => {
         const info: ModelInfo = { id: m.id, state: m.potluck.state, testModel: m.potluck.test_model };
         if (m.potluck.progress !== undefined) info.progress = m.potluck.progress;
         if (m.potluck.reason !== undefined) info.reason = m.potluck.reason;
@@ -124,7 +110,7 @@ export function httpSelfClient({ url, machine, fetch: fetchImpl = fetch }: { url
     async firstToken(model, signal) {
       const body = { model, messages: [{ role: "user", content: firstTokenPrompt }], max_tokens: 1, temperature: 0, stream: false, potluck: { on: machine } };
       const res = await send(fetchImpl, `${url}/v1/chat/completions`, { method: "POST", signal, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-      const answer = await readJson(res, LocalCompletion, signal);
+      const answer = await readJson(res, ChatCompletionResponse, signal);
       return { text: answer.choices[0]?.message.content ?? "", servedBy: answer.served_by ?? machine };
     },
   };
@@ -152,50 +138,6 @@ async function send(fetchImpl: typeof fetch, url: string, init: RequestInit): Pr
   const text = await readText(res, init.signal ?? undefined).catch(() => "");
   throw httpError(res.status, text, new URL(url).pathname);
 }
-
-/**
- * Probe connections, kept alive, one pool per probe size. A probe must test the path as it is now:
- * on a connection shared with larger exchanges (capabilities, a first token, the large probe), a
- * segment an MTU black hole ate sits unacknowledged ahead of the small probe, TCP delivers nothing
- * behind it, and the small probe times out as if a firewall dropped it. A small-probe connection
- * only ever carries small segments, so it cannot be stuck behind a large one; a large probe that
- * times out is aborted and its connection destroyed. Keep-alive (rather than a connection per
- * probe) saves two TCP handshakes per check, a measurable share of a healthy check.
- */
-function probeAgent(): HttpAgent {
-  // Concurrent checks of one path share a run (see Diagnostics), so a few sockets a peer is plenty.
-  return new HttpAgent({ keepAlive: true, maxSockets: probeSocketsPerPeerMax, maxFreeSockets: probeSocketsPerPeerMax });
-}
-
-const probeSocketsPerPeerMax = 4;
-
-function postProbe(agent: HttpAgent, target: PeerTarget, path: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: target.host, port: target.port, path, method: "POST", agent, signal, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      let received = 0;
-      res.on("data", (chunk: Buffer) => {
-        received += chunk.byteLength;
-        if (received > DiagnosticsLimits.responseBytesMax) {
-          req.destroy(new ProbeError(ProbeErrorKind.invalid, `answer exceeds ${DiagnosticsLimits.responseBytesMax} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on("error", (error) => reject(signal.aborted ? timedOut(error) : classifyNetworkError(error)));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) resolve(text);
-        else reject(httpError(status, text, path));
-      });
-    });
-    req.on("error", (error) => reject(error instanceof ProbeError ? error : signal.aborted ? timedOut(error) : classifyNetworkError(error)));
-    req.end(body);
-  });
-}
-
-const timedOut = (cause: unknown) => new ProbeError(ProbeErrorKind.timeout, "no answer within the time budget", undefined, { cause });
 
 /** An HTTP error status as a `ProbeError`, keeping the protocol's error code and message when the body has them. */
 function httpError(status: number, text: string, path: string): ProbeError {
@@ -243,44 +185,32 @@ async function readText(res: Response, signal?: AbortSignal): Promise<string> {
   }
 }
 
-/** Reads NDJSON chunks until the first token; an error chunk or a stream without a token fails. */
-async function readFirstToken(res: Response, peer: string): Promise<{ text: string; servedBy: string }> {
-  const reader = res.body?.getReader();
-  if (reader === undefined) throw new ProbeError(ProbeErrorKind.invalid, "empty answer from /peer/infer");
-  const decoder = new TextDecoder();
-  let buffered = "";
-  let received = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      received += value.byteLength;
-      if (received > DiagnosticsLimits.responseBytesMax) throw new ProbeError(ProbeErrorKind.invalid, "infer stream exceeded its byte budget before a token");
-      buffered += decoder.decode(value, { stream: true });
-      let newline = buffered.indexOf("\n");
-      while (newline >= 0) {
-        const chunk = parseChunk(buffered.slice(0, newline));
-        buffered = buffered.slice(newline + 1);
-        if (chunk?.type === "token") return { text: chunk.text, servedBy: peer };
-        if (chunk?.type === "done") return { text: "", servedBy: chunk.servedBy };
-        if (chunk?.type === "error") throw new ProbeError(ProbeErrorKind.http, `infer error ${chunk.code}: ${chunk.message}`, { status: chunk.code === "model_loading" ? 503 : 500, code: chunk.code, message: chunk.message });
-        newline = buffered.indexOf("\n");
-      }
-    }
-  } catch (error) {
-    throw error instanceof ProbeError ? error : classifyNetworkError(error);
-  } finally {
-    void reader.cancel().catch(() => undefined);
-  }
-  throw new ProbeError(ProbeErrorKind.invalid, "the infer stream ended without a token");
+/** Where libs/peer's client reaches a probe target. */
+function addressOf(target: PeerTarget): PeerAddress {
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+  return { machine: target.name, url: `http://${host}:${target.port}` };
 }
 
-function parseChunk(line: string): InferStreamChunk | undefined {
-  if (line.trim().length === 0) return undefined;
+/** Runs a peer call, turning its `PeerCallError` into the `ProbeError` of the same kind. */
+async function probeErrors<T>(call: () => Promise<T>): Promise<T> {
   try {
-    const parsed = InferStreamChunk.safeParse(JSON.parse(line));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
+    return await call();
+  } catch (error) {
+    if (!(error instanceof PeerCallError)) throw classifyNetworkError(error);
+    if (error.kind !== PeerErrorKind.http) throw new ProbeError(error.kind, error.message, undefined, { cause: error });
+    const http: { status: number; code?: string; message?: string } = { status: error.status ?? 0 };
+    if (error.code !== undefined) http.code = error.code;
+    if (error.serverMessage !== undefined) http.message = error.serverMessage;
+    throw new ProbeError(ProbeErrorKind.http, error.message, http, { cause: error });
   }
+}
+
+/** A roster read bounded by the check's budget: the cached source may be waiting on its first read. */
+function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new ProbeError(ProbeErrorKind.timeout, "no answer within the time budget"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new ProbeError(ProbeErrorKind.timeout, "no answer within the time budget"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

@@ -1,3 +1,5 @@
+import { ProbeSizes } from "@potluck/peer";
+
 /**
  * Every budget diagnostics spends, in one place. A full check walks nine layers, so the sum of
  * the per-layer budgets bounds how long one report can take (about 45 s in the worst case, which
@@ -51,12 +53,9 @@ export const DiagnosticsLimits = {
   confirmHoldMs: 3_000,
   /** The tiny probe crosses the mesh in one packet each way; two seconds is many LAN round trips. */
   smallProbeTimeoutMs: 2_000,
-  smallProbeBytes: 32,
-  /**
-   * 1400 bytes cannot fit one 1280-byte mesh packet, so this probe needs full-size packets both
-   * ways (the peer echoes it): exactly the packets an MTU black hole eats while small ones pass.
-   */
-  largeProbeBytes: 1_400,
+  /** The probe sizes routing uses too (libs/peer `ProbeSizes`, which says why): one path, one verdict. */
+  smallProbeBytes: ProbeSizes.smallBytes,
+  largeProbeBytes: ProbeSizes.largeBytes,
   largeProbeTimeoutMs: 3_000,
   capabilitiesTimeoutMs: 3_000,
   /** One token from a warm model; generous because a CPU-only peer may be busy with other work. */

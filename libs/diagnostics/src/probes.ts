@@ -1,3 +1,4 @@
+import { classifyNetworkError as classifyPeerNetworkError } from "@potluck/peer";
 import type { Capabilities, FwStatus, Health, ModelInfo, RosterEntry } from "@potluck/protocol";
 
 /**
@@ -146,50 +147,9 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-/** Maps what fetch / node:net throw into a probe error kind. Timeouts are ours (AbortSignal). */
+/** What fetch / node:http / node:net throw, as a probe error of the kind libs/peer's one classification names. */
 export function classifyNetworkError(error: unknown): ProbeError {
   if (error instanceof ProbeError) return error;
-  const name = (error as { name?: string } | null)?.name;
-  if (name === "TimeoutError" || name === "AbortError") {
-    return new ProbeError(ProbeErrorKind.timeout, "no answer within the time budget", undefined, { cause: error });
-  }
-  const code = errorCode(error);
-  switch (code) {
-    case "ECONNREFUSED":
-      return new ProbeError(ProbeErrorKind.refused, "connection refused", undefined, { cause: error });
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-    case "UND_ERR_HEADERS_TIMEOUT":
-    case "UND_ERR_BODY_TIMEOUT":
-      return new ProbeError(ProbeErrorKind.timeout, `no answer (${code})`, undefined, { cause: error });
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-    case "EHOSTDOWN":
-    case "ENETDOWN":
-    case "EADDRNOTAVAIL":
-      return new ProbeError(ProbeErrorKind.unreachable, `unreachable (${code})`, undefined, { cause: error });
-    case "ECONNRESET":
-    case "EPIPE":
-    case "UND_ERR_SOCKET":
-      return new ProbeError(ProbeErrorKind.reset, `connection cut (${code})`, undefined, { cause: error });
-    default:
-      return new ProbeError(ProbeErrorKind.unreachable, `request failed: ${describe(error)}`, undefined, { cause: error });
-  }
-}
-
-/** fetch wraps the socket error in `cause` (sometimes twice); find the first errno-style code. */
-function errorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current !== null && typeof current === "object"; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    const name = (current as { name?: unknown }).name;
-    if (name === "TimeoutError") return "ETIMEDOUT";
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const failure = classifyPeerNetworkError(error);
+  return new ProbeError(failure.kind, failure.message, undefined, { cause: error });
 }

@@ -1,7 +1,10 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { httpFirewallProbe, httpPeerClient, httpSelfClient, parseWgDump, ProbeError } from "../src/index.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileRosterSource, httpFirewallProbe, httpPeerClient, httpSelfClient, parseWgDump, ProbeError } from "../src/index.js";
 import { capabilities } from "./fakes.js";
 
 /** A real HTTP server on loopback whose behaviour each test picks by path. */
@@ -146,6 +149,29 @@ describe("the local model path through the OpenAI API", () => {
     const self = httpSelfClient({ url: `http://127.0.0.1:${port}`, machine: "mac" });
     expect(await self.models(AbortSignal.timeout(5_000))).toEqual([{ id: "qwen", state: "failed", reason: "CUDA missing", testModel: false }]);
     expect(await self.firstToken("qwen", AbortSignal.timeout(5_000))).toEqual({ text: "x", servedBy: "mac" });
+  });
+});
+
+describe("the roster through libs/peer's one roster source", () => {
+  it("lists machines and looks one up by name; an unknown name is absent, not an error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "potluck-diag-roster-"));
+    try {
+      const key = "A".repeat(43) + "=";
+      const machine = (name: string) => ({ id: `id-${name}`, name, owner: "home", meshIp: "100.64.0.3", wireguardPublicKey: key, identityPublicKey: key, endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false });
+      writeFileSync(join(dir, "roster.json"), JSON.stringify({ version: 1, machines: [machine("mac"), machine("linux")] }));
+      const roster = fileRosterSource(join(dir, "roster.json"));
+      expect((await roster.list(AbortSignal.timeout(5_000))).map((m) => m.name)).toEqual(["mac", "linux"]);
+      expect((await roster.lookup("linux", AbortSignal.timeout(5_000)))?.meshIp).toBe("100.64.0.3");
+      expect(await roster.lookup("windows", AbortSignal.timeout(5_000))).toBeNull();
+      // A lookup by id is the directory's business; diagnostics names machines only.
+      expect(await roster.lookup("id-linux", AbortSignal.timeout(5_000))).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a roster that cannot be read fails the lookup", async () => {
+    await expect(fileRosterSource("/nonexistent/roster.json").lookup("linux", AbortSignal.timeout(5_000))).rejects.toThrow(/reading roster/);
   });
 });
 

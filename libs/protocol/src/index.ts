@@ -10,6 +10,4 @@ export * from "./sidecar.js";
 export * from "./subjects.js";
 export * from "./validation.js";
 export * from "./flat-check.js";
-export * from "./signing.js";
 export * from "./nats-url.js";
-export * from "./signed-messages.js";

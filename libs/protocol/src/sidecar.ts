@@ -106,6 +106,27 @@ export const ChatCompletionRequest = z.object({
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
+/**
+ * GET /v1/models as the sidecar answers it: OpenAI's model list with Potluck's model state
+ * alongside. Only the fields readers rely on; OpenAI's own (`object`, `created`, …) pass unchecked.
+ */
+export const ModelListResponse = z.object({
+  data: z.array(
+    z.object({
+      id: z.string(),
+      potluck: z.object({ state: ModelState, progress: z.number().min(0).max(1).optional(), reason: z.string().optional(), test_model: z.boolean() }),
+    }),
+  ),
+});
+export type ModelListResponse = z.infer<typeof ModelListResponse>;
+
+/** A non-streaming POST /v1/chat/completions answer: the reply text and the machine that served it. */
+export const ChatCompletionResponse = z.object({
+  served_by: z.string().optional(),
+  choices: z.array(z.object({ message: z.object({ content: z.string().nullable() }) })),
+});
+export type ChatCompletionResponse = z.infer<typeof ChatCompletionResponse>;
+
 export const EmbeddingsRequest = z.object({
   model: z.string().max(256).optional(),
   input: z.union([z.string().max(SidecarLimits.messageCharsMax), z.array(z.string().max(SidecarLimits.messageCharsMax)).min(1).max(SidecarLimits.embeddingInputsMax)]),

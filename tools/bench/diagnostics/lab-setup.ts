@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { DiagnosticsReport, generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
+import { DiagnosticsReport, type Roster, type RosterEntry } from "@potluck/protocol";
+import { generateIdentity } from "@potluck/peer";
 import { createLab, httpFrom, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
 import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";

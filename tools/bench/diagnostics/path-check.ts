@@ -10,7 +10,8 @@
  *     [--model M] [--watch-ms N] [--interval-ms N] [--until CODE|usable]
  */
 import { readFileSync } from "node:fs";
-import { Defaults, privateKeyFromPem, signRequest } from "@potluck/protocol";
+import { Defaults } from "@potluck/protocol";
+import { privateKeyFromPem, signRequest } from "@potluck/peer";
 import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, natsPeerFirewallSource, tcpUnderlayProbe, wgTunnelReader, type Probes } from "@potluck/diagnostics";
 import { parseArgs } from "../../src/cli/command.js";
 

@@ -1,6 +1,7 @@
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateIdentity, type Roster } from "@potluck/protocol";
+import { type Roster } from "@potluck/protocol";
+import { generateIdentity } from "@potluck/peer";
 import { createLab, delayMeshPath, pinArgv, type LabHost } from "../../src/lab/index.js";
 import { labRosterEntry } from "../../src/lab/roster.js";
 import { pollUntil } from "../../src/lab/run.js";

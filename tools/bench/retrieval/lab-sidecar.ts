@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
+import { type Roster, type RosterEntry } from "@potluck/protocol";
+import { generateIdentity } from "@potluck/peer";
 import { createLexicalEmbedder, MemoryStore } from "@potluck/sidecar/memory";
 import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";

@@ -2,7 +2,7 @@
 // sidecar, signed with a machine identity when asked, and prints one JSON line. The bench and the
 // memory e2e test drive it through LabHost.exec with the job on stdin.
 import { readFileSync } from "node:fs";
-import { privateKeyFromPem, signRequest } from "@potluck/protocol";
+import { privateKeyFromPem, signRequest } from "@potluck/peer";
 import { medianOf, timeCalls, type Summary } from "../common/stats.js";
 
 export interface ClientRequest {

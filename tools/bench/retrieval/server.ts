@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
 import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
-import { ReplayCache, publicKeyToBase64, signRequest } from "@potluck/protocol";
+import { ReplayCache, publicKeyToBase64, signRequest } from "@potluck/peer";
 import { Hono } from "hono";
 import { memoryRoutes, peerAccess, peerMemoryRoutes, peerSignature, type MemoryStore } from "@potluck/sidecar/memory";
 

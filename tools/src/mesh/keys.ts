@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateIdentity, privateKeyFromPem, publicKeyToBase64 } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, publicKeyToBase64 } from "@potluck/peer";
 
 /**
  * The two keys a machine holds. The WireGuard key is the tunnel's (X25519, base64 as `wg genkey`

@@ -1,4 +1,4 @@
-import { generateIdentity } from "@potluck/protocol";
+import { generateIdentity } from "@potluck/peer";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

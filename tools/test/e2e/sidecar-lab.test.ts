@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { generateIdentity, privateKeyFromPem, signRequest, type Roster } from "@potluck/protocol";
+import { type Roster } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
 import { labRosterEntry } from "../../src/lab/roster.js";

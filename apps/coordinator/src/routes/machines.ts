@@ -1,4 +1,5 @@
-import { CoordinatorAdminHeader, ErrorCode, KeyRotateRequest, PotluckHttpError, ReplayCache, verifyRequest, zodHook } from "@potluck/protocol";
+import { CoordinatorAdminHeader, ErrorCode, KeyRotateRequest, PotluckHttpError, zodHook } from "@potluck/protocol";
+import { ReplayCache, verifyRequest } from "@potluck/peer";
 import { Hono, type Context } from "hono";
 import { validator } from "hono/validator";
 import { requireAdmin } from "../admin.js";

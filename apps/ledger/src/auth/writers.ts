@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { errorBody, ErrorCode, Headers, LedgerLimits, ReplayCache, verifyRequest } from "@potluck/protocol";
+import { errorBody, ErrorCode, Headers, LedgerLimits } from "@potluck/protocol";
+import { ReplayCache, verifyRequest } from "@potluck/peer";
 import type { MiddlewareHandler } from "hono";
 import type { MachineDirectory } from "./roster.js";
 
@@ -7,7 +8,7 @@ import type { MachineDirectory } from "./roster.js";
  * Who may write to the ledger over HTTP (append events, sign a checkpoint, take a snapshot):
  * - the operator or a test, with `Authorization: Bearer <POTLUCK_LEDGER_WRITE_TOKEN>`: anything;
  * - a machine on the coordinator's roster, with a request signed by its Ed25519 identity key (the
- *   same peer-request signature as between sidecars, libs/protocol signing.ts): events for its
+ *   same peer-request signature as between sidecars, libs/peer signing.ts): events for its
  *   own owner's account only. Reads stay open: a member fetches proofs, and proofs are public.
  * With neither configured, every write is refused and the 401 says how to configure one.
  */

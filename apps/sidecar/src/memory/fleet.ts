@@ -1,5 +1,5 @@
+import { PeerCallError, PeerErrorKind, type PeerClient } from "@potluck/peer";
 import {
-  ErrorBody,
   MemoryLimits,
   MemorySearchResponse,
   type MachineAnswer,
@@ -25,9 +25,6 @@ export type PeerOutcome =
 /** Asks one peer's POST /peer/memory/search; must honour `signal` (the fleet deadline). */
 export type PeerSearcher = (peer: FleetPeer, body: PeerMemorySearchRequest, signal: AbortSignal) => Promise<PeerOutcome>;
 
-/** Signs an outgoing peer request: returns the headers to add (machine, timestamp, nonce, signature). */
-export type RequestSigner = (request: { method: string; path: string; body: string }) => Record<string, string> | Promise<Record<string, string>>;
-
 /** Static roster from POTLUCK_MEMORY_PEERS ("linux=http://100.64.0.3:8321,windows=…"). */
 export function staticRoster(peers: readonly FleetPeer[]): FleetRoster {
   return { peers: () => Promise.resolve([...peers]) };
@@ -46,26 +43,16 @@ export function parsePeerList(text: string): FleetPeer[] {
     });
 }
 
-/** Peer memory search over HTTP, signed; a 503 means the peer has not opted in. */
-export function httpPeerSearcher({ sign }: { sign: RequestSigner }): PeerSearcher {
-  const path = "/peer/memory/search";
+/** Peer memory search through the one peer client (signed); a 503 means the peer has not opted in. */
+export function httpPeerSearcher(client: Pick<PeerClient, "memorySearch">): PeerSearcher {
   return async (peer, body, signal) => {
-    const text = JSON.stringify(body);
-    let res: Response;
     try {
-      const headers = { "content-type": "application/json", ...(await sign({ method: "POST", path, body: text })) };
-      res = await fetch(`${peer.url}${path}`, { method: "POST", headers, body: text, signal });
+      const answer = await client.memorySearch(peer, body, signal);
+      // A peer speaks for itself only: hits claiming another machine are relabelled, not trusted.
+      return { status: "answered", hits: answer.hits.map((hit) => ({ ...hit, machine: peer.machine })) };
     } catch (error) {
-      if (signal.aborted) return { status: "timeout", reason: "no answer before the fleet deadline" };
-      return { status: "unreachable", reason: describeFetchError(error) };
+      return outcomeOf(error, signal);
     }
-    const payload: unknown = await res.json().catch(() => undefined);
-    if (res.status === 503) return { status: "disabled", reason: errorMessage(payload) ?? "peer memory search is off on that machine" };
-    if (!res.ok) return { status: "error", reason: `HTTP ${res.status}: ${errorMessage(payload) ?? "no error body"}` };
-    const parsed = MemorySearchResponse.safeParse(payload);
-    if (!parsed.success) return { status: "error", reason: `malformed answer: ${parsed.error.issues[0]?.message ?? "invalid"}` };
-    // A peer speaks for itself only: hits claiming another machine are relabelled, not trusted.
-    return { status: "answered", hits: parsed.data.hits.map((hit) => ({ ...hit, machine: peer.machine })) };
   };
 }
 
@@ -134,14 +121,12 @@ async function askOne(peer: FleetPeer, body: PeerMemorySearchRequest, search: Pe
   return { outcome, latencyMs: performance.now() - started };
 }
 
-function errorMessage(payload: unknown): string | undefined {
-  const parsed = ErrorBody.safeParse(payload);
-  return parsed.success ? parsed.data.error.message : undefined;
-}
-
-function describeFetchError(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return typeof code === "string" ? `${code}: ${message}` : message;
+/** A failed search as the fleet reports it: how the peer answered, in its own words where it gave some. */
+function outcomeOf(error: unknown, signal: AbortSignal): PeerOutcome {
+  if (signal.aborted) return { status: "timeout", reason: "no answer before the fleet deadline" };
+  if (!(error instanceof PeerCallError)) return { status: "error", reason: error instanceof Error ? error.message : String(error) };
+  if (error.status === 503) return { status: "disabled", reason: error.serverMessage ?? "peer memory search is off on that machine" };
+  if (error.kind === PeerErrorKind.http) return { status: "error", reason: `HTTP ${error.status ?? 0}: ${error.serverMessage ?? "no error body"}` };
+  if (error.kind === PeerErrorKind.invalid) return { status: "error", reason: error.message };
+  return { status: "unreachable", reason: error.message };
 }

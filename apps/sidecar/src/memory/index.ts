@@ -3,7 +3,7 @@ export type { Embedder } from "./embedder.js";
 export { createLexicalEmbedder, lexicalVector } from "./lexical-embedder.js";
 export { createLlamaEmbedder } from "./llama-embedder.js";
 export { MemoryStore, StoreDefaults, type MemoryStoreOptions, type SearchFilters, type ScoredRecord } from "./store.js";
-export { fleetSearch, httpPeerSearcher, mergeByScore, parsePeerList, staticRoster, type FleetPeer, type FleetRoster, type PeerOutcome, type PeerSearcher, type RequestSigner } from "./fleet.js";
+export { fleetSearch, httpPeerSearcher, mergeByScore, parsePeerList, staticRoster, type FleetPeer, type FleetRoster, type PeerOutcome, type PeerSearcher } from "./fleet.js";
 export { memoryRoutes, memoryStatus, peerMemoryEnabledFromEnv, peerMemoryRoutes, peerSearchDisabledReason, type MemoryRouteDeps, type PeerMemoryRouteDeps } from "./routes.js";
 export { loadMemoryConfig, MemoryConfigSchema, openMemory, type MemoryConfig } from "./config.js";
 export { LruCache } from "./query-cache.js";

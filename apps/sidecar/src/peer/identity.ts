@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import { createPublicKey } from "node:crypto";
-import { generateIdentity, privateKeyFromPem, publicKeyToBase64, signRequest } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, publicKeyToBase64, signRequest } from "@potluck/peer";
 
 /** This machine's Ed25519 identity: signs every outgoing peer request. */
 export interface Identity {

@@ -1,4 +1,5 @@
-import { errorBody, ErrorCode, ReplayCache, SidecarLimits, verifyRequest, type KeyLookup } from "@potluck/protocol";
+import { errorBody, ErrorCode, SidecarLimits } from "@potluck/protocol";
+import { ReplayCache, verifyRequest, type KeyLookup } from "@potluck/peer";
 import type { MiddlewareHandler } from "hono";
 
 /** The verified caller, available to peer handlers as `c.get("peer")`. */
@@ -8,7 +9,7 @@ export interface VerifiedPeer {
 export type PeerVariables = { peer: VerifiedPeer };
 
 /**
- * Every /peer/* call must be signed by a machine on the roster (see libs/protocol signing.ts).
+ * Every /peer/* call must be signed by a machine on the roster (see libs/peer signing.ts).
  * A failure is a 401 whose code names the check (unknown_key, bad_signature, stale_timestamp,
  * replayed_nonce, unsigned). Idempotent per request, so a sub-app may mount it again safely.
  */

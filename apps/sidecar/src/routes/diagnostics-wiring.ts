@@ -1,8 +1,9 @@
 import { Defaults, type Health } from "@potluck/protocol";
 import {
-  Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpRosterSource, httpSelfClient, tcpUnderlayProbe, wgTunnelReader,
-  type PeerFirewallSource, type Probes, type RequestSigner,
+  Diagnostics, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpSelfClient, peerRosterSource, tcpUnderlayProbe, wgTunnelReader,
+  type PeerFirewallSource, type Probes,
 } from "@potluck/diagnostics";
+import type { PeerClient, PeerRoster } from "@potluck/peer";
 
 export interface SidecarDiagnosticsOptions {
   machine: string;
@@ -12,11 +13,11 @@ export interface SidecarDiagnosticsOptions {
   peerPort: number;
   startedAt: number;
   isWarm: () => boolean;
-  /** Signs peer requests with this machine's identity key. */
-  sign: RequestSigner;
+  /** The peer client the router uses (signed with this machine's identity): a probe and the diagnosis of its failure travel the same pools. */
+  client: PeerClient;
   coordinatorUrl?: string;
-  /** A static roster file, used when no coordinator is configured. */
-  rosterFile?: string;
+  /** The roster source the peer directory reads (a roster file, or the coordinator's), when this machine has one. */
+  roster?: PeerRoster;
   /** The local fw-watcher; its default port on loopback unless given. */
   fwWatcherUrl?: string;
   /** Peers' fw-watcher statuses (from NATS), when this sidecar can hear them. */
@@ -25,12 +26,12 @@ export interface SidecarDiagnosticsOptions {
 
 /** Diagnostics with the real probes: in-process health, the coordinator, `wg`, signed HTTP to peers, the fw-watcher. */
 export function createSidecarDiagnostics(options: SidecarDiagnosticsOptions): Diagnostics {
-  const { machine, coordinatorUrl, rosterFile } = options;
+  const { machine, coordinatorUrl, roster } = options;
   const probes: Probes = {
     // This code runs inside the sidecar, so answering at all proves the process is up; warming is reported as such.
     local: { health: async (): Promise<Health> => ({ status: options.isWarm() ? "ok" : "warming", machine, uptimeS: (Date.now() - options.startedAt) / 1000 }) },
     tunnel: wgTunnelReader(),
-    peer: httpPeerClient({ requester: { machine, owner: options.owner }, sign: options.sign }),
+    peer: httpPeerClient({ requester: { machine, owner: options.owner }, client: options.client }),
     firewall: httpFirewallProbe({ url: options.fwWatcherUrl ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
     // The local path is checked the way a local app uses it: the OpenAI API on loopback, unsigned.
     self: httpSelfClient({ url: `http://127.0.0.1:${options.port}`, machine }),
@@ -38,11 +39,7 @@ export function createSidecarDiagnostics(options: SidecarDiagnosticsOptions): Di
     underlay: tcpUnderlayProbe(),
   };
   if (options.peerFirewall !== undefined) probes.peerFirewall = options.peerFirewall;
-  if (coordinatorUrl !== undefined) {
-    probes.coordinator = httpCoordinatorProbe({ url: coordinatorUrl });
-    probes.roster = httpRosterSource({ url: coordinatorUrl });
-  } else if (rosterFile !== undefined) {
-    probes.roster = fileRosterSource(rosterFile);
-  }
+  if (coordinatorUrl !== undefined) probes.coordinator = httpCoordinatorProbe({ url: coordinatorUrl });
+  if (roster !== undefined) probes.roster = peerRosterSource(roster);
   return new Diagnostics({ from: machine, interfaceName: options.interfaceName, localPort: options.port, peerPort: options.peerPort, probes });
 }

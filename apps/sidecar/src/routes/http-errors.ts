@@ -1,6 +1,6 @@
 import { PotluckHttpError } from "@potluck/protocol";
 import { EngineError } from "../inference/engine.js";
-import { PeerCallError } from "../routing/peer-client.js";
+import { PeerCallError } from "@potluck/peer";
 
 /** Engine and peer failures as HTTP errors that keep their specific code (queue_full, …). */
 export function asHttpError(error: unknown): unknown {

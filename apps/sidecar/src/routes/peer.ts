@@ -6,6 +6,7 @@ import type { InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory } from "../peer/directory.js";
 import type { PeerVariables } from "../peer/signature.js";
 import { runLocal } from "../routing/local-run.js";
+import { meteredStream } from "../usage/metered.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { asHttpError } from "./http-errors.js";
 import { limitBody } from "./node-request.js";
@@ -66,18 +67,21 @@ export function peerRoutes(deps: PeerRouteDeps) {
 }
 
 /** Passes chunks through; when a different owner was served, publishes the earn side for the ledger. */
-async function* withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>, deps: PeerRouteDeps, job: { jobId: string; model: string; callerOwner: Promise<string> }): AsyncGenerator<InferStreamChunk> {
+function withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>, deps: PeerRouteDeps, job: { jobId: string; model: string; callerOwner: Promise<string> }): AsyncGenerator<InferStreamChunk> {
+  return meteredStream(continued(first, rest), deps.usage, async (done) => {
+    const callerOwner = await job.callerOwner;
+    if (callerOwner === deps.owner) return undefined;
+    return {
+      jobId: job.jobId, side: "earn", account: deps.owner, counterparty: callerOwner, servedBy: deps.machine, model: job.model,
+      promptTokens: done.usage.promptTokens, completionTokens: done.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters,
+    };
+  });
+}
+
+/** The chunk already read, then the rest; closing early closes the rest (which stops the engine). */
+async function* continued(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>): AsyncGenerator<InferStreamChunk> {
   try {
-    for (let next = first; next.done !== true; next = await rest.next()) {
-      const chunk = next.value;
-      if (chunk.type === "done") {
-        const callerOwner = await job.callerOwner;
-        if (callerOwner !== deps.owner) {
-          await deps.usage.publishJob({ jobId: job.jobId, side: "earn", account: deps.owner, counterparty: callerOwner, servedBy: deps.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters });
-        }
-      }
-      yield chunk;
-    }
+    for (let next = first; next.done !== true; next = await rest.next()) yield next.value;
   } finally {
     await rest.return?.(undefined);
   }

@@ -1,7 +1,7 @@
 import { LayerCode, type InferStreamChunk } from "@potluck/protocol";
 import { EngineError } from "../inference/engine.js";
-import { PeerCallError } from "./peer-client.js";
-import type { CandidateReport, ChatJob, PlannedRoute, RouteChoice } from "./router.js";
+import { PeerCallError } from "@potluck/peer";
+import type { Candidate, CandidateReport, PlannedRoute } from "./types.js";
 
 /**
  * Candidates one request may try before giving up. Each failed try costs at most a connect
@@ -9,14 +9,6 @@ import type { CandidateReport, ChatJob, PlannedRoute, RouteChoice } from "./rout
  * still riding out one or two machines that went away since the probe.
  */
 export const attemptsMax = 3;
-
-/** One place a job can run, as the router ranked it. */
-export interface Candidate {
-  choice: RouteChoice;
-  /** The probe's line for this candidate (layer "ok"); replaced by the failure if its run fails. */
-  report: CandidateReport;
-  start(job: ChatJob): AsyncGenerator<InferStreamChunk>;
-}
 
 /**
  * Runs a job on the first candidate that produces a first chunk, trying the next one (bounded by
@@ -75,7 +67,7 @@ export function failoverRoute(options: {
         yield* rejoin(first, chunks);
         return;
       }
-      const untried = pending.map((c) => ({ ...c.report, reason: `${c.report.reason}; not tried (at most ${attemptsMax} attempts per request)` }));
+      const untried = pending.map((c): CandidateReport => ({ ...c.report, reason: { kind: "not_tried", text: `${c.report.reason.text}; not tried (at most ${attemptsMax} attempts per request)` } }));
       const all = [...unusable, ...tried, ...untried];
       // A single candidate that failed on its own keeps its specific error (e.g. 503 queue_full).
       throw options.exhausted(all, all.length === 1 && tried.length === 1 ? lastError : undefined);
@@ -84,7 +76,7 @@ export function failoverRoute(options: {
 }
 
 function failedReport(candidate: Candidate, layer: LayerCode, reason: string): CandidateReport {
-  return { machine: candidate.report.machine, relation: candidate.report.relation, layer, reason: `failed before the first token: ${reason}` };
+  return { machine: candidate.report.machine, relation: candidate.report.relation, layer, reason: { kind: "failed_before_first_token", text: `failed before the first token: ${reason}` } };
 }
 
 function layerOf(error: unknown): LayerCode {

@@ -1,5 +1,5 @@
 import type { InferStreamChunk } from "@potluck/protocol";
-import type { ChatJob, PlannedRoute, RouteChoice } from "./router.js";
+import type { ChatJob, PlannedRoute, RouteChoice } from "./types.js";
 
 /**
  * A route whose likely server gets the job while the fresh probe is still in flight.

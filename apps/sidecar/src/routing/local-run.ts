@@ -1,6 +1,6 @@
 import type { InferStreamChunk } from "@potluck/protocol";
 import { EngineError, type InferenceEngine } from "../inference/engine.js";
-import type { ChatJob } from "./router.js";
+import type { ChatJob } from "./types.js";
 
 /**
  * Runs a job on this machine's engine as the same chunk stream a peer sends, so callers treat

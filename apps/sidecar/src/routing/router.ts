@@ -1,47 +1,26 @@
 import { randomUUID } from "node:crypto";
 import { PotluckHttpError, type InferStreamChunk, type LayerCode, type ProbeModel } from "@potluck/protocol";
-import { EngineError, type GenerateRequest, type InferenceEngine } from "../inference/engine.js";
+import { PeerCallError } from "@potluck/peer";
+import { EngineError, type InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
+import { meteredStream } from "../usage/metered.js";
 import type { UsagePublisher } from "../usage/publisher.js";
-import { PeerCallError, type PeerClient } from "./peer-client.js";
 import { runLocal } from "./local-run.js";
-import { failoverRoute, type Candidate } from "./failover.js";
+import { failoverRoute } from "./failover.js";
 import type { Diagnose } from "./diagnose.js";
 import { headStartRoute } from "./head-start.js";
+import { LastServed } from "./sticky.js";
+import type { Candidate, CandidateReason, CandidateReport, ChatJob, PlannedRoute, RouteChoice, RouterPeerClient } from "./types.js";
 
-/** One chat completion to run somewhere: the engine's request plus the model it names. */
-export interface ChatJob extends GenerateRequest {
-  model: string;
-}
-
-/** Where a job will run; `served_by` and the footer come from here and from the done chunk. */
-export interface RouteChoice {
-  machine: string;
-  owner: string;
-  kind: "local" | "own" | "peer";
-  testModel: boolean;
-}
-
-export interface PlannedRoute {
-  /** Who serves the reply: after a failover before the first token, the candidate that took over. */
-  readonly choice: RouteChoice;
-  run(job: ChatJob): AsyncGenerator<InferStreamChunk>;
-}
-
-/** How one candidate fared while routing; the no-route error lists every one of these. */
-export interface CandidateReport {
-  machine: string;
-  relation: "local" | "own" | "peer";
-  layer: LayerCode | "ok";
-  reason: string;
-}
+export type { CandidateReason, CandidateReport, ChatJob, PlannedRoute, RouteChoice, RouterPeerClient } from "./types.js";
+export { StickyLimits } from "./sticky.js";
 
 export interface RouterDeps {
   machine: string;
   owner: string;
   engine: InferenceEngine;
   directory: PeerDirectory;
-  client: Pick<PeerClient, "probe" | "capabilities" | "infer">;
+  client: RouterPeerClient;
   usage: UsagePublisher;
   log?: (message: string) => void;
   /** Diagnostics on a failed candidate: its named layer and fix replace the router's own reason. */
@@ -54,13 +33,6 @@ export interface RouterDeps {
 const candidatesMax = 32;
 
 /**
- * The own machine that last served a model gets the next job for it while the fresh probe is in
- * flight (see head-start.ts), for this long after it served; later the probes decide alone. Also
- * keeps a conversation on one machine, whose context still holds the earlier turns.
- */
-export const StickyLimits = { forMs: 10 * 60_000, modelsMax: 64 } as const;
-
-/**
  * Picks where a prompt runs: here when the model is ready here; else an own machine (same owner)
  * with the model ready whose data plane answered a fresh probe — the one that served the model
  * last if its probe confirms it (it got the job beside the probe: head-start.ts), else the
@@ -69,8 +41,7 @@ export const StickyLimits = { forMs: 10 * 60_000, modelsMax: 64 } as const;
  * candidate and the layer that failed — never "no reachable peer" alone.
  */
 export class Router {
-  /** Per model: the own machine that served it last, and when (bounded, oldest dropped first). */
-  private readonly lastServed = new Map<string, { machine: string; at: number; testModel: boolean }>();
+  private readonly lastServed = new LastServed();
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -85,7 +56,7 @@ export class Router {
         const more = on === undefined ? () => this.rankPeers(model, undefined) : undefined;
         return failoverRoute({ candidates: [this.localCandidate(local.testModel)], more, reports, exhausted: (all, only) => exhausted(model, all, on, only) });
       }
-      reports.push({ machine, relation: "local", layer: "model-runtime", reason: localReason(model, local) });
+      reports.push({ machine, relation: "local", layer: "model-runtime", reason: modelReason(model, local === undefined ? null : local, " here") });
       if (on === machine) throw noRoute(model, reports, on);
     }
     const peers = await this.deps.directory.peers();
@@ -94,10 +65,10 @@ export class Router {
     // The probes start only once the job has been sent (headStartRoute.run): the serving machine
     // then reads the job first and its model starts while it answers the probe.
     const target = guess.peer.machine;
-    const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, { machine: target, relation: "own", layer: "ok", reason: "given the job beside its probe" });
+    const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, { machine: target, relation: "own", layer: "ok", reason: { kind: "ready", text: "given the job beside its probe" } });
     const forget = (ruledOut: () => void) => () => {
       // The next prompt for this model gets no head start towards a machine its probe just failed.
-      if (this.lastServed.get(model)?.machine === target) this.lastServed.delete(model);
+      this.lastServed.forget(model, target);
       ruledOut();
     };
     return headStartRoute({
@@ -120,11 +91,11 @@ export class Router {
     }
     reports.push(...ranked.reports);
     if (on !== undefined && ranked.candidates.length === 0 && ranked.reports.length === 0) {
-      reports.push({ machine: on, relation: "peer", layer: "roster", reason: `${on} is not on this machine's roster` });
+      reports.push({ machine: on, relation: "peer", layer: "roster", reason: { kind: "not_on_roster", text: `${on} is not on this machine's roster` } });
       throw noRoute(model, reports, on);
     }
     if (ranked.candidates.length > 0) return failoverRoute({ candidates: ranked.candidates, reports, exhausted: (all, only) => exhausted(model, all, on, only) });
-    const everyoneAnswered = reports.every((r) => r.layer === "model-runtime" && r.reason.startsWith("does not have"));
+    const everyoneAnswered = reports.every((r) => r.reason.kind === "no_model");
     if (on === undefined && everyoneAnswered) {
       throw new PotluckHttpError(400, "model_not_found", `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(this.deps.engine)}. See GET /v1/models`, "model");
     }
@@ -154,8 +125,7 @@ export class Router {
    */
   private guess(model: string, on: string | undefined, peers: readonly PeerRecord[]): { peer: PeerRecord; testModel: boolean } | undefined {
     if (this.deps.headStart === false) return undefined;
-    const last = this.lastServed.get(model);
-    const recent = last !== undefined && Date.now() - last.at <= StickyLimits.forMs ? last : undefined;
+    const recent = this.lastServed.recent(model);
     const machine = on ?? recent?.machine;
     if (machine === undefined || machine === this.deps.machine) return undefined;
     const peer = peers.find((p) => p.machine === machine);
@@ -163,18 +133,11 @@ export class Router {
     return { peer, testModel: recent?.machine === machine ? recent.testModel : false };
   }
 
-  /** Notes that an own machine began serving `model`, for the next job's head start. */
-  private served(model: string, machine: string, testModel: boolean): void {
-    this.lastServed.delete(model);
-    this.lastServed.set(model, { machine, at: Date.now(), testModel });
-    if (this.lastServed.size > StickyLimits.modelsMax) this.lastServed.delete(this.lastServed.keys().next().value!);
-  }
-
   private localCandidate(testModel: boolean): Candidate {
     const { machine, owner, engine } = this.deps;
     return {
       choice: { machine, owner, kind: "local", testModel },
-      report: { machine, relation: "local", layer: "ok", reason: "model ready here" },
+      report: { machine, relation: "local", layer: "ok", reason: { kind: "ready", text: "model ready here" } },
       start: (job) => runLocal(engine, machine, testModel, job),
     };
   }
@@ -195,13 +158,16 @@ export class Router {
         seed: job.seed,
         requester: { machine: this.deps.machine, owner: this.deps.owner },
       };
+      const stream = this.deps.client.infer(peer, request, job.signal);
+      // Work a trusted peer did is spent from this owner's account; an own machine's is free.
+      const chunks = kind === "own" ? stream : meteredStream(stream, this.deps.usage, (done) => ({
+        jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: job.model,
+        promptTokens: done.usage.promptTokens, completionTokens: done.usage.completionTokens, parameters,
+      }));
       let first = true;
-      for await (const chunk of this.deps.client.infer(peer, request, job.signal)) {
-        if (first && kind === "own" && chunk.type !== "error") this.served(job.model, peer.machine, testModel);
+      for await (const chunk of chunks) {
+        if (first && kind === "own" && chunk.type !== "error") this.lastServed.served(job.model, peer.machine, testModel);
         first = false;
-        if (chunk.type === "done" && kind === "peer") {
-          await this.deps.usage.publishJob({ jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: job.model, promptTokens: chunk.usage.promptTokens, completionTokens: chunk.usage.completionTokens, parameters });
-        }
         yield chunk;
       }
     };
@@ -215,8 +181,8 @@ export class Router {
    */
   private async check(peer: PeerRecord, model: string, onFailed?: () => void): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; parameters?: number }> {
     const relation = peer.owner === this.deps.owner ? "own" : "peer";
-    const failed = (layer: LayerCode, reason: string) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
-    const ruledOut = (layer: LayerCode, reason: string) => {
+    const failed = (layer: LayerCode, reason: CandidateReason) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
+    const ruledOut = (layer: LayerCode, reason: CandidateReason) => {
       onFailed?.();
       return failed(layer, reason);
     };
@@ -225,17 +191,15 @@ export class Router {
       const { latencyMs } = probe;
       const answer = probe.model ?? (await this.modelFromCapabilities(peer, model));
       const info = answer.info;
-      if (info === null) return ruledOut("model-runtime", `does not have model ${model} (has ${answer.available.join(", ") || "none"})`);
-      if (info.state === "loading") return ruledOut("model-runtime", `model ${model} is still loading (${Math.round((info.progress ?? 0) * 100)}%)`);
-      if (info.state === "failed") return ruledOut("model-runtime", `model ${model} failed to load there: ${info.reason ?? "no reason given"}`);
-      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: `ready, probe ${latencyMs.toFixed(1)} ms` }, latencyMs, testModel: info.testModel, parameters: info.parameters };
+      if (info === null || info.state !== "ready") return ruledOut("model-runtime", modelReason(model, info, " there", answer.available));
+      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: { kind: "ready", text: `ready, probe ${latencyMs.toFixed(1)} ms` } }, latencyMs, testModel: info.testModel, parameters: info.parameters };
     } catch (error) {
       const own = error instanceof PeerCallError ? { layer: error.layer, reason: error.message } : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
       onFailed?.(); // now, not after the diagnosis below, which can take seconds
       const named = await this.deps.diagnose?.(peer.machine, model);
-      if (named === undefined) return failed(own.layer, own.reason);
+      if (named === undefined) return failed(own.layer, { kind: "call_failed", text: own.reason });
       this.deps.log?.(`routing: ${peer.machine} unusable at ${named.layer} (router saw: ${own.reason})`);
-      return failed(named.layer, named.reason);
+      return failed(named.layer, { kind: "diagnosed", text: named.reason });
     }
   }
 
@@ -246,10 +210,18 @@ export class Router {
   }
 }
 
-function localReason(model: string, info: ReturnType<InferenceEngine["state"]>): string {
-  if (info === undefined) return `does not have model ${model} here`;
-  if (info.state === "loading") return `model ${model} is still loading here (${Math.round((info.progress ?? 0) * 100)}%)`;
-  return `model ${model} failed to load here: ${info.reason ?? "no reason given"}`;
+/**
+ * Why a model that is not ready cannot serve: absent, loading or failed. `where` is " here" for
+ * this machine and " there" for a peer, whose answer also lists what it has instead.
+ */
+function modelReason(model: string, info: ProbeModel["info"], where: " here" | " there", available?: readonly string[]): CandidateReason {
+  if (info === null) {
+    const has = available === undefined ? " here" : ` (has ${available.join(", ") || "none"})`;
+    return { kind: "no_model", text: `does not have model ${model}${has}` };
+  }
+  const progress = info.progress ?? 0;
+  if (info.state === "loading") return { kind: "loading", text: `model ${model} is still loading${where === " here" ? " here" : ""} (${Math.round(progress * 100)}%)`, progress };
+  return { kind: "load_failed", text: `model ${model} failed to load${where}: ${info.reason ?? "no reason given"}` };
 }
 
 function listModels(engine: InferenceEngine): string {
@@ -266,7 +238,7 @@ function exhausted(model: string, reports: CandidateReport[], on: string | undef
 
 /** The 503 when nothing can serve: one line per candidate with the layer that failed. */
 export function noRoute(model: string, reports: readonly CandidateReport[], on?: string): PotluckHttpError {
-  const lines = reports.map((r) => `${r.machine} (${r.relation}): ${r.layer} — ${r.reason}`);
+  const lines = reports.map((r) => `${r.machine} (${r.relation}): ${r.layer} — ${r.reason.text}`);
   const what = on === undefined ? `model ${model}` : `model ${model} on ${on}`;
   const detail = lines.length === 0 ? "this machine does not have it and its roster lists no other machine" : lines.join("; ");
   return new PotluckHttpError(503, "no_route", `no machine can serve ${what} right now: ${detail}`);

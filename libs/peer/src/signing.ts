@@ -1,5 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
-import { Headers } from "./defaults.js";
+import { Headers } from "@potluck/protocol";
+import { SigningLimits } from "./limits.js";
+import type { ReplayCache } from "./replay-cache.js";
 
 /**
  * Signed peer requests: the ONE module that signs and verifies calls between sidecars (inference,
@@ -7,15 +9,6 @@ import { Headers } from "./defaults.js";
  * timestamp, a nonce and an Ed25519 signature over a canonical string of method, path (with
  * query), SHA-256 of the body, timestamp and nonce. Mesh-IP reachability is never a credential.
  */
-
-export const SigningLimits = {
-  /** How far a request's timestamp may be from the verifier's clock, either way. */
-  clockSkewMsMax: 60_000,
-  /** Remembered nonces; past this the oldest are dropped and the window floor rises (see ReplayCache). */
-  nonceCacheEntriesMax: 100_000,
-  nonceCharsMax: 64,
-  signatureCharsMax: 128,
-} as const;
 
 /** Which check a request failed; a 401 names it. */
 export const VerifyFailure = {
@@ -36,6 +29,12 @@ export interface SignedParts {
   path: string;
   body: Uint8Array | string;
 }
+
+/**
+ * The headers that sign one outgoing request (machine, timestamp, nonce, signature): a machine's
+ * identity bound to `signRequest`. Called once per request sent, since a nonce is single-use.
+ */
+export type RequestSigner = (request: { method: string; path: string; body: string }) => Record<string, string> | Promise<Record<string, string>>;
 
 /** Looks up a machine's Ed25519 public key (32 raw bytes, base64), e.g. from the roster. */
 export type KeyLookup = (machine: string) => string | undefined | Promise<string | undefined>;
@@ -95,51 +94,6 @@ export async function verifyRequest(
   if (!valid) return fail(VerifyFailure.badSignature, `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp and nonce`);
   if (!options.replay.remember(`${machine}\n${nonce}`, sentMs, nowMs)) return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
   return { ok: true, machine };
-}
-
-/**
- * Remembers nonces seen within the clock window. Bounded: entries older than the window are
- * dropped; when full, the oldest entry is dropped and `floorMs` rises to its timestamp, so a
- * request no newer than anything forgotten is refused as stale. That keeps replay protection exact
- * at a fixed memory cost.
- */
-export class ReplayCache {
-  private readonly seen = new Map<string, number>();
-  floorMs = 0;
-
-  constructor(
-    private readonly entriesMax: number = SigningLimits.nonceCacheEntriesMax,
-    private readonly windowMs: number = SigningLimits.clockSkewMsMax,
-  ) {}
-
-  get size(): number {
-    return this.seen.size;
-  }
-
-  /** False when `key` was already seen (a replay); true after recording it. */
-  remember(key: string, sentMs: number, nowMs: number): boolean {
-    this.expire(nowMs);
-    if (this.seen.has(key)) return false;
-    while (this.seen.size >= this.entriesMax) this.dropOldest();
-    this.seen.set(key, sentMs);
-    return true;
-  }
-
-  private expire(nowMs: number): void {
-    // Insertion order approximates time order; stop at the first entry still inside the window.
-    for (const [key, sentMs] of this.seen) {
-      if (sentMs >= nowMs - 2 * this.windowMs) break;
-      this.seen.delete(key);
-    }
-  }
-
-  private dropOldest(): void {
-    const first = this.seen.entries().next();
-    if (first.done === true) return;
-    const [key, sentMs] = first.value;
-    this.seen.delete(key);
-    this.floorMs = Math.max(this.floorMs, sentMs);
-  }
 }
 
 /** A new Ed25519 identity: the private key as PKCS#8 PEM and the public key as 32 raw bytes in base64. */

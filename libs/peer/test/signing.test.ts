@@ -1,7 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Headers } from "../src/defaults.js";
-import { generateIdentity, privateKeyFromPem, ReplayCache, signRequest, SigningLimits, verifyRequest, type SignedParts } from "../src/signing.js";
+import { Headers } from "@potluck/protocol";
+import { ReplayCache } from "../src/replay-cache.js";
+import { SigningLimits } from "../src/limits.js";
+import { generateIdentity, privateKeyFromPem, signRequest, verifyRequest, type SignedParts } from "../src/signing.js";
 
 const alice = generateIdentity();
 const mallory = generateIdentity();

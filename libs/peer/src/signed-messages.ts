@@ -1,4 +1,5 @@
-import { verifyRequest, type KeyLookup, type ReplayCache, type VerifyResult } from "./signing.js";
+import type { ReplayCache } from "./replay-cache.js";
+import { verifyRequest, type KeyLookup, type VerifyResult } from "./signing.js";
 
 /**
  * NATS messages a machine vouches for (its heartbeats) are signed exactly like peer requests, by

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Roster, RosterEntry } from "@potluck/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { coordinatorRoster, fileRoster, generateIdentity, RosterUnavailableError } from "../src/index.js";
+
+function entry(name: string, owner = "home"): RosterEntry {
+  const key = generateIdentity().publicKey as RosterEntry["identityPublicKey"];
+  return {
+    id: `id-${name}`, name, owner, meshIp: "100.64.0.2" as RosterEntry["meshIp"], wireguardPublicKey: key as unknown as RosterEntry["wireguardPublicKey"],
+    identityPublicKey: key, endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false,
+  };
+}
+
+const roster = (version: number, ...machines: RosterEntry[]): Roster => ({ version, machines });
+
+describe("file roster", () => {
+  const dir = mkdtempSync(join(tmpdir(), "potluck-peer-roster-"));
+  const path = join(dir, "roster.json");
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Writes the file with a modification time `ahead` seconds from now, so every write is a change. */
+  const write = (value: Roster | string, ahead: number) => {
+    writeFileSync(path, typeof value === "string" ? value : JSON.stringify(value));
+    utimesSync(path, new Date(), new Date(Date.now() + ahead * 1_000));
+  };
+
+  it("answers from the roster in hand within the interval, and follows a changed file after it", async () => {
+    let clock = 1_000_000;
+    write(roster(1, entry("mac"), entry("linux")), 1);
+    const source = fileRoster({ path, limits: { recheckMs: 1_000 }, now: () => clock });
+    expect((await source.entries()).map((e) => e.name)).toEqual(["mac", "linux"]);
+    write(roster(2, entry("mac"), entry("linux", "work")), 2);
+    clock += 999;
+    expect((await source.lookup("linux"))?.owner).toBe("home");
+    clock += 1;
+    await source.entries(); // starts the check behind the answer
+    await source.lookup("nobody"); // an unknown machine waits for that check
+    expect((await source.lookup("linux"))?.owner).toBe("work");
+  });
+
+  it("looks again at once for a machine it does not know, by name or id", async () => {
+    const clock = 1_000_000;
+    write(roster(1, entry("mac")), 3);
+    const source = fileRoster({ path, now: () => clock });
+    expect(await source.lookup("late")).toBeUndefined();
+    write(roster(2, entry("mac"), entry("late")), 4);
+    expect((await source.lookup("late"))?.name).toBe("late");
+    expect((await source.lookup("id-late"))?.name).toBe("late");
+  });
+
+  it("keeps the last good roster when the file breaks, and says why", async () => {
+    let clock = 1_000_000;
+    const logs: string[] = [];
+    write(roster(1, entry("mac")), 5);
+    const source = fileRoster({ path, log: (m) => logs.push(m), now: () => clock });
+    expect(await source.entries()).toHaveLength(1);
+    write("{ broken", 6);
+    clock += 60_000;
+    await source.lookup("nobody");
+    expect(await source.entries()).toHaveLength(1);
+    expect(logs.join("\n")).toMatch(/reading roster .*keeping the last good roster/);
+  });
+
+  it("with no roster ever read, says so instead of listing nobody", async () => {
+    const source = fileRoster({ path: join(dir, "missing.json") });
+    await expect(source.entries()).rejects.toBeInstanceOf(RosterUnavailableError);
+    await expect(source.entries()).rejects.toThrow(/reading roster .*missing\.json/);
+  });
+});
+
+describe("coordinator roster", () => {
+  let current = roster(1, entry("mac"), entry("linux"));
+  let fetches = 0;
+  let server: Server;
+  let url = "";
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      fetches++;
+      if (req.url !== "/v1/roster") return void res.writeHead(404).end();
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(current));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("is cached, re-read when told it changed, and early for a machine that just enrolled", async () => {
+    let clock = 1_000_000;
+    const source = coordinatorRoster({ url, limits: { refreshMs: 60_000, earlyRefreshMinMs: 2_000 }, now: () => clock });
+    expect(await source.entries()).toHaveLength(2);
+    const before = fetches;
+    await source.lookup("linux");
+    await source.entries();
+    expect(fetches).toBe(before);
+
+    // A change announced: the next read starts a fresh fetch, and the one after sees it.
+    current = roster(2, entry("mac"), entry("linux", "work"));
+    source.invalidate();
+    await source.entries();
+    await source.lookup("nobody");
+    expect((await source.lookup("linux"))?.owner).toBe("work");
+    const afterChange = fetches;
+
+    // An unknown name refreshes early, but at most once per earlyRefreshMinMs.
+    current = roster(3, ...current.machines, entry("late"));
+    clock += 2_000;
+    expect((await source.lookup("late"))?.name).toBe("late");
+    expect(await source.lookup("stranger")).toBeUndefined();
+    expect(fetches).toBe(afterChange + 1);
+  });
+});
