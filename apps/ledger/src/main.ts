@@ -17,7 +17,7 @@ import { loadOrCreateSigner } from "./keys.js";
 import { Ledger } from "./ledger/service.js";
 import { createLedgerMetrics } from "./metrics.js";
 import { latestSnapshot } from "./ledger/snapshot.js";
-import { NoteAlg, parseVerifierKey } from "./proof/note.js";
+import { NoteAlg, parseVerifierKey } from "@potluck/ledger-proof";
 
 const log = pino({ name: "ledger" });
 const config = loadConfigOrExit("potluck-ledger", () => loadLedgerConfig());

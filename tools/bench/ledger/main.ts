@@ -25,7 +25,7 @@ import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
 import { balanceLeaves, buildLedgerApp, ensureUsageStream, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
-import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
+import { merkleRoot, verifyProofBundle } from "@potluck/ledger-proof";
 import { parseArgs } from "../../src/cli/command.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { fmt, median, medianOf, summarize, timeCalls, type Summary } from "../common/stats.js";

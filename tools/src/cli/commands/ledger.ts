@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 // Tools may drive apps; the verifier is pure node:crypto code, the audit needs the ledger's schema.
 import { verifyLedgerDatabase } from "@potluck/ledger/cli";
-import { verifyProofBundle } from "@potluck/ledger/proof";
+import { verifyProofBundle } from "@potluck/ledger-proof";
 import { Defaults } from "@potluck/protocol";
 import { CliError, parseArgs, type Command } from "../command.js";
 
