@@ -2,9 +2,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DiagnosticsReport, generateIdentity, type Roster, type RosterEntry } from "@potluck/protocol";
-import { createLab, httpFrom, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { labRosterEntry } from "../../src/lab/roster.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { createLab, httpFrom, type Lab, type LabHost, type LabProcess, labRosterEntry, pollUntil } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
 /**

@@ -1,10 +1,7 @@
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity, type Roster } from "@potluck/protocol";
-import { createLab, delayMeshPath, pinArgv, type LabHost } from "../../src/lab/index.js";
-import { labRosterEntry } from "../../src/lab/roster.js";
-import { pollUntil } from "../../src/lab/run.js";
-import { labIdEnv } from "../../src/lab/names.js";
+import { createLab, delayMeshPath, type LabHost, labIdEnv, pinArgv, labRosterEntry, pollUntil } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import { coalesceWindowMs } from "@potluck/sidecar";
 import type { RunTiming } from "./client.js";

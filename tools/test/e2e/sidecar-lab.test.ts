@@ -3,9 +3,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { generateIdentity, privateKeyFromPem, signRequest, type Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { labRosterEntry } from "../../src/lab/roster.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { createLab, type Lab, type LabHost, type LabProcess, labRosterEntry, pollUntil } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
 // Issue 4 in the household lab: mac (no model) and linux (the tiny TEST model), real sidecars in
