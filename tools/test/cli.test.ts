@@ -1,30 +1,11 @@
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "../src/lib/repo.js";
+import { potluck, runBin } from "./helpers/bin.js";
 
 // The real bins, as a user runs them: argument handling happens before any command does work,
 // so none of these needs a running stack (a misspelt `up` flag must fail before `up` starts).
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Each run starts tsx; allow for a loaded machine. */
-const runTimeoutMs = 60_000;
-
-function runBin(bin: string, args: readonly string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(repoRoot, "bin", bin), ...args], { cwd: repoRoot, timeout: runTimeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const potluck = (...args: string[]) => runBin("potluck.mjs", args);
 const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 
 describe("potluck", () => {
