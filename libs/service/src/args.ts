@@ -59,7 +59,7 @@ function toArgsError(error: unknown, known: readonly string[]): ArgsError {
       const long = typed?.startsWith("--") === true;
       const hint = flag === undefined || !long ? undefined : closest(flag, known);
       const list = known.length === 0 ? "this command takes no flags" : `known flags: ${known.map((k) => `--${k}`).join(", ")}`;
-      const dash = long ? "" : "; arguments for another program go after --";
+      const dash = long ? "" : "; a word that starts with - goes after --";
       return new ArgsError(`unknown flag ${typed ?? "?"}${hint === undefined ? "" : ` (did you mean --${hint}?)`}; ${list}${dash}`, flag);
     }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":

@@ -16,7 +16,7 @@ describe("parseFlags", () => {
   });
 
   it("names a single-dash word as typed and points at --", () => {
-    expect(() => parseFlags(["ip", "-4", "address"], spec)).toThrow(/unknown flag -4; known flags: .*arguments for another program go after --/);
+    expect(() => parseFlags(["ip", "-4", "address"], spec)).toThrow(/unknown flag -4; known flags: .*a word that starts with - goes after --/);
   });
 
   it("does not let a boolean swallow the next word", () => {
