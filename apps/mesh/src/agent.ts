@@ -1,4 +1,5 @@
 import { runCommand, type Runner } from "./exec.js";
+import { readMeshState } from "./files.js";
 import { followRoster } from "./follow.js";
 import { joinMesh, type JoinResult } from "./join.js";
 
@@ -20,6 +21,8 @@ export interface MeshAgentOptions {
  */
 export async function runMeshAgent(options: MeshAgentOptions): Promise<void> {
   const run = options.run ?? runCommand;
+  // Checked first, so a machine that never joined gets no keys created by a restarting agent.
+  if (readMeshState(options.dataDir) === undefined) throw new Error(`${options.dataDir} has not joined a mesh yet: run potluck join COORDINATOR_URL TOKEN (as root, with this data dir) first`);
   const joined = await joinMesh({ dataDir: options.dataDir, interface: true, run });
   const { state } = joined;
   options.log(`up as ${state.name} (${state.meshIp}/${state.prefixLength} on ${state.interfaceName}) with ${joined.peers} peer(s)`);

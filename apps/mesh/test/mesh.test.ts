@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RosterEntry } from "@potluck/protocol";
 import { afterAll, describe, expect, it } from "vitest";
-import { ensureMachineKeys, loadMeshConfig, parseWgDump, planPeers, wireguardPublicKeyOf } from "../src/index.js";
+import { ensureMachineKeys, loadMeshConfig, parseWgDump, planPeers, runMeshAgent, wireguardPublicKeyOf } from "../src/index.js";
 
 // The machine side without a coordinator or a tunnel: keys, the peer plan and the agent's flags.
 // Enrollment against a real coordinator is tools/test/mesh.test.ts (apps never import apps); the
@@ -64,5 +64,14 @@ describe("potluck-mesh flags", () => {
   it("refuses a misspelt flag, naming it, instead of starting with a default", () => {
     expect(() => loadMeshConfig({}, ["--data-dri", "/srv/p"])).toThrow(/unknown flag --data-dri \(did you mean --data-dir\?\)/);
     expect(() => loadMeshConfig({}, ["extra"])).toThrow(/unexpected argument extra/);
+  });
+});
+
+describe("potluck-mesh agent", () => {
+  it("refuses a data dir that never joined, saying how to join, and creates nothing there", async () => {
+    const dataDir = join(dir, "never-joined");
+    const run = async () => ({ code: 1, stdout: "", stderr: "no command may run" });
+    await expect(runMeshAgent({ dataDir, log: () => undefined, signal: new AbortController().signal, run })).rejects.toThrow(/has not joined a mesh yet: run potluck join COORDINATOR_URL TOKEN/);
+    expect(existsSync(dataDir)).toBe(false);
   });
 });
