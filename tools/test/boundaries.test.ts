@@ -37,7 +37,7 @@ describe("module boundaries", () => {
       ["libs/protocol/src/leak.ts", "@potluck/peer", /libs\/protocol imports no other @potluck package/],
       ["libs/gguf/src/leak.ts", "@potluck/service", /libs\/gguf imports only @potluck\/protocol/],
       ["libs/service/src/leak.ts", "@potluck/peer", /libs\/service imports only @potluck\/protocol/],
-      ["libs/diagnostics/src/leak.ts", "@potluck/service", /libs\/diagnostics imports only @potluck\/protocol and @potluck\/peer/],
+      ["libs/peer/src/leak.ts", "@potluck/diagnostics", /libs\/peer imports only @potluck\/protocol and @potluck\/service/],
     ] as const) {
       const errors = await errorsFor(path, `import type { X } from "${module}";\nexport type Y = X;\n`);
       expect(errors.join("\n"), `${path}: ${module}`).toMatch(rule);
@@ -48,6 +48,27 @@ describe("module boundaries", () => {
     for (const [path, module] of [["libs/diagnostics/src/ok.ts", "@potluck/peer"], ["libs/peer/src/ok.ts", "@potluck/service"], ["libs/ledger-proof/src/ok.ts", "@potluck/protocol"]] as const) {
       expect(await errorsFor(path, `import { x } from "${module}";\nexport const y = x;\n`), `${path}: ${module}`).toEqual([]);
     }
+  });
+
+  it("refuse a tool's import of an app's or lib's internals", async () => {
+    for (const module of ["@potluck/ledger/src/ledger/service.js", "@potluck/ledger/internal", "@potluck/ledger/cli", "../../../apps/sidecar/src/app.js", "../../../libs/protocol/src/index.js"]) {
+      const errors = await errorsFor("tools/src/cli/commands/leak.ts", `import { x } from "${module}";\nexport const y = x;\n`);
+      expect(errors.join("\n"), module).toMatch(/tools import (only a package's public index|a package by its name)/);
+    }
+  });
+
+  it("refuse lab internals outside tools/src/lab, and allow its index", async () => {
+    for (const [path, module] of [["tools/src/cli/commands/leak.ts", "../../lab/run.js"], ["tools/bench/inference/leak.ts", "../../src/lab/state.js"], ["tools/test/leak.test.ts", "../src/lab/hub.js"]] as const) {
+      const errors = await errorsFor(path, `import { x } from "${module}";\nexport const y = x;\n`);
+      expect(errors.join("\n"), `${path} -> ${module}`).toMatch(/import the lab only through lab\/index\.js/);
+    }
+    expect(await errorsFor("tools/bench/inference/ok.ts", 'import { pollUntil } from "../../src/lab/index.js";\nexport const x = pollUntil;\n')).toEqual([]);
+    expect(await errorsFor("tools/src/lab/ok.ts", 'import { pollUntil } from "./run.js";\nexport const x = pollUntil;\n')).toEqual([]);
+  });
+
+  it("allow a tool to import a package's public index", async () => {
+    const errors = await errorsFor("tools/src/cli/commands/ok.ts", 'import { joinMesh } from "@potluck/mesh";\nimport { verifyProofBundle } from "@potluck/ledger-proof";\nexport const x = [joinMesh, verifyProofBundle];\n');
+    expect(errors).toEqual([]);
   });
 
   it("allow an app to import a lib", async () => {

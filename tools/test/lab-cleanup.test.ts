@@ -4,10 +4,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../src/lib/repo.js";
-import { cleanupLeftovers, createLab, labLeftovers, labRootDir, type Lab } from "../src/lab/index.js";
-import { labNamespaces, labPids } from "../src/lab/cleanup.js";
-import { labDir } from "../src/lab/names.js";
-import { pollUntil, run } from "../src/lab/run.js";
+import { cleanupLeftovers, createLab, type Lab, labDir, labLeftovers, labNamespaces, labPids, labRootDir, pollUntil, run } from "../src/lab/index.js";
 
 // Teardown really removes everything, also when the owner dies without calling it. Every check
 // is scoped to this test's own lab ids: other engineers' labs may exist at the same time.

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLab, httpFrom, labLeftovers, serveHttp, type Lab, type LabProcess } from "../src/lab/index.js";
-import { pollUntil } from "../src/lab/run.js";
+import { createLab, httpFrom, type Lab, labLeftovers, type LabProcess, pollUntil, serveHttp } from "../src/lab/index.js";
 
 // Every fault injector reproduces its symptom for real, and undoing it restores HTTP.
 // Symptoms are asserted against a control taken just before the fault, never against a clock.

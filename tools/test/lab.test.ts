@@ -1,8 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, delayMeshPath, httpFrom, labLeftovers, serveHttp, type Lab } from "../src/lab/index.js";
-import { labPids } from "../src/lab/cleanup.js";
+import { createLab, delayMeshPath, httpFrom, type Lab, labLeftovers, labPids, serveHttp } from "../src/lab/index.js";
 
 // The household lab for real: three namespaces on one bridge, wireguard-go potluck0 on each,
 // every pair peered. Fresh = a handshake within WireGuard's own rekey window.

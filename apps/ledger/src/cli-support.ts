@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { auditAnchors, type AnchorAudit } from "./anchors/audit.js";
 import { openLedgerDb } from "./db/open.js";
 import { auditLedger, type AuditReport } from "./ledger/audit.js";
-import { parseSignerKey, parseVerifierKey } from "./proof/note.js";
+import { parseSignerKey, parseVerifierKey } from "@potluck/ledger-proof";
 
 /**
  * What `potluck ledger verify` runs: opens the ledger's database (PostgreSQL if a URL is given,

@@ -5,4 +5,4 @@ export { ensureUsageConsumer, publishUsage, startIngest } from "./ingest/jetstre
 export { fromUsage, fromRequest } from "./ledger/events.js";
 export { Ledger } from "./ledger/service.js";
 export { balanceLeaves, takeSnapshot } from "./ledger/snapshot.js";
-export { generateSigner } from "./proof/note.js";
+export { generateSigner } from "@potluck/ledger-proof";

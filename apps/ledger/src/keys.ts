@@ -1,5 +1,5 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { generateSigner, NoteAlg, parseSignerKey, type NoteSigner } from "./proof/note.js";
+import { generateSigner, NoteAlg, parseSignerKey, type NoteSigner } from "@potluck/ledger-proof";
 
 /**
  * Loads the signer key from `path`, or creates it (mode 0600) on first start. Two processes

@@ -14,7 +14,7 @@ import { ensureUsageConsumer, startIngest } from "./ingest/jetstream.js";
 import { loadOrCreateSigner } from "./keys.js";
 import { Ledger } from "./ledger/service.js";
 import { createLedgerMetrics } from "./metrics.js";
-import { NoteAlg, parseVerifierKey } from "./proof/note.js";
+import { NoteAlg, parseVerifierKey } from "@potluck/ledger-proof";
 
 /** How often the outbox and the snapshot clock are looked at; the intervals themselves are configured. */
 const housekeepingMs = 5_000;

@@ -8,9 +8,7 @@ import { drainOutbox, outboxCounts } from "../src/anchors/outbox.js";
 import { Witness, WitnessAnchor } from "../src/anchors/witness.js";
 import { buildLedgerApp } from "../src/app.js";
 import type { Ledger } from "../src/ledger/service.js";
-import { verifyProofBundle } from "../src/proof/bundle.js";
-import { signCheckpoint } from "../src/proof/checkpoint.js";
-import { generateSigner, NoteAlg, parseVerifierKey } from "../src/proof/note.js";
+import { verifyProofBundle, signCheckpoint, generateSigner, NoteAlg, parseVerifierKey } from "@potluck/ledger-proof";
 import { ev, testLedger } from "./helpers/ledger.js";
 
 describe("anchors", () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
 import { loadLedgerConfig } from "../src/config.js";
 import { createLedgerMetrics } from "../src/metrics.js";
-import { verifyProofBundle } from "../src/proof/bundle.js";
+import { verifyProofBundle } from "@potluck/ledger-proof";
 import { testLedger } from "./helpers/ledger.js";
 
 describe("ledger HTTP API", () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyProofBundle } from "../src/proof/bundle.js";
+import { verifyProofBundle } from "@potluck/ledger-proof";
 import type { Ledger } from "../src/ledger/service.js";
 import { rawSql } from "./helpers/db.js";
 import { ev, testLedger } from "./helpers/ledger.js";

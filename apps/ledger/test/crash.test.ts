@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishUsage } from "../src/ingest/jetstream.js";
 import { auditLedger } from "../src/ledger/audit.js";
 import { openLedgerDb, type OpenedDb } from "../src/db/open.js";
-import { parseSignerKey, parseVerifierKey } from "../src/proof/note.js";
+import { parseSignerKey, parseVerifierKey } from "@potluck/ledger-proof";
 import { readFileSync } from "node:fs";
 import { createTestDb, rawSql } from "./helpers/db.js";
 import { killHard, spawnLedger, waitUntil } from "./helpers/proc.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe } from "vitest";
 import { openLedgerDb } from "../src/db/open.js";
 import { Ledger } from "../src/ledger/service.js";
-import { generateSigner } from "../src/proof/note.js";
+import { generateSigner } from "@potluck/ledger-proof";
 import { coreSuite } from "./helpers/core-suite.js";
 import { ORIGIN } from "./helpers/ledger.js";
 

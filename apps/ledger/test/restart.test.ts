@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLedgerDb } from "../src/db/open.js";
 import { publishUsage } from "../src/ingest/jetstream.js";
 import { auditLedger } from "../src/ledger/audit.js";
-import { parseSignerKey, parseVerifierKey } from "../src/proof/note.js";
+import { parseSignerKey, parseVerifierKey } from "@potluck/ledger-proof";
 import { superviseLedger, waitUntil } from "./helpers/proc.js";
 import { PrivateNats, PrivatePostgres } from "./helpers/servers.js";
 

@@ -2,8 +2,7 @@ import { describe, expect, it } from "vitest";
 import { openLedgerDb } from "../src/db/open.js";
 import { parallelSnapshotRoot, SnapshotHashLimits, snapshotRootFromDb } from "../src/ledger/snapshot-hash.js";
 import { snapshotRoot, snapshotRootParallel } from "../src/ledger/snapshot.js";
-import { balanceLeafHash, encodeBalanceLeaf } from "../src/proof/entry.js";
-import { leafHash } from "../src/proof/merkle.js";
+import { balanceLeafHash, encodeBalanceLeaf, leafHash } from "@potluck/ledger-proof";
 import { createTestDb, rawSql } from "./helpers/db.js";
 
 const rows = (n: number, name: (i: number) => string = (i) => `m${String(i).padStart(8, "0")}`) =>

@@ -86,7 +86,7 @@ describe("tampering is found and named", () => {
   });
 
   it("finds a rewrite that recomputed every later hash, through the signed checkpoint", async () => {
-    const { entryHash } = await import("../src/proof/entry.js");
+    const { entryHash } = await import("@potluck/ledger-proof");
     const { recordOf } = await import("../src/ledger/rows.js");
     const rows = await sql`select * from entries order by seq`;
     let prev = "0".repeat(64);

@@ -1,7 +1,5 @@
 // What tools (the CLI, benches, the lab) may use from the sidecar in-process. Apps never import this.
 // Kept light on purpose: the CLI imports it at start-up, so nothing here loads the model runtime.
-export { seededRandom, tinyGguf, TinyModelShape, TINY_MODEL_NAME, type TestModelShape } from "./inference/tiny-gguf.js";
-export { ensureTinyModel, tinyModelFileName, tinyModelDigest } from "./inference/tiny-model-file.js";
 // Diagnostics surfaces, for the dashboard test and benches (Hono only; no model runtime).
 export { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 export { dashboardRoutes } from "./dashboard/routes.js";

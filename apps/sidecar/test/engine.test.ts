@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineError, type EngineEvent, type GenerateRequest, type InferenceEngine } from "../src/inference/engine.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
-import { tinyGguf } from "../src/inference/tiny-gguf.js";
-import { tinyModelDigest } from "../src/inference/tiny-model-file.js";
+import { tinyGguf, tinyModelDigest } from "@potluck/gguf";
 import { readyTinyEngine, testEngineOptions, testModelDir, tinyModelPath } from "./fixtures.js";
 
 async function collect(stream: AsyncGenerator<EngineEvent>): Promise<{ text: string; done: Extract<EngineEvent, { type: "done" }> }> {

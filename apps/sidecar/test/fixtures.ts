@@ -1,7 +1,7 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LlamaEngine, type LlamaEngineOptions } from "../src/inference/llama-engine.js";
-import { ensureTinyModel, tinyModelFileName } from "../src/inference/tiny-model-file.js";
+import { ensureTinyModel, tinyModelFileName } from "@potluck/gguf";
 
 /** Generated test models are cached here across runs; the name carries the format version. */
 export const testModelDir = join(tmpdir(), "potluck-test-models");

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureTinyModel } from "../src/inference/tiny-model-file.js";
+import { ensureTinyModel } from "@potluck/gguf";
 import type { Embedder } from "../src/memory/embedder.js";
 import { createLlamaEmbedder } from "../src/memory/llama-embedder.js";
 import { MemoryStore } from "../src/memory/store.js";

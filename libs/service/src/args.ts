@@ -51,12 +51,16 @@ export function parseFlags(argv: readonly string[], spec: FlagSpec): ParsedFlags
 function toArgsError(error: unknown, known: readonly string[]): ArgsError {
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
-  const flag = /'(--?[^'\s]+)/.exec(message)?.[1]?.replace(/^-+/, "").split("=")[0];
+  // The flag as typed (`--max-token`, `-4`): no short forms are declared, so a single dash is shown as given.
+  const typed = /'(--?[^'\s]+)/.exec(message)?.[1]?.split("=")[0];
+  const flag = typed?.replace(/^-+/, "");
   switch (code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
-      const hint = flag === undefined ? undefined : closest(flag, known);
+      const long = typed?.startsWith("--") === true;
+      const hint = flag === undefined || !long ? undefined : closest(flag, known);
       const list = known.length === 0 ? "this command takes no flags" : `known flags: ${known.map((k) => `--${k}`).join(", ")}`;
-      return new ArgsError(`unknown flag --${flag ?? "?"}${hint === undefined ? "" : ` (did you mean --${hint}?)`}; ${list}`, flag);
+      const dash = long ? "" : "; a word that starts with - goes after --";
+      return new ArgsError(`unknown flag ${typed ?? "?"}${hint === undefined ? "" : ` (did you mean --${hint}?)`}; ${list}${dash}`, flag);
     }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
       return new ArgsError(flag === undefined ? message : `--${flag} ${message.includes("argument missing") ? "needs a value" : "takes no value"}`, flag);

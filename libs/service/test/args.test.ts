@@ -15,6 +15,10 @@ describe("parseFlags", () => {
     expect(() => parseFlags(["--max-token", "5", "hi"], spec)).toThrow(/unknown flag --max-token \(did you mean --max-tokens\?\)/);
   });
 
+  it("names a single-dash word as typed and points at --", () => {
+    expect(() => parseFlags(["ip", "-4", "address"], spec)).toThrow(/unknown flag -4; known flags: .*a word that starts with - goes after --/);
+  });
+
   it("does not let a boolean swallow the next word", () => {
     expect(parseFlags(["--json", "hi"], spec).positionals).toEqual(["hi"]);
   });

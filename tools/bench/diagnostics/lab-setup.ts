@@ -3,9 +3,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DiagnosticsReport, type Roster, type RosterEntry } from "@potluck/protocol";
 import { generateIdentity } from "@potluck/peer";
-import { createLab, httpFrom, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { labRosterEntry } from "../../src/lab/roster.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { createLab, httpFrom, type Lab, type LabHost, type LabProcess, labRosterEntry, pollUntil } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
 /**

@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import type { LayerCode } from "@potluck/protocol";
 import { TimeToVisibleMs } from "@potluck/diagnostics";
 import { parseArgs } from "../../src/cli/command.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { pollUntil } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { createDiagnosticsLab, parseCheckLines, type DiagnosticsLab } from "./lab-setup.js";
 

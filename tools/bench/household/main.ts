@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHousehold, HouseholdPorts, householdModel } from "../../src/demo/household-lab.js";
 import { outageAfter, startPromptLoop, type Attempt } from "../../src/demo/prompt-loop.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { pollUntil } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { flag } from "../common/args.js";
 import { median } from "../common/stats.js";

@@ -26,7 +26,7 @@ import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
 import { loadLedgerConfig, startLedgerService, type LedgerService } from "@potluck/ledger";
 import { balanceLeaves, ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
-import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
+import { merkleRoot, verifyProofBundle } from "@potluck/ledger-proof";
 import { parseArgs } from "../../src/cli/command.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { fmt, median, medianOf, summarize, timeCalls, type Summary } from "../common/stats.js";

@@ -1,4 +1,4 @@
-import { seededRandom } from "@potluck/sidecar";
+import { seededRandom } from "@potluck/gguf";
 /**
  * What the retrieval bench stores and asks. Ten hand-written memories with one distinct question
  * each (recall must be 1.00: any truncation, reordering or dropped field on a path shows up), and

@@ -1,4 +1,7 @@
-import { CliError, type Command } from "./command.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "../lib/repo.js";
+import { CliError, parseCommandFlags, type Command, type FlagSpec } from "./command.js";
 import { upCommand } from "./commands/up.js";
 import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
@@ -13,9 +16,15 @@ import { ledgerCommand } from "./commands/ledger.js";
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
 const commands: Command[] = [upCommand, modelCommand, askCommand, labCommand, memoryCommand, doctorCommand, tokenCommand, joinCommand, peersCommand, ledgerCommand];
 
+/** up.ts belongs to the service change and does not declare its flags yet; they are declared here until it does. */
+const undeclaredFlags: Record<string, FlagSpec> = {
+  up: { strings: ["data-dir", "port"], booleans: ["no-fw-watcher", "hub"], positionals: false },
+};
+
 const usage = `potluck: your own machines as one private AI system
 
 Usage: potluck COMMAND [options]   (potluck COMMAND --help for details)
+       potluck --version
 
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
@@ -27,13 +36,28 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return name === undefined ? 2 : 0;
   }
+  if (name === "--version" || name === "-V") {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
   const command = commands.find((c) => c.name === name);
   if (command === undefined) throw new CliError(`unknown command "${name}"; run potluck --help`, 2);
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // Only before "--": what follows belongs to another program (`potluck lab exec HOST -- cmd --help`).
+  const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (own.includes("--help") || own.includes("-h")) {
     process.stdout.write(command.usage.endsWith("\n") ? command.usage : `${command.usage}\n`);
     return 0;
   }
-  return command.run(rest);
+  const spec = command.flags ?? undeclaredFlags[command.name];
+  if (spec === undefined) throw new Error(`potluck ${command.name} declares no flags`);
+  return command.run(rest, parseCommandFlags(rest, spec));
+}
+
+/** The version in the repository's package.json: what this checkout is, with no build step to stamp it. */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version?: unknown };
+  if (typeof manifest.version !== "string") throw new Error("package.json has no version");
+  return manifest.version;
 }
 
 main(process.argv.slice(2)).then(

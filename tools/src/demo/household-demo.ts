@@ -1,6 +1,6 @@
 import { renderReport } from "@potluck/diagnostics";
 import { MemorySearchResponse, type DiagnosticsReport } from "@potluck/protocol";
-import { pollUntil } from "../lab/run.js";
+import { pollUntil } from "../lab/index.js";
 import { createHousehold, HouseholdPorts, householdModel, type Household } from "./household-lab.js";
 import { outageAfter, startPromptLoop } from "./prompt-loop.js";
 

@@ -1,9 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DiagnosticsReport, redactNatsUrl, type Roster } from "@potluck/protocol";
-import { createLab, type ExecResult, type Lab, type LabHost, type LabProcess } from "../lab/index.js";
-import { hubPorts, hubStartMs, startHub, waitForOutput, type Hub } from "../lab/hub.js";
-import { pollUntil } from "../lab/run.js";
+import { createLab, type ExecResult, type Hub, hubPorts, hubStartMs, type Lab, type LabHost, type LabProcess, pollUntil, startHub, waitForOutput } from "../lab/index.js";
 import { repoRoot, serviceEntry } from "../lib/repo.js";
 
 /**

@@ -1,11 +1,42 @@
 import { existsSync } from "node:fs";
 import { labNamespaces } from "./cleanup.js";
+import { createLab } from "./create.js";
 import { inHostArgv, wgDirOf } from "./host.js";
 import { labIdEnv } from "./names.js";
 import { run } from "./run.js";
 import { listStates, ownerAlive, readState, writeState, type LabState } from "./state.js";
+import type { LabOptions } from "./types.js";
 
 /** Support for `potluck lab …`, which finds labs through their state files rather than a Lab object. */
+
+/** How often the owner's hold timer fires; it does nothing, so any period works (under setInterval's limit). */
+const holdIntervalMs = 60 * 60_000;
+
+/**
+ * The detached owner `potluck lab up` starts: creates the lab, marks it as the CLI's, and holds it
+ * until SIGTERM or SIGINT (`potluck lab down`), then tears it down and exits. Never returns.
+ */
+export async function ownCliLab(options: LabOptions, log: (line: string) => void): Promise<never> {
+  const lab = await createLab(options);
+  // A pending promise does not keep Node running. Without the mesh nothing else does (no
+  // wireguard-go children), so the owner would exit as soon as the lab was up and its exit hook
+  // (hooks.ts) would tear the lab down: this timer holds the process, and so the lab, until `down`.
+  const hold = setInterval(() => undefined, holdIntervalMs);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void lab.teardown().finally(() => {
+      clearInterval(hold);
+      process.exit(0);
+    });
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  markCliLab(lab.id);
+  log(`lab ${lab.id} up`);
+  return new Promise<never>(() => undefined);
+}
 
 /** Marks a lab as the one `potluck lab up` started, so exec/status/down act on it. */
 export function markCliLab(id: string): void {

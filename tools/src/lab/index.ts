@@ -8,3 +8,11 @@ export { httpFrom, labHttpScript, serveHttp, type HttpResult } from "./http.js";
 export { labRosterEntry } from "./roster.js";
 export { pinArgv } from "./host.js";
 export { delayMeshPath } from "./latency.js";
+// What the CLI, the demo, benches and tests use; every other module here is the lab's own
+// (eslint.config.mjs refuses imports of them from outside tools/src/lab).
+export { describeLabs, hostCommand, liveCliLabs, ownCliLab } from "./cli-support.js";
+export { labNamespaces, labPids } from "./cleanup.js";
+export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub } from "./hub.js";
+export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
+export { pollUntil, run } from "./run.js";
+export { listStates, ownerAlive, readState, type LabState } from "./state.js";

@@ -1,15 +1,13 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-// Tools may drive apps (eslint.config.mjs depConstraints allow type:app), but Nx forbids importing an
-// application project unconditionally; the lead is asked to add @potluck/sidecar to `allow`.
-import { ensureTinyModel, tinyGguf, TinyModelShape, type TestModelShape } from "@potluck/sidecar";
+import { ensureTinyModel, tinyGguf, TinyModelShape, type TestModelShape } from "@potluck/gguf";
 
 /**
  * The tiny TEST model (random weights, gibberish output) for tests, benches and the lab. The
- * generator itself lives in the sidecar, which must make one when no model is configured.
+ * generator lives in @potluck/gguf, which the sidecar also uses when no model is configured.
  */
-export { tinyGguf, tinyModelDigest, TINY_MODEL_NAME } from "@potluck/sidecar";
+export { tinyGguf, tinyModelDigest, TINY_MODEL_NAME } from "@potluck/gguf";
 
 /** Where tools cache generated test models between runs. */
 export const toolsModelCacheDir = join(tmpdir(), "potluck-test-models");

@@ -1,9 +1,7 @@
 import { join } from "node:path";
 import { HeartbeatTiming, natsConnectOptions, type Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, httpFrom, serveHttp, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { pollUntil } from "../../src/lab/run.js";
-import { startHub, type Hub } from "../../src/lab/hub.js";
+import { createLab, httpFrom, type Hub, type Lab, type LabHost, type LabProcess, pollUntil, serveHttp, startHub } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
 // Three machines `potluck join` a coordinator on the home LAN (the "hub" host, which also runs

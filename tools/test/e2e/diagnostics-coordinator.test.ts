@@ -4,8 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DiagnosticsReport, type LayerCode } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, type LabHost } from "../../src/lab/index.js";
-import { startHub, waitForOutput, type Hub } from "../../src/lab/hub.js";
+import { createLab, type Hub, type Lab, type LabHost, startHub, waitForOutput } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import { parseCheckLines } from "../../bench/diagnostics/lab-setup.js";
 

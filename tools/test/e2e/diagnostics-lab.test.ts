@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Defaults, DiagnosticsOverview, DiagnosticsReport, type LayerCode, type LayerResult } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDiagnosticsLab, parseCheckLines, sidecarPort, type CheckLine, type DiagnosticsLab } from "../../bench/diagnostics/lab-setup.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { pollUntil } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
 // Diagnostics in the lab, one scenario per named failure, all on one lab: mac runs the real probes

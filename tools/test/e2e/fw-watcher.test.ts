@@ -2,8 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { FwStatus } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, httpFrom, serveHttp, type Lab, type LabHost } from "../../src/lab/index.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { createLab, httpFrom, type Lab, type LabHost, pollUntil, serveHttp } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
 // The firewall watcher against the lab's VPN fault injectors: HTTP from mac to linux over the

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHousehold, HouseholdPorts, householdModel as model, type Household } from "../../src/demo/household-lab.js";
 import { outageAfter, startPromptLoop } from "../../src/demo/prompt-loop.js";
 import type { LabHost } from "../../src/lab/index.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { pollUntil } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
 // Issue 10, the Sunday of field note 1 in the lab, on the same household `potluck lab demo` narrates:

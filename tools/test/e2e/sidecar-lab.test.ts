@@ -4,9 +4,7 @@ import { join } from "node:path";
 import { type Roster } from "@potluck/protocol";
 import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { labRosterEntry } from "../../src/lab/roster.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { createLab, type Lab, type LabHost, type LabProcess, labRosterEntry, pollUntil } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
 // Issue 4 in the household lab: mac (no model) and linux (the tiny TEST model), real sidecars in

@@ -2,9 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type ExecResult, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { waitForOutput } from "../../src/lab/hub.js";
-import { pollUntil } from "../../src/lab/run.js";
+import { createLab, type ExecResult, type Lab, type LabHost, type LabProcess, pollUntil, waitForOutput } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
 // The README's "Your first household" walkthrough, read from the README itself and run as

@@ -1,8 +1,7 @@
 import { asc, eq } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { anchorOutbox, checkpoints } from "../db/schema.js";
-import { openCheckpoint, verifyCosignature } from "../proof/checkpoint.js";
-import type { NoteVerifier } from "../proof/note.js";
+import { openCheckpoint, verifyCosignature, type NoteVerifier } from "@potluck/ledger-proof";
 
 export interface AnchorAudit {
   checked: number;

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { appendSignature, cosignLine, openCheckpoint, verifyConsistency, verifyCosignature, type NoteSigner, type NoteVerifier } from "../proof/index.js";
+import { appendSignature, cosignLine, openCheckpoint, verifyConsistency, verifyCosignature, type NoteSigner, type NoteVerifier } from "@potluck/ledger-proof";
 import type { StoredCheckpoint } from "../ledger/log.js";
 import { AnchorError, type Anchor } from "./anchor.js";
 

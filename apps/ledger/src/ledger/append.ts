@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { balances, head, rejections } from "../db/schema.js";
-import { entryHash, type LedgerRecord } from "../proof/entry.js";
+import { entryHash, type LedgerRecord } from "@potluck/ledger-proof";
 import type { IncomingEvent } from "./events.js";
 import { judge, type AccountState, type RefState, type Refusal } from "./rules.js";
 

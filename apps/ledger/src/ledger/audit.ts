@@ -1,10 +1,7 @@
 import { asc, eq, gt } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { balances, checkpoints, entries, head } from "../db/schema.js";
-import { openCheckpoint } from "../proof/checkpoint.js";
-import { entryHash, entryLeafHash, GENESIS_HASH, parseSnapshotMeta } from "../proof/entry.js";
-import { CompactRange } from "../proof/merkle-build.js";
-import type { NoteVerifier } from "../proof/note.js";
+import { openCheckpoint, entryHash, entryLeafHash, GENESIS_HASH, parseSnapshotMeta, CompactRange, type NoteVerifier } from "@potluck/ledger-proof";
 import { recordOf, type EntryRow } from "./rows.js";
 import { snapshotRoot } from "./snapshot.js";
 

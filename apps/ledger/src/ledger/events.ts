@@ -1,6 +1,6 @@
 import { hash } from "node:crypto";
 import { UsageEvent, type LedgerEventRequest } from "@potluck/protocol";
-import type { RecordKind } from "../proof/entry.js";
+import { type RecordKind } from "@potluck/ledger-proof";
 
 /** An event on its way into the chain, from HTTP or JetStream, already validated by protocol schemas. */
 export interface IncomingEvent {

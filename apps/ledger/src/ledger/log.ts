@@ -1,10 +1,7 @@
 import { asc, desc, eq, gte, lt, and } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { checkpoints, entries, head } from "../db/schema.js";
-import { signCheckpoint } from "../proof/checkpoint.js";
-import { entryLeafHash } from "../proof/entry.js";
-import { CompactRange, consistencyProof, inclusionProof, merkleRoot, subtreeRoot } from "../proof/merkle-build.js";
-import type { NoteSigner } from "../proof/note.js";
+import { signCheckpoint, entryLeafHash, CompactRange, consistencyProof, inclusionProof, merkleRoot, subtreeRoot, type NoteSigner } from "@potluck/ledger-proof";
 import { recordOf } from "./rows.js";
 
 /** Rows read per query when catching the leaf cache up; bounds memory per round trip. */

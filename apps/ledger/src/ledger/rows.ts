@@ -1,5 +1,5 @@
 import type { entries } from "../db/schema.js";
-import { KindCode, type LedgerRecord, type RecordKind } from "../proof/entry.js";
+import { KindCode, type LedgerRecord, type RecordKind } from "@potluck/ledger-proof";
 
 export type EntryRow = typeof entries.$inferSelect;
 

@@ -2,9 +2,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
-import { balanceLeafBytes, writeBalanceLeaf } from "../proof/entry.js";
-import { leafHash } from "../proof/merkle.js";
-import { merkleRoot } from "../proof/merkle-build.js";
+import { balanceLeafBytes, writeBalanceLeaf, leafHash, merkleRoot } from "@potluck/ledger-proof";
 import type { BalanceRow } from "./balance-row.js";
 
 /**

@@ -1,8 +1,7 @@
 import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { balances, entries, head } from "../db/schema.js";
-import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta } from "../proof/entry.js";
-import { inclusionProof, merkleRoot } from "../proof/merkle-build.js";
+import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta, inclusionProof, merkleRoot } from "@potluck/ledger-proof";
 import { recordOf } from "./rows.js";
 import { parallelSnapshotRoot, SnapshotHashLimits, snapshotRootFromDb } from "./snapshot-hash.js";
 import type { BalanceRow } from "./balance-row.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Ledger } from "../../src/ledger/service.js";
-import { verifyProofBundle } from "../../src/proof/bundle.js";
+import { verifyProofBundle } from "@potluck/ledger-proof";
 import { ev } from "./ledger.js";
 
 /** The meter's behaviour, run once on PostgreSQL and once on PGlite. */
@@ -55,7 +55,7 @@ export function coreSuite(make: () => Promise<{ ledger: Ledger; close: () => Pro
     await ledger.append([ev({ kind: "earn", eventId: "c-e10", account: "bob", amount: 7 })]);
     const cp2 = await ledger.checkpoint();
     expect(cp1 && cp2 && cp2.size > cp1.size).toBe(true);
-    const { verifyConsistency } = await import("../../src/proof/merkle.js");
+    const { verifyConsistency } = await import("@potluck/ledger-proof");
     const proof = await ledger.log.consistency(cp1?.size ?? 0, cp2?.size ?? 0);
     verifyConsistency(cp1?.size ?? 0, cp2?.size ?? 0, proof, Buffer.from(cp1?.root ?? "", "hex"), Buffer.from(cp2?.root ?? "", "hex"));
     const snap = await ledger.snapshot();

@@ -1,7 +1,7 @@
 import { openLedgerDb, type OpenedDb } from "../../src/db/open.js";
 import { fromRequest, type IncomingEvent } from "../../src/ledger/events.js";
 import { Ledger } from "../../src/ledger/service.js";
-import { generateSigner } from "../../src/proof/note.js";
+import { generateSigner } from "@potluck/ledger-proof";
 import type { Anchor } from "../../src/anchors/anchor.js";
 import type { LedgerEventRequest } from "@potluck/protocol";
 import { createTestDb } from "./db.js";

@@ -1,8 +1,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { ModelSource } from "./engine.js";
-import { TINY_MODEL_MARKER_KEY } from "./tiny-gguf.js";
-import { ensureTinyModel, tinyModelFileName } from "./tiny-model-file.js";
+import { TINY_MODEL_MARKER_KEY, ensureTinyModel, tinyModelFileName } from "@potluck/gguf";
 
 /** Models one sidecar loads; more is a configuration mistake (each takes memory and a context). */
 export const modelsMax = 16;

@@ -1,5 +1,5 @@
 import { Defaults, ErrorBody, Headers } from "@potluck/protocol";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage: potluck ask [--model M] [--on MACHINE] [--max-tokens N] [--url URL] PROMPT
 
@@ -15,8 +15,8 @@ export const askCommand: Command = {
   name: "ask",
   summary: "ask a model (here or on another machine) and stream the reply",
   usage,
-  async run(argv) {
-    const { flags, positionals } = parseArgs(argv);
+  flags: { strings: ["model", "on", "max-tokens", "url"] },
+  async run(_argv, { flags, positionals }) {
     const prompt = positionals.join(" ").trim();
     if (prompt.length === 0) throw new CliError("PROMPT is required; see potluck ask --help", 2);
     const base = (flags.get("url") ?? `http://127.0.0.1:${process.env.POTLUCK_PORT ?? Defaults.sidecarPort}`).replace(/\/$/, "");

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { Defaults, DiagnosticsOverview, DiagnosticsReport, FwReapplyResult, MachineName, type LayerResult } from "@potluck/protocol";
 import { Diagnostics, httpLocalProbe, renderReport, type PeerClient, type TunnelReader } from "@potluck/diagnostics";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage: potluck doctor [MACHINE] [--json] [--fix [--yes]] [--model M] [--port N]
 
@@ -34,8 +34,8 @@ export const doctorCommand: Command = {
   name: "doctor",
   summary: "name the layer that stops a prompt reaching a machine, and its fix",
   usage,
-  async run(argv) {
-    const { flags, positionals } = parseArgs(argv, ["json", "fix", "yes"]);
+  flags: { strings: ["model", "port"], booleans: ["json", "fix", "yes"] },
+  async run(_argv, { flags, positionals }) {
     if (positionals.length > 1) throw new CliError("doctor takes at most one MACHINE", 2);
     const peer = positionals[0];
     if (peer !== undefined && !MachineName.safeParse(peer).success) throw new CliError(`"${peer}" is not a machine name (lower-case letters, digits and '-')`, 2);

@@ -1,8 +1,8 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_SUBJECT_ROOT } from "@potluck/protocol";
-import { CoordinatorError, followRoster, joinMesh, runCommand } from "../../mesh/index.js";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { CoordinatorError, followJoined, joinMesh, runCommand } from "@potluck/mesh";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage: potluck join [COORDINATOR_URL TOKEN] [--name NAME] [--owner OWNER] [--endpoint HOST:PORT]
                    [--listen-port N] [--data-dir DIR] [--no-interface] [--follow [--nats URL]] [--json]
@@ -11,7 +11,8 @@ Joins this machine to the mesh: creates its WireGuard and identity keys (0600, i
 enrolls with the coordinator using a token from \`potluck token create\`, and brings up potluck0
 (wireguard-go, MTU 1280) with every peer on the roster. Running it again with the same data dir
 re-uses the enrollment (the token is not spent twice); without URL and TOKEN it restarts from
-the data dir's saved enrollment, which is what a service unit runs: potluck join --follow.
+the data dir's saved enrollment. The potluck-mesh agent (apps/mesh/potluck-mesh.service) is what
+every machine runs after that: it does the same as potluck join --follow.
 
   --name        this machine's name in the roster (POTLUCK_MACHINE, else the host name)
   --owner       the household or person it belongs to (POTLUCK_OWNER, else "home")
@@ -26,8 +27,8 @@ export const joinCommand: Command = {
   name: "join",
   summary: "enroll with a coordinator and bring up potluck0",
   usage,
-  async run(argv) {
-    const { flags, positionals } = parseArgs(argv, ["follow", "no-interface", "json"]);
+  flags: { strings: ["name", "owner", "endpoint", "listen-port", "data-dir", "nats"], booleans: ["follow", "no-interface", "json"] },
+  async run(_argv, { flags, positionals }) {
     const [url, token] = positionals;
     if (positionals.length === 1 || positionals.length > 2) throw new CliError("expected COORDINATOR_URL TOKEN (or neither, to re-use this data dir's enrollment); see potluck join --help", 2);
     if (url !== undefined && !/^https?:\/\//.test(url)) throw new CliError(`coordinator URL ${JSON.stringify(url)} must start with http:// or https://`, 2);
@@ -46,9 +47,8 @@ export const joinCommand: Command = {
     if (!flags.has("follow")) return 0;
     const abort = new AbortController();
     for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => abort.abort());
-    await followRoster({
-      state, dataDir, privateKeyPath: result.keys.wireguardPrivateKeyPath, run: runCommand, signal: abort.signal,
-      log: (message) => process.stdout.write(`potluck: ${message}\n`),
+    await followJoined(result, {
+      dataDir, signal: abort.signal, log: (message) => process.stdout.write(`potluck: ${message}\n`),
       natsUrl: flags.get("nats") ?? process.env.POTLUCK_NATS_URL, natsPrefix: process.env.POTLUCK_NATS_PREFIX,
     });
     return 0;

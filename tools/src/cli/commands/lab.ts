@@ -1,12 +1,10 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupLeftovers, createLab, labRootDir } from "../../lab/index.js";
-import { describeLabs, hostCommand, liveCliLabs, markCliLab } from "../../lab/cli-support.js";
-import { checkId, newLabId } from "../../lab/names.js";
-import { pollUntil } from "../../lab/run.js";
-import { listStates, ownerAlive, readState, type LabState } from "../../lab/state.js";
-import { CliError, parseArgs, type Command } from "../command.js";
+import {
+  checkId, cleanupLeftovers, describeLabs, hostCommand, labRootDir, listStates, liveCliLabs, newLabId, ownCliLab, ownerAlive, pollUntil, readState, type LabState,
+} from "../../lab/index.js";
+import { CliError, type Command } from "../command.js";
 import { runHouseholdDemo } from "../../demo/household-demo.js";
 
 const usage = `Usage: potluck lab up [--hosts N | --hosts a,b,c] [--extra-hosts hub,…] [--no-mesh] [--id ID]
@@ -35,11 +33,9 @@ export const labCommand: Command = {
   name: "lab",
   summary: "the household lab: hosts in network namespaces on a WireGuard mesh",
   usage,
-  async run(argv) {
-    const dash = argv.indexOf("--");
-    const { flags, positionals } = parseArgs(dash >= 0 ? argv.slice(0, dash) : argv, ["no-mesh", "all"]);
-    const command = dash >= 0 ? argv.slice(dash + 1) : [];
-    const [sub, ...rest] = positionals;
+  flags: { strings: ["hosts", "extra-hosts", "id"], booleans: ["no-mesh", "all"] },
+  // Everything after "--" is a positional too: the command `exec` runs, flags and all.
+  async run(_argv, { flags, positionals: [sub, ...rest] }) {
     if (process.getuid?.() !== 0 && sub !== undefined && sub !== "status") throw new CliError("the lab needs root (network namespaces, nftables)");
     switch (sub) {
       case "up":
@@ -47,7 +43,7 @@ export const labCommand: Command = {
       case "_run":
         return runOwner(flags);
       case "exec":
-        return exec(rest[0], [...rest.slice(1), ...command], flags.get("id"));
+        return exec(rest[0], rest.slice(1), flags.get("id"));
       case "status":
         process.stdout.write(await describeLabs());
         return 0;
@@ -116,19 +112,7 @@ function checkIdFlag(id: string | undefined): string | undefined {
 
 /** The background owner: creates the lab, marks it, and holds it until SIGTERM/SIGINT. */
 async function runOwner(flags: Map<string, string>): Promise<number> {
-  const lab = await createLab({ id: checkIdFlag(flags.get("id")), ...hostNames(flags), mesh: !flags.has("no-mesh") });
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void lab.teardown().finally(() => process.exit(0));
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
-  markCliLab(lab.id);
-  process.stdout.write(`lab ${lab.id} up\n`);
-  await new Promise<never>(() => undefined);
-  return 0;
+  return ownCliLab({ id: checkIdFlag(flags.get("id")), ...hostNames(flags), mesh: !flags.has("no-mesh") }, (line) => process.stdout.write(`${line}\n`));
 }
 
 function pickLab(id: string | undefined): LabState {

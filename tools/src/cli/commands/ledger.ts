@@ -2,10 +2,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 // Tools may drive apps; the verifier is pure node:crypto code, the audit needs the ledger's schema.
+// eslint-disable-next-line no-restricted-imports -- until the ledger has a public index (the service change adds it) that exports this
 import { verifyLedgerDatabase } from "@potluck/ledger/cli";
-import { verifyProofBundle } from "@potluck/ledger/proof";
+import { verifyProofBundle } from "@potluck/ledger-proof";
 import { Defaults } from "@potluck/protocol";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage:
   potluck ledger verify [--from HASH] [--key VKEY] [--witness VKEY,…] [--json]
@@ -27,9 +28,8 @@ export const ledgerCommand: Command = {
   name: "ledger",
   summary: "verify the credit ledger, export and check balance proofs",
   usage,
-  async run(argv) {
-    const [sub, ...rest] = argv;
-    const { flags, positionals } = parseArgs(rest, ["json"]);
+  flags: { strings: ["from", "key", "witness", "out", "url"], booleans: ["json"] },
+  async run(_argv, { flags, positionals: [sub, ...positionals] }) {
     const witnessKeys = (flags.get("witness") ?? "").split(",").filter((k) => k.length > 0);
     switch (sub) {
       case "verify":

@@ -8,7 +8,7 @@ import {
   MemoryWriteResponse,
   check,
 } from "@potluck/protocol";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage: potluck memory COMMAND [options]
 
@@ -29,8 +29,8 @@ export const memoryCommand: Command = {
   name: "memory",
   summary: "add, search and remove memories on this machine (or search the fleet)",
   usage,
-  async run(argv) {
-    const { flags, positionals } = parseArgs(argv, ["pinned", "include-cold", "fleet", "json"]);
+  flags: { strings: ["project", "tags", "confidence", "limit", "min-confidence", "deadline-ms", "port"], booleans: ["pinned", "include-cold", "fleet", "json"] },
+  async run(_argv, { flags, positionals }) {
     const [sub, ...args] = positionals;
     const base = `http://127.0.0.1:${flags.get("port") ?? process.env.POTLUCK_PORT ?? Defaults.sidecarPort}`;
     const json = flags.has("json");

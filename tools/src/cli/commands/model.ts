@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { CliError, type Command } from "../command.js";
 import { TINY_MODEL_NAME, writeTinyModel } from "../../model/tiny.js";
 
 const usage = `Usage: potluck model tiny --out FILE [--seed N]
@@ -12,8 +12,8 @@ export const modelCommand: Command = {
   name: "model",
   summary: "model files: `model tiny` writes the tiny random-weight TEST model",
   usage,
-  async run(argv) {
-    const { flags, positionals } = parseArgs(argv);
+  flags: { strings: ["out", "seed"] },
+  async run(_argv, { flags, positionals }) {
     if (positionals[0] !== "tiny") throw new CliError(`expected "potluck model tiny --out FILE"; see potluck model --help`, 2);
     const out = flags.get("out");
     if (out === undefined) throw new CliError("--out FILE is required", 2);

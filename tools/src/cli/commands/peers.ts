@@ -1,8 +1,8 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { RosterEntry } from "@potluck/protocol";
-import { coordinatorClient, CoordinatorError, latestHandshakes, readMeshState, runCommand } from "../../mesh/index.js";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { coordinatorClient, CoordinatorError, latestHandshakes, readMeshState, runCommand } from "@potluck/mesh";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage: potluck peers [--coordinator URL] [--data-dir DIR] [--json]
 
@@ -15,8 +15,8 @@ export const peersCommand: Command = {
   name: "peers",
   summary: "list the mesh roster from this machine's view",
   usage,
-  async run(argv) {
-    const { flags } = parseArgs(argv, ["json"]);
+  flags: { strings: ["coordinator", "data-dir"], booleans: ["json"], positionals: false },
+  async run(_argv, { flags }) {
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
     const state = readMeshState(dataDir);
     const url = flags.get("coordinator") ?? state?.coordinatorUrl ?? process.env.POTLUCK_COORDINATOR_URL;

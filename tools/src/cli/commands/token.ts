@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Defaults } from "@potluck/protocol";
-import { coordinatorClient, CoordinatorError } from "../../mesh/index.js";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { coordinatorClient, CoordinatorError } from "@potluck/mesh";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage: potluck token create [--reusable] [--ttl 1h] [--owner NAME] [--coordinator URL]
                             [--admin-secret SECRET] [--data-dir DIR] [--json]
@@ -18,8 +18,8 @@ export const tokenCommand: Command = {
   name: "token",
   summary: "create a join token (potluck token create)",
   usage,
-  async run(argv) {
-    const { flags, positionals } = parseArgs(argv, ["reusable", "json"]);
+  flags: { strings: ["ttl", "owner", "coordinator", "admin-secret", "data-dir"], booleans: ["reusable", "json"] },
+  async run(_argv, { flags, positionals }) {
     if (positionals[0] !== "create" || positionals.length !== 1) throw new CliError(`expected "potluck token create"; see potluck token --help`, 2);
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
     const url = flags.get("coordinator") ?? process.env.POTLUCK_COORDINATOR_URL ?? `http://127.0.0.1:${process.env.POTLUCK_COORDINATOR_PORT ?? Defaults.coordinatorPort}`;

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { balanceLeafHash, decodeEntry, encodeBalanceLeaf, encodeEntry, entryHash, entryLeafHash, KindCode, type LedgerRecord, type RecordKind } from "../src/proof/entry.js";
-import { leafHash } from "../src/proof/merkle.js";
+import { balanceLeafHash, decodeEntry, encodeBalanceLeaf, encodeEntry, entryHash, entryLeafHash, KindCode, type LedgerRecord, type RecordKind } from "../src/entry.js";
+import { leafHash } from "../src/merkle.js";
 
 const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString("hex"));
 const record: fc.Arbitrary<LedgerRecord> = fc.record({

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CompactRange, consistencyProof, inclusionProof, merkleRoot } from "../src/proof/merkle-build.js";
-import { leafHash, verifyConsistency, verifyInclusion } from "../src/proof/merkle.js";
+import { CompactRange, consistencyProof, inclusionProof, merkleRoot } from "../src/merkle-build.js";
+import { leafHash, verifyConsistency, verifyInclusion } from "../src/merkle.js";
 
 // Public vectors from github.com/transparency-dev/merkle (Apache-2.0), converted to one JSON file.
 interface InclusionVector { file: string; leafIdx: number; treeSize: number; root: string | null; leafHash: string | null; proof: string[] | null; wantErr: boolean }

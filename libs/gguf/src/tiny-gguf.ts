@@ -7,8 +7,8 @@
  * the alignment, then each tensor's data at an aligned offset. All tensors are F32, which keeps the
  * writer free of quantisation code at the cost of a few hundred kB.
  *
- * It lives in the sidecar (not tools/) because the sidecar must be able to make one at start-up and
- * apps never import tools; `potluck model tiny` (tools/src/model) wraps it.
+ * It is a lib because two sides need it: the sidecar makes one at start-up when no model is
+ * configured, and `potluck model tiny` (tools/src/model) writes one; apps never import tools.
  */
 
 /** Shape of the generated model. Small on purpose: a CPU thread generates ~1,000+ tokens/s. */

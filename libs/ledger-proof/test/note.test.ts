@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cosignLine, openCheckpoint, parseCheckpointText, signCheckpoint, verifyCosignature } from "../src/proof/checkpoint.js";
-import { appendSignature, generateSigner, NoteAlg, openNote, parseSignerKey, parseVerifierKey, signNote } from "../src/proof/note.js";
+import { cosignLine, openCheckpoint, parseCheckpointText, signCheckpoint, verifyCosignature } from "../src/checkpoint.js";
+import { appendSignature, generateSigner, NoteAlg, openNote, parseSignerKey, parseVerifierKey, signNote } from "../src/note.js";
 
 // The worked example from the Go signed-note documentation (golang.org/x/mod/sumdb/note).
 const goExample = {

@@ -1,7 +1,0 @@
-/** The offline proof toolkit: pure code on node:crypto, usable without a database (the CLI imports it). */
-export * from "./bundle.js";
-export * from "./checkpoint.js";
-export * from "./entry.js";
-export * from "./merkle.js";
-export * from "./merkle-build.js";
-export * from "./note.js";

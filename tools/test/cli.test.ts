@@ -1,0 +1,59 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { repoRoot } from "../src/lib/repo.js";
+import { potluck, runBin } from "./helpers/bin.js";
+
+// The real bins, as a user runs them: argument handling happens before any command does work,
+// so none of these needs a running stack (a misspelt `up` flag must fail before `up` starts).
+const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
+
+describe("potluck", () => {
+  it("prints the version from package.json with --version and -V", async () => {
+    for (const flag of ["--version", "-V"]) {
+      const ran = await potluck(flag);
+      expect(ran, flag).toMatchObject({ code: 0, stdout: `${version}\n` });
+    }
+  });
+
+  it("refuses a misspelt flag, naming it, instead of using the default (exit 2)", async () => {
+    const ran = await potluck("ask", "--max-token", "5", "hi");
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toMatch(/unknown flag --max-token \(did you mean --max-tokens\?\)/);
+  });
+
+  it("does not let an unknown boolean eat the prompt", async () => {
+    const ran = await potluck("ask", "--json", "hi");
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toMatch(/unknown flag --json/);
+  });
+
+  it("has --help for every command", async () => {
+    const overview = await potluck("--help");
+    expect(overview.code).toBe(0);
+    const names = [...overview.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1] as string);
+    expect(names).toEqual(expect.arrayContaining(["up", "ask", "lab", "join", "ledger", "memory", "model", "doctor", "token", "peers"]));
+    for (const name of names) {
+      const help = await potluck(name, "--help");
+      expect(help.code, name).toBe(0);
+      expect(help.stdout, name).toMatch(new RegExp(`^Usage:[\\s\\S]*potluck ${name}`));
+    }
+  });
+
+  it("refuses a misspelt flag of up before starting anything", async () => {
+    const ran = await potluck("up", "--no-fw-watch");
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toMatch(/unknown flag --no-fw-watch \(did you mean --no-fw-watcher\?\)/);
+  });
+});
+
+describe("potluck-mesh", () => {
+  it("has --help and refuses a misspelt flag", async () => {
+    const help = await runBin("potluck-mesh.mjs", ["--help"]);
+    expect(help).toMatchObject({ code: 0 });
+    expect(help.stdout).toMatch(/^Usage: potluck-mesh/);
+    const wrong = await runBin("potluck-mesh.mjs", ["--data-dri", "/tmp/x"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/unknown flag --data-dri \(did you mean --data-dir\?\)/);
+  });
+});
