@@ -2,7 +2,7 @@ import { MemorySearchResponse, ReplayCache, type Capabilities } from "@potluck/p
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildSidecarApp } from "../src/app.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
-import { peerMemoryEnabledFromEnv } from "../src/memory/routes.js";
+import { peerSharing } from "../src/memory/sharing.js";
 import type { MemoryStore } from "../src/memory/store.js";
 import type { PeerDirectory } from "../src/peer/directory.js";
 import { PeerClient } from "../src/routing/peer-client.js";
@@ -22,12 +22,12 @@ describe("memory in the sidecar app", () => {
   };
   let scratch: ReturnType<typeof scratchDir>;
   let store: MemoryStore;
-  const env: NodeJS.ProcessEnv = {};
+  let sharing = peerSharing(false);
   beforeEach(async () => {
     scratch = scratchDir();
     store = await openStore(scratch.dir);
     await store.add({ ...defaults, text: "the backup drive is the grey one labelled B2", project: "home" });
-    env.POTLUCK_PEER_MEMORY_ENABLED = "0";
+    sharing = peerSharing(false);
   });
   afterEach(() => {
     store.close();
@@ -41,9 +41,9 @@ describe("memory in the sidecar app", () => {
     return buildSidecarApp({
       machine: "mac", owner: "home", version: "t", startedAt: Date.now(), isWarm: () => true, remoteAddress: () => address,
       engine, router, directory, replay: new ReplayCache(), usage,
-      memory: () => ({ peerSearchEnabled: peerMemoryEnabledFromEnv(env), records: store.size }),
+      memory: () => ({ peerSearchEnabled: sharing.enabled(), records: store.size }),
       embedder: () => ({ id: store.embedder.id, dimensions: store.embedder.dimensions, state: "ready" }),
-      memoryApi: { store, peerSearchEnabled: () => peerMemoryEnabledFromEnv(env), setPeerSearchEnabled: (on) => (env.POTLUCK_PEER_MEMORY_ENABLED = on ? "1" : "0") },
+      memoryApi: { store, peerSearchEnabled: sharing.enabled, setPeerSearchEnabled: sharing.set },
     });
   }
 
@@ -60,7 +60,7 @@ describe("memory in the sidecar app", () => {
     expect((await sidecar.request("/peer/memory/search", signed(stranger, body))).status).toBe(401);
     const off = await sidecar.request("/peer/memory/search", signed(linux, body));
     expect(off.status).toBe(503);
-    env.POTLUCK_PEER_MEMORY_ENABLED = "1";
+    sharing.set(true);
     const request = signed(linux, body);
     const on = await sidecar.request("/peer/memory/search", request);
     expect(on.status).toBe(200);
