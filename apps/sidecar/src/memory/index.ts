@@ -8,7 +8,3 @@ export { memoryRoutes, memoryStatus, peerMemoryRoutes, peerSearchDisabledReason,
 export { openMemory, type OpenedMemory, type OpenMemoryOptions } from "./open.js";
 export { peerSharing, type PeerSharing } from "./sharing.js";
 export { LruCache } from "./query-cache.js";
-// The middleware the sidecar puts in front of these routes, for tools (benches) that serve the
-// memory surface alone with the same access rules.
-export { peerAccess } from "../middleware/peer-access.js";
-export { peerSignature } from "../peer/signature.js";
