@@ -1,8 +1,8 @@
-import { CoordinatorLimits, errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
+import { CoordinatorLimits, errorBody, ErrorCode } from "@potluck/protocol";
+import { isLoopbackAddress, jsonErrors, limitBody, type Logger } from "@potluck/service";
 import { Hono, type Context } from "hono";
 import type { Registry } from "prom-client";
 import { requireAdmin } from "./admin.js";
-import { bodyLimit } from "hono/body-limit";
 import { enrollRoutes } from "./routes/enroll.js";
 import { machineRoutes, rosterRoutes } from "./routes/machines.js";
 import { tokenRoutes } from "./routes/tokens.js";
@@ -15,17 +15,14 @@ export interface CoordinatorDeps {
   adminSecret: string;
   /** Prometheus registry served at /metrics to loopback callers (others need the admin secret). */
   metrics?: Registry;
+  /** Where internal errors (500s) are logged with their cause. */
+  log?: Logger;
 }
 
 /** The coordinator's HTTP surface, built from injected dependencies (no port, no globals). */
 export function buildCoordinatorApp(deps: CoordinatorDeps) {
   const app = new Hono()
-    .use(
-      bodyLimit({
-        maxSize: CoordinatorLimits.bodyBytesMax,
-        onError: (c) => c.json(errorBody(ErrorCode.bodyTooLarge, `request body is larger than ${CoordinatorLimits.bodyBytesMax} bytes`, "body"), 413),
-      }),
-    )
+    .use(limitBody({ bytesMax: CoordinatorLimits.bodyBytesMax }))
     .get("/health", (c) => c.json({ status: "ok", service: "coordinator", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
     .route("/v1/tokens", tokenRoutes(deps.state, deps.adminSecret))
     .route("/v1/enroll", enrollRoutes(deps.state))
@@ -37,18 +34,12 @@ export function buildCoordinatorApp(deps: CoordinatorDeps) {
       if (registry === undefined) return c.json(errorBody(ErrorCode.notFound, "metrics are not enabled in this process"), 404);
       return c.body(await registry.metrics(), 200, { "content-type": registry.contentType });
     });
-  app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
-  app.onError((err, c) => {
-    const { status, body } = toErrorResponse(err);
-    return c.json(body, status as 400);
-  });
-  return app;
+  return jsonErrors(app, { log: deps.log });
 }
 
 /** The TCP peer's address as @hono/node-server hands it over; absent in app.request() tests. */
 function fromLoopback(c: Context): boolean {
-  const address = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? "";
-  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+  return isLoopbackAddress((c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress);
 }
 
 export type CoordinatorApp = ReturnType<typeof buildCoordinatorApp>;

@@ -1,23 +1,10 @@
-import { Heartbeat, ReplayCache, RosterChanged, VerifyFailure, natsConnectOptions, redactNatsUrl, subjectsFor, verifyMessage } from "@potluck/protocol";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Heartbeat, ReplayCache, RosterChanged, VerifyFailure, subjectsFor, verifyMessage } from "@potluck/protocol";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "@potluck/service";
 import type { CoordinatorState, RosterEvents } from "./state.js";
 
 /** Distinct (machine, reason) pairs whose dropped heartbeats are logged; the counter counts them all. */
 const heartbeatWarningsMax = 1_000;
-
-export interface Logger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-/** Opens the coordinator's NATS connection; retries forever so a NATS restart is survivable. */
-export async function connectNats(url: string): Promise<NatsConnection> {
-  try {
-    return await connect({ ...natsConnectOptions(url), name: "potluck-coordinator", maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true });
-  } catch (error) {
-    throw new Error(`connecting to NATS at ${redactNatsUrl(url)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
 
 /** Roster changes go out on `<root>.roster.changed`; core NATS, as machines also poll the roster. */
 export function natsRosterEvents(nc: NatsConnection, prefix: string, log?: Logger): RosterEvents {

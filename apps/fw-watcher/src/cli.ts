@@ -1,5 +1,6 @@
-import { Defaults, flagNameFor } from "@potluck/protocol";
-import { FwWatcherConfigSchema } from "./config.js";
+import { Defaults } from "@potluck/protocol";
+import { ArgsError, flagNameFor, parseFlags } from "@potluck/service";
+import { FwWatcherConfigSchema, FwWatcherSwitches } from "./config.js";
 
 export const Modes = ["install", "check", "watch", "uninstall"] as const;
 export type Mode = (typeof Modes)[number];
@@ -32,36 +33,32 @@ export interface Invocation {
   help: boolean;
 }
 
-/** Flags this CLI accepts: its own switches plus one per configuration variable. */
-const switches = new Set<string>([...Modes, "json", "help"]);
-const configFlags = new Set(Object.keys(FwWatcherConfigSchema.shape).map(flagNameFor));
-
 export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** Reads the mode from argv; configuration flags are left to parseConfig. */
+/** Reads the mode from argv with the one strict parser; configuration flags are left to parseConfig. */
 export function parseInvocation(argv: readonly string[]): Invocation {
-  const modes: Mode[] = [];
-  let json = false;
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? "";
-    if (arg === "-h") {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
-    const name = arg.slice(2).split("=")[0] ?? "";
-    if (configFlags.has(name)) {
-      if (!arg.includes("=")) i++; // its value is the next argument
-      continue;
-    }
-    if (!switches.has(name)) throw new UsageError(`unknown option --${name}`);
-    if (name === "json") json = true;
-    else if (name === "help") help = true;
-    else modes.push(name as Mode);
+  let flags: Map<string, string>;
+  try {
+    const strings = Object.keys(FwWatcherConfigSchema.shape).map(flagNameFor);
+    flags = parseFlags(argv.map((arg) => (arg === "-h" ? "--help" : arg)), { strings, booleans: FwWatcherSwitches, positionals: false }).flags;
+  } catch (error) {
+    if (error instanceof ArgsError) throw new UsageError(error.message);
+    throw error;
   }
+  const modes = Modes.filter((mode) => flags.has(mode));
   if (modes.length > 1) throw new UsageError(`choose one of --install, --check, --watch, --uninstall (got ${modes.map((m) => `--${m}`).join(" ")})`);
-  return { mode: modes[0] ?? "watch", json, help };
+  return { mode: modes[0] ?? "watch", json: flags.has("json"), help: flags.has("help") };
+}
+
+/** Parses argv for main.ts: a usage error prints the reason and the usage and exits 2. */
+export function parseInvocationOrExit(argv: readonly string[]): Invocation {
+  try {
+    return parseInvocation(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`potluck-fw-watcher: ${error.message}\n${usage}\n`);
+    process.exit(2);
+  }
 }

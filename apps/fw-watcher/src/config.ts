@@ -1,6 +1,7 @@
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
-import { ConfigFields, DEFAULT_SUBJECT_ROOT, Defaults, MachineName, parseConfig } from "@potluck/protocol";
+import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName } from "@potluck/protocol";
+import { ConfigFields, parseConfig } from "@potluck/service";
 import { z } from "zod";
 
 /** Every fwWatcher setting and its default, in one block. */
@@ -19,6 +20,9 @@ export const FwWatcherConfigSchema = z.object({
 });
 export type FwWatcherConfig = z.infer<typeof FwWatcherConfigSchema>;
 
+/** The command line's switches beside the configuration flags; cli.ts reads them. */
+export const FwWatcherSwitches = ["install", "check", "watch", "uninstall", "json", "help"] as const;
+
 export function loadFwWatcherConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): FwWatcherConfig {
-  return parseConfig(FwWatcherConfigSchema, env, argv);
+  return parseConfig(FwWatcherConfigSchema, env, argv.map((arg) => (arg === "-h" ? "--help" : arg)), { booleans: FwWatcherSwitches });
 }

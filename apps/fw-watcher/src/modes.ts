@@ -33,3 +33,17 @@ export function formatReport(report: FwCheckReport): string {
   const head = vpns.length === 0 ? `${noVpnMessage}\n` : `VPN firewalls: ${vpns.join(", ")}; ${report.intact ? "all accept rules present" : "accept rule(s) missing"}\n`;
   return `${head}${lines.join("\n")}\n`;
 }
+
+/** One of the one-shot modes (--install, --check, --uninstall); the exit code, never a throw. */
+export async function runOneShot(firewall: Firewall, { mode, json }: { mode: "install" | "check" | "uninstall"; json: boolean }, log: WatchLog): Promise<number> {
+  try {
+    if (mode === "install") return await runInstall(firewall, log);
+    if (mode === "uninstall") return await runUninstall(firewall, log);
+    return await runCheck(firewall, json, (text) => process.stdout.write(text));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error({ err: message, mode }, `${mode} failed`);
+    process.stderr.write(`potluck-fw-watcher: ${message}\n`);
+    return ExitCode.error;
+  }
+}

@@ -48,7 +48,7 @@ describe("potluck-fw-watcher CLI", () => {
   it("refuses unknown options and two modes with exit 2 and a one-line reason; --help exits 0", async () => {
     const bad = await cli(ns, ["--instal"]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/unknown option --instal/);
+    expect(bad.stderr).toMatch(/unknown flag --instal/);
     expect((await cli(ns, ["--install", "--uninstall"])).stderr).toMatch(/choose one of/);
     const help = await cli(ns, ["--help"]);
     expect(help.code).toBe(0);

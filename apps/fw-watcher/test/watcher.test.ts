@@ -125,9 +125,9 @@ describe("watch mode", () => {
     })();
     await nc.flush();
     const log = recorder();
-    const publisher = new StatusPublisher({ natsUrl: "nats://127.0.0.1:4222", subjectRoot: root, machine: "linux", log, periodicMs: 60_000 });
+    const publisher = new StatusPublisher({ subjectRoot: root, machine: "linux", log, periodicMs: 60_000 });
     cleanups.push(() => publisher.close());
-    await publisher.start();
+    publisher.attach(nc);
     const metrics = createMetrics();
     const { watcher } = startWatcher(ns.nft, {
       intervalMs: 200,

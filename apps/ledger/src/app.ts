@@ -1,4 +1,4 @@
-import { errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
+import { jsonErrors, type Logger } from "@potluck/service";
 import { Hono } from "hono";
 import type { Registry } from "prom-client";
 import type { Witness } from "./anchors/witness.js";
@@ -17,6 +17,8 @@ export interface LedgerDeps {
   metrics?: Registry;
   /** Who may write over HTTP (see auth/writers.ts); without it every write is refused. */
   writeAuth?: WriteAuth;
+  /** Where internal errors (500s) are logged with their cause. */
+  log?: Logger;
 }
 
 /** The ledger's HTTP surface, built from injected dependencies (no port, no globals). */
@@ -30,12 +32,7 @@ export function buildLedgerApp(deps: LedgerDeps) {
   if (deps.witness !== undefined) app.route("/v1/witness", witnessRoutes(deps.witness));
   const metrics = deps.metrics;
   if (metrics !== undefined) app.get("/metrics", async (c) => c.text(await metrics.metrics(), 200, { "content-type": metrics.contentType }));
-  app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
-  app.onError((err, c) => {
-    const { status, body } = toErrorResponse(err);
-    return c.json(body, status as 400);
-  });
-  return app;
+  return jsonErrors(app, { log: deps.log });
 }
 
 export type LedgerApp = ReturnType<typeof buildLedgerApp>;

@@ -1,6 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { ConfigFields, DEFAULT_SUBJECT_ROOT, Defaults, parseConfig } from "@potluck/protocol";
+import { DEFAULT_SUBJECT_ROOT, Defaults } from "@potluck/protocol";
+import { ConfigFields, parseConfig } from "@potluck/service";
 import { z } from "zod";
 
 const seconds = (fallback: number) => z.coerce.number().int("expected whole seconds").min(1, "expected at least 1 second").max(31 * 86_400).default(fallback);

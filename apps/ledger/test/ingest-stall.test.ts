@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureUsageStream, publishUsage, startIngest } from "../src/ingest/jetstream.js";
+import { ensureUsageConsumer, publishUsage, startIngest } from "../src/ingest/jetstream.js";
 import type { Ledger } from "../src/ledger/service.js";
 
 /**
@@ -23,7 +23,7 @@ describe("ingest stall watch", () => {
   });
 
   it("reports an append that has not settled within the limit, once, and leaves the batch unacknowledged", async () => {
-    const { stream } = await ensureUsageStream(nc, prefix, "ledger");
+    const { stream } = await ensureUsageConsumer(nc, prefix, "ledger");
     const ev: UsageEvent = { eventId: "e-1", jobId: "j-1", kind: "earn", account: "a", counterparty: "p", servedBy: "m", model: "x", tokens: 1, amount: 1, at: new Date().toISOString() };
     await publishUsage(jetstream(nc), prefix, ev);
     let release: () => void = () => undefined;

@@ -1,4 +1,5 @@
-import { toErrorResponse, errorBody, ErrorCode, type Health } from "@potluck/protocol";
+import { type Health } from "@potluck/protocol";
+import { jsonErrors } from "@potluck/service";
 import { Hono } from "hono";
 import { capabilitiesOf, type CapabilitiesDeps } from "./capabilities.js";
 import type { InferenceEngine } from "./inference/engine.js";
@@ -61,12 +62,7 @@ export function buildSidecarApp(deps: SidecarDeps) {
     .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
   if (deps.memoryApi !== undefined) app.route("/", memoryRoutes({ ...deps.memoryApi, machine: deps.machine })).route("/", peerMemoryRoutes({ ...deps.memoryApi, machine: deps.machine, auth: peerAuth }));
-  app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
-  app.onError((err, c) => {
-    const { status, body } = toErrorResponse(err);
-    return c.json(body, status as 400);
-  });
-  return app;
+  return jsonErrors(app);
 }
 
 export type SidecarApp = ReturnType<typeof buildSidecarApp>;

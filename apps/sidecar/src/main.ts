@@ -5,17 +5,18 @@ import { startSidecarService } from "./service.js";
 
 const log = pino({ name: "sidecar" });
 const config = loadConfigOrExit("potluck-sidecar", () => loadSidecarConfig());
-const exit = (code: number) => (error: unknown) => {
+try {
+  const service = await startSidecarService(config, { log });
+  const server = await serveApp(service.app, {
+    port: config.POTLUCK_PORT,
+    hostname: config.POTLUCK_BIND,
+    log,
+    name: "sidecar",
+    details: { machine: config.POTLUCK_MACHINE, owner: config.POTLUCK_OWNER, identityKey: service.identity.publicKey, models: service.models.map((m) => m.id) },
+  });
+  drainOnSignal({ log, close: [server, service] });
+} catch (error) {
+  // A bad POTLUCK_MODELS entry is found while starting; it exits like any other bad setting.
   process.stderr.write(`potluck-sidecar: ${messageOf(error)}\n`);
-  process.exit(error instanceof ConfigError ? 2 : code);
-};
-const service = await startSidecarService(config, { log }).catch(exit(1));
-const details = { machine: config.POTLUCK_MACHINE, owner: config.POTLUCK_OWNER, identityKey: service.identity.publicKey, models: service.models.map((m) => m.id) };
-const served = await serveApp(service.app, { port: config.POTLUCK_PORT, hostname: config.POTLUCK_BIND, log, name: "sidecar", details }).catch(exit(1));
-drainOnSignal({
-  log,
-  close: async () => {
-    await served.close();
-    await service.close();
-  },
-});
+  process.exit(error instanceof ConfigError ? 2 : 1);
+}

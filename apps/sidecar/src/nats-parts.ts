@@ -40,10 +40,10 @@ export class NatsParts {
   }
 
   /** Stops the heartbeat and the firewall subscription; usage goes back to being logged. */
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
     this.heartbeat?.stop();
-    this.firewall?.close();
     this.published = undefined;
+    await this.firewall?.close();
   }
 }

@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Diagnostics } from "@potluck/diagnostics";
 import { ReplayCache } from "@potluck/protocol";
 import { ConfigError, messageOf, type Logger } from "@potluck/service";
-import { buildSidecarApp, type SidecarApp } from "./app.js";
+import { buildSidecarApp, type SidecarApp, type SidecarDeps } from "./app.js";
 import { parsePeerUrls, type SidecarConfig } from "./config.js";
 import { pinForModels } from "./cpu-pin.js";
 import type { InferenceEngine, ModelSource } from "./inference/engine.js";
@@ -40,6 +40,8 @@ export interface SidecarOverrides {
   memory?: OpenedMemory | null;
   /** null: no diagnostics routes, and the router explains no failure. */
   diagnostics?: Diagnostics | null;
+  /** The caller's address; the node socket's by default. For `app.request()` tests, which have no socket. */
+  remoteAddress?: SidecarDeps["remoteAddress"];
   /** Reads the WireGuard key heartbeats carry; `wg show` by default. */
   readWireguardKey?: (interfaceName: string) => Promise<string | null>;
   version?: string;
@@ -101,7 +103,7 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
   const warmed = loadModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));
   const app = buildSidecarApp({
     machine, owner, version: overrides.version ?? "0.1.0", startedAt: Date.now(), isWarm: () => warm,
-    remoteAddress: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress,
+    remoteAddress: overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
     engine, router, directory, replay: new ReplayCache(), usage,
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, sharing, directory, identity)),
@@ -109,7 +111,7 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
   return {
     app, identity, engine, sharing, models: sources, warm: warmed,
     async close() {
-      parts.close();
+      await parts.close();
       await nats.close();
       if (overrides.engine === undefined) await engine.close();
       if (overrides.memory === undefined) await memory?.close();

@@ -20,13 +20,15 @@ describe("memory in the sidecar app", () => {
   let scratch: ReturnType<typeof scratchDir>;
   let store: MemoryStore;
   let service: SidecarService;
+  /** Where the next request comes from (app.request() has no socket to read it from). */
+  let caller = "127.0.0.1";
   beforeEach(async () => {
     scratch = scratchDir();
     store = await openStore(scratch.dir);
     await store.add({ ...defaults, text: "the backup drive is the grey one labelled B2", project: "home" });
     const config = loadSidecarConfig({ POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off" }, []);
     service = await startSidecarService(config, {
-      nats: null, models: [], diagnostics: null, directory, identity: newIdentity("mac"),
+      nats: null, models: [], diagnostics: null, directory, identity: newIdentity("mac"), remoteAddress: () => caller,
       memory: { store, embedder: store.embedder, close: async () => undefined },
     });
   });
@@ -36,9 +38,14 @@ describe("memory in the sidecar app", () => {
     scratch.cleanup();
   });
 
-  /** The app as a caller at `address` reaches it (the node server's socket is where the app reads it). */
+  /** The app as a caller at `address` reaches it. */
   function app(address: string) {
-    return { request: (path: string, init?: RequestInit) => service.app.request(path, init, { incoming: { socket: { remoteAddress: address } } }) };
+    return {
+      request: (path: string, init?: RequestInit) => {
+        caller = address;
+        return service.app.request(path, init);
+      },
+    };
   }
 
   function signed(identity: ReturnType<typeof newIdentity>, body: unknown): RequestInit {

@@ -3,7 +3,7 @@ export { limitBody, type BodyLimitOptions } from "./body-limit.js";
 export { ConfigError, ConfigFields, ConfigHelp, flagNameFor, loadConfigOrExit, parseConfig, type ConfigFlagOptions } from "./config.js";
 export { jsonErrors } from "./errors.js";
 export { drainOnSignal } from "./lifecycle.js";
-export { messageOf, type LogFn, type Logger } from "./logger.js";
+export { messageOf, silentLogger, type LogFn, type Logger } from "./logger.js";
 export { isLoopbackAddress, isLoopbackHost, loopbackHosts } from "./loopback.js";
 export { connectNats, NatsConnectLimits, NatsUnavailableError, type ConnectNatsOptions } from "./nats.js";
 export { serveApp, type ServedApp, type ServeOptions } from "./serve.js";

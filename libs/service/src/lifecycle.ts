@@ -5,12 +5,14 @@ import type { Logger } from "./logger.js";
  * finish for at most `drainMsMax`, then exit. A second signal exits at once.
  */
 export function drainOnSignal(options: {
-  close: () => Promise<void>;
+  /** What to close, or the things to close one after another (the server first, then the service). */
+  close: (() => Promise<void>) | readonly { close(): Promise<void> }[];
   /** A service's logger (lines at info) or any function taking a line. */
   log: Logger | ((message: string) => void);
   drainMsMax?: number;
 }): void {
-  const { close, drainMsMax = 10_000 } = options;
+  const { drainMsMax = 10_000 } = options;
+  const close = typeof options.close === "function" ? options.close : inOrder(options.close);
   const sink = options.log;
   const log = typeof sink === "function" ? sink : (message: string) => sink.info(message);
   let stopping = false;
@@ -36,4 +38,10 @@ export function drainOnSignal(options: {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+}
+
+function inOrder(closables: readonly { close(): Promise<void> }[]): () => Promise<void> {
+  return async () => {
+    for (const closable of closables) await closable.close();
+  };
 }

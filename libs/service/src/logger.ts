@@ -17,3 +17,6 @@ export interface Logger {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** For callers that pass no logger (tests, benches): every line is dropped. */
+export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -10,8 +10,7 @@
  *     [--model M] [--watch-ms N] [--interval-ms N] [--until CODE|usable]
  */
 import { readFileSync } from "node:fs";
-import { connect } from "@nats-io/transport-node";
-import { Defaults, natsConnectOptions, privateKeyFromPem, signRequest } from "@potluck/protocol";
+import { Defaults, privateKeyFromPem, signRequest } from "@potluck/protocol";
 import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, natsPeerFirewallSource, tcpUnderlayProbe, wgTunnelReader, type Probes } from "@potluck/diagnostics";
 import { parseArgs } from "../../src/cli/command.js";
 
@@ -37,8 +36,7 @@ const probes: Probes = {
 };
 // As the sidecar does: peers' fw-watcher statuses when a NATS subject root is given.
 const natsPrefix = flags.get("nats-prefix");
-const nats = natsPrefix === undefined ? undefined : await connect({ ...natsConnectOptions(flags.get("nats-url") ?? Defaults.natsUrl), name: "potluck-path-check" });
-const peerFirewall = nats === undefined || natsPrefix === undefined ? undefined : natsPeerFirewallSource({ nats, subjectRoot: natsPrefix });
+const peerFirewall = natsPrefix === undefined ? undefined : natsPeerFirewallSource({ natsUrl: flags.get("nats-url") ?? Defaults.natsUrl, subjectRoot: natsPrefix });
 if (peerFirewall !== undefined) probes.peerFirewall = peerFirewall;
 const coordinator = flags.get("coordinator");
 if (coordinator !== undefined) probes.coordinator = httpCoordinatorProbe({ url: coordinator });
@@ -70,8 +68,7 @@ for (;;) {
   if (done || Date.now() - startedAt >= watchMs) break;
   await new Promise((resolve) => setTimeout(resolve, intervalMs));
 }
-peerFirewall?.close();
-await nats?.drain();
+await peerFirewall?.close();
 
 /** The cheapest thing that crosses the same path: one unsigned GET /health to the peer, timed. */
 async function baseline(rounds: number): Promise<void> {

@@ -16,15 +16,16 @@
 //
 // Prints a table and writes tools/bench/results/ledger.json. Not part of `npm test`.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
-import { balanceLeaves, buildLedgerApp, ensureUsageStream, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
+import { loadLedgerConfig, startLedgerService, type LedgerService } from "@potluck/ledger";
+import { balanceLeaves, ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
 import { merkleRoot, verifyProofBundle } from "@potluck/ledger/proof";
 import { parseArgs } from "../../src/cli/command.js";
 import { repoRoot } from "../../src/lib/repo.js";
@@ -67,17 +68,17 @@ async function main(): Promise<void> {
         await withDb(async (db) => {
           const { rate, cpu } = await appendFromJetStream(nc, db, usage);
           ingestCpu.push(cpu);
-          const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
-          const app = buildLedgerApp({ startedAt: Date.now(), ledger });
-          const pick = () => `acct${Math.floor(Math.random() * ledgerAccounts)}`;
-          reads.push(await timeCalls(() => ledger.balance(pick()), { samples: 2_000, warmup: 100 }));
-          httpReads.push(await timeCalls(async () => (await app.request(`/v1/balances/${pick()}`)).json(), { samples: 2_000, warmup: 100 }));
-          health.push(await timeCalls(async () => (await app.request("/health")).json(), { samples: 2_000, warmup: 100 }));
-          await ledger.snapshot();
-          let bundle: unknown;
-          proofGen.push(await timeCalls(async () => (bundle = await ledger.proofBundle(pick())), { samples: 20, warmup: 2 }));
-          proofVerify.push(await timeCalls(() => verifyProofBundle(bundle, ledger.publicKey), { samples: 500, warmup: 20 }));
-          return rate;
+          return withLedgerService(db.url ?? "", async ({ ledger, app }) => {
+            const pick = () => `acct${Math.floor(Math.random() * ledgerAccounts)}`;
+            reads.push(await timeCalls(() => ledger.balance(pick()), { samples: 2_000, warmup: 100 }));
+            httpReads.push(await timeCalls(async () => (await app.request(`/v1/balances/${pick()}`)).json(), { samples: 2_000, warmup: 100 }));
+            health.push(await timeCalls(async () => (await app.request("/health")).json(), { samples: 2_000, warmup: 100 }));
+            await ledger.snapshot();
+            let bundle: unknown;
+            proofGen.push(await timeCalls(async () => (bundle = await ledger.proofBundle(pick())), { samples: 20, warmup: 2 }));
+            proofVerify.push(await timeCalls(() => verifyProofBundle(bundle, ledger.publicKey), { samples: 500, warmup: 20 }));
+            return rate;
+          });
         }),
       );
       process.stdout.write(`repeat ${r + 1}/${repeats}: JetStream ${ingest.at(-1)?.toFixed(0)}/s, direct ${direct.at(-1)?.toFixed(0)}/s\n`);
@@ -141,7 +142,7 @@ async function appendDirect(db: OpenedDb & { url?: string }, usage: UsageEvent[]
 
 async function appendFromJetStream(nc: NatsConnection, db: OpenedDb & { url?: string }, usage: UsageEvent[]): Promise<{ rate: number; cpu: CpuPerEvent }> {
   const prefix = `b${randomBytes(5).toString("hex")}`;
-  const { stream } = await ensureUsageStream(nc, prefix, "ledger");
+  const { stream } = await ensureUsageConsumer(nc, prefix, "ledger");
   try {
     const js = jetstream(nc);
     for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
@@ -199,6 +200,19 @@ async function snapshotBench(db: OpenedDb & { url?: string }, n: number): Promis
     treeCpuMs.push((used.user + used.system) / 1000);
   }
   return { accounts: n, snapshotMs, treeOnlyMs, treeCpuMs };
+}
+
+/** The real service over the bench's database, ingest off, so reads go through what production runs. */
+async function withLedgerService<T>(databaseUrl: string, run: (service: LedgerService) => Promise<T>): Promise<T> {
+  const dataDir = mkdtempSync(join(tmpdir(), "ledger-bench-"));
+  const config = loadLedgerConfig({ DATABASE_URL: databaseUrl, POTLUCK_DATA_DIR: dataDir, POTLUCK_LEDGER_INGEST: "0", POTLUCK_LEDGER_ANCHOR_FILE: "off", POTLUCK_LEDGER_ORIGIN: ORIGIN }, []);
+  const service = await startLedgerService(config);
+  try {
+    return await run(service);
+  } finally {
+    await service.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 async function withDb<T>(run: (db: OpenedDb & { url?: string }) => Promise<T>): Promise<T> {

@@ -13,7 +13,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
-import { ensureUsageStream, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest } from "@potluck/ledger/internal";
+import { ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest } from "@potluck/ledger/internal";
 import { parseArgs } from "../../src/cli/command.js";
 
 const adminUrl = process.env.POTLUCK_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -82,7 +82,7 @@ async function once(measure: boolean): Promise<void> {
   let stopIngest = async (): Promise<void> => undefined;
   try {
     if (mode === "jetstream") {
-      ({ stream } = await ensureUsageStream(nc, prefix, "ledger"));
+      ({ stream } = await ensureUsageConsumer(nc, prefix, "ledger"));
       const js = jetstream(nc);
       for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
     }

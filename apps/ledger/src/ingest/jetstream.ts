@@ -1,36 +1,30 @@
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { checkUsageEvent, subjectsFor, type UsageEvent } from "@potluck/protocol";
+import { ensureUsageStream } from "@potluck/service";
 import { fromUsage, type IncomingEvent } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";
 
 /** Limits of the consume loop: batch size, how long a fetch waits, how long the server waits for an ack. */
 export const IngestLimits = { fetchExpiresMs: 1_000, ackWaitMs: 30_000, maxAckPending: 20_000, idleBackoffMsMax: 5_000, appendStallMs: 60_000 } as const;
 
-/** Creates the usage stream and the durable pull consumer if they do not exist yet. */
-export async function ensureUsageStream(nc: NatsConnection, prefix: string, durable: string, ackWaitMs: number = IngestLimits.ackWaitMs): Promise<{ stream: string }> {
-  const { usageStream } = subjectsFor(prefix);
+/**
+ * Creates the usage stream (its one definition is in @potluck/service) and the ledger's durable
+ * pull consumer on it, if they do not exist yet.
+ */
+export async function ensureUsageConsumer(nc: NatsConnection, prefix: string, durable: string, ackWaitMs: number = IngestLimits.ackWaitMs): Promise<{ stream: string }> {
+  const { stream } = await ensureUsageStream(nc, prefix);
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.streams.info(usageStream.name);
+    await jsm.consumers.info(stream, durable);
   } catch {
-    // Duplicate window: a sidecar retrying a publish with the same msg id within it is dropped by the server.
-    await jsm.streams.add({ name: usageStream.name, subjects: [...usageStream.subjects], duplicate_window: 120_000_000_000 }).catch(async (error: unknown) => {
-      await jsm.streams.info(usageStream.name).catch(() => {
+    await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, max_ack_pending: IngestLimits.maxAckPending }).catch(async (error: unknown) => {
+      await jsm.consumers.info(stream, durable).catch(() => {
         throw error;
       });
     });
   }
-  try {
-    await jsm.consumers.info(usageStream.name, durable);
-  } catch {
-    await jsm.consumers.add(usageStream.name, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, max_ack_pending: IngestLimits.maxAckPending }).catch(async (error: unknown) => {
-      await jsm.consumers.info(usageStream.name, durable).catch(() => {
-        throw error;
-      });
-    });
-  }
-  return { stream: usageStream.name };
+  return { stream };
 }
 
 /** Publishes a usage event with its event id as the JetStream message id (the server dedupes on it). */

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { ProofBundle } from "@potluck/protocol";
 import type { Anchor } from "../anchors/anchor.js";
-import { anchorReceipts, enqueueAnchors } from "../anchors/outbox.js";
+import { anchorReceipts, drainOutbox, enqueueAnchors } from "../anchors/outbox.js";
 import type { LedgerDb } from "../db/open.js";
 import { balances, entries } from "../db/schema.js";
 import { encodeEntry } from "../proof/entry.js";
@@ -54,6 +54,19 @@ export class Ledger {
 
   async checkpoint(): Promise<StoredCheckpoint | undefined> {
     return makeCheckpoint(this.db, this.log, this.signer, this.origin, (cp) => enqueueAnchors(this.db, this.anchors, cp));
+  }
+
+  /** Hands queued checkpoints to the anchors (file, witness); failures stay queued with a backoff. */
+  publishAnchors(): Promise<{ published: number; failed: number }> {
+    return drainOutbox(this.db, this.anchors, this.clockMs());
+  }
+
+  /** Takes a snapshot when the last one is older than `intervalMs` (or there is none); says whether it did. */
+  async snapshotIfDue(intervalMs: number): Promise<boolean> {
+    const last = await latestSnapshot(this.db);
+    if (last !== undefined && this.clockMs() - last.record.createdAtMs < intervalMs) return false;
+    await this.snapshot();
+    return true;
   }
 
   /** A balance snapshot appended to the log, then a checkpoint that covers it. */

@@ -1,7 +1,7 @@
 import { LedgerEventRequest, LedgerLimits, PotluckHttpError, zodHook, type EventOutcome } from "@potluck/protocol";
+import { limitBody } from "@potluck/service";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { validator } from "hono/validator";
 import { requireWriter, type WriteAuth, type Writer, type WriterVariables } from "../auth/writers.js";
 import type { AppendOutcome } from "../ledger/append.js";
@@ -12,7 +12,7 @@ import type { Ledger } from "../ledger/service.js";
 export function eventRoutes(ledger: Ledger, auth: WriteAuth | undefined) {
   return new Hono<{ Variables: WriterVariables }>().post(
     "/",
-    bodyLimit({ maxSize: LedgerLimits.eventBodyBytesMax, onError: () => { throw new PotluckHttpError(413, "body_too_large", `event body is larger than ${LedgerLimits.eventBodyBytesMax} bytes`); } }),
+    limitBody({ bytesMax: LedgerLimits.eventBodyBytesMax }),
     requireWriter(auth),
     validator("json", zodHook(LedgerEventRequest)),
     async (c) => {

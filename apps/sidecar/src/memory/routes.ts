@@ -6,15 +6,13 @@ import {
   PeerMemorySearchRequest,
   PeerSharingRequest,
   PotluckHttpError,
-  errorBody,
-  toErrorResponse,
   zodHook,
   type MemorySearchHit,
   type MemorySearchResponse,
   type MemoryStatus,
 } from "@potluck/protocol";
-import { Hono, type Context, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { jsonErrors, limitBody } from "@potluck/service";
+import { Hono, type MiddlewareHandler } from "hono";
 import { validator } from "hono/validator";
 import { fleetSearch, type FleetRoster, type PeerSearcher } from "./fleet.js";
 import type { MemoryStore, ScoredRecord } from "./store.js";
@@ -49,8 +47,8 @@ export const peerSearchDisabledReason =
 export function memoryRoutes(deps: MemoryRouteDeps) {
   const { store, machine } = deps;
   const app = new Hono()
-    .use("/memory", limitBody)
-    .use("/memory/*", limitBody)
+    .use("/memory", memoryBodyLimit)
+    .use("/memory/*", memoryBodyLimit)
     .post("/memory", validator("json", zodHook(MemoryWriteRequest)), async (c) => {
       const record = await store.add(c.req.valid("json"));
       return c.json({ record }, 201);
@@ -80,8 +78,7 @@ export function memoryRoutes(deps: MemoryRouteDeps) {
       if (!store.delete(c.req.param("id"))) throw new PotluckHttpError(404, ErrorCode.notFound, `no memory with id ${c.req.param("id")}`, "id");
       return c.body(null, 204);
     });
-  app.onError(answerError);
-  return app;
+  return jsonErrors(app);
 }
 
 /**
@@ -91,7 +88,7 @@ export function memoryRoutes(deps: MemoryRouteDeps) {
  */
 export function peerMemoryRoutes(deps: PeerMemoryRouteDeps) {
   const app = new Hono()
-    .use("/peer/memory/*", limitBody)
+    .use("/peer/memory/*", memoryBodyLimit)
     .use("/peer/memory/*", deps.auth)
     .post(
       "/peer/memory/search",
@@ -107,8 +104,7 @@ export function peerMemoryRoutes(deps: PeerMemoryRouteDeps) {
         return c.json(body);
       },
     );
-  app.onError(answerError);
-  return app;
+  return jsonErrors(app);
 }
 
 /** What GET /memory/status and the capabilities report say about the store. */
@@ -123,22 +119,8 @@ export function memoryStatus(deps: Pick<MemoryRouteDeps, "store" | "machine" | "
   };
 }
 
-const limitBody = bodyLimit({
-  maxSize: MemoryLimits.bodyBytesMax,
-  onError: () => {
-    throw new PotluckHttpError(413, ErrorCode.bodyTooLarge, `body: larger than ${MemoryLimits.bodyBytesMax} bytes`, "body");
-  },
-});
+const memoryBodyLimit = limitBody({ bytesMax: MemoryLimits.bodyBytesMax });
 
 function toHits(scored: readonly ScoredRecord[], machine: string): MemorySearchHit[] {
   return scored.map(({ score, record }) => ({ score, machine, record }));
-}
-
-/** The shared error shape; a body that is not JSON at all names `body` as the field. */
-function answerError(err: Error, c: Context) {
-  const { status, body } = toErrorResponse(err);
-  if (body.error.code === ErrorCode.malformedJson && body.error.field === undefined) {
-    return c.json(errorBody(ErrorCode.malformedJson, `body: ${body.error.message}`, "body"), 400);
-  }
-  return c.json(body, status as 400);
 }

@@ -1,4 +1,5 @@
 import { errorBody, ErrorCode } from "@potluck/protocol";
+import { isLoopbackAddress } from "@potluck/service";
 import type { MiddlewareHandler } from "hono";
 
 /**
@@ -11,14 +12,10 @@ export function peerAccess({ remoteAddress }: { remoteAddress: (c: Parameters<Mi
     const path = c.req.path;
     if (path === "/health" || path.startsWith("/peer/")) return next();
     const address = remoteAddress(c);
-    if (address !== undefined && isLoopback(address)) return next();
+    if (isLoopbackAddress(address)) return next();
     return c.json(
       errorBody(ErrorCode.forbidden, `${path} is only served to this machine (loopback); peers may call /health and /peer/* only. Caller: ${address ?? "unknown"}`),
       403,
     );
   };
-}
-
-export function isLoopback(address: string): boolean {
-  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }

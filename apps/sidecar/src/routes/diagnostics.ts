@@ -1,4 +1,5 @@
 import { DiagnosticsFixRequest, DiagnosticsQuery, ErrorCode, MachineName, PotluckHttpError, zodHook, type DiagnosticsFixResult, type DiagnosticsOverview, type DiagnosticsReport, type FixAction } from "@potluck/protocol";
+import { isLoopbackHost } from "@potluck/service";
 import { Hono } from "hono";
 import { validator } from "hono/validator";
 
@@ -28,9 +29,9 @@ export function diagnosticsRoutes(service: DiagnosticsService) {
     .post("/diagnostics/fix", validator("json", zodHook(DiagnosticsFixRequest)), async (c) => {
       // A page on another site cannot reach this (JSON needs a CORS preflight nobody answers), and a
       // DNS-rebound name is refused here: a firewall change needs a loopback Host.
-      const host = new URL(`http://${c.req.header("host") ?? "invalid"}`).hostname;
-      if (!["127.0.0.1", "localhost", "[::1]"].includes(host)) {
-        throw new PotluckHttpError(403, ErrorCode.forbidden, `fixes are applied only for requests to a loopback host, not ${host}`, "host");
+      const host = c.req.header("host");
+      if (!isLoopbackHost(host)) {
+        throw new PotluckHttpError(403, ErrorCode.forbidden, `fixes are applied only for requests to a loopback host, not ${host ?? "(no Host header)"}`, "host");
       }
       const result = await service.applyFix(c.req.valid("json").action);
       return c.json(result, result.ok ? 200 : 502);
