@@ -13,7 +13,7 @@ export interface SidecarNats {
 /**
  * The sidecar's one NATS connection, handed to its NATS parts once it is up. An injected
  * connection is used as it is (null: none at all). Otherwise it keeps trying in the background,
- * logging each wait: a sidecar without NATS still serves its own user, so start-up waits only
+ * saying that it waits: a sidecar without NATS still serves its own user, so start-up waits only
  * `startWaitMs` for it and the parts attach whenever it answers.
  */
 export function startSidecarNats(options: { config: SidecarConfig; injected: NatsConnection | null | undefined; parts: NatsParts; log: Logger; startWaitMs: number }): SidecarNats {
@@ -24,7 +24,8 @@ export function startSidecarNats(options: { config: SidecarConfig; injected: Nat
   }
   const abort = new AbortController();
   let own: NatsConnection | undefined;
-  const opening = connectNats({ url: config.POTLUCK_NATS_URL, name: `potluck-sidecar-${config.POTLUCK_MACHINE}`, log, attemptsMax: Infinity, signal: abort.signal }).then(
+  const name = `potluck-sidecar-${config.POTLUCK_MACHINE}`;
+  const opening = connectNats({ url: config.POTLUCK_NATS_URL, name, log: waitsThrottled(log, waitLogIntervalMs), attemptsMax: Infinity, signal: abort.signal }).then(
     (nats) => {
       own = nats;
       parts.attach(nats);
@@ -41,6 +42,24 @@ export function startSidecarNats(options: { config: SidecarConfig; injected: Nat
       await own?.drain().catch(() => undefined);
     },
   };
+}
+
+/**
+ * A machine without NATS keeps trying for as long as it runs; its log says it waits at most this
+ * often (the first time at once), not on every attempt. Other lines pass through.
+ */
+const waitLogIntervalMs = 60_000;
+
+function waitsThrottled(log: Logger, intervalMs: number): Logger {
+  let lastMs = -Infinity;
+  const warn: Logger["warn"] = (first: object | string, msg?: string) => {
+    const isWait = (typeof first === "string" ? first : (msg ?? "")).startsWith("waiting for NATS");
+    if (isWait && Date.now() - lastMs < intervalMs) return;
+    if (isWait) lastMs = Date.now();
+    if (typeof first === "string") log.warn(first);
+    else log.warn(first, msg);
+  };
+  return { info: log.info.bind(log), warn, error: log.error.bind(log) };
 }
 
 function settledWithin(promise: Promise<void>, ms: number): Promise<void> {

@@ -111,13 +111,14 @@ describe("startSidecarService", () => {
     }
   });
 
-  it("starts without NATS, saying it waits for it, and closes without hanging", async () => {
+  it("starts without NATS, saying once that it waits for it, and closes leaving no handle open", async () => {
     const log = recordingLog();
     const handles = handleTracker();
     const started = Date.now();
     const service = await startSidecarService(configFor({ POTLUCK_NATS_URL: "nats://127.0.0.1:1" }), { log, models: [], directory: noPeers, memory: null });
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(log.lines.some((l) => l.includes("waiting for NATS at nats://127.0.0.1:1"))).toBe(true);
+    // Said once, though it has tried several times by now (the next line comes a minute later).
+    expect(log.lines.filter((l) => l.includes("waiting for NATS at nats://127.0.0.1:1"))).toHaveLength(1);
     const health = await service.app.request("/health");
     expect(await health.json()).toMatchObject({ machine: "linux" });
     await service.close();
