@@ -82,9 +82,6 @@ export default [
     files: ["tools/**/*.ts"],
     ignores: [
       "tools/src/lab/**",
-      // Owned by the service and sidecar changes, which move them to the ledger's and sidecar's
-      // public start functions; remove these two lines once they have.
-      "tools/bench/ledger/**", "tools/bench/retrieval/server.ts",
     ],
     rules: {
       "no-restricted-imports": ["error", { patterns: [

@@ -13,11 +13,21 @@ export const SidecarConfigSchema = z.object({
   POTLUCK_PORT: ConfigFields.port(Defaults.sidecarPort),
   POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind, e.g. 0.0.0.0 or 127.0.0.1").default("0.0.0.0"),
   POTLUCK_MODELS: z.string().default(""),
-  POTLUCK_EMBED_MODEL: z.string().optional(),
+  /** GGUF embedding model for memory; unset means the weight-free lexical embedder. */
+  POTLUCK_EMBED_MODEL: z.string().min(1).optional(),
+  /**
+   * Days without access after which a memory is cold (skipped unless includeCold or re-accessed).
+   * Unset: the store's own default (StoreDefaults in memory/store.ts, which this light module does
+   * not import: it loads the vector index's native code).
+   */
+  POTLUCK_MEMORY_COLD_DAYS: z.coerce.number().positive("expected a positive number of days").optional(),
+  /** Rows per project tier past which an HNSW index is built (search below it is exact); unset: the store's default. */
+  POTLUCK_MEMORY_ANN_THRESHOLD: z.coerce.number().int().min(1_000, "expected at least 1000 rows").optional(),
   POTLUCK_COORDINATOR_URL: ConfigFields.url(["http", "https"]).optional(),
   POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
   /** Subject root on NATS; lets several meshes (or test runs) share one server. */
   POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
+  /** Whether own machines may search this memory at start; `potluck memory share on|off` changes it until a restart. */
   POTLUCK_PEER_MEMORY_ENABLED: ConfigFields.flag(false),
   POTLUCK_INTERFACE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected a network interface name (1-15 characters)").default(Defaults.interfaceName),
   /**

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import type { Logger } from "@potluck/service";
 
 /**
  * Keeps a one-thread model on one core. With one llama.cpp thread every token is a hand-off:
@@ -18,6 +19,22 @@ export interface CpuPinPlan {
   /** The CPU to pin to, or undefined with the reason nothing is pinned. */
   cpu?: number;
   reason: string;
+}
+
+/**
+ * The start-up step: plans from the setting and this process's CPUs, pins, and logs what it did.
+ * Never throws: an unpinned sidecar still works, so a failed pin is a warning.
+ */
+export async function pinForModels(o: { setting: CpuPinSetting; threads: number; models: number; log: Logger }): Promise<CpuPinPlan> {
+  const plan = planCpuPin({ ...o, allowed: allowedCpus(), platform: process.platform });
+  if (plan.cpu === undefined) {
+    o.log.info({ reason: plan.reason }, "not pinned to a CPU");
+    return plan;
+  }
+  const failed = await pinProcessToCpu(plan.cpu);
+  if (failed === undefined) o.log.info({ cpu: plan.cpu, reason: plan.reason }, "pinned to one CPU");
+  else o.log.warn({ cpu: plan.cpu }, `could not pin to CPU ${plan.cpu}: ${failed}; running unpinned`);
+  return plan;
 }
 
 /** What to pin, from the setting, the engine's thread count, and the CPUs this process may use. */

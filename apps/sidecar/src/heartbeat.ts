@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
-import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { Heartbeat, HeartbeatTiming, natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
+import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { Heartbeat, HeartbeatTiming, subjectsFor } from "@potluck/protocol";
 import { messageSigningParts } from "@potluck/peer";
 
 export interface HeartbeatOptions {
-  natsUrl: string;
+  /** The sidecar's one NATS connection; its owner drains it, stop() only ends the beats. */
+  nats: NatsConnection;
   prefix: string;
   machine: string;
   interfaceName: string;
@@ -20,23 +21,20 @@ export interface HeartbeatOptions {
 /** `wg` answers from a local socket; slower means wireguard-go is wedged and this beat is skipped. */
 const wgTimeoutMs = 2_000;
 const wgOutputBytesMax = 4_096;
-const connectTimeoutMs = 5_000;
 
 /**
  * Publishes this machine's heartbeat on NATS every HeartbeatTiming.intervalMs, carrying the
  * WireGuard public key the interface really has (so the coordinator can flag a stale roster key).
- * A beat is skipped, not faked, while the key cannot be read; NATS reconnects forever in the
- * background and never holds up the sidecar.
+ * A beat is skipped, not faked, while the key cannot be read or the connection is closed.
  */
-export function startHeartbeat(options: HeartbeatOptions): { stop(): Promise<void> } {
+export function startHeartbeat(options: HeartbeatOptions): { stop(): void } {
+  const { nats } = options;
   const subjects = subjectsFor(options.prefix);
   const readKey = options.readKey ?? wgPublicKey;
-  let nc: NatsConnection | null = null;
-  let stopped = false;
   let seq = 0;
   let keyWarned = false;
   const beat = setInterval(() => {
-    if (nc === null || nc.isClosed()) return;
+    if (nats.isClosed()) return;
     void readKey(options.interfaceName).then((key) => {
       if (key === null) {
         if (!keyWarned) options.log(`heartbeat: cannot read the WireGuard key of ${options.interfaceName}; heartbeats paused until it can be read`);
@@ -45,25 +43,12 @@ export function startHeartbeat(options: HeartbeatOptions): { stop(): Promise<voi
       }
       keyWarned = false;
       const parsed = Heartbeat.safeParse({ machine: options.machine, wireguardPublicKey: key, seq: seq++, sentAt: new Date().toISOString(), status: options.status() });
-      if (!parsed.success || nc === null || nc.isClosed()) return;
-      nc.publish(...signedHeartbeat(subjects.heartbeat(options.machine), parsed.data, options.sign));
+      if (!parsed.success || nats.isClosed()) return;
+      nats.publish(...signedHeartbeat(subjects.heartbeat(options.machine), parsed.data, options.sign));
     });
   }, HeartbeatTiming.intervalMs);
-  void connect({ ...natsConnectOptions(options.natsUrl), name: `potluck-sidecar-heartbeat-${options.machine}`, timeout: connectTimeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
-    (conn) => {
-      if (stopped) return void conn.close();
-      nc = conn;
-      options.log(`heartbeats to the coordinator over NATS every ${HeartbeatTiming.intervalMs / 1000} s`);
-    },
-    (error: unknown) => options.log(`heartbeat: NATS ${redactNatsUrl(options.natsUrl)}: ${error instanceof Error ? error.message : String(error)}; no heartbeats from the sidecar`),
-  );
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(beat);
-      await nc?.drain().catch(() => undefined);
-    },
-  };
+  options.log(`heartbeats to the coordinator over NATS every ${HeartbeatTiming.intervalMs / 1000} s`);
+  return { stop: () => clearInterval(beat) };
 }
 
 function wgPublicKey(interfaceName: string): Promise<string | null> {

@@ -3,14 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
-import { type Roster } from "@potluck/protocol";
-import { ReplayCache, PeerClient } from "@potluck/peer";
-import { buildSidecarApp } from "../src/app.js";
+import { serve, type ServerType } from "@hono/node-server";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Roster } from "@potluck/protocol";
+import { loadSidecarConfig } from "../src/config.js";
 import { EngineError, type InferenceEngine } from "../src/inference/engine.js";
 import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
 import { identityFrom, type Identity } from "../src/peer/identity.js";
-import { Router } from "../src/routing/router.js";
+import { startSidecarService, type SidecarService } from "../src/service.js";
 import type { UsageJob, UsagePublisher } from "../src/usage/publisher.js";
 
 /** A usage publisher that keeps what it was given, for tests that do not need NATS. */
@@ -28,10 +28,15 @@ export interface RunningSidecar {
   machine: string;
   url: string;
   server: ServerType;
+  service: SidecarService;
   close(): Promise<void>;
 }
 
-/** A real listening sidecar on 127.0.0.1:<random port>, built from the same app as main.ts. */
+/**
+ * A real listening sidecar on 127.0.0.1:<random port>, started by the same startSidecarService as
+ * main.ts. Without `nats` it runs with no NATS at all and records usage; the raw node server is
+ * kept so tests can watch its connections or cut them mid-stream.
+ */
 export async function startSidecar(options: {
   machine: string;
   owner?: string;
@@ -39,35 +44,33 @@ export async function startSidecar(options: {
   identity: Identity;
   directory?: PeerDirectory;
   usage?: UsagePublisher;
+  /** Usage events go to JetStream on this connection, under this subject root (the caller drains it). */
+  nats?: { connection: NatsConnection; prefix: string };
 }): Promise<RunningSidecar> {
-  const { machine, owner = "home", engine, identity, directory = noPeers, usage = recordingUsage() } = options;
-  const router = new Router({ machine, owner, engine, directory, client: new PeerClient({ sign: identity.sign }), usage });
-  const app = buildSidecarApp({
-    machine,
-    owner,
-    version: "test",
-    startedAt: Date.now(),
-    isWarm: () => true,
-    remoteAddress: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress,
-    engine,
-    router,
-    directory,
-    replay: new ReplayCache(),
-    usage,
-  });
+  const { machine, owner = "home", engine, identity, directory = noPeers } = options;
+  const dataDir = mkdtempSync(join(tmpdir(), "potluck-sidecar-"));
+  const env = { POTLUCK_MACHINE: machine, POTLUCK_OWNER: owner, POTLUCK_DATA_DIR: dataDir, POTLUCK_BIND: "127.0.0.1", POTLUCK_CPU_PIN: "off", POTLUCK_NATS_PREFIX: options.nats?.prefix };
+  const config = loadSidecarConfig(env, []);
+  const nats = options.nats === undefined ? { nats: null, usage: options.usage ?? recordingUsage() } : { nats: options.nats.connection, ...(options.usage === undefined ? {} : { usage: options.usage }) };
+  const service = await startSidecarService(config, { engine, identity, directory, models: [], memory: null, diagnostics: null, version: "test", ...nats });
+  await service.warm;
   const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
+    const s = serve({ fetch: service.app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {
     machine,
     url: `http://127.0.0.1:${port}`,
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
+    service,
+    close: async () => {
+      await new Promise<void>((resolve) => {
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         server.close(() => resolve());
-      }),
+      });
+      await service.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -28,7 +28,7 @@ describe("sidecar heartbeats", () => {
     let readable = false;
     let warm = false;
     const logs: string[] = [];
-    const hb = startHeartbeat({ natsUrl: "nats://127.0.0.1:4222", prefix, machine: "linux", interfaceName: "potluck0", status: () => (warm ? "ok" : "warming"), log: (m) => logs.push(m), readKey: async () => (readable ? key : null), sign: identityFrom("linux", privateKeyFromPem(linux.privateKeyPem)).sign });
+    const hb = startHeartbeat({ nats: nc, prefix, machine: "linux", interfaceName: "potluck0", status: () => (warm ? "ok" : "warming"), log: (m) => logs.push(m), readKey: async () => (readable ? key : null), sign: identityFrom("linux", privateKeyFromPem(linux.privateKeyPem)).sign });
     try {
       const waitFor = async (done: () => boolean) => {
         const deadline = Date.now() + 4 * HeartbeatTiming.intervalMs + 10_000;
@@ -44,7 +44,7 @@ describe("sidecar heartbeats", () => {
       expect(await waitFor(() => beats.some((b) => b.status === "ok"))).toBe(true);
       expect(await Promise.all(verdicts)).toEqual(verdicts.map(() => ({ ok: true, machine: "linux" })));
     } finally {
-      await hb.stop();
+      hb.stop();
       sub.unsubscribe();
       await nc.drain();
     }

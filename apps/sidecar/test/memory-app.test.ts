@@ -1,18 +1,15 @@
 import { MemorySearchResponse, type Capabilities } from "@potluck/protocol";
-import { ReplayCache, PeerClient } from "@potluck/peer";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildSidecarApp } from "../src/app.js";
-import { LlamaEngine } from "../src/inference/llama-engine.js";
-import { peerMemoryEnabledFromEnv } from "../src/memory/routes.js";
+import { loadSidecarConfig } from "../src/config.js";
 import type { MemoryStore } from "../src/memory/store.js";
 import type { PeerDirectory } from "../src/peer/directory.js";
-import { Router } from "../src/routing/router.js";
-import { testEngineOptions } from "./fixtures.js";
-import { newIdentity, recordingUsage } from "./harness.js";
+import { startSidecarService, type SidecarService } from "../src/service.js";
+import { newIdentity } from "./harness.js";
 import { defaults, openStore, scratchDir } from "./memory-helpers.js";
 
-// The memory routes as mounted in the real sidecar app: peer-access middleware in front, and the
-// shared Ed25519 verifier (libs/peer signing.ts) on /peer/memory/search.
+// The memory routes as mounted in the real sidecar (startSidecarService, no model, no NATS):
+// peer-access middleware in front, and the shared Ed25519 verifier (libs/peer signing.ts) on
+// /peer/memory/search.
 describe("memory in the sidecar app", () => {
   const linux = newIdentity("linux");
   const stranger = newIdentity("stranger");
@@ -22,29 +19,33 @@ describe("memory in the sidecar app", () => {
   };
   let scratch: ReturnType<typeof scratchDir>;
   let store: MemoryStore;
-  const env: NodeJS.ProcessEnv = {};
+  let service: SidecarService;
+  /** Where the next request comes from (app.request() has no socket to read it from). */
+  let caller = "127.0.0.1";
   beforeEach(async () => {
     scratch = scratchDir();
     store = await openStore(scratch.dir);
     await store.add({ ...defaults, text: "the backup drive is the grey one labelled B2", project: "home" });
-    env.POTLUCK_PEER_MEMORY_ENABLED = "0";
+    const config = loadSidecarConfig({ POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off" }, []);
+    service = await startSidecarService(config, {
+      nats: null, models: [], diagnostics: null, directory, identity: newIdentity("mac"), remoteAddress: () => caller,
+      memory: { store, embedder: store.embedder, close: async () => undefined },
+    });
   });
-  afterEach(() => {
+  afterEach(async () => {
+    await service.close();
     store.close();
     scratch.cleanup();
   });
 
+  /** The app as a caller at `address` reaches it. */
   function app(address: string) {
-    const engine = new LlamaEngine(testEngineOptions);
-    const usage = recordingUsage();
-    const router = new Router({ machine: "mac", owner: "home", engine, directory, client: new PeerClient({ sign: newIdentity("mac").sign }), usage });
-    return buildSidecarApp({
-      machine: "mac", owner: "home", version: "t", startedAt: Date.now(), isWarm: () => true, remoteAddress: () => address,
-      engine, router, directory, replay: new ReplayCache(), usage,
-      memory: () => ({ peerSearchEnabled: peerMemoryEnabledFromEnv(env), records: store.size }),
-      embedder: () => ({ id: store.embedder.id, dimensions: store.embedder.dimensions, state: "ready" }),
-      memoryApi: { store, peerSearchEnabled: () => peerMemoryEnabledFromEnv(env), setPeerSearchEnabled: (on) => (env.POTLUCK_PEER_MEMORY_ENABLED = on ? "1" : "0") },
-    });
+    return {
+      request: (path: string, init?: RequestInit) => {
+        caller = address;
+        return service.app.request(path, init);
+      },
+    };
   }
 
   function signed(identity: ReturnType<typeof newIdentity>, body: unknown): RequestInit {
@@ -60,7 +61,7 @@ describe("memory in the sidecar app", () => {
     expect((await sidecar.request("/peer/memory/search", signed(stranger, body))).status).toBe(401);
     const off = await sidecar.request("/peer/memory/search", signed(linux, body));
     expect(off.status).toBe(503);
-    env.POTLUCK_PEER_MEMORY_ENABLED = "1";
+    service.sharing.set(true);
     const request = signed(linux, body);
     const on = await sidecar.request("/peer/memory/search", request);
     expect(on.status).toBe(200);

@@ -4,7 +4,8 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PeerClient } from "@potluck/peer";
 import { httpPeerSearcher, staticRoster, type FleetPeer } from "../src/memory/fleet.js";
-import { memoryRoutes, peerMemoryEnabledFromEnv, peerMemoryRoutes } from "../src/memory/routes.js";
+import { memoryRoutes, peerMemoryRoutes } from "../src/memory/routes.js";
+import { peerSharing, type PeerSharing } from "../src/memory/sharing.js";
 import type { MemoryStore } from "../src/memory/store.js";
 import { peerAccess } from "../src/middleware/peer-access.js";
 import { openStore, scratchDir } from "./memory-helpers.js";
@@ -15,13 +16,10 @@ const testAuth: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
-function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: string; env?: NodeJS.ProcessEnv; fleet?: Parameters<typeof memoryRoutes>[0]["fleet"] } = {}) {
-  const env = options.env ?? { POTLUCK_PEER_MEMORY_ENABLED: "0" };
+function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: string; sharing?: PeerSharing; fleet?: Parameters<typeof memoryRoutes>[0]["fleet"] } = {}) {
+  const sharing = options.sharing ?? peerSharing(false);
   const machine = options.machine ?? "mac";
-  const peerSearchEnabled = () => peerMemoryEnabledFromEnv(env);
-  const setPeerSearchEnabled = (enabled: boolean) => {
-    env.POTLUCK_PEER_MEMORY_ENABLED = enabled ? "1" : "0";
-  };
+  const { enabled: peerSearchEnabled, set: setPeerSearchEnabled } = sharing;
   return new Hono()
     .use(peerAccess({ remoteAddress: () => options.caller ?? "127.0.0.1" }))
     .route("/", memoryRoutes({ store, machine, peerSearchEnabled, setPeerSearchEnabled, fleet: options.fleet }))
@@ -98,7 +96,7 @@ describe("local memory API", () => {
   });
 
   it("reports status: embedder, counts, opt-in", async () => {
-    const app = sidecarLike(store, { env: { POTLUCK_PEER_MEMORY_ENABLED: "1" } });
+    const app = sidecarLike(store, { sharing: peerSharing(true) });
     await post(app, "/memory", { text: "one", pinned: true });
     const status = MemoryStatus.parse(await (await app.request("/memory/status")).json());
     expect(status).toMatchObject({ machine: "mac", embedder: { id: "lexical-v1:384", dimensions: 384 }, records: 1, pinned: 1, peerSearchEnabled: true });
@@ -119,25 +117,25 @@ describe("peer memory search", () => {
   });
 
   it("is 401 unsigned, 503 with the reason when off, 200 after enabling without a restart", async () => {
-    const env: NodeJS.ProcessEnv = {};
-    const app = sidecarLike(store, { caller: "100.64.0.9", env });
+    const sharing = peerSharing(false);
+    const app = sidecarLike(store, { caller: "100.64.0.9", sharing });
     const query = { query: "router admin page" };
     expect((await post(app, "/peer/memory/search", query)).status).toBe(401);
     const off = await post(app, "/peer/memory/search", query, { "x-test-signed": "yes" });
     expect(off.status).toBe(503);
     expect((await errorOf(off)).message).toMatch(/POTLUCK_PEER_MEMORY_ENABLED=1/);
-    env.POTLUCK_PEER_MEMORY_ENABLED = "1";
+    sharing.set(true);
     const on = await post(app, "/peer/memory/search", query, { "x-test-signed": "yes" });
     expect(on.status).toBe(200);
     expect(MemorySearchResponse.parse(await on.json()).hits[0]?.record.text).toMatch(/router admin/);
-    env.POTLUCK_PEER_MEMORY_ENABLED = "0";
+    sharing.set(false);
     expect((await post(app, "/peer/memory/search", query, { "x-test-signed": "yes" })).status).toBe(503);
   });
 
   it("toggles through the local PUT /memory/peer-search", async () => {
-    const env: NodeJS.ProcessEnv = {};
-    const local = sidecarLike(store, { env });
-    const peer = sidecarLike(store, { caller: "100.64.0.9", env });
+    const sharing = peerSharing(false);
+    const local = sidecarLike(store, { sharing });
+    const peer = sidecarLike(store, { caller: "100.64.0.9", sharing });
     const put = await local.request("/memory/peer-search", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled: true }) });
     expect(await put.json()).toEqual({ enabled: true });
     expect((await post(peer, "/peer/memory/search", { query: "router" }, { "x-test-signed": "yes" })).status).toBe(200);
@@ -146,7 +144,7 @@ describe("peer memory search", () => {
   });
 
   it("is read-only: no write route on the peer surface, and records are not re-accessed", async () => {
-    const app = sidecarLike(store, { caller: "100.64.0.9", env: { POTLUCK_PEER_MEMORY_ENABLED: "1" } });
+    const app = sidecarLike(store, { caller: "100.64.0.9", sharing: peerSharing(true) });
     const before = (await store.search("router", { minConfidence: 0, limit: 1, includeCold: true }, { touch: false }))[0]?.record.accessedAt;
     await new Promise((resolve) => setTimeout(resolve, 5));
     await post(app, "/peer/memory/search", { query: "router" }, { "x-test-signed": "yes" });
@@ -156,7 +154,7 @@ describe("peer memory search", () => {
   });
 
   it("rejects a fleet scope over the peer path (no recursion) with a 400", async () => {
-    const app = sidecarLike(store, { caller: "100.64.0.9", env: { POTLUCK_PEER_MEMORY_ENABLED: "1" } });
+    const app = sidecarLike(store, { caller: "100.64.0.9", sharing: peerSharing(true) });
     const res = await post(app, "/peer/memory/search", { query: "", scope: "fleet" }, { "x-test-signed": "yes" });
     expect(res.status).toBe(400);
   });
@@ -178,7 +176,7 @@ describe("fleet search over real HTTP", () => {
       scratch.cleanup();
     });
     await store.add({ text, project: "default", tags: [], confidence: 1, pinned: false });
-    const app = sidecarLike(store, { machine, caller: "100.64.0.5", env: { POTLUCK_PEER_MEMORY_ENABLED: enabled ? "1" : "0" } });
+    const app = sidecarLike(store, { machine, caller: "100.64.0.5", sharing: peerSharing(enabled) });
     return listen(machine, app.fetch);
   }
 

@@ -6,7 +6,6 @@ import { signRequest } from "@potluck/peer";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
-import { connectUsagePublisher } from "../src/usage/nats.js";
 import { microCreditsFor } from "../src/usage/pricing.js";
 import { readyTinyEngine, testEngineOptions } from "./fixtures.js";
 import { directoryFor, HOLD_MARKER, holdingEngine, REFUSE_MARKER, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
@@ -40,16 +39,11 @@ beforeAll(async () => {
   const macEngine = new LlamaEngine(testEngineOptions);
   model = linuxEngine.id;
   parameters = friendEngine.engine.state(model)?.parameters;
-  const usageFor = async () => {
-    const u = await connectUsagePublisher({ url: "nats://127.0.0.1:4222", prefix, log: () => undefined });
-    closers.push(u.close);
-    return u.publisher;
-  };
   const linuxHolding = holdingEngine(linuxEngine.engine);
   closers.push(async () => linuxHolding.release());
   linux = await startSidecar({ machine: "linux", engine: linuxHolding, identity: ids.linux, directory: directory("linux") });
-  friend = await startSidecar({ machine: "friend", owner: "alice", engine: friendEngine.engine, identity: ids.friend, directory: directory("friend"), usage: await usageFor() });
-  mac = await startSidecar({ machine: "mac", engine: macEngine, identity: ids.mac, directory: directory("mac"), usage: await usageFor() });
+  friend = await startSidecar({ machine: "friend", owner: "alice", engine: friendEngine.engine, identity: ids.friend, directory: directory("friend"), nats: { connection: nc, prefix } });
+  mac = await startSidecar({ machine: "mac", engine: macEngine, identity: ids.mac, directory: directory("mac"), nats: { connection: nc, prefix } });
   for (const s of [mac, linux, friend]) urls.set(s.machine, s.url);
   closers.push(() => linuxEngine.engine.close(), () => friendEngine.engine.close(), () => macEngine.close());
   macClient = new OpenAI({ baseURL: `${mac.url}/v1`, apiKey: "unused", maxRetries: 0 });

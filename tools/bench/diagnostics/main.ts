@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { LayerCode } from "@potluck/protocol";
 import { TimeToVisibleMs } from "@potluck/diagnostics";
-import { parseArgs } from "../../src/cli/command.js";
+import { benchFlags } from "../common/args.js";
 import { pollUntil } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { createDiagnosticsLab, parseCheckLines, type DiagnosticsLab } from "./lab-setup.js";
@@ -100,7 +100,7 @@ async function waitHealthy(d: DiagnosticsLab): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { flags } = parseArgs(process.argv.slice(2));
+  const { flags } = benchFlags(process.argv.slice(2), { strings: ["faults", "repeats"], positionals: false });
   const repeats = Math.min(Number(flags.get("repeats") ?? 3), repeatsMax);
   const only = flags.get("faults")?.split(",");
   const d = await createDiagnosticsLab();

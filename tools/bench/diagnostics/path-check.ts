@@ -13,12 +13,12 @@ import { readFileSync } from "node:fs";
 import { Defaults } from "@potluck/protocol";
 import { privateKeyFromPem, signRequest } from "@potluck/peer";
 import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, natsPeerFirewallSource, tcpUnderlayProbe, wgTunnelReader, type Probes } from "@potluck/diagnostics";
-import { parseArgs } from "../../src/cli/command.js";
+import { benchFlags } from "../common/args.js";
 
 /** A watch never runs longer than this, whatever it was asked. */
 const watchMsMax = 10 * 60_000;
 
-const { flags } = parseArgs(process.argv.slice(2), ["fresh", "roster-from-coordinator"]);
+const { flags } = benchFlags(process.argv.slice(2), { strings: ["baseline", "coordinator", "fw-url", "interface", "interval-ms", "model", "nats-prefix", "nats-url", "owner", "peer-port", "until", "watch-ms"], booleans: ["fresh", "roster-from-coordinator"], positionals: false });
 const need = (name: string): string => {
   const value = flags.get(name);
   if (value === undefined) throw new Error(`--${name} is required`);

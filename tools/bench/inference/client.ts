@@ -6,7 +6,7 @@
 //   ... --stdin   one run per line read on stdin (a long-lived, warm client the bench drives)
 import { Agent, request as httpRequest } from "node:http";
 import { createInterface } from "node:readline";
-import { parseArgs } from "../../src/cli/command.js";
+import { benchFlags } from "../common/args.js";
 
 export interface RunTiming {
   ttftMs: number;
@@ -67,7 +67,7 @@ export function timedStream(url: string, body: unknown): Promise<RunTiming> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { flags } = parseArgs(argv, ["stdin"]);
+  const { flags } = benchFlags(argv, { strings: ["max-tokens", "model", "prompt", "repeats", "url", "warmup"], booleans: ["stdin"], positionals: false });
   const url = flags.get("url") ?? "http://127.0.0.1:8321";
   const body = { model: flags.get("model"), messages: [{ role: "user", content: flags.get("prompt") ?? "Tell me about potlucks." }], max_tokens: Number(flags.get("max-tokens") ?? 256), temperature: 0, stream: true };
   if (flags.has("stdin")) {

@@ -34,7 +34,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { parseArgs } from "../../src/cli/command.js";
+import { benchFlags } from "../common/args.js";
 import { cachedSmallTestModel, cachedTinyModel } from "../../src/model/tiny.js";
 import { repoRoot, serviceEntry, tsNodeArgs } from "../../src/lib/repo.js";
 import { startSupervised, stopSupervised, waitFor } from "../../src/lib/supervisor.js";
@@ -62,7 +62,7 @@ interface BenchPath {
 }
 
 async function main(): Promise<void> {
-  const { flags } = parseArgs(process.argv.slice(2), ["no-lab", "no-pin", "compare-head-start"]);
+  const { flags } = benchFlags(process.argv.slice(2), { strings: ["latency-ms", "max-tokens", "model", "repeats", "shape"], booleans: ["no-lab", "no-pin", "compare-head-start"], positionals: false });
   const latencyMs = Number(flags.get("latency-ms") ?? 0);
   // The CPU a one-thread sidecar picks for itself; linux's in the lab; mac gets another.
   const allowed = allowedCpus();

@@ -25,9 +25,9 @@ import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
 import { loadLedgerConfig, startLedgerService, type LedgerService } from "@potluck/ledger";
-import { balanceLeaves, ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger/internal";
+import { balanceLeaves, ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger";
 import { merkleRoot, verifyProofBundle } from "@potluck/ledger-proof";
-import { parseArgs } from "../../src/cli/command.js";
+import { benchFlags } from "../common/args.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { fmt, median, medianOf, summarize, timeCalls, type Summary } from "../common/stats.js";
 
@@ -39,7 +39,7 @@ const eventsMax = 1_000_000;
 const accountsMax = 5_000_000;
 const ORIGIN = "bench.potluck/ledger";
 
-const { flags } = parseArgs(process.argv.slice(2));
+const { flags } = benchFlags(process.argv.slice(2), { strings: ["accounts", "events", "repeats"], positionals: false });
 const events = Math.min(Number(flags.get("events") ?? 50_000), eventsMax);
 const accounts = Math.min(Number(flags.get("accounts") ?? 1_000_000), accountsMax);
 const repeats = Math.max(1, Math.min(Number(flags.get("repeats") ?? 3), 10));

@@ -13,8 +13,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
-import { ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest } from "@potluck/ledger/internal";
-import { parseArgs } from "../../src/cli/command.js";
+import { ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest } from "@potluck/ledger";
+import { benchFlags } from "../common/args.js";
 
 const adminUrl = process.env.POTLUCK_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const natsUrl = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
@@ -22,7 +22,7 @@ const ORIGIN = "bench.potluck/ledger";
 /** Bound so a typo cannot ask for a billion rows. */
 const eventsMax = 1_000_000;
 
-const { flags } = parseArgs(process.argv.slice(2));
+const { flags } = benchFlags(process.argv.slice(2), { strings: ["batch", "events", "explain", "heap-profile", "keep", "log-statements", "mode", "profile", "rounds"], positionals: false });
 const events = Math.min(Number(flags.get("events") ?? 30_000), eventsMax);
 const mode = String(flags.get("mode") ?? "jetstream");
 const profileFile = flags.get("profile");

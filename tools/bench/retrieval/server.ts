@@ -1,32 +1,40 @@
 import { generateKeyPairSync } from "node:crypto";
-import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
-import { ReplayCache, publicKeyToBase64, signRequest } from "@potluck/peer";
-import { Hono } from "hono";
-import { memoryRoutes, peerAccess, peerMemoryRoutes, peerSignature, type MemoryStore } from "@potluck/sidecar/memory";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { publicKeyToBase64, signRequest } from "@potluck/peer";
+import { serveApp } from "@potluck/service";
+import { loadSidecarConfig, startSidecarService } from "@potluck/sidecar";
+import type { MemoryStore } from "@potluck/sidecar/memory";
 
 /**
- * The sidecar's memory surface on a real loopback port, behind the same middleware chain as the
- * sidecar (peer-access, then the shared Ed25519 peer-signature check on /peer/*), with peer
- * search opted in. The bench's own identity is the only key it trusts.
+ * The real sidecar (startSidecarService, as main.ts starts it) on a loopback port, serving this
+ * store with peer search opted in and no model: the memory routes behind the same middleware
+ * chain (peer-access, then the shared Ed25519 peer-signature check on /peer/*). The bench's own
+ * identity is the only key it trusts. The store stays the caller's to close.
  */
 export async function serveMemory(store: MemoryStore, machine: string): Promise<{ url: string; sign: Signer; close: () => Promise<void> }> {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const caller = "bench";
   const callerKey = publicKeyToBase64(publicKey);
-  const auth = peerSignature({ lookupKey: (name) => (name === caller ? callerKey : undefined), replay: new ReplayCache() });
-  const app = new Hono<{ Bindings: HttpBindings }>()
-    .use(peerAccess({ remoteAddress: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress }))
-    .route("/", memoryRoutes({ store, machine, peerSearchEnabled: () => true, setPeerSearchEnabled: () => undefined }))
-    .route("/", peerMemoryRoutes({ store, machine, peerSearchEnabled: () => true, auth }));
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
+  const dataDir = mkdtempSync(join(tmpdir(), "potluck-bench-sidecar-"));
+  const config = loadSidecarConfig({ POTLUCK_MACHINE: machine, POTLUCK_DATA_DIR: dataDir, POTLUCK_PEER_MEMORY_ENABLED: "1", POTLUCK_CPU_PIN: "off" }, []);
+  const service = await startSidecarService(config, {
+    nats: null,
+    models: [],
+    diagnostics: null,
+    memory: { store, embedder: store.embedder, close: async () => undefined },
+    directory: { peers: async () => [], keyFor: async (name) => (name === caller ? callerKey : undefined) },
   });
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
+  const served = await serveApp(service.app, { port: 0, hostname: "127.0.0.1" });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${served.port}`,
     sign: (request) => signRequest(request, { machine: caller, privateKey }),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await served.close();
+      await service.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

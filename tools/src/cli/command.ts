@@ -12,9 +12,8 @@ export interface Command {
   /**
    * Every flag the command takes (all of its subcommands'). main.ts parses argv with it strictly
    * before `run`, so a misspelt flag fails naming itself (exit 2) instead of a default applying.
-   * Optional only while up.ts, owned by another change, still parses its own argv.
    */
-  flags?: FlagSpec;
+  flags: FlagSpec;
   /** Returns the process exit code. Throw `CliError` for a one-line failure on stderr. */
   run(argv: string[], parsed: ParsedFlags): Promise<number>;
 }
@@ -35,15 +34,4 @@ export function parseCommandFlags(argv: readonly string[], spec: FlagSpec): Pars
     if (error instanceof ArgsError) throw new CliError(error.message, 2);
     throw error;
   }
-}
-
-/**
- * @deprecated For up.ts only, until it declares `flags` and reads the `parsed` argument; then
- * delete this. main.ts has already refused unknown flags by then, so every other `--name` here is
- * a flag that takes a value.
- */
-export function parseArgs(argv: readonly string[], booleans: readonly string[] = []): ParsedFlags {
-  const end = argv.indexOf("--");
-  const named = (end < 0 ? argv : argv.slice(0, end)).filter((arg) => arg.startsWith("--")).map((arg) => arg.slice(2).split("=")[0] ?? "");
-  return parseCommandFlags(argv, { strings: [...new Set(named)].filter((name) => !booleans.includes(name)), booleans });
 }

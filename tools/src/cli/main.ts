@@ -16,11 +16,6 @@ import { ledgerCommand } from "./commands/ledger.js";
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
 const commands: Command[] = [upCommand, modelCommand, askCommand, labCommand, memoryCommand, doctorCommand, tokenCommand, joinCommand, peersCommand, ledgerCommand];
 
-/** up.ts belongs to the service change and does not declare its flags yet; they are declared here until it does. */
-const undeclaredFlags: Record<string, FlagSpec> = {
-  up: { strings: ["data-dir", "port"], booleans: ["no-fw-watcher", "hub"], positionals: false },
-};
-
 const usage = `potluck: your own machines as one private AI system
 
 Usage: potluck COMMAND [options]   (potluck COMMAND --help for details)
@@ -48,9 +43,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.usage.endsWith("\n") ? command.usage : `${command.usage}\n`);
     return 0;
   }
-  const spec = command.flags ?? undeclaredFlags[command.name];
-  if (spec === undefined) throw new Error(`potluck ${command.name} declares no flags`);
-  return command.run(rest, parseCommandFlags(rest, spec));
+  return command.run(rest, parseCommandFlags(rest, command.flags));
 }
 
 /** The version in the repository's package.json: what this checkout is, with no build step to stamp it. */

@@ -4,10 +4,7 @@ export { createLexicalEmbedder, lexicalVector } from "./lexical-embedder.js";
 export { createLlamaEmbedder } from "./llama-embedder.js";
 export { MemoryStore, StoreDefaults, type MemoryStoreOptions, type SearchFilters, type ScoredRecord } from "./store.js";
 export { fleetSearch, httpPeerSearcher, mergeByScore, parsePeerList, staticRoster, type FleetPeer, type FleetRoster, type PeerOutcome, type PeerSearcher } from "./fleet.js";
-export { memoryRoutes, memoryStatus, peerMemoryEnabledFromEnv, peerMemoryRoutes, peerSearchDisabledReason, type MemoryRouteDeps, type PeerMemoryRouteDeps } from "./routes.js";
-export { loadMemoryConfig, MemoryConfigSchema, openMemory, type MemoryConfig } from "./config.js";
+export { memoryRoutes, memoryStatus, peerMemoryRoutes, peerSearchDisabledReason, type MemoryRouteDeps, type PeerMemoryRouteDeps } from "./routes.js";
+export { openMemory, type OpenedMemory, type OpenMemoryOptions } from "./open.js";
+export { peerSharing, type PeerSharing } from "./sharing.js";
 export { LruCache } from "./query-cache.js";
-// The middleware the sidecar puts in front of these routes, for tools (benches) that serve the
-// memory surface alone with the same access rules.
-export { peerAccess } from "../middleware/peer-access.js";
-export { peerSignature } from "../peer/signature.js";

@@ -20,7 +20,7 @@ import type { MemoryStore, ScoredRecord } from "./store.js";
 export interface MemoryRouteDeps {
   store: MemoryStore;
   machine: string;
-  /** Read on every request (POTLUCK_PEER_MEMORY_ENABLED), so the opt-in toggles without a restart. */
+  /** Read on every request (the sidecar's PeerSharing setting), so the opt-in toggles without a restart. */
   peerSearchEnabled: () => boolean;
   /** Flips the opt-in for this process (PUT /memory/peer-search). */
   setPeerSearchEnabled: (enabled: boolean) => void;
@@ -117,12 +117,6 @@ export function memoryStatus(deps: Pick<MemoryRouteDeps, "store" | "machine" | "
     ann: deps.store.annStates().map(({ project, tier, source, indexed, rebuildReason, saveError }) => ({ project, tier, source, indexed, rebuildReason, saveError })),
     peerSearchEnabled: deps.peerSearchEnabled(),
   };
-}
-
-/** Reads POTLUCK_PEER_MEMORY_ENABLED now, with the same spellings the config accepts. */
-export function peerMemoryEnabledFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = (env.POTLUCK_PEER_MEMORY_ENABLED ?? "").trim().toLowerCase();
-  return value === "1" || value === "true" || value === "yes";
 }
 
 const memoryBodyLimit = limitBody({ bytesMax: MemoryLimits.bodyBytesMax });

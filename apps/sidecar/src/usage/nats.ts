@@ -1,28 +1,15 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { natsConnectOptions, redactNatsUrl, subjectsFor } from "@potluck/protocol";
-import { jetStreamUsagePublisher, loggingUsagePublisher, type UsagePublisher } from "./publisher.js";
-
-/** How long start-up waits for NATS before running without usage publishing (and saying so). */
-const connectTimeoutMs = 3_000;
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { subjectsFor } from "@potluck/protocol";
+import { ensureUsageStream } from "@potluck/service";
+import { jetStreamUsagePublisher, type UsagePublisher } from "./publisher.js";
 
 /**
- * Connects to NATS for usage events. A sidecar without NATS still serves its own user; it logs
- * every cross-owner job it could not meter instead of failing the request.
+ * Usage events on the sidecar's one NATS connection (its owner drains it). The usage stream is
+ * created on the first publish if it does not exist yet, the same stream the ledger creates.
  */
-export async function connectUsagePublisher(options: { url: string; prefix: string; log: (message: string) => void }): Promise<{ publisher: UsagePublisher; close: () => Promise<void> }> {
-  const subjects = subjectsFor(options.prefix);
-  try {
-    const nc = await connect({ ...natsConnectOptions(options.url), timeout: connectTimeoutMs, maxReconnectAttempts: -1, name: "potluck-sidecar" });
-    const js = jetstream(nc);
-    const ensureStream = async () => {
-      const jsm = await jetstreamManager(nc);
-      const exists = await jsm.streams.info(subjects.usageStream.name).then(() => true, () => false);
-      if (!exists) await jsm.streams.add({ name: subjects.usageStream.name, subjects: [...subjects.usageStream.subjects] });
-    };
-    return { publisher: jetStreamUsagePublisher({ js, ensureStream, subjects, log: options.log }), close: () => nc.drain() };
-  } catch (error) {
-    options.log(`NATS at ${redactNatsUrl(options.url)} unavailable (${error instanceof Error ? error.message : String(error)}); usage events will be logged, not published`);
-    return { publisher: loggingUsagePublisher(options.log), close: async () => undefined };
-  }
+export function natsUsagePublisher(options: { nats: NatsConnection; prefix: string; log: (message: string) => void }): UsagePublisher {
+  const { nats, prefix } = options;
+  const ensureStream = async () => void (await ensureUsageStream(nats, prefix));
+  return jetStreamUsagePublisher({ js: jetstream(nats), ensureStream, subjects: subjectsFor(prefix), log: options.log });
 }

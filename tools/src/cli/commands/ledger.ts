@@ -1,9 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-// Tools may drive apps; the verifier is pure node:crypto code, the audit needs the ledger's schema.
-// eslint-disable-next-line no-restricted-imports -- until the ledger has a public index (the service change adds it) that exports this
-import { verifyLedgerDatabase } from "@potluck/ledger/cli";
 import { verifyProofBundle } from "@potluck/ledger-proof";
 import { Defaults } from "@potluck/protocol";
 import { CliError, type Command } from "../command.js";
@@ -46,6 +43,9 @@ export const ledgerCommand: Command = {
 
 async function verify(flags: Map<string, string>, witnessKeys: string[]): Promise<number> {
   const dataDir = process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
+  // Loaded here, not at the top: the ledger brings its database drivers, which every other
+  // `potluck` command would otherwise pay for at start-up.
+  const { verifyLedgerDatabase } = await import("@potluck/ledger");
   const result = await verifyLedgerDatabase({
     dataDir,
     witnessKeys,

@@ -6,7 +6,7 @@ import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol
 import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
 import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
-import { CliError, parseArgs, type Command } from "../command.js";
+import { CliError, type Command } from "../command.js";
 
 const usage = `Usage: potluck up [--hub] [--data-dir DIR] [--port N] [--no-fw-watcher]
 
@@ -30,8 +30,8 @@ export const upCommand: Command = {
   name: "up",
   summary: "start the local stack (sidecar, coordinator, ledger, fw-watcher)",
   usage,
-  async run(argv) {
-    const { flags } = parseArgs(argv, ["no-fw-watcher", "hub"]);
+  flags: { strings: ["data-dir", "port"], booleans: ["no-fw-watcher", "hub"], positionals: false },
+  async run(_argv, { flags }) {
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const env: NodeJS.ProcessEnv = { ...process.env, POTLUCK_DATA_DIR: dataDir };

@@ -1,0 +1,189 @@
+import type { HttpBindings } from "@hono/node-server";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Diagnostics } from "@potluck/diagnostics";
+import { coordinatorRoster, fileRoster, PeerClient, ReplayCache, type PeerRoster } from "@potluck/peer";
+import { ConfigError, messageOf, type Logger } from "@potluck/service";
+import { buildSidecarApp, type SidecarApp, type SidecarDeps } from "./app.js";
+import { parsePeerUrls, type SidecarConfig } from "./config.js";
+import { pinForModels } from "./cpu-pin.js";
+import type { InferenceEngine, ModelSource } from "./inference/engine.js";
+import { resolveModelSources } from "./inference/model-sources.js";
+import { httpPeerSearcher } from "./memory/fleet.js";
+import type { OpenedMemory } from "./memory/open.js";
+import { peerSharing, type PeerSharing } from "./memory/sharing.js";
+import { startSidecarNats } from "./nats-connection.js";
+import { NatsParts } from "./nats-parts.js";
+import { noPeers, rosterDirectory, type PeerDirectory } from "./peer/directory.js";
+import { loadOrCreateIdentity, type Identity } from "./peer/identity.js";
+import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
+import { diagnoseWith } from "./routing/diagnose.js";
+import { Router } from "./routing/router.js";
+import type { UsagePublisher } from "./usage/publisher.js";
+
+/**
+ * What tests and benches may put in place of the real thing. The service closes only what it
+ * created: an injected engine, memory or NATS connection stays the caller's to close.
+ */
+export interface SidecarOverrides {
+  log?: Logger;
+  /** The one NATS connection; null runs without NATS. Absent: the service connects to POTLUCK_NATS_URL. */
+  nats?: NatsConnection | null;
+  engine?: InferenceEngine;
+  /** The models to load at start; absent: POTLUCK_MODELS (or the tiny test model). */
+  models?: readonly ModelSource[];
+  identity?: Identity;
+  directory?: PeerDirectory;
+  /** Usage events go here instead of NATS. */
+  usage?: UsagePublisher;
+  /** An open memory store; null: no memory API. Absent: opened in POTLUCK_DATA_DIR/memory. */
+  memory?: OpenedMemory | null;
+  /** null: no diagnostics routes, and the router explains no failure. */
+  diagnostics?: Diagnostics | null;
+  /** The caller's address; the node socket's by default. For `app.request()` tests, which have no socket. */
+  remoteAddress?: SidecarDeps["remoteAddress"];
+  /** Reads the WireGuard key heartbeats carry; `wg show` by default. */
+  readWireguardKey?: (interfaceName: string) => Promise<string | null>;
+  version?: string;
+}
+
+export interface SidecarService {
+  app: SidecarApp;
+  identity: Identity;
+  engine: InferenceEngine;
+  /** The memory-sharing opt-in, changed by `potluck memory share on|off`. */
+  sharing: PeerSharing;
+  /** The models loading at start (their ids are the names clients ask for). */
+  models: readonly ModelSource[];
+  /** Resolves once every model has loaded or failed to; /health says "warming" until then. */
+  warm: Promise<void>;
+  /** Ends heartbeats and subscriptions, drains its own NATS, closes what it opened. Stop serving first. */
+  close(): Promise<void>;
+}
+
+/** Start-up waits this long for NATS so the first usage event is normally published; later, it attaches when NATS answers. */
+const natsStartWaitMs = 3_000;
+
+/** Everything main.ts wires, as one function so tests and benches run the real thing in-process. */
+export async function startSidecarService(config: SidecarConfig, overrides: SidecarOverrides = {}): Promise<SidecarService> {
+  const log = overrides.log ?? silentLog;
+  const info = (message: string) => log.info(message);
+  const machine = config.POTLUCK_MACHINE;
+  const owner = config.POTLUCK_OWNER;
+  const sources = overrides.models ?? modelSources(config);
+  const identity = overrides.identity ?? loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
+  await pinForModels({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, log });
+  // One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
+  const roster = rosterFor(config, info);
+  const directory = overrides.directory ?? (roster === undefined ? noPeers : rosterDirectory(roster, peerAddressing(config)));
+  // One peer client for every /peer/* call: routing, diagnostics and fleet memory search.
+  const peerClient = new PeerClient({ sign: identity.sign });
+  const engine = overrides.engine ?? (await llamaEngine(config));
+  let warm = false;
+  const parts = new NatsParts({
+    heartbeat: config.POTLUCK_COORDINATOR_URL !== undefined,
+    prefix: config.POTLUCK_NATS_PREFIX, machine, interfaceName: config.POTLUCK_INTERFACE,
+    status: () => (warm ? "ok" : "warming"), log: info, sign: identity.sign,
+    ...(overrides.readWireguardKey === undefined ? {} : { readKey: overrides.readWireguardKey }),
+  });
+  const nats = startSidecarNats({ config, injected: overrides.nats, parts, log, startWaitMs: natsStartWaitMs });
+  await nats.started;
+  const memory = overrides.memory === undefined ? await openOwnMemory(config, log) : overrides.memory;
+  const sharing = peerSharing(config.POTLUCK_PEER_MEMORY_ENABLED);
+  const diagnostics = overrides.diagnostics === undefined
+    ? createSidecarDiagnostics({
+        machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
+        startedAt: Date.now(), isWarm: () => warm, client: peerClient, peerFirewall: parts.peerFirewall,
+        ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
+        ...(roster === undefined ? {} : { roster }),
+      })
+    : overrides.diagnostics;
+  const usage = overrides.usage ?? parts.usage;
+  // A candidate the router cannot use is explained by the same checks `potluck doctor` runs.
+  const router = new Router({
+    machine, owner, engine, directory, client: peerClient, usage, log: info, headStart: config.POTLUCK_HEAD_START,
+    ...(diagnostics === null ? {} : { diagnose: diagnoseWith(diagnostics) }),
+  });
+  const warmed = loadModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));
+  const app = buildSidecarApp({
+    machine, owner, version: overrides.version ?? "0.1.0", startedAt: Date.now(), isWarm: () => warm,
+    remoteAddress: overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
+    engine, router, directory, replay: new ReplayCache(), usage,
+    ...(diagnostics === null ? {} : { diagnostics }),
+    ...(memory === null ? {} : memoryDeps(memory, sharing, directory, peerClient)),
+  });
+  return {
+    app, identity, engine, sharing, models: sources, warm: warmed,
+    async close() {
+      await parts.close();
+      await nats.close();
+      if (overrides.engine === undefined) await engine.close();
+      if (overrides.memory === undefined) await memory?.close();
+    },
+  };
+}
+
+/** Memory as the app mounts it: the opt-in is read on every request, so `memory share` needs no restart. */
+function memoryDeps(memory: OpenedMemory, sharing: PeerSharing, directory: PeerDirectory, peerClient: PeerClient) {
+  return {
+    memory: () => ({ peerSearchEnabled: sharing.enabled(), records: memory.store.size }),
+    embedder: () => ({ id: memory.embedder.id, dimensions: memory.embedder.dimensions, state: "ready" as const }),
+    memoryApi: {
+      store: memory.store,
+      peerSearchEnabled: sharing.enabled,
+      setPeerSearchEnabled: sharing.set,
+      fleet: { roster: directory, search: httpPeerSearcher(peerClient) },
+    },
+  };
+}
+
+/** POTLUCK_MODELS resolved to files; a bad entry is a configuration error naming the variable. */
+function modelSources(config: SidecarConfig): ModelSource[] {
+  try {
+    return resolveModelSources(config.POTLUCK_MODELS, config.POTLUCK_DATA_DIR, config.POTLUCK_TINY_SEED);
+  } catch (error) {
+    throw new ConfigError("POTLUCK_MODELS", messageOf(error));
+  }
+}
+
+/** A roster file wins (labs, machines without a coordinator); else the coordinator's roster. */
+function rosterFor(config: SidecarConfig, log: (message: string) => void): PeerRoster | undefined {
+  if (config.POTLUCK_ROSTER_FILE !== undefined) return fileRoster({ path: config.POTLUCK_ROSTER_FILE, log });
+  if (config.POTLUCK_COORDINATOR_URL !== undefined) return coordinatorRoster({ url: config.POTLUCK_COORDINATOR_URL, log });
+  return undefined;
+}
+
+function peerAddressing(config: SidecarConfig) {
+  return { self: config.POTLUCK_MACHINE, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS) };
+}
+
+// The model runtime and the vector index load only here, when the service builds its own engine
+// and store: index.ts exports this module to the CLI, which must start without them.
+async function llamaEngine(config: SidecarConfig): Promise<InferenceEngine> {
+  const { LlamaEngine } = await import("./inference/llama-engine.js");
+  return new LlamaEngine({ threads: config.POTLUCK_THREADS, contextSizeMax: config.POTLUCK_CONTEXT_SIZE, queueWaitingMax: config.POTLUCK_QUEUE_MAX, embedContextSize: 512 });
+}
+
+/** The store replays from disk and the embedder loads now, before the first request. */
+async function openOwnMemory(config: SidecarConfig, log: Logger): Promise<OpenedMemory> {
+  const { openMemory } = await import("./memory/open.js");
+  const memory = await openMemory({
+    dataDir: config.POTLUCK_DATA_DIR,
+    ...(config.POTLUCK_EMBED_MODEL === undefined ? {} : { embedModel: config.POTLUCK_EMBED_MODEL }),
+    ...(config.POTLUCK_MEMORY_COLD_DAYS === undefined ? {} : { coldDays: config.POTLUCK_MEMORY_COLD_DAYS }),
+    ...(config.POTLUCK_MEMORY_ANN_THRESHOLD === undefined ? {} : { annThresholdRows: config.POTLUCK_MEMORY_ANN_THRESHOLD }),
+  });
+  log.info({ embedder: memory.embedder.id, ...memory.store.counts() }, "memory store open");
+  return memory;
+}
+
+/** Warm start: every model loads now, not on the first request; a model that fails is logged and skipped. */
+async function loadModels(engine: InferenceEngine, sources: readonly ModelSource[], threads: number, log: Logger): Promise<void> {
+  const results = await Promise.allSettled(sources.map((source) => engine.load(source)));
+  results.forEach((result, i) => {
+    const source = sources[i];
+    if (result.status === "rejected") log.error({ model: source?.id }, messageOf(result.reason));
+    else log.info({ model: source?.id, testModel: source?.testModel, threads }, source?.testModel === true ? "model ready (TEST MODEL: random weights)" : "model ready");
+  });
+}
+
+const silentLog: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
