@@ -6,5 +6,6 @@ export { drainOnSignal } from "./lifecycle.js";
 export { messageOf, silentLogger, type LogFn, type Logger } from "./logger.js";
 export { isLoopbackAddress, isLoopbackHost, loopbackHosts } from "./loopback.js";
 export { connectNats, NatsConnectLimits, NatsUnavailableError, type ConnectNatsOptions } from "./nats.js";
+export { runService, type RunServiceOptions } from "./run.js";
 export { serveApp, type ServedApp, type ServeOptions } from "./serve.js";
 export { ensureUsageStream, usageStreamConfig } from "./usage-stream.js";

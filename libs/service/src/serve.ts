@@ -32,7 +32,7 @@ export function serveApp(app: { fetch: (request: Request, env?: unknown) => Resp
     server.once("listening", () => {
       server.off("error", onError);
       const bound = (server.address() as AddressInfo).port;
-      log?.info({ ...details, hostname, port: bound }, `${name} listening`);
+      log?.info({ ...details, bind: hostname, port: bound }, `${name} listening`);
       resolve({
         port: bound,
         close: () =>

@@ -10,7 +10,7 @@ describe("serveApp", () => {
     try {
       expect(served.port).toBeGreaterThan(0);
       expect(await (await fetch(`http://127.0.0.1:${served.port}/health`)).json()).toEqual({ ok: true });
-      expect(log.lines).toEqual([{ level: "info", msg: "demo listening", obj: { db: "pglite", hostname: "127.0.0.1", port: served.port } }]);
+      expect(log.lines).toEqual([{ level: "info", msg: "demo listening", obj: { db: "pglite", bind: "127.0.0.1", port: served.port } }]);
     } finally {
       await served.close();
     }
