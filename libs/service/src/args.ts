@@ -71,25 +71,32 @@ function toArgsError(error: unknown, known: readonly string[]): ArgsError {
   }
 }
 
-/** The known flag within two edits of a misspelt one, for a "did you mean" hint. */
+/**
+ * The known flag a misspelt one most likely meant, for a "did you mean" hint: within one edit
+ * (two for longer names), where swapping two neighbouring letters counts as one edit. Short names
+ * get the tighter bound so `--json` is not "corrected" to an unrelated `--on`.
+ */
 function closest(flag: string, known: readonly string[]): string | undefined {
+  const distanceMax = flag.length >= 6 ? 2 : 1;
   let best: { name: string; distance: number } | undefined;
   for (const name of known) {
     const distance = editDistance(flag, name);
-    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name, distance };
+    if (distance <= distanceMax && (best === undefined || distance < best.distance)) best = { name, distance };
   }
   return best?.name;
 }
 
+/** Optimal string alignment distance; flags are short (under ~30 characters), so the table is small. */
 function editDistance(a: string, b: string): number {
-  // Flags are short (under ~30 characters), so the quadratic table is bounded and small.
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number) => rows[i]?.[j] ?? 0;
   for (let i = 1; i <= a.length; i++) {
-    const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let distance = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) distance = Math.min(distance, at(i - 2, j - 2) + 1);
+      (rows[i] as number[])[j] = distance;
     }
-    previous = current;
   }
-  return previous[b.length] ?? 0;
+  return at(a.length, b.length);
 }

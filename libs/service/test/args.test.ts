@@ -19,6 +19,11 @@ describe("parseFlags", () => {
     expect(() => parseFlags(["ip", "-4", "address"], spec)).toThrow(/unknown flag -4; known flags: .*a word that starts with - goes after --/);
   });
 
+  it("hints a swapped pair of letters, and no unrelated short flag", () => {
+    expect(() => parseFlags(["--modle", "m"], spec)).toThrow(/did you mean --model\?/);
+    expect(() => parseFlags(["--on", "x"], spec)).toThrow(/^unknown flag --on; known flags/);
+  });
+
   it("does not let a boolean swallow the next word", () => {
     expect(parseFlags(["--json", "hi"], spec).positionals).toEqual(["hi"]);
   });
