@@ -18,7 +18,7 @@ import { benchFlags } from "../common/args.js";
 /** A watch never runs longer than this, whatever it was asked. */
 const watchMsMax = 10 * 60_000;
 
-const { flags } = benchFlags(process.argv.slice(2), { strings: ["baseline", "coordinator", "fw-url", "interface", "interval-ms", "model", "nats-prefix", "nats-url", "owner", "peer-port", "until", "watch-ms"], booleans: ["fresh", "roster-from-coordinator"], positionals: false });
+const { flags } = benchFlags(process.argv.slice(2), { strings: ["baseline", "coordinator", "from", "fw-url", "identity", "interface", "interval-ms", "local-url", "model", "nats-prefix", "nats-url", "owner", "peer", "peer-port", "roster", "until", "watch-ms"], booleans: ["fresh", "roster-from-coordinator"], positionals: false });
 const need = (name: string): string => {
   const value = flags.get(name);
   if (value === undefined) throw new Error(`--${name} is required`);
