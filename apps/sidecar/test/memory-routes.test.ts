@@ -10,11 +10,19 @@ import type { MemoryStore } from "../src/memory/store.js";
 import { peerAccess } from "../src/middleware/peer-access.js";
 import { openStore, scratchDir } from "./memory-helpers.js";
 
-/** Stand-in for the shared signed-request check: requires a header, so "unsigned" is provable. */
+/**
+ * Stand-in for the shared signed-request check: requires a header, so "unsigned" is provable, and
+ * sets the verified caller as the real check does ("yes" is linux, an own machine).
+ */
 const testAuth: MiddlewareHandler = async (c, next) => {
-  if (c.req.header("x-test-signed") !== "yes") return c.json({ error: { code: "unauthorized", message: "unsigned peer request" } }, 401);
+  const signed = c.req.header("x-test-signed");
+  if (signed === undefined) return c.json({ error: { code: "unauthorized", message: "unsigned peer request" } }, 401);
+  c.set("peer", { machine: signed === "yes" ? "linux" : signed });
   await next();
 };
+/** The roster's owners of the callers above. */
+const owners: Record<string, string> = { linux: "home", mac: "home", evil: "eve" };
+const ownerOf = async (machine: string) => owners[machine];
 
 function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: string; sharing?: PeerSharing; fleet?: Parameters<typeof memoryRoutes>[0]["fleet"] } = {}) {
   const sharing = options.sharing ?? peerSharing(false);
@@ -22,8 +30,8 @@ function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: s
   const { enabled: peerSearchEnabled, set: setPeerSearchEnabled } = sharing;
   return new Hono()
     .use(peerAccess({ remoteAddress: () => options.caller ?? "127.0.0.1" }))
-    .route("/", memoryRoutes({ store, machine, peerSearchEnabled, setPeerSearchEnabled, fleet: options.fleet }))
-    .route("/", peerMemoryRoutes({ store, machine, peerSearchEnabled, auth: testAuth }));
+    .route("/", memoryRoutes({ store, machine, owner: "home", peerSearchEnabled, setPeerSearchEnabled, shares: sharing, ownerOf, fleet: options.fleet }))
+    .route("/", peerMemoryRoutes({ store, machine, owner: "home", peerSearchEnabled, shares: sharing, ownerOf, auth: testAuth }));
 }
 
 function post(app: { request: Hono["request"] }, path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -182,7 +190,7 @@ describe("fleet search over real HTTP", () => {
 
   function listen(machine: string, fetch: (req: Request) => Response | Promise<Response>): Promise<FleetPeer> {
     return new Promise((resolve) => {
-      const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve({ machine, url: `http://127.0.0.1:${info.port}` }));
+      const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve({ machine, owner: "home", url: `http://127.0.0.1:${info.port}` }));
       servers.push(server);
     });
   }
@@ -209,7 +217,7 @@ describe("fleet search over real HTTP", () => {
         return { "x-test-signed": "yes" };
       },
     }));
-    const roster = staticRoster([linux, windows, stuck, dead, { machine: "mac", url: "http://127.0.0.1:1" }]);
+    const roster = staticRoster([linux, windows, stuck, dead, { machine: "mac", owner: "home", url: "http://127.0.0.1:1" }]);
     const app = sidecarLike(store, { fleet: { roster, search } });
     const res = await post(app, "/memory/search", { query: "which GPU", scope: "fleet", deadlineMs: 1_500 });
     expect(res.status).toBe(200);
