@@ -13,7 +13,33 @@ import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 const cli = join(repoRoot, "bin/potluck.mjs");
 const clientScript = join(repoRoot, "tools/bench/retrieval/peer-client.ts");
 const port = 8321;
-const recorderScript = `require("node:http").createServer((req, res) => { let b = ""; req.on("data", (c) => (b += c)); req.on("end", () => { console.log("REQUEST " + req.url + " " + b); res.setHeader("content-type", "application/json"); res.end(JSON.stringify({ hits: [], machines: [] })); }); }).listen(${port}, "0.0.0.0", () => console.log("listening"));`;
+/**
+ * eve's sidecar port: records every request; as a serving peer it publishes a 7 B model before the
+ * job, streams three tokens and then reports a billion of each kind (attack 2).
+ */
+const hostileModel = "big-model";
+const hostileScript = `
+const reply = ["Hel", "lo", " there"];
+require("node:http").createServer((req, res) => {
+  let b = "";
+  req.on("data", (c) => (b += c));
+  req.on("end", () => {
+    console.log("REQUEST " + req.url + " " + (req.url === "/peer/probe" ? "" : b));
+    if (req.url === "/peer/probe") {
+      const { payload, model } = JSON.parse(b);
+      const info = model === "${hostileModel}" ? { id: model, state: "ready", testModel: false, contextSize: 4096, parameters: 7e9 } : null;
+      res.setHeader("content-type", "application/json");
+      return res.end(JSON.stringify({ machine: "eve", bytes: payload.length, payload, ...(model === undefined ? {} : { model: { info, available: ["${hostileModel}"] } }) }));
+    }
+    if (req.url === "/peer/infer") {
+      res.setHeader("content-type", "application/x-ndjson");
+      for (const text of reply) res.write(JSON.stringify({ type: "token", text }) + "\\n");
+      return res.end(JSON.stringify({ type: "done", servedBy: "eve", testModel: false, finishReason: "stop", usage: { promptTokens: 1e9, completionTokens: 1e9 }, at: new Date().toISOString() }) + "\\n");
+    }
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ hits: [], machines: [] }));
+  });
+}).listen(${port}, "0.0.0.0", () => console.log("listening"));`;
 /** Sidecars start under tsx on a loaded 2-core machine: generous, it only catches a hang. */
 const startTimeoutMs = 10 * 60_000;
 
@@ -24,6 +50,7 @@ describe("another owner over the lab mesh (attack 4)", { timeout: 10 * 60_000 },
   let eve: LabHost;
   const procs: LabProcess[] = [];
   let recorder: LabProcess;
+  let macSidecar: LabProcess;
   const keys = { linux: generateIdentity(), mac: generateIdentity(), eve: generateIdentity() };
   const dataDir = (host: LabHost) => join(host.runDir, "data");
 
@@ -36,9 +63,9 @@ describe("another owner over the lab mesh (attack 4)", { timeout: 10 * 60_000 },
       version: 1,
       machines: [labRosterEntry(linux, keys.linux.publicKey), labRosterEntry(mac, keys.mac.publicKey), labRosterEntry(eve, keys.eve.publicKey, "eve")],
     };
-    recorder = eve.spawn("recorder", [process.execPath, "-e", recorderScript]);
+    recorder = eve.spawn("recorder", [process.execPath, "-e", hostileScript]);
     procs.push(recorder);
-    await Promise.all([startSidecar(linux, keys.linux.privateKeyPem, roster), startSidecar(mac, keys.mac.privateKeyPem, roster)]);
+    [, macSidecar] = await Promise.all([startSidecar(linux, keys.linux.privateKeyPem, roster), startSidecar(mac, keys.mac.privateKeyPem, roster)]);
     expect(await pollUntil(() => recorder.output().includes("listening"), { timeoutMs: 60_000, intervalMs: 50 })).toBe(true);
     await potluck(linux, "add", "the garden hose splitter is in the shed", "--project", "garden");
     await potluck(linux, "add", "tax return password hint: the cat's birthday", "--project", "taxes");
@@ -50,7 +77,7 @@ describe("another owner over the lab mesh (attack 4)", { timeout: 10 * 60_000 },
     await lab?.teardown();
   }, 120_000);
 
-  async function startSidecar(host: LabHost, privateKeyPem: string, roster: Roster): Promise<void> {
+  async function startSidecar(host: LabHost, privateKeyPem: string, roster: Roster): Promise<LabProcess> {
     mkdirSync(dataDir(host), { recursive: true, mode: 0o700 });
     writeFileSync(join(dataDir(host), "identity-ed25519.pem"), privateKeyPem, { mode: 0o600 });
     const rosterFile = join(host.runDir, "roster.json");
@@ -62,6 +89,7 @@ describe("another owner over the lab mesh (attack 4)", { timeout: 10 * 60_000 },
     const answers = async () => (await host.exec(["curl", "-sf", "-m", "5", `http://127.0.0.1:${port}/memory/status`], { timeoutMs: 60_000 })).code === 0;
     const up = await pollUntil(answers, { timeoutMs: startTimeoutMs, intervalMs: 500 });
     if (!up) throw new Error(`${host.name} sidecar did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
+    return proc;
   }
 
   async function potluck(host: LabHost, ...args: string[]): Promise<string> {
@@ -103,7 +131,20 @@ describe("another owner over the lab mesh (attack 4)", { timeout: 10 * 60_000 },
     const body = MemorySearchResponse.parse(out);
     expect(body.machines.map((m) => m.machine).sort()).toEqual(["linux", "mac"]);
     expect(body.hits.some((h) => h.machine === "linux" && h.record.project === "taxes")).toBe(true);
-    expect(recorder.output()).not.toMatch(/REQUEST/);
+    expect(recorder.output()).not.toMatch(/REQUEST \/peer\/memory/);
+  });
+
+  it("bills a prompt eve served by what mac observed, not by eve's report of a billion tokens (attack 2)", async () => {
+    const res = await mac.exec(["curl", "-s", "-m", "60", "-H", "content-type: application/json", "-d", JSON.stringify({ model: hostileModel, messages: [{ role: "user", content: "hi" }], max_tokens: 16 }), `http://127.0.0.1:${port}/v1/chat/completions`], { timeoutMs: 120_000 });
+    expect(JSON.parse(res.stdout)).toMatchObject({ served_by: "eve" });
+    // No NATS in this lab: the spend is logged with its tokens and amount instead of published.
+    const logged = await pollUntil(() => /NOT published/.test(macSidecar.output()), { timeoutMs: 30_000, intervalMs: 100 });
+    expect(logged, macSidecar.output().slice(-2000)).toBe(true);
+    expect(macSidecar.output()).toMatch(/usage dispute: job \S+ served by eve \(eve\) reported 1000000000 prompt \+ 1000000000 completion tokens/);
+    const tokens = Number(/spend NOT published \(no NATS\): (\d+) tokens of big-model/.exec(macSidecar.output())?.[1]);
+    // "Hello there" is 11 bytes; the prompt "hi" is bounded by its bytes plus the template allowance.
+    expect(tokens).toBeGreaterThan(0);
+    expect(tokens).toBeLessThan(1_000);
   });
 });
 
