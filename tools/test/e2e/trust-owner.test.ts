@@ -7,7 +7,7 @@ import type { ClientAnswer, ClientJob, ClientRequest } from "../../bench/retriev
 import { createLab, labRosterEntry, pollUntil, type Lab, type LabHost, type LabProcess } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
-// Attack 4 over the real mesh: "linux" and "mac" belong to home and run real sidecars with real
+// Attacks 4 and 2 over the real mesh: "linux" and "mac" belong to home and run real sidecars with real
 // memory stores; "eve" belongs to another owner, is on the same roster with its own identity key,
 // signs for real, and also listens on its sidecar port to record whatever home sends it.
 const cli = join(repoRoot, "bin/potluck.mjs");
@@ -43,7 +43,7 @@ require("node:http").createServer((req, res) => {
 /** Sidecars start under tsx on a loaded 2-core machine: generous, it only catches a hang. */
 const startTimeoutMs = 10 * 60_000;
 
-describe("another owner over the lab mesh (attack 4)", { timeout: 10 * 60_000 }, () => {
+describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60_000 }, () => {
   let lab: Lab;
   let linux: LabHost;
   let mac: LabHost;
