@@ -161,6 +161,31 @@ describe("peer memory search", () => {
     expect((await post(app, "/peer/memory", { text: "x" }, { "x-test-signed": "yes" })).status).toBe(404);
   });
 
+  it("manages per-project grants on loopback only, and refuses a grant to this machine's own owner", async () => {
+    const sharing = peerSharing(false);
+    const local = sidecarLike(store, { sharing });
+    const send = (app: typeof local, method: string, body: unknown) => app.request("/memory/sharing/shares", { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await send(sidecarLike(store, { caller: "100.64.0.9", sharing }), "POST", { project: "home", owner: "eve" })).status).toBe(403);
+    const own = await send(local, "POST", { project: "home", owner: "home" });
+    expect(own.status).toBe(400);
+    expect(await errorOf(own)).toMatchObject({ field: "owner" });
+    expect((await send(local, "POST", { project: "../x", owner: "eve" })).status).toBe(400);
+    expect(await (await send(local, "POST", { project: "home", owner: "eve" })).json()).toEqual({ peerSearchEnabled: false, shares: [{ project: "home", owner: "eve" }] });
+    // eve's machine now reads project home, and only it, even with the own-machine opt-in off.
+    const evil = await post(sidecarLike(store, { caller: "100.64.0.9", sharing }), "/peer/memory/search", { query: "router", project: "home" }, { "x-test-signed": "evil" });
+    expect(MemorySearchResponse.parse(await evil.json()).hits.map((h) => h.record.project)).toEqual(["home"]);
+    expect((await send(local, "DELETE", { project: "home", owner: "eve" })).status).toBe(200);
+    expect((await send(local, "DELETE", { project: "home", owner: "eve" })).status).toBe(404);
+    expect(await (await local.request("/memory/sharing")).json()).toEqual({ peerSearchEnabled: false, shares: [] });
+  });
+
+  it("refuses a caller with no owner on the roster with a 403", async () => {
+    const app = sidecarLike(store, { caller: "100.64.0.9", sharing: peerSharing(true) });
+    const res = await post(app, "/peer/memory/search", { query: "router" }, { "x-test-signed": "ghost" });
+    expect(res.status).toBe(403);
+    expect((await errorOf(res)).message).toMatch(/no owner on this machine's roster/);
+  });
+
   it("rejects a fleet scope over the peer path (no recursion) with a 400", async () => {
     const app = sidecarLike(store, { caller: "100.64.0.9", sharing: peerSharing(true) });
     const res = await post(app, "/peer/memory/search", { query: "", scope: "fleet" }, { "x-test-signed": "yes" });
