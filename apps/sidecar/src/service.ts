@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { HttpBindings } from "@hono/node-server";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Diagnostics } from "@potluck/diagnostics";
@@ -10,7 +11,7 @@ import type { InferenceEngine, ModelSource } from "./inference/engine.js";
 import { resolveModelSources } from "./inference/model-sources.js";
 import { httpPeerSearcher } from "./memory/fleet.js";
 import type { OpenedMemory } from "./memory/open.js";
-import { peerSharing, type PeerSharing } from "./memory/sharing.js";
+import { peerSharing, sharesFileName, type PeerSharing } from "./memory/sharing.js";
 import { startSidecarNats } from "./nats-connection.js";
 import { NatsParts } from "./nats-parts.js";
 import { noPeers, rosterDirectory, type PeerDirectory } from "./peer/directory.js";
@@ -88,7 +89,7 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
   const nats = startSidecarNats({ config, injected: overrides.nats, parts, log, startWaitMs: natsStartWaitMs });
   await nats.started;
   const memory = overrides.memory === undefined ? await openOwnMemory(config, log) : overrides.memory;
-  const sharing = peerSharing(config.POTLUCK_PEER_MEMORY_ENABLED);
+  const sharing = peerSharing(config.POTLUCK_PEER_MEMORY_ENABLED, { path: join(config.POTLUCK_DATA_DIR, sharesFileName), log: info });
   const diagnostics = overrides.diagnostics === undefined
     ? createSidecarDiagnostics({
         machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
@@ -109,7 +110,7 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
     remoteAddress: overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
     engine, router, directory, replay: new ReplayCache(), usage,
     ...(diagnostics === null ? {} : { diagnostics }),
-    ...(memory === null ? {} : memoryDeps(memory, sharing, directory, peerClient)),
+    ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
   });
   return {
     app, identity, engine, sharing, models: sources, warm: warmed,
@@ -122,8 +123,12 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
   };
 }
 
-/** Memory as the app mounts it: the opt-in is read on every request, so `memory share` needs no restart. */
-function memoryDeps(memory: OpenedMemory, sharing: PeerSharing, directory: PeerDirectory, peerClient: PeerClient) {
+/**
+ * Memory as the app mounts it: the opt-in and the project grants are read on every request, so
+ * `memory share` needs no restart. A caller's owner is its roster entry's, found by the machine
+ * the signature check verified.
+ */
+function memoryDeps(memory: OpenedMemory, owner: string, sharing: PeerSharing, directory: PeerDirectory, peerClient: PeerClient) {
   return {
     memory: () => ({ peerSearchEnabled: sharing.enabled(), records: memory.store.size }),
     embedder: () => ({ id: memory.embedder.id, dimensions: memory.embedder.dimensions, state: "ready" as const }),
@@ -131,6 +136,9 @@ function memoryDeps(memory: OpenedMemory, sharing: PeerSharing, directory: PeerD
       store: memory.store,
       peerSearchEnabled: sharing.enabled,
       setPeerSearchEnabled: sharing.set,
+      owner,
+      shares: sharing,
+      ownerOf: async (machine: string) => (await directory.peers()).find((peer) => peer.machine === machine)?.owner,
       fleet: { roster: directory, search: httpPeerSearcher(peerClient) },
     },
   };

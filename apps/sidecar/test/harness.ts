@@ -27,6 +27,8 @@ export function newIdentity(machine: string): Identity & { privateKey: ReturnTyp
 export interface RunningSidecar {
   machine: string;
   url: string;
+  /** Its POTLUCK_DATA_DIR (memory store, shares), removed by close(). */
+  dataDir: string;
   server: ServerType;
   service: SidecarService;
   close(): Promise<void>;
@@ -46,13 +48,15 @@ export async function startSidecar(options: {
   usage?: UsagePublisher;
   /** Usage events go to JetStream on this connection, under this subject root (the caller drains it). */
   nats?: { connection: NatsConnection; prefix: string };
+  /** Open a real memory store in its data directory, as main.ts does (default: no memory API). */
+  memory?: boolean;
 }): Promise<RunningSidecar> {
   const { machine, owner = "home", engine, identity, directory = noPeers } = options;
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-sidecar-"));
   const env = { POTLUCK_MACHINE: machine, POTLUCK_OWNER: owner, POTLUCK_DATA_DIR: dataDir, POTLUCK_BIND: "127.0.0.1", POTLUCK_CPU_PIN: "off", POTLUCK_NATS_PREFIX: options.nats?.prefix };
   const config = loadSidecarConfig(env, []);
   const nats = options.nats === undefined ? { nats: null, usage: options.usage ?? recordingUsage() } : { nats: options.nats.connection, ...(options.usage === undefined ? {} : { usage: options.usage }) };
-  const service = await startSidecarService(config, { engine, identity, directory, models: [], memory: null, diagnostics: null, version: "test", ...nats });
+  const service = await startSidecarService(config, { engine, identity, directory, models: [], diagnostics: null, version: "test", ...nats, ...(options.memory === true ? {} : { memory: null }) });
   await service.warm;
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: service.app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
@@ -61,6 +65,7 @@ export async function startSidecar(options: {
   return {
     machine,
     url: `http://127.0.0.1:${port}`,
+    dataDir,
     server,
     service,
     close: async () => {

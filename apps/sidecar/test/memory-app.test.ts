@@ -14,7 +14,7 @@ describe("memory in the sidecar app", () => {
   const linux = newIdentity("linux");
   const stranger = newIdentity("stranger");
   const directory: PeerDirectory = {
-    peers: async () => [],
+    peers: async () => [{ machine: "linux", owner: "home", url: "http://100.64.0.3:8321", identityPublicKey: linux.publicKey }],
     keyFor: async (machine) => (machine === "linux" ? linux.publicKey : undefined),
   };
   let scratch: ReturnType<typeof scratchDir>;

@@ -10,11 +10,19 @@ import type { MemoryStore } from "../src/memory/store.js";
 import { peerAccess } from "../src/middleware/peer-access.js";
 import { openStore, scratchDir } from "./memory-helpers.js";
 
-/** Stand-in for the shared signed-request check: requires a header, so "unsigned" is provable. */
+/**
+ * Stand-in for the shared signed-request check: requires a header, so "unsigned" is provable, and
+ * sets the verified caller as the real check does ("yes" is linux, an own machine).
+ */
 const testAuth: MiddlewareHandler = async (c, next) => {
-  if (c.req.header("x-test-signed") !== "yes") return c.json({ error: { code: "unauthorized", message: "unsigned peer request" } }, 401);
+  const signed = c.req.header("x-test-signed");
+  if (signed === undefined) return c.json({ error: { code: "unauthorized", message: "unsigned peer request" } }, 401);
+  c.set("peer", { machine: signed === "yes" ? "linux" : signed });
   await next();
 };
+/** The roster's owners of the callers above. */
+const owners: Record<string, string> = { linux: "home", mac: "home", evil: "eve" };
+const ownerOf = async (machine: string) => owners[machine];
 
 function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: string; sharing?: PeerSharing; fleet?: Parameters<typeof memoryRoutes>[0]["fleet"] } = {}) {
   const sharing = options.sharing ?? peerSharing(false);
@@ -22,8 +30,8 @@ function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: s
   const { enabled: peerSearchEnabled, set: setPeerSearchEnabled } = sharing;
   return new Hono()
     .use(peerAccess({ remoteAddress: () => options.caller ?? "127.0.0.1" }))
-    .route("/", memoryRoutes({ store, machine, peerSearchEnabled, setPeerSearchEnabled, fleet: options.fleet }))
-    .route("/", peerMemoryRoutes({ store, machine, peerSearchEnabled, auth: testAuth }));
+    .route("/", memoryRoutes({ store, machine, owner: "home", peerSearchEnabled, setPeerSearchEnabled, shares: sharing, ownerOf, fleet: options.fleet }))
+    .route("/", peerMemoryRoutes({ store, machine, owner: "home", peerSearchEnabled, shares: sharing, ownerOf, auth: testAuth }));
 }
 
 function post(app: { request: Hono["request"] }, path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -153,6 +161,31 @@ describe("peer memory search", () => {
     expect((await post(app, "/peer/memory", { text: "x" }, { "x-test-signed": "yes" })).status).toBe(404);
   });
 
+  it("manages per-project grants on loopback only, and refuses a grant to this machine's own owner", async () => {
+    const sharing = peerSharing(false);
+    const local = sidecarLike(store, { sharing });
+    const send = (app: typeof local, method: string, body: unknown) => app.request("/memory/sharing/shares", { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await send(sidecarLike(store, { caller: "100.64.0.9", sharing }), "POST", { project: "home", owner: "eve" })).status).toBe(403);
+    const own = await send(local, "POST", { project: "home", owner: "home" });
+    expect(own.status).toBe(400);
+    expect(await errorOf(own)).toMatchObject({ field: "owner" });
+    expect((await send(local, "POST", { project: "../x", owner: "eve" })).status).toBe(400);
+    expect(await (await send(local, "POST", { project: "home", owner: "eve" })).json()).toEqual({ peerSearchEnabled: false, shares: [{ project: "home", owner: "eve" }] });
+    // eve's machine now reads project home, and only it, even with the own-machine opt-in off.
+    const evil = await post(sidecarLike(store, { caller: "100.64.0.9", sharing }), "/peer/memory/search", { query: "router", project: "home" }, { "x-test-signed": "evil" });
+    expect(MemorySearchResponse.parse(await evil.json()).hits.map((h) => h.record.project)).toEqual(["home"]);
+    expect((await send(local, "DELETE", { project: "home", owner: "eve" })).status).toBe(200);
+    expect((await send(local, "DELETE", { project: "home", owner: "eve" })).status).toBe(404);
+    expect(await (await local.request("/memory/sharing")).json()).toEqual({ peerSearchEnabled: false, shares: [] });
+  });
+
+  it("refuses a caller with no owner on the roster with a 403", async () => {
+    const app = sidecarLike(store, { caller: "100.64.0.9", sharing: peerSharing(true) });
+    const res = await post(app, "/peer/memory/search", { query: "router" }, { "x-test-signed": "ghost" });
+    expect(res.status).toBe(403);
+    expect((await errorOf(res)).message).toMatch(/no owner on this machine's roster/);
+  });
+
   it("rejects a fleet scope over the peer path (no recursion) with a 400", async () => {
     const app = sidecarLike(store, { caller: "100.64.0.9", sharing: peerSharing(true) });
     const res = await post(app, "/peer/memory/search", { query: "", scope: "fleet" }, { "x-test-signed": "yes" });
@@ -182,7 +215,7 @@ describe("fleet search over real HTTP", () => {
 
   function listen(machine: string, fetch: (req: Request) => Response | Promise<Response>): Promise<FleetPeer> {
     return new Promise((resolve) => {
-      const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve({ machine, url: `http://127.0.0.1:${info.port}` }));
+      const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve({ machine, owner: "home", url: `http://127.0.0.1:${info.port}` }));
       servers.push(server);
     });
   }
@@ -209,7 +242,7 @@ describe("fleet search over real HTTP", () => {
         return { "x-test-signed": "yes" };
       },
     }));
-    const roster = staticRoster([linux, windows, stuck, dead, { machine: "mac", url: "http://127.0.0.1:1" }]);
+    const roster = staticRoster([linux, windows, stuck, dead, { machine: "mac", owner: "home", url: "http://127.0.0.1:1" }]);
     const app = sidecarLike(store, { fleet: { roster, search } });
     const res = await post(app, "/memory/search", { query: "which GPU", scope: "fleet", deadlineMs: 1_500 });
     expect(res.status).toBe(200);

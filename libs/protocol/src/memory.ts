@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IsoTime, MachineName } from "./common.js";
+import { IsoTime, MachineName, OwnerName } from "./common.js";
 
 export const MemoryLimits = {
   textCharsMax: 16_384,
@@ -16,14 +16,16 @@ export const MemoryLimits = {
   fleetDeadlineMsDefault: 1_500,
   /** Peers asked at once by one fleet search; a household has a handful. */
   fleetPeersMax: 32,
+  /** Projects shared with other owners, all grants together; a household shares a handful. */
+  sharesMax: 256,
 } as const;
 
-const Project = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of letters, digits, '.', '_' or '-'");
+export const MemoryProject = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of letters, digits, '.', '_' or '-'");
 const Tag = z.string().min(1).max(MemoryLimits.tagCharsMax);
 
 export const MemoryWriteRequest = z.object({
   text: z.string().min(1).max(MemoryLimits.textCharsMax),
-  project: Project.default("default"),
+  project: MemoryProject.default("default"),
   tags: z.array(Tag).max(MemoryLimits.tagsMax).default([]),
   confidence: z.number().min(0).max(1).default(1),
   pinned: z.boolean().default(false),
@@ -49,7 +51,7 @@ export type MemoryRecord = z.infer<typeof MemoryRecord>;
 
 export const MemorySearchRequest = z.object({
   query: z.string().min(1).max(MemoryLimits.queryCharsMax),
-  project: Project.optional(),
+  project: MemoryProject.optional(),
   minConfidence: z.number().min(0).max(1).default(0),
   limit: z.number().int().min(1).max(MemoryLimits.searchLimitMax).default(10),
   /** Cold records (not accessed within the recency window) are skipped unless asked for. */
@@ -64,6 +66,20 @@ export type MemorySearchRequest = z.infer<typeof MemorySearchRequest>;
 /** POST /peer/memory/search: the same filters, always answered from the peer's own store only. */
 export const PeerMemorySearchRequest = MemorySearchRequest.omit({ scope: true, deadlineMs: true });
 export type PeerMemorySearchRequest = z.infer<typeof PeerMemorySearchRequest>;
+
+/**
+ * One per-project grant: machines of `owner` (another owner) may search this machine's records of
+ * `project`, and nothing else. Own machines need no grant (they share by the opt-in below).
+ */
+export const ProjectShare = z.object({ project: MemoryProject, owner: OwnerName });
+export type ProjectShare = z.infer<typeof ProjectShare>;
+
+/** GET /memory/sharing and the answer to every change of it: the opt-in and every grant. */
+export const MemorySharing = z.object({
+  peerSearchEnabled: z.boolean(),
+  shares: z.array(ProjectShare).max(MemoryLimits.sharesMax),
+});
+export type MemorySharing = z.infer<typeof MemorySharing>;
 
 /** PUT /memory/peer-search: opt this machine in or out of peer memory search without a restart. */
 export const PeerSharingRequest = z.object({ enabled: z.boolean() });

@@ -7,9 +7,11 @@ import {
   type PeerMemorySearchRequest,
 } from "@potluck/protocol";
 
-/** An own machine that may answer peer memory search; `url` is its sidecar on the mesh. */
+/** A machine on the roster that may be asked a peer memory search; `url` is its sidecar on the mesh. */
 export interface FleetPeer {
   machine: string;
+  /** Its owner on the roster: only own machines, and owners a project is shared with, are asked. */
+  owner: string;
   url: string;
 }
 
@@ -25,22 +27,9 @@ export type PeerOutcome =
 /** Asks one peer's POST /peer/memory/search; must honour `signal` (the fleet deadline). */
 export type PeerSearcher = (peer: FleetPeer, body: PeerMemorySearchRequest, signal: AbortSignal) => Promise<PeerOutcome>;
 
-/** Static roster from POTLUCK_MEMORY_PEERS ("linux=http://100.64.0.3:8321,windows=…"). */
+/** A fixed list of peers (tests). */
 export function staticRoster(peers: readonly FleetPeer[]): FleetRoster {
   return { peers: () => Promise.resolve([...peers]) };
-}
-
-export function parsePeerList(text: string): FleetPeer[] {
-  return text
-    .split(",")
-    .map((item) => item.trim())
-    .filter((item) => item.length > 0)
-    .map((item) => {
-      const eq = item.indexOf("=");
-      if (eq <= 0) throw new Error(`expected machine=url, got "${item}"`);
-      const url = new URL(item.slice(eq + 1)).href.replace(/\/$/, "");
-      return { machine: item.slice(0, eq), url };
-    });
 }
 
 /** Peer memory search through the one peer client (signed); a 503 means the peer has not opted in. */
@@ -57,7 +46,8 @@ export function httpPeerSearcher(client: Pick<PeerClient, "memorySearch">): Peer
 }
 
 /**
- * Fans a search out to every peer in the roster (not this machine), at most `deadlineMs` long:
+ * Fans a search out to the peers in the roster that `allowed` lets answer it (never this machine;
+ * the others are not asked, so the query text never reaches them), at most `deadlineMs` long:
  * a peer that has not answered by then is reported as "timeout" and its request aborted. Hits
  * merge by score; every machine asked appears in `machines` with how it answered.
  */
@@ -65,6 +55,7 @@ export async function fleetSearch({
   self,
   local,
   roster,
+  allowed,
   search,
   body,
   deadlineMs = MemoryLimits.fleetDeadlineMsDefault,
@@ -73,12 +64,13 @@ export async function fleetSearch({
   self: string;
   local: MemorySearchHit[];
   roster: FleetRoster;
+  allowed: (peer: FleetPeer) => boolean;
   search: PeerSearcher;
   body: PeerMemorySearchRequest;
   deadlineMs?: number;
   limit: number;
 }): Promise<MemorySearchResponse> {
-  const peers = (await roster.peers()).filter((peer) => peer.machine !== self).slice(0, MemoryLimits.fleetPeersMax);
+  const peers = (await roster.peers()).filter((peer) => peer.machine !== self && allowed(peer)).slice(0, MemoryLimits.fleetPeersMax);
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), Math.min(deadlineMs, MemoryLimits.fleetDeadlineMsMax));
   try {

@@ -4,6 +4,7 @@ import { PeerCallError } from "@potluck/peer";
 import { EngineError, type InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
 import { meteredStream } from "../usage/metered.js";
+import { boundedUsage, countingStream, promptTokensMax, type StreamCount } from "../usage/observed.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { runLocal } from "./local-run.js";
 import { failoverRoute } from "./failover.js";
@@ -114,7 +115,7 @@ export class Router {
     const own = usable.filter((c) => c.peer.owner === this.deps.owner);
     const others = usable.filter((c) => c.peer.owner !== this.deps.owner);
     return {
-      candidates: [...own, ...others].map((c) => this.remoteCandidate(c.peer, c.testModel, c.parameters, c.report)),
+      candidates: [...own, ...others].map((c) => this.remoteCandidate(c.peer, c.testModel, c.published, c.report)),
       reports: checked.filter((c) => c.report.layer !== "ok").map((c) => c.report),
     };
   }
@@ -142,8 +143,8 @@ export class Router {
     };
   }
 
-  /** `parameters`: the model's size as the peer's capabilities gave it; prices the spend event. */
-  private remoteCandidate(peer: PeerRecord, testModel: boolean, parameters: number | undefined, report: CandidateReport): Candidate {
+  /** `published`: the model as the peer's probe or capabilities gave it before the job; prices the spend event. */
+  private remoteCandidate(peer: PeerRecord, testModel: boolean, published: PublishedModel | undefined, report: CandidateReport): Candidate {
     const kind = peer.owner === this.deps.owner ? "own" : "peer";
     const choice: RouteChoice = { machine: peer.machine, owner: peer.owner, kind, testModel };
     const start = async function* (this: Router, job: ChatJob): AsyncGenerator<InferStreamChunk> {
@@ -160,10 +161,7 @@ export class Router {
       };
       const stream = this.deps.client.infer(peer, request, job.signal);
       // Work a trusted peer did is spent from this owner's account; an own machine's is free.
-      const chunks = kind === "own" ? stream : meteredStream(stream, this.deps.usage, (done) => ({
-        jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: job.model,
-        promptTokens: done.usage.promptTokens, completionTokens: done.usage.completionTokens, parameters,
-      }));
+      const chunks = kind === "own" ? stream : this.spendMetered(stream, peer, request, published);
       let first = true;
       for await (const chunk of chunks) {
         if (first && kind === "own" && chunk.type !== "error") this.lastServed.served(job.model, peer.machine, testModel);
@@ -175,11 +173,31 @@ export class Router {
   }
 
   /**
+   * The spend side of a trusted peer's job, priced from what this machine saw rather than from the
+   * peer's report: completion tokens at most the reply bytes received and the request's max_tokens,
+   * prompt tokens at most this machine's own estimate, at the size the peer published before the
+   * job. A report above that is billed at the bound and logged as a dispute.
+   */
+  private spendMetered(stream: AsyncIterable<InferStreamChunk>, peer: PeerRecord, request: { jobId: string; model: string; maxTokens: number; messages: ChatJob["messages"] }, published: PublishedModel | undefined): AsyncGenerator<InferStreamChunk> {
+    const count: StreamCount = { textBytes: 0 };
+    const bounds = { maxTokens: request.maxTokens, promptTokensMax: promptTokensMax(request.messages), ...(published?.contextSize === undefined ? {} : { contextSize: published.contextSize }) };
+    return meteredStream(countingStream(stream, count), this.deps.usage, (done) => {
+      const usage = boundedUsage(done, count, bounds);
+      if (usage.dispute !== undefined) this.deps.log?.(`usage dispute: job ${request.jobId} served by ${peer.machine} (${peer.owner}) ${usage.dispute}`);
+      return {
+        jobId: request.jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: request.model,
+        promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, parameters: published?.parameters,
+        ...(usage.dispute === undefined ? {} : { dispute: usage.dispute }),
+      };
+    });
+  }
+
+  /**
    * A fresh data-plane probe of the exact path, which also carries the peer's own word on the
    * model: one signed call per candidate. A peer too old to answer for the model is asked its
    * capabilities after the probe.
    */
-  private async check(peer: PeerRecord, model: string, onFailed?: () => void): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; parameters?: number }> {
+  private async check(peer: PeerRecord, model: string, onFailed?: () => void): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; published?: PublishedModel }> {
     const relation = peer.owner === this.deps.owner ? "own" : "peer";
     const failed = (layer: LayerCode, reason: CandidateReason) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
     const ruledOut = (layer: LayerCode, reason: CandidateReason) => {
@@ -192,7 +210,7 @@ export class Router {
       const answer = probe.model ?? (await this.modelFromCapabilities(peer, model));
       const info = answer.info;
       if (info === null || info.state !== "ready") return ruledOut("model-runtime", modelReason(model, info, " there", answer.available));
-      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: { kind: "ready", text: `ready, probe ${latencyMs.toFixed(1)} ms` } }, latencyMs, testModel: info.testModel, parameters: info.parameters };
+      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: { kind: "ready", text: `ready, probe ${latencyMs.toFixed(1)} ms` } }, latencyMs, testModel: info.testModel, published: publishedOf(info) };
     } catch (error) {
       const own = error instanceof PeerCallError ? { layer: error.layer, reason: error.message } : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
       onFailed?.(); // now, not after the diagnosis below, which can take seconds
@@ -208,6 +226,16 @@ export class Router {
     const caps = await this.deps.client.capabilities(peer);
     return { info: caps.models.find((m) => m.id === model) ?? null, available: caps.models.map((m) => m.id) };
   }
+}
+
+/** What a peer said about its model before a job: its size prices the job, its context bounds the tokens. */
+interface PublishedModel {
+  parameters?: number;
+  contextSize?: number;
+}
+
+function publishedOf(info: NonNullable<ProbeModel["info"]>): PublishedModel {
+  return { ...(info.parameters === undefined ? {} : { parameters: info.parameters }), ...(info.contextSize === undefined ? {} : { contextSize: info.contextSize }) };
 }
 
 /**

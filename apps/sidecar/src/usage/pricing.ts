@@ -32,6 +32,13 @@ export const ReferenceA100 = {
  */
 export const unknownModelParameters = 8e9;
 
+/**
+ * The largest model size a job is priced at, whatever a peer publishes: a few times the largest
+ * open-weight models, so no real model is capped, while a peer claiming 10^15 weights cannot price
+ * one token above what a real model could cost.
+ */
+export const parametersMax = 4e12;
+
 export interface PricedJob {
   promptTokens: number;
   completionTokens: number;
@@ -41,7 +48,7 @@ export interface PricedJob {
 
 /** Reference-A100 seconds for the job (see the module comment for the model). */
 export function a100Seconds(job: PricedJob): number {
-  const parameters = job.parameters ?? unknownModelParameters;
+  const parameters = Math.min(job.parameters ?? unknownModelParameters, parametersMax);
   const prefill = (job.promptTokens * 2 * parameters) / (ReferenceA100.peakFlops * ReferenceA100.prefillUtilization);
   const decode = (job.completionTokens * parameters * ReferenceA100.bytesPerWeight) / ReferenceA100.memoryBytesPerS;
   return prefill + decode;

@@ -18,8 +18,13 @@ export interface UsageJob {
   model: string;
   promptTokens: number;
   completionTokens: number;
-  /** Weights in the served model, as the serving machine reports them; prices the job. */
+  /** Weights in the served model, as the serving machine published them before the job; prices it. */
   parameters: number | undefined;
+  /**
+   * Spend side only: the serving peer reported more than the requester observed, and the tokens
+   * above are the requester's bound, not the report. Logged; the event itself keeps its shape.
+   */
+  dispute?: string;
 }
 
 /** Builds the event (amount: see pricing.ts); the event id is deterministic per job and side so a retry dedupes in JetStream. */

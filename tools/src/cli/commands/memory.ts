@@ -3,9 +3,11 @@ import {
   ErrorBody,
   MemorySearchRequest,
   MemorySearchResponse,
+  MemorySharing,
   MemoryStatus,
   MemoryWriteRequest,
   MemoryWriteResponse,
+  ProjectShare,
   check,
 } from "@potluck/protocol";
 import { CliError, type Command } from "../command.js";
@@ -18,6 +20,9 @@ const usage = `Usage: potluck memory COMMAND [options]
   rm ID
   status                      records, embedder, corrupt and foreign records, peer opt-in
   share on|off                let your own machines search this machine's memory (no restart)
+  share PROJECT --with OWNER  let OWNER's machines search this machine's PROJECT, and nothing else
+  unshare PROJECT --with OWNER
+  sharing                     the opt-in and every project shared with another owner
 
 Talks to the local sidecar at http://127.0.0.1:PORT (--port, POTLUCK_PORT, default ${Defaults.sidecarPort}).
 --json prints the raw API answer.`;
@@ -29,7 +34,7 @@ export const memoryCommand: Command = {
   name: "memory",
   summary: "add, search and remove memories on this machine (or search the fleet)",
   usage,
-  flags: { strings: ["project", "tags", "confidence", "limit", "min-confidence", "deadline-ms", "port"], booleans: ["pinned", "include-cold", "fleet", "json"] },
+  flags: { strings: ["project", "tags", "confidence", "limit", "min-confidence", "deadline-ms", "port", "with"], booleans: ["pinned", "include-cold", "fleet", "json"] },
   async run(_argv, { flags, positionals }) {
     const [sub, ...args] = positionals;
     const base = `http://127.0.0.1:${flags.get("port") ?? process.env.POTLUCK_PORT ?? Defaults.sidecarPort}`;
@@ -48,12 +53,17 @@ export const memoryCommand: Command = {
       case "status":
         return print(await call(base, "GET", "/memory/status"), json, (body) => formatStatus(MemoryStatus.parse(body)));
       case "share": {
-        const mode = one(args, "on|off");
-        if (mode !== "on" && mode !== "off") throw new CliError(`share: expected on or off, got "${mode}"`, 2);
+        const mode = one(args, "on|off or PROJECT");
+        if (flags.has("with")) return print(await call(base, "POST", "/memory/sharing/shares", grant(mode, flags)), json, (b) => formatSharing(MemorySharing.parse(b)));
+        if (mode !== "on" && mode !== "off") throw new CliError(`share: expected on, off, or PROJECT --with OWNER, got "${mode}"`, 2);
         return print(await call(base, "PUT", "/memory/peer-search", { enabled: mode === "on" }), json, (body) => `peer memory search ${(body as { enabled: boolean }).enabled ? "on" : "off"}\n`);
       }
+      case "unshare":
+        return print(await call(base, "DELETE", "/memory/sharing/shares", grant(one(args, "PROJECT"), flags)), json, (b) => formatSharing(MemorySharing.parse(b)));
+      case "sharing":
+        return print(await call(base, "GET", "/memory/sharing"), json, (b) => formatSharing(MemorySharing.parse(b)));
       default:
-        throw new CliError(`memory: expected add, search, get, rm, status or share; see potluck memory --help`, 2);
+        throw new CliError(`memory: expected add, search, get, rm, status, share, unshare or sharing; see potluck memory --help`, 2);
     }
   },
 };
@@ -82,6 +92,15 @@ async function search(base: string, query: string, flags: Map<string, string>, j
   });
   const body = await call(base, "POST", "/memory/search", request);
   return print(body, json, (b) => formatSearch(MemorySearchResponse.parse(b)));
+}
+
+/** PROJECT --with OWNER as the sidecar's grant body; both checked here with its schema. */
+function grant(project: string, flags: Map<string, string>): ProjectShare {
+  const owner = flags.get("with");
+  if (owner === undefined) throw new CliError("share: name the other owner with --with OWNER", 2);
+  const result = check(ProjectShare, { project, owner });
+  if (!result.ok) throw new CliError(result.body.error.message, 2);
+  return result.data;
 }
 
 /** Checks the body with the same schema the sidecar uses, so a bad flag fails here, naming it. */
@@ -125,6 +144,13 @@ function formatSearch(response: MemorySearchResponse): string {
   if (response.machines.length > 1) {
     lines.push("", ...response.machines.map((m) => `${m.machine}: ${m.status}${m.reason === undefined ? "" : ` — ${m.reason}`} (${m.hits} hits)`));
   }
+  return `${lines.join("\n")}\n`;
+}
+
+function formatSharing(sharing: MemorySharing): string {
+  const lines = [`own machines: ${sharing.peerSearchEnabled ? "may search this machine's memory" : "may not search (potluck memory share on)"}`];
+  if (sharing.shares.length === 0) lines.push("no project is shared with another owner");
+  for (const share of sharing.shares) lines.push(`project ${share.project} shared with ${share.owner}`);
   return `${lines.join("\n")}\n`;
 }
 
