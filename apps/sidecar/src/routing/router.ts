@@ -3,8 +3,7 @@ import { PotluckHttpError, type InferStreamChunk, type LayerCode, type ProbeMode
 import { PeerCallError } from "@potluck/peer";
 import { EngineError, type InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
-import { meteredStream } from "../usage/metered.js";
-import { boundedUsage, countingStream, promptTokensMax, type StreamCount } from "../usage/observed.js";
+import { meteredSpend, publishedOf, type PublishedModel } from "../usage/spend.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { runLocal } from "./local-run.js";
 import { failoverRoute } from "./failover.js";
@@ -161,7 +160,7 @@ export class Router {
       };
       const stream = this.deps.client.infer(peer, request, job.signal);
       // Work a trusted peer did is spent from this owner's account; an own machine's is free.
-      const chunks = kind === "own" ? stream : this.spendMetered(stream, peer, request, published);
+      const chunks = kind === "own" ? stream : meteredSpend(stream, { ...request, account: this.deps.owner, servedBy: peer, published }, this.deps.usage, this.deps.log);
       let first = true;
       for await (const chunk of chunks) {
         if (first && kind === "own" && chunk.type !== "error") this.lastServed.served(job.model, peer.machine, testModel);
@@ -170,26 +169,6 @@ export class Router {
       }
     };
     return { choice, report, start: (job) => start.call(this, job) };
-  }
-
-  /**
-   * The spend side of a trusted peer's job, priced from what this machine saw rather than from the
-   * peer's report: completion tokens at most the reply bytes received and the request's max_tokens,
-   * prompt tokens at most this machine's own estimate, at the size the peer published before the
-   * job. A report above that is billed at the bound and logged as a dispute.
-   */
-  private spendMetered(stream: AsyncIterable<InferStreamChunk>, peer: PeerRecord, request: { jobId: string; model: string; maxTokens: number; messages: ChatJob["messages"] }, published: PublishedModel | undefined): AsyncGenerator<InferStreamChunk> {
-    const count: StreamCount = { textBytes: 0 };
-    const bounds = { maxTokens: request.maxTokens, promptTokensMax: promptTokensMax(request.messages), ...(published?.contextSize === undefined ? {} : { contextSize: published.contextSize }) };
-    return meteredStream(countingStream(stream, count), this.deps.usage, (done) => {
-      const usage = boundedUsage(done, count, bounds);
-      if (usage.dispute !== undefined) this.deps.log?.(`usage dispute: job ${request.jobId} served by ${peer.machine} (${peer.owner}) ${usage.dispute}`);
-      return {
-        jobId: request.jobId, side: "spend", account: this.deps.owner, counterparty: peer.owner, servedBy: peer.machine, model: request.model,
-        promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, parameters: published?.parameters,
-        ...(usage.dispute === undefined ? {} : { dispute: usage.dispute }),
-      };
-    });
   }
 
   /**
@@ -226,16 +205,6 @@ export class Router {
     const caps = await this.deps.client.capabilities(peer);
     return { info: caps.models.find((m) => m.id === model) ?? null, available: caps.models.map((m) => m.id) };
   }
-}
-
-/** What a peer said about its model before a job: its size prices the job, its context bounds the tokens. */
-interface PublishedModel {
-  parameters?: number;
-  contextSize?: number;
-}
-
-function publishedOf(info: NonNullable<ProbeModel["info"]>): PublishedModel {
-  return { ...(info.parameters === undefined ? {} : { parameters: info.parameters }), ...(info.contextSize === undefined ? {} : { contextSize: info.contextSize }) };
 }
 
 /**
