@@ -3,8 +3,8 @@ import { crc32 } from "node:zlib";
 
 /**
  * An HNSW index on disk: `<base>.usearch` (usearch's own format) next to `<base>.json`, which says
- * what the graph was built from. Building 100,000 × 384 takes a minute on a 2-core machine;
- * loading the file takes a fraction of a second, so a restart loads it when the description
+ * what the graph was built from. Building a large graph takes orders of magnitude longer than
+ * loading the file (BENCHMARKS.md, "Retrieval"), so a restart loads it when the description
  * still matches the records the store replayed, and rebuilds otherwise.
  */
 export interface AnnFileMeta {

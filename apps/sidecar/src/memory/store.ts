@@ -65,12 +65,13 @@ export const StoreDefaults = {
   /** Pending access-time updates past this many are flushed at once rather than waiting. */
   touchPendingMax: 10_000,
   /**
-   * HNSW only past 20,000 rows per tier: the exact scan is 0.57 ms at 10,000 x 384 here (field
-   * note 4 put the brute-force limit at 5-10k for numpy; SIMD moves it up). The graph holds i8
+   * HNSW only past 20,000 rows per tier: the exact SIMD scan stays well under the 1 ms goal at
+   * 10,000 x 384 (BENCHMARKS.md, "Retrieval"; field note 4 put the brute-force limit at 5-10k for
+   * numpy, SIMD moves it up). The graph holds i8
    * vectors (384 bytes each, half of bf16, and VNNI dot products), and the best 20 candidates are
    * re-scored exactly in f32: i8's coarse ranking loses little once 20 are re-scored.
-   * tools/bench/retrieval/ann-sweep.ts at 100,000, all variants timed interleaved: i8 ef 96 with
-   * 20 candidates gave recall@10 0.962 at 0.77x the p50 of bf16 ef 96 with 10 (recall 0.951).
+   * tools/bench/retrieval/ann-sweep.ts times every variant interleaved at 100,000 rows; i8 with 20
+   * re-scored candidates beat bf16 with 10 on both recall and latency (BENCHMARKS.md, "Retrieval").
    */
   ann: { thresholdRows: 20_000, buildBatchRows: 512, connectivity: 16, expansionSearch: 96, quantization: "i8", candidatesMin: 20 } satisfies AnnOptions,
 } as const;

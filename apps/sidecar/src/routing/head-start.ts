@@ -6,8 +6,8 @@ import type { ChatJob, PlannedRoute, RouteChoice } from "./types.js";
  *
  * Routing waits for a fresh data-plane probe before it trusts a path (DESIGN: "fresh probe before
  * routing"). Waiting for it before even sending the job puts a whole mesh round trip in front of
- * every remote first token: with 20 ms each way on the lab's mesh, 89 ms to the first token
- * without a head start and 48 ms with one (tools/bench/inference --compare-head-start).
+ * every remote first token, about the whole round trip over a slow link (BENCHMARKS.md,
+ * "Inference", `tools/bench/inference --compare-head-start`).
  * So for the own machine that served this model last (or the one the caller pinned), the job goes
  * out just before the probes (that machine reads it first, and its model starts while it answers
  * the probe), and nothing from it reaches the caller until the probe has confirmed that machine:
