@@ -108,6 +108,7 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
     machine, owner, version: overrides.version ?? "0.1.0", startedAt: Date.now(), isWarm: () => warm,
     remoteAddress: overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
     engine, router, directory, replay: new ReplayCache(), usage,
+    ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, sharing, directory, peerClient)),
   });

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { HttpBindings } from "@hono/node-server";
-import { ErrorCode, PotluckHttpError } from "@potluck/protocol";
+import { errorBody, ErrorCode } from "@potluck/protocol";
 import type { Context, MiddlewareHandler } from "hono";
 import { isLoopbackAddress, isLoopbackHost } from "./loopback.js";
 
@@ -41,19 +41,20 @@ export function loopbackGuard({ isOpen = () => false, remoteAddress, apiKey, wha
     if (key === "match") return next();
     // A local client may send a bearer token of its own (OpenAI SDKs always do): a key that does
     // not match is ignored on loopback and named only when the request needed it.
-    const wrongKey = () => new PotluckHttpError(401, ErrorCode.unauthorized, "authorization: the bearer token is not this machine's POTLUCK_API_KEY", "authorization");
+    // Answered here rather than thrown, so the refusal has its shape in any app, onError or not.
+    const wrongKey = () => c.json(errorBody(ErrorCode.unauthorized, "authorization: the bearer token is not this machine's POTLUCK_API_KEY", "authorization"), 401);
     if (remoteAddress !== undefined) {
       const address = remoteAddress(c);
       if (!isLoopbackAddress(address)) {
-        if (key === "mismatch") throw wrongKey();
+        if (key === "mismatch") return wrongKey();
         const opening = keyDigest === undefined ? "set POTLUCK_API_KEY on this machine to open it to the LAN" : "send Authorization: Bearer <POTLUCK_API_KEY>";
-        throw new PotluckHttpError(403, ErrorCode.forbidden, `${c.req.path}: ${what} is only served to this machine (loopback), not to ${address ?? "an unknown caller"}; ${opening}`, "address");
+        return c.json(errorBody(ErrorCode.forbidden, `${c.req.path}: ${what} is only served to this machine (loopback), not to ${address ?? "an unknown caller"}; ${opening}`, "address"), 403);
       }
     }
     const refusal = loopbackNameRefusal(c);
     if (refusal !== undefined) {
-      if (key === "mismatch") throw wrongKey();
-      throw new PotluckHttpError(403, ErrorCode.forbidden, `${what} ${refusal.message}`, refusal.field);
+      if (key === "mismatch") return wrongKey();
+      return c.json(errorBody(ErrorCode.forbidden, `${what} ${refusal.message}`, refusal.field), 403);
     }
     return next();
   };
