@@ -4,6 +4,7 @@ import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorBody, SidecarLimits } from "@potluck/protocol";
 import { serveApp, type ServedApp } from "@potluck/service";
+import { floodChunkedBody } from "@potluck/service/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSidecarConfig, startSidecarService, type SidecarService } from "../src/index.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
@@ -176,7 +177,7 @@ describe("attack 7: an unauthenticated chunked body on /peer/*", () => {
       const attackBytes = 300 * 1024 * 1024;
       global.gc?.();
       const rssBefore = process.memoryUsage().rss;
-      const result = await streamChunked(sidecar.served.port, method, "/peer/capabilities", attackBytes);
+      const result = await floodChunkedBody(sidecar.served.port, { method, path: "/peer/capabilities", totalBytes: attackBytes, headers: { "x-potluck-machine": "eve" } });
       const grownBytes = process.memoryUsage().rss - rssBefore;
       expect(result.status).toBe(413);
       expect(ErrorBody.parse(JSON.parse(result.body)).error.code).toBe("body_too_large");
@@ -186,38 +187,3 @@ describe("attack 7: an unauthenticated chunked body on /peer/*", () => {
     });
   }
 });
-
-/**
- * Streams up to `totalBytes` of chunked body, one reused 64 KiB chunk at a time with backpressure
- * (so the sender itself holds almost nothing), and stops as soon as the answer arrives.
- */
-function streamChunked(port: number, method: string, path: string, totalBytes: number): Promise<{ status: number; body: string; sentBytes: number }> {
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
-  return new Promise((resolve, reject) => {
-    let sentBytes = 0;
-    let answered = false;
-    const req = request({ host: "127.0.0.1", port, path, method, headers: { "transfer-encoding": "chunked", "x-potluck-machine": "eve" } }, (res) => {
-      answered = true;
-      const parts: Buffer[] = [];
-      res.on("data", (part: Buffer) => parts.push(part));
-      res.on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8"), sentBytes });
-        req.destroy();
-      });
-    });
-    req.on("error", (error) => {
-      if (!answered) reject(error);
-    });
-    const pump = () => {
-      while (!answered && sentBytes < totalBytes) {
-        sentBytes += chunk.length;
-        if (!req.write(chunk)) {
-          req.once("drain", pump);
-          return;
-        }
-      }
-      if (!answered) req.end();
-    };
-    pump();
-  });
-}
