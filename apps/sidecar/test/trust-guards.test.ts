@@ -5,12 +5,13 @@ import { join } from "node:path";
 import { ErrorBody, SidecarLimits } from "@potluck/protocol";
 import { serveApp, type ServedApp } from "@potluck/service";
 import { floodChunkedBody } from "@potluck/service/testing";
+import { ReplayCache, signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSidecarConfig, startSidecarService, type SidecarService } from "../src/index.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
-import { noPeers } from "../src/peer/directory.js";
+import { noPeers, type PeerDirectory } from "../src/peer/directory.js";
 import { testEngineOptions } from "./fixtures.js";
-import { newIdentity, recordingUsage } from "./harness.js";
+import { directoryFor, newIdentity, recordingUsage, writeRoster } from "./harness.js";
 
 // Attacks on the sidecar's own machine: a web page reaching the loopback API by DNS rebinding or
 // from another origin (attack 6), and an unauthenticated chunked body meant to exhaust memory
@@ -26,11 +27,11 @@ interface Running {
   close(): Promise<void>;
 }
 
-async function startReal(env: Record<string, string> = {}, hostname = "127.0.0.1"): Promise<Running> {
+async function startReal(env: Record<string, string> = {}, hostname = "127.0.0.1", overrides: { directory?: PeerDirectory; replay?: ReplayCache } = {}): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-guards-"));
   const config = loadSidecarConfig({ POTLUCK_MACHINE: "home1", POTLUCK_DATA_DIR: dataDir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1", ...env }, []);
   const engine = new LlamaEngine(testEngineOptions);
-  const service = await startSidecarService(config, { engine, identity: newIdentity("home1"), directory: noPeers, models: [], diagnostics: null, nats: null, usage: recordingUsage(), version: "test" });
+  const service = await startSidecarService(config, { engine, identity: newIdentity("home1"), directory: noPeers, models: [], diagnostics: null, nats: null, usage: recordingUsage(), version: "test", ...overrides });
   await service.warm;
   const served = await serveApp(service.app, { port: 0, hostname });
   return {
@@ -186,4 +187,38 @@ describe("attack 7: an unauthenticated chunked body on /peer/*", () => {
       expect(grownBytes).toBeLessThan(64 * 1024 * 1024);
     });
   }
+});
+
+describe("attack 8: one roster member floods the replay cache with timestamps near the window's edge", () => {
+  it("locks out nobody but itself: an honest machine's request is served afterwards", async () => {
+    const ids = { home1: newIdentity("home1"), home2: newIdentity("home2"), eve: newIdentity("eve") };
+    const roster = writeRoster([
+      { name: "home1", owner: "home", identity: ids.home1 },
+      { name: "home2", owner: "home", identity: ids.home2 },
+      { name: "eve", owner: "eve", identity: ids.eve },
+    ]);
+    // Small bounds so the flood fills the whole cache in a test's time; the rule is the same.
+    const replay = new ReplayCache(1_000, undefined, 100);
+    const sidecar = await startReal({}, "127.0.0.1", { directory: directoryFor(roster.path, "home1", new Map()), replay });
+    try {
+      const path = "/peer/capabilities";
+      const capabilities = (who: keyof typeof ids, nowMs?: number) =>
+        fetch(`${sidecar.base}${path}`, { headers: signRequest({ method: "GET", path, body: "" }, { machine: who, privateKey: ids[who].privateKey }, nowMs === undefined ? {} : { nowMs }) });
+      expect((await capabilities("home2")).status).toBe(200);
+      let evesServed = 0;
+      for (let i = 0; i < 1_100; i++) {
+        const res = await capabilities("eve", Date.now() + 59_000);
+        await res.arrayBuffer();
+        if (res.status === 200) evesServed++;
+      }
+      expect(evesServed).toBeGreaterThan(100);
+      expect(replay.size).toBeLessThanOrEqual(1_000);
+      const honest = await capabilities("home2");
+      expect(honest.status).toBe(200);
+      expect(await honest.json()).toMatchObject({ machine: "home1" });
+    } finally {
+      await sidecar.close();
+      roster.cleanup();
+    }
+  }, 60_000);
 });
