@@ -120,6 +120,8 @@ describe("eve attacks home1's guards over the lab mesh", () => {
 
   it("attack 7: a 300 MiB chunked body from eve at /peer/capabilities is refused with 413 and never held", async () => {
     const rssBefore = treeRssBytes(home1Sidecar.pid);
+    // The measurement sees the sidecar itself (node with a model loaded), not only its launcher.
+    expect(rssBefore).toBeGreaterThan(50 * 1024 * 1024);
     const flood = await eve.exec(
       ["sh", "-c", `head -c 314572800 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST -H 'x-potluck-machine: eve' -T - http://${home1.meshIp}:${port}/peer/capabilities`],
       { timeoutMs: 180_000 },
