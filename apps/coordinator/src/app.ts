@@ -1,5 +1,5 @@
 import { CoordinatorLimits, errorBody, ErrorCode } from "@potluck/protocol";
-import { isLoopbackAddress, jsonErrors, limitBody, type Logger } from "@potluck/service";
+import { isLoopbackAddress, jsonErrors, limitBody, loopbackNameRefusal, nodeRemoteAddress, type Logger } from "@potluck/service";
 import { Hono, type Context } from "hono";
 import type { Registry } from "prom-client";
 import { requireAdmin } from "./admin.js";
@@ -37,9 +37,12 @@ export function buildCoordinatorApp(deps: CoordinatorDeps) {
   return jsonErrors(app, { log: deps.log });
 }
 
-/** The TCP peer's address as @hono/node-server hands it over; absent in app.request() tests. */
+/**
+ * A local scrape needs no secret: the caller is on loopback under a loopback Host and Origin. The
+ * address alone would let a DNS-rebound web page in the browser of whoever sits at the hub read it.
+ */
 function fromLoopback(c: Context): boolean {
-  return isLoopbackAddress((c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress);
+  return isLoopbackAddress(nodeRemoteAddress(c)) && loopbackNameRefusal(c) === undefined;
 }
 
 export type CoordinatorApp = ReturnType<typeof buildCoordinatorApp>;

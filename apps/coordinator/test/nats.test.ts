@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { HeartbeatTiming, RosterChanged, subjectsFor, type Roster } from "@potluck/protocol";
 import { generateIdentity } from "@potluck/peer";
+import { serveApp } from "@potluck/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCoordinatorConfig } from "../src/config.js";
 import { startCoordinatorService, type CoordinatorService } from "../src/service.js";
@@ -125,6 +127,26 @@ describe("coordinator over NATS", () => {
     expect(text).toMatch(/potluck_coordinator_stale_keys 1/);
     expect(text).toMatch(/potluck_coordinator_heartbeats_total [1-9]/);
     expect(text).toMatch(/potluck_coordinator_heartbeats_rejected_total [1-9]/);
+  });
+
+  it("serves /metrics without the secret only to loopback under a loopback Host (not to a rebound web page)", async () => {
+    const served = await serveApp(service.app, { port: 0, hostname: "127.0.0.1" });
+    try {
+      const scrape = (headers: Record<string, string>) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request({ host: "127.0.0.1", port: served.port, path: "/metrics", headers }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      expect(await scrape({ host: `127.0.0.1:${served.port}` })).toBe(200);
+      expect(await scrape({ host: `rebind.attacker.example:${served.port}` })).toBe(401);
+      expect(await scrape({ host: `127.0.0.1:${served.port}`, origin: "http://attacker.example" })).toBe(401);
+    } finally {
+      await served.close();
+    }
   });
 
   it("remembers heartbeats across a coordinator restart", async () => {

@@ -1,5 +1,4 @@
-import { ErrorCode, PotluckHttpError } from "@potluck/protocol";
-import { isLoopbackHost, jsonErrors, type Logger } from "@potluck/service";
+import { jsonErrors, loopbackGuard, type Logger } from "@potluck/service";
 import { Hono } from "hono";
 import { statusRoutes, type StatusDeps } from "./routes/status.js";
 
@@ -12,13 +11,9 @@ export interface FwWatcherDeps extends StatusDeps {
 /** The fwWatcher's HTTP surface, built from injected dependencies (no port, no globals). */
 export function buildFwWatcherApp(deps: FwWatcherDeps) {
   const app = new Hono()
-    .use(async (c, next) => {
-      // The server binds 127.0.0.1 only; this refuses browsers tricked by DNS rebinding into
-      // talking to it under another name (POST /reapply changes the firewall).
-      const host = c.req.header("host") ?? "127.0.0.1";
-      if (!isLoopbackHost(host)) throw new PotluckHttpError(403, ErrorCode.forbidden, `the fw-watcher answers loopback names only, not ${JSON.stringify(host)}`, "host");
-      await next();
-    })
+    // The server binds 127.0.0.1 only; this refuses browsers tricked by DNS rebinding into
+    // talking to it under another name, or pages of another origin (POST /reapply changes the firewall).
+    .use(loopbackGuard({ what: "the fw-watcher" }))
     .get("/health", (c) => c.json({ status: "ok", service: "fw-watcher", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
     .route("/", statusRoutes(deps));
   return jsonErrors(app, { log: deps.log });

@@ -99,6 +99,13 @@ describe("fw-watcher app", () => {
     expect((await app.request("/status", { headers: { host: "localhost:8323" } })).status).toBe(200);
   });
 
+  it("refuses a page of another origin even under a loopback Host", async () => {
+    const app = appWith(async () => ({ added: 0, removed: 0, status }));
+    const res = await app.request("/reapply", post({ consent: true }, { origin: "http://evil.example" }));
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ error: { code: "forbidden", field: "origin" } });
+  });
+
   it("serves Prometheus metrics that follow the status", async () => {
     const metrics = createMetrics();
     metrics.observe({ ...status, reapplyCount: 3, rules: [{ ...status.rules[0]!, state: "missing" }] });

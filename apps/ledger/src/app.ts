@@ -1,4 +1,4 @@
-import { jsonErrors, type Logger } from "@potluck/service";
+import { jsonErrors, limitBody, type Logger } from "@potluck/service";
 import { Hono } from "hono";
 import type { Registry } from "prom-client";
 import type { Witness } from "./anchors/witness.js";
@@ -21,9 +21,17 @@ export interface LedgerDeps {
   log?: Logger;
 }
 
+/**
+ * No ledger request carries more than one event or one checkpoint note. Every body is bounded to
+ * this while it streams in, before a signature check (auth/writers.ts) or a validator reads it;
+ * routes bound their own bodies more tightly (events: LedgerLimits.eventBodyBytesMax).
+ */
+export const requestBodyBytesMax = 64 * 1024;
+
 /** The ledger's HTTP surface, built from injected dependencies (no port, no globals). */
 export function buildLedgerApp(deps: LedgerDeps) {
   const app = new Hono()
+    .use(limitBody({ bytesMax: requestBodyBytesMax }))
     .get("/health", (c) => c.json({ status: "ok", service: "ledger", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
     .route("/v1/events", eventRoutes(deps.ledger, deps.writeAuth))
     .route("/v1/balances", balanceRoutes(deps.ledger))

@@ -1,5 +1,5 @@
-import { type Health } from "@potluck/protocol";
-import { jsonErrors } from "@potluck/service";
+import { SidecarLimits, type Health } from "@potluck/protocol";
+import { jsonErrors, limitBody } from "@potluck/service";
 import { Hono } from "hono";
 import { capabilitiesOf, type CapabilitiesDeps } from "./capabilities.js";
 import type { InferenceEngine } from "./inference/engine.js";
@@ -24,6 +24,8 @@ export interface SidecarDeps {
   isWarm: () => boolean;
   /** The caller's address; `app.request()` in tests has none and counts as loopback-less. */
   remoteAddress: Parameters<typeof peerAccess>[0]["remoteAddress"];
+  /** POTLUCK_API_KEY: opens the local API to callers that present it (see middleware/peer-access.ts). */
+  apiKey?: string;
   engine: InferenceEngine;
   router: Pick<Router, "plan">;
   /** Who is on the mesh and their identity keys (static roster file until the coordinator lands). */
@@ -49,7 +51,11 @@ export function buildSidecarApp(deps: SidecarDeps) {
   // One verifier for every /peer/* route (memory search and diagnostics mount it too).
   const peerAuth = peerSignature({ lookupKey: (machine) => deps.directory.keyFor(machine), replay: deps.replay });
   const app = new Hono()
-    .use(peerAccess({ remoteAddress: deps.remoteAddress }))
+    .use(peerAccess({ remoteAddress: deps.remoteAddress, ...(deps.apiKey === undefined ? {} : { apiKey: deps.apiKey }) }))
+    // Every body is bounded while it streams in, before any route reads it: the signature check
+    // on /peer/* hashes the whole body, so an unbounded chunked body would be held in full first.
+    // Routes with smaller bodies bound them again more tightly.
+    .use(limitBody({ bytesMax: SidecarLimits.bodyBytesMax }))
     .get("/health", (c) => {
       const body: Health = {
         status: deps.isWarm() ? "ok" : "warming",

@@ -60,6 +60,11 @@ export const SidecarConfigSchema = z.object({
   /** Port peers' sidecars listen on over the mesh. */
   POTLUCK_PEER_PORT: ConfigFields.port(Defaults.sidecarPort),
   /** Overrides a peer's address ("linux=http://127.0.0.1:9000,…"), for loopback tests and odd setups. */
+  /**
+   * Opens the local API (OpenAI, memory, diagnostics) to callers off this machine that send
+   * `Authorization: Bearer <key>`; unset, it is served to loopback only. Never opened without one.
+   */
+  POTLUCK_API_KEY: z.string().regex(/^\S{16,256}$/, "expected 16-256 characters without spaces, e.g. from `openssl rand -hex 16`").optional(),
   POTLUCK_PEER_URLS: z.string().regex(/^([a-z0-9-]+=https?:\/\/[^,\s]+)?(,[a-z0-9-]+=https?:\/\/[^,\s]+)*$/, "expected machine=http://host:port[,…]").default(""),
 });
 export type SidecarConfig = z.infer<typeof SidecarConfigSchema>;

@@ -40,6 +40,8 @@ export interface SidecarOverrides {
   memory?: OpenedMemory | null;
   /** null: no diagnostics routes, and the router explains no failure. */
   diagnostics?: Diagnostics | null;
+  /** Nonces seen on signed peer requests; a fresh cache with the default bounds unless given (tests use small bounds). */
+  replay?: ReplayCache;
   /** The caller's address; the node socket's by default. For `app.request()` tests, which have no socket. */
   remoteAddress?: SidecarDeps["remoteAddress"];
   /** Reads the WireGuard key heartbeats carry; `wg show` by default. */
@@ -108,7 +110,8 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
   const app = buildSidecarApp({
     machine, owner, version: overrides.version ?? "0.1.0", startedAt: Date.now(), isWarm: () => warm,
     remoteAddress: overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
-    engine, router, directory, replay: new ReplayCache(), usage,
+    engine, router, directory, replay: overrides.replay ?? new ReplayCache(), usage,
+    ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
   });

@@ -38,8 +38,15 @@ const TokenType = { normal: 1, unknown: 2, control: 3, byte: 6 } as const;
 /** The dimensions a generated model may vary (benches use a larger shape to model real compute). */
 export type TestModelShape = { [K in keyof typeof TinyModelShape]: number };
 
+/**
+ * Numeric metadata written in place of what the shape implies, keeping the tensors as they are:
+ * a file whose metadata contradicts its weights (`{"llama.attention.head_count": 0}`), for tests
+ * that a broken model file cannot take the sidecar down. Only keys the writer already emits.
+ */
+export type MetadataOverrides = Readonly<Record<string, number>>;
+
 /** Returns the bytes of a complete GGUF file, identical for identical seeds (and shape). */
-export function tinyGguf(seed = 1, shape: TestModelShape = TinyModelShape): Buffer {
+export function tinyGguf(seed = 1, shape: TestModelShape = TinyModelShape, overrides: MetadataOverrides = {}): Buffer {
   const vocab = buildVocab();
   const rand = seededRandom(seed);
   const s = shape;
@@ -62,7 +69,7 @@ export function tinyGguf(seed = 1, shape: TestModelShape = TinyModelShape): Buff
   }
   add("output_norm.weight", [e], ones(e));
   add("output.weight", [e, vocab.tokens.length], outputMatrix(rand, e, vocab.types));
-  return writeGguf(metadataFor(vocab, seed, shape), tensors);
+  return writeGguf(withOverrides(metadataFor(vocab, seed, shape), overrides), tensors);
 }
 
 interface Vocab {
@@ -153,6 +160,17 @@ const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
 const GGUF_VERSION = 3;
 const ValueType = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9 } as const;
 const GGML_TYPE_F32 = 0;
+
+function withOverrides(metadata: MetaEntry[], overrides: MetadataOverrides): MetaEntry[] {
+  const keys = new Set(metadata.map(([key]) => key));
+  for (const key of Object.keys(overrides)) if (!keys.has(key)) throw new Error(`tinyGguf: no metadata key ${key} to override`);
+  return metadata.map((entry): MetaEntry => {
+    const value = overrides[entry[0]];
+    if (value === undefined) return entry;
+    if (entry[1] !== "u32" && entry[1] !== "f32") throw new Error(`tinyGguf: ${entry[0]} is not numeric`);
+    return [entry[0], entry[1], value];
+  });
+}
 
 type MetaEntry =
   | [string, "string", string]

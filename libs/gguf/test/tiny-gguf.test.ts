@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ensureTinyModel, seededRandom, tinyGguf, tinyModelDigest, tinyModelFileName, TINY_MODEL_MARKER_KEY, TINY_MODEL_NAME } from "../src/index.js";
+import { ensureTinyModel, seededRandom, tinyGguf, tinyModelDigest, tinyModelFileName, TinyModelShape, TINY_MODEL_MARKER_KEY, TINY_MODEL_NAME } from "../src/index.js";
 
 // node-llama-cpp loading these bytes is the sidecar's test (apps/sidecar/test/engine.test.ts);
 // here: the file's frame, determinism, and the cache's write-once behaviour, with no runtime.
@@ -34,5 +34,15 @@ describe("ensureTinyModel", () => {
     const written = statSync(path).mtimeMs;
     expect(ensureTinyModel(dir, 2)).toBe(path);
     expect(statSync(path).mtimeMs).toBe(written);
+  });
+});
+
+describe("tinyGguf metadata overrides", () => {
+  it("writes a contradicting value in place, and refuses a key it does not write", () => {
+    const normal = tinyGguf(3);
+    const headless = tinyGguf(3, TinyModelShape, { "llama.attention.head_count": 0 });
+    expect(headless.length).toBe(normal.length);
+    expect(headless.equals(normal)).toBe(false);
+    expect(() => tinyGguf(3, TinyModelShape, { "llama.no_such_key": 1 })).toThrow(/no metadata key/);
   });
 });

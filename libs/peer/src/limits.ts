@@ -6,8 +6,14 @@
 export const SigningLimits = {
   /** How far a request's timestamp may be from the verifier's clock, either way. */
   clockSkewMsMax: 60_000,
-  /** Remembered nonces; past this the oldest are dropped and the window floor rises (see ReplayCache in replay-cache.ts). */
+  /** Remembered nonces over all signers; when full, the signer holding the most forgets its oldest (see ReplayCache in replay-cache.ts). */
   nonceCacheEntriesMax: 100_000,
+  /**
+   * Remembered nonces of one signer within the window (about 160 requests/s for a minute); past
+   * this its own oldest are forgotten and only its own floor rises. A tenth of the whole cache, so
+   * one signer can never fill it and push out another signer's nonces.
+   */
+  nonceSignerEntriesMax: 10_000,
   nonceCharsMax: 64,
   signatureCharsMax: 128,
 } as const;

@@ -81,7 +81,7 @@ export async function verifyRequest(
   if (publicKey === undefined) return fail(VerifyFailure.unknownKey, `no identity key is known for machine ${JSON.stringify(machine.slice(0, 64))}`);
   const nowMs = options.nowMs ?? Date.now();
   const sentMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
-  if (!Number.isFinite(sentMs) || Math.abs(nowMs - sentMs) > SigningLimits.clockSkewMsMax || sentMs <= options.replay.floorMs) {
+  if (!Number.isFinite(sentMs) || Math.abs(nowMs - sentMs) > SigningLimits.clockSkewMsMax || !options.replay.isFresh(machine, sentMs, nowMs)) {
     return fail(VerifyFailure.staleTimestamp, `timestamp ${timestamp.slice(0, 20)} is outside the ${SigningLimits.clockSkewMsMax / 1000} s window around this machine's clock`);
   }
   const canonical = canonicalString({ method: parts.method, path: parts.path, body: parts.body, timestamp, nonce });
@@ -92,7 +92,7 @@ export async function verifyRequest(
     valid = false;
   }
   if (!valid) return fail(VerifyFailure.badSignature, `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp and nonce`);
-  if (!options.replay.remember(`${machine}\n${nonce}`, sentMs, nowMs)) return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
+  if (!options.replay.remember(machine, nonce, sentMs, nowMs)) return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
   return { ok: true, machine };
 }
 

@@ -23,8 +23,11 @@ export interface BodyLimitOptions {
 export function limitBody({ bytesMax, what = "body" }: BodyLimitOptions): MiddlewareHandler {
   const tooLarge = () => new PotluckHttpError(413, ErrorCode.bodyTooLarge, `${what}: larger than ${bytesMax} bytes`, what);
   return async (c, next) => {
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-    const declared = Number(c.req.header("content-length") ?? 0);
+    // A GET or HEAD carries a body only when it declares one (a length or chunked); one that
+    // does is bounded like any other, since a signature check may still read it.
+    const declaredLength = c.req.header("content-length");
+    if ((c.req.method === "GET" || c.req.method === "HEAD") && declaredLength === undefined && c.req.header("transfer-encoding") === undefined) return next();
+    const declared = Number(declaredLength ?? 0);
     if (declared > bytesMax) throw tooLarge();
     // Mounted twice on one route (an app and its sub-app): the body was read once already.
     const cached = c.req.bodyCache.arrayBuffer as Promise<ArrayBuffer> | undefined;

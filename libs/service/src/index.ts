@@ -5,6 +5,7 @@ export { jsonErrors } from "./errors.js";
 export { drainOnSignal } from "./lifecycle.js";
 export { messageOf, silentLogger, type LogFn, type Logger } from "./logger.js";
 export { isLoopbackAddress, isLoopbackHost, loopbackHosts } from "./loopback.js";
+export { loopbackGuard, loopbackNameRefusal, nodeRemoteAddress, type LoopbackGuardOptions } from "./loopback-guard.js";
 export { connectNats, NatsConnectLimits, NatsUnavailableError, type ConnectNatsOptions } from "./nats.js";
 export { runService, type RunServiceOptions } from "./run.js";
 export { serveApp, type ServedApp, type ServeOptions } from "./serve.js";

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limitBody } from "../src/body-limit.js";
 import { jsonErrors } from "../src/errors.js";
 import { serveApp, type ServedApp } from "../src/serve.js";
+import { floodChunkedBody } from "../src/testing.js";
 
 const bytesMax = 64 * 1024;
 
@@ -47,6 +48,13 @@ describe("limitBody over a real node:http server", () => {
     expect(res.status).toBe(413);
     expect(ErrorBody.parse(JSON.parse(res.body)).error.code).toBe("body_too_large");
     expect(res.ended).toBe(false);
+  });
+
+  it("bounds a GET that declares a chunked body too (a signature check may read it)", async () => {
+    const res = await floodChunkedBody(served.port, { method: "GET", path: "/echo", totalBytes: 300 * 1024 * 1024 });
+    expect(res.status).toBe(413);
+    // Answered within a few socket buffers, not after the whole body.
+    expect(res.sentBytes).toBeLessThan(16 * 1024 * 1024);
   });
 
   it("names the body in the answer when the route calls it something else", async () => {

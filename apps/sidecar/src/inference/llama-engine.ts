@@ -3,6 +3,7 @@ import type { ModelInfo } from "@potluck/protocol";
 import { Channel } from "./channel.js";
 import { EngineError, type EmbedResult, type EngineEvent, type GenerateRequest, type InferenceEngine, type ModelSource } from "./engine.js";
 import { missingGgufKeys } from "./gguf-check.js";
+import { probeLoad } from "./probe-load.js";
 import { isTinyModelMetadata } from "./model-sources.js";
 import { RequestQueue } from "./request-queue.js";
 
@@ -58,6 +59,9 @@ export class LlamaEngine implements InferenceEngine {
       const { metadata, parameters } = await this.checkMetadata(source);
       const testModel = source.testModel || isTinyModelMetadata(metadata);
       slot.info = { ...slot.info, testModel };
+      // Then loaded once in a child process: what llama.cpp would abort on ends the child only.
+      const probe = await probeLoad(source.path);
+      if (!probe.ok) throw new Error(`${source.path}: ${probe.reason}; refusing to load it in the sidecar, which it would take down`);
       slot.loaded = await this.open(slot);
       slot.info = { id: source.id, state: "ready", testModel, contextSize: slot.loaded.context.contextSize, ...(parameters > 0 ? { parameters } : {}) };
     } catch (error) {

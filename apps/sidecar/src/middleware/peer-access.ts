@@ -1,21 +1,24 @@
-import { errorBody, ErrorCode } from "@potluck/protocol";
-import { isLoopbackAddress } from "@potluck/service";
-import type { MiddlewareHandler } from "hono";
+import { loopbackGuard } from "@potluck/service";
+import type { Context, MiddlewareHandler } from "hono";
+
+export interface PeerAccessOptions {
+  /** The TCP peer's address; undefined (as under `app.request()`) counts as off-box. */
+  remoteAddress: (c: Context) => string | undefined;
+  /** POTLUCK_API_KEY: a caller presenting it as a bearer token reaches the local API from the LAN. */
+  apiKey?: string;
+}
 
 /**
- * Callers from anywhere but loopback reach only the peer surface (`/health`, `/peer/*`).
- * Everything else (the OpenAI API, memory, diagnostics, the dashboard) is for this machine's own
- * user, so an off-box caller gets a 403 that says why rather than a bare refusal.
+ * Callers from anywhere but loopback reach only the peer surface (`/health`, `/peer/*`, signed).
+ * Everything else (the OpenAI and Ollama APIs, memory, diagnostics, the dashboard) is for this
+ * machine's own user: the caller must be on loopback under a loopback Host and Origin, so a web
+ * page the user opens cannot reach it by DNS rebinding, or present the API key.
  */
-export function peerAccess({ remoteAddress }: { remoteAddress: (c: Parameters<MiddlewareHandler>[0]) => string | undefined }): MiddlewareHandler {
-  return async (c, next) => {
-    const path = c.req.path;
-    if (path === "/health" || path.startsWith("/peer/")) return next();
-    const address = remoteAddress(c);
-    if (isLoopbackAddress(address)) return next();
-    return c.json(
-      errorBody(ErrorCode.forbidden, `${path} is only served to this machine (loopback); peers may call /health and /peer/* only. Caller: ${address ?? "unknown"}`),
-      403,
-    );
-  };
+export function peerAccess({ remoteAddress, apiKey }: PeerAccessOptions): MiddlewareHandler {
+  return loopbackGuard({
+    isOpen: (path) => path === "/health" || path.startsWith("/peer/"),
+    remoteAddress,
+    ...(apiKey === undefined ? {} : { apiKey }),
+    what: "the sidecar's local API (peers may call /health and /peer/* only)",
+  });
 }

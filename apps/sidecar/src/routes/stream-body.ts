@@ -13,6 +13,15 @@ import type { Context } from "hono";
  */
 export const coalesceWindowMs = 16;
 
+/**
+ * A client that has taken no bytes for this long while the socket's buffers are full is cut off:
+ * it is not reading, and the reply it stalls holds the model's only slot (the generator releases
+ * it only when the stream ends). Generous for a slow link, which still drains its buffers within
+ * seconds; the same order as a requester's own patience with a silent peer
+ * (PeerClientLimits.streamIdleMsMax in libs/peer).
+ */
+export const stalledReaderMsMax = 30_000;
+
 /** @hono/node-server skips its own response handling for a Response carrying this header. */
 const alreadySentHeader = "x-hono-already-sent";
 
@@ -23,6 +32,8 @@ export interface StreamOptions<T> {
   /** Stops the work behind the stream (the model or the upstream peer) when the client goes away. */
   onCancel: () => void;
   trailer?: string;
+  /** Overrides `stalledReaderMsMax` (tests). */
+  stalledReaderMs?: number;
 }
 
 /**
@@ -52,7 +63,7 @@ async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, opti
     res.writeHead(200, options.headers);
     for (;;) {
       const next = await source.next();
-      if (closed) return;
+      if (closed || res.destroyed) return;
       if (next.done === true) {
         res.end(options.trailer);
         return;
@@ -60,7 +71,7 @@ async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, opti
       const text = options.encode(next.value);
       if (text === undefined) continue;
       // Sources batch their own tokens (see coalesceWindowMs), so every item goes out at once.
-      if (!res.write(text)) await drained(res);
+      if (!res.write(text)) await drained(res, options.stalledReaderMs ?? stalledReaderMsMax);
     }
   } catch (error) {
     // Headers are gone; a broken connection is the only honest signal left to the client.
@@ -71,14 +82,23 @@ async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, opti
   }
 }
 
-/** Resolves when the socket can take more, or is gone (the loop then sees `closed`). */
-function drained(res: ServerResponse): Promise<void> {
+/**
+ * Resolves when the socket can take more, or is gone (the loop then sees `closed`). A reader that
+ * takes nothing for `stalledMs` has its connection destroyed, which closes it: the model is
+ * stopped through `onCancel` and its slot freed when the loop returns.
+ */
+function drained(res: ServerResponse, stalledMs: number): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
+      clearTimeout(timer);
       res.off("drain", done);
       res.off("close", done);
       resolve();
     };
+    const timer = setTimeout(() => {
+      res.destroy(new Error(`client took no bytes for ${stalledMs} ms while the reply waited (stalledReaderMsMax); cut to free the model`));
+      done();
+    }, stalledMs);
     res.on("drain", done);
     res.on("close", done);
   });
