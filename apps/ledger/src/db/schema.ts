@@ -92,3 +92,21 @@ export const anchorOutbox = pgTable(
   },
   (t) => [uniqueIndex("anchor_outbox_once").on(t.anchor, t.checkpointSize), index("anchor_outbox_due").on(t.state, t.nextAttemptAt)],
 );
+
+/**
+ * Usage messages the ingest could not apply (malformed, or an append that failed for them alone),
+ * acknowledged so later batches flow and kept for the operator. One row per stream message.
+ */
+export const parked = pgTable(
+  "parked",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    streamSeq: bigint("stream_seq", { mode: "number" }).notNull(),
+    subject: text("subject").notNull(),
+    eventId: text("event_id").notNull(),
+    reason: text("reason").notNull(),
+    payload: text("payload").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("parked_stream_seq").on(t.streamSeq)],
+);
