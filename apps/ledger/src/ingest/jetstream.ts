@@ -180,11 +180,21 @@ async function applyAlone(ledger: Ledger, batch: ParsedBatch, poisoned: { m: JsM
       await ledger.ping().catch(() => {
         throw error;
       });
-      log({ eventId: ev.eventId, err: (error as Error).message }, "ingest: parking a usage event that cannot be appended");
-      poisoned.push({ m: batch.valid[i] as JsMsg, reason: `append failed: ${(error as Error).message}` });
+      log({ eventId: ev.eventId, err: rootMessage(error) }, "ingest: parking a usage event that cannot be appended");
+      poisoned.push({ m: batch.valid[i] as JsMsg, reason: `append failed: ${rootMessage(error)}`.slice(0, PARK_REASON_CHARS_MAX) });
     }
   }
   return out;
+}
+
+/** A parked row's reason is for a person reading a list: the database's words, not the whole statement. */
+const PARK_REASON_CHARS_MAX = 1_000;
+
+/** The innermost error's message: the ORM wraps the database's error in "Failed query: <the SQL>". */
+function rootMessage(error: unknown): string {
+  let e = error;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
 }
 
 function eventIdOf(m: JsMsg): string {
