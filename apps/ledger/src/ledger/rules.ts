@@ -53,6 +53,8 @@ export type Effect = { ok: true; delta: number; heldDelta: number; pair?: { acco
 export function judge(ev: IncomingEvent, state: RuleState): Effect {
   if (Math.abs(ev.amount) > LedgerAmounts.eventMicroMax) return refuse("amount_limit", 422, "amount", `${ev.kind} of ${ev.amount} exceeds the per-event maximum of ${LedgerAmounts.eventMicroMax} micro-credits`);
   if (ev.kind === "earn") return refuse("unpaired_earn", 422, "kind", `an earn is never accepted alone: credits move only as a spend or settlement that pays ${ev.account}, or as the operator's adjust`);
+  // A settlement or void is judged by its hold, which names the account.
+  if (ev.kind === "settle" || ev.kind === "void") return closeHold(ev, state, state.ref(ev.ref));
   const acct = state.account(ev.account);
   if (acct === undefined && !(ev.kind === "adjust" && ev.amount > 0)) return refuse("unknown_account", 404, "account", `unknown account ${ev.account}: it has never been credited`);
   const { balance, held } = acct ?? { balance: 0, held: 0 };
@@ -65,9 +67,6 @@ export function judge(ev: IncomingEvent, state: RuleState): Effect {
     case "adjust":
       if (-ev.amount > available) return refuse("overdraw", 409, "delta", `adjust of ${ev.amount} would overdraw ${ev.account}: ${available} available`);
       return balance + ev.amount > LedgerAmounts.balanceMicroMax ? overfill(ev.account, balance + ev.amount, "delta") : ok(ev.amount, 0);
-    case "settle":
-    case "void":
-      return closeHold(ev, state, state.ref(ev.ref));
     case "refund":
       return refund(ev, state, state.ref(ev.ref));
   }
