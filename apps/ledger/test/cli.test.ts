@@ -66,6 +66,15 @@ describe("potluck ledger CLI", () => {
     expect(unknown.stderr).toMatch(/unknown account zed/);
   });
 
+  it("lists the operator's grants and the parked messages", async () => {
+    const grants = await potluck(["ledger", "grants", "--url", url], env);
+    expect(grants.stderr).toBe("");
+    expect(grants.stdout).toMatch(/entry 1 {2}bob {2}\+40 micro-credits/);
+    expect(grants.stdout).toMatch(/entry 0 {2}ann {2}\+900 micro-credits/);
+    const parked = await potluck(["ledger", "parked", "--url", url], env);
+    expect(parked.stdout).toBe("no parked\n");
+  });
+
   it("verifies as a role that may only SELECT: no migration, nothing written", async () => {
     const role = `ledger_ro_${randomBytes(4).toString("hex")}`;
     const sql = rawSql(t.url);
