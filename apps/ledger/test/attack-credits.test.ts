@@ -29,6 +29,7 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
   let http: ServerType;
   let url = "";
   let sql: ReturnType<typeof rawSql>;
+  const errors: { obj: object; msg?: string }[] = [];
 
   beforeAll(async () => {
     db = await createTestDb();
@@ -41,7 +42,7 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
     });
     const rosterUrl = await listen(new Hono().get("/v1/roster", (c) => c.json(body)).fetch, (s) => (roster = s));
     const config = loadLedgerConfig({ DATABASE_URL: db.url, POTLUCK_DATA_DIR: dataDir, POTLUCK_LEDGER_INGEST: "0", POTLUCK_LEDGER_WRITE_TOKEN: token, POTLUCK_COORDINATOR_URL: rosterUrl }, []);
-    service = await startLedgerService(config);
+    service = await startLedgerService(config, { log: { info: () => undefined, warn: () => undefined, error: (obj: object | string, msg?: string) => void errors.push(typeof obj === "string" ? { obj: {}, msg: obj } : { obj, msg }) } });
     url = await listen(service.app.fetch, (s) => (http = s));
     sql = rawSql(db.url);
     // The only credits in this ledger: the operator's grant to ann.
@@ -135,6 +136,15 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
     expect(proof.status).toBe(200);
     expect(verifyProofBundle(await proof.json(), service.ledger.publicKey)).toMatchObject({ account: "eve", balance: 60 });
     expect(await service.ledger.audit()).toMatchObject({ ok: true });
+  });
+
+  it("logs every 500 with its error", async () => {
+    // The database goes away under the service: the read fails inside the handler.
+    await service.database.close();
+    const res = await fetch(`${url}/v1/balances/ann`);
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBeTruthy();
+    expect(errors).toEqual([expect.objectContaining({ obj: expect.objectContaining({ path: "/v1/balances/ann", err: expect.anything() }) })]);
   });
 });
 
