@@ -138,6 +138,12 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
     expect(await service.ledger.audit()).toMatchObject({ ok: true });
   });
 
+  it("refuses in the database a balance above the maximum the rules enforce", async () => {
+    // Migration 0007 and schema.ts write LedgerAmounts.balanceMicroMax as a literal.
+    const [row] = await sql`select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'balances_within_limits'`;
+    expect(String(row?.def).replaceAll(/[(),]/g, "")).toContain(`balance <= '${LedgerAmounts.balanceMicroMax}'::bigint`.replaceAll(/[(),]/g, ""));
+  });
+
   it("logs every 500 with its error", async () => {
     // The database goes away under the service: the read fails inside the handler.
     await service.database.close();
