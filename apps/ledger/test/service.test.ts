@@ -2,13 +2,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import { usageStreamConfig } from "@potluck/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadLedgerConfig, publishUsage, startLedgerService, type LedgerService } from "../src/index.js";
-import { IngestLimits } from "../src/ingest/jetstream.js";
+import { ensureUsageConsumer, IngestLimits } from "../src/ingest/jetstream.js";
 import { createTestDb, rawSql } from "./helpers/db.js";
 
 const natsUrl = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
@@ -98,6 +98,16 @@ describe("startLedgerService", () => {
     expect(await service.ledger.balance("poison")).toMatchObject({ balance: 100 });
     const consumer = await (await jetstreamManager(nc)).consumers.info(subjectsFor(prefix).usageStream.name, loadLedgerConfig({}, []).POTLUCK_LEDGER_CONSUMER);
     expect(consumer.config.max_deliver).toBe(IngestLimits.deliverMax);
+  });
+
+  it("bounds the redelivery of a consumer made before the bound existed", async () => {
+    const stream = subjectsFor(prefix).usageStream.name;
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.add(stream, { durable_name: "old-ledger", ack_policy: AckPolicy.Explicit });
+    expect((await jsm.consumers.info(stream, "old-ledger")).config.max_deliver).toBe(-1);
+    await ensureUsageConsumer(nc, prefix, "old-ledger");
+    expect((await jsm.consumers.info(stream, "old-ledger")).config.max_deliver).toBe(IngestLimits.deliverMax);
+    await jsm.consumers.delete(stream, "old-ledger");
   });
 
   it("leaves an injected connection open when it closes", async () => {

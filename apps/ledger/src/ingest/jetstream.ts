@@ -15,11 +15,12 @@ export const IngestLimits = {
   appendStallMs: 60_000,
   /**
    * Deliveries of one message before JetStream stops redelivering it. An event that fails on its
-   * own is parked on its first failed batch (see applyBatch), so this bound is only reached when
-   * the database itself is down through that many ack waits (20 × 30 s): the message then stays
-   * in the stream, and the consumer's redelivery never stalls later batches forever.
+   * own is parked on its first failed batch (see applyBatch), so this bound is only met when the
+   * database stays down (or parking itself fails) through that many ack waits: at the default
+   * ack wait, about 50 minutes. The message then stays in the stream for an operator, and no
+   * batch is redelivered forever.
    */
-  deliverMax: 20,
+  deliverMax: 100,
 } as const;
 
 /**
@@ -30,7 +31,9 @@ export async function ensureUsageConsumer(nc: NatsConnection, prefix: string, du
   const { stream } = await ensureUsageStream(nc, prefix);
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.consumers.info(stream, durable);
+    const info = await jsm.consumers.info(stream, durable);
+    // A consumer made before redelivery was bounded gets the bound now (max_deliver is editable).
+    if (info.config.max_deliver !== IngestLimits.deliverMax) await jsm.consumers.update(stream, durable, { max_deliver: IngestLimits.deliverMax });
   } catch {
     await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, max_ack_pending: IngestLimits.maxAckPending, max_deliver: IngestLimits.deliverMax }).catch(async (error: unknown) => {
       await jsm.consumers.info(stream, durable).catch(() => {
