@@ -7,6 +7,7 @@ import type { Ledger } from "./ledger/service.js";
 import { accountRoutes, balanceRoutes } from "./routes/balances.js";
 import { eventRoutes } from "./routes/events.js";
 import { logRoutes } from "./routes/log.js";
+import { operatorRoutes } from "./routes/operator.js";
 import { witnessRoutes } from "./routes/witness.js";
 
 export interface LedgerDeps {
@@ -36,7 +37,8 @@ export function buildLedgerApp(deps: LedgerDeps) {
     .route("/v1/events", eventRoutes(deps.ledger, deps.writeAuth))
     .route("/v1/balances", balanceRoutes(deps.ledger))
     .route("/v1/accounts", accountRoutes(deps.ledger))
-    .route("/v1/log", logRoutes(deps.ledger, deps.writeAuth));
+    .route("/v1/log", logRoutes(deps.ledger, deps.writeAuth))
+    .route("/v1", operatorRoutes(deps.ledger));
   if (deps.witness !== undefined) app.route("/v1/witness", witnessRoutes(deps.witness));
   const metrics = deps.metrics;
   if (metrics !== undefined) app.get("/metrics", async (c) => c.text(await metrics.metrics(), 200, { "content-type": metrics.contentType }));

@@ -11,6 +11,7 @@ export function createLedgerMetrics(ledger: Ledger): Registry {
   };
   counter("potluck_ledger_events_applied_total", "Events appended to the chain by this process", () => ledger.stats.applied);
   counter("potluck_ledger_events_duplicate_total", "Events answered as already applied (same id, same payload)", () => ledger.stats.duplicates);
+  counter("potluck_ledger_events_parked_total", "Usage messages parked by this process (malformed, or failing to append alone): see GET /v1/parked", () => ledger.stats.parked);
   const seenRejected = new Map<string, number>();
   new Counter({
     name: "potluck_ledger_events_rejected_total",

@@ -46,12 +46,12 @@ describe("anchors", () => {
   });
 
   it("an anchor outage delays anchoring and never stops metering", async () => {
-    await ledger.append([ev({ kind: "earn", eventId: "a1", account: "ann", amount: 100 })]);
+    await ledger.append([ev({ kind: "adjust", eventId: "a1", account: "ann", delta: 100, reason: "grant" })]);
     await ledger.checkpoint();
     const first = await drainOutbox(ledger.db, ledger.anchors);
     expect(first).toEqual({ published: 1, failed: 1 });
     // Metering goes on while the witness is down, and so do checkpoints.
-    const out = await ledger.append([ev({ kind: "spend", eventId: "a2", account: "ann", amount: 30 }), ev({ kind: "earn", eventId: "a3", account: "bob", amount: 5 })]);
+    const out = await ledger.append([ev({ kind: "spend", eventId: "a2", account: "ann", payee: "peer", amount: 30 }), ev({ kind: "adjust", eventId: "a3", account: "bob", delta: 5, reason: "grant" })]);
     expect(out.every((o) => o.status === "applied")).toBe(true);
     await ledger.snapshot();
     // The new checkpoint goes to the file and fails at the witness once; the first failed row is

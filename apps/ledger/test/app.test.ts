@@ -1,4 +1,4 @@
-import { LedgerEntry } from "@potluck/protocol";
+import { LedgerAmounts, LedgerEntry } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
 import { loadLedgerConfig } from "../src/config.js";
@@ -26,7 +26,7 @@ describe("ledger HTTP API", () => {
   });
 
   it("applies an event, then answers the same event as already applied", async () => {
-    const body = { kind: "earn", eventId: "h-1", account: "ann", amount: 500 };
+    const body = { kind: "adjust", eventId: "h-1", account: "ann", delta: 500, reason: "grant" };
     const first = await post("/v1/events", body);
     expect(first.status).toBe(201);
     expect(await first.json()).toMatchObject({ status: "applied", seq: 0 });
@@ -36,14 +36,16 @@ describe("ledger HTTP API", () => {
   });
 
   it.each([
-    ["negative amount", { kind: "spend", eventId: "h-2", account: "ann", amount: -5 }, 400, "amount"],
-    ["non-integer amount", { kind: "spend", eventId: "h-2", account: "ann", amount: 1.5 }, 400, "amount"],
+    ["negative amount", { kind: "spend", eventId: "h-2", account: "ann", payee: "peer", amount: -5 }, 400, "amount"],
+    ["non-integer amount", { kind: "spend", eventId: "h-2", account: "ann", payee: "peer", amount: 1.5 }, 400, "amount"],
     ["zero adjust", { kind: "adjust", eventId: "h-2", account: "ann", delta: 0, reason: "x" }, 400, "delta"],
     ["bad account name", { kind: "earn", eventId: "h-2", account: "Ann!", amount: 1 }, 400, "account"],
     ["unknown kind", { kind: "transfer", eventId: "h-2", account: "ann", amount: 1 }, 400, "kind"],
-    ["unknown account", { kind: "spend", eventId: "h-2", account: "zed", amount: 1 }, 404, "account"],
-    ["overdraw", { kind: "spend", eventId: "h-2", account: "ann", amount: 501 }, 409, "amount"],
-    ["mismatched duplicate id", { kind: "earn", eventId: "h-1", account: "ann", amount: 501 }, 409, "eventId"],
+    ["unknown account", { kind: "spend", eventId: "h-2", account: "zed", payee: "peer", amount: 1 }, 404, "account"],
+    ["overdraw", { kind: "spend", eventId: "h-2", account: "ann", payee: "peer", amount: 501 }, 409, "amount"],
+    ["mismatched duplicate id", { kind: "adjust", eventId: "h-1", account: "ann", delta: 501, reason: "grant" }, 409, "eventId"],
+    ["a bare earn (credits come only paired with a spend)", { kind: "earn", eventId: "h-2", account: "ann", amount: 1 }, 422, "kind"],
+    ["an amount above the per-event maximum", { kind: "spend", eventId: "h-2", account: "ann", payee: "peer", amount: LedgerAmounts.eventMicroMax + 1 }, 400, "amount"],
     ["unknown hold", { kind: "settle", eventId: "h-2", account: "ann", holdEventId: "nope", amount: 1 }, 404, "holdEventId"],
   ])("refuses %s with a clear 4xx naming the field", async (_name, body, status, field) => {
     const res = await post("/v1/events", body);
@@ -61,19 +63,20 @@ describe("ledger HTTP API", () => {
   });
 
   it("serves balances, paged entries, checkpoints, snapshots and proofs", async () => {
-    for (let i = 0; i < 5; i += 1) expect((await post("/v1/events", { kind: "spend", eventId: `h-s${i}`, account: "ann", amount: 10 })).status).toBe(201);
+    for (let i = 0; i < 5; i += 1) expect((await post("/v1/events", { kind: "spend", eventId: `h-s${i}`, account: "ann", payee: "peer", amount: 10 })).status).toBe(201);
     expect(await (await app.request("/v1/balances/ann")).json()).toMatchObject({ account: "ann", balance: 450, held: 0 });
     expect((await app.request("/v1/balances/zed")).status).toBe(404);
     const page1 = (await (await app.request("/v1/accounts/ann/entries?limit=4")).json()) as { entries: { seq: number }[]; next?: number };
     for (const entry of page1.entries) expect(LedgerEntry.safeParse(entry).success).toBe(true);
-    expect(page1.entries.map((e) => e.seq)).toEqual([5, 4, 3, 2]);
+    // Each spend is an entry pair: ann's debit, then peer's earn.
+    expect(page1.entries.map((e) => e.seq)).toEqual([9, 7, 5, 3]);
     const page2 = (await (await app.request(`/v1/accounts/ann/entries?limit=4&before=${page1.next}`)).json()) as { entries: { seq: number }[] };
     expect(page2.entries.map((e) => e.seq)).toEqual([1, 0]);
     expect((await app.request("/v1/accounts/ann/entries?limit=100000")).status).toBe(400);
     expect((await app.request("/v1/log/proofs/ann")).status).toBe(404);
     expect((await post("/v1/log/snapshots", {})).status).toBe(201);
     const latest = (await (await app.request("/v1/log/checkpoints/latest")).json()) as { size: number; note: string };
-    expect(latest.size).toBe(7);
+    expect(latest.size).toBe(12);
     const bundle = await (await app.request("/v1/log/proofs/ann")).json();
     const { key } = (await (await app.request("/v1/log/key")).json()) as { key: string };
     expect(verifyProofBundle(bundle, key)).toMatchObject({ account: "ann", balance: 450 });
@@ -85,7 +88,7 @@ describe("ledger HTTP API", () => {
     const text = await (await app.request("/metrics")).text();
     expect(text).toMatch(/potluck_ledger_events_applied_total 6/);
     expect(text).toMatch(/potluck_ledger_events_rejected_total\{code="overdraw"\} 1/);
-    expect(text).toMatch(/potluck_ledger_log_size 7/);
+    expect(text).toMatch(/potluck_ledger_log_size 12/);
   });
 });
 

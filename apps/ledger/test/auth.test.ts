@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
 import { CoordinatorRoster } from "../src/auth/roster.js";
-import { testLedger } from "./helpers/ledger.js";
+import { ev, testLedger } from "./helpers/ledger.js";
 
 /** Serves an app on a free loopback port; resolves to its base URL. */
 async function listen(fetch: (req: Request) => Response | Promise<Response>): Promise<{ url: string; server: ServerType }> {
@@ -34,6 +34,7 @@ describe("ledger HTTP writes need a writer", () => {
       machines: [{ id: "m1", name: "box", owner: "ann", meshIp: "100.64.0.2", wireguardPublicKey: box.publicKey, identityPublicKey: box.publicKey, endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false }],
     });
     roster = await listen(new Hono().get("/v1/roster", (c) => (rosterFetches += 1, c.json(body))).fetch);
+    await t.ledger.append([ev({ kind: "adjust", eventId: "grant", account: "ann", delta: 100, reason: "opening balance" })]);
     const app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, writeAuth: { token, machines: new CoordinatorRoster(roster.url) } });
     ledgerHttp = await listen(app.fetch);
   });
@@ -55,9 +56,9 @@ describe("ledger HTTP writes need a writer", () => {
   const size = () => t.ledger.log.size();
 
   it("applies an event signed by a roster machine for its own owner's account", async () => {
-    const res = await signed("/v1/events", { kind: "earn", eventId: "a-1", account: "ann", amount: 100 }, "box", box.privateKeyPem);
+    const res = await signed("/v1/events", { kind: "spend", eventId: "a-1", account: "ann", payee: "bob", amount: 1 }, "box", box.privateKeyPem);
     expect(res.status).toBe(201);
-    expect(await res.json()).toMatchObject({ status: "applied", seq: 0 });
+    expect(await res.json()).toMatchObject({ status: "applied", seq: 1 });
   });
 
   it.each([
@@ -78,7 +79,7 @@ describe("ledger HTTP writes need a writer", () => {
 
   it("refuses a replayed signed request", async () => {
     const path = "/v1/events";
-    const body = JSON.stringify({ kind: "earn", eventId: "a-3", account: "ann", amount: 1 });
+    const body = JSON.stringify({ kind: "spend", eventId: "a-3", account: "ann", payee: "bob", amount: 1 });
     const headers = { ...signRequest({ method: "POST", path, body }, { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) }), "content-type": "application/json" };
     expect((await fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers, body })).status).toBe(201);
     const again = await fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers, body });
@@ -87,7 +88,7 @@ describe("ledger HTTP writes need a writer", () => {
   });
 
   it("lets a machine write only its own owner's events, and no adjustments", async () => {
-    const other = await signed("/v1/events", { kind: "earn", eventId: "a-4", account: "bob", amount: 1 }, "box", box.privateKeyPem);
+    const other = await signed("/v1/events", { kind: "spend", eventId: "a-4", account: "bob", payee: "ann", amount: 1 }, "box", box.privateKeyPem);
     expect(other.status).toBe(403);
     expect((await errorOf(other)).field).toBe("account");
     const adjust = await signed("/v1/events", { kind: "adjust", eventId: "a-5", account: "ann", delta: 5, reason: "x" }, "box", box.privateKeyPem);
@@ -108,7 +109,7 @@ describe("ledger HTTP writes need a writer", () => {
   it("keeps reads open", async () => {
     const res = await fetch(`${ledgerHttp.url}/v1/balances/ann`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ account: "ann", balance: 108 });
+    expect(await res.json()).toMatchObject({ account: "ann", balance: 105 });
     expect((await fetch(`${ledgerHttp.url}/v1/log/proofs/ann`)).status).toBe(200);
   });
 

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,7 +34,7 @@ describe("potluck ledger CLI", () => {
   beforeAll(async () => {
     t = await testLedger();
     ledger = new Ledger(t.opened.db, await loadOrCreateSigner(join(dir, "ledger.key"), ORIGIN), ORIGIN);
-    await ledger.append([ev({ kind: "earn", eventId: "k1", account: "ann", amount: 900 }), ev({ kind: "earn", eventId: "k2", account: "bob", amount: 40 }), ev({ kind: "spend", eventId: "k3", account: "ann", amount: 100 })]);
+    await ledger.append([ev({ kind: "adjust", eventId: "k1", account: "ann", delta: 900, reason: "grant" }), ev({ kind: "adjust", eventId: "k2", account: "bob", delta: 40, reason: "grant" }), ev({ kind: "spend", eventId: "k3", account: "ann", payee: "peer", amount: 100 })]);
     await ledger.snapshot();
     const port = await new Promise<number>((resolve) => {
       server = serve({ fetch: buildLedgerApp({ startedAt: Date.now(), ledger }).fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
@@ -65,10 +66,38 @@ describe("potluck ledger CLI", () => {
     expect(unknown.stderr).toMatch(/unknown account zed/);
   });
 
+  it("lists the operator's grants and the parked messages", async () => {
+    const grants = await potluck(["ledger", "grants", "--url", url], env);
+    expect(grants.stderr).toBe("");
+    expect(grants.stdout).toMatch(/entry 1 {2}bob {2}\+40 micro-credits/);
+    expect(grants.stdout).toMatch(/entry 0 {2}ann {2}\+900 micro-credits/);
+    const parked = await potluck(["ledger", "parked", "--url", url], env);
+    expect(parked.stdout).toBe("no parked\n");
+  });
+
+  it("verifies as a role that may only SELECT: no migration, nothing written", async () => {
+    const role = `ledger_ro_${randomBytes(4).toString("hex")}`;
+    const sql = rawSql(t.url);
+    try {
+      await sql.unsafe(`create role ${role} login password 'ro-pass'; grant usage on schema public to ${role}; grant select on all tables in schema public to ${role}`);
+      const before = await sql`select (select count(*) from entries)::int as n, (select last_hash from head) as h, (select count(*) from drizzle.__drizzle_migrations)::int as m`;
+      const roUrl = new URL(t.url);
+      roUrl.username = role;
+      roUrl.password = "ro-pass";
+      const out = await potluck(["ledger", "verify"], { ...env, DATABASE_URL: roUrl.href });
+      expect(out.stderr).toBe("");
+      expect(out.stdout).toMatch(/ledger verifies: 5 entries/);
+      expect(await sql`select (select count(*) from entries)::int as n, (select last_hash from head) as h, (select count(*) from drizzle.__drizzle_migrations)::int as m`).toEqual(before);
+    } finally {
+      await sql.unsafe(`drop owned by ${role}; drop role ${role}`).catch(() => undefined);
+      await sql.end();
+    }
+  });
+
   it("verifies the database, and names the entry a superuser changed", async () => {
     const good = await potluck(["ledger", "verify"], env);
     expect(good.stderr).toBe("");
-    expect(good.stdout).toMatch(/ledger verifies: 4 entries, 1 snapshots, 1 checkpoints/);
+    expect(good.stdout).toMatch(/ledger verifies: 5 entries, 1 snapshots, 1 checkpoints/);
     const sql = rawSql(t.url);
     try {
       await sql`set session_replication_role = replica`;
@@ -80,7 +109,7 @@ describe("potluck ledger CLI", () => {
       const from = await potluck(["ledger", "verify", "--from", row?.hash ?? ""], env);
       // Links after entry 2 are fine, but the recomputed snapshot and checkpoint still expose the change.
       expect(from.code).toBe(1);
-      expect(from.stderr).toMatch(/snapshot entry 3|checkpoint/);
+      expect(from.stderr).toMatch(/snapshot entry 4|checkpoint/);
     } finally {
       await sql.end();
     }

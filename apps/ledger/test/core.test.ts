@@ -18,7 +18,7 @@ describe("append-only in the database", () => {
   beforeAll(async () => {
     t = await testLedger();
     ledger = t.ledger;
-    await ledger.append([ev({ kind: "earn", eventId: "e1", account: "ann", amount: 100 }), ev({ kind: "earn", eventId: "e2", account: "bob", amount: 50 })]);
+    await ledger.append([ev({ kind: "adjust", eventId: "e1", account: "ann", delta: 100, reason: "grant" }), ev({ kind: "adjust", eventId: "e2", account: "bob", delta: 50, reason: "grant" })]);
   });
   afterAll(async () => t.close());
 
@@ -62,11 +62,11 @@ describe("reads under the head lock", () => {
     const sql = rawSql(t.url);
     const watcher = rawSql(t.url);
     try {
-      await t.ledger.append([ev({ kind: "earn", eventId: "e1", account: "ann", amount: 100 })]);
+      await t.ledger.append([ev({ kind: "adjust", eventId: "e1", account: "ann", delta: 100, reason: "grant" })]);
       let appending: Promise<unknown> | undefined;
       await sql.begin(async (tx) => {
         await tx`select size from head where id = 1 for update`;
-        appending = t.ledger.append([ev({ kind: "spend", eventId: "s1", account: "ann", amount: 60 })]);
+        appending = t.ledger.append([ev({ kind: "spend", eventId: "s1", account: "ann", payee: "peer", amount: 60 })]);
         // The append is queued behind this lock; whatever it reads must come after what this
         // lock holder writes (an operator's correction here, standing in for another writer).
         const deadline = Date.now() + 10_000;
@@ -74,6 +74,7 @@ describe("reads under the head lock", () => {
           if (Date.now() > deadline) throw new Error("the append never waited for the head lock");
           await new Promise((r) => setTimeout(r, 10));
         }
+        await tx`select set_config('potluck.ledger_append', 'on', true)`;
         await tx`update balances set balance = 50 where account = 'ann'`;
       });
       await expect(appending).resolves.toEqual([expect.objectContaining({ eventId: "s1", status: "rejected", refusal: expect.objectContaining({ code: "overdraw" }) })]);
@@ -93,13 +94,14 @@ describe("two ledgers appending at once", () => {
     const other = await openLedgerDb({ databaseUrl: t.url, dataDir: "/nonexistent" });
     try {
       const second = new LedgerClass(other.db, t.ledger.signer, t.ledger.origin);
-      await t.ledger.append([ev({ kind: "earn", eventId: "seed", account: "ann", amount: 1_000_000 })]);
+      await t.ledger.append([ev({ kind: "adjust", eventId: "seed", account: "ann", delta: 1_000_000, reason: "grant" })]);
       let applied = 1;
       const writer = (l: Ledger, tag: string) =>
         (async () => {
           for (let i = 0; i < 40; i += 1) {
-            const out = await l.append(Array.from({ length: 25 }, (_, j) => ev({ kind: j % 2 ? "spend" : "earn", eventId: `${tag}-${i}-${j}`, account: j % 3 ? "ann" : "bob", amount: 1 + j })));
-            applied += out.filter((o) => o.status === "applied").length;
+            const out = await l.append(Array.from({ length: 25 }, (_, j) => (j % 2 ? ev({ kind: "spend", eventId: `${tag}-${i}-${j}`, account: j % 3 ? "ann" : "bob", payee: "cat", amount: 1 + j }) : ev({ kind: "adjust", eventId: `${tag}-${i}-${j}`, account: j % 3 ? "ann" : "bob", delta: 1 + j, reason: "grant" }))));
+            // A spend is an entry pair: the debit and the payee's earn.
+            applied += out.filter((o) => o.status === "applied").reduce((n, o) => n + (Number(o.eventId.split("-")[2]) % 2 ? 2 : 1), 0);
           }
         })();
       await Promise.all([writer(t.ledger, "a"), writer(second, "b"), writer(t.ledger, "c"), writer(second, "d")]);

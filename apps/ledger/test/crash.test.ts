@@ -12,7 +12,11 @@ import { openLedgerDb, type OpenedDb } from "../src/db/open.js";
 import { parseSignerKey, parseVerifierKey } from "@potluck/ledger-proof";
 import { readFileSync } from "node:fs";
 import { createTestDb, rawSql } from "./helpers/db.js";
+import { grantAll } from "./helpers/ledger.js";
 import { killHard, spawnLedger, waitUntil } from "./helpers/proc.js";
+
+/** What each paying account is granted before it spends: more than the test can spend. */
+const GRANT = 1_000_000_000;
 
 const NATS_URL = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
 
@@ -56,7 +60,7 @@ describe("crash safety over JetStream", () => {
     const sql = rawSql(db.url);
     const published: UsageEvent[] = [];
     let publishing = true;
-    const count = async () => Number((await sql`select count(*)::int as n from entries where kind <> 'snapshot'`)[0]?.n ?? 0);
+    const count = async () => Number((await sql`select count(*)::int as n from entries where kind = 'spend'`)[0]?.n ?? 0);
 
     // The first ledger creates the stream and consumer; wait for it before publishing.
     const t0 = Date.now();
@@ -64,10 +68,11 @@ describe("crash safety over JetStream", () => {
     await waitUntil(async () => (await jetstreamManager(nc).then((m) => m.consumers.info(subjectsFor(prefix).usageStream.name, "ledger")).catch(() => undefined)) !== undefined, "the ledger's consumer", 60_000).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}; ledger output:\n${proc.output().slice(-3000)}`);
     });
+    await grantAll(db.url, Array.from({ length: 17 }, (_, k) => `acct${k}`), GRANT);
     const publisher = (async () => {
       for (let i = 0; publishing && i < 100_000; i += 1) {
         const account = `acct${i % 17}`;
-        const ev: UsageEvent = { eventId: `ev-${i}`, jobId: `job-${i}`, kind: "earn", account, counterparty: "peer", servedBy: "box", model: "tiny", tokens: i % 50, amount: 1 + (i % 97), at: new Date().toISOString() };
+        const ev: UsageEvent = { eventId: `ev-${i}`, jobId: `job-${i}`, kind: "spend", account, counterparty: "peer", servedBy: "box", model: "tiny", tokens: i % 50, amount: 1 + (i % 97), at: new Date().toISOString() };
         await publishUsage(js, prefix, ev);
         // Publish some events twice: the server's duplicate window and the ledger both dedupe.
         if (i % 50 === 0) await publishUsage(js, prefix, ev);
@@ -105,12 +110,16 @@ describe("crash safety over JetStream", () => {
       await killHard(proc.child);
     }
 
-    const rows = await sql<{ event_id: string; account: string; delta: string }[]>`select event_id, account, delta from entries where kind <> 'snapshot'`;
+    const rows = await sql<{ event_id: string; account: string; delta: string }[]>`select event_id, account, delta from entries where kind = 'spend'`;
     const ids = rows.map((r) => r.event_id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(new Set(ids)).toEqual(new Set(published.map((e) => e.eventId)));
     const sums = new Map<string, number>();
-    for (const e of published) sums.set(e.account, (sums.get(e.account) ?? 0) + e.amount);
+    // Every usage spend is a payment: the payer's debit paired with the counterparty's earn.
+    for (const e of published) {
+      sums.set(e.account, (sums.get(e.account) ?? GRANT) - e.amount);
+      sums.set(e.counterparty, (sums.get(e.counterparty) ?? 0) + e.amount);
+    }
     const stored = await sql<{ account: string; balance: string }[]>`select account, balance from balances`;
     expect(new Map(stored.map((b) => [b.account, Number(b.balance)]))).toEqual(sums);
     await sql.end();

@@ -8,6 +8,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLedgerDb } from "../src/db/open.js";
 import { publishUsage } from "../src/ingest/jetstream.js";
+import { grantAll } from "./helpers/ledger.js";
 import { auditLedger } from "../src/ledger/audit.js";
 import { parseSignerKey, parseVerifierKey } from "@potluck/ledger-proof";
 import { superviseLedger, waitUntil } from "./helpers/proc.js";
@@ -17,6 +18,9 @@ import { PrivateNats, PrivatePostgres } from "./helpers/servers.js";
  * PostgreSQL and NATS are restarted under a running ledger while events stream in. These are
  * private servers started by the test, so the shared ones are never disturbed.
  */
+/** What each paying account is granted before it spends: more than the test can spend. */
+const GRANT = 1_000_000_000;
+
 describe("PostgreSQL and NATS restart mid-stream", () => {
   const nats = new PrivateNats();
   const pg = new PrivatePostgres();
@@ -46,15 +50,16 @@ describe("PostgreSQL and NATS restart mid-stream", () => {
     const proc = superviseLedger({ DATABASE_URL: pg.url, POTLUCK_DATA_DIR: dataDir, POTLUCK_NATS_URL: nats.url, POTLUCK_NATS_PREFIX: "rs", POTLUCK_LEDGER_PORT: "0", POTLUCK_BIND: "127.0.0.1", POTLUCK_LEDGER_ACK_WAIT: "2", POTLUCK_LEDGER_BATCH_MAX: "100" });
     const logs = [{ name: "ledger", output: proc.output }];
     const sql = postgres(pg.url, { max: 1, onnotice: () => undefined });
-    const count = async () => Number((await sql`select count(*)::int as n from entries where kind <> 'snapshot'`.catch(() => [{ n: -1 }]))[0]?.n ?? -1);
+    const count = async () => Number((await sql`select count(*)::int as n from entries where kind = 'spend'`.catch(() => [{ n: -1 }]))[0]?.n ?? -1);
     const published: UsageEvent[] = [];
     try {
       await waitUntil(async () => (await count()) >= 0, "the ledger's schema", 60_000, 200, logs);
+      await grantAll(pg.url, Array.from({ length: 7 }, (_, k) => `a${k}`), GRANT);
       let publishing = true;
       const publisher = (async () => {
         const js = jetstream(conn);
         for (let i = 0; publishing && i < 50_000; i += 1) {
-          const ev: UsageEvent = { eventId: `r-${i}`, jobId: `j-${i}`, kind: "earn", account: `a${i % 7}`, counterparty: "p", servedBy: "m", model: "x", tokens: 1, amount: 1 + (i % 13), at: new Date().toISOString() };
+          const ev: UsageEvent = { eventId: `r-${i}`, jobId: `j-${i}`, kind: "spend", account: `a${i % 7}`, counterparty: "p", servedBy: "m", model: "x", tokens: 1, amount: 1 + (i % 13), at: new Date().toISOString() };
           // A sidecar retries a publish until the server takes it; the msg id makes retries harmless.
           for (let attempt = 0; ; attempt += 1) {
             try {
@@ -75,7 +80,7 @@ describe("PostgreSQL and NATS restart mid-stream", () => {
       await pg.start();
       await sql.end();
       const sql2 = postgres(pg.url, { max: 1, onnotice: () => undefined });
-      const count2 = async () => Number((await sql2`select count(*)::int as n from entries where kind <> 'snapshot'`.catch(() => [{ n: -1 }]))[0]?.n ?? -1);
+      const count2 = async () => Number((await sql2`select count(*)::int as n from entries where kind = 'spend'`.catch(() => [{ n: -1 }]))[0]?.n ?? -1);
       const afterPg = await count2();
       await waitUntil(async () => (await count2()) > afterPg + 200, "events after the database restart", 60_000, 100, logs);
       await nats.stop();
@@ -86,11 +91,15 @@ describe("PostgreSQL and NATS restart mid-stream", () => {
       publishing = false;
       await publisher;
       await waitUntil(async () => (await count2()) >= published.length, `all ${published.length} events`, 90_000, 200, logs);
-      const rows = await sql2<{ event_id: string }[]>`select event_id from entries where kind <> 'snapshot'`;
+      const rows = await sql2<{ event_id: string }[]>`select event_id from entries where kind = 'spend'`;
       expect(rows.length).toBe(published.length);
       expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(published.map((e) => e.eventId)));
       const sums = new Map<string, number>();
-      for (const e of published) sums.set(e.account, (sums.get(e.account) ?? 0) + e.amount);
+      // Every usage spend is a payment: the payer's debit paired with the counterparty's earn.
+    for (const e of published) {
+      sums.set(e.account, (sums.get(e.account) ?? GRANT) - e.amount);
+      sums.set(e.counterparty, (sums.get(e.counterparty) ?? 0) + e.amount);
+    }
       const stored = await sql2<{ account: string; balance: string }[]>`select account, balance from balances`;
       expect(new Map(stored.map((b) => [b.account, Number(b.balance)]))).toEqual(sums);
       await sql2.end();

@@ -19,7 +19,14 @@ describe("tampering is found and named", () => {
     const events = [];
     for (let i = 0; i < total; i += 1) {
       const account = ["ann", "bob", "cat"][i % 3] ?? "ann";
-      events.push(i < 3 ? ev({ kind: "earn", eventId: `t${i}`, account, amount: 10_000 }) : i % 5 === 0 ? ev({ kind: "hold", eventId: `t${i}`, account, amount: 7, jobId: `j${i}` }) : ev({ kind: i % 2 === 0 ? "spend" : "earn", eventId: `t${i}`, account, amount: 11 * i, jobId: `j${i}` }));
+      const payee = ["bob", "cat", "ann"][i % 3] ?? "bob";
+      events.push(
+        i < 3 || i % 2 === 1
+          ? ev({ kind: "adjust", eventId: `t${i}`, account, delta: i < 3 ? 10_000 : 11 * i, reason: "grant" })
+          : i % 5 === 0
+            ? ev({ kind: "hold", eventId: `t${i}`, account, payee, amount: 7, jobId: `j${i}` })
+            : ev({ kind: "spend", eventId: `t${i}`, account, payee, amount: 11 * i, jobId: `j${i}` }),
+      );
     }
     await ledger.append(events.slice(0, 20));
     await ledger.snapshot();

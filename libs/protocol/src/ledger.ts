@@ -5,7 +5,15 @@ import { flatCheck } from "./flat-check.js";
 /** 1 credit = 1 normalized A100-minute = 1,000,000 micro-credits; amounts are integers of these. */
 export const MICRO_CREDITS_PER_CREDIT = 1_000_000;
 
-const Amount = z.number().int("expected an integer number of micro-credits").positive("expected a positive amount").max(Number.MAX_SAFE_INTEGER);
+/**
+ * Named maxima on amounts, in micro-credits. One event moves at most `eventMicroMax` (10,000
+ * credits: thousands of the largest jobs a household serves); an account holds at most
+ * `balanceMicroMax` (10^9 credits). Both sums stay far below 2^53, so no balance can overflow a
+ * double or a bigint column, whatever the order of events. The ledger checks them again before writing.
+ */
+export const LedgerAmounts = { eventMicroMax: 10_000 * MICRO_CREDITS_PER_CREDIT, balanceMicroMax: 1_000_000_000 * MICRO_CREDITS_PER_CREDIT } as const;
+
+const Amount = z.number().int("expected an integer number of micro-credits").positive("expected a positive amount").max(LedgerAmounts.eventMicroMax, `expected at most ${LedgerAmounts.eventMicroMax} micro-credits per event`);
 const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, "expected 32 bytes as lower-case hex");
 
 /** Published by both sides when a trusted peer (different owner) serves a job. */
@@ -31,14 +39,21 @@ export const checkUsageEvent = flatCheck(UsageEvent);
 export const EntryKind = z.enum(["earn", "spend", "hold", "settle", "void", "adjust", "refund", "snapshot"]);
 export type EntryKind = z.infer<typeof EntryKind>;
 
-/** The HTTP write path: one ledger event (usage events map onto earn/spend). */
+/**
+ * The HTTP write path: one ledger event. Credits move only between two accounts at once: a spend
+ * or a settlement debits `account` and credits the payee in one entry pair, so only `adjust` (the
+ * operator's grant) changes the sum over all accounts. `earn` is kept in the union so that a bare
+ * earn is refused by name (`unpaired_earn`), not as a malformed body.
+ */
 export const LedgerEventRequest = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("earn"), eventId: ClientId, account: OwnerName, amount: Amount, jobId: ClientId.optional() }),
-  z.object({ kind: z.literal("spend"), eventId: ClientId, account: OwnerName, amount: Amount, jobId: ClientId.optional() }),
-  z.object({ kind: z.literal("hold"), eventId: ClientId, account: OwnerName, amount: Amount, jobId: ClientId }),
+  /** A direct payment from `account` (the requester's owner) to `payee` (the server's owner). */
+  z.object({ kind: z.literal("spend"), eventId: ClientId, account: OwnerName, payee: OwnerName, amount: Amount, jobId: ClientId.optional() }),
+  /** The requester's machine reserves at most `amount` for a job `payee`'s machine serves; the payee settles for no more. */
+  z.object({ kind: z.literal("hold"), eventId: ClientId, account: OwnerName, payee: OwnerName, amount: Amount, jobId: ClientId }),
   z.object({ kind: z.literal("settle"), eventId: ClientId, account: OwnerName, holdEventId: ClientId, amount: Amount }),
   z.object({ kind: z.literal("void"), eventId: ClientId, account: OwnerName, holdEventId: ClientId }),
-  z.object({ kind: z.literal("adjust"), eventId: ClientId, account: OwnerName, delta: z.number().int().refine((n) => n !== 0, "expected a non-zero integer"), reason: z.string().min(1).max(512) }),
+  z.object({ kind: z.literal("adjust"), eventId: ClientId, account: OwnerName, delta: z.number().int().min(-LedgerAmounts.eventMicroMax).max(LedgerAmounts.eventMicroMax).refine((n) => n !== 0, "expected a non-zero integer"), reason: z.string().min(1).max(512) }),
   z.object({ kind: z.literal("refund"), eventId: ClientId, account: OwnerName, amount: Amount, refundsEventId: ClientId, reason: z.string().min(1).max(512) }),
 ]);
 export type LedgerEventRequest = z.infer<typeof LedgerEventRequest>;
@@ -99,7 +114,13 @@ export const ProofBundle = z.object({
 export type ProofBundle = z.infer<typeof ProofBundle>;
 
 /** Bounds on the ledger's HTTP reads and writes. */
-export const LedgerLimits = { entriesPageMax: 500, balancesPageMax: 1000, eventBodyBytesMax: 16 * 1024 } as const;
+export const LedgerLimits = { entriesPageMax: 500, balancesPageMax: 1000, eventBodyBytesMax: 16 * 1024, listPageMax: 500 } as const;
+
+/** Pages of the operator's lists (admin grants, parked events): newest first, before an id or sequence number. */
+export const ListQuery = z.object({
+  before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(LedgerLimits.listPageMax).default(100),
+});
 
 export const AccountParam = z.object({ account: OwnerName });
 export const EntriesQuery = z.object({

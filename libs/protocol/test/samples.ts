@@ -18,7 +18,7 @@ export const samples: Array<{ name: string; schema: z.ZodType; valid: Record<str
   { name: "Heartbeat", schema: p.Heartbeat, valid: { machine: "linux", wireguardPublicKey: key, seq: 1, sentAt: now, status: "ok" } },
   { name: "RosterChanged", schema: p.RosterChanged, valid: { version: 3, reason: "enrolled", machine: "linux" } },
   { name: "UsageEvent", schema: p.UsageEvent, valid: { eventId: "ev-1", jobId: "job-1", kind: "earn", account: "alice", counterparty: "bob", servedBy: "linux", model: "tiny", tokens: 12, amount: 1500, at: now } },
-  { name: "LedgerEventRequest", schema: p.LedgerEventRequest, valid: { kind: "spend", eventId: "ev-2", account: "alice", amount: 10 } },
+  { name: "LedgerEventRequest", schema: p.LedgerEventRequest, valid: { kind: "spend", eventId: "ev-2", account: "alice", payee: "bob", amount: 10 } },
   { name: "FwStatus", schema: p.FwStatus, valid: { machine: "linux", interfaceName: "potluck0", vpns: { tailscale: false, mullvad: true }, rules: [{ family: "inet", table: "mullvad", chain: "input", rule: "iifname potluck0 accept", state: "present" }], intact: true, lastReapplyAt: null, reapplyCount: 0, lastError: null, checkedAt: now } },
   { name: "DiagnosticsReport", schema: p.DiagnosticsReport, valid: { from: "mac", peer: "linux", usable: true, firstFailure: null, layers: [{ code: "tunnel", title: "Tunnel", severity: "high", status: "ok", message: "handshake 3 s ago", checkedAt: now }], generatedAt: now } },
 ];

@@ -13,7 +13,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
-import { ensureUsageConsumer, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest } from "@potluck/ledger";
+import { ensureUsageConsumer, fromRequest, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest } from "@potluck/ledger";
 import { benchFlags } from "../common/args.js";
 
 const adminUrl = process.env.POTLUCK_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -76,8 +76,10 @@ async function once(measure: boolean): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   const prefix = `p${randomBytes(5).toString("hex")}`;
   const at = new Date().toISOString();
-  const usage: UsageEvent[] = Array.from({ length: events }, (_, i) => ({ eventId: `p-${i}`, jobId: `job-${i}`, kind: "earn" as const, account: `acct${i % 1000}`, counterparty: "peer", servedBy: "box", model: "tiny", tokens: 10, amount: 1 + (i % 1000), at }));
+  const usage: UsageEvent[] = Array.from({ length: events }, (_, i) => ({ eventId: `p-${i}`, jobId: `job-${i}`, kind: "spend" as const, account: `acct${i % 1000}`, counterparty: "peer", servedBy: "box", model: "tiny", tokens: 10, amount: 1 + (i % 1000), at }));
   const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
+  // Usage is paid from granted credits (a bare earn is refused): every payer starts with a grant, not profiled.
+  await ledger.append(Array.from({ length: 1000 }, (_, k) => fromRequest({ kind: "adjust", eventId: `grant-${k}`, account: `acct${k}`, delta: 1_000_000_000, reason: "bench" })));
   let stream = "";
   let stopIngest = async (): Promise<void> => undefined;
   try {

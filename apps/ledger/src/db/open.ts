@@ -28,13 +28,17 @@ const POOL_CONNECTIONS_MAX = 8;
 /**
  * Opens the ledger's database and brings its schema up to date (idempotent: applied migrations
  * are skipped). PostgreSQL when `databaseUrl` is set, else embedded PGlite under `dataDir`.
+ * `readOnly` (what `potluck ledger verify` uses) runs no migration and, on PostgreSQL, opens
+ * every transaction read-only: it works for a role with nothing but SELECT, and cannot change
+ * the database it was given to check.
  */
-export async function openLedgerDb(options: { databaseUrl?: string; dataDir: string }): Promise<OpenedDb> {
-  if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl);
+export async function openLedgerDb(options: { databaseUrl?: string; dataDir: string; readOnly?: boolean }): Promise<OpenedDb> {
+  if (options.databaseUrl !== undefined) return options.readOnly === true ? openPostgresReadOnly(options.databaseUrl) : openPostgres(options.databaseUrl);
   const dir = join(options.dataDir, "ledger-pglite");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const client = new PGlite(dir);
   const db = drizzlePglite(client, { schema });
+  if (options.readOnly === true) return { db: db as unknown as LedgerDb, kind: "pglite", close: () => client.close() };
   try {
     await migratePglite(db, { migrationsFolder });
   } catch (error) {
@@ -42,6 +46,11 @@ export async function openLedgerDb(options: { databaseUrl?: string; dataDir: str
     throw new Error(`migrating the embedded ledger database in ${dir}: ${(error as Error).message}`, { cause: error });
   }
   return { db: db as unknown as LedgerDb, kind: "pglite", close: () => client.close() };
+}
+
+function openPostgresReadOnly(url: string): OpenedDb {
+  const client = postgres(url, { max: 1, onnotice: () => undefined, connection: { default_transaction_read_only: true } });
+  return { db: drizzlePostgres(client, { schema }) as unknown as LedgerDb, kind: "postgres", close: () => client.end({ timeout: 5 }) };
 }
 
 async function openPostgres(url: string): Promise<OpenedDb> {

@@ -37,7 +37,7 @@ export const entries = pgTable(
   ],
 );
 
-/** One row: the chain's head. Every append locks it (SELECT … FOR UPDATE) in its transaction. */
+/** One row: the chain's head. Every append locks it (SELECT … FOR UPDATE) in its transaction; only the append path writes it (migration 0007). */
 export const head = pgTable(
   "head",
   {
@@ -48,12 +48,20 @@ export const head = pgTable(
   (t) => [check("head_single_row", sql`${t.id} = 1`)],
 );
 
-export const balances = pgTable("balances", {
-  account: text("account").primaryKey(),
-  balance: bigint("balance", { mode: "number" }).notNull(),
-  held: bigint("held", { mode: "number" }).notNull(),
-  asOfSeq: bigint("as_of_seq", { mode: "number" }).notNull(),
-});
+/**
+ * Derived from the entries, written only by the append path (the triggers of migration 0007
+ * refuse any other write) and kept within LedgerAmounts.balanceMicroMax by a check constraint.
+ */
+export const balances = pgTable(
+  "balances",
+  {
+    account: text("account").primaryKey(),
+    balance: bigint("balance", { mode: "number" }).notNull(),
+    held: bigint("held", { mode: "number" }).notNull(),
+    asOfSeq: bigint("as_of_seq", { mode: "number" }).notNull(),
+  },
+  (t) => [check("balances_within_limits", sql`${t.balance} >= 0 and ${t.balance} <= 1000000000000000 and ${t.held} >= 0 and ${t.held} <= ${t.balance}`)],
+);
 
 /** Events refused (conflicting duplicate ids, overdraws, unknown holds …), kept for the operator. */
 export const rejections = pgTable(
@@ -91,4 +99,22 @@ export const anchorOutbox = pgTable(
     receipt: text("receipt"),
   },
   (t) => [uniqueIndex("anchor_outbox_once").on(t.anchor, t.checkpointSize), index("anchor_outbox_due").on(t.state, t.nextAttemptAt)],
+);
+
+/**
+ * Usage messages the ingest could not apply (malformed, or an append that failed for them alone),
+ * acknowledged so later batches flow and kept for the operator. One row per stream message.
+ */
+export const parked = pgTable(
+  "parked",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    streamSeq: bigint("stream_seq", { mode: "number" }).notNull(),
+    subject: text("subject").notNull(),
+    eventId: text("event_id").notNull(),
+    reason: text("reason").notNull(),
+    payload: text("payload").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("parked_stream_seq").on(t.streamSeq)],
 );

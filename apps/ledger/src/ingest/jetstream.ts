@@ -2,11 +2,26 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMs
 import type { NatsConnection } from "@nats-io/transport-node";
 import { checkUsageEvent, subjectsFor, type UsageEvent } from "@potluck/protocol";
 import { ensureUsageStream } from "@potluck/service";
+import type { AppendOutcome } from "../ledger/append.js";
 import { fromUsage, type IncomingEvent } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";
 
 /** Limits of the consume loop: batch size, how long a fetch waits, how long the server waits for an ack. */
-export const IngestLimits = { fetchExpiresMs: 1_000, ackWaitMs: 30_000, maxAckPending: 20_000, idleBackoffMsMax: 5_000, appendStallMs: 60_000 } as const;
+export const IngestLimits = {
+  fetchExpiresMs: 1_000,
+  ackWaitMs: 30_000,
+  maxAckPending: 20_000,
+  idleBackoffMsMax: 5_000,
+  appendStallMs: 60_000,
+  /**
+   * Deliveries of one message before JetStream stops redelivering it. An event that fails on its
+   * own is parked on its first failed batch (see applyBatch), so this bound is only met when the
+   * database stays down (or parking itself fails) through that many ack waits: at the default
+   * ack wait, about 50 minutes. The message then stays in the stream for an operator, and no
+   * batch is redelivered forever.
+   */
+  deliverMax: 100,
+} as const;
 
 /**
  * Creates the usage stream (its one definition is in @potluck/service) and the ledger's durable
@@ -16,9 +31,11 @@ export async function ensureUsageConsumer(nc: NatsConnection, prefix: string, du
   const { stream } = await ensureUsageStream(nc, prefix);
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.consumers.info(stream, durable);
+    const info = await jsm.consumers.info(stream, durable);
+    // A consumer made before redelivery was bounded gets the bound now (max_deliver is editable).
+    if (info.config.max_deliver !== IngestLimits.deliverMax) await jsm.consumers.update(stream, durable, { max_deliver: IngestLimits.deliverMax });
   } catch {
-    await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, max_ack_pending: IngestLimits.maxAckPending }).catch(async (error: unknown) => {
+    await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, max_ack_pending: IngestLimits.maxAckPending, max_deliver: IngestLimits.deliverMax }).catch(async (error: unknown) => {
       await jsm.consumers.info(stream, durable).catch(() => {
         throw error;
       });
@@ -110,32 +127,83 @@ export function startIngest(options: {
   };
 }
 
-/** A fetched batch, already validated: events in message order, and the messages to ack or terminate. */
+/** A fetched batch, already validated: events in message order, and the messages to ack or park. */
 interface ParsedBatch {
   events: IncomingEvent[];
   valid: JsMsg[];
-  invalid: JsMsg[];
+  invalid: { m: JsMsg; reason: string }[];
 }
 
 function parseInto(batch: ParsedBatch, m: JsMsg, log: (obj: object, msg: string) => void): void {
   const parsed = checkUsageEvent(safeJson(m));
   const msgId = m.headers?.get("Nats-Msg-Id");
   if (!parsed.ok || (msgId !== undefined && msgId !== "" && msgId !== parsed.data.eventId)) {
-    log({ subject: m.subject, seq: m.seq, reason: parsed.ok ? "message id is not the event id" : parsed.body.error.message }, "ingest: dropping an invalid usage event");
-    batch.invalid.push(m);
+    const reason = parsed.ok ? "message id is not the event id" : parsed.body.error.message;
+    log({ subject: m.subject, seq: m.seq, reason }, "ingest: parking an invalid usage event");
+    batch.invalid.push({ m, reason: `invalid usage event: ${reason}` });
     return;
   }
   batch.events.push(fromUsage(parsed.data));
   batch.valid.push(m);
 }
 
-/** Appends a batch and acknowledges it after the commit; `onSent` runs once the batch's statements are all sent. */
+/**
+ * Appends a batch and acknowledges it after the commit; `onSent` runs once the batch's statements
+ * are all sent. When the batch's transaction fails, its events are applied one by one: one event
+ * that cannot be appended (a poison event) is parked alone, and the others land. Parked and
+ * invalid messages are terminated only once their rows are committed.
+ */
 async function applyBatch(ledger: Ledger, batch: ParsedBatch, log: (obj: object, msg: string) => void, onSent: () => void): Promise<void> {
-  const outcomes = await ledger.append(batch.events, onSent);
+  const poisoned: { m: JsMsg; reason: string }[] = [];
+  const outcomes = await ledger.append(batch.events, onSent).catch(async (error: unknown) => {
+    log({ err: (error as Error).message, events: batch.events.length }, "ingest: batch failed; applying its events one by one");
+    return applyAlone(ledger, batch, poisoned, log);
+  });
   for (const o of outcomes) if (o.status === "rejected") log({ eventId: o.eventId, code: o.refusal.code, reason: o.refusal.message }, "ingest: event refused (recorded)");
+  const toPark = [...batch.invalid, ...poisoned];
+  if (toPark.length > 0) await ledger.park(toPark.map(({ m, reason }) => ({ streamSeq: m.seq, subject: m.subject, eventId: eventIdOf(m), reason, payload: m.string() })));
   // Only now, with the batch committed, may the server forget these messages.
-  for (const m of batch.valid) m.ack();
-  for (const m of batch.invalid) m.term();
+  const parkedMsgs = new Set(poisoned.map((p) => p.m));
+  for (const m of batch.valid) if (!parkedMsgs.has(m)) m.ack();
+  for (const { m } of toPark) m.term();
+}
+
+/**
+ * Each event in its own transaction. One that fails while the database answers (`select 1`) is
+ * poison: it is collected for parking. One that fails while the database does not rethrows: the
+ * batch is redelivered and the events already applied answer as duplicates.
+ */
+async function applyAlone(ledger: Ledger, batch: ParsedBatch, poisoned: { m: JsMsg; reason: string }[], log: (obj: object, msg: string) => void): Promise<AppendOutcome[]> {
+  const out: AppendOutcome[] = [];
+  for (let i = 0; i < batch.events.length; i += 1) {
+    const ev = batch.events[i] as IncomingEvent;
+    try {
+      out.push(...(await ledger.append([ev])));
+    } catch (error) {
+      await ledger.ping().catch(() => {
+        throw error;
+      });
+      log({ eventId: ev.eventId, err: rootMessage(error) }, "ingest: parking a usage event that cannot be appended");
+      poisoned.push({ m: batch.valid[i] as JsMsg, reason: `append failed: ${rootMessage(error)}`.slice(0, PARK_REASON_CHARS_MAX) });
+    }
+  }
+  return out;
+}
+
+/** A parked row's reason is for a person reading a list: the database's words, not the whole statement. */
+const PARK_REASON_CHARS_MAX = 1_000;
+
+/** The innermost error's message: the ORM wraps the database's error in "Failed query: <the SQL>". */
+function rootMessage(error: unknown): string {
+  let e = error;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function eventIdOf(m: JsMsg): string {
+  const json = safeJson(m);
+  const id = typeof json === "object" && json !== null ? (json as { eventId?: unknown }).eventId : undefined;
+  return typeof id === "string" ? id.slice(0, 128) : "";
 }
 
 /** Awaits `work`; if it has not settled after `ms`, reports the stall once (and keeps waiting). */

@@ -1,8 +1,9 @@
 import { eq, sql } from "drizzle-orm";
+import { markAppendPath } from "../db/append-path.js";
 import type { LedgerDb } from "../db/open.js";
 import { balances, head, rejections } from "../db/schema.js";
 import { entryHash, type LedgerRecord } from "@potluck/ledger-proof";
-import type { IncomingEvent } from "./events.js";
+import { canonicalJson, type IncomingEvent } from "./events.js";
 import { judge, type AccountState, type RefState, type Refusal } from "./rules.js";
 
 /** Events per transaction: big enough to amortize the commit, small enough to keep the head lock short. */
@@ -31,9 +32,10 @@ export async function appendEvents(db: LedgerDb, events: readonly IncomingEvent[
     // each sees everything committed before it (read committed), so everything any earlier lock
     // holder wrote. The lock must be SENT first: execute() sends now, a bare builder only when
     // awaited.
+    const marked = markAppendPath(tx);
     const locked = tx.select().from(head).where(eq(head.id, 1)).for("update").execute();
     const loaded = loadState(tx, events);
-    const [[h], state] = await Promise.all([locked, loaded]);
+    const [, [h], state] = await Promise.all([marked, locked, loaded]);
     if (h === undefined) throw new Error("appending: the head row is missing; was the database migrated?");
     const planned: Planned = { outcomes: [], records: [], refused: [], size: h.size, lastHash: h.lastHash };
     // Planned and inserted in chunks, each chunk's INSERT sent before the next one is planned:
@@ -79,7 +81,7 @@ interface LoadedState {
 
 async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<LoadedState> {
   const ids = unique(events.map((e) => e.eventId));
-  const names = unique(events.map((e) => e.account));
+  const names = unique(events.flatMap((e) => (e.payee === "" ? [e.account] : [e.account, e.payee])));
   const refIds = unique(events.map((e) => e.ref).filter((r) => r !== ""));
   // Array parameters keep a 1,000-event batch at a handful of bind parameters. Entries are looked
   // up one index probe per key, whatever the table's size: a LATERAL subquery with LIMIT or OFFSET
@@ -99,9 +101,9 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
     tx.select().from(balances).where(sql`${balances.account} = any(${textArray(names)}::text[])`).execute(),
     refIds.length === 0
       ? []
-      : rows<{ event_id: string; kind: string; account: string; delta: number | string; held_delta: number | string }>(
-          tx.execute(sql`select r.event_id, r.kind, r.account, r.delta, r.held_delta from unnest(${textArray(refIds)}::text[]) as u(id)
-            cross join lateral (select event_id, kind, account, delta, held_delta from entries where event_id = u.id limit 1) r`).execute(),
+      : rows<{ event_id: string; kind: string; account: string; delta: number | string; held_delta: number | string; meta: string }>(
+          tx.execute(sql`select r.event_id, r.kind, r.account, r.delta, r.held_delta, r.meta from unnest(${textArray(refIds)}::text[]) as u(id)
+            cross join lateral (select event_id, kind, account, delta, held_delta, meta from entries where event_id = u.id limit 1) r`).execute(),
         ),
     refIds.length === 0
       ? []
@@ -111,19 +113,35 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
         ),
   ]);
   const refs = new Map<string, RefState>();
-  for (const r of refRows) refs.set(r.event_id, { kind: r.kind, account: r.account, amount: r.kind === "hold" ? Number(r.held_delta) : -Number(r.delta), closed: false, refunded: 0 });
+  for (const r of refRows) refs.set(r.event_id, { kind: r.kind, account: r.account, amount: r.kind === "hold" ? Number(r.held_delta) : -Number(r.delta), closed: false, refunded: 0, payee: payeeOf(r.meta) });
   for (const c of closers) {
     const target = refs.get(c.ref);
     if (target === undefined) continue;
     if (c.kind === "refund") target.refunded += Number(c.delta);
     else target.closed = true;
   }
+  const accounts = new Map(accts.map((a) => [a.account, { balance: a.balance, held: a.held }]));
+  // A settlement or refund pays (or takes back from) the payee its hold or spend names, known
+  // only now: one more read, only for batches that hold such events.
+  const payees = unique([...refs.values()].map((r) => r.payee).filter((p) => p !== "" && !names.includes(p)));
+  if (payees.length > 0) for (const a of await tx.select().from(balances).where(sql`${balances.account} = any(${textArray(payees)}::text[])`)) accounts.set(a.account, { balance: a.balance, held: a.held });
   return {
     existing: new Map(known.map((k) => [k.event_id, { seq: Number(k.seq), payloadHash: k.payload_hash }])),
-    accounts: new Map(accts.map((a) => [a.account, { balance: a.balance, held: a.held }])),
+    accounts,
     refs,
     touched: new Set(),
   };
+}
+
+/** The payee an entry's meta names: `payee` (spend, hold, settle), or a usage spend's `counterparty`. */
+function payeeOf(meta: string): string {
+  try {
+    const m = JSON.parse(meta) as { payee?: unknown; counterparty?: unknown; kind?: unknown };
+    if (typeof m.payee === "string") return m.payee;
+    return typeof m.counterparty === "string" ? m.counterparty : "";
+  } catch {
+    return "";
+  }
 }
 
 type Chained = LedgerRecord & { hash: string };
@@ -151,15 +169,34 @@ function plan(events: readonly IncomingEvent[], state: LoadedState, out: Planned
       reject(out, ev, effect.refusal);
       continue;
     }
-    const record: Chained = { seq: out.size, eventId: ev.eventId, kind: ev.kind, account: ev.account, delta: effect.delta, heldDelta: effect.heldDelta, ref: ev.ref, meta: ev.meta, payloadHash: ev.payloadHash, createdAtMs: nowMs, prevHash: out.lastHash, hash: "" };
-    const hash = entryHash(record);
-    record.hash = hash;
-    out.records.push(record);
-    out.outcomes.push({ eventId: ev.eventId, status: "applied", seq: record.seq, hash });
-    out.size += 1;
-    out.lastHash = hash;
+    const meta = ev.kind === "settle" ? settleMeta(state.refs.get(ev.ref)) : ev.meta;
+    const record = chain(out, { eventId: ev.eventId, kind: ev.kind, account: ev.account, delta: effect.delta, heldDelta: effect.heldDelta, ref: ev.ref, meta, payloadHash: ev.payloadHash, createdAtMs: nowMs });
+    out.outcomes.push({ eventId: ev.eventId, status: "applied", seq: record.seq, hash: record.hash });
     follow(state, ev, record);
+    if (effect.pair !== undefined) {
+      // The other half of the movement, the next entry of the same transaction. '#' is outside
+      // ClientId, so no client event can take its id; it refers to the event that caused it.
+      const pair = effect.pair;
+      const kind = pair.delta > 0 ? "earn" : "refund";
+      const paired = chain(out, { eventId: `${ev.eventId}#${kind}`, kind, account: pair.account, delta: pair.delta, heldDelta: 0, ref: ev.eventId, meta: canonicalJson({ from: ev.account }), payloadHash: ev.payloadHash, createdAtMs: nowMs });
+      credit(state, pair.account, paired.delta);
+    }
   }
+}
+
+/** Appends one record to the chain being planned: its sequence number, link and hash. */
+function chain(out: Planned, r: Omit<LedgerRecord, "seq" | "prevHash">): Chained {
+  const record: Chained = { ...r, seq: out.size, prevHash: out.lastHash, hash: "" };
+  record.hash = entryHash(record);
+  out.records.push(record);
+  out.size += 1;
+  out.lastHash = record.hash;
+  return record;
+}
+
+/** A settlement's meta names its payee (the hold's), so a later refund knows whom to take back from. */
+function settleMeta(hold: RefState | undefined): string {
+  return canonicalJson({ payee: hold?.payee ?? "" });
 }
 
 /** Carries an applied event's effect into the in-memory state so later events in the batch see it. */
@@ -168,11 +205,19 @@ function follow(state: LoadedState, ev: IncomingEvent, r: LedgerRecord): void {
   const acct = state.accounts.get(ev.account) ?? { balance: 0, held: 0 };
   state.accounts.set(ev.account, { balance: acct.balance + r.delta, held: acct.held + r.heldDelta });
   state.touched.add(ev.account);
-  if (ev.kind === "hold") state.refs.set(ev.eventId, { kind: "hold", account: ev.account, amount: r.heldDelta, closed: false, refunded: 0 });
-  if (ev.kind === "spend" || ev.kind === "settle") state.refs.set(ev.eventId, { kind: ev.kind, account: ev.account, amount: -r.delta, closed: false, refunded: 0 });
   const target = ev.ref === "" ? undefined : state.refs.get(ev.ref);
+  if (ev.kind === "hold") state.refs.set(ev.eventId, { kind: "hold", account: ev.account, amount: r.heldDelta, closed: false, refunded: 0, payee: ev.payee });
+  if (ev.kind === "spend") state.refs.set(ev.eventId, { kind: ev.kind, account: ev.account, amount: -r.delta, closed: false, refunded: 0, payee: ev.payee });
+  if (ev.kind === "settle") state.refs.set(ev.eventId, { kind: ev.kind, account: ev.account, amount: -r.delta, closed: false, refunded: 0, payee: target?.payee ?? "" });
   if (target !== undefined && (ev.kind === "settle" || ev.kind === "void")) target.closed = true;
   if (target !== undefined && ev.kind === "refund") target.refunded += r.delta;
+}
+
+/** The paired entry's change to the other party's balance, for later events in the batch. */
+function credit(state: LoadedState, account: string, delta: number): void {
+  const acct = state.accounts.get(account) ?? { balance: 0, held: 0 };
+  state.accounts.set(account, { balance: acct.balance + delta, held: acct.held });
+  state.touched.add(account);
 }
 
 function reject(out: Planned, ev: IncomingEvent, refusal: Refusal): void {

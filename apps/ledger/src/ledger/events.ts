@@ -11,6 +11,13 @@ export interface IncomingEvent {
   amount: number;
   /** The hold (settle, void) or spend (refund) this event refers to, or "". */
   ref: string;
+  /** Who a spend or hold pays (the server's owner), or "": a settlement's payee is its hold's. */
+  payee: string;
+  /**
+   * The owner of the machine that wrote the event over HTTP; undefined for the operator (write
+   * token) and for JetStream. A settlement's writer must be its hold's payee (see rules.ts).
+   */
+  actor?: string;
   meta: string;
   /** Canonical JSON of the whole payload, and its SHA-256: same id + same hash = already applied. */
   payload: string;
@@ -18,13 +25,14 @@ export interface IncomingEvent {
 }
 
 export function fromRequest(req: LedgerEventRequest): IncomingEvent {
-  const base = { eventId: req.eventId, kind: req.kind, account: req.account, ...payloadOf(req) };
+  const base = { eventId: req.eventId, kind: req.kind, account: req.account, payee: "", ...payloadOf(req) };
   switch (req.kind) {
     case "earn":
-    case "spend":
       return { ...base, amount: req.amount, ref: "", meta: canonicalJson(req.jobId === undefined ? {} : { jobId: req.jobId }) };
+    case "spend":
+      return { ...base, amount: req.amount, ref: "", payee: req.payee, meta: canonicalJson(req.jobId === undefined ? { payee: req.payee } : { jobId: req.jobId, payee: req.payee }) };
     case "hold":
-      return { ...base, amount: req.amount, ref: "", meta: canonicalJson({ jobId: req.jobId }) };
+      return { ...base, amount: req.amount, ref: "", payee: req.payee, meta: canonicalJson({ jobId: req.jobId, payee: req.payee }) };
     case "settle":
       return { ...base, amount: req.amount, ref: req.holdEventId, meta: "{}" };
     case "void":
@@ -36,13 +44,17 @@ export function fromRequest(req: LedgerEventRequest): IncomingEvent {
   }
 }
 
-/** A sidecar's usage event (JetStream) becomes an earn or a spend with the job's facts as meta. */
+/**
+ * A sidecar's usage event (JetStream) becomes a spend paying its counterparty (the server's
+ * owner), with the job's facts as meta; an earn stays an earn, which the rules refuse as unpaired.
+ */
 export function fromUsage(ev: UsageEvent): IncomingEvent {
   const { eventId, kind, account, amount } = ev;
+  const payee = kind === "spend" ? ev.counterparty : "";
   // Payload and meta (the payload without the fields the entry stores as columns) in one pass:
   // every ingested event comes through here, and each value is serialized once, not twice.
   const { whole: payload, rest: meta } = hasUsageKeysOnly(ev) ? usageSplit(ev) : canonicalSplit(ev, USAGE_COLUMNS);
-  return { eventId, kind, account, amount, ref: "", meta, payload, payloadHash: hash("sha256", payload, "hex") };
+  return { eventId, kind, account, amount, ref: "", payee, meta, payload, payloadHash: hash("sha256", payload, "hex") };
 }
 
 const USAGE_COLUMNS: ReadonlySet<string> = new Set(["eventId", "kind", "account", "amount"]);

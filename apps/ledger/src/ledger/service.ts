@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { ProofBundle } from "@potluck/protocol";
 import type { Anchor } from "../anchors/anchor.js";
 import { anchorReceipts, drainOutbox, enqueueAnchors } from "../anchors/outbox.js";
 import type { LedgerDb } from "../db/open.js";
-import { balances, entries } from "../db/schema.js";
+import { balances, entries, parked } from "../db/schema.js";
 import { encodeEntry, parseVerifierKey, type NoteSigner } from "@potluck/ledger-proof";
 import { APPEND_BATCH_MAX, appendEvents, type AppendOutcome } from "./append.js";
 import { auditLedger, type AuditReport } from "./audit.js";
@@ -12,13 +12,15 @@ import { checkpointAt, latestCheckpoint, makeCheckpoint, MerkleLog, type StoredC
 import { latestSnapshot, snapshotProof, snapshotTree, takeSnapshot, type SnapshotTree } from "./snapshot.js";
 
 /** Read limits: pages are bounded so no request can pull the whole ledger at once. */
-export const ReadLimits = { entriesPageMax: 500, balancesPageMax: 1000 } as const;
+export const ReadLimits = { entriesPageMax: 500, balancesPageMax: 1000, listPageMax: 500 } as const;
+
+export type ParkedRow = Omit<typeof parked.$inferInsert, "id" | "at">;
 
 /** The one object every route and worker goes through; nothing else touches the tables. */
 export class Ledger {
   readonly log: MerkleLog;
   /** Outcome counts since start, read by the metrics at scrape time. */
-  readonly stats = { applied: 0, duplicates: 0, rejected: new Map<string, number>() };
+  readonly stats = { applied: 0, duplicates: 0, parked: 0, rejected: new Map<string, number>() };
   /** The newest snapshot's tree: every member's proof after a snapshot reuses one rebuild. */
   private snapTree: Promise<SnapshotTree> | undefined;
 
@@ -49,6 +51,33 @@ export class Ledger {
       else this.stats.rejected.set(o.refusal.code, (this.stats.rejected.get(o.refusal.code) ?? 0) + 1);
     }
     return out;
+  }
+
+  /** Keeps messages the ingest could not apply where the operator sees them; a message parked twice is kept once. */
+  async park(rows: readonly ParkedRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const inserted = await this.db.insert(parked).values([...rows]).onConflictDoNothing({ target: parked.streamSeq }).returning({ id: parked.id });
+    this.stats.parked += inserted.length;
+  }
+
+  /** Parked messages, newest first, with an id below `beforeId`. */
+  parkedPage(beforeId: number, limit: number) {
+    return this.db.select().from(parked).where(lt(parked.id, beforeId)).orderBy(desc(parked.id)).limit(Math.min(limit, ReadLimits.listPageMax));
+  }
+
+  /** Admin grants (adjust entries), newest first, before `beforeSeq`: every change to the sum of all balances. */
+  grantsPage(beforeSeq: number, limit: number) {
+    return this.db
+      .select()
+      .from(entries)
+      .where(and(eq(entries.kind, "adjust"), lt(entries.seq, beforeSeq)))
+      .orderBy(desc(entries.seq))
+      .limit(Math.min(limit, ReadLimits.listPageMax));
+  }
+
+  /** Answers when the database does (the ingest tells a poison event from an outage with it). */
+  async ping(): Promise<void> {
+    await this.db.execute(sql`select 1`);
   }
 
   async checkpoint(): Promise<StoredCheckpoint | undefined> {

@@ -1,5 +1,6 @@
 import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
+import { markAppendPath } from "../db/append-path.js";
 import { balances, entries, head } from "../db/schema.js";
 import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta, inclusionProof, merkleRoot } from "@potluck/ledger-proof";
 import { recordOf } from "./rows.js";
@@ -41,6 +42,7 @@ export async function snapshotRootParallel(rows: readonly BalanceRow[], asOfSize
  */
 export async function takeSnapshot(db: LedgerDb, nowMs: number = Date.now()): Promise<SnapshotMeta & { seq: number }> {
   return db.transaction(async (tx) => {
+    await markAppendPath(tx);
     const [h] = await tx.select().from(head).where(eq(head.id, 1)).for("update");
     if (h === undefined) throw new Error("snapshot: the head row is missing");
     const meta: SnapshotMeta = { asOfSize: h.size, ...(await snapshotRootFromDb(tx, h.size)) };

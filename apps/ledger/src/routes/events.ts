@@ -17,8 +17,11 @@ export function eventRoutes(ledger: Ledger, auth: WriteAuth | undefined) {
     validator("json", zodHook(LedgerEventRequest)),
     async (c) => {
       const req = c.req.valid("json");
-      mayWrite(c.get("writer"), req);
-      const [outcome] = await ledger.append([fromRequest(req)]);
+      const writer = c.get("writer");
+      mayWrite(writer, req);
+      // A machine's settle or void is judged against its hold's parties (rules.ts): who wrote it goes along.
+      const ev = writer.kind === "machine" ? { ...fromRequest(req), actor: writer.owner } : fromRequest(req);
+      const [outcome] = await ledger.append([ev]);
       const body = answer(outcome);
       return c.json(body, body.status === "applied" ? 201 : 200);
     },
@@ -35,12 +38,17 @@ export function answer(outcome: AppendOutcome | undefined): EventOutcome {
 }
 
 /**
- * A machine meters its own owner's usage (earn, spend, hold, settle, void); adjustments and
- * refunds are the operator's verification deltas. Anything else is a 403 naming the field.
+ * Nobody posts a bare earn: credits reach an account only as the pair of a spend or settlement
+ * that pays it, or as the operator's adjust. A machine spends and holds from its own owner's
+ * account; it settles or voids a hold it is a party to (checked against the hold, rules.ts);
+ * adjustments (grants) and refunds are the operator's. Anything else is a 4xx naming the field,
+ * refused before the database is touched.
  */
 function mayWrite(writer: Writer, req: LedgerEventRequest): void {
+  if (req.kind === "earn") throw new PotluckHttpError(422, "unpaired_earn", `an earn is never accepted alone: credits reach ${req.account} only as the pair of a spend or settlement that pays it, or as the operator's adjust`, "kind");
   if (writer.kind === "token") return;
   if (req.kind === "adjust" || req.kind === "refund") throw new PotluckHttpError(403, "forbidden", `machine ${writer.machine} may not post ${req.kind} events; they are the operator's (write token)`, "kind");
+  if (req.kind === "settle" || req.kind === "void") return;
   if (req.account !== writer.owner) throw new PotluckHttpError(403, "forbidden", `machine ${writer.machine} meters ${writer.owner}'s account, not ${req.account}`, "account");
 }
 

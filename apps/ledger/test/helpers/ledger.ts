@@ -27,3 +27,14 @@ export async function testLedger(anchors: Anchor[] = []): Promise<{ ledger: Ledg
 export function ev(req: LedgerEventRequest): IncomingEvent {
   return fromRequest(req);
 }
+
+/** Grants `amount` to each account through the append path of a second connection (the operator's adjust). */
+export async function grantAll(databaseUrl: string, accounts: readonly string[], amount: number): Promise<void> {
+  const opened = await openLedgerDb({ databaseUrl, dataDir: "/nonexistent" });
+  try {
+    const ledger = new Ledger(opened.db, generateSigner(ORIGIN), ORIGIN);
+    await ledger.append(accounts.map((account) => ev({ kind: "adjust", eventId: `grant-${account}`, account, delta: amount, reason: "test grant" })));
+  } finally {
+    await opened.close();
+  }
+}

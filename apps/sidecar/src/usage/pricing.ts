@@ -1,4 +1,4 @@
-import { MICRO_CREDITS_PER_CREDIT } from "@potluck/protocol";
+import { LedgerAmounts, MICRO_CREDITS_PER_CREDIT } from "@potluck/protocol";
 
 /**
  * What a served job costs, in micro-credits: 1 credit is one normalized A100-minute (DESIGN.md,
@@ -54,8 +54,8 @@ export function a100Seconds(job: PricedJob): number {
   return prefill + decode;
 }
 
-/** The usage event's amount: A100-minutes in micro-credits, rounded up, at least 1. */
+/** The usage event's amount: A100-minutes in micro-credits, rounded up, at least 1, at most what one ledger event may carry. */
 export function microCreditsFor(job: PricedJob): number {
   const microCredits = Math.ceil((a100Seconds(job) / 60) * MICRO_CREDITS_PER_CREDIT);
-  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(1, microCredits));
+  return Math.min(LedgerAmounts.eventMicroMax, Math.max(1, microCredits));
 }

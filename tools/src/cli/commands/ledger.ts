@@ -14,6 +14,12 @@ const usage = `Usage:
       POTLUCK_LEDGER_KEY_FILE (default DATA_DIR/ledger.key) unless --key is given.
   potluck ledger proof ACCOUNT [--out FILE] [--url URL]
       Fetches ACCOUNT's proof bundle from the ledger (default http://127.0.0.1:${Defaults.ledgerPort}).
+  potluck ledger grants [--url URL] [--json]
+      Lists the operator's grants (adjust entries), newest first: the only entries that change
+      the sum of all balances, so that sum must equal theirs.
+  potluck ledger parked [--url URL] [--json]
+      Lists usage messages the ledger parked (malformed, or failing to append on their own),
+      newest first, with the reason.
   potluck ledger verify-proof FILE --key VKEY [--witness VKEY,…] [--json]
       Verifies a proof bundle offline with nothing but the log's public key (C2SP note
       verifier key, NAME+HASH+KEY). Exit 0 only if every step holds.`;
@@ -35,6 +41,10 @@ export const ledgerCommand: Command = {
         return proof(positionals[0], flags);
       case "verify-proof":
         return verifyProof(positionals[0], flags, witnessKeys);
+      case "grants":
+        return list("grants", flags, (g: { seq: number; account: string; delta: number; meta: string; createdAtMs: number }) => `${new Date(g.createdAtMs).toISOString()}  entry ${g.seq}  ${g.account}  ${g.delta > 0 ? "+" : ""}${g.delta} micro-credits  ${g.meta}`);
+      case "parked":
+        return list("parked", flags, (p: { id: number; at: string; subject: string; eventId: string; reason: string }) => `${p.at}  #${p.id}  ${p.subject}  event ${p.eventId || "(none)"}: ${p.reason}`);
       default:
         throw new CliError(`unknown ledger subcommand ${JSON.stringify(sub ?? "")}; run potluck ledger --help`, 2);
     }
@@ -63,6 +73,23 @@ async function verify(flags: Map<string, string>, witnessKeys: string[]): Promis
   if (!flags.has("json")) {
     process.stdout.write(`ledger verifies: ${chain.entries} entries, ${chain.snapshots} snapshots, ${chain.checkpoints} checkpoints; anchor receipts ${anchors.checked} checked, ${anchors.pending} pending, ${anchors.unchecked} without a witness key\n`);
   }
+  return 0;
+}
+
+/** Fetches one page (the newest) of an operator list from the ledger and prints it, a line per row. */
+async function list<T>(what: "grants" | "parked", flags: Map<string, string>, line: (row: T) => string): Promise<number> {
+  const base = flags.get("url") ?? process.env.POTLUCK_LEDGER_URL ?? `http://127.0.0.1:${Defaults.ledgerPort}`;
+  const res = await fetch(new URL(`/v1/${what}?limit=500`, base), { signal: AbortSignal.timeout(30_000) }).catch((error: unknown) => {
+    throw new CliError(`fetching ${what} from ${base}: ${(error as Error).message}`);
+  });
+  const text = await res.text();
+  if (!res.ok) throw new CliError(`the ledger answered ${res.status}: ${safeMessage(text)}`);
+  if (flags.has("json")) {
+    process.stdout.write(`${text}\n`);
+    return 0;
+  }
+  const rows = (JSON.parse(text) as Record<string, T[]>)[what] ?? [];
+  process.stdout.write(rows.length === 0 ? `no ${what}\n` : `${rows.map(line).join("\n")}\n`);
   return 0;
 }
 
