@@ -43,7 +43,7 @@ export async function startCoordinatorService(config: CoordinatorConfig, overrid
     await database.close();
     throw error;
   }
-  const state = await CoordinatorState.open({ db: database.db, clock: overrides.clock, events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log) });
+  const state = await CoordinatorState.open({ db: database.db, owner: config.POTLUCK_OWNER, clock: overrides.clock, events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log) });
   const heartbeatFeed = subscribeHeartbeats(nats, config.POTLUCK_NATS_PREFIX, state, log);
   const sweep = setInterval(() => state.sweep(), sweepIntervalMs);
   const flush = setInterval(() => {

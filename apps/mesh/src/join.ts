@@ -13,6 +13,7 @@ export interface JoinOptions {
   token?: string;
   dataDir: string;
   name?: string;
+  /** Only checked: the join token fixes the owner, and a different one here refuses the join. */
   owner?: string;
   /** host:port other machines reach this one's WireGuard at; detected when absent. */
   endpoint?: string;
@@ -52,7 +53,7 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
     const response = await client.enroll({
       token: options.token,
       name,
-      owner: options.owner ?? process.env.POTLUCK_OWNER ?? "home",
+      ...(options.owner === undefined ? {} : { owner: options.owner }),
       wireguardPublicKey: keys.wireguardPublicKey as never,
       identityPublicKey: keys.identityPublicKey as never,
       endpoints: endpoint === null ? [] : [endpoint],

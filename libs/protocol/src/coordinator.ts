@@ -5,17 +5,25 @@ export const TokenCreateRequest = z.object({
   reusable: z.boolean().default(false),
   /** Seconds until the token expires; an hour by default, a week at most. */
   ttlS: z.number().int().min(60).max(7 * 24 * 3600).default(3600),
+  /**
+   * The owner every machine enrolled with this token belongs to; absent, the coordinator's own
+   * household owner. The token fixes it: the joining machine cannot choose another.
+   */
   owner: OwnerName.optional(),
 });
 export type TokenCreateRequest = z.infer<typeof TokenCreateRequest>;
 
-export const TokenCreated = z.object({ token: z.string(), expiresAt: IsoTime, reusable: z.boolean() });
+export const TokenCreated = z.object({ token: z.string(), expiresAt: IsoTime, reusable: z.boolean(), owner: OwnerName });
 export type TokenCreated = z.infer<typeof TokenCreated>;
 
 export const EnrollRequest = z.object({
   token: z.string().min(16).max(256),
   name: MachineName,
-  owner: OwnerName,
+  /**
+   * Only an assertion: the owner comes from the join token. A join that names another owner is
+   * refused (403 owner_mismatch) rather than enrolled under an owner it did not expect.
+   */
+  owner: OwnerName.optional(),
   wireguardPublicKey: WireguardKey,
   identityPublicKey: IdentityKey,
   endpoints: z.array(Endpoint).max(16).default([]),
@@ -115,6 +123,8 @@ export const CoordinatorErrorCode = {
   meshFull: "mesh_full",
   machineUnknown: "machine_unknown",
   adminRequired: "admin_required",
+  /** The join named an owner other than the one its token was issued for. */
+  ownerMismatch: "owner_mismatch",
 } as const;
 export type CoordinatorErrorCode = (typeof CoordinatorErrorCode)[keyof typeof CoordinatorErrorCode];
 
