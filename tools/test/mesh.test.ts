@@ -6,7 +6,8 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // Tools may drive apps in-process (depConstraints allow type:app); Nx still flags app imports.
-import { buildCoordinatorApp, CoordinatorState, openDatabase, type OpenedDatabase } from "@potluck/coordinator";
+import { buildCoordinatorApp, CoordinatorState, loadOrCreateCoordinatorKey, openDatabase, type OpenedDatabase } from "@potluck/coordinator";
+import { coordinatorKeyFingerprint } from "@potluck/peer";
 import { coordinatorClient, joinMesh, readMeshState, rosterFile, type Runner } from "@potluck/mesh";
 import { parseTtlS } from "../src/cli/commands/token.js";
 
@@ -34,8 +35,9 @@ describe("joinMesh against a real coordinator", () => {
   const adminSecret = "mesh-test-admin-secret-000";
   beforeAll(async () => {
     database = await openDatabase({ dataDir: join(dir, "coordinator") });
-    const state = await CoordinatorState.open({ db: database.db });
-    const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret });
+    const signingKey = loadOrCreateCoordinatorKey(join(dir, "coordinator"));
+    const state = await CoordinatorState.open({ db: database.db, keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey) });
+    const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret, signingKey });
     server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((r) => server.once("listening", r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

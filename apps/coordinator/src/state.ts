@@ -34,6 +34,8 @@ export interface StateOptions {
   db: CoordinatorDb;
   /** The hub's own household: the owner a join token binds when its creator names none. */
   owner?: string;
+  /** Fingerprint of the hub's signing key, carried by every join token (see signing-key.ts). */
+  keyFingerprint: string;
   clock?: Clock;
   events?: RosterEvents;
 }
@@ -55,6 +57,7 @@ export class CoordinatorState {
   private readonly clock: Clock;
   private readonly events: RosterEvents;
   private readonly owner: string;
+  private readonly keyFingerprint: string;
   private readonly cache = new RosterCache();
   private lastUnknownReloadMs = 0;
   /** Heartbeats dropped because no machine of that name is enrolled. */
@@ -68,6 +71,7 @@ export class CoordinatorState {
     this.clock = options.clock ?? systemClock;
     this.events = options.events ?? { publish: () => undefined };
     this.owner = options.owner ?? "home";
+    this.keyFingerprint = options.keyFingerprint;
     this.heartbeats = new HeartbeatTracker(this.clock);
   }
 
@@ -93,7 +97,7 @@ export class CoordinatorState {
     if ((active?.n ?? 0) >= CoordinatorLimits.tokensActiveMax) {
       throw new PotluckHttpError(409, ErrorCode.conflict, `${CoordinatorLimits.tokensActiveMax} unused join tokens exist already; let some expire first`);
     }
-    const token = generateToken();
+    const token = generateToken(this.keyFingerprint);
     const expiresAt = new Date(now + request.ttlS * 1000);
     const owner = request.owner ?? this.owner;
     await this.db.insert(joinTokens).values({

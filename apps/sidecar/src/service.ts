@@ -13,6 +13,7 @@ import type { OpenedMemory } from "./memory/open.js";
 import { peerSharing, type PeerSharing } from "./memory/sharing.js";
 import { startSidecarNats } from "./nats-connection.js";
 import { NatsParts } from "./nats-parts.js";
+import { pinnedCoordinatorKey } from "./peer/coordinator-key.js";
 import { noPeers, rosterDirectory, type PeerDirectory } from "./peer/directory.js";
 import { loadOrCreateIdentity, type Identity } from "./peer/identity.js";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
@@ -148,7 +149,7 @@ function modelSources(config: SidecarConfig): ModelSource[] {
 /** A roster file wins (labs, machines without a coordinator); else the coordinator's roster. */
 function rosterFor(config: SidecarConfig, log: (message: string) => void): PeerRoster | undefined {
   if (config.POTLUCK_ROSTER_FILE !== undefined) return fileRoster({ path: config.POTLUCK_ROSTER_FILE, log });
-  if (config.POTLUCK_COORDINATOR_URL !== undefined) return coordinatorRoster({ url: config.POTLUCK_COORDINATOR_URL, log });
+  if (config.POTLUCK_COORDINATOR_URL !== undefined) return coordinatorRoster({ url: config.POTLUCK_COORDINATOR_URL, coordinatorKey: pinnedCoordinatorKey(config.POTLUCK_DATA_DIR), log });
   return undefined;
 }
 

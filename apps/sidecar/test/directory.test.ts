@@ -3,11 +3,14 @@ import type { AddressInfo } from "node:net";
 import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import type { Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RosterLimits } from "@potluck/peer";
+import { generateIdentity, privateKeyFromPem, RosterLimits, signCoordinatorAnswer } from "@potluck/peer";
 import { coordinatorDirectory, rosterFileDirectory } from "../src/peer/directory.js";
 import { newIdentity, writeRoster } from "./harness.js";
 
 const ids = { mac: newIdentity("mac"), linux: newIdentity("linux"), late: newIdentity("late") };
+const hubIdentity = generateIdentity();
+const hub = { privateKey: privateKeyFromPem(hubIdentity.privateKeyPem), publicKey: hubIdentity.publicKey };
+const signedRoster = (text: string) => signCoordinatorAnswer("/v1/roster", text, hub);
 
 describe("roster file directory", () => {
   it("lists other machines with mesh URLs, finds signers by name only, and follows edits", async () => {
@@ -103,7 +106,8 @@ describe("coordinator roster directory", () => {
     server = createServer((req, res) => {
       fetches++;
       if (req.url !== "/v1/roster") return void res.writeHead(404).end();
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(roster));
+      const text = JSON.stringify(roster);
+      res.writeHead(200, { "content-type": "application/json", ...signedRoster(text) }).end(text);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -111,7 +115,7 @@ describe("coordinator roster directory", () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it("reads GET /v1/roster, caches it, and refreshes early for a machine that just enrolled", async () => {
-    const dir = coordinatorDirectory({ url, self: "mac", peerPort: 8321, limits: { refreshMs: 60_000, earlyRefreshMinMs: 0 } });
+    const dir = coordinatorDirectory({ url, coordinatorKey: hub.publicKey, self: "mac", peerPort: 8321, limits: { refreshMs: 60_000, earlyRefreshMinMs: 0 } });
     expect((await dir.peers()).map((p) => p.machine)).toEqual(["linux"]);
     const before = fetches;
     expect((await dir.signer("linux"))?.identityPublicKey).toBe(ids.linux.publicKey);
@@ -123,7 +127,7 @@ describe("coordinator roster directory", () => {
 
   it("keeps the last good roster while the coordinator is unreachable", async () => {
     const logs: string[] = [];
-    const dir = coordinatorDirectory({ url, self: "mac", peerPort: 8321, log: (m) => logs.push(m), limits: { refreshMs: 0 } });
+    const dir = coordinatorDirectory({ url, coordinatorKey: hub.publicKey, self: "mac", peerPort: 8321, log: (m) => logs.push(m), limits: { refreshMs: 0 } });
     expect(await dir.peers()).not.toHaveLength(0);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
@@ -139,11 +143,13 @@ describe("coordinator roster directory", () => {
     const hanging = createServer((req) => {
       asked++;
       if (asked > 1) return; // the refresh: never answered (a path that eats large packets)
-      req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify(roster)}`);
+      const text = JSON.stringify(roster);
+      const signature = Object.entries(signedRoster(text)).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+      req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n${signature}connection: close\r\n\r\n${text}`);
     });
     await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
     try {
-      const dir = coordinatorDirectory({ url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`, self: "mac", peerPort: 8321, limits: { refreshMs: 0, fetchTimeoutMs: 5_000 } });
+      const dir = coordinatorDirectory({ url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`, coordinatorKey: hub.publicKey, self: "mac", peerPort: 8321, limits: { refreshMs: 0, fetchTimeoutMs: 5_000 } });
       expect((await dir.signer("linux"))?.identityPublicKey).toBe(ids.linux.publicKey); // the first fetch: nothing in hand yet
       const started = Date.now();
       const answers = await Promise.all([dir.signer("linux").then((s) => s?.identityPublicKey), dir.signer("mac").then((s) => s?.identityPublicKey), dir.peers()]);

@@ -9,3 +9,6 @@ export {
   canonicalString, generateIdentity, privateKeyFromPem, publicKeyFromBase64, publicKeyToBase64, SignedAudience, signRequest, verifyRequest, VerifyFailure,
   type KeyLookup, type RequestSigner, type SignedParts, type VerifyResult,
 } from "./signing.js";
+export {
+  coordinatorKeyFingerprint, fingerprintOfToken, signCoordinatorAnswer, tokenFingerprintSeparator, verifyCoordinatorAnswer, type AnswerCheck,
+} from "./signing-coordinator.js";

@@ -53,7 +53,7 @@ describe("signed peer requests", () => {
     expect(await verifyWith(headers, { ...parts, target: "carol" })).toMatchObject({ ok: false, failure: "bad_signature" });
     const aliased = new Map([["alice", alice.publicKey], ["id-alice", alice.publicKey]]);
     const replay = new ReplayCache();
-    const asAlias = { ...headers, [Headers.machine]: "id-alice" };
+    const asAlias: Record<string, string> = { ...headers, [Headers.machine]: "id-alice" };
     expect(await verifyRequest({ ...parts, headers: (name) => asAlias[name] }, { target: "bob", lookupKey: (m) => aliased.get(m), replay, nowMs: now })).toMatchObject({ ok: false, failure: "bad_signature" });
     expect(replay.size).toBe(0);
   });

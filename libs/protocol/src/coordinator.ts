@@ -128,6 +128,16 @@ export const CoordinatorErrorCode = {
 } as const;
 export type CoordinatorErrorCode = (typeof CoordinatorErrorCode)[keyof typeof CoordinatorErrorCode];
 
+/**
+ * The headers on every coordinator answer a machine relies on (roster, enrollment): the hub's
+ * Ed25519 public key (32 raw bytes, base64) and its signature over the answer (libs/peer
+ * signing-coordinator.ts).
+ */
+export const CoordinatorAnswerHeaders = {
+  key: "x-potluck-coordinator-key",
+  signature: "x-potluck-coordinator-signature",
+} as const;
+
 /** The header that carries the coordinator's admin secret (`Authorization: Bearer <secret>` works too). */
 export const CoordinatorAdminHeader = "x-potluck-admin-secret";
 
@@ -143,6 +153,11 @@ export const MeshState = z.object({
   interfaceName: z.string().min(1).max(15),
   listenPort: z.number().int().min(1).max(65535),
   endpoints: z.array(Endpoint),
+  /**
+   * The hub's signing key, pinned at enrollment (the join token carried its fingerprint): every
+   * roster answer must be signed with it. Absent only in state written before answers were signed.
+   */
+  coordinatorKey: IdentityKey.optional(),
 });
 export type MeshState = z.infer<typeof MeshState>;
 

@@ -74,6 +74,6 @@ export function rosterFileDirectory(options: PeerAddressing & { path: string; lo
 }
 
 /** A directory over the coordinator's roster (see libs/peer `coordinatorRoster`). */
-export function coordinatorDirectory(options: PeerAddressing & { url: string; log?: (message: string) => void; limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number } }): PeerDirectory {
+export function coordinatorDirectory(options: PeerAddressing & { url: string; coordinatorKey?: string; log?: (message: string) => void; limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number } }): PeerDirectory {
   return rosterDirectory(coordinatorRoster(options), options);
 }
