@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { coordinatorKeyFingerprint } from "@potluck/peer";
 import { connectNats, silentLogger, type Logger } from "@potluck/service";
 import { loadOrCreateAdminSecret } from "./admin.js";
 import { buildCoordinatorApp } from "./app.js";
@@ -9,7 +10,6 @@ import { createCoordinatorMetrics } from "./metrics.js";
 import { natsRosterEvents, subscribeHeartbeats } from "./nats.js";
 import { loadOrCreateCoordinatorKey, type CoordinatorKey } from "./signing-key.js";
 import { CoordinatorState } from "./state.js";
-import { coordinatorKeyFingerprint } from "@potluck/peer";
 
 /** How often online/offline transitions are judged and published. */
 const sweepIntervalMs = 1_000;
