@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,7 +7,8 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Roster } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // Tools may drive apps in-process (depConstraints allow type:app); Nx still flags app imports.
-import { buildCoordinatorApp, CoordinatorState, openDatabase, type OpenedDatabase } from "@potluck/coordinator";
+import { buildCoordinatorApp, CoordinatorState, loadOrCreateCoordinatorKey, openDatabase, type OpenedDatabase } from "@potluck/coordinator";
+import { coordinatorKeyFingerprint, generateIdentity } from "@potluck/peer";
 import { coordinatorClient, joinMesh, readMeshState, rosterFile, type Runner } from "@potluck/mesh";
 import { parseTtlS } from "../src/cli/commands/token.js";
 
@@ -32,10 +34,12 @@ describe("joinMesh against a real coordinator", () => {
   let server: ServerType;
   let url: string;
   const adminSecret = "mesh-test-admin-secret-000";
+  let signingKey: ReturnType<typeof loadOrCreateCoordinatorKey>;
   beforeAll(async () => {
     database = await openDatabase({ dataDir: join(dir, "coordinator") });
-    const state = await CoordinatorState.open({ db: database.db });
-    const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret });
+    signingKey = loadOrCreateCoordinatorKey(join(dir, "coordinator"));
+    const state = await CoordinatorState.open({ db: database.db, keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey) });
+    const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret, signingKey });
     server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((r) => server.once("listening", r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -72,5 +76,50 @@ describe("joinMesh against a real coordinator", () => {
     const { token } = await client.createToken({});
     await joinMesh({ coordinatorUrl: url, token, dataDir: join(dir, "a"), name: "first", interface: false, run: noCommands });
     await expect(joinMesh({ coordinatorUrl: url, token, dataDir: join(dir, "b"), name: "second", interface: false, run: noCommands })).rejects.toThrow(/already used.*token_used/);
+  });
+
+  it("takes the owner from the token: a guest token joins as the guest, and a join asking for the host's owner is refused", async () => {
+    const client = coordinatorClient(url, { adminSecret });
+    const { token, owner } = await client.createToken({ owner: "eve" });
+    expect(owner).toBe("eve");
+    await expect(joinMesh({ coordinatorUrl: url, token, dataDir: join(dir, "eve-1"), name: "eve-1", owner: "home", interface: false, run: noCommands })).rejects.toThrow(/issued for owner "eve".*owner_mismatch/);
+    expect(readMeshState(join(dir, "eve-1"))).toBeUndefined();
+    const joined = await joinMesh({ coordinatorUrl: url, token, dataDir: join(dir, "eve-1"), name: "eve-1", interface: false, run: noCommands });
+    expect(joined.state).toMatchObject({ owner: "eve", coordinatorKey: signingKey.publicKey });
+  });
+
+  it("refuses an enrollment answer or a roster rewritten on the LAN, and pins the key the token named", async () => {
+    const attacker = generateIdentity();
+    // A man in the middle that swaps every identity key in the coordinator's answers for its own.
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c)).on("end", () => {
+        const upstream = httpRequest(`${url}${req.url ?? "/"}`, { method: req.method, headers: req.headers }, (answer) => {
+          const parts: Buffer[] = [];
+          answer.on("data", (c: Buffer) => parts.push(c)).on("end", () => {
+            const text = Buffer.concat(parts).toString("utf8").replace(/"identityPublicKey":"[^"]+"/g, `"identityPublicKey":"${attacker.publicKey}"`);
+            const headers = { ...answer.headers };
+            delete headers["content-length"];
+            res.writeHead(answer.statusCode ?? 502, headers).end(text);
+          });
+        });
+        upstream.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const client = coordinatorClient(url, { adminSecret });
+      const { token } = await client.createToken({});
+      const dataDir = join(dir, "mitm");
+      await expect(joinMesh({ coordinatorUrl: proxyUrl, token, dataDir, name: "mitm", interface: false, run: noCommands })).rejects.toThrow(/refused the answer.*changed on the way/);
+      expect(readMeshState(dataDir)).toBeUndefined();
+      // Pinned, a roster through the attacker is refused; straight from the hub it is accepted.
+      await expect(coordinatorClient(proxyUrl, { coordinatorKey: signingKey.publicKey }).roster()).rejects.toThrow(/refused the answer/);
+      expect((await coordinatorClient(url, { coordinatorKey: signingKey.publicKey }).roster()).machines.map((m) => m.identityPublicKey)).not.toContain(attacker.publicKey);
+      await expect(coordinatorClient(url, { coordinatorKey: attacker.publicKey }).roster()).rejects.toThrow(/another key/);
+    } finally {
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 });

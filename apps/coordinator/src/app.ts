@@ -6,6 +6,8 @@ import { requireAdmin } from "./admin.js";
 import { enrollRoutes } from "./routes/enroll.js";
 import { machineRoutes, rosterRoutes } from "./routes/machines.js";
 import { tokenRoutes } from "./routes/tokens.js";
+import { signAnswers } from "./sign-answers.js";
+import type { CoordinatorKey } from "./signing-key.js";
 import type { CoordinatorState } from "./state.js";
 
 export interface CoordinatorDeps {
@@ -13,6 +15,8 @@ export interface CoordinatorDeps {
   state: CoordinatorState;
   /** Required by token creation, removal and key rotation (see admin.ts). */
   adminSecret: string;
+  /** Signs every answer under /v1/ (see signing-key.ts). */
+  signingKey: CoordinatorKey;
   /** Prometheus registry served at /metrics to loopback callers (others need the admin secret). */
   metrics?: Registry;
   /** Where internal errors (500s) are logged with their cause. */
@@ -23,6 +27,7 @@ export interface CoordinatorDeps {
 export function buildCoordinatorApp(deps: CoordinatorDeps) {
   const app = new Hono()
     .use(limitBody({ bytesMax: CoordinatorLimits.bodyBytesMax }))
+    .use("/v1/*", signAnswers(deps.signingKey))
     .get("/health", (c) => c.json({ status: "ok", service: "coordinator", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
     .route("/v1/tokens", tokenRoutes(deps.state, deps.adminSecret))
     .route("/v1/enroll", enrollRoutes(deps.state))

@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_SUBJECT_ROOT, Defaults } from "@potluck/protocol";
+import { DEFAULT_SUBJECT_ROOT, Defaults, OwnerName } from "@potluck/protocol";
 import { ConfigFields, parseConfig } from "@potluck/service";
 import { z } from "zod";
 
@@ -12,6 +12,11 @@ export const CoordinatorConfigSchema = z.object({
   /** Subject root on NATS; lets several meshes (or test runs) share one server. */
   POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
   DATABASE_URL: ConfigFields.url(["postgres", "postgresql"]).optional(),
+  /**
+   * The household this hub belongs to: the owner a join token binds when its creator names no
+   * other (the same default as a sidecar's POTLUCK_OWNER).
+   */
+  POTLUCK_OWNER: OwnerName.default("home"),
   POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind").default("0.0.0.0"),
   /**
    * The admin secret, for several coordinators sharing one database; unset, it is read from (or

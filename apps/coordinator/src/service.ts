@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { coordinatorKeyFingerprint } from "@potluck/peer";
 import { connectNats, silentLogger, type Logger } from "@potluck/service";
 import { loadOrCreateAdminSecret } from "./admin.js";
 import { buildCoordinatorApp } from "./app.js";
@@ -7,6 +8,7 @@ import type { CoordinatorConfig } from "./config.js";
 import { openDatabase, type OpenedDatabase } from "./db/open.js";
 import { createCoordinatorMetrics } from "./metrics.js";
 import { natsRosterEvents, subscribeHeartbeats } from "./nats.js";
+import { loadOrCreateCoordinatorKey, type CoordinatorKey } from "./signing-key.js";
 import { CoordinatorState } from "./state.js";
 
 /** How often online/offline transitions are judged and published. */
@@ -20,6 +22,8 @@ export interface CoordinatorService {
   database: OpenedDatabase;
   nats: NatsConnection;
   adminSecret: string;
+  /** The hub's signing key: every answer a machine relies on is signed with it. */
+  signingKey: CoordinatorKey;
   /** Stops timers, flushes heartbeat times, drains NATS and closes the database. */
   close(): Promise<void>;
 }
@@ -35,6 +39,7 @@ export interface CoordinatorOverrides {
 export async function startCoordinatorService(config: CoordinatorConfig, overrides: CoordinatorOverrides = {}): Promise<CoordinatorService> {
   const { log = silentLogger } = overrides;
   const adminSecret = config.POTLUCK_COORDINATOR_ADMIN_SECRET ?? loadOrCreateAdminSecret(config.POTLUCK_DATA_DIR);
+  const signingKey = loadOrCreateCoordinatorKey(config.POTLUCK_DATA_DIR);
   const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.POTLUCK_DATA_DIR });
   let nats: NatsConnection;
   try {
@@ -43,7 +48,7 @@ export async function startCoordinatorService(config: CoordinatorConfig, overrid
     await database.close();
     throw error;
   }
-  const state = await CoordinatorState.open({ db: database.db, clock: overrides.clock, events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log) });
+  const state = await CoordinatorState.open({ db: database.db, owner: config.POTLUCK_OWNER, keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey), clock: overrides.clock, events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log) });
   const heartbeatFeed = subscribeHeartbeats(nats, config.POTLUCK_NATS_PREFIX, state, log);
   const sweep = setInterval(() => state.sweep(), sweepIntervalMs);
   const flush = setInterval(() => {
@@ -52,13 +57,14 @@ export async function startCoordinatorService(config: CoordinatorConfig, overrid
   sweep.unref();
   flush.unref();
   const metrics = createCoordinatorMetrics(state, heartbeatFeed.rejected);
-  const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret, metrics, log });
+  const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret, signingKey, metrics, log });
   return {
     app,
     state,
     database,
     nats,
     adminSecret,
+    signingKey,
     async close() {
       clearInterval(sweep);
       clearInterval(flush);

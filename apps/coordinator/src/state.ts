@@ -32,6 +32,10 @@ export interface RosterEvents {
 
 export interface StateOptions {
   db: CoordinatorDb;
+  /** The hub's own household: the owner a join token binds when its creator names none. */
+  owner?: string;
+  /** Fingerprint of the hub's signing key, carried by every join token (see signing-key.ts). */
+  keyFingerprint: string;
   clock?: Clock;
   events?: RosterEvents;
 }
@@ -52,6 +56,8 @@ export class CoordinatorState {
   private readonly db: CoordinatorDb;
   private readonly clock: Clock;
   private readonly events: RosterEvents;
+  private readonly owner: string;
+  private readonly keyFingerprint: string;
   private readonly cache = new RosterCache();
   private lastUnknownReloadMs = 0;
   /** Heartbeats dropped because no machine of that name is enrolled. */
@@ -64,6 +70,8 @@ export class CoordinatorState {
     this.db = options.db;
     this.clock = options.clock ?? systemClock;
     this.events = options.events ?? { publish: () => undefined };
+    this.owner = options.owner ?? "home";
+    this.keyFingerprint = options.keyFingerprint;
     this.heartbeats = new HeartbeatTracker(this.clock);
   }
 
@@ -89,23 +97,24 @@ export class CoordinatorState {
     if ((active?.n ?? 0) >= CoordinatorLimits.tokensActiveMax) {
       throw new PotluckHttpError(409, ErrorCode.conflict, `${CoordinatorLimits.tokensActiveMax} unused join tokens exist already; let some expire first`);
     }
-    const token = generateToken();
+    const token = generateToken(this.keyFingerprint);
     const expiresAt = new Date(now + request.ttlS * 1000);
+    const owner = request.owner ?? this.owner;
     await this.db.insert(joinTokens).values({
       id: randomUUID(),
       tokenHash: hashToken(token),
-      owner: request.owner ?? null,
+      owner,
       reusable: request.reusable,
       createdAt: new Date(now),
       expiresAt,
     });
-    return { token, expiresAt: expiresAt.toISOString(), reusable: request.reusable };
+    return { token, expiresAt: expiresAt.toISOString(), reusable: request.reusable, owner };
   }
 
   async enroll(request: EnrollRequest): Promise<EnrollResponse> {
     const { row, version } = await this.db.transaction(async (tx) => {
       await lockEnrollment(tx);
-      await this.spendToken(tx, request);
+      const owner = await this.spendToken(tx, request);
       await this.assertUnique(tx, request);
       const meshIndex = await lowestFreeMeshIndex(tx);
       if (!Number.isInteger(meshIndex) || meshIndex > CoordinatorLimits.meshAddressesMax) {
@@ -116,7 +125,7 @@ export class CoordinatorState {
         .values({
           id: randomUUID(),
           name: request.name,
-          owner: request.owner,
+          owner,
           meshIndex,
           wireguardPublicKey: request.wireguardPublicKey,
           identityPublicKey: request.identityPublicKey,
@@ -303,7 +312,8 @@ export class CoordinatorState {
     return row;
   }
 
-  private async spendToken(tx: CoordinatorTx, request: EnrollRequest): Promise<void> {
+  /** Spends the join token and returns the owner it binds: the machine's owner, whatever the request says. */
+  private async spendToken(tx: CoordinatorTx, request: EnrollRequest): Promise<string> {
     const [token] = await tx.select().from(joinTokens).where(eq(joinTokens.tokenHash, hashToken(request.token)));
     const now = this.clock.nowMs();
     if (token === undefined) throw new PotluckHttpError(401, Code.tokenUnknown, "join token is not known to this coordinator; check it was copied whole", "token");
@@ -313,13 +323,16 @@ export class CoordinatorState {
     if (!token.reusable && token.usedAt !== null) {
       throw new PotluckHttpError(401, Code.tokenUsed, `join token was already used at ${token.usedAt.toISOString()}; it is single-use — create a new one with potluck token create`, "token");
     }
-    if (token.owner !== null && token.owner !== request.owner) {
-      throw new PotluckHttpError(403, ErrorCode.forbidden, `this join token is for owner "${token.owner}", not "${request.owner}"`, "owner");
+    // Tokens from before owners were bound carry none: they were issued by this hub's admin, for its household.
+    const owner = token.owner ?? this.owner;
+    if (request.owner !== undefined && request.owner !== owner) {
+      throw new PotluckHttpError(403, Code.ownerMismatch, `this join token was issued for owner "${owner}", not "${request.owner}"; the hub's admin chooses the owner (potluck token create --owner NAME)`, "owner");
     }
     await tx
       .update(joinTokens)
       .set({ usedAt: token.usedAt ?? new Date(now), uses: token.uses + 1 })
       .where(eq(joinTokens.id, token.id));
+    return owner;
   }
 
   private async assertUnique(tx: CoordinatorTx, request: EnrollRequest): Promise<void> {

@@ -1,5 +1,5 @@
 import { isMeshIp } from "@potluck/protocol";
-import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
+import { generateIdentity, privateKeyFromPem, SignedAudience, signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock.js";
 import { adminHeaders, createTestDatabase, randomKey, tempDir, testCoordinator } from "./support.js";
@@ -167,7 +167,7 @@ describe("key rotation", () => {
     expect((await t.enroll({ token, name: "intruder", identityPublicKey: other.publicKey as never })).status).toBe(201);
     const path = "/v1/machines/selfrot/keys";
     const body = JSON.stringify({ wireguardPublicKey: randomKey() });
-    const signed = (machine: string, pem: string) => signRequest({ method: "POST", path, body }, { machine, privateKey: privateKeyFromPem(pem) });
+    const signed = (machine: string, pem: string) => signRequest({ method: "POST", path, body, target: SignedAudience.coordinator }, { machine, privateKey: privateKeyFromPem(pem) });
     const post = (headers: Record<string, string>) => t.app.request(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
 
     const forged = await post(signed("intruder", other.privateKeyPem));

@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { type EnrollRequest, type RosterChanged } from "@potluck/protocol";
-import { messageSigningParts, privateKeyFromPem, signRequest } from "@potluck/peer";
+import { coordinatorKeyFingerprint, messageSigningParts, privateKeyFromPem, signRequest } from "@potluck/peer";
 import postgres from "postgres";
 import { buildCoordinatorApp } from "../src/app.js";
 import type { Clock } from "../src/clock.js";
 import { openDatabase, type OpenedDatabase } from "../src/db/open.js";
+import { loadOrCreateCoordinatorKey } from "../src/signing-key.js";
 import { CoordinatorState } from "../src/state.js";
 
 export const postgresBase = process.env.POTLUCK_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432";
@@ -53,8 +54,9 @@ export async function testCoordinator(options: { databaseUrl?: string; dataDir: 
 }> {
   const database = await openDatabase({ databaseUrl: options.databaseUrl, dataDir: options.dataDir });
   const events: RosterChanged[] = [];
-  const state = await CoordinatorState.open({ db: database.db, clock: options.clock, events: { publish: (e) => events.push(e) } });
-  const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret });
+  const signingKey = loadOrCreateCoordinatorKey(options.dataDir);
+  const state = await CoordinatorState.open({ db: database.db, clock: options.clock, events: { publish: (e) => events.push(e) }, keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey) });
+  const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret, signingKey });
   return {
     app,
     state,

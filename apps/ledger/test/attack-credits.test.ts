@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
-import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
+import { generateIdentity, privateKeyFromPem, SignedAudience, signRequest } from "@potluck/peer";
 import { LedgerAmounts, Roster } from "@potluck/protocol";
 import { verifyProofBundle } from "@potluck/ledger-proof";
 import { Hono } from "hono";
@@ -59,7 +59,7 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
 
   const post = (payload: unknown, as: { token: string } | { machine: string; pem: string }) => {
     const body = JSON.stringify(payload);
-    const auth = "token" in as ? { authorization: `Bearer ${as.token}` } : signRequest({ method: "POST", path: "/v1/events", body }, { machine: as.machine, privateKey: privateKeyFromPem(as.pem) });
+    const auth = "token" in as ? { authorization: `Bearer ${as.token}` } : signRequest({ method: "POST", path: "/v1/events", body, target: SignedAudience.ledger }, { machine: as.machine, privateKey: privateKeyFromPem(as.pem) });
     return fetch(`${url}/v1/events`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body });
   };
   const eve = { machine: "evebox", pem: eveBox.privateKeyPem };

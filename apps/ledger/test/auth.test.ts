@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { Roster } from "@potluck/protocol";
-import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
+import { generateIdentity, privateKeyFromPem, SignedAudience, signRequest } from "@potluck/peer";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
@@ -47,7 +47,7 @@ describe("ledger HTTP writes need a writer", () => {
   /** A request signed the way sidecars sign peer requests, by `pem` claiming to be `machine`. */
   const signed = (path: string, payload: unknown, machine: string, pem: string, tamper?: (body: string) => string) => {
     const body = JSON.stringify(payload);
-    const headers = signRequest({ method: "POST", path, body }, { machine, privateKey: privateKeyFromPem(pem) });
+    const headers = signRequest({ method: "POST", path, body, target: SignedAudience.ledger }, { machine, privateKey: privateKeyFromPem(pem) });
     return fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: tamper === undefined ? body : tamper(body) });
   };
   const plain = (path: string, payload: unknown, headers: Record<string, string> = {}) =>
@@ -80,7 +80,7 @@ describe("ledger HTTP writes need a writer", () => {
   it("refuses a replayed signed request", async () => {
     const path = "/v1/events";
     const body = JSON.stringify({ kind: "spend", eventId: "a-3", account: "ann", payee: "bob", amount: 1 });
-    const headers = { ...signRequest({ method: "POST", path, body }, { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) }), "content-type": "application/json" };
+    const headers = { ...signRequest({ method: "POST", path, body, target: SignedAudience.ledger }, { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) }), "content-type": "application/json" };
     expect((await fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers, body })).status).toBe(201);
     const again = await fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers, body });
     expect(again.status).toBe(401);
@@ -124,7 +124,7 @@ describe("ledger HTTP writes need a writer", () => {
     const down = await listen(() => new Response("no", { status: 502 }));
     const app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, writeAuth: { machines: new CoordinatorRoster(down.url) } });
     const body = JSON.stringify({ kind: "earn", eventId: "a-8", account: "ann", amount: 1 });
-    const headers = signRequest({ method: "POST", path: "/v1/events", body }, { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) });
+    const headers = signRequest({ method: "POST", path: "/v1/events", body, target: SignedAudience.ledger }, { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) });
     const res = await app.request("/v1/events", { method: "POST", headers: { ...headers, "content-type": "application/json" }, body });
     await close(down.server);
     expect(res.status).toBe(503);

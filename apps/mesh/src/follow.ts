@@ -37,7 +37,8 @@ const pollBackoffMsMax = 60_000;
  */
 export async function followRoster(options: FollowOptions): Promise<void> {
   const { state, signal, log } = options;
-  const client = coordinatorClient(state.coordinatorUrl);
+  if (state.coordinatorKey === undefined) throw new Error(`no coordinator key is pinned for ${state.coordinatorUrl}: join again with a new token before following its roster`);
+  const client = coordinatorClient(state.coordinatorUrl, { coordinatorKey: state.coordinatorKey });
   const pollMs = options.pollIntervalMs ?? rosterPollIntervalMs;
   let wake: (() => void) | null = null;
   const nats = options.natsUrl === undefined ? null : startNats(options, options.natsUrl, () => wake?.(), log);

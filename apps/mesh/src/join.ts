@@ -13,6 +13,7 @@ export interface JoinOptions {
   token?: string;
   dataDir: string;
   name?: string;
+  /** Only checked: the join token fixes the owner, and a different one here refuses the join. */
   owner?: string;
   /** host:port other machines reach this one's WireGuard at; detected when absent. */
   endpoint?: string;
@@ -38,12 +39,13 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   const previous = readMeshState(options.dataDir);
   const coordinatorUrl = options.coordinatorUrl ?? previous?.coordinatorUrl;
   if (coordinatorUrl === undefined) throw new Error(`${options.dataDir} has not joined a mesh yet: give the coordinator URL and a join token`);
-  const client = coordinatorClient(coordinatorUrl);
+  let client = coordinatorClient(coordinatorUrl);
   const name = options.name ?? previous?.name ?? defaultMachineName();
   let state: MeshState;
   let enrolled = false;
   if (previous !== undefined && previous.coordinatorUrl === client.baseUrl && previous.name === name) {
     state = previous;
+    if (state.coordinatorKey === undefined) throw new Error(`${options.dataDir} joined ${client.baseUrl} before roster answers were signed, so no coordinator key is pinned; remove ${options.dataDir}/mesh and join again with a new token`);
   } else if (options.token === undefined) {
     throw new Error(`enrolling ${name} with ${client.baseUrl} needs a join token (potluck token create on the coordinator's machine)`);
   } else {
@@ -52,7 +54,7 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
     const response = await client.enroll({
       token: options.token,
       name,
-      owner: options.owner ?? process.env.POTLUCK_OWNER ?? "home",
+      ...(options.owner === undefined ? {} : { owner: options.owner }),
       wireguardPublicKey: keys.wireguardPublicKey as never,
       identityPublicKey: keys.identityPublicKey as never,
       endpoints: endpoint === null ? [] : [endpoint],
@@ -61,6 +63,8 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
     writeMeshState(options.dataDir, state);
     enrolled = true;
   }
+  // From here on every roster answer must be signed with the key pinned at enrollment.
+  client = coordinatorClient(state.coordinatorUrl, { coordinatorKey: state.coordinatorKey });
   const roster = await client.roster();
   writeRoster(options.dataDir, roster);
   if (options.interface) {
@@ -70,7 +74,7 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   return { state, keys, enrolled, peers: roster.machines.filter((m) => m.id !== state.machineId).length };
 }
 
-function stateFrom(coordinatorUrl: string, response: EnrollResponse, listenPort: number): MeshState {
+function stateFrom(coordinatorUrl: string, response: EnrollResponse & { coordinatorKey: string }, listenPort: number): MeshState {
   return {
     coordinatorUrl,
     machineId: response.machine.id,
@@ -82,6 +86,7 @@ function stateFrom(coordinatorUrl: string, response: EnrollResponse, listenPort:
     interfaceName: response.interfaceName,
     listenPort,
     endpoints: response.machine.endpoints,
+    coordinatorKey: response.coordinatorKey as MeshState["coordinatorKey"],
   };
 }
 

@@ -49,7 +49,7 @@ export interface SidecarDeps {
 export function buildSidecarApp(deps: SidecarDeps) {
   const capabilities = () => capabilitiesOf(deps);
   // One verifier for every /peer/* route (memory search and diagnostics mount it too).
-  const peerAuth = peerSignature({ lookupKey: (machine) => deps.directory.keyFor(machine), replay: deps.replay });
+  const peerAuth = peerSignature({ self: deps.machine, lookupSigner: (machine) => deps.directory.signer(machine), replay: deps.replay });
   const app = new Hono()
     .use(peerAccess({ remoteAddress: deps.remoteAddress, ...(deps.apiKey === undefined ? {} : { apiKey: deps.apiKey }) }))
     // Every body is bounded while it streams in, before any route reads it: the signature check

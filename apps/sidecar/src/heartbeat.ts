@@ -13,7 +13,7 @@ export interface HeartbeatOptions {
   status: () => "ok" | "warming";
   log: (message: string) => void;
   /** Signs each beat with this machine's identity key (the coordinator drops unsigned ones). */
-  sign: (parts: { method: string; path: string; body: string }) => Record<string, string>;
+  sign: (parts: { method: string; path: string; body: string; target: string }) => Record<string, string>;
   /** Reads the WireGuard key the interface actually uses; `wg show IF public-key` by default. */
   readKey?: (interfaceName: string) => Promise<string | null>;
 }

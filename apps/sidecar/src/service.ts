@@ -14,6 +14,7 @@ import type { OpenedMemory } from "./memory/open.js";
 import { peerSharing, sharesFileName, type PeerSharing } from "./memory/sharing.js";
 import { startSidecarNats } from "./nats-connection.js";
 import { NatsParts } from "./nats-parts.js";
+import { pinnedCoordinatorKey } from "./peer/coordinator-key.js";
 import { noPeers, rosterDirectory, type PeerDirectory } from "./peer/directory.js";
 import { loadOrCreateIdentity, type Identity } from "./peer/identity.js";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
@@ -141,7 +142,6 @@ function memoryDeps(memory: OpenedMemory, owner: string, sharing: PeerSharing, d
       setPeerSearchEnabled: sharing.set,
       owner,
       shares: sharing,
-      ownerOf: async (machine: string) => (await directory.peers()).find((peer) => peer.machine === machine)?.owner,
       fleet: { roster: directory, search: httpPeerSearcher(peerClient) },
     },
   };
@@ -159,7 +159,7 @@ function modelSources(config: SidecarConfig): ModelSource[] {
 /** A roster file wins (labs, machines without a coordinator); else the coordinator's roster. */
 function rosterFor(config: SidecarConfig, log: (message: string) => void): PeerRoster | undefined {
   if (config.POTLUCK_ROSTER_FILE !== undefined) return fileRoster({ path: config.POTLUCK_ROSTER_FILE, log });
-  if (config.POTLUCK_COORDINATOR_URL !== undefined) return coordinatorRoster({ url: config.POTLUCK_COORDINATOR_URL, log });
+  if (config.POTLUCK_COORDINATOR_URL !== undefined) return coordinatorRoster({ url: config.POTLUCK_COORDINATOR_URL, coordinatorKey: pinnedCoordinatorKey(config.POTLUCK_DATA_DIR), log });
   return undefined;
 }
 

@@ -66,6 +66,6 @@ describe("identity key", () => {
     expect(loadOrCreateIdentity(dataDir, "mac", (m) => logs.push(m)).publicKey).toBe(first.publicKey);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(logs.join()).toMatch(/readable by others/);
-    expect(Object.keys(first.sign({ method: "GET", path: "/peer/capabilities", body: "" })).sort()).toEqual(["x-potluck-machine", "x-potluck-nonce", "x-potluck-signature", "x-potluck-timestamp"]);
+    expect(Object.keys(first.sign({ method: "GET", path: "/peer/capabilities", body: "", target: "linux" })).sort()).toEqual(["x-potluck-machine", "x-potluck-nonce", "x-potluck-signature", "x-potluck-timestamp"]);
   });
 });

@@ -15,7 +15,7 @@ describe("memory in the sidecar app", () => {
   const stranger = newIdentity("stranger");
   const directory: PeerDirectory = {
     peers: async () => [{ machine: "linux", owner: "home", url: "http://100.64.0.3:8321", identityPublicKey: linux.publicKey }],
-    keyFor: async (machine) => (machine === "linux" ? linux.publicKey : undefined),
+    signer: async (machine) => (machine === "linux" ? { machine, owner: "home", identityPublicKey: linux.publicKey } : undefined),
   };
   let scratch: ReturnType<typeof scratchDir>;
   let store: MemoryStore;
@@ -50,7 +50,7 @@ describe("memory in the sidecar app", () => {
 
   function signed(identity: ReturnType<typeof newIdentity>, body: unknown): RequestInit {
     const text = JSON.stringify(body);
-    return { method: "POST", headers: { "content-type": "application/json", ...identity.sign({ method: "POST", path: "/peer/memory/search", body: text }) }, body: text };
+    return { method: "POST", headers: { "content-type": "application/json", ...identity.sign({ method: "POST", path: "/peer/memory/search", body: text, target: "mac" }) }, body: text };
   }
 
   it("401 unsigned or unknown key, 503 while off, 200 once on; replays refused", async () => {
@@ -73,7 +73,7 @@ describe("memory in the sidecar app", () => {
     expect((await app("100.64.0.3").request("/memory/search", { method: "POST", body: "{}" })).status).toBe(403);
     const local = await app("127.0.0.1").request("/memory/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "backup drive" }) });
     expect(local.status).toBe(200);
-    const caps = (await (await app("100.64.0.3").request("/peer/capabilities", { method: "GET", headers: linux.sign({ method: "GET", path: "/peer/capabilities", body: "" }) })).json()) as Capabilities;
+    const caps = (await (await app("100.64.0.3").request("/peer/capabilities", { method: "GET", headers: linux.sign({ method: "GET", path: "/peer/capabilities", body: "", target: "mac" }) })).json()) as Capabilities;
     expect(caps.embedder).toEqual({ id: "lexical-v1:384", dimensions: 384, state: "ready" });
     expect(caps.memory).toEqual({ peerSearchEnabled: false, records: 1 });
   });

@@ -14,15 +14,15 @@ import { openStore, scratchDir } from "./memory-helpers.js";
  * Stand-in for the shared signed-request check: requires a header, so "unsigned" is provable, and
  * sets the verified caller as the real check does ("yes" is linux, an own machine).
  */
+/** The roster's owners of the callers below. */
+const owners: Record<string, string> = { linux: "home", mac: "home", evil: "eve" };
 const testAuth: MiddlewareHandler = async (c, next) => {
   const signed = c.req.header("x-test-signed");
   if (signed === undefined) return c.json({ error: { code: "unauthorized", message: "unsigned peer request" } }, 401);
-  c.set("peer", { machine: signed === "yes" ? "linux" : signed });
+  const machine = signed === "yes" ? "linux" : signed;
+  c.set("peer", { machine, owner: owners[machine] });
   await next();
 };
-/** The roster's owners of the callers above. */
-const owners: Record<string, string> = { linux: "home", mac: "home", evil: "eve" };
-const ownerOf = async (machine: string) => owners[machine];
 
 function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: string; sharing?: PeerSharing; fleet?: Parameters<typeof memoryRoutes>[0]["fleet"] } = {}) {
   const sharing = options.sharing ?? peerSharing(false);
@@ -30,8 +30,8 @@ function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: s
   const { enabled: peerSearchEnabled, set: setPeerSearchEnabled } = sharing;
   return new Hono()
     .use(peerAccess({ remoteAddress: () => options.caller ?? "127.0.0.1" }))
-    .route("/", memoryRoutes({ store, machine, owner: "home", peerSearchEnabled, setPeerSearchEnabled, shares: sharing, ownerOf, fleet: options.fleet }))
-    .route("/", peerMemoryRoutes({ store, machine, owner: "home", peerSearchEnabled, shares: sharing, ownerOf, auth: testAuth }));
+    .route("/", memoryRoutes({ store, machine, owner: "home", peerSearchEnabled, setPeerSearchEnabled, shares: sharing, fleet: options.fleet }))
+    .route("/", peerMemoryRoutes({ store, machine, owner: "home", peerSearchEnabled, shares: sharing, auth: testAuth }));
 }
 
 function post(app: { request: Hono["request"] }, path: string, body: unknown, headers: Record<string, string> = {}) {

@@ -21,7 +21,7 @@ let closeEngine: () => Promise<void>;
 
 beforeAll(async () => {
   const real = directoryFor(roster.path, "linux", new Map());
-  const gated: PeerDirectory = { keyFor: (machine) => real.keyFor(machine), peers: async () => (await gate, real.peers()) };
+  const gated: PeerDirectory = { signer: (machine) => real.signer(machine), peers: async () => (await gate, real.peers()) };
   const served = await readyTinyEngine();
   model = served.id;
   closeEngine = () => served.engine.close();
@@ -39,7 +39,7 @@ describe("/peer/infer", () => {
   it("streams the first token before the roster lookup for the caller's owner returns, and meters with the roster's owner", async () => {
     // The caller claims an owner the roster does not give it: the roster's word is what counts.
     const body = JSON.stringify({ jobId: "job-gated", model, messages: [{ role: "user", content: "hi" }], maxTokens: 4, temperature: 0, requester: { machine: "friend", owner: "claimed" } });
-    const res = await fetch(`${linux.url}/peer/infer`, { method: "POST", headers: { "content-type": "application/json", ...signRequest({ method: "POST", path: "/peer/infer", body }, { machine: "friend", privateKey: ids.friend.privateKey }) }, body });
+    const res = await fetch(`${linux.url}/peer/infer`, { method: "POST", headers: { "content-type": "application/json", ...signRequest({ method: "POST", path: "/peer/infer", body, target: "linux" }, { machine: "friend", privateKey: ids.friend.privateKey }) }, body });
     expect(res.status).toBe(200);
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";

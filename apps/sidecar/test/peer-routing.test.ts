@@ -65,7 +65,7 @@ function signedFetch(url: string, path: string, body: string, headers: Record<st
 describe("signed peer API", () => {
   const path = "/peer/probe";
   const body = JSON.stringify({ payload: "hello mesh" });
-  const sign = (who = ids.mac, nowMs?: number) => signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: who.privateKey }, { nowMs });
+  const sign = (who = ids.mac, nowMs?: number) => signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: who.privateKey }, { nowMs });
 
   it("echoes a probe for a caller on the roster", async () => {
     const res = await signedFetch(linux.url, path, body, sign());
@@ -77,7 +77,7 @@ describe("signed peer API", () => {
     const codeOf = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code });
     expect(await codeOf(await signedFetch(linux.url, path, body, {}))).toEqual({ status: 401, code: "unsigned" });
     const stranger = newIdentity("stranger");
-    const unknown = signRequest({ method: "POST", path, body }, { machine: "stranger", privateKey: stranger.privateKey });
+    const unknown = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "stranger", privateKey: stranger.privateKey });
     expect(await codeOf(await signedFetch(linux.url, path, body, unknown))).toEqual({ status: 401, code: "unknown_key" });
     expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.friend)))).toEqual({ status: 401, code: "bad_signature" });
     expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.mac, Date.now() - 10 * 60_000)))).toEqual({ status: 401, code: "stale_timestamp" });
@@ -90,13 +90,13 @@ describe("signed peer API", () => {
 
   it("bounds the probe payload", async () => {
     const big = JSON.stringify({ payload: "x".repeat(70_000) });
-    const res = await signedFetch(linux.url, path, big, signRequest({ method: "POST", path, body: big }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    const res = await signedFetch(linux.url, path, big, signRequest({ method: "POST", path, body: big, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
     expect([400, 413]).toContain(res.status);
   });
 
   it("refuses /peer/infer whose requester is not the signer", async () => {
     const body = JSON.stringify({ jobId: "job-1", model, messages: [{ role: "user", content: "x" }], maxTokens: 4, requester: { machine: "friend", owner: "alice" } });
-    const headers = signRequest({ method: "POST", path: "/peer/infer", body }, { machine: "mac", privateKey: ids.mac.privateKey });
+    const headers = signRequest({ method: "POST", path: "/peer/infer", body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey });
     const res = await signedFetch(linux.url, "/peer/infer", body, headers);
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ error: { code: "requester_mismatch", field: "requester.machine" } });
@@ -104,7 +104,7 @@ describe("signed peer API", () => {
 
   it("streams /peer/infer as NDJSON chunks ending in done", async () => {
     const body = JSON.stringify({ jobId: "job-2", model, messages: [{ role: "user", content: "x" }], maxTokens: 6, requester: { machine: "mac", owner: "home" } });
-    const res = await signedFetch(linux.url, "/peer/infer", body, signRequest({ method: "POST", path: "/peer/infer", body }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    const res = await signedFetch(linux.url, "/peer/infer", body, signRequest({ method: "POST", path: "/peer/infer", body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
     expect(res.headers.get("content-type")).toMatch(/ndjson/);
     const chunks = (await res.text()).trim().split("\n").map((line) => InferStreamChunk.parse(JSON.parse(line)));
     expect(chunks.at(-1)).toMatchObject({ type: "done", servedBy: "linux", testModel: true, finishReason: "length", usage: { completionTokens: 6 } });
@@ -114,7 +114,7 @@ describe("signed peer API", () => {
   it("answers a probe that names a model with that model's state there", async () => {
     const probe = async (named: string) => {
       const body = JSON.stringify({ payload: "hello mesh", model: named });
-      const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: ids.mac.privateKey }));
+      const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
       expect(res.status).toBe(200);
       return res.json();
     };
@@ -124,13 +124,13 @@ describe("signed peer API", () => {
 
   it("refuses a probe whose model is not a string, naming the field", async () => {
     const body = JSON.stringify({ payload: "x", model: 7 });
-    const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: { field: "model" } });
   });
 
   it("reports capabilities with the test model labelled", async () => {
-    const headers = signRequest({ method: "GET", path: "/peer/capabilities", body: "" }, { machine: "mac", privateKey: ids.mac.privateKey });
+    const headers = signRequest({ method: "GET", path: "/peer/capabilities", body: "", target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey });
     const res = await fetch(`${linux.url}/peer/capabilities`, { headers });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ machine: "linux", owner: "home", status: "ready", models: [{ id: model, state: "ready", testModel: true }] });

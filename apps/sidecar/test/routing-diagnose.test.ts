@@ -19,7 +19,7 @@ const closedPort = await new Promise<number>((resolve) => {
 });
 const directory: PeerDirectory = {
   peers: async () => [{ machine: "linux", owner: "home", url: `http://127.0.0.1:${closedPort}`, identityPublicKey: "unused" }],
-  keyFor: async () => undefined,
+  signer: async () => undefined,
 };
 
 function layer(code: LayerResult["code"], status: LayerResult["status"], extra: Partial<LayerResult> = {}): LayerResult {

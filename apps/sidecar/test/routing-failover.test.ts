@@ -36,7 +36,7 @@ function engineThat(behaviour: "absent" | "serves" | "queue-full"): InferenceEng
 
 function peersOf(machines: Array<[string, string]>): PeerDirectory {
   const records: PeerRecord[] = machines.map(([machine, owner]) => ({ machine, owner, url: `http://${machine}.test`, identityPublicKey: "unused" }));
-  return { peers: async () => records, keyFor: async () => undefined };
+  return { peers: async () => records, signer: async () => undefined };
 }
 
 /** A peer client whose /peer/infer behaves per machine; probes and capabilities always pass. */

@@ -62,7 +62,7 @@ describe("the requester bills what it observed (attack 2)", () => {
     const eve = newIdentity("evil");
     const directory: PeerDirectory = {
       peers: async () => [{ machine: "evil", owner: "eve", url: peer.url, identityPublicKey: eve.publicKey }],
-      keyFor: async (machine) => (machine === "evil" ? eve.publicKey : undefined),
+      signer: async (machine) => (machine === "evil" ? { machine, owner: "eve", identityPublicKey: eve.publicKey } : undefined),
     };
     const config = loadSidecarConfig({ POTLUCK_MACHINE: "mac", POTLUCK_OWNER: "home", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off", POTLUCK_HEAD_START: "0" }, []);
     const log = { info: (m: unknown) => void logs.push(String(m)), warn: (m: unknown) => void logs.push(String(m)), error: (m: unknown) => void logs.push(String(m)) };

@@ -203,7 +203,7 @@ describe("attack 8: one roster member floods the replay cache with timestamps ne
     try {
       const path = "/peer/capabilities";
       const capabilities = (who: keyof typeof ids, nowMs?: number) =>
-        fetch(`${sidecar.base}${path}`, { headers: signRequest({ method: "GET", path, body: "" }, { machine: who, privateKey: ids[who].privateKey }, nowMs === undefined ? {} : { nowMs }) });
+        fetch(`${sidecar.base}${path}`, { headers: signRequest({ method: "GET", path, body: "", target: "home1" }, { machine: who, privateKey: ids[who].privateKey }, nowMs === undefined ? {} : { nowMs }) });
       expect((await capabilities("home2")).status).toBe(200);
       let evesServed = 0;
       for (let i = 0; i < 1_100; i++) {

@@ -175,7 +175,7 @@ export class PeerClient {
   private async call(agent: Agent, peer: PeerAddress, method: string, path: string, body: string, signal: AbortSignal): Promise<IncomingMessage> {
     let res: IncomingMessage;
     try {
-      res = await send({ url: `${peer.url}${path}`, method, path, body, headers: () => this.sign({ method, path, body }), agent, signal });
+      res = await send({ url: `${peer.url}${path}`, method, path, body, headers: () => this.sign({ method, path, body, target: peer.machine }), agent, signal });
     } catch (error) {
       throw networkFailure("data-plane", `${method} ${peer.url}${path}`, error, signal);
     }

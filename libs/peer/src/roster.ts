@@ -1,6 +1,7 @@
 import { readFile, stat } from "node:fs/promises";
-import { Roster, type RosterEntry } from "@potluck/protocol";
+import { CoordinatorAnswerHeaders, Roster, type RosterEntry } from "@potluck/protocol";
 import { RosterLimits } from "./limits.js";
+import { verifyCoordinatorAnswer } from "./signing-coordinator.js";
 
 /**
  * Who is on the mesh and which keys each machine uses, as the one source every reader shares:
@@ -57,16 +58,23 @@ export function fileRoster(options: {
 /**
  * The coordinator's roster (GET /v1/roster), re-read once older than `refreshMs`, at once after
  * `invalidate()`, and early for an unknown machine. When the coordinator is unreachable, the last
- * good roster is kept and the failure logged.
+ * good roster is kept and the failure logged. Every answer must be signed by the coordinator
+ * (libs/peer signing-coordinator.ts): with `coordinatorKey` (pinned when the machine joined), by
+ * that key; without one, by the key of the first signed answer, kept for the life of the source
+ * (trust on first use, said in the log). An unsigned or wrongly signed roster is refused and the
+ * last good one kept.
  */
 export function coordinatorRoster(options: {
   url: string;
+  /** The hub's signing key (base64), pinned at enrollment (DATA_DIR/mesh/state.json). */
+  coordinatorKey?: string;
   log?: (message: string) => void;
   limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number };
   now?: () => number;
 }): PeerRoster {
   const base = options.url.replace(/\/+$/, "");
   const fetchTimeoutMs = options.limits?.fetchTimeoutMs ?? RosterLimits.coordinatorFetchTimeoutMs;
+  let pinned = options.coordinatorKey;
   return cachedRoster({
     what: `roster from ${options.url}`,
     recheckMs: options.limits?.refreshMs ?? RosterLimits.coordinatorRefreshMs,
@@ -76,9 +84,21 @@ export function coordinatorRoster(options: {
     read: async () => {
       const res = await fetch(`${base}/v1/roster`, { signal: AbortSignal.timeout(fetchTimeoutMs) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return parseRoster(await res.json());
+      const body = new Uint8Array(await res.arrayBuffer());
+      if (body.byteLength > RosterLimits.fileBytesMax) throw new Error(`larger than ${RosterLimits.fileBytesMax} bytes`);
+      const header = (name: string) => res.headers.get(name);
+      const check = pinned === undefined ? firstUse(body, header) : verifyCoordinatorAnswer({ path: "/v1/roster", body, header }, { publicKey: pinned });
+      if (!check.ok) throw new Error(`refused: ${check.message}`);
+      if (pinned === undefined) options.log?.(`pinned the coordinator key ${check.publicKey} on first use; give the key from DATA_DIR/mesh/state.json to pin it from the start`);
+      pinned = check.publicKey;
+      return parseRoster(JSON.parse(Buffer.from(body).toString("utf8")));
     },
   });
+}
+
+/** With no pinned key: the answer must still be signed, by the key it carries. */
+function firstUse(body: Uint8Array, header: (name: string) => string | null) {
+  return verifyCoordinatorAnswer({ path: "/v1/roster", body, header }, { publicKey: header(CoordinatorAnswerHeaders.key) ?? "" });
 }
 
 /** A roster held in memory (tests, a machine configured by hand). */

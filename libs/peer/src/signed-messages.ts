@@ -1,5 +1,5 @@
 import type { ReplayCache } from "./replay-cache.js";
-import { verifyRequest, type KeyLookup, type VerifyResult } from "./signing.js";
+import { SignedAudience, verifyRequest, type KeyLookup, type VerifyResult } from "./signing.js";
 
 /**
  * NATS messages a machine vouches for (its heartbeats) are signed exactly like peer requests, by
@@ -10,8 +10,8 @@ import { verifyRequest, type KeyLookup, type VerifyResult } from "./signing.js";
 export const signedMessageMethod = "PUB";
 
 /** What `Identity.sign` (or `signRequest`) signs for a message on `subject`. */
-export function messageSigningParts(subject: string, payload: string): { method: string; path: string; body: string } {
-  return { method: signedMessageMethod, path: subject, body: payload };
+export function messageSigningParts(subject: string, payload: string): { method: string; path: string; body: string; target: string } {
+  return { method: signedMessageMethod, path: subject, body: payload, target: SignedAudience.messages };
 }
 
 /** Checks a received message's signature; `header` reads its NATS headers ("" counts as absent). */
@@ -29,6 +29,6 @@ export function verifyMessage(
         return value === undefined || value === "" ? undefined : value;
       },
     },
-    options,
+    { ...options, target: SignedAudience.messages },
   );
 }

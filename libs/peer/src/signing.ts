@@ -7,7 +7,10 @@ import type { ReplayCache } from "./replay-cache.js";
  * Signed peer requests: the ONE module that signs and verifies calls between sidecars (inference,
  * probes, memory search, diagnostics all reuse it). A request carries the caller's machine name, a
  * timestamp, a nonce and an Ed25519 signature over a canonical string of method, path (with
- * query), SHA-256 of the body, timestamp and nonce. Mesh-IP reachability is never a credential.
+ * query), SHA-256 of the body, timestamp, nonce, the caller's machine name as sent and the target
+ * the caller meant. Binding the target means a receiver cannot replay a caller's request at
+ * another machine; binding the name means the header cannot be swapped for an alias. Mesh-IP
+ * reachability is never a credential.
  */
 
 /** Which check a request failed; a 401 names it. */
@@ -28,21 +31,41 @@ export interface SignedParts {
   /** Path with query string, exactly as sent on the request line. */
   path: string;
   body: Uint8Array | string;
+  /**
+   * Who the request is for: another machine's canonical roster name, or one of the service
+   * audiences (`SignedAudience`). The receiver verifies it is this target.
+   */
+  target: string;
 }
+
+/**
+ * Targets that are services rather than machines. A request signed for one of them is refused by
+ * every machine, and a peer request is refused by them.
+ */
+export const SignedAudience = {
+  ledger: "potluck-ledger",
+  coordinator: "potluck-coordinator",
+  /** Messages on NATS (heartbeats): the subject already names the scope. */
+  messages: "potluck-nats",
+} as const;
 
 /**
  * The headers that sign one outgoing request (machine, timestamp, nonce, signature): a machine's
  * identity bound to `signRequest`. Called once per request sent, since a nonce is single-use.
  */
-export type RequestSigner = (request: { method: string; path: string; body: string }) => Record<string, string> | Promise<Record<string, string>>;
+export type RequestSigner = (request: { method: string; path: string; body: string; target: string }) => Record<string, string> | Promise<Record<string, string>>;
 
 /** Looks up a machine's Ed25519 public key (32 raw bytes, base64), e.g. from the roster. */
 export type KeyLookup = (machine: string) => string | undefined | Promise<string | undefined>;
 
-/** The string both sides sign/verify. Versioned so a future change cannot be confused with this one. */
-export function canonicalString(parts: SignedParts & { timestamp: string; nonce: string }): string {
+/**
+ * The string both sides sign/verify. Versioned so a future change cannot be confused with this
+ * one (v1 bound neither the signer's name nor the target). Names are roster labels and audiences
+ * are fixed words, so neither holds the newline that separates the fields.
+ */
+export function canonicalString(parts: SignedParts & { timestamp: string; nonce: string; machine: string }): string {
   const bodyHash = createHash("sha256").update(parts.body).digest("hex");
-  return ["potluck-peer-v1", parts.method.toUpperCase(), parts.path, bodyHash, parts.timestamp, parts.nonce].join("\n");
+  return ["potluck-peer-v2", parts.method.toUpperCase(), parts.path, bodyHash, parts.timestamp, parts.nonce, parts.machine, parts.target].join("\n");
 }
 
 /** The headers that sign a request from `machine` with its identity key. */
@@ -53,18 +76,20 @@ export function signRequest(
 ): Record<string, string> {
   const timestamp = String(options.nowMs ?? Date.now());
   const nonce = options.nonce ?? randomBytes(16).toString("base64url");
-  const signature = sign(null, Buffer.from(canonicalString({ ...parts, timestamp, nonce })), identity.privateKey).toString("base64");
+  const signature = sign(null, Buffer.from(canonicalString({ ...parts, timestamp, nonce, machine: identity.machine })), identity.privateKey).toString("base64");
   return { [Headers.machine]: identity.machine, [Headers.timestamp]: timestamp, [Headers.nonce]: nonce, [Headers.signature]: signature };
 }
 
 /**
- * Checks a signed request. Order matters: the key and the clock are checked before the signature,
- * and a nonce is remembered only after the signature holds, so forged requests cannot fill the
- * replay cache or burn a genuine caller's nonce.
+ * Checks a signed request meant for `target` (this receiver's canonical name or audience).
+ * Order matters: the key and the clock are checked before the signature, and a nonce is
+ * remembered only after the signature holds, so forged requests cannot fill the replay cache or
+ * burn a genuine caller's nonce. `lookupKey` must answer only for a machine's canonical name
+ * (never an alias such as its roster id), so `machine` in the result is that name.
  */
 export async function verifyRequest(
-  parts: SignedParts & { headers: (name: string) => string | undefined },
-  options: { lookupKey: KeyLookup; replay: ReplayCache; nowMs?: number },
+  parts: Omit<SignedParts, "target"> & { headers: (name: string) => string | undefined },
+  options: { target: string; lookupKey: KeyLookup; replay: ReplayCache; nowMs?: number },
 ): Promise<VerifyResult> {
   const machine = parts.headers(Headers.machine);
   const timestamp = parts.headers(Headers.timestamp);
@@ -84,14 +109,14 @@ export async function verifyRequest(
   if (!Number.isFinite(sentMs) || Math.abs(nowMs - sentMs) > SigningLimits.clockSkewMsMax || !options.replay.isFresh(machine, sentMs, nowMs)) {
     return fail(VerifyFailure.staleTimestamp, `timestamp ${timestamp.slice(0, 20)} is outside the ${SigningLimits.clockSkewMsMax / 1000} s window around this machine's clock`);
   }
-  const canonical = canonicalString({ method: parts.method, path: parts.path, body: parts.body, timestamp, nonce });
+  const canonical = canonicalString({ method: parts.method, path: parts.path, body: parts.body, timestamp, nonce, machine, target: options.target });
   let valid = false;
   try {
     valid = verify(null, Buffer.from(canonical), publicKey, Buffer.from(signature, "base64"));
   } catch {
     valid = false;
   }
-  if (!valid) return fail(VerifyFailure.badSignature, `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp and nonce`);
+  if (!valid) return fail(VerifyFailure.badSignature, `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp, nonce and target ${options.target}`);
   if (!options.replay.remember(machine, nonce, sentMs, nowMs)) return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
   return { ok: true, machine };
 }

@@ -6,7 +6,7 @@ import { PeerCallError, PeerClient, ProbeSizes, ReplayCache, generateIdentity, p
 // The client against a real node:http server that checks every signature the way a sidecar does.
 const mac = generateIdentity();
 const macKey = privateKeyFromPem(mac.privateKeyPem);
-const sign = (request: { method: string; path: string; body: string }) => signRequest(request, { machine: "mac", privateKey: macKey });
+const sign = (request: { method: string; path: string; body: string; target: string }) => signRequest(request, { machine: "mac", privateKey: macKey });
 const replay = new ReplayCache();
 const verified: VerifyResult[] = [];
 const probeBytes: number[] = [];
@@ -35,7 +35,7 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (path === "/hang") return void hung.add(res);
   const result = await verifyRequest(
     { method: req.method ?? "GET", path, body, headers: (name) => req.headers[name.toLowerCase()] as string | undefined },
-    { lookupKey: (machine) => (machine === "mac" ? mac.publicKey : undefined), replay },
+    { target: "linux", lookupKey: (machine) => (machine === "mac" ? mac.publicKey : undefined), replay },
   );
   verified.push(result);
   if (!result.ok) return void res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: result.failure, message: result.message } }));

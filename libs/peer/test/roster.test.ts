@@ -5,7 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Roster, RosterEntry } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { coordinatorRoster, fileRoster, generateIdentity, RosterUnavailableError } from "../src/index.js";
+import { coordinatorRoster, fileRoster, generateIdentity, privateKeyFromPem, RosterUnavailableError, signCoordinatorAnswer } from "../src/index.js";
+
+const hubIdentity = generateIdentity();
+const hub = { privateKey: privateKeyFromPem(hubIdentity.privateKeyPem), publicKey: hubIdentity.publicKey };
 
 function entry(name: string, owner = "home"): RosterEntry {
   const key = generateIdentity().publicKey as RosterEntry["identityPublicKey"];
@@ -81,7 +84,8 @@ describe("coordinator roster", () => {
     server = createServer((req, res) => {
       fetches++;
       if (req.url !== "/v1/roster") return void res.writeHead(404).end();
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(current));
+      const text = JSON.stringify(current);
+      res.writeHead(200, { "content-type": "application/json", ...signCoordinatorAnswer("/v1/roster", text, hub) }).end(text);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -90,7 +94,7 @@ describe("coordinator roster", () => {
 
   it("is cached, re-read when told it changed, and early for a machine that just enrolled", async () => {
     let clock = 1_000_000;
-    const source = coordinatorRoster({ url, limits: { refreshMs: 60_000, earlyRefreshMinMs: 2_000 }, now: () => clock });
+    const source = coordinatorRoster({ url, coordinatorKey: hub.publicKey, limits: { refreshMs: 60_000, earlyRefreshMinMs: 2_000 }, now: () => clock });
     expect(await source.entries()).toHaveLength(2);
     const before = fetches;
     await source.lookup("linux");
@@ -111,5 +115,60 @@ describe("coordinator roster", () => {
     expect((await source.lookup("late"))?.name).toBe("late");
     expect(await source.lookup("stranger")).toBeUndefined();
     expect(fetches).toBe(afterChange + 1);
+  });
+});
+
+describe("coordinator roster signatures", () => {
+  const good = roster(1, entry("mac"), entry("linux"));
+  /** How the fake coordinator answers: signed by the hub, by another key, tampered after signing, or unsigned. */
+  let mode: "signed" | "other-key" | "tampered" | "unsigned" = "signed";
+  let server: Server;
+  let url = "";
+  beforeAll(async () => {
+    const other = generateIdentity();
+    server = createServer((_req, res) => {
+      const text = JSON.stringify(good);
+      const signer = mode === "other-key" ? { privateKey: privateKeyFromPem(other.privateKeyPem), publicKey: other.publicKey } : hub;
+      const headers = mode === "unsigned" ? {} : signCoordinatorAnswer("/v1/roster", text, signer);
+      // Tampered: the key of "linux" swapped for the attacker's after the hub signed the answer.
+      const sent = mode === "tampered" ? text.replace(good.machines[1]!.identityPublicKey, other.publicKey) : text;
+      res.writeHead(200, { "content-type": "application/json", ...headers }).end(sent);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("refuses an unsigned, wrongly signed or tampered roster, with no roster in hand and with one", async () => {
+    for (const bad of ["unsigned", "other-key", "tampered"] as const) {
+      mode = bad;
+      const logs: string[] = [];
+      const source = coordinatorRoster({ url, coordinatorKey: hub.publicKey, log: (m) => logs.push(m) });
+      await expect(source.entries(), bad).rejects.toThrow(/refused/);
+      expect(logs.join("\n")).toMatch(/refused/);
+    }
+    mode = "signed";
+    const logs: string[] = [];
+    const source = coordinatorRoster({ url, coordinatorKey: hub.publicKey, limits: { refreshMs: 0 }, log: (m) => logs.push(m) });
+    expect((await source.lookup("linux"))?.identityPublicKey).toBe(good.machines[1]!.identityPublicKey);
+    mode = "tampered";
+    await source.entries(); // the refresh behind the answer is refused...
+    for (let i = 0; i < 100 && !logs.some((l) => /refused/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(logs.join("\n")).toMatch(/refused.*changed on the way.*keeping the last good roster/);
+    expect((await source.lookup("linux"))?.identityPublicKey).toBe(good.machines[1]!.identityPublicKey); // ...and the good one kept
+  });
+
+  it("without a pinned key, pins the first signed answer's key and refuses another key after it", async () => {
+    mode = "unsigned";
+    await expect(coordinatorRoster({ url }).entries()).rejects.toThrow(/not signed/);
+    mode = "signed";
+    const logs: string[] = [];
+    const source = coordinatorRoster({ url, limits: { refreshMs: 0 }, log: (m) => logs.push(m) });
+    expect(await source.entries()).toHaveLength(2);
+    expect(logs.join("\n")).toMatch(/pinned the coordinator key .* on first use/);
+    mode = "other-key";
+    await source.entries();
+    for (let i = 0; i < 100 && !logs.some((l) => /another key/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(logs.join("\n")).toMatch(/another key than the coordinator's pinned one/);
   });
 });

@@ -9,14 +9,14 @@ const alice = generateIdentity();
 const mallory = generateIdentity();
 const keys = new Map([["alice", alice.publicKey]]);
 const lookupKey = (machine: string) => keys.get(machine);
-const parts: SignedParts = { method: "POST", path: "/peer/infer?x=1", body: '{"hello":"world"}' };
+const parts: SignedParts = { method: "POST", path: "/peer/infer?x=1", body: '{"hello":"world"}', target: "bob" };
 const now = 1_800_000_000_000;
 
 function signed(p: SignedParts = parts, who = { machine: "alice", privateKey: privateKeyFromPem(alice.privateKeyPem) }, nowMs = now, nonce?: string) {
   return signRequest(p, who, { nowMs, nonce });
 }
 function verifyWith(headers: Record<string, string>, p: SignedParts = parts, replay = new ReplayCache(), nowMs = now) {
-  return verifyRequest({ ...p, headers: (name) => headers[name] }, { lookupKey, replay, nowMs });
+  return verifyRequest({ ...p, headers: (name) => headers[name] }, { target: p.target, lookupKey, replay, nowMs });
 }
 
 describe("signed peer requests", () => {
@@ -45,6 +45,17 @@ describe("signed peer requests", () => {
     for (const changed of [{ ...parts, method: "GET" }, { ...parts, path: "/peer/infer?x=2" }, { ...parts, body: '{"hello":"World"}' }]) {
       expect(await verifyWith(headers, changed)).toMatchObject({ ok: false, failure: "bad_signature" });
     }
+  });
+
+  it("binds the target and the signer's name: a request replayed at another machine, or under another name, is refused", async () => {
+    const headers = signed();
+    // bob received it; replaying it at carol (whose key lookup knows alice too) fails the signature.
+    expect(await verifyWith(headers, { ...parts, target: "carol" })).toMatchObject({ ok: false, failure: "bad_signature" });
+    const aliased = new Map([["alice", alice.publicKey], ["id-alice", alice.publicKey]]);
+    const replay = new ReplayCache();
+    const asAlias: Record<string, string> = { ...headers, [Headers.machine]: "id-alice" };
+    expect(await verifyRequest({ ...parts, headers: (name) => asAlias[name] }, { target: "bob", lookupKey: (m) => aliased.get(m), replay, nowMs: now })).toMatchObject({ ok: false, failure: "bad_signature" });
+    expect(replay.size).toBe(0);
   });
 
   it("does not remember nonces of forged requests", async () => {

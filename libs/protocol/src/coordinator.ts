@@ -5,17 +5,25 @@ export const TokenCreateRequest = z.object({
   reusable: z.boolean().default(false),
   /** Seconds until the token expires; an hour by default, a week at most. */
   ttlS: z.number().int().min(60).max(7 * 24 * 3600).default(3600),
+  /**
+   * The owner every machine enrolled with this token belongs to; absent, the coordinator's own
+   * household owner. The token fixes it: the joining machine cannot choose another.
+   */
   owner: OwnerName.optional(),
 });
 export type TokenCreateRequest = z.infer<typeof TokenCreateRequest>;
 
-export const TokenCreated = z.object({ token: z.string(), expiresAt: IsoTime, reusable: z.boolean() });
+export const TokenCreated = z.object({ token: z.string(), expiresAt: IsoTime, reusable: z.boolean(), owner: OwnerName });
 export type TokenCreated = z.infer<typeof TokenCreated>;
 
 export const EnrollRequest = z.object({
   token: z.string().min(16).max(256),
   name: MachineName,
-  owner: OwnerName,
+  /**
+   * Only an assertion: the owner comes from the join token. A join that names another owner is
+   * refused (403 owner_mismatch) rather than enrolled under an owner it did not expect.
+   */
+  owner: OwnerName.optional(),
   wireguardPublicKey: WireguardKey,
   identityPublicKey: IdentityKey,
   endpoints: z.array(Endpoint).max(16).default([]),
@@ -115,8 +123,20 @@ export const CoordinatorErrorCode = {
   meshFull: "mesh_full",
   machineUnknown: "machine_unknown",
   adminRequired: "admin_required",
+  /** The join named an owner other than the one its token was issued for. */
+  ownerMismatch: "owner_mismatch",
 } as const;
 export type CoordinatorErrorCode = (typeof CoordinatorErrorCode)[keyof typeof CoordinatorErrorCode];
+
+/**
+ * The headers on every coordinator answer a machine relies on (roster, enrollment): the hub's
+ * Ed25519 public key (32 raw bytes, base64) and its signature over the answer (libs/peer
+ * signing-coordinator.ts).
+ */
+export const CoordinatorAnswerHeaders = {
+  key: "x-potluck-coordinator-key",
+  signature: "x-potluck-coordinator-signature",
+} as const;
 
 /** The header that carries the coordinator's admin secret (`Authorization: Bearer <secret>` works too). */
 export const CoordinatorAdminHeader = "x-potluck-admin-secret";
@@ -133,6 +153,11 @@ export const MeshState = z.object({
   interfaceName: z.string().min(1).max(15),
   listenPort: z.number().int().min(1).max(65535),
   endpoints: z.array(Endpoint),
+  /**
+   * The hub's signing key, pinned at enrollment (the join token carried its fingerprint): every
+   * roster answer must be signed with it. Absent only in state written before answers were signed.
+   */
+  coordinatorKey: IdentityKey.optional(),
 });
 export type MeshState = z.infer<typeof MeshState>;
 

@@ -8,7 +8,7 @@ import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import type { ClientAnswer, ClientJob, ClientRequest } from "./peer-client.js";
 
 /** A client job without the connection fields the lab fills in; `url` defaults to linux's sidecar over the mesh. */
-type JobBody = ClientJob extends infer J ? (J extends ClientJob ? Omit<J, "url" | "machine" | "keyPem"> & { url?: string } : never) : never;
+type JobBody = ClientJob extends infer J ? (J extends ClientJob ? Omit<J, "url" | "machine" | "target" | "keyPem"> & { url?: string } : never) : never;
 
 const clientScript = join(repoRoot, "tools/bench/retrieval/peer-client.ts");
 const sidecarPort = 8321;
@@ -129,7 +129,7 @@ function setUp(lab: Lab): MemoryLab {
   const loaded = new Map<string, number>();
   let floor: LabProcess | undefined;
   const runClient = async (host: LabHost, job: JobBody) => {
-    const full = { url: linuxUrl, ...job, machine: "mac", keyPem: macId.privateKeyPem } as ClientJob;
+    const full = { url: linuxUrl, ...job, machine: "mac", target: "linux", keyPem: macId.privateKeyPem } as ClientJob;
     const result = await host.exec([process.execPath, "--import", "tsx", clientScript], { input: JSON.stringify(full), timeoutMs: 30 * 60_000, cwd: repoRoot });
     const line = result.stdout.trim().split("\n").pop() ?? "";
     const parsed = safeAny(line);

@@ -13,8 +13,8 @@ export interface ClientRequest {
 }
 
 export type ClientJob =
-  | { mode: "requests"; url: string; machine: string; keyPem: string; requests: ClientRequest[] }
-  | { mode: "time"; url: string; machine: string; keyPem: string; request: ClientRequest; samples: number; warmup: number; repeats: number };
+  | { mode: "requests"; url: string; machine: string; target: string; keyPem: string; requests: ClientRequest[] }
+  | { mode: "time"; url: string; machine: string; target: string; keyPem: string; request: ClientRequest; samples: number; warmup: number; repeats: number };
 
 export interface ClientAnswer {
   status: number;
@@ -32,7 +32,7 @@ async function send(job: ClientJob, request: ClientRequest): Promise<ClientAnswe
   const headers: Record<string, string> = text === undefined ? {} : { "content-type": "application/json" };
   if (request.signed) {
     privateKey ??= privateKeyFromPem(job.keyPem);
-    Object.assign(headers, signRequest({ method: request.method, path: request.path, body: text ?? "" }, { machine: job.machine, privateKey }));
+    Object.assign(headers, signRequest({ method: request.method, path: request.path, body: text ?? "", target: job.target }, { machine: job.machine, privateKey }));
   }
   try {
     const res = await fetch(`${job.url}${request.path}`, { method: request.method, headers, body: text, signal: AbortSignal.timeout(requestTimeoutMs) });

@@ -24,12 +24,12 @@ export async function serveMemory(store: MemoryStore, machine: string): Promise<
     models: [],
     diagnostics: null,
     memory: { store, embedder: store.embedder, close: async () => undefined },
-    directory: { peers: async () => [], keyFor: async (name) => (name === caller ? callerKey : undefined) },
+    directory: { peers: async () => [], signer: async (name) => (name === caller ? { machine: caller, owner: "home", identityPublicKey: callerKey } : undefined) },
   });
   const served = await serveApp(service.app, { port: 0, hostname: "127.0.0.1" });
   return {
     url: `http://127.0.0.1:${served.port}`,
-    sign: (request) => signRequest(request, { machine: caller, privateKey }),
+    sign: (request) => signRequest({ ...request, target: machine }, { machine: caller, privateKey }),
     close: async () => {
       await served.close();
       await service.close();

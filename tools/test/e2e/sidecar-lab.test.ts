@@ -97,13 +97,13 @@ describe("sidecars across the lab mesh", () => {
     const key = (pem: string) => privateKeyFromPem(pem);
     const codeOf = (r: { status: number; body: string }) => ({ status: r.status, code: (JSON.parse(r.body) as { error?: { code: string } }).error?.code ?? "ok" });
     expect(codeOf(await curl(mac, url, { method: "POST", body }))).toEqual({ status: 401, code: "unsigned" });
-    const forged = signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: key(generateIdentity().privateKeyPem) });
+    const forged = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: key(generateIdentity().privateKeyPem) });
     expect(codeOf(await curl(mac, url, { method: "POST", body, headers: forged }))).toEqual({ status: 401, code: "bad_signature" });
-    const stale = signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: key(identities.mac.privateKeyPem) }, { nowMs: Date.now() - 10 * 60_000 });
+    const stale = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: key(identities.mac.privateKeyPem) }, { nowMs: Date.now() - 10 * 60_000 });
     expect(codeOf(await curl(mac, url, { method: "POST", body, headers: stale }))).toEqual({ status: 401, code: "stale_timestamp" });
-    const unknown = signRequest({ method: "POST", path, body }, { machine: "intruder", privateKey: key(generateIdentity().privateKeyPem) });
+    const unknown = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "intruder", privateKey: key(generateIdentity().privateKeyPem) });
     expect(codeOf(await curl(mac, url, { method: "POST", body, headers: unknown }))).toEqual({ status: 401, code: "unknown_key" });
-    const good = signRequest({ method: "POST", path, body }, { machine: "mac", privateKey: key(identities.mac.privateKeyPem) });
+    const good = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: key(identities.mac.privateKeyPem) });
     const first = await curl(mac, url, { method: "POST", body, headers: good });
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body)).toMatchObject({ machine: "linux", payload: "over the mesh" });

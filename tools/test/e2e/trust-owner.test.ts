@@ -100,7 +100,7 @@ describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60
 
   /** Signed requests from eve's namespace to linux's sidecar over potluck0, with eve's own key. */
   async function fromEve(requests: ClientRequest[]): Promise<ClientAnswer[]> {
-    const job: ClientJob = { mode: "requests", url: `http://${linux.meshIp ?? ""}:${port}`, machine: "eve", keyPem: keys.eve.privateKeyPem, requests };
+    const job: ClientJob = { mode: "requests", url: `http://${linux.meshIp ?? ""}:${port}`, machine: "eve", target: "linux", keyPem: keys.eve.privateKeyPem, requests };
     const result = await eve.exec([process.execPath, "--import", "tsx", clientScript], { input: JSON.stringify(job), timeoutMs: 5 * 60_000, cwd: repoRoot });
     expect(result.code, result.stderr).toBe(0);
     return JSON.parse(result.stdout.trim().split("\n").pop() ?? "[]") as ClientAnswer[];

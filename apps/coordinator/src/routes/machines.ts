@@ -1,5 +1,5 @@
 import { CoordinatorAdminHeader, ErrorCode, KeyRotateRequest, PotluckHttpError, zodHook } from "@potluck/protocol";
-import { ReplayCache, verifyRequest } from "@potluck/peer";
+import { ReplayCache, SignedAudience, verifyRequest } from "@potluck/peer";
 import { Hono, type Context } from "hono";
 import { validator } from "hono/validator";
 import { requireAdmin } from "../admin.js";
@@ -48,7 +48,7 @@ async function authorizeRotation(c: Context, state: CoordinatorState, adminSecre
   const url = new URL(c.req.url);
   const result = await verifyRequest(
     { method: c.req.method, path: `${url.pathname}${url.search}`, body: await c.req.text(), headers: (name) => c.req.header(name) },
-    { lookupKey: async (machine) => (machine === target.name ? target.identityPublicKey : undefined), replay },
+    { target: SignedAudience.coordinator, lookupKey: async (machine) => (machine === target.name ? target.identityPublicKey : undefined), replay },
   );
   if (!result.ok) {
     throw new PotluckHttpError(401, ErrorCode.unauthorized, `key rotation for ${target.name} needs the admin secret or a request signed by ${target.name}'s identity key: ${result.message}`);

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { errorBody, ErrorCode, Headers, LedgerLimits } from "@potluck/protocol";
-import { ReplayCache, verifyRequest } from "@potluck/peer";
+import { ReplayCache, SignedAudience, verifyRequest } from "@potluck/peer";
 import type { MiddlewareHandler } from "hono";
 import type { MachineDirectory } from "./roster.js";
 
@@ -52,6 +52,7 @@ export function requireWriter(auth: WriteAuth | undefined): MiddlewareHandler<{ 
       result = await verifyRequest(
         { method: c.req.method, path: url.pathname + url.search, body, headers: (name) => c.req.header(name) },
         {
+          target: SignedAudience.ledger,
           replay,
           lookupKey: async (machine) => {
             const known = await machines.lookup(machine);

@@ -31,16 +31,11 @@ export interface MemoryRouteDeps {
   setPeerSearchEnabled: (enabled: boolean) => void;
   /** The per-project grants to other owners (sharing.ts), read on every request. */
   shares: Pick<PeerSharing, "shares" | "share" | "unshare" | "allows">;
-  /**
-   * The owner of a machine that signed a peer request: the owner of the roster entry whose key
-   * verified the signature, never what the request says. Undefined: not on the roster.
-   */
-  ownerOf: (machine: string) => Promise<string | undefined>;
   /** Fleet scope; without it `scope: "fleet"` answers with this machine alone. */
   fleet?: { roster: FleetRoster; search: PeerSearcher };
 }
 
-export interface PeerMemoryRouteDeps extends Pick<MemoryRouteDeps, "store" | "machine" | "owner" | "peerSearchEnabled" | "shares" | "ownerOf"> {
+export interface PeerMemoryRouteDeps extends Pick<MemoryRouteDeps, "store" | "machine" | "owner" | "peerSearchEnabled" | "shares"> {
   /** The shared signed-peer-request check: unsigned, unknown, stale or replayed requests get 401; sets `c.get("peer")`. */
   auth: MiddlewareHandler;
 }
@@ -113,12 +108,12 @@ export function memoryRoutes(deps: MemoryRouteDeps) {
  * on. Peer searches never mark records as accessed.
  */
 export function peerMemoryRoutes(deps: PeerMemoryRouteDeps) {
-  const app = new Hono<{ Variables: { peer?: { machine: string } } }>()
+  const app = new Hono<{ Variables: { peer?: { machine: string; owner: string } } }>()
     .use("/peer/memory/*", memoryBodyLimit)
     .use("/peer/memory/*", deps.auth)
     .post("/peer/memory/search", validator("json", zodHook(PeerMemorySearchRequest)), async (c) => {
       const request = c.req.valid("json");
-      const project = await scopeFor(deps, c.get("peer")?.machine, request.project);
+      const project = scopeFor(deps, c.get("peer"), request.project);
       const scored = await deps.store.search(request.query, { ...request, project }, { touch: false });
       // The store filters by project already; a grant's boundary is checked once more on the way out.
       const hits = toHits(project === undefined ? scored : scored.filter((s) => s.record.project === project), deps.machine);
@@ -133,8 +128,10 @@ export function peerMemoryRoutes(deps: PeerMemoryRouteDeps) {
  * refusal that says why: 503 while an own machine's opt-in is off, 403 for another owner without
  * a grant for the named project.
  */
-async function scopeFor(deps: PeerMemoryRouteDeps, caller: string | undefined, project: string | undefined): Promise<string | undefined> {
-  const owner = caller === undefined ? undefined : await deps.ownerOf(caller);
+function scopeFor(deps: PeerMemoryRouteDeps, peer: { machine: string; owner: string } | undefined, project: string | undefined): string | undefined {
+  // The owner is the verified signer's roster entry's (the signature middleware set it), never the request's.
+  const caller = peer?.machine;
+  const owner = peer?.owner;
   if (owner === undefined) throw new PotluckHttpError(403, ErrorCode.forbidden, `the signing machine ${caller ?? "(none)"} has no owner on this machine's roster, so none of its memory is shared with it`);
   if (owner === deps.owner) {
     if (!deps.peerSearchEnabled()) throw new PotluckHttpError(503, ErrorCode.unavailable, peerSearchDisabledReason);

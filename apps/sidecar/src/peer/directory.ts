@@ -18,12 +18,24 @@ export interface PeerRecord {
 export interface PeerDirectory {
   /** Every other machine (never this one). */
   peers(): Promise<PeerRecord[]>;
-  /** The identity key a machine signs with, or undefined when it is not on the roster. */
-  keyFor(machine: string): Promise<string | undefined>;
+  /**
+   * The machine whose canonical roster name is exactly `machine` (never its id or another alias),
+   * with the key it signs with and its owner; undefined when no machine has that name. The
+   * signature check resolves every caller through this, so a caller's owner always comes from
+   * the roster, never from its request.
+   */
+  signer(machine: string): Promise<SignerRecord | undefined>;
+}
+
+/** A verified caller as the roster knows it. */
+export interface SignerRecord {
+  machine: string;
+  owner: string;
+  identityPublicKey: string;
 }
 
 /** An empty directory: a machine alone, before it joins a mesh. */
-export const noPeers: PeerDirectory = { peers: async () => [], keyFor: async () => undefined };
+export const noPeers: PeerDirectory = { peers: async () => [], signer: async () => undefined };
 
 export interface PeerAddressing {
   /** This machine, left out of `peers()`. */
@@ -47,7 +59,12 @@ export function rosterDirectory(roster: PeerRoster, { self, peerPort, urlOverrid
   });
   return {
     peers: async () => (await roster.entries().catch(() => [])).filter((e) => e.name !== self).map(toRecord),
-    keyFor: async (machine) => (await roster.lookup(machine).catch(() => undefined))?.identityPublicKey,
+    signer: async (machine) => {
+      const entry = await roster.lookup(machine).catch(() => undefined);
+      // The roster also answers by id; a signature names its machine by name only.
+      if (entry === undefined || entry.name !== machine) return undefined;
+      return { machine: entry.name, owner: entry.owner, identityPublicKey: entry.identityPublicKey };
+    },
   };
 }
 
@@ -57,6 +74,6 @@ export function rosterFileDirectory(options: PeerAddressing & { path: string; lo
 }
 
 /** A directory over the coordinator's roster (see libs/peer `coordinatorRoster`). */
-export function coordinatorDirectory(options: PeerAddressing & { url: string; log?: (message: string) => void; limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number } }): PeerDirectory {
+export function coordinatorDirectory(options: PeerAddressing & { url: string; coordinatorKey?: string; log?: (message: string) => void; limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number } }): PeerDirectory {
   return rosterDirectory(coordinatorRoster(options), options);
 }

@@ -8,8 +8,8 @@ import { generateIdentity, privateKeyFromPem, publicKeyToBase64, signRequest } f
 export interface Identity {
   machine: string;
   publicKey: string;
-  /** Headers that sign one request (fresh timestamp and nonce each call). */
-  sign(request: { method: string; path: string; body: string }): Record<string, string>;
+  /** Headers that sign one request for `target` (fresh timestamp and nonce each call). */
+  sign(request: { method: string; path: string; body: string; target: string }): Record<string, string>;
 }
 
 export const IDENTITY_FILE = "identity-ed25519.pem";

@@ -41,16 +41,12 @@ export function peerRoutes(deps: PeerRouteDeps) {
     })
     .post("/peer/infer", validator("json", zodHook(PeerInferRequest)), async (c) => {
       const request = c.req.valid("json");
-      const caller = c.get("peer").machine;
+      const { machine: caller, owner } = c.get("peer");
       if (request.requester.machine !== caller) {
         throw new PotluckHttpError(403, "requester_mismatch", `requester.machine is ${request.requester.machine} but the request is signed by ${caller}`, "requester.machine");
       }
-      // The caller's owner matters only for the usage event at the end; the first token does not
-      // wait for the roster (a lookup can mean a stat of the roster file, or a coordinator fetch).
-      const callerOwner = deps.directory.peers().then(
-        (peers) => peers.find((p) => p.machine === caller)?.owner ?? request.requester.owner,
-        () => request.requester.owner,
-      );
+      // The owner is the verified signer's on the roster; requester.owner is never trusted.
+      const callerOwner = Promise.resolve(owner);
       const testModel = deps.engine.state(request.model)?.testModel ?? false;
       const abort = new AbortController();
       const chunks = runLocal(deps.engine, deps.machine, testModel, { ...request, signal: abort.signal, batchWindowMs: coalesceWindowMs });

@@ -15,7 +15,8 @@ the data dir's saved enrollment. The potluck-mesh agent (apps/mesh/potluck-mesh.
 every machine runs after that: it does the same as potluck join --follow.
 
   --name        this machine's name in the roster (POTLUCK_MACHINE, else the host name)
-  --owner       the household or person it belongs to (POTLUCK_OWNER, else "home")
+  --owner       the owner this machine expects to join as; the token fixes the owner (the hub's
+                admin chose it with potluck token create --owner), so a different one is refused
   --endpoint    where other machines reach its WireGuard (default: the address it reaches the
                 coordinator from, port 51820)
   --follow      keep running: follow roster changes (adding and removing peers) until stopped

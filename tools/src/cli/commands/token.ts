@@ -9,7 +9,9 @@ const usage = `Usage: potluck token create [--reusable] [--ttl 1h] [--owner NAME
                             [--admin-secret SECRET] [--data-dir DIR] [--json]
 
 Creates a join token for \`potluck join\`. Single-use and valid for an hour unless --reusable or
---ttl (seconds, or 30m, 12h, 7d; at most 7d) say otherwise. The coordinator is
+--ttl (seconds, or 30m, 12h, 7d; at most 7d) say otherwise. Every machine that joins with it
+belongs to --owner: by default the hub's own household (the coordinator's POTLUCK_OWNER); a guest
+of another owner gets a token made with --owner GUESTNAME. The coordinator is
 POTLUCK_COORDINATOR_URL or http://127.0.0.1:${Defaults.coordinatorPort}. Creating tokens needs the
 coordinator's admin secret: --admin-secret, POTLUCK_COORDINATOR_ADMIN_SECRET, or the file
 DATA_DIR/coordinator/admin-secret the coordinator wrote when run with this data dir.`;
