@@ -7,11 +7,30 @@ import tseslint from "typescript-eslint";
 // Frameworks, ORMs, clients and model runtimes that libs/protocol must never import: it is the
 // wire contract every app and the CLI share, and must stay loadable anywhere.
 const frameworkImports = [
-  "hono", "hono/*", "@hono/*", "drizzle-orm", "drizzle-orm/*", "postgres", "@electric-sql/*",
-  "node-llama-cpp", "@nats-io/*", "nats", "pino", "prom-client", "usearch",
+  "hono",
+  "hono/*",
+  "@hono/*",
+  "drizzle-orm",
+  "drizzle-orm/*",
+  "postgres",
+  "@electric-sql/*",
+  "node-llama-cpp",
+  "@nats-io/*",
+  "nats",
+  "pino",
+  "prom-client",
+  "usearch",
 ];
 
-const appPackages = ["@potluck/sidecar", "@potluck/coordinator", "@potluck/ledger", "@potluck/fw-watcher", "@potluck/mesh", "@potluck/tools", "@potluck/*/src/*"];
+const appPackages = [
+  "@potluck/sidecar",
+  "@potluck/coordinator",
+  "@potluck/ledger",
+  "@potluck/fw-watcher",
+  "@potluck/mesh",
+  "@potluck/tools",
+  "@potluck/*/src/*",
+];
 const appBan = { group: appPackages, message: "apps and libs never import an app; move shared code to a lib." };
 
 // The libs form layers with protocol at the bottom: each may import only the @potluck packages
@@ -27,8 +46,14 @@ const libImportsAllowed = {
 };
 const libLayerBan = (lib) => {
   const allowed = libImportsAllowed[lib];
-  const may = allowed.length === 0 ? "no other @potluck package" : `only ${allowed.map((name) => `@potluck/${name}`).join(" and ")}`;
-  return { group: ["@potluck/*", ...allowed.map((name) => `!@potluck/${name}`)], message: `libs/${lib} imports ${may} (the lib layers in eslint.config.mjs).` };
+  const may =
+    allowed.length === 0
+      ? "no other @potluck package"
+      : `only ${allowed.map((name) => `@potluck/${name}`).join(" and ")}`;
+  return {
+    group: ["@potluck/*", ...allowed.map((name) => `!@potluck/${name}`)],
+    message: `libs/${lib} imports ${may} (the lib layers in eslint.config.mjs).`,
+  };
 };
 
 export default [
@@ -45,7 +70,18 @@ export default [
           // Nx refuses any import of an application project whatever the tags say; tools (benches,
           // the CLI's offline verifiers, tests) may drive apps, so those imports are allowed here and
           // "apps never import apps" is enforced by the name-based ban below instead.
-          allow: ["@potluck/sidecar", "@potluck/sidecar/**", "@potluck/coordinator", "@potluck/coordinator/**", "@potluck/ledger", "@potluck/ledger/**", "@potluck/fw-watcher", "@potluck/fw-watcher/**", "@potluck/mesh", "@potluck/mesh/**"],
+          allow: [
+            "@potluck/sidecar",
+            "@potluck/sidecar/**",
+            "@potluck/coordinator",
+            "@potluck/coordinator/**",
+            "@potluck/ledger",
+            "@potluck/ledger/**",
+            "@potluck/fw-watcher",
+            "@potluck/fw-watcher/**",
+            "@potluck/mesh",
+            "@potluck/mesh/**",
+          ],
           depConstraints: [
             { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:lib"] },
             { sourceTag: "type:lib", onlyDependOnLibsWithTags: ["type:lib"] },
@@ -67,7 +103,12 @@ export default [
     // which only knows packages that resolve; a name-based ban needs no graph at all.
     files: ["apps/**/*.ts", "libs/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: appPackages, message: "apps and libs never import an app; move shared code to a lib." }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [{ group: appPackages, message: "apps and libs never import an app; move shared code to a lib." }],
+        },
+      ],
     },
   },
   // One block per lib, replacing the ban above for its files (ESLint replaces a rule's options, never merges them).
@@ -80,15 +121,27 @@ export default [
     // a package's main entry or a declared index (e.g. @potluck/sidecar/memory), and the lab's
     // index.ts. Reaching past them ties a tool to an app's internals, which then cannot move.
     files: ["tools/**/*.ts"],
-    ignores: [
-      "tools/src/lab/**",
-    ],
+    ignores: ["tools/src/lab/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [
-        { regex: "^@potluck/[^/]+/(src|internal|cli)(/|$)", message: "tools import only a package's public index, not its internals." },
-        { regex: "^(\\.\\./)+(apps|libs)/", message: "tools import a package by its name (@potluck/…), never by a path into apps/ or libs/." },
-        { regex: "^(\\.\\./)+(src/)?lab/(?!index\\.js$)", message: "outside tools/src/lab, import the lab only through lab/index.js." },
-      ] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^@potluck/[^/]+/(src|internal|cli)(/|$)",
+              message: "tools import only a package's public index, not its internals.",
+            },
+            {
+              regex: "^(\\.\\./)+(apps|libs)/",
+              message: "tools import a package by its name (@potluck/…), never by a path into apps/ or libs/.",
+            },
+            {
+              regex: "^(\\.\\./)+(src/)?lab/(?!index\\.js$)",
+              message: "outside tools/src/lab, import the lab only through lab/index.js.",
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -96,11 +149,19 @@ export default [
     files: ["libs/protocol/src/**/*.ts"],
     ignores: ["**/*.test.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [
-        ...frameworkImports.map((group) => ({ group: [group], message: "libs/protocol imports no framework, ORM, client or model runtime." })),
-        appBan,
-        libLayerBan("protocol"),
-      ] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            ...frameworkImports.map((group) => ({
+              group: [group],
+              message: "libs/protocol imports no framework, ORM, client or model runtime.",
+            })),
+            appBan,
+            libLayerBan("protocol"),
+          ],
+        },
+      ],
     },
   },
 ];

@@ -59,6 +59,8 @@ if (mode === "serve") {
   req.on("error", (error) => done({ ok: false, error: error.message, code: error.code ?? "ERROR" }));
   req.end(bodyBytes > 0 ? Buffer.alloc(bodyBytes, "y") : undefined);
 } else {
-  process.stderr.write("usage: lab-http.mjs serve PORT [BIND] | request URL [--method M] [--body-bytes N] [--timeout-ms N]\n");
+  process.stderr.write(
+    "usage: lab-http.mjs serve PORT [BIND] | request URL [--method M] [--body-bytes N] [--timeout-ms N]\n",
+  );
   process.exit(2);
 }

@@ -10,7 +10,12 @@ const mode = process.argv[2] ?? "wait";
 const lab = await createLab({ hosts: ["a", "b"], extraHosts: ["hub"] });
 lab.host("a").spawn("sleeper", ["sleep", "3600"]);
 setInterval(() => undefined, 60_000);
-if (mode === "throw") process.once("SIGUSR2", () => setImmediate(() => { throw new Error("lab-owner: thrown on purpose"); }));
+if (mode === "throw")
+  process.once("SIGUSR2", () =>
+    setImmediate(() => {
+      throw new Error("lab-owner: thrown on purpose");
+    }),
+  );
 else if (mode === "exit") process.once("SIGUSR2", () => setImmediate(() => process.exit(3)));
 // Printed last: the test may signal as soon as it reads this line.
 process.stdout.write(`${JSON.stringify({ id: lab.id, netns: [lab.lanNetns, ...lab.hosts.map((h) => h.netns)] })}\n`);

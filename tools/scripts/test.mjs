@@ -1,4 +1,4 @@
-// `npm test`: the module-boundary lint, the type check and every project's tests, through Nx,
+// `npm test`: the format check, the module-boundary lint, the type check and every project's tests, through Nx,
 // then one closing line with the totals over every project.
 // Lint runs first so that a forbidden import fails fast, before minutes of integration tests.
 import { spawnSync } from "node:child_process";
@@ -10,6 +10,9 @@ rmSync(resultsDir, { recursive: true, force: true });
 
 const env = { ...process.env, NX_DAEMON: "false", NX_NO_CLOUD: "true", NX_TUI: "false" };
 const steps = [
+  // One format for every file (Prettier, 120 columns; .prettierrc.json): a diff of layout alone
+  // never reaches review, and the check takes seconds.
+  ["prettier", "--check", "--log-level=warn", "."],
   ["nx", "run-many", "-t", "lint", "--outputStyle=static"],
   ["nx", "run-many", "-t", "typecheck", "--outputStyle=static"],
   // One project at a time: integration suites share this 2-core machine's namespaces, Postgres

@@ -32,7 +32,9 @@ describe("potluck", () => {
     const overview = await potluck("--help");
     expect(overview.code).toBe(0);
     const names = [...overview.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1] as string);
-    expect(names).toEqual(expect.arrayContaining(["up", "ask", "lab", "join", "ledger", "memory", "model", "doctor", "token", "peers"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["up", "ask", "lab", "join", "ledger", "memory", "model", "doctor", "token", "peers"]),
+    );
     for (const name of names) {
       const help = await potluck(name, "--help");
       expect(help.code, name).toBe(0);

@@ -16,17 +16,43 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const key = (c: string) => `${c.repeat(43)}=`;
 const entry = (name: string, meshIp: string, wg: string): RosterEntry => ({
-  id: name, name, owner: "home", meshIp, wireguardPublicKey: wg as RosterEntry["wireguardPublicKey"], identityPublicKey: wg as RosterEntry["identityPublicKey"],
-  endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false,
+  id: name,
+  name,
+  owner: "home",
+  meshIp,
+  wireguardPublicKey: wg as RosterEntry["wireguardPublicKey"],
+  identityPublicKey: wg as RosterEntry["identityPublicKey"],
+  endpoints: [],
+  state: "online",
+  lastHeartbeatAt: null,
+  staleKey: false,
 });
 const caps = (machine: string, models: Capabilities["models"]): Capabilities => ({
-  machine, owner: "home", version: "0.1.0", status: "ready", models, embedder: null, memory: { peerSearchEnabled: false, records: 0 },
+  machine,
+  owner: "home",
+  version: "0.1.0",
+  status: "ready",
+  models,
+  embedder: null,
+  memory: { peerSearchEnabled: false, records: 0 },
   hardware: { platform: "linux", arch: "x64", cpus: 2, memoryBytes: 1e9, gpu: null },
 });
 const fw = (intact: boolean): FwStatus => ({
-  machine: "mac", interfaceName: "potluck0", vpns: { tailscale: false, mullvad: true }, intact,
-  rules: ["input", "output"].map((chain) => ({ family: "inet" as const, table: "mullvad", chain, rule: `${chain === "input" ? "iif" : "oif"}name potluck0 accept`, state: intact ? ("present" as const) : ("missing" as const) })),
-  lastReapplyAt: null, reapplyCount: 0, lastError: null, checkedAt: new Date().toISOString(),
+  machine: "mac",
+  interfaceName: "potluck0",
+  vpns: { tailscale: false, mullvad: true },
+  intact,
+  rules: ["input", "output"].map((chain) => ({
+    family: "inet" as const,
+    table: "mullvad",
+    chain,
+    rule: `${chain === "input" ? "iif" : "oif"}name potluck0 accept`,
+    state: intact ? ("present" as const) : ("missing" as const),
+  })),
+  lastReapplyAt: null,
+  reapplyCount: 0,
+  lastError: null,
+  checkedAt: new Date().toISOString(),
 });
 /** Markup in a runtime's reason must show as text, never run. */
 const hostileReason = `<img src=x onerror="document.body.dataset.pwned='1'"> CUDA error`;
@@ -38,16 +64,34 @@ function probes(): Probes {
   return {
     local: { health: async () => ({ status: "ok", machine: "mac", uptimeS: 1 }) },
     roster: {
-      list: async () => [entry("mac", "100.64.0.2", key("m")), entry("linux", "100.64.0.3", key("l")), entry("windows", "100.64.0.4", key("w"))],
-      lookup: async (name) => (await probes().roster!.list(AbortSignal.timeout(1000))).find((e) => e.name === name) ?? null,
+      list: async () => [
+        entry("mac", "100.64.0.2", key("m")),
+        entry("linux", "100.64.0.3", key("l")),
+        entry("windows", "100.64.0.4", key("w")),
+      ],
+      lookup: async (name) =>
+        (await probes().roster!.list(AbortSignal.timeout(1000))).find((e) => e.name === name) ?? null,
     },
-    tunnel: { peers: async () => ["l", "w"].map((c) => ({ publicKey: key(c), endpoint: "198.18.0.9:51820", allowedIps: [], latestHandshakeAtMs: Date.now() - 5_000, rxBytes: 0, txBytes: 0 })) },
+    tunnel: {
+      peers: async () =>
+        ["l", "w"].map((c) => ({
+          publicKey: key(c),
+          endpoint: "198.18.0.9:51820",
+          allowedIps: [],
+          latestHandshakeAtMs: Date.now() - 5_000,
+          rxBytes: 0,
+          txBytes: 0,
+        })),
+    },
     peer: {
       nudge: async () => undefined,
       probe: async (target) => {
         if (target.name === "linux" && !world.firewallIntact) throw timeout();
       },
-      capabilities: async (target) => (target.name === "windows" ? caps("windows", [{ id: "qwen", state: "failed", reason: hostileReason, testModel: false }]) : caps(target.name, [{ id: "tiny", state: "ready", testModel: true }])),
+      capabilities: async (target) =>
+        target.name === "windows"
+          ? caps("windows", [{ id: "qwen", state: "failed", reason: hostileReason, testModel: false }])
+          : caps(target.name, [{ id: "tiny", state: "ready", testModel: true }]),
       firstToken: async (target) => ({ text: "hi", servedBy: target.name }),
     },
     firewall: {
@@ -77,7 +121,13 @@ describe("the diagnostics dashboard in headless Chromium", () => {
   let base = "";
   let browser: Browser;
   beforeAll(async () => {
-    const diagnostics = new Diagnostics({ from: "mac", interfaceName: "potluck0", localPort: 8321, peerPort: 8321, probes: probes() });
+    const diagnostics = new Diagnostics({
+      from: "mac",
+      interfaceName: "potluck0",
+      localPort: 8321,
+      peerPort: 8321,
+      probes: probes(),
+    });
     const app = new Hono().route("/", diagnosticsRoutes(diagnostics)).route("/", dashboardRoutes());
     // The sidecar's own error handler, so thrown PotluckHttpErrors answer as they do there.
     app.onError((err, c) => {
@@ -90,7 +140,15 @@ describe("the diagnostics dashboard in headless Chromium", () => {
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     browser = await chromium.launch({
       executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
     });
   });
   afterAll(async () => {
@@ -108,7 +166,9 @@ describe("the diagnostics dashboard in headless Chromium", () => {
     // The firewall failure shows once it has persisted for its time-to-visible; the page refreshes itself.
     const failed = linux.locator('li[data-layer="data-plane"][data-status="failed"]');
     await failed.waitFor({ timeout: 60_000 });
-    await expect(failed.locator(".message").textContent()).resolves.toContain("firewall likely blocking mesh traffic on potluck0");
+    await expect(failed.locator(".message").textContent()).resolves.toContain(
+      "firewall likely blocking mesh traffic on potluck0",
+    );
     const fix = await failed.locator(".fix code").textContent();
     expect(fix).toContain("sudo potluck-fw-watcher --install --interface potluck0");
     expect(fix).toContain("nft insert rule inet mullvad input iifname potluck0 accept");
@@ -137,11 +197,21 @@ describe("the diagnostics dashboard in headless Chromium", () => {
   });
 
   it("the fix route refuses a request without consent or to a non-loopback host", async () => {
-    const noConsent = await fetch(`${base}/diagnostics/fix`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ action: "fw-reapply" }) });
+    const noConsent = await fetch(`${base}/diagnostics/fix`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ action: "fw-reapply" }),
+    });
     expect(noConsent.status).toBe(400);
     expect(((await noConsent.json()) as { error: { field: string } }).error.field).toBe("consent");
     // fetch may not set Host; a DNS-rebinding page would arrive with its own name in it.
-    expect(await postWithHost(`${base}/diagnostics/fix`, "evil.example", JSON.stringify({ action: "fw-reapply", consent: true }))).toBe(403);
+    expect(
+      await postWithHost(
+        `${base}/diagnostics/fix`,
+        "evil.example",
+        JSON.stringify({ action: "fw-reapply", consent: true }),
+      ),
+    ).toBe(403);
     expect(world.reapplyCalls).toBe(1);
     const badPeer = await fetch(`${base}/diagnostics/NOT_A_NAME`);
     expect(badPeer.status).toBe(400);

@@ -13,7 +13,10 @@ describe("import cycles", () => {
     const { cycles, filesRead } = findImportCycles(repoRoot, sourceRoots);
     // A search that read nothing would pass vacuously.
     expect(filesRead).toBeGreaterThan(100);
-    expect(cycles.map((cycle) => cycle.path.join(" → ")), "import cycles: move the shared types into their own module").toEqual([]);
+    expect(
+      cycles.map((cycle) => cycle.path.join(" → ")),
+      "import cycles: move the shared types into their own module",
+    ).toEqual([]);
   });
 
   describe("the cycle finder, on a fixture repo", () => {
@@ -23,7 +26,10 @@ describe("import cycles", () => {
       mkdirSync(dirname(join(root, path)), { recursive: true });
       writeFileSync(join(root, path), text);
     };
-    write("libs/a/package.json", JSON.stringify({ name: "@potluck/a", exports: { ".": "./src/index.ts", "./extra": "./src/extra.ts" } }));
+    write(
+      "libs/a/package.json",
+      JSON.stringify({ name: "@potluck/a", exports: { ".": "./src/index.ts", "./extra": "./src/extra.ts" } }),
+    );
     write("libs/b/package.json", JSON.stringify({ name: "@potluck/b", exports: { ".": "./src/index.ts" } }));
     // A type-only cycle between two files of one package.
     write("libs/a/src/one.ts", 'import type { Two } from "./two.js";\nexport type One = { two?: Two };\n');
@@ -31,10 +37,16 @@ describe("import cycles", () => {
     // A cycle across packages, through a subpath export and a re-export.
     write("libs/a/src/index.ts", 'export { b } from "@potluck/b";\n');
     write("libs/a/src/extra.ts", 'export const extra = 1;\nexport type { Two } from "./two.js";\n');
-    write("libs/b/src/index.ts", 'import { extra } from "@potluck/a/extra";\nimport type { X } from "./dir";\nexport const b = extra;\nexport type B = X;\n');
+    write(
+      "libs/b/src/index.ts",
+      'import { extra } from "@potluck/a/extra";\nimport type { X } from "./dir";\nexport const b = extra;\nexport type B = X;\n',
+    );
     write("libs/b/src/dir/index.ts", 'import type { B } from "../index.js";\nexport type X = B | number;\n');
     // No cycle: an import of a package outside the workspace, and a dynamic import back.
-    write("libs/b/src/lazy.ts", 'import { readFileSync } from "node:fs";\nexport const load = () => import("./late.js");\nexport const read = readFileSync;\n');
+    write(
+      "libs/b/src/lazy.ts",
+      'import { readFileSync } from "node:fs";\nexport const load = () => import("./late.js");\nexport const read = readFileSync;\n',
+    );
     write("libs/b/src/late.ts", 'import { load } from "./lazy.js";\nexport const again = load;\n');
 
     it("reports each cycle as a path list, type-only imports, index files and packages resolved", () => {
@@ -43,11 +55,17 @@ describe("import cycles", () => {
         ["libs/a/src/one.ts", "libs/a/src/two.ts", "libs/a/src/one.ts"],
         ["libs/b/src/dir/index.ts", "libs/b/src/index.ts", "libs/b/src/dir/index.ts"],
       ]);
-      expect(cycles.find((cycle) => cycle.members.includes("libs/b/src/index.ts"))?.members).toEqual(["libs/b/src/dir/index.ts", "libs/b/src/index.ts"]);
+      expect(cycles.find((cycle) => cycle.members.includes("libs/b/src/index.ts"))?.members).toEqual([
+        "libs/b/src/dir/index.ts",
+        "libs/b/src/index.ts",
+      ]);
     });
 
     it("finds a cycle through a package's exported entry", () => {
-      write("libs/a/src/extra.ts", 'import { b } from "@potluck/b";\nexport const extra = 1;\nexport const viaB = b;\n');
+      write(
+        "libs/a/src/extra.ts",
+        'import { b } from "@potluck/b";\nexport const extra = 1;\nexport const viaB = b;\n',
+      );
       const { cycles } = findImportCycles(root, ["libs/b/src"]);
       const crossing = cycles.find((cycle) => cycle.members.includes("libs/a/src/extra.ts"));
       expect(crossing?.path).toEqual(["libs/a/src/extra.ts", "libs/b/src/index.ts", "libs/a/src/extra.ts"]);

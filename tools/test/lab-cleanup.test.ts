@@ -4,7 +4,18 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../src/lib/repo.js";
-import { cleanupLeftovers, createLab, type Lab, labDir, labLeftovers, labNamespaces, labPids, labRootDir, pollUntil, run } from "../src/lab/index.js";
+import {
+  cleanupLeftovers,
+  createLab,
+  type Lab,
+  labDir,
+  labLeftovers,
+  labNamespaces,
+  labPids,
+  labRootDir,
+  pollUntil,
+  run,
+} from "../src/lab/index.js";
 
 // Teardown really removes everything, also when the owner dies without calling it. Every check
 // is scoped to this test's own lab ids: other engineers' labs may exist at the same time.
@@ -36,12 +47,17 @@ function expectGone(id: string, pids: readonly number[]): void {
 
 /** Starts lab-owner.mjs in `mode` and resolves with its lab once it is up. */
 function startOwner(mode: string): Promise<{ id: string; pid: number; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", ownerScript, mode], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", ownerScript, mode], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once("line", (line) => resolve({ ...(JSON.parse(line) as { id: string }), pid: child.pid ?? -1, exited }));
+    createInterface({ input: child.stdout }).once("line", (line) =>
+      resolve({ ...(JSON.parse(line) as { id: string }), pid: child.pid ?? -1, exited }),
+    );
     void exited.then((code) => reject(new Error(`lab-owner ${mode} exited ${code} before its lab was up: ${stderr}`)));
   });
 }
@@ -116,7 +132,8 @@ describe("lab cleanup", () => {
 
   it("potluck lab up / exec / status / down work by hand and leave nothing behind", async () => {
     const id = `c${Math.random().toString(36).slice(2, 8)}`.slice(0, 7);
-    const potluckRun = (...args: string[]) => run([process.execPath, potluck, "lab", ...args], { cwd: repoRoot, timeoutMs: 240_000 });
+    const potluckRun = (...args: string[]) =>
+      run([process.execPath, potluck, "lab", ...args], { cwd: repoRoot, timeoutMs: 240_000 });
     const up = await potluckRun("up", "--hosts", "2", "--id", id);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toContain(`lab ${id} is up`);

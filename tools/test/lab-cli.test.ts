@@ -20,30 +20,34 @@ afterAll(async () => {
 }, labTimeoutMs);
 
 describe("potluck lab up --no-mesh", () => {
-  it("stays up until potluck lab down: status and exec work seconds later", async () => {
-    const up = await potluck("lab", "up", "--no-mesh", "--hosts", "a,b", "--id", id);
-    expect(up, up.stderr).toMatchObject({ code: 0 });
-    const ownerPid = Number(new RegExp(`lab ${id} is up \\(owner pid (\\d+)`).exec(up.stdout)?.[1]);
-    expect(ownerPid).toBeGreaterThan(0);
+  it(
+    "stays up until potluck lab down: status and exec work seconds later",
+    async () => {
+      const up = await potluck("lab", "up", "--no-mesh", "--hosts", "a,b", "--id", id);
+      expect(up, up.stderr).toMatchObject({ code: 0 });
+      const ownerPid = Number(new RegExp(`lab ${id} is up \\(owner pid (\\d+)`).exec(up.stdout)?.[1]);
+      expect(ownerPid).toBeGreaterThan(0);
 
-    await new Promise((resolve) => setTimeout(resolve, settleMs));
+      await new Promise((resolve) => setTimeout(resolve, settleMs));
 
-    const status = await potluck("lab", "status");
-    expect(status.code).toBe(0);
-    expect(status.stdout).toContain(`lab ${id} (potluck lab up): owner pid ${ownerPid}`);
-    const hostLines = status.stdout.split("\n").filter((line) => line.includes(`pl-${id}-`));
-    expect(hostLines).toHaveLength(2);
-    for (const line of hostLines) expect(line).not.toContain("(missing)");
+      const status = await potluck("lab", "status");
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain(`lab ${id} (potluck lab up): owner pid ${ownerPid}`);
+      const hostLines = status.stdout.split("\n").filter((line) => line.includes(`pl-${id}-`));
+      expect(hostLines).toHaveLength(2);
+      for (const line of hostLines) expect(line).not.toContain("(missing)");
 
-    // Flags after "--" belong to the command run in the host, not to potluck.
-    const exec = await potluck("lab", "exec", "a", "--id", id, "--", "ip", "-4", "-o", "address", "show", "eth0");
-    expect(exec, exec.stderr).toMatchObject({ code: 0 });
-    expect(exec.stdout).toMatch(/inet 198\.18\.\d+\.\d+/);
+      // Flags after "--" belong to the command run in the host, not to potluck.
+      const exec = await potluck("lab", "exec", "a", "--id", id, "--", "ip", "-4", "-o", "address", "show", "eth0");
+      expect(exec, exec.stderr).toMatchObject({ code: 0 });
+      expect(exec.stdout).toMatch(/inet 198\.18\.\d+\.\d+/);
 
-    const down = await potluck("lab", "down", "--id", id);
-    expect(down, down.stderr).toMatchObject({ code: 0 });
-    expect(down.stdout).toContain(`lab ${id} stopped`);
-    expect(readState(id)).toBeNull();
-    expect(await pollUntil(() => labLeftovers(id).length === 0, { timeoutMs: 30_000 })).toBe(true);
-  }, labTimeoutMs);
+      const down = await potluck("lab", "down", "--id", id);
+      expect(down, down.stderr).toMatchObject({ code: 0 });
+      expect(down.stdout).toContain(`lab ${id} stopped`);
+      expect(readState(id)).toBeNull();
+      expect(await pollUntil(() => labLeftovers(id).length === 0, { timeoutMs: 30_000 })).toBe(true);
+    },
+    labTimeoutMs,
+  );
 });

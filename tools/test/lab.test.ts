@@ -53,7 +53,10 @@ describe("lab: three hosts on a WireGuard mesh", () => {
         const res = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/`, { timeoutMs: 20_000 });
         expect(res, from).toMatchObject({ ok: true, status: 200 });
         // A body bigger than the MTU crosses the tunnel intact in both directions.
-        const post = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/`, { bodyBytes: 64 * 1024, timeoutMs: 20_000 });
+        const post = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/`, {
+          bodyBytes: 64 * 1024,
+          timeoutMs: 20_000,
+        });
         expect(post, from).toMatchObject({ ok: true, status: 200 });
         const big = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/bytes/65536`, { timeoutMs: 20_000 });
         expect(big, from).toMatchObject({ ok: true, bytes: 65536 });
@@ -78,7 +81,9 @@ describe("lab: three hosts on a WireGuard mesh", () => {
       // The first ping may go out before linux has learned the relay's address; the second cannot.
       await rtt();
       expect(await rtt()).toBeGreaterThanOrEqual(200);
-      expect(await httpFrom(mac, `http://${linux.meshIp}:${port}/`, { timeoutMs: 20_000 }).then((r) => r.code)).toBe("ECONNREFUSED");
+      expect(await httpFrom(mac, `http://${linux.meshIp}:${port}/`, { timeoutMs: 20_000 }).then((r) => r.code)).toBe(
+        "ECONNREFUSED",
+      );
     } finally {
       await undo();
     }
@@ -91,7 +96,13 @@ describe("lab: mesh:false hosts, an extra host, the root link and pinned hosts",
   let lab: Lab;
   let rootServer: Server;
   beforeAll(async () => {
-    lab = await createLab({ hosts: ["a", "b"], extraHosts: ["hub"], mesh: false, rootLink: true, cpus: { a: 0, b: 1 } });
+    lab = await createLab({
+      hosts: ["a", "b"],
+      extraHosts: ["hub"],
+      mesh: false,
+      rootLink: true,
+      cpus: { a: 0, b: 1 },
+    });
     rootServer = createServer((_req, res) => res.end("root"));
     await new Promise<void>((resolve) => rootServer.listen(0, lab.rootIp as string, resolve));
   });
@@ -139,12 +150,18 @@ describe("lab: mesh:false hosts, an extra host, the root link and pinned hosts",
     const server = await serveHttp(hub, port);
     try {
       for (const from of ["a", "b"]) {
-        expect(await httpFrom(lab.host(from), `http://${hub.underlayIp}:${port}/`, { timeoutMs: 20_000 }), from).toMatchObject({ ok: true });
+        expect(
+          await httpFrom(lab.host(from), `http://${hub.underlayIp}:${port}/`, { timeoutMs: 20_000 }),
+          from,
+        ).toMatchObject({ ok: true });
       }
     } finally {
       await server.stop();
     }
     const rootPort = (rootServer.address() as AddressInfo).port;
-    expect(await httpFrom(hub, `http://${lab.rootIp}:${rootPort}/`, { timeoutMs: 20_000 })).toMatchObject({ ok: true, bytes: 4 });
+    expect(await httpFrom(hub, `http://${lab.rootIp}:${rootPort}/`, { timeoutMs: 20_000 })).toMatchObject({
+      ok: true,
+      bytes: 4,
+    });
   });
 });

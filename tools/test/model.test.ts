@@ -13,7 +13,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function potluck(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot, "bin/potluck.mjs"), ...args], { cwd: repoRoot });
+    const { stdout, stderr } = await run(process.execPath, [join(repoRoot, "bin/potluck.mjs"), ...args], {
+      cwd: repoRoot,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -53,11 +55,17 @@ describe("potluck model tiny", () => {
       const context = await model.createContext({ contextSize: 512, threads: 1 });
       const session = new LlamaChatSession({ contextSequence: context.getSequence() });
       let chunks = 0;
-      const text = await session.prompt("Say something", { maxTokens: 16, temperature: 0, onTextChunk: () => chunks++ });
+      const text = await session.prompt("Say something", {
+        maxTokens: 16,
+        temperature: 0,
+        onTextChunk: () => chunks++,
+      });
       expect(session.chatWrapper.wrapperName).toBe("ChatML");
       expect(chunks).toBeGreaterThan(1);
       expect(text.length).toBeGreaterThan(0);
-      const embedding = await (await model.createEmbeddingContext({ contextSize: 128, threads: 1 })).getEmbeddingFor("hello");
+      const embedding = await (
+        await model.createEmbeddingContext({ contextSize: 128, threads: 1 })
+      ).getEmbeddingFor("hello");
       expect(embedding.vector.length).toBe(64);
     } finally {
       await model.dispose();

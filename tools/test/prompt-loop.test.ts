@@ -6,7 +6,8 @@ const bad = (start: number, error = "data-plane"): Attempt => ({ start, end: sta
 
 describe("prompt loop accounting", () => {
   it("groups consecutive failures into spans and ignores a line cut by the stop signal", () => {
-    const lines = [ok(0), bad(100), bad(200), ok(300), bad(400)].map((a) => JSON.stringify(a)).join("\n") + '\n{"start":5';
+    const lines =
+      [ok(0), bad(100), bad(200), ok(300), bad(400)].map((a) => JSON.stringify(a)).join("\n") + '\n{"start":5';
     const attempts = parseAttempts(`noise\n${lines}`);
     expect(attempts).toHaveLength(5);
     expect(failureSpans(attempts)).toEqual([

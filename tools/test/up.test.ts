@@ -31,7 +31,7 @@ function alive(pid: number): boolean {
 
 function childPids(pid: number): number[] {
   // /proc is enough on Linux; the test only needs direct children of `potluck up`.
-  
+
   return readdirSync("/proc")
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
@@ -52,10 +52,21 @@ describe("potluck up", () => {
     const token = randomBytes(12).toString("hex");
     const natsUrl = `nats://${token}@127.0.0.1:${natsPort}`;
     const prefix = `t${randomBytes(4).toString("hex")}`;
-    const up = spawn(process.execPath, [join(repoRoot, "bin/potluck.mjs"), "up", "--port", String(port), "--no-fw-watcher"], {
-      env: { ...process.env, POTLUCK_DATA_DIR: dataDir, POTLUCK_COORDINATOR_PORT: String(port + 1000), POTLUCK_LEDGER_PORT: String(port + 1001), POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: prefix },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const up = spawn(
+      process.execPath,
+      [join(repoRoot, "bin/potluck.mjs"), "up", "--port", String(port), "--no-fw-watcher"],
+      {
+        env: {
+          ...process.env,
+          POTLUCK_DATA_DIR: dataDir,
+          POTLUCK_COORDINATOR_PORT: String(port + 1000),
+          POTLUCK_LEDGER_PORT: String(port + 1001),
+          POTLUCK_NATS_URL: natsUrl,
+          POTLUCK_NATS_PREFIX: prefix,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let output = "";
     up.stdout.on("data", (d: Buffer) => (output += d.toString()));
     up.stderr.on("data", (d: Buffer) => (output += d.toString()));
@@ -67,10 +78,15 @@ describe("potluck up", () => {
       expect(await waitFor(async () => output.includes("potluck: up"), { timeoutMs: 120_000 }), output).toBe(true);
       // The NATS that `up` started refuses a client without the token; the token is nowhere on a
       // command line; the ledger got in with it (it created its usage stream there).
-      await expect(connect({ servers: `nats://127.0.0.1:${natsPort}`, reconnect: false })).rejects.toThrow(/authorization/i);
-      const natsPid = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("nats-server"));
+      await expect(connect({ servers: `nats://127.0.0.1:${natsPort}`, reconnect: false })).rejects.toThrow(
+        /authorization/i,
+      );
+      const natsPid = childPids(up.pid ?? -1).find((pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("nats-server"),
+      );
       expect(natsPid, output).toBeDefined();
-      for (const pid of [up.pid ?? -1, ...childPids(up.pid ?? -1)]) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain(token);
+      for (const pid of [up.pid ?? -1, ...childPids(up.pid ?? -1)])
+        expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain(token);
       expect(output).not.toContain(token);
       // What `up --hub` reads to warn that an already running NATS ignores the URL's secret.
       expect(await natsDemandsAuth("127.0.0.1", natsPort)).toBe(true);
@@ -79,21 +95,37 @@ describe("potluck up", () => {
       const nc = await connect({ ...natsConnectOptions(natsUrl), reconnect: false });
       try {
         const jsm = await jetstreamManager(nc);
-        const streamMade = await waitFor(() => jsm.streams.info(subjectsFor(prefix).usageStream.name).then(() => true, () => false), { timeoutMs: 60_000 });
+        const streamMade = await waitFor(
+          () =>
+            jsm.streams.info(subjectsFor(prefix).usageStream.name).then(
+              () => true,
+              () => false,
+            ),
+          { timeoutMs: 60_000 },
+        );
         expect(streamMade, output).toBe(true);
       } finally {
         await nc.close();
       }
       // A service that dies on its own is started again, like systemd's Restart=on-failure.
-      const ledger = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/ledger"));
+      const ledger = childPids(up.pid ?? -1).find((pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/ledger"),
+      );
       expect(ledger, output).toBeDefined();
       process.kill(ledger ?? -1, "SIGKILL");
-      expect(await waitFor(async () => /ledger exited \(SIGKILL\); restarting it/.test(output), { timeoutMs: 30_000 }), output).toBe(true);
-      expect(await waitFor(() => httpOk(`http://127.0.0.1:${port + 1001}/health`), { timeoutMs: 90_000 }), output).toBe(true);
+      expect(
+        await waitFor(async () => /ledger exited \(SIGKILL\); restarting it/.test(output), { timeoutMs: 30_000 }),
+        output,
+      ).toBe(true);
+      expect(await waitFor(() => httpOk(`http://127.0.0.1:${port + 1001}/health`), { timeoutMs: 90_000 }), output).toBe(
+        true,
+      );
       // With no model configured it serves the tiny model on one thread (cores − 1 here), so it keeps
       // every one of its threads on one CPU (POTLUCK_CPU_PIN=auto).
       if (availableParallelism() === 2) {
-        const sidecar = childPids(up.pid ?? -1).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/sidecar"));
+        const sidecar = childPids(up.pid ?? -1).find((pid) =>
+          readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/sidecar"),
+        );
         expect(sidecar, output).toBeDefined();
         expect(output).toMatch(/pinned to one CPU/);
         const lists = threadCpus(sidecar!).map((cpus) => cpus.join(","));

@@ -19,14 +19,16 @@ export function loadOrCreateAdminSecret(dataDir: string): string {
   try {
     return readSecret(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`reading admin secret ${path}: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+      throw new Error(`reading admin secret ${path}: ${(error as Error).message}`, { cause: error });
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   try {
     // 'wx': if another process created it a moment ago, keep theirs.
     writeFileSync(path, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`creating admin secret ${path}: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST")
+      throw new Error(`creating admin secret ${path}: ${(error as Error).message}`, { cause: error });
   }
   return readSecret(path);
 }
@@ -42,7 +44,11 @@ export function requireAdmin(expected: string, headers: { get(name: string): str
   const bearer = headers.get("authorization")?.match(/^Bearer\s+(.+)$/i)?.[1];
   const given = headers.get(CoordinatorAdminHeader) ?? bearer;
   if (given === undefined || given === null || !sameSecret(given.trim(), expected)) {
-    throw new PotluckHttpError(401, CoordinatorErrorCode.adminRequired, `this endpoint needs the coordinator's admin secret (header ${CoordinatorAdminHeader}); it is in the coordinator's data dir under coordinator/admin-secret`);
+    throw new PotluckHttpError(
+      401,
+      CoordinatorErrorCode.adminRequired,
+      `this endpoint needs the coordinator's admin secret (header ${CoordinatorAdminHeader}); it is in the coordinator's data dir under coordinator/admin-secret`,
+    );
   }
 }
 

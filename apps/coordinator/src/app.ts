@@ -1,5 +1,12 @@
 import { CoordinatorLimits, errorBody, ErrorCode } from "@potluck/protocol";
-import { isLoopbackAddress, jsonErrors, limitBody, loopbackNameRefusal, nodeRemoteAddress, type Logger } from "@potluck/service";
+import {
+  isLoopbackAddress,
+  jsonErrors,
+  limitBody,
+  loopbackNameRefusal,
+  nodeRemoteAddress,
+  type Logger,
+} from "@potluck/service";
 import { Hono, type Context } from "hono";
 import type { Registry } from "prom-client";
 import { requireAdmin } from "./admin.js";
@@ -28,7 +35,9 @@ export function buildCoordinatorApp(deps: CoordinatorDeps) {
   const app = new Hono()
     .use(limitBody({ bytesMax: CoordinatorLimits.bodyBytesMax }))
     .use("/v1/*", signAnswers(deps.signingKey))
-    .get("/health", (c) => c.json({ status: "ok", service: "coordinator", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
+    .get("/health", (c) =>
+      c.json({ status: "ok", service: "coordinator", uptimeS: (Date.now() - deps.startedAt) / 1000 }),
+    )
     .route("/v1/tokens", tokenRoutes(deps.state, deps.adminSecret))
     .route("/v1/enroll", enrollRoutes(deps.state))
     .route("/v1/roster", rosterRoutes(deps.state))
@@ -36,7 +45,8 @@ export function buildCoordinatorApp(deps: CoordinatorDeps) {
     .get("/metrics", async (c) => {
       if (!fromLoopback(c)) requireAdmin(deps.adminSecret, c.req.raw.headers);
       const registry = deps.metrics;
-      if (registry === undefined) return c.json(errorBody(ErrorCode.notFound, "metrics are not enabled in this process"), 404);
+      if (registry === undefined)
+        return c.json(errorBody(ErrorCode.notFound, "metrics are not enabled in this process"), 404);
       return c.body(await registry.metrics(), 200, { "content-type": registry.contentType });
     });
   return jsonErrors(app, { log: deps.log });

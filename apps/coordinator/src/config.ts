@@ -10,7 +10,10 @@ export const CoordinatorConfigSchema = z.object({
   POTLUCK_COORDINATOR_PORT: ConfigFields.port(Defaults.coordinatorPort),
   POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
   /** Subject root on NATS; lets several meshes (or test runs) share one server. */
-  POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
+  POTLUCK_NATS_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -")
+    .default(DEFAULT_SUBJECT_ROOT),
   DATABASE_URL: ConfigFields.url(["postgres", "postgresql"]).optional(),
   /**
    * The household this hub belongs to: the owner a join token binds when its creator names no
@@ -26,6 +29,9 @@ export const CoordinatorConfigSchema = z.object({
 });
 export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
 
-export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): CoordinatorConfig {
+export function loadCoordinatorConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  argv: readonly string[] = process.argv.slice(2),
+): CoordinatorConfig {
   return parseConfig(CoordinatorConfigSchema, env, argv);
 }

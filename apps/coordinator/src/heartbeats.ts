@@ -40,7 +40,8 @@ export class HeartbeatTracker {
   /** Seeds what an earlier coordinator process persisted, without making it look fresh. */
   seed(machine: string, receivedAtMs: number, wireguardPublicKey: string): void {
     const current = this.heard.get(machine);
-    if (current === undefined || current.receivedAtMs < receivedAtMs) this.heard.set(machine, { receivedAtMs, wireguardPublicKey, seq: 0 });
+    if (current === undefined || current.receivedAtMs < receivedAtMs)
+      this.heard.set(machine, { receivedAtMs, wireguardPublicKey, seq: 0 });
   }
 
   lastHeard(machine: string): HeardFrom | undefined {
@@ -77,7 +78,8 @@ export class HeartbeatTracker {
     const { fromMs, toMs } = this.outage;
     const fineWhenWeLeft = heard.receivedAtMs + this.timing.offlineAfterMs >= fromMs;
     if (this.disconnectedAtMs === null && fineWhenWeLeft && now - toMs <= this.timing.offlineAfterMs) return "online";
-    if (this.disconnectedAtMs !== null && heard.receivedAtMs + this.timing.offlineAfterMs >= this.disconnectedAtMs) return "online";
+    if (this.disconnectedAtMs !== null && heard.receivedAtMs + this.timing.offlineAfterMs >= this.disconnectedAtMs)
+      return "online";
     return "offline";
   }
 

@@ -28,7 +28,12 @@ export function natsRosterEvents(nc: NatsConnection, prefix: string, log?: Logge
  * hub's NATS secret lets a machine publish, not speak for another. Connection drops are reported
  * to the heartbeat tracker so our own outage is not blamed on the machines.
  */
-export function subscribeHeartbeats(nc: NatsConnection, prefix: string, state: CoordinatorState, log?: Logger): { rejected: () => number } {
+export function subscribeHeartbeats(
+  nc: NatsConnection,
+  prefix: string,
+  state: CoordinatorState,
+  log?: Logger,
+): { rejected: () => number } {
   const subjects = subjectsFor(prefix);
   const subjectPrefix = subjects.heartbeatAll.slice(0, -1);
   const replay = new ReplayCache();
@@ -58,7 +63,10 @@ export function subscribeHeartbeats(nc: NatsConnection, prefix: string, state: C
         return;
       }
       const beat = parsed.data;
-      void verifyMessage({ subject: msg.subject, data: msg.data, header: (name) => msg.headers?.get(name) }, { lookupKey: (name) => state.identityKeyOf(name), replay }).then((verdict) => {
+      void verifyMessage(
+        { subject: msg.subject, data: msg.data, header: (name) => msg.headers?.get(name) },
+        { lookupKey: (name) => state.identityKeyOf(name), replay },
+      ).then((verdict) => {
         if (verdict.ok) {
           state.heartbeat(beat);
           return;

@@ -36,7 +36,10 @@ export interface CoordinatorOverrides {
 }
 
 /** Everything main.ts wires, as one function so tests and benches run the real thing in-process. */
-export async function startCoordinatorService(config: CoordinatorConfig, overrides: CoordinatorOverrides = {}): Promise<CoordinatorService> {
+export async function startCoordinatorService(
+  config: CoordinatorConfig,
+  overrides: CoordinatorOverrides = {},
+): Promise<CoordinatorService> {
   const { log = silentLogger } = overrides;
   const adminSecret = config.POTLUCK_COORDINATOR_ADMIN_SECRET ?? loadOrCreateAdminSecret(config.POTLUCK_DATA_DIR);
   const signingKey = loadOrCreateCoordinatorKey(config.POTLUCK_DATA_DIR);
@@ -48,7 +51,13 @@ export async function startCoordinatorService(config: CoordinatorConfig, overrid
     await database.close();
     throw error;
   }
-  const state = await CoordinatorState.open({ db: database.db, owner: config.POTLUCK_OWNER, keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey), clock: overrides.clock, events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log) });
+  const state = await CoordinatorState.open({
+    db: database.db,
+    owner: config.POTLUCK_OWNER,
+    keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey),
+    clock: overrides.clock,
+    events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log),
+  });
   const heartbeatFeed = subscribeHeartbeats(nats, config.POTLUCK_NATS_PREFIX, state, log);
   const sweep = setInterval(() => state.sweep(), sweepIntervalMs);
   const flush = setInterval(() => {

@@ -25,7 +25,8 @@ export function loadOrCreateCoordinatorKey(dataDir: string): CoordinatorKey {
     // 'wx': if another process created it a moment ago, keep theirs.
     writeFileSync(path, generateIdentity().privateKeyPem, { mode: 0o600, flag: "wx" });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`creating coordinator signing key ${path}: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST")
+      throw new Error(`creating coordinator signing key ${path}: ${(error as Error).message}`, { cause: error });
   }
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
   let privateKey: KeyObject;

@@ -18,7 +18,16 @@ import {
 import { and, count, eq, gt, isNull, lt, or } from "drizzle-orm";
 import { systemClock, type Clock } from "./clock.js";
 import type { CoordinatorDb } from "./db/open.js";
-import { bumpRosterVersion, lockEnrollment, lowestFreeMeshIndex, readMachines, readRosterVersion, writeHeartbeats, type CoordinatorTx, type MachineRow } from "./db/queries.js";
+import {
+  bumpRosterVersion,
+  lockEnrollment,
+  lowestFreeMeshIndex,
+  readMachines,
+  readRosterVersion,
+  writeHeartbeats,
+  type CoordinatorTx,
+  type MachineRow,
+} from "./db/queries.js";
 import { joinTokens, machines } from "./db/schema.js";
 import { HeartbeatTracker } from "./heartbeats.js";
 import { meshIpFor, meshPrefixLength } from "./mesh-address.js";
@@ -80,7 +89,12 @@ export class CoordinatorState {
     const state = new CoordinatorState(options);
     await state.reload();
     for (const row of state.cache.rows()) {
-      if (row.lastHeartbeatAt !== null) state.heartbeats.seed(row.name, row.lastHeartbeatAt.getTime(), row.reportedWireguardKey ?? row.wireguardPublicKey);
+      if (row.lastHeartbeatAt !== null)
+        state.heartbeats.seed(
+          row.name,
+          row.lastHeartbeatAt.getTime(),
+          row.reportedWireguardKey ?? row.wireguardPublicKey,
+        );
     }
     state.heartbeats.sweep(state.cache.names());
     return state;
@@ -93,9 +107,15 @@ export class CoordinatorState {
     const [active] = await this.db
       .select({ n: count() })
       .from(joinTokens)
-      .where(and(gt(joinTokens.expiresAt, new Date(now)), or(isNull(joinTokens.usedAt), eq(joinTokens.reusable, true))));
+      .where(
+        and(gt(joinTokens.expiresAt, new Date(now)), or(isNull(joinTokens.usedAt), eq(joinTokens.reusable, true))),
+      );
     if ((active?.n ?? 0) >= CoordinatorLimits.tokensActiveMax) {
-      throw new PotluckHttpError(409, ErrorCode.conflict, `${CoordinatorLimits.tokensActiveMax} unused join tokens exist already; let some expire first`);
+      throw new PotluckHttpError(
+        409,
+        ErrorCode.conflict,
+        `${CoordinatorLimits.tokensActiveMax} unused join tokens exist already; let some expire first`,
+      );
     }
     const token = generateToken(this.keyFingerprint);
     const expiresAt = new Date(now + request.ttlS * 1000);
@@ -112,30 +132,32 @@ export class CoordinatorState {
   }
 
   async enroll(request: EnrollRequest): Promise<EnrollResponse> {
-    const { row, version } = await this.db.transaction(async (tx) => {
-      await lockEnrollment(tx);
-      const owner = await this.spendToken(tx, request);
-      await this.assertUnique(tx, request);
-      const meshIndex = await lowestFreeMeshIndex(tx);
-      if (!Number.isInteger(meshIndex) || meshIndex > CoordinatorLimits.meshAddressesMax) {
-        throw new PotluckHttpError(409, Code.meshFull, `every address in ${Defaults.meshCidr} is taken`);
-      }
-      const [inserted] = await tx
-        .insert(machines)
-        .values({
-          id: randomUUID(),
-          name: request.name,
-          owner,
-          meshIndex,
-          wireguardPublicKey: request.wireguardPublicKey,
-          identityPublicKey: request.identityPublicKey,
-          endpoints: request.endpoints,
-          enrolledAt: new Date(this.clock.nowMs()),
-        })
-        .returning();
-      if (inserted === undefined) throw new Error("enrolling: insert returned no row");
-      return { row: inserted, version: await bumpRosterVersion(tx) };
-    }).catch(mapUniqueViolation);
+    const { row, version } = await this.db
+      .transaction(async (tx) => {
+        await lockEnrollment(tx);
+        const owner = await this.spendToken(tx, request);
+        await this.assertUnique(tx, request);
+        const meshIndex = await lowestFreeMeshIndex(tx);
+        if (!Number.isInteger(meshIndex) || meshIndex > CoordinatorLimits.meshAddressesMax) {
+          throw new PotluckHttpError(409, Code.meshFull, `every address in ${Defaults.meshCidr} is taken`);
+        }
+        const [inserted] = await tx
+          .insert(machines)
+          .values({
+            id: randomUUID(),
+            name: request.name,
+            owner,
+            meshIndex,
+            wireguardPublicKey: request.wireguardPublicKey,
+            identityPublicKey: request.identityPublicKey,
+            endpoints: request.endpoints,
+            enrolledAt: new Date(this.clock.nowMs()),
+          })
+          .returning();
+        if (inserted === undefined) throw new Error("enrolling: insert returned no row");
+        return { row: inserted, version: await bumpRosterVersion(tx) };
+      })
+      .catch(mapUniqueViolation);
     this.enrollments++;
     this.heartbeats.forget(row.name);
     this.cache.apply(version, { upsert: row });
@@ -181,22 +203,29 @@ export class CoordinatorState {
 
   async rotateKeys(ref: string, request: KeyRotateRequest): Promise<RosterEntry> {
     if (request.wireguardPublicKey === undefined && request.identityPublicKey === undefined) {
-      throw new PotluckHttpError(400, ErrorCode.invalidRequest, "give wireguardPublicKey, identityPublicKey or both", "wireguardPublicKey");
+      throw new PotluckHttpError(
+        400,
+        ErrorCode.invalidRequest,
+        "give wireguardPublicKey, identityPublicKey or both",
+        "wireguardPublicKey",
+      );
     }
     const row = await this.find(ref);
-    const { updated, version } = await this.db.transaction(async (tx) => {
-      const [changed] = await tx
-        .update(machines)
-        .set({
-          wireguardPublicKey: request.wireguardPublicKey ?? row.wireguardPublicKey,
-          identityPublicKey: request.identityPublicKey ?? row.identityPublicKey,
-          keyRotatedAt: new Date(this.clock.nowMs()),
-        })
-        .where(eq(machines.id, row.id))
-        .returning();
-      if (changed === undefined) throw unknownMachine(ref);
-      return { updated: changed, version: await bumpRosterVersion(tx) };
-    }).catch(mapUniqueViolation);
+    const { updated, version } = await this.db
+      .transaction(async (tx) => {
+        const [changed] = await tx
+          .update(machines)
+          .set({
+            wireguardPublicKey: request.wireguardPublicKey ?? row.wireguardPublicKey,
+            identityPublicKey: request.identityPublicKey ?? row.identityPublicKey,
+            keyRotatedAt: new Date(this.clock.nowMs()),
+          })
+          .where(eq(machines.id, row.id))
+          .returning();
+        if (changed === undefined) throw unknownMachine(ref);
+        return { updated: changed, version: await bumpRosterVersion(tx) };
+      })
+      .catch(mapUniqueViolation);
     this.cache.apply(version, { upsert: updated });
     this.events.publish({ version, reason: "key_rotated", machine: updated.name });
     return this.toEntry(updated);
@@ -265,7 +294,9 @@ export class CoordinatorState {
         await writeHeartbeats(this.db, batch);
       } catch (error) {
         this.heartbeats.markDirty(batch.map((b) => b.machine));
-        throw new Error(`writing heartbeat times: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new Error(`writing heartbeat times: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
       }
       written += batch.length;
     }
@@ -314,19 +345,43 @@ export class CoordinatorState {
 
   /** Spends the join token and returns the owner it binds: the machine's owner, whatever the request says. */
   private async spendToken(tx: CoordinatorTx, request: EnrollRequest): Promise<string> {
-    const [token] = await tx.select().from(joinTokens).where(eq(joinTokens.tokenHash, hashToken(request.token)));
+    const [token] = await tx
+      .select()
+      .from(joinTokens)
+      .where(eq(joinTokens.tokenHash, hashToken(request.token)));
     const now = this.clock.nowMs();
-    if (token === undefined) throw new PotluckHttpError(401, Code.tokenUnknown, "join token is not known to this coordinator; check it was copied whole", "token");
+    if (token === undefined)
+      throw new PotluckHttpError(
+        401,
+        Code.tokenUnknown,
+        "join token is not known to this coordinator; check it was copied whole",
+        "token",
+      );
     if (token.expiresAt.getTime() <= now) {
-      throw new PotluckHttpError(401, Code.tokenExpired, `join token expired at ${token.expiresAt.toISOString()}; create a new one with potluck token create`, "token");
+      throw new PotluckHttpError(
+        401,
+        Code.tokenExpired,
+        `join token expired at ${token.expiresAt.toISOString()}; create a new one with potluck token create`,
+        "token",
+      );
     }
     if (!token.reusable && token.usedAt !== null) {
-      throw new PotluckHttpError(401, Code.tokenUsed, `join token was already used at ${token.usedAt.toISOString()}; it is single-use — create a new one with potluck token create`, "token");
+      throw new PotluckHttpError(
+        401,
+        Code.tokenUsed,
+        `join token was already used at ${token.usedAt.toISOString()}; it is single-use — create a new one with potluck token create`,
+        "token",
+      );
     }
     // Tokens from before owners were bound carry none: they were issued by this hub's admin, for its household.
     const owner = token.owner ?? this.owner;
     if (request.owner !== undefined && request.owner !== owner) {
-      throw new PotluckHttpError(403, Code.ownerMismatch, `this join token was issued for owner "${owner}", not "${request.owner}"; the hub's admin chooses the owner (potluck token create --owner NAME)`, "owner");
+      throw new PotluckHttpError(
+        403,
+        Code.ownerMismatch,
+        `this join token was issued for owner "${owner}", not "${request.owner}"; the hub's admin chooses the owner (potluck token create --owner NAME)`,
+        "owner",
+      );
     }
     await tx
       .update(joinTokens)
@@ -341,8 +396,19 @@ export class CoordinatorState {
       .from(machines)
       .where(or(eq(machines.name, request.name), eq(machines.wireguardPublicKey, request.wireguardPublicKey)));
     for (const row of clash) {
-      if (row.name === request.name) throw new PotluckHttpError(409, Code.nameTaken, `a machine named "${request.name}" is already enrolled; pick another --name or remove it first`, "name");
-      throw new PotluckHttpError(409, Code.keyTaken, `machine "${row.name}" already uses this WireGuard public key`, "wireguardPublicKey");
+      if (row.name === request.name)
+        throw new PotluckHttpError(
+          409,
+          Code.nameTaken,
+          `a machine named "${request.name}" is already enrolled; pick another --name or remove it first`,
+          "name",
+        );
+      throw new PotluckHttpError(
+        409,
+        Code.keyTaken,
+        `machine "${row.name}" already uses this WireGuard public key`,
+        "wireguardPublicKey",
+      );
     }
   }
 }
@@ -353,11 +419,23 @@ function unknownMachine(ref: string): PotluckHttpError {
 
 /** The unique constraints back up the in-transaction checks; their violation is still a clear 409. */
 function mapUniqueViolation(error: unknown): never {
-  const cause = (error as { cause?: { code?: string; constraint_name?: string; constraint?: string } }).cause ?? (error as { code?: string; constraint_name?: string });
+  const cause =
+    (error as { cause?: { code?: string; constraint_name?: string; constraint?: string } }).cause ??
+    (error as { code?: string; constraint_name?: string });
   if (cause.code === "23505") {
-    const constraint = (cause as { constraint_name?: string; constraint?: string }).constraint_name ?? (cause as { constraint?: string }).constraint ?? "";
-    if (constraint.includes("name")) throw new PotluckHttpError(409, Code.nameTaken, "a machine with this name is already enrolled", "name");
-    if (constraint.includes("wireguard")) throw new PotluckHttpError(409, Code.keyTaken, "another machine already uses this WireGuard public key", "wireguardPublicKey");
+    const constraint =
+      (cause as { constraint_name?: string; constraint?: string }).constraint_name ??
+      (cause as { constraint?: string }).constraint ??
+      "";
+    if (constraint.includes("name"))
+      throw new PotluckHttpError(409, Code.nameTaken, "a machine with this name is already enrolled", "name");
+    if (constraint.includes("wireguard"))
+      throw new PotluckHttpError(
+        409,
+        Code.keyTaken,
+        "another machine already uses this WireGuard public key",
+        "wireguardPublicKey",
+      );
     throw new PotluckHttpError(409, ErrorCode.conflict, `conflicts with an enrolled machine (${constraint})`);
   }
   throw error;

@@ -25,10 +25,18 @@ describe("coordinator app", () => {
   });
 
   it("refuses token creation and removal without the admin secret", async () => {
-    const create = await t.app.request("/v1/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const create = await t.app.request("/v1/tokens", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     expect(create.status).toBe(401);
     expect(await create.json()).toMatchObject({ error: { code: "admin_required" } });
-    const wrong = await t.app.request("/v1/tokens", { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer nope-nope-nope-nope" }, body: "{}" });
+    const wrong = await t.app.request("/v1/tokens", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer nope-nope-nope-nope" },
+      body: "{}",
+    });
     expect(wrong.status).toBe(401);
     const remove = await t.app.request("/v1/machines/anything", { method: "DELETE" });
     expect(remove.status).toBe(401);
@@ -38,9 +46,22 @@ describe("coordinator app", () => {
     const token = await t.createToken();
     const res = await t.enroll({ token, name: "mac" });
     expect(res.status, await res.clone().text()).toBe(201);
-    const body = (await res.json()) as { machine: { meshIp: string; state: string }; mtu: number; prefixLength: number; interfaceName: string };
-    expect(body).toMatchObject({ mtu: 1280, prefixLength: 10, interfaceName: "potluck0", machine: { meshIp: "100.64.0.1", state: "never_seen" } });
-    const roster = (await (await t.app.request("/v1/roster")).json()) as { version: number; machines: Array<{ name: string }> };
+    const body = (await res.json()) as {
+      machine: { meshIp: string; state: string };
+      mtu: number;
+      prefixLength: number;
+      interfaceName: string;
+    };
+    expect(body).toMatchObject({
+      mtu: 1280,
+      prefixLength: 10,
+      interfaceName: "potluck0",
+      machine: { meshIp: "100.64.0.1", state: "never_seen" },
+    });
+    const roster = (await (await t.app.request("/v1/roster")).json()) as {
+      version: number;
+      machines: Array<{ name: string }>;
+    };
     expect(roster.machines.map((m) => m.name)).toEqual(["mac"]);
     expect(roster.version).toBeGreaterThan(0);
     expect(await (await t.app.request("/v1/roster/version")).json()).toEqual({ version: roster.version });
@@ -48,7 +69,11 @@ describe("coordinator app", () => {
   });
 
   it("answers a too-large body with 413 and an unknown machine with 404 naming it", async () => {
-    const big = await t.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pad: "x".repeat(70_000) }) });
+    const big = await t.app.request("/v1/enroll", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ pad: "x".repeat(70_000) }),
+    });
     expect(big.status).toBe(413);
     const missing = await t.app.request("/v1/machines/ghost");
     expect(missing.status).toBe(404);

@@ -76,7 +76,11 @@ describe("join tokens", () => {
   });
 
   it("rejects a bad ttl naming the field", async () => {
-    const res = await t.app.request("/v1/tokens", { method: "POST", headers: adminHeaders, body: JSON.stringify({ ttlS: 5 }) });
+    const res = await t.app.request("/v1/tokens", {
+      method: "POST",
+      headers: adminHeaders,
+      body: JSON.stringify({ ttlS: 5 }),
+    });
     expect(await errorOf(res)).toMatchObject({ status: 400, field: "ttlS" });
   });
 });
@@ -98,12 +102,24 @@ describe("enrollment input", () => {
     const token = await t.createToken({ reusable: true });
     const key = randomKey();
     expect((await t.enroll({ token, name: "dup", wireguardPublicKey: key as never })).status).toBe(201);
-    expect(await errorOf(await t.enroll({ token, name: "dup" }))).toMatchObject({ status: 409, code: "name_taken", field: "name" });
-    expect(await errorOf(await t.enroll({ token, name: "dup-2", wireguardPublicKey: key as never }))).toMatchObject({ status: 409, code: "key_taken", field: "wireguardPublicKey" });
+    expect(await errorOf(await t.enroll({ token, name: "dup" }))).toMatchObject({
+      status: 409,
+      code: "name_taken",
+      field: "name",
+    });
+    expect(await errorOf(await t.enroll({ token, name: "dup-2", wireguardPublicKey: key as never }))).toMatchObject({
+      status: 409,
+      code: "key_taken",
+      field: "wireguardPublicKey",
+    });
   });
 
   it("answers malformed JSON with a 400, not a 500", async () => {
-    const res = await t.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+    const res = await t.app.request("/v1/enroll", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    });
     expect(res.status).toBe(400);
   });
 });
@@ -112,7 +128,9 @@ describe("mesh addresses", () => {
   it("gives 100 concurrent enrollments 100 distinct addresses in 100.64.0.0/10", async () => {
     const token = await t.createToken({ reusable: true });
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => t.enroll({ token, name: `burst-${i}` })));
-    const bodies = await Promise.all(results.map(async (r) => ({ status: r.status, body: (await r.json()) as { machine: { meshIp: string } } })));
+    const bodies = await Promise.all(
+      results.map(async (r) => ({ status: r.status, body: (await r.json()) as { machine: { meshIp: string } } })),
+    );
     expect(bodies.filter((b) => b.status !== 201)).toEqual([]);
     const ips = bodies.map((b) => b.body.machine.meshIp);
     expect(new Set(ips).size).toBe(100);
@@ -124,7 +142,9 @@ describe("mesh addresses", () => {
 
   it("reuses the address of a removed machine", async () => {
     const token = await t.createToken({ reusable: true });
-    const first = (await (await t.enroll({ token, name: "leaver" })).json()) as { machine: { id: string; meshIp: string } };
+    const first = (await (await t.enroll({ token, name: "leaver" })).json()) as {
+      machine: { id: string; meshIp: string };
+    };
     const del = await t.app.request(`/v1/machines/${first.machine.id}`, { method: "DELETE", headers: adminHeaders });
     expect(del.status).toBe(200);
     expect((await t.app.request(`/v1/machines/${first.machine.id}`)).status).toBe(404);
@@ -135,7 +155,10 @@ describe("mesh addresses", () => {
 
   it("returns every other machine as a peer", async () => {
     const token = await t.createToken();
-    const res = (await (await t.enroll({ token, name: "newcomer" })).json()) as { machine: { id: string }; peers: Array<{ id: string }> };
+    const res = (await (await t.enroll({ token, name: "newcomer" })).json()) as {
+      machine: { id: string };
+      peers: Array<{ id: string }>;
+    };
     const roster = (await (await t.app.request("/v1/roster")).json()) as { machines: Array<{ id: string }> };
     expect(res.peers.length).toBe(roster.machines.length - 1);
     expect(res.peers.some((p) => p.id === res.machine.id)).toBe(false);
@@ -148,14 +171,26 @@ describe("key rotation", () => {
     const enrolled = (await (await t.enroll({ token, name: "rotator" })).json()) as { machine: { id: string } };
     const before = (await (await t.app.request("/v1/roster")).json()) as { version: number };
     const key = randomKey();
-    const unauth = await t.app.request(`/v1/machines/rotator/keys`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ wireguardPublicKey: key }) });
+    const unauth = await t.app.request(`/v1/machines/rotator/keys`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ wireguardPublicKey: key }),
+    });
     expect(unauth.status).toBe(401);
-    const res = await t.app.request(`/v1/machines/${enrolled.machine.id}/keys`, { method: "POST", headers: adminHeaders, body: JSON.stringify({ wireguardPublicKey: key }) });
+    const res = await t.app.request(`/v1/machines/${enrolled.machine.id}/keys`, {
+      method: "POST",
+      headers: adminHeaders,
+      body: JSON.stringify({ wireguardPublicKey: key }),
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ wireguardPublicKey: key, name: "rotator" });
     const after = (await (await t.app.request("/v1/roster")).json()) as { version: number };
     expect(after.version).toBe(before.version + 1);
-    const bad = await t.app.request(`/v1/machines/rotator/keys`, { method: "POST", headers: adminHeaders, body: JSON.stringify({ wireguardPublicKey: "zz" }) });
+    const bad = await t.app.request(`/v1/machines/rotator/keys`, {
+      method: "POST",
+      headers: adminHeaders,
+      body: JSON.stringify({ wireguardPublicKey: "zz" }),
+    });
     expect(await errorOf(bad)).toMatchObject({ status: 400, field: "wireguardPublicKey" });
   });
 
@@ -167,8 +202,13 @@ describe("key rotation", () => {
     expect((await t.enroll({ token, name: "intruder", identityPublicKey: other.publicKey as never })).status).toBe(201);
     const path = "/v1/machines/selfrot/keys";
     const body = JSON.stringify({ wireguardPublicKey: randomKey() });
-    const signed = (machine: string, pem: string) => signRequest({ method: "POST", path, body, target: SignedAudience.coordinator }, { machine, privateKey: privateKeyFromPem(pem) });
-    const post = (headers: Record<string, string>) => t.app.request(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+    const signed = (machine: string, pem: string) =>
+      signRequest(
+        { method: "POST", path, body, target: SignedAudience.coordinator },
+        { machine, privateKey: privateKeyFromPem(pem) },
+      );
+    const post = (headers: Record<string, string>) =>
+      t.app.request(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
 
     const forged = await post(signed("intruder", other.privateKeyPem));
     expect(forged.status).toBe(401);

@@ -9,10 +9,16 @@ const dir = tempDir("potluck-coord-migrate-");
 afterAll(() => dir.remove());
 
 async function tablesAndVersion(db: Awaited<ReturnType<typeof openDatabase>>["db"]) {
-  const tables = await db.execute(sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`);
-  const rows = (Array.isArray(tables) ? tables : (tables as unknown as { rows: unknown[] }).rows) as Array<{ table_name: string }>;
+  const tables = await db.execute(
+    sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
+  );
+  const rows = (Array.isArray(tables) ? tables : (tables as unknown as { rows: unknown[] }).rows) as Array<{
+    table_name: string;
+  }>;
   const version = await db.execute(sql`select version from roster_version`);
-  const vrows = (Array.isArray(version) ? version : (version as unknown as { rows: unknown[] }).rows) as Array<{ version: unknown }>;
+  const vrows = (Array.isArray(version) ? version : (version as unknown as { rows: unknown[] }).rows) as Array<{
+    version: unknown;
+  }>;
   return { tables: rows.map((r) => r.table_name), versions: vrows.map((r) => Number(r.version)) };
 }
 
@@ -43,7 +49,8 @@ describe("migrations", () => {
       const opened = await Promise.all([1, 2, 3].map(() => openDatabase({ databaseUrl: pg.url, dataDir: dir.path })));
       const results = await Promise.all(opened.map((o) => tablesAndVersion(o.db)));
       await Promise.all(opened.map((o) => o.close()));
-      for (const r of results) expect(r).toEqual({ tables: ["join_tokens", "machines", "roster_version"], versions: [0] });
+      for (const r of results)
+        expect(r).toEqual({ tables: ["join_tokens", "machines", "roster_version"], versions: [0] });
     } finally {
       await pg.drop();
     }

@@ -54,7 +54,16 @@ async function stopNats(): Promise<void> {
 beforeAll(async () => {
   await startNats();
   db = await createTestDatabase();
-  const config = loadCoordinatorConfig({ POTLUCK_DATA_DIR: dir.path, DATABASE_URL: db.url, POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: prefix, POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret }, []);
+  const config = loadCoordinatorConfig(
+    {
+      POTLUCK_DATA_DIR: dir.path,
+      DATABASE_URL: db.url,
+      POTLUCK_NATS_URL: natsUrl,
+      POTLUCK_NATS_PREFIX: prefix,
+      POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret,
+    },
+    [],
+  );
   service = await startCoordinatorService(config, { clock });
 });
 afterAll(async () => {
@@ -71,15 +80,34 @@ async function stateOf(name: string): Promise<string | undefined> {
 
 describe("coordinator NATS reconnect grace", () => {
   it("keeps machines online through its own outage and gives them the timeout again after reconnecting", async () => {
-    const tokenRes = await service.app.request("/v1/tokens", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: "{}" });
+    const tokenRes = await service.app.request("/v1/tokens", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` },
+      body: "{}",
+    });
     const { token } = (await tokenRes.json()) as { token: string };
     const key = randomKey();
     const identity = generateIdentity();
-    const enroll = await service.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name: "mac", owner: "home", wireguardPublicKey: key, identityPublicKey: identity.publicKey }) });
+    const enroll = await service.app.request("/v1/enroll", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        token,
+        name: "mac",
+        owner: "home",
+        wireguardPublicKey: key,
+        identityPublicKey: identity.publicKey,
+      }),
+    });
     expect(enroll.status).toBe(201);
 
     const client = await natsConnect({ servers: natsUrl });
-    publishHeartbeat(client, subjectsFor(prefix).heartbeat("mac"), { machine: "mac", wireguardPublicKey: key, seq: 1, sentAt: new Date().toISOString(), status: "ok" }, { machine: "mac", privateKeyPem: identity.privateKeyPem });
+    publishHeartbeat(
+      client,
+      subjectsFor(prefix).heartbeat("mac"),
+      { machine: "mac", wireguardPublicKey: key, seq: 1, sentAt: new Date().toISOString(), status: "ok" },
+      { machine: "mac", privateKeyPem: identity.privateKeyPem },
+    );
     await client.flush();
     await until(async () => (await stateOf("mac")) === "online", "mac online");
     await client.close();

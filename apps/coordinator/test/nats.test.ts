@@ -21,14 +21,25 @@ let client: NatsConnection;
 const changes: RosterChanged[] = [];
 
 function config() {
-  return loadCoordinatorConfig({ POTLUCK_DATA_DIR: dir.path, DATABASE_URL: db.url, POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: prefix, POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret }, []);
+  return loadCoordinatorConfig(
+    {
+      POTLUCK_DATA_DIR: dir.path,
+      DATABASE_URL: db.url,
+      POTLUCK_NATS_URL: natsUrl,
+      POTLUCK_NATS_PREFIX: prefix,
+      POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret,
+    },
+    [],
+  );
 }
 
 beforeAll(async () => {
   db = await createTestDatabase();
   service = await startCoordinatorService(config());
   client = await connect({ servers: natsUrl });
-  client.subscribe(subjects.rosterChanged, { callback: (_e, msg) => void changes.push(RosterChanged.parse(msg.json())) });
+  client.subscribe(subjects.rosterChanged, {
+    callback: (_e, msg) => void changes.push(RosterChanged.parse(msg.json())),
+  });
   await client.flush();
 });
 afterAll(async () => {
@@ -58,33 +69,61 @@ const identities = new Map<string, ReturnType<typeof generateIdentity>>();
 async function enroll(name: string, wireguardPublicKey = randomKey()) {
   const identity = generateIdentity();
   identities.set(name, identity);
-  const tokenRes = await service.app.request("/v1/tokens", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: "{}" });
+  const tokenRes = await service.app.request("/v1/tokens", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` },
+    body: "{}",
+  });
   const { token } = (await tokenRes.json()) as { token: string };
-  const res = await service.app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name, owner: "home", wireguardPublicKey, identityPublicKey: identity.publicKey }) });
+  const res = await service.app.request("/v1/enroll", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token, name, owner: "home", wireguardPublicKey, identityPublicKey: identity.publicKey }),
+  });
   expect(res.status).toBe(201);
   return wireguardPublicKey;
 }
 
 /** A heartbeat as a machine sends it, signed by `signer` (the machine itself unless a test forges it; null: unsigned). */
-function beat(machine: string, wireguardPublicKey: string, subject = subjects.heartbeat(machine), signer: string | null = machine) {
-  const identity = signer === null ? null : { machine, privateKeyPem: (identities.get(signer) ?? generateIdentity()).privateKeyPem };
-  publishHeartbeat(client, subject, { machine, wireguardPublicKey, seq: 1, sentAt: new Date().toISOString(), status: "ok" }, identity);
+function beat(
+  machine: string,
+  wireguardPublicKey: string,
+  subject = subjects.heartbeat(machine),
+  signer: string | null = machine,
+) {
+  const identity =
+    signer === null ? null : { machine, privateKeyPem: (identities.get(signer) ?? generateIdentity()).privateKeyPem };
+  publishHeartbeat(
+    client,
+    subject,
+    { machine, wireguardPublicKey, seq: 1, sentAt: new Date().toISOString(), status: "ok" },
+    identity,
+  );
 }
 
 describe("coordinator over NATS", () => {
   it("publishes roster changes when a machine enrolls", async () => {
     await enroll("linux");
-    await until(async () => changes.find((c) => c.reason === "enrolled" && c.machine === "linux"), "roster.changed enrolled");
+    await until(
+      async () => changes.find((c) => c.reason === "enrolled" && c.machine === "linux"),
+      "roster.changed enrolled",
+    );
   });
 
   it("marks a machine online from a heartbeat and persists the receive time", async () => {
     const key = await enroll("mac");
     expect((await roster()).machines.find((m) => m.name === "mac")?.state).toBe("never_seen");
     beat("mac", key);
-    const entry = await until(async () => (await roster()).machines.find((m) => m.name === "mac" && m.state === "online"), "mac online");
+    const entry = await until(
+      async () => (await roster()).machines.find((m) => m.name === "mac" && m.state === "online"),
+      "mac online",
+    );
     expect(entry.lastHeartbeatAt).not.toBeNull();
     expect(entry.staleKey).toBe(false);
-    await until(async () => changes.find((c) => c.reason === "state_changed" && c.machine === "mac"), "state_changed for mac");
+    await until(
+      async () => changes.find((c) => c.reason === "state_changed" && c.machine === "mac"),
+      "state_changed for mac",
+    );
     expect(await service.state.flush()).toBeGreaterThanOrEqual(0);
     const row = await service.database.db.query.machines.findFirst({ where: (m, { eq }) => eq(m.name, "mac") });
     expect(row?.lastHeartbeatAt).not.toBeNull();
@@ -93,9 +132,15 @@ describe("coordinator over NATS", () => {
   it("flags a stale WireGuard key when the heartbeat's key differs from the roster", async () => {
     await enroll("windows");
     beat("windows", randomKey());
-    const entry = await until(async () => (await roster()).machines.find((m) => m.name === "windows" && m.staleKey), "windows stale key");
+    const entry = await until(
+      async () => (await roster()).machines.find((m) => m.name === "windows" && m.staleKey),
+      "windows stale key",
+    );
     expect(entry.state).toBe("online");
-    await until(async () => changes.find((c) => c.reason === "stale_key" && c.machine === "windows"), "stale_key event");
+    await until(
+      async () => changes.find((c) => c.reason === "stale_key" && c.machine === "windows"),
+      "stale_key event",
+    );
   });
 
   it("ignores a heartbeat whose body names another machine than its subject", async () => {
@@ -115,7 +160,10 @@ describe("coordinator over NATS", () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await roster()).machines.find((m) => m.name === "attic")?.state).toBe("never_seen");
     beat("attic", key);
-    await until(async () => (await roster()).machines.find((m) => m.name === "attic" && m.state === "online"), "attic online once it signs");
+    await until(
+      async () => (await roster()).machines.find((m) => m.name === "attic" && m.state === "online"),
+      "attic online once it signs",
+    );
   });
 
   it("serves Prometheus metrics to the admin (and to loopback callers)", async () => {
@@ -152,7 +200,12 @@ describe("coordinator over NATS", () => {
   it("remembers heartbeats across a coordinator restart", async () => {
     const key = (await roster()).machines.find((m) => m.name === "mac")?.wireguardPublicKey ?? "";
     beat("mac", key);
-    const heard = await until(async () => (await roster()).machines.find((m) => m.name === "mac" && m.lastHeartbeatAt !== null)?.lastHeartbeatAt ?? undefined, "mac heard");
+    const heard = await until(
+      async () =>
+        (await roster()).machines.find((m) => m.name === "mac" && m.lastHeartbeatAt !== null)?.lastHeartbeatAt ??
+        undefined,
+      "mac heard",
+    );
     await service.close(); // flushes receive times
     service = await startCoordinatorService(config());
     const mac = (await roster()).machines.find((m) => m.name === "mac");

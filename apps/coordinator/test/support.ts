@@ -55,7 +55,12 @@ export async function testCoordinator(options: { databaseUrl?: string; dataDir: 
   const database = await openDatabase({ databaseUrl: options.databaseUrl, dataDir: options.dataDir });
   const events: RosterChanged[] = [];
   const signingKey = loadOrCreateCoordinatorKey(options.dataDir);
-  const state = await CoordinatorState.open({ db: database.db, clock: options.clock, events: { publish: (e) => events.push(e) }, keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey) });
+  const state = await CoordinatorState.open({
+    db: database.db,
+    clock: options.clock,
+    events: { publish: (e) => events.push(e) },
+    keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey),
+  });
   const app = buildCoordinatorApp({ startedAt: Date.now(), state, adminSecret, signingKey });
   return {
     app,
@@ -63,22 +68,47 @@ export async function testCoordinator(options: { databaseUrl?: string; dataDir: 
     database,
     events,
     async createToken(body = {}) {
-      const res = await app.request("/v1/tokens", { method: "POST", headers: adminHeaders, body: JSON.stringify(body) });
+      const res = await app.request("/v1/tokens", {
+        method: "POST",
+        headers: adminHeaders,
+        body: JSON.stringify(body),
+      });
       if (res.status !== 201) throw new Error(`token create: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { token: string }).token;
     },
     async enroll(body) {
-      const full = { owner: "home", wireguardPublicKey: randomKey(), identityPublicKey: randomKey(), endpoints: ["198.18.0.2:51820"], ...body };
-      return app.request("/v1/enroll", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(full) });
+      const full = {
+        owner: "home",
+        wireguardPublicKey: randomKey(),
+        identityPublicKey: randomKey(),
+        endpoints: ["198.18.0.2:51820"],
+        ...body,
+      };
+      return app.request("/v1/enroll", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(full),
+      });
     },
   };
 }
 
 /** Publishes a heartbeat as a machine does: its payload signed with `privateKeyPem` as machine `signer` (null: unsigned). */
-export function publishHeartbeat(client: NatsConnection, subject: string, beat: object, signer: { machine: string; privateKeyPem: string } | null): void {
+export function publishHeartbeat(
+  client: NatsConnection,
+  subject: string,
+  beat: object,
+  signer: { machine: string; privateKeyPem: string } | null,
+): void {
   const payload = JSON.stringify(beat);
   if (signer === null) return void client.publish(subject, payload);
   const signed = headers();
-  for (const [name, value] of Object.entries(signRequest(messageSigningParts(subject, payload), { machine: signer.machine, privateKey: privateKeyFromPem(signer.privateKeyPem) }))) signed.set(name, value);
+  for (const [name, value] of Object.entries(
+    signRequest(messageSigningParts(subject, payload), {
+      machine: signer.machine,
+      privateKey: privateKeyFromPem(signer.privateKeyPem),
+    }),
+  ))
+    signed.set(name, value);
   client.publish(subject, payload, { headers: signed });
 }

@@ -2,7 +2,13 @@ import { randomBytes } from "node:crypto";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CoordinatorAnswerHeaders, type Roster } from "@potluck/protocol";
-import { coordinatorKeyFingerprint, coordinatorRoster, fingerprintOfToken, generateIdentity, verifyCoordinatorAnswer } from "@potluck/peer";
+import {
+  coordinatorKeyFingerprint,
+  coordinatorRoster,
+  fingerprintOfToken,
+  generateIdentity,
+  verifyCoordinatorAnswer,
+} from "@potluck/peer";
 import { serveApp, type ServedApp } from "@potluck/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCoordinatorConfig } from "../src/config.js";
@@ -21,10 +27,17 @@ let url = "";
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = loadCoordinatorConfig({
-    POTLUCK_DATA_DIR: dir.path, DATABASE_URL: db.url, POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
-    POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret, POTLUCK_OWNER: "home",
-  }, []);
+  const config = loadCoordinatorConfig(
+    {
+      POTLUCK_DATA_DIR: dir.path,
+      DATABASE_URL: db.url,
+      POTLUCK_NATS_URL: natsUrl,
+      POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
+      POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret,
+      POTLUCK_OWNER: "home",
+    },
+    [],
+  );
   service = await startCoordinatorService(config);
   served = await serveApp(service.app, { port: 0, hostname: "127.0.0.1" });
   url = `http://127.0.0.1:${served.port}`;
@@ -37,20 +50,37 @@ afterAll(async () => {
 });
 
 async function createToken(body: object): Promise<{ token: string; owner: string }> {
-  const res = await fetch(`${url}/v1/tokens`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: JSON.stringify(body) });
+  const res = await fetch(`${url}/v1/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` },
+    body: JSON.stringify(body),
+  });
   expect(res.status).toBe(201);
   return (await res.json()) as { token: string; owner: string };
 }
 
 function enroll(base: string, body: object): Promise<Response> {
-  const full = { wireguardPublicKey: randomKey(), identityPublicKey: generateIdentity().publicKey, endpoints: ["198.18.0.2:51820"], ...body };
-  return fetch(`${base}/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(full) });
+  const full = {
+    wireguardPublicKey: randomKey(),
+    identityPublicKey: generateIdentity().publicKey,
+    endpoints: ["198.18.0.2:51820"],
+    ...body,
+  };
+  return fetch(`${base}/v1/enroll`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(full),
+  });
 }
 
 /** The roster exactly as served, liveness fields left out (they move with time, not with an attack). */
 async function rosterBytes(): Promise<string> {
   const roster = (await (await fetch(`${url}/v1/roster`)).json()) as Roster;
-  return JSON.stringify(roster.machines.map(({ state: _s, lastHeartbeatAt: _l, ...rest }) => rest).concat([{ version: roster.version } as never]));
+  return JSON.stringify(
+    roster.machines
+      .map(({ state: _s, lastHeartbeatAt: _l, ...rest }) => rest)
+      .concat([{ version: roster.version } as never]),
+  );
 }
 
 describe("attack 3: a guest cannot choose its owner", () => {
@@ -86,18 +116,28 @@ describe("attack 10: a LAN attacker rewriting coordinator answers", () => {
     // answer for the attacker's, leaving the coordinator's signature headers as they were.
     proxy = createServer((req, res) => {
       const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c)).on("end", () => {
-        const upstream = httpRequest(`${url}${req.url ?? "/"}`, { method: req.method, headers: { ...req.headers, host: `127.0.0.1:${served.port}` } }, (answer) => {
-          const parts: Buffer[] = [];
-          answer.on("data", (c: Buffer) => parts.push(c)).on("end", () => {
-            const text = Buffer.concat(parts).toString("utf8").replace(/"identityPublicKey":"[^"]+"/g, `"identityPublicKey":"${attacker.publicKey}"`);
-            const headers = { ...answer.headers };
-            delete headers["content-length"];
-            res.writeHead(answer.statusCode ?? 502, headers).end(text);
-          });
+      req
+        .on("data", (c: Buffer) => chunks.push(c))
+        .on("end", () => {
+          const upstream = httpRequest(
+            `${url}${req.url ?? "/"}`,
+            { method: req.method, headers: { ...req.headers, host: `127.0.0.1:${served.port}` } },
+            (answer) => {
+              const parts: Buffer[] = [];
+              answer
+                .on("data", (c: Buffer) => parts.push(c))
+                .on("end", () => {
+                  const text = Buffer.concat(parts)
+                    .toString("utf8")
+                    .replace(/"identityPublicKey":"[^"]+"/g, `"identityPublicKey":"${attacker.publicKey}"`);
+                  const headers = { ...answer.headers };
+                  delete headers["content-length"];
+                  res.writeHead(answer.statusCode ?? 502, headers).end(text);
+                });
+            },
+          );
+          upstream.end(Buffer.concat(chunks));
         });
-        upstream.end(Buffer.concat(chunks));
-      });
     });
     await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
     proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
@@ -110,7 +150,12 @@ describe("attack 10: a LAN attacker rewriting coordinator answers", () => {
     const res = await fetch(`${url}/v1/roster`);
     const body = await res.text();
     expect(res.headers.get(CoordinatorAnswerHeaders.key)).toBe(service.signingKey.publicKey);
-    expect(verifyCoordinatorAnswer({ path: "/v1/roster", body, header: (n) => res.headers.get(n) }, { fingerprint: fingerprintOfToken(token)! })).toEqual({ ok: true, publicKey: service.signingKey.publicKey });
+    expect(
+      verifyCoordinatorAnswer(
+        { path: "/v1/roster", body, header: (n) => res.headers.get(n) },
+        { fingerprint: fingerprintOfToken(token)! },
+      ),
+    ).toEqual({ ok: true, publicKey: service.signingKey.publicKey });
   });
 
   it("an enrollment answer rewritten in flight fails the check against the token's fingerprint", async () => {
@@ -119,13 +164,20 @@ describe("attack 10: a LAN attacker rewriting coordinator answers", () => {
     expect(res.status).toBe(201); // the coordinator enrolled it; the machine must not believe the answer
     const body = await res.text();
     expect(body).toContain(attacker.publicKey);
-    const check = verifyCoordinatorAnswer({ path: "/v1/enroll", body, header: (n) => res.headers.get(n) }, { fingerprint: fingerprintOfToken(token)! });
+    const check = verifyCoordinatorAnswer(
+      { path: "/v1/enroll", body, header: (n) => res.headers.get(n) },
+      { fingerprint: fingerprintOfToken(token)! },
+    );
     expect(check).toMatchObject({ ok: false, message: expect.stringMatching(/changed on the way/) });
   });
 
   it("the roster source refuses a roster rewritten in flight, and keeps none of the attacker's keys", async () => {
     const logs: string[] = [];
-    const viaAttacker = coordinatorRoster({ url: proxyUrl, coordinatorKey: service.signingKey.publicKey, log: (m) => logs.push(m) });
+    const viaAttacker = coordinatorRoster({
+      url: proxyUrl,
+      coordinatorKey: service.signingKey.publicKey,
+      log: (m) => logs.push(m),
+    });
     await expect(viaAttacker.entries()).rejects.toThrow(/refused.*changed on the way/);
     expect(await viaAttacker.lookup("mac").catch(() => undefined)).toBeUndefined();
     // The same source straight to the hub accepts the genuine roster.

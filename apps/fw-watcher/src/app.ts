@@ -14,7 +14,9 @@ export function buildFwWatcherApp(deps: FwWatcherDeps) {
     // The server binds 127.0.0.1 only; this refuses browsers tricked by DNS rebinding into
     // talking to it under another name, or pages of another origin (POST /reapply changes the firewall).
     .use(loopbackGuard({ what: "the fw-watcher" }))
-    .get("/health", (c) => c.json({ status: "ok", service: "fw-watcher", uptimeS: (Date.now() - deps.startedAt) / 1000 }))
+    .get("/health", (c) =>
+      c.json({ status: "ok", service: "fw-watcher", uptimeS: (Date.now() - deps.startedAt) / 1000 }),
+    )
     .route("/", statusRoutes(deps));
   return jsonErrors(app, { log: deps.log });
 }

@@ -42,13 +42,19 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   let flags: Map<string, string>;
   try {
     const strings = Object.keys(FwWatcherConfigSchema.shape).map(flagNameFor);
-    flags = parseFlags(argv.map((arg) => (arg === "-h" ? "--help" : arg)), { strings, booleans: FwWatcherSwitches, positionals: false }).flags;
+    flags = parseFlags(
+      argv.map((arg) => (arg === "-h" ? "--help" : arg)),
+      { strings, booleans: FwWatcherSwitches, positionals: false },
+    ).flags;
   } catch (error) {
     if (error instanceof ArgsError) throw new UsageError(error.message);
     throw error;
   }
   const modes = Modes.filter((mode) => flags.has(mode));
-  if (modes.length > 1) throw new UsageError(`choose one of --install, --check, --watch, --uninstall (got ${modes.map((m) => `--${m}`).join(" ")})`);
+  if (modes.length > 1)
+    throw new UsageError(
+      `choose one of --install, --check, --watch, --uninstall (got ${modes.map((m) => `--${m}`).join(" ")})`,
+    );
   return { mode: modes[0] ?? "watch", json: flags.has("json"), help: flags.has("help") };
 }
 

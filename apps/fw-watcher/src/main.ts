@@ -14,7 +14,10 @@ if (help) {
   process.exit(0);
 }
 const config = loadConfigOrExit("potluck-fw-watcher", () => loadFwWatcherConfig());
-const firewall = new Firewall(commandRunner(config.POTLUCK_FW_NFT.split(" ").filter(Boolean)), config.POTLUCK_INTERFACE);
+const firewall = new Firewall(
+  commandRunner(config.POTLUCK_FW_NFT.split(" ").filter(Boolean)),
+  config.POTLUCK_INTERFACE,
+);
 if (mode !== "watch") {
   process.exitCode = await runOneShot(firewall, { mode, json }, log);
 } else {
@@ -22,7 +25,13 @@ if (mode !== "watch") {
   const details = { interfaceName: config.POTLUCK_INTERFACE, intervalS: config.POTLUCK_FW_WATCH_INTERVAL };
   // The fw-watcher is loopback only. A taken port is not transient: say so once and let systemd
   // (Restart=always) try again later.
-  const server = await serveApp(service.app, { port: config.POTLUCK_FW_PORT, hostname: "127.0.0.1", log, name: "fw-watcher", details }).catch((error: unknown) => {
+  const server = await serveApp(service.app, {
+    port: config.POTLUCK_FW_PORT,
+    hostname: "127.0.0.1",
+    log,
+    name: "fw-watcher",
+    details,
+  }).catch((error: unknown) => {
     log.fatal({ err: messageOf(error), port: config.POTLUCK_FW_PORT }, "status server failed; exiting");
     process.exit(1);
   });

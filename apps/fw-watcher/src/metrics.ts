@@ -4,11 +4,32 @@ import { Counter, Gauge, Registry } from "prom-client";
 /** Prometheus metrics of one watcher, in their own registry (tests build several side by side). */
 export function createMetrics() {
   const registry = new Registry();
-  const reapplies = new Counter({ name: "potluck_fw_reapply_total", help: "Times missing accept rules were reinserted", registers: [registry] });
-  const errors = new Counter({ name: "potluck_fw_errors_total", help: "Checks or reapplies that failed (retried next tick)", registers: [registry] });
-  const lastCheck = new Gauge({ name: "potluck_fw_last_check_timestamp_seconds", help: "Unix time of the last successful ruleset check", registers: [registry] });
-  const missing = new Gauge({ name: "potluck_fw_rules_missing", help: "Applicable accept rules missing at the last check", registers: [registry] });
-  const vpn = new Gauge({ name: "potluck_fw_vpn_detected", help: "1 when that VPN's firewall is present", labelNames: ["vpn"], registers: [registry] });
+  const reapplies = new Counter({
+    name: "potluck_fw_reapply_total",
+    help: "Times missing accept rules were reinserted",
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: "potluck_fw_errors_total",
+    help: "Checks or reapplies that failed (retried next tick)",
+    registers: [registry],
+  });
+  const lastCheck = new Gauge({
+    name: "potluck_fw_last_check_timestamp_seconds",
+    help: "Unix time of the last successful ruleset check",
+    registers: [registry],
+  });
+  const missing = new Gauge({
+    name: "potluck_fw_rules_missing",
+    help: "Applicable accept rules missing at the last check",
+    registers: [registry],
+  });
+  const vpn = new Gauge({
+    name: "potluck_fw_vpn_detected",
+    help: "1 when that VPN's firewall is present",
+    labelNames: ["vpn"],
+    registers: [registry],
+  });
   let countedReapplies = 0;
 
   /** Folds a status into the metrics; counters only move forward by the status' own counts. */

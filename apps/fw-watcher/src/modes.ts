@@ -10,13 +10,20 @@ const noVpnMessage = "no VPN firewall found (no ip filter ts-input, no inet mull
 export async function runInstall(firewall: Firewall, log: WatchLog): Promise<number> {
   const { before, added, removed } = await firewall.install();
   if (!before.vpns.tailscale && !before.vpns.mullvad) log.info({ vpns: before.vpns }, noVpnMessage);
-  else log.info({ vpns: before.vpns, added, removed, interfaceName: firewall.interfaceName }, added > 0 ? "accept rule(s) installed" : "accept rule(s) already present");
+  else
+    log.info(
+      { vpns: before.vpns, added, removed, interfaceName: firewall.interfaceName },
+      added > 0 ? "accept rule(s) installed" : "accept rule(s) already present",
+    );
   return ExitCode.ok;
 }
 
 export async function runUninstall(firewall: Firewall, log: WatchLog): Promise<number> {
   const removed = await firewall.uninstall();
-  log.info({ removed, interfaceName: firewall.interfaceName }, removed > 0 ? "accept rule(s) removed" : "no potluck accept rules to remove");
+  log.info(
+    { removed, interfaceName: firewall.interfaceName },
+    removed > 0 ? "accept rule(s) removed" : "no potluck accept rules to remove",
+  );
   return ExitCode.ok;
 }
 
@@ -28,14 +35,26 @@ export async function runCheck(firewall: Firewall, json: boolean, write: (text: 
 }
 
 export function formatReport(report: FwCheckReport): string {
-  const lines = report.rules.map((r) => `  ${r.state.padEnd(15)} ${`${r.family} ${r.table} ${r.chain}`.padEnd(22)} ${r.rule}${r.detail === undefined ? "" : `  (${r.detail})`}`);
-  const vpns = Object.entries(report.vpns).filter(([, present]) => present).map(([name]) => name);
-  const head = vpns.length === 0 ? `${noVpnMessage}\n` : `VPN firewalls: ${vpns.join(", ")}; ${report.intact ? "all accept rules present" : "accept rule(s) missing"}\n`;
+  const lines = report.rules.map(
+    (r) =>
+      `  ${r.state.padEnd(15)} ${`${r.family} ${r.table} ${r.chain}`.padEnd(22)} ${r.rule}${r.detail === undefined ? "" : `  (${r.detail})`}`,
+  );
+  const vpns = Object.entries(report.vpns)
+    .filter(([, present]) => present)
+    .map(([name]) => name);
+  const head =
+    vpns.length === 0
+      ? `${noVpnMessage}\n`
+      : `VPN firewalls: ${vpns.join(", ")}; ${report.intact ? "all accept rules present" : "accept rule(s) missing"}\n`;
   return `${head}${lines.join("\n")}\n`;
 }
 
 /** One of the one-shot modes (--install, --check, --uninstall); the exit code, never a throw. */
-export async function runOneShot(firewall: Firewall, { mode, json }: { mode: "install" | "check" | "uninstall"; json: boolean }, log: WatchLog): Promise<number> {
+export async function runOneShot(
+  firewall: Firewall,
+  { mode, json }: { mode: "install" | "check" | "uninstall"; json: boolean },
+  log: WatchLog,
+): Promise<number> {
   try {
     if (mode === "install") return await runInstall(firewall, log);
     if (mode === "uninstall") return await runUninstall(firewall, log);

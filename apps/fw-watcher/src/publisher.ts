@@ -48,7 +48,10 @@ export class StatusPublisher {
       this.nc.publish(this.subject, body);
       this.lastPublishMs = nowMs;
     } catch (error) {
-      this.opts.log.warn({ err: error instanceof Error ? error.message : String(error) }, "publishing fw status on NATS failed; will publish the next status");
+      this.opts.log.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "publishing fw status on NATS failed; will publish the next status",
+      );
     }
   }
 

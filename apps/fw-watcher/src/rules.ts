@@ -10,7 +10,13 @@ export const RuleSpecs = [
   { vpn: "tailscale", family: "ip", table: "filter", chain: "ts-input", match: "iifname" },
   { vpn: "mullvad", family: "inet", table: "mullvad", chain: "input", match: "iifname" },
   { vpn: "mullvad", family: "inet", table: "mullvad", chain: "output", match: "oifname" },
-] as const satisfies ReadonlyArray<{ vpn: string; family: NftFamily; table: string; chain: string; match: "iifname" | "oifname" }>;
+] as const satisfies ReadonlyArray<{
+  vpn: string;
+  family: NftFamily;
+  table: string;
+  chain: string;
+  match: "iifname" | "oifname";
+}>;
 export type RuleSpec = (typeof RuleSpecs)[number];
 
 /** The nft comment that marks the watcher's own rules, so it finds (and removes) exactly those. */
@@ -51,7 +57,9 @@ export function readRules(ruleset: Ruleset, interfaceName: string): RuleReading[
 function readRule(ruleset: Ruleset, spec: RuleSpec, interfaceName: string): RuleReading {
   const base = { family: spec.family, table: spec.table, chain: spec.chain, rule: ruleText(spec, interfaceName) };
   if (!hasChain(ruleset, spec.family, spec.table, spec.chain)) {
-    const detail = hasTable(ruleset, spec.family, spec.table) ? `chain ${spec.chain} does not exist` : `table ${spec.family} ${spec.table} does not exist`;
+    const detail = hasTable(ruleset, spec.family, spec.table)
+      ? `chain ${spec.chain} does not exist`
+      : `table ${spec.family} ${spec.table} does not exist`;
     return { spec, status: { ...base, state: "not_applicable", detail }, keep: undefined, stray: [] };
   }
   const chainRules = rulesIn(ruleset, spec.family, spec.table, spec.chain);
@@ -60,10 +68,13 @@ function readRule(ruleset: Ruleset, spec: RuleSpec, interfaceName: string): Rule
   const ours = chainRules.map((rule, index) => ({ rule, index })).filter(({ rule }) => rule.comment === comment);
   // Only a correct copy above every drop/reject rule lets packets through; VPN clients that
   // insert their own rules at the top can leave ours below theirs without deleting it.
-  const good = ours.find(({ rule, index }) => sameExpr(rule.expr, ruleExpr(spec, interfaceName)) && (firstBlock < 0 || index < firstBlock));
+  const good = ours.find(
+    ({ rule, index }) => sameExpr(rule.expr, ruleExpr(spec, interfaceName)) && (firstBlock < 0 || index < firstBlock),
+  );
   const stray = ours.filter((o) => o !== good).map((o) => o.rule);
   if (good !== undefined) return { spec, status: { ...base, state: "present" }, keep: good.rule, stray };
-  const detail = ours.length > 0 ? "its rule is below a drop/reject rule or was edited" : "no potluck accept rule in this chain";
+  const detail =
+    ours.length > 0 ? "its rule is below a drop/reject rule or was edited" : "no potluck accept rule in this chain";
   return { spec, status: { ...base, state: "missing", detail }, keep: undefined, stray };
 }
 
@@ -84,7 +95,10 @@ export function sameExpr(a: unknown, b: unknown): boolean {
 }
 
 /** nft JSON commands that bring the chain to exactly one good rule at the top: delete strays, insert if missing. */
-export function planInstall(readings: readonly RuleReading[], interfaceName: string): { commands: unknown[]; added: number; removed: number } {
+export function planInstall(
+  readings: readonly RuleReading[],
+  interfaceName: string,
+): { commands: unknown[]; added: number; removed: number } {
   const commands: unknown[] = [];
   let added = 0;
   let removed = 0;
@@ -97,7 +111,11 @@ export function planInstall(readings: readonly RuleReading[], interfaceName: str
     if (r.keep === undefined) {
       const { family, table, chain } = r.spec;
       // insert without a position puts the rule at the top of the chain.
-      commands.push({ insert: { rule: { family, table, chain, comment: ruleComment(interfaceName), expr: ruleExpr(r.spec, interfaceName) } } });
+      commands.push({
+        insert: {
+          rule: { family, table, chain, comment: ruleComment(interfaceName), expr: ruleExpr(r.spec, interfaceName) },
+        },
+      });
       added++;
     }
   }

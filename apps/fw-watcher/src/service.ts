@@ -32,9 +32,15 @@ export interface FwWatcherService {
  */
 export function startFwWatcherService(config: FwWatcherConfig, overrides: FwWatcherOverrides = {}): FwWatcherService {
   const { log = silentLogger } = overrides;
-  const firewall = overrides.firewall ?? new Firewall(commandRunner(config.POTLUCK_FW_NFT.split(" ").filter(Boolean)), config.POTLUCK_INTERFACE);
+  const firewall =
+    overrides.firewall ??
+    new Firewall(commandRunner(config.POTLUCK_FW_NFT.split(" ").filter(Boolean)), config.POTLUCK_INTERFACE);
   const metrics = createMetrics();
-  const publisher = new StatusPublisher({ subjectRoot: config.POTLUCK_NATS_PREFIX, machine: config.POTLUCK_MACHINE, log });
+  const publisher = new StatusPublisher({
+    subjectRoot: config.POTLUCK_NATS_PREFIX,
+    machine: config.POTLUCK_MACHINE,
+    log,
+  });
   const watcher = new FwWatcher({
     firewall,
     machine: config.POTLUCK_MACHINE,
@@ -45,9 +51,19 @@ export function startFwWatcherService(config: FwWatcherConfig, overrides: FwWatc
       publisher.offer(status, changed);
     },
   });
-  const app = buildFwWatcherApp({ startedAt: Date.now(), status: () => watcher.status(), refresh: () => watcher.refresh(), reapply: (by) => watcher.reapply(by), registry: metrics.registry, log });
+  const app = buildFwWatcherApp({
+    startedAt: Date.now(),
+    status: () => watcher.status(),
+    refresh: () => watcher.refresh(),
+    reapply: (by) => watcher.reapply(by),
+    registry: metrics.registry,
+    log,
+  });
   const nats = natsInBackground(config, overrides, log, (nc) => publisher.attach(nc));
-  log.info({ interfaceName: config.POTLUCK_INTERFACE, intervalS: config.POTLUCK_FW_WATCH_INTERVAL }, "watching the firewall");
+  log.info(
+    { interfaceName: config.POTLUCK_INTERFACE, intervalS: config.POTLUCK_FW_WATCH_INTERVAL },
+    "watching the firewall",
+  );
   watcher.start();
   return {
     app,
@@ -56,7 +72,9 @@ export function startFwWatcherService(config: FwWatcherConfig, overrides: FwWatc
     async close() {
       await watcher.stop();
       // This also undoes a tick that raced systemd's ExecStop=--uninstall.
-      await runUninstall(firewall, log).catch((error: unknown) => log.error({ err: messageOf(error) }, "removing accept rules on stop failed"));
+      await runUninstall(firewall, log).catch((error: unknown) =>
+        log.error({ err: messageOf(error) }, "removing accept rules on stop failed"),
+      );
       await publisher.close();
       await nats.close();
     },
@@ -64,13 +82,24 @@ export function startFwWatcherService(config: FwWatcherConfig, overrides: FwWatc
 }
 
 /** The injected connection, or one that keeps trying (visibly) until it exists or the service closes. */
-function natsInBackground(config: FwWatcherConfig, overrides: FwWatcherOverrides, log: Logger, onConnected: (nc: NatsConnection) => void): { close(): Promise<void> } {
+function natsInBackground(
+  config: FwWatcherConfig,
+  overrides: FwWatcherOverrides,
+  log: Logger,
+  onConnected: (nc: NatsConnection) => void,
+): { close(): Promise<void> } {
   if (overrides.nats !== undefined) {
     onConnected(overrides.nats);
     return { close: async () => undefined };
   }
   const stop = new AbortController();
-  const connecting = connectNats({ url: config.POTLUCK_NATS_URL, name: `fw-watcher-${config.POTLUCK_MACHINE}`, log, attemptsMax: Infinity, signal: stop.signal }).then(
+  const connecting = connectNats({
+    url: config.POTLUCK_NATS_URL,
+    name: `fw-watcher-${config.POTLUCK_MACHINE}`,
+    log,
+    attemptsMax: Infinity,
+    signal: stop.signal,
+  }).then(
     (nc) => {
       onConnected(nc);
       return nc;

@@ -52,8 +52,20 @@ export class FwWatcher {
 
   status(): FwStatus {
     const { firewall, machine } = this.opts;
-    const report = this.last ?? { interfaceName: firewall.interfaceName, vpns: { tailscale: false, mullvad: false }, rules: [], intact: false, checkedAt: this.now() };
-    return { ...report, machine, lastReapplyAt: this.lastReapplyAt, reapplyCount: this.reapplyCount, lastError: this.lastError };
+    const report = this.last ?? {
+      interfaceName: firewall.interfaceName,
+      vpns: { tailscale: false, mullvad: false },
+      rules: [],
+      intact: false,
+      checkedAt: this.now(),
+    };
+    return {
+      ...report,
+      machine,
+      lastReapplyAt: this.lastReapplyAt,
+      reapplyCount: this.reapplyCount,
+      lastError: this.lastError,
+    };
   }
 
   /** One watch step: reapply when something is missing. Never throws. */
@@ -125,7 +137,9 @@ export class FwWatcher {
     if (!report.intact) {
       // Kept before the install: when it fails, the status still shows which rules are missing.
       this.last = report;
-      const missing = report.rules.filter((r) => r.state === "missing").map((r) => `${r.family} ${r.table} ${r.chain}: ${r.rule}`);
+      const missing = report.rules
+        .filter((r) => r.state === "missing")
+        .map((r) => `${r.family} ${r.table} ${r.chain}: ${r.rule}`);
       log.warn({ trigger, missing }, "accept rule(s) missing; reapplying");
       ({ added, removed } = await firewall.install());
       if (added > 0) {
@@ -148,7 +162,10 @@ export class FwWatcher {
     if (key === this.lastVpnKey) return;
     this.lastVpnKey = key;
     if (!report.vpns.tailscale && !report.vpns.mullvad) {
-      this.opts.log.info({ vpns: report.vpns }, "no VPN firewall found (no ip filter ts-input, no inet mullvad); nothing to do");
+      this.opts.log.info(
+        { vpns: report.vpns },
+        "no VPN firewall found (no ip filter ts-input, no inet mullvad); nothing to do",
+      );
     } else {
       this.opts.log.info({ vpns: report.vpns }, "VPN firewall detected; keeping accept rules in place");
     }
@@ -170,7 +187,10 @@ export class FwWatcher {
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
-    if (this.pendingOps >= pendingOpsMax) return Promise.reject(new WatcherBusyError(`${pendingOpsMax} firewall operations already waiting; try again shortly`));
+    if (this.pendingOps >= pendingOpsMax)
+      return Promise.reject(
+        new WatcherBusyError(`${pendingOpsMax} firewall operations already waiting; try again shortly`),
+      );
     this.pendingOps++;
     const run = this.queue.then(task, task).finally(() => this.pendingOps--);
     this.queue = run.catch(() => undefined);

@@ -17,7 +17,11 @@ const status: Status = {
   checkedAt: new Date().toISOString(),
 };
 
-function appWith(reapply: (by: string) => Promise<Result>, registry = new Registry(), refresh: () => Promise<Status> = async () => status) {
+function appWith(
+  reapply: (by: string) => Promise<Result>,
+  registry = new Registry(),
+  refresh: () => Promise<Status> = async () => status,
+) {
   return buildFwWatcherApp({ startedAt: Date.now(), status: () => status, refresh, reapply, registry });
 }
 
@@ -39,19 +43,27 @@ describe("fw-watcher app", () => {
   it("reads the ruleset afresh for /status?fresh=1, and says why when it cannot", async () => {
     let reads = 0;
     const fresh: Status = { ...status, intact: false, rules: [{ ...status.rules[0]!, state: "missing" }] };
-    const app = appWith(async () => ({ added: 0, removed: 0, status }), new Registry(), async () => {
-      reads += 1;
-      return fresh;
-    });
+    const app = appWith(
+      async () => ({ added: 0, removed: 0, status }),
+      new Registry(),
+      async () => {
+        reads += 1;
+        return fresh;
+      },
+    );
     expect(FwStatus.parse(await (await app.request("/status")).json()).intact).toBe(true);
     expect(reads).toBe(0);
     const res = await app.request("/status?fresh=1");
     expect(res.status).toBe(200);
     expect(FwStatus.parse(await res.json()).intact).toBe(false);
     expect(reads).toBe(1);
-    const failing = appWith(async () => ({ added: 0, removed: 0, status }), new Registry(), async () => {
-      throw new Error("nft: Operation not permitted");
-    });
+    const failing = appWith(
+      async () => ({ added: 0, removed: 0, status }),
+      new Registry(),
+      async () => {
+        throw new Error("nft: Operation not permitted");
+      },
+    );
     const broken = await failing.request("/status?fresh=1");
     expect(broken.status).toBe(503);
     expect(JSON.stringify(await broken.json())).toContain("reading the ruleset: nft: Operation not permitted");
@@ -89,7 +101,9 @@ describe("fw-watcher app", () => {
     });
     const res = await app.request("/reapply", post({ consent: true }));
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ error: { code: "unavailable", message: expect.stringMatching(/Operation not permitted/) } });
+    expect(await res.json()).toMatchObject({
+      error: { code: "unavailable", message: expect.stringMatching(/Operation not permitted/) },
+    });
   });
 
   it("refuses requests addressed to a non-loopback host name (DNS rebinding)", async () => {

@@ -11,9 +11,16 @@ import { createNetns, mullvadTable, ownRules, tailscaleTable, type TestNetns } f
 const bin = join(fileURLToPath(new URL(".", import.meta.url)), "../../../bin/potluck-fw-watcher.mjs");
 const execFileP = promisify(execFile);
 
-async function cli(ns: TestNetns, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  ns: TestNetns,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { env: { ...process.env, POTLUCK_FW_NFT: ns.nftCommand, ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], {
+      env: { ...process.env, POTLUCK_FW_NFT: ns.nftCommand, ...env },
+      timeout: 60_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -35,7 +42,11 @@ describe("potluck-fw-watcher CLI", () => {
   it("--check exits 1 and reports missing rules before --install, exits 0 after; ten installs leave three rules", async () => {
     const before = await cli(ns, ["--check", "--json"]);
     expect(before.code).toBe(1);
-    expect(FwCheckReport.parse(JSON.parse(before.stdout)).rules.map((r) => r.state)).toEqual(["missing", "missing", "missing"]);
+    expect(FwCheckReport.parse(JSON.parse(before.stdout)).rules.map((r) => r.state)).toEqual([
+      "missing",
+      "missing",
+      "missing",
+    ]);
     for (let i = 0; i < 10; i++) expect((await cli(ns, ["--install"])).code).toBe(0);
     expect((await ownRules(ns)).length).toBe(3);
     const after = await cli(ns, ["--check"]);
@@ -58,7 +69,14 @@ describe("potluck-fw-watcher CLI", () => {
 
   it("--watch reapplies after a reconnect, logs and counts it, serves /status and /reapply, and removes its rules on SIGTERM", async () => {
     const child = spawn(process.execPath, [bin, "--watch"], {
-      env: { ...process.env, POTLUCK_FW_NFT: ns.nftCommand, POTLUCK_FW_PORT: "0", POTLUCK_FW_WATCH_INTERVAL: "1", POTLUCK_MACHINE: "linux", POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}` },
+      env: {
+        ...process.env,
+        POTLUCK_FW_NFT: ns.nftCommand,
+        POTLUCK_FW_PORT: "0",
+        POTLUCK_FW_WATCH_INTERVAL: "1",
+        POTLUCK_MACHINE: "linux",
+        POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const lines = collectJsonLines(child);
@@ -75,7 +93,11 @@ describe("potluck-fw-watcher CLI", () => {
       expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^potluck_fw_reapply_total 2$/m);
 
       await ns.load(`delete table ip filter\n${tailscaleTable}`);
-      const res = await fetch(`${base}/reapply`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ consent: true, requestedBy: "cli test" }) });
+      const res = await fetch(`${base}/reapply`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ consent: true, requestedBy: "cli test" }),
+      });
       expect(res.status).toBe(200);
       const result = FwReapplyResult.parse(await res.json());
       // The tick may have won the race to the ts-input rule; either way exactly three rules remain.

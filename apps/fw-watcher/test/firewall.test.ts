@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Firewall } from "../src/firewall.js";
-import { chainRules, createNetns, mullvadTable, ownRules, tailscaleTable, unrelatedTable, type TestNetns } from "./netns.js";
+import {
+  chainRules,
+  createNetns,
+  mullvadTable,
+  ownRules,
+  tailscaleTable,
+  unrelatedTable,
+  type TestNetns,
+} from "./netns.js";
 
 // Real nftables, each test in its own throwaway network namespace.
 let spaces: TestNetns[] = [];
@@ -16,7 +24,8 @@ async function netnsWith(label: string, ...scripts: string[]): Promise<TestNetns
   return ns;
 }
 
-const states = (report: { rules: Array<{ chain: string; state: string }> }) => Object.fromEntries(report.rules.map((r) => [r.chain, r.state]));
+const states = (report: { rules: Array<{ chain: string; state: string }> }) =>
+  Object.fromEntries(report.rules.map((r) => [r.chain, r.state]));
 
 describe("firewall rules in a real nftables ruleset", () => {
   it("installs exactly three rules at the top of their chains, and ten installs still leave three", async () => {
@@ -26,9 +35,19 @@ describe("firewall rules in a real nftables ruleset", () => {
     expect(first.added).toBe(3);
     for (let i = 0; i < 9; i++) expect((await fw.install()).added).toBe(0);
     const own = await ownRules(ns);
-    expect(own.map((r) => `${r.family} ${r.table} ${r.chain}`).sort()).toEqual(["inet mullvad input", "inet mullvad output", "ip filter ts-input"]);
-    for (const [family, table, chain] of [["ip", "filter", "ts-input"], ["inet", "mullvad", "input"], ["inet", "mullvad", "output"]] as const) {
-      expect((await chainRules(ns, family, table, chain))[0]?.comment, `${family} ${table} ${chain}`).toBe("potluck-fw-watcher:potluck0");
+    expect(own.map((r) => `${r.family} ${r.table} ${r.chain}`).sort()).toEqual([
+      "inet mullvad input",
+      "inet mullvad output",
+      "ip filter ts-input",
+    ]);
+    for (const [family, table, chain] of [
+      ["ip", "filter", "ts-input"],
+      ["inet", "mullvad", "input"],
+      ["inet", "mullvad", "output"],
+    ] as const) {
+      expect((await chainRules(ns, family, table, chain))[0]?.comment, `${family} ${table} ${chain}`).toBe(
+        "potluck-fw-watcher:potluck0",
+      );
     }
     expect((await fw.read()).report.intact).toBe(true);
   });
@@ -50,7 +69,9 @@ describe("firewall rules in a real nftables ruleset", () => {
   it("uninstall removes only its own rules: the ruleset is byte-identical to before install", async () => {
     const ns = await netnsWith("uninst", mullvadTable, tailscaleTable, unrelatedTable);
     // Someone's own hand-made potluck0 rule (no comment) and another interface's watcher rule must survive.
-    await ns.load(`insert rule inet mullvad input iifname "potluck0" accept\ninsert rule inet mullvad input iifname "wgmesh" accept comment "potluck-fw-watcher:wgmesh"\n`);
+    await ns.load(
+      `insert rule inet mullvad input iifname "potluck0" accept\ninsert rule inet mullvad input iifname "wgmesh" accept comment "potluck-fw-watcher:wgmesh"\n`,
+    );
     const before = await ns.rulesetJson();
     const fw = new Firewall(ns.nft, "potluck0");
     await fw.install();
@@ -63,7 +84,11 @@ describe("firewall rules in a real nftables ruleset", () => {
 
   it("with no VPN present changes nothing at all and says all rules are not applicable", async () => {
     const empty = await netnsWith("novpn0");
-    const other = await netnsWith("novpn1", unrelatedTable, "table ip filter {\n  chain INPUT { type filter hook input priority 0; policy accept; }\n}\n");
+    const other = await netnsWith(
+      "novpn1",
+      unrelatedTable,
+      "table ip filter {\n  chain INPUT { type filter hook input priority 0; policy accept; }\n}\n",
+    );
     for (const ns of [empty, other]) {
       const before = await ns.rulesetJson();
       const fw = new Firewall(ns.nft, "potluck0");
@@ -117,7 +142,9 @@ describe("firewall rules in a real nftables ruleset", () => {
       return ns.nft(args);
     }, "potluck0");
     await fw.install();
-    await ns.load(`add rule inet mullvad input iifname "potluck0" accept comment "potluck-fw-watcher:potluck0"\ndelete table ip filter\n${tailscaleTable}`);
+    await ns.load(
+      `add rule inet mullvad input iifname "potluck0" accept comment "potluck-fw-watcher:potluck0"\ndelete table ip filter\n${tailscaleTable}`,
+    );
     await fw.install();
     await fw.uninstall();
     const writes = calls.filter((args) => !(args.length === 3 && args.join(" ") === "-j list ruleset"));
@@ -135,7 +162,10 @@ describe("firewall rules in a real nftables ruleset", () => {
   });
 
   it("fails with the action named when nft cannot run", async () => {
-    const fw = new Firewall(async () => ({ code: 1, stdout: "", stderr: "Error: Operation not permitted" }), "potluck0");
+    const fw = new Firewall(
+      async () => ({ code: 1, stdout: "", stderr: "Error: Operation not permitted" }),
+      "potluck0",
+    );
     await expect(fw.read()).rejects.toThrow(/listing the ruleset: nft exited 1: Error: Operation not permitted/);
   });
 });

@@ -78,13 +78,31 @@ export const unrelatedTable = `table inet household {
 `;
 
 /** Rules in the namespace that carry the watcher's comment for `interfaceName`. */
-export async function ownRules(ns: TestNetns, interfaceName = "potluck0"): Promise<Array<{ family: string; table: string; chain: string; handle: number }>> {
-  const parsed = JSON.parse(await ns.rulesetJson()) as { nftables: Array<Record<string, { comment?: string; family: string; table: string; chain: string; handle: number }>> };
-  return parsed.nftables.flatMap((item) => (item.rule !== undefined && item.rule.comment === `potluck-fw-watcher:${interfaceName}` ? [item.rule] : []));
+export async function ownRules(
+  ns: TestNetns,
+  interfaceName = "potluck0",
+): Promise<Array<{ family: string; table: string; chain: string; handle: number }>> {
+  const parsed = JSON.parse(await ns.rulesetJson()) as {
+    nftables: Array<Record<string, { comment?: string; family: string; table: string; chain: string; handle: number }>>;
+  };
+  return parsed.nftables.flatMap((item) =>
+    item.rule !== undefined && item.rule.comment === `potluck-fw-watcher:${interfaceName}` ? [item.rule] : [],
+  );
 }
 
 /** Rules of one chain in listing (evaluation) order, as { handle, comment }. */
-export async function chainRules(ns: TestNetns, family: string, table: string, chain: string): Promise<Array<{ handle: number; comment?: string }>> {
-  const parsed = JSON.parse(await ns.rulesetJson()) as { nftables: Array<Record<string, { comment?: string; family: string; table: string; chain: string; handle: number }>> };
-  return parsed.nftables.flatMap((item) => (item.rule !== undefined && item.rule.family === family && item.rule.table === table && item.rule.chain === chain ? [item.rule] : []));
+export async function chainRules(
+  ns: TestNetns,
+  family: string,
+  table: string,
+  chain: string,
+): Promise<Array<{ handle: number; comment?: string }>> {
+  const parsed = JSON.parse(await ns.rulesetJson()) as {
+    nftables: Array<Record<string, { comment?: string; family: string; table: string; chain: string; handle: number }>>;
+  };
+  return parsed.nftables.flatMap((item) =>
+    item.rule !== undefined && item.rule.family === family && item.rule.table === table && item.rule.chain === chain
+      ? [item.rule]
+      : [],
+  );
 }

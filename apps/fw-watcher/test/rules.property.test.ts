@@ -12,11 +12,31 @@ function ruleOf(kind: Kind, spec: (typeof RuleSpecs)[number], handle: number): N
   const base = { family: spec.family, table: spec.table, chain: spec.chain, handle };
   const accept = ruleExpr(spec, "potluck0");
   switch (kind) {
-    case "otherAccept": return { ...base, expr: [{ match: { op: "==", left: { meta: { key: "iif" } }, right: "lo" } }, { accept: null }] };
-    case "otherDrop": return { ...base, expr: [{ match: { op: "==", left: { payload: { protocol: "ip", field: "saddr" } }, right: { prefix: { addr: "100.64.0.0", len: 10 } } } }, { drop: null }] };
-    case "ownGood": return { ...base, comment: ruleComment("potluck0"), expr: accept };
-    case "ownEdited": return { ...base, comment: ruleComment("potluck0"), expr: [{ counter: { packets: 0, bytes: 0 } }, ...accept] };
-    case "ownOtherIf": return { ...base, comment: ruleComment("wgmesh"), expr: ruleExpr(spec, "wgmesh") };
+    case "otherAccept":
+      return {
+        ...base,
+        expr: [{ match: { op: "==", left: { meta: { key: "iif" } }, right: "lo" } }, { accept: null }],
+      };
+    case "otherDrop":
+      return {
+        ...base,
+        expr: [
+          {
+            match: {
+              op: "==",
+              left: { payload: { protocol: "ip", field: "saddr" } },
+              right: { prefix: { addr: "100.64.0.0", len: 10 } },
+            },
+          },
+          { drop: null },
+        ],
+      };
+    case "ownGood":
+      return { ...base, comment: ruleComment("potluck0"), expr: accept };
+    case "ownEdited":
+      return { ...base, comment: ruleComment("potluck0"), expr: [{ counter: { packets: 0, bytes: 0 } }, ...accept] };
+    case "ownOtherIf":
+      return { ...base, comment: ruleComment("wgmesh"), expr: ruleExpr(spec, "wgmesh") };
   }
 }
 
@@ -31,7 +51,8 @@ function build(world: { tailscale: boolean; mullvad: boolean; chains: Kind[][] }
   const ruleset: Ruleset = { tables: [], chains: [], rules: [] };
   RuleSpecs.forEach((spec, i) => {
     if (!(spec.vpn === "tailscale" ? world.tailscale : world.mullvad)) return;
-    if (!ruleset.tables.some((t) => t.family === spec.family && t.name === spec.table)) ruleset.tables.push({ family: spec.family, name: spec.table, handle: handle++ });
+    if (!ruleset.tables.some((t) => t.family === spec.family && t.name === spec.table))
+      ruleset.tables.push({ family: spec.family, name: spec.table, handle: handle++ });
     ruleset.chains.push({ family: spec.family, table: spec.table, name: spec.chain, handle: handle++ });
     for (const kind of world.chains[i] ?? []) ruleset.rules.push(ruleOf(kind, spec, handle++));
   });
@@ -45,11 +66,21 @@ function apply(ruleset: Ruleset, commands: unknown[], nextHandle: { n: number })
     if (command.delete !== undefined) {
       const target = command.delete.rule;
       const before = rules.length;
-      rules = rules.filter((r) => !(r.family === target.family && r.table === target.table && r.chain === target.chain && r.handle === target.handle));
+      rules = rules.filter(
+        (r) =>
+          !(
+            r.family === target.family &&
+            r.table === target.table &&
+            r.chain === target.chain &&
+            r.handle === target.handle
+          ),
+      );
       expect(rules.length, "a delete names an existing rule").toBe(before - 1);
     } else if (command.insert !== undefined) {
       const rule = { ...command.insert.rule, handle: nextHandle.n++ };
-      const first = rules.findIndex((r) => r.family === rule.family && r.table === rule.table && r.chain === rule.chain);
+      const first = rules.findIndex(
+        (r) => r.family === rule.family && r.table === rule.table && r.chain === rule.chain,
+      );
       rules.splice(first < 0 ? rules.length : first, 0, rule);
     } else {
       throw new Error(`unexpected command ${JSON.stringify(command)}`);
@@ -70,7 +101,9 @@ describe("install and uninstall plans", () => {
         const readings = readRules(after, "potluck0");
         expect(readings.every((r) => r.status.state !== "missing")).toBe(true);
         expect(planInstall(readings, "potluck0").commands).toEqual([]);
-        expect(after.rules.filter((r) => r.comment === ruleComment("potluck0")).length).toBe(readings.filter((r) => r.status.state === "present").length);
+        expect(after.rules.filter((r) => r.comment === ruleComment("potluck0")).length).toBe(
+          readings.filter((r) => r.status.state === "present").length,
+        );
         expect(notOurs(after)).toEqual(notOurs(before));
         const removed = apply(after, planUninstall(after, "potluck0"), handles);
         expect(removed.rules).toEqual(notOurs(before));

@@ -3,7 +3,16 @@ import { parseRuleset } from "../src/nft/ruleset.js";
 import { planInstall, readRules, vpnsPresent } from "../src/rules.js";
 
 const meta = { metainfo: { version: "1.0.6", json_schema_version: 1 } };
-const tsRule = (handle: number, expr: unknown[], comment?: string) => ({ rule: { family: "ip", table: "filter", chain: "ts-input", handle, expr, ...(comment === undefined ? {} : { comment }) } });
+const tsRule = (handle: number, expr: unknown[], comment?: string) => ({
+  rule: {
+    family: "ip",
+    table: "filter",
+    chain: "ts-input",
+    handle,
+    expr,
+    ...(comment === undefined ? {} : { comment }),
+  },
+});
 const ours = [{ match: { op: "==", left: { meta: { key: "iifname" } }, right: "potluck0" } }, { accept: null }];
 
 describe("parsing nft -j list ruleset", () => {
@@ -15,7 +24,11 @@ describe("parsing nft -j list ruleset", () => {
           { table: { family: "ip", name: "filter", handle: 1 } },
           { chain: { family: "ip", table: "filter", name: "ts-input", handle: 2 } },
           { set: { family: "ip", table: "filter", name: "s", type: "ipv4_addr", handle: 3 } },
-          tsRule(4, [{ xt: { type: "match", name: "conntrack" } }, { counter: { packets: 0, bytes: 0 } }, { drop: null }]),
+          tsRule(4, [
+            { xt: { type: "match", name: "conntrack" } },
+            { counter: { packets: 0, bytes: 0 } },
+            { drop: null },
+          ]),
         ],
       }),
     );
@@ -30,7 +43,11 @@ describe("parsing nft -j list ruleset", () => {
   it("refuses output that is not an nft JSON listing, naming what is wrong", () => {
     expect(() => parseRuleset("table ip filter {")).toThrow(/not JSON/);
     expect(() => parseRuleset('{"tables": []}')).toThrow(/expected \{"nftables"/);
-    expect(() => parseRuleset(JSON.stringify({ nftables: [{ rule: { family: "ip", table: "filter", chain: "x", handle: "7" } }] }))).toThrow(/rule handle/);
+    expect(() =>
+      parseRuleset(
+        JSON.stringify({ nftables: [{ rule: { family: "ip", table: "filter", chain: "x", handle: "7" } }] }),
+      ),
+    ).toThrow(/rule handle/);
   });
 
   it("keeps the topmost good copy and plans deletes by handle for the rest", () => {
@@ -51,6 +68,8 @@ describe("parsing nft -j list ruleset", () => {
     expect(readings[0]?.keep?.handle).toBe(9);
     const plan = planInstall(readings, "potluck0");
     expect(plan).toMatchObject({ added: 0, removed: 1 });
-    expect(plan.commands).toEqual([{ delete: { rule: { family: "ip", table: "filter", chain: "ts-input", handle: 11 } } }]);
+    expect(plan.commands).toEqual([
+      { delete: { rule: { family: "ip", table: "filter", chain: "ts-input", handle: 11 } } },
+    ]);
   });
 });

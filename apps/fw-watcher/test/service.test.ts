@@ -35,7 +35,15 @@ describe("startFwWatcherService", () => {
       for await (const msg of sub) received.push(FwStatus.parse(msg.json()));
     })();
     await nc.flush();
-    const config = loadFwWatcherConfig({ POTLUCK_FW_NFT: ns.nftCommand, POTLUCK_MACHINE: "linux", POTLUCK_NATS_PREFIX: root, POTLUCK_FW_WATCH_INTERVAL: "0.2" }, []);
+    const config = loadFwWatcherConfig(
+      {
+        POTLUCK_FW_NFT: ns.nftCommand,
+        POTLUCK_MACHINE: "linux",
+        POTLUCK_NATS_PREFIX: root,
+        POTLUCK_FW_WATCH_INTERVAL: "0.2",
+      },
+      [],
+    );
     const service = startFwWatcherService(config, { nats: nc });
     try {
       await until(() => received.some((s) => s.intact && s.reapplyCount === 1));

@@ -21,7 +21,11 @@ const hasSystemdAnalyze = (() => {
 /** `Key=value` lines of one [Section], in order (repeated keys kept). */
 function section(name: string): Array<[string, string]> {
   const body = unit.split(/^\[/m).find((s) => s.startsWith(`${name}]`)) ?? "";
-  return body.split("\n").slice(1).filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
+  return body
+    .split("\n")
+    .slice(1)
+    .filter((l) => /^[A-Za-z]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
 }
 
 describe("systemd unit", () => {
@@ -36,15 +40,18 @@ describe("systemd unit", () => {
   });
 
   // Not every CI image has systemd; the structural test above runs everywhere.
-  it.skipIf(!hasSystemdAnalyze)("passes systemd-analyze verify (with the binary path pointed at one that exists here)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pfw-unit-"));
-    try {
-      const copy = join(dir, "potluck-fw-watcher.service");
-      writeFileSync(copy, unit.replaceAll("/usr/local/bin/potluck-fw-watcher", "/bin/true"));
-      const { stderr } = await execFileP("systemd-analyze", ["verify", copy]);
-      expect(stderr.trim()).toBe("");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(!hasSystemdAnalyze)(
+    "passes systemd-analyze verify (with the binary path pointed at one that exists here)",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "pfw-unit-"));
+      try {
+        const copy = join(dir, "potluck-fw-watcher.service");
+        writeFileSync(copy, unit.replaceAll("/usr/local/bin/potluck-fw-watcher", "/bin/true"));
+        const { stderr } = await execFileP("systemd-analyze", ["verify", copy]);
+        expect(stderr.trim()).toBe("");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

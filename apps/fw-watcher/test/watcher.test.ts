@@ -37,15 +37,25 @@ async function netns(label: string, ...scripts: string[]): Promise<TestNetns> {
   return ns;
 }
 
-function startWatcher(nft: NftRunner, opts: { intervalMs?: number; onStatus?: (s: Status, changed: boolean) => void } = {}) {
+function startWatcher(
+  nft: NftRunner,
+  opts: { intervalMs?: number; onStatus?: (s: Status, changed: boolean) => void } = {},
+) {
   const log = recorder();
-  const watcher = new FwWatcher({ firewall: new Firewall(nft, "potluck0"), machine: "linux", log, intervalMs: opts.intervalMs ?? 1000, onStatus: opts.onStatus });
+  const watcher = new FwWatcher({
+    firewall: new Firewall(nft, "potluck0"),
+    machine: "linux",
+    log,
+    intervalMs: opts.intervalMs ?? 1000,
+    onStatus: opts.onStatus,
+  });
   watcher.start();
   cleanups.push(() => watcher.stop());
   return { watcher, log };
 }
 
-const missingLogged = (log: ReturnType<typeof recorder>) => log.lines.filter((l) => l.msg === "accept rule(s) missing; reapplying").length;
+const missingLogged = (log: ReturnType<typeof recorder>) =>
+  log.lines.filter((l) => l.msg === "accept rule(s) missing; reapplying").length;
 
 describe("watch mode", () => {
   it("puts the rules back after a VPN reconnect recreates the Mullvad table, and logs and counts the reapply", async () => {
@@ -62,14 +72,22 @@ describe("watch mode", () => {
     expect((await ownRules(ns)).length).toBe(3);
     expect(missingLogged(log)).toBe(2);
     const status = FwStatus.parse(watcher.status());
-    expect(status).toMatchObject({ intact: true, reapplyCount: 2, lastError: null, vpns: { tailscale: true, mullvad: true } });
+    expect(status).toMatchObject({
+      intact: true,
+      reapplyCount: 2,
+      lastError: null,
+      vpns: { tailscale: true, mullvad: true },
+    });
     expect(status.lastReapplyAt).not.toBeNull();
   });
 
   it("logs an nft error, keeps it in the status, and recovers on a later tick without exiting", async () => {
     const ns = await netns("flaky", mullvadTable);
     let failures = 3;
-    const flaky: NftRunner = async (args) => (failures-- > 0 ? { code: 1, stdout: "", stderr: "Error: Could not process rule: Device or resource busy" } : ns.nft(args));
+    const flaky: NftRunner = async (args) =>
+      failures-- > 0
+        ? { code: 1, stdout: "", stderr: "Error: Could not process rule: Device or resource busy" }
+        : ns.nft(args);
     const { watcher, log } = startWatcher(flaky, { intervalMs: 200 });
     await until(() => log.lines.some((l) => l.msg === "reapply hit an error; will retry on next tick"));
     expect(watcher.status().lastError).toMatch(/Device or resource busy/);
@@ -84,7 +102,11 @@ describe("watch mode", () => {
     const { watcher, log } = startWatcher(ns.nft, { intervalMs: 200 });
     await until(() => log.lines.some((l) => /no VPN firewall found.*nothing to do/.test(l.msg)));
     await until(() => watcher.status().checkedAt !== undefined && watcher.status().rules.length === 3);
-    expect(watcher.status()).toMatchObject({ intact: true, reapplyCount: 0, vpns: { tailscale: false, mullvad: false } });
+    expect(watcher.status()).toMatchObject({
+      intact: true,
+      reapplyCount: 0,
+      vpns: { tailscale: false, mullvad: false },
+    });
     expect(await ns.rulesetJson()).toBe(before);
   });
 
@@ -144,6 +166,8 @@ describe("watch mode", () => {
     await ns.load(`delete table inet mullvad\n${mullvadTable}`);
     await until(() => received.some((s) => s.reapplyCount === 2));
     expect(watcher.status().reapplyCount).toBe(2);
-    expect(await metrics.registry.getSingleMetricAsString("potluck_fw_reapply_total")).toMatch(/potluck_fw_reapply_total 2/);
+    expect(await metrics.registry.getSingleMetricAsString("potluck_fw_reapply_total")).toMatch(
+      /potluck_fw_reapply_total 2/,
+    );
   });
 });

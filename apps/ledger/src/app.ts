@@ -41,7 +41,8 @@ export function buildLedgerApp(deps: LedgerDeps) {
     .route("/v1", operatorRoutes(deps.ledger));
   if (deps.witness !== undefined) app.route("/v1/witness", witnessRoutes(deps.witness));
   const metrics = deps.metrics;
-  if (metrics !== undefined) app.get("/metrics", async (c) => c.text(await metrics.metrics(), 200, { "content-type": metrics.contentType }));
+  if (metrics !== undefined)
+    app.get("/metrics", async (c) => c.text(await metrics.metrics(), 200, { "content-type": metrics.contentType }));
   return jsonErrors(app, { log: deps.log });
 }
 

@@ -13,7 +13,10 @@ await runService({
       log,
       onIngestStall: (stalledMs) => {
         // Crash-only: the supervisor (systemd, potluck up) starts a fresh process; the batch is redelivered.
-        log.fatal({ stalledMs }, "ingest: an append has not settled (database connection lost mid-transaction); exiting for a restart");
+        log.fatal(
+          { stalledMs },
+          "ingest: an append has not settled (database connection lost mid-transaction); exiting for a restart",
+        );
         process.exit(70);
       },
     }),

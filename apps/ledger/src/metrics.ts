@@ -7,11 +7,32 @@ export function createLedgerMetrics(ledger: Ledger): Registry {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) => {
     let seen = 0;
-    new Counter({ name, help, registers: [registry], collect() { const now = read(); this.inc(now - seen); seen = now; } });
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = read();
+        this.inc(now - seen);
+        seen = now;
+      },
+    });
   };
-  counter("potluck_ledger_events_applied_total", "Events appended to the chain by this process", () => ledger.stats.applied);
-  counter("potluck_ledger_events_duplicate_total", "Events answered as already applied (same id, same payload)", () => ledger.stats.duplicates);
-  counter("potluck_ledger_events_parked_total", "Usage messages parked by this process (malformed, or failing to append alone): see GET /v1/parked", () => ledger.stats.parked);
+  counter(
+    "potluck_ledger_events_applied_total",
+    "Events appended to the chain by this process",
+    () => ledger.stats.applied,
+  );
+  counter(
+    "potluck_ledger_events_duplicate_total",
+    "Events answered as already applied (same id, same payload)",
+    () => ledger.stats.duplicates,
+  );
+  counter(
+    "potluck_ledger_events_parked_total",
+    "Usage messages parked by this process (malformed, or failing to append alone): see GET /v1/parked",
+    () => ledger.stats.parked,
+  );
   const seenRejected = new Map<string, number>();
   new Counter({
     name: "potluck_ledger_events_rejected_total",
@@ -25,8 +46,22 @@ export function createLedgerMetrics(ledger: Ledger): Registry {
       }
     },
   });
-  new Gauge({ name: "potluck_ledger_log_size", help: "Entries in the log (the head)", registers: [registry], async collect() { this.set(await ledger.log.size()); } });
-  new Gauge({ name: "potluck_ledger_checkpoint_size", help: "Log size of the newest signed checkpoint", registers: [registry], async collect() { this.set((await ledger.latestCheckpoint())?.size ?? 0); } });
+  new Gauge({
+    name: "potluck_ledger_log_size",
+    help: "Entries in the log (the head)",
+    registers: [registry],
+    async collect() {
+      this.set(await ledger.log.size());
+    },
+  });
+  new Gauge({
+    name: "potluck_ledger_checkpoint_size",
+    help: "Log size of the newest signed checkpoint",
+    registers: [registry],
+    async collect() {
+      this.set((await ledger.latestCheckpoint())?.size ?? 0);
+    },
+  });
   new Gauge({
     name: "potluck_ledger_anchor_outbox",
     help: "Anchor outbox rows by state (pending rows mean an anchor is behind, never that metering stopped)",

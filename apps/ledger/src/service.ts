@@ -41,27 +41,61 @@ export interface LedgerService {
 }
 
 /** Everything main.ts wires, as one function so tests, benches and `potluck up` run the real thing. */
-export async function startLedgerService(config: LedgerConfig, overrides: LedgerOverrides = {}): Promise<LedgerService> {
+export async function startLedgerService(
+  config: LedgerConfig,
+  overrides: LedgerOverrides = {},
+): Promise<LedgerService> {
   const { log = silentLogger } = overrides;
   mkdirSync(config.POTLUCK_DATA_DIR, { recursive: true, mode: 0o700 });
-  const database = await openLedgerDb({ ...(config.DATABASE_URL === undefined ? {} : { databaseUrl: config.DATABASE_URL }), dataDir: config.POTLUCK_DATA_DIR });
+  const database = await openLedgerDb({
+    ...(config.DATABASE_URL === undefined ? {} : { databaseUrl: config.DATABASE_URL }),
+    dataDir: config.POTLUCK_DATA_DIR,
+  });
   let nats: NatsConnection | undefined;
   try {
-    const signer = await loadOrCreateSigner(config.POTLUCK_LEDGER_KEY_FILE ?? join(config.POTLUCK_DATA_DIR, "ledger.key"), config.POTLUCK_LEDGER_ORIGIN);
+    const signer = await loadOrCreateSigner(
+      config.POTLUCK_LEDGER_KEY_FILE ?? join(config.POTLUCK_DATA_DIR, "ledger.key"),
+      config.POTLUCK_LEDGER_ORIGIN,
+    );
     // The witness anchor proves consistency from the ledger's own log, which needs the anchors first.
     let ledger: Ledger | undefined;
     const anchors = anchorsFor(config, (a, b) => (ledger as Ledger).log.consistency(a, b));
     ledger = new Ledger(database.db, signer, config.POTLUCK_LEDGER_ORIGIN, anchors);
     const writeAuth = writeAuthFor(config);
-    if (writeAuth.token === undefined && writeAuth.machines === undefined) log.warn("no HTTP writers configured (POTLUCK_LEDGER_WRITE_TOKEN, POTLUCK_COORDINATOR_URL): HTTP writes are refused; JetStream ingest is unaffected");
+    if (writeAuth.token === undefined && writeAuth.machines === undefined)
+      log.warn(
+        "no HTTP writers configured (POTLUCK_LEDGER_WRITE_TOKEN, POTLUCK_COORDINATOR_URL): HTTP writes are refused; JetStream ingest is unaffected",
+      );
     const witness = await witnessFor(config);
-    const app = buildLedgerApp({ startedAt: Date.now(), ledger, metrics: createLedgerMetrics(ledger), writeAuth, log, ...(witness === undefined ? {} : { witness }) });
+    const app = buildLedgerApp({
+      startedAt: Date.now(),
+      ledger,
+      metrics: createLedgerMetrics(ledger),
+      writeAuth,
+      log,
+      ...(witness === undefined ? {} : { witness }),
+    });
     let ingest: { stop: () => Promise<void> } | undefined;
     if (config.POTLUCK_LEDGER_INGEST) {
       nats = overrides.nats ?? (await connectNats({ url: config.POTLUCK_NATS_URL, name: "potluck-ledger", log }));
-      const { stream } = await ensureUsageConsumer(nats, config.POTLUCK_NATS_PREFIX, config.POTLUCK_LEDGER_CONSUMER, config.POTLUCK_LEDGER_ACK_WAIT * 1000);
-      const onStall = overrides.onIngestStall ?? ((stalledMs: number) => log.error({ stalledMs }, "ingest: an append has not settled"));
-      ingest = startIngest({ nc: nats, ledger, stream, durable: config.POTLUCK_LEDGER_CONSUMER, batchMax: config.POTLUCK_LEDGER_BATCH_MAX, log: (o, m) => log.warn(o, m), onStall });
+      const { stream } = await ensureUsageConsumer(
+        nats,
+        config.POTLUCK_NATS_PREFIX,
+        config.POTLUCK_LEDGER_CONSUMER,
+        config.POTLUCK_LEDGER_ACK_WAIT * 1000,
+      );
+      const onStall =
+        overrides.onIngestStall ??
+        ((stalledMs: number) => log.error({ stalledMs }, "ingest: an append has not settled"));
+      ingest = startIngest({
+        nc: nats,
+        ledger,
+        stream,
+        durable: config.POTLUCK_LEDGER_CONSUMER,
+        batchMax: config.POTLUCK_LEDGER_BATCH_MAX,
+        log: (o, m) => log.warn(o, m),
+        onStall,
+      });
       log.info({ stream }, "ledger ingesting usage events");
     }
     const timers = housekeeping(ledger, config, log);
@@ -87,9 +121,18 @@ export async function startLedgerService(config: LedgerConfig, overrides: Ledger
 
 function anchorsFor(config: LedgerConfig, consistency: (from: number, to: number) => Promise<Buffer[]>): Anchor[] {
   const anchors: Anchor[] = [];
-  if (config.POTLUCK_LEDGER_ANCHOR_FILE !== "off") anchors.push(new FileAnchor(config.POTLUCK_LEDGER_ANCHOR_FILE ?? join(config.POTLUCK_DATA_DIR, "ledger-checkpoints.jsonl")));
+  if (config.POTLUCK_LEDGER_ANCHOR_FILE !== "off")
+    anchors.push(
+      new FileAnchor(config.POTLUCK_LEDGER_ANCHOR_FILE ?? join(config.POTLUCK_DATA_DIR, "ledger-checkpoints.jsonl")),
+    );
   if (config.POTLUCK_LEDGER_WITNESS_URL !== undefined && config.POTLUCK_LEDGER_WITNESS_KEY !== undefined) {
-    anchors.push(new WitnessAnchor(config.POTLUCK_LEDGER_WITNESS_URL, parseVerifierKey(config.POTLUCK_LEDGER_WITNESS_KEY), consistency));
+    anchors.push(
+      new WitnessAnchor(
+        config.POTLUCK_LEDGER_WITNESS_URL,
+        parseVerifierKey(config.POTLUCK_LEDGER_WITNESS_KEY),
+        consistency,
+      ),
+    );
   }
   return anchors;
 }
@@ -97,23 +140,44 @@ function anchorsFor(config: LedgerConfig, consistency: (from: number, to: number
 function writeAuthFor(config: LedgerConfig): WriteAuth {
   return {
     ...(config.POTLUCK_LEDGER_WRITE_TOKEN === undefined ? {} : { token: config.POTLUCK_LEDGER_WRITE_TOKEN }),
-    ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { machines: new CoordinatorRoster(config.POTLUCK_COORDINATOR_URL) }),
+    ...(config.POTLUCK_COORDINATOR_URL === undefined
+      ? {}
+      : { machines: new CoordinatorRoster(config.POTLUCK_COORDINATOR_URL) }),
   };
 }
 
 async function witnessFor(config: LedgerConfig): Promise<Witness | undefined> {
   if (config.POTLUCK_LEDGER_WITNESS_FOR === undefined) return undefined;
-  const signer = await loadOrCreateSigner(join(config.POTLUCK_DATA_DIR, "witness.key"), `${config.POTLUCK_LEDGER_ORIGIN}-witness`, NoteAlg.cosignatureV1);
-  return new Witness(parseVerifierKey(config.POTLUCK_LEDGER_WITNESS_FOR), signer, undefined, join(config.POTLUCK_DATA_DIR, "witness-state.json"));
+  const signer = await loadOrCreateSigner(
+    join(config.POTLUCK_DATA_DIR, "witness.key"),
+    `${config.POTLUCK_LEDGER_ORIGIN}-witness`,
+    NoteAlg.cosignatureV1,
+  );
+  return new Witness(
+    parseVerifierKey(config.POTLUCK_LEDGER_WITNESS_FOR),
+    signer,
+    undefined,
+    join(config.POTLUCK_DATA_DIR, "witness-state.json"),
+  );
 }
 
 /** Periodic checkpoints, daily (configurable) snapshots and anchor publishing; none of it blocks metering. */
 function housekeeping(ledger: Ledger, config: LedgerConfig, log: Logger): NodeJS.Timeout[] {
-  const guard = (what: string, run: () => Promise<unknown>) => () => void run().catch((error: unknown) => log.warn({ err: messageOf(error) }, `${what} failed; will retry`));
+  const guard = (what: string, run: () => Promise<unknown>) => () =>
+    void run().catch((error: unknown) => log.warn({ err: messageOf(error) }, `${what} failed; will retry`));
   const snapshotMs = config.POTLUCK_LEDGER_SNAPSHOT_INTERVAL * 1000;
   return [
-    setInterval(guard("checkpoint", () => ledger.checkpoint()), config.POTLUCK_LEDGER_CHECKPOINT_INTERVAL * 1000),
-    setInterval(guard("anchoring", () => ledger.publishAnchors()), housekeepingMs),
-    setInterval(guard("snapshot", () => ledger.snapshotIfDue(snapshotMs)), Math.min(housekeepingMs * 12, snapshotMs)),
+    setInterval(
+      guard("checkpoint", () => ledger.checkpoint()),
+      config.POTLUCK_LEDGER_CHECKPOINT_INTERVAL * 1000,
+    ),
+    setInterval(
+      guard("anchoring", () => ledger.publishAnchors()),
+      housekeepingMs,
+    ),
+    setInterval(
+      guard("snapshot", () => ledger.snapshotIfDue(snapshotMs)),
+      Math.min(housekeepingMs * 12, snapshotMs),
+    ),
   ];
 }

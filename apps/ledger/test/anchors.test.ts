@@ -25,7 +25,8 @@ describe("anchors", () => {
       const app = buildLedgerApp({ startedAt: Date.now(), ledger, witness });
       server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, (info) => resolve(info.port));
     });
-  const stopWitness = async () => new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
+  const stopWitness = async () =>
+    new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
 
   beforeAll(async () => {
     // The witness URL must be known before the ledger exists: reserve a port by listening once.
@@ -35,7 +36,10 @@ describe("anchors", () => {
     const port = await startWitness();
     witnessUrl = `http://127.0.0.1:${port}/v1/witness/add-checkpoint`;
     await stopWitness();
-    const anchors = [new FileAnchor(join(dir, "checkpoints.jsonl")), new WitnessAnchor(witnessUrl, parseVerifierKey(witnessKey.vkey), (a, b) => ledger.log.consistency(a, b), 2_000)];
+    const anchors = [
+      new FileAnchor(join(dir, "checkpoints.jsonl")),
+      new WitnessAnchor(witnessUrl, parseVerifierKey(witnessKey.vkey), (a, b) => ledger.log.consistency(a, b), 2_000),
+    ];
     const { Ledger: LedgerClass } = await import("../src/ledger/service.js");
     ledger = new LedgerClass(t.opened.db, t.ledger.signer, t.ledger.origin, anchors);
   });
@@ -51,7 +55,10 @@ describe("anchors", () => {
     const first = await drainOutbox(ledger.db, ledger.anchors);
     expect(first).toEqual({ published: 1, failed: 1 });
     // Metering goes on while the witness is down, and so do checkpoints.
-    const out = await ledger.append([ev({ kind: "spend", eventId: "a2", account: "ann", payee: "peer", amount: 30 }), ev({ kind: "adjust", eventId: "a3", account: "bob", delta: 5, reason: "grant" })]);
+    const out = await ledger.append([
+      ev({ kind: "spend", eventId: "a2", account: "ann", payee: "peer", amount: 30 }),
+      ev({ kind: "adjust", eventId: "a3", account: "bob", delta: 5, reason: "grant" }),
+    ]);
     expect(out.every((o) => o.status === "applied")).toBe(true);
     await ledger.snapshot();
     // The new checkpoint goes to the file and fails at the witness once; the first failed row is
@@ -80,14 +87,30 @@ describe("anchors", () => {
 
   it("the witness refuses a checkpoint that rewrites what it already cosigned", async () => {
     const cp = await ledger.latestCheckpoint();
-    const forged = signCheckpoint({ origin: ledger.origin, size: (cp?.size ?? 0) + 1, root: Buffer.alloc(32, 9) }, ledger.signer);
-    const res = await fetch(witnessUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ oldSize: cp?.size, proof: ["ab".repeat(32)], checkpoint: forged }) });
+    const forged = signCheckpoint(
+      { origin: ledger.origin, size: (cp?.size ?? 0) + 1, root: Buffer.alloc(32, 9) },
+      ledger.signer,
+    );
+    const res = await fetch(witnessUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ oldSize: cp?.size, proof: ["ab".repeat(32)], checkpoint: forged }),
+    });
     expect(res.status).toBe(422);
-    const stale = await fetch(witnessUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ oldSize: 1, proof: [], checkpoint: forged }) });
+    const stale = await fetch(witnessUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ oldSize: 1, proof: [], checkpoint: forged }),
+    });
     expect(stale.status).toBe(409);
     expect(((await stale.json()) as { knownSize: number }).knownSize).toBe(cp?.size);
     // A restarted witness remembers what it cosigned.
-    const restarted = new Witness(parseVerifierKey(ledger.publicKey), witnessKey, undefined, join(dir, "witness-state.json"));
+    const restarted = new Witness(
+      parseVerifierKey(ledger.publicKey),
+      witnessKey,
+      undefined,
+      join(dir, "witness-state.json"),
+    );
     expect(() => restarted.addCheckpoint(0, [], forged)).toThrow(/last saw size/);
   });
 });

@@ -17,8 +17,34 @@ describe("text array literals", () => {
   });
 
   it("round-trip any text, quotes, backslashes, braces, commas, NULL and empty strings included", async () => {
-    const edge = ["", "NULL", "null", " ", " a ", '"', "\\", '\\"', "{}", "{a,b}", ",", "a,b", '{"jobId":"j-1","reason":"x\\"y"}', "é€😀", "\n\t", "\\N", "\\n", "a\u0001b", "\\u0041"];
-    const texts = fc.array(fc.oneof(fc.constantFrom(...edge), fc.string({ unit: "binary" }).map((s) => s.replaceAll("\u0000", ""))), { maxLength: 20 });
+    const edge = [
+      "",
+      "NULL",
+      "null",
+      " ",
+      " a ",
+      '"',
+      "\\",
+      '\\"',
+      "{}",
+      "{a,b}",
+      ",",
+      "a,b",
+      '{"jobId":"j-1","reason":"x\\"y"}',
+      "é€😀",
+      "\n\t",
+      "\\N",
+      "\\n",
+      "a\u0001b",
+      "\\u0041",
+    ];
+    const texts = fc.array(
+      fc.oneof(
+        fc.constantFrom(...edge),
+        fc.string({ unit: "binary" }).map((s) => s.replaceAll("\u0000", "")),
+      ),
+      { maxLength: 20 },
+    );
     await fc.assert(
       fc.asyncProperty(texts, async (values) => {
         const rows = await sql.unsafe<{ v: string }[]>("select unnest($1::text[]) as v", [textArray(values)]);

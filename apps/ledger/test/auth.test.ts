@@ -9,9 +9,13 @@ import { CoordinatorRoster } from "../src/auth/roster.js";
 import { ev, testLedger } from "./helpers/ledger.js";
 
 /** Serves an app on a free loopback port; resolves to its base URL. */
-async function listen(fetch: (req: Request) => Response | Promise<Response>): Promise<{ url: string; server: ServerType }> {
+async function listen(
+  fetch: (req: Request) => Response | Promise<Response>,
+): Promise<{ url: string; server: ServerType }> {
   return new Promise((resolve) => {
-    const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve({ url: `http://127.0.0.1:${info.port}`, server }));
+    const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) =>
+      resolve({ url: `http://127.0.0.1:${info.port}`, server }),
+    );
   });
 }
 
@@ -31,11 +35,30 @@ describe("ledger HTTP writes need a writer", () => {
     // A real roster over loopback HTTP, shaped as the coordinator's GET /v1/roster.
     const body = Roster.parse({
       version: 1,
-      machines: [{ id: "m1", name: "box", owner: "ann", meshIp: "100.64.0.2", wireguardPublicKey: box.publicKey, identityPublicKey: box.publicKey, endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false }],
+      machines: [
+        {
+          id: "m1",
+          name: "box",
+          owner: "ann",
+          meshIp: "100.64.0.2",
+          wireguardPublicKey: box.publicKey,
+          identityPublicKey: box.publicKey,
+          endpoints: [],
+          state: "online",
+          lastHeartbeatAt: null,
+          staleKey: false,
+        },
+      ],
     });
-    roster = await listen(new Hono().get("/v1/roster", (c) => (rosterFetches += 1, c.json(body))).fetch);
-    await t.ledger.append([ev({ kind: "adjust", eventId: "grant", account: "ann", delta: 100, reason: "opening balance" })]);
-    const app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, writeAuth: { token, machines: new CoordinatorRoster(roster.url) } });
+    roster = await listen(new Hono().get("/v1/roster", (c) => ((rosterFetches += 1), c.json(body))).fetch);
+    await t.ledger.append([
+      ev({ kind: "adjust", eventId: "grant", account: "ann", delta: 100, reason: "opening balance" }),
+    ]);
+    const app = buildLedgerApp({
+      startedAt: Date.now(),
+      ledger: t.ledger,
+      writeAuth: { token, machines: new CoordinatorRoster(roster.url) },
+    });
     ledgerHttp = await listen(app.fetch);
   });
   afterAll(async () => {
@@ -47,26 +70,83 @@ describe("ledger HTTP writes need a writer", () => {
   /** A request signed the way sidecars sign peer requests, by `pem` claiming to be `machine`. */
   const signed = (path: string, payload: unknown, machine: string, pem: string, tamper?: (body: string) => string) => {
     const body = JSON.stringify(payload);
-    const headers = signRequest({ method: "POST", path, body, target: SignedAudience.ledger }, { machine, privateKey: privateKeyFromPem(pem) });
-    return fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: tamper === undefined ? body : tamper(body) });
+    const headers = signRequest(
+      { method: "POST", path, body, target: SignedAudience.ledger },
+      { machine, privateKey: privateKeyFromPem(pem) },
+    );
+    return fetch(`${ledgerHttp.url}${path}`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: tamper === undefined ? body : tamper(body),
+    });
   };
   const plain = (path: string, payload: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(payload) });
-  const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string; field?: string } }).error;
+    fetch(`${ledgerHttp.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(payload),
+    });
+  const errorOf = async (res: Response) =>
+    ((await res.json()) as { error: { code: string; message: string; field?: string } }).error;
   const size = () => t.ledger.log.size();
 
   it("applies an event signed by a roster machine for its own owner's account", async () => {
-    const res = await signed("/v1/events", { kind: "spend", eventId: "a-1", account: "ann", payee: "bob", amount: 1 }, "box", box.privateKeyPem);
+    const res = await signed(
+      "/v1/events",
+      { kind: "spend", eventId: "a-1", account: "ann", payee: "bob", amount: 1 },
+      "box",
+      box.privateKeyPem,
+    );
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ status: "applied", seq: 1 });
   });
 
   it.each([
     ["unsigned", () => plain("/v1/events", { kind: "earn", eventId: "a-2", account: "ann", amount: 1 }), "unsigned"],
-    ["forged: signed with a key that is not box's", () => signed("/v1/events", { kind: "earn", eventId: "a-2", account: "ann", amount: 1 }, "box", stranger.privateKeyPem), "bad_signature"],
-    ["body changed after signing", () => signed("/v1/events", { kind: "earn", eventId: "a-2", account: "ann", amount: 1 }, "box", box.privateKeyPem, (b) => b.replace('"amount":1', '"amount":9')), "bad_signature"],
-    ["machine not on the roster", () => signed("/v1/events", { kind: "earn", eventId: "a-2", account: "ann", amount: 1 }, "ghost", stranger.privateKeyPem), "unknown_key"],
-    ["wrong bearer token", () => plain("/v1/events", { kind: "earn", eventId: "a-2", account: "ann", amount: 1 }, { authorization: `Bearer ${"x".repeat(48)}` }), "unauthorized"],
+    [
+      "forged: signed with a key that is not box's",
+      () =>
+        signed(
+          "/v1/events",
+          { kind: "earn", eventId: "a-2", account: "ann", amount: 1 },
+          "box",
+          stranger.privateKeyPem,
+        ),
+      "bad_signature",
+    ],
+    [
+      "body changed after signing",
+      () =>
+        signed(
+          "/v1/events",
+          { kind: "earn", eventId: "a-2", account: "ann", amount: 1 },
+          "box",
+          box.privateKeyPem,
+          (b) => b.replace('"amount":1', '"amount":9'),
+        ),
+      "bad_signature",
+    ],
+    [
+      "machine not on the roster",
+      () =>
+        signed(
+          "/v1/events",
+          { kind: "earn", eventId: "a-2", account: "ann", amount: 1 },
+          "ghost",
+          stranger.privateKeyPem,
+        ),
+      "unknown_key",
+    ],
+    [
+      "wrong bearer token",
+      () =>
+        plain(
+          "/v1/events",
+          { kind: "earn", eventId: "a-2", account: "ann", amount: 1 },
+          { authorization: `Bearer ${"x".repeat(48)}` },
+        ),
+      "unauthorized",
+    ],
   ])("refuses a write that is %s with 401 and appends nothing", async (_name, send, code) => {
     const before = await size();
     const res = await send();
@@ -80,7 +160,13 @@ describe("ledger HTTP writes need a writer", () => {
   it("refuses a replayed signed request", async () => {
     const path = "/v1/events";
     const body = JSON.stringify({ kind: "spend", eventId: "a-3", account: "ann", payee: "bob", amount: 1 });
-    const headers = { ...signRequest({ method: "POST", path, body, target: SignedAudience.ledger }, { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) }), "content-type": "application/json" };
+    const headers = {
+      ...signRequest(
+        { method: "POST", path, body, target: SignedAudience.ledger },
+        { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) },
+      ),
+      "content-type": "application/json",
+    };
     expect((await fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers, body })).status).toBe(201);
     const again = await fetch(`${ledgerHttp.url}${path}`, { method: "POST", headers, body });
     expect(again.status).toBe(401);
@@ -88,16 +174,30 @@ describe("ledger HTTP writes need a writer", () => {
   });
 
   it("lets a machine write only its own owner's events, and no adjustments", async () => {
-    const other = await signed("/v1/events", { kind: "spend", eventId: "a-4", account: "bob", payee: "ann", amount: 1 }, "box", box.privateKeyPem);
+    const other = await signed(
+      "/v1/events",
+      { kind: "spend", eventId: "a-4", account: "bob", payee: "ann", amount: 1 },
+      "box",
+      box.privateKeyPem,
+    );
     expect(other.status).toBe(403);
     expect((await errorOf(other)).field).toBe("account");
-    const adjust = await signed("/v1/events", { kind: "adjust", eventId: "a-5", account: "ann", delta: 5, reason: "x" }, "box", box.privateKeyPem);
+    const adjust = await signed(
+      "/v1/events",
+      { kind: "adjust", eventId: "a-5", account: "ann", delta: 5, reason: "x" },
+      "box",
+      box.privateKeyPem,
+    );
     expect(adjust.status).toBe(403);
     expect((await errorOf(adjust)).field).toBe("kind");
   });
 
   it("lets the write token post any event and take snapshots; a machine may not take one", async () => {
-    const res = await plain("/v1/events", { kind: "adjust", eventId: "a-6", account: "ann", delta: 7, reason: "opening balance" }, { authorization: `Bearer ${token}` });
+    const res = await plain(
+      "/v1/events",
+      { kind: "adjust", eventId: "a-6", account: "ann", delta: 7, reason: "opening balance" },
+      { authorization: `Bearer ${token}` },
+    );
     expect(res.status).toBe(201);
     const bySigned = await signed("/v1/log/snapshots", {}, "box", box.privateKeyPem);
     expect(bySigned.status).toBe(403);
@@ -115,17 +215,32 @@ describe("ledger HTTP writes need a writer", () => {
 
   it("refuses every write when no writer is configured, and says how to configure one", async () => {
     const bare = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger });
-    const res = await bare.request("/v1/events", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ kind: "earn", eventId: "a-7", account: "ann", amount: 1 }) });
+    const res = await bare.request("/v1/events", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ kind: "earn", eventId: "a-7", account: "ann", amount: 1 }),
+    });
     expect(res.status).toBe(401);
     expect((await errorOf(res)).message).toMatch(/POTLUCK_LEDGER_WRITE_TOKEN/);
   });
 
   it("answers 503, not 500, when the roster cannot be read at all", async () => {
     const down = await listen(() => new Response("no", { status: 502 }));
-    const app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, writeAuth: { machines: new CoordinatorRoster(down.url) } });
+    const app = buildLedgerApp({
+      startedAt: Date.now(),
+      ledger: t.ledger,
+      writeAuth: { machines: new CoordinatorRoster(down.url) },
+    });
     const body = JSON.stringify({ kind: "earn", eventId: "a-8", account: "ann", amount: 1 });
-    const headers = signRequest({ method: "POST", path: "/v1/events", body, target: SignedAudience.ledger }, { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) });
-    const res = await app.request("/v1/events", { method: "POST", headers: { ...headers, "content-type": "application/json" }, body });
+    const headers = signRequest(
+      { method: "POST", path: "/v1/events", body, target: SignedAudience.ledger },
+      { machine: "box", privateKey: privateKeyFromPem(box.privateKeyPem) },
+    );
+    const res = await app.request("/v1/events", {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body,
+    });
     await close(down.server);
     expect(res.status).toBe(503);
     expect((await errorOf(res)).message).toMatch(/roster/);

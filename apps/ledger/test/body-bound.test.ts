@@ -14,7 +14,11 @@ describe("the ledger's signed-write routes under a 300 MiB chunked body", () => 
   beforeAll(async () => {
     t = await testLedger();
     // Signed machine writes are on: the signature check is what would read the body.
-    const app = buildLedgerApp({ startedAt: Date.now(), ledger: t.ledger, writeAuth: { machines: { lookup: async () => undefined } } });
+    const app = buildLedgerApp({
+      startedAt: Date.now(),
+      ledger: t.ledger,
+      writeAuth: { machines: { lookup: async () => undefined } },
+    });
     served = await serveApp(app, { port: 0, hostname: "127.0.0.1" });
   }, 60_000);
   afterAll(async () => {
@@ -27,7 +31,12 @@ describe("the ledger's signed-write routes under a 300 MiB chunked body", () => 
       const sizeBefore = await t.ledger.log.size();
       global.gc?.();
       const rssBefore = process.memoryUsage().rss;
-      const result = await floodChunkedBody(served.port, { method: "POST", path, totalBytes: 300 * 1024 * 1024, headers: { "x-potluck-machine": "eve", "content-type": "application/json" } });
+      const result = await floodChunkedBody(served.port, {
+        method: "POST",
+        path,
+        totalBytes: 300 * 1024 * 1024,
+        headers: { "x-potluck-machine": "eve", "content-type": "application/json" },
+      });
       const grownBytes = process.memoryUsage().rss - rssBefore;
       expect(result.status).toBe(413);
       expect(ErrorBody.parse(JSON.parse(result.body)).error.code).toBe("body_too_large");

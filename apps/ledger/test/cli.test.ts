@@ -14,11 +14,19 @@ import { ev, ORIGIN, testLedger } from "./helpers/ledger.js";
 
 const cli = fileURLToPath(new URL("../../../tools/src/cli/main.ts", import.meta.url));
 
-function potluck(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function potluck(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", cli, ...args], { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ["--import", "tsx", cli, ...args],
+      { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -34,10 +42,17 @@ describe("potluck ledger CLI", () => {
   beforeAll(async () => {
     t = await testLedger();
     ledger = new Ledger(t.opened.db, await loadOrCreateSigner(join(dir, "ledger.key"), ORIGIN), ORIGIN);
-    await ledger.append([ev({ kind: "adjust", eventId: "k1", account: "ann", delta: 900, reason: "grant" }), ev({ kind: "adjust", eventId: "k2", account: "bob", delta: 40, reason: "grant" }), ev({ kind: "spend", eventId: "k3", account: "ann", payee: "peer", amount: 100 })]);
+    await ledger.append([
+      ev({ kind: "adjust", eventId: "k1", account: "ann", delta: 900, reason: "grant" }),
+      ev({ kind: "adjust", eventId: "k2", account: "bob", delta: 40, reason: "grant" }),
+      ev({ kind: "spend", eventId: "k3", account: "ann", payee: "peer", amount: 100 }),
+    ]);
     await ledger.snapshot();
     const port = await new Promise<number>((resolve) => {
-      server = serve({ fetch: buildLedgerApp({ startedAt: Date.now(), ledger }).fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
+      server = serve(
+        { fetch: buildLedgerApp({ startedAt: Date.now(), ledger }).fetch, port: 0, hostname: "127.0.0.1" },
+        (info) => resolve(info.port),
+      );
     });
     url = `http://127.0.0.1:${port}`;
     env = { DATABASE_URL: t.url, POTLUCK_DATA_DIR: dir };
@@ -79,15 +94,20 @@ describe("potluck ledger CLI", () => {
     const role = `ledger_ro_${randomBytes(4).toString("hex")}`;
     const sql = rawSql(t.url);
     try {
-      await sql.unsafe(`create role ${role} login password 'ro-pass'; grant usage on schema public to ${role}; grant select on all tables in schema public to ${role}`);
-      const before = await sql`select (select count(*) from entries)::int as n, (select last_hash from head) as h, (select count(*) from drizzle.__drizzle_migrations)::int as m`;
+      await sql.unsafe(
+        `create role ${role} login password 'ro-pass'; grant usage on schema public to ${role}; grant select on all tables in schema public to ${role}`,
+      );
+      const before =
+        await sql`select (select count(*) from entries)::int as n, (select last_hash from head) as h, (select count(*) from drizzle.__drizzle_migrations)::int as m`;
       const roUrl = new URL(t.url);
       roUrl.username = role;
       roUrl.password = "ro-pass";
       const out = await potluck(["ledger", "verify"], { ...env, DATABASE_URL: roUrl.href });
       expect(out.stderr).toBe("");
       expect(out.stdout).toMatch(/ledger verifies: 5 entries/);
-      expect(await sql`select (select count(*) from entries)::int as n, (select last_hash from head) as h, (select count(*) from drizzle.__drizzle_migrations)::int as m`).toEqual(before);
+      expect(
+        await sql`select (select count(*) from entries)::int as n, (select last_hash from head) as h, (select count(*) from drizzle.__drizzle_migrations)::int as m`,
+      ).toEqual(before);
     } finally {
       await sql.unsafe(`drop owned by ${role}; drop role ${role}`).catch(() => undefined);
       await sql.end();

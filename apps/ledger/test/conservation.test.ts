@@ -28,22 +28,33 @@ describe("credits are conserved", () => {
 
   it("through random signed jobs, disputes and crashes", { timeout: 240_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.record({ ops: fc.array(opArb, { minLength: 1, maxLength: 8 }), crash: fc.boolean() }), { minLength: 1, maxLength: 8 }), async (batches) => {
-        run += 1;
-        const who = (i: number) => `r${run}-${["a", "b", "c"][i % 3]}`;
-        const sent: IncomingEvent[] = [];
-        const holds: string[] = [];
-        const paid: string[] = [];
-        for (const [b, batch] of batches.entries()) {
-          const events = batch.ops.flatMap((op, i) => toEvent(op, `r${run}-${b}-${i}`, who, { sent, holds, paid }));
-          if (events.length === 0) continue;
-          // A crash: everything is sent, then the process dies before the commit; the batch comes again.
-          if (batch.crash) await expect(t.ledger.append(events, () => { throw new Error("crash before commit"); })).rejects.toThrow();
-          await t.ledger.append(events);
-          sent.push(...events);
-          await expectConserved(sql, `r${run}-`);
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(fc.record({ ops: fc.array(opArb, { minLength: 1, maxLength: 8 }), crash: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        async (batches) => {
+          run += 1;
+          const who = (i: number) => `r${run}-${["a", "b", "c"][i % 3]}`;
+          const sent: IncomingEvent[] = [];
+          const holds: string[] = [];
+          const paid: string[] = [];
+          for (const [b, batch] of batches.entries()) {
+            const events = batch.ops.flatMap((op, i) => toEvent(op, `r${run}-${b}-${i}`, who, { sent, holds, paid }));
+            if (events.length === 0) continue;
+            // A crash: everything is sent, then the process dies before the commit; the batch comes again.
+            if (batch.crash)
+              await expect(
+                t.ledger.append(events, () => {
+                  throw new Error("crash before commit");
+                }),
+              ).rejects.toThrow();
+            await t.ledger.append(events);
+            sent.push(...events);
+            await expectConserved(sql, `r${run}-`);
+          }
+        },
+      ),
       { numRuns: 40 },
     );
     expect(await t.ledger.audit()).toMatchObject({ ok: true });
@@ -65,7 +76,14 @@ const whoArb = fc.integer({ min: 0, max: 2 });
 /** -1: the operator (write token); 0-2: a machine of that account's owner. */
 const byArb = fc.integer({ min: -1, max: 2 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ t: fc.constant("grant" as const), who: whoArb, amount: fc.oneof(amountArb, amountArb.map((a) => -a)) }),
+  fc.record({
+    t: fc.constant("grant" as const),
+    who: whoArb,
+    amount: fc.oneof(
+      amountArb,
+      amountArb.map((a) => -a),
+    ),
+  }),
   fc.record({ t: fc.constant("earn" as const), who: whoArb, amount: amountArb }),
   fc.record({ t: fc.constant("spend" as const), who: whoArb, to: whoArb, amount: amountArb }),
   fc.record({ t: fc.constant("hold" as const), who: whoArb, to: whoArb, amount: amountArb }),
@@ -76,7 +94,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** The ledger event an op stands for (none when it refers to something that does not exist yet). */
-function toEvent(op: Op, eventId: string, who: (i: number) => string, seen: { sent: IncomingEvent[]; holds: string[]; paid: string[] }): IncomingEvent[] {
+function toEvent(
+  op: Op,
+  eventId: string,
+  who: (i: number) => string,
+  seen: { sent: IncomingEvent[]; holds: string[]; paid: string[] },
+): IncomingEvent[] {
   const pick = (list: string[], k: number) => list[k % list.length];
   const holdOwner = (holdId: string) => seen.sent.find((e) => e.eventId === holdId)?.account ?? "";
   const req = ((): LedgerEventRequest | undefined => {
@@ -90,7 +113,14 @@ function toEvent(op: Op, eventId: string, who: (i: number) => string, seen: { se
         return { kind: "spend", eventId, account: who(op.who), payee: who(op.to), amount: op.amount };
       case "hold":
         seen.holds.push(eventId);
-        return { kind: "hold", eventId, account: who(op.who), payee: who(op.to), amount: op.amount, jobId: `job-${eventId}` };
+        return {
+          kind: "hold",
+          eventId,
+          account: who(op.who),
+          payee: who(op.to),
+          amount: op.amount,
+          jobId: `job-${eventId}`,
+        };
       case "settle": {
         const hold = pick(seen.holds, op.pick);
         if (hold === undefined) return undefined;
@@ -103,7 +133,16 @@ function toEvent(op: Op, eventId: string, who: (i: number) => string, seen: { se
       }
       case "refund": {
         const target = pick(seen.paid, op.pick);
-        return target === undefined ? undefined : { kind: "refund", eventId, account: seen.sent.find((e) => e.eventId === target)?.account ?? who(0), amount: op.amount, refundsEventId: target, reason: "dispute" };
+        return target === undefined
+          ? undefined
+          : {
+              kind: "refund",
+              eventId,
+              account: seen.sent.find((e) => e.eventId === target)?.account ?? who(0),
+              amount: op.amount,
+              refundsEventId: target,
+              reason: "dispute",
+            };
       }
       case "replay":
         return undefined;

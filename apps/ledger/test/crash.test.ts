@@ -48,87 +48,130 @@ describe("crash safety over JetStream", () => {
     nc = await connect({ servers: NATS_URL });
   });
   afterAll(async () => {
-    await jetstreamManager(nc).then((jsm) => jsm.streams.delete(subjectsFor(prefix).usageStream.name)).catch(() => undefined);
+    await jetstreamManager(nc)
+      .then((jsm) => jsm.streams.delete(subjectsFor(prefix).usageStream.name))
+      .catch(() => undefined);
     await nc.close();
     await opened?.close();
     await db.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it("applies every event exactly once across 10 kill -9 restarts and two concurrent ledgers", { timeout: 240_000 }, async () => {
-    const js = jetstream(nc);
-    const sql = rawSql(db.url);
-    const published: UsageEvent[] = [];
-    let publishing = true;
-    const count = async () => Number((await sql`select count(*)::int as n from entries where kind = 'spend'`)[0]?.n ?? 0);
+  it(
+    "applies every event exactly once across 10 kill -9 restarts and two concurrent ledgers",
+    { timeout: 240_000 },
+    async () => {
+      const js = jetstream(nc);
+      const sql = rawSql(db.url);
+      const published: UsageEvent[] = [];
+      let publishing = true;
+      const count = async () =>
+        Number((await sql`select count(*)::int as n from entries where kind = 'spend'`)[0]?.n ?? 0);
 
-    // The first ledger creates the stream and consumer; wait for it before publishing.
-    const t0 = Date.now();
-    let proc = spawnLedger(env());
-    await waitUntil(async () => (await jetstreamManager(nc).then((m) => m.consumers.info(subjectsFor(prefix).usageStream.name, "ledger")).catch(() => undefined)) !== undefined, "the ledger's consumer", 60_000).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}; ledger output:\n${proc.output().slice(-3000)}`);
-    });
-    await grantAll(db.url, Array.from({ length: 17 }, (_, k) => `acct${k}`), GRANT);
-    const publisher = (async () => {
-      for (let i = 0; publishing && i < 100_000; i += 1) {
-        const account = `acct${i % 17}`;
-        const ev: UsageEvent = { eventId: `ev-${i}`, jobId: `job-${i}`, kind: "spend", account, counterparty: "peer", servedBy: "box", model: "tiny", tokens: i % 50, amount: 1 + (i % 97), at: new Date().toISOString() };
-        await publishUsage(js, prefix, ev);
-        // Publish some events twice: the server's duplicate window and the ledger both dedupe.
-        if (i % 50 === 0) await publishUsage(js, prefix, ev);
-        published.push(ev);
-        // A steady ~1,000 events/s: the backlog at each kill stays small on a loaded machine.
-        if (i % 50 === 49) await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+      // The first ledger creates the stream and consumer; wait for it before publishing.
+      const t0 = Date.now();
+      let proc = spawnLedger(env());
+      await waitUntil(
+        async () =>
+          (await jetstreamManager(nc)
+            .then((m) => m.consumers.info(subjectsFor(prefix).usageStream.name, "ledger"))
+            .catch(() => undefined)) !== undefined,
+        "the ledger's consumer",
+        60_000,
+      ).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; ledger output:\n${proc.output().slice(-3000)}`);
+      });
+      await grantAll(
+        db.url,
+        Array.from({ length: 17 }, (_, k) => `acct${k}`),
+        GRANT,
+      );
+      const publisher = (async () => {
+        for (let i = 0; publishing && i < 100_000; i += 1) {
+          const account = `acct${i % 17}`;
+          const ev: UsageEvent = {
+            eventId: `ev-${i}`,
+            jobId: `job-${i}`,
+            kind: "spend",
+            account,
+            counterparty: "peer",
+            servedBy: "box",
+            model: "tiny",
+            tokens: i % 50,
+            amount: 1 + (i % 97),
+            at: new Date().toISOString(),
+          };
+          await publishUsage(js, prefix, ev);
+          // Publish some events twice: the server's duplicate window and the ledger both dedupe.
+          if (i % 50 === 0) await publishUsage(js, prefix, ev);
+          published.push(ev);
+          // A steady ~1,000 events/s: the backlog at each kill stays small on a loaded machine.
+          if (i % 50 === 49) await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
 
-    try {
-      for (let round = 0; round < 10; round += 1) {
-        const before = await count();
-        await waitUntil(async () => (await count()) > before, `round ${round} to apply events`, 60_000, 50).catch((error: unknown) => {
-          throw new Error(`${(error as Error).message}; ledger output:\n${proc.output().slice(-3000)}`);
-        });
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 300));
+      try {
+        for (let round = 0; round < 10; round += 1) {
+          const before = await count();
+          await waitUntil(async () => (await count()) > before, `round ${round} to apply events`, 60_000, 50).catch(
+            (error: unknown) => {
+              throw new Error(`${(error as Error).message}; ledger output:\n${proc.output().slice(-3000)}`);
+            },
+          );
+          await new Promise((r) => setTimeout(r, 100 + Math.random() * 300));
+          await killHard(proc.child);
+          proc = spawnLedger(env());
+          if (process.env.LEDGER_TEST_TRACE === "1")
+            console.log(
+              `round ${round} at ${Date.now() - t0} ms, ${published.length} published, ${await count()} applied`,
+            );
+        }
+        // Two ledgers on one chain: they share the durable consumer and the head lock.
+        const second = spawnLedger(env());
+        await new Promise((r) => setTimeout(r, 2_000));
+        publishing = false;
+        await publisher;
+        if (process.env.LEDGER_TEST_TRACE === "1")
+          console.log(`publishing stopped at ${Date.now() - t0} ms, ${published.length} published`);
+        await waitUntil(
+          async () => (await count()) >= published.length,
+          `all ${published.length} events to be applied`,
+          90_000,
+          200,
+          [
+            { name: "first ledger", output: proc.output },
+            { name: "second ledger", output: second.output },
+          ],
+        );
+        await killHard(second.child);
+      } finally {
+        publishing = false;
+        await publisher.catch(() => undefined);
         await killHard(proc.child);
-        proc = spawnLedger(env());
-        if (process.env.LEDGER_TEST_TRACE === "1") console.log(`round ${round} at ${Date.now() - t0} ms, ${published.length} published, ${await count()} applied`);
       }
-      // Two ledgers on one chain: they share the durable consumer and the head lock.
-      const second = spawnLedger(env());
-      await new Promise((r) => setTimeout(r, 2_000));
-      publishing = false;
-      await publisher;
-      if (process.env.LEDGER_TEST_TRACE === "1") console.log(`publishing stopped at ${Date.now() - t0} ms, ${published.length} published`);
-      await waitUntil(async () => (await count()) >= published.length, `all ${published.length} events to be applied`, 90_000, 200, [
-        { name: "first ledger", output: proc.output },
-        { name: "second ledger", output: second.output },
-      ]);
-      await killHard(second.child);
-    } finally {
-      publishing = false;
-      await publisher.catch(() => undefined);
-      await killHard(proc.child);
-    }
 
-    const rows = await sql<{ event_id: string; account: string; delta: string }[]>`select event_id, account, delta from entries where kind = 'spend'`;
-    const ids = rows.map((r) => r.event_id);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(new Set(ids)).toEqual(new Set(published.map((e) => e.eventId)));
-    const sums = new Map<string, number>();
-    // Every usage spend is a payment: the payer's debit paired with the counterparty's earn.
-    for (const e of published) {
-      sums.set(e.account, (sums.get(e.account) ?? GRANT) - e.amount);
-      sums.set(e.counterparty, (sums.get(e.counterparty) ?? 0) + e.amount);
-    }
-    const stored = await sql<{ account: string; balance: string }[]>`select account, balance from balances`;
-    expect(new Map(stored.map((b) => [b.account, Number(b.balance)]))).toEqual(sums);
-    await sql.end();
+      const rows = await sql<
+        { event_id: string; account: string; delta: string }[]
+      >`select event_id, account, delta from entries where kind = 'spend'`;
+      const ids = rows.map((r) => r.event_id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(new Set(ids)).toEqual(new Set(published.map((e) => e.eventId)));
+      const sums = new Map<string, number>();
+      // Every usage spend is a payment: the payer's debit paired with the counterparty's earn.
+      for (const e of published) {
+        sums.set(e.account, (sums.get(e.account) ?? GRANT) - e.amount);
+        sums.set(e.counterparty, (sums.get(e.counterparty) ?? 0) + e.amount);
+      }
+      const stored = await sql<{ account: string; balance: string }[]>`select account, balance from balances`;
+      expect(new Map(stored.map((b) => [b.account, Number(b.balance)]))).toEqual(sums);
+      await sql.end();
 
-    opened = await openLedgerDb({ databaseUrl: db.url, dataDir });
-    const signer = parseSignerKey(readFileSync(join(dataDir, "ledger.key"), "utf8"));
-    const report = await auditLedger(opened.db, parseVerifierKey(signer.vkey));
-    expect(report.problem).toBeUndefined();
-    expect(report.ok).toBe(true);
-    expect(report.entries).toBeGreaterThanOrEqual(published.length);
-  });
+      opened = await openLedgerDb({ databaseUrl: db.url, dataDir });
+      const signer = parseSignerKey(readFileSync(join(dataDir, "ledger.key"), "utf8"));
+      const report = await auditLedger(opened.db, parseVerifierKey(signer.vkey));
+      expect(report.problem).toBeUndefined();
+      expect(report.ok).toBe(true);
+      expect(report.entries).toBeGreaterThanOrEqual(published.length);
+    },
+  );
 });

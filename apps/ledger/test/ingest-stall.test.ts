@@ -24,7 +24,18 @@ describe("ingest stall watch", () => {
 
   it("reports an append that has not settled within the limit, once, and leaves the batch unacknowledged", async () => {
     const { stream } = await ensureUsageConsumer(nc, prefix, "ledger");
-    const ev: UsageEvent = { eventId: "e-1", jobId: "j-1", kind: "earn", account: "a", counterparty: "p", servedBy: "m", model: "x", tokens: 1, amount: 1, at: new Date().toISOString() };
+    const ev: UsageEvent = {
+      eventId: "e-1",
+      jobId: "j-1",
+      kind: "earn",
+      account: "a",
+      counterparty: "p",
+      servedBy: "m",
+      model: "x",
+      tokens: 1,
+      amount: 1,
+      at: new Date().toISOString(),
+    };
     await publishUsage(jetstream(nc), prefix, ev);
     let release: () => void = () => undefined;
     const appended: string[][] = [];
@@ -38,7 +49,13 @@ describe("ingest stall watch", () => {
     let stalled: () => void = () => undefined;
     const seen = new Promise<void>((resolve) => (stalled = resolve));
     const ingest = startIngest({
-      nc, ledger: hanging, stream, durable: "ledger", batchMax: 10, log: () => undefined, appendStallMs: 300,
+      nc,
+      ledger: hanging,
+      stream,
+      durable: "ledger",
+      batchMax: 10,
+      log: () => undefined,
+      appendStallMs: 300,
       onStall: (ms) => {
         stalls.push(ms);
         stalled();

@@ -26,7 +26,16 @@ describe("startLedgerService", () => {
     db = await createTestDb();
     dataDir = mkdtempSync(join(tmpdir(), "ledger-service-"));
     nc = await connect({ servers: natsUrl });
-    const config = loadLedgerConfig({ DATABASE_URL: db.url, POTLUCK_DATA_DIR: dataDir, POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: prefix, POTLUCK_LEDGER_WRITE_TOKEN: token }, []);
+    const config = loadLedgerConfig(
+      {
+        DATABASE_URL: db.url,
+        POTLUCK_DATA_DIR: dataDir,
+        POTLUCK_NATS_URL: natsUrl,
+        POTLUCK_NATS_PREFIX: prefix,
+        POTLUCK_LEDGER_WRITE_TOKEN: token,
+      },
+      [],
+    );
     service = await startLedgerService(config, { nats: nc });
   }, 60_000);
   afterAll(async () => {
@@ -37,7 +46,12 @@ describe("startLedgerService", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const post = (body: unknown) => service.app.request("/v1/events", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const post = (body: unknown) =>
+    service.app.request("/v1/events", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
   const waitFor = async (what: string, done: () => Promise<boolean>) => {
     for (let i = 0; i < 200; i++) {
       if (await done()) return;
@@ -45,12 +59,25 @@ describe("startLedgerService", () => {
     }
     throw new Error(`timed out waiting for ${what}`);
   };
-  const usage = (eventId: string, account: string, amount: number, kind: "spend" | "earn" = "spend"): UsageEvent => ({ eventId, jobId: `j-${eventId}`, kind, account, counterparty: "p", servedBy: "m", model: "x", tokens: 1, amount, at: new Date().toISOString() });
+  const usage = (eventId: string, account: string, amount: number, kind: "spend" | "earn" = "spend"): UsageEvent => ({
+    eventId,
+    jobId: `j-${eventId}`,
+    kind,
+    account,
+    counterparty: "p",
+    servedBy: "m",
+    model: "x",
+    tokens: 1,
+    amount,
+    at: new Date().toISOString(),
+  });
 
   it("creates the usage stream from its one definition and meters what arrives on it as a payment", async () => {
     const info = await (await jetstreamManager(nc)).streams.info(subjectsFor(prefix).usageStream.name);
     expect(info.config).toMatchObject(usageStreamConfig(prefix));
-    expect((await post({ kind: "adjust", eventId: "grant-ann", account: "ann", delta: 100, reason: "welcome" })).status).toBe(201);
+    expect(
+      (await post({ kind: "adjust", eventId: "grant-ann", account: "ann", delta: 100, reason: "welcome" })).status,
+    ).toBe(201);
     await publishUsage(jetstream(nc), prefix, usage("svc-1", "ann", 7));
     await waitFor("the payment", async () => (await service.ledger.balance("p"))?.balance === 7);
     expect(await service.ledger.balance("ann")).toMatchObject({ balance: 93 });
@@ -59,7 +86,11 @@ describe("startLedgerService", () => {
   it("serves the same ledger over HTTP, writes with the token, and answers errors in the one shape", async () => {
     const res = await service.app.request("/v1/balances/p");
     expect(await res.json()).toMatchObject({ balance: 7 });
-    const big = await service.app.request("/v1/events", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "x".repeat(1024 * 1024) });
+    const big = await service.app.request("/v1/events", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: "x".repeat(1024 * 1024),
+    });
     expect(big.status).toBe(413);
     expect(await big.json()).toMatchObject({ error: { code: "body_too_large", field: "body" } });
     expect((await service.app.request("/nope")).status).toBe(404);
@@ -72,7 +103,10 @@ describe("startLedgerService", () => {
   });
 
   it("parks a poison event (and a malformed message) while the next batches land; redelivery is bounded", async () => {
-    expect((await post({ kind: "adjust", eventId: "grant-poison", account: "poison", delta: 100, reason: "to be poisoned" })).status).toBe(201);
+    expect(
+      (await post({ kind: "adjust", eventId: "grant-poison", account: "poison", delta: 100, reason: "to be poisoned" }))
+        .status,
+    ).toBe(201);
     // An event the database refuses to append whatever the rules say: a stand-in for any fault
     // that fails one event's transaction every time it is tried.
     const sql = rawSql(db.url);
@@ -89,14 +123,18 @@ describe("startLedgerService", () => {
     await publishUsage(js, prefix, usage("svc-3", "ann", 1));
     await waitFor("both good events", async () => (await service.ledger.balance("p"))?.balance === 9);
     await waitFor("two parked messages", async () => service.ledger.stats.parked === 2);
-    const parked = (await (await service.app.request("/v1/parked")).json()) as { parked: { eventId: string; reason: string }[] };
+    const parked = (await (await service.app.request("/v1/parked")).json()) as {
+      parked: { eventId: string; reason: string }[];
+    };
     expect(parked.parked.map((p) => p.eventId).sort()).toEqual(["", "svc-poison"]);
     expect(parked.parked.find((p) => p.eventId === "svc-poison")?.reason).toMatch(/poisoned for the test/);
     expect(await (await service.app.request("/metrics")).text()).toMatch(/potluck_ledger_events_parked_total 2/);
     await publishUsage(js, prefix, usage("svc-4", "ann", 1));
     await waitFor("a later batch", async () => (await service.ledger.balance("p"))?.balance === 10);
     expect(await service.ledger.balance("poison")).toMatchObject({ balance: 100 });
-    const consumer = await (await jetstreamManager(nc)).consumers.info(subjectsFor(prefix).usageStream.name, loadLedgerConfig({}, []).POTLUCK_LEDGER_CONSUMER);
+    const consumer = await (
+      await jetstreamManager(nc)
+    ).consumers.info(subjectsFor(prefix).usageStream.name, loadLedgerConfig({}, []).POTLUCK_LEDGER_CONSUMER);
     expect(consumer.config.max_deliver).toBe(IngestLimits.deliverMax);
   });
 

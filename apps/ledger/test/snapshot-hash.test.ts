@@ -10,8 +10,14 @@ const rows = (n: number, name: (i: number) => string = (i) => `m${String(i).padS
 
 describe("parallel snapshot hashing", () => {
   it("encodes balance leaves the same in a shared buffer as one by one", () => {
-    for (const [account, balance] of [["a", 0], ["ünïcødé", -(2 ** 40) - 7], ["m00000001", 2 ** 53 - 1]] as const) {
-      expect(balanceLeafHash(account, balance, 2 ** 33 + 5)).toEqual(leafHash(encodeBalanceLeaf(account, balance, 2 ** 33 + 5)));
+    for (const [account, balance] of [
+      ["a", 0],
+      ["ünïcødé", -(2 ** 40) - 7],
+      ["m00000001", 2 ** 53 - 1],
+    ] as const) {
+      expect(balanceLeafHash(account, balance, 2 ** 33 + 5)).toEqual(
+        leafHash(encodeBalanceLeaf(account, balance, 2 ** 33 + 5)),
+      );
     }
   });
 
@@ -44,16 +50,31 @@ describe("parallel snapshot hashing", () => {
       await raw`insert into balances (account, balance, held, as_of_seq)
         select case when g % 7 = 0 then 'é' else 'z' end || (${n} - g)::text, (case when g % 3 = 0 then -1 else 1 end) * g::bigint * 4294967, 0, 0 from generate_series(0, ${n - 1}) g`;
       const rowsBack = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
-      const js = snapshotRoot(rowsBack.map((r) => ({ account: r.account, balance: Number(r.balance) })), 2 ** 33 + 1);
+      const js = snapshotRoot(
+        rowsBack.map((r) => ({ account: r.account, balance: Number(r.balance) })),
+        2 ** 33 + 1,
+      );
       expect(await snapshotRootFromDb(opened.db, 2 ** 33 + 1)).toEqual({ root: js, accounts: n });
       // Exactly two full chunks: the page after the last one is empty and must end the stream cleanly.
       await raw`delete from balances where account in (select account from balances order by account collate "C" desc limit 5)`;
       const even = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
       expect(even.length).toBe(2 * SnapshotHashLimits.chunkLeaves);
-      expect(await snapshotRootFromDb(opened.db, 9)).toEqual({ root: snapshotRoot(even.map((r) => ({ account: r.account, balance: Number(r.balance) })), 9), accounts: even.length });
+      expect(await snapshotRootFromDb(opened.db, 9)).toEqual({
+        root: snapshotRoot(
+          even.map((r) => ({ account: r.account, balance: Number(r.balance) })),
+          9,
+        ),
+        accounts: even.length,
+      });
       await raw`delete from balances where account not like 'é%'`;
       const small = await raw<{ account: string; balance: string }[]>`select account, balance::text from balances`;
-      expect(await snapshotRootFromDb(opened.db, 3)).toEqual({ root: snapshotRoot(small.map((r) => ({ account: r.account, balance: Number(r.balance) })), 3), accounts: small.length });
+      expect(await snapshotRootFromDb(opened.db, 3)).toEqual({
+        root: snapshotRoot(
+          small.map((r) => ({ account: r.account, balance: Number(r.balance) })),
+          3,
+        ),
+        accounts: small.length,
+      });
     } finally {
       await raw.end();
       await opened.close();

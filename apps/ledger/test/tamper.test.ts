@@ -43,7 +43,11 @@ describe("tampering is found and named", () => {
 
   const cases: [string, (seq: number) => Promise<unknown>, RegExp][] = [
     ["event_id", (s) => sql`update entries set event_id = 'forged' where seq = ${s}`, /altered/],
-    ["kind", (s) => sql`update entries set kind = case when kind = 'earn' then 'adjust' else 'earn' end where seq = ${s}`, /altered/],
+    [
+      "kind",
+      (s) => sql`update entries set kind = case when kind = 'earn' then 'adjust' else 'earn' end where seq = ${s}`,
+      /altered/,
+    ],
     ["account", (s) => sql`update entries set account = 'mallory' where seq = ${s}`, /altered/],
     ["delta", (s) => sql`update entries set delta = delta + 1 where seq = ${s}`, /altered/],
     ["held_delta", (s) => sql`update entries set held_delta = held_delta + 1 where seq = ${s}`, /altered/],
@@ -100,7 +104,20 @@ describe("tampering is found and named", () => {
     const originals = rows.map((r) => ({ ...r }));
     // Rewrite entry 4's amount and re-chain everything after it, as a careful forger would.
     for (const r of rows) {
-      const row = { seq: Number(r.seq), eventId: r.event_id, kind: r.kind, account: r.account, delta: Number(r.delta) + (Number(r.seq) === 4 ? 1 : 0), heldDelta: Number(r.held_delta), ref: r.ref, meta: r.meta, payloadHash: r.payload_hash, createdAtMs: Number(r.created_at_ms), prevHash: prev, hash: "" };
+      const row = {
+        seq: Number(r.seq),
+        eventId: r.event_id,
+        kind: r.kind,
+        account: r.account,
+        delta: Number(r.delta) + (Number(r.seq) === 4 ? 1 : 0),
+        heldDelta: Number(r.held_delta),
+        ref: r.ref,
+        meta: r.meta,
+        payloadHash: r.payload_hash,
+        createdAtMs: Number(r.created_at_ms),
+        prevHash: prev,
+        hash: "",
+      };
       const hash = entryHash(recordOf(row));
       await sql`update entries set delta = ${row.delta}, prev_hash = ${"e" + String(row.seq).padStart(63, "0")}, hash = ${"f" + String(row.seq).padStart(63, "0")} where seq = ${row.seq}`;
       await sql`update entries set prev_hash = ${prev}, hash = ${hash} where seq = ${row.seq}`;
@@ -110,8 +127,10 @@ describe("tampering is found and named", () => {
     const report = await ledger.audit();
     expect(report.ok).toBe(false);
     expect(report.problem?.what).toMatch(/snapshot entry|checkpoint/);
-    for (const r of originals) await sql`update entries set delta = ${r.delta}, prev_hash = ${"c" + String(r.seq).padStart(63, "0")}, hash = ${"d" + String(r.seq).padStart(63, "0")} where seq = ${r.seq}`;
-    for (const r of originals) await sql`update entries set prev_hash = ${r.prev_hash}, hash = ${r.hash} where seq = ${r.seq}`;
+    for (const r of originals)
+      await sql`update entries set delta = ${r.delta}, prev_hash = ${"c" + String(r.seq).padStart(63, "0")}, hash = ${"d" + String(r.seq).padStart(63, "0")} where seq = ${r.seq}`;
+    for (const r of originals)
+      await sql`update entries set prev_hash = ${r.prev_hash}, hash = ${r.hash} where seq = ${r.seq}`;
     await sql`update head set last_hash = ${originals[originals.length - 1]?.hash}`;
     expect((await ledger.audit()).ok).toBe(true);
   });

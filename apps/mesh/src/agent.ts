@@ -22,17 +22,28 @@ export interface MeshAgentOptions {
 export async function runMeshAgent(options: MeshAgentOptions): Promise<void> {
   const run = options.run ?? runCommand;
   // Checked first, so a machine that never joined gets no keys created by a restarting agent.
-  if (readMeshState(options.dataDir) === undefined) throw new Error(`${options.dataDir} has not joined a mesh yet: run potluck join COORDINATOR_URL TOKEN (as root, with this data dir) first`);
+  if (readMeshState(options.dataDir) === undefined)
+    throw new Error(
+      `${options.dataDir} has not joined a mesh yet: run potluck join COORDINATOR_URL TOKEN (as root, with this data dir) first`,
+    );
   const joined = await joinMesh({ dataDir: options.dataDir, interface: true, run });
   const { state } = joined;
-  options.log(`up as ${state.name} (${state.meshIp}/${state.prefixLength} on ${state.interfaceName}) with ${joined.peers} peer(s)`);
+  options.log(
+    `up as ${state.name} (${state.meshIp}/${state.prefixLength} on ${state.interfaceName}) with ${joined.peers} peer(s)`,
+  );
   await followJoined(joined, options);
 }
 
 /** Follows the roster for a machine that has just joined (`potluck join --follow` and the agent). */
 export function followJoined(joined: JoinResult, options: MeshAgentOptions): Promise<void> {
   return followRoster({
-    state: joined.state, dataDir: options.dataDir, privateKeyPath: joined.keys.wireguardPrivateKeyPath, run: options.run ?? runCommand,
-    signal: options.signal, log: options.log, natsUrl: options.natsUrl, natsPrefix: options.natsPrefix,
+    state: joined.state,
+    dataDir: options.dataDir,
+    privateKeyPath: joined.keys.wireguardPrivateKeyPath,
+    run: options.run ?? runCommand,
+    signal: options.signal,
+    log: options.log,
+    natsUrl: options.natsUrl,
+    natsPrefix: options.natsPrefix,
   });
 }

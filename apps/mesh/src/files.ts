@@ -21,7 +21,8 @@ export function readMeshState(dataDir: string): MeshState | undefined {
     return undefined;
   }
   const parsed = MeshState.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`reading ${path}: ${parsed.error.issues[0]?.message ?? "invalid"}; remove it and join again`);
+  if (!parsed.success)
+    throw new Error(`reading ${path}: ${parsed.error.issues[0]?.message ?? "invalid"}; remove it and join again`);
   return parsed.data;
 }
 

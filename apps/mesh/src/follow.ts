@@ -2,7 +2,15 @@ import { readFileSync } from "node:fs";
 import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { HeartbeatTiming, natsConnectOptions, redactNatsUrl, subjectsFor, type Heartbeat, type MeshState, type Roster } from "@potluck/protocol";
+import {
+  HeartbeatTiming,
+  natsConnectOptions,
+  redactNatsUrl,
+  subjectsFor,
+  type Heartbeat,
+  type MeshState,
+  type Roster,
+} from "@potluck/protocol";
 import { messageSigningParts, privateKeyFromPem, signRequest } from "@potluck/peer";
 import { coordinatorClient } from "./client.js";
 import type { Runner } from "./exec.js";
@@ -37,7 +45,10 @@ const pollBackoffMsMax = 60_000;
  */
 export async function followRoster(options: FollowOptions): Promise<void> {
   const { state, signal, log } = options;
-  if (state.coordinatorKey === undefined) throw new Error(`no coordinator key is pinned for ${state.coordinatorUrl}: join again with a new token before following its roster`);
+  if (state.coordinatorKey === undefined)
+    throw new Error(
+      `no coordinator key is pinned for ${state.coordinatorUrl}: join again with a new token before following its roster`,
+    );
   const client = coordinatorClient(state.coordinatorUrl, { coordinatorKey: state.coordinatorKey });
   const pollMs = options.pollIntervalMs ?? rosterPollIntervalMs;
   let wake: (() => void) | null = null;
@@ -56,7 +67,9 @@ export async function followRoster(options: FollowOptions): Promise<void> {
         const plan = await syncPeers(options.run, state.interfaceName, roster.machines, state.machineId);
         if (roster.version !== version || plan.set.length + plan.remove.length > 0) {
           writeRoster(options.dataDir, roster);
-          log(`roster v${roster.version}: ${roster.machines.length - 1} peer(s); added/updated ${plan.set.map((p) => p.name).join(", ") || "none"}, removed ${plan.remove.length}`);
+          log(
+            `roster v${roster.version}: ${roster.machines.length - 1} peer(s); added/updated ${plan.set.map((p) => p.name).join(", ") || "none"}, removed ${plan.remove.length}`,
+          );
           version = roster.version;
         }
         failures = 0;
@@ -79,7 +92,12 @@ export async function followRoster(options: FollowOptions): Promise<void> {
   }
 }
 
-function startNats(options: FollowOptions, natsUrl: string, onRosterChanged: () => void, log: (m: string) => void): { stop(): Promise<void> } {
+function startNats(
+  options: FollowOptions,
+  natsUrl: string,
+  onRosterChanged: () => void,
+  log: (m: string) => void,
+): { stop(): Promise<void> } {
   const subjects = subjectsFor(options.natsPrefix);
   let nc: NatsConnection | null = null;
   let stopped = false;
@@ -91,23 +109,39 @@ function startNats(options: FollowOptions, natsUrl: string, onRosterChanged: () 
     if (nc === null || identity === undefined) return;
     void interfacePublicKey(options.run, options.state.interfaceName).then((key) => {
       if (key === null || nc === null || nc.isClosed()) return;
-      const heartbeat: Heartbeat = { machine: options.state.name, wireguardPublicKey: key as never, seq: seq++, sentAt: new Date().toISOString(), status: "ok" };
+      const heartbeat: Heartbeat = {
+        machine: options.state.name,
+        wireguardPublicKey: key as never,
+        seq: seq++,
+        sentAt: new Date().toISOString(),
+        status: "ok",
+      };
       const subject = subjects.heartbeat(options.state.name);
       const payload = JSON.stringify(heartbeat);
       const signed = headers();
-      for (const [name, value] of Object.entries(signRequest(messageSigningParts(subject, payload), identity))) signed.set(name, value);
+      for (const [name, value] of Object.entries(signRequest(messageSigningParts(subject, payload), identity)))
+        signed.set(name, value);
       nc.publish(subject, payload, { headers: signed });
     });
   }, HeartbeatTiming.intervalMs);
   // Connect in the background: the mesh must come up even while NATS is unreachable.
-  void connect({ ...natsConnectOptions(natsUrl), name: `potluck-mesh-${options.state.name}`, maxReconnectAttempts: -1, reconnectTimeWait: 2_000, waitOnFirstConnect: true }).then(
+  void connect({
+    ...natsConnectOptions(natsUrl),
+    name: `potluck-mesh-${options.state.name}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 2_000,
+    waitOnFirstConnect: true,
+  }).then(
     (conn) => {
       if (stopped) return void conn.close();
       nc = conn;
       conn.subscribe(subjects.rosterChanged, { callback: () => onRosterChanged() });
       log(`NATS connected (${redactNatsUrl(natsUrl)}); heartbeats every ${HeartbeatTiming.intervalMs / 1000} s`);
     },
-    (error: unknown) => log(`NATS ${redactNatsUrl(natsUrl)}: ${error instanceof Error ? error.message : String(error)}; roster polling only`),
+    (error: unknown) =>
+      log(
+        `NATS ${redactNatsUrl(natsUrl)}: ${error instanceof Error ? error.message : String(error)}; roster polling only`,
+      ),
   );
   return {
     async stop() {
@@ -118,12 +152,18 @@ function startNats(options: FollowOptions, natsUrl: string, onRosterChanged: () 
   };
 }
 
-function loadSigningKey(dataDir: string, machine: string, log: (m: string) => void): { machine: string; privateKey: KeyObject } | undefined {
+function loadSigningKey(
+  dataDir: string,
+  machine: string,
+  log: (m: string) => void,
+): { machine: string; privateKey: KeyObject } | undefined {
   const path = join(dataDir, identityKeyFile);
   try {
     return { machine, privateKey: privateKeyFromPem(readFileSync(path, "utf8")) };
   } catch (error) {
-    log(`heartbeats off: cannot read the identity key ${path} (${error instanceof Error ? error.message : String(error)})`);
+    log(
+      `heartbeats off: cannot read the identity key ${path} (${error instanceof Error ? error.message : String(error)})`,
+    );
     return undefined;
   }
 }

@@ -20,11 +20,20 @@ export async function bringUpInterface(run: Runner, state: MeshState, privateKey
     await runOrThrow(run, `starting wireguard-go for ${dev}`, ["wireguard-go", dev]);
     const deadline = Date.now() + interfaceReadyTimeoutMs;
     while ((await run(["wg", "show", dev, "public-key"])).code !== 0) {
-      if (Date.now() > deadline) throw new Error(`starting wireguard-go for ${dev}: no UAPI socket after ${interfaceReadyTimeoutMs / 1000} s`);
+      if (Date.now() > deadline)
+        throw new Error(`starting wireguard-go for ${dev}: no UAPI socket after ${interfaceReadyTimeoutMs / 1000} s`);
       await new Promise((r) => setTimeout(r, interfacePollMs));
     }
   }
-  await runOrThrow(run, `setting ${dev}'s key and port`, ["wg", "set", dev, "private-key", privateKeyPath, "listen-port", String(state.listenPort)]);
+  await runOrThrow(run, `setting ${dev}'s key and port`, [
+    "wg",
+    "set",
+    dev,
+    "private-key",
+    privateKeyPath,
+    "listen-port",
+    String(state.listenPort),
+  ]);
   const address = `${state.meshIp}/${state.prefixLength}`;
   const addrs = await runOrThrow(run, `reading ${dev}'s addresses`, ["ip", "-4", "-o", "addr", "show", "dev", dev]);
   if (!addrs.includes(` ${address} `)) {
@@ -35,12 +44,28 @@ export async function bringUpInterface(run: Runner, state: MeshState, privateKey
 }
 
 /** Makes potluck0's peers match the roster; returns what changed. */
-export async function syncPeers(run: Runner, dev: string, roster: readonly RosterEntry[], selfId: string): Promise<PeerPlan> {
+export async function syncPeers(
+  run: Runner,
+  dev: string,
+  roster: readonly RosterEntry[],
+  selfId: string,
+): Promise<PeerPlan> {
   const dump = parseWgDump(await runOrThrow(run, `reading ${dev}'s peers`, ["wg", "show", dev, "dump"]));
   const plan = planPeers(dump.peers, roster, selfId);
-  for (const key of plan.remove) await runOrThrow(run, `removing a peer from ${dev}`, ["wg", "set", dev, "peer", key, "remove"]);
+  for (const key of plan.remove)
+    await runOrThrow(run, `removing a peer from ${dev}`, ["wg", "set", dev, "peer", key, "remove"]);
   for (const peer of plan.set) {
-    const argv = ["wg", "set", dev, "peer", peer.publicKey, "allowed-ips", peer.allowedIp, "persistent-keepalive", String(persistentKeepaliveS)];
+    const argv = [
+      "wg",
+      "set",
+      dev,
+      "peer",
+      peer.publicKey,
+      "allowed-ips",
+      peer.allowedIp,
+      "persistent-keepalive",
+      String(persistentKeepaliveS),
+    ];
     if (peer.endpoint !== null) argv.push("endpoint", peer.endpoint);
     await runOrThrow(run, `adding peer ${peer.name} to ${dev}`, argv);
   }

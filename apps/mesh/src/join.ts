@@ -38,16 +38,22 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   const keys = ensureMachineKeys(options.dataDir);
   const previous = readMeshState(options.dataDir);
   const coordinatorUrl = options.coordinatorUrl ?? previous?.coordinatorUrl;
-  if (coordinatorUrl === undefined) throw new Error(`${options.dataDir} has not joined a mesh yet: give the coordinator URL and a join token`);
+  if (coordinatorUrl === undefined)
+    throw new Error(`${options.dataDir} has not joined a mesh yet: give the coordinator URL and a join token`);
   let client = coordinatorClient(coordinatorUrl);
   const name = options.name ?? previous?.name ?? defaultMachineName();
   let state: MeshState;
   let enrolled = false;
   if (previous !== undefined && previous.coordinatorUrl === client.baseUrl && previous.name === name) {
     state = previous;
-    if (state.coordinatorKey === undefined) throw new Error(`${options.dataDir} joined ${client.baseUrl} before roster answers were signed, so no coordinator key is pinned; remove ${options.dataDir}/mesh and join again with a new token`);
+    if (state.coordinatorKey === undefined)
+      throw new Error(
+        `${options.dataDir} joined ${client.baseUrl} before roster answers were signed, so no coordinator key is pinned; remove ${options.dataDir}/mesh and join again with a new token`,
+      );
   } else if (options.token === undefined) {
-    throw new Error(`enrolling ${name} with ${client.baseUrl} needs a join token (potluck token create on the coordinator's machine)`);
+    throw new Error(
+      `enrolling ${name} with ${client.baseUrl} needs a join token (potluck token create on the coordinator's machine)`,
+    );
   } else {
     const listenPort = options.listenPort ?? Defaults.wireguardPort;
     const endpoint = options.endpoint ?? (await detectEndpoint(options.run, client.baseUrl, listenPort));
@@ -74,7 +80,11 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   return { state, keys, enrolled, peers: roster.machines.filter((m) => m.id !== state.machineId).length };
 }
 
-function stateFrom(coordinatorUrl: string, response: EnrollResponse & { coordinatorKey: string }, listenPort: number): MeshState {
+function stateFrom(
+  coordinatorUrl: string,
+  response: EnrollResponse & { coordinatorKey: string },
+  listenPort: number,
+): MeshState {
   return {
     coordinatorUrl,
     machineId: response.machine.id,
@@ -98,6 +108,11 @@ async function detectEndpoint(run: Runner, coordinatorUrl: string, listenPort: n
 /** POTLUCK_MACHINE, else the host name made into a roster label. */
 export function defaultMachineName(): string {
   const raw = process.env.POTLUCK_MACHINE ?? hostname().split(".")[0] ?? "machine";
-  const label = raw.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63) || "machine";
+  const label =
+    raw
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 63) || "machine";
   return MachineName.safeParse(label).success ? label : "machine";
 }

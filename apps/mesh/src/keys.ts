@@ -23,8 +23,10 @@ export function ensureMachineKeys(dataDir: string): MachineKeys {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const wireguardPrivateKeyPath = join(dataDir, wireguardKeyFile);
   const identityPath = join(dataDir, identityKeyFile);
-  if (!existsSync(wireguardPrivateKeyPath)) writeFileSync(wireguardPrivateKeyPath, `${generateWireguardPrivateKey()}\n`, { mode: 0o600, flag: "wx" });
-  if (!existsSync(identityPath)) writeFileSync(identityPath, generateIdentity().privateKeyPem, { mode: 0o600, flag: "wx" });
+  if (!existsSync(wireguardPrivateKeyPath))
+    writeFileSync(wireguardPrivateKeyPath, `${generateWireguardPrivateKey()}\n`, { mode: 0o600, flag: "wx" });
+  if (!existsSync(identityPath))
+    writeFileSync(identityPath, generateIdentity().privateKeyPem, { mode: 0o600, flag: "wx" });
   for (const path of [wireguardPrivateKeyPath, identityPath]) tightenMode(path);
   return {
     wireguardPrivateKeyPath,

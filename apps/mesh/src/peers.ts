@@ -15,7 +15,11 @@ export interface PeerPlan {
 }
 
 /** Parses `wg show IFACE dump`: the interface line first, then one line per peer. */
-export function parseWgDump(dump: string): { publicKey: string | null; listenPort: number | null; peers: WgPeerState[] } {
+export function parseWgDump(dump: string): {
+  publicKey: string | null;
+  listenPort: number | null;
+  peers: WgPeerState[];
+} {
   const lines = dump.split("\n").filter((l) => l.trim() !== "");
   const [head, ...rest] = lines;
   const headFields = head?.split("\t") ?? [];
@@ -28,7 +32,11 @@ export function parseWgDump(dump: string): { publicKey: string | null; listenPor
       latestHandshakeS: Number(handshake) || 0,
     };
   });
-  return { publicKey: headFields[1] ?? null, listenPort: headFields[2] === undefined ? null : Number(headFields[2]), peers };
+  return {
+    publicKey: headFields[1] ?? null,
+    listenPort: headFields[2] === undefined ? null : Number(headFields[2]),
+    peers,
+  };
 }
 
 /**
@@ -48,7 +56,13 @@ export function planPeers(current: readonly WgPeerState[], roster: readonly Rost
     const endpoint = machine.endpoints[0] ?? null;
     const allowedOk = have !== undefined && have.allowedIps.length === 1 && have.allowedIps[0] === allowedIp;
     const endpointOk = have !== undefined && (have.endpoint !== null || endpoint === null);
-    if (!allowedOk || !endpointOk) set.push({ publicKey: machine.wireguardPublicKey, allowedIp, endpoint: endpointOk ? null : endpoint, name: machine.name });
+    if (!allowedOk || !endpointOk)
+      set.push({
+        publicKey: machine.wireguardPublicKey,
+        allowedIp,
+        endpoint: endpointOk ? null : endpoint,
+        name: machine.name,
+      });
   }
   const remove = current.filter((p) => !wantedKeys.has(p.publicKey)).map((p) => p.publicKey);
   return { set, remove };

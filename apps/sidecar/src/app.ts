@@ -49,9 +49,15 @@ export interface SidecarDeps {
 export function buildSidecarApp(deps: SidecarDeps) {
   const capabilities = () => capabilitiesOf(deps);
   // One verifier for every /peer/* route (memory search and diagnostics mount it too).
-  const peerAuth = peerSignature({ self: deps.machine, lookupSigner: (machine) => deps.directory.signer(machine), replay: deps.replay });
+  const peerAuth = peerSignature({
+    self: deps.machine,
+    lookupSigner: (machine) => deps.directory.signer(machine),
+    replay: deps.replay,
+  });
   const app = new Hono()
-    .use(peerAccess({ remoteAddress: deps.remoteAddress, ...(deps.apiKey === undefined ? {} : { apiKey: deps.apiKey }) }))
+    .use(
+      peerAccess({ remoteAddress: deps.remoteAddress, ...(deps.apiKey === undefined ? {} : { apiKey: deps.apiKey }) }),
+    )
     // Every body is bounded while it streams in, before any route reads it: the signature check
     // on /peer/* hashes the whole body, so an unbounded chunked body would be held in full first.
     // Routes with smaller bodies bound them again more tightly.
@@ -67,7 +73,10 @@ export function buildSidecarApp(deps: SidecarDeps) {
     .route("/", openAiRoutes(deps))
     .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
-  if (deps.memoryApi !== undefined) app.route("/", memoryRoutes({ ...deps.memoryApi, machine: deps.machine })).route("/", peerMemoryRoutes({ ...deps.memoryApi, machine: deps.machine, auth: peerAuth }));
+  if (deps.memoryApi !== undefined)
+    app
+      .route("/", memoryRoutes({ ...deps.memoryApi, machine: deps.machine }))
+      .route("/", peerMemoryRoutes({ ...deps.memoryApi, machine: deps.machine, auth: peerAuth }));
   return jsonErrors(app);
 }
 

@@ -23,6 +23,12 @@ export function capabilitiesOf(deps: CapabilitiesDeps): Capabilities {
     models: deps.engine.list(),
     embedder: deps.embedder?.() ?? null,
     memory: deps.memory?.() ?? { peerSearchEnabled: false, records: 0 },
-    hardware: { platform: platform(), arch: arch(), cpus: Math.max(1, cpus().length), memoryBytes: totalmem(), gpu: null },
+    hardware: {
+      platform: platform(),
+      arch: arch(),
+      cpus: Math.max(1, cpus().length),
+      memoryBytes: totalmem(),
+      gpu: null,
+    },
   };
 }

@@ -26,15 +26,26 @@ export const SidecarConfigSchema = z.object({
   POTLUCK_COORDINATOR_URL: ConfigFields.url(["http", "https"]).optional(),
   POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
   /** Subject root on NATS; lets several meshes (or test runs) share one server. */
-  POTLUCK_NATS_PREFIX: z.string().regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -").default(DEFAULT_SUBJECT_ROOT),
+  POTLUCK_NATS_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9_-]{1,32}$/, "expected 1-32 of a-z, 0-9, _ or -")
+    .default(DEFAULT_SUBJECT_ROOT),
   /** Whether own machines may search this memory at start; `potluck memory share on|off` changes it until a restart. */
   POTLUCK_PEER_MEMORY_ENABLED: ConfigFields.flag(false),
-  POTLUCK_INTERFACE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected a network interface name (1-15 characters)").default(Defaults.interfaceName),
+  POTLUCK_INTERFACE: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected a network interface name (1-15 characters)")
+    .default(Defaults.interfaceName),
   /**
    * CPU threads per evaluation, from the real core count (see defaultThreads), never llama.cpp's
    * default of at least 4: on a 2-core machine 4 threads gave ~4 tokens/s where 1 gave ~1,750.
    */
-  POTLUCK_THREADS: z.coerce.number().int("expected a whole number of threads").min(1, "expected at least 1 thread").max(256).default(defaultThreads()),
+  POTLUCK_THREADS: z.coerce
+    .number()
+    .int("expected a whole number of threads")
+    .min(1, "expected at least 1 thread")
+    .max(256)
+    .default(defaultThreads()),
   /**
    * "auto": a model on one thread keeps this process on one CPU (see cpu-pin.ts); "off"; or the
    * number of the CPU to pin to.
@@ -64,12 +75,24 @@ export const SidecarConfigSchema = z.object({
    * Opens the local API (OpenAI, memory, diagnostics) to callers off this machine that send
    * `Authorization: Bearer <key>`; unset, it is served to loopback only. Never opened without one.
    */
-  POTLUCK_API_KEY: z.string().regex(/^\S{16,256}$/, "expected 16-256 characters without spaces, e.g. from `openssl rand -hex 16`").optional(),
-  POTLUCK_PEER_URLS: z.string().regex(/^([a-z0-9-]+=https?:\/\/[^,\s]+)?(,[a-z0-9-]+=https?:\/\/[^,\s]+)*$/, "expected machine=http://host:port[,…]").default(""),
+  POTLUCK_API_KEY: z
+    .string()
+    .regex(/^\S{16,256}$/, "expected 16-256 characters without spaces, e.g. from `openssl rand -hex 16`")
+    .optional(),
+  POTLUCK_PEER_URLS: z
+    .string()
+    .regex(
+      /^([a-z0-9-]+=https?:\/\/[^,\s]+)?(,[a-z0-9-]+=https?:\/\/[^,\s]+)*$/,
+      "expected machine=http://host:port[,…]",
+    )
+    .default(""),
 });
 export type SidecarConfig = z.infer<typeof SidecarConfigSchema>;
 
-export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): SidecarConfig {
+export function loadSidecarConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  argv: readonly string[] = process.argv.slice(2),
+): SidecarConfig {
   return parseConfig(SidecarConfigSchema, env, argv);
 }
 
@@ -94,6 +117,11 @@ export function parsePeerUrls(text: string): Map<string, string> {
 
 /** Host names are often upper-case or dotted; the roster wants a lower-case label. */
 export function defaultMachineName(): string {
-  const label = hostname().split(".")[0]?.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "") ?? "";
+  const label =
+    hostname()
+      .split(".")[0]
+      ?.toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .replace(/^-+|-+$/g, "") ?? "";
   return label.length > 0 ? label.slice(0, 63) : "machine";
 }

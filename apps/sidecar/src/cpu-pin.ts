@@ -25,7 +25,12 @@ export interface CpuPinPlan {
  * The start-up step: plans from the setting and this process's CPUs, pins, and logs what it did.
  * Never throws: an unpinned sidecar still works, so a failed pin is a warning.
  */
-export async function pinForModels(o: { setting: CpuPinSetting; threads: number; models: number; log: Logger }): Promise<CpuPinPlan> {
+export async function pinForModels(o: {
+  setting: CpuPinSetting;
+  threads: number;
+  models: number;
+  log: Logger;
+}): Promise<CpuPinPlan> {
   const plan = planCpuPin({ ...o, allowed: allowedCpus(), platform: process.platform });
   if (plan.cpu === undefined) {
     o.log.info({ reason: plan.reason }, "not pinned to a CPU");
@@ -38,18 +43,30 @@ export async function pinForModels(o: { setting: CpuPinSetting; threads: number;
 }
 
 /** What to pin, from the setting, the engine's thread count, and the CPUs this process may use. */
-export function planCpuPin(o: { setting: CpuPinSetting; threads: number; models: number; allowed: readonly number[]; platform: NodeJS.Platform }): CpuPinPlan {
+export function planCpuPin(o: {
+  setting: CpuPinSetting;
+  threads: number;
+  models: number;
+  allowed: readonly number[];
+  platform: NodeJS.Platform;
+}): CpuPinPlan {
   if (o.setting === "off") return { reason: "POTLUCK_CPU_PIN=off" };
   if (o.platform !== "linux") return { reason: `CPU pinning is Linux only (this is ${o.platform})` };
   if (typeof o.setting === "number") {
-    if (!o.allowed.includes(o.setting)) return { reason: `POTLUCK_CPU_PIN=${o.setting} is not among the CPUs this process may use (${formatCpuList(o.allowed)})` };
+    if (!o.allowed.includes(o.setting))
+      return {
+        reason: `POTLUCK_CPU_PIN=${o.setting} is not among the CPUs this process may use (${formatCpuList(o.allowed)})`,
+      };
     return { cpu: o.setting, reason: `POTLUCK_CPU_PIN=${o.setting}` };
   }
   if (o.models === 0) return { reason: "no model to run here" };
   if (o.threads !== 1) return { reason: `the model runs on ${o.threads} threads` };
   if (o.allowed.length < 2) return { reason: "this process may use one CPU only already" };
   // The last one: CPU 0 takes more of the machine's interrupts and housekeeping.
-  return { cpu: o.allowed[o.allowed.length - 1]!, reason: "one model thread: its hand-offs with the JS thread stay on one core" };
+  return {
+    cpu: o.allowed[o.allowed.length - 1]!,
+    reason: "one model thread: its hand-offs with the JS thread stay on one core",
+  };
 }
 
 /** The CPUs this process may run on (Cpus_allowed_list of /proc/self/status), or [] if unknown. */
@@ -104,7 +121,8 @@ export async function pinProcessToCpu(cpu: number, pid = process.pid): Promise<s
   const failed = await new Promise<string | undefined>((resolve) => {
     execFile("taskset", ["-a", "-c", "-p", String(cpu), String(pid)], { timeout: 5_000 }, (error, _stdout, stderr) => {
       if (error === null) resolve(undefined);
-      else if ((error as NodeJS.ErrnoException).code === "ENOENT") resolve("taskset is not installed (Debian: util-linux)");
+      else if ((error as NodeJS.ErrnoException).code === "ENOENT")
+        resolve("taskset is not installed (Debian: util-linux)");
       else resolve(stderr.trim() || error.message);
     });
   });
@@ -116,5 +134,7 @@ export async function pinProcessToCpu(cpu: number, pid = process.pid): Promise<s
     return `cannot read the CPU lists of process ${pid}: ${error instanceof Error ? error.message : String(error)}`;
   }
   const stray = lists.find((now) => now.length > 0 && (now.length !== 1 || now[0] !== cpu));
-  return stray === undefined ? undefined : `taskset ran, but a thread of process ${pid} may still use CPUs ${formatCpuList(stray)}`;
+  return stray === undefined
+    ? undefined
+    : `taskset ran, but a thread of process ${pid} may still use CPUs ${formatCpuList(stray)}`;
 }

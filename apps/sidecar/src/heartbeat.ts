@@ -37,12 +37,21 @@ export function startHeartbeat(options: HeartbeatOptions): { stop(): void } {
     if (nats.isClosed()) return;
     void readKey(options.interfaceName).then((key) => {
       if (key === null) {
-        if (!keyWarned) options.log(`heartbeat: cannot read the WireGuard key of ${options.interfaceName}; heartbeats paused until it can be read`);
+        if (!keyWarned)
+          options.log(
+            `heartbeat: cannot read the WireGuard key of ${options.interfaceName}; heartbeats paused until it can be read`,
+          );
         keyWarned = true;
         return;
       }
       keyWarned = false;
-      const parsed = Heartbeat.safeParse({ machine: options.machine, wireguardPublicKey: key, seq: seq++, sentAt: new Date().toISOString(), status: options.status() });
+      const parsed = Heartbeat.safeParse({
+        machine: options.machine,
+        wireguardPublicKey: key,
+        seq: seq++,
+        sentAt: new Date().toISOString(),
+        status: options.status(),
+      });
       if (!parsed.success || nats.isClosed()) return;
       nats.publish(...signedHeartbeat(subjects.heartbeat(options.machine), parsed.data, options.sign));
     });
@@ -53,14 +62,23 @@ export function startHeartbeat(options: HeartbeatOptions): { stop(): void } {
 
 function wgPublicKey(interfaceName: string): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile("wg", ["show", interfaceName, "public-key"], { timeout: wgTimeoutMs, maxBuffer: wgOutputBytesMax, encoding: "utf8" }, (error, stdout) => {
-      resolve(error === null ? stdout.trim() || null : null);
-    });
+    execFile(
+      "wg",
+      ["show", interfaceName, "public-key"],
+      { timeout: wgTimeoutMs, maxBuffer: wgOutputBytesMax, encoding: "utf8" },
+      (error, stdout) => {
+        resolve(error === null ? stdout.trim() || null : null);
+      },
+    );
   });
 }
 
 /** One heartbeat with the four signing headers as NATS headers. */
-function signedHeartbeat(subject: string, beat: Heartbeat, sign: HeartbeatOptions["sign"]): [string, string, { headers: MsgHdrs }] {
+function signedHeartbeat(
+  subject: string,
+  beat: Heartbeat,
+  sign: HeartbeatOptions["sign"],
+): [string, string, { headers: MsgHdrs }] {
   const payload = JSON.stringify(beat);
   const signed = headers();
   for (const [name, value] of Object.entries(sign(messageSigningParts(subject, payload)))) signed.set(name, value);

@@ -12,6 +12,11 @@ await runService({
   listen: (config, service) => ({
     port: config.POTLUCK_PORT,
     hostname: config.POTLUCK_BIND,
-    details: { machine: config.POTLUCK_MACHINE, owner: config.POTLUCK_OWNER, identityKey: service.identity.publicKey, models: service.models.map((m) => m.id) },
+    details: {
+      machine: config.POTLUCK_MACHINE,
+      owner: config.POTLUCK_OWNER,
+      identityKey: service.identity.publicKey,
+      models: service.models.map((m) => m.id),
+    },
   }),
 });

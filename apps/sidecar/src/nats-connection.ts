@@ -16,7 +16,13 @@ export interface SidecarNats {
  * saying that it waits: a sidecar without NATS still serves its own user, so start-up waits only
  * `startWaitMs` for it and the parts attach whenever it answers.
  */
-export function startSidecarNats(options: { config: SidecarConfig; injected: NatsConnection | null | undefined; parts: NatsParts; log: Logger; startWaitMs: number }): SidecarNats {
+export function startSidecarNats(options: {
+  config: SidecarConfig;
+  injected: NatsConnection | null | undefined;
+  parts: NatsParts;
+  log: Logger;
+  startWaitMs: number;
+}): SidecarNats {
   const { config, injected, parts, log } = options;
   if (injected !== undefined) {
     if (injected !== null) parts.attach(injected);
@@ -25,13 +31,22 @@ export function startSidecarNats(options: { config: SidecarConfig; injected: Nat
   const abort = new AbortController();
   let own: NatsConnection | undefined;
   const name = `potluck-sidecar-${config.POTLUCK_MACHINE}`;
-  const opening = connectNats({ url: config.POTLUCK_NATS_URL, name, log: waitsThrottled(log, waitLogIntervalMs), attemptsMax: Infinity, signal: abort.signal }).then(
+  const opening = connectNats({
+    url: config.POTLUCK_NATS_URL,
+    name,
+    log: waitsThrottled(log, waitLogIntervalMs),
+    attemptsMax: Infinity,
+    signal: abort.signal,
+  }).then(
     (nats) => {
       own = nats;
       parts.attach(nats);
     },
     (error: unknown) => {
-      if (!abort.signal.aborted) log.warn(`${messageOf(error)}; running without NATS: usage events are logged, not published, and no heartbeats are sent`);
+      if (!abort.signal.aborted)
+        log.warn(
+          `${messageOf(error)}; running without NATS: usage events are logged, not published, and no heartbeats are sent`,
+        );
     },
   );
   return {

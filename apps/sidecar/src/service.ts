@@ -68,7 +68,10 @@ export interface SidecarService {
 const natsStartWaitMs = 3_000;
 
 /** Everything main.ts wires, as one function so tests and benches run the real thing in-process. */
-export async function startSidecarService(config: SidecarConfig, overrides: SidecarOverrides = {}): Promise<SidecarService> {
+export async function startSidecarService(
+  config: SidecarConfig,
+  overrides: SidecarOverrides = {},
+): Promise<SidecarService> {
   const log = overrides.log ?? silentLog;
   const info = (message: string) => log.info(message);
   const machine = config.POTLUCK_MACHINE;
@@ -78,46 +81,83 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
   await pinForModels({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, log });
   // One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
   const roster = rosterFor(config, info);
-  const directory = overrides.directory ?? (roster === undefined ? noPeers : rosterDirectory(roster, peerAddressing(config)));
+  const directory =
+    overrides.directory ?? (roster === undefined ? noPeers : rosterDirectory(roster, peerAddressing(config)));
   // One peer client for every /peer/* call: routing, diagnostics and fleet memory search.
   const peerClient = new PeerClient({ sign: identity.sign });
   const engine = overrides.engine ?? (await llamaEngine(config));
   let warm = false;
   const parts = new NatsParts({
     heartbeat: config.POTLUCK_COORDINATOR_URL !== undefined,
-    prefix: config.POTLUCK_NATS_PREFIX, machine, interfaceName: config.POTLUCK_INTERFACE,
-    status: () => (warm ? "ok" : "warming"), log: info, sign: identity.sign,
+    prefix: config.POTLUCK_NATS_PREFIX,
+    machine,
+    interfaceName: config.POTLUCK_INTERFACE,
+    status: () => (warm ? "ok" : "warming"),
+    log: info,
+    sign: identity.sign,
     ...(overrides.readWireguardKey === undefined ? {} : { readKey: overrides.readWireguardKey }),
   });
   const nats = startSidecarNats({ config, injected: overrides.nats, parts, log, startWaitMs: natsStartWaitMs });
   await nats.started;
   const memory = overrides.memory === undefined ? await openOwnMemory(config, log) : overrides.memory;
-  const sharing = peerSharing(config.POTLUCK_PEER_MEMORY_ENABLED, { path: join(config.POTLUCK_DATA_DIR, sharesFileName), log: info });
-  const diagnostics = overrides.diagnostics === undefined
-    ? createSidecarDiagnostics({
-        machine, owner, interfaceName: config.POTLUCK_INTERFACE, port: config.POTLUCK_PORT, peerPort: config.POTLUCK_PEER_PORT,
-        startedAt: Date.now(), isWarm: () => warm, client: peerClient, peerFirewall: parts.peerFirewall,
-        ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
-        ...(roster === undefined ? {} : { roster }),
-      })
-    : overrides.diagnostics;
+  const sharing = peerSharing(config.POTLUCK_PEER_MEMORY_ENABLED, {
+    path: join(config.POTLUCK_DATA_DIR, sharesFileName),
+    log: info,
+  });
+  const diagnostics =
+    overrides.diagnostics === undefined
+      ? createSidecarDiagnostics({
+          machine,
+          owner,
+          interfaceName: config.POTLUCK_INTERFACE,
+          port: config.POTLUCK_PORT,
+          peerPort: config.POTLUCK_PEER_PORT,
+          startedAt: Date.now(),
+          isWarm: () => warm,
+          client: peerClient,
+          peerFirewall: parts.peerFirewall,
+          ...(config.POTLUCK_COORDINATOR_URL === undefined ? {} : { coordinatorUrl: config.POTLUCK_COORDINATOR_URL }),
+          ...(roster === undefined ? {} : { roster }),
+        })
+      : overrides.diagnostics;
   const usage = overrides.usage ?? parts.usage;
   // A candidate the router cannot use is explained by the same checks `potluck doctor` runs.
   const router = new Router({
-    machine, owner, engine, directory, client: peerClient, usage, log: info, headStart: config.POTLUCK_HEAD_START,
+    machine,
+    owner,
+    engine,
+    directory,
+    client: peerClient,
+    usage,
+    log: info,
+    headStart: config.POTLUCK_HEAD_START,
     ...(diagnostics === null ? {} : { diagnose: diagnoseWith(diagnostics) }),
   });
   const warmed = loadModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));
   const app = buildSidecarApp({
-    machine, owner, version: overrides.version ?? "0.1.0", startedAt: Date.now(), isWarm: () => warm,
-    remoteAddress: overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
-    engine, router, directory, replay: overrides.replay ?? new ReplayCache(), usage,
+    machine,
+    owner,
+    version: overrides.version ?? "0.1.0",
+    startedAt: Date.now(),
+    isWarm: () => warm,
+    remoteAddress:
+      overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
+    engine,
+    router,
+    directory,
+    replay: overrides.replay ?? new ReplayCache(),
+    usage,
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
   });
   return {
-    app, identity, engine, sharing, models: sources, warm: warmed,
+    app,
+    identity,
+    engine,
+    sharing,
+    models: sources,
+    warm: warmed,
     async close() {
       await parts.close();
       await nats.close();
@@ -132,7 +172,13 @@ export async function startSidecarService(config: SidecarConfig, overrides: Side
  * `memory share` needs no restart. A caller's owner is its roster entry's, found by the machine
  * the signature check verified.
  */
-function memoryDeps(memory: OpenedMemory, owner: string, sharing: PeerSharing, directory: PeerDirectory, peerClient: PeerClient) {
+function memoryDeps(
+  memory: OpenedMemory,
+  owner: string,
+  sharing: PeerSharing,
+  directory: PeerDirectory,
+  peerClient: PeerClient,
+) {
   return {
     memory: () => ({ peerSearchEnabled: sharing.enabled(), records: memory.store.size }),
     embedder: () => ({ id: memory.embedder.id, dimensions: memory.embedder.dimensions, state: "ready" as const }),
@@ -159,19 +205,33 @@ function modelSources(config: SidecarConfig): ModelSource[] {
 /** A roster file wins (labs, machines without a coordinator); else the coordinator's roster. */
 function rosterFor(config: SidecarConfig, log: (message: string) => void): PeerRoster | undefined {
   if (config.POTLUCK_ROSTER_FILE !== undefined) return fileRoster({ path: config.POTLUCK_ROSTER_FILE, log });
-  if (config.POTLUCK_COORDINATOR_URL !== undefined) return coordinatorRoster({ url: config.POTLUCK_COORDINATOR_URL, coordinatorKey: pinnedCoordinatorKey(config.POTLUCK_DATA_DIR), log });
+  if (config.POTLUCK_COORDINATOR_URL !== undefined)
+    return coordinatorRoster({
+      url: config.POTLUCK_COORDINATOR_URL,
+      coordinatorKey: pinnedCoordinatorKey(config.POTLUCK_DATA_DIR),
+      log,
+    });
   return undefined;
 }
 
 function peerAddressing(config: SidecarConfig) {
-  return { self: config.POTLUCK_MACHINE, peerPort: config.POTLUCK_PEER_PORT, urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS) };
+  return {
+    self: config.POTLUCK_MACHINE,
+    peerPort: config.POTLUCK_PEER_PORT,
+    urlOverrides: parsePeerUrls(config.POTLUCK_PEER_URLS),
+  };
 }
 
 // The model runtime and the vector index load only here, when the service builds its own engine
 // and store: index.ts exports this module to the CLI, which must start without them.
 async function llamaEngine(config: SidecarConfig): Promise<InferenceEngine> {
   const { LlamaEngine } = await import("./inference/llama-engine.js");
-  return new LlamaEngine({ threads: config.POTLUCK_THREADS, contextSizeMax: config.POTLUCK_CONTEXT_SIZE, queueWaitingMax: config.POTLUCK_QUEUE_MAX, embedContextSize: 512 });
+  return new LlamaEngine({
+    threads: config.POTLUCK_THREADS,
+    contextSizeMax: config.POTLUCK_CONTEXT_SIZE,
+    queueWaitingMax: config.POTLUCK_QUEUE_MAX,
+    embedContextSize: 512,
+  });
 }
 
 /** The store replays from disk and the embedder loads now, before the first request. */
@@ -181,19 +241,30 @@ async function openOwnMemory(config: SidecarConfig, log: Logger): Promise<Opened
     dataDir: config.POTLUCK_DATA_DIR,
     ...(config.POTLUCK_EMBED_MODEL === undefined ? {} : { embedModel: config.POTLUCK_EMBED_MODEL }),
     ...(config.POTLUCK_MEMORY_COLD_DAYS === undefined ? {} : { coldDays: config.POTLUCK_MEMORY_COLD_DAYS }),
-    ...(config.POTLUCK_MEMORY_ANN_THRESHOLD === undefined ? {} : { annThresholdRows: config.POTLUCK_MEMORY_ANN_THRESHOLD }),
+    ...(config.POTLUCK_MEMORY_ANN_THRESHOLD === undefined
+      ? {}
+      : { annThresholdRows: config.POTLUCK_MEMORY_ANN_THRESHOLD }),
   });
   log.info({ embedder: memory.embedder.id, ...memory.store.counts() }, "memory store open");
   return memory;
 }
 
 /** Warm start: every model loads now, not on the first request; a model that fails is logged and skipped. */
-async function loadModels(engine: InferenceEngine, sources: readonly ModelSource[], threads: number, log: Logger): Promise<void> {
+async function loadModels(
+  engine: InferenceEngine,
+  sources: readonly ModelSource[],
+  threads: number,
+  log: Logger,
+): Promise<void> {
   const results = await Promise.allSettled(sources.map((source) => engine.load(source)));
   results.forEach((result, i) => {
     const source = sources[i];
     if (result.status === "rejected") log.error({ model: source?.id }, messageOf(result.reason));
-    else log.info({ model: source?.id, testModel: source?.testModel, threads }, source?.testModel === true ? "model ready (TEST MODEL: random weights)" : "model ready");
+    else
+      log.info(
+        { model: source?.id, testModel: source?.testModel, threads },
+        source?.testModel === true ? "model ready (TEST MODEL: random weights)" : "model ready",
+      );
   });
 }
 

@@ -11,8 +11,27 @@ function appFrom(address: string | undefined, warm = true) {
   // An engine with nothing loaded: these tests exercise the HTTP surface, not the model.
   const engine = new LlamaEngine(testEngineOptions);
   const usage = recordingUsage();
-  const router = new Router({ machine: "mac", owner: "home", engine, directory: noPeers, client: new PeerClient({ sign: newIdentity("mac").sign }), usage });
-  return buildSidecarApp({ machine: "mac", owner: "home", version: "t", startedAt: Date.now(), isWarm: () => warm, remoteAddress: () => address, engine, router, directory: noPeers, replay: new ReplayCache(), usage });
+  const router = new Router({
+    machine: "mac",
+    owner: "home",
+    engine,
+    directory: noPeers,
+    client: new PeerClient({ sign: newIdentity("mac").sign }),
+    usage,
+  });
+  return buildSidecarApp({
+    machine: "mac",
+    owner: "home",
+    version: "t",
+    startedAt: Date.now(),
+    isWarm: () => warm,
+    remoteAddress: () => address,
+    engine,
+    router,
+    directory: noPeers,
+    replay: new ReplayCache(),
+    usage,
+  });
 }
 
 describe("sidecar app", () => {
@@ -29,7 +48,9 @@ describe("sidecar app", () => {
     for (const path of ["/v1/models", "/v1/chat/completions", "/v1/embeddings"]) {
       const res = await app.request(path, { method: path === "/v1/models" ? "GET" : "POST" });
       expect(res.status).toBe(403);
-      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/only served to this machine/);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+        /only served to this machine/,
+      );
     }
   });
 

@@ -14,15 +14,23 @@ const signedRoster = (text: string) => signCoordinatorAnswer("/v1/roster", text,
 
 describe("roster file directory", () => {
   it("lists other machines with mesh URLs, finds signers by name only, and follows edits", async () => {
-    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    const roster = writeRoster([
+      { name: "mac", owner: "home", identity: ids.mac },
+      { name: "linux", owner: "home", identity: ids.linux },
+    ]);
     try {
       const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321 });
-      expect(await dir.peers()).toEqual([{ machine: "linux", owner: "home", url: "http://100.64.0.3:8321", identityPublicKey: ids.linux.publicKey }]);
+      expect(await dir.peers()).toEqual([
+        { machine: "linux", owner: "home", url: "http://100.64.0.3:8321", identityPublicKey: ids.linux.publicKey },
+      ]);
       expect((await dir.signer("linux"))?.identityPublicKey).toBe(ids.linux.publicKey);
       // A signature names its machine by name: the roster id is not an alias for it.
       expect(await dir.signer("id-linux")).toBeUndefined();
       expect((await dir.signer("late"))?.identityPublicKey).toBeUndefined();
-      const next = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "late", owner: "home", identity: ids.late }]);
+      const next = writeRoster([
+        { name: "mac", owner: "home", identity: ids.mac },
+        { name: "late", owner: "home", identity: ids.late },
+      ]);
       // Same path, new content and a new modification time: the next lookup sees it.
       writeFileSync(roster.path, readFileSync(next.path));
       utimesSync(roster.path, new Date(), new Date(Date.now() + 5_000));
@@ -34,12 +42,25 @@ describe("roster file directory", () => {
   });
 
   it("checks the file at most once per recheck interval, but at once for an unknown signer", async () => {
-    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    const roster = writeRoster([
+      { name: "mac", owner: "home", identity: ids.mac },
+      { name: "linux", owner: "home", identity: ids.linux },
+    ]);
     let clock = 1_000_000;
     try {
-      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, limits: { recheckMs: 1_000 }, now: () => clock });
+      const dir = rosterFileDirectory({
+        path: roster.path,
+        self: "mac",
+        peerPort: 8321,
+        limits: { recheckMs: 1_000 },
+        now: () => clock,
+      });
       expect((await dir.peers()).map((p) => p.owner)).toEqual(["home"]);
-      const next = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "work", identity: ids.linux }, { name: "late", owner: "home", identity: ids.late }]);
+      const next = writeRoster([
+        { name: "mac", owner: "home", identity: ids.mac },
+        { name: "linux", owner: "work", identity: ids.linux },
+        { name: "late", owner: "home", identity: ids.late },
+      ]);
       writeFileSync(roster.path, readFileSync(next.path));
       utimesSync(roster.path, new Date(), new Date(Date.now() + 5_000));
       next.cleanup();
@@ -55,12 +76,24 @@ describe("roster file directory", () => {
   });
 
   it("answers from the roster in hand while the interval's file check runs, then from the new file", async () => {
-    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    const roster = writeRoster([
+      { name: "mac", owner: "home", identity: ids.mac },
+      { name: "linux", owner: "home", identity: ids.linux },
+    ]);
     let clock = 1_000_000;
     try {
-      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, limits: { recheckMs: 1_000 }, now: () => clock });
+      const dir = rosterFileDirectory({
+        path: roster.path,
+        self: "mac",
+        peerPort: 8321,
+        limits: { recheckMs: 1_000 },
+        now: () => clock,
+      });
       expect((await dir.peers()).map((p) => p.owner)).toEqual(["home"]);
-      const next = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "work", identity: ids.linux }]);
+      const next = writeRoster([
+        { name: "mac", owner: "home", identity: ids.mac },
+        { name: "linux", owner: "work", identity: ids.linux },
+      ]);
       writeFileSync(roster.path, readFileSync(next.path));
       utimesSync(roster.path, new Date(), new Date(Date.now() + 5_000));
       next.cleanup();
@@ -75,11 +108,20 @@ describe("roster file directory", () => {
   });
 
   it("keeps the last good roster when the file turns invalid", async () => {
-    const roster = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    const roster = writeRoster([
+      { name: "mac", owner: "home", identity: ids.mac },
+      { name: "linux", owner: "home", identity: ids.linux },
+    ]);
     const logs: string[] = [];
     let clock = 1_000_000;
     try {
-      const dir = rosterFileDirectory({ path: roster.path, self: "mac", peerPort: 8321, log: (m) => logs.push(m), now: () => clock });
+      const dir = rosterFileDirectory({
+        path: roster.path,
+        self: "mac",
+        peerPort: 8321,
+        log: (m) => logs.push(m),
+        now: () => clock,
+      });
       expect(await dir.peers()).toHaveLength(1);
       writeFileSync(roster.path, "{ broken");
       utimesSync(roster.path, new Date(), new Date(Date.now() + 10_000));
@@ -100,7 +142,10 @@ describe("coordinator roster directory", () => {
   let server: Server;
   let url: string;
   beforeAll(async () => {
-    const file = writeRoster([{ name: "mac", owner: "home", identity: ids.mac }, { name: "linux", owner: "home", identity: ids.linux }]);
+    const file = writeRoster([
+      { name: "mac", owner: "home", identity: ids.mac },
+      { name: "linux", owner: "home", identity: ids.linux },
+    ]);
     roster = JSON.parse(readFileSync(file.path, "utf8")) as Roster;
     file.cleanup();
     server = createServer((req, res) => {
@@ -115,25 +160,46 @@ describe("coordinator roster directory", () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it("reads GET /v1/roster, caches it, and refreshes early for a machine that just enrolled", async () => {
-    const dir = coordinatorDirectory({ url, coordinatorKey: hub.publicKey, self: "mac", peerPort: 8321, limits: { refreshMs: 60_000, earlyRefreshMinMs: 0 } });
+    const dir = coordinatorDirectory({
+      url,
+      coordinatorKey: hub.publicKey,
+      self: "mac",
+      peerPort: 8321,
+      limits: { refreshMs: 60_000, earlyRefreshMinMs: 0 },
+    });
     expect((await dir.peers()).map((p) => p.machine)).toEqual(["linux"]);
     const before = fetches;
     expect((await dir.signer("linux"))?.identityPublicKey).toBe(ids.linux.publicKey);
     expect(fetches).toBe(before); // served from the cache
-    roster = { ...roster, version: roster.version + 1, machines: [...roster.machines, { ...roster.machines[1]!, id: "id-late", name: "late", identityPublicKey: ids.late.publicKey as never }] };
+    roster = {
+      ...roster,
+      version: roster.version + 1,
+      machines: [
+        ...roster.machines,
+        { ...roster.machines[1]!, id: "id-late", name: "late", identityPublicKey: ids.late.publicKey as never },
+      ],
+    };
     expect((await dir.signer("late"))?.identityPublicKey).toBe(ids.late.publicKey);
     expect(fetches).toBe(before + 1);
   });
 
   it("keeps the last good roster while the coordinator is unreachable", async () => {
     const logs: string[] = [];
-    const dir = coordinatorDirectory({ url, coordinatorKey: hub.publicKey, self: "mac", peerPort: 8321, log: (m) => logs.push(m), limits: { refreshMs: 0 } });
+    const dir = coordinatorDirectory({
+      url,
+      coordinatorKey: hub.publicKey,
+      self: "mac",
+      peerPort: 8321,
+      log: (m) => logs.push(m),
+      limits: { refreshMs: 0 },
+    });
     expect(await dir.peers()).not.toHaveLength(0);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     expect((await dir.signer("linux"))?.identityPublicKey).toBe(ids.linux.publicKey);
     // The refresh runs behind the answer; its failure is logged once it has failed.
-    for (let i = 0; i < 100 && !logs.some((l) => /keeping the last good roster/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !logs.some((l) => /keeping the last good roster/.test(l)); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(logs.join("\n")).toMatch(/reading roster from .*keeping the last good roster/);
     server.listen(0, "127.0.0.1");
   });
@@ -144,15 +210,29 @@ describe("coordinator roster directory", () => {
       asked++;
       if (asked > 1) return; // the refresh: never answered (a path that eats large packets)
       const text = JSON.stringify(roster);
-      const signature = Object.entries(signedRoster(text)).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-      req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n${signature}connection: close\r\n\r\n${text}`);
+      const signature = Object.entries(signedRoster(text))
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join("");
+      req.socket.end(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n${signature}connection: close\r\n\r\n${text}`,
+      );
     });
     await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
     try {
-      const dir = coordinatorDirectory({ url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`, coordinatorKey: hub.publicKey, self: "mac", peerPort: 8321, limits: { refreshMs: 0, fetchTimeoutMs: 5_000 } });
+      const dir = coordinatorDirectory({
+        url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`,
+        coordinatorKey: hub.publicKey,
+        self: "mac",
+        peerPort: 8321,
+        limits: { refreshMs: 0, fetchTimeoutMs: 5_000 },
+      });
       expect((await dir.signer("linux"))?.identityPublicKey).toBe(ids.linux.publicKey); // the first fetch: nothing in hand yet
       const started = Date.now();
-      const answers = await Promise.all([dir.signer("linux").then((s) => s?.identityPublicKey), dir.signer("mac").then((s) => s?.identityPublicKey), dir.peers()]);
+      const answers = await Promise.all([
+        dir.signer("linux").then((s) => s?.identityPublicKey),
+        dir.signer("mac").then((s) => s?.identityPublicKey),
+        dir.peers(),
+      ]);
       expect(Date.now() - started).toBeLessThan(1_000); // not the 5 s fetch timeout
       expect(answers[0]).toBe(ids.linux.publicKey);
       expect(answers[2].map((p) => p.machine)).toContain("linux");

@@ -6,7 +6,9 @@ import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { tinyGguf, tinyModelDigest } from "@potluck/gguf";
 import { readyTinyEngine, testEngineOptions, testModelDir, tinyModelPath } from "./fixtures.js";
 
-async function collect(stream: AsyncGenerator<EngineEvent>): Promise<{ text: string; done: Extract<EngineEvent, { type: "done" }> }> {
+async function collect(
+  stream: AsyncGenerator<EngineEvent>,
+): Promise<{ text: string; done: Extract<EngineEvent, { type: "done" }> }> {
   let text = "";
   for await (const event of stream) {
     if (event.type === "token") text += event.text;
@@ -62,7 +64,8 @@ describe("LlamaEngine on the tiny model", () => {
   });
 
   it("counts prompt tokens alike whether or not the previous request left the prompt in the context", async () => {
-    const promptTokensOf = async (messages: GenerateRequest["messages"]) => (await collect(engine.stream(id, { messages, maxTokens: 3 }))).done.usage.promptTokens;
+    const promptTokensOf = async (messages: GenerateRequest["messages"]) =>
+      (await collect(engine.stream(id, { messages, maxTokens: 3 }))).done.usage.promptTokens;
     const longer = [{ role: "system" as const, content: "Answer in one short sentence, please." }, ...hello];
     const fresh = await promptTokensOf(hello);
     const reused = await promptTokensOf(hello);
@@ -86,22 +89,33 @@ describe("LlamaEngine on the tiny model", () => {
     // A window far longer than the reply: only the first token and then, released by the end of
     // the generation (not by the window running out), everything else as one event.
     const events: EngineEvent[] = [];
-    for await (const event of engine.stream(id, { messages: hello, maxTokens: 24, batchWindowMs: 600_000 })) events.push(event);
+    for await (const event of engine.stream(id, { messages: hello, maxTokens: 24, batchWindowMs: 600_000 }))
+      events.push(event);
     expect(events.map((e) => e.type)).toEqual(["token", "token", "done"]);
-    expect(events.slice(0, 2).map((e) => (e.type === "token" ? e.text : "")).join("")).toBe(single.text);
+    expect(
+      events
+        .slice(0, 2)
+        .map((e) => (e.type === "token" ? e.text : ""))
+        .join(""),
+    ).toBe(single.text);
     expect(events[2]).toMatchObject({ type: "done", usage: { completionTokens: 24 } });
   });
 
   it("serves the next request normally after one is abandoned mid-stream", async () => {
     const before = await collect(engine.stream(id, { messages: hello, maxTokens: 16 }));
-    const abandoned = engine.stream(id, { messages: [{ role: "user", content: "something else entirely" }], maxTokens: 500 });
+    const abandoned = engine.stream(id, {
+      messages: [{ role: "user", content: "something else entirely" }],
+      maxTokens: 500,
+    });
     await abandoned.next();
     await abandoned.return(undefined);
     const aborter = new AbortController();
     const aborted = engine.stream(id, { messages: hello, maxTokens: 500, signal: aborter.signal });
     await aborted.next();
     aborter.abort(new Error("client went away"));
-    for await (const _ of aborted) { /* drains whatever the runtime had produced */ }
+    for await (const _ of aborted) {
+      /* drains whatever the runtime had produced */
+    }
     const after = await collect(engine.stream(id, { messages: hello, maxTokens: 16 }));
     expect(after.text).toBe(before.text);
     expect(after.done.usage.completionTokens).toBe(16);
@@ -117,7 +131,10 @@ describe("LlamaEngine on the tiny model", () => {
   });
 
   it("refuses an unknown model with model_not_found", async () => {
-    await expect(collect(engine.stream("nope", { messages: hello, maxTokens: 4 }))).rejects.toMatchObject({ code: "model_not_found", status: 404 });
+    await expect(collect(engine.stream("nope", { messages: hello, maxTokens: 4 }))).rejects.toMatchObject({
+      code: "model_not_found",
+      status: 404,
+    });
   });
 });
 
@@ -155,8 +172,13 @@ describe("LlamaEngine limits and failures", () => {
       // Both labels: the check must run for test models and real ones alike.
       await expect(engine.load({ id: "bad-real", path, testModel: false })).rejects.toThrow(/feed_forward_length/);
       await expect(engine.load({ id: "bad", path, testModel: true })).rejects.toThrow(/feed_forward_length/);
-      expect(engine.state("bad")).toMatchObject({ state: "failed", reason: expect.stringMatching(/lacks required GGUF metadata/) });
-      await expect(collect(engine.stream("bad", { messages: hello, maxTokens: 4 }))).rejects.toMatchObject({ code: "model_failed" });
+      expect(engine.state("bad")).toMatchObject({
+        state: "failed",
+        reason: expect.stringMatching(/lacks required GGUF metadata/),
+      });
+      await expect(collect(engine.stream("bad", { messages: hello, maxTokens: 4 }))).rejects.toMatchObject({
+        code: "model_failed",
+      });
     } finally {
       await engine.close();
     }

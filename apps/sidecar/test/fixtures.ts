@@ -15,9 +15,16 @@ export function tinyModelId(seed = 1): string {
 }
 
 /** One thread: the test machine has two cores and other suites run beside this one. */
-export const testEngineOptions: LlamaEngineOptions = { threads: 1, contextSizeMax: 2048, queueWaitingMax: 4, embedContextSize: 256 };
+export const testEngineOptions: LlamaEngineOptions = {
+  threads: 1,
+  contextSizeMax: 2048,
+  queueWaitingMax: 4,
+  embedContextSize: 256,
+};
 
-export async function readyTinyEngine(options: Partial<LlamaEngineOptions> = {}): Promise<{ engine: LlamaEngine; id: string }> {
+export async function readyTinyEngine(
+  options: Partial<LlamaEngineOptions> = {},
+): Promise<{ engine: LlamaEngine; id: string }> {
   const engine = new LlamaEngine({ ...testEngineOptions, ...options });
   const id = tinyModelId();
   await engine.load({ id, path: tinyModelPath(), testModel: true });

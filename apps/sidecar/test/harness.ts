@@ -19,7 +19,9 @@ export function recordingUsage(): UsagePublisher & { jobs: UsageJob[] } {
   return { jobs, publishJob: async (job) => void jobs.push(job) };
 }
 
-export function newIdentity(machine: string): Identity & { privateKey: ReturnType<typeof generateKeyPairSync>["privateKey"] } {
+export function newIdentity(
+  machine: string,
+): Identity & { privateKey: ReturnType<typeof generateKeyPairSync>["privateKey"] } {
   const { privateKey } = generateKeyPairSync("ed25519");
   return { ...identityFrom(machine, privateKey), privateKey };
 }
@@ -53,10 +55,29 @@ export async function startSidecar(options: {
 }): Promise<RunningSidecar> {
   const { machine, owner = "home", engine, identity, directory = noPeers } = options;
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-sidecar-"));
-  const env = { POTLUCK_MACHINE: machine, POTLUCK_OWNER: owner, POTLUCK_DATA_DIR: dataDir, POTLUCK_BIND: "127.0.0.1", POTLUCK_CPU_PIN: "off", POTLUCK_NATS_PREFIX: options.nats?.prefix };
+  const env = {
+    POTLUCK_MACHINE: machine,
+    POTLUCK_OWNER: owner,
+    POTLUCK_DATA_DIR: dataDir,
+    POTLUCK_BIND: "127.0.0.1",
+    POTLUCK_CPU_PIN: "off",
+    POTLUCK_NATS_PREFIX: options.nats?.prefix,
+  };
   const config = loadSidecarConfig(env, []);
-  const nats = options.nats === undefined ? { nats: null, usage: options.usage ?? recordingUsage() } : { nats: options.nats.connection, ...(options.usage === undefined ? {} : { usage: options.usage }) };
-  const service = await startSidecarService(config, { engine, identity, directory, models: [], diagnostics: null, version: "test", ...nats, ...(options.memory === true ? {} : { memory: null }) });
+  const nats =
+    options.nats === undefined
+      ? { nats: null, usage: options.usage ?? recordingUsage() }
+      : { nats: options.nats.connection, ...(options.usage === undefined ? {} : { usage: options.usage }) };
+  const service = await startSidecarService(config, {
+    engine,
+    identity,
+    directory,
+    models: [],
+    diagnostics: null,
+    version: "test",
+    ...nats,
+    ...(options.memory === true ? {} : { memory: null }),
+  });
   await service.warm;
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: service.app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
@@ -80,7 +101,10 @@ export async function startSidecar(options: {
 }
 
 /** A roster file in the coordinator's schema; mesh IPs are placeholders, URLs come from overrides. */
-export function writeRoster(machines: Array<{ name: string; owner: string; identity: Identity }>): { path: string; cleanup: () => void } {
+export function writeRoster(machines: Array<{ name: string; owner: string; identity: Identity }>): {
+  path: string;
+  cleanup: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), "potluck-roster-"));
   const roster: Roster = {
     version: 1,
@@ -127,12 +151,17 @@ export function holdingEngine(inner: InferenceEngine): InferenceEngine & { relea
     close: () => inner.close(),
     release: () => release(),
     async *stream(id, request) {
-      if (request.messages.some((m) => m.content.includes(REFUSE_MARKER))) throw new EngineError(503, "queue_full", `model ${id} is busy: its request queue is full (test refusal)`);
+      if (request.messages.some((m) => m.content.includes(REFUSE_MARKER)))
+        throw new EngineError(503, "queue_full", `model ${id} is busy: its request queue is full (test refusal)`);
       const hold = request.messages.some((m) => m.content.includes(HOLD_MARKER));
       let first = true;
       for await (const event of inner.stream(id, request)) {
         yield event;
-        if (hold && first) await Promise.race([gate, new Promise((resolve) => request.signal?.addEventListener("abort", resolve, { once: true }))]);
+        if (hold && first)
+          await Promise.race([
+            gate,
+            new Promise((resolve) => request.signal?.addEventListener("abort", resolve, { once: true })),
+          ]);
         first = false;
       }
     },

@@ -21,14 +21,28 @@ describe("sidecar heartbeats", () => {
     const sub = nc.subscribe(subjectsFor(prefix).heartbeat("linux"), {
       callback: (_error, msg) => {
         beats.push(Heartbeat.parse(msg.json()));
-        verdicts.push(verifyMessage({ subject: msg.subject, data: msg.data, header: (name) => msg.headers?.get(name) }, { lookupKey: (m) => (m === "linux" ? linux.publicKey : undefined), replay }));
+        verdicts.push(
+          verifyMessage(
+            { subject: msg.subject, data: msg.data, header: (name) => msg.headers?.get(name) },
+            { lookupKey: (m) => (m === "linux" ? linux.publicKey : undefined), replay },
+          ),
+        );
       },
     });
     await nc.flush();
     let readable = false;
     let warm = false;
     const logs: string[] = [];
-    const hb = startHeartbeat({ nats: nc, prefix, machine: "linux", interfaceName: "potluck0", status: () => (warm ? "ok" : "warming"), log: (m) => logs.push(m), readKey: async () => (readable ? key : null), sign: identityFrom("linux", privateKeyFromPem(linux.privateKeyPem)).sign });
+    const hb = startHeartbeat({
+      nats: nc,
+      prefix,
+      machine: "linux",
+      interfaceName: "potluck0",
+      status: () => (warm ? "ok" : "warming"),
+      log: (m) => logs.push(m),
+      readKey: async () => (readable ? key : null),
+      sign: identityFrom("linux", privateKeyFromPem(linux.privateKeyPem)).sign,
+    });
     try {
       const waitFor = async (done: () => boolean) => {
         const deadline = Date.now() + 4 * HeartbeatTiming.intervalMs + 10_000;

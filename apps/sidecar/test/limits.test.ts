@@ -17,11 +17,24 @@ describe("request queue over HTTP", () => {
     const sidecar = await startSidecar({ machine: "mac", engine: held, identity: newIdentity("mac") });
     const model = engine.list()[0]!.id;
     try {
-      const first = await fetch(`${sidecar.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, stream: true, max_tokens: 32, messages: [{ role: "user", content: HOLD_MARKER }] }) });
+      const first = await fetch(`${sidecar.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          model,
+          stream: true,
+          max_tokens: 32,
+          messages: [{ role: "user", content: HOLD_MARKER }],
+        }),
+      });
       expect(first.status).toBe(200);
       const reader = first.body!.getReader();
       await reader.read(); // the first token is out; the generation now holds the slot
-      const second = await fetch(`${sidecar.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, max_tokens: 4, messages: [{ role: "user", content: "me too" }] }) });
+      const second = await fetch(`${sidecar.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, max_tokens: 4, messages: [{ role: "user", content: "me too" }] }),
+      });
       expect(second.status).toBe(503);
       const { error } = (await second.json()) as { error: { code: string; message: string } };
       expect(error.code).toBe("queue_full");
@@ -39,7 +52,13 @@ describe("request queue over HTTP", () => {
 describe("model sources", () => {
   it("uses the generated tiny TEST model when nothing is configured", () => {
     const sources = resolveModelSources("", join(scratch, "data"), 1);
-    expect(sources).toEqual([{ id: "potluck-tiny-test-model-s1-v2", path: join(scratch, "data", "models", "potluck-tiny-test-model-s1-v2.gguf"), testModel: true }]);
+    expect(sources).toEqual([
+      {
+        id: "potluck-tiny-test-model-s1-v2",
+        path: join(scratch, "data", "models", "potluck-tiny-test-model-s1-v2.gguf"),
+        testModel: true,
+      },
+    ]);
     expect(statSync(sources[0]!.path).size).toBeGreaterThan(100_000);
   });
 
@@ -48,9 +67,16 @@ describe("model sources", () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "a.gguf"), "x");
     writeFileSync(join(dir, "notes.txt"), "x");
-    expect(resolveModelSources(`${dir},${tinyModelPath()}`, scratch, 1).map((s) => s.id)).toEqual(["a", "potluck-tiny-test-model-s1-v2"]);
-    expect(() => resolveModelSources(join(scratch, "nope.gguf"), scratch, 1)).toThrow(/POTLUCK_MODELS: .*nope.gguf does not exist/);
-    expect(() => resolveModelSources(`${join(dir, "a.gguf")},${dir}`, scratch, 1)).toThrow(/POTLUCK_MODELS: two files are both model a/);
+    expect(resolveModelSources(`${dir},${tinyModelPath()}`, scratch, 1).map((s) => s.id)).toEqual([
+      "a",
+      "potluck-tiny-test-model-s1-v2",
+    ]);
+    expect(() => resolveModelSources(join(scratch, "nope.gguf"), scratch, 1)).toThrow(
+      /POTLUCK_MODELS: .*nope.gguf does not exist/,
+    );
+    expect(() => resolveModelSources(`${join(dir, "a.gguf")},${dir}`, scratch, 1)).toThrow(
+      /POTLUCK_MODELS: two files are both model a/,
+    );
   });
 });
 
@@ -66,6 +92,8 @@ describe("identity key", () => {
     expect(loadOrCreateIdentity(dataDir, "mac", (m) => logs.push(m)).publicKey).toBe(first.publicKey);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(logs.join()).toMatch(/readable by others/);
-    expect(Object.keys(first.sign({ method: "GET", path: "/peer/capabilities", body: "", target: "linux" })).sort()).toEqual(["x-potluck-machine", "x-potluck-nonce", "x-potluck-signature", "x-potluck-timestamp"]);
+    expect(
+      Object.keys(first.sign({ method: "GET", path: "/peer/capabilities", body: "", target: "linux" })).sort(),
+    ).toEqual(["x-potluck-machine", "x-potluck-nonce", "x-potluck-signature", "x-potluck-timestamp"]);
   });
 });

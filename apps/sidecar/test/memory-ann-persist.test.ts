@@ -10,9 +10,13 @@ import { defaults, openStore, scratchDir } from "./memory-helpers.js";
 // describes the records (stale) or is damaged (corrupt) is rebuilt, never used.
 const ann = { thresholdRows: 300, buildBatchRows: 128 };
 const all = { minConfidence: 0, limit: 10, includeCold: false };
-const words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango".split(" ");
+const words =
+  "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango".split(
+    " ",
+  );
 const textOf = (i: number) => `${words[i % 20]} ${words[(i * 7) % 20]} ${words[(i * 13) % 19]} item ${i}`;
-const texts = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ ...defaults, text: textOf(from + i) }));
+const texts = (from: number, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ ...defaults, text: textOf(from + i) }));
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -54,10 +58,22 @@ describe("HNSW index on disk", () => {
     await expect.poll(() => first.counts().annPending, { timeout: 60_000, interval: 20 }).toBe(0);
     expect(first.annStates()).toMatchObject([{ project: "default", tier: "hot", source: "built", indexed: 600 }]);
     first.close();
-    expect(annFiles(scratch.dir)).toEqual([expect.stringMatching(/-hot\.json$/), expect.stringMatching(/-hot\.usearch$/)]);
+    expect(annFiles(scratch.dir)).toEqual([
+      expect.stringMatching(/-hot\.json$/),
+      expect.stringMatching(/-hot\.usearch$/),
+    ]);
 
     const second = await open(scratch.dir);
-    expect(second.annStates()).toEqual([{ project: "default", tier: "hot", source: "loaded", indexed: 600, rebuildReason: undefined, saveError: undefined }]);
+    expect(second.annStates()).toEqual([
+      {
+        project: "default",
+        tier: "hot",
+        source: "loaded",
+        indexed: 600,
+        rebuildReason: undefined,
+        saveError: undefined,
+      },
+    ]);
     expect(await selfFound(second, [0, 50, 100, 150, 599])).toBe(1);
     // GET /memory/status says where the index came from.
     const status = MemoryStatus.parse(memoryStatus({ store: second, machine: "mac", peerSearchEnabled: () => false }));
@@ -92,7 +108,11 @@ describe("HNSW index on disk", () => {
     cpSync(saved, join(scratch.dir, "ann"), { recursive: true });
 
     const third = await open(scratch.dir);
-    expect(third.annStates()[0]).toMatchObject({ source: "built", indexed: 620, rebuildReason: "saved index holds 600 records, this tier has 620" });
+    expect(third.annStates()[0]).toMatchObject({
+      source: "built",
+      indexed: 620,
+      rebuildReason: "saved index holds 600 records, this tier has 620",
+    });
     expect(await selfFound(third, [3, 610, 619])).toBe(1);
     third.close();
     const fourth = await open(scratch.dir);
@@ -112,12 +132,20 @@ describe("HNSW index on disk", () => {
     bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0xff;
     writeFileSync(graph, bytes);
     const second = await open(scratch.dir);
-    expect(second.annStates()[0]).toMatchObject({ source: "built", indexed: 400, rebuildReason: "index file checksum mismatch (corrupt)" });
+    expect(second.annStates()[0]).toMatchObject({
+      source: "built",
+      indexed: 400,
+      rebuildReason: "index file checksum mismatch (corrupt)",
+    });
     second.close();
 
     writeFileSync(meta, readFileSync(meta, "utf8").slice(0, 100));
     const third = await open(scratch.dir);
-    expect(third.annStates()[0]).toMatchObject({ source: "built", indexed: 400, rebuildReason: "index description is not JSON" });
+    expect(third.annStates()[0]).toMatchObject({
+      source: "built",
+      indexed: 400,
+      rebuildReason: "index description is not JSON",
+    });
     expect(await selfFound(third, [1, 200, 399])).toBe(1);
   });
 

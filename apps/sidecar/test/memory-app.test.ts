@@ -14,8 +14,11 @@ describe("memory in the sidecar app", () => {
   const linux = newIdentity("linux");
   const stranger = newIdentity("stranger");
   const directory: PeerDirectory = {
-    peers: async () => [{ machine: "linux", owner: "home", url: "http://100.64.0.3:8321", identityPublicKey: linux.publicKey }],
-    signer: async (machine) => (machine === "linux" ? { machine, owner: "home", identityPublicKey: linux.publicKey } : undefined),
+    peers: async () => [
+      { machine: "linux", owner: "home", url: "http://100.64.0.3:8321", identityPublicKey: linux.publicKey },
+    ],
+    signer: async (machine) =>
+      machine === "linux" ? { machine, owner: "home", identityPublicKey: linux.publicKey } : undefined,
   };
   let scratch: ReturnType<typeof scratchDir>;
   let store: MemoryStore;
@@ -26,9 +29,17 @@ describe("memory in the sidecar app", () => {
     scratch = scratchDir();
     store = await openStore(scratch.dir);
     await store.add({ ...defaults, text: "the backup drive is the grey one labelled B2", project: "home" });
-    const config = loadSidecarConfig({ POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off" }, []);
+    const config = loadSidecarConfig(
+      { POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off" },
+      [],
+    );
     service = await startSidecarService(config, {
-      nats: null, models: [], diagnostics: null, directory, identity: newIdentity("mac"), remoteAddress: () => caller,
+      nats: null,
+      models: [],
+      diagnostics: null,
+      directory,
+      identity: newIdentity("mac"),
+      remoteAddress: () => caller,
       memory: { store, embedder: store.embedder, close: async () => undefined },
     });
   });
@@ -50,13 +61,24 @@ describe("memory in the sidecar app", () => {
 
   function signed(identity: ReturnType<typeof newIdentity>, body: unknown): RequestInit {
     const text = JSON.stringify(body);
-    return { method: "POST", headers: { "content-type": "application/json", ...identity.sign({ method: "POST", path: "/peer/memory/search", body: text, target: "mac" }) }, body: text };
+    return {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...identity.sign({ method: "POST", path: "/peer/memory/search", body: text, target: "mac" }),
+      },
+      body: text,
+    };
   }
 
   it("401 unsigned or unknown key, 503 while off, 200 once on; replays refused", async () => {
     const sidecar = app("100.64.0.3");
     const body = { query: "which backup drive", project: "home" };
-    const unsigned = await sidecar.request("/peer/memory/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const unsigned = await sidecar.request("/peer/memory/search", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(unsigned.status).toBe(401);
     expect((await sidecar.request("/peer/memory/search", signed(stranger, body))).status).toBe(401);
     const off = await sidecar.request("/peer/memory/search", signed(linux, body));
@@ -71,9 +93,18 @@ describe("memory in the sidecar app", () => {
 
   it("keeps /memory* loopback-only and reports the embedder in capabilities", async () => {
     expect((await app("100.64.0.3").request("/memory/search", { method: "POST", body: "{}" })).status).toBe(403);
-    const local = await app("127.0.0.1").request("/memory/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "backup drive" }) });
+    const local = await app("127.0.0.1").request("/memory/search", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "backup drive" }),
+    });
     expect(local.status).toBe(200);
-    const caps = (await (await app("100.64.0.3").request("/peer/capabilities", { method: "GET", headers: linux.sign({ method: "GET", path: "/peer/capabilities", body: "", target: "mac" }) })).json()) as Capabilities;
+    const caps = (await (
+      await app("100.64.0.3").request("/peer/capabilities", {
+        method: "GET",
+        headers: linux.sign({ method: "GET", path: "/peer/capabilities", body: "", target: "mac" }),
+      })
+    ).json()) as Capabilities;
     expect(caps.embedder).toEqual({ id: "lexical-v1:384", dimensions: 384, state: "ready" });
     expect(caps.memory).toEqual({ peerSearchEnabled: false, records: 1 });
   });

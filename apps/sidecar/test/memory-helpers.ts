@@ -23,4 +23,9 @@ export function openStore(dir: string, options: Partial<MemoryStoreOptions> = {}
 }
 
 /** The fields zod would default on a write, for calling the store directly. */
-export const defaults: { project: string; tags: string[]; confidence: number; pinned: boolean } = { project: "default", tags: [], confidence: 1, pinned: false };
+export const defaults: { project: string; tags: string[]; confidence: number; pinned: boolean } = {
+  project: "default",
+  tags: [],
+  confidence: 1,
+  pinned: false,
+};

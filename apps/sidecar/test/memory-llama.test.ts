@@ -37,14 +37,20 @@ describe("node-llama-cpp embedder on the tiny GGUF", () => {
     const storeDir = join(dir, "store");
     const store = await MemoryStore.open({ dir: storeDir, embedder });
     const record = await store.add({ ...defaults, text: "the garage code is 4417" });
-    const hits = await store.search("the garage code is 4417", { minConfidence: 0, limit: 1, includeCold: false }, { touch: false });
+    const hits = await store.search(
+      "the garage code is 4417",
+      { minConfidence: 0, limit: 1, includeCold: false },
+      { touch: false },
+    );
     expect(hits[0]?.record).toMatchObject({ id: record.id, embedderId: embedder.id });
     expect(hits[0]?.score).toBeCloseTo(1, 4);
     store.close();
     const lexical = await openStore(storeDir);
     try {
       expect(lexical.counts().foreign).toEqual([{ embedderId: embedder.id, records: 1 }]);
-      expect(await lexical.search("garage code", { minConfidence: 0, limit: 5, includeCold: true }, { touch: false })).toEqual([]);
+      expect(
+        await lexical.search("garage code", { minConfidence: 0, limit: 5, includeCold: true }, { touch: false }),
+      ).toEqual([]);
     } finally {
       lexical.close();
     }

@@ -24,18 +24,44 @@ const testAuth: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
-function sidecarLike(store: MemoryStore, options: { machine?: string; caller?: string; sharing?: PeerSharing; fleet?: Parameters<typeof memoryRoutes>[0]["fleet"] } = {}) {
+function sidecarLike(
+  store: MemoryStore,
+  options: {
+    machine?: string;
+    caller?: string;
+    sharing?: PeerSharing;
+    fleet?: Parameters<typeof memoryRoutes>[0]["fleet"];
+  } = {},
+) {
   const sharing = options.sharing ?? peerSharing(false);
   const machine = options.machine ?? "mac";
   const { enabled: peerSearchEnabled, set: setPeerSearchEnabled } = sharing;
   return new Hono()
     .use(peerAccess({ remoteAddress: () => options.caller ?? "127.0.0.1" }))
-    .route("/", memoryRoutes({ store, machine, owner: "home", peerSearchEnabled, setPeerSearchEnabled, shares: sharing, fleet: options.fleet }))
-    .route("/", peerMemoryRoutes({ store, machine, owner: "home", peerSearchEnabled, shares: sharing, auth: testAuth }));
+    .route(
+      "/",
+      memoryRoutes({
+        store,
+        machine,
+        owner: "home",
+        peerSearchEnabled,
+        setPeerSearchEnabled,
+        shares: sharing,
+        fleet: options.fleet,
+      }),
+    )
+    .route(
+      "/",
+      peerMemoryRoutes({ store, machine, owner: "home", peerSearchEnabled, shares: sharing, auth: testAuth }),
+    );
 }
 
 function post(app: { request: Hono["request"] }, path: string, body: unknown, headers: Record<string, string> = {}) {
-  return app.request(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return app.request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
 }
 
 async function errorOf(res: Response): Promise<{ code: string; message: string; field?: string }> {
@@ -97,8 +123,17 @@ describe("local memory API", () => {
 
   it("refuses off-box callers on /memory*", async () => {
     const app = sidecarLike(store, { caller: "100.64.0.9" });
-    for (const [method, path] of [["POST", "/memory"], ["POST", "/memory/search"], ["GET", "/memory/status"], ["DELETE", "/memory/x"]] as const) {
-      const res = await app.request(path, { method, headers: { "content-type": "application/json" }, body: method === "POST" ? "{}" : undefined });
+    for (const [method, path] of [
+      ["POST", "/memory"],
+      ["POST", "/memory/search"],
+      ["GET", "/memory/status"],
+      ["DELETE", "/memory/x"],
+    ] as const) {
+      const res = await app.request(path, {
+        method,
+        headers: { "content-type": "application/json" },
+        body: method === "POST" ? "{}" : undefined,
+      });
       expect(res.status, `${method} ${path}`).toBe(403);
     }
   });
@@ -107,7 +142,13 @@ describe("local memory API", () => {
     const app = sidecarLike(store, { sharing: peerSharing(true) });
     await post(app, "/memory", { text: "one", pinned: true });
     const status = MemoryStatus.parse(await (await app.request("/memory/status")).json());
-    expect(status).toMatchObject({ machine: "mac", embedder: { id: "lexical-v1:384", dimensions: 384 }, records: 1, pinned: 1, peerSearchEnabled: true });
+    expect(status).toMatchObject({
+      machine: "mac",
+      embedder: { id: "lexical-v1:384", dimensions: 384 },
+      records: 1,
+      pinned: 1,
+      peerSearchEnabled: true,
+    });
   });
 });
 
@@ -117,7 +158,13 @@ describe("peer memory search", () => {
   beforeEach(async () => {
     scratch = scratchDir();
     store = await openStore(scratch.dir);
-    await store.add({ text: "the router admin page is at 192.168.1.1", project: "home", tags: [], confidence: 1, pinned: false });
+    await store.add({
+      text: "the router admin page is at 192.168.1.1",
+      project: "home",
+      tags: [],
+      confidence: 1,
+      pinned: false,
+    });
   });
   afterEach(() => {
     store.close();
@@ -144,19 +191,28 @@ describe("peer memory search", () => {
     const sharing = peerSharing(false);
     const local = sidecarLike(store, { sharing });
     const peer = sidecarLike(store, { caller: "100.64.0.9", sharing });
-    const put = await local.request("/memory/peer-search", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled: true }) });
+    const put = await local.request("/memory/peer-search", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ enabled: true }),
+    });
     expect(await put.json()).toEqual({ enabled: true });
     expect((await post(peer, "/peer/memory/search", { query: "router" }, { "x-test-signed": "yes" })).status).toBe(200);
     // Off-box callers cannot flip the switch themselves.
-    expect((await peer.request("/memory/peer-search", { method: "PUT", body: JSON.stringify({ enabled: false }) })).status).toBe(403);
+    expect(
+      (await peer.request("/memory/peer-search", { method: "PUT", body: JSON.stringify({ enabled: false }) })).status,
+    ).toBe(403);
   });
 
   it("is read-only: no write route on the peer surface, and records are not re-accessed", async () => {
     const app = sidecarLike(store, { caller: "100.64.0.9", sharing: peerSharing(true) });
-    const before = (await store.search("router", { minConfidence: 0, limit: 1, includeCold: true }, { touch: false }))[0]?.record.accessedAt;
+    const before = (
+      await store.search("router", { minConfidence: 0, limit: 1, includeCold: true }, { touch: false })
+    )[0]?.record.accessedAt;
     await new Promise((resolve) => setTimeout(resolve, 5));
     await post(app, "/peer/memory/search", { query: "router" }, { "x-test-signed": "yes" });
-    const after = (await store.search("router", { minConfidence: 0, limit: 1, includeCold: true }, { touch: false }))[0]?.record.accessedAt;
+    const after = (await store.search("router", { minConfidence: 0, limit: 1, includeCold: true }, { touch: false }))[0]
+      ?.record.accessedAt;
     expect(after).toBe(before);
     expect((await post(app, "/peer/memory", { text: "x" }, { "x-test-signed": "yes" })).status).toBe(404);
   });
@@ -164,15 +220,31 @@ describe("peer memory search", () => {
   it("manages per-project grants on loopback only, and refuses a grant to this machine's own owner", async () => {
     const sharing = peerSharing(false);
     const local = sidecarLike(store, { sharing });
-    const send = (app: typeof local, method: string, body: unknown) => app.request("/memory/sharing/shares", { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    expect((await send(sidecarLike(store, { caller: "100.64.0.9", sharing }), "POST", { project: "home", owner: "eve" })).status).toBe(403);
+    const send = (app: typeof local, method: string, body: unknown) =>
+      app.request("/memory/sharing/shares", {
+        method,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    expect(
+      (await send(sidecarLike(store, { caller: "100.64.0.9", sharing }), "POST", { project: "home", owner: "eve" }))
+        .status,
+    ).toBe(403);
     const own = await send(local, "POST", { project: "home", owner: "home" });
     expect(own.status).toBe(400);
     expect(await errorOf(own)).toMatchObject({ field: "owner" });
     expect((await send(local, "POST", { project: "../x", owner: "eve" })).status).toBe(400);
-    expect(await (await send(local, "POST", { project: "home", owner: "eve" })).json()).toEqual({ peerSearchEnabled: false, shares: [{ project: "home", owner: "eve" }] });
+    expect(await (await send(local, "POST", { project: "home", owner: "eve" })).json()).toEqual({
+      peerSearchEnabled: false,
+      shares: [{ project: "home", owner: "eve" }],
+    });
     // eve's machine now reads project home, and only it, even with the own-machine opt-in off.
-    const evil = await post(sidecarLike(store, { caller: "100.64.0.9", sharing }), "/peer/memory/search", { query: "router", project: "home" }, { "x-test-signed": "evil" });
+    const evil = await post(
+      sidecarLike(store, { caller: "100.64.0.9", sharing }),
+      "/peer/memory/search",
+      { query: "router", project: "home" },
+      { "x-test-signed": "evil" },
+    );
     expect(MemorySearchResponse.parse(await evil.json()).hits.map((h) => h.record.project)).toEqual(["home"]);
     expect((await send(local, "DELETE", { project: "home", owner: "eve" })).status).toBe(200);
     expect((await send(local, "DELETE", { project: "home", owner: "eve" })).status).toBe(404);
@@ -215,7 +287,9 @@ describe("fleet search over real HTTP", () => {
 
   function listen(machine: string, fetch: (req: Request) => Response | Promise<Response>): Promise<FleetPeer> {
     return new Promise((resolve) => {
-      const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve({ machine, owner: "home", url: `http://127.0.0.1:${info.port}` }));
+      const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
+        resolve({ machine, owner: "home", url: `http://127.0.0.1:${info.port}` }),
+      );
       servers.push(server);
     });
   }
@@ -236,19 +310,33 @@ describe("fleet search over real HTTP", () => {
     });
     await store.add({ text: "my mac has an M2 GPU", project: "default", tags: [], confidence: 1, pinned: false });
     const signedBodies: PeerMemorySearchRequest[] = [];
-    const search = httpPeerSearcher(new PeerClient({
-      sign: ({ body }) => {
-        signedBodies.push(JSON.parse(body) as PeerMemorySearchRequest);
-        return { "x-test-signed": "yes" };
-      },
-    }));
-    const roster = staticRoster([linux, windows, stuck, dead, { machine: "mac", owner: "home", url: "http://127.0.0.1:1" }]);
+    const search = httpPeerSearcher(
+      new PeerClient({
+        sign: ({ body }) => {
+          signedBodies.push(JSON.parse(body) as PeerMemorySearchRequest);
+          return { "x-test-signed": "yes" };
+        },
+      }),
+    );
+    const roster = staticRoster([
+      linux,
+      windows,
+      stuck,
+      dead,
+      { machine: "mac", owner: "home", url: "http://127.0.0.1:1" },
+    ]);
     const app = sidecarLike(store, { fleet: { roster, search } });
     const res = await post(app, "/memory/search", { query: "which GPU", scope: "fleet", deadlineMs: 1_500 });
     expect(res.status).toBe(200);
     const body = MemorySearchResponse.parse(await res.json());
     const statusOf = Object.fromEntries(body.machines.map((m) => [m.machine, m.status]));
-    expect(statusOf).toEqual({ mac: "answered", linux: "answered", windows: "disabled", mini: "timeout", closet: "unreachable" });
+    expect(statusOf).toEqual({
+      mac: "answered",
+      linux: "answered",
+      windows: "disabled",
+      mini: "timeout",
+      closet: "unreachable",
+    });
     expect(body.machines.find((m) => m.machine === "windows")?.reason).toMatch(/opt-in/);
     expect(body.hits.map((h) => h.machine).sort()).toEqual(["linux", "mac"]);
     const scores = body.hits.map((h) => h.score);

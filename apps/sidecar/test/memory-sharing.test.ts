@@ -35,6 +35,9 @@ describe("per-project sharing with other owners", () => {
     expect(sharing.shares()).toEqual([]);
     expect(logs.join("\n")).toMatch(/nothing is shared with other owners/);
     sharing.share({ project: "garden", owner: "eve" });
-    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ version: 1, shares: [{ project: "garden", owner: "eve" }] });
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({
+      version: 1,
+      shares: [{ project: "garden", owner: "eve" }],
+    });
   });
 });

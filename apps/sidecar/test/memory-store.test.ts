@@ -44,7 +44,11 @@ describe("memory store rules", () => {
   it("pinned: a pinned memory is always included, past limit, confidence and relevance", async () => {
     store = await openStore(scratch.dir);
     await store.add({ ...defaults, text: "always answer in British English", pinned: true, confidence: 0.1 });
-    for (const text of ["kubernetes cluster upgrade notes", "kubernetes ingress certificate renewal", "kubernetes node pool sizing"]) {
+    for (const text of [
+      "kubernetes cluster upgrade notes",
+      "kubernetes ingress certificate renewal",
+      "kubernetes node pool sizing",
+    ]) {
       await store.add({ ...defaults, text });
     }
     const hits = await store.search("kubernetes cluster", { ...all, limit: 1, minConfidence: 0.5 }, { touch: false });
@@ -93,7 +97,9 @@ describe("memory store rules", () => {
     store = await openStore(scratch.dir, { now: clock.now, coldAfterMs: dayMs });
     const old = await store.add({ ...defaults, text: "garage code is 4411" });
     clock.advance(2 * dayMs);
-    expect((await store.search("garage code", { ...all, includeCold: true }, { touch: false }))[0]?.record.id).toBe(old.id);
+    expect((await store.search("garage code", { ...all, includeCold: true }, { touch: false }))[0]?.record.id).toBe(
+      old.id,
+    );
     expect(await store.search("garage code", all, { touch: false })).toEqual([]);
   });
 
@@ -102,9 +108,17 @@ describe("memory store rules", () => {
     const wrongSize = store.add({ ...defaults, text: "x", embedding: [1, 2, 3] });
     await expect(wrongSize).rejects.toBeInstanceOf(PotluckHttpError);
     await expect(wrongSize).rejects.toMatchObject({ status: 400, field: "embedding" });
-    await expect(store.add({ ...defaults, text: "x", embedding: new Array<number>(384).fill(0) })).rejects.toMatchObject({ field: "embedding" });
-    await expect(store.add({ ...defaults, text: "x", embedding: new Array<number>(384).fill(1), embedderId: "gguf:other" })).rejects.toMatchObject({ field: "embedderId" });
-    const ok = await store.add({ ...defaults, text: "caller vector", embedding: Array.from(lexicalVector("caller vector", 384)) });
+    await expect(
+      store.add({ ...defaults, text: "x", embedding: new Array<number>(384).fill(0) }),
+    ).rejects.toMatchObject({ field: "embedding" });
+    await expect(
+      store.add({ ...defaults, text: "x", embedding: new Array<number>(384).fill(1), embedderId: "gguf:other" }),
+    ).rejects.toMatchObject({ field: "embedderId" });
+    const ok = await store.add({
+      ...defaults,
+      text: "caller vector",
+      embedding: Array.from(lexicalVector("caller vector", 384)),
+    });
     expect((await store.search("caller vector", all, { touch: false }))[0]?.record.id).toBe(ok.id);
   });
 
@@ -131,7 +145,13 @@ describe("memory store on disk", () => {
   it("survives a restart: records, deletes and access times", async () => {
     const clock = manualClock();
     const first = await openStore(scratch.dir, { now: clock.now });
-    const keep = await first.add({ ...defaults, text: "the boiler is serviced every October", tags: ["house"], pinned: true, confidence: 0.8 });
+    const keep = await first.add({
+      ...defaults,
+      text: "the boiler is serviced every October",
+      tags: ["house"],
+      pinned: true,
+      confidence: 0.8,
+    });
     const gone = await first.add({ ...defaults, text: "temporary note" });
     expect(first.delete(gone.id)).toBe(true);
     clock.advance(1000);
@@ -142,7 +162,13 @@ describe("memory store on disk", () => {
     try {
       expect(second.get(gone.id)).toBeUndefined();
       const back = second.get(keep.id);
-      expect(back).toMatchObject({ text: keep.text, tags: ["house"], pinned: true, confidence: 0.8, createdAt: keep.createdAt });
+      expect(back).toMatchObject({
+        text: keep.text,
+        tags: ["house"],
+        pinned: true,
+        confidence: 0.8,
+        createdAt: keep.createdAt,
+      });
       expect(Date.parse(back?.accessedAt ?? "")).toBe(clock.now());
       expect((await second.search("boiler service", all, { touch: false }))[0]?.record.id).toBe(keep.id);
       expect(second.counts()).toMatchObject({ records: 1, corrupt: { lines: 0 } });
@@ -189,7 +215,9 @@ describe("memory store on disk", () => {
     const second = await openStore(scratch.dir);
     try {
       expect(second.counts()).toMatchObject({ records: 1, foreign: [{ embedderId: "lexical-v1:128", records: 1 }] });
-      expect(await second.search("embedded by the old model", { ...all, includeCold: true }, { touch: false })).toEqual([]);
+      expect(await second.search("embedded by the old model", { ...all, includeCold: true }, { touch: false })).toEqual(
+        [],
+      );
       expect(second.get(foreign.id)?.embedderId).toBe("lexical-v1:128");
     } finally {
       second.close();
@@ -199,7 +227,9 @@ describe("memory store on disk", () => {
   it("compacts a mostly-dead log without losing live records", async () => {
     const store = await openStore(scratch.dir);
     const ids: string[] = [];
-    const created = await store.addMany(Array.from({ length: 1_500 }, (_, i) => ({ ...defaults, text: `note number ${i}` })));
+    const created = await store.addMany(
+      Array.from({ length: 1_500 }, (_, i) => ({ ...defaults, text: `note number ${i}` })),
+    );
     for (const record of created.slice(0, 1_400)) store.delete(record.id);
     for (const record of created.slice(1_400)) ids.push(record.id);
     store.close();
@@ -221,8 +251,14 @@ describe("ANN past the threshold", () => {
     const scratch = scratchDir();
     const store = await openStore(scratch.dir, { ann: { thresholdRows: 1_000, buildBatchRows: 256 } });
     try {
-      const words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango".split(" ");
-      const texts = Array.from({ length: 3_000 }, (_, i) => `${words[i % 20]} ${words[(i * 7) % 20]} ${words[(i * 13) % 19]} item ${i}`);
+      const words =
+        "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango".split(
+          " ",
+        );
+      const texts = Array.from(
+        { length: 3_000 },
+        (_, i) => `${words[i % 20]} ${words[(i * 7) % 20]} ${words[(i * 13) % 19]} item ${i}`,
+      );
       await store.addMany(texts.map((text) => ({ ...defaults, text })));
       await expect.poll(() => store.counts().annIndexed, { timeout: 60_000, interval: 100 }).toBe(3_000);
       let agreed = 0;

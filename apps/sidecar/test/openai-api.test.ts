@@ -21,14 +21,24 @@ afterAll(async () => {
   await engine?.close();
 });
 
-async function post(path: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) {
+async function post(
+  path: string,
+  body: string,
+  headers: Record<string, string> = { "content-type": "application/json" },
+) {
   const res = await fetch(`${sidecar.url}${path}`, { method: "POST", headers, body });
-  return { status: res.status, served: res.headers.get("x-potluck-served-by"), body: (await res.json()) as { error?: { code: string; message: string; field?: string } } & Record<string, unknown> };
+  return {
+    status: res.status,
+    served: res.headers.get("x-potluck-served-by"),
+    body: (await res.json()) as { error?: { code: string; message: string; field?: string } } & Record<string, unknown>,
+  };
 }
 
 describe("OpenAI-compatible API with the official client", () => {
   it("streams a chat completion whose last chunk is the footer naming the machine", async () => {
-    const { data: stream, response } = await client.chat.completions.create({ model, messages: [{ role: "user", content: "Hello!" }], max_tokens: 20, stream: true }).withResponse();
+    const { data: stream, response } = await client.chat.completions
+      .create({ model, messages: [{ role: "user", content: "Hello!" }], max_tokens: 20, stream: true })
+      .withResponse();
     expect(response.headers.get("x-potluck-served-by")).toBe("mac");
     let text = "";
     let last: Record<string, unknown> | undefined;
@@ -37,11 +47,24 @@ describe("OpenAI-compatible API with the official client", () => {
       last = chunk as unknown as Record<string, unknown>;
     }
     expect(text.length).toBeGreaterThan(0);
-    expect(last).toMatchObject({ served_by: "mac", potluck: { served_by: "mac", test_model: true, route: "local" }, usage: { completion_tokens: 20 } });
+    expect(last).toMatchObject({
+      served_by: "mac",
+      potluck: { served_by: "mac", test_model: true, route: "local" },
+      usage: { completion_tokens: 20 },
+    });
   });
 
   it("answers non-streaming with usage counts and served_by", async () => {
-    const { data, response } = await client.chat.completions.create({ model, messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }], max_tokens: 12 }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({
+        model,
+        messages: [
+          { role: "system", content: "Be brief." },
+          { role: "user", content: "Hi" },
+        ],
+        max_tokens: 12,
+      })
+      .withResponse();
     expect(response.headers.get("x-potluck-served-by")).toBe("mac");
     expect(data.choices[0]?.message.content?.length).toBeGreaterThan(0);
     expect(data.choices[0]?.finish_reason).toBe("length");
@@ -54,12 +77,21 @@ describe("OpenAI-compatible API with the official client", () => {
   it("answers in the shapes protocol's response schemas (what diagnostics reads) describe", async () => {
     const models = ModelListResponse.parse(await (await fetch(`${sidecar.url}/v1/models`)).json());
     expect(models.data.map((m) => [m.id, m.potluck.state, m.potluck.test_model])).toEqual([[model, "ready", true]]);
-    const { body } = await post("/v1/chat/completions", JSON.stringify({ model, messages: [{ role: "user", content: "Hi" }], max_tokens: 1, potluck: { on: "mac" } }));
+    const { body } = await post(
+      "/v1/chat/completions",
+      JSON.stringify({ model, messages: [{ role: "user", content: "Hi" }], max_tokens: 1, potluck: { on: "mac" } }),
+    );
     expect(ChatCompletionResponse.parse(body).served_by).toBe("mac");
   });
 
   it("gives the same greedy completion twice (deterministic through HTTP)", async () => {
-    const ask = () => client.chat.completions.create({ model, messages: [{ role: "user", content: "Same?" }], max_tokens: 16, temperature: 0 });
+    const ask = () =>
+      client.chat.completions.create({
+        model,
+        messages: [{ role: "user", content: "Same?" }],
+        max_tokens: 16,
+        temperature: 0,
+      });
     expect((await ask()).choices[0]?.message.content).toBe((await ask()).choices[0]?.message.content);
   });
 
@@ -72,7 +104,10 @@ describe("OpenAI-compatible API with the official client", () => {
 
   it("lists the model, labelled as a test model", async () => {
     const models = await client.models.list();
-    const entry = models.data.find((m) => m.id === model) as unknown as { owned_by: string; potluck: { test_model: boolean; state: string } };
+    const entry = models.data.find((m) => m.id === model) as unknown as {
+      owned_by: string;
+      potluck: { test_model: boolean; state: string };
+    };
     expect(entry.owned_by).toMatch(/TEST MODEL/);
     expect(entry.potluck).toMatchObject({ test_model: true, state: "ready" });
   });
@@ -80,7 +115,10 @@ describe("OpenAI-compatible API with the official client", () => {
 
 describe("bad input is a clear 4xx naming the field", () => {
   it("unknown model: 400 on model", async () => {
-    const r = await post("/v1/chat/completions", JSON.stringify({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }));
+    const r = await post(
+      "/v1/chat/completions",
+      JSON.stringify({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
+    );
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: "model_not_found", field: "model" });
     expect(r.body.error?.message).toContain(model);
@@ -96,10 +134,25 @@ describe("bad input is a clear 4xx naming the field", () => {
   });
 
   it("wrong types: 400 naming the field", async () => {
-    expect((await post("/v1/chat/completions", JSON.stringify({ model, messages: "hi" }))).body.error?.field).toBe("messages");
-    expect((await post("/v1/chat/completions", JSON.stringify({ model, messages: [{ role: "user", content: 5 }] }))).body.error?.field).toBe("messages.0.content");
-    expect((await post("/v1/chat/completions", JSON.stringify({ model, messages: [{ role: "user", content: "x" }], max_tokens: "many" }))).body.error?.field).toBe("max_tokens");
-    expect((await post("/v1/chat/completions", JSON.stringify({ model: 7, messages: [{ role: "user", content: "x" }] }))).status).toBe(400);
+    expect((await post("/v1/chat/completions", JSON.stringify({ model, messages: "hi" }))).body.error?.field).toBe(
+      "messages",
+    );
+    expect(
+      (await post("/v1/chat/completions", JSON.stringify({ model, messages: [{ role: "user", content: 5 }] }))).body
+        .error?.field,
+    ).toBe("messages.0.content");
+    expect(
+      (
+        await post(
+          "/v1/chat/completions",
+          JSON.stringify({ model, messages: [{ role: "user", content: "x" }], max_tokens: "many" }),
+        )
+      ).body.error?.field,
+    ).toBe("max_tokens");
+    expect(
+      (await post("/v1/chat/completions", JSON.stringify({ model: 7, messages: [{ role: "user", content: "x" }] })))
+        .status,
+    ).toBe(400);
     expect((await post("/v1/embeddings", JSON.stringify({ input: 3 }))).body.error?.field).toBe("input");
   });
 
@@ -120,14 +173,23 @@ describe("bad input is a clear 4xx naming the field", () => {
     let sent = 0;
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (sent++ === 0) controller.enqueue(new TextEncoder().encode(`{"model":"${model}","messages":[{"role":"user","content":"`));
+        if (sent++ === 0)
+          controller.enqueue(new TextEncoder().encode(`{"model":"${model}","messages":[{"role":"user","content":"`));
         else if (sent < 100) controller.enqueue(piece);
         else controller.close();
       },
     });
-    const res = await fetch(`${sidecar.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+    const res = await fetch(`${sidecar.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: { code: string; field: string } }).error).toMatchObject({ code: "body_too_large", field: "body" });
+    expect(((await res.json()) as { error: { code: string; field: string } }).error).toMatchObject({
+      code: "body_too_large",
+      field: "body",
+    });
   });
 
   it("reads a chunked body under the limit like any other", async () => {
@@ -139,7 +201,12 @@ describe("bad input is a clear 4xx naming the field", () => {
         controller.close();
       },
     });
-    const res = await fetch(`${sidecar.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+    const res = await fetch(`${sidecar.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ served_by: "mac", usage: { completion_tokens: 3 } });
   });

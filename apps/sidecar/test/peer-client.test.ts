@@ -23,7 +23,12 @@ beforeAll(async () => {
   const urls = new Map<string, string>();
   const served = await readyTinyEngine();
   model = served.id;
-  linux = await startSidecar({ machine: "linux", engine: served.engine, identity: ids.linux, directory: directoryFor(roster.path, "linux", urls) });
+  linux = await startSidecar({
+    machine: "linux",
+    engine: served.engine,
+    identity: ids.linux,
+    directory: directoryFor(roster.path, "linux", urls),
+  });
   linux.server.on("connection", (socket: Socket) => connections.push(socket));
   peer = { machine: "linux", owner: "home", url: linux.url, identityPublicKey: ids.linux.publicKey };
   close = () => served.engine.close();
@@ -35,7 +40,14 @@ afterAll(async () => {
   roster.cleanup();
 });
 
-const request = (maxTokens: number) => ({ jobId: `job-${Math.random()}`, model, messages: [{ role: "user" as const, content: "hi" }], maxTokens, temperature: 0, requester: { machine: "mac", owner: "home" } });
+const request = (maxTokens: number) => ({
+  jobId: `job-${Math.random()}`,
+  model,
+  messages: [{ role: "user" as const, content: "hi" }],
+  maxTokens,
+  temperature: 0,
+  requester: { machine: "mac", owner: "home" },
+});
 
 describe("peer client connections", () => {
   it("keeps its connections across probes and whole streams instead of opening one per call", async () => {
@@ -76,17 +88,23 @@ describe("peer client on a connection the peer dropped", () => {
     // when the peer closed an idle connection just as the client reused it.
     server = createServer((req, res) => {
       const socket = req.socket;
-      const count = (socket as Socket & { requests?: number }).requests = ((socket as Socket & { requests?: number }).requests ?? 0) + 1;
+      const count = ((socket as Socket & { requests?: number }).requests =
+        ((socket as Socket & { requests?: number }).requests ?? 0) + 1);
       if (count > 1) {
         socket.resetAndDestroy();
         return;
       }
       if (!seen.includes(socket)) seen.push(socket);
       let body = "";
-      req.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => {
-        const { payload } = JSON.parse(body) as { payload: string };
-        res.writeHead(200, { "content-type": "application/json", "keep-alive": "timeout=60" }).end(JSON.stringify({ machine: "linux", bytes: payload.length, payload }));
-      });
+      req
+        .setEncoding("utf8")
+        .on("data", (d: string) => (body += d))
+        .on("end", () => {
+          const { payload } = JSON.parse(body) as { payload: string };
+          res
+            .writeHead(200, { "content-type": "application/json", "keep-alive": "timeout=60" })
+            .end(JSON.stringify({ machine: "linux", bytes: payload.length, payload }));
+        });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

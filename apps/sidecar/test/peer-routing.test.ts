@@ -8,7 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { microCreditsFor } from "../src/usage/pricing.js";
 import { readyTinyEngine, testEngineOptions } from "./fixtures.js";
-import { directoryFor, HOLD_MARKER, holdingEngine, REFUSE_MARKER, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
+import {
+  directoryFor,
+  HOLD_MARKER,
+  holdingEngine,
+  REFUSE_MARKER,
+  newIdentity,
+  startSidecar,
+  writeRoster,
+  type RunningSidecar,
+} from "./harness.js";
 
 // Three real listening sidecars on loopback, a static roster file, signed peer calls and real
 // NATS JetStream: mac (home, no model), linux (home, tiny model), friend (alice, tiny model).
@@ -41,11 +50,33 @@ beforeAll(async () => {
   parameters = friendEngine.engine.state(model)?.parameters;
   const linuxHolding = holdingEngine(linuxEngine.engine);
   closers.push(async () => linuxHolding.release());
-  linux = await startSidecar({ machine: "linux", engine: linuxHolding, identity: ids.linux, directory: directory("linux") });
-  friend = await startSidecar({ machine: "friend", owner: "alice", engine: friendEngine.engine, identity: ids.friend, directory: directory("friend"), nats: { connection: nc, prefix } });
-  mac = await startSidecar({ machine: "mac", engine: macEngine, identity: ids.mac, directory: directory("mac"), nats: { connection: nc, prefix } });
+  linux = await startSidecar({
+    machine: "linux",
+    engine: linuxHolding,
+    identity: ids.linux,
+    directory: directory("linux"),
+  });
+  friend = await startSidecar({
+    machine: "friend",
+    owner: "alice",
+    engine: friendEngine.engine,
+    identity: ids.friend,
+    directory: directory("friend"),
+    nats: { connection: nc, prefix },
+  });
+  mac = await startSidecar({
+    machine: "mac",
+    engine: macEngine,
+    identity: ids.mac,
+    directory: directory("mac"),
+    nats: { connection: nc, prefix },
+  });
   for (const s of [mac, linux, friend]) urls.set(s.machine, s.url);
-  closers.push(() => linuxEngine.engine.close(), () => friendEngine.engine.close(), () => macEngine.close());
+  closers.push(
+    () => linuxEngine.engine.close(),
+    () => friendEngine.engine.close(),
+    () => macEngine.close(),
+  );
   macClient = new OpenAI({ baseURL: `${mac.url}/v1`, apiKey: "unused", maxRetries: 0 });
 });
 
@@ -65,7 +96,12 @@ function signedFetch(url: string, path: string, body: string, headers: Record<st
 describe("signed peer API", () => {
   const path = "/peer/probe";
   const body = JSON.stringify({ payload: "hello mesh" });
-  const sign = (who = ids.mac, nowMs?: number) => signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: who.privateKey }, { nowMs });
+  const sign = (who = ids.mac, nowMs?: number) =>
+    signRequest(
+      { method: "POST", path, body, target: "linux" },
+      { machine: "mac", privateKey: who.privateKey },
+      { nowMs },
+    );
 
   it("echoes a probe for a caller on the roster", async () => {
     const res = await signedFetch(linux.url, path, body, sign());
@@ -74,72 +110,159 @@ describe("signed peer API", () => {
   });
 
   it("answers 401 naming the check: unsigned, unknown key, forged, stale, replayed", async () => {
-    const codeOf = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code });
+    const codeOf = async (res: Response) => ({
+      status: res.status,
+      code: ((await res.json()) as { error: { code: string } }).error.code,
+    });
     expect(await codeOf(await signedFetch(linux.url, path, body, {}))).toEqual({ status: 401, code: "unsigned" });
     const stranger = newIdentity("stranger");
-    const unknown = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "stranger", privateKey: stranger.privateKey });
-    expect(await codeOf(await signedFetch(linux.url, path, body, unknown))).toEqual({ status: 401, code: "unknown_key" });
-    expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.friend)))).toEqual({ status: 401, code: "bad_signature" });
-    expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.mac, Date.now() - 10 * 60_000)))).toEqual({ status: 401, code: "stale_timestamp" });
+    const unknown = signRequest(
+      { method: "POST", path, body, target: "linux" },
+      { machine: "stranger", privateKey: stranger.privateKey },
+    );
+    expect(await codeOf(await signedFetch(linux.url, path, body, unknown))).toEqual({
+      status: 401,
+      code: "unknown_key",
+    });
+    expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.friend)))).toEqual({
+      status: 401,
+      code: "bad_signature",
+    });
+    expect(await codeOf(await signedFetch(linux.url, path, body, sign(ids.mac, Date.now() - 10 * 60_000)))).toEqual({
+      status: 401,
+      code: "stale_timestamp",
+    });
     const once = sign();
     expect((await signedFetch(linux.url, path, body, once)).status).toBe(200);
-    expect(await codeOf(await signedFetch(linux.url, path, body, once))).toEqual({ status: 401, code: "replayed_nonce" });
+    expect(await codeOf(await signedFetch(linux.url, path, body, once))).toEqual({
+      status: 401,
+      code: "replayed_nonce",
+    });
     // A body changed in flight no longer matches the signature.
-    expect(await codeOf(await signedFetch(linux.url, path, JSON.stringify({ payload: "tampered!" }), sign()))).toEqual({ status: 401, code: "bad_signature" });
+    expect(await codeOf(await signedFetch(linux.url, path, JSON.stringify({ payload: "tampered!" }), sign()))).toEqual({
+      status: 401,
+      code: "bad_signature",
+    });
   });
 
   it("bounds the probe payload", async () => {
     const big = JSON.stringify({ payload: "x".repeat(70_000) });
-    const res = await signedFetch(linux.url, path, big, signRequest({ method: "POST", path, body: big, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    const res = await signedFetch(
+      linux.url,
+      path,
+      big,
+      signRequest(
+        { method: "POST", path, body: big, target: "linux" },
+        { machine: "mac", privateKey: ids.mac.privateKey },
+      ),
+    );
     expect([400, 413]).toContain(res.status);
   });
 
   it("refuses /peer/infer whose requester is not the signer", async () => {
-    const body = JSON.stringify({ jobId: "job-1", model, messages: [{ role: "user", content: "x" }], maxTokens: 4, requester: { machine: "friend", owner: "alice" } });
-    const headers = signRequest({ method: "POST", path: "/peer/infer", body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey });
+    const body = JSON.stringify({
+      jobId: "job-1",
+      model,
+      messages: [{ role: "user", content: "x" }],
+      maxTokens: 4,
+      requester: { machine: "friend", owner: "alice" },
+    });
+    const headers = signRequest(
+      { method: "POST", path: "/peer/infer", body, target: "linux" },
+      { machine: "mac", privateKey: ids.mac.privateKey },
+    );
     const res = await signedFetch(linux.url, "/peer/infer", body, headers);
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ error: { code: "requester_mismatch", field: "requester.machine" } });
   });
 
   it("streams /peer/infer as NDJSON chunks ending in done", async () => {
-    const body = JSON.stringify({ jobId: "job-2", model, messages: [{ role: "user", content: "x" }], maxTokens: 6, requester: { machine: "mac", owner: "home" } });
-    const res = await signedFetch(linux.url, "/peer/infer", body, signRequest({ method: "POST", path: "/peer/infer", body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    const body = JSON.stringify({
+      jobId: "job-2",
+      model,
+      messages: [{ role: "user", content: "x" }],
+      maxTokens: 6,
+      requester: { machine: "mac", owner: "home" },
+    });
+    const res = await signedFetch(
+      linux.url,
+      "/peer/infer",
+      body,
+      signRequest(
+        { method: "POST", path: "/peer/infer", body, target: "linux" },
+        { machine: "mac", privateKey: ids.mac.privateKey },
+      ),
+    );
     expect(res.headers.get("content-type")).toMatch(/ndjson/);
-    const chunks = (await res.text()).trim().split("\n").map((line) => InferStreamChunk.parse(JSON.parse(line)));
-    expect(chunks.at(-1)).toMatchObject({ type: "done", servedBy: "linux", testModel: true, finishReason: "length", usage: { completionTokens: 6 } });
+    const chunks = (await res.text())
+      .trim()
+      .split("\n")
+      .map((line) => InferStreamChunk.parse(JSON.parse(line)));
+    expect(chunks.at(-1)).toMatchObject({
+      type: "done",
+      servedBy: "linux",
+      testModel: true,
+      finishReason: "length",
+      usage: { completionTokens: 6 },
+    });
     expect(chunks.slice(0, -1).every((c) => c.type === "token")).toBe(true);
   });
 
   it("answers a probe that names a model with that model's state there", async () => {
     const probe = async (named: string) => {
       const body = JSON.stringify({ payload: "hello mesh", model: named });
-      const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
+      const res = await signedFetch(
+        linux.url,
+        path,
+        body,
+        signRequest(
+          { method: "POST", path, body, target: "linux" },
+          { machine: "mac", privateKey: ids.mac.privateKey },
+        ),
+      );
       expect(res.status).toBe(200);
       return res.json();
     };
-    expect(await probe(model)).toMatchObject({ payload: "hello mesh", model: { info: { id: model, state: "ready", testModel: true }, available: [model] } });
+    expect(await probe(model)).toMatchObject({
+      payload: "hello mesh",
+      model: { info: { id: model, state: "ready", testModel: true }, available: [model] },
+    });
     expect(await probe("no-such-model")).toMatchObject({ model: { info: null, available: [model] } });
   });
 
   it("refuses a probe whose model is not a string, naming the field", async () => {
     const body = JSON.stringify({ payload: "x", model: 7 });
-    const res = await signedFetch(linux.url, path, body, signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }));
+    const res = await signedFetch(
+      linux.url,
+      path,
+      body,
+      signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey }),
+    );
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: { field: "model" } });
   });
 
   it("reports capabilities with the test model labelled", async () => {
-    const headers = signRequest({ method: "GET", path: "/peer/capabilities", body: "", target: "linux" }, { machine: "mac", privateKey: ids.mac.privateKey });
+    const headers = signRequest(
+      { method: "GET", path: "/peer/capabilities", body: "", target: "linux" },
+      { machine: "mac", privateKey: ids.mac.privateKey },
+    );
     const res = await fetch(`${linux.url}/peer/capabilities`, { headers });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ machine: "linux", owner: "home", status: "ready", models: [{ id: model, state: "ready", testModel: true }] });
+    expect(await res.json()).toMatchObject({
+      machine: "linux",
+      owner: "home",
+      status: "ready",
+      models: [{ id: model, state: "ready", testModel: true }],
+    });
   });
 });
 
 describe("routing", () => {
   it("runs on an own machine when the model is not here, and the footer names it", async () => {
-    const { data: stream, response } = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 16, stream: true }).withResponse();
+    const { data: stream, response } = await macClient.chat.completions
+      .create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 16, stream: true })
+      .withResponse();
     expect(response.headers.get(Headers.servedBy)).toBe("linux");
     let last: Record<string, unknown> | undefined;
     let text = "";
@@ -148,7 +271,11 @@ describe("routing", () => {
       last = chunk as unknown as Record<string, unknown>;
     }
     expect(text.length).toBeGreaterThan(0);
-    expect(last).toMatchObject({ served_by: "linux", potluck: { route: "own", test_model: true }, usage: { completion_tokens: 16 } });
+    expect(last).toMatchObject({
+      served_by: "linux",
+      potluck: { route: "own", test_model: true },
+      usage: { completion_tokens: 16 },
+    });
   });
 
   it("asks the chosen machine once per prompt: a fresh probe that carries the model's state, beside the job", async () => {
@@ -158,7 +285,12 @@ describe("routing", () => {
     try {
       for (let i = 0; i < 2; i++) {
         paths = [];
-        await macClient.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 2, potluck: { on: "linux" } } as never);
+        await macClient.chat.completions.create({
+          model,
+          messages: [{ role: "user", content: "hi" }],
+          max_tokens: 2,
+          potluck: { on: "linux" },
+        } as never);
         // The job goes out beside the probe (head-start.ts), so either may arrive first.
         expect(paths.sort()).toEqual(["/peer/infer", "/peer/probe"]);
       }
@@ -170,44 +302,88 @@ describe("routing", () => {
   it("gives the same text through the peer as on the peer itself (greedy)", async () => {
     const body = { model, messages: [{ role: "user" as const, content: "same" }], max_tokens: 12, temperature: 0 };
     const viaMac = await macClient.chat.completions.create(body);
-    const onLinux = await new OpenAI({ baseURL: `${linux.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create(body);
+    const onLinux = await new OpenAI({
+      baseURL: `${linux.url}/v1`,
+      apiKey: "x",
+      maxRetries: 0,
+    }).chat.completions.create(body);
     expect(viaMac.choices[0]?.message.content).toBe(onLinux.choices[0]?.message.content);
   });
 
   it("samples on the peer with the caller's top_p and seed", async () => {
     // A narrow nucleus changes what a seeded sample picks; a peer that dropped top_p would not match.
-    const body = { model, messages: [{ role: "user" as const, content: "sample" }], max_tokens: 12, temperature: 1, top_p: 0.05, seed: 7 };
+    const body = {
+      model,
+      messages: [{ role: "user" as const, content: "sample" }],
+      max_tokens: 12,
+      temperature: 1,
+      top_p: 0.05,
+      seed: 7,
+    };
     const viaMac = await macClient.chat.completions.create(body);
-    const onLinux = await new OpenAI({ baseURL: `${linux.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create(body);
-    const wideOnLinux = await new OpenAI({ baseURL: `${linux.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create({ ...body, top_p: 1 });
+    const onLinux = await new OpenAI({
+      baseURL: `${linux.url}/v1`,
+      apiKey: "x",
+      maxRetries: 0,
+    }).chat.completions.create(body);
+    const wideOnLinux = await new OpenAI({
+      baseURL: `${linux.url}/v1`,
+      apiKey: "x",
+      maxRetries: 0,
+    }).chat.completions.create({ ...body, top_p: 1 });
     expect(onLinux.choices[0]?.message.content).not.toBe(wideOnLinux.choices[0]?.message.content);
     expect(viaMac.choices[0]?.message.content).toBe(onLinux.choices[0]?.message.content);
   });
 
   it("fails over to the next candidate when the chosen one refuses before its first token", async () => {
     // linux (own, preferred) passes the probe but refuses the run over real HTTP; friend serves.
-    const { data: stream, response } = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: `hi ${REFUSE_MARKER}` }], max_tokens: 8, stream: true }).withResponse();
+    const { data: stream, response } = await macClient.chat.completions
+      .create({ model, messages: [{ role: "user", content: `hi ${REFUSE_MARKER}` }], max_tokens: 8, stream: true })
+      .withResponse();
     expect(response.headers.get(Headers.servedBy)).toBe("friend");
     let last: Record<string, unknown> | undefined;
     for await (const chunk of stream) last = chunk as unknown as Record<string, unknown>;
-    expect(last).toMatchObject({ served_by: "friend", potluck: { route: "peer", owner: "alice" }, usage: { completion_tokens: 8 } });
+    expect(last).toMatchObject({
+      served_by: "friend",
+      potluck: { route: "peer", owner: "alice" },
+      usage: { completion_tokens: 8 },
+    });
   });
 
   it("a pinned machine that refuses keeps its own 503, naming the layer and the refusal", async () => {
     // Pinned to linux: one candidate, nothing to fail over to, so its specific error is the answer.
-    const res = await fetch(`${mac.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: `x ${REFUSE_MARKER}` }], potluck: { on: "linux" } }) });
+    const res = await fetch(`${mac.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model,
+        messages: [{ role: "user", content: `x ${REFUSE_MARKER}` }],
+        potluck: { on: "linux" },
+      }),
+    });
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/model-runtime: linux refused POST \/peer\/infer \(503 queue_full/);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /model-runtime: linux refused POST \/peer\/infer \(503 queue_full/,
+    );
   });
 
   it("ends the client's stream with a clear error when the serving host dies mid-stream", async () => {
-    const stream = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: `long ${HOLD_MARKER}` }], max_tokens: 64, stream: true, potluck: { on: "linux" } } as never) as unknown as AsyncIterable<unknown>;
+    const stream = (await macClient.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: `long ${HOLD_MARKER}` }],
+      max_tokens: 64,
+      stream: true,
+      potluck: { on: "linux" },
+    } as never)) as unknown as AsyncIterable<unknown>;
     let chunks = 0;
     const error = await (async () => {
       for await (const _ of stream) {
         if (++chunks === 1) (linux.server as unknown as { closeAllConnections: () => void }).closeAllConnections();
       }
-    })().then(() => undefined, (e: unknown) => e);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(chunks).toBeGreaterThan(0);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/linux stopped streaming/);
@@ -215,27 +391,55 @@ describe("routing", () => {
 
   it("with the own machine down, uses the trusted peer and publishes usage to JetStream", async () => {
     await linux.close();
-    const res = await macClient.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 8 });
+    const res = await macClient.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 8,
+    });
     expect((res as unknown as { served_by: string }).served_by).toBe("friend");
     expect((res as unknown as { potluck: { route: string } }).potluck.route).toBe("peer");
     const jsm = await jetstreamManager(nc);
-    const spend = UsageEvent.parse((await jsm.streams.getMessage(subjects.usageStream.name, { last_by_subj: subjects.usage("home") }))!.json());
-    const earn = UsageEvent.parse((await jsm.streams.getMessage(subjects.usageStream.name, { last_by_subj: subjects.usage("alice") }))!.json());
+    const spend = UsageEvent.parse(
+      (await jsm.streams.getMessage(subjects.usageStream.name, { last_by_subj: subjects.usage("home") }))!.json(),
+    );
+    const earn = UsageEvent.parse(
+      (await jsm.streams.getMessage(subjects.usageStream.name, { last_by_subj: subjects.usage("alice") }))!.json(),
+    );
     expect(spend).toMatchObject({ kind: "spend", account: "home", counterparty: "alice", servedBy: "friend", model });
-    expect(earn).toMatchObject({ kind: "earn", account: "alice", counterparty: "home", servedBy: "friend", jobId: spend.jobId });
+    expect(earn).toMatchObject({
+      kind: "earn",
+      account: "alice",
+      counterparty: "home",
+      servedBy: "friend",
+      jobId: spend.jobId,
+    });
     expect(spend.tokens).toBeGreaterThan(8);
     // Both sides price the job alike, by the model size friend reported in its capabilities (an
     // unknown size would be priced as an 8 B model, far above the tiny model's amount).
     expect(parameters).toBeGreaterThan(0);
-    const priced = microCreditsFor({ promptTokens: res.usage!.prompt_tokens, completionTokens: res.usage!.completion_tokens, parameters });
+    const priced = microCreditsFor({
+      promptTokens: res.usage!.prompt_tokens,
+      completionTokens: res.usage!.completion_tokens,
+      parameters,
+    });
     expect(spend.amount).toBe(priced);
     expect(earn.amount).toBe(priced);
-    expect(priced).toBeLessThan(microCreditsFor({ promptTokens: res.usage!.prompt_tokens, completionTokens: res.usage!.completion_tokens, parameters: undefined }));
+    expect(priced).toBeLessThan(
+      microCreditsFor({
+        promptTokens: res.usage!.prompt_tokens,
+        completionTokens: res.usage!.completion_tokens,
+        parameters: undefined,
+      }),
+    );
   });
 
   it("when nothing can serve, lists every candidate with the layer that failed", async () => {
     await friend.close();
-    const res = await fetch(`${mac.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }) });
+    const res = await fetch(`${mac.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }),
+    });
     expect(res.status).toBe(503);
     const { error } = (await res.json()) as { error: { code: string; message: string } };
     expect(error.code).toBe("no_route");
@@ -246,8 +450,14 @@ describe("routing", () => {
   });
 
   it("names the roster when asked for a machine it does not know", async () => {
-    const res = await fetch(`${mac.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }], potluck: { on: "ghost" } }) });
+    const res = await fetch(`${mac.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }], potluck: { on: "ghost" } }),
+    });
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/ghost \(peer\): roster — ghost is not on this machine's roster/);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /ghost \(peer\): roster — ghost is not on this machine's roster/,
+    );
   });
 });

@@ -29,7 +29,10 @@ describe("probeLoad", () => {
     const bad = await probeLoad(headless);
     expect(bad.ok).toBe(false);
     expect(bad.ok === false && bad.reason).toMatch(/crashed \(SIGABRT\)|GGML_ASSERT/);
-    expect(await probeLoad(join(dir, "missing.gguf"))).toMatchObject({ ok: false, reason: expect.stringMatching(/cannot read/) });
+    expect(await probeLoad(join(dir, "missing.gguf"))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/cannot read/),
+    });
   }, 120_000);
 });
 
@@ -39,13 +42,26 @@ describe("a sidecar given a model file that would abort llama.cpp", () => {
   let engine: LlamaEngine;
   const good = "tiny";
   beforeAll(async () => {
-    const config = loadSidecarConfig({ POTLUCK_MACHINE: "home1", POTLUCK_DATA_DIR: dir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1" }, []);
+    const config = loadSidecarConfig(
+      { POTLUCK_MACHINE: "home1", POTLUCK_DATA_DIR: dir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1" },
+      [],
+    );
     engine = new LlamaEngine(testEngineOptions);
     const models = [
       { id: "poisoned", path: headless, testModel: false },
       { id: good, path: tinyModelPath(), testModel: true },
     ];
-    service = await startSidecarService(config, { engine, identity: newIdentity("home1"), directory: noPeers, models, memory: null, diagnostics: null, nats: null, usage: recordingUsage(), version: "test" });
+    service = await startSidecarService(config, {
+      engine,
+      identity: newIdentity("home1"),
+      directory: noPeers,
+      models,
+      memory: null,
+      diagnostics: null,
+      nats: null,
+      usage: recordingUsage(),
+      version: "test",
+    });
     await service.warm;
     served = await serveApp(service.app, { port: 0, hostname: "127.0.0.1" });
   }, 180_000);
@@ -57,7 +73,9 @@ describe("a sidecar given a model file that would abort llama.cpp", () => {
 
   it("stays up, lists the file as failed with the reason, and serves the good model", async () => {
     const base = `http://127.0.0.1:${served.port}`;
-    const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: Array<{ id: string; potluck: { state: string; reason?: string } }> };
+    const models = (await (await fetch(`${base}/v1/models`)).json()) as {
+      data: Array<{ id: string; potluck: { state: string; reason?: string } }>;
+    };
     const poisoned = models.data.find((m) => m.id === "poisoned");
     expect(poisoned?.potluck.state).toBe("failed");
     expect(poisoned?.potluck.reason).toMatch(/probe process crashed|GGML_ASSERT/);

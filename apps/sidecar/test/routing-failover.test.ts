@@ -26,7 +26,12 @@ function engineThat(behaviour: "absent" | "serves" | "queue-full"): InferenceEng
     close: async () => undefined,
     async *stream(): AsyncGenerator<EngineEvent> {
       engine.runs++;
-      if (behaviour === "queue-full") throw new EngineError(503, "queue_full", "model m is busy: its request queue is full (4 waiting); retry shortly");
+      if (behaviour === "queue-full")
+        throw new EngineError(
+          503,
+          "queue_full",
+          "model m is busy: its request queue is full (4 waiting); retry shortly",
+        );
       yield { type: "token", text: "local" };
       yield { type: "done", finishReason: "stop", usage: { promptTokens: 3, completionTokens: 1 } };
     },
@@ -35,7 +40,12 @@ function engineThat(behaviour: "absent" | "serves" | "queue-full"): InferenceEng
 }
 
 function peersOf(machines: Array<[string, string]>): PeerDirectory {
-  const records: PeerRecord[] = machines.map(([machine, owner]) => ({ machine, owner, url: `http://${machine}.test`, identityPublicKey: "unused" }));
+  const records: PeerRecord[] = machines.map(([machine, owner]) => ({
+    machine,
+    owner,
+    url: `http://${machine}.test`,
+    identityPublicKey: "unused",
+  }));
   return { peers: async () => records, signer: async () => undefined };
 }
 
@@ -45,34 +55,78 @@ function scriptedClient(behaviours: Record<string, Behaviour>): RouterPeerClient
   return {
     inferred,
     probe: async (peer) => ({ latencyMs: Object.keys(behaviours).indexOf(peer.machine) + 1 }),
-    capabilities: async (peer) => ({ machine: peer.machine, owner: peer.owner, models: [{ id: model, state: "ready", testModel: true }] }) as unknown as Capabilities,
+    capabilities: async (peer) =>
+      ({
+        machine: peer.machine,
+        owner: peer.owner,
+        models: [{ id: model, state: "ready", testModel: true }],
+      }) as unknown as Capabilities,
     async *infer(peer: PeerRecord, request: PeerInferRequest): AsyncGenerator<InferStreamChunk> {
       inferred.push(peer.machine);
       const behaviour = behaviours[peer.machine];
-      if (behaviour === "refuses") throw new PeerCallError("model-runtime", `${peer.machine} refused POST /peer/infer (503 queue_full: busy)`, 503);
-      if (behaviour === "unreachable") throw new PeerCallError("data-plane", `POST ${peer.url}/peer/infer: connection refused`);
+      if (behaviour === "refuses")
+        throw new PeerCallError(
+          "model-runtime",
+          `${peer.machine} refused POST /peer/infer (503 queue_full: busy)`,
+          503,
+        );
+      if (behaviour === "unreachable")
+        throw new PeerCallError("data-plane", `POST ${peer.url}/peer/infer: connection refused`);
       if (behaviour === "breaks-before-token") {
-        yield { type: "error", code: "peer_stream_broken", message: `${peer.machine} stopped streaming after 0 token chunk(s): connection reset`, layer: "data-plane" };
+        yield {
+          type: "error",
+          code: "peer_stream_broken",
+          message: `${peer.machine} stopped streaming after 0 token chunk(s): connection reset`,
+          layer: "data-plane",
+        };
         return;
       }
       yield { type: "token", text: `from ${peer.machine}` };
       if (behaviour === "breaks-after-token") {
-        yield { type: "error", code: "peer_stream_broken", message: `${peer.machine} stopped streaming after 1 token chunk(s): connection reset`, layer: "data-plane" };
+        yield {
+          type: "error",
+          code: "peer_stream_broken",
+          message: `${peer.machine} stopped streaming after 1 token chunk(s): connection reset`,
+          layer: "data-plane",
+        };
         return;
       }
-      yield { type: "done", servedBy: peer.machine, testModel: true, finishReason: "stop", usage: { promptTokens: 3, completionTokens: request.maxTokens }, at: new Date().toISOString() };
+      yield {
+        type: "done",
+        servedBy: peer.machine,
+        testModel: true,
+        finishReason: "stop",
+        usage: { promptTokens: 3, completionTokens: request.maxTokens },
+        at: new Date().toISOString(),
+      };
     },
   };
 }
 
-function routerWith(o: { engine: InferenceEngine; peers: Array<[string, string]>; behaviours: Record<string, Behaviour> }) {
+function routerWith(o: {
+  engine: InferenceEngine;
+  peers: Array<[string, string]>;
+  behaviours: Record<string, Behaviour>;
+}) {
   const client = scriptedClient(o.behaviours);
   const usage = recordingUsage();
-  const router = new Router({ machine: "mac", owner: "home", engine: o.engine, directory: peersOf(o.peers), client, usage });
+  const router = new Router({
+    machine: "mac",
+    owner: "home",
+    engine: o.engine,
+    directory: peersOf(o.peers),
+    client,
+    usage,
+  });
   return { router, client, usage };
 }
 
-const job = (signal?: AbortSignal): ChatJob => ({ model, messages: [{ role: "user", content: "hi" }], maxTokens: 2, signal });
+const job = (signal?: AbortSignal): ChatJob => ({
+  model,
+  messages: [{ role: "user", content: "hi" }],
+  maxTokens: 2,
+  signal,
+});
 
 async function drain(chunks: AsyncGenerator<InferStreamChunk>): Promise<InferStreamChunk[]> {
   const all: InferStreamChunk[] = [];
@@ -82,7 +136,14 @@ async function drain(chunks: AsyncGenerator<InferStreamChunk>): Promise<InferStr
 
 describe("routing failover before the first token", () => {
   it("tries the next candidate when the chosen one refuses, and the reply names who took over", async () => {
-    const { router, client, usage } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["friend", "alice"]], behaviours: { linux: "refuses", friend: "serves" } });
+    const { router, client, usage } = routerWith({
+      engine: engineThat("absent"),
+      peers: [
+        ["linux", "home"],
+        ["friend", "alice"],
+      ],
+      behaviours: { linux: "refuses", friend: "serves" },
+    });
     const route = await router.plan(model);
     expect(route.choice.machine).toBe("linux");
     const chunks = await drain(route.run(job()));
@@ -108,7 +169,14 @@ describe("routing failover before the first token", () => {
   });
 
   it("treats a stream that breaks before any token like a refusal", async () => {
-    const { router, client } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["tv", "home"]], behaviours: { linux: "breaks-before-token", tv: "serves" } });
+    const { router, client } = routerWith({
+      engine: engineThat("absent"),
+      peers: [
+        ["linux", "home"],
+        ["tv", "home"],
+      ],
+      behaviours: { linux: "breaks-before-token", tv: "serves" },
+    });
     const route = await router.plan(model);
     const chunks = await drain(route.run(job()));
     expect(client.inferred).toEqual(["linux", "tv"]);
@@ -116,9 +184,20 @@ describe("routing failover before the first token", () => {
   });
 
   it("lists every candidate with the layer that failed when all of them fail", async () => {
-    const { router } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["tv", "home"], ["friend", "alice"]], behaviours: { linux: "unreachable", tv: "breaks-before-token", friend: "refuses" } });
+    const { router } = routerWith({
+      engine: engineThat("absent"),
+      peers: [
+        ["linux", "home"],
+        ["tv", "home"],
+        ["friend", "alice"],
+      ],
+      behaviours: { linux: "unreachable", tv: "breaks-before-token", friend: "refuses" },
+    });
     const route = await router.plan(model);
-    const error = await drain(route.run(job())).then(() => undefined, (e: unknown) => e as Error & { status?: number; code?: string });
+    const error = await drain(route.run(job())).then(
+      () => undefined,
+      (e: unknown) => e as Error & { status?: number; code?: string },
+    );
     expect(error).toMatchObject({ status: 503, code: "no_route" });
     expect(error!.message).toMatch(/mac \(local\): model-runtime — does not have model m here/);
     expect(error!.message).toMatch(/linux \(own\): data-plane — failed before the first token: .*connection refused/);
@@ -128,9 +207,16 @@ describe("routing failover before the first token", () => {
 
   it("tries at most attemptsMax candidates and says which were not tried", async () => {
     const peers: Array<[string, string]> = ["a", "b", "c", "d", "e"].map((m) => [m, "home"]);
-    const { router, client } = routerWith({ engine: engineThat("absent"), peers, behaviours: { a: "unreachable", b: "unreachable", c: "unreachable", d: "unreachable", e: "serves" } });
+    const { router, client } = routerWith({
+      engine: engineThat("absent"),
+      peers,
+      behaviours: { a: "unreachable", b: "unreachable", c: "unreachable", d: "unreachable", e: "serves" },
+    });
     const route = await router.plan(model);
-    const error = await drain(route.run(job())).then(() => undefined, (e: unknown) => e as Error);
+    const error = await drain(route.run(job())).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(client.inferred).toEqual(["a", "b", "c"].slice(0, attemptsMax));
     expect(error?.message).toMatch(/e \(own\): ok — ready, probe .* not tried \(at most 3 attempts per request\)/);
   });
@@ -138,28 +224,50 @@ describe("routing failover before the first token", () => {
   it("keeps a lone candidate's own error (a full queue stays a 503 queue_full)", async () => {
     const { router } = routerWith({ engine: engineThat("queue-full"), peers: [], behaviours: {} });
     const route = await router.plan(model);
-    const error = await drain(route.run(job())).then(() => undefined, (e: unknown) => e);
+    const error = await drain(route.run(job())).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(EngineError);
     expect(error).toMatchObject({ code: "queue_full" });
   });
 
   it("does not fail over after the first token: the stream ends with the serving machine's error", async () => {
-    const { router, client } = routerWith({ engine: engineThat("absent"), peers: [["linux", "home"], ["tv", "home"]], behaviours: { linux: "breaks-after-token", tv: "serves" } });
+    const { router, client } = routerWith({
+      engine: engineThat("absent"),
+      peers: [
+        ["linux", "home"],
+        ["tv", "home"],
+      ],
+      behaviours: { linux: "breaks-after-token", tv: "serves" },
+    });
     const route = await router.plan(model);
     const chunks = await drain(route.run(job()));
     expect(client.inferred).toEqual(["linux"]);
     expect(chunks).toEqual([
       { type: "token", text: "from linux" },
-      { type: "error", code: "peer_stream_broken", message: "linux stopped streaming after 1 token chunk(s): connection reset", layer: "data-plane" },
+      {
+        type: "error",
+        code: "peer_stream_broken",
+        message: "linux stopped streaming after 1 token chunk(s): connection reset",
+        layer: "data-plane",
+      },
     ]);
   });
 
   it("does not fail over once the client has gone away", async () => {
     const abort = new AbortController();
     abort.abort(new Error("client went away"));
-    const { router } = routerWith({ engine: engineThat("queue-full"), peers: [["linux", "home"]], behaviours: { linux: "serves" } });
+    const { router } = routerWith({
+      engine: engineThat("queue-full"),
+      peers: [["linux", "home"]],
+      behaviours: { linux: "serves" },
+    });
     const route = await router.plan(model);
-    const error = await drain(route.run(job(abort.signal))).then(() => undefined, (e: unknown) => e);
+    const error = await drain(route.run(job(abort.signal))).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(EngineError);
     expect(route.choice.kind).toBe("local");
   });
@@ -172,11 +280,17 @@ describe("what the router asks a peer before routing to it", () => {
     const client: RouterPeerClient = {
       probe: async (_peer, options) => {
         asked.push(`probe ${options?.model ?? "-"}`);
-        return probeAnswersModel ? { latencyMs: 1, model: { info: { id: model, state: "ready", testModel: true }, available: [model] } } : { latencyMs: 1 };
+        return probeAnswersModel
+          ? { latencyMs: 1, model: { info: { id: model, state: "ready", testModel: true }, available: [model] } }
+          : { latencyMs: 1 };
       },
       capabilities: async (peer) => {
         asked.push("capabilities");
-        return { machine: peer.machine, owner: peer.owner, models: [{ id: model, state: "loading", progress: 0.5, testModel: true }] } as unknown as Capabilities;
+        return {
+          machine: peer.machine,
+          owner: peer.owner,
+          models: [{ id: model, state: "loading", progress: 0.5, testModel: true }],
+        } as unknown as Capabilities;
       },
       infer: scriptedClient({ linux: "serves" }).infer,
     };
@@ -185,15 +299,32 @@ describe("what the router asks a peer before routing to it", () => {
 
   it("probes naming the model and, when the probe answers for it, asks nothing more", async () => {
     const { client, asked } = countingClient(true);
-    const router = new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client, usage: recordingUsage() });
+    const router = new Router({
+      machine: "mac",
+      owner: "home",
+      engine: engineThat("absent"),
+      directory: peersOf([["linux", "home"]]),
+      client,
+      usage: recordingUsage(),
+    });
     expect((await router.plan(model)).choice.machine).toBe("linux");
     expect(asked).toEqual([`probe ${model}`]);
   });
 
   it("asks the capabilities of a peer whose probe does not answer for the model", async () => {
     const { client, asked } = countingClient(false);
-    const router = new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client, usage: recordingUsage() });
-    const error = await router.plan(model).then(() => undefined, (e: unknown) => e as Error);
+    const router = new Router({
+      machine: "mac",
+      owner: "home",
+      engine: engineThat("absent"),
+      directory: peersOf([["linux", "home"]]),
+      client,
+      usage: recordingUsage(),
+    });
+    const error = await router.plan(model).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(asked).toEqual([`probe ${model}`, "capabilities"]);
     expect(error?.message).toMatch(/linux \(own\): model-runtime — model m is still loading \(50%\)/);
   });
@@ -215,7 +346,8 @@ describe("the head start for the own machine that served the model last", () => 
         log.push(`probe ${peer.machine}`);
         await gate;
         log.push(`probe ${peer.machine} answered`);
-        if (o.probeFails?.has(peer.machine)) throw new PeerCallError("data-plane", `POST ${peer.url}/peer/probe: no answer in time`);
+        if (o.probeFails?.has(peer.machine))
+          throw new PeerCallError("data-plane", `POST ${peer.url}/peer/probe: no answer in time`);
         return { latencyMs: 1, model: { info: { id: model, state: "ready", testModel: true }, available: [model] } };
       },
       capabilities: scripted.capabilities,
@@ -237,7 +369,14 @@ describe("the head start for the own machine that served the model last", () => 
   }
 
   function routerOn(client: RouterPeerClient, peers: Array<[string, string]>) {
-    return new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf(peers), client, usage: recordingUsage() });
+    return new Router({
+      machine: "mac",
+      owner: "home",
+      engine: engineThat("absent"),
+      directory: peersOf(peers),
+      client,
+      usage: recordingUsage(),
+    });
   }
 
   it("sends the job just before the fresh probe, and forwards nothing until the probe confirms the machine", async () => {
@@ -269,7 +408,10 @@ describe("the head start for the own machine that served the model last", () => 
   it("cancels the early job when the fresh probe rules that machine out, and routes by the probes", async () => {
     const probeFails = new Set<string>();
     const gated = gatedClient({ peers: { linux: "serves", desk: "serves" }, probeFails });
-    const router = routerOn(gated.client, [["linux", "home"], ["desk", "home"]]);
+    const router = routerOn(gated.client, [
+      ["linux", "home"],
+      ["desk", "home"],
+    ]);
     await drain((await router.plan(model)).run(job())); // linux answers its probe first: it serves
     gated.log.length = 0;
     probeFails.add("linux");
@@ -289,7 +431,12 @@ describe("the head start for the own machine that served the model last", () => 
     const diagnosed = new Promise<void>((resolve) => (finishDiagnosis = resolve));
     let abortedWhileDiagnosing: string[] = [];
     const router = new Router({
-      machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client: gated.client, usage: recordingUsage(),
+      machine: "mac",
+      owner: "home",
+      engine: engineThat("absent"),
+      directory: peersOf([["linux", "home"]]),
+      client: gated.client,
+      usage: recordingUsage(),
       diagnose: async () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
         abortedWhileDiagnosing = [...gated.aborted];
@@ -299,7 +446,10 @@ describe("the head start for the own machine that served the model last", () => 
     });
     await drain((await router.plan(model)).run(job()));
     probeFails.add("linux");
-    const failing = drain((await router.plan(model)).run(job())).then(() => undefined, (e: unknown) => e as Error);
+    const failing = drain((await router.plan(model)).run(job())).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     await new Promise((resolve) => setTimeout(resolve, 50));
     finishDiagnosis();
     expect(abortedWhileDiagnosing).toEqual(["linux"]);
@@ -312,19 +462,36 @@ describe("the head start for the own machine that served the model last", () => 
     const router = routerOn(gated.client, [["linux", "home"]]);
     await drain((await router.plan(model)).run(job()));
     probeFails.add("linux");
-    const error = await drain((await router.plan(model)).run(job())).then(() => undefined, (e: unknown) => e as Error);
+    const error = await drain((await router.plan(model)).run(job())).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(gated.aborted).toEqual(["linux"]);
     expect(error?.message).toMatch(/linux \(own\): data-plane — .*no answer in time/);
     // Its failed probe cost it the head start: the next prompt waits for the probe again.
     gated.log.length = 0;
-    const again = await router.plan(model).then((route) => drain(route.run(job()))).then(() => undefined, (e: unknown) => e as Error);
+    const again = await router
+      .plan(model)
+      .then((route) => drain(route.run(job())))
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
     expect(again?.message).toMatch(/no answer in time/);
     expect(gated.log).toEqual(["probe linux", "probe linux answered"]);
   });
 
   it("gives no head start when it is turned off (POTLUCK_HEAD_START=0)", async () => {
     const gated = gatedClient({ peers: { linux: "serves" } });
-    const router = new Router({ machine: "mac", owner: "home", engine: engineThat("absent"), directory: peersOf([["linux", "home"]]), client: gated.client, usage: recordingUsage(), headStart: false });
+    const router = new Router({
+      machine: "mac",
+      owner: "home",
+      engine: engineThat("absent"),
+      directory: peersOf([["linux", "home"]]),
+      client: gated.client,
+      usage: recordingUsage(),
+      headStart: false,
+    });
     await drain((await router.plan(model)).run(job()));
     gated.log.length = 0;
     await drain((await router.plan(model)).run(job()));
@@ -348,7 +515,10 @@ describe("the head start for the own machine that served the model last", () => 
   it("fails over from a confirmed machine that refuses the early job, like any candidate", async () => {
     const behaviours: Record<string, Behaviour> = { linux: "serves", desk: "serves" };
     const gated = gatedClient({ peers: behaviours });
-    const router = routerOn(gated.client, [["linux", "home"], ["desk", "home"]]);
+    const router = routerOn(gated.client, [
+      ["linux", "home"],
+      ["desk", "home"],
+    ]);
     await drain((await router.plan(model)).run(job()));
     behaviours.linux = "refuses";
     const all = await drain((await router.plan(model)).run(job()));

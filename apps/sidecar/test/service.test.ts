@@ -22,12 +22,16 @@ beforeEach(() => {
 afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 function configFor(env: Record<string, string>): SidecarConfig {
-  return loadSidecarConfig({ POTLUCK_MACHINE: "linux", POTLUCK_DATA_DIR: dataDir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1", ...env }, []);
+  return loadSidecarConfig(
+    { POTLUCK_MACHINE: "linux", POTLUCK_DATA_DIR: dataDir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1", ...env },
+    [],
+  );
 }
 
 function recordingLog(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  const line = (obj: object | string, msg?: string) => void lines.push(typeof obj === "string" ? obj : `${msg ?? ""} ${JSON.stringify(obj)}`);
+  const line = (obj: object | string, msg?: string) =>
+    void lines.push(typeof obj === "string" ? obj : `${msg ?? ""} ${JSON.stringify(obj)}`);
   return { lines, info: line, warn: line, error: line };
 }
 
@@ -73,12 +77,19 @@ describe("startSidecarService", () => {
   it("with a NATS connection injected, sends signed heartbeats on it and closes leaving no handle open", async () => {
     const prefix = `t${randomBytes(5).toString("hex")}`;
     const beats: Heartbeat[] = [];
-    const sub = nc.subscribe(subjectsFor(prefix).heartbeat("linux"), { callback: (_error, msg) => void beats.push(Heartbeat.parse(msg.json())) });
+    const sub = nc.subscribe(subjectsFor(prefix).heartbeat("linux"), {
+      callback: (_error, msg) => void beats.push(Heartbeat.parse(msg.json())),
+    });
     await nc.flush();
     const handles = handleTracker();
     // A coordinator is configured (that is what turns heartbeats on); the roster comes from no one.
     const config = configFor({ POTLUCK_NATS_PREFIX: prefix, POTLUCK_COORDINATOR_URL: "http://127.0.0.1:9" });
-    const service = await startSidecarService(config, { nats: nc, models: [], directory: noPeers, readWireguardKey: async () => key });
+    const service = await startSidecarService(config, {
+      nats: nc,
+      models: [],
+      directory: noPeers,
+      readWireguardKey: async () => key,
+    });
     try {
       await service.warm;
       expect(await until(() => beats.length >= 1, 2 * HeartbeatTiming.intervalMs + 5_000)).toBe(true);
@@ -100,7 +111,11 @@ describe("startSidecarService", () => {
     try {
       expect(service.sharing.enabled()).toBe(false);
       // What `potluck memory share on` sends.
-      const put = await fetch(`${base}/memory/peer-search`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ enabled: true }) });
+      const put = await fetch(`${base}/memory/peer-search`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ enabled: true }),
+      });
       expect(await put.json()).toEqual({ enabled: true });
       expect(service.sharing.enabled()).toBe(true);
       expect(MemoryStatus.parse(await (await fetch(`${base}/memory/status`)).json()).peerSearchEnabled).toBe(true);
@@ -115,7 +130,12 @@ describe("startSidecarService", () => {
     const log = recordingLog();
     const handles = handleTracker();
     const started = Date.now();
-    const service = await startSidecarService(configFor({ POTLUCK_NATS_URL: "nats://127.0.0.1:1" }), { log, models: [], directory: noPeers, memory: null });
+    const service = await startSidecarService(configFor({ POTLUCK_NATS_URL: "nats://127.0.0.1:1" }), {
+      log,
+      models: [],
+      directory: noPeers,
+      memory: null,
+    });
     expect(Date.now() - started).toBeLessThan(10_000);
     // Said once, though it has tried several times by now (the next line comes a minute later).
     expect(log.lines.filter((l) => l.includes("waiting for NATS at nats://127.0.0.1:1"))).toHaveLength(1);

@@ -27,7 +27,12 @@ describe("a reader that stops reading", () => {
 
   beforeAll(async () => {
     const app = new Hono().get("/generate", (c) =>
-      streamResponse(c, model(), { headers: { "content-type": "text/plain" }, encode: (text) => text, onCancel: () => void cancels++, stalledReaderMs: stalledMs }),
+      streamResponse(c, model(), {
+        headers: { "content-type": "text/plain" },
+        encode: (text) => text,
+        onCancel: () => void cancels++,
+        stalledReaderMs: stalledMs,
+      }),
     );
     served = await serveApp(app, { port: 0, hostname: "127.0.0.1" });
   });

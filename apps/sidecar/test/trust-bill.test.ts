@@ -34,16 +34,32 @@ function hostilePeer(script: PeerScript): Promise<{ server: Server; url: string 
       if (req.url === "/peer/probe") {
         const { payload } = JSON.parse(body) as { payload: string };
         res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify({ machine: "evil", bytes: payload.length, payload, model: { info: { id: model, state: "ready", testModel: false, contextSize: 4096, parameters: script.published }, available: [model] } }));
+        res.end(
+          JSON.stringify({
+            machine: "evil",
+            bytes: payload.length,
+            payload,
+            model: {
+              info: { id: model, state: "ready", testModel: false, contextSize: 4096, parameters: script.published },
+              available: [model],
+            },
+          }),
+        );
         return;
       }
       res.setHeader("content-type", "application/x-ndjson");
       for (const text of reply) res.write(`${JSON.stringify({ type: "token", text })}\n`);
       // Fields the protocol does not know (a "parameters" in the report) must change nothing either.
-      res.end(`${JSON.stringify({ type: "done", servedBy: "evil", testModel: false, finishReason: "stop", usage: { ...script.report, parameters: 1e15 }, parameters: 1e15, at: new Date().toISOString() })}\n`);
+      res.end(
+        `${JSON.stringify({ type: "done", servedBy: "evil", testModel: false, finishReason: "stop", usage: { ...script.report, parameters: 1e15 }, parameters: 1e15, at: new Date().toISOString() })}\n`,
+      );
     });
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    ),
+  );
 }
 
 describe("the requester bills what it observed (attack 2)", () => {
@@ -62,13 +78,35 @@ describe("the requester bills what it observed (attack 2)", () => {
     const eve = newIdentity("evil");
     const directory: PeerDirectory = {
       peers: async () => [{ machine: "evil", owner: "eve", url: peer.url, identityPublicKey: eve.publicKey }],
-      signer: async (machine) => (machine === "evil" ? { machine, owner: "eve", identityPublicKey: eve.publicKey } : undefined),
+      signer: async (machine) =>
+        machine === "evil" ? { machine, owner: "eve", identityPublicKey: eve.publicKey } : undefined,
     };
-    const config = loadSidecarConfig({ POTLUCK_MACHINE: "mac", POTLUCK_OWNER: "home", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off", POTLUCK_HEAD_START: "0" }, []);
-    const log = { info: (m: unknown) => void logs.push(String(m)), warn: (m: unknown) => void logs.push(String(m)), error: (m: unknown) => void logs.push(String(m)) };
+    const config = loadSidecarConfig(
+      {
+        POTLUCK_MACHINE: "mac",
+        POTLUCK_OWNER: "home",
+        POTLUCK_DATA_DIR: scratch.dir,
+        POTLUCK_CPU_PIN: "off",
+        POTLUCK_HEAD_START: "0",
+      },
+      [],
+    );
+    const log = {
+      info: (m: unknown) => void logs.push(String(m)),
+      warn: (m: unknown) => void logs.push(String(m)),
+      error: (m: unknown) => void logs.push(String(m)),
+    };
     service = await startSidecarService(config, {
-      nats: null, models: [], memory: null, diagnostics: null, engine, directory, usage, log,
-      identity: newIdentity("mac"), remoteAddress: () => "127.0.0.1",
+      nats: null,
+      models: [],
+      memory: null,
+      diagnostics: null,
+      engine,
+      directory,
+      usage,
+      log,
+      identity: newIdentity("mac"),
+      remoteAddress: () => "127.0.0.1",
     });
   });
   afterAll(async () => {
@@ -82,7 +120,11 @@ describe("the requester bills what it observed (attack 2)", () => {
     usage.jobs.length = 0;
     logs.length = 0;
     const messages = [{ role: "user" as const, content }];
-    const res = await service.app.request("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages, max_tokens: maxTokens }) });
+    const res = await service.app.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model, messages, max_tokens: maxTokens }),
+    });
     expect(res.status).toBe(200);
     expect(usage.jobs).toHaveLength(1);
     const job = usage.jobs[0]!;
@@ -93,12 +135,22 @@ describe("the requester bills what it observed (attack 2)", () => {
     script.published = 7e9;
     script.report = { promptTokens: 1e9, completionTokens: 1e9 };
     const { job, event, promptMax } = await ask("what is the capital of France?", 16);
-    expect(job).toMatchObject({ side: "spend", account: "home", counterparty: "eve", servedBy: "evil", parameters: 7e9 });
+    expect(job).toMatchObject({
+      side: "spend",
+      account: "home",
+      counterparty: "eve",
+      servedBy: "evil",
+      parameters: 7e9,
+    });
     expect(job.completionTokens).toBe(replyBytes);
     expect(job.completionTokens).toBeLessThanOrEqual(16);
     expect(job.promptTokens).toBe(promptMax);
-    expect(event.amount).toBeLessThanOrEqual(microCreditsFor({ promptTokens: promptMax, completionTokens: 16, parameters: 7e9 }));
-    expect(event.amount).toBe(microCreditsFor({ promptTokens: promptMax, completionTokens: replyBytes, parameters: 7e9 }));
+    expect(event.amount).toBeLessThanOrEqual(
+      microCreditsFor({ promptTokens: promptMax, completionTokens: 16, parameters: 7e9 }),
+    );
+    expect(event.amount).toBe(
+      microCreditsFor({ promptTokens: promptMax, completionTokens: replyBytes, parameters: 7e9 }),
+    );
     expect(job.dispute).toMatch(/reported 1000000000 prompt \+ 1000000000 completion tokens/);
     expect(logs.join("\n")).toMatch(/usage dispute: job .* served by evil \(eve\) reported 1000000000/);
   });
@@ -108,7 +160,9 @@ describe("the requester bills what it observed (attack 2)", () => {
     script.report = { promptTokens: 1e9, completionTokens: 1e9 };
     const { event, promptMax } = await ask("hi", 8);
     // Eight tokens asked for: the eleven bytes received do not raise the bound above max_tokens.
-    expect(event.amount).toBe(microCreditsFor({ promptTokens: promptMax, completionTokens: 8, parameters: parametersMax }));
+    expect(event.amount).toBe(
+      microCreditsFor({ promptTokens: promptMax, completionTokens: 8, parameters: parametersMax }),
+    );
     // Priced at 10^15 weights the same job would cost 250 times as much.
     expect(parametersMax * 250).toBe(1e15);
   });

@@ -39,8 +39,20 @@ const records: MemoryWriteRequest[] = [
 beforeAll(async () => {
   recorder = await recordingServer();
   urls.set("evil", `http://127.0.0.1:${(recorder.server.address() as AddressInfo).port}`);
-  linux = await startSidecar({ machine: "linux", engine, identity: ids.linux, directory: directoryFor(roster.path, "linux", urls), memory: true });
-  mac = await startSidecar({ machine: "mac", engine, identity: ids.mac, directory: directoryFor(roster.path, "mac", urls), memory: true });
+  linux = await startSidecar({
+    machine: "linux",
+    engine,
+    identity: ids.linux,
+    directory: directoryFor(roster.path, "linux", urls),
+    memory: true,
+  });
+  mac = await startSidecar({
+    machine: "mac",
+    engine,
+    identity: ids.mac,
+    directory: directoryFor(roster.path, "mac", urls),
+    memory: true,
+  });
   urls.set("linux", linux.url).set("mac", mac.url);
   for (const record of records) expect((await local(linux, "POST", "/memory", record)).status).toBe(201);
   // Own machines may search each other: the opt-in is on, and still eve reads nothing by it.
@@ -58,8 +70,21 @@ afterAll(async () => {
 describe("peer memory search from another owner", () => {
   it("refuses an unshared project, or none, with a 403 naming why; nothing read, nothing written", async () => {
     const before = snapshot(join(linux.dataDir, "memory"));
-    for (const body of [{ query: "tax password", project: "taxes" }, { query: "tax password" }, { query: "hose", project: "garden" }]) {
-      const error = await evil.memorySearch(linuxAsPeer(), { minConfidence: 0, limit: 10, includeCold: true, ...body }, AbortSignal.timeout(5_000)).then(() => undefined, (e: unknown) => e);
+    for (const body of [
+      { query: "tax password", project: "taxes" },
+      { query: "tax password" },
+      { query: "hose", project: "garden" },
+    ]) {
+      const error = await evil
+        .memorySearch(
+          linuxAsPeer(),
+          { minConfidence: 0, limit: 10, includeCold: true, ...body },
+          AbortSignal.timeout(5_000),
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(error).toBeInstanceOf(PeerCallError);
       expect(error).toMatchObject({ status: 403, code: "not_shared" });
       expect((error as PeerCallError).serverMessage).toMatch(/eve/);
@@ -72,26 +97,54 @@ describe("peer memory search from another owner", () => {
     expect(shared.status).toBe(200);
     expect(MemorySharing.parse(await shared.json()).shares).toEqual([{ project: "garden", owner: "eve" }]);
     const before = snapshot(join(linux.dataDir, "memory"));
-    const answer = await evil.memorySearch(linuxAsPeer(), { query: "shed garden taxes", project: "garden", minConfidence: 0, limit: 10, includeCold: true }, AbortSignal.timeout(5_000));
+    const answer = await evil.memorySearch(
+      linuxAsPeer(),
+      { query: "shed garden taxes", project: "garden", minConfidence: 0, limit: 10, includeCold: true },
+      AbortSignal.timeout(5_000),
+    );
     expect(answer.hits.map((h) => h.record.text)).toEqual([records[0]!.text]);
     // Still no other project, pinned records included.
-    const refused = await evil.memorySearch(linuxAsPeer(), { query: "taxes", project: "taxes", minConfidence: 0, limit: 10, includeCold: true }, AbortSignal.timeout(5_000)).then(() => undefined, (e: unknown) => e);
+    const refused = await evil
+      .memorySearch(
+        linuxAsPeer(),
+        { query: "taxes", project: "taxes", minConfidence: 0, limit: 10, includeCold: true },
+        AbortSignal.timeout(5_000),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(refused).toMatchObject({ status: 403, code: "not_shared" });
     expect(snapshot(join(linux.dataDir, "memory"))).toEqual(before);
     // The grant is kept in the data directory, so a restart keeps it.
     expect(peerSharing(false, { path: join(linux.dataDir, sharesFileName) }).allows("eve", "garden")).toBe(true);
     // An own machine still searches everything.
-    const own = await new PeerClient({ sign: ids.mac.sign }).memorySearch(linuxAsPeer(), { query: "taxes", minConfidence: 0, limit: 10, includeCold: true }, AbortSignal.timeout(5_000));
+    const own = await new PeerClient({ sign: ids.mac.sign }).memorySearch(
+      linuxAsPeer(),
+      { query: "taxes", minConfidence: 0, limit: 10, includeCold: true },
+      AbortSignal.timeout(5_000),
+    );
     expect(own.hits.some((h) => h.record.project === "taxes")).toBe(true);
-    expect((await local(linux, "DELETE", "/memory/sharing/shares", { project: "garden", owner: "eve" })).status).toBe(200);
-    await expect(evil.memorySearch(linuxAsPeer(), { query: "hose", project: "garden", minConfidence: 0, limit: 10, includeCold: true }, AbortSignal.timeout(5_000))).rejects.toMatchObject({ status: 403 });
+    expect((await local(linux, "DELETE", "/memory/sharing/shares", { project: "garden", owner: "eve" })).status).toBe(
+      200,
+    );
+    await expect(
+      evil.memorySearch(
+        linuxAsPeer(),
+        { query: "hose", project: "garden", minConfidence: 0, limit: 10, includeCold: true },
+        AbortSignal.timeout(5_000),
+      ),
+    ).rejects.toMatchObject({ status: 403 });
   });
 });
 
 describe("fleet search from home with eve on the roster", () => {
   it("never sends the query text to eve's machine unless the named project is shared with eve", async () => {
     recorder.bodies.length = 0;
-    for (const body of [{ query: "where is the tax password" }, { query: "where is the tax password", project: "taxes" }]) {
+    for (const body of [
+      { query: "where is the tax password" },
+      { query: "where is the tax password", project: "taxes" },
+    ]) {
       const res = await local(mac, "POST", "/memory/search", { ...body, scope: "fleet", deadlineMs: 3_000 });
       expect(res.status).toBe(200);
       const answer = MemorySearchResponse.parse(await res.json());
@@ -100,15 +153,28 @@ describe("fleet search from home with eve on the roster", () => {
     expect(recorder.bodies).toEqual([]);
     // Shared by name: eve's machine is asked about that project (and only then).
     expect((await local(mac, "POST", "/memory/sharing/shares", { project: "garden", owner: "eve" })).status).toBe(200);
-    const res = await local(mac, "POST", "/memory/search", { query: "hose", project: "garden", scope: "fleet", deadlineMs: 3_000 });
-    expect(MemorySearchResponse.parse(await res.json()).machines.map((m) => m.machine).sort()).toEqual(["evil", "linux", "mac"]);
+    const res = await local(mac, "POST", "/memory/search", {
+      query: "hose",
+      project: "garden",
+      scope: "fleet",
+      deadlineMs: 3_000,
+    });
+    expect(
+      MemorySearchResponse.parse(await res.json())
+        .machines.map((m) => m.machine)
+        .sort(),
+    ).toEqual(["evil", "linux", "mac"]);
     expect(recorder.bodies).toHaveLength(1);
     expect(JSON.parse(recorder.bodies[0]!)).toMatchObject({ query: "hose", project: "garden" });
   });
 });
 
 function local(sidecar: RunningSidecar, method: string, path: string, body: unknown): Promise<Response> {
-  return fetch(`${sidecar.url}${path}`, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return fetch(`${sidecar.url}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 }
 
 /** Every file under `dir` with its bytes, to compare a store before and after an attack. */

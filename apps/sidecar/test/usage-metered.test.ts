@@ -3,8 +3,25 @@ import { describe, expect, it } from "vitest";
 import { meteredStream } from "../src/usage/metered.js";
 import type { UsageJob } from "../src/usage/publisher.js";
 
-const done: InferStreamChunk = { type: "done", servedBy: "linux", testModel: false, finishReason: "stop", usage: { promptTokens: 5, completionTokens: 2 }, at: "2026-01-01T00:00:00.000Z" };
-const job = (side: "earn" | "spend"): UsageJob => ({ jobId: "job-1", side, account: "home", counterparty: "friend", servedBy: "linux", model: "tiny", promptTokens: 5, completionTokens: 2, parameters: undefined });
+const done: InferStreamChunk = {
+  type: "done",
+  servedBy: "linux",
+  testModel: false,
+  finishReason: "stop",
+  usage: { promptTokens: 5, completionTokens: 2 },
+  at: "2026-01-01T00:00:00.000Z",
+};
+const job = (side: "earn" | "spend"): UsageJob => ({
+  jobId: "job-1",
+  side,
+  account: "home",
+  counterparty: "friend",
+  servedBy: "linux",
+  model: "tiny",
+  promptTokens: 5,
+  completionTokens: 2,
+  parameters: undefined,
+});
 
 async function* chunks(log: string[]): AsyncGenerator<InferStreamChunk> {
   try {

@@ -2,18 +2,38 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { boundedUsage, countingStream, promptTokensMax, type StreamCount } from "../src/usage/observed.js";
 
-const done = (promptTokens: number, completionTokens: number) => ({ type: "done" as const, servedBy: "evil", testModel: false, finishReason: "stop" as const, usage: { promptTokens, completionTokens }, at: new Date().toISOString() });
+const done = (promptTokens: number, completionTokens: number) => ({
+  type: "done" as const,
+  servedBy: "evil",
+  testModel: false,
+  finishReason: "stop" as const,
+  usage: { promptTokens, completionTokens },
+  at: new Date().toISOString(),
+});
 
 describe("the requester's bound on a peer's report", () => {
   it("never bills above max_tokens, the bytes received, the context or its prompt estimate", () => {
     fc.assert(
       fc.property(
-        fc.nat(), fc.nat(), fc.integer({ min: 1, max: 8_192 }), fc.nat({ max: 100_000 }), fc.nat({ max: 100_000 }), fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: undefined }),
+        fc.nat(),
+        fc.nat(),
+        fc.integer({ min: 1, max: 8_192 }),
+        fc.nat({ max: 100_000 }),
+        fc.nat({ max: 100_000 }),
+        fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: undefined }),
         (prompt, completion, maxTokens, textBytes, promptMax, contextSize) => {
-          const usage = boundedUsage(done(prompt, completion), { textBytes }, { maxTokens, promptTokensMax: promptMax, ...(contextSize === undefined ? {} : { contextSize }) });
-          expect(usage.completionTokens).toBeLessThanOrEqual(Math.min(completion, maxTokens, textBytes, contextSize ?? Infinity));
+          const usage = boundedUsage(
+            done(prompt, completion),
+            { textBytes },
+            { maxTokens, promptTokensMax: promptMax, ...(contextSize === undefined ? {} : { contextSize }) },
+          );
+          expect(usage.completionTokens).toBeLessThanOrEqual(
+            Math.min(completion, maxTokens, textBytes, contextSize ?? Infinity),
+          );
           expect(usage.promptTokens).toBeLessThanOrEqual(Math.min(prompt, promptMax, contextSize ?? Infinity));
-          expect(usage.dispute !== undefined).toBe(usage.completionTokens !== completion || usage.promptTokens !== prompt);
+          expect(usage.dispute !== undefined).toBe(
+            usage.completionTokens !== completion || usage.promptTokens !== prompt,
+          );
         },
       ),
     );
@@ -23,7 +43,11 @@ describe("the requester's bound on a peer's report", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 8_192 }), fc.nat({ max: 4_000 }), (maxTokens, prompt) => {
         const completion = Math.floor(maxTokens / 2);
-        const usage = boundedUsage(done(prompt, completion), { textBytes: completion }, { maxTokens, promptTokensMax: prompt });
+        const usage = boundedUsage(
+          done(prompt, completion),
+          { textBytes: completion },
+          { maxTokens, promptTokensMax: prompt },
+        );
         expect(usage).toEqual({ promptTokens: prompt, completionTokens: completion });
       }),
     );

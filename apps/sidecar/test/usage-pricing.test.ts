@@ -19,7 +19,8 @@ describe("usage pricing", () => {
   });
 
   it("charges a completion token more than a prompt token, and a bigger model more per token", () => {
-    const at = (promptTokens: number, completionTokens: number, parameters: number) => microCreditsFor({ promptTokens, completionTokens, parameters });
+    const at = (promptTokens: number, completionTokens: number, parameters: number) =>
+      microCreditsFor({ promptTokens, completionTokens, parameters });
     expect(at(0, 1_000, 7e9)).toBeGreaterThan(at(1_000, 0, 7e9) * 10);
     expect(at(100, 500, 70e9)).toBeGreaterThan(at(100, 500, 7e9) * 9);
     expect(at(100, 1_000, 7e9)).toBeGreaterThan(at(100, 500, 7e9));
@@ -28,17 +29,31 @@ describe("usage pricing", () => {
   it("is one credit for a minute of reference decode", () => {
     // Tokens an A100 decodes in 60 s for a 1 B model: 60 × bandwidth / (1e9 × 2 B).
     const tokensPerMinute = (60 * ReferenceA100.memoryBytesPerS) / (1e9 * ReferenceA100.bytesPerWeight);
-    expect(microCreditsFor({ promptTokens: 0, completionTokens: Math.round(tokensPerMinute), parameters: 1e9 })).toBeCloseTo(MICRO_CREDITS_PER_CREDIT, -1);
+    expect(
+      microCreditsFor({ promptTokens: 0, completionTokens: Math.round(tokensPerMinute), parameters: 1e9 }),
+    ).toBeCloseTo(MICRO_CREDITS_PER_CREDIT, -1);
   });
 
   it("meters every job at least 1 and prices an unknown model as a typical 8 B one", () => {
     expect(microCreditsFor({ promptTokens: 1, completionTokens: 1, parameters: 1_000 })).toBe(1);
     expect(microCreditsFor({ promptTokens: 0, completionTokens: 0, parameters: 1_000 })).toBe(1);
-    expect(microCreditsFor({ promptTokens: 10, completionTokens: 100, parameters: undefined })).toBe(microCreditsFor({ promptTokens: 10, completionTokens: 100, parameters: unknownModelParameters }));
+    expect(microCreditsFor({ promptTokens: 10, completionTokens: 100, parameters: undefined })).toBe(
+      microCreditsFor({ promptTokens: 10, completionTokens: 100, parameters: unknownModelParameters }),
+    );
   });
 
   it("puts the priced amount and the total tokens on the ledger's usage event", () => {
-    const job: UsageJob = { jobId: "job-1", side: "earn", account: "alice", counterparty: "home", servedBy: "friend", model: "m", promptTokens: 40, completionTokens: 200, parameters: 3e9 };
+    const job: UsageJob = {
+      jobId: "job-1",
+      side: "earn",
+      account: "alice",
+      counterparty: "home",
+      servedBy: "friend",
+      model: "m",
+      promptTokens: 40,
+      completionTokens: 200,
+      parameters: 3e9,
+    };
     const event = UsageEvent.parse(usageEventFor(job, new Date("2026-11-27T00:00:00Z")));
     expect(event).toMatchObject({ eventId: "job-1:earn", tokens: 240, amount: microCreditsFor(job) });
     expect(event.amount).toBeGreaterThan(1);

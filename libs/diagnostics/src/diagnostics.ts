@@ -1,4 +1,11 @@
-import type { DiagnosticsFixResult, DiagnosticsOverview, DiagnosticsReport, FixAction, LayerCode, LayerResult } from "@potluck/protocol";
+import type {
+  DiagnosticsFixResult,
+  DiagnosticsOverview,
+  DiagnosticsReport,
+  FixAction,
+  LayerCode,
+  LayerResult,
+} from "@potluck/protocol";
 import type { Check, CheckRegistry, FixContext } from "./checks.js";
 import type { Details } from "./detail.js";
 import { fixContext, type LayerProbe, type Learned, type Outcome, type Probes, type Run } from "./layer-probes/run.js";
@@ -96,14 +103,29 @@ export class Diagnostics {
   /** Applies an offered fix. Callers must have asked the person first; the route requires `consent: true`. */
   async applyFix(action: FixAction): Promise<DiagnosticsFixResult> {
     const firewall = this.options.probes.firewall;
-    if (firewall === undefined) return { action, ok: false, message: `no fw-watcher runs on ${this.options.from}; install it with: sudo potluck-fw-watcher --install --interface ${this.options.interfaceName}` };
+    if (firewall === undefined)
+      return {
+        action,
+        ok: false,
+        message: `no fw-watcher runs on ${this.options.from}; install it with: sudo potluck-fw-watcher --install --interface ${this.options.interfaceName}`,
+      };
     try {
       const status = await firewall.reapply(AbortSignal.timeout(this.#limits.firewallReapplyTimeoutMs));
       this.#cache.clear();
       const missing = status.rules.filter((rule) => rule.state === "missing").length;
-      return { action, ok: status.intact, message: status.intact ? `the ${status.interfaceName} accept rules are in place` : `reapplied, but ${missing} rule(s) are still missing: ${status.lastError ?? "see the fw-watcher log"}` };
+      return {
+        action,
+        ok: status.intact,
+        message: status.intact
+          ? `the ${status.interfaceName} accept rules are in place`
+          : `reapplied, but ${missing} rule(s) are still missing: ${status.lastError ?? "see the fw-watcher log"}`,
+      };
     } catch (error) {
-      return { action, ok: false, message: `asking the fw-watcher to reapply: ${error instanceof Error ? error.message : String(error)}` };
+      return {
+        action,
+        ok: false,
+        message: `asking the fw-watcher to reapply: ${error instanceof Error ? error.message : String(error)}`,
+      };
     }
   }
 
@@ -112,7 +134,10 @@ export class Diagnostics {
     if (roster === undefined) return [];
     try {
       const entries = await roster.list(AbortSignal.timeout(this.#limits.coordinatorTimeoutMs));
-      return entries.map((e) => e.name).filter((name) => name !== this.options.from).slice(0, this.#limits.peersMax);
+      return entries
+        .map((e) => e.name)
+        .filter((name) => name !== this.options.from)
+        .slice(0, this.#limits.peersMax);
     } catch {
       // The report for this machine shows why the roster could not be read.
       return [];
@@ -137,7 +162,10 @@ export class Diagnostics {
       }
       const started = this.#clock.now();
       const step = await this.#probes.probe(check, run, learned).catch((error: unknown): never => {
-        throw new Error(`checking ${check.code} for ${peer}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new Error(
+          `checking ${check.code} for ${peer}: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
       });
       learned = { ...learned, ...step.learned };
       detail = { ...detail, ...step.detail };
@@ -157,7 +185,10 @@ export class Diagnostics {
       layers.push(result);
     }
     if (ctx.model !== undefined && layers.at(-1)?.status === "ok" && run.recentFirstToken === undefined) {
-      this.#firstTokens.set(`${peer}\u0000${ctx.model}`, { at: this.#clock.now(), servedBy: ctx.detail.servedBy ?? peer });
+      this.#firstTokens.set(`${peer}\u0000${ctx.model}`, {
+        at: this.#clock.now(),
+        servedBy: ctx.detail.servedBy ?? peer,
+      });
     }
     const usable = layers.every((l) => l.status === "ok" || l.status === "warning" || l.status === "skipped");
     const report: DiagnosticsReport = {
@@ -177,7 +208,11 @@ export class Diagnostics {
     const self = peer === this.options.from;
     const coordinatorUrl = this.options.probes.coordinator?.url;
     const path = {
-      from: this.options.from, peer, interfaceName: this.options.interfaceName, localPort: this.options.localPort, peerPort: self ? this.options.localPort : this.options.peerPort,
+      from: this.options.from,
+      peer,
+      interfaceName: this.options.interfaceName,
+      localPort: this.options.localPort,
+      peerPort: self ? this.options.localPort : this.options.peerPort,
       ...(coordinatorUrl === undefined ? {} : { coordinatorUrl }),
     };
     const visibleAt = (layer: LayerCode) => {
@@ -191,7 +226,13 @@ export class Diagnostics {
       this.#firstTokens.delete(oldest);
     }
     return {
-      path, self, clock: this.#clock, limits: this.#limits, probes: this.options.probes, relays: new Set(this.options.relays ?? []), visibleAt,
+      path,
+      self,
+      clock: this.#clock,
+      limits: this.#limits,
+      probes: this.options.probes,
+      relays: new Set(this.options.relays ?? []),
+      visibleAt,
       ...(options.model === undefined ? {} : { requestedModel: options.model }),
       ...(recentFirstToken === undefined ? {} : { recentFirstToken }),
     };
@@ -199,12 +240,21 @@ export class Diagnostics {
 
   #recentFirstToken(peer: string, model: string | undefined): Run["recentFirstToken"] {
     const reuseMs = this.options.firstTokenReuseMs ?? firstTokenReuseMsDefault;
-    const recent = [...this.#firstTokens.entries()].find(([key]) => key.startsWith(`${peer}\u0000`) && (model === undefined || key.endsWith(`\u0000${model}`)));
+    const recent = [...this.#firstTokens.entries()].find(
+      ([key]) => key.startsWith(`${peer}\u0000`) && (model === undefined || key.endsWith(`\u0000${model}`)),
+    );
     if (recent === undefined || this.#clock.now() - recent[1].at >= reuseMs) return undefined;
     return { servedBy: recent[1].servedBy, ageMs: this.#clock.now() - recent[1].at };
   }
 
-  #blameUpstream(code: LayerCode, outcome: Outcome, ctx: FixContext, layers: LayerResult[], blockedBy: Map<LayerCode, LayerCode>, started: number): void {
+  #blameUpstream(
+    code: LayerCode,
+    outcome: Outcome,
+    ctx: FixContext,
+    layers: LayerResult[],
+    blockedBy: Map<LayerCode, LayerCode>,
+    started: number,
+  ): void {
     const index = layers.findIndex((l) => l.code === code);
     if (index < 0) throw new Error(`layer ${code} was blamed before it ran`);
     layers[index] = this.#result(this.registry.get(code), outcome, ctx, this.#clock.now() - started, started);
@@ -219,7 +269,13 @@ export class Diagnostics {
 
   /** `observedAt`: when the probe that saw the failure started; the failure has lasted at least since then. */
   #result(check: Check, outcome: Outcome, ctx: FixContext, latencyMs: number, observedAt: number): LayerResult {
-    const base = { code: check.code, title: check.title, severity: check.severity, latencyMs: Math.max(0, latencyMs), checkedAt: new Date(this.#clock.now()).toISOString() };
+    const base = {
+      code: check.code,
+      title: check.title,
+      severity: check.severity,
+      latencyMs: Math.max(0, latencyMs),
+      checkedAt: new Date(this.#clock.now()).toISOString(),
+    };
     const peer = ctx.peer;
     if (outcome.kind === "ok") {
       this.#visibility.clear(peer, check.code);
@@ -237,9 +293,15 @@ export class Diagnostics {
     }
     const brokenForMs = this.#visibility.failing(peer, check.code, observedAt, this.#clock.now());
     const visible = brokenForMs >= check.timeToVisibleMs;
-    const result: LayerResult = { ...described, status: visible ? "failed" : "pending", brokenForMs, timeToVisibleMs: check.timeToVisibleMs };
+    const result: LayerResult = {
+      ...described,
+      status: visible ? "failed" : "pending",
+      brokenForMs,
+      timeToVisibleMs: check.timeToVisibleMs,
+    };
     if (spec.offerFix !== undefined && outcome.offerFix !== false) result.offerFix = spec.offerFix;
-    if (!visible) result.message = `possible ${outcome.failure}, confirming (${Math.round(brokenForMs / 1000)} of ${check.timeToVisibleMs / 1000} s): ${result.message}`;
+    if (!visible)
+      result.message = `possible ${outcome.failure}, confirming (${Math.round(brokenForMs / 1000)} of ${check.timeToVisibleMs / 1000} s): ${result.message}`;
     return result;
   }
 
@@ -247,7 +309,11 @@ export class Diagnostics {
     const upstream = earlier.find((l) => l.code === root);
     const why = upstream?.status === "pending" ? "is being confirmed" : `failed (${upstream?.failure ?? "unknown"})`;
     return {
-      code: check.code, title: check.title, severity: check.severity, status: "suppressed", suppressedBy: root,
+      code: check.code,
+      title: check.title,
+      severity: check.severity,
+      status: "suppressed",
+      suppressedBy: root,
       message: `suppressed: ${upstream?.title ?? root} ${why}`,
       checkedAt: new Date(this.#clock.now()).toISOString(),
     };

@@ -1,8 +1,35 @@
-import { PeerCallError, PeerClient, PeerErrorKind, coordinatorRoster, fileRoster, type PeerAddress, type PeerRoster, type RequestSigner } from "@potluck/peer";
-import { ChatCompletionResponse, FwReapplyResult, FwStatus, Health, ModelListResponse, type ModelInfo } from "@potluck/protocol";
+import {
+  PeerCallError,
+  PeerClient,
+  PeerErrorKind,
+  coordinatorRoster,
+  fileRoster,
+  type PeerAddress,
+  type PeerRoster,
+  type RequestSigner,
+} from "@potluck/peer";
+import {
+  ChatCompletionResponse,
+  FwReapplyResult,
+  FwStatus,
+  Health,
+  ModelListResponse,
+  type ModelInfo,
+} from "@potluck/protocol";
 import type { z } from "zod";
 import { DiagnosticsLimits } from "./limits.js";
-import { classifyNetworkError, ProbeError, ProbeErrorKind, type CoordinatorProbe, type FirewallProbe, type LocalProbe, type PeerClient as PeerProbeClient, type PeerTarget, type RosterSource, type SelfClient } from "./probes.js";
+import {
+  classifyNetworkError,
+  ProbeError,
+  ProbeErrorKind,
+  type CoordinatorProbe,
+  type FirewallProbe,
+  type LocalProbe,
+  type PeerClient as PeerProbeClient,
+  type PeerTarget,
+  type RosterSource,
+  type SelfClient,
+} from "./probes.js";
 
 export interface HttpPeerClientOptions {
   /** Who asks, for /peer/infer's `requester`. */
@@ -26,16 +53,27 @@ export function httpPeerClient({ requester, client, sign = () => ({}) }: HttpPee
   const peer = client ?? new PeerClient({ sign });
   return {
     nudge: (target, signal) => peer.nudge(addressOf(target), signal),
-    probe: (target, bytes, signal) => probeErrors(async () => void (await peer.probe(addressOf(target), { bytes, signal }))),
+    probe: (target, bytes, signal) =>
+      probeErrors(async () => void (await peer.probe(addressOf(target), { bytes, signal }))),
     capabilities: (target, signal) => probeErrors(() => peer.capabilities(addressOf(target), signal)),
     firstToken: (target, model, signal) =>
       probeErrors(async () => {
-        const request = { model, messages: [{ role: "user" as const, content: firstTokenPrompt }], maxTokens: 1, temperature: 0, requester };
+        const request = {
+          model,
+          messages: [{ role: "user" as const, content: firstTokenPrompt }],
+          maxTokens: 1,
+          temperature: 0,
+          requester,
+        };
         const chunk = await peer.firstChunk(addressOf(target), request, signal);
         if (chunk.type === "token") return { text: chunk.text, servedBy: target.name };
         if (chunk.type === "done") return { text: "", servedBy: chunk.servedBy };
         const status = chunk.code === "model_loading" ? 503 : 500;
-        throw new ProbeError(ProbeErrorKind.http, `infer error ${chunk.code}: ${chunk.message}`, { status, code: chunk.code, message: chunk.message });
+        throw new ProbeError(ProbeErrorKind.http, `infer error ${chunk.code}: ${chunk.message}`, {
+          status,
+          code: chunk.code,
+          message: chunk.message,
+        });
       }),
   };
 }
@@ -43,7 +81,11 @@ export function httpPeerClient({ requester, client, sign = () => ({}) }: HttpPee
 /** Diagnostics' view of the one roster source (libs/peer): cached, re-read on change. */
 export function peerRosterSource(roster: PeerRoster): RosterSource {
   return {
-    list: (signal) => withSignal(roster.entries().then((entries) => [...entries]), signal),
+    list: (signal) =>
+      withSignal(
+        roster.entries().then((entries) => [...entries]),
+        signal,
+      ),
     lookup: async (name, signal) => {
       const entry = await withSignal(roster.lookup(name), signal);
       return entry?.name === name ? entry : null;
@@ -62,7 +104,13 @@ export function fileRosterSource(path: string): RosterSource {
 }
 
 /** The local fw-watcher on loopback. Nothing listening means no watcher here: nothing to consult. */
-export function httpFirewallProbe({ url, fetch: fetchImpl = fetch }: { url: string; fetch?: typeof fetch }): FirewallProbe {
+export function httpFirewallProbe({
+  url,
+  fetch: fetchImpl = fetch,
+}: {
+  url: string;
+  fetch?: typeof fetch;
+}): FirewallProbe {
   return {
     async status(signal) {
       try {
@@ -76,7 +124,9 @@ export function httpFirewallProbe({ url, fetch: fetchImpl = fetch }: { url: stri
     },
     async reapply(signal) {
       const res = await send(fetchImpl, `${url}/reapply`, {
-        method: "POST", signal, headers: { "content-type": "application/json" },
+        method: "POST",
+        signal,
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({ consent: true, requestedBy: "potluck diagnostics" }),
       });
       return (await readJson(res, FwReapplyResult, signal)).status;
@@ -84,7 +134,13 @@ export function httpFirewallProbe({ url, fetch: fetchImpl = fetch }: { url: stri
   };
 }
 
-export function httpCoordinatorProbe({ url, fetch: fetchImpl = fetch }: { url: string; fetch?: typeof fetch }): CoordinatorProbe {
+export function httpCoordinatorProbe({
+  url,
+  fetch: fetchImpl = fetch,
+}: {
+  url: string;
+  fetch?: typeof fetch;
+}): CoordinatorProbe {
   const base = url.replace(/\/+$/, "");
   return {
     url: base,
@@ -96,7 +152,15 @@ export function httpCoordinatorProbe({ url, fetch: fetchImpl = fetch }: { url: s
 }
 
 /** This machine's model path through its own OpenAI-compatible API (loopback). */
-export function httpSelfClient({ url, machine, fetch: fetchImpl = fetch }: { url: string; machine: string; fetch?: typeof fetch }): SelfClient {
+export function httpSelfClient({
+  url,
+  machine,
+  fetch: fetchImpl = fetch,
+}: {
+  url: string;
+  machine: string;
+  fetch?: typeof fetch;
+}): SelfClient {
   return {
     async models(signal) {
       const res = await send(fetchImpl, `${url}/v1/models`, { signal });
@@ -108,8 +172,20 @@ export function httpSelfClient({ url, machine, fetch: fetchImpl = fetch }: { url
       });
     },
     async firstToken(model, signal) {
-      const body = { model, messages: [{ role: "user", content: firstTokenPrompt }], max_tokens: 1, temperature: 0, stream: false, potluck: { on: machine } };
-      const res = await send(fetchImpl, `${url}/v1/chat/completions`, { method: "POST", signal, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const body = {
+        model,
+        messages: [{ role: "user", content: firstTokenPrompt }],
+        max_tokens: 1,
+        temperature: 0,
+        stream: false,
+        potluck: { on: machine },
+      };
+      const res = await send(fetchImpl, `${url}/v1/chat/completions`, {
+        method: "POST",
+        signal,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
       const answer = await readJson(res, ChatCompletionResponse, signal);
       return { text: answer.choices[0]?.message.content ?? "", servedBy: answer.served_by ?? machine };
     },
@@ -168,7 +244,11 @@ function parseJson<S extends z.ZodType>(text: string, schema: S): z.infer<S> {
     throw new ProbeError(ProbeErrorKind.invalid, `answer is not JSON: ${text.slice(0, 80)}`);
   }
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new ProbeError(ProbeErrorKind.invalid, `answer does not match the protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  if (!parsed.success)
+    throw new ProbeError(
+      ProbeErrorKind.invalid,
+      `answer does not match the protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+    );
   return parsed.data;
 }
 
@@ -176,11 +256,15 @@ function parseJson<S extends z.ZodType>(text: string, schema: S): z.infer<S> {
 async function readText(res: Response, signal?: AbortSignal): Promise<string> {
   try {
     const buffer = await res.arrayBuffer();
-    if (buffer.byteLength > DiagnosticsLimits.responseBytesMax) throw new ProbeError(ProbeErrorKind.invalid, `answer exceeds ${DiagnosticsLimits.responseBytesMax} bytes`);
+    if (buffer.byteLength > DiagnosticsLimits.responseBytesMax)
+      throw new ProbeError(ProbeErrorKind.invalid, `answer exceeds ${DiagnosticsLimits.responseBytesMax} bytes`);
     return new TextDecoder().decode(buffer);
   } catch (error) {
     if (error instanceof ProbeError) throw error;
-    if (signal?.aborted === true) throw new ProbeError(ProbeErrorKind.timeout, "the answer stopped arriving within the time budget", undefined, { cause: error });
+    if (signal?.aborted === true)
+      throw new ProbeError(ProbeErrorKind.timeout, "the answer stopped arriving within the time budget", undefined, {
+        cause: error,
+      });
     throw classifyNetworkError(error);
   }
 }

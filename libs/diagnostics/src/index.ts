@@ -1,7 +1,24 @@
-export { CheckRegistry, defineCheck, DuplicateCheckError, type Check, type FailureSpec, type FixContext } from "./checks.js";
+export {
+  CheckRegistry,
+  defineCheck,
+  DuplicateCheckError,
+  type Check,
+  type FailureSpec,
+  type FixContext,
+} from "./checks.js";
 export { DetailKey, type Details } from "./detail.js";
 export { Diagnostics, type CheckOptions, type DiagnosticsOptions } from "./diagnostics.js";
-export { fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, httpSelfClient, peerRosterSource, type HttpPeerClientOptions } from "./http.js";
+export {
+  fileRosterSource,
+  httpCoordinatorProbe,
+  httpFirewallProbe,
+  httpLocalProbe,
+  httpPeerClient,
+  httpRosterSource,
+  httpSelfClient,
+  peerRosterSource,
+  type HttpPeerClientOptions,
+} from "./http.js";
 export type { LayerProbe, Learned, Outcome, Probes, Run, Step } from "./layer-probes/run.js";
 export { DuplicateProbeError, layerProbes, ProbeTable, UnmatchedProbeError } from "./layer-probes/table.js";
 export { buildRegistry, Failure } from "./layers.js";

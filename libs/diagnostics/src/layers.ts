@@ -34,8 +34,10 @@ export const Failure = {
 export type Failure = (typeof Failure)[keyof typeof Failure];
 
 const d = (ctx: FixContext, key: DetailKey, fallback = "?") => ctx.detail[key] ?? fallback;
-const startSidecarOn = (machine: string) => `start the sidecar on ${machine}: potluck up (or: systemctl start potluck-sidecar)`;
-const joinCommand = (ctx: FixContext) => `potluck join ${ctx.coordinatorUrl ?? "COORDINATOR_URL"} TOKEN (make a TOKEN with: potluck token create)`;
+const startSidecarOn = (machine: string) =>
+  `start the sidecar on ${machine}: potluck up (or: systemctl start potluck-sidecar)`;
+const joinCommand = (ctx: FixContext) =>
+  `potluck join ${ctx.coordinatorUrl ?? "COORDINATOR_URL"} TOKEN (make a TOKEN with: potluck token create)`;
 /** The three scoped rules of field note 1: holes for the mesh interface, never a flush or a policy change. */
 const firewallRules = (iface: string) =>
   `nft insert rule inet mullvad input iifname ${iface} accept; nft insert rule inet mullvad output oifname ${iface} accept; nft insert rule ip filter ts-input iifname ${iface} accept`;
@@ -57,70 +59,121 @@ function remoteFirewallFix(ctx: FixContext): string {
     return `on ${peer}: its fw-watcher's last reading (${d(ctx, "peerWatcherReadingAgeS")} s ago) found the ${ctx.interfaceName} accept rules in place; if a VPN came up since, reapply them there now with ${install}; otherwise another rule drops the mesh on ${peer}: look for it with sudo nft list ruleset (a drop on ${ctx.interfaceName} or its mesh addresses); ${killswitch}`;
   }
   if (ctx.detail.peerWatcher === "missing") {
-    const error = ctx.detail.peerWatcherError ? `; its last reapply failed: ${ctx.detail.peerWatcherError} (see journalctl -u potluck-fw-watcher on ${peer})` : "";
+    const error = ctx.detail.peerWatcherError
+      ? `; its last reapply failed: ${ctx.detail.peerWatcherError} (see journalctl -u potluck-fw-watcher on ${peer})`
+      : "";
     return `on ${peer}, whose fw-watcher reports the ${ctx.interfaceName} accept rules missing${error}: reapply them there with ${install}, or restart its watcher (sudo systemctl restart potluck-fw-watcher); ${killswitch}`;
   }
   return `on ${peer} (its firewall drops the mesh; no fw-watcher status from ${peer} is known here): ${install}; keep it repaired across VPN reconnects by running the fw-watcher there: sudo systemctl enable --now potluck-fw-watcher; ${killswitch}`;
 }
 
 export const localSidecarCheck = defineCheck({
-  code: "local-sidecar", title: "Local sidecar", severity: "high", dependsOn: [], timeToVisibleMs: TimeToVisibleMs.localSidecar,
+  code: "local-sidecar",
+  title: "Local sidecar",
+  severity: "high",
+  dependsOn: [],
+  timeToVisibleMs: TimeToVisibleMs.localSidecar,
   okMessage: (ctx) => `the sidecar on ${ctx.from} answers (${d(ctx, "health", "ok")})`,
   failures: {
-    [Failure.sidecarDown]: { message: (ctx) => `nothing listens on ${ctx.from}'s sidecar port ${ctx.localPort}`, fix: (ctx) => startSidecarOn(ctx.from) },
-    [Failure.sidecarUnresponsive]: { message: (ctx) => `the sidecar on ${ctx.from} does not answer: ${d(ctx, "error")}`, fix: (ctx) => `restart the sidecar on ${ctx.from}: systemctl restart potluck-sidecar (or stop and rerun potluck up)` },
+    [Failure.sidecarDown]: {
+      message: (ctx) => `nothing listens on ${ctx.from}'s sidecar port ${ctx.localPort}`,
+      fix: (ctx) => startSidecarOn(ctx.from),
+    },
+    [Failure.sidecarUnresponsive]: {
+      message: (ctx) => `the sidecar on ${ctx.from} does not answer: ${d(ctx, "error")}`,
+      fix: (ctx) =>
+        `restart the sidecar on ${ctx.from}: systemctl restart potluck-sidecar (or stop and rerun potluck up)`,
+    },
   },
   detailKeys: ["health", "error"],
 });
 
 export const coordinatorCheck = defineCheck({
-  code: "coordinator", title: "Coordinator", severity: "medium", dependsOn: ["local-sidecar"], timeToVisibleMs: TimeToVisibleMs.coordinator,
+  code: "coordinator",
+  title: "Coordinator",
+  severity: "medium",
+  dependsOn: ["local-sidecar"],
+  timeToVisibleMs: TimeToVisibleMs.coordinator,
   okMessage: (ctx) => `coordinator ${ctx.coordinatorUrl ?? ""} reachable`.replace("  ", " "),
   failures: {
     [Failure.coordinatorUnreachable]: {
       message: (ctx) => `coordinator unreachable at ${ctx.coordinatorUrl}: ${d(ctx, "error")}`,
-      fix: (ctx) => `start the coordinator (potluck-coordinator, or potluck up on the machine that hosts it) and check POTLUCK_COORDINATOR_URL=${ctx.coordinatorUrl} on ${ctx.from}: curl ${ctx.coordinatorUrl}/health`,
+      fix: (ctx) =>
+        `start the coordinator (potluck-coordinator, or potluck up on the machine that hosts it) and check POTLUCK_COORDINATOR_URL=${ctx.coordinatorUrl} on ${ctx.from}: curl ${ctx.coordinatorUrl}/health`,
     },
   },
   detailKeys: ["error"],
 });
 
 export const rosterCheck = defineCheck({
-  code: "roster", title: "Roster", severity: "high", dependsOn: ["coordinator"], timeToVisibleMs: TimeToVisibleMs.roster,
-  okMessage: (ctx) => `${ctx.peer} is in the roster at ${ctx.meshIp}, key current${d(ctx, "rosterState", "") ? ` (roster says ${d(ctx, "rosterState")})` : ""}`,
+  code: "roster",
+  title: "Roster",
+  severity: "high",
+  dependsOn: ["coordinator"],
+  timeToVisibleMs: TimeToVisibleMs.roster,
+  okMessage: (ctx) =>
+    `${ctx.peer} is in the roster at ${ctx.meshIp}, key current${d(ctx, "rosterState", "") ? ` (roster says ${d(ctx, "rosterState")})` : ""}`,
   failures: {
-    [Failure.unknownMachine]: { message: (ctx) => `peer not present: no machine named ${ctx.peer} in the roster`, fix: (ctx) => `enroll it: on ${ctx.peer} run ${joinCommand(ctx)}; list enrolled names with: potluck peers` },
-    [Failure.staleKey]: { message: (ctx) => `stale WireGuard key: the key ${ctx.peer}'s tunnel uses differs from the roster's`, fix: (ctx) => `on ${ctx.peer}, rejoin so the roster gets its current key: ${joinCommand(ctx)}; then restart its sidecar` },
-    [Failure.rosterUnavailable]: { message: (ctx) => `could not read the roster: ${d(ctx, "error")}`, fix: (ctx) => `check the coordinator's roster: curl ${ctx.coordinatorUrl ?? "COORDINATOR_URL"}/v1/roster from ${ctx.from}` },
+    [Failure.unknownMachine]: {
+      message: (ctx) => `peer not present: no machine named ${ctx.peer} in the roster`,
+      fix: (ctx) => `enroll it: on ${ctx.peer} run ${joinCommand(ctx)}; list enrolled names with: potluck peers`,
+    },
+    [Failure.staleKey]: {
+      message: (ctx) => `stale WireGuard key: the key ${ctx.peer}'s tunnel uses differs from the roster's`,
+      fix: (ctx) =>
+        `on ${ctx.peer}, rejoin so the roster gets its current key: ${joinCommand(ctx)}; then restart its sidecar`,
+    },
+    [Failure.rosterUnavailable]: {
+      message: (ctx) => `could not read the roster: ${d(ctx, "error")}`,
+      fix: (ctx) =>
+        `check the coordinator's roster: curl ${ctx.coordinatorUrl ?? "COORDINATOR_URL"}/v1/roster from ${ctx.from}`,
+    },
   },
   detailKeys: ["error", "rosterKey", "rosterState"],
 });
 
 export const tunnelCheck = defineCheck({
-  code: "tunnel", title: "Tunnel", severity: "high", dependsOn: ["roster"], timeToVisibleMs: TimeToVisibleMs.tunnel,
+  code: "tunnel",
+  title: "Tunnel",
+  severity: "high",
+  dependsOn: ["roster"],
+  timeToVisibleMs: TimeToVisibleMs.tunnel,
   okMessage: (ctx) => `handshake with ${ctx.peer} on ${ctx.interfaceName} ${d(ctx, "handshakeAgeS")} s ago`,
   failures: {
     [Failure.tunnelUnreadable]: {
-      message: (ctx) => `cannot read ${ctx.interfaceName} on ${ctx.from} (${d(ctx, "error")}), so the handshake is unchecked; the data plane below still tests the path`,
-      fix: (ctx) => `let the sidecar read WireGuard state on ${ctx.from}: run it with CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_NET_ADMIN) or as root; check with: sudo wg show ${ctx.interfaceName}`,
+      message: (ctx) =>
+        `cannot read ${ctx.interfaceName} on ${ctx.from} (${d(ctx, "error")}), so the handshake is unchecked; the data plane below still tests the path`,
+      fix: (ctx) =>
+        `let the sidecar read WireGuard state on ${ctx.from}: run it with CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_NET_ADMIN) or as root; check with: sudo wg show ${ctx.interfaceName}`,
       warningOnly: true,
     },
-    [Failure.noInterface]: { message: (ctx) => `no ${ctx.interfaceName} interface on ${ctx.from}: ${d(ctx, "error")}`, fix: (ctx) => `bring the mesh up on ${ctx.from}: ${joinCommand(ctx)} (check with: wg show ${ctx.interfaceName})` },
+    [Failure.noInterface]: {
+      message: (ctx) => `no ${ctx.interfaceName} interface on ${ctx.from}: ${d(ctx, "error")}`,
+      fix: (ctx) => `bring the mesh up on ${ctx.from}: ${joinCommand(ctx)} (check with: wg show ${ctx.interfaceName})`,
+    },
     [Failure.peerNotConfigured]: {
-      message: (ctx) => `${ctx.interfaceName} on ${ctx.from} has no peer with ${ctx.peer}'s roster key ${d(ctx, "rosterKey")}`,
-      fix: (ctx) => `refresh ${ctx.from}'s mesh from the roster: restart its sidecar (systemctl restart potluck-sidecar) or rejoin; check with: wg show ${ctx.interfaceName} peers`,
+      message: (ctx) =>
+        `${ctx.interfaceName} on ${ctx.from} has no peer with ${ctx.peer}'s roster key ${d(ctx, "rosterKey")}`,
+      fix: (ctx) =>
+        `refresh ${ctx.from}'s mesh from the roster: restart its sidecar (systemctl restart potluck-sidecar) or rejoin; check with: wg show ${ctx.interfaceName} peers`,
     },
     [Failure.noHandshake]: {
-      message: (ctx) => `no tunnel: no WireGuard handshake with ${ctx.peer} on ${ctx.interfaceName} (last: ${d(ctx, "lastHandshake", "never")}); ${ctx.peer} is powered off, off the network, or holds a different key`,
-      fix: (ctx) => `power on ${ctx.peer} and check it is on the network (UDP ${d(ctx, "endpoint", `port ${Defaults.wireguardPort}`)}); on ${ctx.peer} compare "wg show ${ctx.interfaceName} public-key" with the roster key ${d(ctx, "rosterKey")}`,
+      message: (ctx) =>
+        `no tunnel: no WireGuard handshake with ${ctx.peer} on ${ctx.interfaceName} (last: ${d(ctx, "lastHandshake", "never")}); ${ctx.peer} is powered off, off the network, or holds a different key`,
+      fix: (ctx) =>
+        `power on ${ctx.peer} and check it is on the network (UDP ${d(ctx, "endpoint", `port ${Defaults.wireguardPort}`)}); on ${ctx.peer} compare "wg show ${ctx.interfaceName} public-key" with the roster key ${d(ctx, "rosterKey")}`,
     },
     [Failure.peerSilent]: {
-      message: (ctx) => `no tunnel: ${ctx.peer}'s WireGuard stopped answering on ${ctx.interfaceName} (last handshake ${d(ctx, "lastHandshake", "never")}, nothing received for ${d(ctx, "silentS", "?")} s after a probe); ${ctx.peer} is powered off, off the network, or holds a different key`,
-      fix: (ctx) => `power on ${ctx.peer} and check it is on the network (UDP ${d(ctx, "endpoint", `port ${Defaults.wireguardPort}`)}); on ${ctx.peer} check "wg show ${ctx.interfaceName}" lists ${ctx.from} and its public key matches the roster key ${d(ctx, "rosterKey")}`,
+      message: (ctx) =>
+        `no tunnel: ${ctx.peer}'s WireGuard stopped answering on ${ctx.interfaceName} (last handshake ${d(ctx, "lastHandshake", "never")}, nothing received for ${d(ctx, "silentS", "?")} s after a probe); ${ctx.peer} is powered off, off the network, or holds a different key`,
+      fix: (ctx) =>
+        `power on ${ctx.peer} and check it is on the network (UDP ${d(ctx, "endpoint", `port ${Defaults.wireguardPort}`)}); on ${ctx.peer} check "wg show ${ctx.interfaceName}" lists ${ctx.from} and its public key matches the roster key ${d(ctx, "rosterKey")}`,
     },
     [Failure.firewallDrop]: {
-      message: (ctx) => `no handshake with ${ctx.peer}, and the firewall on ${ctx.from} lacks the ${ctx.interfaceName} accept rules (${d(ctx, "firewall")}): firewall likely blocking mesh traffic on ${ctx.interfaceName}`,
-      fix: (ctx) => `reapply the scoped ${ctx.interfaceName} accept rules on ${ctx.from}: sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)})`,
+      message: (ctx) =>
+        `no handshake with ${ctx.peer}, and the firewall on ${ctx.from} lacks the ${ctx.interfaceName} accept rules (${d(ctx, "firewall")}): firewall likely blocking mesh traffic on ${ctx.interfaceName}`,
+      fix: (ctx) =>
+        `reapply the scoped ${ctx.interfaceName} accept rules on ${ctx.from}: sudo potluck-fw-watcher --install --interface ${ctx.interfaceName} (it runs: ${firewallRules(ctx.interfaceName)})`,
       offerFix: "fw-reapply",
     },
   },
@@ -128,13 +181,22 @@ export const tunnelCheck = defineCheck({
 });
 
 export const pathCheck = defineCheck({
-  code: "path", title: "Path", severity: "low", dependsOn: ["tunnel"], timeToVisibleMs: TimeToVisibleMs.path,
+  code: "path",
+  title: "Path",
+  severity: "low",
+  dependsOn: ["tunnel"],
+  timeToVisibleMs: TimeToVisibleMs.path,
   okMessage: (ctx) => `direct to ${d(ctx, "endpoint")}`,
   failures: {
-    [Failure.noEndpoint]: { message: (ctx) => `WireGuard has no endpoint for ${ctx.peer}`, fix: (ctx) => `give ${ctx.peer} an endpoint: its roster entry needs one (rejoin ${ctx.peer}), or set it by hand: wg set ${ctx.interfaceName} peer ${d(ctx, "rosterKey")} endpoint HOST:${Defaults.wireguardPort}` },
+    [Failure.noEndpoint]: {
+      message: (ctx) => `WireGuard has no endpoint for ${ctx.peer}`,
+      fix: (ctx) =>
+        `give ${ctx.peer} an endpoint: its roster entry needs one (rejoin ${ctx.peer}), or set it by hand: wg set ${ctx.interfaceName} peer ${d(ctx, "rosterKey")} endpoint HOST:${Defaults.wireguardPort}`,
+    },
     [Failure.relayed]: {
       message: (ctx) => `relayed via ${d(ctx, "endpoint")}: ${d(ctx, "relayReason")}`,
-      fix: (ctx) => `for a direct path, let UDP ${Defaults.wireguardPort} reach ${ctx.peer} at one of its endpoints (${d(ctx, "advertised", "none advertised")}) or forward that port on its router`,
+      fix: (ctx) =>
+        `for a direct path, let UDP ${Defaults.wireguardPort} reach ${ctx.peer} at one of its endpoints (${d(ctx, "advertised", "none advertised")}) or forward that port on its router`,
       warningOnly: true,
     },
   },
@@ -142,10 +204,18 @@ export const pathCheck = defineCheck({
 });
 
 export const dataPlaneCheck = defineCheck({
-  code: "data-plane", title: "Peer data plane", severity: "high", dependsOn: ["path"], timeToVisibleMs: TimeToVisibleMs.dataPlane,
-  okMessage: (ctx) => `HTTP to ${ctx.meshIp}:${ctx.peerPort} ok: ${DiagnosticsLimits.smallProbeBytes}-byte and ${DiagnosticsLimits.largeProbeBytes}-byte probes echoed`,
+  code: "data-plane",
+  title: "Peer data plane",
+  severity: "high",
+  dependsOn: ["path"],
+  timeToVisibleMs: TimeToVisibleMs.dataPlane,
+  okMessage: (ctx) =>
+    `HTTP to ${ctx.meshIp}:${ctx.peerPort} ok: ${DiagnosticsLimits.smallProbeBytes}-byte and ${DiagnosticsLimits.largeProbeBytes}-byte probes echoed`,
   failures: {
-    [Failure.connectionRefused]: { message: (ctx) => `connection refused: ${ctx.peer} is up but nothing listens on ${ctx.meshIp}:${ctx.peerPort}`, fix: (ctx) => startSidecarOn(ctx.peer) },
+    [Failure.connectionRefused]: {
+      message: (ctx) => `connection refused: ${ctx.peer} is up but nothing listens on ${ctx.meshIp}:${ctx.peerPort}`,
+      fix: (ctx) => startSidecarOn(ctx.peer),
+    },
     [Failure.firewallDrop]: {
       message: (ctx) =>
         `firewall likely blocking mesh traffic on ${ctx.interfaceName}: ${d(ctx, "evidence", `the tunnel has a fresh handshake (${d(ctx, "handshakeAgeS")} s ago)`)}, but HTTP to ${ctx.meshIp}:${ctx.peerPort} got no answer` +
@@ -154,54 +224,126 @@ export const dataPlaneCheck = defineCheck({
       offerFix: "fw-reapply",
     },
     [Failure.mtuBlackhole]: {
-      message: (ctx) => `MTU/fragmentation black hole: the ${DiagnosticsLimits.smallProbeBytes}-byte probe passed but the ${DiagnosticsLimits.largeProbeBytes}-byte probe was lost between ${ctx.from} and ${ctx.peer}`,
-      fix: (ctx) => `lower the mesh MTU on both ${ctx.from} and ${ctx.peer}: ip link set dev ${ctx.interfaceName} mtu 1200 (Potluck's default is ${Defaults.meshMtu}); look for another VPN or PPPoE link shrinking the underlay path`,
+      message: (ctx) =>
+        `MTU/fragmentation black hole: the ${DiagnosticsLimits.smallProbeBytes}-byte probe passed but the ${DiagnosticsLimits.largeProbeBytes}-byte probe was lost between ${ctx.from} and ${ctx.peer}`,
+      fix: (ctx) =>
+        `lower the mesh MTU on both ${ctx.from} and ${ctx.peer}: ip link set dev ${ctx.interfaceName} mtu 1200 (Potluck's default is ${Defaults.meshMtu}); look for another VPN or PPPoE link shrinking the underlay path`,
     },
-    [Failure.unreachable]: { message: (ctx) => `${ctx.meshIp} is unreachable from ${ctx.from}: ${d(ctx, "error")}`, fix: (ctx) => `check the route to the mesh on ${ctx.from}: ip route get ${ctx.meshIp} should name ${ctx.interfaceName}` },
-    [Failure.unauthorized]: { message: (ctx) => `${ctx.peer} rejected ${ctx.from}'s signed request: ${d(ctx, "error")}`, fix: (ctx) => `${ctx.peer} does not know ${ctx.from}'s identity key: rejoin ${ctx.from} (${joinCommand(ctx)}) and let ${ctx.peer} pick up the new roster` },
-    [Failure.peerError]: { message: (ctx) => `the peer sidecar answered with an error: ${d(ctx, "error")}`, fix: (ctx) => `check the sidecar log on ${ctx.peer}: journalctl -u potluck-sidecar` },
+    [Failure.unreachable]: {
+      message: (ctx) => `${ctx.meshIp} is unreachable from ${ctx.from}: ${d(ctx, "error")}`,
+      fix: (ctx) =>
+        `check the route to the mesh on ${ctx.from}: ip route get ${ctx.meshIp} should name ${ctx.interfaceName}`,
+    },
+    [Failure.unauthorized]: {
+      message: (ctx) => `${ctx.peer} rejected ${ctx.from}'s signed request: ${d(ctx, "error")}`,
+      fix: (ctx) =>
+        `${ctx.peer} does not know ${ctx.from}'s identity key: rejoin ${ctx.from} (${joinCommand(ctx)}) and let ${ctx.peer} pick up the new roster`,
+    },
+    [Failure.peerError]: {
+      message: (ctx) => `the peer sidecar answered with an error: ${d(ctx, "error")}`,
+      fix: (ctx) => `check the sidecar log on ${ctx.peer}: journalctl -u potluck-sidecar`,
+    },
   },
-  detailKeys: ["error", "evidence", "firewall", "firewallHost", "firewallSide", "peerWatcher", "peerFirewall", "peerWatcherError", "peerWatcherReadingAgeS", "silentS"],
+  detailKeys: [
+    "error",
+    "evidence",
+    "firewall",
+    "firewallHost",
+    "firewallSide",
+    "peerWatcher",
+    "peerFirewall",
+    "peerWatcherError",
+    "peerWatcherReadingAgeS",
+    "silentS",
+  ],
 });
 
 export const capabilitiesCheck = defineCheck({
-  code: "capabilities", title: "Capabilities", severity: "medium", dependsOn: ["data-plane"], timeToVisibleMs: TimeToVisibleMs.capabilities,
+  code: "capabilities",
+  title: "Capabilities",
+  severity: "medium",
+  dependsOn: ["data-plane"],
+  timeToVisibleMs: TimeToVisibleMs.capabilities,
   okMessage: (ctx) => `${ctx.peer} reports ${d(ctx, "models", "no")} model(s)`,
   failures: {
-    [Failure.unauthorized]: { message: (ctx) => `${ctx.peer} rejected ${ctx.from}'s signed request: ${d(ctx, "error")}`, fix: (ctx) => `${ctx.peer} does not know ${ctx.from}'s identity key: rejoin ${ctx.from} (${joinCommand(ctx)})` },
-    [Failure.badResponse]: { message: (ctx) => `GET /peer/capabilities failed: ${d(ctx, "error")}`, fix: (ctx) => `update and restart the sidecar on ${ctx.peer} so both sides speak the same protocol; its log: journalctl -u potluck-sidecar` },
+    [Failure.unauthorized]: {
+      message: (ctx) => `${ctx.peer} rejected ${ctx.from}'s signed request: ${d(ctx, "error")}`,
+      fix: (ctx) => `${ctx.peer} does not know ${ctx.from}'s identity key: rejoin ${ctx.from} (${joinCommand(ctx)})`,
+    },
+    [Failure.badResponse]: {
+      message: (ctx) => `GET /peer/capabilities failed: ${d(ctx, "error")}`,
+      fix: (ctx) =>
+        `update and restart the sidecar on ${ctx.peer} so both sides speak the same protocol; its log: journalctl -u potluck-sidecar`,
+    },
   },
   detailKeys: ["error", "models"],
 });
 
 export const modelRuntimeCheck = defineCheck({
-  code: "model-runtime", title: "Model runtime", severity: "high", dependsOn: ["capabilities"], timeToVisibleMs: TimeToVisibleMs.modelRuntime,
+  code: "model-runtime",
+  title: "Model runtime",
+  severity: "high",
+  dependsOn: ["capabilities"],
+  timeToVisibleMs: TimeToVisibleMs.modelRuntime,
   okMessage: (ctx) => `${ctx.model} ready on ${ctx.peer}`,
   failures: {
-    [Failure.modelLoading]: { message: (ctx) => `model runtime not ready: ${ctx.model} is still loading on ${ctx.peer} (${d(ctx, "progress", "progress unknown")})`, fix: (ctx) => `wait for ${ctx.model} to finish loading on ${ctx.peer}; it becomes ready without action (watch: potluck doctor ${ctx.peer})` },
-    [Failure.modelFailed]: {
-      message: (ctx) => `model runtime failed: ${ctx.model} did not load on ${ctx.peer}: ${d(ctx, "reason", "no reason given")}`,
-      fix: (ctx) => `fix the runtime on ${ctx.peer} (the model file in POTLUCK_MODELS, GPU drivers and libraries), then restart it: systemctl restart potluck-sidecar`,
+    [Failure.modelLoading]: {
+      message: (ctx) =>
+        `model runtime not ready: ${ctx.model} is still loading on ${ctx.peer} (${d(ctx, "progress", "progress unknown")})`,
+      fix: (ctx) =>
+        `wait for ${ctx.model} to finish loading on ${ctx.peer}; it becomes ready without action (watch: potluck doctor ${ctx.peer})`,
     },
-    [Failure.noModel]: { message: (ctx) => `${ctx.peer} serves no ${ctx.model ?? "model"}${ctx.detail.available ? ` (it has: ${ctx.detail.available})` : ""}`, fix: (ctx) => `set POTLUCK_MODELS on ${ctx.peer} to a GGUF file (or directory) and restart its sidecar` },
+    [Failure.modelFailed]: {
+      message: (ctx) =>
+        `model runtime failed: ${ctx.model} did not load on ${ctx.peer}: ${d(ctx, "reason", "no reason given")}`,
+      fix: (ctx) =>
+        `fix the runtime on ${ctx.peer} (the model file in POTLUCK_MODELS, GPU drivers and libraries), then restart it: systemctl restart potluck-sidecar`,
+    },
+    [Failure.noModel]: {
+      message: (ctx) =>
+        `${ctx.peer} serves no ${ctx.model ?? "model"}${ctx.detail.available ? ` (it has: ${ctx.detail.available})` : ""}`,
+      fix: (ctx) => `set POTLUCK_MODELS on ${ctx.peer} to a GGUF file (or directory) and restart its sidecar`,
+    },
   },
   detailKeys: ["available", "progress", "reason"],
 });
 
 export const firstTokenCheck = defineCheck({
-  code: "first-token", title: "First token", severity: "high", dependsOn: ["model-runtime"], timeToVisibleMs: TimeToVisibleMs.firstToken,
+  code: "first-token",
+  title: "First token",
+  severity: "high",
+  dependsOn: ["model-runtime"],
+  timeToVisibleMs: TimeToVisibleMs.firstToken,
   okMessage: (ctx) => `first token from ${d(ctx, "servedBy", ctx.peer)} in ${d(ctx, "firstTokenMs")} ms`,
   failures: {
-    [Failure.modelLoading]: { message: (ctx) => `model runtime not ready: ${ctx.peer} answered 503 (${d(ctx, "error")})`, fix: (ctx) => `wait for ${ctx.model} to finish loading on ${ctx.peer}` },
-    [Failure.generationFailed]: { message: (ctx) => `generation on ${ctx.peer} failed: ${d(ctx, "error")}`, fix: (ctx) => `check the runtime on ${ctx.peer}: journalctl -u potluck-sidecar; restart it with systemctl restart potluck-sidecar` },
-    [Failure.generationTimeout]: { message: (ctx) => `no token from ${ctx.peer} within ${DiagnosticsLimits.firstTokenTimeoutMs / 1000} s`, fix: (ctx) => `${ctx.peer} may be overloaded: check its load and the model size against its memory` },
+    [Failure.modelLoading]: {
+      message: (ctx) => `model runtime not ready: ${ctx.peer} answered 503 (${d(ctx, "error")})`,
+      fix: (ctx) => `wait for ${ctx.model} to finish loading on ${ctx.peer}`,
+    },
+    [Failure.generationFailed]: {
+      message: (ctx) => `generation on ${ctx.peer} failed: ${d(ctx, "error")}`,
+      fix: (ctx) =>
+        `check the runtime on ${ctx.peer}: journalctl -u potluck-sidecar; restart it with systemctl restart potluck-sidecar`,
+    },
+    [Failure.generationTimeout]: {
+      message: (ctx) => `no token from ${ctx.peer} within ${DiagnosticsLimits.firstTokenTimeoutMs / 1000} s`,
+      fix: (ctx) => `${ctx.peer} may be overloaded: check its load and the model size against its memory`,
+    },
   },
   detailKeys: ["error", "servedBy", "firstTokenMs"],
 });
 
 /** The nine layers between a prompt and its first token, in dependency order. */
 export const layerChecks: readonly Check[] = [
-  localSidecarCheck, coordinatorCheck, rosterCheck, tunnelCheck, pathCheck, dataPlaneCheck, capabilitiesCheck, modelRuntimeCheck, firstTokenCheck,
+  localSidecarCheck,
+  coordinatorCheck,
+  rosterCheck,
+  tunnelCheck,
+  pathCheck,
+  dataPlaneCheck,
+  capabilitiesCheck,
+  modelRuntimeCheck,
+  firstTokenCheck,
 ];
 
 /** A registry holding every layer; registering checks one by one proves no code repeats and every dependency comes first. */

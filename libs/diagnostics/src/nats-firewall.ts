@@ -64,7 +64,9 @@ export function natsPeerFirewallSource(options: NatsPeerFirewallOptions): NatsPe
   void connection.nats.then(
     (nc) => {
       if (nc === undefined || closed) return;
-      subscription = nc.subscribe(subject, { callback: (error, msg) => (error === null ? remember(msg.data) : undefined) });
+      subscription = nc.subscribe(subject, {
+        callback: (error, msg) => (error === null ? remember(msg.data) : undefined),
+      });
     },
     (error: unknown) => options.log?.(`peer firewall status: ${messageOf(error)}; diagnostics goes without it`),
   );
@@ -80,10 +82,19 @@ export function natsPeerFirewallSource(options: NatsPeerFirewallOptions): NatsPe
 }
 
 /** An injected connection is only subscribed on; an own one keeps trying until closed, then drains. */
-function connectionOf(options: NatsPeerFirewallOptions): { nats: Promise<NatsConnection | undefined>; close(): Promise<void> } {
+function connectionOf(options: NatsPeerFirewallOptions): {
+  nats: Promise<NatsConnection | undefined>;
+  close(): Promise<void>;
+} {
   if ("nats" in options) return { nats: Promise.resolve(options.nats), close: async () => undefined };
   const stop = new AbortController();
-  const nats = connectNats({ url: options.natsUrl, name: "potluck-diagnostics-fw-status", log: toldOnce(options.log), attemptsMax: Infinity, signal: stop.signal }).catch((error: unknown) => {
+  const nats = connectNats({
+    url: options.natsUrl,
+    name: "potluck-diagnostics-fw-status",
+    log: toldOnce(options.log),
+    attemptsMax: Infinity,
+    signal: stop.signal,
+  }).catch((error: unknown) => {
     if (!stop.signal.aborted) throw error;
     return undefined;
   });
@@ -102,7 +113,9 @@ function toldOnce(log: ((message: string) => void) | undefined): Logger {
   const line = (first: object | string, msg?: string) => {
     if (told || log === undefined) return;
     told = true;
-    log(`peer firewall status: ${typeof first === "string" ? first : (msg ?? "")}; diagnostics goes without it until it answers`);
+    log(
+      `peer firewall status: ${typeof first === "string" ? first : (msg ?? "")}; diagnostics goes without it until it answers`,
+    );
   };
   return { info: () => undefined, warn: line, error: line };
 }

@@ -7,7 +7,9 @@ import type { UnderlayProbe } from "./probes.js";
  * Accepted or refused both mean the host's kernel is up and answering; a silent drop proves nothing.
  * `interfaces` is injectable so tests can say which networks are attached.
  */
-export function tcpUnderlayProbe({ interfaces = networkInterfaces }: { interfaces?: typeof networkInterfaces } = {}): UnderlayProbe {
+export function tcpUnderlayProbe({
+  interfaces = networkInterfaces,
+}: { interfaces?: typeof networkInterfaces } = {}): UnderlayProbe {
   return {
     hostAnswers(ip, port, signal) {
       if (!isOnLink(ip, interfaces())) return Promise.resolve(false);

@@ -9,17 +9,27 @@ const wgOutputBytesMax = 1024 * 1024;
  * then one per peer (public key, preshared key, endpoint, allowed IPs, latest handshake in Unix
  * seconds, rx bytes, tx bytes, keepalive).
  */
-export function wgTunnelReader({ wgPath = "wg", env }: { wgPath?: string; env?: NodeJS.ProcessEnv } = {}): TunnelReader {
+export function wgTunnelReader({
+  wgPath = "wg",
+  env,
+}: { wgPath?: string; env?: NodeJS.ProcessEnv } = {}): TunnelReader {
   return {
     peers(interfaceName, signal) {
       return new Promise((resolve, reject) => {
-        execFile(wgPath, ["show", interfaceName, "dump"], { signal, maxBuffer: wgOutputBytesMax, encoding: "utf8", env: env ?? process.env }, (error, stdout, stderr) => {
-          if (error) {
-            reject(new Error(`reading ${interfaceName} with wg show: ${stderr.trim() || error.message}`, { cause: error }));
-            return;
-          }
-          resolve(parseWgDump(stdout));
-        });
+        execFile(
+          wgPath,
+          ["show", interfaceName, "dump"],
+          { signal, maxBuffer: wgOutputBytesMax, encoding: "utf8", env: env ?? process.env },
+          (error, stdout, stderr) => {
+            if (error) {
+              reject(
+                new Error(`reading ${interfaceName} with wg show: ${stderr.trim() || error.message}`, { cause: error }),
+              );
+              return;
+            }
+            resolve(parseWgDump(stdout));
+          },
+        );
       });
     },
   };
@@ -31,7 +41,8 @@ export function parseWgDump(text: string): TunnelPeer[] {
   const peers: TunnelPeer[] = [];
   for (const line of lines.slice(1)) {
     const fields = line.split("\t");
-    if (fields.length < 8) throw new Error(`parsing wg show dump: expected 8 fields per peer, got ${fields.length}: ${line}`);
+    if (fields.length < 8)
+      throw new Error(`parsing wg show dump: expected 8 fields per peer, got ${fields.length}: ${line}`);
     const [publicKey = "", , endpoint = "", allowedIps = "", handshake = "0", rx = "0", tx = "0"] = fields;
     const handshakeS = Number(handshake);
     peers.push({

@@ -1,9 +1,32 @@
 import { DiagnosticsReport, type LayerCode } from "@potluck/protocol";
 import { describe, expect, it } from "vitest";
 import { Failure, TimeToVisibleMs } from "../src/index.js";
-import { capabilities, FakeClock, fakeProbes, fwStatus, healthyWorld, httpError, keys, makeDiagnostics, refused, rosterEntry, timedOut, type World } from "./fakes.js";
+import {
+  capabilities,
+  FakeClock,
+  fakeProbes,
+  fwStatus,
+  healthyWorld,
+  httpError,
+  keys,
+  makeDiagnostics,
+  refused,
+  rosterEntry,
+  timedOut,
+  type World,
+} from "./fakes.js";
 
-const order: LayerCode[] = ["local-sidecar", "coordinator", "roster", "tunnel", "path", "data-plane", "capabilities", "model-runtime", "first-token"];
+const order: LayerCode[] = [
+  "local-sidecar",
+  "coordinator",
+  "roster",
+  "tunnel",
+  "path",
+  "data-plane",
+  "capabilities",
+  "model-runtime",
+  "first-token",
+];
 
 /** Checks until the failure has persisted past its time-to-visible, as a refreshing dashboard would. */
 async function persistentReport(world: World, clock: FakeClock, peer = "linux") {
@@ -36,7 +59,16 @@ describe("classification of each named failure", () => {
     expect(report.layers.map((l) => l.code)).toEqual(order);
     expect(report.layers.map((l) => l.status)).toEqual(order.map(() => "ok"));
     expect(report).toMatchObject({ usable: true, firstFailure: null, model: "tiny", from: "mac", peer: "linux" });
-    expect(world.calls).toEqual(["local", "coordinator", "roster", "wg", "probe:32", "probe:1400", "capabilities", "infer"]);
+    expect(world.calls).toEqual([
+      "local",
+      "coordinator",
+      "roster",
+      "wg",
+      "probe:32",
+      "probe:1400",
+      "capabilities",
+      "infer",
+    ]);
   });
 
   it("local sidecar not listening", async () => {
@@ -63,14 +95,21 @@ describe("classification of each named failure", () => {
 
   it("unknown machine: not in the roster", async () => {
     const clock = new FakeClock();
-    const layer = expectFailedAt(await persistentReport(healthyWorld(clock), clock, "windows"), "roster", Failure.unknownMachine);
+    const layer = expectFailedAt(
+      await persistentReport(healthyWorld(clock), clock, "windows"),
+      "roster",
+      Failure.unknownMachine,
+    );
     expect(layer.message).toContain("no machine named windows");
     expect(layer.fix).toContain("on windows run potluck join http://198.18.7.1:8320 TOKEN");
   });
 
   it("stale key flagged by the coordinator", async () => {
     const clock = new FakeClock();
-    const world = { ...healthyWorld(clock), roster: [rosterEntry("linux", "100.64.0.3", keys.linux, { staleKey: true })] };
+    const world = {
+      ...healthyWorld(clock),
+      roster: [rosterEntry("linux", "100.64.0.3", keys.linux, { staleKey: true })],
+    };
     const layer = expectFailedAt(await persistentReport(world, clock), "roster", Failure.staleKey);
     expect(layer.message).toContain("stale WireGuard key");
   });
@@ -90,7 +129,7 @@ describe("classification of each named failure", () => {
     const layer = expectFailedAt(await persistentReport(world, clock), "tunnel", Failure.noHandshake);
     expect(world.calls).toContain("nudge");
     expect(layer.message).toContain("powered off");
-    expect(layer.fix).toContain('power on linux');
+    expect(layer.fix).toContain("power on linux");
     expect(layer.fix).toContain("wg show potluck0 public-key");
     expect(layer.offerFix).toBeUndefined();
   });
@@ -172,7 +211,12 @@ describe("classification of each named failure", () => {
 
   it("a peer gone silent behind a recent handshake fails the tunnel, not the data plane", async () => {
     const clock = new FakeClock();
-    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false, firewall: fwStatus(false) };
+    const world = {
+      ...healthyWorld(clock),
+      smallProbe: timedOut(),
+      peerWireguardAlive: false,
+      firewall: fwStatus(false),
+    };
     const report = await makeDiagnostics(world, clock).check("linux");
     const layer = expectFailedAt(DiagnosticsReport.parse(report), "tunnel", Failure.peerSilent);
     expect(layer.message).toContain("linux's WireGuard stopped answering on potluck0");
@@ -191,7 +235,12 @@ describe("classification of each named failure", () => {
 
   it("probes that never enter the tunnel with a fw-watcher here: the reapply is offered even on a stale reading", async () => {
     const clock = new FakeClock();
-    const world = { ...healthyWorld(clock), smallProbe: timedOut(), localOutputDropped: true, firewall: fwStatus(false) };
+    const world = {
+      ...healthyWorld(clock),
+      smallProbe: timedOut(),
+      localOutputDropped: true,
+      firewall: fwStatus(false),
+    };
     const layer = expectFailedAt(await persistentReport(world, clock), "data-plane", Failure.firewallDrop);
     expect(layer.offerFix).toBe("fw-reapply");
   });
@@ -199,7 +248,9 @@ describe("classification of each named failure", () => {
   it("a fresh coordinator heartbeat proves the peer is up without waiting for WireGuard", async () => {
     const clock = new FakeClock();
     const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false };
-    world.roster = [rosterEntry("linux", "100.64.0.3", keys.linux, { lastHeartbeatAt: new Date(clock.ms - 3_000).toISOString() })];
+    world.roster = [
+      rosterEntry("linux", "100.64.0.3", keys.linux, { lastHeartbeatAt: new Date(clock.ms - 3_000).toISOString() }),
+    ];
     const startedAt = clock.ms;
     const report = await makeDiagnostics(world, clock).check("linux");
     expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
@@ -235,8 +286,16 @@ describe("classification of each named failure", () => {
 
   it("the peer's fw-watcher reporting missing rules names the firewall on the peer at once, with the rules and the fix there", async () => {
     const clock = new FakeClock();
-    const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false, firewall: fwStatus(false) };
-    world.peerFirewall = { status: { ...fwStatus(true, "linux"), lastError: "nft: Operation not permitted" }, receivedAtMs: clock.ms - 4_000 };
+    const world = {
+      ...healthyWorld(clock),
+      smallProbe: timedOut(),
+      peerWireguardAlive: false,
+      firewall: fwStatus(false),
+    };
+    world.peerFirewall = {
+      status: { ...fwStatus(true, "linux"), lastError: "nft: Operation not permitted" },
+      receivedAtMs: clock.ms - 4_000,
+    };
     const diagnostics = makeDiagnostics(world, clock);
     const startedAt = clock.ms;
     const first = await diagnostics.check("linux");
@@ -244,10 +303,18 @@ describe("classification of each named failure", () => {
     expect(clock.ms - startedAt).toBeLessThan(1_000);
     clock.advance(10_000);
     world.peerFirewall.receivedAtMs = clock.ms - 1_000;
-    const layer = expectFailedAt(DiagnosticsReport.parse(await diagnostics.check("linux")), "data-plane", Failure.firewallDrop);
+    const layer = expectFailedAt(
+      DiagnosticsReport.parse(await diagnostics.check("linux")),
+      "data-plane",
+      Failure.firewallDrop,
+    );
     expect(layer.message).toContain("firewall likely blocking mesh traffic on potluck0");
-    expect(layer.message).toContain("the fw-watcher on linux reports the mullvad firewall present and missing: inet mullvad input iifname potluck0 accept");
-    expect(layer.fix).toMatch(/^on linux, whose fw-watcher reports the potluck0 accept rules missing; its last reapply failed: nft: Operation not permitted/);
+    expect(layer.message).toContain(
+      "the fw-watcher on linux reports the mullvad firewall present and missing: inet mullvad input iifname potluck0 accept",
+    );
+    expect(layer.fix).toMatch(
+      /^on linux, whose fw-watcher reports the potluck0 accept rules missing; its last reapply failed: nft: Operation not permitted/,
+    );
     expect(layer.fix).toContain("sudo potluck-fw-watcher --install --interface potluck0");
     expect(layer.fix).not.toContain("fw-watcher on mac");
     // The fix runs on linux: this machine's watcher cannot apply it, so nothing is offered here.
@@ -273,19 +340,32 @@ describe("classification of each named failure", () => {
     const clock = new FakeClock();
     const world = { ...healthyWorld(clock), smallProbe: timedOut(), peerWireguardAlive: false };
     world.peerFirewall = { status: fwStatus(true, "linux"), receivedAtMs: clock.ms - 60_000 };
-    expectFailedAt(DiagnosticsReport.parse(await makeDiagnostics(world, clock).check("linux")), "tunnel", Failure.peerSilent);
+    expectFailedAt(
+      DiagnosticsReport.parse(await makeDiagnostics(world, clock).check("linux")),
+      "tunnel",
+      Failure.peerSilent,
+    );
   });
 
   it("a peer watcher whose last reading found its rules in place: the fix still runs on the peer, and says how old that reading is", async () => {
     const clock = new FakeClock();
     const world = { ...healthyWorld(clock), smallProbe: timedOut(), underlayAnswers: true };
-    world.peerFirewall = { status: { ...fwStatus(false, "linux"), checkedAt: new Date(clock.ms - 20_000).toISOString() }, receivedAtMs: clock.ms };
+    world.peerFirewall = {
+      status: { ...fwStatus(false, "linux"), checkedAt: new Date(clock.ms - 20_000).toISOString() },
+      receivedAtMs: clock.ms,
+    };
     const diagnostics = makeDiagnostics(world, clock);
     await diagnostics.check("linux");
     clock.advance(10_000);
     world.peerFirewall.receivedAtMs = clock.ms;
-    const layer = expectFailedAt(DiagnosticsReport.parse(await diagnostics.check("linux")), "data-plane", Failure.firewallDrop);
-    expect(layer.fix).toMatch(/^on linux: its fw-watcher's last reading \(3\d s ago\) found the potluck0 accept rules in place; if a VPN came up since, reapply them there now with sudo potluck-fw-watcher --install/);
+    const layer = expectFailedAt(
+      DiagnosticsReport.parse(await diagnostics.check("linux")),
+      "data-plane",
+      Failure.firewallDrop,
+    );
+    expect(layer.fix).toMatch(
+      /^on linux: its fw-watcher's last reading \(3\d s ago\) found the potluck0 accept rules in place; if a VPN came up since, reapply them there now with sudo potluck-fw-watcher --install/,
+    );
     expect(layer.message).toContain("the fw-watcher on linux reports its rules intact (mullvad present)");
     expect(layer.offerFix).toBeUndefined();
   });
@@ -294,7 +374,9 @@ describe("classification of each named failure", () => {
     const clock = new FakeClock();
     const world = { ...healthyWorld(clock), smallProbe: timedOut(), underlayAnswers: true };
     const layer = expectFailedAt(await persistentReport(world, clock), "data-plane", Failure.firewallDrop);
-    expect(layer.fix).toMatch(/^on linux \(its firewall drops the mesh; no fw-watcher status from linux is known here\): sudo potluck-fw-watcher --install --interface potluck0/);
+    expect(layer.fix).toMatch(
+      /^on linux \(its firewall drops the mesh; no fw-watcher status from linux is known here\): sudo potluck-fw-watcher --install --interface potluck0/,
+    );
     expect(layer.fix).toContain("sudo systemctl enable --now potluck-fw-watcher");
     expect(layer.fix).not.toMatch(/on mac|fw-watcher on mac/);
   });
@@ -314,7 +396,10 @@ describe("classification of each named failure", () => {
 
   it("model still loading, with progress", async () => {
     const clock = new FakeClock();
-    const world = { ...healthyWorld(clock), capabilities: capabilities([{ id: "qwen", state: "loading", progress: 0.42, testModel: false }]) };
+    const world = {
+      ...healthyWorld(clock),
+      capabilities: capabilities([{ id: "qwen", state: "loading", progress: 0.42, testModel: false }]),
+    };
     const layer = expectFailedAt(await persistentReport(world, clock), "model-runtime", Failure.modelLoading);
     expect(layer.message).toContain("model runtime not ready: qwen is still loading on linux (42%)");
   });
@@ -322,7 +407,10 @@ describe("classification of each named failure", () => {
   it("model failed to load, with the runtime's own reason", async () => {
     const clock = new FakeClock();
     const reason = "libcudart.so.12: cannot open shared object file";
-    const world = { ...healthyWorld(clock), capabilities: capabilities([{ id: "qwen", state: "failed", reason, testModel: false }]) };
+    const world = {
+      ...healthyWorld(clock),
+      capabilities: capabilities([{ id: "qwen", state: "failed", reason, testModel: false }]),
+    };
     const layer = expectFailedAt(await persistentReport(world, clock), "model-runtime", Failure.modelFailed);
     expect(layer.message).toContain(reason);
     expect(layer.fix).toContain("systemctl restart potluck-sidecar");
@@ -347,7 +435,11 @@ describe("classification of each named failure", () => {
     const world = healthyWorld(clock);
     const report = await makeDiagnostics(world, clock).check("mac");
     expect(report.usable).toBe(true);
-    expect(report.layers.filter((l) => l.status === "skipped").map((l) => l.code)).toEqual(["tunnel", "path", "data-plane"]);
+    expect(report.layers.filter((l) => l.status === "skipped").map((l) => l.code)).toEqual([
+      "tunnel",
+      "path",
+      "data-plane",
+    ]);
     expect(world.calls).not.toContain("wg");
   });
 });

@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileRosterSource, httpFirewallProbe, httpPeerClient, httpSelfClient, parseWgDump, ProbeError } from "../src/index.js";
+import {
+  fileRosterSource,
+  httpFirewallProbe,
+  httpPeerClient,
+  httpSelfClient,
+  parseWgDump,
+  ProbeError,
+} from "../src/index.js";
 import { capabilities } from "./fakes.js";
 
 /** A real HTTP server on loopback whose behaviour each test picks by path. */
@@ -44,11 +51,24 @@ beforeAll(async () => {
       }
       if (req.url === "/status?fresh=1") return void res.end(JSON.stringify({ not: "a status" }));
       if (req.url === "/v1/models") {
-        return void res.end(JSON.stringify({ object: "list", data: [{ id: "qwen", object: "model", potluck: { machine: "mac", state: "failed", reason: "CUDA missing", test_model: false } }] }));
+        return void res.end(
+          JSON.stringify({
+            object: "list",
+            data: [
+              {
+                id: "qwen",
+                object: "model",
+                potluck: { machine: "mac", state: "failed", reason: "CUDA missing", test_model: false },
+              },
+            ],
+          }),
+        );
       }
       if (req.url === "/v1/chat/completions") {
         const { potluck, max_tokens: maxTokens } = JSON.parse(body) as { potluck: { on: string }; max_tokens: number };
-        return void res.end(JSON.stringify({ served_by: potluck.on, choices: [{ message: { content: "x".repeat(maxTokens) } }] }));
+        return void res.end(
+          JSON.stringify({ served_by: potluck.on, choices: [{ message: { content: "x".repeat(maxTokens) } }] }),
+        );
       }
       res.statusCode = 404;
       res.end();
@@ -65,7 +85,10 @@ afterAll(async () => {
 });
 
 const client = (test?: string) =>
-  httpPeerClient({ requester: { machine: "mac", owner: "home" }, sign: (): Record<string, string> => (test === undefined ? {} : { "x-test": test }) });
+  httpPeerClient({
+    requester: { machine: "mac", owner: "home" },
+    sign: (): Record<string, string> => (test === undefined ? {} : { "x-test": test }),
+  });
 const target = () => ({ name: "linux", host: "127.0.0.1", port });
 
 /** A port that was just free: nothing listens there. */
@@ -117,7 +140,11 @@ describe("the HTTP probes against a real server", () => {
   });
 
   it("a closed port is refused", async () => {
-    expect(await kindOf(client().probe({ name: "linux", host: "127.0.0.1", port: await closedPort() }, 32, AbortSignal.timeout(5_000)))).toBe("refused");
+    expect(
+      await kindOf(
+        client().probe({ name: "linux", host: "127.0.0.1", port: await closedPort() }, 32, AbortSignal.timeout(5_000)),
+      ),
+    ).toBe("refused");
   });
 
   it("an answer that never comes is a timeout", async () => {
@@ -125,15 +152,22 @@ describe("the HTTP probes against a real server", () => {
   });
 
   it("HTTP errors keep their status and code", async () => {
-    const error = await client("unauthorized").capabilities(target(), AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+    const error = await client("unauthorized")
+      .capabilities(target(), AbortSignal.timeout(5_000))
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: "http", http: { status: 401, code: "unauthorized" } });
-    const loading = await client("loading").firstToken(target(), "tiny", AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+    const loading = await client("loading")
+      .firstToken(target(), "tiny", AbortSignal.timeout(5_000))
+      .catch((e: unknown) => e);
     expect(loading).toMatchObject({ kind: "http", http: { status: 503 } });
   });
 
   it("reads capabilities and the first token", async () => {
     expect((await client().capabilities(target(), AbortSignal.timeout(5_000))).models[0]?.id).toBe("tiny");
-    expect(await client().firstToken(target(), "tiny", AbortSignal.timeout(5_000))).toEqual({ text: "Hi", servedBy: "linux" });
+    expect(await client().firstToken(target(), "tiny", AbortSignal.timeout(5_000))).toEqual({
+      text: "Hi",
+      servedBy: "linux",
+    });
   });
 
   it("the fw-watcher probe: nothing listening is no watcher; a wrong body is an error", async () => {
@@ -147,7 +181,9 @@ describe("the HTTP probes against a real server", () => {
 describe("the local model path through the OpenAI API", () => {
   it("reads model state with the runtime's reason, and asks this machine for one token", async () => {
     const self = httpSelfClient({ url: `http://127.0.0.1:${port}`, machine: "mac" });
-    expect(await self.models(AbortSignal.timeout(5_000))).toEqual([{ id: "qwen", state: "failed", reason: "CUDA missing", testModel: false }]);
+    expect(await self.models(AbortSignal.timeout(5_000))).toEqual([
+      { id: "qwen", state: "failed", reason: "CUDA missing", testModel: false },
+    ]);
     expect(await self.firstToken("qwen", AbortSignal.timeout(5_000))).toEqual({ text: "x", servedBy: "mac" });
   });
 });
@@ -157,8 +193,22 @@ describe("the roster through libs/peer's one roster source", () => {
     const dir = mkdtempSync(join(tmpdir(), "potluck-diag-roster-"));
     try {
       const key = "A".repeat(43) + "=";
-      const machine = (name: string) => ({ id: `id-${name}`, name, owner: "home", meshIp: "100.64.0.3", wireguardPublicKey: key, identityPublicKey: key, endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false });
-      writeFileSync(join(dir, "roster.json"), JSON.stringify({ version: 1, machines: [machine("mac"), machine("linux")] }));
+      const machine = (name: string) => ({
+        id: `id-${name}`,
+        name,
+        owner: "home",
+        meshIp: "100.64.0.3",
+        wireguardPublicKey: key,
+        identityPublicKey: key,
+        endpoints: [],
+        state: "online",
+        lastHeartbeatAt: null,
+        staleKey: false,
+      });
+      writeFileSync(
+        join(dir, "roster.json"),
+        JSON.stringify({ version: 1, machines: [machine("mac"), machine("linux")] }),
+      );
       const roster = fileRosterSource(join(dir, "roster.json"));
       expect((await roster.list(AbortSignal.timeout(5_000))).map((m) => m.name)).toEqual(["mac", "linux"]);
       expect((await roster.lookup("linux", AbortSignal.timeout(5_000)))?.meshIp).toBe("100.64.0.3");
@@ -171,7 +221,9 @@ describe("the roster through libs/peer's one roster source", () => {
   });
 
   it("a roster that cannot be read fails the lookup", async () => {
-    await expect(fileRosterSource("/nonexistent/roster.json").lookup("linux", AbortSignal.timeout(5_000))).rejects.toThrow(/reading roster/);
+    await expect(
+      fileRosterSource("/nonexistent/roster.json").lookup("linux", AbortSignal.timeout(5_000)),
+    ).rejects.toThrow(/reading roster/);
   });
 });
 
@@ -183,8 +235,22 @@ describe("wg show dump", () => {
       "d2luZG93cw==\t(none)\t(none)\t100.64.0.4/32,fd00::4/128\t0\t0\t0\toff",
     ].join("\n");
     expect(parseWgDump(dump)).toEqual([
-      { publicKey: "bGludXg=", endpoint: "198.18.7.3:51820", allowedIps: ["100.64.0.3/32"], latestHandshakeAtMs: 1_781_470_000_000, rxBytes: 1200, txBytes: 3400 },
-      { publicKey: "d2luZG93cw==", endpoint: null, allowedIps: ["100.64.0.4/32", "fd00::4/128"], latestHandshakeAtMs: null, rxBytes: 0, txBytes: 0 },
+      {
+        publicKey: "bGludXg=",
+        endpoint: "198.18.7.3:51820",
+        allowedIps: ["100.64.0.3/32"],
+        latestHandshakeAtMs: 1_781_470_000_000,
+        rxBytes: 1200,
+        txBytes: 3400,
+      },
+      {
+        publicKey: "d2luZG93cw==",
+        endpoint: null,
+        allowedIps: ["100.64.0.4/32", "fd00::4/128"],
+        latestHandshakeAtMs: null,
+        rxBytes: 0,
+        txBytes: 0,
+      },
     ]);
     expect(() => parseWgDump("iface\nbroken line")).toThrow(/8 fields/);
   });

@@ -11,14 +11,45 @@ describe("the check registry", () => {
 
   it("refuses a dependency not registered before the check", () => {
     const registry = new CheckRegistry();
-    expect(() => registry.register({ code: "tunnel", title: "Tunnel", severity: "high", dependsOn: ["roster"], timeToVisibleMs: 0, okMessage: () => "", failures: {}, detailKeys: [] })).toThrow(/roster/);
+    expect(() =>
+      registry.register({
+        code: "tunnel",
+        title: "Tunnel",
+        severity: "high",
+        dependsOn: ["roster"],
+        timeToVisibleMs: 0,
+        okMessage: () => "",
+        failures: {},
+        detailKeys: [],
+      }),
+    ).toThrow(/roster/);
   });
 
   it("registers the nine layers in dependency order, each failure with a fix naming machine and interface", () => {
     const registry = buildRegistry();
     const codes = registry.ordered().map((c) => c.code);
-    expect(codes).toEqual(["local-sidecar", "coordinator", "roster", "tunnel", "path", "data-plane", "capabilities", "model-runtime", "first-token"]);
-    const ctx = { from: "macbook", peer: "newtorob", interfaceName: "potluck7", localPort: 8321, peerPort: 8321, meshIp: "100.64.0.7", coordinatorUrl: "http://hub:8320", model: "qwen", detail: {} };
+    expect(codes).toEqual([
+      "local-sidecar",
+      "coordinator",
+      "roster",
+      "tunnel",
+      "path",
+      "data-plane",
+      "capabilities",
+      "model-runtime",
+      "first-token",
+    ]);
+    const ctx = {
+      from: "macbook",
+      peer: "newtorob",
+      interfaceName: "potluck7",
+      localPort: 8321,
+      peerPort: 8321,
+      meshIp: "100.64.0.7",
+      coordinatorUrl: "http://hub:8320",
+      model: "qwen",
+      detail: {},
+    };
     for (const check of registry.ordered()) {
       for (const index of check.dependsOn) expect(codes.indexOf(index)).toBeLessThan(codes.indexOf(check.code));
       for (const [name, spec] of Object.entries(check.failures)) {
@@ -45,7 +76,8 @@ describe("visibility, caching and suppression", () => {
       while (clock.ms < brokenUntil) {
         const report = await diagnostics.check("linux");
         expect(report.layers.some((l) => l.status === "failed")).toBe(false);
-        if (clock.ms < brokenUntil) expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
+        if (clock.ms < brokenUntil)
+          expect(report.layers[5]).toMatchObject({ status: "pending", failure: Failure.firewallDrop });
         clock.advance(stepMs);
       }
       const healed = await diagnostics.check("linux");
@@ -95,7 +127,8 @@ describe("visibility, caching and suppression", () => {
     const report = await makeDiagnostics(world, clock).check("linux");
     expect(report.usable).toBe(false);
     expect(report.firstFailure).toBeNull();
-    for (const layer of report.layers.slice(6)) expect(layer).toMatchObject({ status: "suppressed", suppressedBy: "data-plane" });
+    for (const layer of report.layers.slice(6))
+      expect(layer).toMatchObject({ status: "suppressed", suppressedBy: "data-plane" });
     expect(world.calls).not.toContain("capabilities");
   });
 

@@ -29,7 +29,11 @@ describe("natsPeerFirewallSource on an injected connection", () => {
 
   it("tells once that NATS is away, not on every retry", async () => {
     const lines: string[] = [];
-    const dead = natsPeerFirewallSource({ natsUrl: "nats://127.0.0.1:1", subjectRoot: "t", log: (line) => lines.push(line) });
+    const dead = natsPeerFirewallSource({
+      natsUrl: "nats://127.0.0.1:1",
+      subjectRoot: "t",
+      log: (line) => lines.push(line),
+    });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await dead.close();
     expect(lines).toHaveLength(1);

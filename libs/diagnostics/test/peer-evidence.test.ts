@@ -56,8 +56,19 @@ describe("peers' fw-watcher statuses from real NATS", () => {
 });
 
 describe("the underlay probe", () => {
-  const lan = (cidr: string, family: "IPv4" | "IPv6" = "IPv4") => ({ address: cidr.split("/")[0]!, netmask: "", family, mac: "", internal: false, cidr });
-  const interfaces = { eth0: [lan("192.168.1.20/24")], potluck0: [lan("100.64.0.2/32")], lo: [{ ...lan("127.0.0.1/8"), internal: true }] } as unknown as ReturnType<typeof networkInterfaces>;
+  const lan = (cidr: string, family: "IPv4" | "IPv6" = "IPv4") => ({
+    address: cidr.split("/")[0]!,
+    netmask: "",
+    family,
+    mac: "",
+    internal: false,
+    cidr,
+  });
+  const interfaces = {
+    eth0: [lan("192.168.1.20/24")],
+    potluck0: [lan("100.64.0.2/32")],
+    lo: [{ ...lan("127.0.0.1/8"), internal: true }],
+  } as unknown as ReturnType<typeof networkInterfaces>;
 
   it("counts only addresses on an attached network", () => {
     expect(isOnLink("192.168.1.7", interfaces)).toBe(true);
@@ -81,7 +92,9 @@ describe("the underlay probe", () => {
       const closedPort = (closed.address() as AddressInfo).port;
       await new Promise((resolve) => closed.close(resolve));
       expect(await probe.hostAnswers("127.0.0.1", closedPort, AbortSignal.timeout(2_000))).toBe(true);
-      expect(await tcpUnderlayProbe({ interfaces: () => ({}) }).hostAnswers("127.0.0.1", open, AbortSignal.timeout(2_000))).toBe(false);
+      expect(
+        await tcpUnderlayProbe({ interfaces: () => ({}) }).hostAnswers("127.0.0.1", open, AbortSignal.timeout(2_000)),
+      ).toBe(false);
     } finally {
       await new Promise((resolve) => listening.close(resolve));
     }

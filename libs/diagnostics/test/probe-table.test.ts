@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { buildRegistry, CheckRegistry, DetailKey, DuplicateProbeError, layerProbes, ProbeTable, UnmatchedProbeError, type LayerProbe } from "../src/index.js";
+import {
+  buildRegistry,
+  CheckRegistry,
+  DetailKey,
+  DuplicateProbeError,
+  layerProbes,
+  ProbeTable,
+  UnmatchedProbeError,
+  type LayerProbe,
+} from "../src/index.js";
 import { FakeClock, healthyWorld, makeDiagnostics } from "./fakes.js";
 
 describe("the probe table", () => {
@@ -14,7 +23,13 @@ describe("the probe table", () => {
   });
 
   it("refuses a registered check without a probe", () => {
-    expect(() => new ProbeTable(buildRegistry(), layerProbes.filter((p) => p.code !== "path"))).toThrow(/path is registered but has no probe/);
+    expect(
+      () =>
+        new ProbeTable(
+          buildRegistry(),
+          layerProbes.filter((p) => p.code !== "path"),
+        ),
+    ).toThrow(/path is registered but has no probe/);
   });
 
   it("refuses a probe for a check that is not registered, also when Diagnostics builds the table", () => {
@@ -22,12 +37,17 @@ describe("the probe table", () => {
     registry.register(buildRegistry().get("local-sidecar"));
     expect(() => new ProbeTable(registry)).toThrow(UnmatchedProbeError);
     const clock = new FakeClock();
-    expect(() => makeDiagnostics(healthyWorld(clock), clock, { registry })).toThrow(/coordinator, which is not a registered check/);
+    expect(() => makeDiagnostics(healthyWorld(clock), clock, { registry })).toThrow(
+      /coordinator, which is not a registered check/,
+    );
   });
 
   it("refuses a check declaring a key that is not a DetailKey", () => {
     const registry = new CheckRegistry();
-    const check = { ...buildRegistry().get("local-sidecar"), detailKeys: ["health", "nonsense"] } as unknown as Parameters<CheckRegistry["register"]>[0];
+    const check = {
+      ...buildRegistry().get("local-sidecar"),
+      detailKeys: ["health", "nonsense"],
+    } as unknown as Parameters<CheckRegistry["register"]>[0];
     expect(() => registry.register(check)).toThrow(/nonsense/);
   });
 
@@ -35,7 +55,10 @@ describe("the probe table", () => {
     const clock = new FakeClock();
     const registry = new CheckRegistry();
     registry.register({ ...buildRegistry().get("local-sidecar"), detailKeys: [DetailKey.error] });
-    const diagnostics = makeDiagnostics(healthyWorld(clock), clock, { registry, layerProbes: layerProbes.filter((p) => p.code === "local-sidecar") });
+    const diagnostics = makeDiagnostics(healthyWorld(clock), clock, {
+      registry,
+      layerProbes: layerProbes.filter((p) => p.code === "local-sidecar"),
+    });
     await expect(diagnostics.check("linux")).rejects.toThrow(/recorded health, which the check does not declare/);
   });
 });

@@ -63,9 +63,21 @@ export function tinyGguf(seed = 1, shape: TestModelShape = TinyModelShape, overr
     add(`blk.${b}.attn_v.weight`, [e, kvDim], randomMatrix(rand, e * kvDim, 1 / Math.sqrt(e)));
     add(`blk.${b}.attn_output.weight`, [e, e], randomMatrix(rand, e * e, 1 / Math.sqrt(e)));
     add(`blk.${b}.ffn_norm.weight`, [e], ones(e));
-    add(`blk.${b}.ffn_gate.weight`, [e, s.feedForwardLength], randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(e)));
-    add(`blk.${b}.ffn_up.weight`, [e, s.feedForwardLength], randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(e)));
-    add(`blk.${b}.ffn_down.weight`, [s.feedForwardLength, e], randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(s.feedForwardLength)));
+    add(
+      `blk.${b}.ffn_gate.weight`,
+      [e, s.feedForwardLength],
+      randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(e)),
+    );
+    add(
+      `blk.${b}.ffn_up.weight`,
+      [e, s.feedForwardLength],
+      randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(e)),
+    );
+    add(
+      `blk.${b}.ffn_down.weight`,
+      [s.feedForwardLength, e],
+      randomMatrix(rand, e * s.feedForwardLength, 1 / Math.sqrt(s.feedForwardLength)),
+    );
   }
   add("output_norm.weight", [e], ones(e));
   add("output.weight", [e, vocab.tokens.length], outputMatrix(rand, e, vocab.types));
@@ -96,7 +108,8 @@ function buildVocab(): Vocab {
   push("</s>", TokenType.control);
   push("<|im_start|>", TokenType.control);
   push("<|im_end|>", TokenType.control);
-  for (let byte = 0; byte < 256; byte++) push(`<0x${byte.toString(16).toUpperCase().padStart(2, "0")}>`, TokenType.byte);
+  for (let byte = 0; byte < 256; byte++)
+    push(`<0x${byte.toString(16).toUpperCase().padStart(2, "0")}>`, TokenType.byte);
   push("▁", TokenType.normal);
   const printable: string[] = [];
   for (let code = 33; code < 127; code++) printable.push(String.fromCharCode(code));
@@ -163,7 +176,8 @@ const GGML_TYPE_F32 = 0;
 
 function withOverrides(metadata: MetaEntry[], overrides: MetadataOverrides): MetaEntry[] {
   const keys = new Set(metadata.map(([key]) => key));
-  for (const key of Object.keys(overrides)) if (!keys.has(key)) throw new Error(`tinyGguf: no metadata key ${key} to override`);
+  for (const key of Object.keys(overrides))
+    if (!keys.has(key)) throw new Error(`tinyGguf: no metadata key ${key} to override`);
   return metadata.map((entry): MetaEntry => {
     const value = overrides[entry[0]];
     if (value === undefined) return entry;
@@ -178,7 +192,11 @@ type MetaEntry =
   | [string, "bool", boolean]
   | [string, "string[]", string[]]
   | [string, "f32[]" | "i32[]", number[]];
-interface Tensor { name: string; dims: number[]; data: Float32Array }
+interface Tensor {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
 
 function writeGguf(metadata: MetaEntry[], tensors: Tensor[]): Buffer {
   const w = new ByteWriter();
@@ -198,7 +216,8 @@ function writeGguf(metadata: MetaEntry[], tensors: Tensor[]): Buffer {
   tensors.forEach((t, i) => {
     w.pad(ALIGNMENT);
     // Assert the layout we promised in the tensor infos before writing the bytes.
-    if (w.length - dataStart !== offsets[i]) throw new Error(`gguf writer: tensor ${t.name} at ${w.length - dataStart}, expected ${offsets[i]}`);
+    if (w.length - dataStart !== offsets[i])
+      throw new Error(`gguf writer: tensor ${t.name} at ${w.length - dataStart}, expected ${offsets[i]}`);
     w.bytes(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   });
   return w.toBuffer();
@@ -207,10 +226,18 @@ function writeGguf(metadata: MetaEntry[], tensors: Tensor[]): Buffer {
 function writeMeta(w: ByteWriter, [key, kind, value]: MetaEntry): void {
   w.str(key);
   switch (kind) {
-    case "string": w.u32(ValueType.string).str(value as string); break;
-    case "u32": w.u32(ValueType.u32).u32(value as number); break;
-    case "f32": w.u32(ValueType.f32).f32(value as number); break;
-    case "bool": w.u32(ValueType.bool).u8(value === true ? 1 : 0); break;
+    case "string":
+      w.u32(ValueType.string).str(value as string);
+      break;
+    case "u32":
+      w.u32(ValueType.u32).u32(value as number);
+      break;
+    case "f32":
+      w.u32(ValueType.f32).f32(value as number);
+      break;
+    case "bool":
+      w.u32(ValueType.bool).u8(value === true ? 1 : 0);
+      break;
     case "string[]": {
       const items = value as string[];
       w.u32(ValueType.array).u32(ValueType.string).u64(items.length);
@@ -220,8 +247,10 @@ function writeMeta(w: ByteWriter, [key, kind, value]: MetaEntry): void {
     case "f32[]":
     case "i32[]": {
       const items = value as number[];
-      w.u32(ValueType.array).u32(kind === "f32[]" ? ValueType.f32 : ValueType.i32).u64(items.length);
-      for (const item of items) (kind === "f32[]" ? w.f32(item) : w.i32(item));
+      w.u32(ValueType.array)
+        .u32(kind === "f32[]" ? ValueType.f32 : ValueType.i32)
+        .u64(items.length);
+      for (const item of items) kind === "f32[]" ? w.f32(item) : w.i32(item);
       break;
     }
   }
@@ -240,15 +269,45 @@ class ByteWriter {
     this.length += buf.length;
     return this;
   }
-  u8(n: number) { const b = Buffer.alloc(1); b.writeUInt8(n); return this.push(b); }
-  u32(n: number) { const b = Buffer.alloc(4); b.writeUInt32LE(n); return this.push(b); }
-  i32(n: number) { const b = Buffer.alloc(4); b.writeInt32LE(n); return this.push(b); }
-  f32(n: number) { const b = Buffer.alloc(4); b.writeFloatLE(n); return this.push(b); }
-  u64(n: number) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return this.push(b); }
-  str(s: string) { const bytes = Buffer.from(s, "utf8"); return this.u64(bytes.length).push(bytes); }
-  bytes(buf: Buffer) { return this.push(buf); }
-  pad(alignment: number) { const extra = (alignment - (this.length % alignment)) % alignment; return extra > 0 ? this.push(Buffer.alloc(extra)) : this; }
-  toBuffer(): Buffer { return Buffer.concat(this.chunks, this.length); }
+  u8(n: number) {
+    const b = Buffer.alloc(1);
+    b.writeUInt8(n);
+    return this.push(b);
+  }
+  u32(n: number) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return this.push(b);
+  }
+  i32(n: number) {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(n);
+    return this.push(b);
+  }
+  f32(n: number) {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(n);
+    return this.push(b);
+  }
+  u64(n: number) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(n));
+    return this.push(b);
+  }
+  str(s: string) {
+    const bytes = Buffer.from(s, "utf8");
+    return this.u64(bytes.length).push(bytes);
+  }
+  bytes(buf: Buffer) {
+    return this.push(buf);
+  }
+  pad(alignment: number) {
+    const extra = (alignment - (this.length % alignment)) % alignment;
+    return extra > 0 ? this.push(Buffer.alloc(extra)) : this;
+  }
+  toBuffer(): Buffer {
+    return Buffer.concat(this.chunks, this.length);
+  }
 }
 
 // ---- deterministic random weights ------------------------------------------------------------

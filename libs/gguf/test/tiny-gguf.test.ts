@@ -2,7 +2,16 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ensureTinyModel, seededRandom, tinyGguf, tinyModelDigest, tinyModelFileName, TinyModelShape, TINY_MODEL_MARKER_KEY, TINY_MODEL_NAME } from "../src/index.js";
+import {
+  ensureTinyModel,
+  seededRandom,
+  tinyGguf,
+  tinyModelDigest,
+  tinyModelFileName,
+  TinyModelShape,
+  TINY_MODEL_MARKER_KEY,
+  TINY_MODEL_NAME,
+} from "../src/index.js";
 
 // node-llama-cpp loading these bytes is the sidecar's test (apps/sidecar/test/engine.test.ts);
 // here: the file's frame, determinism, and the cache's write-once behaviour, with no runtime.

@@ -29,14 +29,29 @@ export function verifyProofBundle(input: unknown, logKey: string, witnessKeys: r
   const entryBytes = Buffer.from(b.inclusion.entry, "base64");
   const entry = step("snapshot entry", () => decodeEntry(entryBytes));
   const meta = step("snapshot entry", () => parseSnapshotMeta(entry.meta));
-  if (entry.kind !== "snapshot") throw new ProofError(`snapshot entry: entry ${entry.seq} is a ${entry.kind}, not a snapshot`);
-  if (entry.seq !== b.inclusion.leafIndex || entry.seq !== b.snapshot.seq) throw new ProofError("snapshot entry: its sequence number does not match the proof's leaf index");
-  if (meta.asOfSize !== entry.seq || meta.asOfSize !== b.snapshot.asOfSize) throw new ProofError("snapshot entry: as-of size does not match its position in the log");
-  if (meta.root !== b.snapshot.root || meta.accounts !== b.snapshot.size) throw new ProofError("snapshot entry: root or account count differs from the bundle's snapshot");
-  if (b.inclusion.treeSize !== cp.size) throw new ProofError(`log inclusion: proof is for size ${b.inclusion.treeSize}, checkpoint is for ${cp.size}`);
-  step("log inclusion", () => verifyInclusion(entry.seq, cp.size, leafHash(entryBytes), hexes(b.inclusion.proof), cp.root));
+  if (entry.kind !== "snapshot")
+    throw new ProofError(`snapshot entry: entry ${entry.seq} is a ${entry.kind}, not a snapshot`);
+  if (entry.seq !== b.inclusion.leafIndex || entry.seq !== b.snapshot.seq)
+    throw new ProofError("snapshot entry: its sequence number does not match the proof's leaf index");
+  if (meta.asOfSize !== entry.seq || meta.asOfSize !== b.snapshot.asOfSize)
+    throw new ProofError("snapshot entry: as-of size does not match its position in the log");
+  if (meta.root !== b.snapshot.root || meta.accounts !== b.snapshot.size)
+    throw new ProofError("snapshot entry: root or account count differs from the bundle's snapshot");
+  if (b.inclusion.treeSize !== cp.size)
+    throw new ProofError(`log inclusion: proof is for size ${b.inclusion.treeSize}, checkpoint is for ${cp.size}`);
+  step("log inclusion", () =>
+    verifyInclusion(entry.seq, cp.size, leafHash(entryBytes), hexes(b.inclusion.proof), cp.root),
+  );
   const leaf = leafHash(encodeBalanceLeaf(b.account, b.balance, meta.asOfSize));
-  step("balance in snapshot", () => verifyInclusion(b.snapshot.leafIndex, b.snapshot.size, leaf, hexes(b.snapshot.proof), Buffer.from(meta.root, "hex")));
+  step("balance in snapshot", () =>
+    verifyInclusion(
+      b.snapshot.leafIndex,
+      b.snapshot.size,
+      leaf,
+      hexes(b.snapshot.proof),
+      Buffer.from(meta.root, "hex"),
+    ),
+  );
   const witnesses = witnessKeys.map(parseVerifierKey);
   return {
     account: b.account,
@@ -48,14 +63,26 @@ export function verifyProofBundle(input: unknown, logKey: string, witnessKeys: r
   };
 }
 
-function checkAnchor(a: { kind: string; receipt: string }, checkpoint: string, log: NoteVerifier, witnesses: NoteVerifier[]): BundleVerdict["anchors"][number] {
+function checkAnchor(
+  a: { kind: string; receipt: string },
+  checkpoint: string,
+  log: NoteVerifier,
+  witnesses: NoteVerifier[],
+): BundleVerdict["anchors"][number] {
   const text = checkpoint.slice(0, checkpoint.indexOf("\n\n") + 1);
-  if (!a.receipt.startsWith(text)) return { kind: a.kind, status: "failed", detail: "receipt is for a different checkpoint" };
+  if (!a.receipt.startsWith(text))
+    return { kind: a.kind, status: "failed", detail: "receipt is for a different checkpoint" };
   try {
     openCheckpoint(a.receipt, log);
-    if (a.kind !== "witness") return { kind: a.kind, status: "verified", detail: "receipt carries the log's signature on this checkpoint" };
+    if (a.kind !== "witness")
+      return { kind: a.kind, status: "verified", detail: "receipt carries the log's signature on this checkpoint" };
     for (const w of witnesses) {
-      if (a.receipt.includes(`\u2014 ${w.name} `)) return { kind: a.kind, status: "verified", detail: `cosigned by ${w.name} at ${new Date(verifyCosignature(a.receipt, w) * 1000).toISOString()}` };
+      if (a.receipt.includes(`\u2014 ${w.name} `))
+        return {
+          kind: a.kind,
+          status: "verified",
+          detail: `cosigned by ${w.name} at ${new Date(verifyCosignature(a.receipt, w) * 1000).toISOString()}`,
+        };
     }
     return { kind: a.kind, status: "unchecked", detail: "no key given for the witness that cosigned it" };
   } catch (error) {

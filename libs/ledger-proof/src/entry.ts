@@ -73,7 +73,8 @@ function encodeIntoScratch(r: LedgerRecord, at: number): number {
 }
 
 export function decodeEntry(bytes: Buffer): LedgerRecord {
-  if (bytes.length < 102 || bytes.toString("latin1", 0, 4) !== ENTRY_MAGIC || bytes[4] !== 1) throw new TypeError("not a version 1 ledger entry");
+  if (bytes.length < 102 || bytes.toString("latin1", 0, 4) !== ENTRY_MAGIC || bytes[4] !== 1)
+    throw new TypeError("not a version 1 ledger entry");
   const codeAt = 21;
   const kind = (Object.keys(KindCode) as RecordKind[]).find((k) => KindCode[k] === bytes[codeAt]);
   if (kind === undefined) throw new TypeError(`unknown entry kind code ${bytes[codeAt]}`);
@@ -135,7 +136,8 @@ export function balanceLeafBytes(account: string): number {
 
 /** Writes the balance leaf encoding at `at` (so many leaves can share one buffer); returns the end offset. */
 export function writeBalanceLeaf(out: Buffer, at: number, account: string, balance: number, asOfSize: number): number {
-  if (!Number.isSafeInteger(balance) || !Number.isSafeInteger(asOfSize) || asOfSize < 0) throw new RangeError("balance leaf needs safe integers");
+  if (!Number.isSafeInteger(balance) || !Number.isSafeInteger(asOfSize) || asOfSize < 0)
+    throw new RangeError("balance leaf needs safe integers");
   let o = at + out.write("PLB1", at, "latin1");
   const nameAt = o + 2;
   const nameBytes = out.write(account, nameAt, "utf8");
@@ -160,7 +162,12 @@ export function snapshotMeta(m: SnapshotMeta): string {
 
 export function parseSnapshotMeta(meta: string): SnapshotMeta {
   const m = JSON.parse(meta) as Partial<SnapshotMeta>;
-  if (!Number.isSafeInteger(m.asOfSize) || !Number.isSafeInteger(m.accounts) || typeof m.root !== "string" || !/^[0-9a-f]{64}$/.test(m.root)) {
+  if (
+    !Number.isSafeInteger(m.asOfSize) ||
+    !Number.isSafeInteger(m.accounts) ||
+    typeof m.root !== "string" ||
+    !/^[0-9a-f]{64}$/.test(m.root)
+  ) {
     throw new TypeError("snapshot entry meta is not {asOfSize, accounts, root}");
   }
   return m as SnapshotMeta;
@@ -189,7 +196,8 @@ const ASCII = /^[\x00-\x7f]*$/;
 /** Writes a string field (length prefix, then UTF-8) at `at`, refused when it does not fit its prefix; returns the end offset. */
 function writeStr(out: Buffer, s: string, at: number, prefixBytes: 2 | 4): number {
   const n = out.write(s, at + prefixBytes, "utf8");
-  if (n > (prefixBytes === 2 ? 0xffff : 0xffffffff)) throw new RangeError(`string of ${n} bytes does not fit a ${prefixBytes}-byte length`);
+  if (n > (prefixBytes === 2 ? 0xffff : 0xffffffff))
+    throw new RangeError(`string of ${n} bytes does not fit a ${prefixBytes}-byte length`);
   if (prefixBytes === 2) out.writeUInt16BE(n, at);
   else out.writeUInt32BE(n, at);
   return at + prefixBytes + n;
@@ -197,7 +205,8 @@ function writeStr(out: Buffer, s: string, at: number, prefixBytes: 2 | 4): numbe
 
 /** A 64-bit big-endian integer without BigInt: high word (signed when `signed`) then low word. */
 function writeInt64(out: Buffer, v: number, at: number, signed: boolean): number {
-  if (!Number.isSafeInteger(v) || (!signed && v < 0)) throw new RangeError(`${v} is not a ${signed ? "" : "non-negative "}safe integer`);
+  if (!Number.isSafeInteger(v) || (!signed && v < 0))
+    throw new RangeError(`${v} is not a ${signed ? "" : "non-negative "}safe integer`);
   const high = Math.floor(v / 2 ** 32);
   const o = signed ? out.writeInt32BE(high, at) : out.writeUInt32BE(high, at);
   return out.writeUInt32BE(v - high * 2 ** 32, o);

@@ -15,7 +15,8 @@ export function subtreeRoot(leaves: readonly Uint8Array[], start: number, end: n
   let level: Uint8Array[] = leaves.slice(start, end);
   while (level.length > 1) {
     const next: Uint8Array[] = [];
-    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i] as Uint8Array, level[i + 1] as Uint8Array));
+    for (let i = 0; i + 1 < level.length; i += 2)
+      next.push(nodeHash(level[i] as Uint8Array, level[i + 1] as Uint8Array));
     if (level.length % 2 === 1) next.push(level[level.length - 1] as Uint8Array);
     level = next;
   }
@@ -23,14 +24,24 @@ export function subtreeRoot(leaves: readonly Uint8Array[], start: number, end: n
 }
 
 /** RFC 9162 §2.1.3.1 PATH(m, D[0:size]): the audit path for leaf `index` in the first `size` leaves. */
-export function inclusionProof(leaves: readonly Uint8Array[], index: number, size: number = leaves.length): Uint8Array[] {
-  if (!(index >= 0 && index < size && size <= leaves.length)) throw new RangeError(`no leaf ${index} in a tree of ${size}`);
+export function inclusionProof(
+  leaves: readonly Uint8Array[],
+  index: number,
+  size: number = leaves.length,
+): Uint8Array[] {
+  if (!(index >= 0 && index < size && size <= leaves.length))
+    throw new RangeError(`no leaf ${index} in a tree of ${size}`);
   return path(leaves, index, 0, size);
 }
 
 /** RFC 9162 §2.1.4.1 PROOF(m, D[0:n]): shows the first `size1` leaves are a prefix of the first `size2`. */
-export function consistencyProof(leaves: readonly Uint8Array[], size1: number, size2: number = leaves.length): Uint8Array[] {
-  if (!(size1 > 0 && size1 <= size2 && size2 <= leaves.length)) throw new RangeError(`no consistency proof from ${size1} to ${size2}`);
+export function consistencyProof(
+  leaves: readonly Uint8Array[],
+  size1: number,
+  size2: number = leaves.length,
+): Uint8Array[] {
+  if (!(size1 > 0 && size1 <= size2 && size2 <= leaves.length))
+    throw new RangeError(`no consistency proof from ${size1} to ${size2}`);
   if (size1 === size2) return [];
   return subproof(leaves, size1, 0, size2, true);
 }
@@ -85,7 +96,8 @@ export class CompactRange {
     const last = this.nodes.at(-1);
     if (last === undefined) return emptyRoot();
     let acc = last.hash;
-    for (let i = this.nodes.length - 2; i >= 0; i -= 1) acc = nodeHash((this.nodes[i] as { hash: Uint8Array }).hash, acc);
+    for (let i = this.nodes.length - 2; i >= 0; i -= 1)
+      acc = nodeHash((this.nodes[i] as { hash: Uint8Array }).hash, acc);
     return acc;
   }
 }

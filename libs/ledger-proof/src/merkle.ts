@@ -12,7 +12,8 @@ export function leafHash(entry: Uint8Array): Buffer {
 
 /** One-shot hashing of one 65-byte buffer: a tree of a million leaves makes two million of these. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_BYTES || right.length !== HASH_BYTES)
+    return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest();
   NODE_INPUT.set(left, 1);
   NODE_INPUT.set(right, 1 + HASH_BYTES);
   return hash("sha256", NODE_INPUT, "buffer");
@@ -32,7 +33,13 @@ export class ProofError extends Error {
  * RFC 9162 §2.1.3.2: checks that `leaf` is at `index` in the tree of `size` leaves whose root is
  * `root`. Throws ProofError naming the failed check; returns nothing on success.
  */
-export function verifyInclusion(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): void {
+export function verifyInclusion(
+  index: number,
+  size: number,
+  leaf: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): void {
   assertSize(index, "leaf index");
   assertSize(size, "tree size");
   if (index >= size) throw new ProofError(`leaf index ${index} is not below tree size ${size}`);
@@ -42,7 +49,12 @@ export function verifyInclusion(index: number, size: number, leaf: Uint8Array, p
 }
 
 /** Recomputes the root an inclusion proof commits to (RFC 9162 §2.1.3.2 steps 2-4). */
-export function rootFromInclusion(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[]): Uint8Array {
+export function rootFromInclusion(
+  index: number,
+  size: number,
+  leaf: Uint8Array,
+  proof: readonly Uint8Array[],
+): Uint8Array {
   let fn = index;
   let sn = size - 1;
   let r: Uint8Array = leaf;
@@ -69,7 +81,13 @@ export function rootFromInclusion(index: number, size: number, leaf: Uint8Array,
  * RFC 9162 §2.1.4.2: checks that the tree of `size2` leaves with root `root2` extends the tree of
  * `size1` leaves with root `root1`. Throws ProofError naming the failed check.
  */
-export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): void {
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): void {
   assertSize(size1, "first size");
   assertSize(size2, "second size");
   if (size2 < size1) throw new ProofError(`second size ${size2} is below first size ${size1}`);
@@ -112,7 +130,10 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+  return (
+    a.length === b.length &&
+    Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0
+  );
 }
 
 export function isPowerOfTwo(n: number): boolean {

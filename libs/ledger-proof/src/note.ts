@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
 
 /**
  * C2SP signed notes (https://c2sp.org/signed-note): a UTF-8 text ending in a newline, a blank
@@ -49,7 +57,11 @@ export function generateSigner(name: string, alg: NoteAlg = NoteAlg.ed25519): No
 export function signerFromSeed(name: string, seed: Buffer, alg: NoteAlg = NoteAlg.ed25519): NoteSigner {
   assertKeyName(name);
   if (seed.length !== 32) throw new NoteError(`an Ed25519 seed has 32 bytes, not ${seed.length}`);
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+    format: "der",
+    type: "pkcs8",
+  });
   const raw = Buffer.from(createPublicKey(privateKey).export({ format: "jwk" }).x ?? "", "base64url");
   const keyHash = noteKeyHash(name, alg, raw);
   const hex = keyHash.toString("hex");
@@ -66,10 +78,12 @@ export function signerFromSeed(name: string, seed: Buffer, alg: NoteAlg = NoteAl
 /** Parses "PRIVATE+KEY+NAME+HASH+KEY" back into a signer, checking the hash matches. */
 export function parseSignerKey(skey: string): NoteSigner {
   const parts = splitKey(skey, 5);
-  if (parts.length !== 5 || parts[0] !== "PRIVATE" || parts[1] !== "KEY") throw new NoteError("signer key is not PRIVATE+KEY+NAME+HASH+KEY");
+  if (parts.length !== 5 || parts[0] !== "PRIVATE" || parts[1] !== "KEY")
+    throw new NoteError("signer key is not PRIVATE+KEY+NAME+HASH+KEY");
   const data = Buffer.from(parts[4] ?? "", "base64");
   const alg = data[0];
-  if (alg !== NoteAlg.ed25519 && alg !== NoteAlg.cosignatureV1) throw new NoteError(`signer key algorithm ${alg} is not supported`);
+  if (alg !== NoteAlg.ed25519 && alg !== NoteAlg.cosignatureV1)
+    throw new NoteError(`signer key algorithm ${alg} is not supported`);
   const signer = signerFromSeed(parts[2] ?? "", data.subarray(1), alg);
   if (signer.keyHash.toString("hex") !== parts[3]) throw new NoteError("signer key hash does not match the key");
   return signer;
@@ -83,18 +97,26 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
   assertKeyName(name);
   const data = Buffer.from(b64, "base64");
   const alg = data[0];
-  if (alg !== NoteAlg.ed25519 && alg !== NoteAlg.cosignatureV1) throw new NoteError(`verifier key algorithm ${alg} is not supported`);
+  if (alg !== NoteAlg.ed25519 && alg !== NoteAlg.cosignatureV1)
+    throw new NoteError(`verifier key algorithm ${alg} is not supported`);
   const raw = data.subarray(1);
   if (raw.length !== 32) throw new NoteError(`an Ed25519 public key has 32 bytes, not ${raw.length}`);
   const keyHash = noteKeyHash(name, alg, raw);
-  if (!/^[0-9a-f]{8}$/.test(hex) || keyHash.toString("hex") !== hex) throw new NoteError("verifier key hash does not match the key");
+  if (!/^[0-9a-f]{8}$/.test(hex) || keyHash.toString("hex") !== hex)
+    throw new NoteError("verifier key hash does not match the key");
   const publicKey = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: "der", type: "spki" });
   return { name, keyHash, alg, publicKey, raw };
 }
 
 /** The 4-byte key hash: SHA-256(name ‖ "\n" ‖ alg ‖ pubkey)[:4]. */
 export function noteKeyHash(name: string, alg: NoteAlg, raw: Buffer): Buffer {
-  return createHash("sha256").update(name).update("\n").update(Buffer.from([alg])).update(raw).digest().subarray(0, 4);
+  return createHash("sha256")
+    .update(name)
+    .update("\n")
+    .update(Buffer.from([alg]))
+    .update(raw)
+    .digest()
+    .subarray(0, 4);
 }
 
 /** Signs `text` (which must end in a newline) and returns the whole note. */
@@ -136,7 +158,8 @@ export function openNote(note: string, verifier: NoteVerifier): { text: string; 
   const mine = parsed.signatures.filter((s) => s.name === verifier.name && s.keyHash.equals(verifier.keyHash));
   if (mine.length === 0) throw new NoteError(`note is not signed by ${verifier.name}`);
   for (const s of mine) {
-    if (!verify(null, Buffer.from(parsed.text, "utf8"), verifier.publicKey, s.signature)) throw new NoteError(`signature by ${verifier.name} does not verify`);
+    if (!verify(null, Buffer.from(parsed.text, "utf8"), verifier.publicKey, s.signature))
+      throw new NoteError(`signature by ${verifier.name} does not verify`);
   }
   return parsed;
 }
@@ -162,7 +185,8 @@ function splitKey(key: string, count: number): string[] {
 }
 
 function assertKeyName(name: string): void {
-  if (!/^[^\s+]{1,128}$/.test(name)) throw new NoteError(`key name ${JSON.stringify(name)} must be 1-128 characters without spaces or '+'`);
+  if (!/^[^\s+]{1,128}$/.test(name))
+    throw new NoteError(`key name ${JSON.stringify(name)} must be 1-128 characters without spaces or '+'`);
 }
 
 function assertText(text: string): void {

@@ -4,9 +4,27 @@ import { CompactRange, consistencyProof, inclusionProof, merkleRoot } from "../s
 import { leafHash, verifyConsistency, verifyInclusion } from "../src/merkle.js";
 
 // Public vectors from github.com/transparency-dev/merkle (Apache-2.0), converted to one JSON file.
-interface InclusionVector { file: string; leafIdx: number; treeSize: number; root: string | null; leafHash: string | null; proof: string[] | null; wantErr: boolean }
-interface ConsistencyVector { file: string; size1: number; size2: number; root1: string | null; root2: string | null; proof: string[] | null; wantErr: boolean }
-const vectors = JSON.parse(readFileSync(new URL("./vectors/transparency-dev-merkle.json", import.meta.url), "utf8")) as {
+interface InclusionVector {
+  file: string;
+  leafIdx: number;
+  treeSize: number;
+  root: string | null;
+  leafHash: string | null;
+  proof: string[] | null;
+  wantErr: boolean;
+}
+interface ConsistencyVector {
+  file: string;
+  size1: number;
+  size2: number;
+  root1: string | null;
+  root2: string | null;
+  proof: string[] | null;
+  wantErr: boolean;
+}
+const vectors = JSON.parse(
+  readFileSync(new URL("./vectors/transparency-dev-merkle.json", import.meta.url), "utf8"),
+) as {
   inclusion: InclusionVector[];
   consistency: ConsistencyVector[];
 };
@@ -61,7 +79,8 @@ describe("proof generation", () => {
       for (let first = 1; first <= size; first += 2) {
         const proof = consistencyProof(leaves, first, size);
         verifyConsistency(first, size, proof, merkleRoot(leaves.slice(0, first)), root);
-        if (first < size) expect(() => verifyConsistency(first, size, proof, merkleRoot(leaves.slice(1, first + 1)), root)).toThrow();
+        if (first < size)
+          expect(() => verifyConsistency(first, size, proof, merkleRoot(leaves.slice(1, first + 1)), root)).toThrow();
       }
     }
   });
@@ -74,7 +93,9 @@ describe("compact range", () => {
     expect(Buffer.from(range.root()).equals(Buffer.from(merkleRoot([])))).toBe(true);
     leaves.forEach((leaf, i) => {
       range.append(leaf);
-      expect(Buffer.from(range.root()).toString("hex")).toBe(Buffer.from(merkleRoot(leaves.slice(0, i + 1))).toString("hex"));
+      expect(Buffer.from(range.root()).toString("hex")).toBe(
+        Buffer.from(merkleRoot(leaves.slice(0, i + 1))).toString("hex"),
+      );
     });
     expect(range.size).toBe(140);
   });

@@ -1,6 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { cosignLine, openCheckpoint, parseCheckpointText, signCheckpoint, verifyCosignature } from "../src/checkpoint.js";
-import { appendSignature, generateSigner, NoteAlg, openNote, parseSignerKey, parseVerifierKey, signNote } from "../src/note.js";
+import {
+  cosignLine,
+  openCheckpoint,
+  parseCheckpointText,
+  signCheckpoint,
+  verifyCosignature,
+} from "../src/checkpoint.js";
+import {
+  appendSignature,
+  generateSigner,
+  NoteAlg,
+  openNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signNote,
+} from "../src/note.js";
 
 // The worked example from the Go signed-note documentation (golang.org/x/mod/sumdb/note).
 const goExample = {
@@ -23,7 +37,9 @@ describe("signed notes", () => {
   it("refuses an altered text, a wrong key, a bad key hash and a note without signatures", () => {
     const vkey = parseVerifierKey(goExample.vkey);
     expect(() => openNote(goExample.note.replace("cryptography", "cryptograph"), vkey)).toThrow(/does not verify/);
-    expect(() => openNote(goExample.note, parseVerifierKey(generateSigner("PeterNeumann").vkey))).toThrow(/not signed by/);
+    expect(() => openNote(goExample.note, parseVerifierKey(generateSigner("PeterNeumann").vkey))).toThrow(
+      /not signed by/,
+    );
     expect(() => parseVerifierKey(goExample.vkey.replace("c74f20a3", "c74f20a4"))).toThrow(/hash/);
     expect(() => openNote(goExample.text, vkey)).toThrow(/blank line/);
   });
@@ -40,7 +56,9 @@ describe("checkpoints", () => {
     expect(body.size).toBe(42);
     expect(body.root.equals(root)).toBe(true);
     expect(() => openCheckpoint(note, parseVerifierKey(log.vkey), "other")).toThrow(/origin/);
-    expect(() => openCheckpoint(note.replace("\n42\n", "\n43\n"), parseVerifierKey(log.vkey))).toThrow(/does not verify/);
+    expect(() => openCheckpoint(note.replace("\n42\n", "\n43\n"), parseVerifierKey(log.vkey))).toThrow(
+      /does not verify/,
+    );
   });
 
   it("refuses malformed bodies", () => {
@@ -57,7 +75,13 @@ describe("checkpoints", () => {
     expect(verifyCosignature(cosigned, parseVerifierKey(witness.vkey))).toBe(1_700_000_000);
     openCheckpoint(cosigned, parseVerifierKey(log.vkey));
     const other = signCheckpoint({ origin: "potluck.test/log", size: 4, root }, log);
-    const moved = other.slice(0, other.length) + cosigned.split("\n").filter((l) => l.startsWith("\u2014 witness.test")).join("\n") + "\n";
+    const moved =
+      other.slice(0, other.length) +
+      cosigned
+        .split("\n")
+        .filter((l) => l.startsWith("\u2014 witness.test"))
+        .join("\n") +
+      "\n";
     expect(() => verifyCosignature(moved, parseVerifierKey(witness.vkey))).toThrow(/does not verify/);
   });
 });

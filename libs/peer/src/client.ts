@@ -1,8 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { Agent, type IncomingMessage } from "node:http";
 import {
-  Capabilities, ErrorBody, MemorySearchResponse, ProbeResponse,
-  type InferStreamChunk, type LayerCode, type PeerInferRequest, type PeerMemorySearchRequest, type ProbeModel, type ProbeRequest,
+  Capabilities,
+  ErrorBody,
+  MemorySearchResponse,
+  ProbeResponse,
+  type InferStreamChunk,
+  type LayerCode,
+  type PeerInferRequest,
+  type PeerMemorySearchRequest,
+  type ProbeModel,
+  type ProbeRequest,
 } from "@potluck/protocol";
 import { ndjsonChunks, readText, send, socketErrors } from "./http-io.js";
 import { PeerClientLimits, ProbeSizes } from "./limits.js";
@@ -37,11 +45,20 @@ export interface PeerAgents {
  * per call, a measurable share of a healthy check (BENCHMARKS.md).
  */
 export function peerAgents(): PeerAgents {
-  const probe = () => new Agent({ keepAlive: true, maxSockets: PeerClientLimits.probeSocketsPerPeerMax, maxFreeSockets: PeerClientLimits.probeSocketsPerPeerMax });
+  const probe = () =>
+    new Agent({
+      keepAlive: true,
+      maxSockets: PeerClientLimits.probeSocketsPerPeerMax,
+      maxFreeSockets: PeerClientLimits.probeSocketsPerPeerMax,
+    });
   return {
     small: probe(),
     large: probe(),
-    stream: new Agent({ keepAlive: true, maxSockets: PeerClientLimits.streamSocketsPerPeerMax, maxFreeSockets: PeerClientLimits.probeSocketsPerPeerMax }),
+    stream: new Agent({
+      keepAlive: true,
+      maxSockets: PeerClientLimits.streamSocketsPerPeerMax,
+      maxFreeSockets: PeerClientLimits.probeSocketsPerPeerMax,
+    }),
   };
 }
 
@@ -73,7 +90,10 @@ export class PeerClient {
    * plane is good only if it comes back intact. With `model`, the answer also says that model's
    * state there (undefined when the peer's version predates that; ask its capabilities instead).
    */
-  async probe(peer: PeerAddress, options: { bytes?: number; model?: string; signal?: AbortSignal } = {}): Promise<{ latencyMs: number; model?: ProbeModel }> {
+  async probe(
+    peer: PeerAddress,
+    options: { bytes?: number; model?: string; signal?: AbortSignal } = {},
+  ): Promise<{ latencyMs: number; model?: ProbeModel }> {
     const bytes = options.bytes ?? ProbeSizes.largeBytes;
     // Printable bytes, so the payload's size on the wire equals `bytes` inside the JSON string.
     const payload = "p".repeat(bytes);
@@ -84,31 +104,56 @@ export class PeerClient {
     const res = await this.call(agent, peer, "POST", "/peer/probe", JSON.stringify(request), signal);
     const body = ProbeResponse.safeParse(await readJson(res, peer, signal));
     if (!body.success || body.data.payload !== payload) {
-      throw new PeerCallError("data-plane", `${peer.machine} echoed a different probe payload (${bytes} bytes sent)`, undefined, { kind: PeerErrorKind.invalid });
+      throw new PeerCallError(
+        "data-plane",
+        `${peer.machine} echoed a different probe payload (${bytes} bytes sent)`,
+        undefined,
+        { kind: PeerErrorKind.invalid },
+      );
     }
     const latencyMs = performance.now() - started;
     return body.data.model === undefined ? { latencyMs } : { latencyMs, model: body.data.model };
   }
 
-  async capabilities(peer: PeerAddress, signal: AbortSignal = AbortSignal.timeout(PeerClientLimits.probeTimeoutMs)): Promise<Capabilities> {
+  async capabilities(
+    peer: PeerAddress,
+    signal: AbortSignal = AbortSignal.timeout(PeerClientLimits.probeTimeoutMs),
+  ): Promise<Capabilities> {
     const res = await this.call(this.agents.stream, peer, "GET", "/peer/capabilities", "", signal);
     const body = Capabilities.safeParse(await readJson(res, peer, signal));
-    if (!body.success) throw invalid("capabilities", `${peer.machine} sent capabilities this version cannot read: ${body.error.issues[0]?.message ?? "invalid"}`);
+    if (!body.success)
+      throw invalid(
+        "capabilities",
+        `${peer.machine} sent capabilities this version cannot read: ${body.error.issues[0]?.message ?? "invalid"}`,
+      );
     return body.data;
   }
 
   /** POST /peer/memory/search; `signal` is the fleet deadline. */
-  async memorySearch(peer: PeerAddress, body: PeerMemorySearchRequest, signal: AbortSignal): Promise<MemorySearchResponse> {
+  async memorySearch(
+    peer: PeerAddress,
+    body: PeerMemorySearchRequest,
+    signal: AbortSignal,
+  ): Promise<MemorySearchResponse> {
     const res = await this.call(this.agents.stream, peer, "POST", "/peer/memory/search", JSON.stringify(body), signal);
     const parsed = MemorySearchResponse.safeParse(await readJson(res, peer, signal));
-    if (!parsed.success) throw invalid("capabilities", `malformed answer: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    if (!parsed.success)
+      throw invalid("capabilities", `malformed answer: ${parsed.error.issues[0]?.message ?? "invalid"}`);
     return parsed.data;
   }
 
   /** Sends anything (an unsigned GET /health) so an idle tunnel starts a handshake; never throws. */
   async nudge(peer: PeerAddress, signal: AbortSignal): Promise<void> {
     try {
-      const res = await send({ url: `${peer.url}/health`, method: "GET", path: "/health", body: "", headers: () => ({}), agent: this.agents.stream, signal });
+      const res = await send({
+        url: `${peer.url}/health`,
+        method: "GET",
+        path: "/health",
+        body: "",
+        headers: () => ({}),
+        agent: this.agents.stream,
+        signal,
+      });
       res.resume();
     } catch {
       // A nudge only has to leave this machine.
@@ -125,12 +170,22 @@ export class PeerClient {
     const onAbort = () => controller.abort(signal?.reason);
     if (signal?.aborted === true) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
-    const startTimer = setTimeout(() => controller.abort(new Error(`no response within ${PeerClientLimits.inferStartTimeoutMs / 1000} s`)), PeerClientLimits.inferStartTimeoutMs);
+    const startTimer = setTimeout(
+      () => controller.abort(new Error(`no response within ${PeerClientLimits.inferStartTimeoutMs / 1000} s`)),
+      PeerClientLimits.inferStartTimeoutMs,
+    );
     let tokens = 0;
     let res: IncomingMessage | undefined;
     let finished = false;
     try {
-      res = await this.call(this.agents.stream, peer, "POST", "/peer/infer", JSON.stringify(request), controller.signal);
+      res = await this.call(
+        this.agents.stream,
+        peer,
+        "POST",
+        "/peer/infer",
+        JSON.stringify(request),
+        controller.signal,
+      );
       clearTimeout(startTimer);
       for await (const chunk of ndjsonChunks(res)) {
         if (chunk.type === "token") tokens++;
@@ -143,7 +198,11 @@ export class PeerClient {
       if (error instanceof PeerCallError && tokens === 0) throw error;
       if (signal?.aborted === true) return;
       // The socket's own error says why (a keepalive timeout, a reset); the response only says "aborted".
-      yield streamBroken(peer, tokens, classifyNetworkError((res === undefined ? undefined : socketErrors.get(res)) ?? error).message);
+      yield streamBroken(
+        peer,
+        tokens,
+        classifyNetworkError((res === undefined ? undefined : socketErrors.get(res)) ?? error).message,
+      );
     } finally {
       clearTimeout(startTimer);
       signal?.removeEventListener("abort", onAbort);
@@ -159,23 +218,47 @@ export class PeerClient {
    * A one-token POST /peer/infer that resolves at the first chunk (diagnostics' first-token
    * check): unlike `infer`, a stream that breaks is thrown as the classified network failure.
    */
-  async firstChunk(peer: PeerAddress, request: Omit<PeerInferRequest, "jobId"> & { jobId?: string }, signal: AbortSignal): Promise<InferStreamChunk> {
+  async firstChunk(
+    peer: PeerAddress,
+    request: Omit<PeerInferRequest, "jobId"> & { jobId?: string },
+    signal: AbortSignal,
+  ): Promise<InferStreamChunk> {
     const body: PeerInferRequest = { ...request, jobId: request.jobId ?? `diag-${randomUUID()}` };
     const res = await this.call(this.agents.stream, peer, "POST", "/peer/infer", JSON.stringify(body), signal);
     try {
       for await (const chunk of ndjsonChunks(res)) return chunk;
     } catch (error) {
-      throw networkFailure("first-token", `${peer.machine}: the infer stream broke`, socketErrors.get(res) ?? error, signal);
+      throw networkFailure(
+        "first-token",
+        `${peer.machine}: the infer stream broke`,
+        socketErrors.get(res) ?? error,
+        signal,
+      );
     } finally {
       res.destroy();
     }
     throw invalid("first-token", `${peer.machine}: the infer stream ended without a chunk`);
   }
 
-  private async call(agent: Agent, peer: PeerAddress, method: string, path: string, body: string, signal: AbortSignal): Promise<IncomingMessage> {
+  private async call(
+    agent: Agent,
+    peer: PeerAddress,
+    method: string,
+    path: string,
+    body: string,
+    signal: AbortSignal,
+  ): Promise<IncomingMessage> {
     let res: IncomingMessage;
     try {
-      res = await send({ url: `${peer.url}${path}`, method, path, body, headers: () => this.sign({ method, path, body, target: peer.machine }), agent, signal });
+      res = await send({
+        url: `${peer.url}${path}`,
+        method,
+        path,
+        body,
+        headers: () => this.sign({ method, path, body, target: peer.machine }),
+        agent,
+        signal,
+      });
     } catch (error) {
       throw networkFailure("data-plane", `${method} ${peer.url}${path}`, error, signal);
     }
@@ -195,7 +278,11 @@ export class PeerClient {
 
 /** A network failure as a `PeerCallError`; once the caller's signal fired, it is that timeout whatever the socket said. */
 function networkFailure(layer: LayerCode, what: string, error: unknown, signal: AbortSignal): PeerCallError {
-  const failure = classifyNetworkError(signal.aborted && (error as { name?: unknown } | null)?.name !== "AbortError" ? Object.assign(new Error("aborted"), { name: "AbortError", cause: signal.reason }) : error);
+  const failure = classifyNetworkError(
+    signal.aborted && (error as { name?: unknown } | null)?.name !== "AbortError"
+      ? Object.assign(new Error("aborted"), { name: "AbortError", cause: signal.reason })
+      : error,
+  );
   return new PeerCallError(layer, `${what}: ${failure.message}`, undefined, { kind: failure.kind, cause: error });
 }
 
@@ -210,7 +297,8 @@ async function readJson(res: IncomingMessage, peer: PeerAddress, signal: AbortSi
   } catch (error) {
     const failure = networkFailure("data-plane", `${peer.machine}: response body lost mid-way`, error, signal);
     // The body's own bound is a broken answer, not a broken network.
-    if (error instanceof Error && error.message.startsWith("answer exceeds")) throw invalid("data-plane", `${peer.machine}: ${error.message}`);
+    if (error instanceof Error && error.message.startsWith("answer exceeds"))
+      throw invalid("data-plane", `${peer.machine}: ${error.message}`);
     throw failure;
   }
   try {

@@ -45,7 +45,8 @@ export async function send(call: OutgoingCall, retried = false): Promise<Incomin
     }
     req.on("error", (error: NodeJS.ErrnoException) => {
       if (response !== undefined) socketErrors.set(response, error);
-      if (!retried && req.reusedSocket && error.code === "ECONNRESET" && !call.signal.aborted) resolve(send(call, true));
+      if (!retried && req.reusedSocket && error.code === "ECONNRESET" && !call.signal.aborted)
+        resolve(send(call, true));
       else reject(error);
     });
     req.end(call.body.length > 0 ? call.body : undefined);
@@ -74,7 +75,10 @@ export async function readText(res: IncomingMessage): Promise<string> {
  */
 export async function* ndjsonChunks(res: IncomingMessage): AsyncGenerator<InferStreamChunk> {
   res.setEncoding("utf8");
-  const idle = setTimeout(() => res.destroy(new Error(`no data for ${PeerClientLimits.streamIdleMsMax / 1000} s`)), PeerClientLimits.streamIdleMsMax);
+  const idle = setTimeout(
+    () => res.destroy(new Error(`no data for ${PeerClientLimits.streamIdleMsMax / 1000} s`)),
+    PeerClientLimits.streamIdleMsMax,
+  );
   let buffered = "";
   try {
     // Not destroyed when the caller stops after the final chunk: the few bytes that end the
@@ -88,12 +92,14 @@ export async function* ndjsonChunks(res: IncomingMessage): AsyncGenerator<InferS
         buffered = buffered.slice(newline + 1);
         if (line.length > 0) {
           const chunk = InferStreamChunk.safeParse(JSON.parse(line));
-          if (!chunk.success) throw new Error(`unreadable stream chunk: ${chunk.error.issues[0]?.message ?? "invalid"}`);
+          if (!chunk.success)
+            throw new Error(`unreadable stream chunk: ${chunk.error.issues[0]?.message ?? "invalid"}`);
           yield chunk.data;
         }
         newline = buffered.indexOf("\n");
       }
-      if (buffered.length > PeerClientLimits.lineBytesMax) throw new Error(`a stream line exceeded ${PeerClientLimits.lineBytesMax} bytes`);
+      if (buffered.length > PeerClientLimits.lineBytesMax)
+        throw new Error(`a stream line exceeded ${PeerClientLimits.lineBytesMax} bytes`);
     }
   } finally {
     clearTimeout(idle);

@@ -6,9 +6,25 @@ export { ReplayCache } from "./replay-cache.js";
 export { coordinatorRoster, fileRoster, RosterUnavailableError, staticRoster, type PeerRoster } from "./roster.js";
 export { messageSigningParts, signedMessageMethod, verifyMessage } from "./signed-messages.js";
 export {
-  canonicalString, generateIdentity, privateKeyFromPem, publicKeyFromBase64, publicKeyToBase64, SignedAudience, signRequest, verifyRequest, VerifyFailure,
-  type KeyLookup, type RequestSigner, type SignedParts, type VerifyResult,
+  canonicalString,
+  generateIdentity,
+  privateKeyFromPem,
+  publicKeyFromBase64,
+  publicKeyToBase64,
+  SignedAudience,
+  signRequest,
+  verifyRequest,
+  VerifyFailure,
+  type KeyLookup,
+  type RequestSigner,
+  type SignedParts,
+  type VerifyResult,
 } from "./signing.js";
 export {
-  coordinatorKeyFingerprint, fingerprintOfToken, signCoordinatorAnswer, tokenFingerprintSeparator, verifyCoordinatorAnswer, type AnswerCheck,
+  coordinatorKeyFingerprint,
+  fingerprintOfToken,
+  signCoordinatorAnswer,
+  tokenFingerprintSeparator,
+  verifyCoordinatorAnswer,
+  type AnswerCheck,
 } from "./signing-coordinator.js";

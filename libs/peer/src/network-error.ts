@@ -37,7 +37,10 @@ export function classifyNetworkError(error: unknown): NetworkFailure {
     // Kept-alive sockets probe an idle connection every second, ten times (libuv's keepalive): a
     // peer that lost power or its link is declared gone after that many seconds of silence.
     case "ETIMEDOUT":
-      return { kind: NetworkErrorKind.timeout, message: "the peer stopped answering (connection timed out, ETIMEDOUT)" };
+      return {
+        kind: NetworkErrorKind.timeout,
+        message: "the peer stopped answering (connection timed out, ETIMEDOUT)",
+      };
     case "UND_ERR_CONNECT_TIMEOUT":
     case "UND_ERR_HEADERS_TIMEOUT":
     case "UND_ERR_BODY_TIMEOUT":
@@ -51,7 +54,10 @@ export function classifyNetworkError(error: unknown): NetworkFailure {
     case "ECONNRESET":
     case "EPIPE":
     case "UND_ERR_SOCKET":
-      return { kind: NetworkErrorKind.reset, message: `connection reset by the peer (${messageOf(innermost(error)) || code})` };
+      return {
+        kind: NetworkErrorKind.reset,
+        message: `connection reset by the peer (${messageOf(innermost(error)) || code})`,
+      };
     default:
       return { kind: NetworkErrorKind.unreachable, message: messageOf(error) };
   }
@@ -73,7 +79,8 @@ function errorCode(error: unknown): string | undefined {
 function innermost(error: unknown): unknown {
   let current: unknown = error;
   for (let depth = 0; depth < 4; depth++) {
-    if (current === null || typeof current !== "object" || typeof (current as { code?: unknown }).code === "string") return current;
+    if (current === null || typeof current !== "object" || typeof (current as { code?: unknown }).code === "string")
+      return current;
     const cause = (current as { cause?: unknown }).cause;
     if (cause === undefined) return current;
     current = cause;

@@ -28,7 +28,8 @@ export class ReplayCache {
     private readonly windowMs: number = SigningLimits.clockSkewMsMax,
     signerEntriesMax: number = SigningLimits.nonceSignerEntriesMax,
   ) {
-    if (!(entriesMax >= 1 && signerEntriesMax >= 1)) throw new Error("ReplayCache: entriesMax and signerEntriesMax must be at least 1");
+    if (!(entriesMax >= 1 && signerEntriesMax >= 1))
+      throw new Error("ReplayCache: entriesMax and signerEntriesMax must be at least 1");
     this.signerEntriesMax = Math.min(signerEntriesMax, entriesMax);
   }
 
@@ -77,8 +78,10 @@ export class ReplayCache {
 
   private dropFromLargest(): void {
     let largest: SignerNonces | undefined;
-    for (const own of this.signers.values()) if (largest === undefined || own.nonces.size > largest.nonces.size) largest = own;
-    if (largest === undefined || largest.nonces.size === 0) throw new Error("ReplayCache: counted entries but holds none");
+    for (const own of this.signers.values())
+      if (largest === undefined || own.nonces.size > largest.nonces.size) largest = own;
+    if (largest === undefined || largest.nonces.size === 0)
+      throw new Error("ReplayCache: counted entries but holds none");
     this.dropOldest(largest);
   }
 

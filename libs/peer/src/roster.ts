@@ -85,11 +85,18 @@ export function coordinatorRoster(options: {
       const res = await fetch(`${base}/v1/roster`, { signal: AbortSignal.timeout(fetchTimeoutMs) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const body = new Uint8Array(await res.arrayBuffer());
-      if (body.byteLength > RosterLimits.fileBytesMax) throw new Error(`larger than ${RosterLimits.fileBytesMax} bytes`);
+      if (body.byteLength > RosterLimits.fileBytesMax)
+        throw new Error(`larger than ${RosterLimits.fileBytesMax} bytes`);
       const header = (name: string) => res.headers.get(name);
-      const check = pinned === undefined ? firstUse(body, header) : verifyCoordinatorAnswer({ path: "/v1/roster", body, header }, { publicKey: pinned });
+      const check =
+        pinned === undefined
+          ? firstUse(body, header)
+          : verifyCoordinatorAnswer({ path: "/v1/roster", body, header }, { publicKey: pinned });
       if (!check.ok) throw new Error(`refused: ${check.message}`);
-      if (pinned === undefined) options.log?.(`pinned the coordinator key ${check.publicKey} on first use; give the key from DATA_DIR/mesh/state.json to pin it from the start`);
+      if (pinned === undefined)
+        options.log?.(
+          `pinned the coordinator key ${check.publicKey} on first use; give the key from DATA_DIR/mesh/state.json to pin it from the start`,
+        );
       pinned = check.publicKey;
       return parseRoster(JSON.parse(Buffer.from(body).toString("utf8")));
     },
@@ -98,12 +105,19 @@ export function coordinatorRoster(options: {
 
 /** With no pinned key: the answer must still be signed, by the key it carries. */
 function firstUse(body: Uint8Array, header: (name: string) => string | null) {
-  return verifyCoordinatorAnswer({ path: "/v1/roster", body, header }, { publicKey: header(CoordinatorAnswerHeaders.key) ?? "" });
+  return verifyCoordinatorAnswer(
+    { path: "/v1/roster", body, header },
+    { publicKey: header(CoordinatorAnswerHeaders.key) ?? "" },
+  );
 }
 
 /** A roster held in memory (tests, a machine configured by hand). */
 export function staticRoster(machines: readonly RosterEntry[]): PeerRoster {
-  return { entries: async () => machines, lookup: async (machine) => find(machines, machine), invalidate: () => undefined };
+  return {
+    entries: async () => machines,
+    lookup: async (machine) => find(machines, machine),
+    invalidate: () => undefined,
+  };
 }
 
 /**
@@ -132,7 +146,9 @@ function cachedRoster(o: {
       if (read !== "unchanged") cached = read;
     } catch (error) {
       lastError = error;
-      log(`reading ${o.what}: ${error instanceof Error ? error.message : String(error)}${cached === undefined ? "" : "; keeping the last good roster"}`);
+      log(
+        `reading ${o.what}: ${error instanceof Error ? error.message : String(error)}${cached === undefined ? "" : "; keeping the last good roster"}`,
+      );
     }
   };
   let inflight: Promise<void> | undefined;
@@ -164,7 +180,8 @@ function cachedRoster(o: {
 
 function parseRoster(value: unknown): RosterEntry[] {
   const parsed = Roster.safeParse(value);
-  if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)[0] ?? "invalid roster");
+  if (!parsed.success)
+    throw new Error(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)[0] ?? "invalid roster");
   return parsed.data.machines;
 }
 

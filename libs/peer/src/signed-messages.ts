@@ -10,7 +10,10 @@ import { SignedAudience, verifyRequest, type KeyLookup, type VerifyResult } from
 export const signedMessageMethod = "PUB";
 
 /** What `Identity.sign` (or `signRequest`) signs for a message on `subject`. */
-export function messageSigningParts(subject: string, payload: string): { method: string; path: string; body: string; target: string } {
+export function messageSigningParts(
+  subject: string,
+  payload: string,
+): { method: string; path: string; body: string; target: string } {
   return { method: signedMessageMethod, path: subject, body: payload, target: SignedAudience.messages };
 }
 

@@ -28,7 +28,11 @@ export function fingerprintOfToken(token: string): string | undefined {
 }
 
 /** The headers that sign one answer body for `path`. */
-export function signCoordinatorAnswer(path: string, body: string | Uint8Array, key: { privateKey: KeyObject; publicKey: string }): Record<string, string> {
+export function signCoordinatorAnswer(
+  path: string,
+  body: string | Uint8Array,
+  key: { privateKey: KeyObject; publicKey: string },
+): Record<string, string> {
   const signature = sign(null, answerString(path, body), key.privateKey).toString("base64");
   return { [CoordinatorAnswerHeaders.key]: key.publicKey, [CoordinatorAnswerHeaders.signature]: signature };
 }
@@ -46,20 +50,37 @@ export function verifyCoordinatorAnswer(
 ): AnswerCheck {
   const carried = answer.header(CoordinatorAnswerHeaders.key) ?? undefined;
   const signature = answer.header(CoordinatorAnswerHeaders.signature) ?? undefined;
-  if (carried === undefined || signature === undefined) return { ok: false, message: `the answer for ${answer.path} is not signed by the coordinator (no ${CoordinatorAnswerHeaders.signature} header)` };
+  if (carried === undefined || signature === undefined)
+    return {
+      ok: false,
+      message: `the answer for ${answer.path} is not signed by the coordinator (no ${CoordinatorAnswerHeaders.signature} header)`,
+    };
   const expected = "publicKey" in pin ? pin.publicKey : undefined;
-  if (expected !== undefined && carried !== expected) return { ok: false, message: `the answer for ${answer.path} is signed with another key than the coordinator's pinned one` };
+  if (expected !== undefined && carried !== expected)
+    return {
+      ok: false,
+      message: `the answer for ${answer.path} is signed with another key than the coordinator's pinned one`,
+    };
   if ("fingerprint" in pin && coordinatorKeyFingerprint(carried) !== pin.fingerprint) {
-    return { ok: false, message: `the answer for ${answer.path} is signed with a key whose fingerprint is not the join token's` };
+    return {
+      ok: false,
+      message: `the answer for ${answer.path} is signed with a key whose fingerprint is not the join token's`,
+    };
   }
   const key = publicKeyFromBase64(carried);
   let valid = false;
   try {
-    valid = key !== undefined && verify(null, answerString(answer.path, answer.body), key, Buffer.from(signature, "base64"));
+    valid =
+      key !== undefined && verify(null, answerString(answer.path, answer.body), key, Buffer.from(signature, "base64"));
   } catch {
     valid = false;
   }
-  return valid ? { ok: true, publicKey: carried } : { ok: false, message: `the coordinator's signature does not match the answer for ${answer.path}: it was changed on the way` };
+  return valid
+    ? { ok: true, publicKey: carried }
+    : {
+        ok: false,
+        message: `the coordinator's signature does not match the answer for ${answer.path}: it was changed on the way`,
+      };
 }
 
 function answerString(path: string, body: string | Uint8Array): Buffer {

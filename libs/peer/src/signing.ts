@@ -1,4 +1,13 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
 import { Headers } from "@potluck/protocol";
 import { SigningLimits } from "./limits.js";
 import type { ReplayCache } from "./replay-cache.js";
@@ -53,7 +62,12 @@ export const SignedAudience = {
  * The headers that sign one outgoing request (machine, timestamp, nonce, signature): a machine's
  * identity bound to `signRequest`. Called once per request sent, since a nonce is single-use.
  */
-export type RequestSigner = (request: { method: string; path: string; body: string; target: string }) => Record<string, string> | Promise<Record<string, string>>;
+export type RequestSigner = (request: {
+  method: string;
+  path: string;
+  body: string;
+  target: string;
+}) => Record<string, string> | Promise<Record<string, string>>;
 
 /** Looks up a machine's Ed25519 public key (32 raw bytes, base64), e.g. from the roster. */
 export type KeyLookup = (machine: string) => string | undefined | Promise<string | undefined>;
@@ -65,7 +79,16 @@ export type KeyLookup = (machine: string) => string | undefined | Promise<string
  */
 export function canonicalString(parts: SignedParts & { timestamp: string; nonce: string; machine: string }): string {
   const bodyHash = createHash("sha256").update(parts.body).digest("hex");
-  return ["potluck-peer-v2", parts.method.toUpperCase(), parts.path, bodyHash, parts.timestamp, parts.nonce, parts.machine, parts.target].join("\n");
+  return [
+    "potluck-peer-v2",
+    parts.method.toUpperCase(),
+    parts.path,
+    bodyHash,
+    parts.timestamp,
+    parts.nonce,
+    parts.machine,
+    parts.target,
+  ].join("\n");
 }
 
 /** The headers that sign a request from `machine` with its identity key. */
@@ -76,8 +99,17 @@ export function signRequest(
 ): Record<string, string> {
   const timestamp = String(options.nowMs ?? Date.now());
   const nonce = options.nonce ?? randomBytes(16).toString("base64url");
-  const signature = sign(null, Buffer.from(canonicalString({ ...parts, timestamp, nonce, machine: identity.machine })), identity.privateKey).toString("base64");
-  return { [Headers.machine]: identity.machine, [Headers.timestamp]: timestamp, [Headers.nonce]: nonce, [Headers.signature]: signature };
+  const signature = sign(
+    null,
+    Buffer.from(canonicalString({ ...parts, timestamp, nonce, machine: identity.machine })),
+    identity.privateKey,
+  ).toString("base64");
+  return {
+    [Headers.machine]: identity.machine,
+    [Headers.timestamp]: timestamp,
+    [Headers.nonce]: nonce,
+    [Headers.signature]: signature,
+  };
 }
 
 /**
@@ -96,40 +128,75 @@ export async function verifyRequest(
   const nonce = parts.headers(Headers.nonce);
   const signature = parts.headers(Headers.signature);
   if (machine === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
-    return fail(VerifyFailure.unsigned, `request is not signed: it needs the ${Headers.machine}, ${Headers.timestamp}, ${Headers.nonce} and ${Headers.signature} headers`);
+    return fail(
+      VerifyFailure.unsigned,
+      `request is not signed: it needs the ${Headers.machine}, ${Headers.timestamp}, ${Headers.nonce} and ${Headers.signature} headers`,
+    );
   }
-  if (nonce.length === 0 || nonce.length > SigningLimits.nonceCharsMax || signature.length > SigningLimits.signatureCharsMax) {
+  if (
+    nonce.length === 0 ||
+    nonce.length > SigningLimits.nonceCharsMax ||
+    signature.length > SigningLimits.signatureCharsMax
+  ) {
     return fail(VerifyFailure.badSignature, "nonce or signature header has an impossible length");
   }
   const keyText = await options.lookupKey(machine);
   const publicKey = keyText === undefined ? undefined : importedPublicKey(keyText);
-  if (publicKey === undefined) return fail(VerifyFailure.unknownKey, `no identity key is known for machine ${JSON.stringify(machine.slice(0, 64))}`);
+  if (publicKey === undefined)
+    return fail(
+      VerifyFailure.unknownKey,
+      `no identity key is known for machine ${JSON.stringify(machine.slice(0, 64))}`,
+    );
   const nowMs = options.nowMs ?? Date.now();
   const sentMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
-  if (!Number.isFinite(sentMs) || Math.abs(nowMs - sentMs) > SigningLimits.clockSkewMsMax || !options.replay.isFresh(machine, sentMs, nowMs)) {
-    return fail(VerifyFailure.staleTimestamp, `timestamp ${timestamp.slice(0, 20)} is outside the ${SigningLimits.clockSkewMsMax / 1000} s window around this machine's clock`);
+  if (
+    !Number.isFinite(sentMs) ||
+    Math.abs(nowMs - sentMs) > SigningLimits.clockSkewMsMax ||
+    !options.replay.isFresh(machine, sentMs, nowMs)
+  ) {
+    return fail(
+      VerifyFailure.staleTimestamp,
+      `timestamp ${timestamp.slice(0, 20)} is outside the ${SigningLimits.clockSkewMsMax / 1000} s window around this machine's clock`,
+    );
   }
-  const canonical = canonicalString({ method: parts.method, path: parts.path, body: parts.body, timestamp, nonce, machine, target: options.target });
+  const canonical = canonicalString({
+    method: parts.method,
+    path: parts.path,
+    body: parts.body,
+    timestamp,
+    nonce,
+    machine,
+    target: options.target,
+  });
   let valid = false;
   try {
     valid = verify(null, Buffer.from(canonical), publicKey, Buffer.from(signature, "base64"));
   } catch {
     valid = false;
   }
-  if (!valid) return fail(VerifyFailure.badSignature, `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp, nonce and target ${options.target}`);
-  if (!options.replay.remember(machine, nonce, sentMs, nowMs)) return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
+  if (!valid)
+    return fail(
+      VerifyFailure.badSignature,
+      `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp, nonce and target ${options.target}`,
+    );
+  if (!options.replay.remember(machine, nonce, sentMs, nowMs))
+    return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
   return { ok: true, machine };
 }
 
 /** A new Ed25519 identity: the private key as PKCS#8 PEM and the public key as 32 raw bytes in base64. */
 export function generateIdentity(): { privateKeyPem: string; publicKey: string } {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  return { privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), publicKey: publicKeyToBase64(publicKey) };
+  return {
+    privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+    publicKey: publicKeyToBase64(publicKey),
+  };
 }
 
 export function privateKeyFromPem(pem: string): KeyObject {
   const key = createPrivateKey(pem);
-  if (key.asymmetricKeyType !== "ed25519") throw new Error(`expected an Ed25519 private key, got ${key.asymmetricKeyType ?? "unknown"}`);
+  if (key.asymmetricKeyType !== "ed25519")
+    throw new Error(`expected an Ed25519 private key, got ${key.asymmetricKeyType ?? "unknown"}`);
   return key;
 }
 

@@ -1,12 +1,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PeerCallError, PeerClient, ProbeSizes, ReplayCache, generateIdentity, privateKeyFromPem, signRequest, verifyRequest, type VerifyResult } from "../src/index.js";
+import {
+  PeerCallError,
+  PeerClient,
+  ProbeSizes,
+  ReplayCache,
+  generateIdentity,
+  privateKeyFromPem,
+  signRequest,
+  verifyRequest,
+  type VerifyResult,
+} from "../src/index.js";
 
 // The client against a real node:http server that checks every signature the way a sidecar does.
 const mac = generateIdentity();
 const macKey = privateKeyFromPem(mac.privateKeyPem);
-const sign = (request: { method: string; path: string; body: string; target: string }) => signRequest(request, { machine: "mac", privateKey: macKey });
+const sign = (request: { method: string; path: string; body: string; target: string }) =>
+  signRequest(request, { machine: "mac", privateKey: macKey });
 const replay = new ReplayCache();
 const verified: VerifyResult[] = [];
 const probeBytes: number[] = [];
@@ -34,30 +45,57 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (path === "/reset") return void req.socket.resetAndDestroy();
   if (path === "/hang") return void hung.add(res);
   const result = await verifyRequest(
-    { method: req.method ?? "GET", path, body, headers: (name) => req.headers[name.toLowerCase()] as string | undefined },
+    {
+      method: req.method ?? "GET",
+      path,
+      body,
+      headers: (name) => req.headers[name.toLowerCase()] as string | undefined,
+    },
     { target: "linux", lookupKey: (machine) => (machine === "mac" ? mac.publicKey : undefined), replay },
   );
   verified.push(result);
-  if (!result.ok) return void res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: result.failure, message: result.message } }));
+  if (!result.ok)
+    return void res
+      .writeHead(401, { "content-type": "application/json" })
+      .end(JSON.stringify({ error: { code: result.failure, message: result.message } }));
   if (path === "/peer/probe") {
     const { payload } = JSON.parse(body.toString()) as { payload: string };
     probeBytes.push(payload.length);
-    return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ machine: "linux", bytes: payload.length, payload }));
+    return void res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ machine: "linux", bytes: payload.length, payload }));
   }
   if (path === "/peer/infer") {
     res.writeHead(200, { "content-type": "application/x-ndjson" });
     res.write(`${JSON.stringify({ type: "token", text: "Hi" })}\n`);
-    const done = { type: "done", servedBy: "linux", testModel: true, finishReason: "stop", usage: { promptTokens: 3, completionTokens: 1 }, at: new Date().toISOString() };
+    const done = {
+      type: "done",
+      servedBy: "linux",
+      testModel: true,
+      finishReason: "stop",
+      usage: { promptTokens: 3, completionTokens: 1 },
+      at: new Date().toISOString(),
+    };
     return void res.end(`${JSON.stringify(done)}\n`);
   }
-  if (path === "/peer/memory/search") return void res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "peer_search_disabled", message: "not opted in" } }));
+  if (path === "/peer/memory/search")
+    return void res
+      .writeHead(503, { "content-type": "application/json" })
+      .end(JSON.stringify({ error: { code: "peer_search_disabled", message: "not opted in" } }));
   res.writeHead(404).end();
 }
 
 const peer = () => ({ machine: "linux", url });
 /** A peer whose every call lands on `path` of the test server (the client's own path becomes a fragment). */
 const misbehaving = (path: string) => ({ machine: "linux", url: `${url}${path}#` });
-const request = { jobId: "job-1", model: "tiny", messages: [{ role: "user" as const, content: "hi" }], maxTokens: 1, temperature: 0, requester: { machine: "mac", owner: "home" } };
+const request = {
+  jobId: "job-1",
+  model: "tiny",
+  messages: [{ role: "user" as const, content: "hi" }],
+  maxTokens: 1,
+  temperature: 0,
+  requester: { machine: "mac", owner: "home" },
+};
 
 async function closedPortUrl(): Promise<string> {
   const closed = createServer();
@@ -68,7 +106,10 @@ async function closedPortUrl(): Promise<string> {
 }
 
 async function failure(promise: Promise<unknown>): Promise<PeerCallError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(PeerCallError);
   return error as PeerCallError;
 }
@@ -81,7 +122,10 @@ describe("signed calls, verified by the receiving side", () => {
     await client.probe(peer());
     await client.probe(peer(), { bytes: ProbeSizes.smallBytes });
     expect(probeBytes).toEqual([ProbeSizes.largeBytes, ProbeSizes.smallBytes]);
-    expect(verified).toEqual([{ ok: true, machine: "mac" }, { ok: true, machine: "mac" }]);
+    expect(verified).toEqual([
+      { ok: true, machine: "mac" },
+      { ok: true, machine: "mac" },
+    ]);
   });
 
   it("streams a whole reply and leaves its connection to the pool", async () => {
@@ -94,14 +138,27 @@ describe("signed calls, verified by the receiving side", () => {
 
   it("a request signed by an unknown key is refused with the check it failed", async () => {
     const stranger = generateIdentity();
-    const client = new PeerClient({ sign: (r) => signRequest(r, { machine: "mallory", privateKey: privateKeyFromPem(stranger.privateKeyPem) }) });
+    const client = new PeerClient({
+      sign: (r) => signRequest(r, { machine: "mallory", privateKey: privateKeyFromPem(stranger.privateKeyPem) }),
+    });
     const error = await failure(client.capabilities(peer()));
     expect(error).toMatchObject({ kind: "http", status: 401, code: "unknown_key", layer: "roster" });
   });
 
   it("an HTTP error keeps the peer's code and message", async () => {
-    const error = await failure(new PeerClient({ sign }).memorySearch(peer(), { query: "gpu", limit: 3, minConfidence: 0, includeCold: false }, AbortSignal.timeout(5_000)));
-    expect(error).toMatchObject({ kind: "http", status: 503, code: "peer_search_disabled", serverMessage: "not opted in" });
+    const error = await failure(
+      new PeerClient({ sign }).memorySearch(
+        peer(),
+        { query: "gpu", limit: 3, minConfidence: 0, includeCold: false },
+        AbortSignal.timeout(5_000),
+      ),
+    );
+    expect(error).toMatchObject({
+      kind: "http",
+      status: 503,
+      code: "peer_search_disabled",
+      serverMessage: "not opted in",
+    });
   });
 });
 
@@ -135,7 +192,11 @@ describe("one classification of network failures", () => {
     await new Promise<void>((resolve) => cutting.listen(0, "127.0.0.1", resolve));
     try {
       const chunks = [];
-      for await (const chunk of new PeerClient({ sign }).infer({ machine: "linux", url: `http://127.0.0.1:${(cutting.address() as AddressInfo).port}` }, request)) chunks.push(chunk);
+      for await (const chunk of new PeerClient({ sign }).infer(
+        { machine: "linux", url: `http://127.0.0.1:${(cutting.address() as AddressInfo).port}` },
+        request,
+      ))
+        chunks.push(chunk);
       expect(chunks[0]).toEqual({ type: "token", text: "Hi" });
       expect(chunks[1]).toMatchObject({ type: "error", code: "peer_stream_broken", layer: "data-plane" });
     } finally {

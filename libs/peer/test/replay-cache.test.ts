@@ -38,7 +38,14 @@ describe("ReplayCache", () => {
   it("keeps an honest signer's requests whatever many flooding signers do (bounded overall)", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ signer: fc.integer({ min: 0, max: 20 }), ahead: fc.integer({ min: -skew, max: skew }), count: fc.integer({ min: 1, max: 200 }) }), { maxLength: 30 }),
+        fc.array(
+          fc.record({
+            signer: fc.integer({ min: 0, max: 20 }),
+            ahead: fc.integer({ min: -skew, max: skew }),
+            count: fc.integer({ min: 1, max: 200 }),
+          }),
+          { maxLength: 30 },
+        ),
         fc.integer({ min: 0, max: 1_000 }),
         (floods, seed) => {
           const cache = new ReplayCache(2_000, skew, 150);

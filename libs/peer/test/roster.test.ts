@@ -5,7 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Roster, RosterEntry } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { coordinatorRoster, fileRoster, generateIdentity, privateKeyFromPem, RosterUnavailableError, signCoordinatorAnswer } from "../src/index.js";
+import {
+  coordinatorRoster,
+  fileRoster,
+  generateIdentity,
+  privateKeyFromPem,
+  RosterUnavailableError,
+  signCoordinatorAnswer,
+} from "../src/index.js";
 
 const hubIdentity = generateIdentity();
 const hub = { privateKey: privateKeyFromPem(hubIdentity.privateKeyPem), publicKey: hubIdentity.publicKey };
@@ -13,8 +20,16 @@ const hub = { privateKey: privateKeyFromPem(hubIdentity.privateKeyPem), publicKe
 function entry(name: string, owner = "home"): RosterEntry {
   const key = generateIdentity().publicKey as RosterEntry["identityPublicKey"];
   return {
-    id: `id-${name}`, name, owner, meshIp: "100.64.0.2" as RosterEntry["meshIp"], wireguardPublicKey: key as unknown as RosterEntry["wireguardPublicKey"],
-    identityPublicKey: key, endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false,
+    id: `id-${name}`,
+    name,
+    owner,
+    meshIp: "100.64.0.2" as RosterEntry["meshIp"],
+    wireguardPublicKey: key as unknown as RosterEntry["wireguardPublicKey"],
+    identityPublicKey: key,
+    endpoints: [],
+    state: "online",
+    lastHeartbeatAt: null,
+    staleKey: false,
   };
 }
 
@@ -85,7 +100,9 @@ describe("coordinator roster", () => {
       fetches++;
       if (req.url !== "/v1/roster") return void res.writeHead(404).end();
       const text = JSON.stringify(current);
-      res.writeHead(200, { "content-type": "application/json", ...signCoordinatorAnswer("/v1/roster", text, hub) }).end(text);
+      res
+        .writeHead(200, { "content-type": "application/json", ...signCoordinatorAnswer("/v1/roster", text, hub) })
+        .end(text);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -94,7 +111,12 @@ describe("coordinator roster", () => {
 
   it("is cached, re-read when told it changed, and early for a machine that just enrolled", async () => {
     let clock = 1_000_000;
-    const source = coordinatorRoster({ url, coordinatorKey: hub.publicKey, limits: { refreshMs: 60_000, earlyRefreshMinMs: 2_000 }, now: () => clock });
+    const source = coordinatorRoster({
+      url,
+      coordinatorKey: hub.publicKey,
+      limits: { refreshMs: 60_000, earlyRefreshMinMs: 2_000 },
+      now: () => clock,
+    });
     expect(await source.entries()).toHaveLength(2);
     const before = fetches;
     await source.lookup("linux");
@@ -128,7 +150,8 @@ describe("coordinator roster signatures", () => {
     const other = generateIdentity();
     server = createServer((_req, res) => {
       const text = JSON.stringify(good);
-      const signer = mode === "other-key" ? { privateKey: privateKeyFromPem(other.privateKeyPem), publicKey: other.publicKey } : hub;
+      const signer =
+        mode === "other-key" ? { privateKey: privateKeyFromPem(other.privateKeyPem), publicKey: other.publicKey } : hub;
       const headers = mode === "unsigned" ? {} : signCoordinatorAnswer("/v1/roster", text, signer);
       // Tampered: the key of "linux" swapped for the attacker's after the hub signed the answer.
       const sent = mode === "tampered" ? text.replace(good.machines[1]!.identityPublicKey, other.publicKey) : text;
@@ -149,7 +172,12 @@ describe("coordinator roster signatures", () => {
     }
     mode = "signed";
     const logs: string[] = [];
-    const source = coordinatorRoster({ url, coordinatorKey: hub.publicKey, limits: { refreshMs: 0 }, log: (m) => logs.push(m) });
+    const source = coordinatorRoster({
+      url,
+      coordinatorKey: hub.publicKey,
+      limits: { refreshMs: 0 },
+      log: (m) => logs.push(m),
+    });
     expect((await source.lookup("linux"))?.identityPublicKey).toBe(good.machines[1]!.identityPublicKey);
     mode = "tampered";
     await source.entries(); // the refresh behind the answer is refused...
@@ -168,7 +196,8 @@ describe("coordinator roster signatures", () => {
     expect(logs.join("\n")).toMatch(/pinned the coordinator key .* on first use/);
     mode = "other-key";
     await source.entries();
-    for (let i = 0; i < 100 && !logs.some((l) => /another key/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !logs.some((l) => /another key/.test(l)); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(logs.join("\n")).toMatch(/another key than the coordinator's pinned one/);
   });
 });

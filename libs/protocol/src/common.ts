@@ -3,13 +3,19 @@ import { z } from "zod";
 /** A machine name as it appears in the roster, NATS subjects and DNS-like labels. */
 export const MachineName = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "expected a lower-case name of letters, digits and '-', 1-63 characters");
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    "expected a lower-case name of letters, digits and '-', 1-63 characters",
+  );
 export type MachineName = z.infer<typeof MachineName>;
 
 /** An owner (household or person) name; the unit credits are accounted to. */
 export const OwnerName = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/, "expected a lower-case name of letters, digits, '_' and '-', 1-63 characters");
+  .regex(
+    /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/,
+    "expected a lower-case name of letters, digits, '_' and '-', 1-63 characters",
+  );
 export type OwnerName = z.infer<typeof OwnerName>;
 
 /** 32 raw bytes in standard base64: WireGuard and Ed25519 public keys both look like this. */
@@ -39,4 +45,6 @@ export const Endpoint = z
 export const IsoTime = z.iso.datetime({ offset: true });
 
 /** Identifiers chosen by callers (event ids, job ids): bounded, printable, no spaces. */
-export const ClientId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1-128 characters of letters, digits, '.', '_', ':' or '-'");
+export const ClientId = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1-128 characters of letters, digits, '.', '_', ':' or '-'");

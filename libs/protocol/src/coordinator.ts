@@ -4,7 +4,12 @@ import { Endpoint, IdentityKey, IsoTime, MachineName, MeshIp, OwnerName, Wiregua
 export const TokenCreateRequest = z.object({
   reusable: z.boolean().default(false),
   /** Seconds until the token expires; an hour by default, a week at most. */
-  ttlS: z.number().int().min(60).max(7 * 24 * 3600).default(3600),
+  ttlS: z
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 24 * 3600)
+    .default(3600),
   /**
    * The owner every machine enrolled with this token belongs to; absent, the coordinator's own
    * household owner. The token fixes it: the joining machine cannot choose another.
@@ -13,7 +18,12 @@ export const TokenCreateRequest = z.object({
 });
 export type TokenCreateRequest = z.infer<typeof TokenCreateRequest>;
 
-export const TokenCreated = z.object({ token: z.string(), expiresAt: IsoTime, reusable: z.boolean(), owner: OwnerName });
+export const TokenCreated = z.object({
+  token: z.string(),
+  expiresAt: IsoTime,
+  reusable: z.boolean(),
+  owner: OwnerName,
+});
 export type TokenCreated = z.infer<typeof TokenCreated>;
 
 export const EnrollRequest = z.object({

@@ -34,14 +34,22 @@ export function errorBody(code: string, message: string, field?: string): ErrorB
 /** The JSON error names this status's conventional code when the thrower gave none. */
 export function codeForStatus(status: number): string {
   switch (status) {
-    case 400: return ErrorCode.invalidRequest;
-    case 401: return ErrorCode.unauthorized;
-    case 403: return ErrorCode.forbidden;
-    case 404: return ErrorCode.notFound;
-    case 409: return ErrorCode.conflict;
-    case 413: return ErrorCode.bodyTooLarge;
-    case 503: return ErrorCode.unavailable;
-    default: return status >= 500 ? ErrorCode.internal : ErrorCode.invalidRequest;
+    case 400:
+      return ErrorCode.invalidRequest;
+    case 401:
+      return ErrorCode.unauthorized;
+    case 403:
+      return ErrorCode.forbidden;
+    case 404:
+      return ErrorCode.notFound;
+    case 409:
+      return ErrorCode.conflict;
+    case 413:
+      return ErrorCode.bodyTooLarge;
+    case 503:
+      return ErrorCode.unavailable;
+    default:
+      return status >= 500 ? ErrorCode.internal : ErrorCode.invalidRequest;
   }
 }
 

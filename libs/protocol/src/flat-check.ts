@@ -62,7 +62,11 @@ interface CheckDef {
 }
 
 function compileField(field: z.ZodType): Predicate | undefined {
-  const def = field._zod.def as unknown as CheckDef & { type: string; checks?: { _zod: { def: CheckDef } }[]; entries?: Record<string, unknown> };
+  const def = field._zod.def as unknown as CheckDef & {
+    type: string;
+    checks?: { _zod: { def: CheckDef } }[];
+    entries?: Record<string, unknown>;
+  };
   // A string format schema (z.iso.datetime(), …) carries its own check in its definition.
   const checks = [...(def.check === undefined ? [] : [def]), ...(def.checks ?? []).map((c) => c._zod.def)];
   if (def.type === "enum") {
@@ -73,7 +77,13 @@ function compileField(field: z.ZodType): Predicate | undefined {
   if (def.type === "string") {
     const parts: Predicate[] = [];
     for (const c of checks) {
-      if (c.check === "string_format" && (c.format === "regex" || c.format === "datetime") && c.pattern instanceof RegExp && !c.pattern.global && !c.pattern.sticky) {
+      if (
+        c.check === "string_format" &&
+        (c.format === "regex" || c.format === "datetime") &&
+        c.pattern instanceof RegExp &&
+        !c.pattern.global &&
+        !c.pattern.sticky
+      ) {
         const pattern = c.pattern;
         parts.push((v) => pattern.test(v as string));
       } else if (c.check === "min_length" && typeof c.minimum === "number") {
@@ -93,7 +103,8 @@ function compileField(field: z.ZodType): Predicate | undefined {
       else if ((c.check === "greater_than" || c.check === "less_than") && typeof c.value === "number") {
         const bound = c.value;
         const inclusive = c.inclusive === true;
-        if (c.check === "greater_than") parts.push(inclusive ? (v) => (v as number) >= bound : (v) => (v as number) > bound);
+        if (c.check === "greater_than")
+          parts.push(inclusive ? (v) => (v as number) >= bound : (v) => (v as number) > bound);
         else parts.push(inclusive ? (v) => (v as number) <= bound : (v) => (v as number) < bound);
       } else return undefined;
     }

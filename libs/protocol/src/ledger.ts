@@ -11,9 +11,16 @@ export const MICRO_CREDITS_PER_CREDIT = 1_000_000;
  * `balanceMicroMax` (10^9 credits). Both sums stay far below 2^53, so no balance can overflow a
  * double or a bigint column, whatever the order of events. The ledger checks them again before writing.
  */
-export const LedgerAmounts = { eventMicroMax: 10_000 * MICRO_CREDITS_PER_CREDIT, balanceMicroMax: 1_000_000_000 * MICRO_CREDITS_PER_CREDIT } as const;
+export const LedgerAmounts = {
+  eventMicroMax: 10_000 * MICRO_CREDITS_PER_CREDIT,
+  balanceMicroMax: 1_000_000_000 * MICRO_CREDITS_PER_CREDIT,
+} as const;
 
-const Amount = z.number().int("expected an integer number of micro-credits").positive("expected a positive amount").max(LedgerAmounts.eventMicroMax, `expected at most ${LedgerAmounts.eventMicroMax} micro-credits per event`);
+const Amount = z
+  .number()
+  .int("expected an integer number of micro-credits")
+  .positive("expected a positive amount")
+  .max(LedgerAmounts.eventMicroMax, `expected at most ${LedgerAmounts.eventMicroMax} micro-credits per event`);
 const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, "expected 32 bytes as lower-case hex");
 
 /** Published by both sides when a trusted peer (different owner) serves a job. */
@@ -46,15 +53,53 @@ export type EntryKind = z.infer<typeof EntryKind>;
  * earn is refused by name (`unpaired_earn`), not as a malformed body.
  */
 export const LedgerEventRequest = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("earn"), eventId: ClientId, account: OwnerName, amount: Amount, jobId: ClientId.optional() }),
+  z.object({
+    kind: z.literal("earn"),
+    eventId: ClientId,
+    account: OwnerName,
+    amount: Amount,
+    jobId: ClientId.optional(),
+  }),
   /** A direct payment from `account` (the requester's owner) to `payee` (the server's owner). */
-  z.object({ kind: z.literal("spend"), eventId: ClientId, account: OwnerName, payee: OwnerName, amount: Amount, jobId: ClientId.optional() }),
+  z.object({
+    kind: z.literal("spend"),
+    eventId: ClientId,
+    account: OwnerName,
+    payee: OwnerName,
+    amount: Amount,
+    jobId: ClientId.optional(),
+  }),
   /** The requester's machine reserves at most `amount` for a job `payee`'s machine serves; the payee settles for no more. */
-  z.object({ kind: z.literal("hold"), eventId: ClientId, account: OwnerName, payee: OwnerName, amount: Amount, jobId: ClientId }),
+  z.object({
+    kind: z.literal("hold"),
+    eventId: ClientId,
+    account: OwnerName,
+    payee: OwnerName,
+    amount: Amount,
+    jobId: ClientId,
+  }),
   z.object({ kind: z.literal("settle"), eventId: ClientId, account: OwnerName, holdEventId: ClientId, amount: Amount }),
   z.object({ kind: z.literal("void"), eventId: ClientId, account: OwnerName, holdEventId: ClientId }),
-  z.object({ kind: z.literal("adjust"), eventId: ClientId, account: OwnerName, delta: z.number().int().min(-LedgerAmounts.eventMicroMax).max(LedgerAmounts.eventMicroMax).refine((n) => n !== 0, "expected a non-zero integer"), reason: z.string().min(1).max(512) }),
-  z.object({ kind: z.literal("refund"), eventId: ClientId, account: OwnerName, amount: Amount, refundsEventId: ClientId, reason: z.string().min(1).max(512) }),
+  z.object({
+    kind: z.literal("adjust"),
+    eventId: ClientId,
+    account: OwnerName,
+    delta: z
+      .number()
+      .int()
+      .min(-LedgerAmounts.eventMicroMax)
+      .max(LedgerAmounts.eventMicroMax)
+      .refine((n) => n !== 0, "expected a non-zero integer"),
+    reason: z.string().min(1).max(512),
+  }),
+  z.object({
+    kind: z.literal("refund"),
+    eventId: ClientId,
+    account: OwnerName,
+    amount: Amount,
+    refundsEventId: ClientId,
+    reason: z.string().min(1).max(512),
+  }),
 ]);
 export type LedgerEventRequest = z.infer<typeof LedgerEventRequest>;
 
@@ -80,7 +125,12 @@ export const LedgerEntry = z.object({
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
 
-export const Balance = z.object({ account: OwnerName, balance: z.number().int(), held: z.number().int().nonnegative(), asOfSeq: z.number().int() });
+export const Balance = z.object({
+  account: OwnerName,
+  balance: z.number().int(),
+  held: z.number().int().nonnegative(),
+  asOfSeq: z.number().int(),
+});
 export type Balance = z.infer<typeof Balance>;
 
 /** A C2SP tlog-checkpoint signed note, with its parsed body for convenience. */
@@ -104,9 +154,21 @@ export const ProofBundle = z.object({
   version: z.literal(1),
   account: OwnerName,
   balance: z.number().int(),
-  snapshot: z.object({ seq: z.number().int().nonnegative(), asOfSize: z.number().int().nonnegative(), root: Hex32, leafIndex: z.number().int().nonnegative(), size: z.number().int().positive(), proof: HashList }),
+  snapshot: z.object({
+    seq: z.number().int().nonnegative(),
+    asOfSize: z.number().int().nonnegative(),
+    root: Hex32,
+    leafIndex: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    proof: HashList,
+  }),
   /** `entry` is the snapshot entry's canonical encoding in base64 (its Merkle leaf is SHA-256(0x00 ‖ entry)). */
-  inclusion: z.object({ leafIndex: z.number().int().nonnegative(), treeSize: z.number().int().positive(), proof: HashList, entry: z.string().max(8192) }),
+  inclusion: z.object({
+    leafIndex: z.number().int().nonnegative(),
+    treeSize: z.number().int().positive(),
+    proof: HashList,
+    entry: z.string().max(8192),
+  }),
   checkpoint: z.string().max(65_536),
   /** Receipts per anchor kind: "witness" is the checkpoint cosigned by a witness; "file" a log line. */
   anchors: z.array(z.object({ kind: z.string().max(64), receipt: z.string().max(65_536) })).max(16),
@@ -114,7 +176,12 @@ export const ProofBundle = z.object({
 export type ProofBundle = z.infer<typeof ProofBundle>;
 
 /** Bounds on the ledger's HTTP reads and writes. */
-export const LedgerLimits = { entriesPageMax: 500, balancesPageMax: 1000, eventBodyBytesMax: 16 * 1024, listPageMax: 500 } as const;
+export const LedgerLimits = {
+  entriesPageMax: 500,
+  balancesPageMax: 1000,
+  eventBodyBytesMax: 16 * 1024,
+  listPageMax: 500,
+} as const;
 
 /** Pages of the operator's lists (admin grants, parked events): newest first, before an id or sequence number. */
 export const ListQuery = z.object({
@@ -132,13 +199,25 @@ export const BalancesQuery = z.object({
   after: z.string().max(63).default(""),
   limit: z.coerce.number().int().min(1).max(LedgerLimits.balancesPageMax).default(100),
 });
-export const ConsistencyQuery = z.object({ from: z.coerce.number().int().positive(), to: z.coerce.number().int().positive() });
+export const ConsistencyQuery = z.object({
+  from: z.coerce.number().int().positive(),
+  to: z.coerce.number().int().positive(),
+});
 export const SizeParam = z.object({ size: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
 
 /** The answer to a write: applied now, or applied earlier with the same payload. */
-export const EventOutcome = z.object({ eventId: z.string(), status: z.enum(["applied", "already_applied"]), seq: z.number().int().nonnegative(), hash: Hex32.optional() });
+export const EventOutcome = z.object({
+  eventId: z.string(),
+  status: z.enum(["applied", "already_applied"]),
+  seq: z.number().int().nonnegative(),
+  hash: Hex32.optional(),
+});
 export type EventOutcome = z.infer<typeof EventOutcome>;
 
 /** A log asking a witness to cosign `checkpoint`, proving it extends the witness's last one (`oldSize`). */
-export const WitnessAddCheckpoint = z.object({ oldSize: z.number().int().nonnegative(), proof: HashList, checkpoint: z.string().min(1).max(65_536) });
+export const WitnessAddCheckpoint = z.object({
+  oldSize: z.number().int().nonnegative(),
+  proof: HashList,
+  checkpoint: z.string().min(1).max(65_536),
+});
 export type WitnessAddCheckpoint = z.infer<typeof WitnessAddCheckpoint>;

@@ -20,7 +20,9 @@ export const MemoryLimits = {
   sharesMax: 256,
 } as const;
 
-export const MemoryProject = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of letters, digits, '.', '_' or '-'");
+export const MemoryProject = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of letters, digits, '.', '_' or '-'");
 const Tag = z.string().min(1).max(MemoryLimits.tagCharsMax);
 
 export const MemoryWriteRequest = z.object({

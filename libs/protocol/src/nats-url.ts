@@ -46,12 +46,14 @@ export function redactNatsUrl(url: string): string {
 export function natsServerAuthConfig(url: string): string | undefined {
   const { user, pass, token } = natsConnectOptions(url);
   if (token !== undefined) return `authorization { token: ${JSON.stringify(token)} }\n`;
-  if (user !== undefined) return `authorization { user: ${JSON.stringify(user)}, password: ${JSON.stringify(pass ?? "")} }\n`;
+  if (user !== undefined)
+    return `authorization { user: ${JSON.stringify(user)}, password: ${JSON.stringify(pass ?? "")} }\n`;
   return undefined;
 }
 
 function parseNatsUrl(url: string): URL {
   const parsed = new URL(url);
-  if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") throw new Error(`expected a nats:// URL, got ${parsed.protocol}//`);
+  if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:")
+    throw new Error(`expected a nats:// URL, got ${parsed.protocol}//`);
   return parsed;
 }

@@ -82,7 +82,12 @@ export const ProbeModel = z.object({
 });
 export type ProbeModel = z.infer<typeof ProbeModel>;
 /** `model` is there exactly when the request named one (a sidecar older than that field leaves it out). */
-export const ProbeResponse = z.object({ machine: MachineName, bytes: z.number().int().nonnegative(), payload: z.string(), model: ProbeModel.optional() });
+export const ProbeResponse = z.object({
+  machine: MachineName,
+  bytes: z.number().int().nonnegative(),
+  payload: z.string(),
+  model: ProbeModel.optional(),
+});
 export type ProbeResponse = z.infer<typeof ProbeResponse>;
 
 export const ChatMessage = z.object({
@@ -114,7 +119,12 @@ export const ModelListResponse = z.object({
   data: z.array(
     z.object({
       id: z.string(),
-      potluck: z.object({ state: ModelState, progress: z.number().min(0).max(1).optional(), reason: z.string().optional(), test_model: z.boolean() }),
+      potluck: z.object({
+        state: ModelState,
+        progress: z.number().min(0).max(1).optional(),
+        reason: z.string().optional(),
+        test_model: z.boolean(),
+      }),
     }),
   ),
 });
@@ -129,7 +139,10 @@ export type ChatCompletionResponse = z.infer<typeof ChatCompletionResponse>;
 
 export const EmbeddingsRequest = z.object({
   model: z.string().max(256).optional(),
-  input: z.union([z.string().max(SidecarLimits.messageCharsMax), z.array(z.string().max(SidecarLimits.messageCharsMax)).min(1).max(SidecarLimits.embeddingInputsMax)]),
+  input: z.union([
+    z.string().max(SidecarLimits.messageCharsMax),
+    z.array(z.string().max(SidecarLimits.messageCharsMax)).min(1).max(SidecarLimits.embeddingInputsMax),
+  ]),
   /** The official client asks for base64 (little-endian float32) by default. */
   encoding_format: z.enum(["float", "base64"]).optional(),
 });

@@ -9,7 +9,8 @@ export const DEFAULT_SUBJECT_ROOT = "potluck";
  * subject.
  */
 export function subjectsFor(root: string = DEFAULT_SUBJECT_ROOT) {
-  if (!/^[a-z0-9_-]{1,32}$/.test(root)) throw new TypeError(`invalid NATS subject root ${JSON.stringify(root)}: expected 1-32 of a-z, 0-9, '_' or '-'`);
+  if (!/^[a-z0-9_-]{1,32}$/.test(root))
+    throw new TypeError(`invalid NATS subject root ${JSON.stringify(root)}: expected 1-32 of a-z, 0-9, '_' or '-'`);
   return {
     root,
     heartbeat: (machine: string) => `${root}.heartbeat.${token(MachineName, machine)}`,
@@ -30,6 +31,9 @@ export const Subjects = subjectsFor();
 
 function token(schema: typeof MachineName | typeof OwnerName, value: string): string {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new TypeError(`invalid NATS subject token ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  if (!parsed.success)
+    throw new TypeError(
+      `invalid NATS subject token ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+    );
   return parsed.data;
 }

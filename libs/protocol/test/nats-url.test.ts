@@ -3,11 +3,18 @@ import { natsConnectOptions, natsServerAuthConfig, redactNatsUrl } from "../src/
 
 describe("NATS URLs with credentials", () => {
   it("takes a lone user part as a token and strips it from the server address", () => {
-    expect(natsConnectOptions("nats://s3cret@hub.lan:4222")).toEqual({ servers: "nats://hub.lan:4222", token: "s3cret" });
+    expect(natsConnectOptions("nats://s3cret@hub.lan:4222")).toEqual({
+      servers: "nats://hub.lan:4222",
+      token: "s3cret",
+    });
   });
 
   it("takes user and password, percent-decoded", () => {
-    expect(natsConnectOptions("nats://ann:p%40ss%3Aword@10.0.0.2:4222")).toEqual({ servers: "nats://10.0.0.2:4222", user: "ann", pass: "p@ss:word" });
+    expect(natsConnectOptions("nats://ann:p%40ss%3Aword@10.0.0.2:4222")).toEqual({
+      servers: "nats://10.0.0.2:4222",
+      user: "ann",
+      pass: "p@ss:word",
+    });
   });
 
   it("leaves a URL without credentials alone", () => {
@@ -24,7 +31,9 @@ describe("NATS URLs with credentials", () => {
 
   it("writes the server's demand with the credentials quoted", () => {
     expect(natsServerAuthConfig("nats://s3cret@hub.lan:4222")).toBe('authorization { token: "s3cret" }\n');
-    expect(natsServerAuthConfig('nats://ann:a%22b@hub.lan:4222')).toBe('authorization { user: "ann", password: "a\\"b" }\n');
+    expect(natsServerAuthConfig("nats://ann:a%22b@hub.lan:4222")).toBe(
+      'authorization { user: "ann", password: "a\\"b" }\n',
+    );
   });
 
   it("refuses a URL that is not nats:// or tls://", () => {

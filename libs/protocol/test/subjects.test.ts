@@ -10,7 +10,8 @@ describe("Subjects", () => {
   });
 
   it("refuses names that would widen or escape a subject", () => {
-    for (const bad of ["a.b", "*", ">", "", "UPPER", "x y"]) expect(() => Subjects.heartbeat(bad)).toThrow(/invalid NATS subject token/);
+    for (const bad of ["a.b", "*", ">", "", "UPPER", "x y"])
+      expect(() => Subjects.heartbeat(bad)).toThrow(/invalid NATS subject token/);
   });
 
   it("never yields a subject with wildcards or extra tokens", () => {

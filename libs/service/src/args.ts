@@ -23,7 +23,10 @@ export interface ParsedFlags {
 /** A command line the user can fix; the message names the flag and what it expects. */
 export class ArgsError extends Error {
   override name = "ArgsError";
-  constructor(message: string, readonly flag?: string) {
+  constructor(
+    message: string,
+    readonly flag?: string,
+  ) {
     super(message);
   }
 }
@@ -58,14 +61,25 @@ function toArgsError(error: unknown, known: readonly string[]): ArgsError {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
       const long = typed?.startsWith("--") === true;
       const hint = flag === undefined || !long ? undefined : closest(flag, known);
-      const list = known.length === 0 ? "this command takes no flags" : `known flags: ${known.map((k) => `--${k}`).join(", ")}`;
+      const list =
+        known.length === 0 ? "this command takes no flags" : `known flags: ${known.map((k) => `--${k}`).join(", ")}`;
       const dash = long ? "" : "; a word that starts with - goes after --";
-      return new ArgsError(`unknown flag ${typed ?? "?"}${hint === undefined ? "" : ` (did you mean --${hint}?)`}; ${list}${dash}`, flag);
+      return new ArgsError(
+        `unknown flag ${typed ?? "?"}${hint === undefined ? "" : ` (did you mean --${hint}?)`}; ${list}${dash}`,
+        flag,
+      );
     }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return new ArgsError(flag === undefined ? message : `--${flag} ${message.includes("argument missing") ? "needs a value" : "takes no value"}`, flag);
+      return new ArgsError(
+        flag === undefined
+          ? message
+          : `--${flag} ${message.includes("argument missing") ? "needs a value" : "takes no value"}`,
+        flag,
+      );
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return new ArgsError(`unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ""}: this command takes only flags`.trim());
+      return new ArgsError(
+        `unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ""}: this command takes only flags`.trim(),
+      );
     default:
       return new ArgsError(message, flag);
   }
@@ -88,13 +102,16 @@ function closest(flag: string, known: readonly string[]): string | undefined {
 
 /** Optimal string alignment distance; flags are short (under ~30 characters), so the table is small. */
 function editDistance(a: string, b: string): number {
-  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number) => rows[i]?.[j] ?? 0;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let distance = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) distance = Math.min(distance, at(i - 2, j - 2) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        distance = Math.min(distance, at(i - 2, j - 2) + 1);
       (rows[i] as number[])[j] = distance;
     }
   }

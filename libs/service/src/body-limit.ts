@@ -21,12 +21,18 @@ export interface BodyLimitOptions {
  * prompt can start (see BENCHMARKS.md). Elsewhere (`app.request()` in tests) the web stream is read.
  */
 export function limitBody({ bytesMax, what = "body" }: BodyLimitOptions): MiddlewareHandler {
-  const tooLarge = () => new PotluckHttpError(413, ErrorCode.bodyTooLarge, `${what}: larger than ${bytesMax} bytes`, what);
+  const tooLarge = () =>
+    new PotluckHttpError(413, ErrorCode.bodyTooLarge, `${what}: larger than ${bytesMax} bytes`, what);
   return async (c, next) => {
     // A GET or HEAD carries a body only when it declares one (a length or chunked); one that
     // does is bounded like any other, since a signature check may still read it.
     const declaredLength = c.req.header("content-length");
-    if ((c.req.method === "GET" || c.req.method === "HEAD") && declaredLength === undefined && c.req.header("transfer-encoding") === undefined) return next();
+    if (
+      (c.req.method === "GET" || c.req.method === "HEAD") &&
+      declaredLength === undefined &&
+      c.req.header("transfer-encoding") === undefined
+    )
+      return next();
     const declared = Number(declaredLength ?? 0);
     if (declared > bytesMax) throw tooLarge();
     // Mounted twice on one route (an app and its sub-app): the body was read once already.
@@ -36,7 +42,10 @@ export function limitBody({ bytesMax, what = "body" }: BodyLimitOptions): Middle
       return next();
     }
     const incoming = incomingOf(c);
-    const body = incoming === undefined ? await readWebCapped(c, bytesMax, tooLarge) : await readNodeCapped(incoming, bytesMax, tooLarge);
+    const body =
+      incoming === undefined
+        ? await readWebCapped(c, bytesMax, tooLarge)
+        : await readNodeCapped(incoming, bytesMax, tooLarge);
     if (body === undefined) return next();
     // hono keeps promises in this cache (its type says values); json() parses the cached text.
     const cache = c.req.bodyCache as Record<string, Promise<unknown>>;

@@ -37,12 +37,18 @@ export function parseConfig<S extends z.ZodObject>(
   const issue = parsed.error.issues[0];
   const variable = issue?.path[0] === undefined ? "configuration" : String(issue.path[0]);
   const shown = input[variable];
-  throw new ConfigError(variable, `${variable}${shown === undefined ? "" : `=${JSON.stringify(shown)}`}: ${issue?.message ?? "invalid value"} (or --${flagNameFor(variable)})`);
+  throw new ConfigError(
+    variable,
+    `${variable}${shown === undefined ? "" : `=${JSON.stringify(shown)}`}: ${issue?.message ?? "invalid value"} (or --${flagNameFor(variable)})`,
+  );
 }
 
 export class ConfigError extends Error {
   override name = "ConfigError";
-  constructor(readonly variable: string, message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -51,20 +57,30 @@ export class ConfigError extends Error {
 export class ConfigHelp extends ConfigError {
   override name = "ConfigHelp";
   constructor(variables: readonly string[]) {
-    super("help", `flags (each overrides the variable of the same name):\n${variables.map((v) => `  --${flagNameFor(v)}  (${v})`).join("\n")}`);
+    super(
+      "help",
+      `flags (each overrides the variable of the same name):\n${variables.map((v) => `  --${flagNameFor(v)}  (${v})`).join("\n")}`,
+    );
   }
 }
 
 /** POTLUCK_FW_WATCH_INTERVAL -> fw-watch-interval; DATABASE_URL -> database-url. */
 export function flagNameFor(variable: string): string {
-  return variable.replace(/^POTLUCK_/, "").toLowerCase().replaceAll("_", "-");
+  return variable
+    .replace(/^POTLUCK_/, "")
+    .toLowerCase()
+    .replaceAll("_", "-");
 }
 
 /**
  * Every configuration flag takes a value; a bare `--ingest` (next word missing or another flag)
  * means "true", as it always has, so on/off settings read naturally on a command line.
  */
-function readFlags(variables: readonly string[], argv: readonly string[], options: ConfigFlagOptions): Map<string, string> {
+function readFlags(
+  variables: readonly string[],
+  argv: readonly string[],
+  options: ConfigFlagOptions,
+): Map<string, string> {
   const strings = variables.map(flagNameFor);
   const booleans = [...(options.booleans ?? []), "help"];
   const valued = new Set(strings);
@@ -76,18 +92,33 @@ function readFlags(variables: readonly string[], argv: readonly string[], option
   try {
     return parseFlags(args, { strings, booleans, positionals: false }).flags;
   } catch (error) {
-    if (error instanceof ArgsError) throw new ConfigError(error.flag === undefined ? "arguments" : `--${error.flag}`, error.message);
+    if (error instanceof ArgsError)
+      throw new ConfigError(error.flag === undefined ? "arguments" : `--${error.flag}`, error.message);
     throw error;
   }
 }
 
 /** Shared field parsers for configuration schemas. */
 export const ConfigFields = {
-  port: (fallback: number) => z.coerce.number().int("expected a TCP port number").min(1, "expected a TCP port 1-65535").max(65535, "expected a TCP port 1-65535").default(fallback),
+  port: (fallback: number) =>
+    z.coerce
+      .number()
+      .int("expected a TCP port number")
+      .min(1, "expected a TCP port 1-65535")
+      .max(65535, "expected a TCP port 1-65535")
+      .default(fallback),
   flag: (fallback: boolean) =>
-    z.enum(["0", "1", "true", "false", "yes", "no"], "expected 0 or 1").default(fallback ? "1" : "0").transform((v) => v === "1" || v === "true" || v === "yes"),
+    z
+      .enum(["0", "1", "true", "false", "yes", "no"], "expected 0 or 1")
+      .default(fallback ? "1" : "0")
+      .transform((v) => v === "1" || v === "true" || v === "yes"),
   url: (protocols: readonly string[]) =>
-    z.url(`expected a URL (${protocols.join(", ")})`).refine((u) => protocols.some((p) => u.startsWith(`${p}:`)), `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}`),
+    z
+      .url(`expected a URL (${protocols.join(", ")})`)
+      .refine(
+        (u) => protocols.some((p) => u.startsWith(`${p}:`)),
+        `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}`,
+      ),
 } as const;
 
 /** Loads configuration for a service's main.ts: a bad value prints one line and exits 2; `--help` prints the flags and exits 0. */

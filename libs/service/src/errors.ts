@@ -14,7 +14,8 @@ export function jsonErrors<A extends Hono<any, any, any>>(app: A, { log }: { log
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err);
-    if (status >= 500) log?.error({ err, method: c.req.method, path: c.req.path }, "request failed with an internal error");
+    if (status >= 500)
+      log?.error({ err, method: c.req.method, path: c.req.path }, "request failed with an internal error");
     if (body.error.code === ErrorCode.malformedJson && body.error.field === undefined) {
       return c.json(errorBody(ErrorCode.malformedJson, `body: ${body.error.message}`, "body"), 400);
     }

@@ -1,6 +1,14 @@
 export { ArgsError, parseFlags, type FlagSpec, type ParsedFlags } from "./args.js";
 export { limitBody, type BodyLimitOptions } from "./body-limit.js";
-export { ConfigError, ConfigFields, ConfigHelp, flagNameFor, loadConfigOrExit, parseConfig, type ConfigFlagOptions } from "./config.js";
+export {
+  ConfigError,
+  ConfigFields,
+  ConfigHelp,
+  flagNameFor,
+  loadConfigOrExit,
+  parseConfig,
+  type ConfigFlagOptions,
+} from "./config.js";
 export { jsonErrors } from "./errors.js";
 export { drainOnSignal } from "./lifecycle.js";
 export { messageOf, silentLogger, type LogFn, type Logger } from "./logger.js";

@@ -33,7 +33,12 @@ export interface LoopbackGuardOptions {
  * A request without Host or Origin passes those checks: every browser sends Host, and a local
  * process that omits it could reach the socket directly anyway.
  */
-export function loopbackGuard({ isOpen = () => false, remoteAddress, apiKey, what = "this API" }: LoopbackGuardOptions = {}): MiddlewareHandler {
+export function loopbackGuard({
+  isOpen = () => false,
+  remoteAddress,
+  apiKey,
+  what = "this API",
+}: LoopbackGuardOptions = {}): MiddlewareHandler {
   const keyDigest = apiKey === undefined || apiKey.length === 0 ? undefined : digest(apiKey);
   return async (c, next) => {
     if (isOpen(c.req.path)) return next();
@@ -42,13 +47,31 @@ export function loopbackGuard({ isOpen = () => false, remoteAddress, apiKey, wha
     // A local client may send a bearer token of its own (OpenAI SDKs always do): a key that does
     // not match is ignored on loopback and named only when the request needed it.
     // Answered here rather than thrown, so the refusal has its shape in any app, onError or not.
-    const wrongKey = () => c.json(errorBody(ErrorCode.unauthorized, "authorization: the bearer token is not this machine's POTLUCK_API_KEY", "authorization"), 401);
+    const wrongKey = () =>
+      c.json(
+        errorBody(
+          ErrorCode.unauthorized,
+          "authorization: the bearer token is not this machine's POTLUCK_API_KEY",
+          "authorization",
+        ),
+        401,
+      );
     if (remoteAddress !== undefined) {
       const address = remoteAddress(c);
       if (!isLoopbackAddress(address)) {
         if (key === "mismatch") return wrongKey();
-        const opening = keyDigest === undefined ? "set POTLUCK_API_KEY on this machine to open it to the LAN" : "send Authorization: Bearer <POTLUCK_API_KEY>";
-        return c.json(errorBody(ErrorCode.forbidden, `${c.req.path}: ${what} is only served to this machine (loopback), not to ${address ?? "an unknown caller"}; ${opening}`, "address"), 403);
+        const opening =
+          keyDigest === undefined
+            ? "set POTLUCK_API_KEY on this machine to open it to the LAN"
+            : "send Authorization: Bearer <POTLUCK_API_KEY>";
+        return c.json(
+          errorBody(
+            ErrorCode.forbidden,
+            `${c.req.path}: ${what} is only served to this machine (loopback), not to ${address ?? "an unknown caller"}; ${opening}`,
+            "address",
+          ),
+          403,
+        );
       }
     }
     const refusal = loopbackNameRefusal(c);
@@ -66,9 +89,17 @@ export function loopbackGuard({ isOpen = () => false, remoteAddress, apiKey, wha
  */
 export function loopbackNameRefusal(c: Context): { field: "host" | "origin"; message: string } | undefined {
   const host = c.req.header("host");
-  if (host !== undefined && !isLoopbackHost(host)) return { field: "host", message: `answers loopback names only (127.0.0.1, localhost, [::1]), not Host ${JSON.stringify(host.slice(0, 100))}` };
+  if (host !== undefined && !isLoopbackHost(host))
+    return {
+      field: "host",
+      message: `answers loopback names only (127.0.0.1, localhost, [::1]), not Host ${JSON.stringify(host.slice(0, 100))}`,
+    };
   const origin = c.req.header("origin");
-  if (origin !== undefined && !isLoopbackOrigin(origin)) return { field: "origin", message: `answers pages served from loopback only, not Origin ${JSON.stringify(origin.slice(0, 100))}` };
+  if (origin !== undefined && !isLoopbackOrigin(origin))
+    return {
+      field: "origin",
+      message: `answers pages served from loopback only, not Origin ${JSON.stringify(origin.slice(0, 100))}`,
+    };
   return undefined;
 }
 

@@ -45,15 +45,29 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     try {
-      const nc = await connect({ ...natsConnectOptions(url), name, timeout: NatsConnectLimits.attemptTimeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: NatsConnectLimits.reconnectWaitMs });
+      const nc = await connect({
+        ...natsConnectOptions(url),
+        name,
+        timeout: NatsConnectLimits.attemptTimeoutMs,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: NatsConnectLimits.reconnectWaitMs,
+      });
       if (attempt > 1) log.info({ attempt }, `connected to NATS at ${shown}`);
       watchStatus(nc, shown, log);
       return nc;
     } catch (error) {
-      if (isAuthFailure(error)) throw new Error(`connecting to NATS at ${shown}: ${messageOf(error)}`, { cause: error });
+      if (isAuthFailure(error))
+        throw new Error(`connecting to NATS at ${shown}: ${messageOf(error)}`, { cause: error });
       const ofMax = Number.isFinite(attemptsMax) ? ` of ${attemptsMax}` : "";
-      log.warn({ attempt, err: messageOf(error), retryInMs: waitMs }, `waiting for NATS at ${shown} (attempt ${attempt}${ofMax})`);
-      if (attempt >= attemptsMax) throw new NatsUnavailableError(`NATS at ${shown} did not answer after ${attempt} attempts: ${messageOf(error)}`, { cause: error });
+      log.warn(
+        { attempt, err: messageOf(error), retryInMs: waitMs },
+        `waiting for NATS at ${shown} (attempt ${attempt}${ofMax})`,
+      );
+      if (attempt >= attemptsMax)
+        throw new NatsUnavailableError(
+          `NATS at ${shown} did not answer after ${attempt} attempts: ${messageOf(error)}`,
+          { cause: error },
+        );
     }
     await sleep(waitMs, signal);
     waitMs = Math.min(waitMs * 2, NatsConnectLimits.retryMsMax);

@@ -21,7 +21,9 @@ export interface RunServiceOptions<C, S extends { app: Fetchable; close(): Promi
  * failed start exits 1 with one line naming why, and SIGTERM stops accepting before the service
  * closes.
  */
-export async function runService<C, S extends { app: Fetchable; close(): Promise<void> }>(options: RunServiceOptions<C, S>): Promise<void> {
+export async function runService<C, S extends { app: Fetchable; close(): Promise<void> }>(
+  options: RunServiceOptions<C, S>,
+): Promise<void> {
   const { name, log } = options;
   const command = `potluck-${name}`;
   const config = loadConfigOrExit(command, options.loadConfig);
@@ -30,10 +32,13 @@ export async function runService<C, S extends { app: Fetchable; close(): Promise
     // The handler is in place before the "listening" line: a supervisor that signals the moment
     // it sees that line still gets a drain, not an abrupt exit.
     let server: ServedApp | undefined;
-    drainOnSignal({ log, close: async () => {
-      await server?.close();
-      await service.close();
-    } });
+    drainOnSignal({
+      log,
+      close: async () => {
+        await server?.close();
+        await service.close();
+      },
+    });
     server = await serveApp(service.app, { ...options.listen(config, service), log, name });
   } catch (error) {
     // A setting that is only checked while starting (a model path, say) is still a setting.

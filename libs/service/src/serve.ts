@@ -23,11 +23,15 @@ export interface ServedApp {
  * Listens with @hono/node-server and resolves once the port is bound, so a taken port is a
  * rejected promise the caller can report instead of an 'error' event nobody listens to.
  */
-export function serveApp(app: { fetch: (request: Request, env?: unknown) => Response | Promise<Response> }, options: ServeOptions): Promise<ServedApp> {
+export function serveApp(
+  app: { fetch: (request: Request, env?: unknown) => Response | Promise<Response> },
+  options: ServeOptions,
+): Promise<ServedApp> {
   const { port, hostname, log, name = "service", details = {} } = options;
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port, hostname });
-    const onError = (error: Error) => reject(new Error(`listening on ${hostname}:${port}: ${error.message}`, { cause: error }));
+    const onError = (error: Error) =>
+      reject(new Error(`listening on ${hostname}:${port}: ${error.message}`, { cause: error }));
     server.once("error", onError);
     server.once("listening", () => {
       server.off("error", onError);

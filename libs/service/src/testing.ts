@@ -13,7 +13,10 @@ export interface FloodResult {
  * answer arrives. A server that buffers whole bodies answers only after all of it; one that bounds
  * bodies while they stream answers within a few socket buffers of its limit.
  */
-export function floodChunkedBody(port: number, options: { method: string; path: string; totalBytes: number; headers?: Record<string, string> }): Promise<FloodResult> {
+export function floodChunkedBody(
+  port: number,
+  options: { method: string; path: string; totalBytes: number; headers?: Record<string, string> },
+): Promise<FloodResult> {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   return new Promise((resolve, reject) => {
     let sentBytes = 0;

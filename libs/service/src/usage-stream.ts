@@ -21,7 +21,10 @@ export function usageStreamConfig(prefix: string): Pick<StreamConfig, "name" | "
 export async function ensureUsageStream(nc: NatsConnection, prefix: string): Promise<{ stream: string }> {
   const config = usageStreamConfig(prefix);
   const jsm = await jetstreamManager(nc);
-  const exists = await jsm.streams.info(config.name).then(() => true, () => false);
+  const exists = await jsm.streams.info(config.name).then(
+    () => true,
+    () => false,
+  );
   if (!exists) {
     await jsm.streams.add(config).catch(async (error: unknown) => {
       await jsm.streams.info(config.name).catch(() => {

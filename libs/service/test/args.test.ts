@@ -12,11 +12,15 @@ describe("parseFlags", () => {
 
   it("refuses a misspelt flag, naming it and the closest known one", () => {
     expect(() => parseFlags(["--max-token", "5", "hi"], spec)).toThrow(ArgsError);
-    expect(() => parseFlags(["--max-token", "5", "hi"], spec)).toThrow(/unknown flag --max-token \(did you mean --max-tokens\?\)/);
+    expect(() => parseFlags(["--max-token", "5", "hi"], spec)).toThrow(
+      /unknown flag --max-token \(did you mean --max-tokens\?\)/,
+    );
   });
 
   it("names a single-dash word as typed and points at --", () => {
-    expect(() => parseFlags(["ip", "-4", "address"], spec)).toThrow(/unknown flag -4; known flags: .*a word that starts with - goes after --/);
+    expect(() => parseFlags(["ip", "-4", "address"], spec)).toThrow(
+      /unknown flag -4; known flags: .*a word that starts with - goes after --/,
+    );
   });
 
   it("hints a swapped pair of letters, and no unrelated short flag", () => {

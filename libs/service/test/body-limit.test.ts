@@ -13,7 +13,9 @@ function buildApp() {
   const app = new Hono()
     .use("/echo", limitBody({ bytesMax }))
     .use("/named", limitBody({ bytesMax: 16, what: "events" }))
-    .post("/echo", async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength, text: (await c.req.text()).slice(0, 10) }))
+    .post("/echo", async (c) =>
+      c.json({ bytes: (await c.req.arrayBuffer()).byteLength, text: (await c.req.text()).slice(0, 10) }),
+    )
     .post("/named", async (c) => c.json(await c.req.json()));
   return jsonErrors(app);
 }
@@ -36,15 +38,26 @@ describe("limitBody over a real node:http server", () => {
   });
 
   it("refuses a declared length over the limit before reading it", async () => {
-    const res = await fetch(`http://127.0.0.1:${served.port}/echo`, { method: "POST", body: Buffer.alloc(bytesMax + 1) });
+    const res = await fetch(`http://127.0.0.1:${served.port}/echo`, {
+      method: "POST",
+      body: Buffer.alloc(bytesMax + 1),
+    });
     expect(res.status).toBe(413);
-    expect(ErrorBody.parse(await res.json()).error).toEqual({ code: "body_too_large", message: `body: larger than ${bytesMax} bytes`, field: "body" });
+    expect(ErrorBody.parse(await res.json()).error).toEqual({
+      code: "body_too_large",
+      message: `body: larger than ${bytesMax} bytes`,
+      field: "body",
+    });
   });
 
   it("answers 413 to a chunked body while it is still streaming: the rest is never held", async () => {
     // Twice the limit is sent and the request is never ended: a server that buffered the whole
     // body before judging it could not answer at all.
-    const res = await postChunked(served.port, "/echo", { chunk: Buffer.alloc(4096, "b"), chunks: (2 * bytesMax) / 4096, end: false });
+    const res = await postChunked(served.port, "/echo", {
+      chunk: Buffer.alloc(4096, "b"),
+      chunks: (2 * bytesMax) / 4096,
+      end: false,
+    });
     expect(res.status).toBe(413);
     expect(ErrorBody.parse(JSON.parse(res.body)).error.code).toBe("body_too_large");
     expect(res.ended).toBe(false);
@@ -58,9 +71,15 @@ describe("limitBody over a real node:http server", () => {
   });
 
   it("names the body in the answer when the route calls it something else", async () => {
-    const res = await fetch(`http://127.0.0.1:${served.port}/named`, { method: "POST", body: JSON.stringify({ x: "0123456789abcdef" }) });
+    const res = await fetch(`http://127.0.0.1:${served.port}/named`, {
+      method: "POST",
+      body: JSON.stringify({ x: "0123456789abcdef" }),
+    });
     expect(res.status).toBe(413);
-    expect(ErrorBody.parse(await res.json()).error).toMatchObject({ message: "events: larger than 16 bytes", field: "events" });
+    expect(ErrorBody.parse(await res.json()).error).toMatchObject({
+      message: "events: larger than 16 bytes",
+      field: "events",
+    });
   });
 });
 
@@ -89,17 +108,24 @@ describe("limitBody without a node server (app.request)", () => {
  * Posts `chunks` copies of `chunk` with Transfer-Encoding: chunked, each after the previous one
  * is flushed, and resolves with the answer; with `end: false` the request is never finished.
  */
-function postChunked(port: number, path: string, options: { chunk: Buffer; chunks: number; end: boolean }): Promise<{ status: number; body: string; ended: boolean }> {
+function postChunked(
+  port: number,
+  path: string,
+  options: { chunk: Buffer; chunks: number; end: boolean },
+): Promise<{ status: number; body: string; ended: boolean }> {
   return new Promise((resolve, reject) => {
     let ended = false;
-    const req = request({ host: "127.0.0.1", port, path, method: "POST", headers: { "transfer-encoding": "chunked" } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (part: Buffer) => parts.push(part));
-      res.on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8"), ended });
-        req.destroy();
-      });
-    });
+    const req = request(
+      { host: "127.0.0.1", port, path, method: "POST", headers: { "transfer-encoding": "chunked" } },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (part: Buffer) => parts.push(part));
+        res.on("end", () => {
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8"), ended });
+          req.destroy();
+        });
+      },
+    );
     req.on("error", reject);
     let sent = 0;
     const writeNext = () => {

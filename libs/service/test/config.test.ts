@@ -10,7 +10,11 @@ const Schema = z.object({
 
 describe("parseConfig", () => {
   it("applies defaults when nothing is set", () => {
-    expect(parseConfig(Schema, {})).toEqual({ POTLUCK_PORT: 8321, POTLUCK_PEER_MEMORY_ENABLED: false, POTLUCK_NATS_URL: "nats://127.0.0.1:4222" });
+    expect(parseConfig(Schema, {})).toEqual({
+      POTLUCK_PORT: 8321,
+      POTLUCK_PEER_MEMORY_ENABLED: false,
+      POTLUCK_NATS_URL: "nats://127.0.0.1:4222",
+    });
   });
 
   it("lets a flag override the variable", () => {
@@ -20,9 +24,13 @@ describe("parseConfig", () => {
 
   it("names the variable and what it expects on a bad value", () => {
     expect(() => parseConfig(Schema, { POTLUCK_PORT: "eighty" })).toThrow(ConfigError);
-    expect(() => parseConfig(Schema, { POTLUCK_PORT: "70000" })).toThrow(/POTLUCK_PORT="70000": expected a TCP port 1-65535/);
+    expect(() => parseConfig(Schema, { POTLUCK_PORT: "70000" })).toThrow(
+      /POTLUCK_PORT="70000": expected a TCP port 1-65535/,
+    );
     expect(() => parseConfig(Schema, { POTLUCK_NATS_URL: "http://x" })).toThrow(/POTLUCK_NATS_URL.*nats:/);
-    expect(() => parseConfig(Schema, { POTLUCK_PEER_MEMORY_ENABLED: "maybe" })).toThrow(/POTLUCK_PEER_MEMORY_ENABLED.*expected 0 or 1/);
+    expect(() => parseConfig(Schema, { POTLUCK_PEER_MEMORY_ENABLED: "maybe" })).toThrow(
+      /POTLUCK_PEER_MEMORY_ENABLED.*expected 0 or 1/,
+    );
   });
 });
 
@@ -38,7 +46,10 @@ describe("parseConfig on the command line", () => {
 
   it("reads a bare setting flag as true, and a bare valued one as a bad value naming its variable", () => {
     expect(parseConfig(Schema, {}, ["--peer-memory-enabled"]).POTLUCK_PEER_MEMORY_ENABLED).toBe(true);
-    expect(parseConfig(Schema, {}, ["--peer-memory-enabled", "--port", "9002"])).toMatchObject({ POTLUCK_PEER_MEMORY_ENABLED: true, POTLUCK_PORT: 9002 });
+    expect(parseConfig(Schema, {}, ["--peer-memory-enabled", "--port", "9002"])).toMatchObject({
+      POTLUCK_PEER_MEMORY_ENABLED: true,
+      POTLUCK_PORT: 9002,
+    });
     expect(() => parseConfig(Schema, {}, ["--port"])).toThrow(/^POTLUCK_PORT="true": .*\(or --port\)$/);
   });
 

@@ -18,7 +18,11 @@ function app() {
     .get("/bug", () => {
       throw new Error("secret internals");
     })
-    .post("/json", validator("json", (value) => value), (c) => c.json(c.req.valid("json")));
+    .post(
+      "/json",
+      validator("json", (value) => value),
+      (c) => c.json(c.req.valid("json")),
+    );
   return { app: jsonErrors(built, { log }), log };
 }
 
@@ -44,12 +48,20 @@ describe("jsonErrors", () => {
     expect(res.status).toBe(500);
     expect(JSON.stringify(await res.json())).not.toContain("secret");
     expect(log.lines).toHaveLength(1);
-    expect(log.lines[0]).toMatchObject({ level: "error", msg: "request failed with an internal error", obj: { method: "GET", path: "/bug" } });
+    expect(log.lines[0]).toMatchObject({
+      level: "error",
+      msg: "request failed with an internal error",
+      obj: { method: "GET", path: "/bug" },
+    });
     expect((log.lines[0]?.obj as { err: Error }).err.message).toBe("secret internals");
   });
 
   it("names the body as the field when it is not JSON at all", async () => {
-    const res = await app().app.request("/json", { method: "POST", body: "{not json", headers: { "content-type": "application/json" } });
+    const res = await app().app.request("/json", {
+      method: "POST",
+      body: "{not json",
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(400);
     const { error } = ErrorBody.parse(await res.json());
     expect(error.code).toBe("malformed_json");

@@ -6,7 +6,17 @@ const lifecycle = fileURLToPath(new URL("../src/lifecycle.ts", import.meta.url))
 
 /** Runs a script that drains `closables` on a signal, sends it SIGTERM once ready, and collects what it said. */
 function drainChild(script: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", `import { drainOnSignal } from ${JSON.stringify(lifecycle)};\n${script}\nconsole.log("ready");`], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      `import { drainOnSignal } from ${JSON.stringify(lifecycle)};\n${script}\nconsole.log("ready");`,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let out = "";
   child.stdout.on("data", (data: Buffer) => {
     out += data.toString();

@@ -23,8 +23,12 @@ describe("loopbackGuard (app.request)", () => {
   const app = buildApp({ isOpen: (path) => path.startsWith("/peer/"), what: "the local API" });
 
   it("serves loopback names and loopback pages, with or without a port", async () => {
-    for (const host of ["127.0.0.1:11435", "localhost", "[::1]:80"]) expect((await app.request("/memory", { headers: { host } })).status, host).toBe(200);
-    const fromDashboard = await app.request("/memory", { method: "POST", headers: { host: "127.0.0.1:11435", origin: "http://127.0.0.1:11435" } });
+    for (const host of ["127.0.0.1:11435", "localhost", "[::1]:80"])
+      expect((await app.request("/memory", { headers: { host } })).status, host).toBe(200);
+    const fromDashboard = await app.request("/memory", {
+      method: "POST",
+      headers: { host: "127.0.0.1:11435", origin: "http://127.0.0.1:11435" },
+    });
     expect(fromDashboard.status).toBe(200);
   });
 
@@ -43,7 +47,9 @@ describe("loopbackGuard (app.request)", () => {
   });
 
   it("leaves open paths alone", async () => {
-    expect((await app.request("/peer/open", { headers: { host: "10.0.0.2:11435", origin: "http://evil.example" } })).status).toBe(200);
+    expect(
+      (await app.request("/peer/open", { headers: { host: "10.0.0.2:11435", origin: "http://evil.example" } })).status,
+    ).toBe(200);
   });
 });
 
@@ -52,7 +58,9 @@ describe("loopbackGuard with an API key", () => {
   const app = buildApp({ apiKey, remoteAddress: () => "192.168.1.20" });
 
   it("serves a LAN caller that presents the key, under any Host", async () => {
-    const res = await app.request("/memory", { headers: { host: "desk.lan:11435", authorization: `Bearer ${apiKey}` } });
+    const res = await app.request("/memory", {
+      headers: { host: "desk.lan:11435", authorization: `Bearer ${apiKey}` },
+    });
     expect(res.status).toBe(200);
   });
 
@@ -74,7 +82,13 @@ describe("loopbackGuard with an API key", () => {
 
   it("ignores a local client's own unrelated bearer token on loopback", async () => {
     const local = buildApp({ apiKey, remoteAddress: () => "127.0.0.1" });
-    expect((await local.request("/memory", { headers: { host: "localhost:11435", authorization: "Bearer sk-openai-sdk-dummy" } })).status).toBe(200);
+    expect(
+      (
+        await local.request("/memory", {
+          headers: { host: "localhost:11435", authorization: "Bearer sk-openai-sdk-dummy" },
+        })
+      ).status,
+    ).toBe(200);
   });
 });
 
@@ -88,7 +102,10 @@ describe("loopbackGuard over a real socket", () => {
   });
 
   it("refuses what a rebinding page sends from loopback, and serves the same request under 127.0.0.1", async () => {
-    const rebound = await rawRequest(served.port, { host: `attacker.example:${served.port}`, origin: `http://attacker.example:${served.port}` });
+    const rebound = await rawRequest(served.port, {
+      host: `attacker.example:${served.port}`,
+      origin: `http://attacker.example:${served.port}`,
+    });
     expect(rebound.status).toBe(403);
     expect(JSON.parse(rebound.body)).toMatchObject({ error: { field: "host" } });
     const honest = await rawRequest(served.port, { host: `127.0.0.1:${served.port}` });

@@ -31,7 +31,9 @@ describe("connectNats", () => {
     const log = recordingLog();
     const attempt = connectNats({ url: `nats://s3cret-token@127.0.0.1:${port}`, name: "t", log, attemptsMax: 3 });
     await expect(attempt).rejects.toThrow(NatsUnavailableError);
-    await expect(attempt).rejects.toThrow(new RegExp(`NATS at nats://\\*\\*\\*@127.0.0.1:${port} did not answer after 3 attempts`));
+    await expect(attempt).rejects.toThrow(
+      new RegExp(`NATS at nats://\\*\\*\\*@127.0.0.1:${port} did not answer after 3 attempts`),
+    );
     const waiting = log.lines.filter((l) => l.msg.startsWith(`waiting for NATS at nats://***@127.0.0.1:${port}`));
     expect(waiting.map((l) => l.level)).toEqual(["warn", "warn", "warn"]);
     expect(waiting[0]?.msg).toMatch(/attempt 1 of 3/);
@@ -54,7 +56,9 @@ describe("connectNats", () => {
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     const nc = await connecting;
     try {
-      expect(log.lines.some((l) => l.level === "info" && l.msg === `connected to NATS at nats://127.0.0.1:${port}`)).toBe(true);
+      expect(
+        log.lines.some((l) => l.level === "info" && l.msg === `connected to NATS at nats://127.0.0.1:${port}`),
+      ).toBe(true);
     } finally {
       await nc.close();
       server.close();
@@ -65,7 +69,13 @@ describe("connectNats", () => {
     const port = await closedPort();
     const controller = new AbortController();
     const log = recordingLog();
-    const attempt = connectNats({ url: `nats://127.0.0.1:${port}`, name: "t", log, attemptsMax: Infinity, signal: controller.signal });
+    const attempt = connectNats({
+      url: `nats://127.0.0.1:${port}`,
+      name: "t",
+      log,
+      attemptsMax: Infinity,
+      signal: controller.signal,
+    });
     while (log.lines.length === 0) await new Promise((r) => setTimeout(r, 20));
     controller.abort(new Error("shutting down"));
     await expect(attempt).rejects.toThrow("shutting down");

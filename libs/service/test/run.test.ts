@@ -11,7 +11,9 @@ function runChild(body: string): Promise<{ code: number | null; out: string }> {
 import { ConfigError } from ${JSON.stringify(config)};
 const log = { info: (_fields, line) => console.log(line ?? _fields), warn: () => {}, error: () => {} };
 ${body}`;
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout.on("data", (data: Buffer) => {
     out += data.toString();

@@ -20,7 +20,10 @@ afterAll(async () => {
 describe("ensureUsageStream", () => {
   it("creates the stream from its one configuration, and again (or concurrently) is a no-op", async () => {
     const results = await Promise.all([ensureUsageStream(nc, prefix), ensureUsageStream(nc, prefix)]);
-    expect(results).toEqual([{ stream: subjectsFor(prefix).usageStream.name }, { stream: subjectsFor(prefix).usageStream.name }]);
+    expect(results).toEqual([
+      { stream: subjectsFor(prefix).usageStream.name },
+      { stream: subjectsFor(prefix).usageStream.name },
+    ]);
     expect(await ensureUsageStream(nc, prefix)).toEqual(results[0]);
     const info = await (await jetstreamManager(nc)).streams.info(subjectsFor(prefix).usageStream.name);
     expect(info.config).toMatchObject(usageStreamConfig(prefix));

@@ -3,7 +3,9 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Latency summary of one cell, in milliseconds. */
@@ -35,7 +37,10 @@ export function fmt(ms: number): string {
 }
 
 /** Times `samples` calls of `fn` after `warmup` untimed ones. */
-export async function timeCalls(fn: () => unknown, { samples, warmup }: { samples: number; warmup: number }): Promise<Summary> {
+export async function timeCalls(
+  fn: () => unknown,
+  { samples, warmup }: { samples: number; warmup: number },
+): Promise<Summary> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {

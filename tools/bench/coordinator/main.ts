@@ -33,7 +33,12 @@ const secondsMax = 600;
 /** Enrollments in flight at once while filling the roster. */
 const enrollConcurrency = 16;
 
-interface Args { machines: number; seconds: number; samples: number; repeats: number }
+interface Args {
+  machines: number;
+  seconds: number;
+  samples: number;
+  repeats: number;
+}
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { machines: 1000, seconds: 20, samples: 300, repeats: 3 };
@@ -44,11 +49,17 @@ function parseArgs(argv: string[]): Args {
   }
   if (!(args.machines >= 10 && args.machines <= machinesMax)) throw new Error(`--machines: 10..${machinesMax}`);
   if (!(args.seconds >= 5 && args.seconds <= secondsMax)) throw new Error(`--seconds: 5..${secondsMax}`);
-  if (!(args.samples >= 10 && args.samples <= 10_000) || !(args.repeats >= 1 && args.repeats <= 20)) throw new Error("--samples 10..10000, --repeats 1..20");
+  if (!(args.samples >= 10 && args.samples <= 10_000) || !(args.repeats >= 1 && args.repeats <= 20))
+    throw new Error("--samples 10..10000, --repeats 1..20");
   return args;
 }
 
-interface Coordinator { url: string; child: Child; prefix: string; dispose(): Promise<void> }
+interface Coordinator {
+  url: string;
+  child: Child;
+  prefix: string;
+  dispose(): Promise<void>;
+}
 
 async function startCoordinator(backend: "postgres" | "pglite"): Promise<Coordinator> {
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-bench-coord-"));
@@ -61,14 +72,25 @@ async function startCoordinator(backend: "postgres" | "pglite"): Promise<Coordin
     await sql.unsafe(`create database ${dbName}`);
     await sql.end();
   }
-  const env: NodeJS.ProcessEnv = { ...process.env, POTLUCK_DATA_DIR: dataDir, POTLUCK_COORDINATOR_PORT: String(port), POTLUCK_BIND: "127.0.0.1", POTLUCK_NATS_URL: natsUrl, POTLUCK_NATS_PREFIX: prefix, POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    POTLUCK_DATA_DIR: dataDir,
+    POTLUCK_COORDINATOR_PORT: String(port),
+    POTLUCK_BIND: "127.0.0.1",
+    POTLUCK_NATS_URL: natsUrl,
+    POTLUCK_NATS_PREFIX: prefix,
+    POTLUCK_COORDINATOR_ADMIN_SECRET: adminSecret,
+  };
   if (dbName === null) delete env.DATABASE_URL;
   else env.DATABASE_URL = `${postgresBase}/${dbName}`;
   const child = startChild(process.execPath, ["--import", "tsx", serviceEntry.coordinator], env);
   const url = `http://127.0.0.1:${port}`;
-  if (!(await waitFor(() => httpOk(`${url}/health`), { timeoutMs: 120_000 }))) throw new Error(`coordinator did not start: ${child.output()}`);
+  if (!(await waitFor(() => httpOk(`${url}/health`), { timeoutMs: 120_000 })))
+    throw new Error(`coordinator did not start: ${child.output()}`);
   return {
-    url, child, prefix,
+    url,
+    child,
+    prefix,
     async dispose() {
       await child.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -92,7 +114,11 @@ interface BenchMachine {
 
 /** Enrolls machines up to `total` with one reusable token; returns name and key of each new one. */
 async function fill(c: Coordinator, from: number, total: number): Promise<BenchMachine[]> {
-  const tokenRes = await fetch(`${c.url}/v1/tokens`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` }, body: JSON.stringify({ reusable: true }) });
+  const tokenRes = await fetch(`${c.url}/v1/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminSecret}` },
+    body: JSON.stringify({ reusable: true }),
+  });
   const { token } = (await tokenRes.json()) as { token: string };
   const made: BenchMachine[] = [];
   let next = from;
@@ -101,7 +127,18 @@ async function fill(c: Coordinator, from: number, total: number): Promise<BenchM
       const i = next++;
       const identity = generateIdentity();
       const machine = { name: `m${i}`, key: key(), privateKey: privateKeyFromPem(identity.privateKeyPem) };
-      const res = await fetch(`${c.url}/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, name: machine.name, owner: "bench", wireguardPublicKey: machine.key, identityPublicKey: identity.publicKey, endpoints: [`198.18.${(i >> 8) & 255}.${i & 255}:51820`] }) });
+      const res = await fetch(`${c.url}/v1/enroll`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          token,
+          name: machine.name,
+          owner: "bench",
+          wireguardPublicKey: machine.key,
+          identityPublicKey: identity.publicKey,
+          endpoints: [`198.18.${(i >> 8) & 255}.${i & 255}:51820`],
+        }),
+      });
       if (res.status !== 201) throw new Error(`enrolling ${machine.name}: ${res.status} ${await res.text()}`);
       made.push(machine);
     }
@@ -112,11 +149,17 @@ async function fill(c: Coordinator, from: number, total: number): Promise<BenchM
 
 async function readLatency(url: string, args: Args): Promise<Summary> {
   const runs: Summary[] = [];
-  for (let r = 0; r < args.repeats; r++) runs.push(await timeCalls(async () => {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
-    await res.arrayBuffer();
-  }, { samples: args.samples, warmup: 20 }));
+  for (let r = 0; r < args.repeats; r++)
+    runs.push(
+      await timeCalls(
+        async () => {
+          const res = await fetch(url);
+          if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
+          await res.arrayBuffer();
+        },
+        { samples: args.samples, warmup: 20 },
+      ),
+    );
   return medianOf(runs);
 }
 
@@ -156,9 +199,18 @@ export async function heartbeatBench(args: Args) {
           for (let i = s % slices; i < machines.length; i += slices) {
             const m = machines[i] as BenchMachine;
             const subject = subjects.heartbeat(m.name);
-            const payload = JSON.stringify({ machine: m.name, wireguardPublicKey: m.key, seq: s, sentAt: new Date().toISOString(), status: "ok" });
+            const payload = JSON.stringify({
+              machine: m.name,
+              wireguardPublicKey: m.key,
+              seq: s,
+              sentAt: new Date().toISOString(),
+              status: "ok",
+            });
             const signed = headers();
-            for (const [name, value] of Object.entries(signRequest(messageSigningParts(subject, payload), { machine: m.name, privateKey: m.privateKey }))) signed.set(name, value);
+            for (const [name, value] of Object.entries(
+              signRequest(messageSigningParts(subject, payload), { machine: m.name, privateKey: m.privateKey }),
+            ))
+              signed.set(name, value);
             nc.publish(subject, payload, { headers: signed });
             sent++;
           }
@@ -174,7 +226,14 @@ export async function heartbeatBench(args: Args) {
     const busy = await window(true);
     const roster = Roster.parse(await (await fetch(`${c.url}/v1/roster`)).json());
     const online = roster.machines.filter((m) => m.state === "online").length;
-    return { machines: machines.length, seconds: args.seconds, idle, busy, heartbeatsPerS: busy.sent / busy.wallS, online };
+    return {
+      machines: machines.length,
+      seconds: args.seconds,
+      idle,
+      busy,
+      heartbeatsPerS: busy.sent / busy.wallS,
+      online,
+    };
   } finally {
     await nc.drain();
     await c.dispose();
@@ -187,14 +246,24 @@ async function main(): Promise<void> {
   const rosters = [await rosterBench("postgres", args), await rosterBench("pglite", args)];
   const heartbeats = await heartbeatBench(args);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-  process.stdout.write(`\ncoordinator bench (${args.machines} machines; p50/p95 ms, median of ${args.repeats} repeats × ${args.samples} samples)\n\n`);
-  process.stdout.write("backend   health p50  roster@10 p50  roster@N p50  roster@N p95  roster@N / health  version@N p50  roster bytes  enroll/s\n");
+  process.stdout.write(
+    `\ncoordinator bench (${args.machines} machines; p50/p95 ms, median of ${args.repeats} repeats × ${args.samples} samples)\n\n`,
+  );
+  process.stdout.write(
+    "backend   health p50  roster@10 p50  roster@N p50  roster@N p95  roster@N / health  version@N p50  roster bytes  enroll/s\n",
+  );
   for (const r of rosters) {
-    process.stdout.write(`${r.backend.padEnd(9)} ${fmt(r.health.p50).padStart(10)}  ${fmt(r.roster10.p50).padStart(13)}  ${fmt(r.rosterN.p50).padStart(12)}  ${fmt(r.rosterN.p95).padStart(12)}  ${(r.rosterN.p50 / r.health.p50).toFixed(1).padStart(17)}  ${fmt(r.versionN.p50).padStart(13)}  ${String(r.rosterBytes).padStart(12)}  ${r.enrollPerS.toFixed(0).padStart(8)}\n`);
+    process.stdout.write(
+      `${r.backend.padEnd(9)} ${fmt(r.health.p50).padStart(10)}  ${fmt(r.roster10.p50).padStart(13)}  ${fmt(r.rosterN.p50).padStart(12)}  ${fmt(r.rosterN.p95).padStart(12)}  ${(r.rosterN.p50 / r.health.p50).toFixed(1).padStart(17)}  ${fmt(r.versionN.p50).padStart(13)}  ${String(r.rosterBytes).padStart(12)}  ${r.enrollPerS.toFixed(0).padStart(8)}\n`,
+    );
   }
   const h = heartbeats;
-  process.stdout.write(`\nheartbeat fan-in: ${h.machines} machines at 1 Hz for ${h.seconds} s (${h.heartbeatsPerS.toFixed(0)} msg/s) on Postgres\n`);
-  process.stdout.write(`  coordinator CPU idle ${pct(h.idle.cpuShare)} of one core, under fan-in ${pct(h.busy.cpuShare)} (+${pct(h.busy.cpuShare - h.idle.cpuShare)}); online after: ${h.online}/${h.machines}\n`);
+  process.stdout.write(
+    `\nheartbeat fan-in: ${h.machines} machines at 1 Hz for ${h.seconds} s (${h.heartbeatsPerS.toFixed(0)} msg/s) on Postgres\n`,
+  );
+  process.stdout.write(
+    `  coordinator CPU idle ${pct(h.idle.cpuShare)} of one core, under fan-in ${pct(h.busy.cpuShare)} (+${pct(h.busy.cpuShare - h.idle.cpuShare)}); online after: ${h.online}/${h.machines}\n`,
+  );
   mkdirSync(join(repoRoot, "tools/bench/results"), { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify({ started, args, rosters, heartbeats }, null, 2)}\n`);
   process.stdout.write(`\nwrote ${resultsFile}\n`);

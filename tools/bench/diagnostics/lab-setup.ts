@@ -3,7 +3,15 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DiagnosticsReport, type Roster, type RosterEntry } from "@potluck/protocol";
 import { generateIdentity } from "@potluck/peer";
-import { createLab, httpFrom, type Lab, type LabHost, type LabProcess, labRosterEntry, pollUntil } from "../../src/lab/index.js";
+import {
+  createLab,
+  httpFrom,
+  type Lab,
+  type LabHost,
+  type LabProcess,
+  labRosterEntry,
+  pollUntil,
+} from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
 /**
@@ -84,30 +92,65 @@ async function setUp(lab: Lab): Promise<DiagnosticsLab> {
   }
   const rosters = {
     normal: join(mac.runDir, "roster.json"),
-    staleLinux: writeRoster(mac, "roster-stale.json", entries.map((e) => (e.name === "linux" ? { ...e, staleKey: true } : e))),
+    staleLinux: writeRoster(
+      mac,
+      "roster-stale.json",
+      entries.map((e) => (e.name === "linux" ? { ...e, staleKey: true } : e)),
+    ),
   };
   const natsPrefix = `t${randomBytes(5).toString("hex")}`;
   const startSidecar = async (host: LabHost, env: NodeJS.ProcessEnv = {}) => {
     const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
       cwd: repoRoot,
       env: {
-        POTLUCK_MACHINE: host.name, POTLUCK_OWNER: "home", POTLUCK_DATA_DIR: dataDir(host), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-        POTLUCK_PORT: String(sidecarPort), POTLUCK_BIND: "0.0.0.0", POTLUCK_THREADS: "1", POTLUCK_NATS_PREFIX: natsPrefix,
+        POTLUCK_MACHINE: host.name,
+        POTLUCK_OWNER: "home",
+        POTLUCK_DATA_DIR: dataDir(host),
+        POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
+        POTLUCK_PORT: String(sidecarPort),
+        POTLUCK_BIND: "0.0.0.0",
+        POTLUCK_THREADS: "1",
+        POTLUCK_NATS_PREFIX: natsPrefix,
         ...env,
       },
     });
-    const ready = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })).code === 0, { timeoutMs: sidecarReadyMs, intervalMs: 500 });
-    if (!ready) throw new Error(`the sidecar on ${host.name} did not answer within ${sidecarReadyMs / 1000} s: ${proc.output().slice(-2000)}`);
+    const ready = await pollUntil(
+      async () =>
+        (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })).code === 0,
+      { timeoutMs: sidecarReadyMs, intervalMs: 500 },
+    );
+    if (!ready)
+      throw new Error(
+        `the sidecar on ${host.name} did not answer within ${sidecarReadyMs / 1000} s: ${proc.output().slice(-2000)}`,
+      );
     return proc;
   };
   await Promise.all([startSidecar(mac), startSidecar(linux)]);
   const linuxReady = (timeoutMs = sidecarReadyMs) =>
-    pollUntil(async () => (await httpFrom(mac, `http://${linux.meshIp}:${sidecarPort}/health`, { timeoutMs: 3_000 })).ok, { timeoutMs, intervalMs: 500 });
+    pollUntil(
+      async () => (await httpFrom(mac, `http://${linux.meshIp}:${sidecarPort}/health`, { timeoutMs: 3_000 })).ok,
+      { timeoutMs, intervalMs: 500 },
+    );
   const checkArgv = (options: CheckOptions = {}) => {
     const argv = [
-      process.execPath, "--import", "tsx", runner, "--from", "mac", "--peer", options.peer ?? "linux",
-      "--roster", options.roster ?? rosters.normal, "--identity", join(dataDir(mac), "identity-ed25519.pem"),
-      "--local-url", `http://127.0.0.1:${sidecarPort}`, "--watch-ms", String(options.watchMs ?? 0), "--interval-ms", String(options.intervalMs ?? 500),
+      process.execPath,
+      "--import",
+      "tsx",
+      runner,
+      "--from",
+      "mac",
+      "--peer",
+      options.peer ?? "linux",
+      "--roster",
+      options.roster ?? rosters.normal,
+      "--identity",
+      join(dataDir(mac), "identity-ed25519.pem"),
+      "--local-url",
+      `http://127.0.0.1:${sidecarPort}`,
+      "--watch-ms",
+      String(options.watchMs ?? 0),
+      "--interval-ms",
+      String(options.intervalMs ?? 500),
     ];
     if (options.until !== undefined) argv.push("--until", options.until);
     if (options.coordinator !== undefined) argv.push("--coordinator", options.coordinator);
@@ -118,7 +161,8 @@ async function setUp(lab: Lab): Promise<DiagnosticsLab> {
   const check = async (options: CheckOptions = {}) => {
     const result = await mac.exec(checkArgv(options), { cwd: repoRoot, timeoutMs: (options.watchMs ?? 0) + 120_000 });
     const lines = parseCheckLines(result.stdout);
-    if (lines.length === 0) throw new Error(`path-check printed nothing (exit ${result.code}): ${result.stderr.slice(-2000)}`);
+    if (lines.length === 0)
+      throw new Error(`path-check printed nothing (exit ${result.code}): ${result.stderr.slice(-2000)}`);
     return lines;
   };
   return { lab, mac, linux, rosters, startSidecar, linuxReady, check, checkArgv, teardown: () => lab.teardown() };
@@ -134,4 +178,3 @@ export function parseCheckLines(stdout: string): CheckLine[] {
       return { atMs: parsed.atMs, durationMs: parsed.durationMs, report: DiagnosticsReport.parse(parsed.report) };
     });
 }
-

@@ -31,18 +31,42 @@ interface Fault {
 }
 
 const faults: Fault[] = [
-  { name: "mullvad", layer: "data-plane", failures: ["firewall-drop"], timeToVisibleMs: TimeToVisibleMs.dataPlane, inject: (d) => d.lab.faults.mullvadKillswitch("linux") },
-  { name: "tailscale", layer: "data-plane", failures: ["firewall-drop"], timeToVisibleMs: TimeToVisibleMs.dataPlane, inject: (d) => d.lab.faults.tailscaleCgnatDrop("linux") },
-  { name: "mtu", layer: "data-plane", failures: ["mtu-blackhole"], timeToVisibleMs: TimeToVisibleMs.dataPlane, inject: (d) => d.lab.faults.mtuBlackhole("linux") },
   {
-    name: "sidecar-stopped", layer: "data-plane", failures: ["connection-refused"], timeToVisibleMs: TimeToVisibleMs.dataPlane,
+    name: "mullvad",
+    layer: "data-plane",
+    failures: ["firewall-drop"],
+    timeToVisibleMs: TimeToVisibleMs.dataPlane,
+    inject: (d) => d.lab.faults.mullvadKillswitch("linux"),
+  },
+  {
+    name: "tailscale",
+    layer: "data-plane",
+    failures: ["firewall-drop"],
+    timeToVisibleMs: TimeToVisibleMs.dataPlane,
+    inject: (d) => d.lab.faults.tailscaleCgnatDrop("linux"),
+  },
+  {
+    name: "mtu",
+    layer: "data-plane",
+    failures: ["mtu-blackhole"],
+    timeToVisibleMs: TimeToVisibleMs.dataPlane,
+    inject: (d) => d.lab.faults.mtuBlackhole("linux"),
+  },
+  {
+    name: "sidecar-stopped",
+    layer: "data-plane",
+    failures: ["connection-refused"],
+    timeToVisibleMs: TimeToVisibleMs.dataPlane,
     inject: async (d) => {
       await d.lab.faults.stopProcesses("linux");
       return async () => void (await d.startSidecar(d.linux));
     },
   },
   {
-    name: "powered-off", layer: "tunnel", failures: ["peer-silent", "no-handshake"], timeToVisibleMs: TimeToVisibleMs.tunnel,
+    name: "powered-off",
+    layer: "tunnel",
+    failures: ["peer-silent", "no-handshake"],
+    timeToVisibleMs: TimeToVisibleMs.tunnel,
     inject: async (d) => {
       const undo = await d.lab.faults.powerOff("linux");
       return async () => {
@@ -61,33 +85,69 @@ const median = (xs: number[]) => {
 const round = (x: number) => Math.round(x * 10) / 10;
 
 async function healthyCost(d: DiagnosticsLab) {
-  const out = await d.mac.exec(d.checkArgv({ watchMs: 15_000, intervalMs: 100, baseline: 200 }), { cwd: repoRoot, timeoutMs: 180_000 });
-  const baselineMs = (JSON.parse(out.stdout.split("\n").find((l) => l.startsWith('{"baselineMs"')) ?? '{"baselineMs":[]}') as { baselineMs: number[] }).baselineMs;
+  const out = await d.mac.exec(d.checkArgv({ watchMs: 15_000, intervalMs: 100, baseline: 200 }), {
+    cwd: repoRoot,
+    timeoutMs: 180_000,
+  });
+  const baselineMs = (
+    JSON.parse(out.stdout.split("\n").find((l) => l.startsWith('{"baselineMs"')) ?? '{"baselineMs":[]}') as {
+      baselineMs: number[];
+    }
+  ).baselineMs;
   // The first check generates a token; later ones reuse it for 30 s (the steady state a dashboard sees).
-  const steady = parseCheckLines(out.stdout).slice(1).filter((l) => l.report.usable).map((l) => l.durationMs);
-  const fresh = parseCheckLines((await d.mac.exec(d.checkArgv({ watchMs: 15_000, intervalMs: 100, fresh: true }), { cwd: repoRoot, timeoutMs: 180_000 })).stdout)
-    .slice(1).filter((l) => l.report.usable).map((l) => l.durationMs);
+  const steady = parseCheckLines(out.stdout)
+    .slice(1)
+    .filter((l) => l.report.usable)
+    .map((l) => l.durationMs);
+  const fresh = parseCheckLines(
+    (
+      await d.mac.exec(d.checkArgv({ watchMs: 15_000, intervalMs: 100, fresh: true }), {
+        cwd: repoRoot,
+        timeoutMs: 180_000,
+      })
+    ).stdout,
+  )
+    .slice(1)
+    .filter((l) => l.report.usable)
+    .map((l) => l.durationMs);
   return {
     baselineHealthMedianMs: round(median(baselineMs.slice(20))),
-    steadyCheckMedianMs: round(median(steady)), steadyChecks: steady.length,
-    fullCheckMedianMs: round(median(fresh)), fullChecks: fresh.length,
+    steadyCheckMedianMs: round(median(steady)),
+    steadyChecks: steady.length,
+    fullCheckMedianMs: round(median(fresh)),
+    fullChecks: fresh.length,
     steadyOverBaseline: round(median(steady) / median(baselineMs.slice(20))),
   };
 }
 
-async function timeToName(d: DiagnosticsLab, fault: Fault): Promise<{ namedMs: number | null; failure: string | null }> {
-  const proc = d.mac.spawn("bench-watch", d.checkArgv({ watchMs: nameTimeoutMs + 60_000, intervalMs: 250, until: fault.layer }), { cwd: repoRoot });
-  const started = await pollUntil(() => parseCheckLines(proc.output()).some((l) => l.report.usable), { timeoutMs: 120_000, intervalMs: 50 });
+async function timeToName(
+  d: DiagnosticsLab,
+  fault: Fault,
+): Promise<{ namedMs: number | null; failure: string | null }> {
+  const proc = d.mac.spawn(
+    "bench-watch",
+    d.checkArgv({ watchMs: nameTimeoutMs + 60_000, intervalMs: 250, until: fault.layer }),
+    { cwd: repoRoot },
+  );
+  const started = await pollUntil(() => parseCheckLines(proc.output()).some((l) => l.report.usable), {
+    timeoutMs: 120_000,
+    intervalMs: 50,
+  });
   if (!started) {
     await proc.stop();
     throw new Error(`${fault.name}: the path was not healthy before the fault: ${proc.output().slice(-1500)}`);
   }
   const injectedAt = Date.now();
   const undo = await fault.inject(d);
-  const finished = await Promise.race([proc.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), nameTimeoutMs))]);
+  const finished = await Promise.race([
+    proc.exited.then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), nameTimeoutMs)),
+  ]);
   if (!finished) await proc.stop();
   await undo();
-  const named = parseCheckLines(proc.output()).find((l) => l.atMs >= injectedAt && l.report.firstFailure === fault.layer);
+  const named = parseCheckLines(proc.output()).find(
+    (l) => l.atMs >= injectedAt && l.report.firstFailure === fault.layer,
+  );
   const failure = named?.report.layers.find((l) => l.code === fault.layer)?.failure ?? null;
   await waitHealthy(d);
   return { namedMs: named === undefined ? null : named.atMs - injectedAt, failure };
@@ -114,15 +174,24 @@ async function main(): Promise<void> {
       const wrong: string[] = [];
       for (let i = 0; i < repeats; i++) {
         const { namedMs, failure } = await timeToName(d, fault);
-        process.stderr.write(`${fault.name} #${i + 1}: ${namedMs === null ? "not named" : `${namedMs} ms`} (${failure ?? "-"})\n`);
+        process.stderr.write(
+          `${fault.name} #${i + 1}: ${namedMs === null ? "not named" : `${namedMs} ms`} (${failure ?? "-"})\n`,
+        );
         if (namedMs === null) misses++;
         else samples.push(namedMs);
         if (failure !== null && !fault.failures.includes(failure)) wrong.push(failure);
       }
       const medianMs = median(samples);
       rows.push({
-        fault: fault.name, layer: fault.layer, expected: fault.failures.join("|"), repeats, misses, misnamed: wrong,
-        timeToVisibleMs: fault.timeToVisibleMs, namedMedianMs: Math.round(medianMs), namedMaxMs: samples.length ? Math.round(Math.max(...samples)) : null,
+        fault: fault.name,
+        layer: fault.layer,
+        expected: fault.failures.join("|"),
+        repeats,
+        misses,
+        misnamed: wrong,
+        timeToVisibleMs: fault.timeToVisibleMs,
+        namedMedianMs: Math.round(medianMs),
+        namedMaxMs: samples.length ? Math.round(Math.max(...samples)) : null,
         overTimeToVisibleMs: Math.round(medianMs - fault.timeToVisibleMs),
       });
     }

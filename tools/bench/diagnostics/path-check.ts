@@ -12,13 +12,47 @@
 import { readFileSync } from "node:fs";
 import { Defaults } from "@potluck/protocol";
 import { privateKeyFromPem, signRequest } from "@potluck/peer";
-import { Diagnostics, fileRosterSource, httpCoordinatorProbe, httpFirewallProbe, httpLocalProbe, httpPeerClient, httpRosterSource, natsPeerFirewallSource, tcpUnderlayProbe, wgTunnelReader, type Probes } from "@potluck/diagnostics";
+import {
+  Diagnostics,
+  fileRosterSource,
+  httpCoordinatorProbe,
+  httpFirewallProbe,
+  httpLocalProbe,
+  httpPeerClient,
+  httpRosterSource,
+  natsPeerFirewallSource,
+  tcpUnderlayProbe,
+  wgTunnelReader,
+  type Probes,
+} from "@potluck/diagnostics";
 import { benchFlags } from "../common/args.js";
 
 /** A watch never runs longer than this, whatever it was asked. */
 const watchMsMax = 10 * 60_000;
 
-const { flags } = benchFlags(process.argv.slice(2), { strings: ["baseline", "coordinator", "from", "fw-url", "identity", "interface", "interval-ms", "local-url", "model", "nats-prefix", "nats-url", "owner", "peer", "peer-port", "roster", "until", "watch-ms"], booleans: ["fresh", "roster-from-coordinator"], positionals: false });
+const { flags } = benchFlags(process.argv.slice(2), {
+  strings: [
+    "baseline",
+    "coordinator",
+    "from",
+    "fw-url",
+    "identity",
+    "interface",
+    "interval-ms",
+    "local-url",
+    "model",
+    "nats-prefix",
+    "nats-url",
+    "owner",
+    "peer",
+    "peer-port",
+    "roster",
+    "until",
+    "watch-ms",
+  ],
+  booleans: ["fresh", "roster-from-coordinator"],
+  positionals: false,
+});
 const need = (name: string): string => {
   const value = flags.get(name);
   if (value === undefined) throw new Error(`--${name} is required`);
@@ -29,21 +63,30 @@ const peer = need("peer");
 const privateKey = privateKeyFromPem(readFileSync(need("identity"), "utf8"));
 const probes: Probes = {
   local: httpLocalProbe({ url: need("local-url") }),
-  roster: flags.has("roster-from-coordinator") ? httpRosterSource({ url: need("coordinator") }) : fileRosterSource(need("roster")),
+  roster: flags.has("roster-from-coordinator")
+    ? httpRosterSource({ url: need("coordinator") })
+    : fileRosterSource(need("roster")),
   tunnel: wgTunnelReader(),
-  peer: httpPeerClient({ requester: { machine: from, owner: flags.get("owner") ?? "home" }, sign: (request) => signRequest(request, { machine: from, privateKey }) }),
+  peer: httpPeerClient({
+    requester: { machine: from, owner: flags.get("owner") ?? "home" },
+    sign: (request) => signRequest(request, { machine: from, privateKey }),
+  }),
   firewall: httpFirewallProbe({ url: flags.get("fw-url") ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
   underlay: tcpUnderlayProbe(),
 };
 // As the sidecar does: peers' fw-watcher statuses when a NATS subject root is given.
 const natsPrefix = flags.get("nats-prefix");
-const peerFirewall = natsPrefix === undefined ? undefined : natsPeerFirewallSource({ natsUrl: flags.get("nats-url") ?? Defaults.natsUrl, subjectRoot: natsPrefix });
+const peerFirewall =
+  natsPrefix === undefined
+    ? undefined
+    : natsPeerFirewallSource({ natsUrl: flags.get("nats-url") ?? Defaults.natsUrl, subjectRoot: natsPrefix });
 if (peerFirewall !== undefined) probes.peerFirewall = peerFirewall;
 const coordinator = flags.get("coordinator");
 if (coordinator !== undefined) probes.coordinator = httpCoordinatorProbe({ url: coordinator });
 
 const diagnostics = new Diagnostics({
-  from, probes,
+  from,
+  probes,
   interfaceName: flags.get("interface") ?? Defaults.interfaceName,
   localPort: Number(new URL(need("local-url")).port || Defaults.sidecarPort),
   peerPort: Number(flags.get("peer-port") ?? Defaults.sidecarPort),
@@ -62,7 +105,10 @@ if (baselineRounds > 0) await baseline(baselineRounds);
 
 for (;;) {
   const started = performance.now();
-  const report = await diagnostics.check(peer, { ...(model === undefined ? {} : { model }), ...(fresh ? { forceFresh: true } : {}) });
+  const report = await diagnostics.check(peer, {
+    ...(model === undefined ? {} : { model }),
+    ...(fresh ? { forceFresh: true } : {}),
+  });
   const durationMs = performance.now() - started;
   process.stdout.write(`${JSON.stringify({ atMs: Date.now(), durationMs, report })}\n`);
   const done = until === "usable" ? report.usable : until !== undefined && report.firstFailure === until;

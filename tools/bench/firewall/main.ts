@@ -44,7 +44,10 @@ interface Row {
 
 async function main(): Promise<void> {
   const reconnects = Math.min(Number(flag("reconnects", "20")), reconnectsMax);
-  const intervals = flag("intervals", "1,5").split(",").map(Number).filter((n) => n > 0);
+  const intervals = flag("intervals", "1,5")
+    .split(",")
+    .map(Number)
+    .filter((n) => n > 0);
   const rows: Row[] = [];
   for (const intervalS of intervals) rows.push(await benchInterval(intervalS, reconnects));
   printTable(rows);
@@ -92,12 +95,18 @@ async function benchInterval(intervalS: number, reconnects: number): Promise<Row
 }
 
 /** The cost of one reapply with no tick to wait for: list the ruleset, insert two rules. */
-async function measureFloor(nftIn: (args: string[]) => string[], load: (name: string, script: string) => Promise<unknown>): Promise<number> {
+async function measureFloor(
+  nftIn: (args: string[]) => string[],
+  load: (name: string, script: string) => Promise<unknown>,
+): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < 10; i++) {
     const t0 = performance.now();
     await runOk("listing", nftIn(["-j", "list", "ruleset"]));
-    await load("floor.nft", 'insert rule inet mullvad input iifname "potluck0" accept\ninsert rule inet mullvad output oifname "potluck0" accept\n');
+    await load(
+      "floor.nft",
+      'insert rule inet mullvad input iifname "potluck0" accept\ninsert rule inet mullvad output oifname "potluck0" accept\n',
+    );
     samples.push(performance.now() - t0);
     await load("reset.nft", `add table inet mullvad\ndelete table inet mullvad\n${mullvadTable}`);
   }
@@ -106,7 +115,13 @@ async function measureFloor(nftIn: (args: string[]) => string[], load: (name: st
 
 function startWatcher(ns: string, intervalS: number, keep: (w: ChildProcess) => void) {
   const child = spawn("ip", ["netns", "exec", ns, process.execPath, bin, "--watch"], {
-    env: { ...process.env, POTLUCK_FW_WATCH_INTERVAL: String(intervalS), POTLUCK_FW_PORT: "0", POTLUCK_MACHINE: "bench", POTLUCK_NATS_PREFIX: `b${randomBytes(4).toString("hex")}` },
+    env: {
+      ...process.env,
+      POTLUCK_FW_WATCH_INTERVAL: String(intervalS),
+      POTLUCK_FW_PORT: "0",
+      POTLUCK_MACHINE: "bench",
+      POTLUCK_NATS_PREFIX: `b${randomBytes(4).toString("hex")}`,
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   keep(child);
@@ -126,7 +141,8 @@ function startWatcher(ns: string, intervalS: number, keep: (w: ChildProcess) => 
     async waitFor(count: number): Promise<number> {
       const deadline = Date.now() + restoreTimeoutMs;
       while (reapplied.length < count) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`rules not restored within ${restoreTimeoutMs} ms (watcher exit ${String(child.exitCode)})`);
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`rules not restored within ${restoreTimeoutMs} ms (watcher exit ${String(child.exitCode)})`);
         await sleep(10);
       }
       return reapplied[count - 1] as number;
@@ -152,10 +168,33 @@ function summarize(intervalS: number, latencies: number[], floorMedianMs: number
 }
 
 function printTable(rows: Row[]): void {
-  const head = ["interval s", "reconnects", "median ms", "p90 ms", "max ms", "goal ms", "max/goal", "within goal", "floor ms"];
-  const body = rows.map((r) => [r.intervalS, r.reconnects, r.medianMs, r.p90Ms, r.maxMs, r.goalMs, r.maxOverGoal, `${r.withinGoal}/${r.reconnects}`, r.floorMedianMs].map(String));
+  const head = [
+    "interval s",
+    "reconnects",
+    "median ms",
+    "p90 ms",
+    "max ms",
+    "goal ms",
+    "max/goal",
+    "within goal",
+    "floor ms",
+  ];
+  const body = rows.map((r) =>
+    [
+      r.intervalS,
+      r.reconnects,
+      r.medianMs,
+      r.p90Ms,
+      r.maxMs,
+      r.goalMs,
+      r.maxOverGoal,
+      `${r.withinGoal}/${r.reconnects}`,
+      r.floorMedianMs,
+    ].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
-  for (const line of [head, ...body]) process.stdout.write(`${line.map((c, i) => c.padStart(widths[i] ?? 0)).join("  ")}\n`);
+  for (const line of [head, ...body])
+    process.stdout.write(`${line.map((c, i) => c.padStart(widths[i] ?? 0)).join("  ")}\n`);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

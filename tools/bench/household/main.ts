@@ -39,19 +39,29 @@ async function main(): Promise<void> {
   const intervalS = Number(flag("interval", "1"));
   const gapMs = Number(flag("gap-ms", "100"));
   const goalMs = intervalS * 1000 + 1000;
-  process.stdout.write(`household bench: ${reconnects} reconnects, fw-watcher interval ${intervalS} s, a prompt every ${gapMs} ms after the last answer\n`);
+  process.stdout.write(
+    `household bench: ${reconnects} reconnects, fw-watcher interval ${intervalS} s, a prompt every ${gapMs} ms after the last answer\n`,
+  );
   const h = await createHousehold((m) => process.stdout.write(`  ${m}\n`));
   try {
     const linux = h.host("linux");
     const undo = await h.lab.faults.mullvadKillswitch("linux");
     const watcher = await h.startFwWatcher(linux, intervalS, { POTLUCK_FW_PORT: "0" });
-    const reapplied = () => watcher.output().split("\n").filter((l) => l.includes("accept rule(s) reapplied")).length;
+    const reapplied = () =>
+      watcher
+        .output()
+        .split("\n")
+        .filter((l) => l.includes("accept rule(s) reapplied")).length;
     try {
-      if (!(await pollUntil(() => reapplied() >= 1, { timeoutMs: 60_000 }))) throw new Error(`fw-watcher never reapplied: ${watcher.output().slice(-2000)}`);
+      if (!(await pollUntil(() => reapplied() >= 1, { timeoutMs: 60_000 })))
+        throw new Error(`fw-watcher never reapplied: ${watcher.output().slice(-2000)}`);
       const loop = () => startPromptLoop(h.host("mac"), { port: HouseholdPorts.sidecar, model: householdModel, gapMs });
       // Warm the route (first prompt pays for connections and probes) before anything is timed.
       const warm = loop();
-      const served = await pollUntil(() => warm.attempts().some((a) => a.ok && a.servedBy === "linux"), { timeoutMs: 120_000, intervalMs: 500 });
+      const served = await pollUntil(() => warm.attempts().some((a) => a.ok && a.servedBy === "linux"), {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+      });
       await warm.stop();
       if (!served) throw new Error("mac's prompts never reached linux");
 
@@ -66,16 +76,26 @@ async function main(): Promise<void> {
         times.push(Date.now());
         const seen = reapplied();
         await h.lab.faults.vpnReconnect("linux", "mullvad");
-        if (!(await pollUntil(() => reapplied() > seen, { timeoutMs: 60_000 }))) throw new Error(`reconnect ${i + 1}: rules not reapplied within 60 s`);
+        if (!(await pollUntil(() => reapplied() > seen, { timeoutMs: 60_000 })))
+          throw new Error(`reconnect ${i + 1}: rules not reapplied within 60 s`);
         await sleep(settleMs / 2);
       }
       const attempts = await faulted.stop();
-      const outages = times.map((t, i) => outageAfter(attempts.filter((a) => a.start < (times[i + 1] ?? Infinity)), t).outageMs);
+      const outages = times.map(
+        (t, i) =>
+          outageAfter(
+            attempts.filter((a) => a.start < (times[i + 1] ?? Infinity)),
+            t,
+          ).outageMs,
+      );
       const withFault = phase(`${reconnects} VPN reconnects`, attempts, outages);
       const rows = [quiet, withFault];
       printTable(rows, goalMs);
       mkdirSync(join(repoRoot, "tools/bench/results"), { recursive: true });
-      writeFileSync(resultsFile, `${JSON.stringify({ bench: "household", at: new Date().toISOString(), intervalS, gapMs, goalMs, rows }, null, 2)}\n`);
+      writeFileSync(
+        resultsFile,
+        `${JSON.stringify({ bench: "household", at: new Date().toISOString(), intervalS, gapMs, goalMs, rows }, null, 2)}\n`,
+      );
       process.stdout.write(`wrote ${resultsFile}\n`);
       if (outages.some((o) => o > goalMs)) process.exitCode = 1;
     } finally {
@@ -89,20 +109,40 @@ async function main(): Promise<void> {
 
 function phase(name: string, attempts: Attempt[], outagesMs: number[]): Phase {
   const latencies = attempts.filter((a) => a.ok).map((a) => a.end - a.start);
-  return { name, prompts: attempts.length, failed: attempts.filter((a) => !a.ok).length, latencyP50Ms: median(latencies), latencyMaxMs: Math.max(...latencies), outagesMs };
+  return {
+    name,
+    prompts: attempts.length,
+    failed: attempts.filter((a) => !a.ok).length,
+    latencyP50Ms: median(latencies),
+    latencyMaxMs: Math.max(...latencies),
+    outagesMs,
+  };
 }
 
 function printTable(rows: Phase[], goalMs: number): void {
   const line = (cells: Array<string | number>) => `| ${cells.join(" | ")} |\n`;
-  process.stdout.write(`\n${line(["phase", "prompts", "failed", "prompt p50", "slowest prompt", "outage median", "outage max", `goal (≤ ${goalMs} ms)`])}`);
+  process.stdout.write(
+    `\n${line(["phase", "prompts", "failed", "prompt p50", "slowest prompt", "outage median", "outage max", `goal (≤ ${goalMs} ms)`])}`,
+  );
   process.stdout.write(line(["---", "---", "---", "---", "---", "---", "---", "---"]));
   for (const r of rows) {
     const has = r.outagesMs.length > 0;
-    process.stdout.write(line([
-      r.name, r.prompts, r.failed, `${r.latencyP50Ms.toFixed(1)} ms`, `${r.latencyMaxMs.toFixed(0)} ms`,
-      has ? `${median(r.outagesMs)} ms` : "—", has ? `${Math.max(...r.outagesMs)} ms` : "—",
-      has ? `${r.outagesMs.filter((o) => o <= goalMs).length}/${r.outagesMs.length} within` : (r.failed === 0 ? "no failures" : `${r.failed} failures with no fault`),
-    ]));
+    process.stdout.write(
+      line([
+        r.name,
+        r.prompts,
+        r.failed,
+        `${r.latencyP50Ms.toFixed(1)} ms`,
+        `${r.latencyMaxMs.toFixed(0)} ms`,
+        has ? `${median(r.outagesMs)} ms` : "—",
+        has ? `${Math.max(...r.outagesMs)} ms` : "—",
+        has
+          ? `${r.outagesMs.filter((o) => o <= goalMs).length}/${r.outagesMs.length} within`
+          : r.failed === 0
+            ? "no failures"
+            : `${r.failed} failures with no fault`,
+      ]),
+    );
   }
 }
 

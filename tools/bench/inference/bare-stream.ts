@@ -8,7 +8,8 @@
 import { createServer } from "node:http";
 import { getLlama, LlamaChat, type ChatHistoryItem } from "node-llama-cpp";
 
-const [modelPath = "", portText = "0", contextSizeText = "2048", windowText = "4", prompt = "Hello"] = process.argv.slice(2);
+const [modelPath = "", portText = "0", contextSizeText = "2048", windowText = "4", prompt = "Hello"] =
+  process.argv.slice(2);
 const windowMs = Number(windowText);
 const llama = await getLlama({ build: "never", gpu: false, maxThreads: 1 });
 const model = await llama.loadModel({ modelPath });
@@ -32,7 +33,10 @@ const server = createServer((req, res) => {
       lastWriteAt = performance.now();
     };
     let tokens = 0;
-    const history: ChatHistoryItem[] = [{ type: "user", text: prompt }, { type: "model", response: [] }];
+    const history: ChatHistoryItem[] = [
+      { type: "user", text: prompt },
+      { type: "model", response: [] },
+    ];
     void chat
       .generateResponse(history, {
         maxTokens,
@@ -49,7 +53,9 @@ const server = createServer((req, res) => {
       .then(() => {
         clearTimeout(timer);
         flush();
-        res.end(`data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: "length" }], usage: { completion_tokens: tokens }, served_by: "bare stream" })}\n\ndata: [DONE]\n\n`);
+        res.end(
+          `data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: "length" }], usage: { completion_tokens: tokens }, served_by: "bare stream" })}\n\ndata: [DONE]\n\n`,
+        );
       });
   });
 });

@@ -2,7 +2,15 @@ import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Roster } from "@potluck/protocol";
 import { generateIdentity } from "@potluck/peer";
-import { createLab, delayMeshPath, type LabHost, labIdEnv, pinArgv, labRosterEntry, pollUntil } from "../../src/lab/index.js";
+import {
+  createLab,
+  delayMeshPath,
+  type LabHost,
+  labIdEnv,
+  pinArgv,
+  labRosterEntry,
+  pollUntil,
+} from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import { coalesceWindowMs } from "@potluck/sidecar";
 import type { RunTiming } from "./client.js";
@@ -49,7 +57,10 @@ export async function startLabPeer(o: {
     const mac = lab.host("mac");
     const linux = lab.host("linux");
     const ids = new Map([mac, linux].map((h) => [h.name, generateIdentity()]));
-    const roster: Roster = { version: 1, machines: [mac, linux].map((h) => labRosterEntry(h, ids.get(h.name)!.publicKey)) };
+    const roster: Roster = {
+      version: 1,
+      machines: [mac, linux].map((h) => labRosterEntry(h, ids.get(h.name)!.publicKey)),
+    };
     for (const host of [mac, linux]) {
       const data = join(host.runDir, "potluck");
       mkdirSync(join(data, "models"), { recursive: true, mode: 0o700 });
@@ -59,10 +70,26 @@ export async function startLabPeer(o: {
     }
     const linuxModels = join(linux.runDir, "potluck", "models");
     copyFileSync(o.modelPath, join(linuxModels, `${o.modelId}.gguf`));
-    const start = (host: LabHost, models: string, sidecarPort = port, env: NodeJS.ProcessEnv = {}, dataDir = join(host.runDir, "potluck")) =>
+    const start = (
+      host: LabHost,
+      models: string,
+      sidecarPort = port,
+      env: NodeJS.ProcessEnv = {},
+      dataDir = join(host.runDir, "potluck"),
+    ) =>
       host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
         cwd: repoRoot,
-        env: { POTLUCK_MACHINE: host.name, POTLUCK_DATA_DIR: dataDir, POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"), POTLUCK_MODELS: models, POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "2048", POTLUCK_PORT: String(sidecarPort), POTLUCK_CPU_PIN: o.cpus === undefined ? "off" : "auto", ...env },
+        env: {
+          POTLUCK_MACHINE: host.name,
+          POTLUCK_DATA_DIR: dataDir,
+          POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
+          POTLUCK_MODELS: models,
+          POTLUCK_THREADS: "1",
+          POTLUCK_CONTEXT_SIZE: "2048",
+          POTLUCK_PORT: String(sidecarPort),
+          POTLUCK_CPU_PIN: o.cpus === undefined ? "off" : "auto",
+          ...env,
+        },
       });
     const variants = (o.variants ?? []).map((v, i) => ({ ...v, port: variantPortBase + i }));
     start(linux, linuxModels);
@@ -75,22 +102,71 @@ export async function startLabPeer(o: {
       chmodSync(join(dataDir, "identity-ed25519.pem"), 0o600);
       start(mac, join(mac.runDir, "potluck", "models"), v.port, v.env, dataDir);
     }
-    const ready: Array<[LabHost, number]> = [[mac, port], [linux, port], ...variants.map((v): [LabHost, number] => [mac, v.port])];
+    const ready: Array<[LabHost, number]> = [
+      [mac, port],
+      [linux, port],
+      ...variants.map((v): [LabHost, number] => [mac, v.port]),
+    ];
     for (const [host, sidecarPort] of ready) {
-      const ok = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`])).stdout.includes('"ok"'), { timeoutMs: 180_000, intervalMs: 500 });
+      const ok = await pollUntil(
+        async () =>
+          (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`])).stdout.includes('"ok"'),
+        { timeoutMs: 180_000, intervalMs: 500 },
+      );
       if (!ok) throw new Error(`sidecar on ${host.name}:${sidecarPort} did not become ready`);
     }
     // The bench measures a mesh that carries traffic, not its bring-up: once, a first routing
     // probe found potluck0 not yet passing packets and the run died on a 503 in its warm-up.
-    const meshUp = await pollUntil(async () => (await mac.exec(["curl", "-sf", "-m", "2", `http://${linux.meshIp}:${port}/health`])).stdout.includes('"ok"'), { timeoutMs: 60_000, intervalMs: 500 });
+    const meshUp = await pollUntil(
+      async () =>
+        (await mac.exec(["curl", "-sf", "-m", "2", `http://${linux.meshIp}:${port}/health`])).stdout.includes('"ok"'),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     if (!meshUp) throw new Error(`linux's sidecar is not reachable from mac over the mesh (${linux.meshIp})`);
     if (o.latencyMs !== undefined && o.latencyMs > 0) await delayMeshPath(mac, linux, o.latencyMs); // undone with the lab
-    const bare = linux.spawn("bare-stream", [process.execPath, "--import", "tsx", bareStream, join(linuxModels, `${o.modelId}.gguf`), String(barePort), String(o.contextSize), String(coalesceWindowMs), o.prompt], { cwd: repoRoot });
-    if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 }))) throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
+    const bare = linux.spawn(
+      "bare-stream",
+      [
+        process.execPath,
+        "--import",
+        "tsx",
+        bareStream,
+        join(linuxModels, `${o.modelId}.gguf`),
+        String(barePort),
+        String(o.contextSize),
+        String(coalesceWindowMs),
+        o.prompt,
+      ],
+      { cwd: repoRoot },
+    );
+    if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 })))
+      throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
     // One long-lived client per path inside mac's namespace, warm like the local path's client.
     const clientIn = async (url: string) => {
-      const argv = [...pinArgv(o.cpus?.mac), "ip", "netns", "exec", mac.netns, process.execPath, "--import", "tsx", client, "--stdin", "--url", url, "--model", o.modelId, "--max-tokens", String(o.maxTokens), "--prompt", o.prompt];
-      const started = await startLineDriven(`bench client in mac for ${url}`, argv, { cwd: repoRoot, env: { ...process.env, [labIdEnv]: lab.id } });
+      const argv = [
+        ...pinArgv(o.cpus?.mac),
+        "ip",
+        "netns",
+        "exec",
+        mac.netns,
+        process.execPath,
+        "--import",
+        "tsx",
+        client,
+        "--stdin",
+        "--url",
+        url,
+        "--model",
+        o.modelId,
+        "--max-tokens",
+        String(o.maxTokens),
+        "--prompt",
+        o.prompt,
+      ];
+      const started = await startLineDriven(`bench client in mac for ${url}`, argv, {
+        cwd: repoRoot,
+        env: { ...process.env, [labIdEnv]: lab.id },
+      });
       clients.push(started);
       return started;
     };
@@ -102,7 +178,11 @@ export async function startLabPeer(o: {
       more.push({ name: v.name, once: () => client.once() });
     }
     return {
-      paths: [{ name: "peer over lab mesh", once: () => peer.once() }, { name: "floor: bare stream, mesh", once: () => floor.once() }, ...more],
+      paths: [
+        { name: "peer over lab mesh", once: () => peer.once() },
+        { name: "floor: bare stream, mesh", once: () => floor.once() },
+        ...more,
+      ],
       close,
     };
   } catch (error) {

@@ -13,9 +13,17 @@ export interface LineDriven {
  * answers every "run" line on stdin with one JSON timing line. Keeping it alive across rounds
  * keeps its start-up (module loading, the first fetch) out of every timed run.
  */
-export async function startLineDriven(what: string, argv: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<LineDriven> {
+export async function startLineDriven(
+  what: string,
+  argv: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<LineDriven> {
   const [command, ...args] = argv;
-  const child = spawn(command!, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(command!, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<string> => {
     const line = await lines.next();

@@ -14,7 +14,10 @@ const context = await model.createContext({ contextSize: Number(contextSizeText)
 const chat = new LlamaChat({ contextSequence: context.getSequence(), autoDisposeSequence: true });
 process.stdout.write("ready\n");
 for await (const _ of createInterface({ input: process.stdin })) {
-  const history: ChatHistoryItem[] = [{ type: "user", text: prompt }, { type: "model", response: [] }];
+  const history: ChatHistoryItem[] = [
+    { type: "user", text: prompt },
+    { type: "model", response: [] },
+  ];
   let ttftMs: number | undefined;
   let tokens = 0;
   const started = performance.now();
@@ -27,7 +30,9 @@ for await (const _ of createInterface({ input: process.stdin })) {
     },
   });
   const totalMs = performance.now() - started;
-  process.stdout.write(`${JSON.stringify({ ttftMs: ttftMs ?? totalMs, totalMs, completionTokens: tokens, servedBy: "raw process" })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ttftMs: ttftMs ?? totalMs, totalMs, completionTokens: tokens, servedBy: "raw process" })}\n`,
+  );
 }
 chat.dispose();
 await model.dispose();

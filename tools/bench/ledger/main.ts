@@ -28,7 +28,19 @@ import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
 import { loadLedgerConfig, startLedgerService, type LedgerService } from "@potluck/ledger";
-import { balanceLeaves, ensureUsageConsumer, fromRequest, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest, takeSnapshot, type OpenedDb } from "@potluck/ledger";
+import {
+  balanceLeaves,
+  ensureUsageConsumer,
+  fromRequest,
+  fromUsage,
+  generateSigner,
+  Ledger,
+  openLedgerDb,
+  publishUsage,
+  startIngest,
+  takeSnapshot,
+  type OpenedDb,
+} from "@potluck/ledger";
 import { entryHash, GENESIS_HASH, merkleRoot, verifyProofBundle, type LedgerRecord } from "@potluck/ledger-proof";
 import { benchFlags } from "../common/args.js";
 import { repoRoot } from "../../src/lib/repo.js";
@@ -76,17 +88,30 @@ async function main(): Promise<void> {
           return withLedgerService(db.url ?? "", async ({ ledger, app }) => {
             const pick = () => `acct${Math.floor(Math.random() * ledgerAccounts)}`;
             reads.push(await timeCalls(() => ledger.balance(pick()), { samples: 2_000, warmup: 100 }));
-            httpReads.push(await timeCalls(async () => (await app.request(`/v1/balances/${pick()}`)).json(), { samples: 2_000, warmup: 100 }));
-            health.push(await timeCalls(async () => (await app.request("/health")).json(), { samples: 2_000, warmup: 100 }));
+            httpReads.push(
+              await timeCalls(async () => (await app.request(`/v1/balances/${pick()}`)).json(), {
+                samples: 2_000,
+                warmup: 100,
+              }),
+            );
+            health.push(
+              await timeCalls(async () => (await app.request("/health")).json(), { samples: 2_000, warmup: 100 }),
+            );
             await ledger.snapshot();
             let bundle: unknown;
-            proofGen.push(await timeCalls(async () => (bundle = await ledger.proofBundle(pick())), { samples: 20, warmup: 2 }));
-            proofVerify.push(await timeCalls(() => verifyProofBundle(bundle, ledger.publicKey), { samples: 500, warmup: 20 }));
+            proofGen.push(
+              await timeCalls(async () => (bundle = await ledger.proofBundle(pick())), { samples: 20, warmup: 2 }),
+            );
+            proofVerify.push(
+              await timeCalls(() => verifyProofBundle(bundle, ledger.publicKey), { samples: 500, warmup: 20 }),
+            );
             return rate;
           });
         }),
       );
-      process.stdout.write(`repeat ${r + 1}/${repeats}: JetStream ${ingest.at(-1)?.toFixed(0)}/s, direct ${direct.at(-1)?.toFixed(0)}/s, bare PostgreSQL ${bare.at(-1)?.toFixed(0)}/s\n`);
+      process.stdout.write(
+        `repeat ${r + 1}/${repeats}: JetStream ${ingest.at(-1)?.toFixed(0)}/s, direct ${direct.at(-1)?.toFixed(0)}/s, bare PostgreSQL ${bare.at(-1)?.toFixed(0)}/s\n`,
+      );
     }
   } finally {
     await nc.close();
@@ -97,7 +122,18 @@ async function main(): Promise<void> {
 
 function makeEvents(n: number, repeat: number): UsageEvent[] {
   const at = new Date().toISOString();
-  return Array.from({ length: n }, (_, i) => ({ eventId: `b${repeat}-${i}`, jobId: `job-${i}`, kind: "spend" as const, account: `acct${i % ledgerAccounts}`, counterparty: "peer", servedBy: "box", model: "tiny", tokens: 10, amount: 1 + (i % 1000), at }));
+  return Array.from({ length: n }, (_, i) => ({
+    eventId: `b${repeat}-${i}`,
+    jobId: `job-${i}`,
+    kind: "spend" as const,
+    account: `acct${i % ledgerAccounts}`,
+    counterparty: "peer",
+    servedBy: "box",
+    model: "tiny",
+    tokens: 10,
+    amount: 1 + (i % 1000),
+    at,
+  }));
 }
 
 interface CpuPerEvent {
@@ -126,7 +162,11 @@ async function backendCpuMs(dbName: string): Promise<number> {
 }
 
 /** Runs `work` over `events` events and measures its rate and its CPU per event (this process and the database's backends). */
-async function measured(db: OpenedDb & { url?: string }, events: number, work: () => Promise<void>): Promise<{ rate: number; cpu: CpuPerEvent }> {
+async function measured(
+  db: OpenedDb & { url?: string },
+  events: number,
+  work: () => Promise<void>,
+): Promise<{ rate: number; cpu: CpuPerEvent }> {
   const dbName = new URL(db.url ?? "postgres://x/unknown").pathname.slice(1);
   const pg0 = await backendCpuMs(dbName);
   const cpu0 = process.cpuUsage();
@@ -135,12 +175,19 @@ async function measured(db: OpenedDb & { url?: string }, events: number, work: (
   const elapsed = performance.now() - started;
   const used = process.cpuUsage(cpu0);
   const pg = (await backendCpuMs(dbName)) - pg0;
-  return { rate: events / (elapsed / 1000), cpu: { nodeUs: (used.user + used.system) / events, pgUs: (pg * 1000) / events } };
+  return {
+    rate: events / (elapsed / 1000),
+    cpu: { nodeUs: (used.user + used.system) / events, pgUs: (pg * 1000) / events },
+  };
 }
 
 /** Usage is paid from granted credits (a bare earn is refused): every payer gets a grant first, not timed. */
 async function grantPayers(ledger: Ledger): Promise<void> {
-  await ledger.append(Array.from({ length: ledgerAccounts }, (_, k) => fromRequest({ kind: "adjust", eventId: `grant-${k}`, account: `acct${k}`, delta: payerGrant, reason: "bench" })));
+  await ledger.append(
+    Array.from({ length: ledgerAccounts }, (_, k) =>
+      fromRequest({ kind: "adjust", eventId: `grant-${k}`, account: `acct${k}`, delta: payerGrant, reason: "bench" }),
+    ),
+  );
   ledger.stats.applied = 0;
 }
 
@@ -165,8 +212,23 @@ async function bareChainedInsert(db: OpenedDb & { url?: string }, usage: UsageEv
       const rows: (LedgerRecord & { hash: string })[] = [];
       for (const u of usage.slice(i, i + 1000)) {
         const ev = fromUsage(u);
-        for (const [eventId, kind, account, delta, ref] of [[u.eventId, "spend", u.account, -u.amount, ""], [`${u.eventId}#earn`, "earn", u.counterparty, u.amount, u.eventId]] as const) {
-          const record: LedgerRecord = { seq, eventId, kind, account, delta, heldDelta: 0, ref, meta: ev.meta, payloadHash: ev.payloadHash, createdAtMs, prevHash };
+        for (const [eventId, kind, account, delta, ref] of [
+          [u.eventId, "spend", u.account, -u.amount, ""],
+          [`${u.eventId}#earn`, "earn", u.counterparty, u.amount, u.eventId],
+        ] as const) {
+          const record: LedgerRecord = {
+            seq,
+            eventId,
+            kind,
+            account,
+            delta,
+            heldDelta: 0,
+            ref,
+            meta: ev.meta,
+            payloadHash: ev.payloadHash,
+            createdAtMs,
+            prevHash,
+          };
           prevHash = entryHash(record);
           rows.push({ ...record, hash: prevHash });
           seq += 1;
@@ -186,7 +248,10 @@ async function bareChainedInsert(db: OpenedDb & { url?: string }, usage: UsageEv
   }
 }
 
-async function appendDirect(db: OpenedDb & { url?: string }, usage: UsageEvent[]): Promise<{ rate: number; cpu: CpuPerEvent }> {
+async function appendDirect(
+  db: OpenedDb & { url?: string },
+  usage: UsageEvent[],
+): Promise<{ rate: number; cpu: CpuPerEvent }> {
   const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
   await grantPayers(ledger);
   return measured(db, usage.length, async () => {
@@ -194,12 +259,17 @@ async function appendDirect(db: OpenedDb & { url?: string }, usage: UsageEvent[]
   });
 }
 
-async function appendFromJetStream(nc: NatsConnection, db: OpenedDb & { url?: string }, usage: UsageEvent[]): Promise<{ rate: number; cpu: CpuPerEvent }> {
+async function appendFromJetStream(
+  nc: NatsConnection,
+  db: OpenedDb & { url?: string },
+  usage: UsageEvent[],
+): Promise<{ rate: number; cpu: CpuPerEvent }> {
   const prefix = `b${randomBytes(5).toString("hex")}`;
   const { stream } = await ensureUsageConsumer(nc, prefix, "ledger");
   try {
     const js = jetstream(nc);
-    for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
+    for (let i = 0; i < usage.length; i += 1000)
+      await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
     const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
     await grantPayers(ledger);
     let ingest: { stop: () => Promise<void> } | undefined;
@@ -208,14 +278,26 @@ async function appendFromJetStream(nc: NatsConnection, db: OpenedDb & { url?: st
       // waits for the pull request in flight, which on an empty stream only ends when it expires
       // (up to a second, which this measurement counted before).
       return await measured(db, usage.length, async () => {
-        ingest = startIngest({ nc, ledger, stream, durable: "ledger", batchMax: 1000, log: () => undefined, onStall: (ms) => { throw new Error(`bench: an append stalled for ${ms} ms`); } });
+        ingest = startIngest({
+          nc,
+          ledger,
+          stream,
+          durable: "ledger",
+          batchMax: 1000,
+          log: () => undefined,
+          onStall: (ms) => {
+            throw new Error(`bench: an append stalled for ${ms} ms`);
+          },
+        });
         await untilApplied(ledger, usage.length);
       });
     } finally {
       await ingest?.stop();
     }
   } finally {
-    await jetstreamManager(nc).then((m) => m.streams.delete(subjectsFor(prefix).usageStream.name)).catch(() => undefined);
+    await jetstreamManager(nc)
+      .then((m) => m.streams.delete(subjectsFor(prefix).usageStream.name))
+      .catch(() => undefined);
   }
 }
 
@@ -223,12 +305,16 @@ async function appendFromJetStream(nc: NatsConnection, db: OpenedDb & { url?: st
 async function untilApplied(ledger: Ledger, n: number): Promise<void> {
   const deadline = Date.now() + ingestTimeoutMs;
   while (ledger.stats.applied < n) {
-    if (Date.now() > deadline) throw new Error(`bench: ${ledger.stats.applied} of ${n} events applied after ${ingestTimeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`bench: ${ledger.stats.applied} of ${n} events applied after ${ingestTimeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 2));
   }
 }
 
-async function snapshotBench(db: OpenedDb & { url?: string }, n: number): Promise<{ accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] }> {
+async function snapshotBench(
+  db: OpenedDb & { url?: string },
+  n: number,
+): Promise<{ accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] }> {
   const sql = postgres(db.url ?? "", { max: 1, onnotice: () => undefined });
   try {
     for (let i = 0; i < n; i += 100_000) {
@@ -245,7 +331,10 @@ async function snapshotBench(db: OpenedDb & { url?: string }, n: number): Promis
   const snapshotMs: number[] = [];
   const treeOnlyMs: number[] = [];
   const treeCpuMs: number[] = [];
-  const rows = Array.from({ length: n }, (_, i) => ({ account: `m${String(i).padStart(8, "0")}`, balance: i % 100_000 }));
+  const rows = Array.from({ length: n }, (_, i) => ({
+    account: `m${String(i).padStart(8, "0")}`,
+    balance: i % 100_000,
+  }));
   for (let r = 0; r < repeats; r += 1) {
     let started = performance.now();
     await takeSnapshot(db.db);
@@ -264,7 +353,16 @@ async function snapshotBench(db: OpenedDb & { url?: string }, n: number): Promis
 /** The real service over the bench's database, ingest off, so reads go through what production runs. */
 async function withLedgerService<T>(databaseUrl: string, run: (service: LedgerService) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), "ledger-bench-"));
-  const config = loadLedgerConfig({ DATABASE_URL: databaseUrl, POTLUCK_DATA_DIR: dataDir, POTLUCK_LEDGER_INGEST: "0", POTLUCK_LEDGER_ANCHOR_FILE: "off", POTLUCK_LEDGER_ORIGIN: ORIGIN }, []);
+  const config = loadLedgerConfig(
+    {
+      DATABASE_URL: databaseUrl,
+      POTLUCK_DATA_DIR: dataDir,
+      POTLUCK_LEDGER_INGEST: "0",
+      POTLUCK_LEDGER_ANCHOR_FILE: "off",
+      POTLUCK_LEDGER_ORIGIN: ORIGIN,
+    },
+    [],
+  );
   const service = await startLedgerService(config);
   try {
     return await run(service);
@@ -290,7 +388,19 @@ async function withDb<T>(run: (db: OpenedDb & { url?: string }) => Promise<T>): 
   }
 }
 
-function report(r: { ingest: number[]; direct: number[]; bare: number[]; ingestCpu: CpuPerEvent[]; directCpu: CpuPerEvent[]; reads: Summary[]; httpReads: Summary[]; health: Summary[]; proofGen: Summary[]; proofVerify: Summary[]; snap: { accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] } }): void {
+function report(r: {
+  ingest: number[];
+  direct: number[];
+  bare: number[];
+  ingestCpu: CpuPerEvent[];
+  directCpu: CpuPerEvent[];
+  reads: Summary[];
+  httpReads: Summary[];
+  health: Summary[];
+  proofGen: Summary[];
+  proofVerify: Summary[];
+  snap: { accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] };
+}): void {
   const ingest = median(r.ingest);
   const direct = median(r.direct);
   const bare = median(r.bare);
@@ -303,24 +413,83 @@ function report(r: { ingest: number[]; direct: number[]; bare: number[]; ingestC
   const treeMs = median(r.snap.treeOnlyMs);
   const treeCpuMs = median(r.snap.treeCpuMs);
   const load = loadavg()[0] ?? 0;
-  const cpuOf = (xs: CpuPerEvent[]) => ({ nodeUs: median(xs.map((x) => x.nodeUs)), pgUs: median(xs.map((x) => x.pgUs)) });
+  const cpuOf = (xs: CpuPerEvent[]) => ({
+    nodeUs: median(xs.map((x) => x.nodeUs)),
+    pgUs: median(xs.map((x) => x.pgUs)),
+  });
   const ingestCpu = cpuOf(r.ingestCpu);
   const directCpu = cpuOf(r.directCpu);
   const rows = [
-    ["events/s from JetStream (entry pairs, hash chain, batches of 1,000)", ingest.toFixed(0), `goal ≥ 0.6× the bare limit: ${(ingest / bare).toFixed(2)}×; ${(ingest / direct).toFixed(2)}× the direct append rate`],
+    [
+      "events/s from JetStream (entry pairs, hash chain, batches of 1,000)",
+      ingest.toFixed(0),
+      `goal ≥ 0.6× the bare limit: ${(ingest / bare).toFixed(2)}×; ${(ingest / direct).toFixed(2)}× the direct append rate`,
+    ],
     ["events/s direct (no NATS), baseline", direct.toFixed(0), `${(direct / bare).toFixed(2)}× the bare limit`],
-    ["events/s bare PostgreSQL chained insert (same entries and hashing), limit", bare.toFixed(0), "no NATS, no service code, chain-check trigger on"],
-    ["CPU µs per event from JetStream: Node / PostgreSQL backends", `${fmt(ingestCpu.nodeUs)} / ${fmt(ingestCpu.pgUs)}`, `direct: ${fmt(directCpu.nodeUs)} / ${fmt(directCpu.pgUs)} (NATS server not counted)`],
+    [
+      "events/s bare PostgreSQL chained insert (same entries and hashing), limit",
+      bare.toFixed(0),
+      "no NATS, no service code, chain-check trigger on",
+    ],
+    [
+      "CPU µs per event from JetStream: Node / PostgreSQL backends",
+      `${fmt(ingestCpu.nodeUs)} / ${fmt(ingestCpu.pgUs)}`,
+      `direct: ${fmt(directCpu.nodeUs)} / ${fmt(directCpu.pgUs)} (NATS server not counted)`,
+    ],
     ["balance read p50 / p95 (Ledger.balance, ms)", `${fmt(reads.p50)} / ${fmt(reads.p95)}`, ""],
-    ["balance read over HTTP p50 / p95 (ms)", `${fmt(httpReads.p50)} / ${fmt(httpReads.p95)}`, `GET /health baseline p50 ${fmt(health.p50)} ms`],
-    [`snapshot of ${r.snap.accounts.toLocaleString("en")} accounts (ms)`, fmt(snapMs), `goal ≤ 3,000 ms; leaves + tree alone ${fmt(treeMs)} ms wall, ${fmt(treeCpuMs)} ms CPU`],
-    [`proof bundle generation p50 (${ledgerAccounts} accounts, ${events.toLocaleString("en")} entries, ms)`, fmt(gen.p50), "recomputes balances as of the snapshot"],
+    [
+      "balance read over HTTP p50 / p95 (ms)",
+      `${fmt(httpReads.p50)} / ${fmt(httpReads.p95)}`,
+      `GET /health baseline p50 ${fmt(health.p50)} ms`,
+    ],
+    [
+      `snapshot of ${r.snap.accounts.toLocaleString("en")} accounts (ms)`,
+      fmt(snapMs),
+      `goal ≤ 3,000 ms; leaves + tree alone ${fmt(treeMs)} ms wall, ${fmt(treeCpuMs)} ms CPU`,
+    ],
+    [
+      `proof bundle generation p50 (${ledgerAccounts} accounts, ${events.toLocaleString("en")} entries, ms)`,
+      fmt(gen.p50),
+      "recomputes balances as of the snapshot",
+    ],
     ["proof bundle verification p50 (ms)", fmt(ver.p50), "offline, log key only"],
   ];
-  process.stdout.write(`\nledger bench (${repeats} repeats, medians; 1-minute load average ${load.toFixed(1)} on ${cpus().length} CPUs)\n`);
-  for (const [what, value, note] of rows) process.stdout.write(`  ${String(what).padEnd(78)} ${String(value).padStart(14)}  ${note}\n`);
+  process.stdout.write(
+    `\nledger bench (${repeats} repeats, medians; 1-minute load average ${load.toFixed(1)} on ${cpus().length} CPUs)\n`,
+  );
+  for (const [what, value, note] of rows)
+    process.stdout.write(`  ${String(what).padEnd(78)} ${String(value).padStart(14)}  ${note}\n`);
   mkdirSync(join(repoRoot, "tools/bench/results"), { recursive: true });
-  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), events, accounts, repeats, raw: r, loadAverage: load, medians: { treeCpuMs, ingest, direct, bare, ingestCpu, directCpu, reads, httpReads, health, proofGen: gen, proofVerify: ver, snapshotMs: snapMs, treeOnlyMs: treeMs } }, null, 2));
+  writeFileSync(
+    resultsFile,
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        events,
+        accounts,
+        repeats,
+        raw: r,
+        loadAverage: load,
+        medians: {
+          treeCpuMs,
+          ingest,
+          direct,
+          bare,
+          ingestCpu,
+          directCpu,
+          reads,
+          httpReads,
+          health,
+          proofGen: gen,
+          proofVerify: ver,
+          snapshotMs: snapMs,
+          treeOnlyMs: treeMs,
+        },
+      },
+      null,
+      2,
+    ),
+  );
   process.stdout.write(`\nwrote ${resultsFile}\n`);
 }
 

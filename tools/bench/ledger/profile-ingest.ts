@@ -13,7 +13,16 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
-import { ensureUsageConsumer, fromRequest, fromUsage, generateSigner, Ledger, openLedgerDb, publishUsage, startIngest } from "@potluck/ledger";
+import {
+  ensureUsageConsumer,
+  fromRequest,
+  fromUsage,
+  generateSigner,
+  Ledger,
+  openLedgerDb,
+  publishUsage,
+  startIngest,
+} from "@potluck/ledger";
 import { benchFlags } from "../common/args.js";
 
 const adminUrl = process.env.POTLUCK_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -22,7 +31,10 @@ const ORIGIN = "bench.potluck/ledger";
 /** Bound so a typo cannot ask for a billion rows. */
 const eventsMax = 1_000_000;
 
-const { flags } = benchFlags(process.argv.slice(2), { strings: ["batch", "events", "explain", "heap-profile", "keep", "log-statements", "mode", "profile", "rounds"], positionals: false });
+const { flags } = benchFlags(process.argv.slice(2), {
+  strings: ["batch", "events", "explain", "heap-profile", "keep", "log-statements", "mode", "profile", "rounds"],
+  positionals: false,
+});
 const events = Math.min(Number(flags.get("events") ?? 30_000), eventsMax);
 const mode = String(flags.get("mode") ?? "jetstream");
 const profileFile = flags.get("profile");
@@ -45,7 +57,11 @@ function natsServerPids(): number[] {
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readFileSync(`/proc/${d}/comm`, "utf8").trim() === "nats-server" && readFileSync(`/proc/${d}/cmdline`, "utf8").includes("4222")) pids.push(Number(d));
+      if (
+        readFileSync(`/proc/${d}/comm`, "utf8").trim() === "nats-server" &&
+        readFileSync(`/proc/${d}/cmdline`, "utf8").includes("4222")
+      )
+        pids.push(Number(d));
     } catch {
       // raced with an exiting process
     }
@@ -65,10 +81,17 @@ async function once(measure: boolean): Promise<void> {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
   await admin.unsafe(`create database ${name}`);
   // Every statement of this database with its duration, in the server's log (--log-statements 1).
-  if (flags.get("log-statements") === "1") await admin.unsafe(`alter database ${name} set log_min_duration_statement = 0`);
+  if (flags.get("log-statements") === "1")
+    await admin.unsafe(`alter database ${name} set log_min_duration_statement = 0`);
   // The plans (with actual times) of every statement over 2 ms, triggers' statements included (--explain 1).
   if (flags.get("explain") === "1") {
-    for (const setting of ["session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 2", "auto_explain.log_analyze = on", "auto_explain.log_nested_statements = on"]) await admin.unsafe(`alter database ${name} set ${setting}`);
+    for (const setting of [
+      "session_preload_libraries = 'auto_explain'",
+      "auto_explain.log_min_duration = 2",
+      "auto_explain.log_analyze = on",
+      "auto_explain.log_nested_statements = on",
+    ])
+      await admin.unsafe(`alter database ${name} set ${setting}`);
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
@@ -76,19 +99,42 @@ async function once(measure: boolean): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   const prefix = `p${randomBytes(5).toString("hex")}`;
   const at = new Date().toISOString();
-  const usage: UsageEvent[] = Array.from({ length: events }, (_, i) => ({ eventId: `p-${i}`, jobId: `job-${i}`, kind: "spend" as const, account: `acct${i % 1000}`, counterparty: "peer", servedBy: "box", model: "tiny", tokens: 10, amount: 1 + (i % 1000), at }));
+  const usage: UsageEvent[] = Array.from({ length: events }, (_, i) => ({
+    eventId: `p-${i}`,
+    jobId: `job-${i}`,
+    kind: "spend" as const,
+    account: `acct${i % 1000}`,
+    counterparty: "peer",
+    servedBy: "box",
+    model: "tiny",
+    tokens: 10,
+    amount: 1 + (i % 1000),
+    at,
+  }));
   const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
   // Usage is paid from granted credits (a bare earn is refused): every payer starts with a grant, not profiled.
-  await ledger.append(Array.from({ length: 1000 }, (_, k) => fromRequest({ kind: "adjust", eventId: `grant-${k}`, account: `acct${k}`, delta: 1_000_000_000, reason: "bench" })));
+  await ledger.append(
+    Array.from({ length: 1000 }, (_, k) =>
+      fromRequest({
+        kind: "adjust",
+        eventId: `grant-${k}`,
+        account: `acct${k}`,
+        delta: 1_000_000_000,
+        reason: "bench",
+      }),
+    ),
+  );
   let stream = "";
   let stopIngest = async (): Promise<void> => undefined;
   try {
     if (mode === "jetstream") {
       ({ stream } = await ensureUsageConsumer(nc, prefix, "ledger"));
       const js = jetstream(nc);
-      for (let i = 0; i < usage.length; i += 1000) await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
+      for (let i = 0; i < usage.length; i += 1000)
+        await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
     }
-    const pgPids = async () => (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${name}`).map((r) => r.pid);
+    const pgPids = async () =>
+      (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${name}`).map((r) => r.pid);
     const sumTicks = (pids: number[]) => pids.reduce((n, p) => n + ticksOf(p), 0);
     const session = new Session();
     if (profileFile !== undefined && measure) {
@@ -99,7 +145,11 @@ async function once(measure: boolean): Promise<void> {
     }
     if (heapFile !== undefined && measure) {
       if (profileFile === undefined) session.connect();
-      await session.post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      await session.post("HeapProfiler.startSampling", {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
     }
     const natsPids = natsServerPids();
     const pg0 = sumTicks(await pgPids());
@@ -107,11 +157,22 @@ async function once(measure: boolean): Promise<void> {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     if (mode === "jetstream") {
-      const ingest = startIngest({ nc, ledger, stream, durable: "ledger", batchMax, log: () => undefined, onStall: (ms) => { throw new Error(`append stalled ${ms} ms`); } });
+      const ingest = startIngest({
+        nc,
+        ledger,
+        stream,
+        durable: "ledger",
+        batchMax,
+        log: () => undefined,
+        onStall: (ms) => {
+          throw new Error(`append stalled ${ms} ms`);
+        },
+      });
       // Timed to the last commit, as in the bench: stopping waits out the idle pull request.
       const deadline = Date.now() + 600_000;
       while (ledger.stats.applied < usage.length) {
-        if (Date.now() > deadline) throw new Error(`only ${ledger.stats.applied} of ${usage.length} events applied after 10 minutes`);
+        if (Date.now() > deadline)
+          throw new Error(`only ${ledger.stats.applied} of ${usage.length} events applied after 10 minutes`);
         await new Promise((r) => setTimeout(r, 2));
       }
       stopIngest = ingest.stop;
@@ -132,13 +193,17 @@ async function once(measure: boolean): Promise<void> {
     }
     if ((profileFile !== undefined || heapFile !== undefined) && measure) session.disconnect();
     const per = (x: number) => ((x * 1000) / events).toFixed(1);
-    if (measure) process.stdout.write(
-      `${mode}: ${events} events in ${ms.toFixed(0)} ms = ${((events * 1000) / ms).toFixed(0)}/s; CPU µs/event node ${per((cpu.user + cpu.system) / 1000)} pg ${per(pg * 10)} nats ${per(nats * 10)}; load ${loadavg()[0]?.toFixed(2)}\n`,
-    );
+    if (measure)
+      process.stdout.write(
+        `${mode}: ${events} events in ${ms.toFixed(0)} ms = ${((events * 1000) / ms).toFixed(0)}/s; CPU µs/event node ${per((cpu.user + cpu.system) / 1000)} pg ${per(pg * 10)} nats ${per(nats * 10)}; load ${loadavg()[0]?.toFixed(2)}\n`,
+      );
     if (keep) process.stdout.write(`kept database ${name}\n`);
   } finally {
     await stopIngest();
-    if (stream !== "") await jetstreamManager(nc).then((m) => m.streams.delete(subjectsFor(prefix).usageStream.name)).catch(() => undefined);
+    if (stream !== "")
+      await jetstreamManager(nc)
+        .then((m) => m.streams.delete(subjectsFor(prefix).usageStream.name))
+        .catch(() => undefined);
     await nc.close();
     await db.close();
     if (!keep) await admin.unsafe(`drop database if exists ${name} with (force)`);

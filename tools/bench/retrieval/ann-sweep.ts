@@ -24,7 +24,12 @@ import { fmt, summarize } from "../common/stats.js";
 
 const dims = 384;
 const queriesCount = 200;
-const quantKinds = { bf16: usearch.ScalarKind.BF16, f16: usearch.ScalarKind.F16, i8: usearch.ScalarKind.I8, f32: usearch.ScalarKind.F32 } as const;
+const quantKinds = {
+  bf16: usearch.ScalarKind.BF16,
+  f16: usearch.ScalarKind.F16,
+  i8: usearch.ScalarKind.I8,
+  f32: usearch.ScalarKind.F32,
+} as const;
 type Quant = keyof typeof quantKinds;
 
 function list(argv: string[], flag: string, fallback: string): string[] {
@@ -44,15 +49,20 @@ const cacheDir = argv.includes("--cache") ? list(argv, "--cache", "")[0] : undef
 if (!(size >= 1_000 && size <= 1_000_000)) throw new Error("--size: 1000..1000000");
 if (quants.some((q) => !(q in quantKinds))) throw new Error(`--quant: of ${Object.keys(quantKinds).join(",")}`);
 if (efAdds.some((n) => !Number.isInteger(n) || n < 0 || n > 1_024)) throw new Error("--ef-add: integers 0..1024");
-if ([...ms, ...efs, ...candidateCounts].some((n) => !Number.isInteger(n) || n < 2 || n > 1_024)) throw new Error("--m/--ef/--candidates: integers 2..1024");
+if ([...ms, ...efs, ...candidateCounts].some((n) => !Number.isInteger(n) || n < 2 || n > 1_024))
+  throw new Error("--m/--ef/--candidates: integers 2..1024");
 if (!(samples >= 10 && samples <= 10_000)) throw new Error("--samples: 10..10000");
 
 const texts = syntheticTexts(size);
 const matrix = new Float32Array(size * dims);
 texts.forEach((text, i) => matrix.set(lexicalVector(text, dims), i * dims));
 const random = seededRandom(23);
-const queries = Array.from({ length: queriesCount }, () => lexicalVector(questionFor(texts[Math.floor(random() * size)] ?? "", random), dims));
-const truth = queries.map((q) => new Set((usearch.exactSearch(matrix, q, dims, 10, usearch.MetricKind.IP, 0) as Matches).keys));
+const queries = Array.from({ length: queriesCount }, () =>
+  lexicalVector(questionFor(texts[Math.floor(random() * size)] ?? "", random), dims),
+);
+const truth = queries.map(
+  (q) => new Set((usearch.exactSearch(matrix, q, dims, 10, usearch.MetricKind.IP, 0) as Matches).keys),
+);
 
 interface Row {
   m: number;
@@ -76,7 +86,15 @@ try {
   const variants: { row: Row; index: InstanceType<typeof usearch.Index>; times: number[] }[] = [];
   for (const quant of quants) {
     for (const [m, efAdd] of ms.flatMap((m) => efAdds.map((e) => [m, e] as const))) {
-      const config = (ef: number) => ({ dimensions: dims, metric: usearch.MetricKind.IP, quantization: quantKinds[quant], connectivity: m, expansion_add: efAdd, expansion_search: ef, multi: false });
+      const config = (ef: number) => ({
+        dimensions: dims,
+        metric: usearch.MetricKind.IP,
+        quantization: quantKinds[quant],
+        connectivity: m,
+        expansion_add: efAdd,
+        expansion_search: ef,
+        multi: false,
+      });
       const file = join(dir, `n${size}-m${m}-${quant}${efAdd === 0 ? "" : `-add${efAdd}`}.usearch`);
       let buildS = Number.NaN;
       if (!existsSync(file)) {
@@ -87,7 +105,9 @@ try {
         built.save(file);
       }
       const fileMb = statSync(file).size / 1e6;
-      process.stdout.write(`M ${m} ${quant} ef-add ${efAdd}: ${Number.isNaN(buildS) ? "graph from --cache" : `built in ${buildS.toFixed(1)} s`} (${fileMb.toFixed(0)} MB)\n`);
+      process.stdout.write(
+        `M ${m} ${quant} ef-add ${efAdd}: ${Number.isNaN(buildS) ? "graph from --cache" : `built in ${buildS.toFixed(1)} s`} (${fileMb.toFixed(0)} MB)\n`,
+      );
       for (const ef of efs) {
         const index = new usearch.Index(config(ef));
         index.view(file);
@@ -95,10 +115,28 @@ try {
           let found = 0;
           for (const [i, q] of queries.entries()) {
             const hits = index.search(q, candidates, 1) as Matches;
-            const rescored = [...hits.keys].map((key) => ({ key, score: dot(matrix, Number(key), q) })).sort((a, b) => b.score - a.score).slice(0, 10);
+            const rescored = [...hits.keys]
+              .map((key) => ({ key, score: dot(matrix, Number(key), q) }))
+              .sort((a, b) => b.score - a.score)
+              .slice(0, 10);
             found += rescored.filter((h) => truth[i]?.has(h.key)).length;
           }
-          variants.push({ row: { m, efAdd, quant, ef, candidates, recallAt10: found / (queries.length * 10), p50: 0, p95: 0, buildS, fileMb }, index, times: [] });
+          variants.push({
+            row: {
+              m,
+              efAdd,
+              quant,
+              ef,
+              candidates,
+              recallAt10: found / (queries.length * 10),
+              p50: 0,
+              p95: 0,
+              buildS,
+              fileMb,
+            },
+            index,
+            times: [],
+          });
         }
       }
     }
@@ -117,14 +155,19 @@ try {
     const s = summarize(variant.times);
     const row = { ...variant.row, p50: s.p50, p95: s.p95 };
     rows.push(row);
-    process.stdout.write(`M ${row.m} ${row.quant} ef-add ${row.efAdd} ef ${row.ef} cand ${row.candidates}: recall@10 ${row.recallAt10.toFixed(3)} p50 ${fmt(s.p50)} p95 ${fmt(s.p95)} ms\n`);
+    process.stdout.write(
+      `M ${row.m} ${row.quant} ef-add ${row.efAdd} ef ${row.ef} cand ${row.candidates}: recall@10 ${row.recallAt10.toFixed(3)} p50 ${fmt(s.p50)} p95 ${fmt(s.p95)} ms\n`,
+    );
   }
 } finally {
   if (cacheDir === undefined) rmSync(dir, { recursive: true, force: true });
 }
 const resultsDir = join(repoRoot, "tools/bench/results");
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(join(resultsDir, "retrieval-ann-sweep.json"), JSON.stringify({ at: new Date().toISOString(), size, samples, rows }, null, 2));
+writeFileSync(
+  join(resultsDir, "retrieval-ann-sweep.json"),
+  JSON.stringify({ at: new Date().toISOString(), size, samples, rows }, null, 2),
+);
 
 function dot(data: Float32Array, row: number, q: Float32Array): number {
   let sum = 0;

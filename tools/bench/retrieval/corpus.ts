@@ -5,16 +5,40 @@ import { seededRandom } from "@potluck/gguf";
  * a seeded synthetic corpus for the latency sizes.
  */
 export const distinctMemories: { text: string; question: string }[] = [
-  { text: "The staging database runs PostgreSQL 16 and listens on port 5433.", question: "Which port does the staging PostgreSQL database listen on?" },
-  { text: "School pickup for my daughter is at 3:15 pm on Wednesdays.", question: "What time is school pickup on Wednesday?" },
-  { text: "The home router admin page is at 192.168.1.1; its password is in the vault.", question: "Where is the router admin page?" },
-  { text: "Use pnpm, not npm, in the frontend monorepo.", question: "Which package manager does the frontend monorepo use?" },
-  { text: "The Linux box has an RTX 2080 Ti GPU with 11 GB of VRAM.", question: "How much VRAM does the GPU in the Linux box have?" },
+  {
+    text: "The staging database runs PostgreSQL 16 and listens on port 5433.",
+    question: "Which port does the staging PostgreSQL database listen on?",
+  },
+  {
+    text: "School pickup for my daughter is at 3:15 pm on Wednesdays.",
+    question: "What time is school pickup on Wednesday?",
+  },
+  {
+    text: "The home router admin page is at 192.168.1.1; its password is in the vault.",
+    question: "Where is the router admin page?",
+  },
+  {
+    text: "Use pnpm, not npm, in the frontend monorepo.",
+    question: "Which package manager does the frontend monorepo use?",
+  },
+  {
+    text: "The Linux box has an RTX 2080 Ti GPU with 11 GB of VRAM.",
+    question: "How much VRAM does the GPU in the Linux box have?",
+  },
   { text: "Dentist appointment with Dr. Alvarez is booked for March 14.", question: "When is my dentist appointment?" },
-  { text: "Production deploys happen on Tuesdays and Thursdays after standup.", question: "On which days do production deploys happen?" },
+  {
+    text: "Production deploys happen on Tuesdays and Thursdays after standup.",
+    question: "On which days do production deploys happen?",
+  },
   { text: "The garage door keypad code is 4417.", question: "What is the garage door code?" },
-  { text: "I prefer tabs over spaces and a line width of 100 characters.", question: "Which indentation and line width do I prefer?" },
-  { text: "The cat takes her thyroid medication twice a day with food.", question: "How often does the cat take thyroid medication?" },
+  {
+    text: "I prefer tabs over spaces and a line width of 100 characters.",
+    question: "Which indentation and line width do I prefer?",
+  },
+  {
+    text: "The cat takes her thyroid medication twice a day with food.",
+    question: "How often does the cat take thyroid medication?",
+  },
 ];
 
 /** The tiny model's generator (mulberry32), so every run stores the same corpus. */

@@ -27,7 +27,12 @@ export interface LabPeer {
    * GET answered by a trivial node:http server each of those ways (the floor nothing of ours
    * sits in), idle and busy for as long as the sidecar computes per search. Cells interleaved.
    */
-  breakdown(body: Body, args: { samples: number; repeats: number }, answerBytes: number, serverCpuMs: number): Promise<Breakdown>;
+  breakdown(
+    body: Body,
+    args: { samples: number; repeats: number },
+    answerBytes: number,
+    serverCpuMs: number,
+  ): Promise<Breakdown>;
   close(): Promise<void>;
 }
 
@@ -70,7 +75,14 @@ export async function labPeerPath(): Promise<LabPeer> {
   /** One timed client process (a separate process, as every real caller is); its CPU cost to the sidecar too. */
   const timeOnce = async (from: "mac" | "linux", url: string, request: Request, samples: number, warmup = 20) => {
     const cpuBefore = await memoryLab.sidecarCpuMs();
-    const summary = (await (from === "mac" ? memoryLab.fromMac : memoryLab.fromLinux)({ mode: "time", url, request, samples, warmup, repeats: 1 })) as Summary;
+    const summary = (await (from === "mac" ? memoryLab.fromMac : memoryLab.fromLinux)({
+      mode: "time",
+      url,
+      request,
+      samples,
+      warmup,
+      repeats: 1,
+    })) as Summary;
     return { summary, cpuMsPerRequest: ((await memoryLab.sidecarCpuMs()) - cpuBefore) / (samples + warmup) };
   };
   let warmedFor: string | undefined;
@@ -95,7 +107,8 @@ export async function labPeerPath(): Promise<LabPeer> {
     async searchMany(bodies) {
       const answers = await memoryLab.requestsFromMac(bodies.map((body) => peerRequest(body)));
       return answers.map((a) => {
-        if (a.status !== 200) throw new Error(`lab peer search answered ${a.status}: ${JSON.stringify(a.body).slice(0, 300)}`);
+        if (a.status !== 200)
+          throw new Error(`lab peer search answered ${a.status}: ${JSON.stringify(a.body).slice(0, 300)}`);
         return MemorySearchResponse.parse(a.body).hits.map((h) => h.record.text);
       });
     },
@@ -113,7 +126,12 @@ export async function labPeerPath(): Promise<LabPeer> {
         peerRuns.push(p.summary);
         peerCpu.push(p.cpuMsPerRequest);
       }
-      return { local: medianOf(local), peer: medianOf(peerRuns), localCpuMs: median(localCpu), peerCpuMs: median(peerCpu) };
+      return {
+        local: medianOf(local),
+        peer: medianOf(peerRuns),
+        localCpuMs: median(localCpu),
+        peerCpuMs: median(peerCpu),
+      };
     },
     async breakdown(body, args, answerBytes, serverCpuMs) {
       await warmUp(body);
@@ -137,7 +155,10 @@ export async function labPeerPath(): Promise<LabPeer> {
       } satisfies Record<string, ["mac" | "linux", string, Request]>;
       const runs = new Map<keyof typeof cells, Summary[]>();
       for (let r = 0; r < args.repeats; r++) {
-        for (const [name, [from, url, request]] of Object.entries(cells) as [keyof typeof cells, ["mac" | "linux", string, Request]][]) {
+        for (const [name, [from, url, request]] of Object.entries(cells) as [
+          keyof typeof cells,
+          ["mac" | "linux", string, Request],
+        ][]) {
           runs.set(name, [...(runs.get(name) ?? []), (await timeOnce(from, url, request, args.samples)).summary]);
         }
       }

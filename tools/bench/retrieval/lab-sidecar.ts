@@ -8,7 +8,11 @@ import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 import type { ClientAnswer, ClientJob, ClientRequest } from "./peer-client.js";
 
 /** A client job without the connection fields the lab fills in; `url` defaults to linux's sidecar over the mesh. */
-type JobBody = ClientJob extends infer J ? (J extends ClientJob ? Omit<J, "url" | "machine" | "target" | "keyPem"> & { url?: string } : never) : never;
+type JobBody = ClientJob extends infer J
+  ? J extends ClientJob
+    ? Omit<J, "url" | "machine" | "target" | "keyPem"> & { url?: string }
+    : never
+  : never;
 
 const clientScript = join(repoRoot, "tools/bench/retrieval/peer-client.ts");
 const sidecarPort = 8321;
@@ -51,7 +55,14 @@ export interface MemoryLab {
    * read before and after a timed run, it says how long the sidecar computes per request.
    */
   sidecarCpuMs(): Promise<number>;
-  urls: { meshSidecar: string; underlaySidecar: string; loopbackSidecar: string; meshFloor: string; underlayFloor: string; loopbackFloor: string };
+  urls: {
+    meshSidecar: string;
+    underlaySidecar: string;
+    loopbackSidecar: string;
+    meshFloor: string;
+    underlayFloor: string;
+    loopbackFloor: string;
+  };
   requestsFromMac(requests: ClientRequest[]): Promise<ClientAnswer[]>;
   /** A command inside linux (or mac) against its own loopback sidecar (the local API). */
   onLinux(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
@@ -106,13 +117,19 @@ async function startSidecar(side: HostSidecar, env: NodeJS.ProcessEnv): Promise<
   let exited: number | string | undefined;
   void proc.exited.then((code) => (exited = code));
   for (;;) {
-    if (exited !== undefined) throw new Error(`${side.host.name} sidecar exited (${exited}): ${proc.output().slice(-2000)}`);
-    const status = await side.host.exec(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/memory/status`], { timeoutMs: 60_000 });
+    if (exited !== undefined)
+      throw new Error(`${side.host.name} sidecar exited (${exited}): ${proc.output().slice(-2000)}`);
+    const status = await side.host.exec(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/memory/status`], {
+      timeoutMs: 60_000,
+    });
     const body = status.code === 0 ? safeJson(status.stdout) : undefined;
     // Warm too (/health "ok": models loaded): a model still loading competes for the 2 cores
     // with whatever is measured next, and a peer that has been up a while has long finished.
     if (body !== undefined && body.annPending === 0 && (await isWarm(side.host))) return;
-    if (Date.now() - started > startTimeoutMs) throw new Error(`${side.host.name} sidecar's memory store did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
+    if (Date.now() - started > startTimeoutMs)
+      throw new Error(
+        `${side.host.name} sidecar's memory store did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -122,7 +139,10 @@ function setUp(lab: Lab): MemoryLab {
   const linux = lab.host("linux");
   const macId = generateIdentity();
   const linuxId = generateIdentity();
-  const roster: Roster = { version: 1, machines: [rosterEntry(mac, macId.publicKey), rosterEntry(linux, linuxId.publicKey)] };
+  const roster: Roster = {
+    version: 1,
+    machines: [rosterEntry(mac, macId.publicKey), rosterEntry(linux, linuxId.publicKey)],
+  };
   const linuxSide = prepareHost(linux, linuxId.privateKeyPem, roster);
   const macSide = prepareHost(mac, macId.privateKeyPem, roster);
   const linuxUrl = `http://${linux.meshIp ?? ""}:${sidecarPort}`;
@@ -130,10 +150,17 @@ function setUp(lab: Lab): MemoryLab {
   let floor: LabProcess | undefined;
   const runClient = async (host: LabHost, job: JobBody) => {
     const full = { url: linuxUrl, ...job, machine: "mac", target: "linux", keyPem: macId.privateKeyPem } as ClientJob;
-    const result = await host.exec([process.execPath, "--import", "tsx", clientScript], { input: JSON.stringify(full), timeoutMs: 30 * 60_000, cwd: repoRoot });
+    const result = await host.exec([process.execPath, "--import", "tsx", clientScript], {
+      input: JSON.stringify(full),
+      timeoutMs: 30 * 60_000,
+      cwd: repoRoot,
+    });
     const line = result.stdout.trim().split("\n").pop() ?? "";
     const parsed = safeAny(line);
-    if (result.code !== 0 || parsed === undefined) throw new Error(`peer client in ${host.name} exited ${result.code}: ${(result.stderr || result.stdout).slice(-1500)}`);
+    if (result.code !== 0 || parsed === undefined)
+      throw new Error(
+        `peer client in ${host.name} exited ${result.code}: ${(result.stderr || result.stdout).slice(-1500)}`,
+      );
     return parsed;
   };
 
@@ -152,10 +179,19 @@ function setUp(lab: Lab): MemoryLab {
       const from = loaded.get(project) ?? 0;
       if (from >= texts.length) return;
       // This short-lived writer never builds an HNSW graph: the sidecar builds (and saves) its own.
-      const store = await MemoryStore.open({ dir: join(linuxSide.dataDir, "memory"), embedder: createLexicalEmbedder(), ann: { thresholdRows: Number.MAX_SAFE_INTEGER }, persistAnn: false });
+      const store = await MemoryStore.open({
+        dir: join(linuxSide.dataDir, "memory"),
+        embedder: createLexicalEmbedder(),
+        ann: { thresholdRows: Number.MAX_SAFE_INTEGER },
+        persistAnn: false,
+      });
       try {
         for (let i = from; i < texts.length; i += 5_000) {
-          await store.addMany(texts.slice(i, Math.min(texts.length, i + 5_000)).map((text) => ({ text, project, tags: [], confidence: 1, pinned: false })));
+          await store.addMany(
+            texts
+              .slice(i, Math.min(texts.length, i + 5_000))
+              .map((text) => ({ text, project, tags: [], confidence: 1, pinned: false })),
+          );
         }
       } finally {
         store.close();
@@ -170,7 +206,8 @@ function setUp(lab: Lab): MemoryLab {
       floor = proc;
       const started = Date.now();
       while (!proc.output().includes("listening")) {
-        if (Date.now() - started > 60_000) throw new Error(`floor server on linux did not listen within 60 s: ${proc.output().slice(-500)}`);
+        if (Date.now() - started > 60_000)
+          throw new Error(`floor server on linux did not listen within 60 s: ${proc.output().slice(-500)}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
@@ -179,7 +216,8 @@ function setUp(lab: Lab): MemoryLab {
       if (pid === undefined) throw new Error("the linux sidecar is not running");
       // The lab execs the service in place (ip netns exec, unshare, sh -c 'exec …'), so the pid is node's.
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      if (!cmdline.includes(serviceEntry.sidecar)) throw new Error(`pid ${pid} is not the sidecar: ${cmdline.replaceAll("\0", " ").slice(0, 200)}`);
+      if (!cmdline.includes(serviceEntry.sidecar))
+        throw new Error(`pid ${pid} is not the sidecar: ${cmdline.replaceAll("\0", " ").slice(0, 200)}`);
       // schedstat: time on CPU (ns), time waiting to run (ns), timeslices.
       return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
     },
@@ -223,7 +261,9 @@ function rosterEntry(host: LabHost, identityPublicKey: string): RosterEntry {
 }
 
 async function isWarm(host: LabHost): Promise<boolean> {
-  const health = await host.exec(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 60_000 });
+  const health = await host.exec(["curl", "-s", "-m", "5", `http://127.0.0.1:${sidecarPort}/health`], {
+    timeoutMs: 60_000,
+  });
   const body = health.code === 0 ? safeAny(health.stdout) : undefined;
   return typeof body === "object" && body !== null && (body as { status?: unknown }).status === "ok";
 }

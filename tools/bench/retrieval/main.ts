@@ -53,7 +53,8 @@ function parseArgs(argv: string[]): Args {
     } else throw new Error(`unknown flag ${flag}`);
     i++;
   }
-  if (args.sizes.some((n) => !Number.isInteger(n) || n < 10 || n > sizeMax)) throw new Error(`--sizes: each 10..${sizeMax}`);
+  if (args.sizes.some((n) => !Number.isInteger(n) || n < 10 || n > sizeMax))
+    throw new Error(`--sizes: each 10..${sizeMax}`);
   if (!(args.samples >= 10 && args.samples <= samplesMax)) throw new Error(`--samples: 10..${samplesMax}`);
   if (!(args.repeats >= 1 && args.repeats <= repeatsMax)) throw new Error(`--repeats: 1..${repeatsMax}`);
   args.sizes.sort((a, b) => a - b);
@@ -89,19 +90,52 @@ async function main(): Promise<void> {
   const server = await serveMemory(store, "bench-local");
   let lab: LabPeer | undefined;
   try {
-    const ids = (await store.addMany(distinctMemories.map((m) => ({ text: m.text, project: "recall", tags: ["bench"], confidence: 1, pinned: false })))).map((r) => r.id);
-    const recall: Recall[] = [await recallOf("local (in-process)", ids, async (q) => (await store.search(q, filters("recall"), { touch: false })).map((h) => h.record.id))];
-    recall.push(await recallOf("local HTTP /memory/search", ids, async (q) => parsed(await postJson(server.url, "/memory/search", { query: q, project: "recall" }))));
-    recall.push(await recallOf("peer /peer/memory/search (loopback, signed)", ids, async (q) => parsed(await peerSearch(server.url, server.sign, { query: q, project: "recall" }))));
-    if (args.lab) lab = await labPeerPath().catch((error: unknown) => {
-      process.stdout.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
-      return undefined;
-    });
+    const ids = (
+      await store.addMany(
+        distinctMemories.map((m) => ({
+          text: m.text,
+          project: "recall",
+          tags: ["bench"],
+          confidence: 1,
+          pinned: false,
+        })),
+      )
+    ).map((r) => r.id);
+    const recall: Recall[] = [
+      await recallOf("local (in-process)", ids, async (q) =>
+        (await store.search(q, filters("recall"), { touch: false })).map((h) => h.record.id),
+      ),
+    ];
+    recall.push(
+      await recallOf("local HTTP /memory/search", ids, async (q) =>
+        parsed(await postJson(server.url, "/memory/search", { query: q, project: "recall" })),
+      ),
+    );
+    recall.push(
+      await recallOf("peer /peer/memory/search (loopback, signed)", ids, async (q) =>
+        parsed(await peerSearch(server.url, server.sign, { query: q, project: "recall" })),
+      ),
+    );
+    if (args.lab)
+      lab = await labPeerPath().catch((error: unknown) => {
+        process.stdout.write(`lab peer path skipped: ${error instanceof Error ? error.message : String(error)}\n`);
+        return undefined;
+      });
     if (lab !== undefined) {
-      await lab.load(distinctMemories.map((m) => m.text), "recall");
+      await lab.load(
+        distinctMemories.map((m) => m.text),
+        "recall",
+      );
       const answers = await lab.searchMany(distinctMemories.map((m) => ({ query: m.question, project: "recall" })));
       let asked = 0;
-      recall.push(await recallOf(`peer across the lab mesh (${lab.description})`, undefined, async () => Promise.resolve(answers[asked++] ?? []), distinctMemories.map((m) => m.text)));
+      recall.push(
+        await recallOf(
+          `peer across the lab mesh (${lab.description})`,
+          undefined,
+          async () => Promise.resolve(answers[asked++] ?? []),
+          distinctMemories.map((m) => m.text),
+        ),
+      );
     }
     const rows = await latencyRows(store, server, lab, args);
     const ann = await annVsExact(store, args);
@@ -124,7 +158,12 @@ function parsed(payload: unknown): string[] {
 }
 
 /** Recall@k of the ten distinct questions, matching by id (or by text where ids differ per machine). */
-async function recallOf(path: string, ids: string[] | undefined, search: (q: string) => Promise<string[]>, texts?: string[]): Promise<Recall> {
+async function recallOf(
+  path: string,
+  ids: string[] | undefined,
+  search: (q: string) => Promise<string[]>,
+  texts?: string[],
+): Promise<Recall> {
   const ranks: number[] = [];
   for (const [i, memory] of distinctMemories.entries()) {
     const found = await search(memory.question);
@@ -136,7 +175,12 @@ async function recallOf(path: string, ids: string[] | undefined, search: (q: str
 }
 
 /** Grows one store through the sizes; at each, times the three (or four) paths on the same queries. */
-async function latencyRows(store: MemoryStore, server: Awaited<ReturnType<typeof serveMemory>>, lab: LabPeer | undefined, args: Args): Promise<SizeRow[]> {
+async function latencyRows(
+  store: MemoryStore,
+  server: Awaited<ReturnType<typeof serveMemory>>,
+  lab: LabPeer | undefined,
+  args: Args,
+): Promise<SizeRow[]> {
   const largest = args.sizes.at(-1) ?? 0;
   const texts = syntheticTexts(largest);
   const random = seededRandom(11);
@@ -145,7 +189,9 @@ async function latencyRows(store: MemoryStore, server: Awaited<ReturnType<typeof
   let warmedUp = false;
   for (const size of args.sizes) {
     for (let from = loaded; from < size; from += 5_000) {
-      const batch = texts.slice(from, Math.min(size, from + 5_000)).map((text) => ({ text, project: "scale", tags: [], confidence: 1, pinned: false }));
+      const batch = texts
+        .slice(from, Math.min(size, from + 5_000))
+        .map((text) => ({ text, project: "scale", tags: [], confidence: 1, pinned: false }));
       await store.addMany(batch);
     }
     loaded = size;
@@ -174,13 +220,17 @@ async function latencyRows(store: MemoryStore, server: Awaited<ReturnType<typeof
       peerLoopback: await cell(() => peerSearch(server.url, server.sign, body)),
     };
     if (lab !== undefined) row.lab = await lab.time(body, args);
-    const nearest = args.sizes.reduce((best, n) => (Math.abs(n - breakdownSize) < Math.abs(best - breakdownSize) ? n : best));
+    const nearest = args.sizes.reduce((best, n) =>
+      Math.abs(n - breakdownSize) < Math.abs(best - breakdownSize) ? n : best,
+    );
     if (lab !== undefined && row.lab !== undefined && size === nearest) {
       const answerBytes = Buffer.byteLength(JSON.stringify(await postJson(server.url, "/memory/search", body)));
       row.breakdown = await lab.breakdown(body, args, answerBytes, row.lab.peerCpuMs);
     }
     rows.push(row);
-    process.stdout.write(`size ${size}: scan p50 ${fmt(row.scan.p50)} ms, http p50 ${fmt(row.http.p50)} ms, peer p50 ${fmt(row.peerLoopback.p50)} ms${row.lab ? `, lab local p50 ${fmt(row.lab.local.p50)} ms, lab peer p50 ${fmt(row.lab.peer.p50)} ms` : ""}\n`);
+    process.stdout.write(
+      `size ${size}: scan p50 ${fmt(row.scan.p50)} ms, http p50 ${fmt(row.http.p50)} ms, peer p50 ${fmt(row.peerLoopback.p50)} ms${row.lab ? `, lab local p50 ${fmt(row.lab.local.p50)} ms, lab peer p50 ${fmt(row.lab.peer.p50)} ms` : ""}\n`,
+    );
   }
   return rows;
 }
@@ -193,11 +243,14 @@ async function waitForAnn(store: MemoryStore): Promise<void> {
     if (Date.now() > deadline) throw new Error("ANN index did not finish building within 60 minutes");
     if (Date.now() - reported > 30_000) {
       reported = Date.now();
-      process.stdout.write(`  building HNSW: ${store.counts().annPending} rows to go (${((reported - started) / 1000).toFixed(0)} s)\n`);
+      process.stdout.write(
+        `  building HNSW: ${store.counts().annPending} rows to go (${((reported - started) / 1000).toFixed(0)} s)\n`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  if (Date.now() - started > 1_000) process.stdout.write(`  HNSW built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  if (Date.now() - started > 1_000)
+    process.stdout.write(`  HNSW built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
 interface AnnResult {
@@ -215,7 +268,8 @@ async function annVsExact(store: MemoryStore, args: Args): Promise<AnnResult | u
   const texts = syntheticTexts(size);
   const random = seededRandom(23);
   const vectors: Float32Array[] = [];
-  for (let i = 0; i < annRecallQueries; i++) vectors.push(await store.embedQuery(questionFor(texts[Math.floor(random() * size)] ?? "", random)));
+  for (let i = 0; i < annRecallQueries; i++)
+    vectors.push(await store.embedQuery(questionFor(texts[Math.floor(random() * size)] ?? "", random)));
   let overlap = 0;
   for (const vector of vectors) {
     const exact = new Set(store.searchVector(vector, filters("scale"), { exact: true }).map((h) => h.entry.record.id));
@@ -229,8 +283,15 @@ async function annVsExact(store: MemoryStore, args: Args): Promise<AnnResult | u
   let i = 0;
   const next = () => vectors[i++ % vectors.length] as Float32Array;
   for (let r = 0; r < args.repeats; r++) {
-    exactRepeats.push(await timeCalls(() => store.searchVector(next(), filters("scale"), { exact: true }), { samples: args.samples, warmup: 20 }));
-    annRepeats.push(await timeCalls(() => store.searchVector(next(), filters("scale")), { samples: args.samples, warmup: 20 }));
+    exactRepeats.push(
+      await timeCalls(() => store.searchVector(next(), filters("scale"), { exact: true }), {
+        samples: args.samples,
+        warmup: 20,
+      }),
+    );
+    annRepeats.push(
+      await timeCalls(() => store.searchVector(next(), filters("scale")), { samples: args.samples, warmup: 20 }),
+    );
   }
   const exact = medianOf(exactRepeats);
   const ann = medianOf(annRepeats);
@@ -255,8 +316,14 @@ async function timeRestart(store: MemoryStore, dir: string): Promise<Restart> {
     const started = performance.now();
     const reopened = await MemoryStore.open({ dir, embedder: createLexicalEmbedder(), persistAnn });
     try {
-      while (reopened.counts().annPending > 0 || reopened.annStates().some((s) => s.source === "building")) await new Promise((resolve) => setTimeout(resolve, 10));
-      return { s: (performance.now() - started) / 1000, sources: reopened.annStates().map((s) => `${s.tier} ${s.source}${s.rebuildReason === undefined ? "" : ` (${s.rebuildReason})`}`) };
+      while (reopened.counts().annPending > 0 || reopened.annStates().some((s) => s.source === "building"))
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      return {
+        s: (performance.now() - started) / 1000,
+        sources: reopened
+          .annStates()
+          .map((s) => `${s.tier} ${s.source}${s.rebuildReason === undefined ? "" : ` (${s.rebuildReason})`}`),
+      };
     } finally {
       reopened.close();
     }
@@ -266,25 +333,58 @@ async function timeRestart(store: MemoryStore, dir: string): Promise<Restart> {
   return { readyS: loaded.s, sources: loaded.sources, buildS: rebuilt.s };
 }
 
-function report(args: Args, recall: Recall[], rows: SizeRow[], ann: AnnResult | undefined, restart: Restart | undefined, store: MemoryStore): void {
-  const out: string[] = ["", "Recall on 10 distinct memories (lexical embedder):", "  path                                              @1    @3    @10"];
-  for (const r of recall) out.push(`  ${r.path.padEnd(48)} ${r.at1.toFixed(2)}  ${r.at3.toFixed(2)}  ${r.at10.toFixed(2)}`);
-  out.push("", `Latency, ms (p50 / p95 / min), medians of ${args.repeats} repeats × ${args.samples} queries, 384 dims:`);
-  out.push(`  ${"size".padStart(7)}  ${"in-process exact scan".padEnd(24)}${"HTTP /memory/search".padEnd(24)}${"peer, loopback".padEnd(24)}${"lab: local (loopback)".padEnd(24)}${"lab: peer (mesh)".padEnd(24)}peer − local p50`);
-  const cell = (s?: Summary) => (s === undefined ? "—".padEnd(24) : `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.min)}`.padEnd(24));
+function report(
+  args: Args,
+  recall: Recall[],
+  rows: SizeRow[],
+  ann: AnnResult | undefined,
+  restart: Restart | undefined,
+  store: MemoryStore,
+): void {
+  const out: string[] = [
+    "",
+    "Recall on 10 distinct memories (lexical embedder):",
+    "  path                                              @1    @3    @10",
+  ];
+  for (const r of recall)
+    out.push(`  ${r.path.padEnd(48)} ${r.at1.toFixed(2)}  ${r.at3.toFixed(2)}  ${r.at10.toFixed(2)}`);
+  out.push(
+    "",
+    `Latency, ms (p50 / p95 / min), medians of ${args.repeats} repeats × ${args.samples} queries, 384 dims:`,
+  );
+  out.push(
+    `  ${"size".padStart(7)}  ${"in-process exact scan".padEnd(24)}${"HTTP /memory/search".padEnd(24)}${"peer, loopback".padEnd(24)}${"lab: local (loopback)".padEnd(24)}${"lab: peer (mesh)".padEnd(24)}peer − local p50`,
+  );
+  const cell = (s?: Summary) =>
+    s === undefined ? "—".padEnd(24) : `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.min)}`.padEnd(24);
   const d = (a: number, z: number) => `${a - z >= 0 ? "+" : ""}${fmt(a - z)} ms`;
-  for (const r of rows) out.push(`  ${String(r.size).padStart(7)}  ${cell(r.scan)}${cell(r.http)}${cell(r.peerLoopback)}${cell(r.lab?.local)}${cell(r.lab?.peer)}${r.lab ? d(r.lab.peer.p50, r.lab.local.p50) : "—"}`);
+  for (const r of rows)
+    out.push(
+      `  ${String(r.size).padStart(7)}  ${cell(r.scan)}${cell(r.http)}${cell(r.peerLoopback)}${cell(r.lab?.local)}${cell(r.lab?.peer)}${r.lab ? d(r.lab.peer.p50, r.lab.local.p50) : "—"}`,
+    );
   if (rows.some((r) => r.lab !== undefined)) {
-    out.push("  The first three columns run in the bench process (client and server in one process). The lab columns are one real");
-    out.push("  sidecar on linux, warmed up, queried by separate client processes: locally on its loopback, and signed from mac over");
+    out.push(
+      "  The first three columns run in the bench process (client and server in one process). The lab columns are one real",
+    );
+    out.push(
+      "  sidecar on linux, warmed up, queried by separate client processes: locally on its loopback, and signed from mac over",
+    );
     out.push("  the mesh, repeats alternated. Sidecar main-thread CPU per request (ms), local / peer:");
-    out.push(`  ${rows.filter((r) => r.lab !== undefined).map((r) => `${r.size}: ${fmt(r.lab?.localCpuMs ?? Number.NaN)} / ${fmt(r.lab?.peerCpuMs ?? Number.NaN)}`).join(", ")}`);
+    out.push(
+      `  ${rows
+        .filter((r) => r.lab !== undefined)
+        .map((r) => `${r.size}: ${fmt(r.lab?.localCpuMs ?? Number.NaN)} / ${fmt(r.lab?.peerCpuMs ?? Number.NaN)}`)
+        .join(", ")}`,
+    );
   }
   const broken = rows.find((r) => r.breakdown !== undefined);
   if (broken?.breakdown !== undefined && broken.lab !== undefined) {
     const b = broken.breakdown;
     const line = (name: string, s: Summary) => out.push(`  ${name.padEnd(72)}${cell(s)}`);
-    out.push("", `Peer path taken apart at ${broken.size} (p50 / p95 / min; every lab client is a separate process; cells interleaved over ${args.repeats} repeats):`);
+    out.push(
+      "",
+      `Peer path taken apart at ${broken.size} (p50 / p95 / min; every lab client is a separate process; cells interleaved over ${args.repeats} repeats):`,
+    );
     line("local HTTP /memory/search (in the bench process)", broken.http);
     line("local /memory/search on the lab sidecar, from linux's own loopback", broken.lab.local);
     line("signed peer search, linux's own loopback (no network)", b.searchLoopback);
@@ -295,23 +395,46 @@ function report(args: Args, recall: Recall[], rows: SizeRow[], ann: AnnResult | 
     line("floor: bare HTTP GET, mac → linux over the WireGuard mesh", b.floorMesh);
     line(`floor: bare GET of ${b.answerBytes} bytes (a search answer), over the bare underlay`, b.sizedFloorUnderlay);
     line(`floor: bare GET of ${b.answerBytes} bytes (a search answer), over the WireGuard mesh`, b.sizedFloorMesh);
-    line(`busy floor: that GET after ${fmt(b.busyMs)} ms of CPU (the sidecar's per peer search), linux's loopback`, b.busyFloorLoopback);
+    line(
+      `busy floor: that GET after ${fmt(b.busyMs)} ms of CPU (the sidecar's per peer search), linux's loopback`,
+      b.busyFloorLoopback,
+    );
     line(`busy floor: that GET after ${fmt(b.busyMs)} ms of CPU, over the WireGuard mesh`, b.busyFloorMesh);
-    out.push(`  peer over the mesh adds ${d(broken.lab.peer.p50, broken.lab.local.p50)} p50 over local on the same sidecar (goal ≤ +2 ms); ${d(broken.lab.peer.p50, broken.http.p50)} over the bench's in-process HTTP;`);
-    out.push(`  signing and verifying (signed peer search − local search, both on linux's loopback) ${d(b.searchLoopback.p50, broken.lab.local.p50)};`);
-    out.push(`  the mesh for this exchange (peer search: mesh − linux's loopback) ${d(b.searchMesh.p50, b.searchLoopback.p50)}; the mesh's own floor for it (busy sized GET: mesh − loopback) ${d(b.busyFloorMesh.p50, b.busyFloorLoopback.p50)}, idle server ${d(b.sizedFloorMesh.p50, b.floorLoopback.p50)};`);
-    out.push(`  WireGuard alone (bare GET, mesh − underlay) ${d(b.floorMesh.p50, b.floorUnderlay.p50)}; a search-sized answer over WireGuard (mesh − underlay) ${d(b.sizedFloorMesh.p50, b.sizedFloorUnderlay.p50)}.`);
+    out.push(
+      `  peer over the mesh adds ${d(broken.lab.peer.p50, broken.lab.local.p50)} p50 over local on the same sidecar (goal ≤ +2 ms); ${d(broken.lab.peer.p50, broken.http.p50)} over the bench's in-process HTTP;`,
+    );
+    out.push(
+      `  signing and verifying (signed peer search − local search, both on linux's loopback) ${d(b.searchLoopback.p50, broken.lab.local.p50)};`,
+    );
+    out.push(
+      `  the mesh for this exchange (peer search: mesh − linux's loopback) ${d(b.searchMesh.p50, b.searchLoopback.p50)}; the mesh's own floor for it (busy sized GET: mesh − loopback) ${d(b.busyFloorMesh.p50, b.busyFloorLoopback.p50)}, idle server ${d(b.sizedFloorMesh.p50, b.floorLoopback.p50)};`,
+    );
+    out.push(
+      `  WireGuard alone (bare GET, mesh − underlay) ${d(b.floorMesh.p50, b.floorUnderlay.p50)}; a search-sized answer over WireGuard (mesh − underlay) ${d(b.sizedFloorMesh.p50, b.sizedFloorUnderlay.p50)}.`,
+    );
   }
   if (ann !== undefined) {
-    out.push("", `ANN (HNSW ${store.annOptions.quantization}, M=${store.annOptions.connectivity}, ef=${store.annOptions.expansionSearch}, best ${store.annOptions.candidatesMin} candidates re-scored exactly) vs exact at ${ann.size}: recall@10 ${ann.recallAt10.toFixed(3)}; p50 ${fmt(ann.ann.p50)} ms vs exact ${fmt(ann.exact.p50)} ms (p95 ${fmt(ann.ann.p95)} vs ${fmt(ann.exact.p95)})`);
+    out.push(
+      "",
+      `ANN (HNSW ${store.annOptions.quantization}, M=${store.annOptions.connectivity}, ef=${store.annOptions.expansionSearch}, best ${store.annOptions.candidatesMin} candidates re-scored exactly) vs exact at ${ann.size}: recall@10 ${ann.recallAt10.toFixed(3)}; p50 ${fmt(ann.ann.p50)} ms vs exact ${fmt(ann.exact.p50)} ms (p95 ${fmt(ann.ann.p95)} vs ${fmt(ann.exact.p95)})`,
+    );
   }
   if (restart !== undefined) {
-    out.push(`Restart at ${ann?.size ?? "?"}: searchable ${restart.readyS.toFixed(1)} s after open with the saved HNSW graph (${restart.sources.join(", ")}), ${restart.buildS.toFixed(1)} s when it is rebuilt; log replay included in both.`);
+    out.push(
+      `Restart at ${ann?.size ?? "?"}: searchable ${restart.readyS.toFixed(1)} s after open with the saved HNSW graph (${restart.sources.join(", ")}), ${restart.buildS.toFixed(1)} s when it is rebuilt; log replay included in both.`,
+    );
   }
   process.stdout.write(`${out.join("\n")}\n`);
   mkdirSync(resultsDir, { recursive: true });
   const resultsFile = join(resultsDir, `retrieval${args.tag === "" ? "" : `-${args.tag}`}.json`);
-  writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), args, recall, rows, ann, restart, cache: store.cacheStats }, null, 2));
+  writeFileSync(
+    resultsFile,
+    JSON.stringify(
+      { at: new Date().toISOString(), args, recall, rows, ann, restart, cache: store.cacheStats },
+      null,
+      2,
+    ),
+  );
   process.stdout.write(`\nwrote ${resultsFile}\n`);
 }
 

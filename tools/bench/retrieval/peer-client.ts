@@ -14,7 +14,17 @@ export interface ClientRequest {
 
 export type ClientJob =
   | { mode: "requests"; url: string; machine: string; target: string; keyPem: string; requests: ClientRequest[] }
-  | { mode: "time"; url: string; machine: string; target: string; keyPem: string; request: ClientRequest; samples: number; warmup: number; repeats: number };
+  | {
+      mode: "time";
+      url: string;
+      machine: string;
+      target: string;
+      keyPem: string;
+      request: ClientRequest;
+      samples: number;
+      warmup: number;
+      repeats: number;
+    };
 
 export interface ClientAnswer {
   status: number;
@@ -32,10 +42,21 @@ async function send(job: ClientJob, request: ClientRequest): Promise<ClientAnswe
   const headers: Record<string, string> = text === undefined ? {} : { "content-type": "application/json" };
   if (request.signed) {
     privateKey ??= privateKeyFromPem(job.keyPem);
-    Object.assign(headers, signRequest({ method: request.method, path: request.path, body: text ?? "", target: job.target }, { machine: job.machine, privateKey }));
+    Object.assign(
+      headers,
+      signRequest(
+        { method: request.method, path: request.path, body: text ?? "", target: job.target },
+        { machine: job.machine, privateKey },
+      ),
+    );
   }
   try {
-    const res = await fetch(`${job.url}${request.path}`, { method: request.method, headers, body: text, signal: AbortSignal.timeout(requestTimeoutMs) });
+    const res = await fetch(`${job.url}${request.path}`, {
+      method: request.method,
+      headers,
+      body: text,
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
     const raw = await res.text();
     let body: unknown = raw;
     try {
@@ -45,7 +66,13 @@ async function send(job: ClientJob, request: ClientRequest): Promise<ClientAnswe
     }
     return { status: res.status, body };
   } catch (error) {
-    return { status: 0, body: error instanceof Error ? `${error.message} ${String((error.cause as Error | undefined)?.message ?? "")}` : String(error) };
+    return {
+      status: 0,
+      body:
+        error instanceof Error
+          ? `${error.message} ${String((error.cause as Error | undefined)?.message ?? "")}`
+          : String(error),
+    };
   }
 }
 
@@ -61,7 +88,8 @@ async function run(job: ClientJob): Promise<unknown> {
       await timeCalls(
         async () => {
           const answer = await send(job, job.request);
-          if (answer.status !== 200) throw new Error(`timed request answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 200)}`);
+          if (answer.status !== 200)
+            throw new Error(`timed request answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 200)}`);
         },
         { samples: job.samples, warmup: job.warmup },
       ),

@@ -21,7 +21,10 @@ export interface Command {
 /** A failure the user caused or can fix; printed as one line, exit code 1 unless given. */
 export class CliError extends Error {
   override name = "CliError";
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
   }
 }

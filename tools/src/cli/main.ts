@@ -14,7 +14,18 @@ import { tokenCommand } from "./commands/token.js";
 import { ledgerCommand } from "./commands/ledger.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
-const commands: Command[] = [upCommand, modelCommand, askCommand, labCommand, memoryCommand, doctorCommand, tokenCommand, joinCommand, peersCommand, ledgerCommand];
+const commands: Command[] = [
+  upCommand,
+  modelCommand,
+  askCommand,
+  labCommand,
+  memoryCommand,
+  doctorCommand,
+  tokenCommand,
+  joinCommand,
+  peersCommand,
+  ledgerCommand,
+];
 
 const usage = `potluck: your own machines as one private AI system
 

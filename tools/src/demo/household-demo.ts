@@ -43,7 +43,22 @@ export async function runHouseholdDemo(print: Print): Promise<void> {
       await ask(h, print, "Is anyone there?");
 
       step(4, "with consent, the fix: linux's fw-watcher reapplies its accept rules");
-      const fix = await h.host("linux").exec(["curl", "-s", "-X", "POST", "-H", "content-type: application/json", "-d", '{"action":"fw-reapply","consent":true}', `http://127.0.0.1:${HouseholdPorts.sidecar}/diagnostics/fix`], { timeoutMs: 60_000 });
+      const fix = await h
+        .host("linux")
+        .exec(
+          [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            '{"action":"fw-reapply","consent":true}',
+            `http://127.0.0.1:${HouseholdPorts.sidecar}/diagnostics/fix`,
+          ],
+          { timeoutMs: 60_000 },
+        );
       print(`  POST /diagnostics/fix on linux: ${fix.stdout}`);
       print(indent(renderReport(await waitForDoctor(h, (r) => r.usable))));
       await ask(h, print, "And now?");
@@ -55,7 +70,11 @@ export async function runHouseholdDemo(print: Print): Promise<void> {
     step(5, "the VPN reconnects (its table is rebuilt); a watcher with a 1 s tick restores the rules");
     const undoAgain = await h.lab.faults.mullvadKillswitch("linux");
     const ticking = await h.startFwWatcher(h.host("linux"), 1, { POTLUCK_FW_PORT: "0" });
-    const reapplied = () => ticking.output().split("\n").filter((l) => l.includes("accept rule(s) reapplied")).length;
+    const reapplied = () =>
+      ticking
+        .output()
+        .split("\n")
+        .filter((l) => l.includes("accept rule(s) reapplied")).length;
     const loop = startPromptLoop(h.host("mac"), { port: HouseholdPorts.sidecar, model: householdModel });
     try {
       await pollUntil(() => reapplied() >= 1 && loop.attempts().some((a) => a.ok), { timeoutMs: 60_000 });
@@ -63,11 +82,15 @@ export async function runHouseholdDemo(print: Print): Promise<void> {
       const at = Date.now();
       await h.lab.faults.vpnReconnect("linux", "mullvad");
       const restored = await pollUntil(() => reapplied() >= 2, { timeoutMs: 60_000 });
-      await pollUntil(() => loop.attempts().filter((a) => a.ok && a.start > at).length >= 3, { timeoutMs: faultVisibleMs });
+      await pollUntil(() => loop.attempts().filter((a) => a.ok && a.start > at).length >= 3, {
+        timeoutMs: faultVisibleMs,
+      });
       const attempts = await loop.stop();
       const { outageMs, spans } = outageAfter(attempts, at);
       print(`  fw-watcher ${restored ? "reapplied the rules after the reconnect" : "did NOT reapply within 60 s"}`);
-      print(`  the loop sent ${attempts.length} prompts; ${spans.reduce((n, s) => n + s.failures, 0)} failed, outage ${outageMs} ms (goal ≤ 2000 ms)`);
+      print(
+        `  the loop sent ${attempts.length} prompts; ${spans.reduce((n, s) => n + s.failures, 0)} failed, outage ${outageMs} ms (goal ≤ 2000 ms)`,
+      );
     } finally {
       await loop.stop();
       await ticking.stop();
@@ -101,10 +124,13 @@ function named(report: DiagnosticsReport, failure: string): boolean {
 
 async function waitForDoctor(h: Household, done: (r: DiagnosticsReport) => boolean): Promise<DiagnosticsReport> {
   let report: DiagnosticsReport | undefined;
-  await pollUntil(async () => {
-    report = await h.doctor("linux").catch(() => undefined);
-    return report !== undefined && done(report);
-  }, { timeoutMs: faultVisibleMs, intervalMs: 1_000 });
+  await pollUntil(
+    async () => {
+      report = await h.doctor("linux").catch(() => undefined);
+      return report !== undefined && done(report);
+    },
+    { timeoutMs: faultVisibleMs, intervalMs: 1_000 },
+  );
   if (report === undefined) throw new Error("potluck doctor linux printed no report");
   return report;
 }
@@ -120,7 +146,10 @@ async function memoryStep(h: Household, print: Print): Promise<void> {
   const memory = async (host: typeof mac, ...args: string[]) => (await h.cli(host, ["memory", ...args])).stdout;
   await memory(windows, "add", "The home router admin page is at 192.168.1.1", "--project", "home");
   await memory(mac, "add", "The mac mini backs up to the router share every night", "--project", "home");
-  const search = async () => MemorySearchResponse.parse(JSON.parse(await memory(mac, "search", "router admin page", "--project", "home", "--fleet", "--json")));
+  const search = async () =>
+    MemorySearchResponse.parse(
+      JSON.parse(await memory(mac, "search", "router admin page", "--project", "home", "--fleet", "--json")),
+    );
   const show = (r: MemorySearchResponse) => {
     print(`  machines: ${r.machines.map((m) => `${m.machine}=${m.status}`).join(", ")}`);
     for (const hit of r.hits.slice(0, 3)) print(`    [${hit.machine}] ${hit.record.text}`);
@@ -134,5 +163,8 @@ async function memoryStep(h: Household, print: Print): Promise<void> {
 }
 
 function indent(text: string): string {
-  return text.split("\n").map((l) => `    ${l}`).join("\n");
+  return text
+    .split("\n")
+    .map((l) => `    ${l}`)
+    .join("\n");
 }

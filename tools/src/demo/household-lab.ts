@@ -1,7 +1,19 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DiagnosticsReport, redactNatsUrl, type Roster } from "@potluck/protocol";
-import { createLab, type ExecResult, type Hub, hubPorts, hubStartMs, type Lab, type LabHost, type LabProcess, pollUntil, startHub, waitForOutput } from "../lab/index.js";
+import {
+  createLab,
+  type ExecResult,
+  type Hub,
+  hubPorts,
+  hubStartMs,
+  type Lab,
+  type LabHost,
+  type LabProcess,
+  pollUntil,
+  startHub,
+  waitForOutput,
+} from "../lab/index.js";
 import { repoRoot, serviceEntry } from "../lib/repo.js";
 
 /**
@@ -67,23 +79,44 @@ async function setUp(lab: Lab, log: (message: string) => void): Promise<Househol
     const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
       cwd: repoRoot,
       env: env({
-        POTLUCK_MACHINE: host.name, POTLUCK_OWNER: "home", POTLUCK_DATA_DIR: hub.dataDir(host), POTLUCK_COORDINATOR_URL: hub.coordinatorUrl,
-        POTLUCK_NATS_URL: hub.natsUrl, POTLUCK_BIND: "0.0.0.0", POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "4096", POTLUCK_PEER_MEMORY_ENABLED: "0",
-        ...machineEnv(host), ...extra,
+        POTLUCK_MACHINE: host.name,
+        POTLUCK_OWNER: "home",
+        POTLUCK_DATA_DIR: hub.dataDir(host),
+        POTLUCK_COORDINATOR_URL: hub.coordinatorUrl,
+        POTLUCK_NATS_URL: hub.natsUrl,
+        POTLUCK_BIND: "0.0.0.0",
+        POTLUCK_THREADS: "1",
+        POTLUCK_CONTEXT_SIZE: "4096",
+        POTLUCK_PEER_MEMORY_ENABLED: "0",
+        ...machineEnv(host),
+        ...extra,
       }),
     });
     sidecars.set(host.name, proc);
-    const ready = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })).stdout.includes('"ok"'), { timeoutMs: hubStartMs, intervalMs: 500 });
-    if (!ready) throw new Error(`sidecar on ${host.name} not ready within ${hubStartMs / 1000} s: ${proc.output().slice(-2000)}`);
+    const ready = await pollUntil(
+      async () =>
+        (
+          await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })
+        ).stdout.includes('"ok"'),
+      { timeoutMs: hubStartMs, intervalMs: 500 },
+    );
+    if (!ready)
+      throw new Error(`sidecar on ${host.name} not ready within ${hubStartMs / 1000} s: ${proc.output().slice(-2000)}`);
   };
   log("starting the sidecars: mac (no model), linux (tiny TEST model), windows (memory store)");
   await Promise.all(machineNames.map((n) => startSidecar(lab.host(n), {})));
 
   const mac = lab.host("mac");
   const cli = (host: LabHost, args: string[], timeoutMs = 180_000) =>
-    host.exec([process.execPath, join(repoRoot, "bin/potluck.mjs"), ...args], { cwd: repoRoot, env: env({ POTLUCK_MACHINE: host.name }), timeoutMs });
+    host.exec([process.execPath, join(repoRoot, "bin/potluck.mjs"), ...args], {
+      cwd: repoRoot,
+      env: env({ POTLUCK_MACHINE: host.name }),
+      timeoutMs,
+    });
   return {
-    lab, hub, cli,
+    lab,
+    hub,
+    cli,
     host: (name) => lab.host(name),
     roster: () => hub.roster(),
     async doctor(peer) {
@@ -100,9 +133,14 @@ async function setUp(lab: Lab, log: (message: string) => void): Promise<Househol
       await startSidecar(lab.host(name), extra);
     },
     async startFwWatcher(host, intervalS, extra = {}) {
-      const watcher = host.spawn("fw-watcher", [process.execPath, join(repoRoot, "bin/potluck-fw-watcher.mjs"), "--watch"], {
-        cwd: repoRoot, env: env({ POTLUCK_FW_WATCH_INTERVAL: String(intervalS), POTLUCK_MACHINE: host.name, ...extra }),
-      });
+      const watcher = host.spawn(
+        "fw-watcher",
+        [process.execPath, join(repoRoot, "bin/potluck-fw-watcher.mjs"), "--watch"],
+        {
+          cwd: repoRoot,
+          env: env({ POTLUCK_FW_WATCH_INTERVAL: String(intervalS), POTLUCK_MACHINE: host.name, ...extra }),
+        },
+      );
       await waitForOutput(watcher, /fw-watcher listening/, `starting the fw-watcher on ${host.name}`, 60_000);
       return watcher;
     },

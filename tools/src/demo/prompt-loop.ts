@@ -45,8 +45,15 @@ while (Date.now() < until) {
   await new Promise((r) => setTimeout(r, gap));
 }`;
   const proc: LabProcess = host.spawn("prompt-loop", [
-    process.execPath, "--input-type=module", "-e", script,
-    String(opts.port), opts.model, String(opts.gapMs ?? 100), String(attemptTimeoutMs), String(loopMaxMs),
+    process.execPath,
+    "--input-type=module",
+    "-e",
+    script,
+    String(opts.port),
+    opts.model,
+    String(opts.gapMs ?? 100),
+    String(attemptTimeoutMs),
+    String(loopMaxMs),
   ]);
   const attempts = () => parseAttempts(proc.output());
   return {

@@ -43,7 +43,8 @@ export function labPids(id: string | null, namespaces: readonly string[] = []): 
     try {
       const environ = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
       const tag = environ.find((e) => e.startsWith(`${labIdEnv}=`));
-      if (tag !== undefined && (id === null || tag === `${labIdEnv}=${id}`)) pids.set(Number(entry), tag.slice(labIdEnv.length + 1));
+      if (tag !== undefined && (id === null || tag === `${labIdEnv}=${id}`))
+        pids.set(Number(entry), tag.slice(labIdEnv.length + 1));
     } catch {
       // exited meanwhile, or a kernel thread
     }
@@ -124,7 +125,12 @@ export async function destroyLab(id: string, namespaces: readonly string[]): Pro
  */
 export async function cleanupLeftovers(options: { all?: boolean } = {}): Promise<string[]> {
   const namespaces = labNamespaces();
-  const ids = new Set<string>([...namespaces.keys(), ...listStates().map((s) => s.id), ...new Set(labPids(null).values()), ...rootLinkIds()]);
+  const ids = new Set<string>([
+    ...namespaces.keys(),
+    ...listStates().map((s) => s.id),
+    ...new Set(labPids(null).values()),
+    ...rootLinkIds(),
+  ]);
   const removed: string[] = [];
   for (const id of ids) {
     const state = readState(id);

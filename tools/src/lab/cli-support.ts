@@ -51,9 +51,14 @@ export function liveCliLabs(): LabState[] {
 }
 
 /** argv + env that run a command inside a host of a lab known only by its state. */
-export function hostCommand(state: LabState, hostName: string, argv: readonly string[]): { argv: string[]; env: NodeJS.ProcessEnv } {
+export function hostCommand(
+  state: LabState,
+  hostName: string,
+  argv: readonly string[],
+): { argv: string[]; env: NodeJS.ProcessEnv } {
   const host = state.hosts.find((h) => h.name === hostName);
-  if (host === undefined) throw new Error(`lab ${state.id} has no host "${hostName}" (hosts: ${state.hosts.map((h) => h.name).join(", ")})`);
+  if (host === undefined)
+    throw new Error(`lab ${state.id} has no host "${hostName}" (hosts: ${state.hosts.map((h) => h.name).join(", ")})`);
   return {
     argv: inHostArgv(host.netns, wgDirOf(host.runDir), host.name, argv),
     env: { ...process.env, [labIdEnv]: state.id },
@@ -66,25 +71,36 @@ export async function describeLabs(): Promise<string> {
   const namespaces = labNamespaces();
   const lines: string[] = [];
   for (const state of states) {
-    const owner = ownerAlive(state) ? `owner pid ${state.ownerPid}` : "owner gone (leftover: `potluck lab down` removes it)";
-    lines.push(`lab ${state.id}${state.cli ? " (potluck lab up)" : ""}: ${owner}, LAN ${state.underlayCidr}, created ${state.createdAt}`);
+    const owner = ownerAlive(state)
+      ? `owner pid ${state.ownerPid}`
+      : "owner gone (leftover: `potluck lab down` removes it)";
+    lines.push(
+      `lab ${state.id}${state.cli ? " (potluck lab up)" : ""}: ${owner}, LAN ${state.underlayCidr}, created ${state.createdAt}`,
+    );
     for (const host of state.hosts) {
       const present = namespaces.get(state.id)?.includes(host.netns) === true;
       let mesh = host.meshIp === null ? "no potluck0" : `mesh ${host.meshIp}`;
       if (present && host.meshIp !== null && existsSync(`${wgDirOf(host.runDir)}/potluck0.sock`)) {
         const { argv, env } = hostCommand(state, host.name, ["wg", "show", "potluck0", "latest-handshakes"]);
         const result = await run(argv, { env, timeoutMs: 15_000 });
-        const ages = result.stdout.trim().split("\n").filter(Boolean).map((line) => {
-          const [key, epoch] = line.split(/\s+/);
-          const peer = state.hosts.find((h) => h.wgPublicKey === key)?.name ?? key?.slice(0, 8);
-          return Number(epoch) > 0 ? `${peer} ${Math.round(Date.now() / 1000 - Number(epoch))}s` : `${peer} never`;
-        });
+        const ages = result.stdout
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => {
+            const [key, epoch] = line.split(/\s+/);
+            const peer = state.hosts.find((h) => h.wgPublicKey === key)?.name ?? key?.slice(0, 8);
+            return Number(epoch) > 0 ? `${peer} ${Math.round(Date.now() / 1000 - Number(epoch))}s` : `${peer} never`;
+          });
         mesh += ages.length > 0 ? ` (handshakes: ${ages.join(", ")})` : "";
       }
-      lines.push(`  ${host.name.padEnd(10)} netns ${host.netns}${present ? "" : " (missing)"}  LAN ${host.underlayIp}  ${mesh}`);
+      lines.push(
+        `  ${host.name.padEnd(10)} netns ${host.netns}${present ? "" : " (missing)"}  LAN ${host.underlayIp}  ${mesh}`,
+      );
     }
   }
   const known = new Set(states.map((s) => s.id));
-  for (const [id, names] of namespaces) if (!known.has(id)) lines.push(`leftover namespaces without a lab: ${names.join(", ")}`);
+  for (const [id, names] of namespaces)
+    if (!known.has(id)) lines.push(`leftover namespaces without a lab: ${names.join(", ")}`);
   return lines.length === 0 ? "no labs\n" : `${lines.join("\n")}\n`;
 }

@@ -7,8 +7,19 @@ import { makeFaults } from "./faults.js";
 import { registerLab, unregisterLab } from "./hooks.js";
 import { execInHost, spawnInHost, wgDirOf, type HostRuntime } from "./host.js";
 import {
-  bridgeName, checkHostNames, checkId, labDir, lanHostName, lanPortName, meshIp, netnsName, newLabId,
-  underlayDev, underlayIp, underlaySubnet, wgListenPort,
+  bridgeName,
+  checkHostNames,
+  checkId,
+  labDir,
+  lanHostName,
+  lanPortName,
+  meshIp,
+  netnsName,
+  newLabId,
+  underlayDev,
+  underlayIp,
+  underlaySubnet,
+  wgListenPort,
 } from "./names.js";
 import { addRootLink, claimSubnet, rootIp } from "./rootlink.js";
 import { pollUntil, runOk } from "./run.js";
@@ -19,10 +30,24 @@ import { generateWgKeys, latestHandshakes, rehandshake, startMesh, type WgKeys }
 /** Every pair handshakes within a second when idle; allow for a machine under heavy load. */
 export const meshReadyTimeoutMs = 90_000;
 
-function makeHost(id: string, subnet: number, name: string, index: number, mesh: boolean, cpu: number | undefined): HostCtx {
+function makeHost(
+  id: string,
+  subnet: number,
+  name: string,
+  index: number,
+  mesh: boolean,
+  cpu: number | undefined,
+): HostCtx {
   const runDir = join(labDir(id), name);
   mkdirSync(wgDirOf(runDir), { recursive: true, mode: 0o700 });
-  const rt: HostRuntime = { netns: netnsName(id, name), hostname: name, runDir, labId: id, processes: new Set(), ...(cpu === undefined ? {} : { cpu }) };
+  const rt: HostRuntime = {
+    netns: netnsName(id, name),
+    hostname: name,
+    runDir,
+    labId: id,
+    processes: new Set(),
+    ...(cpu === undefined ? {} : { cpu }),
+  };
   const keys = mesh ? generateWgKeys() : null;
   const host: LabHost = {
     name,
@@ -44,18 +69,25 @@ function makeHost(id: string, subnet: number, name: string, index: number, mesh:
 async function buildUnderlay(ctx: LabCtx): Promise<void> {
   const bridge = bridgeName(ctx.id);
   await runOk("creating the lab LAN namespace", ["ip", "netns", "add", ctx.lanNetns]);
-  await runOk("creating the lab bridge", ["sh", "-c", `ip -n "$0" link add ${bridge} type bridge && ip -n "$0" link set ${bridge} up && ip -n "$0" link set lo up`, ctx.lanNetns]);
-  await Promise.all([...ctx.hosts.values()].map(async (h) => {
-    await runOk(`creating namespace ${h.rt.netns}`, ["ip", "netns", "add", h.rt.netns]);
-    const script = [
-      `ip -n "$0" link add ${h.lanPort} type veth peer name ${underlayDev} netns "$1"`,
-      `ip -n "$0" link set ${h.lanPort} master ${bridge} up`,
-      `ip -n "$1" address add ${h.host.underlayIp}/24 dev ${underlayDev}`,
-      `ip -n "$1" link set ${underlayDev} up`,
-      `ip -n "$1" link set lo up`,
-    ].join(" && ");
-    await runOk(`wiring ${h.host.name} to the lab LAN`, ["sh", "-c", script, ctx.lanNetns, h.rt.netns]);
-  }));
+  await runOk("creating the lab bridge", [
+    "sh",
+    "-c",
+    `ip -n "$0" link add ${bridge} type bridge && ip -n "$0" link set ${bridge} up && ip -n "$0" link set lo up`,
+    ctx.lanNetns,
+  ]);
+  await Promise.all(
+    [...ctx.hosts.values()].map(async (h) => {
+      await runOk(`creating namespace ${h.rt.netns}`, ["ip", "netns", "add", h.rt.netns]);
+      const script = [
+        `ip -n "$0" link add ${h.lanPort} type veth peer name ${underlayDev} netns "$1"`,
+        `ip -n "$0" link set ${h.lanPort} master ${bridge} up`,
+        `ip -n "$1" address add ${h.host.underlayIp}/24 dev ${underlayDev}`,
+        `ip -n "$1" link set ${underlayDev} up`,
+        `ip -n "$1" link set lo up`,
+      ].join(" && ");
+      await runOk(`wiring ${h.host.name} to the lab LAN`, ["sh", "-c", script, ctx.lanNetns, h.rt.netns]);
+    }),
+  );
 }
 
 async function meshReady(ctx: LabCtx, meshHosts: HostCtx[]): Promise<boolean> {
@@ -91,7 +123,11 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   let subnet = underlaySubnet(id);
   const hosts = new Map<string, HostCtx>();
   const ctx: LabCtx = {
-    id, lanNetns: netnsName(id, lanHostName), underlayCidr: `198.18.${subnet}.0/24`, rootIp: null, hosts,
+    id,
+    lanNetns: netnsName(id, lanHostName),
+    underlayCidr: `198.18.${subnet}.0/24`,
+    rootIp: null,
+    hosts,
     get(name) {
       const h = hosts.get(name);
       if (h === undefined) throw new Error(`lab ${id} has no host "${name}" (hosts: ${[...hosts.keys()].join(", ")})`);
@@ -108,7 +144,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       ctx.underlayCidr = `198.18.${subnet}.0/24`;
       ctx.rootIp = rootIp(subnet);
     }
-    [...meshNames, ...extraNames].forEach((name, index) => hosts.set(name, makeHost(id, subnet, name, index, mesh && index < meshNames.length, options.cpus?.[name])));
+    [...meshNames, ...extraNames].forEach((name, index) =>
+      hosts.set(name, makeHost(id, subnet, name, index, mesh && index < meshNames.length, options.cpus?.[name])),
+    );
     // /var/run/wireguard must exist on the root fs as the mount point for each host's private dir.
     mkdirSync("/var/run/wireguard", { recursive: true, mode: 0o755 });
     writeState(stateOf(ctx));
@@ -116,11 +154,19 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     if (ctx.rootIp !== null) await addRootLink(id, ctx.lanNetns, bridgeName(id), subnet);
     const meshHosts = [...hosts.values()].filter((h) => h.keys !== null);
     for (const h of meshHosts) {
-      h.peers = meshHosts.filter((o) => o !== h).map((o) => ({ publicKey: o.keys?.publicKey ?? "", meshIp: o.host.meshIp ?? "", endpoint: `${o.host.underlayIp}:${wgListenPort}` }));
+      h.peers = meshHosts
+        .filter((o) => o !== h)
+        .map((o) => ({
+          publicKey: o.keys?.publicKey ?? "",
+          meshIp: o.host.meshIp ?? "",
+          endpoint: `${o.host.underlayIp}:${wgListenPort}`,
+        }));
     }
-    await Promise.all(meshHosts.map(async (h) => {
-      h.wg = await startMesh(h.rt, h.keys as WgKeys, h.host.meshIp as string, wgListenPort, h.peers);
-    }));
+    await Promise.all(
+      meshHosts.map(async (h) => {
+        h.wg = await startMesh(h.rt, h.keys as WgKeys, h.host.meshIp as string, wgListenPort, h.peers);
+      }),
+    );
     if (meshHosts.length > 1 && !(await awaitHandshakes(ctx, meshHosts))) {
       throw new Error(`the WireGuard mesh did not handshake between every pair within ${meshReadyTimeoutMs / 1000} s`);
     }
@@ -133,9 +179,22 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
 
 function stateOf(ctx: LabCtx): LabState {
   return {
-    id: ctx.id, ownerPid: process.pid, ownerStart: processStart(process.pid), cli: false, createdAt: new Date().toISOString(),
-    lanNetns: ctx.lanNetns, underlayCidr: ctx.underlayCidr, rootIp: ctx.rootIp,
-    hosts: [...ctx.hosts.values()].map((h) => ({ name: h.host.name, netns: h.rt.netns, underlayIp: h.host.underlayIp, meshIp: h.host.meshIp, runDir: h.rt.runDir, wgPublicKey: h.host.wgPublicKey })),
+    id: ctx.id,
+    ownerPid: process.pid,
+    ownerStart: processStart(process.pid),
+    cli: false,
+    createdAt: new Date().toISOString(),
+    lanNetns: ctx.lanNetns,
+    underlayCidr: ctx.underlayCidr,
+    rootIp: ctx.rootIp,
+    hosts: [...ctx.hosts.values()].map((h) => ({
+      name: h.host.name,
+      netns: h.rt.netns,
+      underlayIp: h.host.underlayIp,
+      meshIp: h.host.meshIp,
+      runDir: h.rt.runDir,
+      wgPublicKey: h.host.wgPublicKey,
+    })),
   };
 }
 
@@ -185,6 +244,7 @@ function checkCpus(cpus: Readonly<Record<string, number>>, names: readonly strin
   const count = availableParallelism();
   for (const [name, cpu] of Object.entries(cpus)) {
     if (!names.includes(name)) throw new Error(`cpus: no host "${name}" in this lab (hosts: ${names.join(", ")})`);
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= count) throw new Error(`cpus.${name}: expected a CPU number 0..${count - 1}, got ${cpu}`);
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= count)
+      throw new Error(`cpus.${name}: expected a CPU number 0..${count - 1}, got ${cpu}`);
   }
 }

@@ -94,21 +94,42 @@ export function makeFaults(ctx: LabCtx): LabFaults {
   }
 }
 `;
-      await runOk(`installing the MTU black hole for ${name}`, ["ip", "netns", "exec", ctx.lanNetns, "nft", "-f", "-"], { input: `add table bridge ${table}\ndelete table bridge ${table}\n${rules}` });
+      await runOk(
+        `installing the MTU black hole for ${name}`,
+        ["ip", "netns", "exec", ctx.lanNetns, "nft", "-f", "-"],
+        { input: `add table bridge ${table}\ndelete table bridge ${table}\n${rules}` },
+      );
       return async () => {
-        await runOk(`removing the MTU black hole for ${name}`, ["ip", "netns", "exec", ctx.lanNetns, "nft", "-f", "-"], { input: `add table bridge ${table}\ndelete table bridge ${table}\n` });
+        await runOk(
+          `removing the MTU black hole for ${name}`,
+          ["ip", "netns", "exec", ctx.lanNetns, "nft", "-f", "-"],
+          { input: `add table bridge ${table}\ndelete table bridge ${table}\n` },
+        );
       };
     },
     async powerOff(name) {
       const h = ctx.get(name);
       // Links first, then processes: a process that dies closes its connections, and with
       // wireguard-go still up its FIN would reach the peers; a machine losing power sends nothing.
-      await runOk(`powering off ${name}`, ["sh", "-c", `ip -n "$0" link set ${underlayDev} down && ip -n "$1" link set ${h.lanPort} down`, h.rt.netns, ctx.lanNetns]);
+      await runOk(`powering off ${name}`, [
+        "sh",
+        "-c",
+        `ip -n "$0" link set ${underlayDev} down && ip -n "$1" link set ${h.lanPort} down`,
+        h.rt.netns,
+        ctx.lanNetns,
+      ]);
       await stopAll(h, true);
       h.wg = null;
       return async () => {
-        await runOk(`powering on ${name}`, ["sh", "-c", `ip -n "$0" link set ${underlayDev} up && ip -n "$1" link set ${h.lanPort} up`, h.rt.netns, ctx.lanNetns]);
-        if (h.keys !== null && h.host.meshIp !== null && h.wg === null) h.wg = await startMesh(h.rt, h.keys, h.host.meshIp, wgListenPort, h.peers);
+        await runOk(`powering on ${name}`, [
+          "sh",
+          "-c",
+          `ip -n "$0" link set ${underlayDev} up && ip -n "$1" link set ${h.lanPort} up`,
+          h.rt.netns,
+          ctx.lanNetns,
+        ]);
+        if (h.keys !== null && h.host.meshIp !== null && h.wg === null)
+          h.wg = await startMesh(h.rt, h.keys, h.host.meshIp, wgListenPort, h.peers);
       };
     },
     async stopProcesses(name) {

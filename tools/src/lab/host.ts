@@ -18,10 +18,32 @@ export function pinArgv(cpu: number | undefined): string[] {
  * host's name as hostname (services name their machine after it). `unshare --mount --uts` keeps
  * the bind and the hostname private to this command; `ip netns exec` already remounts /sys.
  */
-export function inHostArgv(netns: string, wgDir: string, hostname: string, argv: readonly string[], cpu?: number): string[] {
-  const script = 'mount --bind "$0" /var/run/wireguard && printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"';
+export function inHostArgv(
+  netns: string,
+  wgDir: string,
+  hostname: string,
+  argv: readonly string[],
+  cpu?: number,
+): string[] {
+  const script =
+    'mount --bind "$0" /var/run/wireguard && printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"';
   // taskset outermost: the affinity is inherited by everything the command starts.
-  return [...pinArgv(cpu), "ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "sh", "-c", script, wgDir, hostname, ...argv];
+  return [
+    ...pinArgv(cpu),
+    "ip",
+    "netns",
+    "exec",
+    netns,
+    "unshare",
+    "--mount",
+    "--uts",
+    "sh",
+    "-c",
+    script,
+    wgDir,
+    hostname,
+    ...argv,
+  ];
 }
 
 export interface HostRuntime {
@@ -45,14 +67,22 @@ function hostEnv(rt: HostRuntime, env: NodeJS.ProcessEnv | undefined): NodeJS.Pr
 
 export function execInHost(rt: HostRuntime, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   if (argv.length === 0) return Promise.reject(new Error(`exec in ${rt.netns}: empty argv`));
-  return run(inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv, rt.cpu), { ...opts, env: hostEnv(rt, opts.env) });
+  return run(inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv, rt.cpu), {
+    ...opts,
+    env: hostEnv(rt, opts.env),
+  });
 }
 
 export function spawnInHost(rt: HostRuntime, name: string, argv: string[], opts: SpawnOptions = {}): LabProcess {
   if (argv.length === 0) throw new Error(`spawn ${name} in ${rt.netns}: empty argv`);
   const [command, ...args] = inHostArgv(rt.netns, wgDirOf(rt.runDir), rt.hostname, argv, rt.cpu);
   // detached: the process leads its own group, so stop() reaches its children too.
-  const child = spawnChild(command as string, args, { env: hostEnv(rt, opts.env), cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawnChild(command as string, args, {
+    env: hostEnv(rt, opts.env),
+    cwd: opts.cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   let output = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (output = appendBounded(output, d)));
   child.stderr.setEncoding("utf8").on("data", (d: string) => (output = appendBounded(output, d)));

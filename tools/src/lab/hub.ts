@@ -42,7 +42,12 @@ export interface Hub {
 }
 
 /** Waits for `pattern` in a process's output; throws with its output if it exits or times out first. */
-export async function waitForOutput(proc: LabProcess, pattern: RegExp, what: string, timeoutMs = hubStartMs): Promise<void> {
+export async function waitForOutput(
+  proc: LabProcess,
+  pattern: RegExp,
+  what: string,
+  timeoutMs = hubStartMs,
+): Promise<void> {
   let exited = false;
   void proc.exited.then(() => (exited = true));
   const ok = await pollUntil(() => exited || pattern.test(proc.output()), { timeoutMs, intervalMs: 200 });
@@ -59,7 +64,13 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
     // Lab hosts merge this over the runner's environment: an undefined value (which Node leaves
     // out of a child's environment) is what removes a variable. The coordinator runs on embedded
     // PGlite in its data dir, whatever DATABASE_URL the test runner has.
-    return { ...process.env, DATABASE_URL: undefined, POTLUCK_COORDINATOR_ADMIN_SECRET: undefined, POTLUCK_NATS_PREFIX: prefix, ...extra };
+    return {
+      ...process.env,
+      DATABASE_URL: undefined,
+      POTLUCK_COORDINATOR_ADMIN_SECRET: undefined,
+      POTLUCK_NATS_PREFIX: prefix,
+      ...extra,
+    };
   };
   const dataDir = (h: LabHost) => join(h.runDir, "potluck");
   const hubData = dataDir(host);
@@ -72,10 +83,25 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
 
   const natsConfig = join(host.runDir, "nats-auth.conf");
   writeFileSync(natsConfig, natsServerAuthConfig(natsUrl) ?? "", { mode: 0o600 });
-  const nats = host.spawn("nats", ["/usr/sbin/nats-server", "-c", natsConfig, "-js", "-sd", join(host.runDir, "nats"), "-a", "0.0.0.0", "-p", String(hubPorts.nats)]);
+  const nats = host.spawn("nats", [
+    "/usr/sbin/nats-server",
+    "-c",
+    natsConfig,
+    "-js",
+    "-sd",
+    join(host.runDir, "nats"),
+    "-a",
+    "0.0.0.0",
+    "-p",
+    String(hubPorts.nats),
+  ]);
   await waitForOutput(nats, /Server is ready/, `starting nats-server in ${hubName}`);
   const coordinator = host.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
-    env: env({ POTLUCK_DATA_DIR: hubData, POTLUCK_NATS_URL: `nats://${natsToken}@127.0.0.1:${hubPorts.nats}`, POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator) }),
+    env: env({
+      POTLUCK_DATA_DIR: hubData,
+      POTLUCK_NATS_URL: `nats://${natsToken}@127.0.0.1:${hubPorts.nats}`,
+      POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator),
+    }),
   });
   await waitForOutput(coordinator, /coordinator listening/, `starting the coordinator in ${hubName}`);
 
@@ -84,27 +110,69 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
     return Roster.parse(JSON.parse(res.stdout));
   };
   return {
-    host, coordinator, coordinatorUrl, natsUrl, prefix, env, dataDir,
+    host,
+    coordinator,
+    coordinatorUrl,
+    natsUrl,
+    prefix,
+    env,
+    dataDir,
     async join(joiner, name = joiner.name) {
-      const created = await host.exec([process.execPath, potluck, "token", "create", "--data-dir", hubData, "--coordinator", localCoordinator], { env: env(), timeoutMs: 120_000 });
+      const created = await host.exec(
+        [process.execPath, potluck, "token", "create", "--data-dir", hubData, "--coordinator", localCoordinator],
+        { env: env(), timeoutMs: 120_000 },
+      );
       if (created.code !== 0) throw new Error(`potluck token create: ${created.stderr}`);
-      const follower = joiner.spawn("join", [process.execPath, potluck, "join", coordinatorUrl, created.stdout.trim(), "--name", name, "--data-dir", dataDir(joiner), "--follow", "--nats", natsUrl], { env: env() });
+      const follower = joiner.spawn(
+        "join",
+        [
+          process.execPath,
+          potluck,
+          "join",
+          coordinatorUrl,
+          created.stdout.trim(),
+          "--name",
+          name,
+          "--data-dir",
+          dataDir(joiner),
+          "--follow",
+          "--nats",
+          natsUrl,
+        ],
+        { env: env() },
+      );
       await waitForOutput(follower, /joined as/, `potluck join on ${joiner.name}`);
       return follower;
     },
     roster,
     async waitOnline(names, timeoutMs = 60_000) {
       let states = "";
-      const online = await pollUntil(async () => {
-        const machines = (await roster()).machines;
-        states = machines.map((m) => `${m.name} ${m.state}`).join(", ");
-        return names.every((name) => machines.some((m) => m.name === name && m.state === "online"));
-      }, { timeoutMs, intervalMs: 250 });
+      const online = await pollUntil(
+        async () => {
+          const machines = (await roster()).machines;
+          states = machines.map((m) => `${m.name} ${m.state}`).join(", ");
+          return names.every((name) => machines.some((m) => m.name === name && m.state === "online"));
+        },
+        { timeoutMs, intervalMs: 250 },
+      );
       if (!online) throw new Error(`not online within ${timeoutMs / 1000} s: ${names.join(", ")} (roster: ${states})`);
     },
     async admin(method, path, body) {
       const secret = readFileSync(join(hubData, "coordinator", "admin-secret"), "utf8").trim();
-      const argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "-H", `authorization: Bearer ${secret}`, "-H", "content-type: application/json"];
+      const argv = [
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        method,
+        "-H",
+        `authorization: Bearer ${secret}`,
+        "-H",
+        "content-type: application/json",
+      ];
       if (body !== undefined) argv.push("-d", JSON.stringify(body));
       const res = await host.exec([...argv, `${localCoordinator}${path}`], { timeoutMs: 30_000 });
       return Number(res.stdout);

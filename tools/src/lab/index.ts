@@ -3,7 +3,17 @@ export { createLab } from "./create.js";
 export { cleanupLeftovers, labLeftovers } from "./cleanup.js";
 export { mtuBlackholeBytes } from "./faults.js";
 export { labRootDir } from "./names.js";
-export type { ExecOptions, ExecResult, Lab, LabFaults, LabHost, LabOptions, LabProcess, SpawnOptions, Undo } from "./types.js";
+export type {
+  ExecOptions,
+  ExecResult,
+  Lab,
+  LabFaults,
+  LabHost,
+  LabOptions,
+  LabProcess,
+  SpawnOptions,
+  Undo,
+} from "./types.js";
 export { httpFrom, labHttpScript, serveHttp, type HttpResult } from "./http.js";
 export { labRosterEntry } from "./roster.js";
 export { pinArgv } from "./host.js";

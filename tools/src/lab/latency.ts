@@ -12,16 +12,31 @@ import type { LabHost, Undo } from "./types.js";
  * The undo points `from` back at `to` directly and stops the relay.
  */
 export async function delayMeshPath(from: LabHost, to: LabHost, oneWayMs: number, relayPort = 51_900): Promise<Undo> {
-  if (to.wgPublicKey === null || to.wgListenPort === null) throw new Error(`${to.name} has no WireGuard endpoint to delay`);
+  if (to.wgPublicKey === null || to.wgListenPort === null)
+    throw new Error(`${to.name} has no WireGuard endpoint to delay`);
   const peerKey = to.wgPublicKey;
   const direct = `${to.underlayIp}:${to.wgListenPort}`;
-  const relay = from.spawn("udp-delay", [process.execPath, "--import", "tsx", join(repoRoot, "tools/src/lab/udp-delay-relay.ts"), String(relayPort), to.underlayIp, String(to.wgListenPort), String(oneWayMs)], { cwd: repoRoot });
+  const relay = from.spawn(
+    "udp-delay",
+    [
+      process.execPath,
+      "--import",
+      "tsx",
+      join(repoRoot, "tools/src/lab/udp-delay-relay.ts"),
+      String(relayPort),
+      to.underlayIp,
+      String(to.wgListenPort),
+      String(oneWayMs),
+    ],
+    { cwd: repoRoot },
+  );
   const setEndpoint = async (endpoint: string) => {
     const result = await from.exec(["wg", "set", meshDev, "peer", peerKey, "endpoint", endpoint]);
     if (result.code !== 0) throw new Error(`pointing ${from.name}'s WireGuard at ${endpoint}: ${result.stderr.trim()}`);
   };
   try {
-    if (!(await pollUntil(() => relay.output().includes("listening"), { timeoutMs: 30_000, intervalMs: 50 }))) throw new Error(`the delay relay in ${from.name} did not start: ${relay.output().slice(-500)}`);
+    if (!(await pollUntil(() => relay.output().includes("listening"), { timeoutMs: 30_000, intervalMs: 50 })))
+      throw new Error(`the delay relay in ${from.name} did not start: ${relay.output().slice(-500)}`);
     await setEndpoint(`127.0.0.1:${relayPort}`);
   } catch (error) {
     await relay.stop();

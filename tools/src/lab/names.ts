@@ -30,7 +30,9 @@ export function checkHostNames(names: readonly string[]): void {
   const seen = new Set<string>();
   for (const name of names) {
     if (!hostPattern.test(name) || name === lanHostName) {
-      throw new Error(`lab host name "${name}" must be 1–15 lowercase letters/digits starting with a letter, not "${lanHostName}"`);
+      throw new Error(
+        `lab host name "${name}" must be 1–15 lowercase letters/digits starting with a letter, not "${lanHostName}"`,
+      );
     }
     if (seen.has(name)) throw new Error(`lab host name "${name}" is given twice`);
     seen.add(name);

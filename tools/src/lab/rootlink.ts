@@ -78,7 +78,9 @@ export async function addRootLink(id: string, lanNetns: string, bridge: string, 
 export function rootLinkIds(): string[] {
   try {
     const out = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
-    return [...out.matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => rootLinkPattern.exec(m[1] ?? "")?.[1]).filter((id): id is string => id !== undefined);
+    return [...out.matchAll(/^\d+: ([^:@\s]+)/gm)]
+      .map((m) => rootLinkPattern.exec(m[1] ?? "")?.[1])
+      .filter((id): id is string => id !== undefined);
   } catch {
     return [];
   }

@@ -20,7 +20,12 @@ export function run(
   const [command, ...args] = argv;
   if (command === undefined) return Promise.reject(new Error("run: empty argv"));
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawn(command, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
+    });
     let stdout = "";
     let stderr = "";
     let timedOut = false;
@@ -44,10 +49,16 @@ export function run(
 }
 
 /** Like `run`, but a non-zero exit is an error naming `action` and the command's stderr. */
-export async function runOk(action: string, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+export async function runOk(
+  action: string,
+  argv: readonly string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<string> {
   const result = await run(argv, opts);
   if (result.code !== 0) {
-    throw new Error(`${action}: \`${argv.join(" ")}\` exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(0, 2000)}`);
+    throw new Error(
+      `${action}: \`${argv.join(" ")}\` exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(0, 2000)}`,
+    );
   }
   return result.stdout;
 }
@@ -74,10 +85,18 @@ export function alive(pid: number): boolean {
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `probe` is true or `timeoutMs` passes; returns whether it became true. */
-export async function pollUntil(probe: () => Promise<boolean> | boolean, { timeoutMs, intervalMs = 200 }: { timeoutMs: number; intervalMs?: number }): Promise<boolean> {
+export async function pollUntil(
+  probe: () => Promise<boolean> | boolean,
+  { timeoutMs, intervalMs = 200 }: { timeoutMs: number; intervalMs?: number },
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await Promise.resolve().then(probe).catch(() => false)) return true;
+    if (
+      await Promise.resolve()
+        .then(probe)
+        .catch(() => false)
+    )
+      return true;
     if (Date.now() >= deadline) return false;
     await sleep(intervalMs);
   }

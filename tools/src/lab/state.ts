@@ -15,7 +15,14 @@ export interface LabState {
   lanNetns: string;
   underlayCidr: string;
   rootIp: string | null;
-  hosts: { name: string; netns: string; underlayIp: string; meshIp: string | null; runDir: string; wgPublicKey: string | null }[];
+  hosts: {
+    name: string;
+    netns: string;
+    underlayIp: string;
+    meshIp: string | null;
+    runDir: string;
+    wgPublicKey: string | null;
+  }[];
 }
 
 /** Field 22 of /proc/PID/stat: the process start time, stable for the life of the process. */

@@ -32,7 +32,14 @@ export interface WgPeer {
 export function wgConfig(keys: WgKeys, listenPort: number, peers: readonly WgPeer[]): string {
   const lines = ["[Interface]", `PrivateKey = ${keys.privateKey}`, `ListenPort = ${listenPort}`];
   for (const peer of peers) {
-    lines.push("", "[Peer]", `PublicKey = ${peer.publicKey}`, `AllowedIPs = ${peer.meshIp}/32`, `Endpoint = ${peer.endpoint}`, `PersistentKeepalive = ${keepaliveS}`);
+    lines.push(
+      "",
+      "[Peer]",
+      `PublicKey = ${peer.publicKey}`,
+      `AllowedIPs = ${peer.meshIp}/32`,
+      `Endpoint = ${peer.endpoint}`,
+      `PersistentKeepalive = ${keepaliveS}`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -41,7 +48,13 @@ export function wgConfig(keys: WgKeys, listenPort: number, peers: readonly WgPee
  * Starts wireguard-go in the foreground on the host (so the lab owns the process) and brings
  * potluck0 up with its address, MTU 1280 and every peer. Returns the wireguard-go process.
  */
-export async function startMesh(rt: HostRuntime, keys: WgKeys, meshIp: string, listenPort: number, peers: readonly WgPeer[]): Promise<LabProcess> {
+export async function startMesh(
+  rt: HostRuntime,
+  keys: WgKeys,
+  meshIp: string,
+  listenPort: number,
+  peers: readonly WgPeer[],
+): Promise<LabProcess> {
   const proc = spawnInHost(rt, "wireguard-go", ["wireguard-go", "-f", meshDev], {
     // Foreground mode also silences the "kernel has WireGuard" banner check path.
     env: { ...process.env, WG_PROCESS_FOREGROUND: "1", LOG_LEVEL: "error" },
@@ -49,10 +62,15 @@ export async function startMesh(rt: HostRuntime, keys: WgKeys, meshIp: string, l
   const socket = join(wgDirOf(rt.runDir), `${meshDev}.sock`);
   let exitedEarly = false;
   void proc.exited.then(() => (exitedEarly = true));
-  const ready = await pollUntil(() => exitedEarly || existsSync(socket), { timeoutMs: wgSocketTimeoutMs, intervalMs: 50 });
+  const ready = await pollUntil(() => exitedEarly || existsSync(socket), {
+    timeoutMs: wgSocketTimeoutMs,
+    intervalMs: 50,
+  });
   if (!ready || exitedEarly) {
     await proc.stop();
-    throw new Error(`starting wireguard-go in ${rt.netns}: ${exitedEarly ? "it exited" : "no UAPI socket"}: ${proc.output().trim()}`);
+    throw new Error(
+      `starting wireguard-go in ${rt.netns}: ${exitedEarly ? "it exited" : "no UAPI socket"}: ${proc.output().trim()}`,
+    );
   }
   const confPath = join(rt.runDir, `${meshDev}.conf`);
   writeFileSync(confPath, wgConfig(keys, listenPort, peers), { mode: 0o600 });

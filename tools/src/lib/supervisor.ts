@@ -40,7 +40,10 @@ export async function stopSupervised(proc: Supervised, graceMs = 10_000): Promis
 }
 
 /** Polls `probe` every `intervalMs` until it returns true or `timeoutMs` passes. */
-export async function waitFor(probe: () => Promise<boolean>, { timeoutMs, intervalMs = 200 }: { timeoutMs: number; intervalMs?: number }): Promise<boolean> {
+export async function waitFor(
+  probe: () => Promise<boolean>,
+  { timeoutMs, intervalMs = 200 }: { timeoutMs: number; intervalMs?: number },
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return true;

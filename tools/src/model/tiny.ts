@@ -32,7 +32,15 @@ export function writeTinyModel(out: string, seed = 1): number {
  * model's, so benches can show transport overhead against realistic token times. Cached like the
  * tiny one; still gibberish, still labelled a test model by its metadata.
  */
-export const SmallTestShape: TestModelShape = { ...TinyModelShape, embeddingLength: 512, blockCount: 8, feedForwardLength: 1536, headCount: 8, headCountKv: 8, contextLength: 4096 };
+export const SmallTestShape: TestModelShape = {
+  ...TinyModelShape,
+  embeddingLength: 512,
+  blockCount: 8,
+  feedForwardLength: 1536,
+  headCount: 8,
+  headCountKv: 8,
+  contextLength: 4096,
+};
 
 export function cachedSmallTestModel(seed = 1, dir = toolsModelCacheDir): string {
   const path = join(dir, `potluck-small-test-model-s${seed}-v1.gguf`);

@@ -20,8 +20,27 @@ let mac: LabHost;
 
 async function diagnose(peer: string, until: LayerCode | "none", watchMs = 60_000): Promise<DiagnosticsReport> {
   const identity = join(mac.runDir, "diag-identity.pem");
-  const argv = [process.execPath, "--import", "tsx", runner, "--from", "mac", "--peer", peer, "--identity", identity, "--local-url", "http://127.0.0.1:8321",
-    "--coordinator", hub.coordinatorUrl, "--roster-from-coordinator", "--watch-ms", String(until === "none" ? 0 : watchMs), "--interval-ms", "500"];
+  const argv = [
+    process.execPath,
+    "--import",
+    "tsx",
+    runner,
+    "--from",
+    "mac",
+    "--peer",
+    peer,
+    "--identity",
+    identity,
+    "--local-url",
+    "http://127.0.0.1:8321",
+    "--coordinator",
+    hub.coordinatorUrl,
+    "--roster-from-coordinator",
+    "--watch-ms",
+    String(until === "none" ? 0 : watchMs),
+    "--interval-ms",
+    "500",
+  ];
   if (until !== "none") argv.push("--until", until);
   const res = await mac.exec(argv, { cwd: repoRoot, timeoutMs: watchMs + 120_000 });
   const report = parseCheckLines(res.stdout).at(-1)?.report;
@@ -33,7 +52,8 @@ function expectNamed(report: DiagnosticsReport, code: LayerCode, failure: string
   const index = report.layers.findIndex((l) => l.code === code);
   expect(report.firstFailure, JSON.stringify(report.layers, null, 1)).toBe(code);
   expect(report.layers[index]).toMatchObject({ status: "failed", failure });
-  for (const after of report.layers.slice(index + 1)) expect(after).toMatchObject({ status: "suppressed", suppressedBy: code });
+  for (const after of report.layers.slice(index + 1))
+    expect(after).toMatchObject({ status: "suppressed", suppressedBy: code });
   return report.layers[index]!;
 }
 
@@ -48,7 +68,14 @@ beforeAll(async () => {
   await hub.waitOnline(["mac", "linux"]);
   // mac's own sidecar, for the local layer (its roster and peers play no part here).
   const sidecar = mac.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot, env: hub.env({ POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: join(mac.runDir, "sidecar"), POTLUCK_PORT: "8321", POTLUCK_BIND: "127.0.0.1", POTLUCK_THREADS: "1" }),
+    cwd: repoRoot,
+    env: hub.env({
+      POTLUCK_MACHINE: "mac",
+      POTLUCK_DATA_DIR: join(mac.runDir, "sidecar"),
+      POTLUCK_PORT: "8321",
+      POTLUCK_BIND: "127.0.0.1",
+      POTLUCK_THREADS: "1",
+    }),
   });
   await waitForOutput(sidecar, /sidecar listening/, "starting mac's sidecar");
 }, 600_000);
@@ -61,8 +88,15 @@ describe("diagnostics against the real coordinator", () => {
   it("roster and tunnel pass from the coordinator's roster; with no sidecar on linux the data plane is refused", async () => {
     const report = await diagnose("linux", "data-plane", 120_000);
     expectNamed(report, "data-plane", "connection-refused");
-    expect(report.layers.slice(1, 5).map((l) => [l.code, l.status])).toEqual([["coordinator", "ok"], ["roster", "ok"], ["tunnel", "ok"], ["path", "ok"]]);
-    expect(report.layers[2]?.message).toMatch(/linux is in the roster at 100\.\d+\.\d+\.\d+, key current \(roster says online\)/);
+    expect(report.layers.slice(1, 5).map((l) => [l.code, l.status])).toEqual([
+      ["coordinator", "ok"],
+      ["roster", "ok"],
+      ["tunnel", "ok"],
+      ["path", "ok"],
+    ]);
+    expect(report.layers[2]?.message).toMatch(
+      /linux is in the roster at 100\.\d+\.\d+\.\d+, key current \(roster says online\)/,
+    );
   }, 300_000);
 
   it("peer not in the roster", async () => {
@@ -71,7 +105,9 @@ describe("diagnostics against the real coordinator", () => {
   }, 300_000);
 
   it("stale key: the coordinator flags linux once its tunnel key differs from the roster's", async () => {
-    expect(await hub.admin("POST", "/v1/machines/linux/keys", { wireguardPublicKey: randomBytes(32).toString("base64") })).toBe(200);
+    expect(
+      await hub.admin("POST", "/v1/machines/linux/keys", { wireguardPublicKey: randomBytes(32).toString("base64") }),
+    ).toBe(200);
     const report = await diagnose("linux", "roster", 120_000);
     const layer = expectNamed(report, "roster", "stale-key");
     expect(layer.message).toContain("stale WireGuard key");

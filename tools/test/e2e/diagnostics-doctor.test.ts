@@ -17,22 +17,51 @@ import { repoRoot } from "../../src/lib/repo.js";
 const potluck = join(repoRoot, "bin/potluck.mjs");
 const key = (c: string) => `${c.repeat(43)}=` as RosterEntry["wireguardPublicKey"];
 const entry = (name: string, meshIp: string, c: string): RosterEntry => ({
-  id: name, name, owner: "home", meshIp, wireguardPublicKey: key(c), identityPublicKey: key(c) as unknown as RosterEntry["identityPublicKey"],
-  endpoints: [], state: "online", lastHeartbeatAt: null, staleKey: false,
+  id: name,
+  name,
+  owner: "home",
+  meshIp,
+  wireguardPublicKey: key(c),
+  identityPublicKey: key(c) as unknown as RosterEntry["identityPublicKey"],
+  endpoints: [],
+  state: "online",
+  lastHeartbeatAt: null,
+  staleKey: false,
 });
 
 const probes: Probes = {
   local: { health: async () => ({ status: "ok", machine: "mac", uptimeS: 1 }) },
-  roster: { list: async () => [entry("mac", "100.64.0.2", "m"), entry("linux", "100.64.0.3", "l")], lookup: async (name) => (name === "linux" ? entry("linux", "100.64.0.3", "l") : name === "mac" ? entry("mac", "100.64.0.2", "m") : null) },
-  tunnel: { peers: async () => [{ publicKey: key("l"), endpoint: "198.18.0.3:51820", allowedIps: [], latestHandshakeAtMs: Date.now() - 3_000, rxBytes: 1, txBytes: 1 }] },
+  roster: {
+    list: async () => [entry("mac", "100.64.0.2", "m"), entry("linux", "100.64.0.3", "l")],
+    lookup: async (name) =>
+      name === "linux" ? entry("linux", "100.64.0.3", "l") : name === "mac" ? entry("mac", "100.64.0.2", "m") : null,
+  },
+  tunnel: {
+    peers: async () => [
+      {
+        publicKey: key("l"),
+        endpoint: "198.18.0.3:51820",
+        allowedIps: [],
+        latestHandshakeAtMs: Date.now() - 3_000,
+        rxBytes: 1,
+        txBytes: 1,
+      },
+    ],
+  },
   peer: {
     nudge: async () => undefined,
     probe: async (target) => {
       if (target.name === "linux") throw new ProbeError("refused", "connection refused");
     },
     capabilities: async (target) => ({
-      machine: target.name, owner: "home", version: "0.1.0", status: "ready", models: [{ id: "tiny", state: "ready", testModel: true }], embedder: null,
-      memory: { peerSearchEnabled: false, records: 0 }, hardware: { platform: "linux", arch: "x64", cpus: 2, memoryBytes: 1e9, gpu: null },
+      machine: target.name,
+      owner: "home",
+      version: "0.1.0",
+      status: "ready",
+      models: [{ id: "tiny", state: "ready", testModel: true }],
+      embedder: null,
+      memory: { peerSearchEnabled: false, records: 0 },
+      hardware: { platform: "linux", arch: "x64", cpus: 2, memoryBytes: 1e9, gpu: null },
     }),
     firstToken: async (target) => ({ text: "hi", servedBy: target.name }),
   },
@@ -40,9 +69,14 @@ const probes: Probes = {
 
 function doctor(args: string[], port: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [potluck, "doctor", ...args, "--port", String(port)], { cwd: repoRoot, timeout: 120_000, env: { ...process.env, POTLUCK_MACHINE: "mac" } }, (error, stdout, stderr) => {
-      resolve({ code: typeof error?.code === "number" ? error.code : error ? 1 : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [potluck, "doctor", ...args, "--port", String(port)],
+      { cwd: repoRoot, timeout: 120_000, env: { ...process.env, POTLUCK_MACHINE: "mac" } },
+      (error, stdout, stderr) => {
+        resolve({ code: typeof error?.code === "number" ? error.code : error ? 1 : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -58,7 +92,12 @@ describe("potluck doctor", () => {
   let server: ServerType;
   let port = 0;
   beforeAll(async () => {
-    const app = new Hono().route("/", diagnosticsRoutes(new Diagnostics({ from: "mac", interfaceName: "potluck0", localPort: 8321, peerPort: 8321, probes })));
+    const app = new Hono().route(
+      "/",
+      diagnosticsRoutes(
+        new Diagnostics({ from: "mac", interfaceName: "potluck0", localPort: 8321, peerPort: 8321, probes }),
+      ),
+    );
     app.onError((err, c) => {
       const { status, body } = toErrorResponse(err);
       return c.json(body, status as 400);
@@ -82,15 +121,27 @@ describe("potluck doctor", () => {
     const result = await doctor(["linux"], port);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("mac → linux: cannot serve a prompt: data-plane failed");
-    expect(result.stdout).toMatch(/\[FAIL\] Peer data plane +connection refused: linux is up but nothing listens on 100\.64\.0\.3:8321/);
+    expect(result.stdout).toMatch(
+      /\[FAIL\] Peer data plane +connection refused: linux is up but nothing listens on 100\.64\.0\.3:8321/,
+    );
     expect(result.stdout).toContain("fix: start the sidecar on linux: potluck up");
     expect(result.stdout).toMatch(/\[ -- \] Capabilities +suppressed: Peer data plane failed \(connection-refused\)/);
     const json = await doctor(["linux", "--json"], port);
     expect(json.code).toBe(1);
-    expect(DiagnosticsReport.parse(JSON.parse(json.stdout))).toMatchObject({ usable: false, firstFailure: "data-plane" });
+    expect(DiagnosticsReport.parse(JSON.parse(json.stdout))).toMatchObject({
+      usable: false,
+      firstFailure: "data-plane",
+    });
     const all = await doctor(["--json"], port);
     expect(all.code).toBe(1);
-    expect(DiagnosticsReport.array().parse(JSON.parse(all.stdout)).map((r) => [r.peer, r.usable])).toEqual([["mac", true], ["linux", false]]);
+    expect(
+      DiagnosticsReport.array()
+        .parse(JSON.parse(all.stdout))
+        .map((r) => [r.peer, r.usable]),
+    ).toEqual([
+      ["mac", true],
+      ["linux", false],
+    ]);
   });
 
   it("with no sidecar listening, the local layer fails with its fix and the rest is suppressed", async () => {

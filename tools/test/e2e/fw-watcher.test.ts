@@ -43,7 +43,8 @@ describe("fw-watcher over the lab mesh", () => {
   for (const vpn of ["mullvad", "tailscale"] as const) {
     it(`${vpn}: HTTP over potluck0 times out before --install, works after, and --uninstall restores the ruleset byte for byte`, async () => {
       expect(await get()).toMatchObject({ ok: true });
-      const undo = vpn === "mullvad" ? await lab.faults.mullvadKillswitch("linux") : await lab.faults.tailscaleCgnatDrop("linux");
+      const undo =
+        vpn === "mullvad" ? await lab.faults.mullvadKillswitch("linux") : await lab.faults.tailscaleCgnatDrop("linux");
       try {
         expect(await get()).toMatchObject({ ok: false, code: "TIMEOUT" });
         const before = await ruleset();
@@ -75,12 +76,26 @@ describe("fw-watcher over the lab mesh", () => {
   it("watch mode: a Mullvad reconnect erases the rules, the watcher reapplies them (logged and counted), and HTTP works again", async () => {
     const undo = await lab.faults.mullvadKillswitch("linux");
     const proc = linux.spawn("fw-watcher", [process.execPath, bin, "--watch"], {
-      env: { ...process.env, POTLUCK_FW_WATCH_INTERVAL: "1", POTLUCK_FW_PORT: "0", POTLUCK_MACHINE: "linux", POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}` },
+      env: {
+        ...process.env,
+        POTLUCK_FW_WATCH_INTERVAL: "1",
+        POTLUCK_FW_PORT: "0",
+        POTLUCK_MACHINE: "linux",
+        POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
+      },
     });
-    const logLines = () => proc.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { msg: string; port?: number });
+    const logLines = () =>
+      proc
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { msg: string; port?: number });
     const count = (msg: string) => logLines().filter((l) => l.msg === msg).length;
     try {
-      expect(await pollUntil(() => count("accept rule(s) reapplied") >= 1, { timeoutMs: recoverMs, intervalMs: 200 }), proc.output()).toBe(true);
+      expect(
+        await pollUntil(() => count("accept rule(s) reapplied") >= 1, { timeoutMs: recoverMs, intervalMs: 200 }),
+        proc.output(),
+      ).toBe(true);
       expect(await recovers()).toBe(true);
       const statusPort = logLines().find((l) => l.msg === "fw-watcher listening")?.port;
       expect(statusPort).toBeGreaterThan(0);
@@ -88,11 +103,20 @@ describe("fw-watcher over the lab mesh", () => {
       // The reconnect recreates the table without the watcher's rules; the second "missing" line proves it saw that.
       await lab.faults.vpnReconnect("linux", "mullvad");
       // Generous deadline; the goal (interval + 1 s) is what tools/bench/firewall measures.
-      expect(await pollUntil(() => count("accept rule(s) missing; reapplying") >= 2, { timeoutMs: recoverMs, intervalMs: 200 })).toBe(true);
+      expect(
+        await pollUntil(() => count("accept rule(s) missing; reapplying") >= 2, {
+          timeoutMs: recoverMs,
+          intervalMs: 200,
+        }),
+      ).toBe(true);
       expect(await recovers()).toBe(true);
       const status = await linux.exec(["curl", "-sf", `http://127.0.0.1:${String(statusPort)}/status`]);
       expect(status.code, status.stderr).toBe(0);
-      expect(FwStatus.parse(JSON.parse(status.stdout))).toMatchObject({ intact: true, reapplyCount: 2, vpns: { mullvad: true } });
+      expect(FwStatus.parse(JSON.parse(status.stdout))).toMatchObject({
+        intact: true,
+        reapplyCount: 2,
+        vpns: { mullvad: true },
+      });
     } finally {
       await proc.stop();
       await undo();

@@ -24,20 +24,35 @@ describe("memory over the lab mesh", { timeout: 10 * 60_000 }, () => {
 
   const potluck = (...args: string[]) => potluckOn(lab.linux, ...args);
   const potluckOn = async (host: LabHost, ...args: string[]) => {
-    const result = await host.exec([process.execPath, cli, "memory", ...args], { env: { ...process.env, POTLUCK_PORT: "8321" }, timeoutMs: 120_000 });
+    const result = await host.exec([process.execPath, cli, "memory", ...args], {
+      env: { ...process.env, POTLUCK_PORT: "8321" },
+      timeoutMs: 120_000,
+    });
     expect(result.code, `${host.name}: potluck memory ${args.join(" ")}: ${result.stderr}`).toBe(0);
     return result.stdout;
   };
-  const peerSearch = (signed: boolean) => ({ method: "POST", path: "/peer/memory/search", body: { query: "where is the router admin page", project: "home" }, signed });
+  const peerSearch = (signed: boolean) => ({
+    method: "POST",
+    path: "/peer/memory/search",
+    body: { query: "where is the router admin page", project: "home" },
+    signed,
+  });
 
   it("writes and reads through the CLI on the machine itself", async () => {
-    const id = (await potluck("add", "The home router admin page is at 192.168.1.1", "--project", "home", "--tags", "network")).trim();
+    const id = (
+      await potluck("add", "The home router admin page is at 192.168.1.1", "--project", "home", "--tags", "network")
+    ).trim();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     const temp = (await potluck("add", "a note to delete", "--project", "home")).trim();
     expect(await potluck("search", "router admin page", "--project", "home")).toMatch(/192\.168\.1\.1/);
     await potluck("rm", temp);
     const status = MemoryStatus.parse(JSON.parse(await potluck("status", "--json")));
-    expect(status).toMatchObject({ machine: "linux", records: 1, peerSearchEnabled: false, embedder: { id: "lexical-v1:384" } });
+    expect(status).toMatchObject({
+      machine: "linux",
+      records: 1,
+      peerSearchEnabled: false,
+      embedder: { id: "lexical-v1:384" },
+    });
   });
 
   it("refuses off-box callers on /memory* with 403, whatever they send", async () => {
@@ -60,10 +75,17 @@ describe("memory over the lab mesh", { timeout: 10 * 60_000 }, () => {
     // Same process before and after: its uptime keeps growing (a restart would reset it).
     const [healthBefore] = await lab.requestsFromMac([{ method: "GET", path: "/health", signed: false }]);
     expect(await potluck("share", "on")).toMatch(/on/);
-    const [on, unsignedAgain, healthAfter] = await lab.requestsFromMac([peerSearch(true), peerSearch(false), { method: "GET", path: "/health", signed: false }]);
+    const [on, unsignedAgain, healthAfter] = await lab.requestsFromMac([
+      peerSearch(true),
+      peerSearch(false),
+      { method: "GET", path: "/health", signed: false },
+    ]);
     expect(on?.status).toBe(200);
     const body = MemorySearchResponse.parse(on?.body);
-    expect(body.hits[0]).toMatchObject({ machine: "linux", record: { text: "The home router admin page is at 192.168.1.1", tags: ["network"] } });
+    expect(body.hits[0]).toMatchObject({
+      machine: "linux",
+      record: { text: "The home router admin page is at 192.168.1.1", tags: ["network"] },
+    });
     expect(unsignedAgain?.status).toBe(401);
     const uptime = (answer: typeof healthBefore) => (answer?.body as { uptimeS: number }).uptimeS;
     expect(uptime(healthAfter)).toBeGreaterThan(uptime(healthBefore));
@@ -74,7 +96,9 @@ describe("memory over the lab mesh", { timeout: 10 * 60_000 }, () => {
   });
 
   it("fleet search from linux reports mac, which runs no sidecar, as unreachable within the deadline", async () => {
-    const out = JSON.parse(await potluck("search", "router admin page", "--project", "home", "--fleet", "--deadline-ms", "3000", "--json")) as unknown;
+    const out = JSON.parse(
+      await potluck("search", "router admin page", "--project", "home", "--fleet", "--deadline-ms", "3000", "--json"),
+    ) as unknown;
     const body = MemorySearchResponse.parse(out);
     expect(body.machines.find((m) => m.machine === "linux")?.status).toBe("answered");
     expect(["unreachable", "timeout"]).toContain(body.machines.find((m) => m.machine === "mac")?.status);
@@ -85,11 +109,20 @@ describe("memory over the lab mesh", { timeout: 10 * 60_000 }, () => {
     await lab.startMac();
     await potluckOn(lab.mac, "add", "The mac mini backs up to the router share every night", "--project", "home");
     await potluck("share", "on");
-    const search = async () => MemorySearchResponse.parse(JSON.parse(await potluckOn(lab.mac, "search", "router admin page", "--project", "home", "--fleet", "--json")));
+    const search = async () =>
+      MemorySearchResponse.parse(
+        JSON.parse(await potluckOn(lab.mac, "search", "router admin page", "--project", "home", "--fleet", "--json")),
+      );
     const both = await search();
-    expect(Object.fromEntries(both.machines.map((m) => [m.machine, m.status]))).toEqual({ mac: "answered", linux: "answered" });
+    expect(Object.fromEntries(both.machines.map((m) => [m.machine, m.status]))).toEqual({
+      mac: "answered",
+      linux: "answered",
+    });
     expect(new Set(both.hits.map((h) => h.machine))).toEqual(new Set(["mac", "linux"]));
-    expect(both.hits[0]).toMatchObject({ machine: "linux", record: { text: "The home router admin page is at 192.168.1.1" } });
+    expect(both.hits[0]).toMatchObject({
+      machine: "linux",
+      record: { text: "The home router admin page is at 192.168.1.1" },
+    });
     await potluck("share", "off");
     const alone = await search();
     expect(alone.machines.find((m) => m.machine === "linux")).toMatchObject({ status: "disabled", hits: 0 });

@@ -28,13 +28,27 @@ async function startSidecar(host: LabHost, env: NodeJS.ProcessEnv): Promise<LabP
   const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
     cwd: repoRoot,
     env: {
-      POTLUCK_MACHINE: host.name, POTLUCK_OWNER: "home", POTLUCK_DATA_DIR: dataDir(host), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-      POTLUCK_PORT: String(port), POTLUCK_THREADS: "1", POTLUCK_CONTEXT_SIZE: "8192", POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`, ...env,
+      POTLUCK_MACHINE: host.name,
+      POTLUCK_OWNER: "home",
+      POTLUCK_DATA_DIR: dataDir(host),
+      POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
+      POTLUCK_PORT: String(port),
+      POTLUCK_THREADS: "1",
+      POTLUCK_CONTEXT_SIZE: "8192",
+      POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
+      ...env,
     },
   });
   procs.set(host.name, proc);
-  const ready = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes('"ok"'), { timeoutMs: readyMs, intervalMs: 500 });
-  if (!ready) throw new Error(`sidecar on ${host.name} not ready within ${readyMs / 1000} s: ${proc.output().slice(-2000)}`);
+  const ready = await pollUntil(
+    async () =>
+      (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes(
+        '"ok"',
+      ),
+    { timeoutMs: readyMs, intervalMs: 500 },
+  );
+  if (!ready)
+    throw new Error(`sidecar on ${host.name} not ready within ${readyMs / 1000} s: ${proc.output().slice(-2000)}`);
   return proc;
 }
 
@@ -62,10 +76,18 @@ afterAll(async () => {
 });
 
 const potluck = (host: LabHost, args: string[]) =>
-  host.exec([process.execPath, join(repoRoot, "bin/potluck.mjs"), ...args], { cwd: repoRoot, timeoutMs: 180_000, env: { POTLUCK_PORT: String(port) } });
+  host.exec([process.execPath, join(repoRoot, "bin/potluck.mjs"), ...args], {
+    cwd: repoRoot,
+    timeoutMs: 180_000,
+    env: { POTLUCK_PORT: String(port) },
+  });
 
 /** curl inside `host`; returns status and body. */
-async function curl(host: LabHost, url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+async function curl(
+  host: LabHost,
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+) {
   const argv = ["curl", "-s", "-w", "\n%{http_code}", "-X", options.method ?? "GET"];
   for (const [name, value] of Object.entries(options.headers ?? {})) argv.push("-H", `${name}: ${value}`);
   if (options.body !== undefined) argv.push("-H", "content-type: application/json", "--data-binary", options.body);
@@ -78,14 +100,19 @@ describe("sidecars across the lab mesh", () => {
   it("potluck ask on mac (no model) streams a reply from linux, and the footer names linux", async () => {
     const result = await potluck(mac, ["ask", "--model", model, "--max-tokens", "24", "Hello from the mac"]);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/— served by linux \(own machine\) · potluck-tiny-test-model-s1-v2 \(TEST MODEL: random weights\) · 24 tokens/);
+    expect(result.stdout).toMatch(
+      /— served by linux \(own machine\) · potluck-tiny-test-model-s1-v2 \(TEST MODEL: random weights\) · 24 tokens/,
+    );
   }, 200_000);
 
   it("refuses /v1/* from off the box with a 403 that says why, and still serves /health", async () => {
     const models = await curl(linux, `http://${mac.meshIp}:${port}/v1/models`);
     expect(models.status).toBe(403);
     expect(models.body).toMatch(/only served to this machine/);
-    const chat = await curl(linux, `http://${mac.meshIp}:${port}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }) });
+    const chat = await curl(linux, `http://${mac.meshIp}:${port}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }),
+    });
     expect(chat.status).toBe(403);
     expect((await curl(linux, `http://${mac.meshIp}:${port}/health`)).status).toBe(200);
   });
@@ -95,27 +122,71 @@ describe("sidecars across the lab mesh", () => {
     const body = JSON.stringify({ payload: "over the mesh" });
     const url = `http://${linux.meshIp}:${port}${path}`;
     const key = (pem: string) => privateKeyFromPem(pem);
-    const codeOf = (r: { status: number; body: string }) => ({ status: r.status, code: (JSON.parse(r.body) as { error?: { code: string } }).error?.code ?? "ok" });
+    const codeOf = (r: { status: number; body: string }) => ({
+      status: r.status,
+      code: (JSON.parse(r.body) as { error?: { code: string } }).error?.code ?? "ok",
+    });
     expect(codeOf(await curl(mac, url, { method: "POST", body }))).toEqual({ status: 401, code: "unsigned" });
-    const forged = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: key(generateIdentity().privateKeyPem) });
-    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: forged }))).toEqual({ status: 401, code: "bad_signature" });
-    const stale = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: key(identities.mac.privateKeyPem) }, { nowMs: Date.now() - 10 * 60_000 });
-    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: stale }))).toEqual({ status: 401, code: "stale_timestamp" });
-    const unknown = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "intruder", privateKey: key(generateIdentity().privateKeyPem) });
-    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: unknown }))).toEqual({ status: 401, code: "unknown_key" });
-    const good = signRequest({ method: "POST", path, body, target: "linux" }, { machine: "mac", privateKey: key(identities.mac.privateKeyPem) });
+    const forged = signRequest(
+      { method: "POST", path, body, target: "linux" },
+      { machine: "mac", privateKey: key(generateIdentity().privateKeyPem) },
+    );
+    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: forged }))).toEqual({
+      status: 401,
+      code: "bad_signature",
+    });
+    const stale = signRequest(
+      { method: "POST", path, body, target: "linux" },
+      { machine: "mac", privateKey: key(identities.mac.privateKeyPem) },
+      { nowMs: Date.now() - 10 * 60_000 },
+    );
+    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: stale }))).toEqual({
+      status: 401,
+      code: "stale_timestamp",
+    });
+    const unknown = signRequest(
+      { method: "POST", path, body, target: "linux" },
+      { machine: "intruder", privateKey: key(generateIdentity().privateKeyPem) },
+    );
+    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: unknown }))).toEqual({
+      status: 401,
+      code: "unknown_key",
+    });
+    const good = signRequest(
+      { method: "POST", path, body, target: "linux" },
+      { machine: "mac", privateKey: key(identities.mac.privateKeyPem) },
+    );
     const first = await curl(mac, url, { method: "POST", body, headers: good });
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body)).toMatchObject({ machine: "linux", payload: "over the mesh" });
-    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: good }))).toEqual({ status: 401, code: "replayed_nonce" });
+    expect(codeOf(await curl(mac, url, { method: "POST", body, headers: good }))).toEqual({
+      status: 401,
+      code: "replayed_nonce",
+    });
   });
 
   it("killing the serving host mid-stream ends the client's stream with a clear error, not a hang", async () => {
     // Near the context size: minutes of tokens at most, far longer than it takes to see the first one.
-    const ask = mac.spawn("ask", [process.execPath, join(repoRoot, "bin/potluck.mjs"), "ask", "--model", model, "--max-tokens", "8000", "Tell me a very long story"], { cwd: repoRoot, env: { POTLUCK_PORT: String(port) } });
+    const ask = mac.spawn(
+      "ask",
+      [
+        process.execPath,
+        join(repoRoot, "bin/potluck.mjs"),
+        "ask",
+        "--model",
+        model,
+        "--max-tokens",
+        "8000",
+        "Tell me a very long story",
+      ],
+      { cwd: repoRoot, env: { POTLUCK_PORT: String(port) } },
+    );
     let exitCode: number | string | undefined;
     void ask.exited.then((code) => (exitCode = code));
-    const streaming = await pollUntil(() => ask.output().trim().length > 20 || exitCode !== undefined, { timeoutMs: 120_000, intervalMs: 50 });
+    const streaming = await pollUntil(() => ask.output().trim().length > 20 || exitCode !== undefined, {
+      timeoutMs: 120_000,
+      intervalMs: 50,
+    });
     expect(streaming).toBe(true);
     expect(exitCode, ask.output()).toBeUndefined();
     await procs.get("linux")!.stop();
@@ -128,17 +199,39 @@ describe("sidecars across the lab mesh", () => {
 
   it("a serving host that goes silent mid-stream (powered off) ends the stream with an error, not a hang", async () => {
     await startSidecar(linux, {});
-    const ask = mac.spawn("ask-silent", [process.execPath, join(repoRoot, "bin/potluck.mjs"), "ask", "--model", model, "--max-tokens", "8000", "Another very long story"], { cwd: repoRoot, env: { POTLUCK_PORT: String(port) } });
+    const ask = mac.spawn(
+      "ask-silent",
+      [
+        process.execPath,
+        join(repoRoot, "bin/potluck.mjs"),
+        "ask",
+        "--model",
+        model,
+        "--max-tokens",
+        "8000",
+        "Another very long story",
+      ],
+      { cwd: repoRoot, env: { POTLUCK_PORT: String(port) } },
+    );
     let exitCode: number | string | undefined;
     void ask.exited.then((code) => (exitCode = code));
-    expect(await pollUntil(() => ask.output().trim().length > 20 || exitCode !== undefined, { timeoutMs: 120_000, intervalMs: 50 })).toBe(true);
+    expect(
+      await pollUntil(() => ask.output().trim().length > 20 || exitCode !== undefined, {
+        timeoutMs: 120_000,
+        intervalMs: 50,
+      }),
+    ).toBe(true);
     expect(exitCode, ask.output()).toBeUndefined();
     // Links down and processes stopped: no FIN, no RST reaches mac; only its idle deadline can end it.
     await lab.faults.powerOff("linux");
-    expect(await pollUntil(() => exitCode !== undefined, { timeoutMs: 180_000, intervalMs: 500 }), "potluck ask hung after linux went silent").toBe(true);
+    expect(
+      await pollUntil(() => exitCode !== undefined, { timeoutMs: 180_000, intervalMs: 500 }),
+      "potluck ask hung after linux went silent",
+    ).toBe(true);
     expect(exitCode).toBe(1);
     // Whichever notices first: TCP keepalive on the kept-alive connection (~11 s) or the stream's idle deadline.
-    expect(ask.output()).toMatch(/the reply broke off: linux stopped streaming after \d+ token chunk\(s\): (the peer stopped answering \(connection timed out|no data for \d+ s)/);
+    expect(ask.output()).toMatch(
+      /the reply broke off: linux stopped streaming after \d+ token chunk\(s\): (the peer stopped answering \(connection timed out|no data for \d+ s)/,
+    );
   }, 400_000);
 });
-

@@ -29,12 +29,24 @@ async function startSidecar(host: LabHost, name: "home1" | "eve"): Promise<LabPr
   const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
     cwd: repoRoot,
     env: {
-      POTLUCK_MACHINE: name, POTLUCK_OWNER: owners[name], POTLUCK_DATA_DIR: dataDir(host), POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-      POTLUCK_PORT: String(port), POTLUCK_THREADS: "1", POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
+      POTLUCK_MACHINE: name,
+      POTLUCK_OWNER: owners[name],
+      POTLUCK_DATA_DIR: dataDir(host),
+      POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
+      POTLUCK_PORT: String(port),
+      POTLUCK_THREADS: "1",
+      POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
     },
   });
-  const ready = await pollUntil(async () => (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes('"ok"'), { timeoutMs: readyMs, intervalMs: 500 });
-  if (!ready) throw new Error(`sidecar on ${host.name} not ready within ${readyMs / 1000} s: ${proc.output().slice(-2000)}`);
+  const ready = await pollUntil(
+    async () =>
+      (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes(
+        '"ok"',
+      ),
+    { timeoutMs: readyMs, intervalMs: 500 },
+  );
+  if (!ready)
+    throw new Error(`sidecar on ${host.name} not ready within ${readyMs / 1000} s: ${proc.output().slice(-2000)}`);
   return proc;
 }
 
@@ -42,8 +54,17 @@ beforeAll(async () => {
   lab = await createLab({ hosts: ["home1", "eve"] });
   home1 = lab.host("home1");
   eve = lab.host("eve");
-  const roster: Roster = { version: 1, machines: [labRosterEntry(home1, identities.home1.publicKey, "home"), labRosterEntry(eve, identities.eve.publicKey, "eve")] };
-  for (const [host, name] of [[home1, "home1"], [eve, "eve"]] as const) {
+  const roster: Roster = {
+    version: 1,
+    machines: [
+      labRosterEntry(home1, identities.home1.publicKey, "home"),
+      labRosterEntry(eve, identities.eve.publicKey, "eve"),
+    ],
+  };
+  for (const [host, name] of [
+    [home1, "home1"],
+    [eve, "eve"],
+  ] as const) {
     mkdirSync(dataDir(host), { recursive: true, mode: 0o700 });
     const pem = join(dataDir(host), "identity-ed25519.pem");
     writeFileSync(pem, identities[name].privateKeyPem, { mode: 0o600 });
@@ -58,7 +79,11 @@ afterAll(async () => {
 });
 
 /** curl inside `host`; returns status and body. */
-async function curl(host: LabHost, url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+async function curl(
+  host: LabHost,
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+) {
   const argv = ["curl", "-s", "-w", "\n%{http_code}", "-X", options.method ?? "GET"];
   for (const [name, value] of Object.entries(options.headers ?? {})) argv.push("-H", `${name}: ${value}`);
   if (options.body !== undefined) argv.push("-H", "content-type: application/json", "--data-binary", options.body);
@@ -83,7 +108,7 @@ function treeRssBytes(root: number): number {
     }
   }
   const tree = new Set([root]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const [pid, ppid] of parents) if (!tree.has(pid) && tree.has(ppid)) grew = tree.add(pid) !== undefined;
   }
@@ -101,16 +126,31 @@ function treeRssBytes(root: number): number {
 
 describe("eve attacks home1's guards over the lab mesh", () => {
   it("attack 6: home1's local API refuses eve over the mesh and a DNS-rebound page on home1, and memory is unchanged", async () => {
-    const written = await curl(home1, local("/memory"), { method: "POST", body: JSON.stringify({ text: "the family's wifi password is on the fridge" }) });
+    const written = await curl(home1, local("/memory"), {
+      method: "POST",
+      body: JSON.stringify({ text: "the family's wifi password is on the fridge" }),
+    });
     expect(written.status).toBe(201);
     const before = await memoryState();
 
     const meshUrl = `http://${home1.meshIp}:${port}`;
-    for (const [method, path, body] of [["GET", "/v1/models"], ["POST", "/memory/search", JSON.stringify({ query: "wifi" })], ["PUT", "/memory/peer-search", JSON.stringify({ enabled: true })]] as const) {
-      const fromEve = await curl(eve, `${meshUrl}${path}`, { method, headers: { host: `127.0.0.1:${port}` }, ...(body === undefined ? {} : { body }) });
+    for (const [method, path, body] of [
+      ["GET", "/v1/models"],
+      ["POST", "/memory/search", JSON.stringify({ query: "wifi" })],
+      ["PUT", "/memory/peer-search", JSON.stringify({ enabled: true })],
+    ] as const) {
+      const fromEve = await curl(eve, `${meshUrl}${path}`, {
+        method,
+        headers: { host: `127.0.0.1:${port}` },
+        ...(body === undefined ? {} : { body }),
+      });
       expect(fromEve.status, `${method} ${path} from eve`).toBe(403);
       expect(JSON.parse(fromEve.body)).toMatchObject({ error: { code: "forbidden", field: "address" } });
-      const rebound = await curl(home1, local(path), { method, headers: { host: `eve-rebind.example:${port}`, origin: `http://eve-rebind.example:${port}` }, ...(body === undefined ? {} : { body }) });
+      const rebound = await curl(home1, local(path), {
+        method,
+        headers: { host: `eve-rebind.example:${port}`, origin: `http://eve-rebind.example:${port}` },
+        ...(body === undefined ? {} : { body }),
+      });
       expect(rebound.status, `${method} ${path} rebound`).toBe(403);
       expect(JSON.parse(rebound.body)).toMatchObject({ error: { code: "forbidden", field: "host" } });
     }
@@ -123,7 +163,11 @@ describe("eve attacks home1's guards over the lab mesh", () => {
     // The measurement sees the sidecar itself (node with a model loaded), not only its launcher.
     expect(rssBefore).toBeGreaterThan(50 * 1024 * 1024);
     const flood = await eve.exec(
-      ["sh", "-c", `head -c 314572800 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST -H 'x-potluck-machine: eve' -T - http://${home1.meshIp}:${port}/peer/capabilities`],
+      [
+        "sh",
+        "-c",
+        `head -c 314572800 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST -H 'x-potluck-machine: eve' -T - http://${home1.meshIp}:${port}/peer/capabilities`,
+      ],
       { timeoutMs: 180_000 },
     );
     const rssAfter = treeRssBytes(home1Sidecar.pid);

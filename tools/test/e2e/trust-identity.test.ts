@@ -26,11 +26,24 @@ afterAll(async () => {
 
 /** Membership and keys, without liveness (which moves with time, not with an attack). */
 function rosterBytes(roster: Roster): string {
-  return JSON.stringify({ version: roster.version, machines: roster.machines.map(({ state: _s, lastHeartbeatAt: _l, staleKey: _k, ...rest }) => rest) });
+  return JSON.stringify({
+    version: roster.version,
+    machines: roster.machines.map(({ state: _s, lastHeartbeatAt: _l, staleKey: _k, ...rest }) => rest),
+  });
 }
 
 async function tokenFor(owner?: string): Promise<string> {
-  const argv = [process.execPath, potluck, "token", "create", "--data-dir", hub.dataDir(hub.host), "--coordinator", "http://127.0.0.1:8320", ...(owner === undefined ? [] : ["--owner", owner])];
+  const argv = [
+    process.execPath,
+    potluck,
+    "token",
+    "create",
+    "--data-dir",
+    hub.dataDir(hub.host),
+    "--coordinator",
+    "http://127.0.0.1:8320",
+    ...(owner === undefined ? [] : ["--owner", owner]),
+  ];
   const created = await hub.host.exec(argv, { env: hub.env(), timeoutMs: 120_000 });
   expect(created.code, created.stderr).toBe(0);
   return created.stdout.trim();
@@ -38,7 +51,22 @@ async function tokenFor(owner?: string): Promise<string> {
 
 function joinFrom(hostName: string, url: string, token: string, extra: string[] = []) {
   const host = lab.host(hostName);
-  return host.exec([process.execPath, potluck, "join", url, token, "--name", hostName, "--data-dir", hub.dataDir(host), "--no-interface", ...extra], { env: hub.env(), timeoutMs: 120_000 });
+  return host.exec(
+    [
+      process.execPath,
+      potluck,
+      "join",
+      url,
+      token,
+      "--name",
+      hostName,
+      "--data-dir",
+      hub.dataDir(host),
+      "--no-interface",
+      ...extra,
+    ],
+    { env: hub.env(), timeoutMs: 120_000 },
+  );
 }
 
 describe("attack 3 in the lab: eve cannot join as the household's owner", () => {
@@ -82,14 +110,25 @@ describe("attack 10 in the lab: eve in the middle of linux's join on the LAN", (
     const viaEve = await joinFrom("linux", `http://${lab.host("eve").underlayIp}:${proxyPort}`, token);
     expect(viaEve.code).not.toBe(0);
     expect(viaEve.stderr).toMatch(/refused the answer.*changed on the way/);
-    const state = await lab.host("linux").exec(["test", "-e", join(hub.dataDir(lab.host("linux")), "mesh", "state.json")]);
+    const state = await lab
+      .host("linux")
+      .exec(["test", "-e", join(hub.dataDir(lab.host("linux")), "mesh", "state.json")]);
     expect(state.code).not.toBe(0);
     // The coordinator did enroll linux (the token reached it through eve); what eve could not do
     // is change the keys linux believes. The roster gained linux with linux's own key, nothing else.
-    const after = await pollUntil(async () => (await hub.roster()).machines.some((m) => m.name === "linux"), { timeoutMs: 10_000, intervalMs: 200 });
+    const after = await pollUntil(async () => (await hub.roster()).machines.some((m) => m.name === "linux"), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+    });
     expect(after).toBe(true);
     const roster = await hub.roster();
     expect(roster.machines.map((m) => m.identityPublicKey)).not.toContain(`${"A".repeat(43)}=`);
-    expect(rosterBytes({ ...roster, version: roster.version - 1, machines: roster.machines.filter((m) => m.name !== "linux") })).toBe(before);
+    expect(
+      rosterBytes({
+        ...roster,
+        version: roster.version - 1,
+        machines: roster.machines.filter((m) => m.name !== "linux"),
+      }),
+    ).toBe(before);
   }, 300_000);
 });

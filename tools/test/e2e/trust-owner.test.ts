@@ -61,12 +61,21 @@ describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60
     eve = lab.host("eve");
     const roster: Roster = {
       version: 1,
-      machines: [labRosterEntry(linux, keys.linux.publicKey), labRosterEntry(mac, keys.mac.publicKey), labRosterEntry(eve, keys.eve.publicKey, "eve")],
+      machines: [
+        labRosterEntry(linux, keys.linux.publicKey),
+        labRosterEntry(mac, keys.mac.publicKey),
+        labRosterEntry(eve, keys.eve.publicKey, "eve"),
+      ],
     };
     recorder = eve.spawn("recorder", [process.execPath, "-e", hostileScript]);
     procs.push(recorder);
-    [, macSidecar] = await Promise.all([startSidecar(linux, keys.linux.privateKeyPem, roster), startSidecar(mac, keys.mac.privateKeyPem, roster)]);
-    expect(await pollUntil(() => recorder.output().includes("listening"), { timeoutMs: 60_000, intervalMs: 50 })).toBe(true);
+    [, macSidecar] = await Promise.all([
+      startSidecar(linux, keys.linux.privateKeyPem, roster),
+      startSidecar(mac, keys.mac.privateKeyPem, roster),
+    ]);
+    expect(await pollUntil(() => recorder.output().includes("listening"), { timeoutMs: 60_000, intervalMs: 50 })).toBe(
+      true,
+    );
     await potluck(linux, "add", "the garden hose splitter is in the shed", "--project", "garden");
     await potluck(linux, "add", "tax return password hint: the cat's birthday", "--project", "taxes");
     await potluck(linux, "add", "always file taxes before April", "--project", "taxes", "--pinned");
@@ -83,34 +92,70 @@ describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60
     const rosterFile = join(host.runDir, "roster.json");
     writeFileSync(rosterFile, JSON.stringify(roster));
     const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-      env: { ...process.env, POTLUCK_DATA_DIR: dataDir(host), POTLUCK_MACHINE: host.name, POTLUCK_OWNER: "home", POTLUCK_PORT: String(port), POTLUCK_BIND: "0.0.0.0", POTLUCK_ROSTER_FILE: rosterFile, POTLUCK_PEER_MEMORY_ENABLED: "1" },
+      env: {
+        ...process.env,
+        POTLUCK_DATA_DIR: dataDir(host),
+        POTLUCK_MACHINE: host.name,
+        POTLUCK_OWNER: "home",
+        POTLUCK_PORT: String(port),
+        POTLUCK_BIND: "0.0.0.0",
+        POTLUCK_ROSTER_FILE: rosterFile,
+        POTLUCK_PEER_MEMORY_ENABLED: "1",
+      },
     });
     procs.push(proc);
-    const answers = async () => (await host.exec(["curl", "-sf", "-m", "5", `http://127.0.0.1:${port}/memory/status`], { timeoutMs: 60_000 })).code === 0;
+    const answers = async () =>
+      (await host.exec(["curl", "-sf", "-m", "5", `http://127.0.0.1:${port}/memory/status`], { timeoutMs: 60_000 }))
+        .code === 0;
     const up = await pollUntil(answers, { timeoutMs: startTimeoutMs, intervalMs: 500 });
-    if (!up) throw new Error(`${host.name} sidecar did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`);
+    if (!up)
+      throw new Error(
+        `${host.name} sidecar did not answer within ${startTimeoutMs / 1000} s: ${proc.output().slice(-2000)}`,
+      );
     return proc;
   }
 
   async function potluck(host: LabHost, ...args: string[]): Promise<string> {
-    const result = await host.exec([process.execPath, cli, "memory", ...args], { env: { ...process.env, POTLUCK_PORT: String(port) }, timeoutMs: 120_000 });
+    const result = await host.exec([process.execPath, cli, "memory", ...args], {
+      env: { ...process.env, POTLUCK_PORT: String(port) },
+      timeoutMs: 120_000,
+    });
     expect(result.code, `${host.name}: potluck memory ${args.join(" ")}: ${result.stderr}`).toBe(0);
     return result.stdout;
   }
 
   /** Signed requests from eve's namespace to linux's sidecar over potluck0, with eve's own key. */
   async function fromEve(requests: ClientRequest[]): Promise<ClientAnswer[]> {
-    const job: ClientJob = { mode: "requests", url: `http://${linux.meshIp ?? ""}:${port}`, machine: "eve", target: "linux", keyPem: keys.eve.privateKeyPem, requests };
-    const result = await eve.exec([process.execPath, "--import", "tsx", clientScript], { input: JSON.stringify(job), timeoutMs: 5 * 60_000, cwd: repoRoot });
+    const job: ClientJob = {
+      mode: "requests",
+      url: `http://${linux.meshIp ?? ""}:${port}`,
+      machine: "eve",
+      target: "linux",
+      keyPem: keys.eve.privateKeyPem,
+      requests,
+    };
+    const result = await eve.exec([process.execPath, "--import", "tsx", clientScript], {
+      input: JSON.stringify(job),
+      timeoutMs: 5 * 60_000,
+      cwd: repoRoot,
+    });
     expect(result.code, result.stderr).toBe(0);
     return JSON.parse(result.stdout.trim().split("\n").pop() ?? "[]") as ClientAnswer[];
   }
 
-  const search = (body: Record<string, unknown>): ClientRequest => ({ method: "POST", path: "/peer/memory/search", body: { includeCold: true, ...body }, signed: true });
+  const search = (body: Record<string, unknown>): ClientRequest => ({
+    method: "POST",
+    path: "/peer/memory/search",
+    body: { includeCold: true, ...body },
+    signed: true,
+  });
 
   it("refuses eve's search of an unshared project, or of no project, with 403 naming why; the store is unchanged", async () => {
     const before = snapshot(join(dataDir(linux), "memory"));
-    const answers = await fromEve([search({ query: "tax password", project: "taxes" }), search({ query: "tax password" })]);
+    const answers = await fromEve([
+      search({ query: "tax password", project: "taxes" }),
+      search({ query: "tax password" }),
+    ]);
     expect(answers.map((a) => a.status)).toEqual([403, 403]);
     for (const answer of answers) expect(answer.body).toMatchObject({ error: { code: "not_shared" } });
     expect(JSON.stringify(answers[0]?.body)).toMatch(/not shared with eve/);
@@ -119,7 +164,10 @@ describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60
 
   it("answers eve for a project shared with eve by name, with that project's records alone", async () => {
     await potluck(linux, "share", "garden", "--with", "eve");
-    const [shared, taxes] = await fromEve([search({ query: "shed garden taxes", project: "garden" }), search({ query: "taxes", project: "taxes" })]);
+    const [shared, taxes] = await fromEve([
+      search({ query: "shed garden taxes", project: "garden" }),
+      search({ query: "taxes", project: "taxes" }),
+    ]);
     expect(shared?.status).toBe(200);
     expect(MemorySearchResponse.parse(shared?.body).hits.map((h) => h.record.project)).toEqual(["garden"]);
     expect(taxes?.status).toBe(403);
@@ -127,7 +175,9 @@ describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60
   });
 
   it("fleet search from mac asks linux and never sends the query to eve", async () => {
-    const out = JSON.parse(await potluck(mac, "search", "tax return password", "--fleet", "--deadline-ms", "5000", "--json")) as unknown;
+    const out = JSON.parse(
+      await potluck(mac, "search", "tax return password", "--fleet", "--deadline-ms", "5000", "--json"),
+    ) as unknown;
     const body = MemorySearchResponse.parse(out);
     expect(body.machines.map((m) => m.machine).sort()).toEqual(["linux", "mac"]);
     expect(body.hits.some((h) => h.machine === "linux" && h.record.project === "taxes")).toBe(true);
@@ -135,12 +185,30 @@ describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60
   });
 
   it("bills a prompt eve served by what mac observed, not by eve's report of a billion tokens (attack 2)", async () => {
-    const res = await mac.exec(["curl", "-s", "-m", "60", "-H", "content-type: application/json", "-d", JSON.stringify({ model: hostileModel, messages: [{ role: "user", content: "hi" }], max_tokens: 16 }), `http://127.0.0.1:${port}/v1/chat/completions`], { timeoutMs: 120_000 });
+    const res = await mac.exec(
+      [
+        "curl",
+        "-s",
+        "-m",
+        "60",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        JSON.stringify({ model: hostileModel, messages: [{ role: "user", content: "hi" }], max_tokens: 16 }),
+        `http://127.0.0.1:${port}/v1/chat/completions`,
+      ],
+      { timeoutMs: 120_000 },
+    );
     expect(JSON.parse(res.stdout)).toMatchObject({ served_by: "eve" });
     // No NATS in this lab: the spend is logged with its tokens and amount instead of published.
-    const logged = await pollUntil(() => /NOT published/.test(macSidecar.output()), { timeoutMs: 30_000, intervalMs: 100 });
+    const logged = await pollUntil(() => /NOT published/.test(macSidecar.output()), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     expect(logged, macSidecar.output().slice(-2000)).toBe(true);
-    expect(macSidecar.output()).toMatch(/usage dispute: job \S+ served by eve \(eve\) reported 1000000000 prompt \+ 1000000000 completion tokens/);
+    expect(macSidecar.output()).toMatch(
+      /usage dispute: job \S+ served by eve \(eve\) reported 1000000000 prompt \+ 1000000000 completion tokens/,
+    );
     const tokens = Number(/spend NOT published \(no NATS\): (\d+) tokens of big-model/.exec(macSidecar.output())?.[1]);
     // "Hello there" is 11 bytes; the prompt "hi" is bounded by its bytes plus the template allowance.
     expect(tokens).toBeGreaterThan(0);

@@ -2,7 +2,15 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type ExecResult, type Lab, type LabHost, type LabProcess, pollUntil, waitForOutput } from "../../src/lab/index.js";
+import {
+  createLab,
+  type ExecResult,
+  type Lab,
+  type LabHost,
+  type LabProcess,
+  pollUntil,
+  waitForOutput,
+} from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
 // The README's "Your first household" walkthrough, read from the README itself and run as
@@ -25,10 +33,16 @@ function walkthroughBlock(readme: string, name: string): Line[] {
   if (at < 0) throw new Error(`README has no ${marker}`);
   const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
   if (block?.[1] === undefined) throw new Error(`README: no sh block after ${marker}`);
-  return block[1].split("\n").filter((l) => l.trim() !== "").map((l) => {
-    const hash = l.indexOf(" #");
-    return { command: (hash < 0 ? l : l.slice(0, hash)).trim(), keepsRunning: hash >= 0 && l.slice(hash).includes("keeps running") };
-  });
+  return block[1]
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => {
+      const hash = l.indexOf(" #");
+      return {
+        command: (hash < 0 ? l : l.slice(0, hash)).trim(),
+        keepsRunning: hash >= 0 && l.slice(hash).includes("keeps running"),
+      };
+    });
 }
 
 /** What a background command prints (or serves) once it is ready for the next step. */
@@ -38,7 +52,8 @@ async function waitReady(host: LabHost, proc: LabProcess, command: string): Prom
   if (/potluck-sidecar\b/.test(command)) {
     let exited = false;
     void proc.exited.then(() => (exited = true));
-    const healthy = async () => (await host.exec(["curl", "-sf", "http://127.0.0.1:8321/health"], { timeoutMs: 5_000 })).stdout.includes('"ok"');
+    const healthy = async () =>
+      (await host.exec(["curl", "-sf", "http://127.0.0.1:8321/health"], { timeoutMs: 5_000 })).stdout.includes('"ok"');
     const ok = await pollUntil(async () => exited || (await healthy()), { timeoutMs: upMs, intervalMs: 500 });
     if (!ok || exited) throw new Error(`${host.name}: ${command}: not healthy: ${proc.output().slice(-2000)}`);
     return;
@@ -48,7 +63,8 @@ async function waitReady(host: LabHost, proc: LabProcess, command: string): Prom
 
 let lab: Lab;
 let readme: string;
-const fill = (command: string, vars: Record<string, string>) => command.replace(/\b(COORDINATOR|NATS_SECRET|TOKEN)\b/g, (v) => vars[v] ?? v);
+const fill = (command: string, vars: Record<string, string>) =>
+  command.replace(/\b(COORDINATOR|NATS_SECRET|TOKEN)\b/g, (v) => vars[v] ?? v);
 
 function envFor(host: LabHost): NodeJS.ProcessEnv {
   const home = join(host.runDir, "home");
@@ -56,7 +72,8 @@ function envFor(host: LabHost): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { HOME: home };
   // Nothing of the test runner's own configuration leaks in: the README's commands must suffice.
   // (Lab hosts merge this over the runner's environment; an undefined value removes a variable.)
-  for (const key of Object.keys(process.env)) if (key.startsWith("POTLUCK_") || key === "DATABASE_URL") env[key] = undefined;
+  for (const key of Object.keys(process.env))
+    if (key.startsWith("POTLUCK_") || key === "DATABASE_URL") env[key] = undefined;
   return env;
 }
 
@@ -69,7 +86,14 @@ async function runBlock(host: LabHost, lines: Line[], vars: Record<string, strin
     const command = fill(line.command, vars);
     if (line.keepsRunning) {
       // The lab stops a process by its process group, so the shell and what it runs go together.
-      await waitReady(host, host.spawn(command.split(" ").find((w) => !w.includes("=")) ?? "cmd", ["sh", "-c", command], { cwd: repoRoot, env: envFor(host) }), command);
+      await waitReady(
+        host,
+        host.spawn(command.split(" ").find((w) => !w.includes("=")) ?? "cmd", ["sh", "-c", command], {
+          cwd: repoRoot,
+          env: envFor(host),
+        }),
+        command,
+      );
       continue;
     }
     const res = await sh(host, command);
@@ -100,9 +124,17 @@ describe("README: Your first household", () => {
     const vars = { COORDINATOR: hub.underlayIp, NATS_SECRET: randomBytes(16).toString("hex") };
     const hubLines = walkthroughBlock(readme, "hub");
     // The hub's background stack once; its token line once per machine (single-use tokens).
-    await runBlock(hub, hubLines.filter((l) => l.keepsRunning), vars);
+    await runBlock(
+      hub,
+      hubLines.filter((l) => l.keepsRunning),
+      vars,
+    );
     for (const name of machines) {
-      const created = await runBlock(hub, hubLines.filter((l) => !l.keepsRunning), vars);
+      const created = await runBlock(
+        hub,
+        hubLines.filter((l) => !l.keepsRunning),
+        vars,
+      );
       const token = created.at(-1)?.stdout.trim() ?? "";
       expect(token.length, "potluck token create printed no token").toBeGreaterThan(10);
       await runBlock(lab.host(name), walkthroughBlock(readme, "machine"), { ...vars, TOKEN: token });
@@ -115,7 +147,10 @@ describe("README: Your first household", () => {
     for (const name of machines) expect(listed.stdout).toContain(name);
     // The mesh and linux's model come up in their own time: doctor exits 0 once a prompt can get through.
     let said: ExecResult | undefined;
-    const usable = await pollUntil(async () => (said = await sh(mac, doctor ?? "")).code === 0, { timeoutMs: upMs, intervalMs: 2_000 });
+    const usable = await pollUntil(async () => (said = await sh(mac, doctor ?? "")).code === 0, {
+      timeoutMs: upMs,
+      intervalMs: 2_000,
+    });
     expect(usable, `${said?.stdout}\n${said?.stderr}`).toBe(true);
     const answered = await sh(mac, ask ?? "");
     expect(answered.code, answered.stderr).toBe(0);

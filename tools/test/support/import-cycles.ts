@@ -32,13 +32,18 @@ export function findImportCycles(repoRoot: string, roots: readonly string[]): Cy
   while (pending.length > 0) {
     const file = pending.pop() as string;
     if (edges.has(file)) continue;
-    const targets = importsOf(file).map((specifier) => resolveImport(file, specifier, packages)).filter((target): target is string => target !== undefined);
+    const targets = importsOf(file)
+      .map((specifier) => resolveImport(file, specifier, packages))
+      .filter((target): target is string => target !== undefined);
     edges.set(file, targets);
     pending.push(...targets.filter((target) => !edges.has(target)));
   }
   const cycles = stronglyConnected(edges)
     .filter((group) => group.length > 1 || (edges.get(group[0] as string) ?? []).includes(group[0] as string))
-    .map((group) => ({ path: cycleWithin(group, edges).map((file) => relative(repoRoot, file)), members: group.map((file) => relative(repoRoot, file)) }));
+    .map((group) => ({
+      path: cycleWithin(group, edges).map((file) => relative(repoRoot, file)),
+      members: group.map((file) => relative(repoRoot, file)),
+    }));
   return { cycles, filesRead: edges.size };
 }
 
@@ -47,13 +52,18 @@ function importsOf(file: string): string[] {
   const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
   const specifiers: string[] = [];
   for (const statement of source.statements) {
-    const specifier = ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement) ? statement.moduleSpecifier : undefined;
+    const specifier =
+      ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement) ? statement.moduleSpecifier : undefined;
     if (specifier !== undefined && ts.isStringLiteral(specifier)) specifiers.push(specifier.text);
   }
   return specifiers;
 }
 
-function resolveImport(from: string, specifier: string, packages: ReadonlyMap<string, WorkspacePackage>): string | undefined {
+function resolveImport(
+  from: string,
+  specifier: string,
+  packages: ReadonlyMap<string, WorkspacePackage>,
+): string | undefined {
   if (specifier.startsWith(".")) return tsFile(resolve(dirname(from), specifier));
   const match = /^(@potluck\/[^/]+)(\/.*)?$/.exec(specifier);
   const pkg = match === null ? undefined : packages.get(match[1] as string);
@@ -84,7 +94,10 @@ function workspacePackages(repoRoot: string): Map<string, WorkspacePackage> {
   for (const dir of [...expand(repoRoot, "apps/*"), ...expand(repoRoot, "libs/*"), join(repoRoot, "tools")]) {
     const manifest = join(dir, "package.json");
     if (!existsSync(manifest)) continue;
-    const { name, exports } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; exports?: string | Record<string, string> };
+    const { name, exports } = JSON.parse(readFileSync(manifest, "utf8")) as {
+      name?: string;
+      exports?: string | Record<string, string>;
+    };
     if (name === undefined) continue;
     packages.set(name, { dir, exports: typeof exports === "string" ? { ".": exports } : (exports ?? {}) });
   }
@@ -95,13 +108,17 @@ function workspacePackages(repoRoot: string): Map<string, WorkspacePackage> {
 function expand(repoRoot: string, root: string): string[] {
   let dirs = [repoRoot];
   for (const segment of root.split("/")) {
-    dirs = dirs.flatMap((dir) => (segment === "*" ? subdirs(dir) : [join(dir, segment)])).filter((dir) => existsSync(dir) && statSync(dir).isDirectory());
+    dirs = dirs
+      .flatMap((dir) => (segment === "*" ? subdirs(dir) : [join(dir, segment)]))
+      .filter((dir) => existsSync(dir) && statSync(dir).isDirectory());
   }
   return dirs;
 }
 
 function subdirs(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => join(dir, e.name));
 }
 
 /** Every `.ts` file under `dir` (declaration files and node_modules aside). */
@@ -145,7 +162,8 @@ function stronglyConnected(edges: ReadonlyMap<string, readonly string[]>): strin
       }
       frames.pop();
       const parent = frames.at(-1);
-      if (parent !== undefined) low.set(parent.node, Math.min(low.get(parent.node) as number, low.get(frame.node) as number));
+      if (parent !== undefined)
+        low.set(parent.node, Math.min(low.get(parent.node) as number, low.get(frame.node) as number));
       if (low.get(frame.node) === index.get(frame.node)) {
         const group: string[] = [];
         let member: string;

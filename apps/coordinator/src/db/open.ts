@@ -37,7 +37,10 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
     await opened.migrate();
   } catch (error) {
     await opened.close().catch(() => undefined);
-    throw new Error(`applying coordinator migrations (${opened.kind}): ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(
+      `applying coordinator migrations (${opened.kind}): ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   return opened;
 }

@@ -50,10 +50,15 @@ export async function readMachines(db: CoordinatorDb | CoordinatorTx, limit: num
 }
 
 /** Writes heartbeat receive times in one statement; rows for removed machines match nothing. */
-export async function writeHeartbeats(db: CoordinatorDb, beats: ReadonlyArray<{ machine: string; receivedAtMs: number; wireguardPublicKey: string }>): Promise<void> {
+export async function writeHeartbeats(
+  db: CoordinatorDb,
+  beats: ReadonlyArray<{ machine: string; receivedAtMs: number; wireguardPublicKey: string }>,
+): Promise<void> {
   if (beats.length === 0) return;
   const values = sql.join(
-    beats.map((b) => sql`(${b.machine}, ${new Date(b.receivedAtMs).toISOString()}::timestamptz, ${b.wireguardPublicKey})`),
+    beats.map(
+      (b) => sql`(${b.machine}, ${new Date(b.receivedAtMs).toISOString()}::timestamptz, ${b.wireguardPublicKey})`,
+    ),
     sql`, `,
   );
   await db.execute(sql`

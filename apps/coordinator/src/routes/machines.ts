@@ -13,10 +13,12 @@ import type { CoordinatorState } from "../state.js";
  * its own keys and no one else's.
  */
 export function rosterRoutes(state: CoordinatorState) {
-  return new Hono()
-    .get("/", async (c) => c.json(await state.roster()))
-    // A machine following the roster polls this (a few bytes) and fetches the roster only when it moved.
-    .get("/version", async (c) => c.json({ version: await state.rosterVersion() }));
+  return (
+    new Hono()
+      .get("/", async (c) => c.json(await state.roster()))
+      // A machine following the roster polls this (a few bytes) and fetches the roster only when it moved.
+      .get("/version", async (c) => c.json({ version: await state.rosterVersion() }))
+  );
 }
 
 export function machineRoutes(state: CoordinatorState, adminSecret: string) {
@@ -41,16 +43,34 @@ export function machineRoutes(state: CoordinatorState, adminSecret: string) {
     );
 }
 
-async function authorizeRotation(c: Context, state: CoordinatorState, adminSecret: string, replay: ReplayCache): Promise<void> {
+async function authorizeRotation(
+  c: Context,
+  state: CoordinatorState,
+  adminSecret: string,
+  replay: ReplayCache,
+): Promise<void> {
   const headers = c.req.raw.headers;
   if (headers.has(CoordinatorAdminHeader) || headers.has("authorization")) return requireAdmin(adminSecret, headers);
   const target = await state.machine(c.req.param("id") ?? "");
   const url = new URL(c.req.url);
   const result = await verifyRequest(
-    { method: c.req.method, path: `${url.pathname}${url.search}`, body: await c.req.text(), headers: (name) => c.req.header(name) },
-    { target: SignedAudience.coordinator, lookupKey: async (machine) => (machine === target.name ? target.identityPublicKey : undefined), replay },
+    {
+      method: c.req.method,
+      path: `${url.pathname}${url.search}`,
+      body: await c.req.text(),
+      headers: (name) => c.req.header(name),
+    },
+    {
+      target: SignedAudience.coordinator,
+      lookupKey: async (machine) => (machine === target.name ? target.identityPublicKey : undefined),
+      replay,
+    },
   );
   if (!result.ok) {
-    throw new PotluckHttpError(401, ErrorCode.unauthorized, `key rotation for ${target.name} needs the admin secret or a request signed by ${target.name}'s identity key: ${result.message}`);
+    throw new PotluckHttpError(
+      401,
+      ErrorCode.unauthorized,
+      `key rotation for ${target.name} needs the admin secret or a request signed by ${target.name}'s identity key: ${result.message}`,
+    );
   }
 }

@@ -50,11 +50,18 @@ export function commandRunner(prefix: readonly string[] = ["nft"], { timeoutMs =
       child.once("close", (code, signal) => {
         clearTimeout(timer);
         if (signal !== null) {
-          const why = bytes > outputBytesMax ? `output over ${outputBytesMax} bytes` : `killed by ${signal} (timeout ${timeoutMs} ms?)`;
+          const why =
+            bytes > outputBytesMax
+              ? `output over ${outputBytesMax} bytes`
+              : `killed by ${signal} (timeout ${timeoutMs} ms?)`;
           reject(new NftError(`running ${prefix.join(" ")} ${args.join(" ")}: ${why}`));
           return;
         }
-        resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+        resolve({
+          code: code ?? 1,
+          stdout: Buffer.concat(out).toString("utf8"),
+          stderr: Buffer.concat(err).toString("utf8"),
+        });
       });
     });
 }

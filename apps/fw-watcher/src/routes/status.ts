@@ -1,4 +1,11 @@
-import { ErrorCode, FwReapplyRequest, PotluckHttpError, zodHook, type FwReapplyResult, type FwStatus } from "@potluck/protocol";
+import {
+  ErrorCode,
+  FwReapplyRequest,
+  PotluckHttpError,
+  zodHook,
+  type FwReapplyResult,
+  type FwStatus,
+} from "@potluck/protocol";
 import { Hono } from "hono";
 import { validator } from "hono/validator";
 import type { Registry } from "prom-client";
@@ -20,7 +27,10 @@ export function statusRoutes(deps: StatusDeps) {
       try {
         return c.json(await deps.refresh());
       } catch (error) {
-        const reason = error instanceof WatcherBusyError ? error.message : `reading the ruleset: ${error instanceof Error ? error.message : String(error)}`;
+        const reason =
+          error instanceof WatcherBusyError
+            ? error.message
+            : `reading the ruleset: ${error instanceof Error ? error.message : String(error)}`;
         throw new PotluckHttpError(503, ErrorCode.unavailable, reason, undefined, { cause: error });
       }
     })
@@ -31,8 +41,16 @@ export function statusRoutes(deps: StatusDeps) {
       } catch (error) {
         if (error instanceof WatcherBusyError) throw new PotluckHttpError(503, ErrorCode.unavailable, error.message);
         // nft failing (no permission, a table vanishing mid-batch) is the firewall's state, not a bug here.
-        throw new PotluckHttpError(503, ErrorCode.unavailable, `reapplying accept rules: ${error instanceof Error ? error.message : String(error)}`, undefined, { cause: error });
+        throw new PotluckHttpError(
+          503,
+          ErrorCode.unavailable,
+          `reapplying accept rules: ${error instanceof Error ? error.message : String(error)}`,
+          undefined,
+          { cause: error },
+        );
       }
     })
-    .get("/metrics", async (c) => c.body(await deps.registry.metrics(), 200, { "content-type": deps.registry.contentType }));
+    .get("/metrics", async (c) =>
+      c.body(await deps.registry.metrics(), 200, { "content-type": deps.registry.contentType }),
+    );
 }

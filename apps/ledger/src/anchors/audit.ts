@@ -16,8 +16,16 @@ export interface AnchorAudit {
  * under, carry the log's valid signature, and (for witnesses whose key is given) a valid
  * cosignature. Pending rows are counted: an anchor that is behind is reported, not an error.
  */
-export async function auditAnchors(db: LedgerDb, logKey: NoteVerifier, witnessKeys: readonly NoteVerifier[] = []): Promise<AnchorAudit> {
-  const rows = await db.select({ row: anchorOutbox, note: checkpoints.note }).from(anchorOutbox).innerJoin(checkpoints, eq(checkpoints.size, anchorOutbox.checkpointSize)).orderBy(asc(anchorOutbox.checkpointSize));
+export async function auditAnchors(
+  db: LedgerDb,
+  logKey: NoteVerifier,
+  witnessKeys: readonly NoteVerifier[] = [],
+): Promise<AnchorAudit> {
+  const rows = await db
+    .select({ row: anchorOutbox, note: checkpoints.note })
+    .from(anchorOutbox)
+    .innerJoin(checkpoints, eq(checkpoints.size, anchorOutbox.checkpointSize))
+    .orderBy(asc(anchorOutbox.checkpointSize));
   const out: AnchorAudit = { checked: 0, pending: 0, unchecked: 0 };
   for (const { row, note } of rows) {
     if (row.state !== "done") {
@@ -27,7 +35,8 @@ export async function auditAnchors(db: LedgerDb, logKey: NoteVerifier, witnessKe
     const receipt = row.receipt ?? "";
     const where = `${row.anchor} receipt for checkpoint ${row.checkpointSize}`;
     try {
-      if (!receipt.startsWith(note.slice(0, note.indexOf("\n\n") + 1))) return { ...out, problem: `${where} is for a different checkpoint` };
+      if (!receipt.startsWith(note.slice(0, note.indexOf("\n\n") + 1)))
+        return { ...out, problem: `${where} is for a different checkpoint` };
       openCheckpoint(receipt, logKey);
       if (row.anchor === "witness") {
         const witness = witnessKeys.find((w) => receipt.includes(`\u2014 ${w.name} `));

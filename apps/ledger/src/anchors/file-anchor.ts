@@ -11,14 +11,18 @@ export class FileAnchor implements Anchor {
   constructor(private readonly path: string) {}
 
   async publish(cp: StoredCheckpoint): Promise<string> {
-    await appendFile(this.path, `${JSON.stringify({ size: cp.size, root: cp.root, note: cp.note })}\n`, { flush: true });
+    await appendFile(this.path, `${JSON.stringify({ size: cp.size, root: cp.root, note: cp.note })}\n`, {
+      flush: true,
+    });
     return cp.note;
   }
 
   async verify(cp: StoredCheckpoint, receipt: string): Promise<void> {
     if (receipt !== cp.note) throw new AnchorError(`file anchor receipt is not checkpoint ${cp.size}'s note`);
     const text = await readFile(this.path, "utf8");
-    const found = text.split("\n").some((line) => line.length > 0 && (JSON.parse(line) as { note?: string }).note === cp.note);
+    const found = text
+      .split("\n")
+      .some((line) => line.length > 0 && (JSON.parse(line) as { note?: string }).note === cp.note);
     if (!found) throw new AnchorError(`checkpoint ${cp.size} is not in ${this.path}`);
   }
 }

@@ -1,5 +1,13 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { appendSignature, cosignLine, openCheckpoint, verifyConsistency, verifyCosignature, type NoteSigner, type NoteVerifier } from "@potluck/ledger-proof";
+import {
+  appendSignature,
+  cosignLine,
+  openCheckpoint,
+  verifyConsistency,
+  verifyCosignature,
+  type NoteSigner,
+  type NoteVerifier,
+} from "@potluck/ledger-proof";
 import type { StoredCheckpoint } from "../ledger/log.js";
 import { AnchorError, type Anchor } from "./anchor.js";
 
@@ -31,7 +39,8 @@ export class Witness {
   ) {
     if (statePath !== undefined && existsSync(statePath)) {
       const saved = JSON.parse(readFileSync(statePath, "utf8")) as { size?: unknown; root?: unknown };
-      if (typeof saved.size !== "number" || typeof saved.root !== "string") throw new AnchorError(`witness state ${statePath} is malformed`);
+      if (typeof saved.size !== "number" || typeof saved.root !== "string")
+        throw new AnchorError(`witness state ${statePath} is malformed`);
       this.last = { size: saved.size, root: Buffer.from(saved.root, "hex") };
     }
   }
@@ -40,7 +49,8 @@ export class Witness {
   addCheckpoint(oldSize: number, proof: Buffer[], note: string): string {
     const body = openCheckpoint(note, this.logKey);
     if (oldSize !== this.last.size) throw new WitnessConflict(this.last.size);
-    if (body.size < this.last.size) throw new AnchorError(`checkpoint size ${body.size} is older than ${this.last.size}`);
+    if (body.size < this.last.size)
+      throw new AnchorError(`checkpoint size ${body.size} is older than ${this.last.size}`);
     if (this.last.size > 0) verifyConsistency(this.last.size, body.size, proof, this.last.root, body.root);
     this.last = { size: body.size, root: body.root };
     if (this.statePath !== undefined) {
@@ -74,12 +84,17 @@ export class WitnessAnchor implements Anchor {
         body: JSON.stringify({ oldSize, proof: proof.map((p) => p.toString("hex")), checkpoint: cp.note }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      const body = (await res.json().catch(() => ({}))) as { cosignature?: string; knownSize?: number; error?: { message?: string } };
+      const body = (await res.json().catch(() => ({}))) as {
+        cosignature?: string;
+        knownSize?: number;
+        error?: { message?: string };
+      };
       if (res.status === 409 && typeof body.knownSize === "number") {
         oldSize = body.knownSize;
         continue;
       }
-      if (!res.ok || typeof body.cosignature !== "string") throw new AnchorError(`witness answered ${res.status}: ${body.error?.message ?? "no cosignature"}`);
+      if (!res.ok || typeof body.cosignature !== "string")
+        throw new AnchorError(`witness answered ${res.status}: ${body.error?.message ?? "no cosignature"}`);
       const receipt = appendSignature(cp.note, body.cosignature);
       verifyCosignature(receipt, this.witnessKey);
       this.knownSize = cp.size;
@@ -89,7 +104,8 @@ export class WitnessAnchor implements Anchor {
   }
 
   async verify(cp: StoredCheckpoint, receipt: string): Promise<void> {
-    if (!receipt.startsWith(cp.note.slice(0, cp.note.indexOf("\n\n") + 1))) throw new AnchorError(`receipt is not for checkpoint ${cp.size}`);
+    if (!receipt.startsWith(cp.note.slice(0, cp.note.indexOf("\n\n") + 1)))
+      throw new AnchorError(`receipt is not for checkpoint ${cp.size}`);
     verifyCosignature(receipt, this.witnessKey);
   }
 

@@ -16,7 +16,12 @@ export interface MachineDirectory {
  * a refetch (so a stream of forged names cannot hammer the coordinator), how long a fetch may
  * take and how large the answer may be.
  */
-export const RosterCacheLimits = { freshMs: 30_000, refetchOnMissMs: 5_000, fetchTimeoutMs: 5_000, bodyBytesMax: 8 * 1024 * 1024 } as const;
+export const RosterCacheLimits = {
+  freshMs: 30_000,
+  refetchOnMissMs: 5_000,
+  fetchTimeoutMs: 5_000,
+  bodyBytesMax: 8 * 1024 * 1024,
+} as const;
 
 /**
  * The coordinator's roster (GET /v1/roster), cached: the machines whose signed requests may write
@@ -37,7 +42,8 @@ export class CoordinatorRoster implements MachineDirectory {
   async lookup(machine: string): Promise<KnownMachine | undefined> {
     const age = this.clockMs() - this.fetchedAt;
     if (this.machines === undefined || age > RosterCacheLimits.freshMs) await this.refresh();
-    else if (!this.machines.has(machine) && age > RosterCacheLimits.refetchOnMissMs) await this.refresh().catch(() => undefined);
+    else if (!this.machines.has(machine) && age > RosterCacheLimits.refetchOnMissMs)
+      await this.refresh().catch(() => undefined);
     return this.machines?.get(machine);
   }
 
@@ -61,10 +67,14 @@ export class CoordinatorRoster implements MachineDirectory {
     } catch (error) {
       throw new Error(`reading the roster from ${url.href}: ${(error as Error).message}`, { cause: error });
     }
-    if (text.length > RosterCacheLimits.bodyBytesMax) throw new Error(`the roster from ${url.href} is larger than ${RosterCacheLimits.bodyBytesMax} bytes`);
+    if (text.length > RosterCacheLimits.bodyBytesMax)
+      throw new Error(`the roster from ${url.href} is larger than ${RosterCacheLimits.bodyBytesMax} bytes`);
     const parsed = Roster.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new Error(`the roster from ${url.href} is not a roster: ${parsed.error.issues[0]?.message ?? "invalid"}`);
-    this.machines = new Map(parsed.data.machines.map((m) => [m.name, { identityPublicKey: m.identityPublicKey, owner: m.owner }]));
+    if (!parsed.success)
+      throw new Error(`the roster from ${url.href} is not a roster: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    this.machines = new Map(
+      parsed.data.machines.map((m) => [m.name, { identityPublicKey: m.identityPublicKey, owner: m.owner }]),
+    );
     this.fetchedAt = this.clockMs();
   }
 }

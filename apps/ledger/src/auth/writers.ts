@@ -30,21 +30,39 @@ export function requireWriter(auth: WriteAuth | undefined): MiddlewareHandler<{ 
     if (authorization !== undefined) {
       const presented = /^Bearer (\S+)$/.exec(authorization)?.[1];
       if (tokenDigest === undefined || presented === undefined || !timingSafeEqual(digest(presented), tokenDigest)) {
-        return c.json(errorBody(ErrorCode.unauthorized, "write refused: the bearer token is not this ledger's write token", "authorization"), 401);
+        return c.json(
+          errorBody(
+            ErrorCode.unauthorized,
+            "write refused: the bearer token is not this ledger's write token",
+            "authorization",
+          ),
+          401,
+        );
       }
       c.set("writer", { kind: "token" });
       return next();
     }
     const machines = auth?.machines;
     if (machines === undefined) {
-      const how = tokenDigest === undefined ? "this ledger has no writers configured (set POTLUCK_LEDGER_WRITE_TOKEN, or POTLUCK_COORDINATOR_URL for signed machine requests)" : "send Authorization: Bearer <write token>";
+      const how =
+        tokenDigest === undefined
+          ? "this ledger has no writers configured (set POTLUCK_LEDGER_WRITE_TOKEN, or POTLUCK_COORDINATOR_URL for signed machine requests)"
+          : "send Authorization: Bearer <write token>";
       return c.json(errorBody(ErrorCode.unauthorized, `write refused: ${how}`, "authorization"), 401);
     }
     // Read bounded: the signature covers the exact bytes, so they are hashed before any parsing.
     const declared = Number(c.req.header("content-length") ?? "0");
-    if (declared > LedgerLimits.eventBodyBytesMax) return c.json(errorBody(ErrorCode.bodyTooLarge, `body: larger than ${LedgerLimits.eventBodyBytesMax} bytes`, "body"), 413);
+    if (declared > LedgerLimits.eventBodyBytesMax)
+      return c.json(
+        errorBody(ErrorCode.bodyTooLarge, `body: larger than ${LedgerLimits.eventBodyBytesMax} bytes`, "body"),
+        413,
+      );
     const body = await c.req.text();
-    if (Buffer.byteLength(body) > LedgerLimits.eventBodyBytesMax) return c.json(errorBody(ErrorCode.bodyTooLarge, `body: larger than ${LedgerLimits.eventBodyBytesMax} bytes`, "body"), 413);
+    if (Buffer.byteLength(body) > LedgerLimits.eventBodyBytesMax)
+      return c.json(
+        errorBody(ErrorCode.bodyTooLarge, `body: larger than ${LedgerLimits.eventBodyBytesMax} bytes`, "body"),
+        413,
+      );
     let owner: string | undefined;
     let result;
     try {
@@ -62,11 +80,24 @@ export function requireWriter(auth: WriteAuth | undefined): MiddlewareHandler<{ 
         },
       );
     } catch (error) {
-      return c.json(errorBody(ErrorCode.unavailable, `write refused: cannot check the request's signature right now: ${(error as Error).message}`), 503);
+      return c.json(
+        errorBody(
+          ErrorCode.unavailable,
+          `write refused: cannot check the request's signature right now: ${(error as Error).message}`,
+        ),
+        503,
+      );
     }
     if (!result.ok) {
       const hint = result.failure === "unsigned" ? ` (or Authorization: Bearer <write token>)` : "";
-      return c.json(errorBody(result.failure, `write refused (${result.failure}): ${result.message}${hint}`, result.failure === "unsigned" ? Headers.signature : undefined), 401);
+      return c.json(
+        errorBody(
+          result.failure,
+          `write refused (${result.failure}): ${result.message}${hint}`,
+          result.failure === "unsigned" ? Headers.signature : undefined,
+        ),
+        401,
+      );
     }
     c.set("writer", { kind: "machine", machine: result.machine, owner: owner ?? "" });
     return next();

@@ -32,8 +32,13 @@ const POOL_CONNECTIONS_MAX = 8;
  * every transaction read-only: it works for a role with nothing but SELECT, and cannot change
  * the database it was given to check.
  */
-export async function openLedgerDb(options: { databaseUrl?: string; dataDir: string; readOnly?: boolean }): Promise<OpenedDb> {
-  if (options.databaseUrl !== undefined) return options.readOnly === true ? openPostgresReadOnly(options.databaseUrl) : openPostgres(options.databaseUrl);
+export async function openLedgerDb(options: {
+  databaseUrl?: string;
+  dataDir: string;
+  readOnly?: boolean;
+}): Promise<OpenedDb> {
+  if (options.databaseUrl !== undefined)
+    return options.readOnly === true ? openPostgresReadOnly(options.databaseUrl) : openPostgres(options.databaseUrl);
   const dir = join(options.dataDir, "ledger-pglite");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const client = new PGlite(dir);
@@ -49,8 +54,16 @@ export async function openLedgerDb(options: { databaseUrl?: string; dataDir: str
 }
 
 function openPostgresReadOnly(url: string): OpenedDb {
-  const client = postgres(url, { max: 1, onnotice: () => undefined, connection: { default_transaction_read_only: true } });
-  return { db: drizzlePostgres(client, { schema }) as unknown as LedgerDb, kind: "postgres", close: () => client.end({ timeout: 5 }) };
+  const client = postgres(url, {
+    max: 1,
+    onnotice: () => undefined,
+    connection: { default_transaction_read_only: true },
+  });
+  return {
+    db: drizzlePostgres(client, { schema }) as unknown as LedgerDb,
+    kind: "postgres",
+    close: () => client.end({ timeout: 5 }),
+  };
 }
 
 async function openPostgres(url: string): Promise<OpenedDb> {

@@ -27,13 +27,20 @@ export const entries = pgTable(
     uniqueIndex("entries_prev_hash").on(t.prevHash),
     index("entries_account_seq").on(t.account, t.seq),
     // Most entries refer to nothing; a partial index keeps the append path from maintaining them.
-    index("entries_ref_set").on(t.ref).where(sql`ref <> ''`),
+    index("entries_ref_set")
+      .on(t.ref)
+      .where(sql`ref <> ''`),
     // A hold closes once: a second settle or void of the same hold is refused by the database.
-    uniqueIndex("entries_hold_closed_once").on(t.ref).where(sql`kind in ('settle', 'void')`),
+    uniqueIndex("entries_hold_closed_once")
+      .on(t.ref)
+      .where(sql`kind in ('settle', 'void')`),
     check("entries_seq_nonnegative", sql`${t.seq} >= 0`),
     // Same rule as '^[0-9a-f]{64}$', written as a length plus a negated class: PostgreSQL's regex
     // engine expands {64} into a 64-state automaton (~35 µs a row), the class scan is ~13× cheaper.
-    check("entries_hashes_hex", sql`length(${t.prevHash}) = 64 and length(${t.hash}) = 64 and ${t.prevHash} !~ '[^0-9a-f]' and ${t.hash} !~ '[^0-9a-f]'`),
+    check(
+      "entries_hashes_hex",
+      sql`length(${t.prevHash}) = 64 and length(${t.hash}) = 64 and ${t.prevHash} !~ '[^0-9a-f]' and ${t.hash} !~ '[^0-9a-f]'`,
+    ),
   ],
 );
 
@@ -60,7 +67,12 @@ export const balances = pgTable(
     held: bigint("held", { mode: "number" }).notNull(),
     asOfSeq: bigint("as_of_seq", { mode: "number" }).notNull(),
   },
-  (t) => [check("balances_within_limits", sql`${t.balance} >= 0 and ${t.balance} <= 1000000000000000 and ${t.held} >= 0 and ${t.held} <= ${t.balance}`)],
+  (t) => [
+    check(
+      "balances_within_limits",
+      sql`${t.balance} >= 0 and ${t.balance} <= 1000000000000000 and ${t.held} >= 0 and ${t.held} <= ${t.balance}`,
+    ),
+  ],
 );
 
 /** Events refused (conflicting duplicate ids, overdraws, unknown holds …), kept for the operator. */
@@ -98,7 +110,10 @@ export const anchorOutbox = pgTable(
     lastError: text("last_error"),
     receipt: text("receipt"),
   },
-  (t) => [uniqueIndex("anchor_outbox_once").on(t.anchor, t.checkpointSize), index("anchor_outbox_due").on(t.state, t.nextAttemptAt)],
+  (t) => [
+    uniqueIndex("anchor_outbox_once").on(t.anchor, t.checkpointSize),
+    index("anchor_outbox_due").on(t.state, t.nextAttemptAt),
+  ],
 );
 
 /**

@@ -27,19 +27,33 @@ export const IngestLimits = {
  * Creates the usage stream (its one definition is in @potluck/service) and the ledger's durable
  * pull consumer on it, if they do not exist yet.
  */
-export async function ensureUsageConsumer(nc: NatsConnection, prefix: string, durable: string, ackWaitMs: number = IngestLimits.ackWaitMs): Promise<{ stream: string }> {
+export async function ensureUsageConsumer(
+  nc: NatsConnection,
+  prefix: string,
+  durable: string,
+  ackWaitMs: number = IngestLimits.ackWaitMs,
+): Promise<{ stream: string }> {
   const { stream } = await ensureUsageStream(nc, prefix);
   const jsm = await jetstreamManager(nc);
   try {
     const info = await jsm.consumers.info(stream, durable);
     // A consumer made before redelivery was bounded gets the bound now (max_deliver is editable).
-    if (info.config.max_deliver !== IngestLimits.deliverMax) await jsm.consumers.update(stream, durable, { max_deliver: IngestLimits.deliverMax });
+    if (info.config.max_deliver !== IngestLimits.deliverMax)
+      await jsm.consumers.update(stream, durable, { max_deliver: IngestLimits.deliverMax });
   } catch {
-    await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, max_ack_pending: IngestLimits.maxAckPending, max_deliver: IngestLimits.deliverMax }).catch(async (error: unknown) => {
-      await jsm.consumers.info(stream, durable).catch(() => {
-        throw error;
+    await jsm.consumers
+      .add(stream, {
+        durable_name: durable,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: ackWaitMs * 1_000_000,
+        max_ack_pending: IngestLimits.maxAckPending,
+        max_deliver: IngestLimits.deliverMax,
+      })
+      .catch(async (error: unknown) => {
+        await jsm.consumers.info(stream, durable).catch(() => {
+          throw error;
+        });
       });
-    });
   }
   return { stream };
 }
@@ -56,7 +70,12 @@ export async function publishUsage(js: JetStreamClient, prefix: string, ev: Usag
  * exactly-once effect. Returns a stop function that finishes the batch in hand.
  */
 export function startIngest(options: {
-  nc: NatsConnection; ledger: Ledger; stream: string; durable: string; batchMax: number; log: (obj: object, msg: string) => void;
+  nc: NatsConnection;
+  ledger: Ledger;
+  stream: string;
+  durable: string;
+  batchMax: number;
+  log: (obj: object, msg: string) => void;
   /**
    * Called when an append has not settled within `appendStallMs`. postgres.js 3.4.9 can leave
    * queries of a transaction pending forever when PostgreSQL drops the connection under it
@@ -75,7 +94,8 @@ export function startIngest(options: {
     // batch's transaction is in the database: that CPU work leaves the append's critical path.
     const fetchBatch = async (): Promise<ParsedBatch> => {
       const batch: ParsedBatch = { events: [], valid: [], invalid: [] };
-      for await (const m of await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs })) parseInto(batch, m, log);
+      for await (const m of await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs }))
+        parseInto(batch, m, log);
       return batch;
     };
     // The prefetch may fail (NATS down) while the previous batch is still committing, before
@@ -108,7 +128,14 @@ export function startIngest(options: {
       }
       next = undefined;
       try {
-        if (batch.valid.length + batch.invalid.length > 0) await withStallWatch(applyBatch(ledger, batch, log, () => { next = prefetch(); }), stallMs, onStall);
+        if (batch.valid.length + batch.invalid.length > 0)
+          await withStallWatch(
+            applyBatch(ledger, batch, log, () => {
+              next = prefetch();
+            }),
+            stallMs,
+            onStall,
+          );
         idleMs = 100;
       } catch (error) {
         // The batch stays unacknowledged; JetStream redelivers it after the ack wait.
@@ -153,15 +180,34 @@ function parseInto(batch: ParsedBatch, m: JsMsg, log: (obj: object, msg: string)
  * that cannot be appended (a poison event) is parked alone, and the others land. Parked and
  * invalid messages are terminated only once their rows are committed.
  */
-async function applyBatch(ledger: Ledger, batch: ParsedBatch, log: (obj: object, msg: string) => void, onSent: () => void): Promise<void> {
+async function applyBatch(
+  ledger: Ledger,
+  batch: ParsedBatch,
+  log: (obj: object, msg: string) => void,
+  onSent: () => void,
+): Promise<void> {
   const poisoned: { m: JsMsg; reason: string }[] = [];
   const outcomes = await ledger.append(batch.events, onSent).catch(async (error: unknown) => {
-    log({ err: (error as Error).message, events: batch.events.length }, "ingest: batch failed; applying its events one by one");
+    log(
+      { err: (error as Error).message, events: batch.events.length },
+      "ingest: batch failed; applying its events one by one",
+    );
     return applyAlone(ledger, batch, poisoned, log);
   });
-  for (const o of outcomes) if (o.status === "rejected") log({ eventId: o.eventId, code: o.refusal.code, reason: o.refusal.message }, "ingest: event refused (recorded)");
+  for (const o of outcomes)
+    if (o.status === "rejected")
+      log({ eventId: o.eventId, code: o.refusal.code, reason: o.refusal.message }, "ingest: event refused (recorded)");
   const toPark = [...batch.invalid, ...poisoned];
-  if (toPark.length > 0) await ledger.park(toPark.map(({ m, reason }) => ({ streamSeq: m.seq, subject: m.subject, eventId: eventIdOf(m), reason, payload: m.string() })));
+  if (toPark.length > 0)
+    await ledger.park(
+      toPark.map(({ m, reason }) => ({
+        streamSeq: m.seq,
+        subject: m.subject,
+        eventId: eventIdOf(m),
+        reason,
+        payload: m.string(),
+      })),
+    );
   // Only now, with the batch committed, may the server forget these messages.
   const parkedMsgs = new Set(poisoned.map((p) => p.m));
   for (const m of batch.valid) if (!parkedMsgs.has(m)) m.ack();
@@ -173,7 +219,12 @@ async function applyBatch(ledger: Ledger, batch: ParsedBatch, log: (obj: object,
  * poison: it is collected for parking. One that fails while the database does not rethrows: the
  * batch is redelivered and the events already applied answer as duplicates.
  */
-async function applyAlone(ledger: Ledger, batch: ParsedBatch, poisoned: { m: JsMsg; reason: string }[], log: (obj: object, msg: string) => void): Promise<AppendOutcome[]> {
+async function applyAlone(
+  ledger: Ledger,
+  batch: ParsedBatch,
+  poisoned: { m: JsMsg; reason: string }[],
+  log: (obj: object, msg: string) => void,
+): Promise<AppendOutcome[]> {
   const out: AppendOutcome[] = [];
   for (let i = 0; i < batch.events.length; i += 1) {
     const ev = batch.events[i] as IncomingEvent;
@@ -184,7 +235,10 @@ async function applyAlone(ledger: Ledger, batch: ParsedBatch, poisoned: { m: JsM
         throw error;
       });
       log({ eventId: ev.eventId, err: rootMessage(error) }, "ingest: parking a usage event that cannot be appended");
-      poisoned.push({ m: batch.valid[i] as JsMsg, reason: `append failed: ${rootMessage(error)}`.slice(0, PARK_REASON_CHARS_MAX) });
+      poisoned.push({
+        m: batch.valid[i] as JsMsg,
+        reason: `append failed: ${rootMessage(error)}`.slice(0, PARK_REASON_CHARS_MAX),
+      });
     }
   }
   return out;

@@ -23,9 +23,15 @@ type Tx = Parameters<Parameters<LedgerDb["transaction"]>[0]>[0];
  * head, and records refusals. Either all of it commits or none of it does.
  */
 /** `onSent`, when given, is called once every statement of the batch has been sent (see below). */
-export async function appendEvents(db: LedgerDb, events: readonly IncomingEvent[], nowMs: number = Date.now(), onSent?: () => void): Promise<AppendOutcome[]> {
+export async function appendEvents(
+  db: LedgerDb,
+  events: readonly IncomingEvent[],
+  nowMs: number = Date.now(),
+  onSent?: () => void,
+): Promise<AppendOutcome[]> {
   if (events.length === 0) return [];
-  if (events.length > APPEND_BATCH_MAX) throw new RangeError(`a batch holds at most ${APPEND_BATCH_MAX} events, got ${events.length}`);
+  if (events.length > APPEND_BATCH_MAX)
+    throw new RangeError(`a batch holds at most ${APPEND_BATCH_MAX} events, got ${events.length}`);
   return db.transaction(async (tx) => {
     // The reads go out right behind the head lock, in one round trip: the connection runs its
     // statements in the order they were sent, so the reads start only once the lock is held, and
@@ -93,27 +99,58 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
   // here, by execute(), in this order, behind the head lock the caller sent before calling this.
   const [known, accts, refRows, closers] = await Promise.all([
     rows<{ event_id: string; seq: number | string; payload_hash: string }>(
-      tx.execute(sql`select e.event_id, e.seq, e.payload_hash from unnest(${textArray(ids)}::text[]) as u(id)
-        cross join lateral (select event_id, seq, payload_hash from entries where event_id = u.id limit 1) e`).execute(),
+      tx
+        .execute(
+          sql`select e.event_id, e.seq, e.payload_hash from unnest(${textArray(ids)}::text[]) as u(id)
+        cross join lateral (select event_id, seq, payload_hash from entries where event_id = u.id limit 1) e`,
+        )
+        .execute(),
     ),
     // Balances stay `= any($1)`: one row per account, so while the planner prefers the scan it is
     // the cheaper plan (1,000 accounts: 0.3 ms scanned, 1.0 ms probed); it probes once they are many.
-    tx.select().from(balances).where(sql`${balances.account} = any(${textArray(names)}::text[])`).execute(),
+    tx
+      .select()
+      .from(balances)
+      .where(sql`${balances.account} = any(${textArray(names)}::text[])`)
+      .execute(),
     refIds.length === 0
       ? []
-      : rows<{ event_id: string; kind: string; account: string; delta: number | string; held_delta: number | string; meta: string }>(
-          tx.execute(sql`select r.event_id, r.kind, r.account, r.delta, r.held_delta, r.meta from unnest(${textArray(refIds)}::text[]) as u(id)
-            cross join lateral (select event_id, kind, account, delta, held_delta, meta from entries where event_id = u.id limit 1) r`).execute(),
+      : rows<{
+          event_id: string;
+          kind: string;
+          account: string;
+          delta: number | string;
+          held_delta: number | string;
+          meta: string;
+        }>(
+          tx
+            .execute(
+              sql`select r.event_id, r.kind, r.account, r.delta, r.held_delta, r.meta from unnest(${textArray(refIds)}::text[]) as u(id)
+            cross join lateral (select event_id, kind, account, delta, held_delta, meta from entries where event_id = u.id limit 1) r`,
+            )
+            .execute(),
         ),
     refIds.length === 0
       ? []
       : rows<{ ref: string; kind: string; delta: number | string }>(
-          tx.execute(sql`select c.ref, c.kind, c.delta from unnest(${textArray(refIds)}::text[]) as u(id)
-            cross join lateral (select ref, kind, delta from entries where ref = u.id and ref <> '' and kind in ('settle', 'void', 'refund') offset 0) c`).execute(),
+          tx
+            .execute(
+              sql`select c.ref, c.kind, c.delta from unnest(${textArray(refIds)}::text[]) as u(id)
+            cross join lateral (select ref, kind, delta from entries where ref = u.id and ref <> '' and kind in ('settle', 'void', 'refund') offset 0) c`,
+            )
+            .execute(),
         ),
   ]);
   const refs = new Map<string, RefState>();
-  for (const r of refRows) refs.set(r.event_id, { kind: r.kind, account: r.account, amount: r.kind === "hold" ? Number(r.held_delta) : -Number(r.delta), closed: false, refunded: 0, payee: payeeOf(r.meta) });
+  for (const r of refRows)
+    refs.set(r.event_id, {
+      kind: r.kind,
+      account: r.account,
+      amount: r.kind === "hold" ? Number(r.held_delta) : -Number(r.delta),
+      closed: false,
+      refunded: 0,
+      payee: payeeOf(r.meta),
+    });
   for (const c of closers) {
     const target = refs.get(c.ref);
     if (target === undefined) continue;
@@ -124,7 +161,12 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
   // A settlement or refund pays (or takes back from) the payee its hold or spend names, known
   // only now: one more read, only for batches that hold such events.
   const payees = unique([...refs.values()].map((r) => r.payee).filter((p) => p !== "" && !names.includes(p)));
-  if (payees.length > 0) for (const a of await tx.select().from(balances).where(sql`${balances.account} = any(${textArray(payees)}::text[])`)) accounts.set(a.account, { balance: a.balance, held: a.held });
+  if (payees.length > 0)
+    for (const a of await tx
+      .select()
+      .from(balances)
+      .where(sql`${balances.account} = any(${textArray(payees)}::text[])`))
+      accounts.set(a.account, { balance: a.balance, held: a.held });
   return {
     existing: new Map(known.map((k) => [k.event_id, { seq: Number(k.seq), payloadHash: k.payload_hash }])),
     accounts,
@@ -160,8 +202,15 @@ function plan(events: readonly IncomingEvent[], state: LoadedState, out: Planned
   for (const ev of events) {
     const seen = state.existing.get(ev.eventId);
     if (seen !== undefined) {
-      if (seen.payloadHash === ev.payloadHash) out.outcomes.push({ eventId: ev.eventId, status: "duplicate", seq: seen.seq });
-      else reject(out, ev, { code: "event_id_conflict", status: 409, field: "eventId", message: `event ${ev.eventId} was already applied with a different payload (entry ${seen.seq})` });
+      if (seen.payloadHash === ev.payloadHash)
+        out.outcomes.push({ eventId: ev.eventId, status: "duplicate", seq: seen.seq });
+      else
+        reject(out, ev, {
+          code: "event_id_conflict",
+          status: 409,
+          field: "eventId",
+          message: `event ${ev.eventId} was already applied with a different payload (entry ${seen.seq})`,
+        });
       continue;
     }
     const effect = judge(ev, rules);
@@ -170,7 +219,17 @@ function plan(events: readonly IncomingEvent[], state: LoadedState, out: Planned
       continue;
     }
     const meta = ev.kind === "settle" ? settleMeta(state.refs.get(ev.ref)) : ev.meta;
-    const record = chain(out, { eventId: ev.eventId, kind: ev.kind, account: ev.account, delta: effect.delta, heldDelta: effect.heldDelta, ref: ev.ref, meta, payloadHash: ev.payloadHash, createdAtMs: nowMs });
+    const record = chain(out, {
+      eventId: ev.eventId,
+      kind: ev.kind,
+      account: ev.account,
+      delta: effect.delta,
+      heldDelta: effect.heldDelta,
+      ref: ev.ref,
+      meta,
+      payloadHash: ev.payloadHash,
+      createdAtMs: nowMs,
+    });
     out.outcomes.push({ eventId: ev.eventId, status: "applied", seq: record.seq, hash: record.hash });
     follow(state, ev, record);
     if (effect.pair !== undefined) {
@@ -178,7 +237,17 @@ function plan(events: readonly IncomingEvent[], state: LoadedState, out: Planned
       // ClientId, so no client event can take its id; it refers to the event that caused it.
       const pair = effect.pair;
       const kind = pair.delta > 0 ? "earn" : "refund";
-      const paired = chain(out, { eventId: `${ev.eventId}#${kind}`, kind, account: pair.account, delta: pair.delta, heldDelta: 0, ref: ev.eventId, meta: canonicalJson({ from: ev.account }), payloadHash: ev.payloadHash, createdAtMs: nowMs });
+      const paired = chain(out, {
+        eventId: `${ev.eventId}#${kind}`,
+        kind,
+        account: pair.account,
+        delta: pair.delta,
+        heldDelta: 0,
+        ref: ev.eventId,
+        meta: canonicalJson({ from: ev.account }),
+        payloadHash: ev.payloadHash,
+        createdAtMs: nowMs,
+      });
       credit(state, pair.account, paired.delta);
     }
   }
@@ -206,9 +275,33 @@ function follow(state: LoadedState, ev: IncomingEvent, r: LedgerRecord): void {
   state.accounts.set(ev.account, { balance: acct.balance + r.delta, held: acct.held + r.heldDelta });
   state.touched.add(ev.account);
   const target = ev.ref === "" ? undefined : state.refs.get(ev.ref);
-  if (ev.kind === "hold") state.refs.set(ev.eventId, { kind: "hold", account: ev.account, amount: r.heldDelta, closed: false, refunded: 0, payee: ev.payee });
-  if (ev.kind === "spend") state.refs.set(ev.eventId, { kind: ev.kind, account: ev.account, amount: -r.delta, closed: false, refunded: 0, payee: ev.payee });
-  if (ev.kind === "settle") state.refs.set(ev.eventId, { kind: ev.kind, account: ev.account, amount: -r.delta, closed: false, refunded: 0, payee: target?.payee ?? "" });
+  if (ev.kind === "hold")
+    state.refs.set(ev.eventId, {
+      kind: "hold",
+      account: ev.account,
+      amount: r.heldDelta,
+      closed: false,
+      refunded: 0,
+      payee: ev.payee,
+    });
+  if (ev.kind === "spend")
+    state.refs.set(ev.eventId, {
+      kind: ev.kind,
+      account: ev.account,
+      amount: -r.delta,
+      closed: false,
+      refunded: 0,
+      payee: ev.payee,
+    });
+  if (ev.kind === "settle")
+    state.refs.set(ev.eventId, {
+      kind: ev.kind,
+      account: ev.account,
+      amount: -r.delta,
+      closed: false,
+      refunded: 0,
+      payee: target?.payee ?? "",
+    });
   if (target !== undefined && (ev.kind === "settle" || ev.kind === "void")) target.closed = true;
   if (target !== undefined && ev.kind === "refund") target.refunded += r.delta;
 }
@@ -241,7 +334,17 @@ async function write(tx: Tx, p: Planned, state: LoadedState): Promise<void> {
     pending.push(tx.update(head).set({ size: p.size, lastHash: p.lastHash }).where(eq(head.id, 1)));
   }
   if (p.refused.length > 0) {
-    pending.push(tx.insert(rejections).values(p.refused.map(({ ev, refusal }) => ({ eventId: ev.eventId, code: refusal.code, reason: refusal.message, payloadHash: ev.payloadHash, payload: ev.payload }))));
+    pending.push(
+      tx.insert(rejections).values(
+        p.refused.map(({ ev, refusal }) => ({
+          eventId: ev.eventId,
+          code: refusal.code,
+          reason: refusal.message,
+          payloadHash: ev.payloadHash,
+          payload: ev.payload,
+        })),
+      ),
+    );
   }
   await Promise.all(pending);
 }

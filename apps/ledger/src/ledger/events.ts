@@ -28,11 +28,28 @@ export function fromRequest(req: LedgerEventRequest): IncomingEvent {
   const base = { eventId: req.eventId, kind: req.kind, account: req.account, payee: "", ...payloadOf(req) };
   switch (req.kind) {
     case "earn":
-      return { ...base, amount: req.amount, ref: "", meta: canonicalJson(req.jobId === undefined ? {} : { jobId: req.jobId }) };
+      return {
+        ...base,
+        amount: req.amount,
+        ref: "",
+        meta: canonicalJson(req.jobId === undefined ? {} : { jobId: req.jobId }),
+      };
     case "spend":
-      return { ...base, amount: req.amount, ref: "", payee: req.payee, meta: canonicalJson(req.jobId === undefined ? { payee: req.payee } : { jobId: req.jobId, payee: req.payee }) };
+      return {
+        ...base,
+        amount: req.amount,
+        ref: "",
+        payee: req.payee,
+        meta: canonicalJson(req.jobId === undefined ? { payee: req.payee } : { jobId: req.jobId, payee: req.payee }),
+      };
     case "hold":
-      return { ...base, amount: req.amount, ref: "", payee: req.payee, meta: canonicalJson({ jobId: req.jobId, payee: req.payee }) };
+      return {
+        ...base,
+        amount: req.amount,
+        ref: "",
+        payee: req.payee,
+        meta: canonicalJson({ jobId: req.jobId, payee: req.payee }),
+      };
     case "settle":
       return { ...base, amount: req.amount, ref: req.holdEventId, meta: "{}" };
     case "void":
@@ -120,7 +137,10 @@ const DEPTH_MAX = 64;
  * Undefined means "leave this member out".
  */
 function canonical(value: unknown, depth: number): string | undefined {
-  if (value === null || typeof value !== "object") return typeof value === "function" || typeof value === "symbol" ? undefined : (JSON.stringify(value) as string | undefined);
+  if (value === null || typeof value !== "object")
+    return typeof value === "function" || typeof value === "symbol"
+      ? undefined
+      : (JSON.stringify(value) as string | undefined);
   if (depth > DEPTH_MAX) throw new RangeError(`canonical JSON: nested deeper than ${DEPTH_MAX}`);
   if (Array.isArray(value)) {
     let out = "[";
@@ -161,4 +181,8 @@ const INDEX_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
 const SAFE_KEY = /^[A-Za-z0-9_$-]*$/;
 
 /** A usage event's keys in canonical order (defined last: sortedKeys needs the constants above), each with its `"key":` text and whether meta keeps it. */
-const USAGE_MEMBERS = sortedKeys(UsageEvent.shape).map((k) => ({ key: k, prefix: `${JSON.stringify(k)}:`, inMeta: !USAGE_COLUMNS.has(k) }));
+const USAGE_MEMBERS = sortedKeys(UsageEvent.shape).map((k) => ({
+  key: k,
+  prefix: `${JSON.stringify(k)}:`,
+  inMeta: !USAGE_COLUMNS.has(k),
+}));

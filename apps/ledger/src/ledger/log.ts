@@ -1,7 +1,16 @@
 import { asc, desc, eq, gte, lt, and } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { checkpoints, entries, head } from "../db/schema.js";
-import { signCheckpoint, entryLeafHash, CompactRange, consistencyProof, inclusionProof, merkleRoot, subtreeRoot, type NoteSigner } from "@potluck/ledger-proof";
+import {
+  signCheckpoint,
+  entryLeafHash,
+  CompactRange,
+  consistencyProof,
+  inclusionProof,
+  merkleRoot,
+  subtreeRoot,
+  type NoteSigner,
+} from "@potluck/ledger-proof";
 import { recordOf } from "./rows.js";
 
 /** Rows read per query when catching the leaf cache up; bounds memory per round trip. */
@@ -28,10 +37,16 @@ export class MerkleLog {
   /** Leaf hashes of the first `size` entries. */
   async leafHashes(size: number): Promise<Buffer[]> {
     while (this.leaves.length < size) {
-      const rows = await this.db.select().from(entries).where(and(gte(entries.seq, this.leaves.length), lt(entries.seq, size))).orderBy(asc(entries.seq)).limit(LEAF_PAGE_ROWS);
+      const rows = await this.db
+        .select()
+        .from(entries)
+        .where(and(gte(entries.seq, this.leaves.length), lt(entries.seq, size)))
+        .orderBy(asc(entries.seq))
+        .limit(LEAF_PAGE_ROWS);
       if (rows.length === 0) throw new Error(`log: entry ${this.leaves.length} is missing below size ${size}`);
       for (const row of rows) {
-        if (row.seq !== this.leaves.length) throw new Error(`log: expected entry ${this.leaves.length}, found ${row.seq}`);
+        if (row.seq !== this.leaves.length)
+          throw new Error(`log: expected entry ${this.leaves.length}, found ${row.seq}`);
         const leaf = entryLeafHash(recordOf(row));
         this.leaves.push(leaf);
         this.range.append(leaf);
@@ -84,19 +99,31 @@ export interface StoredCheckpoint {
  * signing, the previous checkpoint's root is recomputed from the entries: a log that no longer
  * matches what was signed is refused, never papered over with a new signature.
  */
-export async function makeCheckpoint(db: LedgerDb, log: MerkleLog, signer: NoteSigner, origin: string, onNew?: (cp: StoredCheckpoint) => Promise<void>): Promise<StoredCheckpoint | undefined> {
+export async function makeCheckpoint(
+  db: LedgerDb,
+  log: MerkleLog,
+  signer: NoteSigner,
+  origin: string,
+  onNew?: (cp: StoredCheckpoint) => Promise<void>,
+): Promise<StoredCheckpoint | undefined> {
   const size = await log.size();
   const last = await latestCheckpoint(db);
   if (size === 0) return undefined;
   if (last !== undefined && last.size >= size) return last;
   if (last !== undefined && !(await log.matches(last.size, last.root))) {
-    throw new Error(`checkpointing: the log no longer matches the checkpoint at size ${last.size}; run potluck ledger verify`);
+    throw new Error(
+      `checkpointing: the log no longer matches the checkpoint at size ${last.size}; run potluck ledger verify`,
+    );
   }
   const root = await log.root(size);
   log.remember(size, root.toString("hex"));
   const note = signCheckpoint({ origin, size, root }, signer);
   const cp = { size, root: root.toString("hex"), note };
-  const inserted = await db.insert(checkpoints).values(cp).onConflictDoNothing({ target: checkpoints.size }).returning({ size: checkpoints.size });
+  const inserted = await db
+    .insert(checkpoints)
+    .values(cp)
+    .onConflictDoNothing({ target: checkpoints.size })
+    .returning({ size: checkpoints.size });
   // Two processes may race to sign the same size; the loser reads the winner's row (same root).
   if (inserted.length === 0) return (await checkpointAt(db, size)) ?? cp;
   await onNew?.(cp);
@@ -104,11 +131,18 @@ export async function makeCheckpoint(db: LedgerDb, log: MerkleLog, signer: NoteS
 }
 
 export async function latestCheckpoint(db: LedgerDb): Promise<StoredCheckpoint | undefined> {
-  const [row] = await db.select({ size: checkpoints.size, root: checkpoints.root, note: checkpoints.note }).from(checkpoints).orderBy(desc(checkpoints.size)).limit(1);
+  const [row] = await db
+    .select({ size: checkpoints.size, root: checkpoints.root, note: checkpoints.note })
+    .from(checkpoints)
+    .orderBy(desc(checkpoints.size))
+    .limit(1);
   return row;
 }
 
 export async function checkpointAt(db: LedgerDb, size: number): Promise<StoredCheckpoint | undefined> {
-  const [row] = await db.select({ size: checkpoints.size, root: checkpoints.root, note: checkpoints.note }).from(checkpoints).where(eq(checkpoints.size, size));
+  const [row] = await db
+    .select({ size: checkpoints.size, root: checkpoints.root, note: checkpoints.note })
+    .from(checkpoints)
+    .where(eq(checkpoints.size, size));
   return row;
 }

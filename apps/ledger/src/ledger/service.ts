@@ -43,7 +43,14 @@ export class Ledger {
     const out: AppendOutcome[] = [];
     for (let i = 0; i < events.length; i += APPEND_BATCH_MAX) {
       const last = i + APPEND_BATCH_MAX >= events.length;
-      out.push(...(await appendEvents(this.db, events.slice(i, i + APPEND_BATCH_MAX), this.clockMs(), last ? onSent : undefined)));
+      out.push(
+        ...(await appendEvents(
+          this.db,
+          events.slice(i, i + APPEND_BATCH_MAX),
+          this.clockMs(),
+          last ? onSent : undefined,
+        )),
+      );
     }
     for (const o of out) {
       if (o.status === "applied") this.stats.applied += 1;
@@ -56,13 +63,22 @@ export class Ledger {
   /** Keeps messages the ingest could not apply where the operator sees them; a message parked twice is kept once. */
   async park(rows: readonly ParkedRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const inserted = await this.db.insert(parked).values([...rows]).onConflictDoNothing({ target: parked.streamSeq }).returning({ id: parked.id });
+    const inserted = await this.db
+      .insert(parked)
+      .values([...rows])
+      .onConflictDoNothing({ target: parked.streamSeq })
+      .returning({ id: parked.id });
     this.stats.parked += inserted.length;
   }
 
   /** Parked messages, newest first, with an id below `beforeId`. */
   parkedPage(beforeId: number, limit: number) {
-    return this.db.select().from(parked).where(lt(parked.id, beforeId)).orderBy(desc(parked.id)).limit(Math.min(limit, ReadLimits.listPageMax));
+    return this.db
+      .select()
+      .from(parked)
+      .where(lt(parked.id, beforeId))
+      .orderBy(desc(parked.id))
+      .limit(Math.min(limit, ReadLimits.listPageMax));
   }
 
   /** Admin grants (adjust entries), newest first, before `beforeSeq`: every change to the sum of all balances. */
@@ -81,7 +97,9 @@ export class Ledger {
   }
 
   async checkpoint(): Promise<StoredCheckpoint | undefined> {
-    return makeCheckpoint(this.db, this.log, this.signer, this.origin, (cp) => enqueueAnchors(this.db, this.anchors, cp));
+    return makeCheckpoint(this.db, this.log, this.signer, this.origin, (cp) =>
+      enqueueAnchors(this.db, this.anchors, cp),
+    );
   }
 
   /** Hands queued checkpoints to the anchors (file, witness); failures stay queued with a backoff. */
@@ -98,7 +116,13 @@ export class Ledger {
   }
 
   /** A balance snapshot appended to the log, then a checkpoint that covers it. */
-  async snapshot(): Promise<{ seq: number; asOfSize: number; accounts: number; root: string; checkpoint?: StoredCheckpoint }> {
+  async snapshot(): Promise<{
+    seq: number;
+    asOfSize: number;
+    accounts: number;
+    root: string;
+    checkpoint?: StoredCheckpoint;
+  }> {
     const snap = await takeSnapshot(this.db, this.clockMs());
     return { ...snap, checkpoint: await this.checkpoint() };
   }
@@ -109,7 +133,12 @@ export class Ledger {
   }
 
   async balancesPage(after: string, limit: number) {
-    return this.db.select().from(balances).where(gt(balances.account, after)).orderBy(asc(balances.account)).limit(Math.min(limit, ReadLimits.balancesPageMax));
+    return this.db
+      .select()
+      .from(balances)
+      .where(gt(balances.account, after))
+      .orderBy(asc(balances.account))
+      .limit(Math.min(limit, ReadLimits.balancesPageMax));
   }
 
   /** An account's entries, newest first, before `beforeSeq`. */
@@ -140,17 +169,31 @@ export class Ledger {
     let cp = await this.latestCheckpoint();
     if (cp === undefined || cp.size <= snap.seq) cp = await this.checkpoint();
     if (cp === undefined) return undefined;
-    if (this.snapTree === undefined || (await this.snapTree.catch(() => undefined))?.asOfSize !== snap.asOfSize) this.snapTree = snapshotTree(this.db, snap.asOfSize);
+    if (this.snapTree === undefined || (await this.snapTree.catch(() => undefined))?.asOfSize !== snap.asOfSize)
+      this.snapTree = snapshotTree(this.db, snap.asOfSize);
     const inSnap = snapshotProof(await this.snapTree, account);
     if (inSnap === undefined) return undefined;
-    if (inSnap.root !== snap.root) throw new Error(`proof: snapshot ${snap.seq} no longer matches the entries before it; run potluck ledger verify`);
+    if (inSnap.root !== snap.root)
+      throw new Error(`proof: snapshot ${snap.seq} no longer matches the entries before it; run potluck ledger verify`);
     const inclusion = await this.log.inclusion(snap.seq, cp.size);
     return {
       version: 1,
       account,
       balance: inSnap.balance,
-      snapshot: { seq: snap.seq, asOfSize: snap.asOfSize, root: snap.root, leafIndex: inSnap.leafIndex, size: inSnap.size, proof: inSnap.proof.map((h) => h.toString("hex")) },
-      inclusion: { leafIndex: snap.seq, treeSize: cp.size, proof: inclusion.map((h) => h.toString("hex")), entry: encodeEntry(snap.record).toString("base64") },
+      snapshot: {
+        seq: snap.seq,
+        asOfSize: snap.asOfSize,
+        root: snap.root,
+        leafIndex: inSnap.leafIndex,
+        size: inSnap.size,
+        proof: inSnap.proof.map((h) => h.toString("hex")),
+      },
+      inclusion: {
+        leafIndex: snap.seq,
+        treeSize: cp.size,
+        proof: inclusion.map((h) => h.toString("hex")),
+        entry: encodeEntry(snap.record).toString("base64"),
+      },
       checkpoint: cp.note,
       anchors: await anchorReceipts(this.db, cp.size),
     };

@@ -43,7 +43,12 @@ parentPort.on("message", ({ id, bytes, ends }) => {
 `;
 
 /** Leaf encodings of rows[start, end) in one transferable buffer, with each leaf's end offset. */
-function pack(rows: readonly BalanceRow[], start: number, end: number, asOfSize: number): { bytes: Uint8Array; ends: Uint32Array } {
+function pack(
+  rows: readonly BalanceRow[],
+  start: number,
+  end: number,
+  asOfSize: number,
+): { bytes: Uint8Array; ends: Uint32Array } {
   let total = 0;
   for (let i = start; i < end; i += 1) total += balanceLeafBytes((rows[i] as BalanceRow).account);
   const bytes = Buffer.from(new ArrayBuffer(total));
@@ -62,7 +67,11 @@ function pack(rows: readonly BalanceRow[], start: number, end: number, asOfSize:
  * threads (one chunk of leaves per task; the main thread packs the next chunk meanwhile). Gives
  * exactly merkleRoot(balanceLeaves(rows).leaves); small sets are hashed inline by the caller.
  */
-export async function parallelSnapshotRoot(rows: readonly BalanceRow[], asOfSize: number, workersMax: number = SnapshotHashLimits.workersMax): Promise<Buffer> {
+export async function parallelSnapshotRoot(
+  rows: readonly BalanceRow[],
+  asOfSize: number,
+  workersMax: number = SnapshotHashLimits.workersMax,
+): Promise<Buffer> {
   const chunks = Math.ceil(rows.length / SnapshotHashLimits.chunkLeaves);
   const workerCount = Math.max(1, Math.min(workersMax, availableParallelism(), chunks));
   const workers = Array.from({ length: workerCount }, () => new Worker(WORKER_SOURCE, { eval: true }));
@@ -118,14 +127,23 @@ type Executor = Pick<LedgerDb, "execute">;
  * waiting for the whole set, and no per-account JS object is ever made. The caller holds the
  * head lock, which every balance write also takes, so the pages see one unchanging set.
  */
-export async function snapshotRootFromDb(tx: Executor, asOfSize: number, workersMax: number = SnapshotHashLimits.workersMax): Promise<{ root: string; accounts: number }> {
+export async function snapshotRootFromDb(
+  tx: Executor,
+  asOfSize: number,
+  workersMax: number = SnapshotHashLimits.workersMax,
+): Promise<{ root: string; accounts: number }> {
   const first = await readChunk(tx, asOfSize, undefined, 0);
   if (first.ends.length < SnapshotHashLimits.chunkLeaves) {
     // One partial chunk is the whole set: worker start-up would cost more than it saves.
-    const leaves = Array.from(first.ends, (end, i) => leafHash(first.bytes.subarray(i === 0 ? 0 : (first.ends[i - 1] as number), end)));
+    const leaves = Array.from(first.ends, (end, i) =>
+      leafHash(first.bytes.subarray(i === 0 ? 0 : (first.ends[i - 1] as number), end)),
+    );
     return { root: Buffer.from(merkleRoot(leaves)).toString("hex"), accounts: leaves.length };
   }
-  const workers = Array.from({ length: Math.max(1, Math.min(workersMax, availableParallelism())) }, () => new Worker(WORKER_SOURCE, { eval: true }));
+  const workers = Array.from(
+    { length: Math.max(1, Math.min(workersMax, availableParallelism())) },
+    () => new Worker(WORKER_SOURCE, { eval: true }),
+  );
   const roots: Promise<Buffer>[] = [];
   // Chunks in hand at once (queued in a worker or being hashed): bounds memory when reading outruns hashing.
   const inFlightMax = 2 * workers.length;
@@ -166,9 +184,14 @@ async function readChunk(tx: Executor, asOfSize: number, after: string | undefin
     from (select account,
                  'PLB1'::bytea || substring(int4send(octet_length(account)) from 3 for 2) || convert_to(account, 'UTF8') || int8send(balance) || int8send(${asOfSize}::bigint) as leaf
           from balances where ${from} order by account collate "C" limit ${SnapshotHashLimits.chunkLeaves}) t`);
-  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { n: number; last: string | null; leaves: Uint8Array | null }[];
+  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
+    n: number;
+    last: string | null;
+    leaves: Uint8Array | null;
+  }[];
   const n = Number(row?.n ?? 0);
-  if (row === undefined || n === 0 || row.leaves === null || row.last === null) return { bytes: new Uint8Array(0), ends: new Uint32Array(0), last: after ?? "" };
+  if (row === undefined || n === 0 || row.leaves === null || row.last === null)
+    return { bytes: new Uint8Array(0), ends: new Uint32Array(0), last: after ?? "" };
   const bytes = new Uint8Array(row.leaves);
   return { bytes, ends: leafEnds(bytes, n, chunk), last: row.last };
 }
@@ -179,9 +202,10 @@ function leafEnds(bytes: Uint8Array, count: number, chunk: number): Uint32Array 
   let o = 0;
   for (let i = 0; i < count; i += 1) {
     if (o + 6 > bytes.length) break;
-    o += 4 + 2 + ((bytes[o + 4] as number) << 8 | (bytes[o + 5] as number)) + 16;
+    o += 4 + 2 + (((bytes[o + 4] as number) << 8) | (bytes[o + 5] as number)) + 16;
     ends[i] = o;
   }
-  if (o !== bytes.length || (count > 0 && ends[count - 1] !== o)) throw new Error(`snapshot: balance chunk ${chunk} does not hold ${count} well-formed leaves`);
+  if (o !== bytes.length || (count > 0 && ends[count - 1] !== o))
+    throw new Error(`snapshot: balance chunk ${chunk} does not hold ${count} well-formed leaves`);
   return ends;
 }

@@ -2,13 +2,29 @@ import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
 import type { LedgerDb } from "../db/open.js";
 import { markAppendPath } from "../db/append-path.js";
 import { balances, entries, head } from "../db/schema.js";
-import { balanceLeafHash, compareAccounts, compareAscii, isAscii, entryHash, GENESIS_HASH, parseSnapshotMeta, snapshotMeta, type LedgerRecord, type SnapshotMeta, inclusionProof, merkleRoot } from "@potluck/ledger-proof";
+import {
+  balanceLeafHash,
+  compareAccounts,
+  compareAscii,
+  isAscii,
+  entryHash,
+  GENESIS_HASH,
+  parseSnapshotMeta,
+  snapshotMeta,
+  type LedgerRecord,
+  type SnapshotMeta,
+  inclusionProof,
+  merkleRoot,
+} from "@potluck/ledger-proof";
 import { recordOf } from "./rows.js";
 import { parallelSnapshotRoot, SnapshotHashLimits, snapshotRootFromDb } from "./snapshot-hash.js";
 import type { BalanceRow } from "./balance-row.js";
 
 /** Leaf hashes of a balance set sorted by account bytes: the snapshot tree's leaves. */
-export function balanceLeaves(rows: readonly BalanceRow[], asOfSize: number): { sorted: BalanceRow[]; leaves: Buffer[] } {
+export function balanceLeaves(
+  rows: readonly BalanceRow[],
+  asOfSize: number,
+): { sorted: BalanceRow[]; leaves: Buffer[] } {
   const sorted = sortedByAccount(rows);
   return { sorted, leaves: sorted.map((r) => balanceLeafHash(r.account, r.balance, asOfSize)) };
 }
@@ -21,7 +37,8 @@ function sortedByAccount(rows: readonly BalanceRow[]): BalanceRow[] {
 }
 
 function isSorted(rows: readonly BalanceRow[], cmp: (a: string, b: string) => number): boolean {
-  for (let i = 1; i < rows.length; i += 1) if (cmp((rows[i - 1] as BalanceRow).account, (rows[i] as BalanceRow).account) >= 0) return false;
+  for (let i = 1; i < rows.length; i += 1)
+    if (cmp((rows[i - 1] as BalanceRow).account, (rows[i] as BalanceRow).account) >= 0) return false;
   return true;
 }
 
@@ -47,15 +64,32 @@ export async function takeSnapshot(db: LedgerDb, nowMs: number = Date.now()): Pr
     if (h === undefined) throw new Error("snapshot: the head row is missing");
     const meta: SnapshotMeta = { asOfSize: h.size, ...(await snapshotRootFromDb(tx, h.size)) };
     // '#' is outside ClientId, so no client event can claim a snapshot's id.
-    const record: LedgerRecord = { seq: h.size, eventId: `snapshot#${h.size}`, kind: "snapshot", account: "", delta: 0, heldDelta: 0, ref: "", meta: snapshotMeta(meta), payloadHash: GENESIS_HASH, createdAtMs: nowMs, prevHash: h.lastHash };
+    const record: LedgerRecord = {
+      seq: h.size,
+      eventId: `snapshot#${h.size}`,
+      kind: "snapshot",
+      account: "",
+      delta: 0,
+      heldDelta: 0,
+      ref: "",
+      meta: snapshotMeta(meta),
+      payloadHash: GENESIS_HASH,
+      createdAtMs: nowMs,
+      prevHash: h.lastHash,
+    };
     const hash = entryHash(record);
     await tx.insert(entries).values({ ...record, hash });
-    await tx.update(head).set({ size: h.size + 1, lastHash: hash }).where(eq(head.id, 1));
+    await tx
+      .update(head)
+      .set({ size: h.size + 1, lastHash: hash })
+      .where(eq(head.id, 1));
     return { ...meta, seq: h.size };
   });
 }
 
-export async function latestSnapshot(db: LedgerDb): Promise<(SnapshotMeta & { seq: number; record: LedgerRecord }) | undefined> {
+export async function latestSnapshot(
+  db: LedgerDb,
+): Promise<(SnapshotMeta & { seq: number; record: LedgerRecord }) | undefined> {
   const [row] = await db.select().from(entries).where(eq(entries.kind, "snapshot")).orderBy(desc(entries.seq)).limit(1);
   if (row === undefined) return undefined;
   return { ...parseSnapshotMeta(row.meta), seq: row.seq, record: recordOf(row) };
@@ -82,13 +116,28 @@ export interface SnapshotTree {
 
 export async function snapshotTree(db: LedgerDb, asOfSize: number): Promise<SnapshotTree> {
   const { sorted, leaves } = balanceLeaves(await balancesAsOf(db, asOfSize), asOfSize);
-  return { asOfSize, sorted, leaves, root: Buffer.from(merkleRoot(leaves)).toString("hex"), index: new Map(sorted.map((r, i) => [r.account, i])) };
+  return {
+    asOfSize,
+    sorted,
+    leaves,
+    root: Buffer.from(merkleRoot(leaves)).toString("hex"),
+    index: new Map(sorted.map((r, i) => [r.account, i])),
+  };
 }
 
 /** The account's leaf index, balance and audit path in a snapshot tree. */
-export function snapshotProof(tree: SnapshotTree, account: string): { leafIndex: number; size: number; balance: number; proof: Buffer[]; root: string } | undefined {
+export function snapshotProof(
+  tree: SnapshotTree,
+  account: string,
+): { leafIndex: number; size: number; balance: number; proof: Buffer[]; root: string } | undefined {
   const leafIndex = tree.index.get(account);
   const row = leafIndex === undefined ? undefined : tree.sorted[leafIndex];
   if (leafIndex === undefined || row === undefined) return undefined;
-  return { leafIndex, size: tree.leaves.length, balance: row.balance, proof: inclusionProof(tree.leaves, leafIndex).map((h) => Buffer.from(h)), root: tree.root };
+  return {
+    leafIndex,
+    size: tree.leaves.length,
+    balance: row.balance,
+    proof: inclusionProof(tree.leaves, leafIndex).map((h) => Buffer.from(h)),
+    root: tree.root,
+  };
 }

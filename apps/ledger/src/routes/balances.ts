@@ -17,17 +17,23 @@ export function balanceRoutes(ledger: Ledger) {
 }
 
 export function accountRoutes(ledger: Ledger) {
-  return new Hono().get("/:account/entries", validator("param", zodHook(AccountParam)), validator("query", zodHook(EntriesQuery)), async (c) => {
-    const { account } = c.req.valid("param");
-    const q = c.req.valid("query");
-    await known(ledger, account);
-    const rows = await ledger.entriesPage(account, q.before ?? Number.MAX_SAFE_INTEGER, q.limit);
-    return c.json({ entries: rows, next: rows.length === q.limit ? rows[rows.length - 1]?.seq : undefined });
-  });
+  return new Hono().get(
+    "/:account/entries",
+    validator("param", zodHook(AccountParam)),
+    validator("query", zodHook(EntriesQuery)),
+    async (c) => {
+      const { account } = c.req.valid("param");
+      const q = c.req.valid("query");
+      await known(ledger, account);
+      const rows = await ledger.entriesPage(account, q.before ?? Number.MAX_SAFE_INTEGER, q.limit);
+      return c.json({ entries: rows, next: rows.length === q.limit ? rows[rows.length - 1]?.seq : undefined });
+    },
+  );
 }
 
 async function known(ledger: Ledger, account: string) {
   const row = await ledger.balance(account);
-  if (row === undefined) throw new PotluckHttpError(404, "unknown_account", `unknown account ${account}: it has no entries`, "account");
+  if (row === undefined)
+    throw new PotluckHttpError(404, "unknown_account", `unknown account ${account}: it has no entries`, "account");
   return row;
 }

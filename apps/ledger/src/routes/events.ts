@@ -31,7 +31,8 @@ export function eventRoutes(ledger: Ledger, auth: WriteAuth | undefined) {
 /** An applied or duplicate event is an answer; a refusal is a 4xx naming the field and the reason. */
 export function answer(outcome: AppendOutcome | undefined): EventOutcome {
   if (outcome === undefined) throw new Error("append returned no outcome");
-  if (outcome.status === "applied") return { eventId: outcome.eventId, status: "applied", seq: outcome.seq, hash: outcome.hash };
+  if (outcome.status === "applied")
+    return { eventId: outcome.eventId, status: "applied", seq: outcome.seq, hash: outcome.hash };
   if (outcome.status === "duplicate") return { eventId: outcome.eventId, status: "already_applied", seq: outcome.seq };
   const r = outcome.refusal;
   throw new PotluckHttpError(r.status, r.code, r.message, r.field);
@@ -45,15 +46,39 @@ export function answer(outcome: AppendOutcome | undefined): EventOutcome {
  * refused before the database is touched.
  */
 function mayWrite(writer: Writer, req: LedgerEventRequest): void {
-  if (req.kind === "earn") throw new PotluckHttpError(422, "unpaired_earn", `an earn is never accepted alone: credits reach ${req.account} only as the pair of a spend or settlement that pays it, or as the operator's adjust`, "kind");
+  if (req.kind === "earn")
+    throw new PotluckHttpError(
+      422,
+      "unpaired_earn",
+      `an earn is never accepted alone: credits reach ${req.account} only as the pair of a spend or settlement that pays it, or as the operator's adjust`,
+      "kind",
+    );
   if (writer.kind === "token") return;
-  if (req.kind === "adjust" || req.kind === "refund") throw new PotluckHttpError(403, "forbidden", `machine ${writer.machine} may not post ${req.kind} events; they are the operator's (write token)`, "kind");
+  if (req.kind === "adjust" || req.kind === "refund")
+    throw new PotluckHttpError(
+      403,
+      "forbidden",
+      `machine ${writer.machine} may not post ${req.kind} events; they are the operator's (write token)`,
+      "kind",
+    );
   if (req.kind === "settle" || req.kind === "void") return;
-  if (req.account !== writer.owner) throw new PotluckHttpError(403, "forbidden", `machine ${writer.machine} meters ${writer.owner}'s account, not ${req.account}`, "account");
+  if (req.account !== writer.owner)
+    throw new PotluckHttpError(
+      403,
+      "forbidden",
+      `machine ${writer.machine} meters ${writer.owner}'s account, not ${req.account}`,
+      "account",
+    );
 }
 
 /** For writes only the operator may make (signing a checkpoint, taking a snapshot). */
 export function operatorOnly(c: Context<{ Variables: WriterVariables }>, what: string): void {
   const writer = c.get("writer");
-  if (writer.kind !== "token") throw new PotluckHttpError(403, "forbidden", `${what} needs the ledger's write token; machine ${writer.machine} may only post its own owner's events`, "authorization");
+  if (writer.kind !== "token")
+    throw new PotluckHttpError(
+      403,
+      "forbidden",
+      `${what} needs the ledger's write token; machine ${writer.machine} may only post its own owner's events`,
+      "authorization",
+    );
 }

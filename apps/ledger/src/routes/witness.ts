@@ -8,10 +8,15 @@ export function witnessRoutes(witness: Witness) {
   return new Hono().post("/add-checkpoint", validator("json", zodHook(WitnessAddCheckpoint)), (c) => {
     const req = c.req.valid("json");
     try {
-      const cosignature = witness.addCheckpoint(req.oldSize, req.proof.map((h) => Buffer.from(h, "hex")), req.checkpoint);
+      const cosignature = witness.addCheckpoint(
+        req.oldSize,
+        req.proof.map((h) => Buffer.from(h, "hex")),
+        req.checkpoint,
+      );
       return c.json({ cosignature });
     } catch (error) {
-      if (error instanceof WitnessConflict) return c.json({ error: { code: "conflict", message: error.message }, knownSize: error.knownSize }, 409);
+      if (error instanceof WitnessConflict)
+        return c.json({ error: { code: "conflict", message: error.message }, knownSize: error.knownSize }, 409);
       throw new PotluckHttpError(422, "not_cosigned", `witness refused: ${(error as Error).message}`, "checkpoint");
     }
   });

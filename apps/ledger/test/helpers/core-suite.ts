@@ -30,11 +30,19 @@ export function coreSuite(make: () => Promise<{ ledger: Ledger; close: () => Pro
   });
 
   it("answers a repeated event as already applied and records a conflicting one", async () => {
-    const again = await ledger.append([ev({ kind: "adjust", eventId: "c-e1", account: "ann", delta: 1000, reason: "grant" })]);
+    const again = await ledger.append([
+      ev({ kind: "adjust", eventId: "c-e1", account: "ann", delta: 1000, reason: "grant" }),
+    ]);
     expect(again[0]).toMatchObject({ status: "duplicate", seq: 0 });
-    const conflict = await ledger.append([ev({ kind: "adjust", eventId: "c-e1", account: "ann", delta: 999, reason: "grant" })]);
+    const conflict = await ledger.append([
+      ev({ kind: "adjust", eventId: "c-e1", account: "ann", delta: 999, reason: "grant" }),
+    ]);
     expect(conflict[0]).toMatchObject({ status: "rejected", refusal: { code: "event_id_conflict", field: "eventId" } });
-    const inBatch = await ledger.append([ev({ kind: "adjust", eventId: "c-e9", account: "cat", delta: 5, reason: "grant" }), ev({ kind: "adjust", eventId: "c-e9", account: "cat", delta: 5, reason: "grant" }), ev({ kind: "adjust", eventId: "c-e9", account: "cat", delta: 6, reason: "grant" })]);
+    const inBatch = await ledger.append([
+      ev({ kind: "adjust", eventId: "c-e9", account: "cat", delta: 5, reason: "grant" }),
+      ev({ kind: "adjust", eventId: "c-e9", account: "cat", delta: 5, reason: "grant" }),
+      ev({ kind: "adjust", eventId: "c-e9", account: "cat", delta: 6, reason: "grant" }),
+    ]);
     expect(inBatch.map((o) => o.status)).toEqual(["applied", "duplicate", "rejected"]);
     expect(await ledger.balance("cat")).toMatchObject({ balance: 5 });
   });
@@ -49,7 +57,14 @@ export function coreSuite(make: () => Promise<{ ledger: Ledger; close: () => Pro
       ev({ kind: "hold", eventId: "c-x6", account: "cat", payee: "peer", amount: 6, jobId: "j" }),
     ]);
     const codes = out.map((o) => (o.status === "rejected" ? o.refusal.code : o.status));
-    expect(codes).toEqual(["overdraw", "unknown_account", "hold_closed", "unknown_hold", "refund_exceeds_spend", "overdraw"]);
+    expect(codes).toEqual([
+      "overdraw",
+      "unknown_account",
+      "hold_closed",
+      "unknown_hold",
+      "refund_exceeds_spend",
+      "overdraw",
+    ]);
   });
 
   it("signs checkpoints, proves consistency between them, and audits clean", async () => {
@@ -59,7 +74,13 @@ export function coreSuite(make: () => Promise<{ ledger: Ledger; close: () => Pro
     expect(cp1 && cp2 && cp2.size > cp1.size).toBe(true);
     const { verifyConsistency } = await import("@potluck/ledger-proof");
     const proof = await ledger.log.consistency(cp1?.size ?? 0, cp2?.size ?? 0);
-    verifyConsistency(cp1?.size ?? 0, cp2?.size ?? 0, proof, Buffer.from(cp1?.root ?? "", "hex"), Buffer.from(cp2?.root ?? "", "hex"));
+    verifyConsistency(
+      cp1?.size ?? 0,
+      cp2?.size ?? 0,
+      proof,
+      Buffer.from(cp1?.root ?? "", "hex"),
+      Buffer.from(cp2?.root ?? "", "hex"),
+    );
     const snap = await ledger.snapshot();
     expect(snap.accounts).toBe(4);
     const verdict = verifyProofBundle(await ledger.proofBundle("bob"), ledger.publicKey);

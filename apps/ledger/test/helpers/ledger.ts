@@ -9,7 +9,9 @@ import { createTestDb } from "./db.js";
 export const ORIGIN = "potluck.test/ledger";
 
 /** A ledger on its own fresh PostgreSQL database; `close()` drops it. */
-export async function testLedger(anchors: Anchor[] = []): Promise<{ ledger: Ledger; opened: OpenedDb; url: string; close: () => Promise<void> }> {
+export async function testLedger(
+  anchors: Anchor[] = [],
+): Promise<{ ledger: Ledger; opened: OpenedDb; url: string; close: () => Promise<void> }> {
   const tdb = await createTestDb();
   const opened = await openLedgerDb({ databaseUrl: tdb.url, dataDir: "/nonexistent" });
   const ledger = new Ledger(opened.db, generateSigner(ORIGIN), ORIGIN, anchors);
@@ -33,7 +35,11 @@ export async function grantAll(databaseUrl: string, accounts: readonly string[],
   const opened = await openLedgerDb({ databaseUrl, dataDir: "/nonexistent" });
   try {
     const ledger = new Ledger(opened.db, generateSigner(ORIGIN), ORIGIN);
-    await ledger.append(accounts.map((account) => ev({ kind: "adjust", eventId: `grant-${account}`, account, delta: amount, reason: "test grant" })));
+    await ledger.append(
+      accounts.map((account) =>
+        ev({ kind: "adjust", eventId: `grant-${account}`, account, delta: amount, reason: "test grant" }),
+      ),
+    );
   } finally {
     await opened.close();
   }

@@ -21,7 +21,9 @@ export class PrivateNats {
   }
 
   start(): void {
-    this.child = spawn("nats-server", ["-js", "-sd", this.dir, "-a", "127.0.0.1", "-p", String(this.port)], { stdio: "ignore" });
+    this.child = spawn("nats-server", ["-js", "-sd", this.dir, "-a", "127.0.0.1", "-p", String(this.port)], {
+      stdio: "ignore",
+    });
   }
 
   async stop(): Promise<void> {
@@ -54,7 +56,19 @@ export class PrivatePostgres {
   }
 
   async start(): Promise<void> {
-    await this.asPostgres(["pg_ctl", "-D", this.data, "-l", join(this.dir, "log"), "-w", "-t", "60", "-o", `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
+    await this.asPostgres([
+      "pg_ctl",
+      "-D",
+      this.data,
+      "-l",
+      join(this.dir, "log"),
+      "-w",
+      "-t",
+      "60",
+      "-o",
+      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      "start",
+    ]);
   }
 
   async stop(mode: "fast" | "immediate" = "fast"): Promise<void> {

@@ -9,7 +9,13 @@ export function missingGgufKeys(metadata: Record<string, unknown>): string[] {
   if (arch === undefined) return ["general.architecture"];
   const missing: string[] = [];
   const archMeta = asRecord(metadata[arch]);
-  for (const key of ["context_length", "embedding_length", "block_count", "feed_forward_length", "attention.head_count"]) {
+  for (const key of [
+    "context_length",
+    "embedding_length",
+    "block_count",
+    "feed_forward_length",
+    "attention.head_count",
+  ]) {
     if (typeof dig(archMeta, key) !== "number") missing.push(`${arch}.${key}`);
   }
   const epsilon = dig(archMeta, "attention.layer_norm_rms_epsilon") ?? dig(archMeta, "attention.layer_norm_epsilon");

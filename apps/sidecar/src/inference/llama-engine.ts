@@ -1,7 +1,24 @@
-import { getLlama, LlamaChat, LlamaLogLevel, readGgufFileInfo, type ChatHistoryItem, type Llama, type LlamaContext, type LlamaEmbeddingContext, type LlamaModel } from "node-llama-cpp";
+import {
+  getLlama,
+  LlamaChat,
+  LlamaLogLevel,
+  readGgufFileInfo,
+  type ChatHistoryItem,
+  type Llama,
+  type LlamaContext,
+  type LlamaEmbeddingContext,
+  type LlamaModel,
+} from "node-llama-cpp";
 import type { ModelInfo } from "@potluck/protocol";
 import { Channel } from "./channel.js";
-import { EngineError, type EmbedResult, type EngineEvent, type GenerateRequest, type InferenceEngine, type ModelSource } from "./engine.js";
+import {
+  EngineError,
+  type EmbedResult,
+  type EngineEvent,
+  type GenerateRequest,
+  type InferenceEngine,
+  type ModelSource,
+} from "./engine.js";
 import { missingGgufKeys } from "./gguf-check.js";
 import { probeLoad } from "./probe-load.js";
 import { isTinyModelMetadata } from "./model-sources.js";
@@ -46,7 +63,8 @@ export class LlamaEngine implements InferenceEngine {
   constructor(private readonly options: LlamaEngineOptions) {}
 
   async load(source: ModelSource): Promise<void> {
-    if (this.slots.has(source.id)) throw new Error(`loading model ${source.id}: a model with this id is already loaded or loading`);
+    if (this.slots.has(source.id))
+      throw new Error(`loading model ${source.id}: a model with this id is already loaded or loading`);
     const slot: Slot = {
       source,
       info: { id: source.id, state: "loading", progress: 0, testModel: source.testModel },
@@ -61,9 +79,18 @@ export class LlamaEngine implements InferenceEngine {
       slot.info = { ...slot.info, testModel };
       // Then loaded once in a child process: what llama.cpp would abort on ends the child only.
       const probe = await probeLoad(source.path);
-      if (!probe.ok) throw new Error(`${source.path}: ${probe.reason}; refusing to load it in the sidecar, which it would take down`);
+      if (!probe.ok)
+        throw new Error(
+          `${source.path}: ${probe.reason}; refusing to load it in the sidecar, which it would take down`,
+        );
       slot.loaded = await this.open(slot);
-      slot.info = { id: source.id, state: "ready", testModel, contextSize: slot.loaded.context.contextSize, ...(parameters > 0 ? { parameters } : {}) };
+      slot.info = {
+        id: source.id,
+        state: "ready",
+        testModel,
+        contextSize: slot.loaded.context.contextSize,
+        ...(parameters > 0 ? { parameters } : {}),
+      };
     } catch (error) {
       slot.info = { id: source.id, state: "failed", testModel: slot.info.testModel, reason: reasonOf(error) };
       throw new EngineError(503, "model_failed", `loading model ${source.id}: ${reasonOf(error)}`, { cause: error });
@@ -152,12 +179,19 @@ export class LlamaEngine implements InferenceEngine {
       .then((r) => r.metadata.stopReason)
       .finally(() => channel.end());
     try {
-      for await (const texts of channel.batches(request.batchWindowMs ?? 0)) yield { type: "token", text: texts.join("") };
+      for await (const texts of channel.batches(request.batchWindowMs ?? 0))
+        yield { type: "token", text: texts.join("") };
       const stopReason = await done;
       // Rendering and tokenizing the prompt a second time costs as much as a few tokens; only a
       // reply without a single token needs it.
-      promptTokens ??= chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
-      yield { type: "done", finishReason: stopReason === "maxTokens" ? "length" : "stop", usage: { promptTokens, completionTokens } };
+      promptTokens ??= chat.chatWrapper
+        .generateContextState({ chatHistory: history })
+        .contextText.tokenize(loaded.model.tokenizer).length;
+      yield {
+        type: "done",
+        finishReason: stopReason === "maxTokens" ? "length" : "stop",
+        usage: { promptTokens, completionTokens },
+      };
     } finally {
       // The consumer may stop early (client gone): stop the runtime before freeing the slot.
       abort.abort(new Error("consumer stopped reading"));
@@ -169,30 +203,50 @@ export class LlamaEngine implements InferenceEngine {
   private readySlot(id: string): Slot {
     const slot = this.slots.get(id);
     if (slot === undefined) throw new EngineError(404, "model_not_found", `model ${id} is not loaded here`);
-    if (slot.info.state === "loading") throw new EngineError(503, "model_not_ready", `model ${id} is still loading (${Math.round((slot.info.progress ?? 0) * 100)}%); retry shortly`);
-    if (slot.info.state === "failed") throw new EngineError(503, "model_failed", `model ${id} failed to load: ${slot.info.reason ?? "unknown reason"}`);
+    if (slot.info.state === "loading")
+      throw new EngineError(
+        503,
+        "model_not_ready",
+        `model ${id} is still loading (${Math.round((slot.info.progress ?? 0) * 100)}%); retry shortly`,
+      );
+    if (slot.info.state === "failed")
+      throw new EngineError(503, "model_failed", `model ${id} failed to load: ${slot.info.reason ?? "unknown reason"}`);
     return slot;
   }
 
   private loadedOf(slot: Slot): Loaded {
-    if (slot.loaded === undefined) throw new EngineError(503, "model_not_ready", `model ${slot.source.id} is not loaded`);
+    if (slot.loaded === undefined)
+      throw new EngineError(503, "model_not_ready", `model ${slot.source.id} is not loaded`);
     return slot.loaded;
   }
 
   /** The GGUF's metadata (validated) and its weight count (the sum over its tensors' shapes). */
   private async checkMetadata(source: ModelSource): Promise<{ metadata: Record<string, unknown>; parameters: number }> {
-    const info = await readGgufFileInfo(source.path, { readTensorInfo: true, logWarnings: false }).catch((error: unknown) => {
-      throw new Error(`reading GGUF metadata of ${source.path}: ${reasonOf(error)}`);
-    });
+    const info = await readGgufFileInfo(source.path, { readTensorInfo: true, logWarnings: false }).catch(
+      (error: unknown) => {
+        throw new Error(`reading GGUF metadata of ${source.path}: ${reasonOf(error)}`);
+      },
+    );
     const metadata = info.metadata as unknown as Record<string, unknown>;
     const missing = missingGgufKeys(metadata);
-    if (missing.length > 0) throw new Error(`${source.path} lacks required GGUF metadata (${missing.join(", ")}); refusing to load it because llama.cpp would abort the process`);
-    const parameters = (info.fullTensorInfo ?? info.tensorInfo ?? []).reduce((sum, tensor) => sum + tensor.dimensions.reduce<number>((n, d) => n * Number(d), 1), 0);
+    if (missing.length > 0)
+      throw new Error(
+        `${source.path} lacks required GGUF metadata (${missing.join(", ")}); refusing to load it because llama.cpp would abort the process`,
+      );
+    const parameters = (info.fullTensorInfo ?? info.tensorInfo ?? []).reduce(
+      (sum, tensor) => sum + tensor.dimensions.reduce<number>((n, d) => n * Number(d), 1),
+      0,
+    );
     return { metadata, parameters };
   }
 
   private async open(slot: Slot): Promise<Loaded> {
-    this.llama ??= getLlama({ build: "never", gpu: false, maxThreads: this.options.threads, logLevel: LlamaLogLevel.error });
+    this.llama ??= getLlama({
+      build: "never",
+      gpu: false,
+      maxThreads: this.options.threads,
+      logLevel: LlamaLogLevel.error,
+    });
     const llama = await this.llama;
     const model = await llama.loadModel({
       modelPath: slot.source.path,
@@ -205,7 +259,10 @@ export class LlamaEngine implements InferenceEngine {
       const threads = { ideal: this.options.threads, min: 1 };
       const contextSize = Math.min(model.trainContextSize, this.options.contextSizeMax);
       const context = await model.createContext({ contextSize, sequences: 1, threads });
-      const embedder = await model.createEmbeddingContext({ contextSize: Math.min(contextSize, this.options.embedContextSize), threads: this.options.threads });
+      const embedder = await model.createEmbeddingContext({
+        contextSize: Math.min(contextSize, this.options.embedContextSize),
+        threads: this.options.threads,
+      });
       const chat = new LlamaChat({ contextSequence: context.getSequence(), autoDisposeSequence: true });
       return { model, context, embedder, chat };
     } catch (error) {

@@ -12,7 +12,10 @@ export const modelsMax = 16;
  * variable for a missing path, a duplicate id or too many models.
  */
 export function resolveModelSources(spec: string, dataDir: string, tinySeed: number): ModelSource[] {
-  const entries = spec.split(",").map((part) => part.trim()).filter((part) => part.length > 0);
+  const entries = spec
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
   if (entries.length === 0) {
     const path = ensureTinyModel(join(dataDir, "models"), tinySeed);
     return [{ id: idOf(tinyModelFileName(tinySeed)), path, testModel: true }];
@@ -27,10 +30,21 @@ export function resolveModelSources(spec: string, dataDir: string, tinySeed: num
       throw new Error(`POTLUCK_MODELS: ${path} does not exist`);
     }
     if (!isDir) files.push(path);
-    else files.push(...readdirSync(path).filter((f) => f.endsWith(".gguf")).sort().map((f) => join(path, f)));
+    else
+      files.push(
+        ...readdirSync(path)
+          .filter((f) => f.endsWith(".gguf"))
+          .sort()
+          .map((f) => join(path, f)),
+      );
   }
-  if (files.length > modelsMax) throw new Error(`POTLUCK_MODELS: ${files.length} model files; at most ${modelsMax} are loaded by one sidecar`);
-  const sources = files.map((path) => ({ id: idOf(basename(path)), path, testModel: basename(path).startsWith("potluck-tiny-test-model") }));
+  if (files.length > modelsMax)
+    throw new Error(`POTLUCK_MODELS: ${files.length} model files; at most ${modelsMax} are loaded by one sidecar`);
+  const sources = files.map((path) => ({
+    id: idOf(basename(path)),
+    path,
+    testModel: basename(path).startsWith("potluck-tiny-test-model"),
+  }));
   const seen = new Set<string>();
   for (const source of sources) {
     if (seen.has(source.id)) throw new Error(`POTLUCK_MODELS: two files are both model ${source.id}; rename one`);

@@ -42,7 +42,9 @@ const probeChild = fileURLToPath(new URL("./probe-child.mjs", import.meta.url));
 
 function runProbe(path: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [probeChild, path, String(ProbeLoadLimits.contextTokens)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [probeChild, path, String(ProbeLoadLimits.contextTokens)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     const keep = (part: Buffer) => {
       output = (output + part.toString("utf8")).slice(-ProbeLoadLimits.outputBytesMax);
@@ -61,7 +63,11 @@ function runProbe(path: string, timeoutMs: number): Promise<ProbeResult> {
     child.once("close", (code, signal) => {
       clearTimeout(timer);
       if (code === 0 && output.includes("probe-load ok")) return done({ ok: true });
-      const how = timedOut ? `did not finish within ${timeoutMs} ms` : signal !== null ? `crashed (${signal})` : `failed (exit code ${code})`;
+      const how = timedOut
+        ? `did not finish within ${timeoutMs} ms`
+        : signal !== null
+          ? `crashed (${signal})`
+          : `failed (exit code ${code})`;
       done({ ok: false, reason: `loading it in a probe process ${how}: ${lastLines(output) || "no output"}` });
     });
   });
@@ -69,7 +75,10 @@ function runProbe(path: string, timeoutMs: number): Promise<ProbeResult> {
 
 /** llama.cpp's assertion or the thrown error is at the end; a stack trace after it is noise. */
 function lastLines(output: string): string {
-  const lines = output.split("\n").map((line) => line.trim()).filter((line) => line.length > 0 && !line.startsWith("at ") && !line.startsWith("Node.js v"));
+  const lines = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith("at ") && !line.startsWith("Node.js v"));
   return lines.slice(-2).join(" / ").slice(0, 500);
 }
 

@@ -24,7 +24,11 @@ export class RequestQueue {
       return this.releaser();
     }
     if (this.waiting.length >= this.options.waitingMax) {
-      throw new EngineError(503, "queue_full", `model ${this.name} is busy: its request queue is full (${this.options.waitingMax} waiting); retry shortly`);
+      throw new EngineError(
+        503,
+        "queue_full",
+        `model ${this.name} is busy: its request queue is full (${this.options.waitingMax} waiting); retry shortly`,
+      );
     }
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {

@@ -1,4 +1,13 @@
-import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { crc32 } from "node:zlib";
 
 /**
@@ -34,7 +43,11 @@ export function annFilePaths(base: string): { index: string; meta: string } {
  * file renamed into place, the description last: a crash between the two leaves a description
  * whose checksum no longer matches, which reads as stale.
  */
-export function writeAnnFile(base: string, save: (path: string) => void, meta: Omit<AnnFileMeta, "format" | "indexBytes" | "indexCrc32">): void {
+export function writeAnnFile(
+  base: string,
+  save: (path: string) => void,
+  meta: Omit<AnnFileMeta, "format" | "indexBytes" | "indexCrc32">,
+): void {
   const paths = annFilePaths(base);
   save(`${paths.index}.tmp`);
   syncFile(`${paths.index}.tmp`);
@@ -50,7 +63,10 @@ export function writeAnnFile(base: string, save: (path: string) => void, meta: O
  * The saved description, if there is one, it is whole, it was built with `identity`, and the
  * index file beside it is the one it describes; otherwise why not (logged by the caller).
  */
-export function readAnnFile(base: string, identity: AnnFileIdentity): { meta: AnnFileMeta; indexPath: string } | { reason: string } {
+export function readAnnFile(
+  base: string,
+  identity: AnnFileIdentity,
+): { meta: AnnFileMeta; indexPath: string } | { reason: string } {
   const paths = annFilePaths(base);
   if (!existsSync(paths.meta) || !existsSync(paths.index)) return { reason: "no saved index" };
   let meta: AnnFileMeta;
@@ -59,11 +75,14 @@ export function readAnnFile(base: string, identity: AnnFileIdentity): { meta: An
   } catch {
     return { reason: "index description is not JSON" };
   }
-  if (meta.format !== annFileFormat || !Array.isArray(meta.ids)) return { reason: `index description format ${String(meta.format)}, expected ${annFileFormat}` };
+  if (meta.format !== annFileFormat || !Array.isArray(meta.ids))
+    return { reason: `index description format ${String(meta.format)}, expected ${annFileFormat}` };
   for (const field of ["embedderId", "dimensions", "connectivity", "quantization"] as const) {
-    if (meta[field] !== identity[field]) return { reason: `index built with ${field} ${String(meta[field])}, store uses ${String(identity[field])}` };
+    if (meta[field] !== identity[field])
+      return { reason: `index built with ${field} ${String(meta[field])}, store uses ${String(identity[field])}` };
   }
-  if (statSync(paths.index).size !== meta.indexBytes) return { reason: "index file size differs from its description (torn write?)" };
+  if (statSync(paths.index).size !== meta.indexBytes)
+    return { reason: "index file size differs from its description (torn write?)" };
   if (crc32(readFileSync(paths.index)) !== meta.indexCrc32) return { reason: "index file checksum mismatch (corrupt)" };
   return { meta, indexPath: paths.index };
 }

@@ -139,7 +139,12 @@ export class AnnIndex {
 
   /** Adopts the saved graph if it describes exactly this segment's records; else says why not. */
   private load(persist: AnnPersistence): string | undefined {
-    const file = readAnnFile(persist.base, { embedderId: persist.embedderId, dimensions: this.segment.dimensions, connectivity: this.options.connectivity, quantization: this.options.quantization });
+    const file = readAnnFile(persist.base, {
+      embedderId: persist.embedderId,
+      dimensions: this.segment.dimensions,
+      connectivity: this.options.connectivity,
+      quantization: this.options.quantization,
+    });
     if ("reason" in file) return file.reason;
     const rows = this.segment.rows();
     const live = file.meta.ids.reduce((n, id) => (id === null ? n : n + 1), 0);

@@ -25,7 +25,11 @@ export type PeerOutcome =
   | { status: "disabled" | "unreachable" | "timeout" | "error"; reason: string };
 
 /** Asks one peer's POST /peer/memory/search; must honour `signal` (the fleet deadline). */
-export type PeerSearcher = (peer: FleetPeer, body: PeerMemorySearchRequest, signal: AbortSignal) => Promise<PeerOutcome>;
+export type PeerSearcher = (
+  peer: FleetPeer,
+  body: PeerMemorySearchRequest,
+  signal: AbortSignal,
+) => Promise<PeerOutcome>;
 
 /** A fixed list of peers (tests). */
 export function staticRoster(peers: readonly FleetPeer[]): FleetRoster {
@@ -70,7 +74,9 @@ export async function fleetSearch({
   deadlineMs?: number;
   limit: number;
 }): Promise<MemorySearchResponse> {
-  const peers = (await roster.peers()).filter((peer) => peer.machine !== self && allowed(peer)).slice(0, MemoryLimits.fleetPeersMax);
+  const peers = (await roster.peers())
+    .filter((peer) => peer.machine !== self && allowed(peer))
+    .slice(0, MemoryLimits.fleetPeersMax);
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), Math.min(deadlineMs, MemoryLimits.fleetDeadlineMsMax));
   try {
@@ -99,15 +105,27 @@ export function mergeByScore(hits: readonly MemorySearchHit[], limit: number): M
   return sorted.filter((hit) => hit.record.pinned || unpinned++ < limit);
 }
 
-async function askOne(peer: FleetPeer, body: PeerMemorySearchRequest, search: PeerSearcher, signal: AbortSignal): Promise<{ outcome: PeerOutcome; latencyMs: number }> {
+async function askOne(
+  peer: FleetPeer,
+  body: PeerMemorySearchRequest,
+  search: PeerSearcher,
+  signal: AbortSignal,
+): Promise<{ outcome: PeerOutcome; latencyMs: number }> {
   const started = performance.now();
   // The deadline wins even against a searcher that ignores its signal.
   const timedOut = new Promise<PeerOutcome>((resolve) => {
     if (signal.aborted) resolve({ status: "timeout", reason: "no answer before the fleet deadline" });
-    signal.addEventListener("abort", () => resolve({ status: "timeout", reason: "no answer before the fleet deadline" }), { once: true });
+    signal.addEventListener(
+      "abort",
+      () => resolve({ status: "timeout", reason: "no answer before the fleet deadline" }),
+      { once: true },
+    );
   });
   const outcome = await Promise.race([
-    search(peer, body, signal).catch((error: unknown): PeerOutcome => ({ status: "error", reason: error instanceof Error ? error.message : String(error) })),
+    search(peer, body, signal).catch((error: unknown): PeerOutcome => ({
+      status: "error",
+      reason: error instanceof Error ? error.message : String(error),
+    })),
     timedOut,
   ]);
   return { outcome, latencyMs: performance.now() - started };
@@ -116,9 +134,12 @@ async function askOne(peer: FleetPeer, body: PeerMemorySearchRequest, search: Pe
 /** A failed search as the fleet reports it: how the peer answered, in its own words where it gave some. */
 function outcomeOf(error: unknown, signal: AbortSignal): PeerOutcome {
   if (signal.aborted) return { status: "timeout", reason: "no answer before the fleet deadline" };
-  if (!(error instanceof PeerCallError)) return { status: "error", reason: error instanceof Error ? error.message : String(error) };
-  if (error.status === 503) return { status: "disabled", reason: error.serverMessage ?? "peer memory search is off on that machine" };
-  if (error.kind === PeerErrorKind.http) return { status: "error", reason: `HTTP ${error.status ?? 0}: ${error.serverMessage ?? "no error body"}` };
+  if (!(error instanceof PeerCallError))
+    return { status: "error", reason: error instanceof Error ? error.message : String(error) };
+  if (error.status === 503)
+    return { status: "disabled", reason: error.serverMessage ?? "peer memory search is off on that machine" };
+  if (error.kind === PeerErrorKind.http)
+    return { status: "error", reason: `HTTP ${error.status ?? 0}: ${error.serverMessage ?? "no error body"}` };
   if (error.kind === PeerErrorKind.invalid) return { status: "error", reason: error.message };
   return { status: "unreachable", reason: error.message };
 }

@@ -20,8 +20,10 @@ const weights = { word: 1, pair: 0.6, trigram: 0.35 } as const;
 
 /** Words so common they only add noise to a question-versus-statement match. */
 const stopwords = new Set(
-  ("a an and are as at be by did do does for from had has have how i in is it its me my of on or our so that the " +
-    "their them there these this to was we were what when where which who why will with you your").split(" "),
+  (
+    "a an and are as at be by did do does for from had has have how i in is it its me my of on or our so that the " +
+    "their them there these this to was we were what when where which who why will with you your"
+  ).split(" "),
 );
 
 /** Only the first this-many tokens count: memory texts are bounded, and so is the work per embed. */
@@ -46,7 +48,11 @@ export function lexicalVector(text: string, dimensions: number): Float32Array {
 }
 
 function tokenize(text: string): string[] {
-  const words = text.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const words =
+    text
+      .normalize("NFKC")
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? [];
   const kept: string[] = [];
   for (const word of words) {
     if (kept.length >= tokensMax) break;

@@ -39,7 +39,8 @@ export async function createLlamaEmbedder({
         if (closed) throw new Error("embedding: the embedder is closed");
         const embedding = await context.getEmbeddingFor(text);
         const vector = Float32Array.from(embedding.vector);
-        if (vector.length !== dimensions) throw new Error(`embedding: model returned ${vector.length} dimensions, expected ${dimensions}`);
+        if (vector.length !== dimensions)
+          throw new Error(`embedding: model returned ${vector.length} dimensions, expected ${dimensions}`);
         if (!normalizeInPlace(vector)) vector[0] = 1;
         return vector;
       });

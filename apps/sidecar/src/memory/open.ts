@@ -23,7 +23,10 @@ export interface OpenedMemory {
 
 /** Loads the embedder (now, not on the first request) and opens the store in DATA_DIR/memory. */
 export async function openMemory(options: OpenMemoryOptions): Promise<OpenedMemory> {
-  const embedder = options.embedModel === undefined ? createLexicalEmbedder() : await createLlamaEmbedder({ modelPath: options.embedModel });
+  const embedder =
+    options.embedModel === undefined
+      ? createLexicalEmbedder()
+      : await createLlamaEmbedder({ modelPath: options.embedModel });
   const store = await MemoryStore.open({
     dir: join(options.dataDir, "memory"),
     embedder,

@@ -8,7 +8,8 @@ export class LruCache<V> {
   misses = 0;
 
   constructor(readonly entriesMax: number) {
-    if (!Number.isInteger(entriesMax) || entriesMax < 1) throw new Error(`LRU size must be a positive integer, got ${entriesMax}`);
+    if (!Number.isInteger(entriesMax) || entriesMax < 1)
+      throw new Error(`LRU size must be a positive integer, got ${entriesMax}`);
   }
 
   get size(): number {

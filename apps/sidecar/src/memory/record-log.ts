@@ -1,4 +1,15 @@
-import { closeSync, createReadStream, existsSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { crc32 } from "node:zlib";
@@ -29,9 +40,7 @@ export interface CorruptReport {
 }
 
 type LogOp =
-  | { t: "put"; r: MemoryRecord & { v: string } }
-  | { t: "del"; id: string }
-  | { t: "touch"; at: string; ids: string[] };
+  { t: "put"; r: MemoryRecord & { v: string } } | { t: "del"; id: string } | { t: "touch"; at: string; ids: string[] };
 
 const corruptSamplesMax = 10;
 /** Compaction waits until at least this many lines are dead, so small stores never churn. */
@@ -75,7 +84,8 @@ export class RecordLog {
 
   touch(at: string, ids: readonly string[]): void {
     const lines: string[] = [];
-    for (let i = 0; i < ids.length; i += touchIdsPerLineMax) lines.push(encode({ t: "touch", at, ids: ids.slice(i, i + touchIdsPerLineMax) }));
+    for (let i = 0; i < ids.length; i += touchIdsPerLineMax)
+      lines.push(encode({ t: "touch", at, ids: ids.slice(i, i + touchIdsPerLineMax) }));
     if (lines.length > 0) this.append(lines);
   }
 
@@ -191,7 +201,8 @@ function applyOp(replay: LogReplay, op: ValidOp): void {
   }
 }
 
-type ValidOp = { t: "put"; record: StoredRecord } | { t: "del"; id: string } | { t: "touch"; at: string; ids: string[] };
+type ValidOp =
+  { t: "put"; record: StoredRecord } | { t: "del"; id: string } | { t: "touch"; at: string; ids: string[] };
 
 /** A decoded operation, or a string saying why the line is corrupt. */
 function decodeLine(line: string): ValidOp | string {
@@ -212,13 +223,19 @@ function validateOp(op: unknown): ValidOp | string {
   if (typeof op !== "object" || op === null) return "not an object";
   const candidate = op as Partial<Record<"t" | "id" | "at" | "ids" | "r", unknown>>;
   if (candidate.t === "del" && typeof candidate.id === "string") return { t: "del", id: candidate.id };
-  if (candidate.t === "touch" && typeof candidate.at === "string" && Array.isArray(candidate.ids) && candidate.ids.every((id) => typeof id === "string")) {
+  if (
+    candidate.t === "touch" &&
+    typeof candidate.at === "string" &&
+    Array.isArray(candidate.ids) &&
+    candidate.ids.every((id) => typeof id === "string")
+  ) {
     return { t: "touch", at: candidate.at, ids: candidate.ids as string[] };
   }
   if (candidate.t !== "put" || typeof candidate.r !== "object" || candidate.r === null) return "unknown operation";
   const raw = candidate.r as { v?: unknown };
   const parsed = MemoryRecord.safeParse(raw);
-  if (!parsed.success) return `bad record: ${parsed.error.issues[0]?.path.join(".") ?? "?"} ${parsed.error.issues[0]?.message ?? ""}`.trim();
+  if (!parsed.success)
+    return `bad record: ${parsed.error.issues[0]?.path.join(".") ?? "?"} ${parsed.error.issues[0]?.message ?? ""}`.trim();
   const vector = typeof raw.v === "string" ? decodeVector(raw.v) : undefined;
   if (vector === undefined) return `bad vector for record ${parsed.data.id}`;
   return { t: "put", record: { ...parsed.data, vector } };
@@ -228,7 +245,8 @@ async function copyCorruptLines(from: string, to: string): Promise<void> {
   const fd = openSync(to, "w");
   try {
     const lines = createInterface({ input: createReadStream(from, { encoding: "utf8" }), crlfDelay: Infinity });
-    for await (const line of lines) if (line.length > 0 && typeof decodeLine(line) === "string") writeSync(fd, `${line}\n`);
+    for await (const line of lines)
+      if (line.length > 0 && typeof decodeLine(line) === "string") writeSync(fd, `${line}\n`);
     fdatasyncSync(fd);
   } finally {
     closeSync(fd);

@@ -35,7 +35,10 @@ export interface MemoryRouteDeps {
   fleet?: { roster: FleetRoster; search: PeerSearcher };
 }
 
-export interface PeerMemoryRouteDeps extends Pick<MemoryRouteDeps, "store" | "machine" | "owner" | "peerSearchEnabled" | "shares"> {
+export interface PeerMemoryRouteDeps extends Pick<
+  MemoryRouteDeps,
+  "store" | "machine" | "owner" | "peerSearchEnabled" | "shares"
+> {
   /** The shared signed-peer-request check: unsigned, unknown, stale or replayed requests get 401; sets `c.get("peer")`. */
   auth: MiddlewareHandler;
 }
@@ -61,27 +64,52 @@ export function memoryRoutes(deps: MemoryRouteDeps) {
       const request = c.req.valid("json");
       const local = toHits(await store.search(request.query, request, { touch: true }), machine);
       if (request.scope === "local" || deps.fleet === undefined) {
-        const body: MemorySearchResponse = { hits: local, machines: [{ machine, status: "answered", hits: local.length }] };
+        const body: MemorySearchResponse = {
+          hits: local,
+          machines: [{ machine, status: "answered", hits: local.length }],
+        };
         return c.json(body);
       }
       const { scope: _scope, deadlineMs, ...peerBody } = request;
       // The query text goes only to machines allowed to answer it: own machines, and machines of
       // an owner this machine shares the named project with. Nobody else hears of the query.
-      const allowed = (peer: FleetPeer) => peer.owner === deps.owner || (request.project !== undefined && deps.shares.allows(peer.owner, request.project));
-      const body = await fleetSearch({ self: machine, local, roster: deps.fleet.roster, allowed, search: deps.fleet.search, body: peerBody, deadlineMs, limit: request.limit });
+      const allowed = (peer: FleetPeer) =>
+        peer.owner === deps.owner || (request.project !== undefined && deps.shares.allows(peer.owner, request.project));
+      const body = await fleetSearch({
+        self: machine,
+        local,
+        roster: deps.fleet.roster,
+        allowed,
+        search: deps.fleet.search,
+        body: peerBody,
+        deadlineMs,
+        limit: request.limit,
+      });
       return c.json(body);
     })
     .get("/memory/status", (c) => c.json(memoryStatus(deps)))
     .get("/memory/sharing", (c) => c.json(sharingOf(deps)))
     .post("/memory/sharing/shares", validator("json", zodHook(ProjectShare)), (c) => {
       const grant = c.req.valid("json");
-      if (grant.owner === deps.owner) throw new PotluckHttpError(400, ErrorCode.invalidRequest, `owner: ${grant.owner} is this machine's own owner; own machines share by the opt-in (potluck memory share on)`, "owner");
+      if (grant.owner === deps.owner)
+        throw new PotluckHttpError(
+          400,
+          ErrorCode.invalidRequest,
+          `owner: ${grant.owner} is this machine's own owner; own machines share by the opt-in (potluck memory share on)`,
+          "owner",
+        );
       deps.shares.share(grant);
       return c.json(sharingOf(deps));
     })
     .delete("/memory/sharing/shares", validator("json", zodHook(ProjectShare)), (c) => {
       const grant = c.req.valid("json");
-      if (!deps.shares.unshare(grant)) throw new PotluckHttpError(404, ErrorCode.notFound, `project ${grant.project} is not shared with ${grant.owner}`, "project");
+      if (!deps.shares.unshare(grant))
+        throw new PotluckHttpError(
+          404,
+          ErrorCode.notFound,
+          `project ${grant.project} is not shared with ${grant.owner}`,
+          "project",
+        );
       return c.json(sharingOf(deps));
     })
     .put("/memory/peer-search", validator("json", zodHook(PeerSharingRequest)), (c) => {
@@ -90,11 +118,13 @@ export function memoryRoutes(deps: MemoryRouteDeps) {
     })
     .get("/memory/:id", (c) => {
       const record = store.get(c.req.param("id"));
-      if (record === undefined) throw new PotluckHttpError(404, ErrorCode.notFound, `no memory with id ${c.req.param("id")}`, "id");
+      if (record === undefined)
+        throw new PotluckHttpError(404, ErrorCode.notFound, `no memory with id ${c.req.param("id")}`, "id");
       return c.json({ record });
     })
     .delete("/memory/:id", (c) => {
-      if (!store.delete(c.req.param("id"))) throw new PotluckHttpError(404, ErrorCode.notFound, `no memory with id ${c.req.param("id")}`, "id");
+      if (!store.delete(c.req.param("id")))
+        throw new PotluckHttpError(404, ErrorCode.notFound, `no memory with id ${c.req.param("id")}`, "id");
       return c.body(null, 204);
     });
   return jsonErrors(app);
@@ -116,8 +146,14 @@ export function peerMemoryRoutes(deps: PeerMemoryRouteDeps) {
       const project = scopeFor(deps, c.get("peer"), request.project);
       const scored = await deps.store.search(request.query, { ...request, project }, { touch: false });
       // The store filters by project already; a grant's boundary is checked once more on the way out.
-      const hits = toHits(project === undefined ? scored : scored.filter((s) => s.record.project === project), deps.machine);
-      const body: MemorySearchResponse = { hits, machines: [{ machine: deps.machine, status: "answered", hits: hits.length }] };
+      const hits = toHits(
+        project === undefined ? scored : scored.filter((s) => s.record.project === project),
+        deps.machine,
+      );
+      const body: MemorySearchResponse = {
+        hits,
+        machines: [{ machine: deps.machine, status: "answered", hits: hits.length }],
+      };
       return c.json(body);
     });
   return jsonErrors(app);
@@ -128,20 +164,39 @@ export function peerMemoryRoutes(deps: PeerMemoryRouteDeps) {
  * refusal that says why: 503 while an own machine's opt-in is off, 403 for another owner without
  * a grant for the named project.
  */
-function scopeFor(deps: PeerMemoryRouteDeps, peer: { machine: string; owner: string } | undefined, project: string | undefined): string | undefined {
+function scopeFor(
+  deps: PeerMemoryRouteDeps,
+  peer: { machine: string; owner: string } | undefined,
+  project: string | undefined,
+): string | undefined {
   // The owner is the verified signer's roster entry's (the signature middleware set it), never the request's.
   const caller = peer?.machine;
   const owner = peer?.owner;
-  if (owner === undefined) throw new PotluckHttpError(403, ErrorCode.forbidden, `the signing machine ${caller ?? "(none)"} has no owner on this machine's roster, so none of its memory is shared with it`);
+  if (owner === undefined)
+    throw new PotluckHttpError(
+      403,
+      ErrorCode.forbidden,
+      `the signing machine ${caller ?? "(none)"} has no owner on this machine's roster, so none of its memory is shared with it`,
+    );
   if (owner === deps.owner) {
     if (!deps.peerSearchEnabled()) throw new PotluckHttpError(503, ErrorCode.unavailable, peerSearchDisabledReason);
     return project;
   }
   if (project === undefined) {
-    throw new PotluckHttpError(403, "not_shared", `${caller} belongs to ${owner}, another owner: its searches must name a project this machine shares with ${owner}`, "project");
+    throw new PotluckHttpError(
+      403,
+      "not_shared",
+      `${caller} belongs to ${owner}, another owner: its searches must name a project this machine shares with ${owner}`,
+      "project",
+    );
   }
   if (!deps.shares.allows(owner, project)) {
-    throw new PotluckHttpError(403, "not_shared", `project ${project} is not shared with ${owner} (the owner of ${caller}); the owner of ${deps.machine} can share it with \`potluck memory share ${project} --with ${owner}\``, "project");
+    throw new PotluckHttpError(
+      403,
+      "not_shared",
+      `project ${project} is not shared with ${owner} (the owner of ${caller}); the owner of ${deps.machine} can share it with \`potluck memory share ${project} --with ${owner}\``,
+      "project",
+    );
   }
   return project;
 }
@@ -157,7 +212,14 @@ export function memoryStatus(deps: Pick<MemoryRouteDeps, "store" | "machine" | "
     machine: deps.machine,
     embedder: { id: deps.store.embedder.id, dimensions: deps.store.embedder.dimensions },
     ...counts,
-    ann: deps.store.annStates().map(({ project, tier, source, indexed, rebuildReason, saveError }) => ({ project, tier, source, indexed, rebuildReason, saveError })),
+    ann: deps.store.annStates().map(({ project, tier, source, indexed, rebuildReason, saveError }) => ({
+      project,
+      tier,
+      source,
+      indexed,
+      rebuildReason,
+      saveError,
+    })),
     peerSearchEnabled: deps.peerSearchEnabled(),
   };
 }

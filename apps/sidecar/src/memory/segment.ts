@@ -65,7 +65,8 @@ export class VectorSegment implements EntrySegment {
     entry.row = row;
     if (entry.record.pinned) this.pinnedRows++;
     this.ann?.add(entry);
-    if (this.ann === undefined && this.size >= this.annOptions.thresholdRows) this.ann = new AnnIndex(this, this.annOptions, this.annPersistence);
+    if (this.ann === undefined && this.size >= this.annOptions.thresholdRows)
+      this.ann = new AnnIndex(this, this.annOptions, this.annPersistence);
   }
 
   remove(entry: Entry): void {
@@ -97,7 +98,8 @@ export class VectorSegment implements EntrySegment {
   staleEntries(beforeMs: number): Entry[] {
     const stale: Entry[] = [];
     for (let row = 0; row < this.entries.length; row++) {
-      if ((this.accessedMs[row] ?? 0) < beforeMs && this.entries[row]?.record.pinned === false) stale.push(this.entries[row] as Entry);
+      if ((this.accessedMs[row] ?? 0) < beforeMs && this.entries[row]?.record.pinned === false)
+        stale.push(this.entries[row] as Entry);
     }
     return stale;
   }
@@ -105,7 +107,8 @@ export class VectorSegment implements EntrySegment {
   /** How many rows a filter would drop: the scan asks for this many extra so `limit` survive it. */
   excludedRows(minConfidence: number): number {
     let excluded = this.pinnedRows;
-    if (minConfidence > 0) for (let row = 0; row < this.entries.length; row++) if ((this.confidence[row] ?? 0) < minConfidence) excluded++;
+    if (minConfidence > 0)
+      for (let row = 0; row < this.entries.length; row++) if ((this.confidence[row] ?? 0) < minConfidence) excluded++;
     return excluded;
   }
 
@@ -117,12 +120,22 @@ export class VectorSegment implements EntrySegment {
     const count = Math.min(k, this.entries.length);
     if (count === 0) return [];
     if (!exact && this.ann?.ready === true) {
-      const hits = this.rescored(this.ann.search(query, Math.min(this.entries.length, Math.max(count, this.annOptions.candidatesMin))), query);
+      const hits = this.rescored(
+        this.ann.search(query, Math.min(this.entries.length, Math.max(count, this.annOptions.candidatesMin))),
+        query,
+      );
       if (hits.length > count) hits.length = count;
       return hits;
     }
     const matrix = this.data.subarray(0, this.entries.length * this.dimensions);
-    const found = usearch.exactSearch(matrix, query, this.dimensions, count, usearch.MetricKind.IP, scanThreads) as Matches;
+    const found = usearch.exactSearch(
+      matrix,
+      query,
+      this.dimensions,
+      count,
+      usearch.MetricKind.IP,
+      scanThreads,
+    ) as Matches;
     const hits: ScoredEntry[] = [];
     for (let i = 0; i < found.keys.length; i++) {
       const entry = this.entries[Number(found.keys[i])];

@@ -35,7 +35,10 @@ const SharesFile = z.object({ version: z.literal(1), shares: z.array(ProjectShar
  * process only (tests). A file that cannot be read shares nothing, says why, and is replaced by
  * the next change: failing closed keeps a corrupt file from sharing more than was granted.
  */
-export function peerSharing(initial: boolean, options: { path?: string; log?: (message: string) => void } = {}): PeerSharing {
+export function peerSharing(
+  initial: boolean,
+  options: { path?: string; log?: (message: string) => void } = {},
+): PeerSharing {
   let enabled = initial;
   const { path } = options;
   const grants: ProjectShare[] = path === undefined ? [] : readShares(path, options.log ?? (() => undefined));
@@ -53,7 +56,11 @@ export function peerSharing(initial: boolean, options: { path?: string; log?: (m
     share: (grant) => {
       if (grants.some((g) => key(g) === key(grant))) return;
       if (grants.length >= MemoryLimits.sharesMax) {
-        throw new PotluckHttpError(409, ErrorCode.conflict, `this machine already shares ${MemoryLimits.sharesMax} projects, the most it keeps; unshare one first`);
+        throw new PotluckHttpError(
+          409,
+          ErrorCode.conflict,
+          `this machine already shares ${MemoryLimits.sharesMax} projects, the most it keeps; unshare one first`,
+        );
       }
       save([...grants, { project: grant.project, owner: grant.owner }]);
     },
@@ -73,13 +80,17 @@ function readShares(path: string, log: (message: string) => void): ProjectShare[
     text = readFileSync(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    log(`reading memory shares ${path}: ${error instanceof Error ? error.message : String(error)}; nothing is shared with other owners`);
+    log(
+      `reading memory shares ${path}: ${error instanceof Error ? error.message : String(error)}; nothing is shared with other owners`,
+    );
     return [];
   }
   try {
     return SharesFile.parse(JSON.parse(text)).shares;
   } catch (error) {
-    log(`reading memory shares ${path}: not a valid shares file (${error instanceof Error ? error.message.slice(0, 200) : String(error)}); nothing is shared with other owners`);
+    log(
+      `reading memory shares ${path}: not a valid shares file (${error instanceof Error ? error.message.slice(0, 200) : String(error)}); nothing is shared with other owners`,
+    );
     return [];
   }
 }

@@ -1,7 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ErrorCode, MemoryLimits, PotluckHttpError, type MemoryRecord, type MemoryWriteRequest } from "@potluck/protocol";
+import {
+  ErrorCode,
+  MemoryLimits,
+  PotluckHttpError,
+  type MemoryRecord,
+  type MemoryWriteRequest,
+} from "@potluck/protocol";
 import type { Embedder } from "./embedder.js";
 import { normalizeInPlace } from "./embedder.js";
 import { LruCache } from "./query-cache.js";
@@ -73,7 +79,14 @@ export const StoreDefaults = {
    * tools/bench/retrieval/ann-sweep.ts times every variant interleaved at 100,000 rows; i8 with 20
    * re-scored candidates beat bf16 with 10 on both recall and latency (BENCHMARKS.md, "Retrieval").
    */
-  ann: { thresholdRows: 20_000, buildBatchRows: 512, connectivity: 16, expansionSearch: 96, quantization: "i8", candidatesMin: 20 } satisfies AnnOptions,
+  ann: {
+    thresholdRows: 20_000,
+    buildBatchRows: 512,
+    connectivity: 16,
+    expansionSearch: 96,
+    quantization: "i8",
+    candidatesMin: 20,
+  } satisfies AnnOptions,
 } as const;
 
 interface Tiers {
@@ -121,7 +134,10 @@ export class MemoryStore {
   /** Opens the log in `options.dir`, replays it and sorts records into searchable, foreign and corrupt. */
   static async open(options: MemoryStoreOptions): Promise<MemoryStore> {
     const { log, replay } = await RecordLog.open(options.dir).catch((error: unknown) => {
-      throw new Error(`opening memory store in ${options.dir}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(
+        `opening memory store in ${options.dir}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     });
     const store = new MemoryStore(log, options.embedder, replay.corrupt, options);
     for (const record of replay.records.values()) store.adopt(record);
@@ -210,7 +226,11 @@ export class MemoryStore {
    * cold tier skipped unless `includeCold`, min-confidence, best `limit` by cosine; then every
    * pinned record in scope is added whatever its score, confidence or age.
    */
-  searchVector(query: Float32Array, filters: SearchFilters, { exact = false }: { exact?: boolean } = {}): ScoredEntry[] {
+  searchVector(
+    query: Float32Array,
+    filters: SearchFilters,
+    { exact = false }: { exact?: boolean } = {},
+  ): ScoredEntry[] {
     const nowMs = this.now();
     const scoped = this.scopedTiers(filters.project);
     const ranked: ScoredEntry[] = [];
@@ -223,7 +243,8 @@ export class MemoryStore {
     if (ranked.length > filters.limit) ranked.length = filters.limit;
     const pinnedHits: ScoredEntry[] = [];
     for (const entry of this.pinned) {
-      if (filters.project === undefined || entry.record.project === filters.project) pinnedHits.push({ entry, score: dot(query, entry.record.vector) });
+      if (filters.project === undefined || entry.record.project === filters.project)
+        pinnedHits.push({ entry, score: dot(query, entry.record.vector) });
     }
     pinnedHits.sort(byScore);
     if (pinnedHits.length > MemoryLimits.searchLimitMax) pinnedHits.length = MemoryLimits.searchLimitMax;
@@ -242,7 +263,8 @@ export class MemoryStore {
       annPending += tiers.hot.annPending + tiers.cold.annPending;
     }
     const foreign = new Map<string, number>();
-    for (const record of this.foreign.values()) foreign.set(record.embedderId, (foreign.get(record.embedderId) ?? 0) + 1);
+    for (const record of this.foreign.values())
+      foreign.set(record.embedderId, (foreign.get(record.embedderId) ?? 0) + 1);
     return {
       records: this.entries.size + this.foreign.size,
       hot,
@@ -276,7 +298,8 @@ export class MemoryStore {
     if (this.annDir === undefined || !existsSync(this.annDir)) return;
     const live = new Set<string>();
     for (const [project, tiers] of this.tiers) {
-      for (const tier of ["hot", "cold"] as const) if (tiers[tier].annState !== undefined) live.add(annFileName(project, tier));
+      for (const tier of ["hot", "cold"] as const)
+        if (tiers[tier].annState !== undefined) live.add(annFileName(project, tier));
     }
     for (const file of readdirSync(this.annDir)) {
       const name = file.replace(/\.(json|usearch)(\.tmp)?$/, "");
@@ -317,14 +340,25 @@ export class MemoryStore {
   /** A caller-supplied vector must come from this store's embedder and have its dimensions. */
   private callerVector(input: MemoryWriteRequest): Float32Array {
     if (input.embedderId !== undefined && input.embedderId !== this.embedder.id) {
-      throw new PotluckHttpError(400, ErrorCode.invalidRequest, `embedderId: this store embeds with ${this.embedder.id}, not ${input.embedderId}; vectors from different embedders are never compared`, "embedderId");
+      throw new PotluckHttpError(
+        400,
+        ErrorCode.invalidRequest,
+        `embedderId: this store embeds with ${this.embedder.id}, not ${input.embedderId}; vectors from different embedders are never compared`,
+        "embedderId",
+      );
     }
     const values = input.embedding ?? [];
     if (values.length !== this.embedder.dimensions) {
-      throw new PotluckHttpError(400, ErrorCode.invalidRequest, `embedding: expected ${this.embedder.dimensions} numbers (embedder ${this.embedder.id}), got ${values.length}`, "embedding");
+      throw new PotluckHttpError(
+        400,
+        ErrorCode.invalidRequest,
+        `embedding: expected ${this.embedder.dimensions} numbers (embedder ${this.embedder.id}), got ${values.length}`,
+        "embedding",
+      );
     }
     const vector = Float32Array.from(values);
-    if (!normalizeInPlace(vector)) throw new PotluckHttpError(400, ErrorCode.invalidRequest, "embedding: the vector is all zeros", "embedding");
+    if (!normalizeInPlace(vector))
+      throw new PotluckHttpError(400, ErrorCode.invalidRequest, "embedding: the vector is all zeros", "embedding");
     return vector;
   }
 
@@ -336,7 +370,10 @@ export class MemoryStore {
     }
     if (record.vector.length !== this.embedder.dimensions) {
       this.corrupt.lines++;
-      if (this.corrupt.samples.length < 10) this.corrupt.samples.push(`record ${record.id}: ${record.vector.length} dimensions, embedder ${record.embedderId} has ${this.embedder.dimensions}`);
+      if (this.corrupt.samples.length < 10)
+        this.corrupt.samples.push(
+          `record ${record.id}: ${record.vector.length} dimensions, embedder ${record.embedderId} has ${this.embedder.dimensions}`,
+        );
       return;
     }
     if (!normalizeInPlace(record.vector)) return;
@@ -397,8 +434,15 @@ export class MemoryStore {
     let tiers = this.tiers.get(project);
     if (tiers === undefined) {
       const dims = this.embedder.dimensions;
-      const persist = (tier: "hot" | "cold") => (this.annDir === undefined ? undefined : { base: join(this.annDir, annFileName(project, tier)), embedderId: this.embedder.id });
-      tiers = { hot: new VectorSegment(dims, this.annOptions, persist("hot")), cold: new VectorSegment(dims, this.annOptions, persist("cold")), lastSweepMs: this.now() };
+      const persist = (tier: "hot" | "cold") =>
+        this.annDir === undefined
+          ? undefined
+          : { base: join(this.annDir, annFileName(project, tier)), embedderId: this.embedder.id };
+      tiers = {
+        hot: new VectorSegment(dims, this.annOptions, persist("hot")),
+        cold: new VectorSegment(dims, this.annOptions, persist("cold")),
+        lastSweepMs: this.now(),
+      };
       this.tiers.set(project, tiers);
     }
     return tiers;
@@ -410,13 +454,19 @@ export class MemoryStore {
  * many extra rows as the filter could drop, so filtering never leaves fewer than `limit`; an
  * approximate answer that comes back short is redone exactly.
  */
-function eligibleNearest(segment: VectorSegment, query: Float32Array, filters: SearchFilters, exact: boolean): ScoredEntry[] {
+function eligibleNearest(
+  segment: VectorSegment,
+  query: Float32Array,
+  filters: SearchFilters,
+  exact: boolean,
+): ScoredEntry[] {
   if (segment.size === 0) return [];
   const k = Math.min(segment.size, filters.limit + segment.excludedRows(filters.minConfidence));
   const keep = (hit: ScoredEntry) => !hit.entry.record.pinned && hit.entry.record.confidence >= filters.minConfidence;
   const hits = segment.nearest(query, k, { exact }).filter(keep);
   const eligible = segment.size - segment.excludedRows(filters.minConfidence);
-  if (hits.length < Math.min(filters.limit, eligible) && !exact) return segment.nearest(query, k, { exact: true }).filter(keep);
+  if (hits.length < Math.min(filters.limit, eligible) && !exact)
+    return segment.nearest(query, k, { exact: true }).filter(keep);
   return hits.slice(0, filters.limit);
 }
 

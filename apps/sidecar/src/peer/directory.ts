@@ -50,7 +50,10 @@ export interface PeerAddressing {
  * The directory over a roster source. A roster that cannot be read at all lists nobody (the
  * source has logged why); one read before keeps answering (see libs/peer roster.ts).
  */
-export function rosterDirectory(roster: PeerRoster, { self, peerPort, urlOverrides = new Map() }: PeerAddressing): PeerDirectory {
+export function rosterDirectory(
+  roster: PeerRoster,
+  { self, peerPort, urlOverrides = new Map() }: PeerAddressing,
+): PeerDirectory {
   const toRecord = (entry: RosterEntry): PeerRecord => ({
     machine: entry.name,
     owner: entry.owner,
@@ -69,11 +72,25 @@ export function rosterDirectory(roster: PeerRoster, { self, peerPort, urlOverrid
 }
 
 /** A directory over a roster file (see libs/peer `fileRoster`). */
-export function rosterFileDirectory(options: PeerAddressing & { path: string; log?: (message: string) => void; limits?: { recheckMs?: number }; now?: () => number }): PeerDirectory {
+export function rosterFileDirectory(
+  options: PeerAddressing & {
+    path: string;
+    log?: (message: string) => void;
+    limits?: { recheckMs?: number };
+    now?: () => number;
+  },
+): PeerDirectory {
   return rosterDirectory(fileRoster(options), options);
 }
 
 /** A directory over the coordinator's roster (see libs/peer `coordinatorRoster`). */
-export function coordinatorDirectory(options: PeerAddressing & { url: string; coordinatorKey?: string; log?: (message: string) => void; limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number } }): PeerDirectory {
+export function coordinatorDirectory(
+  options: PeerAddressing & {
+    url: string;
+    coordinatorKey?: string;
+    log?: (message: string) => void;
+    limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number };
+  },
+): PeerDirectory {
   return rosterDirectory(coordinatorRoster(options), options);
 }

@@ -18,7 +18,11 @@ export const IDENTITY_FILE = "identity-ed25519.pem";
  * Loads DATA_DIR/identity-ed25519.pem, creating it (mode 0600, directory 0700) on first start. A
  * key file others can read is tightened, and said so, rather than silently used.
  */
-export function loadOrCreateIdentity(dataDir: string, machine: string, log: (message: string) => void = () => undefined): Identity {
+export function loadOrCreateIdentity(
+  dataDir: string,
+  machine: string,
+  log: (message: string) => void = () => undefined,
+): Identity {
   const path = join(dataDir, IDENTITY_FILE);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   if (!existsSync(path)) {

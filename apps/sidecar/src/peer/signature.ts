@@ -16,16 +16,30 @@ export type PeerVariables = { peer: VerifiedPeer };
  * (unknown_key, bad_signature, stale_timestamp, replayed_nonce, unsigned). Idempotent per
  * request, so a sub-app may mount it again safely.
  */
-export function peerSignature({ self, lookupSigner, replay = new ReplayCache() }: { self: string; lookupSigner: (machine: string) => Promise<SignerRecord | undefined>; replay?: ReplayCache }): MiddlewareHandler<{ Variables: PeerVariables }> {
+export function peerSignature({
+  self,
+  lookupSigner,
+  replay = new ReplayCache(),
+}: {
+  self: string;
+  lookupSigner: (machine: string) => Promise<SignerRecord | undefined>;
+  replay?: ReplayCache;
+}): MiddlewareHandler<{ Variables: PeerVariables }> {
   return async (c, next) => {
     if (c.get("peer") !== undefined) return next();
     const declared = Number(c.req.header("content-length") ?? "0");
     if (declared > SidecarLimits.bodyBytesMax) {
-      return c.json(errorBody(ErrorCode.bodyTooLarge, `body: larger than ${SidecarLimits.bodyBytesMax} bytes`, "body"), 413);
+      return c.json(
+        errorBody(ErrorCode.bodyTooLarge, `body: larger than ${SidecarLimits.bodyBytesMax} bytes`, "body"),
+        413,
+      );
     }
     const body = new Uint8Array(await c.req.arrayBuffer());
     if (body.byteLength > SidecarLimits.bodyBytesMax) {
-      return c.json(errorBody(ErrorCode.bodyTooLarge, `body: larger than ${SidecarLimits.bodyBytesMax} bytes`, "body"), 413);
+      return c.json(
+        errorBody(ErrorCode.bodyTooLarge, `body: larger than ${SidecarLimits.bodyBytesMax} bytes`, "body"),
+        413,
+      );
     }
     const url = new URL(c.req.url);
     let signer: SignerRecord | undefined;
@@ -40,7 +54,8 @@ export function peerSignature({ self, lookupSigner, replay = new ReplayCache() }
         },
       },
     );
-    if (!result.ok) return c.json(errorBody(result.failure, `peer request refused (${result.failure}): ${result.message}`), 401);
+    if (!result.ok)
+      return c.json(errorBody(result.failure, `peer request refused (${result.failure}): ${result.message}`), 401);
     if (signer === undefined) throw new Error("peer signature: a verified request has no signer");
     c.set("peer", { machine: signer.machine, owner: signer.owner });
     return next();

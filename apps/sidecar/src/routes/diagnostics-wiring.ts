@@ -1,7 +1,15 @@
 import { Defaults, type Health } from "@potluck/protocol";
 import {
-  Diagnostics, httpCoordinatorProbe, httpFirewallProbe, httpPeerClient, httpSelfClient, peerRosterSource, tcpUnderlayProbe, wgTunnelReader,
-  type PeerFirewallSource, type Probes,
+  Diagnostics,
+  httpCoordinatorProbe,
+  httpFirewallProbe,
+  httpPeerClient,
+  httpSelfClient,
+  peerRosterSource,
+  tcpUnderlayProbe,
+  wgTunnelReader,
+  type PeerFirewallSource,
+  type Probes,
 } from "@potluck/diagnostics";
 import type { PeerClient, PeerRoster } from "@potluck/peer";
 
@@ -29,7 +37,13 @@ export function createSidecarDiagnostics(options: SidecarDiagnosticsOptions): Di
   const { machine, coordinatorUrl, roster } = options;
   const probes: Probes = {
     // This code runs inside the sidecar, so answering at all proves the process is up; warming is reported as such.
-    local: { health: async (): Promise<Health> => ({ status: options.isWarm() ? "ok" : "warming", machine, uptimeS: (Date.now() - options.startedAt) / 1000 }) },
+    local: {
+      health: async (): Promise<Health> => ({
+        status: options.isWarm() ? "ok" : "warming",
+        machine,
+        uptimeS: (Date.now() - options.startedAt) / 1000,
+      }),
+    },
     tunnel: wgTunnelReader(),
     peer: httpPeerClient({ requester: { machine, owner: options.owner }, client: options.client }),
     firewall: httpFirewallProbe({ url: options.fwWatcherUrl ?? `http://127.0.0.1:${Defaults.fwWatcherPort}` }),
@@ -41,5 +55,11 @@ export function createSidecarDiagnostics(options: SidecarDiagnosticsOptions): Di
   if (options.peerFirewall !== undefined) probes.peerFirewall = options.peerFirewall;
   if (coordinatorUrl !== undefined) probes.coordinator = httpCoordinatorProbe({ url: coordinatorUrl });
   if (roster !== undefined) probes.roster = peerRosterSource(roster);
-  return new Diagnostics({ from: machine, interfaceName: options.interfaceName, localPort: options.port, peerPort: options.peerPort, probes });
+  return new Diagnostics({
+    from: machine,
+    interfaceName: options.interfaceName,
+    localPort: options.port,
+    peerPort: options.peerPort,
+    probes,
+  });
 }

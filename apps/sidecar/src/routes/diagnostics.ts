@@ -1,4 +1,15 @@
-import { DiagnosticsFixRequest, DiagnosticsQuery, ErrorCode, MachineName, PotluckHttpError, zodHook, type DiagnosticsFixResult, type DiagnosticsOverview, type DiagnosticsReport, type FixAction } from "@potluck/protocol";
+import {
+  DiagnosticsFixRequest,
+  DiagnosticsQuery,
+  ErrorCode,
+  MachineName,
+  PotluckHttpError,
+  zodHook,
+  type DiagnosticsFixResult,
+  type DiagnosticsOverview,
+  type DiagnosticsReport,
+  type FixAction,
+} from "@potluck/protocol";
 import { isLoopbackHost } from "@potluck/service";
 import { Hono } from "hono";
 import { validator } from "hono/validator";
@@ -23,7 +34,13 @@ export function diagnosticsRoutes(service: DiagnosticsService) {
     })
     .get("/diagnostics/:peer", validator("query", zodHook(DiagnosticsQuery)), async (c) => {
       const peer = PeerParam.safeParse(c.req.param("peer"));
-      if (!peer.success) throw new PotluckHttpError(400, ErrorCode.invalidRequest, `peer: ${peer.error.issues[0]?.message ?? "invalid machine name"}`, "peer");
+      if (!peer.success)
+        throw new PotluckHttpError(
+          400,
+          ErrorCode.invalidRequest,
+          `peer: ${peer.error.issues[0]?.message ?? "invalid machine name"}`,
+          "peer",
+        );
       return c.json(await service.check(peer.data, checkOptions(c.req.valid("query"))));
     })
     .post("/diagnostics/fix", validator("json", zodHook(DiagnosticsFixRequest)), async (c) => {
@@ -31,7 +48,12 @@ export function diagnosticsRoutes(service: DiagnosticsService) {
       // DNS-rebound name is refused here: a firewall change needs a loopback Host.
       const host = c.req.header("host");
       if (!isLoopbackHost(host)) {
-        throw new PotluckHttpError(403, ErrorCode.forbidden, `fixes are applied only for requests to a loopback host, not ${host ?? "(no Host header)"}`, "host");
+        throw new PotluckHttpError(
+          403,
+          ErrorCode.forbidden,
+          `fixes are applied only for requests to a loopback host, not ${host ?? "(no Host header)"}`,
+          "host",
+        );
       }
       const result = await service.applyFix(c.req.valid("json").action);
       return c.json(result, result.ok ? 200 : 502);
@@ -39,7 +61,9 @@ export function diagnosticsRoutes(service: DiagnosticsService) {
 }
 
 function checkOptions(query: DiagnosticsQuery): { forceFresh?: boolean; model?: string } {
-  const options: { forceFresh?: boolean; model?: string } = { forceFresh: query.fresh === "1" || query.fresh === "true" };
+  const options: { forceFresh?: boolean; model?: string } = {
+    forceFresh: query.fresh === "1" || query.fresh === "true",
+  };
   if (query.model !== undefined) options.model = query.model;
   return options;
 }

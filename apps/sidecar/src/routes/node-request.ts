@@ -12,7 +12,9 @@ import type { Context, MiddlewareHandler } from "hono";
 
 function nodeOf(c: Context): { incoming: IncomingMessage; outgoing: ServerResponse } | undefined {
   const env = c.env as HttpBindings | undefined;
-  return env?.incoming !== undefined && env.outgoing !== undefined ? { incoming: env.incoming, outgoing: env.outgoing as ServerResponse } : undefined;
+  return env?.incoming !== undefined && env.outgoing !== undefined
+    ? { incoming: env.incoming, outgoing: env.outgoing as ServerResponse }
+    : undefined;
 }
 
 /** A body bigger than `maxSize` is a 413 naming the limit, before anything parses it (see @potluck/service). */

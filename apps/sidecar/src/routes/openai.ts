@@ -1,5 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { ChatCompletionRequest, EmbeddingsRequest, Headers, PotluckHttpError, SidecarLimits, zodHook, type InferStreamChunk } from "@potluck/protocol";
+import {
+  ChatCompletionRequest,
+  EmbeddingsRequest,
+  Headers,
+  PotluckHttpError,
+  SidecarLimits,
+  zodHook,
+  type InferStreamChunk,
+} from "@potluck/protocol";
 import { Hono } from "hono";
 import { validator } from "hono/validator";
 import type { InferenceEngine } from "../inference/engine.js";
@@ -33,7 +41,14 @@ export function openAiRoutes(deps: OpenAiDeps) {
           object: "model",
           created: 0,
           owned_by: m.testModel ? `${deps.machine} (TEST MODEL: random weights, gibberish output)` : deps.machine,
-          potluck: { machine: deps.machine, state: m.state, progress: m.progress, reason: m.reason, test_model: m.testModel, context_size: m.contextSize },
+          potluck: {
+            machine: deps.machine,
+            state: m.state,
+            progress: m.progress,
+            reason: m.reason,
+            test_model: m.testModel,
+            context_size: m.contextSize,
+          },
         })),
       }),
     )
@@ -57,13 +72,18 @@ export function openAiRoutes(deps: OpenAiDeps) {
       const first = await chunks.next().catch((error: unknown) => {
         throw asHttpError(error);
       });
-      if (first.done !== true && first.value.type === "error") throw new PotluckHttpError(502, first.value.code, first.value.message);
+      if (first.done !== true && first.value.type === "error")
+        throw new PotluckHttpError(502, first.value.code, first.value.message);
       const meta = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: body.model };
       c.header(Headers.servedBy, route.choice.machine);
       if (body.stream !== true) return c.json(await collect(prepend(first, chunks), route, meta));
       const encode = sseEncoder(route, meta);
       return streamResponse(c, prepend(first, chunks), {
-        headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", [Headers.servedBy]: route.choice.machine },
+        headers: {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          [Headers.servedBy]: route.choice.machine,
+        },
         encode,
         onCancel: () => abort.abort(new Error("client went away")),
         trailer: "data: [DONE]\n\n",
@@ -73,9 +93,19 @@ export function openAiRoutes(deps: OpenAiDeps) {
       const body = c.req.valid("json");
       const ready = deps.engine.list().filter((m) => m.state === "ready");
       const model = body.model ?? ready[0]?.id;
-      if (model === undefined) throw new PotluckHttpError(503, "model_not_ready", "no model is ready on this machine to embed with yet; see GET /v1/models");
+      if (model === undefined)
+        throw new PotluckHttpError(
+          503,
+          "model_not_ready",
+          "no model is ready on this machine to embed with yet; see GET /v1/models",
+        );
       if (deps.engine.state(model) === undefined) {
-        throw new PotluckHttpError(400, "model_not_found", `model: no model called ${JSON.stringify(model)} here (have ${ready.map((m) => m.id).join(", ") || "none"})`, "model");
+        throw new PotluckHttpError(
+          400,
+          "model_not_found",
+          `model: no model called ${JSON.stringify(model)} here (have ${ready.map((m) => m.id).join(", ") || "none"})`,
+          "model",
+        );
       }
       const inputs = typeof body.input === "string" ? [body.input] : body.input;
       const abort = new AbortController();
@@ -86,7 +116,11 @@ export function openAiRoutes(deps: OpenAiDeps) {
       c.header(Headers.servedBy, deps.machine);
       return c.json({
         object: "list",
-        data: result.vectors.map((vector, index) => ({ object: "embedding", index, embedding: body.encoding_format === "base64" ? base64Floats(vector) : vector })),
+        data: result.vectors.map((vector, index) => ({
+          object: "embedding",
+          index,
+          embedding: body.encoding_format === "base64" ? base64Floats(vector) : vector,
+        })),
         model,
         usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
         served_by: deps.machine,
@@ -148,12 +182,19 @@ function sseEncoder(route: PlannedRoute, meta: Meta): (chunk: InferStreamChunk) 
   const tokenHead = `data: ${JSON.stringify(base).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
   const tokenTail = `},"finish_reason":null}]}\n\n`;
   return (chunk) => {
-    if (chunk.type === "token") return chunk.text.length === 0 ? undefined : tokenHead + JSON.stringify(chunk.text) + tokenTail;
+    if (chunk.type === "token")
+      return chunk.text.length === 0 ? undefined : tokenHead + JSON.stringify(chunk.text) + tokenTail;
     if (chunk.type === "error") {
       // OpenAI clients raise an error for a data line carrying `error`; the stream then ends.
       return sse({ error: { code: chunk.code, message: chunk.message, type: "potluck_error", layer: chunk.layer } });
     }
-    return sse({ ...base, choices: [{ index: 0, delta: {}, finish_reason: chunk.finishReason }], usage: usageOf(chunk), served_by: chunk.servedBy, potluck: footer(chunk, route) });
+    return sse({
+      ...base,
+      choices: [{ index: 0, delta: {}, finish_reason: chunk.finishReason }],
+      usage: usageOf(chunk),
+      served_by: chunk.servedBy,
+      potluck: footer(chunk, route),
+    });
   };
 }
 
@@ -162,10 +203,20 @@ function sse(data: unknown): string {
 }
 
 function usageOf(chunk: Extract<InferStreamChunk, { type: "done" }>) {
-  return { prompt_tokens: chunk.usage.promptTokens, completion_tokens: chunk.usage.completionTokens, total_tokens: chunk.usage.promptTokens + chunk.usage.completionTokens };
+  return {
+    prompt_tokens: chunk.usage.promptTokens,
+    completion_tokens: chunk.usage.completionTokens,
+    total_tokens: chunk.usage.promptTokens + chunk.usage.completionTokens,
+  };
 }
 
 /** The footer: who served it, how it was reached, and whether it was the random-weight test model. */
 function footer(chunk: Extract<InferStreamChunk, { type: "done" }>, route: PlannedRoute) {
-  return { served_by: chunk.servedBy, route: route.choice.kind, owner: route.choice.owner, test_model: chunk.testModel, finished_at: chunk.at };
+  return {
+    served_by: chunk.servedBy,
+    route: route.choice.kind,
+    owner: route.choice.owner,
+    test_model: chunk.testModel,
+    finished_at: chunk.at,
+  };
 }

@@ -1,4 +1,15 @@
-import { Headers, PeerInferRequest, ProbeRequest, probeModelIdsMax, PotluckHttpError, SidecarLimits, zodHook, type Capabilities, type InferStreamChunk, type ProbeResponse } from "@potluck/protocol";
+import {
+  Headers,
+  PeerInferRequest,
+  ProbeRequest,
+  probeModelIdsMax,
+  PotluckHttpError,
+  SidecarLimits,
+  zodHook,
+  type Capabilities,
+  type InferStreamChunk,
+  type ProbeResponse,
+} from "@potluck/protocol";
 import type { MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 import { validator } from "hono/validator";
@@ -36,46 +47,78 @@ export function peerRoutes(deps: PeerRouteDeps) {
     .post("/peer/probe", validator("json", zodHook(ProbeRequest)), (c) => {
       const { payload, model } = c.req.valid("json");
       const body: ProbeResponse = { machine: deps.machine, bytes: Buffer.byteLength(payload), payload };
-      if (model !== undefined) body.model = { info: deps.engine.state(model) ?? null, available: deps.engine.list().slice(0, probeModelIdsMax).map((m) => m.id) };
+      if (model !== undefined)
+        body.model = {
+          info: deps.engine.state(model) ?? null,
+          available: deps.engine
+            .list()
+            .slice(0, probeModelIdsMax)
+            .map((m) => m.id),
+        };
       return c.json(body);
     })
     .post("/peer/infer", validator("json", zodHook(PeerInferRequest)), async (c) => {
       const request = c.req.valid("json");
       const { machine: caller, owner } = c.get("peer");
       if (request.requester.machine !== caller) {
-        throw new PotluckHttpError(403, "requester_mismatch", `requester.machine is ${request.requester.machine} but the request is signed by ${caller}`, "requester.machine");
+        throw new PotluckHttpError(
+          403,
+          "requester_mismatch",
+          `requester.machine is ${request.requester.machine} but the request is signed by ${caller}`,
+          "requester.machine",
+        );
       }
       // The owner is the verified signer's on the roster; requester.owner is never trusted.
       const callerOwner = Promise.resolve(owner);
       const testModel = deps.engine.state(request.model)?.testModel ?? false;
       const abort = new AbortController();
-      const chunks = runLocal(deps.engine, deps.machine, testModel, { ...request, signal: abort.signal, batchWindowMs: coalesceWindowMs });
+      const chunks = runLocal(deps.engine, deps.machine, testModel, {
+        ...request,
+        signal: abort.signal,
+        batchWindowMs: coalesceWindowMs,
+      });
       const first = await chunks.next().catch((error: unknown) => {
         throw asHttpError(error);
       });
       const all = withUsage(first, chunks, deps, { jobId: request.jobId, model: request.model, callerOwner });
       return streamResponse(c, all, {
         headers: { "content-type": "application/x-ndjson", [Headers.servedBy]: deps.machine },
-        encode: (chunk) => (chunk.type === "token" && chunk.text.length === 0 ? undefined : `${JSON.stringify(chunk)}\n`),
+        encode: (chunk) =>
+          chunk.type === "token" && chunk.text.length === 0 ? undefined : `${JSON.stringify(chunk)}\n`,
         onCancel: () => abort.abort(new Error("requester went away")),
       });
     });
 }
 
 /** Passes chunks through; when a different owner was served, publishes the earn side for the ledger. */
-function withUsage(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>, deps: PeerRouteDeps, job: { jobId: string; model: string; callerOwner: Promise<string> }): AsyncGenerator<InferStreamChunk> {
+function withUsage(
+  first: IteratorResult<InferStreamChunk>,
+  rest: AsyncIterator<InferStreamChunk>,
+  deps: PeerRouteDeps,
+  job: { jobId: string; model: string; callerOwner: Promise<string> },
+): AsyncGenerator<InferStreamChunk> {
   return meteredStream(continued(first, rest), deps.usage, async (done) => {
     const callerOwner = await job.callerOwner;
     if (callerOwner === deps.owner) return undefined;
     return {
-      jobId: job.jobId, side: "earn", account: deps.owner, counterparty: callerOwner, servedBy: deps.machine, model: job.model,
-      promptTokens: done.usage.promptTokens, completionTokens: done.usage.completionTokens, parameters: deps.engine.state(job.model)?.parameters,
+      jobId: job.jobId,
+      side: "earn",
+      account: deps.owner,
+      counterparty: callerOwner,
+      servedBy: deps.machine,
+      model: job.model,
+      promptTokens: done.usage.promptTokens,
+      completionTokens: done.usage.completionTokens,
+      parameters: deps.engine.state(job.model)?.parameters,
     };
   });
 }
 
 /** The chunk already read, then the rest; closing early closes the rest (which stops the engine). */
-async function* continued(first: IteratorResult<InferStreamChunk>, rest: AsyncIterator<InferStreamChunk>): AsyncGenerator<InferStreamChunk> {
+async function* continued(
+  first: IteratorResult<InferStreamChunk>,
+  rest: AsyncIterator<InferStreamChunk>,
+): AsyncGenerator<InferStreamChunk> {
   try {
     for (let next = first; next.done !== true; next = await rest.next()) yield next.value;
   } finally {

@@ -96,7 +96,11 @@ function drained(res: ServerResponse, stalledMs: number): Promise<void> {
       resolve();
     };
     const timer = setTimeout(() => {
-      res.destroy(new Error(`client took no bytes for ${stalledMs} ms while the reply waited (stalledReaderMsMax); cut to free the model`));
+      res.destroy(
+        new Error(
+          `client took no bytes for ${stalledMs} ms while the reply waited (stalledReaderMsMax); cut to free the model`,
+        ),
+      );
       done();
     }, stalledMs);
     res.on("drain", done);

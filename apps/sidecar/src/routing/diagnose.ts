@@ -32,11 +32,15 @@ export function diagnoseWith(checker: PathChecker, timeoutMs: number = diagnoseT
     try {
       const report = await Promise.race([checker.check(peer, { forceFresh: true, model }), timeout]);
       if (report === undefined) return undefined;
-      const layer = report.layers.find((l) => l.status === "failed") ?? report.layers.find((l) => l.status === "pending");
+      const layer =
+        report.layers.find((l) => l.status === "failed") ?? report.layers.find((l) => l.status === "pending");
       if (layer === undefined) return undefined;
       const confirming = layer.status === "pending" ? ", confirming" : "";
       const fix = layer.fix === undefined ? "" : ` Fix: ${layer.fix}`;
-      return { layer: layer.code, reason: `${layer.failure ?? "failed"}${confirming}: ${stripConfirming(layer.message)}.${fix}` };
+      return {
+        layer: layer.code,
+        reason: `${layer.failure ?? "failed"}${confirming}: ${stripConfirming(layer.message)}.${fix}`,
+      };
     } catch {
       // Diagnostics failing must never hide the router's own reason.
       return undefined;

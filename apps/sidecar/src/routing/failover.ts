@@ -61,13 +61,21 @@ export function failoverRoute(options: {
           await chunks.return(undefined);
           if (job.signal?.aborted === true) return;
           lastError = undefined;
-          tried.push(failedReport(candidate, asLayer(first.value.layer), `${first.value.code}: ${first.value.message}`));
+          tried.push(
+            failedReport(candidate, asLayer(first.value.layer), `${first.value.code}: ${first.value.message}`),
+          );
           continue;
         }
         yield* rejoin(first, chunks);
         return;
       }
-      const untried = pending.map((c): CandidateReport => ({ ...c.report, reason: { kind: "not_tried", text: `${c.report.reason.text}; not tried (at most ${attemptsMax} attempts per request)` } }));
+      const untried = pending.map((c): CandidateReport => ({
+        ...c.report,
+        reason: {
+          kind: "not_tried",
+          text: `${c.report.reason.text}; not tried (at most ${attemptsMax} attempts per request)`,
+        },
+      }));
       const all = [...unusable, ...tried, ...untried];
       // A single candidate that failed on its own keeps its specific error (e.g. 503 queue_full).
       throw options.exhausted(all, all.length === 1 && tried.length === 1 ? lastError : undefined);
@@ -76,7 +84,12 @@ export function failoverRoute(options: {
 }
 
 function failedReport(candidate: Candidate, layer: LayerCode, reason: string): CandidateReport {
-  return { machine: candidate.report.machine, relation: candidate.report.relation, layer, reason: { kind: "failed_before_first_token", text: `failed before the first token: ${reason}` } };
+  return {
+    machine: candidate.report.machine,
+    relation: candidate.report.relation,
+    layer,
+    reason: { kind: "failed_before_first_token", text: `failed before the first token: ${reason}` },
+  };
 }
 
 function layerOf(error: unknown): LayerCode {
@@ -91,7 +104,10 @@ function asLayer(layer: string | undefined): LayerCode {
 }
 
 /** The first chunk, then the rest; closing early closes the candidate's stream (frees its model). */
-async function* rejoin(first: IteratorResult<InferStreamChunk>, rest: AsyncGenerator<InferStreamChunk>): AsyncGenerator<InferStreamChunk> {
+async function* rejoin(
+  first: IteratorResult<InferStreamChunk>,
+  rest: AsyncGenerator<InferStreamChunk>,
+): AsyncGenerator<InferStreamChunk> {
   try {
     if (first.done === true) return;
     yield first.value;

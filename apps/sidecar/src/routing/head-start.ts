@@ -58,7 +58,8 @@ export function headStartRoute(o: {
       }
       // A confirmed guess leads the decided route (own machines first, and the guess first of
       // them); anything else means the probe ruled it out, so its job stops before others start.
-      if (decided.choice.machine !== o.guess.machine) await dropEarly(cancel, first, early, "the fresh probe chose another machine");
+      if (decided.choice.machine !== o.guess.machine)
+        await dropEarly(cancel, first, early, "the fresh probe chose another machine");
       try {
         yield* decided.run(job);
       } finally {
@@ -69,7 +70,10 @@ export function headStartRoute(o: {
 }
 
 /** The already-requested first chunk, then the rest; closing early closes the stream. */
-async function* resumed(first: Promise<IteratorResult<InferStreamChunk>>, rest: AsyncGenerator<InferStreamChunk>): AsyncGenerator<InferStreamChunk> {
+async function* resumed(
+  first: Promise<IteratorResult<InferStreamChunk>>,
+  rest: AsyncGenerator<InferStreamChunk>,
+): AsyncGenerator<InferStreamChunk> {
   try {
     const head = await first;
     if (head.done === true) return;
@@ -81,7 +85,12 @@ async function* resumed(first: Promise<IteratorResult<InferStreamChunk>>, rest: 
 }
 
 /** Cancels the early job (the peer stops generating when its connection closes) and waits for it to let go. */
-async function dropEarly(cancel: AbortController, first: Promise<unknown>, early: AsyncGenerator<InferStreamChunk>, why: string): Promise<void> {
+async function dropEarly(
+  cancel: AbortController,
+  first: Promise<unknown>,
+  early: AsyncGenerator<InferStreamChunk>,
+  why: string,
+): Promise<void> {
   if (cancel.signal.aborted) return;
   cancel.abort(new Error(`early start dropped: ${why}`));
   await first.catch(() => undefined);

@@ -7,7 +7,12 @@ import type { ChatJob } from "./types.js";
  * local and remote alike. Failures before the first token are thrown (the caller can still answer
  * with an HTTP status); failures after it become an error chunk.
  */
-export async function* runLocal(engine: InferenceEngine, machine: string, testModel: boolean, job: ChatJob): AsyncGenerator<InferStreamChunk> {
+export async function* runLocal(
+  engine: InferenceEngine,
+  machine: string,
+  testModel: boolean,
+  job: ChatJob,
+): AsyncGenerator<InferStreamChunk> {
   let started = false;
   try {
     for await (const event of engine.stream(job.model, job)) {
@@ -15,12 +20,24 @@ export async function* runLocal(engine: InferenceEngine, machine: string, testMo
       if (event.type === "token") {
         yield { type: "token", text: event.text };
       } else {
-        yield { type: "done", servedBy: machine, testModel, finishReason: event.finishReason, usage: event.usage, at: new Date().toISOString() };
+        yield {
+          type: "done",
+          servedBy: machine,
+          testModel,
+          finishReason: event.finishReason,
+          usage: event.usage,
+          at: new Date().toISOString(),
+        };
       }
     }
   } catch (error) {
     if (!started || job.signal?.aborted === true) throw error;
     const code = error instanceof EngineError ? error.code : "generation_failed";
-    yield { type: "error", code, message: `generation on ${machine} failed: ${error instanceof Error ? error.message : String(error)}`, layer: "model-runtime" };
+    yield {
+      type: "error",
+      code,
+      message: `generation on ${machine} failed: ${error instanceof Error ? error.message : String(error)}`,
+      layer: "model-runtime",
+    };
   }
 }

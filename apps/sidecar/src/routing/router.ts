@@ -10,9 +10,24 @@ import { failoverRoute } from "./failover.js";
 import type { Diagnose } from "./diagnose.js";
 import { headStartRoute } from "./head-start.js";
 import { LastServed } from "./sticky.js";
-import type { Candidate, CandidateReason, CandidateReport, ChatJob, PlannedRoute, RouteChoice, RouterPeerClient } from "./types.js";
+import type {
+  Candidate,
+  CandidateReason,
+  CandidateReport,
+  ChatJob,
+  PlannedRoute,
+  RouteChoice,
+  RouterPeerClient,
+} from "./types.js";
 
-export type { CandidateReason, CandidateReport, ChatJob, PlannedRoute, RouteChoice, RouterPeerClient } from "./types.js";
+export type {
+  CandidateReason,
+  CandidateReport,
+  ChatJob,
+  PlannedRoute,
+  RouteChoice,
+  RouterPeerClient,
+} from "./types.js";
 export { StickyLimits } from "./sticky.js";
 
 export interface RouterDeps {
@@ -54,9 +69,19 @@ export class Router {
         // The fast path: no probe before a local run. Peers are probed only if the local run
         // fails before its first token (and only when the caller did not pin this machine).
         const more = on === undefined ? () => this.rankPeers(model, undefined) : undefined;
-        return failoverRoute({ candidates: [this.localCandidate(local.testModel)], more, reports, exhausted: (all, only) => exhausted(model, all, on, only) });
+        return failoverRoute({
+          candidates: [this.localCandidate(local.testModel)],
+          more,
+          reports,
+          exhausted: (all, only) => exhausted(model, all, on, only),
+        });
       }
-      reports.push({ machine, relation: "local", layer: "model-runtime", reason: modelReason(model, local === undefined ? null : local, " here") });
+      reports.push({
+        machine,
+        relation: "local",
+        layer: "model-runtime",
+        reason: modelReason(model, local === undefined ? null : local, " here"),
+      });
       if (on === machine) throw noRoute(model, reports, on);
     }
     const peers = await this.deps.directory.peers();
@@ -65,7 +90,12 @@ export class Router {
     // The probes start only once the job has been sent (headStartRoute.run): the serving machine
     // then reads the job first and its model starts while it answers the probe.
     const target = guess.peer.machine;
-    const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, { machine: target, relation: "own", layer: "ok", reason: { kind: "ready", text: "given the job beside its probe" } });
+    const early = this.remoteCandidate(guess.peer, guess.testModel, undefined, {
+      machine: target,
+      relation: "own",
+      layer: "ok",
+      reason: { kind: "ready", text: "given the job beside its probe" },
+    });
     const forget = (ruledOut: () => void) => () => {
       // The next prompt for this model gets no head start towards a machine its probe just failed.
       this.lastServed.forget(model, target);
@@ -74,7 +104,14 @@ export class Router {
     return headStartRoute({
       guess: early.choice,
       start: early.start,
-      decide: async (adopt, ruledOut) => this.decide(model, on, reports, await this.rankPeers(model, on, peers, { machine: target, ruledOut: forget(ruledOut) }), { machine: target, start: adopt }),
+      decide: async (adopt, ruledOut) =>
+        this.decide(
+          model,
+          on,
+          reports,
+          await this.rankPeers(model, on, peers, { machine: target, ruledOut: forget(ruledOut) }),
+          { machine: target, start: adopt },
+        ),
     });
   }
 
@@ -83,7 +120,13 @@ export class Router {
    * the machine that got a head start, moved to the front if its probe confirmed it), or the
    * error that names why nothing can serve.
    */
-  private decide(model: string, on: string | undefined, reports: CandidateReport[], ranked: { candidates: Candidate[]; reports: CandidateReport[] }, adopt?: { machine: string; start: Candidate["start"] }): PlannedRoute {
+  private decide(
+    model: string,
+    on: string | undefined,
+    reports: CandidateReport[],
+    ranked: { candidates: Candidate[]; reports: CandidateReport[] },
+    adopt?: { machine: string; start: Candidate["start"] },
+  ): PlannedRoute {
     const confirmed = adopt === undefined ? -1 : ranked.candidates.findIndex((c) => c.choice.machine === adopt.machine);
     if (adopt !== undefined && confirmed >= 0) {
       const [candidate] = ranked.candidates.splice(confirmed, 1);
@@ -91,13 +134,28 @@ export class Router {
     }
     reports.push(...ranked.reports);
     if (on !== undefined && ranked.candidates.length === 0 && ranked.reports.length === 0) {
-      reports.push({ machine: on, relation: "peer", layer: "roster", reason: { kind: "not_on_roster", text: `${on} is not on this machine's roster` } });
+      reports.push({
+        machine: on,
+        relation: "peer",
+        layer: "roster",
+        reason: { kind: "not_on_roster", text: `${on} is not on this machine's roster` },
+      });
       throw noRoute(model, reports, on);
     }
-    if (ranked.candidates.length > 0) return failoverRoute({ candidates: ranked.candidates, reports, exhausted: (all, only) => exhausted(model, all, on, only) });
+    if (ranked.candidates.length > 0)
+      return failoverRoute({
+        candidates: ranked.candidates,
+        reports,
+        exhausted: (all, only) => exhausted(model, all, on, only),
+      });
     const everyoneAnswered = reports.every((r) => r.reason.kind === "no_model");
     if (on === undefined && everyoneAnswered) {
-      throw new PotluckHttpError(400, "model_not_found", `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(this.deps.engine)}. See GET /v1/models`, "model");
+      throw new PotluckHttpError(
+        400,
+        "model_not_found",
+        `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(this.deps.engine)}. See GET /v1/models`,
+        "model",
+      );
     }
     throw noRoute(model, reports, on);
   }
@@ -107,9 +165,18 @@ export class Router {
    * then trusted peers, each by probe latency. `reports` holds the ones that cannot serve.
    * `early`: the machine with a head start, told at once if its probe fails (before any diagnosis).
    */
-  private async rankPeers(model: string, on: string | undefined, roster?: PeerRecord[], early?: { machine: string; ruledOut: () => void }): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
-    const peers = (roster ?? (await this.deps.directory.peers())).filter((p) => on === undefined || p.machine === on).slice(0, candidatesMax);
-    const checked = await Promise.all(peers.map((peer) => this.check(peer, model, peer.machine === early?.machine ? early.ruledOut : undefined)));
+  private async rankPeers(
+    model: string,
+    on: string | undefined,
+    roster?: PeerRecord[],
+    early?: { machine: string; ruledOut: () => void },
+  ): Promise<{ candidates: Candidate[]; reports: CandidateReport[] }> {
+    const peers = (roster ?? (await this.deps.directory.peers()))
+      .filter((p) => on === undefined || p.machine === on)
+      .slice(0, candidatesMax);
+    const checked = await Promise.all(
+      peers.map((peer) => this.check(peer, model, peer.machine === early?.machine ? early.ruledOut : undefined)),
+    );
     const usable = checked.filter((c) => c.report.layer === "ok").sort((a, b) => a.latencyMs - b.latencyMs);
     const own = usable.filter((c) => c.peer.owner === this.deps.owner);
     const others = usable.filter((c) => c.peer.owner !== this.deps.owner);
@@ -123,7 +190,11 @@ export class Router {
    * The own machine to give a head start: the one the caller pinned, else the one that served
    * this model last, recently. Never a trusted peer (its work is billed) and never this machine.
    */
-  private guess(model: string, on: string | undefined, peers: readonly PeerRecord[]): { peer: PeerRecord; testModel: boolean } | undefined {
+  private guess(
+    model: string,
+    on: string | undefined,
+    peers: readonly PeerRecord[],
+  ): { peer: PeerRecord; testModel: boolean } | undefined {
     if (this.deps.headStart === false) return undefined;
     const recent = this.lastServed.recent(model);
     const machine = on ?? recent?.machine;
@@ -143,7 +214,12 @@ export class Router {
   }
 
   /** `published`: the model as the peer's probe or capabilities gave it before the job; prices the spend event. */
-  private remoteCandidate(peer: PeerRecord, testModel: boolean, published: PublishedModel | undefined, report: CandidateReport): Candidate {
+  private remoteCandidate(
+    peer: PeerRecord,
+    testModel: boolean,
+    published: PublishedModel | undefined,
+    report: CandidateReport,
+  ): Candidate {
     const kind = peer.owner === this.deps.owner ? "own" : "peer";
     const choice: RouteChoice = { machine: peer.machine, owner: peer.owner, kind, testModel };
     const start = async function* (this: Router, job: ChatJob): AsyncGenerator<InferStreamChunk> {
@@ -160,10 +236,19 @@ export class Router {
       };
       const stream = this.deps.client.infer(peer, request, job.signal);
       // Work a trusted peer did is spent from this owner's account; an own machine's is free.
-      const chunks = kind === "own" ? stream : meteredSpend(stream, { ...request, account: this.deps.owner, servedBy: peer, published }, this.deps.usage, this.deps.log);
+      const chunks =
+        kind === "own"
+          ? stream
+          : meteredSpend(
+              stream,
+              { ...request, account: this.deps.owner, servedBy: peer, published },
+              this.deps.usage,
+              this.deps.log,
+            );
       let first = true;
       for await (const chunk of chunks) {
-        if (first && kind === "own" && chunk.type !== "error") this.lastServed.served(job.model, peer.machine, testModel);
+        if (first && kind === "own" && chunk.type !== "error")
+          this.lastServed.served(job.model, peer.machine, testModel);
         first = false;
         yield chunk;
       }
@@ -176,9 +261,24 @@ export class Router {
    * model: one signed call per candidate. A peer too old to answer for the model is asked its
    * capabilities after the probe.
    */
-  private async check(peer: PeerRecord, model: string, onFailed?: () => void): Promise<{ peer: PeerRecord; report: CandidateReport; latencyMs: number; testModel: boolean; published?: PublishedModel }> {
+  private async check(
+    peer: PeerRecord,
+    model: string,
+    onFailed?: () => void,
+  ): Promise<{
+    peer: PeerRecord;
+    report: CandidateReport;
+    latencyMs: number;
+    testModel: boolean;
+    published?: PublishedModel;
+  }> {
     const relation = peer.owner === this.deps.owner ? "own" : "peer";
-    const failed = (layer: LayerCode, reason: CandidateReason) => ({ peer, report: { machine: peer.machine, relation, layer, reason } as CandidateReport, latencyMs: Infinity, testModel: false });
+    const failed = (layer: LayerCode, reason: CandidateReason) => ({
+      peer,
+      report: { machine: peer.machine, relation, layer, reason } as CandidateReport,
+      latencyMs: Infinity,
+      testModel: false,
+    });
     const ruledOut = (layer: LayerCode, reason: CandidateReason) => {
       onFailed?.();
       return failed(layer, reason);
@@ -188,10 +288,25 @@ export class Router {
       const { latencyMs } = probe;
       const answer = probe.model ?? (await this.modelFromCapabilities(peer, model));
       const info = answer.info;
-      if (info === null || info.state !== "ready") return ruledOut("model-runtime", modelReason(model, info, " there", answer.available));
-      return { peer, report: { machine: peer.machine, relation, layer: "ok", reason: { kind: "ready", text: `ready, probe ${latencyMs.toFixed(1)} ms` } }, latencyMs, testModel: info.testModel, published: publishedOf(info) };
+      if (info === null || info.state !== "ready")
+        return ruledOut("model-runtime", modelReason(model, info, " there", answer.available));
+      return {
+        peer,
+        report: {
+          machine: peer.machine,
+          relation,
+          layer: "ok",
+          reason: { kind: "ready", text: `ready, probe ${latencyMs.toFixed(1)} ms` },
+        },
+        latencyMs,
+        testModel: info.testModel,
+        published: publishedOf(info),
+      };
     } catch (error) {
-      const own = error instanceof PeerCallError ? { layer: error.layer, reason: error.message } : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
+      const own =
+        error instanceof PeerCallError
+          ? { layer: error.layer, reason: error.message }
+          : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
       onFailed?.(); // now, not after the diagnosis below, which can take seconds
       const named = await this.deps.diagnose?.(peer.machine, model);
       if (named === undefined) return failed(own.layer, { kind: "call_failed", text: own.reason });
@@ -211,13 +326,23 @@ export class Router {
  * Why a model that is not ready cannot serve: absent, loading or failed. `where` is " here" for
  * this machine and " there" for a peer, whose answer also lists what it has instead.
  */
-function modelReason(model: string, info: ProbeModel["info"], where: " here" | " there", available?: readonly string[]): CandidateReason {
+function modelReason(
+  model: string,
+  info: ProbeModel["info"],
+  where: " here" | " there",
+  available?: readonly string[],
+): CandidateReason {
   if (info === null) {
     const has = available === undefined ? " here" : ` (has ${available.join(", ") || "none"})`;
     return { kind: "no_model", text: `does not have model ${model}${has}` };
   }
   const progress = info.progress ?? 0;
-  if (info.state === "loading") return { kind: "loading", text: `model ${model} is still loading${where === " here" ? " here" : ""} (${Math.round(progress * 100)}%)`, progress };
+  if (info.state === "loading")
+    return {
+      kind: "loading",
+      text: `model ${model} is still loading${where === " here" ? " here" : ""} (${Math.round(progress * 100)}%)`,
+      progress,
+    };
   return { kind: "load_failed", text: `model ${model} failed to load${where}: ${info.reason ?? "no reason given"}` };
 }
 
@@ -237,7 +362,8 @@ function exhausted(model: string, reports: CandidateReport[], on: string | undef
 export function noRoute(model: string, reports: readonly CandidateReport[], on?: string): PotluckHttpError {
   const lines = reports.map((r) => `${r.machine} (${r.relation}): ${r.layer} — ${r.reason.text}`);
   const what = on === undefined ? `model ${model}` : `model ${model} on ${on}`;
-  const detail = lines.length === 0 ? "this machine does not have it and its roster lists no other machine" : lines.join("; ");
+  const detail =
+    lines.length === 0 ? "this machine does not have it and its roster lists no other machine" : lines.join("; ");
   return new PotluckHttpError(503, "no_route", `no machine can serve ${what} right now: ${detail}`);
 }
 

@@ -8,8 +8,17 @@ import { jetStreamUsagePublisher, type UsagePublisher } from "./publisher.js";
  * Usage events on the sidecar's one NATS connection (its owner drains it). The usage stream is
  * created on the first publish if it does not exist yet, the same stream the ledger creates.
  */
-export function natsUsagePublisher(options: { nats: NatsConnection; prefix: string; log: (message: string) => void }): UsagePublisher {
+export function natsUsagePublisher(options: {
+  nats: NatsConnection;
+  prefix: string;
+  log: (message: string) => void;
+}): UsagePublisher {
   const { nats, prefix } = options;
   const ensureStream = async () => void (await ensureUsageStream(nats, prefix));
-  return jetStreamUsagePublisher({ js: jetstream(nats), ensureStream, subjects: subjectsFor(prefix), log: options.log });
+  return jetStreamUsagePublisher({
+    js: jetstream(nats),
+    ensureStream,
+    subjects: subjectsFor(prefix),
+    log: options.log,
+  });
 }

@@ -27,7 +27,10 @@ export interface StreamCount {
  * byte-level or SentencePiece tokenizer emits decodes to at least one byte, so the bytes bound the
  * completion tokens from above (the peer never strips text: empty chunks are the only ones left out).
  */
-export async function* countingStream(chunks: AsyncIterable<InferStreamChunk>, count: StreamCount): AsyncGenerator<InferStreamChunk> {
+export async function* countingStream(
+  chunks: AsyncIterable<InferStreamChunk>,
+  count: StreamCount,
+): AsyncGenerator<InferStreamChunk> {
   for await (const chunk of chunks) {
     if (chunk.type === "token") count.textBytes += Buffer.byteLength(chunk.text, "utf8");
     yield chunk;
@@ -71,7 +74,8 @@ export function boundedUsage(done: DoneChunk, count: StreamCount, bounds: TokenB
   const reported = done.usage;
   const completionTokens = Math.min(reported.completionTokens, completionMax);
   const promptTokens = Math.min(reported.promptTokens, promptMax);
-  if (completionTokens === reported.completionTokens && promptTokens === reported.promptTokens) return { promptTokens, completionTokens };
+  if (completionTokens === reported.completionTokens && promptTokens === reported.promptTokens)
+    return { promptTokens, completionTokens };
   const dispute =
     `reported ${reported.promptTokens} prompt + ${reported.completionTokens} completion tokens; ` +
     `this machine observed at most ${promptMax} prompt + ${completionMax} completion ` +

@@ -67,10 +67,15 @@ export function jetStreamUsagePublisher(options: {
       for (let attempt = 1; attempt <= publishAttemptsMax; attempt++) {
         try {
           await ensured;
-          await options.js.publish(options.subjects.usage(event.account), JSON.stringify(event), { msgID: event.eventId });
+          await options.js.publish(options.subjects.usage(event.account), JSON.stringify(event), {
+            msgID: event.eventId,
+          });
           return;
         } catch (error) {
-          if (attempt === publishAttemptsMax) options.log(`publishing usage event ${event.eventId}: ${error instanceof Error ? error.message : String(error)} (gave up after ${attempt} attempts)`);
+          if (attempt === publishAttemptsMax)
+            options.log(
+              `publishing usage event ${event.eventId}: ${error instanceof Error ? error.message : String(error)} (gave up after ${attempt} attempts)`,
+            );
         }
       }
     },
@@ -81,7 +86,9 @@ export function jetStreamUsagePublisher(options: {
 export function loggingUsagePublisher(log: (message: string) => void): UsagePublisher {
   return {
     async publishJob(job) {
-      log(`usage event ${job.jobId}:${job.side} NOT published (no NATS): ${job.promptTokens + job.completionTokens} tokens of ${job.model} (${microCreditsFor(job)} micro-credits) served by ${job.servedBy}`);
+      log(
+        `usage event ${job.jobId}:${job.side} NOT published (no NATS): ${job.promptTokens + job.completionTokens} tokens of ${job.model} (${microCreditsFor(job)} micro-credits) served by ${job.servedBy}`,
+      );
     },
   };
 }

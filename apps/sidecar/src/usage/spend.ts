@@ -10,7 +10,10 @@ export interface PublishedModel {
 }
 
 export function publishedOf(info: NonNullable<ProbeModel["info"]>): PublishedModel {
-  return { ...(info.parameters === undefined ? {} : { parameters: info.parameters }), ...(info.contextSize === undefined ? {} : { contextSize: info.contextSize }) };
+  return {
+    ...(info.parameters === undefined ? {} : { parameters: info.parameters }),
+    ...(info.contextSize === undefined ? {} : { contextSize: info.contextSize }),
+  };
 }
 
 export interface SpendJob {
@@ -30,16 +33,33 @@ export interface SpendJob {
  * prompt tokens at most this machine's own estimate, at the size the peer published before the
  * job. A report above that is billed at the bound and logged as a dispute.
  */
-export function meteredSpend(stream: AsyncIterable<InferStreamChunk>, job: SpendJob, usage: UsagePublisher, log?: (message: string) => void): AsyncGenerator<InferStreamChunk> {
+export function meteredSpend(
+  stream: AsyncIterable<InferStreamChunk>,
+  job: SpendJob,
+  usage: UsagePublisher,
+  log?: (message: string) => void,
+): AsyncGenerator<InferStreamChunk> {
   const count: StreamCount = { textBytes: 0 };
   const { published, servedBy } = job;
-  const bounds = { maxTokens: job.maxTokens, promptTokensMax: promptTokensMax(job.messages), ...(published?.contextSize === undefined ? {} : { contextSize: published.contextSize }) };
+  const bounds = {
+    maxTokens: job.maxTokens,
+    promptTokensMax: promptTokensMax(job.messages),
+    ...(published?.contextSize === undefined ? {} : { contextSize: published.contextSize }),
+  };
   return meteredStream(countingStream(stream, count), usage, (done) => {
     const observed = boundedUsage(done, count, bounds);
-    if (observed.dispute !== undefined) log?.(`usage dispute: job ${job.jobId} served by ${servedBy.machine} (${servedBy.owner}) ${observed.dispute}`);
+    if (observed.dispute !== undefined)
+      log?.(`usage dispute: job ${job.jobId} served by ${servedBy.machine} (${servedBy.owner}) ${observed.dispute}`);
     return {
-      jobId: job.jobId, side: "spend", account: job.account, counterparty: servedBy.owner, servedBy: servedBy.machine, model: job.model,
-      promptTokens: observed.promptTokens, completionTokens: observed.completionTokens, parameters: published?.parameters,
+      jobId: job.jobId,
+      side: "spend",
+      account: job.account,
+      counterparty: servedBy.owner,
+      servedBy: servedBy.machine,
+      model: job.model,
+      promptTokens: observed.promptTokens,
+      completionTokens: observed.completionTokens,
+      parameters: published?.parameters,
       ...(observed.dispute === undefined ? {} : { dispute: observed.dispute }),
     };
   });

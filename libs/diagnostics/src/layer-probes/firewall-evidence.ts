@@ -33,7 +33,11 @@ export async function readLocalFirewall(run: Run): Promise<LocalFirewall> {
   try {
     status = await probe.status(timeout(run.limits.firewallTimeoutMs));
   } catch (error) {
-    return { blocking: false, watcherPresent: false, detail: { firewall: `the fw-watcher on ${run.path.from} did not answer (${describe(error)})` } };
+    return {
+      blocking: false,
+      watcherPresent: false,
+      detail: { firewall: `the fw-watcher on ${run.path.from} did not answer (${describe(error)})` },
+    };
   }
   if (status === null) return { blocking: false, watcherPresent: false, detail: {} };
   const { blocking, summary } = summarize(status, run.path.from, "local");
@@ -51,12 +55,27 @@ export function peerFirewallReport(run: Run): PeerFirewallReport | null {
   const { blocking, summary } = summarize(status, peer, "remote");
   // The watcher reads the ruleset once a tick: its reading may predate what the probe just met.
   const readingAgeS = Math.max(0, Math.round((run.clock.now() - Date.parse(status.checkedAt)) / 1000));
-  return { blocking, summary, evidence: `${summary} (heard ${Math.round(ageMs / 1000)} s ago)`, lastError: status.lastError, readingAgeS };
+  return {
+    blocking,
+    summary,
+    evidence: `${summary} (heard ${Math.round(ageMs / 1000)} s ago)`,
+    lastError: status.lastError,
+    readingAgeS,
+  };
 }
 
 /** The drop is past the tunnel on the peer: what its fw-watcher said, for the message and the fix run there. */
-export function remoteDropDetail(run: Run, remote: PeerFirewallReport | null): Details<"firewallHost" | "firewallSide" | "peerWatcher" | "peerFirewall" | "peerWatcherError" | "peerWatcherReadingAgeS"> {
-  const detail: ReturnType<typeof remoteDropDetail> = { firewallHost: run.path.peer, firewallSide: "remote", peerWatcher: remote === null ? "unknown" : remote.blocking ? "missing" : "intact" };
+export function remoteDropDetail(
+  run: Run,
+  remote: PeerFirewallReport | null,
+): Details<
+  "firewallHost" | "firewallSide" | "peerWatcher" | "peerFirewall" | "peerWatcherError" | "peerWatcherReadingAgeS"
+> {
+  const detail: ReturnType<typeof remoteDropDetail> = {
+    firewallHost: run.path.peer,
+    firewallSide: "remote",
+    peerWatcher: remote === null ? "unknown" : remote.blocking ? "missing" : "intact",
+  };
   if (remote === null) return detail;
   detail.peerFirewall = remote.summary;
   if (remote.lastError !== null) detail.peerWatcherError = remote.lastError;
@@ -71,12 +90,23 @@ export function remoteDropDetail(run: Run, remote: PeerFirewallReport | null): D
  * rules: a local block its watcher cannot see still shows on the tunnel's counters (see peerLiveness).
  */
 function summarize(status: FwStatus, host: string, side: "local" | "remote"): { blocking: boolean; summary: string } {
-  const vpns = Object.entries(status.vpns).filter(([, present]) => present).map(([name]) => name);
-  const missing = status.rules.filter((rule) => rule.state === "missing").map((rule) => `${rule.family} ${rule.table} ${rule.chain} ${rule.rule}`);
-  const blocking = side === "local" ? missing.length > 0 : !status.intact && (missing.length > 0 || status.lastError !== null);
+  const vpns = Object.entries(status.vpns)
+    .filter(([, present]) => present)
+    .map(([name]) => name);
+  const missing = status.rules
+    .filter((rule) => rule.state === "missing")
+    .map((rule) => `${rule.family} ${rule.table} ${rule.chain} ${rule.rule}`);
+  const blocking =
+    side === "local" ? missing.length > 0 : !status.intact && (missing.length > 0 || status.lastError !== null);
   const watcher = `the fw-watcher on ${host}`;
-  if (!blocking) return { blocking, summary: `${watcher} reports its rules intact${vpns.length > 0 ? ` (${vpns.join(", ")} present)` : ""}` };
-  if (missing.length === 0) return { blocking, summary: `${watcher} cannot read or repair its rules: ${status.lastError}` };
-  const firewall = side === "local" ? `${vpns.join(" and ") || "a VPN"} firewall` : `the ${vpns.join(" and ") || "VPN"} firewall`;
+  if (!blocking)
+    return {
+      blocking,
+      summary: `${watcher} reports its rules intact${vpns.length > 0 ? ` (${vpns.join(", ")} present)` : ""}`,
+    };
+  if (missing.length === 0)
+    return { blocking, summary: `${watcher} cannot read or repair its rules: ${status.lastError}` };
+  const firewall =
+    side === "local" ? `${vpns.join(" and ") || "a VPN"} firewall` : `the ${vpns.join(" and ") || "VPN"} firewall`;
   return { blocking, summary: `${watcher} reports ${firewall} present and missing: ${missing.join("; ")}` };
 }

@@ -3,7 +3,20 @@ import type { Check, FixContext } from "../checks.js";
 import type { DetailKey, Details } from "../detail.js";
 import type { Failure } from "../layers.js";
 import type { DiagnosticsBudget } from "../limits.js";
-import type { Clock, CoordinatorProbe, FirewallProbe, LocalProbe, PeerClient, PeerFirewallSource, PeerTarget, RosterSource, SelfClient, TunnelPeer, TunnelReader, UnderlayProbe } from "../probes.js";
+import type {
+  Clock,
+  CoordinatorProbe,
+  FirewallProbe,
+  LocalProbe,
+  PeerClient,
+  PeerFirewallSource,
+  PeerTarget,
+  RosterSource,
+  SelfClient,
+  TunnelPeer,
+  TunnelReader,
+  UnderlayProbe,
+} from "../probes.js";
 
 /** What one layer's probe concluded. A failure names one of the layer's registered failures. */
 export type Outcome =
@@ -79,7 +92,10 @@ export interface LayerProbe<K extends DetailKey = DetailKey> {
 }
 
 /** Binds a probe to its check, so the probe may record only the detail keys the check declares. */
-export function probeFor<K extends DetailKey>(check: Check<K>, probe: (run: Run, learned: Learned) => Promise<Step<NoInfer<K>>>): LayerProbe<K> {
+export function probeFor<K extends DetailKey>(
+  check: Check<K>,
+  probe: (run: Run, learned: Learned) => Promise<Step<NoInfer<K>>>,
+): LayerProbe<K> {
   return { code: check.code, probe };
 }
 
@@ -93,5 +109,6 @@ export function fixContext(run: Run, learned: Learned, detail: Details): FixCont
 
 export const ok: Outcome = { kind: "ok" };
 export const skipped = (message: string): Outcome => ({ kind: "skipped", message });
-export const fail = (failure: Failure, offerFix?: boolean): Outcome => (offerFix === undefined ? { kind: "fail", failure } : { kind: "fail", failure, offerFix });
+export const fail = (failure: Failure, offerFix?: boolean): Outcome =>
+  offerFix === undefined ? { kind: "fail", failure } : { kind: "fail", failure, offerFix };
 export const timeout = (ms: number) => AbortSignal.timeout(ms);

@@ -9,7 +9,15 @@ import { pathProbe, tunnelProbe } from "./tunnel.js";
 
 /** The probe of every layer Potluck registers (see `layerChecks`). */
 export const layerProbes: readonly LayerProbe[] = [
-  localSidecarProbe, coordinatorProbe, rosterProbe, tunnelProbe, pathProbe, dataPlaneProbe, capabilitiesProbe, modelRuntimeProbe, firstTokenProbe,
+  localSidecarProbe,
+  coordinatorProbe,
+  rosterProbe,
+  tunnelProbe,
+  pathProbe,
+  dataPlaneProbe,
+  capabilitiesProbe,
+  modelRuntimeProbe,
+  firstTokenProbe,
 ];
 
 export class DuplicateProbeError extends Error {
@@ -28,7 +36,10 @@ export class UnmatchedProbeError extends Error {
 export class ProbeTable {
   readonly #probes = new Map<LayerCode, LayerProbe>();
 
-  constructor(readonly registry: CheckRegistry, probes: readonly LayerProbe[] = layerProbes) {
+  constructor(
+    readonly registry: CheckRegistry,
+    probes: readonly LayerProbe[] = layerProbes,
+  ) {
     for (const probe of probes) {
       if (this.#probes.has(probe.code)) throw new DuplicateProbeError(`check ${probe.code} has more than one probe`);
       this.#probes.set(probe.code, probe);
@@ -38,7 +49,8 @@ export class ProbeTable {
       if (!this.#probes.has(code)) throw new UnmatchedProbeError(`check ${code} is registered but has no probe`);
     }
     for (const code of this.#probes.keys()) {
-      if (!registered.has(code)) throw new UnmatchedProbeError(`a probe is given for ${code}, which is not a registered check`);
+      if (!registered.has(code))
+        throw new UnmatchedProbeError(`a probe is given for ${code}, which is not a registered check`);
     }
   }
 
@@ -60,6 +72,7 @@ function assertDeclared(check: Check, detail: Details | undefined): void {
   if (detail === undefined) return;
   const declared: readonly string[] = check.detailKeys;
   for (const key of Object.keys(detail)) {
-    if (!declared.includes(key)) throw new Error(`the probe of ${check.code} recorded ${key}, which the check does not declare`);
+    if (!declared.includes(key))
+      throw new Error(`the probe of ${check.code} recorded ${key}, which the check does not declare`);
   }
 }

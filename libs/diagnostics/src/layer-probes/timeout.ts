@@ -29,7 +29,11 @@ export async function classifyTimeout(run: Run, learned: Learned, sentAt: number
   const remote = peerFirewallReport(run);
   if (remote?.blocking === true) {
     const local = await localFirewall();
-    if (!local.blocking) return { outcome: fail(Failure.firewallDrop, false), detail: { ...local.detail, evidence: remote.evidence, ...remoteDropDetail(run, remote) } };
+    if (!local.blocking)
+      return {
+        outcome: fail(Failure.firewallDrop, false),
+        detail: { ...local.detail, evidence: remote.evidence, ...remoteDropDetail(run, remote) },
+      };
   }
   // While waiting for evidence, keep probing: a path that answers again ends the wait as "cleared".
   const stop = new AbortController();
@@ -43,13 +47,21 @@ export async function classifyTimeout(run: Run, learned: Learned, sentAt: number
   if (await cleared) return { outcome: "cleared", detail: { ...earlier, ...liveness.detail } };
   const local = await localFirewall();
   const detail: Details<DataPlaneKey> = { ...liveness.detail, ...local.detail };
-  if (liveness.verdict === "silent" && !local.blocking) return { outcome: { kind: "fail", failure: Failure.peerSilent, layer: "tunnel" }, detail };
+  if (liveness.verdict === "silent" && !local.blocking)
+    return { outcome: { kind: "fail", failure: Failure.peerSilent, layer: "tunnel" }, detail };
   if (local.blocking || liveness.verdict === "local-stuck") {
     detail.firewallHost = path.from;
-    if (liveness.verdict === "local-stuck") detail.evidence = `packets to ${learned.entry?.meshIp} never entered ${path.interfaceName} on ${path.from}`;
+    if (liveness.verdict === "local-stuck")
+      detail.evidence = `packets to ${learned.entry?.meshIp} never entered ${path.interfaceName} on ${path.from}`;
     // Our own packets never reach the tunnel: the watcher's reapply (idempotent, scoped) is worth
     // offering even when its last reading predates the block.
-    return { outcome: fail(Failure.firewallDrop, local.blocking || (liveness.verdict === "local-stuck" && local.watcherPresent)), detail };
+    return {
+      outcome: fail(
+        Failure.firewallDrop,
+        local.blocking || (liveness.verdict === "local-stuck" && local.watcherPresent),
+      ),
+      detail,
+    };
   }
   // The drop is past the tunnel on the peer: the fix is applied there, so nothing here is offered.
   return { outcome: fail(Failure.firewallDrop, false), detail: { ...detail, ...remoteDropDetail(run, remote) } };
@@ -64,7 +76,11 @@ async function recheckUntil(run: Run, learned: Learned, stop: AbortSignal): Prom
   while (!stop.aborted) {
     const attemptAt = clock.now();
     try {
-      await run.probes.peer.probe(learned.target, limits.smallProbeBytes, AbortSignal.any([stop, timeout(limits.smallProbeTimeoutMs)]));
+      await run.probes.peer.probe(
+        learned.target,
+        limits.smallProbeBytes,
+        AbortSignal.any([stop, timeout(limits.smallProbeTimeoutMs)]),
+      );
       return !stop.aborted;
     } catch {
       const restMs = limits.livePollMs - (clock.now() - attemptAt);
@@ -91,23 +107,40 @@ async function peerLiveness(run: Run, learned: Learned, sentAt: number, stop: Ab
   if (base === undefined) {
     // No counters to read (the tunnel layer said why): fall back to the rule of thumb, a timeout
     // over an established mesh is a firewall, and say that it is one.
-    return { verdict: "alive", detail: { evidence: `${path.interfaceName} could not be read to tell a firewall from a powered-off peer` } };
+    return {
+      verdict: "alive",
+      detail: { evidence: `${path.interfaceName} could not be read to tell a firewall from a powered-off peer` },
+    };
   }
   // The probe has timed out, so its packets (and retransmissions) went into the tunnel by now if
   // they ever will. Less than one of them on the counter: they never left this machine.
   const afterProbe = await readTunnelPeer(run, learned).catch(() => undefined);
-  if (afterProbe !== undefined && afterProbe.txBytes - base.txBytes < probePacketBytesMin) return { verdict: "local-stuck", detail: {} };
+  if (afterProbe !== undefined && afterProbe.txBytes - base.txBytes < probePacketBytesMin)
+    return { verdict: "local-stuck", detail: {} };
   const heartbeat = learned.entry?.lastHeartbeatAt;
   if (heartbeat != null && clock.now() - Date.parse(heartbeat) < limits.heartbeatFreshMs) {
-    return { verdict: "alive", detail: { evidence: `${path.peer} is up (the coordinator heard its heartbeat ${Math.round((clock.now() - Date.parse(heartbeat)) / 1000)} s ago)` } };
+    return {
+      verdict: "alive",
+      detail: {
+        evidence: `${path.peer} is up (the coordinator heard its heartbeat ${Math.round((clock.now() - Date.parse(heartbeat)) / 1000)} s ago)`,
+      },
+    };
   }
   const underlay = await underlayEvidence(run, base);
   if (underlay !== undefined) return { verdict: "alive", detail: { evidence: underlay } };
   // Bounded by liveWaitMs since the probe was sent, one read per poll interval.
   for (;;) {
     const now = await readTunnelPeer(run, learned).catch(() => undefined);
-    if (now !== undefined && (now.rxBytes > base.rxBytes || (now.latestHandshakeAtMs ?? 0) > (base.latestHandshakeAtMs ?? 0))) {
-      return { verdict: "alive", detail: { evidence: `${path.peer}'s WireGuard still answers on ${path.interfaceName} (it sent ${now.rxBytes - base.rxBytes} bytes after the probe)` } };
+    if (
+      now !== undefined &&
+      (now.rxBytes > base.rxBytes || (now.latestHandshakeAtMs ?? 0) > (base.latestHandshakeAtMs ?? 0))
+    ) {
+      return {
+        verdict: "alive",
+        detail: {
+          evidence: `${path.peer}'s WireGuard still answers on ${path.interfaceName} (it sent ${now.rxBytes - base.rxBytes} bytes after the probe)`,
+        },
+      };
     }
     if (clock.now() - sentAt >= limits.liveWaitMs || stop.aborted) break;
     await clock.sleep(limits.livePollMs);
@@ -124,8 +157,12 @@ async function underlayEvidence(run: Run, peer: TunnelPeer): Promise<string | un
   const endpoint = peer.endpoint;
   if (probe === undefined || endpoint === null || run.relays.has(endpoint)) return undefined;
   const ip = endpoint.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
-  const answered = await probe.hostAnswers(ip, run.path.peerPort, timeout(run.limits.underlayTimeoutMs)).catch(() => false);
-  return answered ? `${run.path.peer} is up: its address ${ip} on the local network answers while nothing comes back through ${run.path.interfaceName}` : undefined;
+  const answered = await probe
+    .hostAnswers(ip, run.path.peerPort, timeout(run.limits.underlayTimeoutMs))
+    .catch(() => false);
+  return answered
+    ? `${run.path.peer} is up: its address ${ip} on the local network answers while nothing comes back through ${run.path.interfaceName}`
+    : undefined;
 }
 
 /**

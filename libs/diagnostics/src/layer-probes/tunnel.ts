@@ -25,8 +25,10 @@ export const tunnelProbe = probeFor(tunnelCheck, async (run, learned): Promise<S
   }
   if (peer === undefined) return { outcome: fail(Failure.peerNotConfigured) };
   const first = peer;
-  const detail: Details<(typeof tunnelCheck.detailKeys)[number]> = peer.endpoint === null ? {} : { endpoint: peer.endpoint };
-  const fresh = (p: TunnelPeer | undefined) => p?.latestHandshakeAtMs != null && clock.now() - p.latestHandshakeAtMs < limits.handshakeFreshMs;
+  const detail: Details<(typeof tunnelCheck.detailKeys)[number]> =
+    peer.endpoint === null ? {} : { endpoint: peer.endpoint };
+  const fresh = (p: TunnelPeer | undefined) =>
+    p?.latestHandshakeAtMs != null && clock.now() - p.latestHandshakeAtMs < limits.handshakeFreshMs;
   if (!fresh(peer)) {
     // Bounded by handshakeWaitMs; a read that fails keeps the last answer, one that no longer lists the peer clears it.
     const deadline = clock.now() + limits.handshakeWaitMs;
@@ -41,7 +43,11 @@ export const tunnelProbe = probeFor(tunnelCheck, async (run, learned): Promise<S
   detail.lastHandshake = last === null ? "never" : `${Math.round((clock.now() - last) / 1000)} s ago`;
   if (!fresh(peer)) {
     const local = await readLocalFirewall(run);
-    return { outcome: local.blocking ? fail(Failure.firewallDrop, true) : fail(Failure.noHandshake), detail: { ...detail, ...local.detail }, learned: tunnelPeer };
+    return {
+      outcome: local.blocking ? fail(Failure.firewallDrop, true) : fail(Failure.noHandshake),
+      detail: { ...detail, ...local.detail },
+      learned: tunnelPeer,
+    };
   }
   detail.handshakeAgeS = String(Math.max(0, Math.round((clock.now() - (last ?? 0)) / 1000)));
   return { outcome: ok, detail, learned: tunnelPeer };
@@ -51,13 +57,17 @@ export const tunnelProbe = probeFor(tunnelCheck, async (run, learned): Promise<S
 export const pathProbe = probeFor(pathCheck, async (run, learned): Promise<Step<KeysOf<typeof pathCheck>>> => {
   if (run.self) return { outcome: noMeshHop };
   const peer = learned.tunnelPeer;
-  if (peer === undefined) return { outcome: skipped(`${run.path.interfaceName} could not be read, so the path is unknown`) };
+  if (peer === undefined)
+    return { outcome: skipped(`${run.path.interfaceName} could not be read, so the path is unknown`) };
   const endpoint = peer.endpoint;
   if (endpoint === null) return { outcome: fail(Failure.noEndpoint) };
   const advertised = learned.entry?.endpoints ?? [];
   const detail = { endpoint, advertised: advertised.join(", ") };
   if (!run.relays.has(endpoint)) return { outcome: ok, detail };
-  const relayReason = advertised.length === 0 ? `${run.path.peer} advertises no endpoint` : `no direct UDP answer from ${advertised.join(", ")}`;
+  const relayReason =
+    advertised.length === 0
+      ? `${run.path.peer} advertises no endpoint`
+      : `no direct UDP answer from ${advertised.join(", ")}`;
   return { outcome: fail(Failure.relayed), detail: { ...detail, relayReason } };
 });
 

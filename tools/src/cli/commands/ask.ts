@@ -19,27 +19,46 @@ export const askCommand: Command = {
   async run(_argv, { flags, positionals }) {
     const prompt = positionals.join(" ").trim();
     if (prompt.length === 0) throw new CliError("PROMPT is required; see potluck ask --help", 2);
-    const base = (flags.get("url") ?? `http://127.0.0.1:${process.env.POTLUCK_PORT ?? Defaults.sidecarPort}`).replace(/\/$/, "");
+    const base = (flags.get("url") ?? `http://127.0.0.1:${process.env.POTLUCK_PORT ?? Defaults.sidecarPort}`).replace(
+      /\/$/,
+      "",
+    );
     const maxTokens = flags.has("max-tokens") ? Number(flags.get("max-tokens")) : undefined;
-    if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1)) throw new CliError(`--max-tokens: expected a positive integer, got ${flags.get("max-tokens")}`, 2);
+    if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1))
+      throw new CliError(`--max-tokens: expected a positive integer, got ${flags.get("max-tokens")}`, 2);
     const model = flags.get("model") ?? (await firstReadyModel(base));
     const started = performance.now();
     const res = await fetch(`${base}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model, messages: [{ role: "user", content: prompt }], stream: true, max_tokens: maxTokens, potluck: flags.has("on") ? { on: flags.get("on") } : undefined }),
+      body: JSON.stringify({
+        model,
+        messages: [{ role: "user", content: prompt }],
+        stream: true,
+        max_tokens: maxTokens,
+        potluck: flags.has("on") ? { on: flags.get("on") } : undefined,
+      }),
       signal: AbortSignal.timeout(askTimeoutMs),
     }).catch((error: unknown) => {
-      throw new CliError(`cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`);
+      throw new CliError(
+        `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`,
+      );
     });
     if (!res.ok || res.body === null) throw new CliError(await describeError(res));
     const servedBy = res.headers.get(Headers.servedBy) ?? "unknown";
     const footer = await printStream(res.body);
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     const who = footer.potluck?.served_by ?? footer.served_by ?? servedBy;
-    const route = footer.potluck?.route === "local" ? "this machine" : footer.potluck?.route === "own" ? "own machine" : "trusted peer";
+    const route =
+      footer.potluck?.route === "local"
+        ? "this machine"
+        : footer.potluck?.route === "own"
+          ? "own machine"
+          : "trusted peer";
     const test = footer.potluck?.test_model === true ? " (TEST MODEL: random weights)" : "";
-    process.stdout.write(`\n\n— served by ${who} (${route}) · ${model}${test} · ${footer.usage?.completion_tokens ?? "?"} tokens · ${seconds} s\n`);
+    process.stdout.write(
+      `\n\n— served by ${who} (${route}) · ${model}${test} · ${footer.usage?.completion_tokens ?? "?"} tokens · ${seconds} s\n`,
+    );
     return 0;
   },
 };
@@ -65,7 +84,10 @@ async function printStream(body: ReadableStream<Uint8Array>): Promise<Footer> {
       end = buffered.indexOf("\n\n");
       const data = event.startsWith("data: ") ? event.slice(6) : undefined;
       if (data === undefined || data === "[DONE]") continue;
-      const chunk = JSON.parse(data) as Footer & { choices?: Array<{ delta?: { content?: string } }>; error?: { message: string } };
+      const chunk = JSON.parse(data) as Footer & {
+        choices?: Array<{ delta?: { content?: string } }>;
+        error?: { message: string };
+      };
       if (chunk.error !== undefined) throw new CliError(`\nthe reply broke off: ${chunk.error.message}`);
       const text = chunk.choices?.[0]?.delta?.content;
       if (text !== undefined) process.stdout.write(text);
@@ -78,15 +100,20 @@ async function printStream(body: ReadableStream<Uint8Array>): Promise<Footer> {
 
 async function firstReadyModel(base: string): Promise<string> {
   const res = await fetch(`${base}/v1/models`).catch((error: unknown) => {
-    throw new CliError(`cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`);
+    throw new CliError(
+      `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`,
+    );
   });
   const body = (await res.json()) as { data?: Array<{ id: string; potluck?: { state: string } }> };
   const ready = body.data?.find((m) => m.potluck?.state === "ready");
-  if (ready === undefined) throw new CliError(`no model is ready on this machine; pass --model M to run one on another machine`);
+  if (ready === undefined)
+    throw new CliError(`no model is ready on this machine; pass --model M to run one on another machine`);
   return ready.id;
 }
 
 async function describeError(res: Response): Promise<string> {
   const parsed = ErrorBody.safeParse(await res.json().catch(() => undefined));
-  return parsed.success ? `${parsed.data.error.message} (${res.status} ${parsed.data.error.code})` : `the sidecar answered HTTP ${res.status}`;
+  return parsed.success
+    ? `${parsed.data.error.message} (${res.status} ${parsed.data.error.code})`
+    : `the sidecar answered HTTP ${res.status}`;
 }

@@ -1,6 +1,13 @@
 import { hostname } from "node:os";
 import { createInterface } from "node:readline/promises";
-import { Defaults, DiagnosticsOverview, DiagnosticsReport, FwReapplyResult, MachineName, type LayerResult } from "@potluck/protocol";
+import {
+  Defaults,
+  DiagnosticsOverview,
+  DiagnosticsReport,
+  FwReapplyResult,
+  MachineName,
+  type LayerResult,
+} from "@potluck/protocol";
 import { Diagnostics, httpLocalProbe, renderReport, type PeerClient, type TunnelReader } from "@potluck/diagnostics";
 import { CliError, type Command } from "../command.js";
 
@@ -38,14 +45,16 @@ export const doctorCommand: Command = {
   async run(_argv, { flags, positionals }) {
     if (positionals.length > 1) throw new CliError("doctor takes at most one MACHINE", 2);
     const peer = positionals[0];
-    if (peer !== undefined && !MachineName.safeParse(peer).success) throw new CliError(`"${peer}" is not a machine name (lower-case letters, digits and '-')`, 2);
+    if (peer !== undefined && !MachineName.safeParse(peer).success)
+      throw new CliError(`"${peer}" is not a machine name (lower-case letters, digits and '-')`, 2);
     const port = Number(flags.get("port") ?? process.env.POTLUCK_PORT ?? Defaults.sidecarPort);
     if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new CliError("--port: expected a port number", 2);
     const target: Target = { base: `http://127.0.0.1:${port}`, peer, model: flags.get("model"), port };
 
     let reports = await diagnose(target);
     if (flags.has("fix")) reports = await offerFixes(reports, target, flags.has("yes"));
-    if (flags.has("json")) process.stdout.write(`${JSON.stringify(peer === undefined ? reports : reports[0], null, 2)}\n`);
+    if (flags.has("json"))
+      process.stdout.write(`${JSON.stringify(peer === undefined ? reports : reports[0], null, 2)}\n`);
     else for (const report of reports) process.stdout.write(renderReport(report));
     return reports.every((r) => r.usable) ? 0 : 1;
   },
@@ -86,38 +95,62 @@ async function fetchReports(target: Target): Promise<DiagnosticsReport[]> {
     throw new CliError(`asking the sidecar at ${target.base}${path}: ${message}`);
   }
   const parsed = target.peer === undefined ? DiagnosticsOverview.safeParse(body) : DiagnosticsReport.safeParse(body);
-  if (!parsed.success) throw new CliError(`the sidecar at ${target.base} answered ${path} with an unexpected shape; is it the same version?`);
+  if (!parsed.success)
+    throw new CliError(
+      `the sidecar at ${target.base} answered ${path} with an unexpected shape; is it the same version?`,
+    );
   return "reports" in parsed.data ? parsed.data.reports : [parsed.data];
 }
 
 /** Never reached: when the local sidecar fails, every layer after it is suppressed. */
 const unreachable = () => Promise.reject(new Error("not probed: the local sidecar is down"));
 const noTunnel: TunnelReader = { peers: unreachable };
-const noPeer: PeerClient = { nudge: async () => undefined, probe: unreachable, capabilities: unreachable, firstToken: unreachable };
+const noPeer: PeerClient = {
+  nudge: async () => undefined,
+  probe: unreachable,
+  capabilities: unreachable,
+  firstToken: unreachable,
+};
 
 async function localOnlyReport(target: Target): Promise<DiagnosticsReport> {
   const from = MachineName.safeParse(process.env.POTLUCK_MACHINE ?? "").data ?? localName();
   const diagnostics = new Diagnostics({
-    from, interfaceName: process.env.POTLUCK_INTERFACE ?? Defaults.interfaceName, localPort: target.port, peerPort: Defaults.sidecarPort,
+    from,
+    interfaceName: process.env.POTLUCK_INTERFACE ?? Defaults.interfaceName,
+    localPort: target.port,
+    peerPort: Defaults.sidecarPort,
     probes: { local: httpLocalProbe({ url: target.base }), tunnel: noTunnel, peer: noPeer },
   });
   return diagnostics.check(target.peer ?? from);
 }
 
 function localName(): string {
-  const label = hostname().split(".")[0]?.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "") ?? "";
+  const label =
+    hostname()
+      .split(".")[0]
+      ?.toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .replace(/^-+|-+$/g, "") ?? "";
   return label.length > 0 ? label.slice(0, 63) : "machine";
 }
 
 /** Offers the fw-watcher reapply when a report offers it; asks first, always. */
-async function offerFixes(reports: DiagnosticsReport[], target: Target, preConsented: boolean): Promise<DiagnosticsReport[]> {
-  const offered = reports.flatMap((r) => r.layers).find((l: LayerResult) => l.offerFix === "fw-reapply" && (l.status === "failed" || l.status === "pending"));
+async function offerFixes(
+  reports: DiagnosticsReport[],
+  target: Target,
+  preConsented: boolean,
+): Promise<DiagnosticsReport[]> {
+  const offered = reports
+    .flatMap((r) => r.layers)
+    .find((l: LayerResult) => l.offerFix === "fw-reapply" && (l.status === "failed" || l.status === "pending"));
   if (offered === undefined) {
     process.stderr.write("potluck: nothing here can be fixed automatically; follow the fix lines below\n");
     return reports;
   }
   process.stderr.write(`${offered.message}\n`);
-  const consent = preConsented || (await ask(`Ask the firewall watcher to reinsert its scoped ${Defaults.interfaceName} accept rules? [y/N] `));
+  const consent =
+    preConsented ||
+    (await ask(`Ask the firewall watcher to reinsert its scoped ${Defaults.interfaceName} accept rules? [y/N] `));
   if (!consent) {
     process.stderr.write("potluck: not changing the firewall\n");
     return reports;
@@ -126,15 +159,22 @@ async function offerFixes(reports: DiagnosticsReport[], target: Target, preConse
   let res: Response;
   try {
     res = await fetch(`${fwUrl}/reapply`, {
-      method: "POST", headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(requestTimeoutMs),
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      signal: AbortSignal.timeout(requestTimeoutMs),
       body: JSON.stringify({ consent: true, requestedBy: "potluck doctor" }),
     });
   } catch (error) {
-    throw new CliError(`asking the fw-watcher at ${fwUrl} to reapply: ${error instanceof Error ? error.message : String(error)}; is potluck-fw-watcher --watch running?`);
+    throw new CliError(
+      `asking the fw-watcher at ${fwUrl} to reapply: ${error instanceof Error ? error.message : String(error)}; is potluck-fw-watcher --watch running?`,
+    );
   }
   const result = FwReapplyResult.safeParse(await res.json().catch(() => null));
-  if (!res.ok || !result.success) throw new CliError(`the fw-watcher at ${fwUrl} refused the reapply (HTTP ${res.status})`);
-  process.stderr.write(`potluck: fw-watcher inserted ${result.data.added} rule(s); rules ${result.data.status.intact ? "intact" : "still missing"}. Checking again…\n`);
+  if (!res.ok || !result.success)
+    throw new CliError(`the fw-watcher at ${fwUrl} refused the reapply (HTTP ${res.status})`);
+  process.stderr.write(
+    `potluck: fw-watcher inserted ${result.data.added} rule(s); rules ${result.data.status.intact ? "intact" : "still missing"}. Checking again…\n`,
+  );
   return diagnose(target);
 }
 

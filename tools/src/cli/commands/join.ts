@@ -28,29 +28,52 @@ export const joinCommand: Command = {
   name: "join",
   summary: "enroll with a coordinator and bring up potluck0",
   usage,
-  flags: { strings: ["name", "owner", "endpoint", "listen-port", "data-dir", "nats"], booleans: ["follow", "no-interface", "json"] },
+  flags: {
+    strings: ["name", "owner", "endpoint", "listen-port", "data-dir", "nats"],
+    booleans: ["follow", "no-interface", "json"],
+  },
   async run(_argv, { flags, positionals }) {
     const [url, token] = positionals;
-    if (positionals.length === 1 || positionals.length > 2) throw new CliError("expected COORDINATOR_URL TOKEN (or neither, to re-use this data dir's enrollment); see potluck join --help", 2);
-    if (url !== undefined && !/^https?:\/\//.test(url)) throw new CliError(`coordinator URL ${JSON.stringify(url)} must start with http:// or https://`, 2);
+    if (positionals.length === 1 || positionals.length > 2)
+      throw new CliError(
+        "expected COORDINATOR_URL TOKEN (or neither, to re-use this data dir's enrollment); see potluck join --help",
+        2,
+      );
+    if (url !== undefined && !/^https?:\/\//.test(url))
+      throw new CliError(`coordinator URL ${JSON.stringify(url)} must start with http:// or https://`, 2);
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
     const listenPort = flags.has("listen-port") ? Number(flags.get("listen-port")) : undefined;
-    if (listenPort !== undefined && !(Number.isInteger(listenPort) && listenPort > 0 && listenPort < 65536)) throw new CliError("--listen-port expects a port 1-65535", 2);
+    if (listenPort !== undefined && !(Number.isInteger(listenPort) && listenPort > 0 && listenPort < 65536))
+      throw new CliError("--listen-port expects a port 1-65535", 2);
     const result = await joinMesh({
-      coordinatorUrl: url, token, dataDir, name: flags.get("name"), owner: flags.get("owner"), endpoint: flags.get("endpoint"),
-      listenPort, interface: !flags.has("no-interface"), run: runCommand,
+      coordinatorUrl: url,
+      token,
+      dataDir,
+      name: flags.get("name"),
+      owner: flags.get("owner"),
+      endpoint: flags.get("endpoint"),
+      listenPort,
+      interface: !flags.has("no-interface"),
+      run: runCommand,
     }).catch((error: unknown) => {
       throw new CliError(error instanceof CoordinatorError || error instanceof Error ? error.message : String(error));
     });
     const { state } = result;
-    if (flags.has("json")) process.stdout.write(`${JSON.stringify({ ...state, enrolled: result.enrolled, peers: result.peers })}\n`);
-    else process.stdout.write(`potluck: ${result.enrolled ? "joined" : "already joined"} as ${state.name} (${state.meshIp}/${state.prefixLength} on ${state.interfaceName}) with ${result.peers} peer(s)\n`);
+    if (flags.has("json"))
+      process.stdout.write(`${JSON.stringify({ ...state, enrolled: result.enrolled, peers: result.peers })}\n`);
+    else
+      process.stdout.write(
+        `potluck: ${result.enrolled ? "joined" : "already joined"} as ${state.name} (${state.meshIp}/${state.prefixLength} on ${state.interfaceName}) with ${result.peers} peer(s)\n`,
+      );
     if (!flags.has("follow")) return 0;
     const abort = new AbortController();
     for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => abort.abort());
     await followJoined(result, {
-      dataDir, signal: abort.signal, log: (message) => process.stdout.write(`potluck: ${message}\n`),
-      natsUrl: flags.get("nats") ?? process.env.POTLUCK_NATS_URL, natsPrefix: process.env.POTLUCK_NATS_PREFIX,
+      dataDir,
+      signal: abort.signal,
+      log: (message) => process.stdout.write(`potluck: ${message}\n`),
+      natsUrl: flags.get("nats") ?? process.env.POTLUCK_NATS_URL,
+      natsPrefix: process.env.POTLUCK_NATS_PREFIX,
     });
     return 0;
   },

@@ -2,7 +2,19 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  checkId, cleanupLeftovers, describeLabs, hostCommand, labRootDir, listStates, liveCliLabs, newLabId, ownCliLab, ownerAlive, pollUntil, readState, type LabState,
+  checkId,
+  cleanupLeftovers,
+  describeLabs,
+  hostCommand,
+  labRootDir,
+  listStates,
+  liveCliLabs,
+  newLabId,
+  ownCliLab,
+  ownerAlive,
+  pollUntil,
+  readState,
+  type LabState,
 } from "../../lab/index.js";
 import { CliError, type Command } from "../command.js";
 import { runHouseholdDemo } from "../../demo/household-demo.js";
@@ -36,7 +48,8 @@ export const labCommand: Command = {
   flags: { strings: ["hosts", "extra-hosts", "id"], booleans: ["no-mesh", "all"] },
   // Everything after "--" is a positional too: the command `exec` runs, flags and all.
   async run(_argv, { flags, positionals: [sub, ...rest] }) {
-    if (process.getuid?.() !== 0 && sub !== undefined && sub !== "status") throw new CliError("the lab needs root (network namespaces, nftables)");
+    if (process.getuid?.() !== 0 && sub !== undefined && sub !== "status")
+      throw new CliError("the lab needs root (network namespaces, nftables)");
     switch (sub) {
       case "up":
         return up(flags);
@@ -78,7 +91,16 @@ async function up(flags: Map<string, string>): Promise<number> {
   mkdirSync(labRootDir(), { recursive: true });
   const logPath = join(labRootDir(), `${id}.log`);
   const log = openSync(logPath, "w");
-  const args = [...process.execArgv, process.argv[1] ?? "", "lab", "_run", "--id", id, "--hosts", names.hosts.join(",")];
+  const args = [
+    ...process.execArgv,
+    process.argv[1] ?? "",
+    "lab",
+    "_run",
+    "--id",
+    id,
+    "--hosts",
+    names.hosts.join(","),
+  ];
   if (names.extraHosts.length > 0) args.push("--extra-hosts", names.extraHosts.join(","));
   if (flags.has("no-mesh")) args.push("--no-mesh");
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", log, log] });
@@ -86,19 +108,29 @@ async function up(flags: Map<string, string>): Promise<number> {
   let exited = false;
   child.once("exit", () => (exited = true));
   child.unref();
-  const ready = await pollUntil(() => exited || readState(id)?.cli === true, { timeoutMs: upTimeoutMs, intervalMs: 200 });
+  const ready = await pollUntil(() => exited || readState(id)?.cli === true, {
+    timeoutMs: upTimeoutMs,
+    intervalMs: 200,
+  });
   const state = readState(id);
   if (!ready || exited || state?.cli !== true) {
     if (!exited) child.kill("SIGTERM");
     throw new CliError(`the lab did not come up: ${readFileSync(logPath, "utf8").trim().slice(-2000) || "no output"}`);
   }
   process.stdout.write(`potluck: lab ${id} is up (owner pid ${state.ownerPid}, log ${logPath})\n${summary(state)}`);
-  process.stdout.write(`Run a command in a host: potluck lab exec ${state.hosts[0]?.name ?? "HOST"} -- ip address\nStop it: potluck lab down\n`);
+  process.stdout.write(
+    `Run a command in a host: potluck lab exec ${state.hosts[0]?.name ?? "HOST"} -- ip address\nStop it: potluck lab down\n`,
+  );
   return 0;
 }
 
 function summary(state: LabState): string {
-  return state.hosts.map((h) => `  ${h.name.padEnd(10)} netns ${h.netns}  LAN ${h.underlayIp}  ${h.meshIp === null ? "no potluck0" : `mesh ${h.meshIp}`}\n`).join("");
+  return state.hosts
+    .map(
+      (h) =>
+        `  ${h.name.padEnd(10)} netns ${h.netns}  LAN ${h.underlayIp}  ${h.meshIp === null ? "no potluck0" : `mesh ${h.meshIp}`}\n`,
+    )
+    .join("");
 }
 
 function checkIdFlag(id: string | undefined): string | undefined {
@@ -112,7 +144,9 @@ function checkIdFlag(id: string | undefined): string | undefined {
 
 /** The background owner: creates the lab, marks it, and holds it until SIGTERM/SIGINT. */
 async function runOwner(flags: Map<string, string>): Promise<number> {
-  return ownCliLab({ id: checkIdFlag(flags.get("id")), ...hostNames(flags), mesh: !flags.has("no-mesh") }, (line) => process.stdout.write(`${line}\n`));
+  return ownCliLab({ id: checkIdFlag(flags.get("id")), ...hostNames(flags), mesh: !flags.has("no-mesh") }, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
 }
 
 function pickLab(id: string | undefined): LabState {
@@ -123,7 +157,8 @@ function pickLab(id: string | undefined): LabState {
   }
   const labs = liveCliLabs();
   if (labs.length === 0) throw new CliError("no lab is up; start one with potluck lab up");
-  if (labs.length > 1) throw new CliError(`several labs are up (${labs.map((l) => l.id).join(", ")}); pick one with --id`);
+  if (labs.length > 1)
+    throw new CliError(`several labs are up (${labs.map((l) => l.id).join(", ")}); pick one with --id`);
   return labs[0] as LabState;
 }
 
@@ -157,13 +192,19 @@ async function down(id: string | undefined, all: boolean): Promise<number> {
   const removed = await cleanupLeftovers({ all });
   for (const state of targets) process.stdout.write(`potluck: lab ${state.id} stopped\n`);
   for (const item of removed) process.stdout.write(`potluck: removed leftover ${item}\n`);
-  if (targets.length === 0 && removed.length === 0) process.stdout.write("potluck: no lab was up and nothing was left over\n");
+  if (targets.length === 0 && removed.length === 0)
+    process.stdout.write("potluck: no lab was up and nothing was left over\n");
   const remaining = liveLabsOfOthers();
-  if (remaining.length > 0 && !all) process.stdout.write(`potluck: left ${remaining.length} lab(s) of running processes alone (${remaining.join(", ")}); --all removes them too\n`);
+  if (remaining.length > 0 && !all)
+    process.stdout.write(
+      `potluck: left ${remaining.length} lab(s) of running processes alone (${remaining.join(", ")}); --all removes them too\n`,
+    );
   return 0;
 }
 
 /** Labs whose owner still runs (a test, another process) survive a plain `down`. */
 function liveLabsOfOthers(): string[] {
-  return listStates().filter(ownerAlive).map((s) => `${s.id} pid ${s.ownerPid}`);
+  return listStates()
+    .filter(ownerAlive)
+    .map((s) => `${s.id} pid ${s.ownerPid}`);
 }

@@ -42,9 +42,19 @@ export const ledgerCommand: Command = {
       case "verify-proof":
         return verifyProof(positionals[0], flags, witnessKeys);
       case "grants":
-        return list("grants", flags, (g: { seq: number; account: string; delta: number; meta: string; createdAtMs: number }) => `${new Date(g.createdAtMs).toISOString()}  entry ${g.seq}  ${g.account}  ${g.delta > 0 ? "+" : ""}${g.delta} micro-credits  ${g.meta}`);
+        return list(
+          "grants",
+          flags,
+          (g: { seq: number; account: string; delta: number; meta: string; createdAtMs: number }) =>
+            `${new Date(g.createdAtMs).toISOString()}  entry ${g.seq}  ${g.account}  ${g.delta > 0 ? "+" : ""}${g.delta} micro-credits  ${g.meta}`,
+        );
       case "parked":
-        return list("parked", flags, (p: { id: number; at: string; subject: string; eventId: string; reason: string }) => `${p.at}  #${p.id}  ${p.subject}  event ${p.eventId || "(none)"}: ${p.reason}`);
+        return list(
+          "parked",
+          flags,
+          (p: { id: number; at: string; subject: string; eventId: string; reason: string }) =>
+            `${p.at}  #${p.id}  ${p.subject}  event ${p.eventId || "(none)"}: ${p.reason}`,
+        );
       default:
         throw new CliError(`unknown ledger subcommand ${JSON.stringify(sub ?? "")}; run potluck ledger --help`, 2);
     }
@@ -68,20 +78,31 @@ async function verify(flags: Map<string, string>, witnessKeys: string[]): Promis
   });
   const { chain, anchors } = result;
   if (flags.has("json")) process.stdout.write(`${JSON.stringify(result)}\n`);
-  if (!chain.ok) throw new CliError(`ledger does NOT verify: ${chain.problem?.seq === undefined ? "" : `first bad entry ${chain.problem.seq}${chain.problem.eventId ? ` (event ${chain.problem.eventId})` : ""}: `}${chain.problem?.what ?? "unknown problem"}`);
+  if (!chain.ok)
+    throw new CliError(
+      `ledger does NOT verify: ${chain.problem?.seq === undefined ? "" : `first bad entry ${chain.problem.seq}${chain.problem.eventId ? ` (event ${chain.problem.eventId})` : ""}: `}${chain.problem?.what ?? "unknown problem"}`,
+    );
   if (anchors.problem !== undefined) throw new CliError(`ledger anchors do NOT verify: ${anchors.problem}`);
   if (!flags.has("json")) {
-    process.stdout.write(`ledger verifies: ${chain.entries} entries, ${chain.snapshots} snapshots, ${chain.checkpoints} checkpoints; anchor receipts ${anchors.checked} checked, ${anchors.pending} pending, ${anchors.unchecked} without a witness key\n`);
+    process.stdout.write(
+      `ledger verifies: ${chain.entries} entries, ${chain.snapshots} snapshots, ${chain.checkpoints} checkpoints; anchor receipts ${anchors.checked} checked, ${anchors.pending} pending, ${anchors.unchecked} without a witness key\n`,
+    );
   }
   return 0;
 }
 
 /** Fetches one page (the newest) of an operator list from the ledger and prints it, a line per row. */
-async function list<T>(what: "grants" | "parked", flags: Map<string, string>, line: (row: T) => string): Promise<number> {
+async function list<T>(
+  what: "grants" | "parked",
+  flags: Map<string, string>,
+  line: (row: T) => string,
+): Promise<number> {
   const base = flags.get("url") ?? process.env.POTLUCK_LEDGER_URL ?? `http://127.0.0.1:${Defaults.ledgerPort}`;
-  const res = await fetch(new URL(`/v1/${what}?limit=500`, base), { signal: AbortSignal.timeout(30_000) }).catch((error: unknown) => {
-    throw new CliError(`fetching ${what} from ${base}: ${(error as Error).message}`);
-  });
+  const res = await fetch(new URL(`/v1/${what}?limit=500`, base), { signal: AbortSignal.timeout(30_000) }).catch(
+    (error: unknown) => {
+      throw new CliError(`fetching ${what} from ${base}: ${(error as Error).message}`);
+    },
+  );
   const text = await res.text();
   if (!res.ok) throw new CliError(`the ledger answered ${res.status}: ${safeMessage(text)}`);
   if (flags.has("json")) {
@@ -96,7 +117,9 @@ async function list<T>(what: "grants" | "parked", flags: Map<string, string>, li
 async function proof(account: string | undefined, flags: Map<string, string>): Promise<number> {
   if (account === undefined) throw new CliError("potluck ledger proof needs an ACCOUNT", 2);
   const base = flags.get("url") ?? process.env.POTLUCK_LEDGER_URL ?? `http://127.0.0.1:${Defaults.ledgerPort}`;
-  const res = await fetch(new URL(`/v1/log/proofs/${encodeURIComponent(account)}`, base), { signal: AbortSignal.timeout(30_000) }).catch((error: unknown) => {
+  const res = await fetch(new URL(`/v1/log/proofs/${encodeURIComponent(account)}`, base), {
+    signal: AbortSignal.timeout(30_000),
+  }).catch((error: unknown) => {
     throw new CliError(`fetching the proof from ${base}: ${(error as Error).message}`);
   });
   const text = await res.text();
@@ -110,13 +133,19 @@ async function proof(account: string | undefined, flags: Map<string, string>): P
   return 0;
 }
 
-async function verifyProof(file: string | undefined, flags: Map<string, string>, witnessKeys: string[]): Promise<number> {
+async function verifyProof(
+  file: string | undefined,
+  flags: Map<string, string>,
+  witnessKeys: string[],
+): Promise<number> {
   const key = flags.get("key");
-  if (file === undefined || key === undefined) throw new CliError("potluck ledger verify-proof needs FILE and --key VKEY", 2);
+  if (file === undefined || key === undefined)
+    throw new CliError("potluck ledger verify-proof needs FILE and --key VKEY", 2);
   const raw = await readFile(file, "utf8").catch((error: unknown) => {
     throw new CliError(`reading ${file}: ${(error as Error).message}`);
   });
-  if (raw.length > bundleBytesMax) throw new CliError(`${file} is larger than ${bundleBytesMax} bytes; not a proof bundle`);
+  if (raw.length > bundleBytesMax)
+    throw new CliError(`${file} is larger than ${bundleBytesMax} bytes; not a proof bundle`);
   let verdict;
   try {
     verdict = verifyProofBundle(JSON.parse(raw), key, witnessKeys);
@@ -126,7 +155,9 @@ async function verifyProof(file: string | undefined, flags: Map<string, string>,
   const failed = verdict.anchors.find((a) => a.status === "failed");
   if (flags.has("json")) process.stdout.write(`${JSON.stringify(verdict)}\n`);
   else {
-    process.stdout.write(`proof verifies: ${verdict.account} had ${verdict.balance} micro-credits at log size ${verdict.asOfSize}, in checkpoint ${verdict.checkpointSize} of ${verdict.origin}\n`);
+    process.stdout.write(
+      `proof verifies: ${verdict.account} had ${verdict.balance} micro-credits at log size ${verdict.asOfSize}, in checkpoint ${verdict.checkpointSize} of ${verdict.origin}\n`,
+    );
     for (const a of verdict.anchors) process.stdout.write(`  anchor ${a.kind}: ${a.status} (${a.detail})\n`);
   }
   if (failed !== undefined) throw new CliError(`anchor receipt ${failed.kind} does NOT verify: ${failed.detail}`);

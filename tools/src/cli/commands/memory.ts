@@ -34,7 +34,10 @@ export const memoryCommand: Command = {
   name: "memory",
   summary: "add, search and remove memories on this machine (or search the fleet)",
   usage,
-  flags: { strings: ["project", "tags", "confidence", "limit", "min-confidence", "deadline-ms", "port", "with"], booleans: ["pinned", "include-cold", "fleet", "json"] },
+  flags: {
+    strings: ["project", "tags", "confidence", "limit", "min-confidence", "deadline-ms", "port", "with"],
+    booleans: ["pinned", "include-cold", "fleet", "json"],
+  },
   async run(_argv, { flags, positionals }) {
     const [sub, ...args] = positionals;
     const base = `http://127.0.0.1:${flags.get("port") ?? process.env.POTLUCK_PORT ?? Defaults.sidecarPort}`;
@@ -45,7 +48,9 @@ export const memoryCommand: Command = {
       case "search":
         return search(base, args.join(" "), flags, json);
       case "get":
-        return print(await call(base, "GET", `/memory/${encodeURIComponent(one(args, "ID"))}`), json, (body) => formatRecord(MemoryWriteResponse.parse(body).record));
+        return print(await call(base, "GET", `/memory/${encodeURIComponent(one(args, "ID"))}`), json, (body) =>
+          formatRecord(MemoryWriteResponse.parse(body).record),
+        );
       case "rm":
         await call(base, "DELETE", `/memory/${encodeURIComponent(one(args, "ID"))}`);
         if (!json) process.stdout.write("removed\n");
@@ -54,16 +59,31 @@ export const memoryCommand: Command = {
         return print(await call(base, "GET", "/memory/status"), json, (body) => formatStatus(MemoryStatus.parse(body)));
       case "share": {
         const mode = one(args, "on|off or PROJECT");
-        if (flags.has("with")) return print(await call(base, "POST", "/memory/sharing/shares", grant(mode, flags)), json, (b) => formatSharing(MemorySharing.parse(b)));
-        if (mode !== "on" && mode !== "off") throw new CliError(`share: expected on, off, or PROJECT --with OWNER, got "${mode}"`, 2);
-        return print(await call(base, "PUT", "/memory/peer-search", { enabled: mode === "on" }), json, (body) => `peer memory search ${(body as { enabled: boolean }).enabled ? "on" : "off"}\n`);
+        if (flags.has("with"))
+          return print(await call(base, "POST", "/memory/sharing/shares", grant(mode, flags)), json, (b) =>
+            formatSharing(MemorySharing.parse(b)),
+          );
+        if (mode !== "on" && mode !== "off")
+          throw new CliError(`share: expected on, off, or PROJECT --with OWNER, got "${mode}"`, 2);
+        return print(
+          await call(base, "PUT", "/memory/peer-search", { enabled: mode === "on" }),
+          json,
+          (body) => `peer memory search ${(body as { enabled: boolean }).enabled ? "on" : "off"}\n`,
+        );
       }
       case "unshare":
-        return print(await call(base, "DELETE", "/memory/sharing/shares", grant(one(args, "PROJECT"), flags)), json, (b) => formatSharing(MemorySharing.parse(b)));
+        return print(
+          await call(base, "DELETE", "/memory/sharing/shares", grant(one(args, "PROJECT"), flags)),
+          json,
+          (b) => formatSharing(MemorySharing.parse(b)),
+        );
       case "sharing":
         return print(await call(base, "GET", "/memory/sharing"), json, (b) => formatSharing(MemorySharing.parse(b)));
       default:
-        throw new CliError(`memory: expected add, search, get, rm, status, share, unshare or sharing; see potluck memory --help`, 2);
+        throw new CliError(
+          `memory: expected add, search, get, rm, status, share, unshare or sharing; see potluck memory --help`,
+          2,
+        );
     }
   },
 };
@@ -72,7 +92,11 @@ async function add(base: string, text: string, flags: Map<string, string>, json:
   const request = validated(MemoryWriteRequest, {
     text,
     project: flags.get("project"),
-    tags: flags.get("tags")?.split(",").map((t) => t.trim()).filter((t) => t.length > 0),
+    tags: flags
+      .get("tags")
+      ?.split(",")
+      .map((t) => t.trim())
+      .filter((t) => t.length > 0),
     confidence: numberFlag(flags, "confidence"),
     pinned: flags.has("pinned") || undefined,
   });
@@ -104,7 +128,10 @@ function grant(project: string, flags: Map<string, string>): ProjectShare {
 }
 
 /** Checks the body with the same schema the sidecar uses, so a bad flag fails here, naming it. */
-function validated<S extends typeof MemoryWriteRequest | typeof MemorySearchRequest>(schema: S, input: Record<string, unknown>) {
+function validated<S extends typeof MemoryWriteRequest | typeof MemorySearchRequest>(
+  schema: S,
+  input: Record<string, unknown>,
+) {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const result = check(schema, defined);
   if (!result.ok) throw new CliError(result.body.error.message, 2);
@@ -139,16 +166,26 @@ function print(body: unknown, json: boolean, format: (body: unknown) => string):
 }
 
 function formatSearch(response: MemorySearchResponse): string {
-  const lines = response.hits.map((hit) => `${hit.score.toFixed(3)}  ${hit.machine.padEnd(10)} ${hit.record.pinned ? "[pinned] " : ""}${hit.record.text}  (${hit.record.project}, ${hit.record.id})`);
+  const lines = response.hits.map(
+    (hit) =>
+      `${hit.score.toFixed(3)}  ${hit.machine.padEnd(10)} ${hit.record.pinned ? "[pinned] " : ""}${hit.record.text}  (${hit.record.project}, ${hit.record.id})`,
+  );
   if (lines.length === 0) lines.push("no memories matched");
   if (response.machines.length > 1) {
-    lines.push("", ...response.machines.map((m) => `${m.machine}: ${m.status}${m.reason === undefined ? "" : ` — ${m.reason}`} (${m.hits} hits)`));
+    lines.push(
+      "",
+      ...response.machines.map(
+        (m) => `${m.machine}: ${m.status}${m.reason === undefined ? "" : ` — ${m.reason}`} (${m.hits} hits)`,
+      ),
+    );
   }
   return `${lines.join("\n")}\n`;
 }
 
 function formatSharing(sharing: MemorySharing): string {
-  const lines = [`own machines: ${sharing.peerSearchEnabled ? "may search this machine's memory" : "may not search (potluck memory share on)"}`];
+  const lines = [
+    `own machines: ${sharing.peerSearchEnabled ? "may search this machine's memory" : "may not search (potluck memory share on)"}`,
+  ];
   if (sharing.shares.length === 0) lines.push("no project is shared with another owner");
   for (const share of sharing.shares) lines.push(`project ${share.project} shared with ${share.owner}`);
   return `${lines.join("\n")}\n`;
@@ -164,7 +201,8 @@ function formatStatus(status: MemoryStatus): string {
     `peer memory search: ${status.peerSearchEnabled ? "on" : "off"}`,
   ];
   for (const f of status.foreign) lines.push(`not searchable: ${f.records} records from embedder ${f.embedderId}`);
-  if (status.corrupt.lines > 0) lines.push(`corrupt: ${status.corrupt.lines} lines skipped`, ...status.corrupt.samples.map((s) => `  ${s}`));
+  if (status.corrupt.lines > 0)
+    lines.push(`corrupt: ${status.corrupt.lines} lines skipped`, ...status.corrupt.samples.map((s) => `  ${s}`));
   for (const a of status.ann) {
     const why = a.rebuildReason === undefined ? "" : ` (saved graph not used: ${a.rebuildReason})`;
     const save = a.saveError === undefined ? "" : `; last save failed: ${a.saveError}`;

@@ -14,14 +14,18 @@ export const modelCommand: Command = {
   usage,
   flags: { strings: ["out", "seed"] },
   async run(_argv, { flags, positionals }) {
-    if (positionals[0] !== "tiny") throw new CliError(`expected "potluck model tiny --out FILE"; see potluck model --help`, 2);
+    if (positionals[0] !== "tiny")
+      throw new CliError(`expected "potluck model tiny --out FILE"; see potluck model --help`, 2);
     const out = flags.get("out");
     if (out === undefined) throw new CliError("--out FILE is required", 2);
     const seedText = flags.get("seed") ?? "1";
-    if (!/^\d{1,10}$/.test(seedText) || Number(seedText) > 0xffffffff) throw new CliError(`--seed: expected an integer 0-4294967295, got ${JSON.stringify(seedText)}`, 2);
+    if (!/^\d{1,10}$/.test(seedText) || Number(seedText) > 0xffffffff)
+      throw new CliError(`--seed: expected an integer 0-4294967295, got ${JSON.stringify(seedText)}`, 2);
     const path = resolve(out);
     const bytes = writeTinyModel(path, Number(seedText));
-    process.stdout.write(`wrote ${path} (${bytes} bytes): ${TINY_MODEL_NAME}, seed ${seedText} — a TEST MODEL with random weights\n`);
+    process.stdout.write(
+      `wrote ${path} (${bytes} bytes): ${TINY_MODEL_NAME}, seed ${seedText} — a TEST MODEL with random weights\n`,
+    );
     return 0;
   },
 };

@@ -20,10 +20,15 @@ export const peersCommand: Command = {
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
     const state = readMeshState(dataDir);
     const url = flags.get("coordinator") ?? state?.coordinatorUrl ?? process.env.POTLUCK_COORDINATOR_URL;
-    if (url === undefined) throw new CliError(`this machine has not joined a mesh (no ${dataDir}/mesh/state.json); pass --coordinator URL or run potluck join`);
-    const roster = await coordinatorClient(url).roster().catch((error: unknown) => {
-      throw new CliError(error instanceof CoordinatorError || error instanceof Error ? error.message : String(error));
-    });
+    if (url === undefined)
+      throw new CliError(
+        `this machine has not joined a mesh (no ${dataDir}/mesh/state.json); pass --coordinator URL or run potluck join`,
+      );
+    const roster = await coordinatorClient(url)
+      .roster()
+      .catch((error: unknown) => {
+        throw new CliError(error instanceof CoordinatorError || error instanceof Error ? error.message : String(error));
+      });
     const handshakes = state === undefined ? null : await latestHandshakes(runCommand, state.interfaceName);
     const nowS = Date.now() / 1000;
     const rows = roster.machines.map((m) => ({
@@ -32,16 +37,34 @@ export const peersCommand: Command = {
       handshakeAgeS: handshakeAge(handshakes, m, nowS),
     }));
     if (flags.has("json")) {
-      process.stdout.write(`${JSON.stringify({ version: roster.version, self: state?.name ?? null, machines: rows })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ version: roster.version, self: state?.name ?? null, machines: rows })}\n`,
+      );
       return 0;
     }
     const table = [["NAME", "OWNER", "MESH IP", "STATE", "LAST HEARTBEAT", "HANDSHAKE", "NOTES"]];
     for (const r of rows) {
-      const notes = [r.self ? "this machine" : "", r.staleKey ? "stale WireGuard key in the coordinator" : ""].filter(Boolean).join("; ");
-      table.push([r.name, r.owner, r.meshIp, r.state.replace("_", " "), r.lastHeartbeatAt ?? "-", r.self ? "-" : r.handshakeAgeS === null ? "none" : `${Math.round(r.handshakeAgeS)} s ago`, notes]);
+      const notes = [r.self ? "this machine" : "", r.staleKey ? "stale WireGuard key in the coordinator" : ""]
+        .filter(Boolean)
+        .join("; ");
+      table.push([
+        r.name,
+        r.owner,
+        r.meshIp,
+        r.state.replace("_", " "),
+        r.lastHeartbeatAt ?? "-",
+        r.self ? "-" : r.handshakeAgeS === null ? "none" : `${Math.round(r.handshakeAgeS)} s ago`,
+        notes,
+      ]);
     }
     const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => (row[i] ?? "").length))) ?? [];
-    for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd()}\n`);
+    for (const row of table)
+      process.stdout.write(
+        `${row
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join("  ")
+          .trimEnd()}\n`,
+      );
     return 0;
   },
 };

@@ -22,10 +22,15 @@ export const tokenCommand: Command = {
   usage,
   flags: { strings: ["ttl", "owner", "coordinator", "admin-secret", "data-dir"], booleans: ["reusable", "json"] },
   async run(_argv, { flags, positionals }) {
-    if (positionals[0] !== "create" || positionals.length !== 1) throw new CliError(`expected "potluck token create"; see potluck token --help`, 2);
+    if (positionals[0] !== "create" || positionals.length !== 1)
+      throw new CliError(`expected "potluck token create"; see potluck token --help`, 2);
     const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
-    const url = flags.get("coordinator") ?? process.env.POTLUCK_COORDINATOR_URL ?? `http://127.0.0.1:${process.env.POTLUCK_COORDINATOR_PORT ?? Defaults.coordinatorPort}`;
-    const adminSecret = flags.get("admin-secret") ?? process.env.POTLUCK_COORDINATOR_ADMIN_SECRET ?? readSecretFile(dataDir);
+    const url =
+      flags.get("coordinator") ??
+      process.env.POTLUCK_COORDINATOR_URL ??
+      `http://127.0.0.1:${process.env.POTLUCK_COORDINATOR_PORT ?? Defaults.coordinatorPort}`;
+    const adminSecret =
+      flags.get("admin-secret") ?? process.env.POTLUCK_COORDINATOR_ADMIN_SECRET ?? readSecretFile(dataDir);
     const ttl = flags.get("ttl");
     try {
       const created = await coordinatorClient(url, { adminSecret }).createToken({
@@ -35,7 +40,10 @@ export const tokenCommand: Command = {
       });
       if (flags.has("json")) process.stdout.write(`${JSON.stringify(created)}\n`);
       else process.stdout.write(`${created.token}\n`);
-      if (!flags.has("json")) process.stderr.write(`potluck: ${created.reusable ? "reusable" : "single-use"} token, expires ${created.expiresAt}; on the new machine: potluck join ${url} ${created.token}\n`);
+      if (!flags.has("json"))
+        process.stderr.write(
+          `potluck: ${created.reusable ? "reusable" : "single-use"} token, expires ${created.expiresAt}; on the new machine: potluck join ${url} ${created.token}\n`,
+        );
       return 0;
     } catch (error) {
       if (error instanceof CoordinatorError) throw new CliError(error.message);
@@ -47,7 +55,8 @@ export const tokenCommand: Command = {
 /** "3600", "90s", "30m", "12h", "7d" → seconds. */
 export function parseTtlS(text: string): number {
   const match = /^(\d+)([smhd]?)$/.exec(text.trim());
-  if (match === null) throw new CliError(`--ttl ${JSON.stringify(text)}: expected seconds or a number with s, m, h or d`, 2);
+  if (match === null)
+    throw new CliError(`--ttl ${JSON.stringify(text)}: expected seconds or a number with s, m, h or d`, 2);
   const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as "" | "s" | "m" | "h" | "d"];
   return Number(match[1]) * unit;
 }
@@ -61,6 +70,8 @@ function readSecretFile(dataDir: string): string {
   try {
     return readFileSync(path, "utf8").trim();
   } catch {
-    throw new CliError(`no admin secret: ${path} is not readable; pass --admin-secret or set POTLUCK_COORDINATOR_ADMIN_SECRET`);
+    throw new CliError(
+      `no admin secret: ${path} is not readable; pass --admin-secret or set POTLUCK_COORDINATOR_ADMIN_SECRET`,
+    );
   }
 }

@@ -70,11 +70,13 @@ export const upCommand: Command = {
     // can come up later than it, and a join token asked for in between would be refused.
     for (const name of services) {
       const url = healthUrl(name, env);
-      if (url === undefined || await waitFor(() => httpOk(url), { timeoutMs: healthTimeoutMs })) continue;
+      if (url === undefined || (await waitFor(() => httpOk(url), { timeoutMs: healthTimeoutMs }))) continue;
       await stopAll();
       throw new CliError(`the ${name} did not answer ${url} within ${healthTimeoutMs / 1000} s; see its log above`);
     }
-    process.stdout.write(`potluck: up — sidecar http://127.0.0.1:${sidecarPort} (${services.join(", ")}). Ctrl-C stops everything.\n`);
+    process.stdout.write(
+      `potluck: up — sidecar http://127.0.0.1:${sidecarPort} (${services.join(", ")}). Ctrl-C stops everything.\n`,
+    );
 
     // A service that dies on its own is started again, as systemd's Restart=on-failure would (the
     // ledger exits by design when its database connection breaks mid-append); one that keeps
@@ -88,13 +90,22 @@ export const upCommand: Command = {
       const name = first.proc.name;
       if (name !== "nats" && restarts.length < restartsMax) {
         restarts.push(now);
-        process.stdout.write(`potluck: ${name} exited (${first.code}); restarting it (${restarts.length} of at most ${restartsMax} in ${restartWindowMs / 60_000} min)\n`);
-        procs[first.index] = startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name as ServiceName]), env });
+        process.stdout.write(
+          `potluck: ${name} exited (${first.code}); restarting it (${restarts.length} of at most ${restartsMax} in ${restartWindowMs / 60_000} min)\n`,
+        );
+        procs[first.index] = startSupervised({
+          name,
+          command: process.execPath,
+          args: tsNodeArgs(serviceEntry[name as ServiceName]),
+          env,
+        });
         continue;
       }
       stopping = true;
       await stopAll();
-      throw new CliError(`${name} exited (${first.code})${name === "nats" ? "" : ` after ${restartsMax} restarts`}; stopped the rest of the stack`);
+      throw new CliError(
+        `${name} exited (${first.code})${name === "nats" ? "" : ` after ${restartsMax} restarts`}; stopped the rest of the stack`,
+      );
     }
   },
 };
@@ -111,7 +122,11 @@ function healthUrl(name: ServiceName, env: NodeJS.ProcessEnv): string | undefine
   return String(port) === "0" ? undefined : `http://127.0.0.1:${port}/health`;
 }
 
-async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string, hub: boolean): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
+async function ensureNats(
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+  hub: boolean,
+): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
   const href = env.POTLUCK_NATS_URL ?? Defaults.natsUrl;
   const url = new URL(href);
   const shown = redactNatsUrl(href);
@@ -119,10 +134,14 @@ async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string, hub: boolean)
   const port = Number(url.port || 4222);
   if (await tcpAnswers(host, port)) {
     if (hub) {
-      process.stdout.write(`potluck: --hub: using the NATS already at ${shown}; the other machines need it on this machine's LAN address\n`);
+      process.stdout.write(
+        `potluck: --hub: using the NATS already at ${shown}; the other machines need it on this machine's LAN address\n`,
+      );
       // A secret in the URL protects nothing if the server that already runs does not ask for it.
       if (natsServerAuthConfig(href) !== undefined && (await natsDemandsAuth(host, port)) === false) {
-        process.stdout.write(`potluck: --hub: warning: that NATS server asks no credentials, so anyone on the LAN can use it; restart it with authorization, or stop it and let potluck start one\n`);
+        process.stdout.write(
+          `potluck: --hub: warning: that NATS server asks no credentials, so anyone on the LAN can use it; restart it with authorization, or stop it and let potluck start one\n`,
+        );
       }
     }
     return { ok: true };
@@ -146,7 +165,9 @@ async function ensureNats(env: NodeJS.ProcessEnv, dataDir: string, hub: boolean)
     chmodSync(file, 0o600);
     args.push("-c", file);
   } else if (hub) {
-    process.stdout.write("potluck: --hub: NATS takes anyone on the LAN; to require a token, start with POTLUCK_NATS_URL=nats://TOKEN@127.0.0.1:4222 and give the other machines nats://TOKEN@THIS-HOST:4222\n");
+    process.stdout.write(
+      "potluck: --hub: NATS takes anyone on the LAN; to require a token, start with POTLUCK_NATS_URL=nats://TOKEN@127.0.0.1:4222 and give the other machines nats://TOKEN@THIS-HOST:4222\n",
+    );
   }
   const proc = startSupervised({ name: "nats", command: binary, args });
   if (await waitFor(() => tcpAnswers(host, port), { timeoutMs: 10_000 })) return { ok: true, proc };
