@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { Diagnostics, ProbeError, type Probes } from "@potluck/diagnostics";
 import { toErrorResponse, type Capabilities, type FwStatus, type RosterEntry } from "@potluck/protocol";
-// Tools may drive apps (depConstraints allow type:app); Nx forbids app imports unconditionally (see tools/src/model/tiny.ts).
+// Tools may drive apps (depConstraints allow type:app); Nx forbids app imports unconditionally (see
+// tools/src/model/tiny.ts).
 import { dashboardRoutes, diagnosticsRoutes } from "@potluck/sidecar";
 import { Hono } from "hono";
 import { chromium, type Browser } from "playwright-core";

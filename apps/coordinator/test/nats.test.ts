@@ -84,7 +84,9 @@ async function enroll(name: string, wireguardPublicKey = randomKey()) {
   return wireguardPublicKey;
 }
 
-/** A heartbeat as a machine sends it, signed by `signer` (the machine itself unless a test forges it; null: unsigned). */
+/**
+ * A heartbeat as a machine sends it, signed by `signer` (the machine itself unless a test forges it; null: unsigned).
+ */
 function beat(
   machine: string,
   wireguardPublicKey: string,

@@ -93,7 +93,10 @@ export async function testCoordinator(options: { databaseUrl?: string; dataDir: 
   };
 }
 
-/** Publishes a heartbeat as a machine does: its payload signed with `privateKeyPem` as machine `signer` (null: unsigned). */
+/**
+ * Publishes a heartbeat as a machine does: its payload signed with `privateKeyPem` as machine `signer` (null:
+ * unsigned).
+ */
 export function publishHeartbeat(
   client: NatsConnection,
   subject: string,

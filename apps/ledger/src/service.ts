@@ -21,7 +21,9 @@ const housekeepingMs = 5_000;
 
 export interface LedgerOverrides {
   log?: Logger;
-  /** A connection the caller owns (and closes); without it, and with ingest on, the service opens and drains its own. */
+  /**
+   * A connection the caller owns (and closes); without it, and with ingest on, the service opens and drains its own.
+   */
   nats?: NatsConnection;
   /**
    * An append that has not settled (see startIngest). main.ts exits for a fresh process

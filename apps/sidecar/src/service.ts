@@ -41,7 +41,9 @@ export interface SidecarOverrides {
   memory?: OpenedMemory | null;
   /** null: no diagnostics routes, and the router explains no failure. */
   diagnostics?: Diagnostics | null;
-  /** Nonces seen on signed peer requests; a fresh cache with the default bounds unless given (tests use small bounds). */
+  /**
+   * Nonces seen on signed peer requests; a fresh cache with the default bounds unless given (tests use small bounds).
+   */
   replay?: ReplayCache;
   /** The caller's address; the node socket's by default. For `app.request()` tests, which have no socket. */
   remoteAddress?: SidecarDeps["remoteAddress"];
@@ -64,7 +66,10 @@ export interface SidecarService {
   close(): Promise<void>;
 }
 
-/** Start-up waits this long for NATS so the first usage event is normally published; later, it attaches when NATS answers. */
+/**
+ * Start-up waits this long for NATS so the first usage event is normally published; later, it attaches when NATS
+ * answers.
+ */
 const natsStartWaitMs = 3_000;
 
 /** Everything main.ts wires, as one function so tests and benches run the real thing in-process. */

@@ -346,7 +346,10 @@ export const layerChecks: readonly Check[] = [
   firstTokenCheck,
 ];
 
-/** A registry holding every layer; registering checks one by one proves no code repeats and every dependency comes first. */
+/**
+ * A registry holding every layer; registering checks one by one proves no code repeats and every dependency comes
+ * first.
+ */
 export function buildRegistry(): CheckRegistry {
   const registry = new CheckRegistry();
   for (const check of layerChecks) registry.register(check);

@@ -33,7 +33,9 @@ export function tcpUnderlayProbe({
   };
 }
 
-/** True when `ip` lies in a network attached to this machine (its answer then comes from the host itself, not a router). */
+/**
+ * True when `ip` lies in a network attached to this machine (its answer then comes from the host itself, not a router).
+ */
 export function isOnLink(ip: string, interfaces: ReturnType<typeof networkInterfaces>): boolean {
   const family = isIP(ip);
   if (family === 0) return false;

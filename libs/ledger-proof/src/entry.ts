@@ -193,7 +193,10 @@ export function isAscii(s: string): boolean {
 
 const ASCII = /^[\x00-\x7f]*$/;
 
-/** Writes a string field (length prefix, then UTF-8) at `at`, refused when it does not fit its prefix; returns the end offset. */
+/**
+ * Writes a string field (length prefix, then UTF-8) at `at`, refused when it does not fit its prefix; returns the end
+ * offset.
+ */
 function writeStr(out: Buffer, s: string, at: number, prefixBytes: 2 | 4): number {
   const n = out.write(s, at + prefixBytes, "utf8");
   if (n > (prefixBytes === 2 ? 0xffff : 0xffffffff))

@@ -276,7 +276,9 @@ export class PeerClient {
   }
 }
 
-/** A network failure as a `PeerCallError`; once the caller's signal fired, it is that timeout whatever the socket said. */
+/**
+ * A network failure as a `PeerCallError`; once the caller's signal fired, it is that timeout whatever the socket said.
+ */
 function networkFailure(layer: LayerCode, what: string, error: unknown, signal: AbortSignal): PeerCallError {
   const failure = classifyNetworkError(
     signal.aborted && (error as { name?: unknown } | null)?.name !== "AbortError"

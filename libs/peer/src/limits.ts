@@ -6,7 +6,10 @@
 export const SigningLimits = {
   /** How far a request's timestamp may be from the verifier's clock, either way. */
   clockSkewMsMax: 60_000,
-  /** Remembered nonces over all signers; when full, the signer holding the most forgets its oldest (see ReplayCache in replay-cache.ts). */
+  /**
+   * Remembered nonces over all signers; when full, the signer holding the most forgets its oldest (see ReplayCache in
+   * replay-cache.ts).
+   */
   nonceCacheEntriesMax: 100_000,
   /**
    * Remembered nonces of one signer within the window (about 160 requests/s for a minute); past
@@ -36,7 +39,9 @@ export const ProbeSizes = {
 
 /** Bounds on calls to another sidecar's /peer/* API. */
 export const PeerClientLimits = {
-  /** A probe or capabilities call that takes longer counts as a failed data plane (callers may pass a shorter signal). */
+  /**
+   * A probe or capabilities call that takes longer counts as a failed data plane (callers may pass a shorter signal).
+   */
   probeTimeoutMs: 5_000,
   /** Connect + response headers of /peer/infer (the peer may queue us briefly). */
   inferStartTimeoutMs: 30_000,

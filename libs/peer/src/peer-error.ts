@@ -1,7 +1,10 @@
 import type { LayerCode } from "@potluck/protocol";
 import { NetworkErrorKind } from "./network-error.js";
 
-/** How a peer call failed: a network failure (see network-error.ts), an HTTP error status, or an answer that breaks the protocol. */
+/**
+ * How a peer call failed: a network failure (see network-error.ts), an HTTP error status, or an answer that breaks the
+ * protocol.
+ */
 export const PeerErrorKind = { ...NetworkErrorKind, http: "http", invalid: "invalid" } as const;
 export type PeerErrorKind = (typeof PeerErrorKind)[keyof typeof PeerErrorKind];
 

@@ -61,7 +61,10 @@ export class ReplayCache {
     return true;
   }
 
-  /** Drops a signer's entries that left the window; a signer with none left is forgotten (its floor is below the window too). */
+  /**
+   * Drops a signer's entries that left the window; a signer with none left is forgotten (its floor is below the window
+   * too).
+   */
   private expire(signer: string, own: SignerNonces, nowMs: number): void {
     // A signer's own insertion order approximates its time order; stop at its first live entry.
     for (const [nonce, sentMs] of own.nonces) {

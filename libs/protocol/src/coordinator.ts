@@ -171,6 +171,8 @@ export const MeshState = z.object({
 });
 export type MeshState = z.infer<typeof MeshState>;
 
-/** GET /v1/roster/version: what pollers check before fetching the whole roster (bumped on membership and key changes). */
+/**
+ * GET /v1/roster/version: what pollers check before fetching the whole roster (bumped on membership and key changes).
+ */
 export const RosterVersion = z.object({ version: z.number().int().nonnegative() });
 export type RosterVersion = z.infer<typeof RosterVersion>;

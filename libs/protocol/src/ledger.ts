@@ -69,7 +69,10 @@ export const LedgerEventRequest = z.discriminatedUnion("kind", [
     amount: Amount,
     jobId: ClientId.optional(),
   }),
-  /** The requester's machine reserves at most `amount` for a job `payee`'s machine serves; the payee settles for no more. */
+  /**
+   * The requester's machine reserves at most `amount` for a job `payee`'s machine serves; the payee settles for no
+   * more.
+   */
   z.object({
     kind: z.literal("hold"),
     eventId: ClientId,

@@ -121,7 +121,10 @@ export const ConfigFields = {
       ),
 } as const;
 
-/** Loads configuration for a service's main.ts: a bad value prints one line and exits 2; `--help` prints the flags and exits 0. */
+/**
+ * Loads configuration for a service's main.ts: a bad value prints one line and exits 2; `--help` prints the flags and
+ * exits 0.
+ */
 export function loadConfigOrExit<T>(service: string, load: () => T): T {
   try {
     return load();

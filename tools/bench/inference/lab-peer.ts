@@ -123,7 +123,8 @@ export async function startLabPeer(o: {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     if (!meshUp) throw new Error(`linux's sidecar is not reachable from mac over the mesh (${linux.meshIp})`);
-    if (o.latencyMs !== undefined && o.latencyMs > 0) await delayMeshPath(mac, linux, o.latencyMs); // undone with the lab
+    // The delay is undone with the lab.
+    if (o.latencyMs !== undefined && o.latencyMs > 0) await delayMeshPath(mac, linux, o.latencyMs);
     const bare = linux.spawn(
       "bare-stream",
       [

@@ -6,7 +6,8 @@
 // Every client and the raw runner are long-lived processes, warmed up before the timed rounds.
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
 //
-//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats 21] [--no-lab] [--no-pin]
+//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats
+// 21] [--no-lab] [--no-pin]
 //       [--latency-ms N] [--compare-head-start]
 //
 // --latency-ms holds every mesh datagram between mac and linux N ms each way (a slower household
@@ -29,7 +30,8 @@
 // --shape small generates a ~100 MB random-weight TEST model with per-token times closer to a small
 // real model's (no real model can be downloaded here). Every path uses 1 thread (the right count on
 // this 2-core box) and greedy decoding; raw runs in its own process like the sidecars, because an
-// idle llama.cpp context in the client's process measurably slows the server on 2 cores. The paths are measured interleaved, one run of each per
+// idle llama.cpp context in the client's process measurably slows the server on 2 cores. The paths are measured
+// interleaved, one run of each per
 // round in a rotating order, so load from other work on the machine drifts over all three alike.
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";

@@ -161,7 +161,10 @@ async function backendCpuMs(dbName: string): Promise<number> {
   }
 }
 
-/** Runs `work` over `events` events and measures its rate and its CPU per event (this process and the database's backends). */
+/**
+ * Runs `work` over `events` events and measures its rate and its CPU per event (this process and the database's
+ * backends).
+ */
 async function measured(
   db: OpenedDb & { url?: string },
   events: number,

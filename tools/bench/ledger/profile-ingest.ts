@@ -2,7 +2,8 @@
 // events into a fresh database, with CPU per event of this process, of the database's backends
 // and of the NATS server (all from /proc), and optionally a V8 CPU profile of just that phase.
 //
-//   node --import tsx tools/bench/ledger/profile-ingest.ts [--events 30000] [--mode jetstream|direct] [--profile FILE] [--heap-profile FILE] [--rounds R] [--keep 1] [--log-statements 1] [--explain 1]
+//   node --import tsx tools/bench/ledger/profile-ingest.ts [--events 30000] [--mode jetstream|direct] [--profile FILE]
+// [--heap-profile FILE] [--rounds R] [--keep 1] [--log-statements 1] [--explain 1]
 //
 // Not part of `npm test`. Run under the bench lock like every bench.
 import { randomBytes } from "node:crypto";
@@ -69,7 +70,10 @@ function natsServerPids(): number[] {
   return pids;
 }
 
-/** --rounds R: the phase runs R times on fresh databases (and streams), the last one measured and profiled, so the code is warm. */
+/**
+ * --rounds R: the phase runs R times on fresh databases (and streams), the last one measured and profiled, so the code
+ * is warm.
+ */
 const rounds = Math.max(1, Math.min(Number(flags.get("rounds") ?? 1), 10));
 
 async function main(): Promise<void> {

@@ -12,7 +12,10 @@ export const serverWarmupRequests = 300;
 
 type Body = { query: string; project: string };
 
-/** The bench's view of the lab: a real sidecar on "linux", queried locally on its loopback and (signed) from "mac" over the mesh. */
+/**
+ * The bench's view of the lab: a real sidecar on "linux", queried locally on its loopback and (signed) from "mac" over
+ * the mesh.
+ */
 export interface LabPeer {
   description: string;
   load(texts: readonly string[], project: string): Promise<void>;
@@ -57,7 +60,10 @@ export interface Breakdown {
   answerBytes: number;
   sizedFloorUnderlay: Summary;
   sizedFloorMesh: Summary;
-  /** The sized GET from a server that first computes for `busyMs` (the sidecar's CPU per peer search), on linux's loopback and over the mesh. */
+  /**
+   * The sized GET from a server that first computes for `busyMs` (the sidecar's CPU per peer search), on linux's
+   * loopback and over the mesh.
+   */
   busyMs: number;
   busyFloorLoopback: Summary;
   busyFloorMesh: Summary;

@@ -37,7 +37,10 @@ export interface MemoryLab {
   mac: LabHost;
   linux: LabHost;
   linuxUrl: string;
-  /** Starts (or restarts) the linux sidecar and waits until its memory store answers on loopback and its models have loaded. */
+  /**
+   * Starts (or restarts) the linux sidecar and waits until its memory store answers on loopback and its models have
+   * loaded.
+   */
   start(env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
   /** Starts a sidecar on mac too (same roster), for fleet searches that start there. */

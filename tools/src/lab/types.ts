@@ -82,7 +82,9 @@ export interface LabFaults {
   tailscaleCgnatDrop(host: string): Promise<Undo>;
   /** Frames larger than `mtuBlackholeBytes` on that host's underlay link vanish, both ways. */
   mtuBlackhole(host: string): Promise<Undo>;
-  /** Stop its lab processes and wireguard-go, links down. Undo: links up, potluck0 back (not the caller's processes). */
+  /**
+   * Stop its lab processes and wireguard-go, links down. Undo: links up, potluck0 back (not the caller's processes).
+   */
   powerOff(host: string): Promise<Undo>;
   /** Stop its lab processes (not wireguard-go): host answers, nothing listens. Undo is a no-op. */
   stopProcesses(host: string): Promise<Undo>;

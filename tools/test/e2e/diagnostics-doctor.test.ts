@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
 import { Diagnostics, ProbeError, type Probes } from "@potluck/diagnostics";
 import { DiagnosticsReport, toErrorResponse, type RosterEntry } from "@potluck/protocol";
-// Tools may drive apps (depConstraints allow type:app); Nx forbids app imports unconditionally (see tools/src/model/tiny.ts).
+// Tools may drive apps (depConstraints allow type:app); Nx forbids app imports unconditionally (see
+// tools/src/model/tiny.ts).
 import { diagnosticsRoutes } from "@potluck/sidecar";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

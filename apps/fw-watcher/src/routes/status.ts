@@ -19,7 +19,9 @@ export interface StatusDeps {
   registry: Registry;
 }
 
-/** GET /status (?fresh=1 reads the ruleset first), POST /reapply (the consent path diagnostics uses) and GET /metrics. */
+/**
+ * GET /status (?fresh=1 reads the ruleset first), POST /reapply (the consent path diagnostics uses) and GET /metrics.
+ */
 export function statusRoutes(deps: StatusDeps) {
   return new Hono()
     .get("/status", async (c) => {

@@ -36,7 +36,8 @@ export const entries = pgTable(
       .where(sql`kind in ('settle', 'void')`),
     check("entries_seq_nonnegative", sql`${t.seq} >= 0`),
     // Same rule as '^[0-9a-f]{64}$', written as a length plus a negated class: PostgreSQL's regex
-    // engine expands {64} into a 64-state automaton (~35 µs a row), the class scan is ~13× cheaper.
+    // engine expands {64} into a 64-state automaton per row; the class scan is an order of
+    // magnitude cheaper (BENCHMARKS.md, "Ledger").
     check(
       "entries_hashes_hex",
       sql`length(${t.prevHash}) = 64 and length(${t.hash}) = 64 and ${t.prevHash} !~ '[^0-9a-f]' and ${t.hash} !~ '[^0-9a-f]'`,
@@ -44,7 +45,10 @@ export const entries = pgTable(
   ],
 );
 
-/** One row: the chain's head. Every append locks it (SELECT … FOR UPDATE) in its transaction; only the append path writes it (migration 0007). */
+/**
+ * One row: the chain's head. Every append locks it (SELECT … FOR UPDATE) in its transaction; only the append path
+ * writes it (migration 0007).
+ */
 export const head = pgTable(
   "head",
   {

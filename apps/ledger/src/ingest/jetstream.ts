@@ -108,9 +108,9 @@ export function startIngest(options: {
     };
     let idleMs = 100;
     // The next batch is fetched once this one's statements are all sent, while the database
-    // inserts and commits it: receiving and parsing 1,000 messages takes ~10 ms of this process's
-    // CPU, and started with the transaction it held up reading the head lock's answer and planning
-    // the batch (lock and reads ~3 ms alone, ~14 ms beside a fetch). At most two batches are in
+    // inserts and commits it: receiving and parsing a batch costs this process real CPU, and
+    // started with the transaction it held up reading the head lock's answer and planning the
+    // batch several times over (BENCHMARKS.md, "Ledger"). At most two batches are in
     // hand unacknowledged. When no fetch was started (an empty batch, a failed append), the loop
     // fetches anew.
     let next: Promise<ParsedBatch> | undefined;

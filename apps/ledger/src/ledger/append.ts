@@ -93,8 +93,8 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
   // up one index probe per key, whatever the table's size: a LATERAL subquery with LIMIT or OFFSET
   // is never flattened into a join. With `= any($1)` the planner read the whole entries table
   // instead (a sequential scan with a hashed filter looks cheaper to it until the table holds some
-  // 100,000 entries): at 30,000 entries 2.6-4.5 ms a batch against 0.7 ms for the probes, and
-  // growing with every batch. The reads are independent, so they go out together: the driver
+  // 100,000 entries), several times the probes' cost a batch and growing with every batch
+  // (`tools/bench/ledger/profile-ingest.ts --explain 1` shows both plans). The reads are independent, so they go out together: the driver
   // pipelines them on the transaction's connection, one round trip instead of four. Each is sent
   // here, by execute(), in this order, behind the head lock the caller sent before calling this.
   const [known, accts, refRows, closers] = await Promise.all([
@@ -107,7 +107,7 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
         .execute(),
     ),
     // Balances stay `= any($1)`: one row per account, so while the planner prefers the scan it is
-    // the cheaper plan (1,000 accounts: 0.3 ms scanned, 1.0 ms probed); it probes once they are many.
+    // the cheaper plan for a few thousand accounts; it probes once they are many.
     tx
       .select()
       .from(balances)
@@ -318,7 +318,10 @@ function reject(out: Planned, ev: IncomingEvent, refusal: Refusal): void {
   out.refused.push({ ev, refusal });
 }
 
-/** Everything but the entries (inserted by then): balances, head and refusals, sent together (pipelined on the connection). */
+/**
+ * Everything but the entries (inserted by then): balances, head and refusals, sent together (pipelined on the
+ * connection).
+ */
 async function write(tx: Tx, p: Planned, state: LoadedState): Promise<void> {
   const pending: PromiseLike<unknown>[] = [];
   if (p.records.length > 0) {
@@ -402,7 +405,10 @@ function hexArray(values: readonly string[]): string {
 const NEEDS_ESCAPE = /["\\]/;
 const ESCAPED = /["\\]/g;
 
-/** The rows of a raw query: postgres.js resolves to an array of rows, PGlite to { rows }. Bigint columns come back as strings from postgres.js. */
+/**
+ * The rows of a raw query: postgres.js resolves to an array of rows, PGlite to { rows }. Bigint columns come back as
+ * strings from postgres.js.
+ */
 async function rows<T>(result: PromiseLike<unknown>): Promise<T[]> {
   const r = await result;
   return (Array.isArray(r) ? r : (r as { rows: T[] }).rows) as T[];

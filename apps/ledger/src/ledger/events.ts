@@ -83,7 +83,10 @@ function hasUsageKeysOnly(ev: object): boolean {
   return true;
 }
 
-/** canonicalSplit(ev, USAGE_COLUMNS) for an event with exactly the schema's keys: the same text without sorting keys per event. */
+/**
+ * canonicalSplit(ev, USAGE_COLUMNS) for an event with exactly the schema's keys: the same text without sorting keys per
+ * event.
+ */
 function usageSplit(ev: UsageEvent): { whole: string; rest: string } {
   let whole = "{";
   let rest = "{";
@@ -180,7 +183,10 @@ const INDEX_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
 /** Keys that JSON.stringify writes verbatim between quotes (no escaping needed). */
 const SAFE_KEY = /^[A-Za-z0-9_$-]*$/;
 
-/** A usage event's keys in canonical order (defined last: sortedKeys needs the constants above), each with its `"key":` text and whether meta keeps it. */
+/**
+ * A usage event's keys in canonical order (defined last: sortedKeys needs the constants above), each with its `"key":`
+ * text and whether meta keeps it.
+ */
 const USAGE_MEMBERS = sortedKeys(UsageEvent.shape).map((k) => ({
   key: k,
   prefix: `${JSON.stringify(k)}:`,

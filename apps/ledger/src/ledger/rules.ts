@@ -166,7 +166,10 @@ function refund(ev: IncomingEvent, state: RuleState, spent: RefState | undefined
   return { ok: true, delta: ev.amount, heldDelta: 0, pair: { account: spent.payee, delta: -ev.amount } };
 }
 
-/** The payer's change (delta, heldDelta) with its pair: `amount` credited to `payee`, unless that takes it above the maximum. */
+/**
+ * The payer's change (delta, heldDelta) with its pair: `amount` credited to `payee`, unless that takes it above the
+ * maximum.
+ */
 function pay(state: RuleState, payee: string, amount: number, delta: number, heldDelta: number): Effect {
   if (payee === "")
     return refuse(

@@ -38,7 +38,10 @@ export class Ledger {
     return this.signer.vkey;
   }
 
-  /** Appends events in order, in transactions of at most APPEND_BATCH_MAX; `onSent` as in appendEvents, for the last of them. */
+  /**
+   * Appends events in order, in transactions of at most APPEND_BATCH_MAX; `onSent` as in appendEvents, for the last of
+   * them.
+   */
   async append(events: readonly IncomingEvent[], onSent?: () => void): Promise<AppendOutcome[]> {
     const out: AppendOutcome[] = [];
     for (let i = 0; i < events.length; i += APPEND_BATCH_MAX) {

@@ -196,7 +196,10 @@ async function readChunk(tx: Executor, asOfSize: number, after: string | undefin
   return { bytes, ends: leafEnds(bytes, n, chunk), last: row.last };
 }
 
-/** End offsets of the leaves packed in one chunk (each: "PLB1", u16 name length, name, 16 bytes); refuses a chunk that does not parse. */
+/**
+ * End offsets of the leaves packed in one chunk (each: "PLB1", u16 name length, name, 16 bytes); refuses a chunk that
+ * does not parse.
+ */
 function leafEnds(bytes: Uint8Array, count: number, chunk: number): Uint32Array {
   const ends = new Uint32Array(count);
   let o = 0;

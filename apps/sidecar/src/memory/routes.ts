@@ -39,7 +39,9 @@ export interface PeerMemoryRouteDeps extends Pick<
   MemoryRouteDeps,
   "store" | "machine" | "owner" | "peerSearchEnabled" | "shares"
 > {
-  /** The shared signed-peer-request check: unsigned, unknown, stale or replayed requests get 401; sets `c.get("peer")`. */
+  /**
+   * The shared signed-peer-request check: unsigned, unknown, stale or replayed requests get 401; sets `c.get("peer")`.
+   */
   auth: MiddlewareHandler;
 }
 

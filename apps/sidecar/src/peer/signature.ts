@@ -3,7 +3,9 @@ import { ReplayCache, verifyRequest } from "@potluck/peer";
 import type { MiddlewareHandler } from "hono";
 import type { SignerRecord } from "./directory.js";
 
-/** The verified caller, available to peer handlers as `c.get("peer")`: its canonical name and its owner on the roster. */
+/**
+ * The verified caller, available to peer handlers as `c.get("peer")`: its canonical name and its owner on the roster.
+ */
 export interface VerifiedPeer {
   machine: string;
   owner: string;

@@ -21,7 +21,10 @@ export interface SidecarDiagnosticsOptions {
   peerPort: number;
   startedAt: number;
   isWarm: () => boolean;
-  /** The peer client the router uses (signed with this machine's identity): a probe and the diagnosis of its failure travel the same pools. */
+  /**
+   * The peer client the router uses (signed with this machine's identity): a probe and the diagnosis of its failure
+   * travel the same pools.
+   */
   client: PeerClient;
   coordinatorUrl?: string;
   /** The roster source the peer directory reads (a roster file, or the coordinator's), when this machine has one. */

@@ -4,10 +4,10 @@ import type { Context } from "hono";
 
 /**
  * Tokens closer together than this share one event (the engine joins them; see `batchWindowMs`).
- * Each event costs a write here (~0.1 ms of syscall on this VM, on the thread that also feeds the
- * model), a wake-up, a read and a parse in the client — and over the mesh a WireGuard packet each
- * way. At the tiny model's ~2,000 tokens/s that per-event cost, not the model, set the pace: 4 ms
- * gave 0.71-0.81 × raw decode, 16 ms 0.89-0.97 × in the same runs. 16 ms is one display frame, so
+ * Each event costs a write here (a syscall on the thread that also feeds the model), a wake-up, a
+ * read and a parse in the client — and over the mesh a WireGuard packet each way. At the tiny
+ * model's rate that per-event cost, not the model, set the pace: a 4 ms window left decode well
+ * below raw, 16 ms close to it (BENCHMARKS.md, "Inference"). 16 ms is one display frame, so
  * nobody sees the joining, and a real model (tens of ms per token) still gets one event per token.
  * The first token and the end of the reply are never held.
  */

@@ -54,7 +54,10 @@ export function a100Seconds(job: PricedJob): number {
   return prefill + decode;
 }
 
-/** The usage event's amount: A100-minutes in micro-credits, rounded up, at least 1, at most what one ledger event may carry. */
+/**
+ * The usage event's amount: A100-minutes in micro-credits, rounded up, at least 1, at most what one ledger event may
+ * carry.
+ */
 export function microCreditsFor(job: PricedJob): number {
   const microCredits = Math.ceil((a100Seconds(job) / 60) * MICRO_CREDITS_PER_CREDIT);
   return Math.min(LedgerAmounts.eventMicroMax, Math.max(1, microCredits));

@@ -27,7 +27,10 @@ export interface UsageJob {
   dispute?: string;
 }
 
-/** Builds the event (amount: see pricing.ts); the event id is deterministic per job and side so a retry dedupes in JetStream. */
+/**
+ * Builds the event (amount: see pricing.ts); the event id is deterministic per job and side so a retry dedupes in
+ * JetStream.
+ */
 export function usageEventFor(job: UsageJob, at = new Date()): UsageEvent {
   return UsageEvent.parse({
     eventId: `${job.jobId}:${job.side}`,

@@ -6,7 +6,10 @@ import { describe, isUnauthorized, kindOf } from "./errors.js";
 import { fail, ok, probeFor, skipped, timeout, type KeysOf, type Learned, type Run, type Step } from "./run.js";
 import { classifyTimeout, type Classified, type DataPlaneKey } from "./timeout.js";
 
-/** A tiny probe, then one too big for a single mesh packet: passing the first and losing the second is an MTU black hole. */
+/**
+ * A tiny probe, then one too big for a single mesh packet: passing the first and losing the second is an MTU black
+ * hole.
+ */
 export const dataPlaneProbe = probeFor(
   dataPlaneCheck,
   async (run, learned): Promise<Step<KeysOf<typeof dataPlaneCheck>>> => {

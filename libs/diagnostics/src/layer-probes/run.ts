@@ -82,7 +82,10 @@ export interface Step<K extends DetailKey = DetailKey> {
   learned?: Partial<Learned>;
 }
 
-/** The detail keys a check declares: annotate a probe's result with `Step<KeysOf<typeof check>>` so a stray key is a type error. */
+/**
+ * The detail keys a check declares: annotate a probe's result with `Step<KeysOf<typeof check>>` so a stray key is a
+ * type error.
+ */
 export type KeysOf<C extends Check> = C["detailKeys"][number];
 
 /** The probe of one check; `K` is the detail keys that check declares. */
