@@ -1,11 +1,5 @@
 import { ArgsError, parseFlags, type FlagSpec, type ParsedFlags } from "@potluck/service";
 
-/** The value after `--name` on the command line, or `fallback` when the flag is absent. */
-export function flag(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
-}
-
 /**
  * A bench's flags, parsed strictly by the one parser: a misspelt flag stops the bench naming it,
  * instead of a run of minutes measuring the default.

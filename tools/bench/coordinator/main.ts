@@ -9,6 +9,7 @@
 //   node --import tsx tools/bench/coordinator/main.ts [--machines 1000] [--seconds 20] [--samples 300] [--repeats 3]
 //
 // Prints a table and writes tools/bench/results/coordinator.json. Not part of `npm test`.
+import { benchFlags } from "../common/args.js";
 import { randomBytes, type KeyObject } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,12 +42,14 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { machines: 1000, seconds: 20, samples: 300, repeats: 3 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i]?.replace(/^--/, "") as keyof Args;
-    if (!(key in args)) throw new Error(`unknown flag ${argv[i]}`);
-    args[key] = Number(argv[i + 1]);
-  }
+  const { flags } = benchFlags(argv, { strings: ["machines", "seconds", "samples", "repeats"], positionals: false });
+  const number = (name: keyof Args, fallback: number) => Number(flags.get(name) ?? fallback);
+  const args: Args = {
+    machines: number("machines", 1000),
+    seconds: number("seconds", 20),
+    samples: number("samples", 300),
+    repeats: number("repeats", 3),
+  };
   if (!(args.machines >= 10 && args.machines <= machinesMax)) throw new Error(`--machines: 10..${machinesMax}`);
   if (!(args.seconds >= 5 && args.seconds <= secondsMax)) throw new Error(`--seconds: 5..${secondsMax}`);
   if (!(args.samples >= 10 && args.samples <= 10_000) || !(args.repeats >= 1 && args.repeats <= 20))

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../src/lib/repo.js";
 import { run, runOk } from "./nft.js";
-import { flag } from "../common/args.js";
+import { benchFlags } from "../common/args.js";
 import { median } from "../common/stats.js";
 
 const bin = join(repoRoot, "bin/potluck-fw-watcher.mjs");
@@ -43,8 +43,9 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const reconnects = Math.min(Number(flag("reconnects", "20")), reconnectsMax);
-  const intervals = flag("intervals", "1,5")
+  const { flags } = benchFlags(process.argv.slice(2), { strings: ["reconnects", "intervals"], positionals: false });
+  const reconnects = Math.min(Number(flags.get("reconnects") ?? "20"), reconnectsMax);
+  const intervals = (flags.get("intervals") ?? "1,5")
     .split(",")
     .map(Number)
     .filter((n) => n > 0);

@@ -16,7 +16,7 @@ import { createHousehold, HouseholdPorts, householdModel } from "../../src/demo/
 import { outageAfter, startPromptLoop, type Attempt } from "../../src/demo/prompt-loop.js";
 import { pollUntil } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
-import { flag } from "../common/args.js";
+import { benchFlags } from "../common/args.js";
 import { median } from "../common/stats.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/household.json");
@@ -35,9 +35,13 @@ interface Phase {
 }
 
 async function main(): Promise<void> {
-  const reconnects = Math.min(Number(flag("reconnects", "5")), reconnectsMax);
-  const intervalS = Number(flag("interval", "1"));
-  const gapMs = Number(flag("gap-ms", "100"));
+  const { flags } = benchFlags(process.argv.slice(2), {
+    strings: ["reconnects", "interval", "gap-ms"],
+    positionals: false,
+  });
+  const reconnects = Math.min(Number(flags.get("reconnects") ?? "5"), reconnectsMax);
+  const intervalS = Number(flags.get("interval") ?? "1");
+  const gapMs = Number(flags.get("gap-ms") ?? "100");
   const goalMs = intervalS * 1000 + 1000;
   process.stdout.write(
     `household bench: ${reconnects} reconnects, fw-watcher interval ${intervalS} s, a prompt every ${gapMs} ms after the last answer\n`,

@@ -13,6 +13,7 @@
 // --cache keeps the built graphs in DIR and reuses them on the next run (same size and corpus).
 //
 // Prints a table; writes tools/bench/results/retrieval-ann-sweep.json. Not part of `npm test`.
+import { benchFlags } from "../common/args.js";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,20 +33,19 @@ const quantKinds = {
 } as const;
 type Quant = keyof typeof quantKinds;
 
-function list(argv: string[], flag: string, fallback: string): string[] {
-  const at = argv.indexOf(flag);
-  return (at >= 0 ? (argv[at + 1] ?? fallback) : fallback).split(",");
-}
-
-const argv = process.argv.slice(2);
-const size = Number(list(argv, "--size", "100000")[0]);
-const ms = list(argv, "--m", "16,24,32").map(Number);
-const quants = list(argv, "--quant", "bf16,i8") as Quant[];
-const efs = list(argv, "--ef", "32,48,64,96").map(Number);
-const candidateCounts = list(argv, "--candidates", "10,16").map(Number);
-const efAdds = list(argv, "--ef-add", "0").map(Number);
-const samples = Number(list(argv, "--samples", "400")[0]);
-const cacheDir = argv.includes("--cache") ? list(argv, "--cache", "")[0] : undefined;
+const { flags } = benchFlags(process.argv.slice(2), {
+  strings: ["size", "m", "quant", "ef", "candidates", "ef-add", "samples", "cache"],
+  positionals: false,
+});
+const list = (name: string, fallback: string) => (flags.get(name) ?? fallback).split(",");
+const size = Number(flags.get("size") ?? "100000");
+const ms = list("m", "16,24,32").map(Number);
+const quants = list("quant", "bf16,i8") as Quant[];
+const efs = list("ef", "32,48,64,96").map(Number);
+const candidateCounts = list("candidates", "10,16").map(Number);
+const efAdds = list("ef-add", "0").map(Number);
+const samples = Number(flags.get("samples") ?? "400");
+const cacheDir = flags.get("cache");
 if (!(size >= 1_000 && size <= 1_000_000)) throw new Error("--size: 1000..1000000");
 if (quants.some((q) => !(q in quantKinds))) throw new Error(`--quant: of ${Object.keys(quantKinds).join(",")}`);
 if (efAdds.some((n) => !Number.isInteger(n) || n < 0 || n > 1_024)) throw new Error("--ef-add: integers 0..1024");

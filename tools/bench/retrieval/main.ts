@@ -10,6 +10,7 @@
 //        [--samples 200] [--repeats 3] [--no-lab] [--tag NAME]
 //
 // Prints a table and writes tools/bench/results/retrieval.json. Not part of `npm test`.
+import { benchFlags } from "../common/args.js";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,20 +40,18 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizes: sizesDefault, samples: 200, repeats: 3, lab: true, tag: "" };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = argv[i + 1] ?? "";
-    if (flag === "--sizes") args.sizes = value.split(",").map(Number);
-    else if (flag === "--samples") args.samples = Number(value);
-    else if (flag === "--repeats") args.repeats = Number(value);
-    else if (flag === "--tag") args.tag = value.replace(/[^a-z0-9-]/gi, "");
-    else if (flag === "--no-lab") {
-      args.lab = false;
-      continue;
-    } else throw new Error(`unknown flag ${flag}`);
-    i++;
-  }
+  const { flags } = benchFlags(argv, {
+    strings: ["sizes", "samples", "repeats", "tag"],
+    booleans: ["no-lab"],
+    positionals: false,
+  });
+  const args: Args = {
+    sizes: flags.has("sizes") ? (flags.get("sizes") ?? "").split(",").map(Number) : sizesDefault,
+    samples: Number(flags.get("samples") ?? 200),
+    repeats: Number(flags.get("repeats") ?? 3),
+    lab: !flags.has("no-lab"),
+    tag: (flags.get("tag") ?? "").replace(/[^a-z0-9-]/gi, ""),
+  };
   if (args.sizes.some((n) => !Number.isInteger(n) || n < 10 || n > sizeMax))
     throw new Error(`--sizes: each 10..${sizeMax}`);
   if (!(args.samples >= 10 && args.samples <= samplesMax)) throw new Error(`--samples: 10..${samplesMax}`);
