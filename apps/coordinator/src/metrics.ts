@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry } from "prom-client";
+import { scrapedCounter } from "@potluck/service";
+import { Gauge, Registry } from "prom-client";
 import type { CoordinatorState } from "./state.js";
 
 /**
@@ -39,19 +40,7 @@ export function createCoordinatorMetrics(
       this.set(Math.max(0, state.liveness().version));
     },
   });
-  const counter = (name: string, help: string, read: () => number) => {
-    let seen = 0;
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const now = read();
-        this.inc(now - seen);
-        seen = now;
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number) => scrapedCounter(registry, name, help, read);
   counter("potluck_coordinator_heartbeats_total", "Heartbeats accepted", () => state.acceptedHeartbeats);
   counter(
     "potluck_coordinator_heartbeats_unknown_total",

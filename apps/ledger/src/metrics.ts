@@ -1,3 +1,4 @@
+import { scrapedCounter } from "@potluck/service";
 import { Counter, Gauge, Registry } from "prom-client";
 import { outboxCounts } from "./anchors/outbox.js";
 import type { Ledger } from "./ledger/service.js";
@@ -5,19 +6,7 @@ import type { Ledger } from "./ledger/service.js";
 /** Prometheus metrics read from the ledger at scrape time; one registry per app instance. */
 export function createLedgerMetrics(ledger: Ledger): Registry {
   const registry = new Registry();
-  const counter = (name: string, help: string, read: () => number) => {
-    let seen = 0;
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const now = read();
-        this.inc(now - seen);
-        seen = now;
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number) => scrapedCounter(registry, name, help, read);
   counter(
     "potluck_ledger_events_applied_total",
     "Events appended to the chain by this process",

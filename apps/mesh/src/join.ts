@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { Defaults, MachineName, type EnrollResponse, type MeshState } from "@potluck/protocol";
+import { Defaults, machineNameFromHost, type EnrollResponse, type MeshState } from "@potluck/protocol";
 import { coordinatorClient } from "./client.js";
 import { detectEndpointHost } from "./endpoint.js";
 import type { Runner } from "./exec.js";
@@ -107,12 +107,5 @@ async function detectEndpoint(run: Runner, coordinatorUrl: string, listenPort: n
 
 /** POTLUCK_MACHINE, else the host name made into a roster label. */
 export function defaultMachineName(): string {
-  const raw = process.env.POTLUCK_MACHINE ?? hostname().split(".")[0] ?? "machine";
-  const label =
-    raw
-      .toLowerCase()
-      .replace(/[^a-z0-9-]+/g, "-")
-      .replace(/^-+|-+$/g, "")
-      .slice(0, 63) || "machine";
-  return MachineName.safeParse(label).success ? label : "machine";
+  return machineNameFromHost(process.env.POTLUCK_MACHINE ?? hostname());
 }

@@ -1,6 +1,6 @@
 import { availableParallelism, homedir, hostname } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName, OwnerName } from "@potluck/protocol";
+import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName, machineNameFromHost, OwnerName } from "@potluck/protocol";
 import { ConfigFields, parseConfig } from "@potluck/service";
 import { z } from "zod";
 import type { CpuPinSetting } from "./cpu-pin.js";
@@ -8,7 +8,7 @@ import type { CpuPinSetting } from "./cpu-pin.js";
 /** Every sidecar setting and its default, in one block. */
 export const SidecarConfigSchema = z.object({
   POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
-  POTLUCK_MACHINE: MachineName.default(defaultMachineName()),
+  POTLUCK_MACHINE: MachineName.default(machineNameFromHost(hostname())),
   POTLUCK_OWNER: OwnerName.default("home"),
   POTLUCK_PORT: ConfigFields.port(Defaults.sidecarPort),
   POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind, e.g. 0.0.0.0 or 127.0.0.1").default("0.0.0.0"),
@@ -113,15 +113,4 @@ export function parsePeerUrls(text: string): Map<string, string> {
     urls.set(item.slice(0, eq), item.slice(eq + 1).replace(/\/$/, ""));
   }
   return urls;
-}
-
-/** Host names are often upper-case or dotted; the roster wants a lower-case label. */
-export function defaultMachineName(): string {
-  const label =
-    hostname()
-      .split(".")[0]
-      ?.toLowerCase()
-      .replace(/[^a-z0-9-]/g, "-")
-      .replace(/^-+|-+$/g, "") ?? "";
-  return label.length > 0 ? label.slice(0, 63) : "machine";
 }

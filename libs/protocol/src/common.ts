@@ -9,6 +9,21 @@ export const MachineName = z
   );
 export type MachineName = z.infer<typeof MachineName>;
 
+/**
+ * A host name made into a roster label: host names are often upper-case or dotted, and the roster
+ * wants one lower-case label ("machine" when nothing usable is left).
+ */
+export function machineNameFromHost(host: string): MachineName {
+  const label =
+    (host.split(".")[0] ?? "")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 63)
+      .replace(/-+$/, "") || "machine";
+  return MachineName.safeParse(label).success ? label : "machine";
+}
+
 /** An owner (household or person) name; the unit credits are accounted to. */
 export const OwnerName = z
   .string()

@@ -12,6 +12,7 @@ export {
 export { jsonErrors } from "./errors.js";
 export { drainOnSignal } from "./lifecycle.js";
 export { messageOf, silentLogger, type LogFn, type Logger } from "./logger.js";
+export { scrapedCounter } from "./metrics.js";
 export { isLoopbackAddress, isLoopbackHost, loopbackHosts } from "./loopback.js";
 export { loopbackGuard, loopbackNameRefusal, nodeRemoteAddress, type LoopbackGuardOptions } from "./loopback-guard.js";
 export { connectNats, NatsConnectLimits, NatsUnavailableError, type ConnectNatsOptions } from "./nats.js";

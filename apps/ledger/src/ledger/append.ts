@@ -275,32 +275,15 @@ function follow(state: LoadedState, ev: IncomingEvent, r: LedgerRecord): void {
   state.accounts.set(ev.account, { balance: acct.balance + r.delta, held: acct.held + r.heldDelta });
   state.touched.add(ev.account);
   const target = ev.ref === "" ? undefined : state.refs.get(ev.ref);
-  if (ev.kind === "hold")
-    state.refs.set(ev.eventId, {
-      kind: "hold",
-      account: ev.account,
-      amount: r.heldDelta,
-      closed: false,
-      refunded: 0,
-      payee: ev.payee,
-    });
-  if (ev.kind === "spend")
+  // Holds, spends and settlements can be referred to later (settled, voided, refunded).
+  if (ev.kind === "hold" || ev.kind === "spend" || ev.kind === "settle")
     state.refs.set(ev.eventId, {
       kind: ev.kind,
       account: ev.account,
-      amount: -r.delta,
+      amount: ev.kind === "hold" ? r.heldDelta : -r.delta,
       closed: false,
       refunded: 0,
-      payee: ev.payee,
-    });
-  if (ev.kind === "settle")
-    state.refs.set(ev.eventId, {
-      kind: ev.kind,
-      account: ev.account,
-      amount: -r.delta,
-      closed: false,
-      refunded: 0,
-      payee: target?.payee ?? "",
+      payee: ev.kind === "settle" ? (target?.payee ?? "") : ev.payee,
     });
   if (target !== undefined && (ev.kind === "settle" || ev.kind === "void")) target.closed = true;
   if (target !== undefined && ev.kind === "refund") target.refunded += r.delta;

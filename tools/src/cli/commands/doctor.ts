@@ -6,6 +6,7 @@ import {
   DiagnosticsReport,
   FwReapplyResult,
   MachineName,
+  machineNameFromHost,
   type LayerResult,
 } from "@potluck/protocol";
 import { Diagnostics, httpLocalProbe, renderReport, type PeerClient, type TunnelReader } from "@potluck/diagnostics";
@@ -113,7 +114,7 @@ const noPeer: PeerClient = {
 };
 
 async function localOnlyReport(target: Target): Promise<DiagnosticsReport> {
-  const from = MachineName.safeParse(process.env.POTLUCK_MACHINE ?? "").data ?? localName();
+  const from = MachineName.safeParse(process.env.POTLUCK_MACHINE ?? "").data ?? machineNameFromHost(hostname());
   const diagnostics = new Diagnostics({
     from,
     interfaceName: process.env.POTLUCK_INTERFACE ?? Defaults.interfaceName,
@@ -122,16 +123,6 @@ async function localOnlyReport(target: Target): Promise<DiagnosticsReport> {
     probes: { local: httpLocalProbe({ url: target.base }), tunnel: noTunnel, peer: noPeer },
   });
   return diagnostics.check(target.peer ?? from);
-}
-
-function localName(): string {
-  const label =
-    hostname()
-      .split(".")[0]
-      ?.toLowerCase()
-      .replace(/[^a-z0-9-]/g, "-")
-      .replace(/^-+|-+$/g, "") ?? "";
-  return label.length > 0 ? label.slice(0, 63) : "machine";
 }
 
 /** Offers the fw-watcher reapply when a report offers it; asks first, always. */
