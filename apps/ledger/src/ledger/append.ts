@@ -94,8 +94,9 @@ async function loadState(tx: Tx, events: readonly IncomingEvent[]): Promise<Load
   // is never flattened into a join. With `= any($1)` the planner read the whole entries table
   // instead (a sequential scan with a hashed filter looks cheaper to it until the table holds some
   // 100,000 entries), several times the probes' cost a batch and growing with every batch
-  // (`tools/bench/ledger/profile-ingest.ts --explain 1` shows both plans). The reads are independent, so they go out together: the driver
-  // pipelines them on the transaction's connection, one round trip instead of four. Each is sent
+  // (`tools/bench/ledger/profile-ingest.ts --explain 1` shows both plans). The reads are
+  // independent, so they go out together: the driver pipelines them on the transaction's
+  // connection, one round trip instead of four. Each is sent
   // here, by execute(), in this order, behind the head lock the caller sent before calling this.
   const [known, accts, refRows, closers] = await Promise.all([
     rows<{ event_id: string; seq: number | string; payload_hash: string }>(
