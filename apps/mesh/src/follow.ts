@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { connectNats, messageOf } from "@potluck/service";
 import {
   HeartbeatTiming,
-  natsConnectOptions,
   redactNatsUrl,
   subjectsFor,
   type Heartbeat,
@@ -124,13 +124,17 @@ function startNats(
       nc.publish(subject, payload, { headers: signed });
     });
   }, HeartbeatTiming.intervalMs);
-  // Connect in the background: the mesh must come up even while NATS is unreachable.
-  void connect({
-    ...natsConnectOptions(natsUrl),
+  // Connect in the background: the mesh must come up even while NATS is unreachable. The kit's
+  // connectNats says it is waiting and keeps trying until the agent stops.
+  const stopping = new AbortController();
+  const lines = (obj: object | string, msg?: string) =>
+    log(msg ?? (typeof obj === "string" ? obj : JSON.stringify(obj)));
+  void connectNats({
+    url: natsUrl,
     name: `potluck-mesh-${options.state.name}`,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 2_000,
-    waitOnFirstConnect: true,
+    log: { info: lines, warn: lines, error: lines },
+    attemptsMax: Infinity,
+    signal: stopping.signal,
   }).then(
     (conn) => {
       if (stopped) return void conn.close();
@@ -138,14 +142,14 @@ function startNats(
       conn.subscribe(subjects.rosterChanged, { callback: () => onRosterChanged() });
       log(`NATS connected (${redactNatsUrl(natsUrl)}); heartbeats every ${HeartbeatTiming.intervalMs / 1000} s`);
     },
-    (error: unknown) =>
-      log(
-        `NATS ${redactNatsUrl(natsUrl)}: ${error instanceof Error ? error.message : String(error)}; roster polling only`,
-      ),
+    (error: unknown) => {
+      if (!stopped) log(`NATS ${redactNatsUrl(natsUrl)}: ${messageOf(error)}; roster polling only`);
+    },
   );
   return {
     async stop() {
       stopped = true;
+      stopping.abort();
       clearInterval(beat);
       await nc?.drain().catch(() => undefined);
     },
