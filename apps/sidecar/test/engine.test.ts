@@ -12,7 +12,7 @@ async function collect(
   let text = "";
   for await (const event of stream) {
     if (event.type === "token") text += event.text;
-    else return { text, done: event };
+    else if (event.type === "done") return { text, done: event };
   }
   throw new Error("stream ended without a done event");
 }

@@ -4,6 +4,7 @@ export * from "./defaults.js";
 export * from "./diagnostics.js";
 export * from "./errors.js";
 export * from "./firewall.js";
+export * from "./generation.js";
 export * from "./ledger.js";
 export * from "./memory.js";
 export * from "./sidecar.js";

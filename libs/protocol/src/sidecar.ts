@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ClientId, IsoTime, MachineName, OwnerName } from "./common.js";
+import { ChatMessage, FinishReason, GenerationOptions, ToolCall } from "./generation.js";
 
 /** Bounds on what a sidecar accepts; a bigger body is a 413, not an allocation. */
 export const SidecarLimits = {
@@ -11,7 +12,8 @@ export const SidecarLimits = {
   bodyBytesMax: 4 * 1024 * 1024,
 } as const;
 
-export const ModelState = z.enum(["loading", "ready", "failed"]);
+/** `available`: found on disk and loadable, not in memory now (it loads on first use). */
+export const ModelState = z.enum(["available", "loading", "ready", "failed"]);
 export type ModelState = z.infer<typeof ModelState>;
 
 export const ModelInfo = z.object({
@@ -26,6 +28,25 @@ export const ModelInfo = z.object({
   contextSize: z.number().int().positive().optional(),
   /** Weights in the model (from its GGUF tensors); usage credits are priced by it. */
   parameters: z.number().int().positive().optional(),
+  /** Embedding models are offered as embedders, not chat models. */
+  kind: z.enum(["chat", "embedding"]).optional(),
+  /** Where it was found: POTLUCK_MODELS, a discovered store, Potluck's own pulls, or the test model. */
+  source: z.enum(["configured", "ollama", "lmstudio", "huggingface", "potluck", "test"]).optional(),
+  /** Bytes on disk, all parts of a split model together. */
+  sizeBytes: z.number().int().nonnegative().optional(),
+  family: z.string().max(128).optional(),
+  quantization: z.string().max(64).optional(),
+  modifiedAt: IsoTime.optional(),
+  /** Present while loaded: where it runs and when it will be unloaded (null: kept loaded). */
+  runtime: z
+    .object({
+      backend: z.enum(["cpu", "cuda", "vulkan", "metal"]),
+      gpuLayers: z.number().int().nonnegative(),
+      vramBytes: z.number().int().nonnegative(),
+      ramBytes: z.number().int().nonnegative(),
+      expiresAt: IsoTime.nullable(),
+    })
+    .optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
@@ -90,12 +111,6 @@ export const ProbeResponse = z.object({
 });
 export type ProbeResponse = z.infer<typeof ProbeResponse>;
 
-export const ChatMessage = z.object({
-  role: z.enum(["system", "user", "assistant"]),
-  content: z.string().max(SidecarLimits.messageCharsMax),
-});
-export type ChatMessage = z.infer<typeof ChatMessage>;
-
 /** OpenAI-compatible; unknown fields are ignored so existing clients work unchanged. */
 export const ChatCompletionRequest = z.object({
   model: z.string().min(1).max(256),
@@ -149,15 +164,15 @@ export const EmbeddingsRequest = z.object({
 export type EmbeddingsRequest = z.infer<typeof EmbeddingsRequest>;
 
 /** POST /peer/infer: one sidecar asks another to run a prompt; the reply is NDJSON chunks. */
-export const PeerInferRequest = z.object({
+/**
+ * Every generation option travels, so a reply produced on a peer is produced as it would be here
+ * (tools, schema, stop, sampling). `maxTokens` is always set by the router: it bounds the hold.
+ */
+export const PeerInferRequest = GenerationOptions.extend({
   jobId: ClientId,
   model: z.string().min(1).max(256),
   messages: z.array(ChatMessage).min(1).max(SidecarLimits.messagesMax),
-  maxTokens: z.number().int().positive().max(SidecarLimits.maxTokensMax),
-  temperature: z.number().min(0).max(2).optional(),
-  /** The caller's top_p, so a reply sampled on a peer is sampled as it would be here. */
-  topP: z.number().gt(0).max(1).optional(),
-  seed: z.number().int().optional(),
+  maxTokens: GenerationOptions.shape.maxTokens.unwrap(),
   requester: z.object({ machine: MachineName, owner: OwnerName }),
 });
 export type PeerInferRequest = z.infer<typeof PeerInferRequest>;
@@ -169,11 +184,13 @@ export const Usage = z.object({
 
 export const InferStreamChunk = z.discriminatedUnion("type", [
   z.object({ type: z.literal("token"), text: z.string() }),
+  /** One complete function call; the reply then ends with finishReason tool_calls. */
+  z.object({ type: z.literal("tool_call"), call: ToolCall }),
   z.object({
     type: z.literal("done"),
     servedBy: MachineName,
     testModel: z.boolean(),
-    finishReason: z.enum(["stop", "length"]),
+    finishReason: FinishReason,
     usage: Usage,
     at: IsoTime,
   }),

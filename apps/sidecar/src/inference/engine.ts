@@ -1,4 +1,4 @@
-import type { ChatMessage, ModelInfo } from "@potluck/protocol";
+import type { ChatMessage, FinishReason, GenerationOptions, ModelInfo, ToolCall } from "@potluck/protocol";
 
 /**
  * The one internal interface between the sidecar and a model runtime. Routes, the router and the
@@ -19,18 +19,30 @@ export interface InferenceEngine {
 /** A model file the engine can load; `id` is what clients name in `model`. */
 export interface ModelSource {
   id: string;
+  /** The file llama.cpp opens: the first part of a split model. */
   path: string;
   /** The generated random-weight model: labelled as a test model everywhere. */
   testModel: boolean;
+  /** Where it was found (discovery); absent: POTLUCK_MODELS as given. */
+  source?: NonNullable<ModelInfo["source"]>;
+  kind?: NonNullable<ModelInfo["kind"]>;
+  /** Every file of the model (a split model has several); absent: just `path`. */
+  parts?: readonly string[];
+  sizeBytes?: number;
+  family?: string;
+  quantization?: string;
+  modifiedAt?: string;
+  /** Found but unusable (corrupt, unsupported): listed with this reason, never loaded. */
+  problem?: string;
 }
 
-export interface GenerateRequest {
+/**
+ * One generation: the messages and every option of GenerationOptions (protocol/generation.ts),
+ * which the engine honours or refuses up front. maxTokens absent: until end of sequence or the
+ * end of the context.
+ */
+export interface GenerateRequest extends GenerationOptions {
   messages: readonly ChatMessage[];
-  maxTokens: number;
-  /** 0 (the default) is greedy and deterministic; with a seed, sampling is deterministic too. */
-  temperature?: number;
-  seed?: number;
-  topP?: number;
   signal?: AbortSignal;
   /**
    * Streaming consumers pay per event (a write, a wake-up, a parse at the other end): tokens that
@@ -43,7 +55,8 @@ export interface GenerateRequest {
 
 export type EngineEvent =
   | { type: "token"; text: string }
-  | { type: "done"; finishReason: "stop" | "length"; usage: { promptTokens: number; completionTokens: number } };
+  | { type: "tool_call"; call: ToolCall }
+  | { type: "done"; finishReason: FinishReason; usage: { promptTokens: number; completionTokens: number } };
 
 export interface EmbedResult {
   vectors: number[][];

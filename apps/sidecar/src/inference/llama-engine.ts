@@ -35,6 +35,9 @@ export interface LlamaEngineOptions {
   embedContextSize: number;
 }
 
+/** Until the engine honours "no cap" (the end of the context), a reply without max_tokens stops here. */
+const defaultMaxTokens = 256;
+
 interface Loaded {
   model: LlamaModel;
   context: LlamaContext;
@@ -151,7 +154,9 @@ export class LlamaEngine implements InferenceEngine {
   private async *generate(slot: Slot, request: GenerateRequest): AsyncGenerator<EngineEvent> {
     const loaded = this.loadedOf(slot);
     const history: ChatHistoryItem[] = request.messages.map((m) =>
-      m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content },
+      m.role === "assistant"
+        ? { type: "model", response: [m.content] }
+        : { type: m.role === "tool" ? "user" : m.role, text: m.content },
     );
     history.push({ type: "model", response: [] });
     const chat = loaded.chat;
@@ -163,7 +168,7 @@ export class LlamaEngine implements InferenceEngine {
     request.signal?.addEventListener("abort", onAbort, { once: true });
     const done = chat
       .generateResponse(history, {
-        maxTokens: request.maxTokens,
+        maxTokens: request.maxTokens ?? defaultMaxTokens,
         temperature: request.temperature ?? 0,
         seed: request.seed,
         topP: request.topP,

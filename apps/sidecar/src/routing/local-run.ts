@@ -19,6 +19,8 @@ export async function* runLocal(
       started = true;
       if (event.type === "token") {
         yield { type: "token", text: event.text };
+      } else if (event.type === "tool_call") {
+        yield event;
       } else {
         yield {
           type: "done",

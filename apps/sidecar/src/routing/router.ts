@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { PotluckHttpError, type InferStreamChunk, type LayerCode, type ProbeModel } from "@potluck/protocol";
+import {
+  PotluckHttpError,
+  SidecarLimits,
+  type InferStreamChunk,
+  type LayerCode,
+  type ProbeModel,
+} from "@potluck/protocol";
 import { PeerCallError } from "@potluck/peer";
 import { EngineError, type InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
@@ -224,14 +230,14 @@ export class Router {
     const choice: RouteChoice = { machine: peer.machine, owner: peer.owner, kind, testModel };
     const start = async function* (this: Router, job: ChatJob): AsyncGenerator<InferStreamChunk> {
       const jobId = `job-${randomUUID()}`;
+      // Every generation option travels; what stays here is this machine's own plumbing.
+      const { signal: _signal, batchWindowMs: _batch, model: _model, ...options } = job;
       const request = {
+        ...options,
         jobId,
         model: job.model,
         messages: [...job.messages],
-        maxTokens: job.maxTokens,
-        temperature: job.temperature,
-        topP: job.topP,
-        seed: job.seed,
+        maxTokens: job.maxTokens ?? SidecarLimits.maxTokensMax,
         requester: { machine: this.deps.machine, owner: this.deps.owner },
       };
       const stream = this.deps.client.infer(peer, request, job.signal);
