@@ -68,6 +68,7 @@ export function httpPeerClient({ requester, client, sign = () => ({}) }: HttpPee
         const chunk = await peer.firstChunk(addressOf(target), request, signal);
         // A first token or a first tool call both prove the model generates.
         if (chunk.type === "token") return { text: chunk.text, servedBy: target.name };
+        if (chunk.type === "loading") throw new Error("unreachable: firstChunk skips load progress");
         if (chunk.type === "tool_call") return { text: chunk.call.arguments, servedBy: target.name };
         if (chunk.type === "done") return { text: "", servedBy: chunk.servedBy };
         const status = chunk.code === "model_loading" ? 503 : 500;

@@ -215,8 +215,9 @@ export class PeerClient {
   }
 
   /**
-   * A one-token POST /peer/infer that resolves at the first chunk (diagnostics' first-token
-   * check): unlike `infer`, a stream that breaks is thrown as the classified network failure.
+   * A one-token POST /peer/infer that resolves at the first generated chunk (diagnostics'
+   * first-token check; load progress is skipped): unlike `infer`, a stream that breaks is thrown
+   * as the classified network failure.
    */
   async firstChunk(
     peer: PeerAddress,
@@ -226,7 +227,7 @@ export class PeerClient {
     const body: PeerInferRequest = { ...request, jobId: request.jobId ?? `diag-${randomUUID()}` };
     const res = await this.call(this.agents.stream, peer, "POST", "/peer/infer", JSON.stringify(body), signal);
     try {
-      for await (const chunk of ndjsonChunks(res)) return chunk;
+      for await (const chunk of ndjsonChunks(res)) if (chunk.type !== "loading") return chunk;
     } catch (error) {
       throw networkFailure(
         "first-token",

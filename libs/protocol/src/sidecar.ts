@@ -184,6 +184,11 @@ export const Usage = z.object({
 
 export const InferStreamChunk = z.discriminatedUnion("type", [
   z.object({ type: z.literal("token"), text: z.string() }),
+  /**
+   * The model is loading on the serving machine (it was available, not loaded): 0..1. Sent before
+   * the first token, at most a few per second; front ends show it (an SSE comment for OpenAI).
+   */
+  z.object({ type: z.literal("loading"), model: z.string(), progress: z.number().min(0).max(1) }),
   /** One complete function call; the reply then ends with finishReason tool_calls. */
   z.object({ type: z.literal("tool_call"), call: ToolCall }),
   z.object({

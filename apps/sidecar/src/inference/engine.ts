@@ -55,6 +55,8 @@ export interface GenerateRequest extends GenerationOptions {
 
 export type EngineEvent =
   | { type: "token"; text: string }
+  /** Loading a model that was available but not in memory: before any token, 0..1. */
+  | { type: "loading"; progress: number }
   | { type: "tool_call"; call: ToolCall }
   | { type: "done"; finishReason: FinishReason; usage: { promptTokens: number; completionTokens: number } };
 

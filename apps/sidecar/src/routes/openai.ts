@@ -158,7 +158,7 @@ async function collect(chunks: AsyncIterable<InferStreamChunk>, route: PlannedRo
   let text = "";
   for await (const chunk of chunks) {
     if (chunk.type === "token") text += chunk.text;
-    else if (chunk.type === "tool_call") continue;
+    else if (chunk.type === "tool_call" || chunk.type === "loading") continue;
     else if (chunk.type === "error") throw new PotluckHttpError(502, chunk.code, chunk.message);
     else {
       return {
@@ -185,7 +185,7 @@ function sseEncoder(route: PlannedRoute, meta: Meta): (chunk: InferStreamChunk) 
   return (chunk) => {
     if (chunk.type === "token")
       return chunk.text.length === 0 ? undefined : tokenHead + JSON.stringify(chunk.text) + tokenTail;
-    if (chunk.type === "tool_call") return undefined;
+    if (chunk.type === "tool_call" || chunk.type === "loading") return undefined;
     if (chunk.type === "error") {
       // OpenAI clients raise an error for a data line carrying `error`; the stream then ends.
       return sse({ error: { code: chunk.code, message: chunk.message, type: "potluck_error", layer: chunk.layer } });

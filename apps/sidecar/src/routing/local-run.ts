@@ -16,6 +16,11 @@ export async function* runLocal(
   let started = false;
   try {
     for await (const event of engine.stream(job.model, job)) {
+      // Load progress is not a start: a load that fails can still be an HTTP status.
+      if (event.type === "loading") {
+        yield { type: "loading", model: job.model, progress: event.progress };
+        continue;
+      }
       started = true;
       if (event.type === "token") {
         yield { type: "token", text: event.text };
