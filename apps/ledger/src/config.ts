@@ -68,6 +68,15 @@ export const LedgerConfigSchema = z.object({
     .optional(),
   /** The coordinator whose roster lists the machines that may write their owner's events with signed requests. */
   POTLUCK_COORDINATOR_URL: ConfigFields.url(["http", "https"]).optional(),
+  /**
+   * The hub's signing key (base64, `potluck token create` prints its fingerprint; the coordinator's
+   * log prints the key): every roster answer must carry its signature. Absent: the first signed
+   * answer's key is pinned for the life of the process.
+   */
+  POTLUCK_COORDINATOR_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "expected the coordinator's Ed25519 public key in base64 (44 characters)")
+    .optional(),
   /** Act as a witness for the log with this verifier key (serves /v1/witness/add-checkpoint). */
   POTLUCK_LEDGER_WITNESS_FOR: z.string().min(1).optional(),
 });

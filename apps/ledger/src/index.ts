@@ -5,6 +5,8 @@ export { startLedgerService, type LedgerOverrides, type LedgerService } from "./
 // Parts benches drive in-process (the ingest and append rates are component measurements).
 export { openLedgerDb, type LedgerDb, type OpenedDb } from "./db/open.js";
 export { ensureUsageConsumer, publishUsage, startIngest } from "./ingest/jetstream.js";
+export { usageVerifier, type UsageVerifier } from "./ingest/verify-usage.js";
+export { coordinatorDirectory, rosterDirectory, type MachineDirectory } from "./auth/roster.js";
 export { fromUsage, fromRequest } from "./ledger/events.js";
 export { Ledger } from "./ledger/service.js";
 export { balanceLeaves, takeSnapshot } from "./ledger/snapshot.js";

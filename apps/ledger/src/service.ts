@@ -6,7 +6,8 @@ import type { Anchor } from "./anchors/anchor.js";
 import { FileAnchor } from "./anchors/file-anchor.js";
 import { Witness, WitnessAnchor } from "./anchors/witness.js";
 import { buildLedgerApp } from "./app.js";
-import { CoordinatorRoster } from "./auth/roster.js";
+import { coordinatorDirectory, type MachineDirectory } from "./auth/roster.js";
+import { usageVerifier } from "./ingest/verify-usage.js";
 import type { WriteAuth } from "./auth/writers.js";
 import type { LedgerConfig } from "./config.js";
 import { openLedgerDb, type OpenedDb } from "./db/open.js";
@@ -63,7 +64,8 @@ export async function startLedgerService(
     let ledger: Ledger | undefined;
     const anchors = anchorsFor(config, (a, b) => (ledger as Ledger).log.consistency(a, b));
     ledger = new Ledger(database.db, signer, config.POTLUCK_LEDGER_ORIGIN, anchors);
-    const writeAuth = writeAuthFor(config);
+    const machines = machinesFor(config, (message) => log.warn(message));
+    const writeAuth = writeAuthFor(config, machines);
     if (writeAuth.token === undefined && writeAuth.machines === undefined)
       log.warn(
         "no HTTP writers configured (POTLUCK_LEDGER_WRITE_TOKEN, POTLUCK_COORDINATOR_URL): HTTP writes are refused; JetStream ingest is unaffected",
@@ -97,8 +99,13 @@ export async function startLedgerService(
         batchMax: config.POTLUCK_LEDGER_BATCH_MAX,
         log: (o, m) => log.warn(o, m),
         onStall,
+        ...(machines === undefined ? {} : { verify: usageVerifier(machines) }),
       });
       log.info({ stream }, "ledger ingesting usage events");
+      if (machines === undefined)
+        log.warn(
+          "usage events on JetStream are applied without checking who signed them: no POTLUCK_COORDINATOR_URL to read the roster from",
+        );
     }
     const timers = housekeeping(ledger, config, log);
     const ownNats = overrides.nats === undefined ? nats : undefined;
@@ -139,12 +146,20 @@ function anchorsFor(config: LedgerConfig, consistency: (from: number, to: number
   return anchors;
 }
 
-function writeAuthFor(config: LedgerConfig): WriteAuth {
+/** The roster's machines (signed answers from the coordinator): HTTP writers and usage signers. */
+function machinesFor(config: LedgerConfig, log: (message: string) => void): MachineDirectory | undefined {
+  if (config.POTLUCK_COORDINATOR_URL === undefined) return undefined;
+  return coordinatorDirectory({
+    url: config.POTLUCK_COORDINATOR_URL,
+    ...(config.POTLUCK_COORDINATOR_KEY === undefined ? {} : { coordinatorKey: config.POTLUCK_COORDINATOR_KEY }),
+    log,
+  });
+}
+
+function writeAuthFor(config: LedgerConfig, machines: MachineDirectory | undefined): WriteAuth {
   return {
     ...(config.POTLUCK_LEDGER_WRITE_TOKEN === undefined ? {} : { token: config.POTLUCK_LEDGER_WRITE_TOKEN }),
-    ...(config.POTLUCK_COORDINATOR_URL === undefined
-      ? {}
-      : { machines: new CoordinatorRoster(config.POTLUCK_COORDINATOR_URL) }),
+    ...(machines === undefined ? {} : { machines }),
   };
 }
 

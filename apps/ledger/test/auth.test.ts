@@ -1,11 +1,11 @@
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { Roster } from "@potluck/protocol";
-import { generateIdentity, privateKeyFromPem, SignedAudience, signRequest } from "@potluck/peer";
+import { generateIdentity, privateKeyFromPem, signCoordinatorAnswer, SignedAudience, signRequest } from "@potluck/peer";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
-import { CoordinatorRoster } from "../src/auth/roster.js";
+import { coordinatorDirectory } from "../src/auth/roster.js";
 import { ev, testLedger } from "./helpers/ledger.js";
 
 /** Serves an app on a free loopback port; resolves to its base URL. */
@@ -21,6 +21,21 @@ async function listen(
 
 const close = (s: ServerType) => new Promise<void>((r) => s.close(() => r()));
 
+/** The hub's answer-signing key, as the coordinator holds it. */
+function hubKey() {
+  const identity = generateIdentity();
+  return { privateKey: privateKeyFromPem(identity.privateKeyPem), publicKey: identity.publicKey };
+}
+
+/** GET /v1/roster answering `body` signed by `key`, as the coordinator's signAnswers does. */
+function signedRoster(body: unknown, key: ReturnType<typeof hubKey>, onFetch: () => void = () => undefined) {
+  return new Hono().get("/v1/roster", (c) => {
+    onFetch();
+    const text = JSON.stringify(body);
+    return c.body(text, 200, { "content-type": "application/json", ...signCoordinatorAnswer("/v1/roster", text, key) });
+  }).fetch;
+}
+
 describe("ledger HTTP writes need a writer", () => {
   const token = "w".repeat(48);
   const box = generateIdentity();
@@ -29,6 +44,7 @@ describe("ledger HTTP writes need a writer", () => {
   let roster: { url: string; server: ServerType };
   let ledgerHttp: { url: string; server: ServerType };
   let rosterFetches = 0;
+  const hub = hubKey();
 
   beforeAll(async () => {
     t = await testLedger();
@@ -50,14 +66,14 @@ describe("ledger HTTP writes need a writer", () => {
         },
       ],
     });
-    roster = await listen(new Hono().get("/v1/roster", (c) => ((rosterFetches += 1), c.json(body))).fetch);
+    roster = await listen(signedRoster(body, hub, () => (rosterFetches += 1)));
     await t.ledger.append([
       ev({ kind: "adjust", eventId: "grant", account: "ann", delta: 100, reason: "opening balance" }),
     ]);
     const app = buildLedgerApp({
       startedAt: Date.now(),
       ledger: t.ledger,
-      writeAuth: { token, machines: new CoordinatorRoster(roster.url) },
+      writeAuth: { token, machines: coordinatorDirectory({ url: roster.url, coordinatorKey: hub.publicKey }) },
     });
     ledgerHttp = await listen(app.fetch);
   });
@@ -229,7 +245,7 @@ describe("ledger HTTP writes need a writer", () => {
     const app = buildLedgerApp({
       startedAt: Date.now(),
       ledger: t.ledger,
-      writeAuth: { machines: new CoordinatorRoster(down.url) },
+      writeAuth: { machines: coordinatorDirectory({ url: down.url, coordinatorKey: hub.publicKey }) },
     });
     const body = JSON.stringify({ kind: "earn", eventId: "a-8", account: "ann", amount: 1 });
     const headers = signRequest(
@@ -246,9 +262,65 @@ describe("ledger HTTP writes need a writer", () => {
     expect((await errorOf(res)).message).toMatch(/roster/);
   });
 
+  it("refuses a roster signed by any key but the pinned hub's: a LAN attacker answering in its place adds no writer", async () => {
+    const attacker = hubKey();
+    const eve = generateIdentity();
+    const forged = {
+      version: 1,
+      machines: [
+        {
+          id: "m9",
+          name: "evebox",
+          owner: "ann",
+          meshIp: "100.64.0.9",
+          wireguardPublicKey: eve.publicKey,
+          identityPublicKey: eve.publicKey,
+          endpoints: [],
+          state: "online",
+          lastHeartbeatAt: null,
+          staleKey: false,
+        },
+      ],
+    };
+    const fake = await listen(signedRoster(forged, attacker));
+    const app = buildLedgerApp({
+      startedAt: Date.now(),
+      ledger: t.ledger,
+      writeAuth: { machines: coordinatorDirectory({ url: fake.url, coordinatorKey: hub.publicKey }) },
+    });
+    const before = await t.ledger.balance("ann");
+    const body = JSON.stringify({ kind: "adjust", eventId: "forged-1", account: "ann", delta: 1_000, reason: "x" });
+    const res = await app.request("/v1/events", {
+      method: "POST",
+      headers: {
+        ...signRequest(
+          { method: "POST", path: "/v1/events", body, target: SignedAudience.ledger },
+          { machine: "evebox", privateKey: privateKeyFromPem(eve.privateKeyPem) },
+        ),
+        "content-type": "application/json",
+      },
+      body,
+    });
+    await close(fake.server);
+    expect(res.status).toBe(503);
+    expect((await errorOf(res)).message).toMatch(/not signed by|another key|refused/);
+    expect(await t.ledger.balance("ann")).toEqual(before);
+  });
+
+  it("finds a machine by its roster name only, never by its id", async () => {
+    const directory = coordinatorDirectory({ url: roster.url, coordinatorKey: hub.publicKey });
+    expect(await directory.lookup("box")).toMatchObject({ owner: "ann" });
+    expect(await directory.lookup("m1")).toBeUndefined();
+  });
+
   it("does not refetch the roster for every unknown name", async () => {
     let now = 1_000_000;
-    const directory = new CoordinatorRoster(roster.url, () => now);
+    const directory = coordinatorDirectory({
+      url: roster.url,
+      coordinatorKey: hub.publicKey,
+      now: () => now,
+      limits: { refreshMs: 30_000, earlyRefreshMinMs: 5_000 },
+    });
     const before = rosterFetches;
     expect(await directory.lookup("box")).toMatchObject({ owner: "ann" });
     for (let i = 0; i < 20; i += 1) expect(await directory.lookup(`ghost${i}`)).toBeUndefined();

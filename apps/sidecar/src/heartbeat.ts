@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { Heartbeat, HeartbeatTiming, subjectsFor } from "@potluck/protocol";
-import { messageSigningParts } from "@potluck/peer";
+import { signedMessageHeaders } from "@potluck/peer";
 
 export interface HeartbeatOptions {
   /** The sidecar's one NATS connection; its owner drains it, stop() only ends the beats. */
@@ -80,7 +80,5 @@ function signedHeartbeat(
   sign: HeartbeatOptions["sign"],
 ): [string, string, { headers: MsgHdrs }] {
   const payload = JSON.stringify(beat);
-  const signed = headers();
-  for (const [name, value] of Object.entries(sign(messageSigningParts(subject, payload)))) signed.set(name, value);
-  return [subject, payload, { headers: signed }];
+  return [subject, payload, { headers: signedMessageHeaders(subject, payload, sign) }];
 }

@@ -34,7 +34,7 @@ export class NatsParts {
   attach(nats: NatsConnection): void {
     if (this.closed || this.published !== undefined) return;
     const { options } = this;
-    this.published = natsUsagePublisher({ nats, prefix: options.prefix, log: options.log });
+    this.published = natsUsagePublisher({ nats, prefix: options.prefix, log: options.log, sign: options.sign });
     this.firewall = natsPeerFirewallSource({ nats, subjectRoot: options.prefix, log: options.log });
     if (options.heartbeat) this.heartbeat = startHeartbeat({ ...options, nats });
   }

@@ -4,7 +4,13 @@ export { classifyNetworkError, NetworkErrorKind, type NetworkFailure } from "./n
 export { PeerCallError, PeerErrorKind } from "./peer-error.js";
 export { ReplayCache } from "./replay-cache.js";
 export { coordinatorRoster, fileRoster, RosterUnavailableError, staticRoster, type PeerRoster } from "./roster.js";
-export { messageSigningParts, signedMessageMethod, verifyMessage } from "./signed-messages.js";
+export {
+  messageSigningParts,
+  signedMessageHeaders,
+  signedMessageMethod,
+  verifyDurableMessage,
+  verifyMessage,
+} from "./signed-messages.js";
 export {
   canonicalString,
   generateIdentity,

@@ -1,5 +1,6 @@
+import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import type { ReplayCache } from "./replay-cache.js";
-import { SignedAudience, verifyRequest, type KeyLookup, type VerifyResult } from "./signing.js";
+import { checkSigned, SignedAudience, verifyRequest, type KeyLookup, type VerifyResult } from "./signing.js";
 
 /**
  * NATS messages a machine vouches for (its heartbeats) are signed exactly like peer requests, by
@@ -15,6 +16,17 @@ export function messageSigningParts(
   payload: string,
 ): { method: string; path: string; body: string; target: string } {
   return { method: signedMessageMethod, path: subject, body: payload, target: SignedAudience.messages };
+}
+
+/** Signs one message for `subject`: the signing headers as NATS headers, ready to publish with it. */
+export function signedMessageHeaders(
+  subject: string,
+  payload: string,
+  sign: (parts: { method: string; path: string; body: string; target: string }) => Record<string, string>,
+): MsgHdrs {
+  const signed = headers();
+  for (const [name, value] of Object.entries(sign(messageSigningParts(subject, payload)))) signed.set(name, value);
+  return signed;
 }
 
 /** Checks a received message's signature; `header` reads its NATS headers ("" counts as absent). */
@@ -33,5 +45,29 @@ export function verifyMessage(
       },
     },
     { ...options, target: SignedAudience.messages },
+  );
+}
+
+/**
+ * Checks a durable message's signature (a usage event on JetStream): the signer and the bytes, but
+ * no clock window and no nonce memory, because JetStream may redeliver it hours after it was sent
+ * (a ledger down for maintenance). The receiver dedupes by content instead: the ledger applies an
+ * event id once, so a replayed message changes nothing.
+ */
+export function verifyDurableMessage(
+  message: { subject: string; data: Uint8Array; header: (name: string) => string | undefined },
+  options: { lookupKey: KeyLookup },
+): Promise<VerifyResult> {
+  return checkSigned(
+    {
+      method: signedMessageMethod,
+      path: message.subject,
+      body: message.data,
+      headers: (name) => {
+        const value = message.header(name);
+        return value === undefined || value === "" ? undefined : value;
+      },
+    },
+    { target: SignedAudience.messages, lookupKey: options.lookupKey },
   );
 }

@@ -123,6 +123,18 @@ export async function verifyRequest(
   parts: Omit<SignedParts, "target"> & { headers: (name: string) => string | undefined },
   options: { target: string; lookupKey: KeyLookup; replay: ReplayCache; nowMs?: number },
 ): Promise<VerifyResult> {
+  return checkSigned(parts, { ...options, window: { replay: options.replay, nowMs: options.nowMs ?? Date.now() } });
+}
+
+/**
+ * The checks every signed message gets: headers present, the signer's key known, the signature
+ * over the canonical string. `window` adds the clock window and the single-use nonce; without it
+ * (a durable message, redelivered by JetStream hours later) the receiver must dedupe by content.
+ */
+export async function checkSigned(
+  parts: Omit<SignedParts, "target"> & { headers: (name: string) => string | undefined },
+  options: { target: string; lookupKey: KeyLookup; window?: { replay: ReplayCache; nowMs: number } },
+): Promise<VerifyResult> {
   const machine = parts.headers(Headers.machine);
   const timestamp = parts.headers(Headers.timestamp);
   const nonce = parts.headers(Headers.nonce);
@@ -147,12 +159,13 @@ export async function verifyRequest(
       VerifyFailure.unknownKey,
       `no identity key is known for machine ${JSON.stringify(machine.slice(0, 64))}`,
     );
-  const nowMs = options.nowMs ?? Date.now();
   const sentMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
+  const { window } = options;
   if (
     !Number.isFinite(sentMs) ||
-    Math.abs(nowMs - sentMs) > SigningLimits.clockSkewMsMax ||
-    !options.replay.isFresh(machine, sentMs, nowMs)
+    (window !== undefined &&
+      (Math.abs(window.nowMs - sentMs) > SigningLimits.clockSkewMsMax ||
+        !window.replay.isFresh(machine, sentMs, window.nowMs)))
   ) {
     return fail(
       VerifyFailure.staleTimestamp,
@@ -179,12 +192,11 @@ export async function verifyRequest(
       VerifyFailure.badSignature,
       `signature does not match machine ${machine}'s identity key for this method, path, body, timestamp, nonce and target ${options.target}`,
     );
-  if (!options.replay.remember(machine, nonce, sentMs, nowMs))
+  if (window !== undefined && !window.replay.remember(machine, nonce, sentMs, window.nowMs))
     return fail(VerifyFailure.replayedNonce, `nonce was already used by ${machine}; each request needs a fresh nonce`);
   return { ok: true, machine };
 }
 
-/** A new Ed25519 identity: the private key as PKCS#8 PEM and the public key as 32 raw bytes in base64. */
 export function generateIdentity(): { privateKeyPem: string; publicKey: string } {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   return {

@@ -1,10 +1,12 @@
 // Bench: the credit ledger on this machine's PostgreSQL and NATS.
 //   1. Sustained appends/s from JetStream with the hash chain: N usage events (payments from
 //      granted accounts, each an entry pair) pre-published to a fresh stream, consumed by the
-//      ledger's ingest loop (durable pull consumer, batches of 1,000, ack after commit); in the
-//      same run: the same events appended directly (no NATS), and the limit of this machine's
-//      PostgreSQL: the same entries, hashed and chained the same way, inserted by a bare loop in
-//      transactions of 1,000 events (no NATS, no service code, the chain-check trigger on).
+//      ledger's ingest loop (durable pull consumer, batches of 1,000, ack after commit), each
+//      event signed by a machine of the paying account's owner and its signer checked at ingest
+//      (as every sidecar's events are since #18); in the same run: the same events unsigned, the
+//      same events appended directly (no NATS), and the limit of this machine's PostgreSQL: the
+//      same entries, hashed and chained the same way, inserted by a bare loop in transactions of
+//      1,000 events (no NATS, no service code, the chain-check trigger on).
 //   2. Balance read p50/p95: Ledger.balance() and GET /v1/balances/:account (HTTP in-process),
 //      against GET /health as the HTTP baseline.
 //   3. Snapshot of --accounts balances (default 1,000,000): read + Merkle tree + appended entry,
@@ -24,7 +26,8 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { subjectsFor, type UsageEvent } from "@potluck/protocol";
+import { RosterEntry, subjectsFor, type UsageEvent } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem, signRequest, staticRoster } from "@potluck/peer";
 import postgres from "postgres";
 // Benches drive the app in-process (tools may import apps).
 import { loadLedgerConfig, startLedgerService, type LedgerService } from "@potluck/ledger";
@@ -37,7 +40,9 @@ import {
   Ledger,
   openLedgerDb,
   publishUsage,
+  rosterDirectory,
   startIngest,
+  usageVerifier,
   takeSnapshot,
   type OpenedDb,
 } from "@potluck/ledger";
@@ -65,6 +70,7 @@ const ingestTimeoutMs = 600_000;
 async function main(): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   const ingest: number[] = [];
+  const ingestUnsigned: number[] = [];
   const direct: number[] = [];
   const bare: number[] = [];
   const ingestCpu: CpuPerEvent[] = [];
@@ -83,7 +89,7 @@ async function main(): Promise<void> {
       directCpu.push(d.cpu);
       ingest.push(
         await withDb(async (db) => {
-          const { rate, cpu } = await appendFromJetStream(nc, db, usage);
+          const { rate, cpu } = await appendFromJetStream(nc, db, usage, true);
           ingestCpu.push(cpu);
           return withLedgerService(db.url ?? "", async ({ ledger, app }) => {
             const pick = () => `acct${Math.floor(Math.random() * ledgerAccounts)}`;
@@ -109,16 +115,55 @@ async function main(): Promise<void> {
           });
         }),
       );
+      ingestUnsigned.push(await withDb(async (db) => (await appendFromJetStream(nc, db, usage, false)).rate));
       process.stdout.write(
-        `repeat ${r + 1}/${repeats}: JetStream ${ingest.at(-1)?.toFixed(0)}/s, direct ${direct.at(-1)?.toFixed(0)}/s, bare PostgreSQL ${bare.at(-1)?.toFixed(0)}/s\n`,
+        `repeat ${r + 1}/${repeats}: JetStream signed ${ingest.at(-1)?.toFixed(0)}/s, unsigned ${ingestUnsigned.at(-1)?.toFixed(0)}/s, direct ${direct.at(-1)?.toFixed(0)}/s, bare PostgreSQL ${bare.at(-1)?.toFixed(0)}/s\n`,
       );
     }
   } finally {
     await nc.close();
   }
   const snap = await withDb((db) => snapshotBench(db, accounts));
-  report({ ingest, direct, bare, ingestCpu, directCpu, reads, httpReads, health, proofGen, proofVerify, snap });
+  report({
+    ingest,
+    ingestUnsigned,
+    direct,
+    bare,
+    ingestCpu,
+    directCpu,
+    reads,
+    httpReads,
+    health,
+    proofGen,
+    proofVerify,
+    snap,
+  });
 }
+
+/**
+ * One machine per paying account, as in a household mesh: each spend is signed by a machine of the
+ * account's owner, and the ingest checks it against this roster (apps/ledger ingest/verify-usage.ts).
+ */
+const payers = Array.from({ length: ledgerAccounts }, (_, i) => {
+  const identity = generateIdentity();
+  return { machine: `box${i}`, owner: `acct${i}`, identity, privateKey: privateKeyFromPem(identity.privateKeyPem) };
+});
+const payerRoster = staticRoster(
+  payers.map((p, i) =>
+    RosterEntry.parse({
+      id: `m${i}`,
+      name: p.machine,
+      owner: p.owner,
+      meshIp: `100.64.${Math.floor(i / 250)}.${(i % 250) + 2}`,
+      wireguardPublicKey: p.identity.publicKey,
+      identityPublicKey: p.identity.publicKey,
+      endpoints: [],
+      state: "online",
+      lastHeartbeatAt: null,
+      staleKey: false,
+    }),
+  ),
+);
 
 function makeEvents(n: number, repeat: number): UsageEvent[] {
   const at = new Date().toISOString();
@@ -262,17 +307,24 @@ async function appendDirect(
   });
 }
 
+/** `signed`: every event signed by its payer's machine and checked at ingest; else the unsigned path before #18. */
 async function appendFromJetStream(
   nc: NatsConnection,
   db: OpenedDb & { url?: string },
   usage: UsageEvent[],
+  signed: boolean,
 ): Promise<{ rate: number; cpu: CpuPerEvent }> {
   const prefix = `b${randomBytes(5).toString("hex")}`;
   const { stream } = await ensureUsageConsumer(nc, prefix, "ledger");
   try {
     const js = jetstream(nc);
+    const signerOf = (ev: UsageEvent) => {
+      const payer = payers[Number(ev.account.slice("acct".length))];
+      if (!signed || payer === undefined) return undefined;
+      return (parts: Parameters<typeof signRequest>[0]) => signRequest(parts, payer);
+    };
     for (let i = 0; i < usage.length; i += 1000)
-      await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev)));
+      await Promise.all(usage.slice(i, i + 1000).map((ev) => publishUsage(js, prefix, ev, signerOf(ev))));
     const ledger = new Ledger(db.db, generateSigner(ORIGIN), ORIGIN);
     await grantPayers(ledger);
     let ingest: { stop: () => Promise<void> } | undefined;
@@ -291,6 +343,7 @@ async function appendFromJetStream(
           onStall: (ms) => {
             throw new Error(`bench: an append stalled for ${ms} ms`);
           },
+          ...(signed ? { verify: usageVerifier(rosterDirectory(payerRoster)) } : {}),
         });
         await untilApplied(ledger, usage.length);
       });
@@ -393,6 +446,7 @@ async function withDb<T>(run: (db: OpenedDb & { url?: string }) => Promise<T>): 
 
 function report(r: {
   ingest: number[];
+  ingestUnsigned: number[];
   direct: number[];
   bare: number[];
   ingestCpu: CpuPerEvent[];
@@ -405,6 +459,7 @@ function report(r: {
   snap: { accounts: number; snapshotMs: number[]; treeOnlyMs: number[]; treeCpuMs: number[] };
 }): void {
   const ingest = median(r.ingest);
+  const ingestUnsigned = median(r.ingestUnsigned);
   const direct = median(r.direct);
   const bare = median(r.bare);
   const reads = medianOf(r.reads);
@@ -424,9 +479,14 @@ function report(r: {
   const directCpu = cpuOf(r.directCpu);
   const rows = [
     [
-      "events/s from JetStream (entry pairs, hash chain, batches of 1,000)",
+      "events/s from JetStream, signed (entry pairs, hash chain, batches of 1,000)",
       ingest.toFixed(0),
       `goal ≥ 0.6× the bare limit: ${(ingest / bare).toFixed(2)}×; ${(ingest / direct).toFixed(2)}× the direct append rate`,
+    ],
+    [
+      "events/s from JetStream, unsigned (no signer check, as before #18)",
+      ingestUnsigned.toFixed(0),
+      `${(ingestUnsigned / bare).toFixed(2)}× the bare limit; signed ÷ unsigned ${(ingest / ingestUnsigned).toFixed(2)}×`,
     ],
     ["events/s direct (no NATS), baseline", direct.toFixed(0), `${(direct / bare).toFixed(2)}× the bare limit`],
     [
@@ -476,6 +536,7 @@ function report(r: {
         medians: {
           treeCpuMs,
           ingest,
+          ingestUnsigned,
           direct,
           bare,
           ingestCpu,

@@ -1,10 +1,12 @@
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { signedMessageHeaders } from "@potluck/peer";
 import { checkUsageEvent, subjectsFor, type UsageEvent } from "@potluck/protocol";
 import { ensureUsageStream } from "@potluck/service";
 import type { AppendOutcome } from "../ledger/append.js";
 import { fromUsage, type IncomingEvent } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";
+import type { UsageVerifier } from "./verify-usage.js";
 
 /** Limits of the consume loop: batch size, how long a fetch waits, how long the server waits for an ack. */
 export const IngestLimits = {
@@ -58,9 +60,22 @@ export async function ensureUsageConsumer(
   return { stream };
 }
 
-/** Publishes a usage event with its event id as the JetStream message id (the server dedupes on it). */
-export async function publishUsage(js: JetStreamClient, prefix: string, ev: UsageEvent): Promise<void> {
-  await js.publish(subjectsFor(prefix).usage(ev.account), JSON.stringify(ev), { msgID: ev.eventId });
+/**
+ * Publishes a usage event with its event id as the JetStream message id (the server dedupes on
+ * it), signed by `sign` (a machine's identity, as sidecars sign theirs) when given.
+ */
+export async function publishUsage(
+  js: JetStreamClient,
+  prefix: string,
+  ev: UsageEvent,
+  sign?: (parts: { method: string; path: string; body: string; target: string }) => Record<string, string>,
+): Promise<void> {
+  const subject = subjectsFor(prefix).usage(ev.account);
+  const payload = JSON.stringify(ev);
+  await js.publish(subject, payload, {
+    msgID: ev.eventId,
+    ...(sign === undefined ? {} : { headers: signedMessageHeaders(subject, payload, sign) }),
+  });
 }
 
 /**
@@ -84,8 +99,13 @@ export function startIngest(options: {
    */
   onStall: (stalledMs: number) => void;
   appendStallMs?: number;
+  /**
+   * Checks each event's signer (verify-usage.ts); absent only where the ledger has no roster to
+   * check against (a single machine's ledger), which the service says when it starts.
+   */
+  verify?: UsageVerifier;
 }): { stop: () => Promise<void> } {
-  const { nc, ledger, stream, durable, batchMax, log, onStall } = options;
+  const { nc, ledger, stream, durable, batchMax, log, onStall, verify } = options;
   const stallMs = options.appendStallMs ?? IngestLimits.appendStallMs;
   let running = true;
   const done = (async () => {
@@ -95,7 +115,7 @@ export function startIngest(options: {
     const fetchBatch = async (): Promise<ParsedBatch> => {
       const batch: ParsedBatch = { events: [], valid: [], invalid: [] };
       for await (const m of await consumer.fetch({ max_messages: batchMax, expires: IngestLimits.fetchExpiresMs }))
-        parseInto(batch, m, log);
+        await parseInto(batch, m, log, verify);
       return batch;
     };
     // The prefetch may fail (NATS down) while the previous batch is still committing, before
@@ -161,13 +181,27 @@ interface ParsedBatch {
   invalid: { m: JsMsg; reason: string }[];
 }
 
-function parseInto(batch: ParsedBatch, m: JsMsg, log: (obj: object, msg: string) => void): void {
+async function parseInto(
+  batch: ParsedBatch,
+  m: JsMsg,
+  log: (obj: object, msg: string) => void,
+  verify: UsageVerifier | undefined,
+): Promise<void> {
   const parsed = checkUsageEvent(safeJson(m));
   const msgId = m.headers?.get("Nats-Msg-Id");
   if (!parsed.ok || (msgId !== undefined && msgId !== "" && msgId !== parsed.data.eventId)) {
     const reason = parsed.ok ? "message id is not the event id" : parsed.body.error.message;
     log({ subject: m.subject, seq: m.seq, reason }, "ingest: parking an invalid usage event");
     batch.invalid.push({ m, reason: `invalid usage event: ${reason}` });
+    return;
+  }
+  const refused =
+    verify === undefined
+      ? undefined
+      : await verify({ subject: m.subject, data: m.data, header: (name) => m.headers?.get(name) }, parsed.data);
+  if (refused !== undefined) {
+    log({ subject: m.subject, seq: m.seq, reason: refused }, "ingest: parking a usage event");
+    batch.invalid.push({ m, reason: refused });
     return;
   }
   batch.events.push(fromUsage(parsed.data));

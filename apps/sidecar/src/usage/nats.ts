@@ -2,7 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor } from "@potluck/protocol";
 import { ensureUsageStream } from "@potluck/service";
-import { jetStreamUsagePublisher, type UsagePublisher } from "./publisher.js";
+import { jetStreamUsagePublisher, type MessageSigner, type UsagePublisher } from "./publisher.js";
 
 /**
  * Usage events on the sidecar's one NATS connection (its owner drains it). The usage stream is
@@ -12,6 +12,7 @@ export function natsUsagePublisher(options: {
   nats: NatsConnection;
   prefix: string;
   log: (message: string) => void;
+  sign: MessageSigner;
 }): UsagePublisher {
   const { nats, prefix } = options;
   const ensureStream = async () => void (await ensureUsageStream(nats, prefix));
@@ -20,5 +21,6 @@ export function natsUsagePublisher(options: {
     ensureStream,
     subjects: subjectsFor(prefix),
     log: options.log,
+    sign: options.sign,
   });
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { UsageEvent, type SubjectSet } from "@potluck/protocol";
+import { signedMessageHeaders } from "@potluck/peer";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { microCreditsFor } from "./pricing.js";
 
@@ -49,15 +50,27 @@ export function usageEventFor(job: UsageJob, at = new Date()): UsageEvent {
 /** Publishing attempts per event before giving up and logging it (bounded; never blocks a reply for long). */
 const publishAttemptsMax = 3;
 
+/** Signs with this machine's identity key (peer/identity.ts), as heartbeats are signed. */
+export type MessageSigner = (parts: {
+  method: string;
+  path: string;
+  body: string;
+  target: string;
+}) => Record<string, string>;
+
 /**
  * JetStream publisher: subject `<root>.usage.<account>`, message id = event id so the stream
- * dedupes retries. Creates the usage stream if it does not exist yet.
+ * dedupes retries. Every event is signed by this machine (the four signing headers as NATS
+ * headers): holding the hub's NATS secret lets a machine publish, but the ledger applies only
+ * events whose signer may speak for the account they move (ledger ingest/verify-usage.ts).
+ * Creates the usage stream if it does not exist yet.
  */
 export function jetStreamUsagePublisher(options: {
   js: JetStreamClient;
   ensureStream: () => Promise<void>;
   subjects: SubjectSet;
   log: (message: string) => void;
+  sign: MessageSigner;
 }): UsagePublisher {
   let ensured: Promise<void> | undefined;
   return {
@@ -67,12 +80,13 @@ export function jetStreamUsagePublisher(options: {
         ensured = undefined;
         throw error;
       });
+      const subject = options.subjects.usage(event.account);
+      const payload = JSON.stringify(event);
+      const signed = signedMessageHeaders(subject, payload, options.sign);
       for (let attempt = 1; attempt <= publishAttemptsMax; attempt++) {
         try {
           await ensured;
-          await options.js.publish(options.subjects.usage(event.account), JSON.stringify(event), {
-            msgID: event.eventId,
-          });
+          await options.js.publish(subject, payload, { msgID: event.eventId, headers: signed });
           return;
         } catch (error) {
           if (attempt === publishAttemptsMax)
