@@ -262,7 +262,8 @@ describe("the MCP server when the sidecar is down", () => {
       const doctor = await call(client, "doctor", { machine });
       expect(doctor.isError).toBeFalsy();
       expect(doctor.structuredContent).toMatchObject({ usable: false, reports: [{ firstFailure: "local-sidecar" }] });
-      expect(text(doctor)).toContain(`${machine} (this machine): cannot serve a prompt: local-sidecar failed`);
+      expect(text(doctor)).toContain(`→ ${machine}: cannot serve a prompt: local-sidecar failed`);
+      expect(text(doctor)).toContain(`sidecar port ${dead}`);
     } finally {
       await client.close();
       await server.close();

@@ -3,10 +3,8 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import { errorBody, ErrorCode } from "@potluck/protocol";
 import { loopbackGuard, nodeRemoteAddress, serveApp, type ServedApp } from "@potluck/service";
 import { Hono } from "hono";
+import { mcpPath } from "./defaults.js";
 
-/** Where `potluck mcp --http` listens unless told otherwise: next to the sidecar's 8321-8323. */
-export const mcpHttpPortDefault = 8324;
-export const mcpPath = "/mcp";
 /**
  * Largest JSON-RPC body read, checked by the transport before parsing: the biggest valid call (a
  * 64,000-character prompt, escaped) is well under it.

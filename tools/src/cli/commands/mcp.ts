@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Defaults } from "@potluck/protocol";
-import { mcpHttpPortDefault, mcpPath, serveMcpHttp } from "../../mcp/http.js";
-import { buildMcpServer } from "../../mcp/server.js";
+import { mcpHttpPortDefault, mcpPath } from "../../mcp/defaults.js";
 import { sidecarTarget } from "../../mcp/sidecar.js";
 import { repoRoot } from "../../lib/repo.js";
 import { CliError, type Command } from "../command.js";
@@ -23,25 +21,29 @@ when set, is sent as the bearer token. Start the sidecar with potluck up.
 
 Stops on Ctrl-C, SIGTERM, or (stdio) when the client closes its input.`;
 
-/** Bytes of one unfinished stdio message held before the transport gives up on the stream. */
-const stdioBufferBytesMax = 4 * 1024 * 1024;
-
 export const mcpCommand: Command = {
   name: "mcp",
   summary: "serve the household to MCP clients (agents), over stdio or loopback HTTP",
   usage,
   flags: { strings: ["port", "url"], booleans: ["http"], positionals: false },
   async run(_argv, { flags }) {
-    const sidecar = sidecarTarget(flags.get("url"));
-    const build = () => buildMcpServer(sidecar, version());
-    if (!flags.has("http")) {
-      if (flags.has("port"))
-        throw new CliError("--port is the HTTP port; add --http, or leave --port out for stdio", 2);
-      return serveStdio(build, sidecar.base);
-    }
+    const http = flags.has("http");
+    if (!http && flags.has("port"))
+      throw new CliError("--port is the HTTP port; add --http, or leave --port out for stdio", 2);
     const port = Number(flags.get("port") ?? mcpHttpPortDefault);
     if (!Number.isInteger(port) || port < 0 || port > 65_535)
       throw new CliError(`--port: expected a port number 0-65535, got "${flags.get("port")}"`, 2);
+    const sidecar = sidecarTarget(flags.get("url"));
+    // The SDK loads only here: every other command starts without it.
+    const { buildMcpServer } = await import("../../mcp/server.js");
+    const build = () => buildMcpServer(sidecar, version());
+    if (!http) {
+      const { serveStdio } = await import("../../mcp/stdio.js");
+      process.stderr.write(`potluck mcp: serving on stdio (sidecar ${sidecar.base})\n`);
+      await serveStdio(build(), stopSignal());
+      return 0;
+    }
+    const { serveMcpHttp } = await import("../../mcp/http.js");
     const served = await serveMcpHttp(build, port).catch((error: unknown) => {
       throw new CliError(`${error instanceof Error ? error.message : String(error)}; pick another with --port`);
     });
@@ -54,22 +56,6 @@ export const mcpCommand: Command = {
   },
 };
 
-/** stdout carries the protocol, so what a person should see goes to stderr (clients log it). */
-async function serveStdio(build: () => ReturnType<typeof buildMcpServer>, base: string): Promise<number> {
-  const server = build();
-  const transport = new StdioServerTransport(process.stdin, process.stdout, { maxBufferSize: stdioBufferBytesMax });
-  await server.connect(transport);
-  const closed = new Promise<void>((resolve) => {
-    // The transport closes itself on a message over the buffer bound; a client ends by closing our stdin.
-    server.server.onclose = resolve;
-    process.stdin.once("end", resolve);
-  });
-  process.stderr.write(`potluck mcp: serving on stdio (sidecar ${base})\n`);
-  await Promise.race([closed, stopSignal()]);
-  await server.close();
-  return 0;
-}
-
 function stopSignal(): Promise<void> {
   return new Promise((resolve) => {
     process.once("SIGINT", () => resolve());
@@ -77,6 +63,7 @@ function stopSignal(): Promise<void> {
   });
 }
 
+/** The repository's version, as `potluck --version` prints it: what MCP clients see as the server's. */
 function version(): string {
   const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version?: string };
   return manifest.version ?? "0.0.0";
