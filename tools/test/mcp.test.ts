@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildMcpServer } from "../src/mcp/server.js";
 import { sidecarTarget } from "../src/mcp/sidecar.js";
 import { repoRoot } from "../src/lib/repo.js";
+import { potluck } from "./helpers/bin.js";
 
 // `potluck mcp` as an agent's MCP client uses it: the SDK's own Client over stdio (spawning the real
 // CLI) and over streamable HTTP (the real CLI with --http), against a real sidecar (the same
@@ -215,16 +216,16 @@ describe.each(Object.keys(clients))("potluck mcp over %s", (transport) => {
 });
 
 describe("potluck mcp --http on loopback", () => {
-  function raw(headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  function raw(headers: Record<string, string>, method = "POST"): Promise<{ status: number; body: string }> {
     const url = new URL(httpUrl);
     return new Promise((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port: url.port, path: url.pathname, method: "POST", headers }, (res) => {
+      const req = request({ host: "127.0.0.1", port: url.port, path: url.pathname, method, headers }, (res) => {
         let body = "";
         res.on("data", (d: Buffer) => (body += d.toString()));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
       });
       req.on("error", reject);
-      req.end(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }));
+      req.end(method === "POST" ? JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) : undefined);
     });
   }
   const json = { "content-type": "application/json", accept: "application/json, text/event-stream" };
@@ -240,6 +241,26 @@ describe("potluck mcp --http on loopback", () => {
     const page = await raw({ ...json, host: new URL(httpUrl).host, origin: "https://attacker.example" });
     expect(page.status).toBe(403);
     expect(JSON.parse(page.body)).toMatchObject({ error: { code: "forbidden", field: "origin" } });
+  });
+
+  it("is stateless: no server-initiated stream to GET, no session to DELETE", async () => {
+    httpUrl ||= await startHttpServer();
+    for (const method of ["GET", "DELETE"]) {
+      const answer = await raw({ accept: "text/event-stream" }, method);
+      expect(answer.status, method).toBe(405);
+      expect(JSON.parse(answer.body).error.message).toContain("stateless");
+    }
+  });
+});
+
+describe("potluck mcp's flags", () => {
+  it("refuses a misspelt flag, naming it (exit 2), and --port without --http", async () => {
+    const misspelt = await potluck("mcp", "--htp");
+    expect(misspelt.code).toBe(2);
+    expect(misspelt.stderr).toContain("unknown flag --htp (did you mean --http?)");
+    const portOnly = await potluck("mcp", "--port", "9000");
+    expect(portOnly.code).toBe(2);
+    expect(portOnly.stderr).toContain("--port is the HTTP port; add --http");
   });
 });
 
