@@ -9,10 +9,12 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { serveApp, type ServedApp } from "@potluck/service";
 import { loadSidecarConfig, startSidecarService, type SidecarService } from "@potluck/sidecar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveMcpHttp } from "../src/mcp/http.js";
 import { buildMcpServer } from "../src/mcp/server.js";
 import { sidecarTarget } from "../src/mcp/sidecar.js";
 import { repoRoot } from "../src/lib/repo.js";
@@ -288,6 +290,46 @@ describe("the MCP server when the sidecar is down", () => {
     } finally {
       await client.close();
       await server.close();
+    }
+  });
+});
+
+describe("the HTTP transport's bound on requests in flight", () => {
+  it("answers 503 past the bound, before any work, and serves again once one finishes", async () => {
+    let entered = 0;
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    // A server whose one tool waits: the transport and guard are the real ones, only the tool is the test's.
+    const build = () => {
+      const server = new McpServer({ name: "hold", version: "1" });
+      server.registerTool("hold", { description: "waits" }, async () => {
+        entered += 1;
+        await held;
+        return { content: [{ type: "text", text: "released" }] };
+      });
+      return server;
+    };
+    const served = await serveMcpHttp(build, 0, 2);
+    const post = () =>
+      fetch(`http://127.0.0.1:${served.port}/mcp`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "hold", arguments: {} } }),
+      });
+    try {
+      const first = [post(), post()];
+      for (let i = 0; i < 100 && entered < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(entered).toBe(2);
+      const refused = await post();
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toContain("already handling 2");
+      expect(entered).toBe(2);
+      release();
+      for (const res of await Promise.all(first)) expect(await res.text()).toContain("released");
+      expect((await post()).status).toBe(200);
+    } finally {
+      release();
+      await served.close();
     }
   });
 });

@@ -10,6 +10,11 @@ import { mcpPath } from "./defaults.js";
  * 64,000-character prompt, escaped) is well under it.
  */
 const requestBytesMax = 1024 * 1024;
+/**
+ * Requests handled at once; more get a 503 before any work. Each holds a server and, for ask, a
+ * sidecar request that waits in the sidecar's own bounded queue; an agent sends a handful.
+ */
+export const inFlightMaxDefault = 32;
 
 /**
  * MCP's streamable HTTP transport on 127.0.0.1, stateless: each POST gets a fresh server and
@@ -18,9 +23,24 @@ const requestBytesMax = 1024 * 1024;
  * or server restart needs no re-initialisation. The sidecar's loopback guard stands in front: a
  * peer off this machine, a foreign Host (DNS rebinding) or a foreign Origin (a web page) gets a 403.
  */
-export function mcpHttpApp(build: () => McpServer): Hono {
+export function mcpHttpApp(build: () => McpServer, inFlightMax = inFlightMaxDefault): Hono {
   const app = new Hono();
+  let inFlight = 0;
   app.use("*", loopbackGuard({ remoteAddress: nodeRemoteAddress, what: "potluck's MCP server" }));
+  app.post(mcpPath, async (c, next) => {
+    if (inFlight >= inFlightMax)
+      return c.json(
+        jsonRpcError(`potluck's MCP server is already handling ${inFlightMax} requests; retry when one finishes`),
+        503,
+        { "retry-after": "1" },
+      );
+    inFlight += 1;
+    try {
+      await next();
+    } finally {
+      inFlight -= 1;
+    }
+  });
   app.post(mcpPath, async (c) => {
     const server = build();
     const transport = new WebStandardStreamableHTTPServerTransport({
@@ -53,8 +73,12 @@ export function mcpHttpApp(build: () => McpServer): Hono {
   return app;
 }
 
-export function serveMcpHttp(build: () => McpServer, port: number): Promise<ServedApp> {
-  return serveApp(mcpHttpApp(build), { port, hostname: "127.0.0.1", name: "potluck mcp" });
+export function serveMcpHttp(
+  build: () => McpServer,
+  port: number,
+  inFlightMax = inFlightMaxDefault,
+): Promise<ServedApp> {
+  return serveApp(mcpHttpApp(build, inFlightMax), { port, hostname: "127.0.0.1", name: "potluck mcp" });
 }
 
 function jsonRpcError(message: string) {
