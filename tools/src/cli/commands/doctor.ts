@@ -61,7 +61,8 @@ export const doctorCommand: Command = {
   },
 };
 
-interface Target {
+/** Which sidecar to ask and what about; `potluck mcp`'s doctor tool asks through the same client. */
+export interface Target {
   base: string;
   peer: string | undefined;
   model: string | undefined;
@@ -69,7 +70,7 @@ interface Target {
 }
 
 /** Asks the sidecar, repeating while a failure is still being confirmed (bounded). */
-async function diagnose(target: Target): Promise<DiagnosticsReport[]> {
+export async function diagnose(target: Target): Promise<DiagnosticsReport[]> {
   const deadline = Date.now() + confirmDeadlineMs;
   for (;;) {
     const reports = await fetchReports(target);
