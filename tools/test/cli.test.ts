@@ -33,13 +33,26 @@ describe("potluck", () => {
     expect(overview.code).toBe(0);
     const names = [...overview.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1] as string);
     expect(names).toEqual(
-      expect.arrayContaining(["up", "ask", "lab", "join", "ledger", "memory", "model", "doctor", "token", "peers"]),
+      expect.arrayContaining([
+        "up",
+        "ask",
+        "lab",
+        "join",
+        "ledger",
+        "memory",
+        "model",
+        "doctor",
+        "token",
+        "peers",
+        "mcp",
+      ]),
     );
-    for (const name of names) {
-      const help = await potluck(name, "--help");
-      expect(help.code, name).toBe(0);
-      expect(help.stdout, name).toMatch(new RegExp(`^Usage:[\\s\\S]*potluck ${name}`));
-    }
+    // All at once: each is a fresh Node process, and one after another they outlast the timeout on a busy host.
+    const helps = await Promise.all(names.map((name) => potluck(name, "--help")));
+    names.forEach((name, i) => {
+      expect(helps[i]?.code, name).toBe(0);
+      expect(helps[i]?.stdout, name).toMatch(new RegExp(`^Usage:[\\s\\S]*potluck ${name}`));
+    });
   });
 
   it("refuses a misspelt flag of up before starting anything", async () => {
