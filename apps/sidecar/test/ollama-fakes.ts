@@ -58,7 +58,6 @@ export function fakeSidecar(
     unload: async (id) => void unloaded.push(id),
     list: () => models.map((m) => ({ ...m })),
     state: (id) => models.find((m) => m.id === id),
-    // eslint-disable-next-line require-yield
     stream: async function* () {
       throw new Error("the fake router runs jobs, not the engine");
     },

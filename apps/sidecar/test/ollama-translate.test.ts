@@ -175,7 +175,12 @@ describe("Ollama routes over a faked engine", () => {
 
   it("runs /api/generate as a system and a user turn, the text in `response`", async () => {
     const sidecar = fakeSidecar();
-    const res = await sidecar.post("/api/generate", { model: "fake", prompt: "Hi", system: "Be brief.", stream: false });
+    const res = await sidecar.post("/api/generate", {
+      model: "fake",
+      prompt: "Hi",
+      system: "Be brief.",
+      stream: false,
+    });
     expect(res.json()).toMatchObject({ response: "Hi there", done: true, done_reason: "stop" });
     expect(sidecar.jobs[0]?.messages).toEqual([
       { role: "system", content: "Be brief." },
@@ -261,14 +266,24 @@ describe("Ollama routes over a faked engine", () => {
     const show = await app.request("/api/show", { method: "POST", body: JSON.stringify({ name: "fake" }) });
     expect(await show.json()).toMatchObject({
       capabilities: ["completion", "tools"],
-      model_info: { "general.architecture": "llama", "general.parameter_count": 1_234_567, "llama.context_length": 2048 },
+      model_info: {
+        "general.architecture": "llama",
+        "general.parameter_count": 1_234_567,
+        "llama.context_length": 2048,
+      },
     });
   });
 
   it("embeds with unit-length vectors, cut to `dimensions`, and the older endpoint's raw vector", async () => {
     const sidecar = fakeSidecar();
     const embed = await sidecar.post("/api/embed", { model: "fake", input: ["a", "b"], dimensions: 2 });
-    expect(embed.json()).toMatchObject({ embeddings: [[0.6, 0.8], [0.6, 0.8]], prompt_eval_count: 4 });
+    expect(embed.json()).toMatchObject({
+      embeddings: [
+        [0.6, 0.8],
+        [0.6, 0.8],
+      ],
+      prompt_eval_count: 4,
+    });
     const wide = await sidecar.post("/api/embed", { model: "fake", input: "a", dimensions: 4 });
     expect(wide.status).toBe(400);
     expect(wide.json().error).toMatch(/^dimensions: at most 3/);

@@ -47,7 +47,7 @@ export type OllamaKeepAlive = z.infer<typeof OllamaKeepAlive>;
 const durationUnitMs: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
-  "µs": 1e-3,
+  µs: 1e-3,
   ms: 1,
   s: 1_000,
   m: 60_000,
@@ -140,10 +140,7 @@ export const OllamaFormat = z.union([z.literal("json"), z.literal(""), ToolSpec.
   error: 'expected "json" or a JSON schema object',
 });
 
-const noImages = z
-  .array(z.string())
-  .max(0, "images are not supported: no model here reads images")
-  .nullish();
+const noImages = z.array(z.string()).max(0, "images are not supported: no model here reads images").nullish();
 
 /** A call the assistant made, as the client sends it back in the history. */
 export const OllamaToolCall = z.object({
@@ -209,9 +206,7 @@ export const OllamaGenerateRequest = z.strictObject({
   system: z.string().max(SidecarLimits.messageCharsMax).nullish(),
   images: noImages,
   suffix: z.literal("", "fill-in-the-middle (suffix) is not supported: the engine renders chat turns only").nullish(),
-  template: z
-    .literal("", "a custom template is not supported: the model's own chat template is always used")
-    .nullish(),
+  template: z.literal("", "a custom template is not supported: the model's own chat template is always used").nullish(),
   raw: onlyValue(false, "raw prompts are not supported: the model's own chat template is always used").nullish(),
   /** Deprecated in Ollama; Potluck never hands a context out, so only an empty one can come back. */
   context: z.array(z.number()).max(0, "Potluck returns no context; send the history as /api/chat messages").nullish(),

@@ -10,8 +10,7 @@ import { modelRoutes } from "./models.js";
 import { pullRoute } from "./pull.js";
 import { versionRoute } from "./version.js";
 
-export type { OllamaDeps } from "./deps.js";
-export type { ModelPuller, PullProgress } from "./pull.js";
+export type { ModelPuller, OllamaDeps, PullProgress } from "./deps.js";
 export { startOllamaPort, type OllamaPort, type OllamaPortOptions } from "./port.js";
 
 /**

@@ -14,7 +14,12 @@ import { resolveModelName } from "./translate.js";
 export function modelRoutes(deps: OllamaDeps) {
   return new Hono()
     .get("/api/tags", (c) =>
-      c.json({ models: deps.engine.list().filter((m) => m.state !== "failed").map((m) => listed(deps, m)) }),
+      c.json({
+        models: deps.engine
+          .list()
+          .filter((m) => m.state !== "failed")
+          .map((m) => listed(deps, m)),
+      }),
     )
     .get("/api/ps", (c) =>
       c.json({
@@ -96,7 +101,9 @@ function modifiedAt(deps: OllamaDeps, m: ModelInfo): string {
  * identifies the file here. Clients use it to tell models apart and to notice a changed one.
  */
 function digestOf(m: ModelInfo): string {
-  return createHash("sha256").update(`${m.id}\n${m.sizeBytes ?? ""}\n${m.modifiedAt ?? ""}`).digest("hex");
+  return createHash("sha256")
+    .update(`${m.id}\n${m.sizeBytes ?? ""}\n${m.modifiedAt ?? ""}`)
+    .digest("hex");
 }
 
 /** "8.0B", "1.2M": Ollama's one-decimal parameter counts. */

@@ -88,7 +88,8 @@ async function whoAnswers(port: number): Promise<"nobody" | "ollama" | string> {
   } catch (error) {
     const code = (error as { cause?: { code?: string } }).cause?.code;
     if (code === "ECONNREFUSED") return "nobody";
-    if ((error as Error).name === "TimeoutError") return `it did not answer GET /api/version within ${ollamaProbeMsMax} ms`;
+    if ((error as Error).name === "TimeoutError")
+      return `it did not answer GET /api/version within ${ollamaProbeMsMax} ms`;
     return `GET /api/version failed: ${messageOf(error)}`;
   }
 }

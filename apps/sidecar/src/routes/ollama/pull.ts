@@ -3,24 +3,8 @@ import { messageOf } from "@potluck/service";
 import { Hono } from "hono";
 import { onClientGone } from "../node-request.js";
 import { streamResponse } from "../stream-body.js";
-import type { OllamaDeps } from "./deps.js";
+import type { OllamaDeps, PullProgress } from "./deps.js";
 import { ollamaBody } from "./errors.js";
-
-/** One step of a download, as Ollama's pull progress reports it. */
-export interface PullProgress {
-  status: string;
-  total?: number;
-  completed?: number;
-}
-
-/**
- * Downloads a model so the engine can serve it (the models work provides one; the sidecar wires
- * it). `ref` is the name the client asked for; the answer is the id clients then name in `model`.
- * Rejects with the reason (an error with a 4xx `status` for a bad reference) when it cannot.
- */
-export interface ModelPuller {
-  pull(ref: string, onProgress: (progress: PullProgress) => void, signal: AbortSignal): Promise<{ id: string }>;
-}
 
 /**
  * Progress lines waiting for a slow client: a new line of the same status replaces the last one,
@@ -43,10 +27,12 @@ export function pullRoute(deps: OllamaDeps) {
     const abort = new AbortController();
     onClientGone(c, () => abort.abort(new Error("client went away")));
     const lines = new PullLines();
-    deps.puller.pull(ref, (p) => lines.progress(p), abort.signal).then(
-      (result) => lines.end({ status: "success", model: result.id }),
-      (error: unknown) => lines.fail(pullError(ref, error)),
-    );
+    deps.puller
+      .pull(ref, (p) => lines.progress(p), abort.signal)
+      .then(
+        (result) => lines.end({ status: "success", model: result.id }),
+        (error: unknown) => lines.fail(pullError(ref, error)),
+      );
     if (body.stream === false) {
       for (let line = await lines.next(); ; line = await lines.next()) if (line.last) return c.json(line.value);
     }

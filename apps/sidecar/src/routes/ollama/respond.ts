@@ -46,7 +46,13 @@ export async function loadOrUnload(
     });
   }
   const output = request.kind === "chat" ? { message: { role: "assistant", content: "" } } : { response: "" };
-  const body = { model: request.requested, created_at: new Date().toISOString(), ...output, done: true, done_reason: reason };
+  const body = {
+    model: request.requested,
+    created_at: new Date().toISOString(),
+    ...output,
+    done: true,
+    done_reason: reason,
+  };
   if (!stream) return c.json(body);
   return c.body(`${JSON.stringify(body)}\n`, 200, ndjsonHeaders);
 }
