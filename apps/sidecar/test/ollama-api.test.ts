@@ -312,6 +312,26 @@ describe("POTLUCK_OLLAMA_PORT: Ollama's API on a loopback port of its own", () =
     await expect(fetch(`http://127.0.0.1:${port}/api/version`)).rejects.toThrow();
   });
 
+  it("binds nothing more when POTLUCK_OLLAMA_PORT is the sidecar's own port", async () => {
+    const log = recordingLog();
+    // The harness leaves POTLUCK_PORT at its default, 8321 (it listens on a port of its own).
+    const side = await startSidecar({
+      machine: "mac",
+      engine: tiny,
+      identity: newIdentity("mac"),
+      ollamaPort: 8321,
+      log,
+    });
+    try {
+      expect(side.service.ollamaPort).toBeUndefined();
+      expect(log.lines).toContain(
+        "POTLUCK_OLLAMA_PORT is the sidecar's own port 8321, which serves Ollama's API already",
+      );
+    } finally {
+      await side.close();
+    }
+  });
+
   it("leaves a running Ollama be and says where Potluck's API is instead", async () => {
     const ollama = await listen((req, res) => {
       res.setHeader("content-type", "application/json");

@@ -96,6 +96,8 @@ describe("Ollama's API routed over the household", () => {
       .chat({ model: "no-such-model", messages: [{ role: "user", content: "x" }] })
       .catch((e: unknown) => e as Error & { status_code: number });
     expect(missing).toMatchObject({ status_code: 404 });
-    expect((missing as Error).message).toMatch(/^model "no-such-model" not found, try pulling it first \(model: no machine/);
+    expect((missing as Error).message).toMatch(
+      /^model "no-such-model" not found, try pulling it first \(model: no machine/,
+    );
   });
 });

@@ -33,6 +33,11 @@ export async function startOllamaPort(options: OllamaPortOptions): Promise<Ollam
   const off: OllamaPort = { port: undefined, close: async () => undefined };
   if (port === 0) return off;
   const elsewhere = `Potluck's Ollama API stays on its own port ${sidecarPort}: OLLAMA_HOST=http://127.0.0.1:${sidecarPort}`;
+  // Binding it here first would make the sidecar's own listener fail on the same port.
+  if (port === sidecarPort) {
+    log.info(`POTLUCK_OLLAMA_PORT is the sidecar's own port ${port}, which serves Ollama's API already`);
+    return off;
+  }
   const holder = await whoAnswers(port);
   if (holder === "ollama") {
     log.warn(`Ollama is already running on 127.0.0.1:${port}; ${elsewhere}`);
