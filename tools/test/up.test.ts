@@ -63,6 +63,8 @@ describe("potluck up", () => {
           POTLUCK_LEDGER_PORT: String(port + 1001),
           POTLUCK_NATS_URL: natsUrl,
           POTLUCK_NATS_PREFIX: prefix,
+          // Port 11434 belongs to the machine's own Ollama (or Potluck), not to a test.
+          POTLUCK_OLLAMA_PORT: "0",
         },
         stdio: ["ignore", "pipe", "pipe"],
       },

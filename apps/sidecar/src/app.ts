@@ -8,6 +8,7 @@ import type { PeerDirectory } from "./peer/directory.js";
 import { peerSignature } from "./peer/signature.js";
 import type { ReplayCache } from "@potluck/peer";
 import { openAiRoutes } from "./routes/openai.js";
+import { ollamaRoutes, type ModelPuller } from "./routes/ollama/index.js";
 import { peerRoutes } from "./routes/peer.js";
 import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 import { dashboardRoutes } from "./dashboard/routes.js";
@@ -40,6 +41,8 @@ export interface SidecarDeps {
   diagnostics?: DiagnosticsService;
   /** /memory* (loopback) and POST /peer/memory/search (signed, opt-in); see memory/routes.ts. */
   memoryApi?: Omit<MemoryRouteDeps, "machine">;
+  /** Downloads models for Ollama's /api/pull; absent, /api/pull answers 501. */
+  puller?: ModelPuller;
 }
 
 /**
@@ -71,6 +74,7 @@ export function buildSidecarApp(deps: SidecarDeps) {
       return c.json(body);
     })
     .route("/", openAiRoutes(deps))
+    .route("/", ollamaRoutes(deps))
     .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
   if (deps.memoryApi !== undefined)

@@ -11,6 +11,11 @@ export const SidecarConfigSchema = z.object({
   POTLUCK_MACHINE: MachineName.default(machineNameFromHost(hostname())),
   POTLUCK_OWNER: OwnerName.default("home"),
   POTLUCK_PORT: ConfigFields.port(Defaults.sidecarPort),
+  /**
+   * Ollama's API on 127.0.0.1 at this port too (apps built for Ollama look at 11434); 0: off. If
+   * Ollama or another program holds it, the sidecar says so and serves the API on its own port only.
+   */
+  POTLUCK_OLLAMA_PORT: z.coerce.number().int("expected a TCP port number or 0 (off)").min(0).max(65535).default(11434),
   POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind, e.g. 0.0.0.0 or 127.0.0.1").default("0.0.0.0"),
   POTLUCK_MODELS: z.string().default(""),
   /** GGUF embedding model for memory; unset means the weight-free lexical embedder. */

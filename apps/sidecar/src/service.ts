@@ -18,6 +18,7 @@ import { pinnedCoordinatorKey } from "./peer/coordinator-key.js";
 import { noPeers, rosterDirectory, type PeerDirectory } from "./peer/directory.js";
 import { loadOrCreateIdentity, type Identity } from "./peer/identity.js";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
+import { ollamaRoutes, startOllamaPort, type ModelPuller } from "./routes/ollama/index.js";
 import { diagnoseWith } from "./routing/diagnose.js";
 import { Router } from "./routing/router.js";
 import type { UsagePublisher } from "./usage/publisher.js";
@@ -50,6 +51,8 @@ export interface SidecarOverrides {
   /** Reads the WireGuard key heartbeats carry; `wg show` by default. */
   readWireguardKey?: (interfaceName: string) => Promise<string | null>;
   version?: string;
+  /** Downloads models for Ollama's /api/pull; absent, /api/pull answers 501. */
+  puller?: ModelPuller;
 }
 
 export interface SidecarService {
@@ -60,6 +63,8 @@ export interface SidecarService {
   sharing: PeerSharing;
   /** The models loading at start (their ids are the names clients ask for). */
   models: readonly ModelSource[];
+  /** Where Ollama's API listens besides the sidecar's port (POTLUCK_OLLAMA_PORT); undefined: nowhere else. */
+  ollamaPort: number | undefined;
   /** Resolves once every model has loaded or failed to; /health says "warming" until then. */
   warm: Promise<void>;
   /** Ends heartbeats and subscriptions, drains its own NATS, closes what it opened. Stop serving first. */
@@ -139,11 +144,13 @@ export async function startSidecarService(
     ...(diagnostics === null ? {} : { diagnose: diagnoseWith(diagnostics) }),
   });
   const warmed = loadModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));
+  const version = overrides.version ?? "0.1.0";
+  const startedAt = Date.now();
   const app = buildSidecarApp({
     machine,
     owner,
-    version: overrides.version ?? "0.1.0",
-    startedAt: Date.now(),
+    version,
+    startedAt,
     isWarm: () => warm,
     remoteAddress:
       overrides.remoteAddress ?? ((c) => (c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress),
@@ -155,15 +162,25 @@ export async function startSidecarService(
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
+    ...(overrides.puller === undefined ? {} : { puller: overrides.puller }),
+  });
+  const ollama = await startOllamaPort({
+    port: config.POTLUCK_OLLAMA_PORT,
+    sidecarPort: config.POTLUCK_PORT,
+    routes: ollamaRoutes({ machine, engine, router, startedAt, version, log, puller: overrides.puller }),
+    ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
+    log,
   });
   return {
     app,
+    ollamaPort: ollama.port,
     identity,
     engine,
     sharing,
     models: sources,
     warm: warmed,
     async close() {
+      await ollama.close();
       await parts.close();
       await nats.close();
       if (overrides.engine === undefined) await engine.close();

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Roster } from "@potluck/protocol";
+import type { Logger } from "@potluck/service";
 import { loadSidecarConfig } from "../src/config.js";
 import { EngineError, type InferenceEngine } from "../src/inference/engine.js";
 import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
@@ -52,6 +53,9 @@ export async function startSidecar(options: {
   nats?: { connection: NatsConnection; prefix: string };
   /** Open a real memory store in its data directory, as main.ts does (default: no memory API). */
   memory?: boolean;
+  /** POTLUCK_OLLAMA_PORT; default 0 (off), so no test takes 11434 from the machine's own Ollama. */
+  ollamaPort?: number;
+  log?: Logger;
 }): Promise<RunningSidecar> {
   const { machine, owner = "home", engine, identity, directory = noPeers } = options;
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-sidecar-"));
@@ -62,6 +66,7 @@ export async function startSidecar(options: {
     POTLUCK_BIND: "127.0.0.1",
     POTLUCK_CPU_PIN: "off",
     POTLUCK_NATS_PREFIX: options.nats?.prefix,
+    POTLUCK_OLLAMA_PORT: String(options.ollamaPort ?? 0),
   };
   const config = loadSidecarConfig(env, []);
   const nats =
@@ -75,6 +80,7 @@ export async function startSidecar(options: {
     models: [],
     diagnostics: null,
     version: "test",
+    ...(options.log === undefined ? {} : { log: options.log }),
     ...nats,
     ...(options.memory === true ? {} : { memory: null }),
   });

@@ -30,7 +30,7 @@ describe("memory in the sidecar app", () => {
     store = await openStore(scratch.dir);
     await store.add({ ...defaults, text: "the backup drive is the grey one labelled B2", project: "home" });
     const config = loadSidecarConfig(
-      { POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off" },
+      { POTLUCK_MACHINE: "mac", POTLUCK_DATA_DIR: scratch.dir, POTLUCK_CPU_PIN: "off", POTLUCK_OLLAMA_PORT: "0" },
       [],
     );
     service = await startSidecarService(config, {

@@ -43,7 +43,13 @@ describe("a sidecar given a model file that would abort llama.cpp", () => {
   const good = "tiny";
   beforeAll(async () => {
     const config = loadSidecarConfig(
-      { POTLUCK_MACHINE: "home1", POTLUCK_DATA_DIR: dir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1" },
+      {
+        POTLUCK_MACHINE: "home1",
+        POTLUCK_DATA_DIR: dir,
+        POTLUCK_CPU_PIN: "off",
+        POTLUCK_THREADS: "1",
+        POTLUCK_OLLAMA_PORT: "0",
+      },
       [],
     );
     engine = new LlamaEngine(testEngineOptions);

@@ -23,7 +23,14 @@ afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 function configFor(env: Record<string, string>): SidecarConfig {
   return loadSidecarConfig(
-    { POTLUCK_MACHINE: "linux", POTLUCK_DATA_DIR: dataDir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1", ...env },
+    {
+      POTLUCK_MACHINE: "linux",
+      POTLUCK_DATA_DIR: dataDir,
+      POTLUCK_CPU_PIN: "off",
+      POTLUCK_THREADS: "1",
+      POTLUCK_OLLAMA_PORT: "0",
+      ...env,
+    },
     [],
   );
 }

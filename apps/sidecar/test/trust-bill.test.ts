@@ -88,6 +88,7 @@ describe("the requester bills what it observed (attack 2)", () => {
         POTLUCK_DATA_DIR: scratch.dir,
         POTLUCK_CPU_PIN: "off",
         POTLUCK_HEAD_START: "0",
+        POTLUCK_OLLAMA_PORT: "0",
       },
       [],
     );

@@ -34,7 +34,14 @@ async function startReal(
 ): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-guards-"));
   const config = loadSidecarConfig(
-    { POTLUCK_MACHINE: "home1", POTLUCK_DATA_DIR: dataDir, POTLUCK_CPU_PIN: "off", POTLUCK_THREADS: "1", ...env },
+    {
+      POTLUCK_MACHINE: "home1",
+      POTLUCK_DATA_DIR: dataDir,
+      POTLUCK_CPU_PIN: "off",
+      POTLUCK_THREADS: "1",
+      POTLUCK_OLLAMA_PORT: "0",
+      ...env,
+    },
     [],
   );
   const engine = new LlamaEngine(testEngineOptions);

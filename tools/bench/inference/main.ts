@@ -182,6 +182,7 @@ async function localSidecarPath(modelPath: string, body: unknown, cpuPin: "auto"
       POTLUCK_CONTEXT_SIZE: String(contextSize),
       POTLUCK_MACHINE: "bench",
       POTLUCK_CPU_PIN: cpuPin,
+      POTLUCK_OLLAMA_PORT: "0",
     },
     onLine: () => undefined,
   });

@@ -22,7 +22,13 @@ export async function serveMemory(
   const callerKey = publicKeyToBase64(publicKey);
   const dataDir = mkdtempSync(join(tmpdir(), "potluck-bench-sidecar-"));
   const config = loadSidecarConfig(
-    { POTLUCK_MACHINE: machine, POTLUCK_DATA_DIR: dataDir, POTLUCK_PEER_MEMORY_ENABLED: "1", POTLUCK_CPU_PIN: "off" },
+    {
+      POTLUCK_MACHINE: machine,
+      POTLUCK_DATA_DIR: dataDir,
+      POTLUCK_PEER_MEMORY_ENABLED: "1",
+      POTLUCK_CPU_PIN: "off",
+      POTLUCK_OLLAMA_PORT: "0",
+    },
     [],
   );
   const service = await startSidecarService(config, {

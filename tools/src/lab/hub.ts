@@ -69,6 +69,8 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
       DATABASE_URL: undefined,
       POTLUCK_COORDINATOR_ADMIN_SECRET: undefined,
       POTLUCK_NATS_PREFIX: prefix,
+      // Each lab host has its own loopback, but a machine's own Ollama port is no test's to take.
+      POTLUCK_OLLAMA_PORT: "0",
       ...extra,
     };
   };

@@ -1,0 +1,69 @@
+import { PotluckHttpError, type ChatMessage, type GenerationOptions, type InferStreamChunk } from "@potluck/protocol";
+import type { Context } from "hono";
+import type { PlannedRoute, Router } from "../../routing/router.js";
+import { asHttpError } from "../http-errors.js";
+import { onClientGone } from "../node-request.js";
+import { coalesceWindowMs } from "../stream-body.js";
+import { modelNotFound } from "./errors.js";
+import { ReplyClock } from "./reply.js";
+
+export interface Started {
+  route: PlannedRoute;
+  /** The reply from its first token (or call, or end): loading progress has been waited through. */
+  chunks: AsyncGenerator<InferStreamChunk>;
+  clock: ReplyClock;
+  abort: AbortController;
+}
+
+/**
+ * Plans and starts one generation through the same Router as the OpenAI routes, so routing, the
+ * footer and metering are identical. The reply is read up to its first token before the HTTP
+ * answer starts: a refusal (queue full, peer down, model failed to load) is then a status, not a
+ * broken stream. A model loading on demand is waited for, as Ollama waits; Ollama clients have no
+ * place for progress.
+ */
+export async function startGeneration(
+  c: Context,
+  router: Pick<Router, "plan">,
+  job: { model: string; on?: string; messages: ChatMessage[]; options: GenerationOptions; clock: ReplyClock },
+): Promise<Started> {
+  const route = await router.plan(job.model, job.on).catch((error: unknown) => {
+    if (error instanceof PotluckHttpError && error.code === "model_not_found")
+      throw modelNotFound(job.model, error.message);
+    throw asHttpError(error);
+  });
+  const abort = new AbortController();
+  onClientGone(c, () => abort.abort(new Error("client went away")));
+  const chunks = route.run({
+    model: job.model,
+    messages: job.messages,
+    ...job.options,
+    signal: abort.signal,
+    batchWindowMs: coalesceWindowMs,
+  });
+  let first: IteratorResult<InferStreamChunk>;
+  try {
+    do {
+      first = await chunks.next();
+      if (first.done !== true) job.clock.observe(first.value);
+    } while (first.done !== true && first.value.type === "loading");
+  } catch (error) {
+    throw asHttpError(error);
+  }
+  if (first.done !== true && first.value.type === "error") {
+    const { code, message, layer } = first.value;
+    throw new PotluckHttpError(502, code, layer === undefined ? message : `${layer}: ${message}`);
+  }
+  return { route, chunks: prepend(first, chunks), clock: job.clock, abort };
+}
+
+/** Re-joins a pulled first item to the rest; closing it early closes the source (frees the model). */
+async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  try {
+    if (first.done === true) return;
+    yield first.value;
+    for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+  } finally {
+    await rest.return?.(undefined);
+  }
+}
