@@ -1,3 +1,4 @@
+import { homedir } from "node:os";
 import { join } from "node:path";
 import type { HttpBindings } from "@hono/node-server";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -81,7 +82,7 @@ export async function startSidecarService(
   const info = (message: string) => log.info(message);
   const machine = config.POTLUCK_MACHINE;
   const owner = config.POTLUCK_OWNER;
-  const sources = overrides.models ?? modelSources(config);
+  const sources = overrides.models ?? (await modelSources(config, log));
   const identity = overrides.identity ?? loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
   await pinForModels({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, log });
   // One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
@@ -198,10 +199,18 @@ function memoryDeps(
   };
 }
 
-/** POTLUCK_MODELS resolved to files; a bad entry is a configuration error naming the variable. */
-function modelSources(config: SidecarConfig): ModelSource[] {
+/** POTLUCK_MODELS or the discovered stores; a missing POTLUCK_MODELS path is a configuration error naming it. */
+async function modelSources(config: SidecarConfig, log: Logger): Promise<ModelSource[]> {
   try {
-    return resolveModelSources(config.POTLUCK_MODELS, config.POTLUCK_DATA_DIR, config.POTLUCK_TINY_SEED);
+    return await resolveModelSources({
+      configured: config.POTLUCK_MODELS,
+      discover: config.POTLUCK_DISCOVER,
+      env: { OLLAMA_MODELS: config.OLLAMA_MODELS, HF_HOME: config.HF_HOME, HF_HUB_CACHE: config.HF_HUB_CACHE },
+      home: homedir(),
+      dataDir: config.POTLUCK_DATA_DIR,
+      tinySeed: config.POTLUCK_TINY_SEED,
+      warn: (message) => log.warn(message),
+    });
   } catch (error) {
     throw new ConfigError("POTLUCK_MODELS", messageOf(error));
   }
