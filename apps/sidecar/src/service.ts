@@ -9,6 +9,7 @@ import { buildSidecarApp, type SidecarApp, type SidecarDeps } from "./app.js";
 import { parsePeerUrls, type SidecarConfig } from "./config.js";
 import { pinForModels } from "./cpu-pin.js";
 import type { InferenceEngine, ModelSource } from "./inference/engine.js";
+import { embedderOffers, type EmbedderOffer } from "./inference/discovery/offers.js";
 import { resolveModelSources } from "./inference/model-sources.js";
 import { httpPeerSearcher } from "./memory/fleet.js";
 import type { OpenedMemory } from "./memory/open.js";
@@ -155,7 +156,7 @@ export async function startSidecarService(
     usage,
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
-    ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
+    ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient, offersFor(config, sources))),
   });
   return {
     app,
@@ -184,6 +185,7 @@ function memoryDeps(
   sharing: PeerSharing,
   directory: PeerDirectory,
   peerClient: PeerClient,
+  offers: EmbedderOffer[],
 ) {
   return {
     memory: () => ({ peerSearchEnabled: sharing.enabled(), records: memory.store.size }),
@@ -195,8 +197,14 @@ function memoryDeps(
       owner,
       shares: sharing,
       fleet: { roster: directory, search: httpPeerSearcher(peerClient) },
+      embedderOffers: () => offers,
     },
   };
+}
+
+/** Discovered embedders are offered to memory only while none is configured. */
+function offersFor(config: SidecarConfig, sources: readonly ModelSource[]): EmbedderOffer[] {
+  return config.POTLUCK_EMBED_MODEL === undefined ? embedderOffers(sources) : [];
 }
 
 /** POTLUCK_MODELS or the discovered stores; a missing POTLUCK_MODELS path is a configuration error naming it. */
