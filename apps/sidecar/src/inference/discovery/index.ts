@@ -53,6 +53,8 @@ export async function discoverModels(options: DiscoverOptions): Promise<ModelSou
   candidates.sort(byPrecedence);
   if (candidates.length > limits.modelsMax)
     options.warn?.(`found ${candidates.length} models; listing the first ${limits.modelsMax}`);
+  if (candidates.length === 0) return [];
+  // Only here: the CLI imports this module's callers and must start without the model runtime.
   const reader = await import("node-llama-cpp");
   const classified: Classified[] = [];
   for (const candidate of candidates.slice(0, limits.modelsMax)) {
