@@ -17,7 +17,15 @@ export const SidecarConfigSchema = z.object({
    */
   POTLUCK_OLLAMA_PORT: z.coerce.number().int("expected a TCP port number or 0 (off)").min(0).max(65535).default(11434),
   POTLUCK_BIND: z.ipv4("expected an IPv4 address to bind, e.g. 0.0.0.0 or 127.0.0.1").default("0.0.0.0"),
+  /** Model files and folders (searched recursively); when set, the only models served. */
   POTLUCK_MODELS: z.string().default(""),
+  /** 1: with POTLUCK_MODELS empty, serve the models found in Ollama, LM Studio and the Hugging Face cache. */
+  POTLUCK_DISCOVER: ConfigFields.flag(true),
+  /** Ollama's own setting: where its store is (default ~/.ollama/models); read, never written. */
+  OLLAMA_MODELS: z.string().min(1).optional(),
+  /** Hugging Face's own settings: the hub cache is HF_HUB_CACHE, else HF_HOME/hub (~/.cache/huggingface/hub). */
+  HF_HOME: z.string().min(1).optional(),
+  HF_HUB_CACHE: z.string().min(1).optional(),
   /** GGUF embedding model for memory; unset means the weight-free lexical embedder. */
   POTLUCK_EMBED_MODEL: z.string().min(1).optional(),
   /**

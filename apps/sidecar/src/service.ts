@@ -1,3 +1,4 @@
+import { homedir } from "node:os";
 import { join } from "node:path";
 import type { HttpBindings } from "@hono/node-server";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -8,6 +9,7 @@ import { buildSidecarApp, type SidecarApp, type SidecarDeps } from "./app.js";
 import { parsePeerUrls, type SidecarConfig } from "./config.js";
 import { pinForModels } from "./cpu-pin.js";
 import type { InferenceEngine, ModelSource } from "./inference/engine.js";
+import { embedderOffers, type EmbedderOffer } from "./inference/discovery/offers.js";
 import { resolveModelSources } from "./inference/model-sources.js";
 import { httpPeerSearcher } from "./memory/fleet.js";
 import type { OpenedMemory } from "./memory/open.js";
@@ -86,7 +88,7 @@ export async function startSidecarService(
   const info = (message: string) => log.info(message);
   const machine = config.POTLUCK_MACHINE;
   const owner = config.POTLUCK_OWNER;
-  const sources = overrides.models ?? modelSources(config);
+  const sources = overrides.models ?? (await modelSources(config, log));
   const identity = overrides.identity ?? loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
   await pinForModels({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, log });
   // One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
@@ -161,7 +163,7 @@ export async function startSidecarService(
     usage,
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
-    ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
+    ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient, offersFor(config, sources))),
     ...(overrides.puller === undefined ? {} : { puller: overrides.puller }),
   });
   const ollama = await startOllamaPort({
@@ -200,6 +202,7 @@ function memoryDeps(
   sharing: PeerSharing,
   directory: PeerDirectory,
   peerClient: PeerClient,
+  offers: EmbedderOffer[],
 ) {
   return {
     memory: () => ({ peerSearchEnabled: sharing.enabled(), records: memory.store.size }),
@@ -211,14 +214,28 @@ function memoryDeps(
       owner,
       shares: sharing,
       fleet: { roster: directory, search: httpPeerSearcher(peerClient) },
+      embedderOffers: () => offers,
     },
   };
 }
 
-/** POTLUCK_MODELS resolved to files; a bad entry is a configuration error naming the variable. */
-function modelSources(config: SidecarConfig): ModelSource[] {
+/** Discovered embedders are offered to memory only while none is configured. */
+function offersFor(config: SidecarConfig, sources: readonly ModelSource[]): EmbedderOffer[] {
+  return config.POTLUCK_EMBED_MODEL === undefined ? embedderOffers(sources) : [];
+}
+
+/** POTLUCK_MODELS or the discovered stores; a missing POTLUCK_MODELS path is a configuration error naming it. */
+async function modelSources(config: SidecarConfig, log: Logger): Promise<ModelSource[]> {
   try {
-    return resolveModelSources(config.POTLUCK_MODELS, config.POTLUCK_DATA_DIR, config.POTLUCK_TINY_SEED);
+    return await resolveModelSources({
+      configured: config.POTLUCK_MODELS,
+      discover: config.POTLUCK_DISCOVER,
+      env: { OLLAMA_MODELS: config.OLLAMA_MODELS, HF_HOME: config.HF_HOME, HF_HUB_CACHE: config.HF_HUB_CACHE },
+      home: homedir(),
+      dataDir: config.POTLUCK_DATA_DIR,
+      tinySeed: config.POTLUCK_TINY_SEED,
+      warn: (message) => log.warn(message),
+    });
   } catch (error) {
     throw new ConfigError("POTLUCK_MODELS", messageOf(error));
   }

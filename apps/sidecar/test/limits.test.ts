@@ -50,33 +50,38 @@ describe("request queue over HTTP", () => {
 });
 
 describe("model sources", () => {
-  it("uses the generated tiny TEST model when nothing is configured", () => {
-    const sources = resolveModelSources("", join(scratch, "data"), 1);
+  const resolveIn = (configured: string, dataDir: string) =>
+    resolveModelSources({ configured, discover: false, env: {}, home: scratch, dataDir, tinySeed: 1 });
+
+  it("uses the generated tiny TEST model when nothing is configured", async () => {
+    const sources = await resolveIn("", join(scratch, "data"));
     expect(sources).toEqual([
       {
         id: "potluck-tiny-test-model-s1-v2",
         path: join(scratch, "data", "models", "potluck-tiny-test-model-s1-v2.gguf"),
         testModel: true,
+        source: "test",
+        kind: "chat",
       },
     ]);
     expect(statSync(sources[0]!.path).size).toBeGreaterThan(100_000);
   });
 
-  it("takes files and directories, and names the variable for a missing path or a duplicate id", () => {
+  it("takes files and directories, names the variable for a missing path, and lists a file once", async () => {
     const dir = join(scratch, "models");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "a.gguf"), "x");
     writeFileSync(join(dir, "notes.txt"), "x");
-    expect(resolveModelSources(`${dir},${tinyModelPath()}`, scratch, 1).map((s) => s.id)).toEqual([
+    expect((await resolveIn(`${dir},${tinyModelPath()}`, scratch)).map((s) => s.id)).toEqual([
       "a",
       "potluck-tiny-test-model-s1-v2",
     ]);
-    expect(() => resolveModelSources(join(scratch, "nope.gguf"), scratch, 1)).toThrow(
+    await expect(resolveIn(join(scratch, "nope.gguf"), scratch)).rejects.toThrow(
       /POTLUCK_MODELS: .*nope.gguf does not exist/,
     );
-    expect(() => resolveModelSources(`${join(dir, "a.gguf")},${dir}`, scratch, 1)).toThrow(
-      /POTLUCK_MODELS: two files are both model a/,
-    );
+    expect(
+      (await resolveIn(`${join(dir, "a.gguf")},${dir}`, scratch)).filter((s) => s.id.startsWith("a")),
+    ).toHaveLength(1);
   });
 });
 

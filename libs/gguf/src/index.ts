@@ -2,10 +2,12 @@
 export {
   seededRandom,
   tinyGguf,
+  tinySplitGguf,
   TinyModelShape,
   TINY_MODEL_MARKER_KEY,
   TINY_MODEL_NAME,
   type MetadataOverrides,
   type TestModelShape,
+  type TinyVariant,
 } from "./tiny-gguf.js";
 export { ensureTinyModel, tinyModelFileName, tinyModelDigest } from "./tiny-model-file.js";

@@ -45,8 +45,56 @@ export type TestModelShape = { [K in keyof typeof TinyModelShape]: number };
  */
 export type MetadataOverrides = Readonly<Record<string, number>>;
 
+/**
+ * Variations of the generated file for tests of what reads model files (discovery): another
+ * architecture name (`bert`: an embedding architecture; its `llama.*` keys are renamed to match),
+ * a pooling type (what marks an embedding model), `general.type` (`mmproj`: a projector), and
+ * keys left out (a file whose missing metadata would make llama.cpp abort).
+ */
+export interface TinyVariant {
+  architecture?: string;
+  poolingType?: number;
+  generalType?: string;
+  omitKeys?: readonly string[];
+}
+
 /** Returns the bytes of a complete GGUF file, identical for identical seeds (and shape). */
-export function tinyGguf(seed = 1, shape: TestModelShape = TinyModelShape, overrides: MetadataOverrides = {}): Buffer {
+export function tinyGguf(
+  seed = 1,
+  shape: TestModelShape = TinyModelShape,
+  overrides: MetadataOverrides = {},
+  variant: TinyVariant = {},
+): Buffer {
+  const { metadata, tensors } = tinyModelParts(seed, shape, overrides, variant);
+  return writeGguf(metadata, tensors);
+}
+
+/**
+ * A split model as llama.cpp's gguf-split writes one: `count` files (name them
+ * `<name>-00001-of-0000N.gguf`, …), the tensors shared out in order, the first part with all the
+ * metadata, every part with `split.no`, `split.count` and `split.tensors.count`.
+ */
+export function tinySplitGguf(seed: number, count: number, shape: TestModelShape = TinyModelShape): Buffer[] {
+  if (!Number.isInteger(count) || count < 2 || count > 9) throw new Error("tinySplitGguf: expected 2-9 parts");
+  const { metadata, tensors } = tinyModelParts(seed, shape, {}, {});
+  const perPart = Math.ceil(tensors.length / count);
+  return Array.from({ length: count }, (_, no) => {
+    const split: MetaEntry[] = [
+      ["split.no", "u16", no],
+      ["split.count", "u16", count],
+      ["split.tensors.count", "i32", tensors.length],
+    ];
+    const own = tensors.slice(no * perPart, (no + 1) * perPart);
+    return writeGguf(no === 0 ? [...metadata, ...split] : split, own);
+  });
+}
+
+function tinyModelParts(
+  seed: number,
+  shape: TestModelShape,
+  overrides: MetadataOverrides,
+  variant: TinyVariant,
+): { metadata: MetaEntry[]; tensors: Tensor[] } {
   const vocab = buildVocab();
   const rand = seededRandom(seed);
   const s = shape;
@@ -81,7 +129,22 @@ export function tinyGguf(seed = 1, shape: TestModelShape = TinyModelShape, overr
   }
   add("output_norm.weight", [e], ones(e));
   add("output.weight", [e, vocab.tokens.length], outputMatrix(rand, e, vocab.types));
-  return writeGguf(withOverrides(metadataFor(vocab, seed, shape), overrides), tensors);
+  return { metadata: withVariant(withOverrides(metadataFor(vocab, seed, shape), overrides), variant), tensors };
+}
+
+function withVariant(metadata: MetaEntry[], variant: TinyVariant): MetaEntry[] {
+  const arch = variant.architecture ?? "llama";
+  let out = metadata.map((entry): MetaEntry => {
+    if (entry[0] === "general.architecture") return ["general.architecture", "string", arch];
+    return entry[0].startsWith("llama.") ? ([`${arch}.${entry[0].slice(6)}`, ...entry.slice(1)] as MetaEntry) : entry;
+  });
+  if (variant.poolingType !== undefined) out.push([`${arch}.pooling_type`, "u32", variant.poolingType]);
+  if (variant.generalType !== undefined) out.push(["general.type", "string", variant.generalType]);
+  const omit = new Set(variant.omitKeys ?? []);
+  for (const key of omit)
+    if (!out.some(([k]) => k === key)) throw new Error(`tinyGguf: no metadata key ${key} to omit`);
+  out = out.filter(([key]) => !omit.has(key));
+  return out;
 }
 
 interface Vocab {
@@ -171,7 +234,7 @@ function outputMatrix(rand: () => number, embedding: number, types: readonly num
 const ALIGNMENT = 32;
 const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
 const GGUF_VERSION = 3;
-const ValueType = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9 } as const;
+const ValueType = { u16: 2, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9 } as const;
 const GGML_TYPE_F32 = 0;
 
 function withOverrides(metadata: MetaEntry[], overrides: MetadataOverrides): MetaEntry[] {
@@ -188,7 +251,7 @@ function withOverrides(metadata: MetaEntry[], overrides: MetadataOverrides): Met
 
 type MetaEntry =
   | [string, "string", string]
-  | [string, "u32" | "f32", number]
+  | [string, "u16" | "u32" | "i32" | "f32", number]
   | [string, "bool", boolean]
   | [string, "string[]", string[]]
   | [string, "f32[]" | "i32[]", number[]];
@@ -229,8 +292,14 @@ function writeMeta(w: ByteWriter, [key, kind, value]: MetaEntry): void {
     case "string":
       w.u32(ValueType.string).str(value as string);
       break;
+    case "u16":
+      w.u32(ValueType.u16).u16(value as number);
+      break;
     case "u32":
       w.u32(ValueType.u32).u32(value as number);
+      break;
+    case "i32":
+      w.u32(ValueType.i32).i32(value as number);
       break;
     case "f32":
       w.u32(ValueType.f32).f32(value as number);
@@ -272,6 +341,11 @@ class ByteWriter {
   u8(n: number) {
     const b = Buffer.alloc(1);
     b.writeUInt8(n);
+    return this.push(b);
+  }
+  u16(n: number) {
+    const b = Buffer.alloc(2);
+    b.writeUInt16LE(n);
     return this.push(b);
   }
   u32(n: number) {

@@ -6,6 +6,7 @@ import {
   ensureTinyModel,
   seededRandom,
   tinyGguf,
+  tinySplitGguf,
   tinyModelDigest,
   tinyModelFileName,
   TinyModelShape,
@@ -55,3 +56,39 @@ describe("tinyGguf metadata overrides", () => {
     expect(() => tinyGguf(3, TinyModelShape, { "llama.no_such_key": 1 })).toThrow(/no metadata key/);
   });
 });
+
+describe("tinyGguf variants and split models (the fixtures of model discovery's tests)", () => {
+  it("renames the architecture's keys, adds pooling and general.type, and leaves out keys on request", () => {
+    const bert = tinyGguf(4, TinyModelShape, {}, { architecture: "bert", poolingType: 1, generalType: "mmproj" });
+    for (const key of ["bert.attention.head_count", "bert.pooling_type", "general.type", "mmproj"])
+      expect(bert.includes(Buffer.from(key)), key).toBe(true);
+    expect(bert.includes(Buffer.from("llama.attention.head_count"))).toBe(false);
+    const omitted = tinyGguf(4, TinyModelShape, {}, { omitKeys: ["llama.attention.head_count"] });
+    expect(hasKey(omitted, "llama.attention.head_count")).toBe(false);
+    expect(hasKey(omitted, "llama.attention.head_count_kv")).toBe(true);
+    expect(hasKey(tinyGguf(4), "llama.attention.head_count")).toBe(true);
+    expect(() => tinyGguf(4, TinyModelShape, {}, { omitKeys: ["llama.nope"] })).toThrow(/no metadata key llama.nope/);
+  });
+
+  it("splits one model's tensors over N GGUF files, all metadata in the first, split keys in each", () => {
+    const parts = tinySplitGguf(5, 3);
+    expect(parts).toHaveLength(3);
+    for (const part of parts) {
+      expect(part.subarray(0, 4).toString("latin1")).toBe("GGUF");
+      expect(part.includes(Buffer.from("split.count"))).toBe(true);
+    }
+    expect(parts[0]!.includes(Buffer.from("tokenizer.ggml.tokens"))).toBe(true);
+    expect(parts[1]!.includes(Buffer.from("tokenizer.ggml.tokens"))).toBe(false);
+    // The parts hold the whole model's weights between them, give or take headers and padding.
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    expect(Math.abs(total - tinyGguf(5).length)).toBeLessThan(4096);
+    expect(() => tinySplitGguf(5, 1)).toThrow(/2-9 parts/);
+  });
+});
+
+/** A metadata key as GGUF writes it: its u64 length, then its bytes (so a prefix of a longer key does not count). */
+function hasKey(bytes: Buffer, key: string): boolean {
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(key)));
+  return bytes.includes(Buffer.concat([length, Buffer.from(key)]));
+}

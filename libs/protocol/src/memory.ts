@@ -127,6 +127,11 @@ export const MemoryStatus = z.object({
   /** Records whose vectors came from a different embedder: kept, listed, never compared. */
   foreign: z.array(z.object({ embedderId: z.string(), records: z.number().int().positive() })),
   corrupt: z.object({ lines: z.number().int().nonnegative(), samples: z.array(z.string()) }),
+  /** Embedding models found on this machine while POTLUCK_EMBED_MODEL is unset, with the setting that uses each. */
+  embedderOffers: z
+    .array(z.object({ model: z.string(), source: z.string(), path: z.string(), setting: z.string() }))
+    .max(16)
+    .optional(),
   annIndexed: z.number().int().nonnegative(),
   /** Rows of large tiers not yet in their HNSW index; search stays exact for them meanwhile. */
   annPending: z.number().int().nonnegative(),

@@ -21,7 +21,7 @@ import {
 } from "./engine.js";
 import { missingGgufKeys } from "./gguf-check.js";
 import { probeLoad } from "./probe-load.js";
-import { isTinyModelMetadata } from "./model-sources.js";
+import { describeSource, isTinyModelMetadata } from "./discovery/index.js";
 import { RequestQueue } from "./request-queue.js";
 
 export interface LlamaEngineOptions {
@@ -70,10 +70,16 @@ export class LlamaEngine implements InferenceEngine {
       throw new Error(`loading model ${source.id}: a model with this id is already loaded or loading`);
     const slot: Slot = {
       source,
-      info: { id: source.id, state: "loading", progress: 0, testModel: source.testModel },
+      info: { ...describeSource(source), state: "loading", progress: 0 },
       queue: new RequestQueue(source.id, { concurrency: 1, waitingMax: this.options.queueWaitingMax }),
     };
     this.slots.set(source.id, slot);
+    // Discovery lists what it cannot serve (a reason) and embedders; neither reaches llama.cpp as a chat model.
+    if (source.problem !== undefined) {
+      slot.info = { ...describeSource(source), state: "failed", reason: source.problem };
+      throw new EngineError(503, "model_failed", `model ${source.id}: ${source.problem}`);
+    }
+    if (source.kind === "embedding") return void (slot.info = { ...describeSource(source), state: "available" });
     try {
       // Always checked first: llama.cpp aborts the process on some missing keys. A renamed copy of
       // the generated test model is still labelled as one, from its metadata.
@@ -88,14 +94,14 @@ export class LlamaEngine implements InferenceEngine {
         );
       slot.loaded = await this.open(slot);
       slot.info = {
-        id: source.id,
+        ...describeSource(source),
         state: "ready",
         testModel,
         contextSize: slot.loaded.context.contextSize,
         ...(parameters > 0 ? { parameters } : {}),
       };
     } catch (error) {
-      slot.info = { id: source.id, state: "failed", testModel: slot.info.testModel, reason: reasonOf(error) };
+      slot.info = { ...describeSource(source), state: "failed", testModel: slot.info.testModel, reason: reasonOf(error) };
       throw new EngineError(503, "model_failed", `loading model ${source.id}: ${reasonOf(error)}`, { cause: error });
     }
   }

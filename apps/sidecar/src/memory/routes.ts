@@ -33,6 +33,8 @@ export interface MemoryRouteDeps {
   shares: Pick<PeerSharing, "shares" | "share" | "unshare" | "allows">;
   /** Fleet scope; without it `scope: "fleet"` answers with this machine alone. */
   fleet?: { roster: FleetRoster; search: PeerSearcher };
+  /** Discovered embedding models that could replace the current embedder (none when one is configured). */
+  embedderOffers?: () => NonNullable<MemoryStatus["embedderOffers"]>;
 }
 
 export interface PeerMemoryRouteDeps extends Pick<
@@ -208,8 +210,11 @@ function sharingOf(deps: Pick<MemoryRouteDeps, "peerSearchEnabled" | "shares">):
 }
 
 /** What GET /memory/status and the capabilities report say about the store. */
-export function memoryStatus(deps: Pick<MemoryRouteDeps, "store" | "machine" | "peerSearchEnabled">): MemoryStatus {
+export function memoryStatus(
+  deps: Pick<MemoryRouteDeps, "store" | "machine" | "peerSearchEnabled" | "embedderOffers">,
+): MemoryStatus {
   const counts = deps.store.counts();
+  const offers = deps.embedderOffers?.() ?? [];
   return {
     machine: deps.machine,
     embedder: { id: deps.store.embedder.id, dimensions: deps.store.embedder.dimensions },
@@ -223,6 +228,7 @@ export function memoryStatus(deps: Pick<MemoryRouteDeps, "store" | "machine" | "
       saveError,
     })),
     peerSearchEnabled: deps.peerSearchEnabled(),
+    ...(offers.length === 0 ? {} : { embedderOffers: offers }),
   };
 }
 

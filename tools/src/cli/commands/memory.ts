@@ -201,6 +201,12 @@ function formatStatus(status: MemoryStatus): string {
     `peer memory search: ${status.peerSearchEnabled ? "on" : "off"}`,
   ];
   for (const f of status.foreign) lines.push(`not searchable: ${f.records} records from embedder ${f.embedderId}`);
+  for (const offer of status.embedderOffers ?? [])
+    lines.push(
+      `embedding model found: ${offer.model} (${offer.source}); to embed memories with it, restart the sidecar with`,
+      `  ${offer.setting}`,
+      `  (memories embedded by ${status.embedder.id} then stay listed, never searched: vectors of two embedders never mix)`,
+    );
   if (status.corrupt.lines > 0)
     lines.push(`corrupt: ${status.corrupt.lines} lines skipped`, ...status.corrupt.samples.map((s) => `  ${s}`));
   for (const a of status.ann) {
