@@ -12,3 +12,4 @@ export * from "./subjects.js";
 export * from "./validation.js";
 export * from "./flat-check.js";
 export * from "./nats-url.js";
+export * from "./service-names.js";

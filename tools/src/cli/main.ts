@@ -12,6 +12,7 @@ import { joinCommand } from "./commands/join.js";
 import { peersCommand } from "./commands/peers.js";
 import { tokenCommand } from "./commands/token.js";
 import { ledgerCommand } from "./commands/ledger.js";
+import { serviceCommand } from "./commands/service.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
 const commands: Command[] = [
@@ -25,6 +26,7 @@ const commands: Command[] = [
   joinCommand,
   peersCommand,
   ledgerCommand,
+  serviceCommand,
 ];
 
 const usage = `potluck: your own machines as one private AI system
