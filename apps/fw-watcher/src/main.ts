@@ -24,7 +24,7 @@ if (mode !== "watch") {
   const service = startFwWatcherService(config, { log, firewall });
   const details = { interfaceName: config.POTLUCK_INTERFACE, intervalS: config.POTLUCK_FW_WATCH_INTERVAL };
   // The fw-watcher is loopback only. A taken port is not transient: say so once and let systemd
-  // (Restart=always) try again later.
+  // (Restart=on-failure) try again later.
   const server = await serveApp(service.app, {
     port: config.POTLUCK_FW_PORT,
     hostname: "127.0.0.1",
