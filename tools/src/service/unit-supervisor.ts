@@ -43,6 +43,8 @@ export function superviseUnit(
   function start(): Supervised {
     const started = startSupervised({ name: options.name, command: command ?? "", args, env, onLine: options.onLine });
     void started.exited.then((status) => {
+      // As systemd empties the unit's cgroup: what the main process left behind goes with it.
+      if (started.child.pid !== undefined) killGroup(started.child.pid);
       if (stopping || !shouldRestart(policy, status) || restarts >= unitRestartsMax) return;
       timer = setTimeout(() => {
         restarts++;
@@ -68,4 +70,12 @@ export function shouldRestart(policy: string, status: number | string): boolean 
   if (policy === "always") return true;
   if (policy !== "on-failure") return false;
   return typeof status === "number" ? status !== 0 : !cleanSignals.has(status);
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL"); // the child leads its own group (startSupervised: detached)
+  } catch {
+    // the group is already empty
+  }
 }
