@@ -5,12 +5,18 @@ import { loadFwWatcherConfig } from "./config.js";
 import { Firewall } from "./firewall.js";
 import { runOneShot } from "./modes.js";
 import { commandRunner } from "./nft/runner.js";
+import { notApplicableHere } from "./platform.js";
 import { startFwWatcherService } from "./service.js";
 
 const log = pino({ name: "fw-watcher" });
 const { mode, json, help } = parseInvocationOrExit(process.argv.slice(2));
 if (help) {
   process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+const notApplicable = notApplicableHere(process.platform);
+if (notApplicable !== undefined) {
+  process.stdout.write(`potluck-fw-watcher: ${notApplicable}\n`);
   process.exit(0);
 }
 const config = loadConfigOrExit("potluck-fw-watcher", () => loadFwWatcherConfig());
