@@ -35,7 +35,9 @@ export async function serviceStates(plan: ServicePlan, ops: SystemOps, uid: numb
         running: props.ActiveState === "active",
         detail: installed
           ? `${props.ActiveState}/${props.SubState}, ${props.UnitFileState ?? "?"}`
-          : `not installed (${props.LoadState ?? r.stderr.trim()})`,
+          : props.LoadState !== undefined
+            ? `not installed (${props.LoadState})`
+            : `unknown: ${ctl.join(" ")} failed: ${r.stderr.trim().split("\n")[0] ?? ""}`,
         logs: `journalctl ${plan.scope === "user" ? "--user-unit" : "-u"} ${spec.name}`,
       });
     } else if (plan.os === "darwin") {
