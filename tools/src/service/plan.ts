@@ -100,7 +100,7 @@ export function planServices(host: ServiceHost, options: PlanOptions): ServicePl
         argv: bin(ServiceNames.coordinator),
         node: true,
         needsRoot: false,
-        after: [`${ServiceNames.nats}.service`],
+        after: [`${ServiceNames.nats}.service`, "postgresql.service"],
       },
       {
         key: "ledger",
@@ -109,7 +109,7 @@ export function planServices(host: ServiceHost, options: PlanOptions): ServicePl
         argv: bin(ServiceNames.ledger),
         node: true,
         needsRoot: false,
-        after: [`${ServiceNames.nats}.service`],
+        after: [`${ServiceNames.nats}.service`, "postgresql.service"],
       },
     );
     const natsServer = host.which(os === "win32" ? "nats-server.exe" : "nats-server");

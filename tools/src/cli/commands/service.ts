@@ -60,7 +60,11 @@ export async function runService(
   }
   const steps =
     action === "install"
-      ? installSteps(plan, { uid: host.uid, user: host.env.USER, winsw: flags.get("winsw") })
+      ? installSteps(plan, {
+          uid: host.uid,
+          user: host.env.USER,
+          winsw: flags.get("winsw") ?? host.which("WinSW-x64.exe"),
+        })
       : uninstallSteps(plan, { uid: host.uid });
   const skipped = plan.skipped.map((s) => `skipped ${s.name}: ${s.reason}\n`).join("");
   if (flags.has("dry-run")) {
