@@ -64,7 +64,7 @@ describe("a generated unit under a supervisor that honours Restart= and RestartS
     expect(unit.current().child.pid).not.toBe(first.child.pid);
     // RestartSec=5 honoured: not back before the delay.
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(5000);
-  });
+  }, 180_000); // two sidecar starts (tiny model probe-loaded each time) on a loaded 2-core machine
 
   it("restarts per systemd's table: on-failure skips a clean exit and SIGTERM", () => {
     expect(shouldRestart("on-failure", "SIGKILL")).toBe(true);
