@@ -1,12 +1,10 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { DEFAULT_SUBJECT_ROOT, Defaults, OwnerName } from "@potluck/protocol";
-import { ConfigFields, parseConfig } from "@potluck/service";
+import { ConfigFields, parseConfig, platformDataDir } from "@potluck/service";
 import { z } from "zod";
 
 /** Every coordinator setting and its default, in one block. */
 export const CoordinatorConfigSchema = z.object({
-  POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
+  POTLUCK_DATA_DIR: z.string().min(1).default(platformDataDir()),
   POTLUCK_COORDINATOR_PORT: ConfigFields.port(Defaults.coordinatorPort),
   POTLUCK_NATS_URL: ConfigFields.url(["nats", "tls"]).default(Defaults.natsUrl),
   /** Subject root on NATS; lets several meshes (or test runs) share one server. */

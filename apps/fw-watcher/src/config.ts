@@ -1,12 +1,11 @@
-import { homedir, hostname } from "node:os";
-import { join } from "node:path";
+import { hostname } from "node:os";
 import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName } from "@potluck/protocol";
-import { ConfigFields, parseConfig } from "@potluck/service";
+import { ConfigFields, parseConfig, platformDataDir } from "@potluck/service";
 import { z } from "zod";
 
 /** Every fwWatcher setting and its default, in one block. */
 export const FwWatcherConfigSchema = z.object({
-  POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
+  POTLUCK_DATA_DIR: z.string().min(1).default(platformDataDir()),
   /** Loopback status port; 0 picks a free one (tests), and the "listening" log line names it. */
   POTLUCK_FW_PORT: z.coerce
     .number()

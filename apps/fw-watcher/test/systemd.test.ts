@@ -29,12 +29,12 @@ function section(name: string): Array<[string, string]> {
 }
 
 describe("systemd unit", () => {
-  it("runs --watch as Type=exec, uninstalls on stop and always restarts", () => {
+  it("runs --watch as Type=exec, uninstalls on stop and restarts on failure", () => {
     const service = new Map(section("Service"));
     expect(service.get("Type")).toBe("exec");
-    expect(service.get("ExecStart")).toMatch(/\/potluck-fw-watcher --watch$/);
-    expect(service.get("ExecStop")).toMatch(/\/potluck-fw-watcher --uninstall$/);
-    expect(service.get("Restart")).toBe("always");
+    expect(service.get("ExecStart")).toMatch(/potluck-fw-watcher --watch$/);
+    expect(service.get("ExecStop")).toMatch(/potluck-fw-watcher --uninstall$/);
+    expect(service.get("Restart")).toBe("on-failure");
     expect(service.get("CapabilityBoundingSet")).toBe("CAP_NET_ADMIN");
     expect(new Map(section("Install")).get("WantedBy")).toBe("multi-user.target");
   });

@@ -1,7 +1,5 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { DEFAULT_SUBJECT_ROOT, Defaults } from "@potluck/protocol";
-import { ConfigFields, parseConfig } from "@potluck/service";
+import { ConfigFields, parseConfig, platformDataDir } from "@potluck/service";
 import { z } from "zod";
 
 const seconds = (fallback: number) =>
@@ -14,7 +12,7 @@ const seconds = (fallback: number) =>
 
 /** Every ledger setting and its default, in one block. */
 export const LedgerConfigSchema = z.object({
-  POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
+  POTLUCK_DATA_DIR: z.string().min(1).default(platformDataDir()),
   /** 0 picks any free port (tests run several ledgers side by side). */
   POTLUCK_LEDGER_PORT: z.coerce
     .number()

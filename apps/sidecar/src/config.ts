@@ -1,13 +1,12 @@
-import { availableParallelism, homedir, hostname } from "node:os";
-import { join } from "node:path";
+import { availableParallelism, hostname } from "node:os";
 import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName, machineNameFromHost, OwnerName } from "@potluck/protocol";
-import { ConfigFields, parseConfig } from "@potluck/service";
+import { ConfigFields, parseConfig, platformDataDir } from "@potluck/service";
 import { z } from "zod";
 import type { CpuPinSetting } from "./cpu-pin.js";
 
 /** Every sidecar setting and its default, in one block. */
 export const SidecarConfigSchema = z.object({
-  POTLUCK_DATA_DIR: z.string().min(1).default(join(homedir(), ".potluck")),
+  POTLUCK_DATA_DIR: z.string().min(1).default(platformDataDir()),
   POTLUCK_MACHINE: MachineName.default(machineNameFromHost(hostname())),
   POTLUCK_OWNER: OwnerName.default("home"),
   POTLUCK_PORT: ConfigFields.port(Defaults.sidecarPort),

@@ -11,6 +11,7 @@ import type { Details } from "./detail.js";
 import { fixContext, type LayerProbe, type Learned, type Outcome, type Probes, type Run } from "./layer-probes/run.js";
 import { ProbeTable } from "./layer-probes/table.js";
 import { buildRegistry } from "./layers.js";
+import { firewallNotApplicable } from "./platform.js";
 import { DiagnosticsLimits, type DiagnosticsBudget } from "./limits.js";
 import { systemClock, type Clock } from "./probes.js";
 import { VisibilityTracker } from "./visibility.js";
@@ -33,6 +34,8 @@ export interface DiagnosticsOptions {
   relays?: readonly string[];
   /** A successful first token is reused this long unless the caller forces a fresh check. */
   firstTokenReuseMs?: number;
+  /** The OS this runs on (default: this process's); the fw-watcher is consulted on Linux only. */
+  platform?: NodeJS.Platform;
 }
 
 export interface CheckOptions {
@@ -64,12 +67,20 @@ export class Diagnostics {
   readonly #cache = new Map<string, Cached>();
   readonly #firstTokens = new Map<string, { at: number; servedBy: string }>();
 
+  /** Why the fw-watcher is not consulted on this OS, or undefined on Linux. */
+  readonly #firewallNotApplicable: string | undefined;
+  /** The probes runs use: without the fw-watcher where it is not applicable. */
+  readonly #io: Probes;
+
   constructor(private readonly options: DiagnosticsOptions) {
     this.registry = options.registry ?? buildRegistry();
     this.#probes = new ProbeTable(this.registry, options.layerProbes);
     this.#clock = options.clock ?? systemClock;
     this.#limits = { ...DiagnosticsLimits, ...options.limits };
     this.#visibility = new VisibilityTracker(this.#limits.cacheEntriesMax);
+    this.#firewallNotApplicable = firewallNotApplicable(options.platform ?? process.platform);
+    const { firewall: _unused, ...withoutFirewall } = options.probes;
+    this.#io = this.#firewallNotApplicable === undefined ? options.probes : withoutFirewall;
   }
 
   /** The path from this machine to `peer` (this machine's own name checks the local path). */
@@ -102,7 +113,8 @@ export class Diagnostics {
 
   /** Applies an offered fix. Callers must have asked the person first; the route requires `consent: true`. */
   async applyFix(action: FixAction): Promise<DiagnosticsFixResult> {
-    const firewall = this.options.probes.firewall;
+    if (this.#firewallNotApplicable !== undefined) return { action, ok: false, message: this.#firewallNotApplicable };
+    const firewall = this.#io.firewall;
     if (firewall === undefined)
       return {
         action,
@@ -230,7 +242,7 @@ export class Diagnostics {
       self,
       clock: this.#clock,
       limits: this.#limits,
-      probes: this.options.probes,
+      probes: this.#io,
       relays: new Set(this.options.relays ?? []),
       visibleAt,
       ...(options.model === undefined ? {} : { requestedModel: options.model }),

@@ -28,3 +28,4 @@ export { renderReport } from "./render.js";
 export { parseWgDump, wgTunnelReader } from "./wg.js";
 export { natsPeerFirewallSource, type NatsPeerFirewall, type NatsPeerFirewallOptions } from "./nats-firewall.js";
 export { isOnLink, tcpUnderlayProbe } from "./underlay.js";
+export { firewallNotApplicable } from "./platform.js";

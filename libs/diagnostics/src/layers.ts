@@ -1,4 +1,4 @@
-import { Defaults } from "@potluck/protocol";
+import { Defaults, ServiceNames } from "@potluck/protocol";
 import { CheckRegistry, defineCheck, type Check, type FixContext } from "./checks.js";
 import type { DetailKey } from "./detail.js";
 import { DiagnosticsLimits, TimeToVisibleMs } from "./limits.js";
@@ -35,7 +35,7 @@ export type Failure = (typeof Failure)[keyof typeof Failure];
 
 const d = (ctx: FixContext, key: DetailKey, fallback = "?") => ctx.detail[key] ?? fallback;
 const startSidecarOn = (machine: string) =>
-  `start the sidecar on ${machine}: potluck up (or: systemctl start potluck-sidecar)`;
+  `start the sidecar on ${machine}: potluck up (or: systemctl start ${ServiceNames.sidecar})`;
 const joinCommand = (ctx: FixContext) =>
   `potluck join ${ctx.coordinatorUrl ?? "COORDINATOR_URL"} TOKEN (make a TOKEN with: potluck token create)`;
 /** The three scoped rules of field note 1: holes for the mesh interface, never a flush or a policy change. */
@@ -60,11 +60,11 @@ function remoteFirewallFix(ctx: FixContext): string {
   }
   if (ctx.detail.peerWatcher === "missing") {
     const error = ctx.detail.peerWatcherError
-      ? `; its last reapply failed: ${ctx.detail.peerWatcherError} (see journalctl -u potluck-fw-watcher on ${peer})`
+      ? `; its last reapply failed: ${ctx.detail.peerWatcherError} (see journalctl -u ${ServiceNames.fwWatcher} on ${peer})`
       : "";
-    return `on ${peer}, whose fw-watcher reports the ${ctx.interfaceName} accept rules missing${error}: reapply them there with ${install}, or restart its watcher (sudo systemctl restart potluck-fw-watcher); ${killswitch}`;
+    return `on ${peer}, whose fw-watcher reports the ${ctx.interfaceName} accept rules missing${error}: reapply them there with ${install}, or restart its watcher (sudo systemctl restart ${ServiceNames.fwWatcher}); ${killswitch}`;
   }
-  return `on ${peer} (its firewall drops the mesh; no fw-watcher status from ${peer} is known here): ${install}; keep it repaired across VPN reconnects by running the fw-watcher there: sudo systemctl enable --now potluck-fw-watcher; ${killswitch}`;
+  return `on ${peer} (its firewall drops the mesh; no fw-watcher status from ${peer} is known here): ${install}; keep it repaired across VPN reconnects by running the fw-watcher there: sudo systemctl enable --now ${ServiceNames.fwWatcher}; ${killswitch}`;
 }
 
 export const localSidecarCheck = defineCheck({
@@ -82,7 +82,7 @@ export const localSidecarCheck = defineCheck({
     [Failure.sidecarUnresponsive]: {
       message: (ctx) => `the sidecar on ${ctx.from} does not answer: ${d(ctx, "error")}`,
       fix: (ctx) =>
-        `restart the sidecar on ${ctx.from}: systemctl restart potluck-sidecar (or stop and rerun potluck up)`,
+        `restart the sidecar on ${ctx.from}: systemctl restart ${ServiceNames.sidecar} (or stop and rerun potluck up)`,
     },
   },
   detailKeys: ["health", "error"],
@@ -155,7 +155,7 @@ export const tunnelCheck = defineCheck({
       message: (ctx) =>
         `${ctx.interfaceName} on ${ctx.from} has no peer with ${ctx.peer}'s roster key ${d(ctx, "rosterKey")}`,
       fix: (ctx) =>
-        `refresh ${ctx.from}'s mesh from the roster: restart its sidecar (systemctl restart potluck-sidecar) or rejoin; check with: wg show ${ctx.interfaceName} peers`,
+        `refresh ${ctx.from}'s mesh from the roster: restart its sidecar (systemctl restart ${ServiceNames.sidecar}) or rejoin; check with: wg show ${ctx.interfaceName} peers`,
     },
     [Failure.noHandshake]: {
       message: (ctx) =>
@@ -241,7 +241,7 @@ export const dataPlaneCheck = defineCheck({
     },
     [Failure.peerError]: {
       message: (ctx) => `the peer sidecar answered with an error: ${d(ctx, "error")}`,
-      fix: (ctx) => `check the sidecar log on ${ctx.peer}: journalctl -u potluck-sidecar`,
+      fix: (ctx) => `check the sidecar log on ${ctx.peer}: journalctl -u ${ServiceNames.sidecar}`,
     },
   },
   detailKeys: [
@@ -273,7 +273,7 @@ export const capabilitiesCheck = defineCheck({
     [Failure.badResponse]: {
       message: (ctx) => `GET /peer/capabilities failed: ${d(ctx, "error")}`,
       fix: (ctx) =>
-        `update and restart the sidecar on ${ctx.peer} so both sides speak the same protocol; its log: journalctl -u potluck-sidecar`,
+        `update and restart the sidecar on ${ctx.peer} so both sides speak the same protocol; its log: journalctl -u ${ServiceNames.sidecar}`,
     },
   },
   detailKeys: ["error", "models"],
@@ -297,7 +297,7 @@ export const modelRuntimeCheck = defineCheck({
       message: (ctx) =>
         `model runtime failed: ${ctx.model} did not load on ${ctx.peer}: ${d(ctx, "reason", "no reason given")}`,
       fix: (ctx) =>
-        `fix the runtime on ${ctx.peer} (the model file in POTLUCK_MODELS, GPU drivers and libraries), then restart it: systemctl restart potluck-sidecar`,
+        `fix the runtime on ${ctx.peer} (the model file in POTLUCK_MODELS, GPU drivers and libraries), then restart it: systemctl restart ${ServiceNames.sidecar}`,
     },
     [Failure.noModel]: {
       message: (ctx) =>
@@ -323,7 +323,7 @@ export const firstTokenCheck = defineCheck({
     [Failure.generationFailed]: {
       message: (ctx) => `generation on ${ctx.peer} failed: ${d(ctx, "error")}`,
       fix: (ctx) =>
-        `check the runtime on ${ctx.peer}: journalctl -u potluck-sidecar; restart it with systemctl restart potluck-sidecar`,
+        `check the runtime on ${ctx.peer}: journalctl -u ${ServiceNames.sidecar}; restart it with systemctl restart ${ServiceNames.sidecar}`,
     },
     [Failure.generationTimeout]: {
       message: (ctx) => `no token from ${ctx.peer} within ${DiagnosticsLimits.firstTokenTimeoutMs / 1000} s`,

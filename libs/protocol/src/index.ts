@@ -13,3 +13,4 @@ export * from "./validation.js";
 export * from "./flat-check.js";
 export * from "./nats-url.js";
 export * from "./ollama.js";
+export * from "./service-names.js";

@@ -10,6 +10,7 @@ export {
   type ConfigFlagOptions,
 } from "./config.js";
 export { jsonErrors } from "./errors.js";
+export { platformDataDir, resolveDataDir, type DataDirContext } from "./data-dir.js";
 export { drainOnSignal } from "./lifecycle.js";
 export { messageOf, silentLogger, type LogFn, type Logger } from "./logger.js";
 export { scrapedCounter } from "./metrics.js";

@@ -1,8 +1,8 @@
 import type { Logger } from "./logger.js";
 
 /**
- * Graceful shutdown for every service: on SIGTERM or SIGINT stop accepting, let in-flight work
- * finish for at most `drainMsMax`, then exit. A second signal exits at once.
+ * Graceful shutdown for every service: on SIGTERM, SIGINT or SIGBREAK (Windows) stop accepting,
+ * let in-flight work finish for at most `drainMsMax`, then exit. A second signal exits at once.
  */
 export function drainOnSignal(options: {
   /** What to close, or the things to close one after another (the server first, then the service). */
@@ -37,7 +37,10 @@ export function drainOnSignal(options: {
     );
   };
   process.on("SIGTERM", stop);
+  // Windows has no SIGTERM: a console Ctrl+C (what WinSW sends to stop a service) arrives as
+  // SIGINT and Ctrl+Break as SIGBREAK; elsewhere SIGBREAK is never delivered, so listening is harmless.
   process.on("SIGINT", stop);
+  process.on("SIGBREAK", stop);
 }
 
 function inOrder(closables: readonly { close(): Promise<void> }[]): () => Promise<void> {

@@ -44,3 +44,29 @@ describe("drainOnSignal", () => {
     expect(code).toBe(1);
   }, 30_000);
 });
+
+describe("drainOnSignal on Windows' signals", () => {
+  it("drains on SIGBREAK (Ctrl+Break) as on SIGTERM", async () => {
+    // Linux cannot send SIGBREAK; emitting the event is what Node does when Windows delivers it.
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `import { drainOnSignal } from ${JSON.stringify(lifecycle)};
+         drainOnSignal({ log: (line) => console.log(line), close: async () => console.log("closed") });
+         setInterval(() => undefined, 1000);
+         process.emit("SIGBREAK", "SIGBREAK");`,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    child.stdout.on("data", (data: Buffer) => (out += data.toString()));
+    child.stderr.on("data", (data: Buffer) => (out += data.toString()));
+    const code = await new Promise((resolve) => child.on("exit", resolve));
+    expect(out).toMatch(/SIGBREAK received; draining \(at most 10000 ms\)\nclosed\n/);
+    expect(code).toBe(0);
+  }, 30_000);
+});

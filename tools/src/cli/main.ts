@@ -13,6 +13,7 @@ import { peersCommand } from "./commands/peers.js";
 import { tokenCommand } from "./commands/token.js";
 import { ledgerCommand } from "./commands/ledger.js";
 import { mcpCommand } from "./commands/mcp.js";
+import { serviceCommand } from "./commands/service.js";
 
 /** Every subcommand; later issues add theirs here (doctor, join, ask, memory, ledger, lab…). */
 const commands: Command[] = [
@@ -27,6 +28,7 @@ const commands: Command[] = [
   peersCommand,
   ledgerCommand,
   mcpCommand,
+  serviceCommand,
 ];
 
 const usage = `potluck: your own machines as one private AI system

@@ -1,6 +1,5 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { resolveDataDir } from "@potluck/service";
 import { verifyProofBundle } from "@potluck/ledger-proof";
 import { Defaults } from "@potluck/protocol";
 import { CliError, type Command } from "../command.js";
@@ -62,7 +61,7 @@ export const ledgerCommand: Command = {
 };
 
 async function verify(flags: Map<string, string>, witnessKeys: string[]): Promise<number> {
-  const dataDir = process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
+  const dataDir = resolveDataDir(undefined);
   // Loaded here, not at the top: the ledger brings its database drivers, which every other
   // `potluck` command would otherwise pay for at start-up.
   const { verifyLedgerDatabase } = await import("@potluck/ledger");

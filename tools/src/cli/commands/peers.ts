@@ -1,5 +1,4 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { resolveDataDir } from "@potluck/service";
 import type { RosterEntry } from "@potluck/protocol";
 import { coordinatorClient, CoordinatorError, latestHandshakes, readMeshState, runCommand } from "@potluck/mesh";
 import { CliError, type Command } from "../command.js";
@@ -17,7 +16,7 @@ export const peersCommand: Command = {
   usage,
   flags: { strings: ["coordinator", "data-dir"], booleans: ["json"], positionals: false },
   async run(_argv, { flags }) {
-    const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
+    const dataDir = resolveDataDir(flags.get("data-dir"));
     const state = readMeshState(dataDir);
     const url = flags.get("coordinator") ?? state?.coordinatorUrl ?? process.env.POTLUCK_COORDINATOR_URL;
     if (url === undefined)

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
+import { resolveDataDir } from "@potluck/service";
 import { Defaults } from "@potluck/protocol";
 import { coordinatorClient, CoordinatorError } from "@potluck/mesh";
 import { CliError, type Command } from "../command.js";
@@ -24,7 +24,7 @@ export const tokenCommand: Command = {
   async run(_argv, { flags, positionals }) {
     if (positionals[0] !== "create" || positionals.length !== 1)
       throw new CliError(`expected "potluck token create"; see potluck token --help`, 2);
-    const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
+    const dataDir = resolveDataDir(flags.get("data-dir"));
     const url =
       flags.get("coordinator") ??
       process.env.POTLUCK_COORDINATOR_URL ??

@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { homedir, platform } from "node:os";
+import { platform } from "node:os";
 import { join } from "node:path";
+import { resolveDataDir } from "@potluck/service";
 import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol";
 import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
@@ -32,7 +33,7 @@ export const upCommand: Command = {
   usage,
   flags: { strings: ["data-dir", "port"], booleans: ["no-fw-watcher", "hub"], positionals: false },
   async run(_argv, { flags }) {
-    const dataDir = flags.get("data-dir") ?? process.env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck");
+    const dataDir = resolveDataDir(flags.get("data-dir"));
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const env: NodeJS.ProcessEnv = { ...process.env, POTLUCK_DATA_DIR: dataDir };
     if (flags.has("port")) env.POTLUCK_PORT = flags.get("port");
