@@ -8,6 +8,10 @@ import type { PeerDirectory } from "./peer/directory.js";
 import { peerSignature } from "./peer/signature.js";
 import type { ReplayCache } from "@potluck/peer";
 import { openAiRoutes } from "./routes/openai.js";
+import { SidecarMetrics } from "./metrics.js";
+import { pulledModelRoutes } from "./models/routes.js";
+import type { PulledModels } from "./models/puller.js";
+import { modelsListRoutes, type CapabilitiesClient } from "./routes/models-list.js";
 import { peerRoutes } from "./routes/peer.js";
 import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 import { dashboardRoutes } from "./dashboard/routes.js";
@@ -40,6 +44,12 @@ export interface SidecarDeps {
   diagnostics?: DiagnosticsService;
   /** /memory* (loopback) and POST /peer/memory/search (signed, opt-in); see memory/routes.ts. */
   memoryApi?: Omit<MemoryRouteDeps, "machine">;
+  /** GET /metrics (loopback); absent: a registry of the app's own. */
+  metrics?: SidecarMetrics;
+  /** Peers' capabilities for the household's GET /v1/models; absent: this machine's models only. */
+  peerCapabilities?: CapabilitiesClient;
+  /** POST /v1/potluck/models/pull, GET …/pulled, DELETE …/:id (loopback). */
+  pulls?: PulledModels;
 }
 
 /**
@@ -48,6 +58,8 @@ export interface SidecarDeps {
  */
 export function buildSidecarApp(deps: SidecarDeps) {
   const capabilities = () => capabilitiesOf(deps);
+  const metrics = deps.metrics ?? new SidecarMetrics(deps.engine);
+  const router = metrics.instrumentRouter(deps.router);
   // One verifier for every /peer/* route (memory search and diagnostics mount it too).
   const peerAuth = peerSignature({
     self: deps.machine,
@@ -70,9 +82,15 @@ export function buildSidecarApp(deps: SidecarDeps) {
       };
       return c.json(body);
     })
-    .route("/", openAiRoutes(deps))
+    .get("/metrics", async (c) =>
+      c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
+    )
+    // Before the OpenAI routes: its GET /v1/models (the household's) answers first.
+    .route("/", modelsListRoutes({ ...deps, ...(deps.peerCapabilities ? { client: deps.peerCapabilities } : {}) }))
+    .route("/", openAiRoutes({ ...deps, router }))
     .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
+  if (deps.pulls !== undefined) app.route("/", pulledModelRoutes(deps.pulls));
   if (deps.memoryApi !== undefined)
     app
       .route("/", memoryRoutes({ ...deps.memoryApi, machine: deps.machine }))

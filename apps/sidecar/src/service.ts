@@ -21,6 +21,9 @@ import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
 import { diagnoseWith } from "./routing/diagnose.js";
 import { Router } from "./routing/router.js";
 import type { UsagePublisher } from "./usage/publisher.js";
+import { SidecarMetrics } from "./metrics.js";
+import { pulledDir } from "./models/manifest.js";
+import { PulledModels } from "./models/puller.js";
 
 /**
  * What tests and benches may put in place of the real thing. The service closes only what it
@@ -81,7 +84,12 @@ export async function startSidecarService(
   const info = (message: string) => log.info(message);
   const machine = config.POTLUCK_MACHINE;
   const owner = config.POTLUCK_OWNER;
-  const sources = overrides.models ?? modelSources(config);
+  const pulledDeps = { dir: pulledDir(config.POTLUCK_DATA_DIR) };
+  // What `potluck models pull` downloaded loads with the rest (overrides.models replaces both).
+  const sources = overrides.models ?? [
+    ...modelSources(config),
+    ...new PulledModels({ ...pulledDeps, engine: noEngine }).sources(),
+  ];
   const identity = overrides.identity ?? loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
   await pinForModels({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, log });
   // One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
@@ -91,6 +99,8 @@ export async function startSidecarService(
   // One peer client for every /peer/* call: routing, diagnostics and fleet memory search.
   const peerClient = new PeerClient({ sign: identity.sign });
   const engine = overrides.engine ?? (await llamaEngine(config));
+  const metrics = new SidecarMetrics(engine);
+  const meteredPeers = metrics.instrumentPeerClient(peerClient);
   let warm = false;
   const parts = new NatsParts({
     heartbeat: config.POTLUCK_COORDINATOR_URL !== undefined,
@@ -132,7 +142,7 @@ export async function startSidecarService(
     owner,
     engine,
     directory,
-    client: peerClient,
+    client: meteredPeers,
     usage,
     log: info,
     headStart: config.POTLUCK_HEAD_START,
@@ -152,6 +162,9 @@ export async function startSidecarService(
     directory,
     replay: overrides.replay ?? new ReplayCache(),
     usage,
+    metrics,
+    peerCapabilities: meteredPeers,
+    pulls: new PulledModels({ ...pulledDeps, engine }),
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
@@ -272,5 +285,8 @@ async function loadModels(
       );
   });
 }
+
+/** Listing the pulled models' sources needs no engine. */
+const noEngine = { load: async () => undefined, unload: async () => undefined, state: () => undefined };
 
 const silentLog: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
