@@ -60,6 +60,10 @@ describe("pullModel", () => {
     const gets = server.requests.length;
     expect((await pullModel(`${server.url}/files/small-model.gguf`, { dir })).already).toBe(true);
     expect(server.requests.length).toBe(gets);
+    // …unless the checksum asked for is not the one it has.
+    await expect(
+      pullModel(`${server.url}/files/small-model.gguf`, { dir, sha256: "cd".repeat(32) }),
+    ).rejects.toMatchObject({ code: "checksum_mismatch", field: "sha256" });
   });
 
   it("verifies --sha256, and a wrong one is refused with nothing left behind", async () => {

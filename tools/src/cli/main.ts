@@ -5,6 +5,7 @@ import { CliError, parseCommandFlags, type Command, type FlagSpec } from "./comm
 import { upCommand } from "./commands/up.js";
 import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
+import { modelsCommand } from "./commands/models.js";
 import { askCommand } from "./commands/ask.js";
 import { labCommand } from "./commands/lab.js";
 import { doctorCommand } from "./commands/doctor.js";
@@ -17,6 +18,7 @@ import { ledgerCommand } from "./commands/ledger.js";
 const commands: Command[] = [
   upCommand,
   modelCommand,
+  modelsCommand,
   askCommand,
   labCommand,
   memoryCommand,

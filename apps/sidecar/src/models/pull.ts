@@ -77,7 +77,7 @@ export async function pullModel(ref: string, options: PullOptions): Promise<Pull
     );
   const manifest = new PulledManifest(options.dir);
   const known = manifest.get(target.id);
-  if (known !== undefined) return sameOrClash(known, target, options.dir);
+  if (known !== undefined) return sameOrClash(known, target, options.dir, expected);
   if (existsSync(join(options.dir, target.fileName)))
     throw new PullError(
       409,
@@ -138,14 +138,29 @@ function parseTarget(ref: string): PullTarget {
   }
 }
 
-function sameOrClash(known: PulledModel, target: PullTarget, dir: string): PulledFile {
+/** A model already pulled: the same one again is done, unless the checksum asked for is not its own. */
+async function sameOrClash(
+  known: PulledModel,
+  target: PullTarget,
+  dir: string,
+  expected: string | undefined,
+): Promise<PulledFile> {
   if (known.ref !== target.ref)
     throw new PullError(
       409,
       "model_exists",
       `model ${known.id} was pulled from ${known.ref}; remove it first (potluck models rm ${known.id})`,
     );
-  return { ...known, path: join(dir, known.files[0]!), already: true };
+  const path = join(dir, known.files[0]!);
+  const actual = expected === undefined ? undefined : (known.sha256 ?? (await sha256File(path)));
+  if (actual !== undefined && actual !== expected)
+    throw new PullError(
+      400,
+      "checksum_mismatch",
+      `${known.id} is already pulled and its SHA-256 is ${actual}, not ${expected}; remove it first to pull it again`,
+      "sha256",
+    );
+  return { ...known, path, already: true };
 }
 
 /**
