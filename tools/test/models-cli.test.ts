@@ -126,7 +126,7 @@ describe("potluck models", () => {
     expect(missing.stderr).toContain("no machine in the household has a model called");
   });
 
-  it("pull downloads into Potluck's folder with plain progress lines off a terminal, and rm removes only that", async () => {
+  it("pull downloads into Potluck's folder (plain progress off a terminal); rm removes only that", async () => {
     const pulled = await potluck("models", "pull", `${fileUrl}/m/cli-pulled.gguf`, "--url", beta.url);
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(pulled.stdout).toMatch(/downloading .*: 100% /);

@@ -88,7 +88,7 @@ export function buildSidecarApp(deps: SidecarDeps) {
     // Before the OpenAI routes: its GET /v1/models (the household's) answers first.
     .route("/", modelsListRoutes({ ...deps, ...(deps.peerCapabilities ? { client: deps.peerCapabilities } : {}) }))
     .route("/", openAiRoutes({ ...deps, router }))
-    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
+    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth, metrics }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
   if (deps.pulls !== undefined) app.route("/", pulledModelRoutes(deps.pulls));
   if (deps.memoryApi !== undefined)

@@ -5,7 +5,8 @@ import type { InferenceEngine } from "./inference/engine.js";
 import type { CapabilitiesClient } from "./routes/models-list.js";
 import type { PlannedRoute, Router, RouterPeerClient } from "./routing/router.js";
 
-type RouteKind = PlannedRoute["choice"]["kind"];
+/** How a reply was served: here, by an own machine, by a trusted peer; or here for another machine. */
+type RouteKind = PlannedRoute["choice"]["kind"] | "for_peer";
 
 /** The peer calls routing and the household list make (libs/peer's `PeerClient` is one). */
 export type MeteredPeerClient = RouterPeerClient & CapabilitiesClient;
@@ -110,7 +111,7 @@ export class SidecarMetrics {
           get choice() {
             return route.choice;
           },
-          run: (job) => this.observe(route, route.run(job)),
+          run: (job) => this.observe(() => route.choice.kind, route.run(job)),
         };
       },
     };
@@ -144,7 +145,12 @@ export class SidecarMetrics {
     this.peerErrors.inc({ layer });
   }
 
-  private async *observe(route: PlannedRoute, chunks: AsyncGenerator<InferStreamChunk>) {
+  /**
+   * Observes one reply's stream: time to its first token, its rate after that, its outcome.
+   * `kind` is read when needed: a route's choice changes when it fails over before the first token.
+   */
+  async *observe(kind: RouteKind | (() => RouteKind), chunks: AsyncGenerator<InferStreamChunk>) {
+    const kindNow = () => (typeof kind === "function" ? kind() : kind);
     const started = performance.now();
     let firstAt: number | undefined;
     let outcome = "aborted";
@@ -155,11 +161,11 @@ export class SidecarMetrics {
           firstAt = performance.now();
           this.waiting--;
           this.running++;
-          this.firstToken.observe({ route: route.choice.kind }, (firstAt - started) / 1000);
+          this.firstToken.observe({ route: kindNow() }, (firstAt - started) / 1000);
         }
         if (chunk.type === "done") {
           outcome = "ok";
-          this.finished(route.choice.kind, chunk, firstAt);
+          this.finished(kindNow(), chunk, firstAt);
         } else if (chunk.type === "error") outcome = "error";
         yield chunk;
       }
@@ -169,7 +175,7 @@ export class SidecarMetrics {
     } finally {
       if (firstAt === undefined) this.waiting--;
       else this.running--;
-      this.requests.inc({ route: route.choice.kind, outcome });
+      this.requests.inc({ route: kindNow(), outcome });
     }
   }
 

@@ -64,7 +64,7 @@ afterAll(async () => {
 });
 
 describe("the household's GET /v1/models", () => {
-  it("lists another machine's model with where it lives and its state; a machine that is down is listed as unreachable", async () => {
+  it("lists another machine's model, where it lives and its state; a machine that is down as unreachable", async () => {
     const res = await fetch(`${mac.url}/v1/models`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as ListBody;
@@ -105,8 +105,10 @@ describe("the household's GET /v1/models", () => {
     // Ghost's probe failed while routing: counted by the layer that failed.
     expect(text).toMatch(/potluck_sidecar_peer_errors_total\{layer="[a-z-]+"\} [1-9]/);
     expect(text).toMatch(/potluck_sidecar_queue_depth 0/);
-    // Linux served it locally for a peer: its own router saw nothing, and it has one model ready.
+    // Linux ran it for mac: counted there as served for a peer, beside its one ready model.
     const linuxText = await (await fetch(`${linux.url}/metrics`)).text();
+    expect(linuxText).toMatch(/potluck_sidecar_requests_total\{route="for_peer",outcome="ok"\} 1/);
+    expect(linuxText).toMatch(/potluck_sidecar_time_to_first_token_seconds_count\{route="for_peer"\} 1/);
     expect(linuxText).toMatch(/potluck_sidecar_models\{state="ready"\} 1/);
   });
 

@@ -64,7 +64,8 @@ export async function call(base: string, path: string, init: RequestInit = {}, t
   const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs), ...init }).catch(
     (error: unknown) => {
       throw new CliError(
-        `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`,
+        `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} ` +
+          "(is it running? potluck up)",
       );
     },
   );

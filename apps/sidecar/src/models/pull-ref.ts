@@ -47,7 +47,8 @@ export function parsePullRef(ref: string): PullTarget {
     const parts = repoPath.split("/");
     if (parts.length < 3 || parts.some((p) => p.length === 0 || p === "." || p === ".."))
       throw new PullRefError(
-        `ref: expected hf:ORG/REPO/FILE.gguf (a file in the repository, e.g. hf:org/model-GGUF/model-Q4_K_M.gguf), got ${JSON.stringify(text)}`,
+        "ref: expected hf:ORG/REPO/FILE.gguf (a file in the repository, e.g. hf:org/model-GGUF/model-Q4_K_M.gguf), " +
+          `got ${JSON.stringify(text)}`,
       );
     path = repoPath;
   } else {

@@ -103,7 +103,8 @@ export async function pullModel(ref: string, options: PullOptions): Promise<Pull
         throw new PullError(
           400,
           "checksum_mismatch",
-          `${target.fileName}: SHA-256 is ${actual}, expected ${stated}${expected === undefined ? " (as the server states)" : ""}; the download was deleted`,
+          `${target.fileName}: SHA-256 is ${actual}, expected ${stated}` +
+            `${expected === undefined ? " (as the server states)" : ""}; the download was deleted`,
           expected === undefined ? "ref" : "sha256",
         );
       }
@@ -172,7 +173,8 @@ function httpUrlOf(target: PullTarget, hfEndpoint = "https://huggingface.co/"): 
   const [repoPath = "", branch = "main"] = target.uri.slice("hf:".length).split("#");
   const [org = "", repo = "", ...path] = repoPath.split("/");
   const base = hfEndpoint.endsWith("/") ? hfEndpoint : `${hfEndpoint}/`;
-  return `${base}${encodeURIComponent(org)}/${encodeURIComponent(repo)}/resolve/${encodeURIComponent(branch)}/${path.map(encodeURIComponent).join("/")}`;
+  const file = path.map(encodeURIComponent).join("/");
+  return `${base}${encodeURIComponent(org)}/${encodeURIComponent(repo)}/resolve/${encodeURIComponent(branch)}/${file}`;
 }
 
 /** The download itself: node-llama-cpp's downloader, watched for stalls and for disk space. */

@@ -90,7 +90,8 @@ export class PulledModels {
             throw new PotluckHttpError(
               502,
               "model_failed",
-              `pulled ${pulled.id} to ${pulled.path}, but it did not load: ${error instanceof Error ? error.message : String(error)}`,
+              `pulled ${pulled.id} to ${pulled.path}, but it did not load: ` +
+                (error instanceof Error ? error.message : String(error)),
             );
           });
       return pulled;

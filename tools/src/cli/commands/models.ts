@@ -70,7 +70,8 @@ export const modelsCommand: Command = {
         return rm(base, operand("MODEL"));
       default:
         throw new CliError(
-          `expected one of ls, ps, show, pull, rm${sub === undefined ? "" : ` (got "${sub}")`}; see potluck models --help`,
+          `expected one of ls, ps, show, pull, rm${sub === undefined ? "" : ` (got "${sub}")`}; ` +
+            "see potluck models --help",
           2,
         );
     }
@@ -103,7 +104,8 @@ async function ls(base: string, all: boolean, json: boolean): Promise<number> {
   else process.stdout.write(table(rows));
   for (const machine of list.potluck.machines.filter((x) => x.status === "unreachable"))
     process.stdout.write(
-      `${machine.machine}: unreachable at ${machine.error?.layer ?? "?"} (${machine.error?.message ?? "no answer"}); its models are not listed\n`,
+      `${machine.machine}: unreachable at ${machine.error?.layer ?? "?"} ` +
+        `(${machine.error?.message ?? "no answer"}); its models are not listed\n`,
     );
   return 0;
 }
@@ -174,7 +176,8 @@ async function show(base: string, id: string, json: boolean): Promise<number> {
     const runtime =
       r === undefined
         ? ""
-        : ` · ${r.backend}, ${r.gpuLayers} GPU layers, RAM ${formatBytes(r.ramBytes)}, VRAM ${formatBytes(r.vramBytes)}, unloads ${untilUnload(r.expiresAt)}`;
+        : ` · ${r.backend}, ${r.gpuLayers} GPU layers, RAM ${formatBytes(r.ramBytes)}, ` +
+          `VRAM ${formatBytes(r.vramBytes)}, unloads ${untilUnload(r.expiresAt)}`;
     process.stdout.write(
       `  ${at.machine} (${at.relation === "local" ? "here" : at.relation}): ${stateOf(at)}${runtime}\n`,
     );
