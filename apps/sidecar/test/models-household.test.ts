@@ -137,6 +137,14 @@ describe("pulling through the sidecar", () => {
     expect(local.data.map((m) => m.id)).toContain("pulled-tiny");
     const pulled = (await (await fetch(`${mac.url}/v1/potluck/models/pulled`)).json()) as { models: { id: string }[] };
     expect(pulled.models.map((m) => m.id)).toEqual(["pulled-tiny"]);
+    // Another file of the same name is a clash, refused with a status before anything downloads.
+    const clash = await fetch(`${mac.url}/v1/potluck/models/pull`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ref: `${files.url}/elsewhere/pulled-tiny.gguf` }),
+    });
+    expect(clash.status).toBe(409);
+    expect(await clash.json()).toMatchObject({ error: { code: "model_exists" } });
   });
 
   it("removes only what it pulled; anything else is refused with why", async () => {

@@ -87,13 +87,14 @@ export async function pullModel(ref: string, options: PullOptions): Promise<Pull
   const staging = join(options.dir, partialDirName, createHash("sha256").update(target.ref).digest("hex").slice(0, 16));
   mkdirSync(staging, { recursive: true });
   options.onProgress?.({ status: "resolving" });
+  // One endpoint for the checksum question and the download, so both ask the same server.
+  const hfEndpoint = options.hfEndpoint ?? defaultHfEndpoint();
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", onOuterAbort, { once: true });
   try {
-    const stated =
-      expected ?? (target.split ? null : await statedSha256(httpUrlOf(target, options.hfEndpoint), abort.signal));
-    const files = await download(target, staging, options, abort);
+    const stated = expected ?? (target.split ? null : await statedSha256(httpUrlOf(target, hfEndpoint), abort.signal));
+    const files = await download(target, staging, { ...options, hfEndpoint }, abort);
     const first = files[0]!;
     if (stated !== null && stated !== undefined) {
       options.onProgress?.({ status: "verifying" });
@@ -168,7 +169,7 @@ async function sameOrClash(
  * The URL an `hf:` URI stands for, as node-llama-cpp builds it (…/resolve/<branch>/<path>), used
  * only to ask the server for its checksum before the downloader fetches the same URL.
  */
-function httpUrlOf(target: PullTarget, hfEndpoint = "https://huggingface.co/"): string {
+function httpUrlOf(target: PullTarget, hfEndpoint: string): string {
   if (!target.uri.startsWith("hf:")) return target.uri;
   const [repoPath = "", branch = "main"] = target.uri.slice("hf:".length).split("#");
   const [org = "", repo = "", ...path] = repoPath.split("/");
@@ -178,7 +179,12 @@ function httpUrlOf(target: PullTarget, hfEndpoint = "https://huggingface.co/"): 
 }
 
 /** The download itself: node-llama-cpp's downloader, watched for stalls and for disk space. */
-async function download(target: PullTarget, staging: string, options: PullOptions, abort: AbortController) {
+async function download(
+  target: PullTarget,
+  staging: string,
+  options: PullOptions & { hfEndpoint: string },
+  abort: AbortController,
+) {
   const { createModelDownloader } = await import("node-llama-cpp");
   const stallMs = options.stallMs ?? pullStallMsDefault;
   let lastBytes = -1;
@@ -190,7 +196,7 @@ async function download(target: PullTarget, staging: string, options: PullOption
     // The partial file is what an interrupted pull resumes from.
     deleteTempFileOnCancel: false,
     skipExisting: true,
-    ...(options.hfEndpoint === undefined ? {} : { endpoints: { huggingFace: options.hfEndpoint } }),
+    endpoints: { huggingFace: options.hfEndpoint },
     onProgress: ({ totalSize, downloadedSize, averageSpeed, estimatedTimeLeft }) => {
       if (downloadedSize !== lastBytes) {
         lastBytes = downloadedSize;
@@ -236,6 +242,13 @@ async function download(target: PullTarget, staging: string, options: PullOption
     clearInterval(watchdog);
   }
   return downloader.filesInfo.map((f) => f.fileName);
+}
+
+/** node-llama-cpp's own order when no endpoint is given: MODEL_ENDPOINT, HF_ENDPOINT, huggingface.co. */
+function defaultHfEndpoint(): string {
+  for (const value of [process.env.MODEL_ENDPOINT, process.env.HF_ENDPOINT])
+    if (value !== undefined && /^https?:\/\//.test(value)) return value;
+  return "https://huggingface.co/";
 }
 
 function freeBytes(dir: string): number | undefined {

@@ -49,6 +49,7 @@ export function pulledModelRoutes(models: PulledModels) {
         const abort = new AbortController();
         onClientGone(c, () => abort.abort(new Error("client went away")));
         const lines = new Latest<PullLine>();
+        let failure: unknown;
         models
           .pull(body.ref, {
             ...(body.sha256 === undefined ? {} : { sha256: body.sha256 }),
@@ -65,9 +66,17 @@ export function pulledModelRoutes(models: PulledModels) {
                 sha256: done.sha256,
                 already: done.already,
               }),
-            (error: unknown) => lines.finish({ status: "error", error: errorOf(error) }),
+            (error: unknown) => {
+              failure = error;
+              lines.finish({ status: "error", error: errorOf(error) });
+            },
           );
-        return streamResponse(c, lines[Symbol.asyncIterator](), {
+        // A refusal before anything was downloaded (busy, already pulling, a name clash) is an HTTP
+        // status; once the stream has started, a failure is its last line.
+        const stream = lines[Symbol.asyncIterator]();
+        const first = await stream.next();
+        if (first.done !== true && first.value.status === "error" && failure instanceof PotluckHttpError) throw failure;
+        return streamResponse(c, prepend(first, stream), {
           headers: { "content-type": "application/x-ndjson", "cache-control": "no-cache" },
           encode: (line) => `${JSON.stringify(line)}\n`,
           onCancel: () => abort.abort(new Error("client went away")),
@@ -78,6 +87,12 @@ export function pulledModelRoutes(models: PulledModels) {
       const removed = await models.remove(c.req.param("id"));
       return c.json({ removed: removed.id, files: removed.files });
     });
+}
+
+async function* prepend<T>(first: IteratorResult<T>, rest: AsyncGenerator<T>): AsyncGenerator<T> {
+  if (first.done === true) return;
+  yield first.value;
+  yield* rest;
 }
 
 function errorOf(error: unknown): { code: string; message: string; field?: string } {
