@@ -22,7 +22,7 @@ import { diagnoseWith } from "./routing/diagnose.js";
 import { Router } from "./routing/router.js";
 import type { UsagePublisher } from "./usage/publisher.js";
 import { SidecarMetrics } from "./metrics.js";
-import { pulledDir } from "./models/manifest.js";
+import { pulledDir, pulledModelSources } from "./models/manifest.js";
 import { PulledModels } from "./models/puller.js";
 
 /**
@@ -84,12 +84,9 @@ export async function startSidecarService(
   const info = (message: string) => log.info(message);
   const machine = config.POTLUCK_MACHINE;
   const owner = config.POTLUCK_OWNER;
-  const pulledDeps = { dir: pulledDir(config.POTLUCK_DATA_DIR) };
+  const pulled = pulledDir(config.POTLUCK_DATA_DIR);
   // What `potluck models pull` downloaded loads with the rest (overrides.models replaces both).
-  const sources = overrides.models ?? [
-    ...modelSources(config),
-    ...new PulledModels({ ...pulledDeps, engine: noEngine }).sources(),
-  ];
+  const sources = overrides.models ?? [...modelSources(config), ...pulledModelSources(pulled)];
   const identity = overrides.identity ?? loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
   await pinForModels({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, log });
   // One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
@@ -164,7 +161,7 @@ export async function startSidecarService(
     usage,
     metrics,
     peerCapabilities: meteredPeers,
-    pulls: new PulledModels({ ...pulledDeps, engine }),
+    pulls: new PulledModels({ dir: pulled, engine }),
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient)),
@@ -285,8 +282,5 @@ async function loadModels(
       );
   });
 }
-
-/** Listing the pulled models' sources needs no engine. */
-const noEngine = { load: async () => undefined, unload: async () => undefined, state: () => undefined };
 
 const silentLog: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

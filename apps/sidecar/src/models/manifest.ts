@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 
@@ -70,4 +70,22 @@ export class PulledManifest {
     writeFileSync(temp, `${JSON.stringify({ version: 1, models }, null, 2)}\n`);
     renameSync(temp, path);
   }
+}
+
+/**
+ * The pulled models as the engine's sources, to load at start with the rest (a file that went
+ * missing is left out). Shaped as inference/engine.ts `ModelSource`.
+ */
+export function pulledModelSources(dir: string) {
+  return new PulledManifest(dir)
+    .list()
+    .filter((m) => existsSync(join(dir, m.files[0]!)))
+    .map((m) => ({
+      id: m.id,
+      path: join(dir, m.files[0]!),
+      testModel: false,
+      source: "potluck" as const,
+      sizeBytes: m.sizeBytes,
+      parts: m.files.map((f) => join(dir, f)),
+    }));
 }

@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { PotluckHttpError } from "@potluck/protocol";
 import type { InferenceEngine } from "../inference/engine.js";
@@ -127,20 +127,6 @@ export class PulledModels {
     for (const file of model.files) rmSync(join(this.deps.dir, file), { force: true });
     this.manifest.remove(id);
     return model;
-  }
-
-  /** The pulled models as the engine's sources, for loading at start (files that went missing are left out). */
-  sources() {
-    return this.list()
-      .filter((m) => existsSync(join(this.deps.dir, m.files[0]!)))
-      .map((m) => ({
-        id: m.id,
-        path: join(this.deps.dir, m.files[0]!),
-        testModel: false,
-        source: "potluck" as const,
-        sizeBytes: m.sizeBytes,
-        parts: m.files.map((f) => join(this.deps.dir, f)),
-      }));
   }
 
   /** The object the Ollama front end's /api/pull calls. */
