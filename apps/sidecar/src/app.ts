@@ -9,6 +9,10 @@ import { peerSignature } from "./peer/signature.js";
 import type { ReplayCache } from "@potluck/peer";
 import { openAiRoutes } from "./routes/openai.js";
 import { ollamaRoutes, type ModelPuller } from "./routes/ollama/index.js";
+import { SidecarMetrics } from "./metrics.js";
+import { pulledModelRoutes } from "./models/routes.js";
+import type { PulledModels } from "./models/puller.js";
+import { modelsListRoutes, type CapabilitiesClient } from "./routes/models-list.js";
 import { peerRoutes } from "./routes/peer.js";
 import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 import { dashboardRoutes } from "./dashboard/routes.js";
@@ -41,8 +45,14 @@ export interface SidecarDeps {
   diagnostics?: DiagnosticsService;
   /** /memory* (loopback) and POST /peer/memory/search (signed, opt-in); see memory/routes.ts. */
   memoryApi?: Omit<MemoryRouteDeps, "machine">;
-  /** Downloads models for Ollama's /api/pull; absent, /api/pull answers 501. */
+  /** Downloads models for Ollama's /api/pull; absent: `pulls`' puller, and with neither /api/pull answers 501. */
   puller?: ModelPuller;
+  /** GET /metrics (loopback); absent: a registry of the app's own. */
+  metrics?: SidecarMetrics;
+  /** Peers' capabilities for the household's GET /v1/models; absent: this machine's models only. */
+  peerCapabilities?: CapabilitiesClient;
+  /** POST /v1/potluck/models/pull, GET …/pulled, DELETE …/:id (loopback). */
+  pulls?: PulledModels;
 }
 
 /**
@@ -51,6 +61,9 @@ export interface SidecarDeps {
  */
 export function buildSidecarApp(deps: SidecarDeps) {
   const capabilities = () => capabilitiesOf(deps);
+  const metrics = deps.metrics ?? new SidecarMetrics(deps.engine);
+  const router = metrics.instrumentRouter(deps.router);
+  const puller = deps.puller ?? deps.pulls?.asModelPuller();
   // One verifier for every /peer/* route (memory search and diagnostics mount it too).
   const peerAuth = peerSignature({
     self: deps.machine,
@@ -73,10 +86,16 @@ export function buildSidecarApp(deps: SidecarDeps) {
       };
       return c.json(body);
     })
-    .route("/", openAiRoutes(deps))
-    .route("/", ollamaRoutes(deps))
-    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth }));
+    .get("/metrics", async (c) =>
+      c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
+    )
+    // Before the OpenAI routes: its GET /v1/models (the household's) answers first.
+    .route("/", modelsListRoutes({ ...deps, ...(deps.peerCapabilities ? { client: deps.peerCapabilities } : {}) }))
+    .route("/", openAiRoutes({ ...deps, router }))
+    .route("/", ollamaRoutes({ ...deps, router, ...(puller === undefined ? {} : { puller }) }))
+    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth, metrics }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
+  if (deps.pulls !== undefined) app.route("/", pulledModelRoutes(deps.pulls));
   if (deps.memoryApi !== undefined)
     app
       .route("/", memoryRoutes({ ...deps.memoryApi, machine: deps.machine }))

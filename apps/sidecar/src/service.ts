@@ -24,6 +24,9 @@ import { ollamaRoutes, startOllamaPort, type ModelPuller } from "./routes/ollama
 import { diagnoseWith } from "./routing/diagnose.js";
 import { Router } from "./routing/router.js";
 import type { UsagePublisher } from "./usage/publisher.js";
+import { SidecarMetrics } from "./metrics.js";
+import { pulledDir, pulledModelSources } from "./models/manifest.js";
+import { PulledModels } from "./models/puller.js";
 
 /**
  * What tests and benches may put in place of the real thing. The service closes only what it
@@ -88,7 +91,11 @@ export async function startSidecarService(
   const info = (message: string) => log.info(message);
   const machine = config.POTLUCK_MACHINE;
   const owner = config.POTLUCK_OWNER;
-  const sources = overrides.models ?? (await modelSources(config, log));
+  const pulled = pulledDir(config.POTLUCK_DATA_DIR);
+  // What `potluck models pull` downloaded loads with the rest (overrides.models replaces both);
+  // a discovered model of the same name wins, and the pulled one is skipped.
+  const sources =
+    overrides.models ?? withoutDuplicateIds([...(await modelSources(config, log)), ...pulledModelSources(pulled)]);
   const identity = overrides.identity ?? loadOrCreateIdentity(config.POTLUCK_DATA_DIR, machine, info);
   await pinForModels({ setting: config.POTLUCK_CPU_PIN, threads: config.POTLUCK_THREADS, models: sources.length, log });
   // One roster source, read by the peer directory (routing, signatures, fleet search) and diagnostics.
@@ -98,6 +105,8 @@ export async function startSidecarService(
   // One peer client for every /peer/* call: routing, diagnostics and fleet memory search.
   const peerClient = new PeerClient({ sign: identity.sign });
   const engine = overrides.engine ?? (await llamaEngine(config));
+  const metrics = new SidecarMetrics(engine);
+  const meteredPeers = metrics.instrumentPeerClient(peerClient);
   let warm = false;
   const parts = new NatsParts({
     heartbeat: config.POTLUCK_COORDINATOR_URL !== undefined,
@@ -139,7 +148,7 @@ export async function startSidecarService(
     owner,
     engine,
     directory,
-    client: peerClient,
+    client: meteredPeers,
     usage,
     log: info,
     headStart: config.POTLUCK_HEAD_START,
@@ -148,6 +157,8 @@ export async function startSidecarService(
   const warmed = loadModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));
   const version = overrides.version ?? "0.1.0";
   const startedAt = Date.now();
+  const pulls = new PulledModels({ dir: pulled, engine });
+  const puller = overrides.puller ?? pulls.asModelPuller();
   const app = buildSidecarApp({
     machine,
     owner,
@@ -161,15 +172,26 @@ export async function startSidecarService(
     directory,
     replay: overrides.replay ?? new ReplayCache(),
     usage,
+    metrics,
+    peerCapabilities: meteredPeers,
+    pulls,
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     ...(diagnostics === null ? {} : { diagnostics }),
     ...(memory === null ? {} : memoryDeps(memory, owner, sharing, directory, peerClient, offersFor(config, sources))),
-    ...(overrides.puller === undefined ? {} : { puller: overrides.puller }),
+    puller,
   });
   const ollama = await startOllamaPort({
     port: config.POTLUCK_OLLAMA_PORT,
     sidecarPort: config.POTLUCK_PORT,
-    routes: ollamaRoutes({ machine, engine, router, startedAt, version, log, puller: overrides.puller }),
+    routes: ollamaRoutes({
+      machine,
+      engine,
+      router: metrics.instrumentRouter(router),
+      startedAt,
+      version,
+      log,
+      puller,
+    }),
     ...(config.POTLUCK_API_KEY === undefined ? {} : { apiKey: config.POTLUCK_API_KEY }),
     log,
   });
@@ -308,3 +330,9 @@ async function loadModels(
 }
 
 const silentLog: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The first source of each id: a name found twice (discovered and pulled) is served once. */
+function withoutDuplicateIds(sources: readonly ModelSource[]): ModelSource[] {
+  const seen = new Set<string>();
+  return sources.filter((source) => !seen.has(source.id) && seen.add(source.id));
+}

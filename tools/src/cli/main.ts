@@ -5,6 +5,7 @@ import { CliError, parseCommandFlags, type Command, type FlagSpec } from "./comm
 import { upCommand } from "./commands/up.js";
 import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
+import { modelsCommand } from "./commands/models.js";
 import { askCommand } from "./commands/ask.js";
 import { labCommand } from "./commands/lab.js";
 import { doctorCommand } from "./commands/doctor.js";
@@ -19,6 +20,7 @@ import { serviceCommand } from "./commands/service.js";
 const commands: Command[] = [
   upCommand,
   modelCommand,
+  modelsCommand,
   askCommand,
   labCommand,
   memoryCommand,

@@ -17,6 +17,7 @@ import type { InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory } from "../peer/directory.js";
 import type { PeerVariables } from "../peer/signature.js";
 import { runLocal } from "../routing/local-run.js";
+import type { SidecarMetrics } from "../metrics.js";
 import { meteredStream } from "../usage/metered.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { asHttpError } from "./http-errors.js";
@@ -32,6 +33,8 @@ export interface PeerRouteDeps {
   capabilities: () => Capabilities;
   /** Signature verification (peer/signature.ts); shared with other /peer/* routes. */
   auth: MiddlewareHandler<{ Variables: PeerVariables }>;
+  /** Counts jobs served for other machines (route "for_peer") in /metrics. */
+  metrics?: Pick<SidecarMetrics, "observe">;
 }
 
 /**
@@ -72,11 +75,12 @@ export function peerRoutes(deps: PeerRouteDeps) {
       const callerOwner = Promise.resolve(owner);
       const testModel = deps.engine.state(request.model)?.testModel ?? false;
       const abort = new AbortController();
-      const chunks = runLocal(deps.engine, deps.machine, testModel, {
+      const run = runLocal(deps.engine, deps.machine, testModel, {
         ...request,
         signal: abort.signal,
         batchWindowMs: coalesceWindowMs,
       });
+      const chunks = deps.metrics?.observe("for_peer", run) ?? run;
       const first = await chunks.next().catch((error: unknown) => {
         throw asHttpError(error);
       });
