@@ -7,7 +7,7 @@ import { peerAccess } from "./middleware/peer-access.js";
 import type { PeerDirectory } from "./peer/directory.js";
 import { peerSignature } from "./peer/signature.js";
 import type { ReplayCache } from "@potluck/peer";
-import { openAiRoutes } from "./routes/openai.js";
+import { openAiRoutes } from "./routes/openai/index.js";
 import { peerRoutes } from "./routes/peer.js";
 import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 import { dashboardRoutes } from "./dashboard/routes.js";

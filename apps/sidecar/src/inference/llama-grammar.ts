@@ -1,0 +1,81 @@
+import type { ResponseFormat, ToolSpec } from "@potluck/protocol";
+import type { GbnfJsonSchema, Llama, LlamaGrammar } from "node-llama-cpp";
+import { EngineError } from "./engine.js";
+
+/** Compiled grammars kept per runtime; a client repeats the same schema request after request. */
+const grammarsMax = 64;
+const cache = new WeakMap<Llama, Map<string, Promise<LlamaGrammar>>>();
+
+/**
+ * The grammar for a JSON schema, compiled once per runtime and schema text. A schema the grammar
+ * compiler cannot express is the client's error (a 400 naming `what`), found before any token.
+ */
+export async function grammarForSchema(llama: Llama, schema: unknown, what: string): Promise<LlamaGrammar> {
+  const key = JSON.stringify(schema);
+  const grammars = cache.get(llama) ?? new Map<string, Promise<LlamaGrammar>>();
+  cache.set(llama, grammars);
+  let grammar = grammars.get(key);
+  if (grammar === undefined) {
+    grammar = compile(llama, schema);
+    grammars.set(key, grammar);
+    if (grammars.size > grammarsMax) grammars.delete(grammars.keys().next().value as string);
+  }
+  try {
+    return await grammar;
+  } catch (error) {
+    grammars.delete(key);
+    throw new EngineError(
+      400,
+      "invalid_request",
+      `${what}: this JSON schema cannot be enforced by the runtime's grammar: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+async function compile(llama: Llama, schema: unknown): Promise<LlamaGrammar> {
+  // The compiler checks the schema's shape as it walks it; a value that is no schema at all throws.
+  return await llama.createGrammarForJsonSchema(schema as Readonly<GbnfJsonSchema> as never);
+}
+
+/** The grammar a response format asks for; undefined for plain text. */
+export async function grammarForFormat(
+  llama: Llama,
+  format: ResponseFormat | undefined,
+): Promise<LlamaGrammar | undefined> {
+  if (format === undefined || format.type === "text") return undefined;
+  if (format.type === "json_object") return await llama.getGrammarFor("json");
+  return await grammarForSchema(llama, format.schema, "response schema");
+}
+
+/** A tool's arguments schema as the grammar compiler takes it: no schema means an object of anything. */
+export function argumentsSchema(tool: ToolSpec): Record<string, unknown> {
+  return tool.parameters ?? { type: "object", additionalProperties: true };
+}
+
+/**
+ * A forced call (tool_choice required or named): the reply is one JSON object naming one of the
+ * allowed functions and giving its arguments, under a grammar, so even a small model's output is
+ * a well-formed call. node-llama-cpp's own function calling only lets the model choose to call.
+ */
+export function forcedCallSchema(tools: readonly ToolSpec[]): Record<string, unknown> {
+  const calls = tools.map((tool) => ({
+    type: "object",
+    properties: { name: { const: tool.name }, arguments: argumentsSchema(tool) },
+    required: ["name", "arguments"],
+    additionalProperties: false,
+  }));
+  return calls.length === 1 ? (calls[0] as Record<string, unknown>) : { oneOf: calls };
+}
+
+/** The instruction that tells the model what a forced call may name, so its arguments make sense. */
+export function forcedCallInstruction(tools: readonly ToolSpec[]): string {
+  const lines = tools.map(
+    (t) =>
+      `- ${t.name}${t.description === undefined ? "" : `: ${t.description}`}; arguments: ${JSON.stringify(argumentsSchema(t))}`,
+  );
+  return [
+    'Answer with exactly one function call as JSON: {"name": <function>, "arguments": {...}}. Functions:',
+    ...lines,
+  ].join("\n");
+}

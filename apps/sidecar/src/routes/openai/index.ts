@@ -1,0 +1,27 @@
+import { SidecarLimits } from "@potluck/protocol";
+import { Hono } from "hono";
+import type { InferenceEngine } from "../../inference/engine.js";
+import type { Router } from "../../routing/router.js";
+import { limitBody } from "../node-request.js";
+import { chatRoute } from "./chat.js";
+import { completionsRoute } from "./completions.js";
+import { embeddingsRoute } from "./embeddings.js";
+import { openAiErrors } from "./errors.js";
+import { modelsRoute } from "./models.js";
+
+export interface OpenAiDeps {
+  machine: string;
+  engine: InferenceEngine;
+  router: Pick<Router, "plan">;
+}
+
+/** The loopback OpenAI-compatible API; its errors are in OpenAI's shape (errors.ts). */
+export function openAiRoutes(deps: OpenAiDeps) {
+  const app = new Hono()
+    .use("/v1/*", limitBody(SidecarLimits.bodyBytesMax))
+    .route("/", modelsRoute(deps))
+    .route("/", chatRoute(deps))
+    .route("/", completionsRoute(deps))
+    .route("/", embeddingsRoute(deps));
+  return openAiErrors(app);
+}
