@@ -232,8 +232,9 @@ export interface OpenAiErrorBody {
  * unknown field is named itself (zod reports the object that holds it).
  */
 export function describeOpenAiZodError(error: z.ZodError): { message: string; param: string } {
-  const issue = error.issues[0];
-  if (issue === undefined) return { message: "invalid request body", param: "body" };
+  const first = error.issues[0];
+  if (first === undefined) return { message: "invalid request body", param: "body" };
+  const issue = deepestIssue(first);
   const path = issue.path.map(String);
   if (issue.code === "unrecognized_keys") {
     const param = [...path, issue.keys[0] ?? ""].join(".");
@@ -246,4 +247,21 @@ export function describeOpenAiZodError(error: z.ZodError): { message: string; pa
   }
   const param = path.length > 0 ? path.join(".") : "body";
   return { message: `${param}: ${issue.message}`, param };
+}
+
+/**
+ * A union's failure, made specific: the branch that got furthest into the value names the field
+ * (an image part inside a parts array); when none did, the message lists what each branch expects.
+ */
+function deepestIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return issue;
+  const branches = issue.errors.map((branch) => branch[0]).filter((b): b is z.core.$ZodIssue => b !== undefined);
+  const deepest = branches.reduce<z.core.$ZodIssue | undefined>(
+    (best, b) => (best === undefined || b.path.length > best.path.length ? b : best),
+    undefined,
+  );
+  if (deepest !== undefined && deepest.path.length > 0)
+    return deepestIssue({ ...deepest, path: [...issue.path, ...deepest.path] } as z.core.$ZodIssue);
+  const expected = [...new Set(branches.map((b) => b.message.replace(/^Invalid (input|option): /, "")))];
+  return { ...issue, message: expected.join(", or ") } as z.core.$ZodIssue;
 }

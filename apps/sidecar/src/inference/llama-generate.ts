@@ -5,7 +5,7 @@ import { Channel } from "./channel.js";
 import { EngineError, type EngineEvent, type GenerateRequest } from "./engine.js";
 import { chatHistoryOf } from "./llama-history.js";
 import {
-  argumentsSchema,
+  checkedSchema,
   forcedCallInstruction,
   forcedCallSchema,
   grammarForFormat,
@@ -125,11 +125,11 @@ async function modeOf(chat: LlamaChat, request: GenerateRequest, history: ChatHi
       );
     const functions: Record<string, ChatModelFunctions[string]> = {};
     for (const tool of tools) {
-      // Compiled here only to refuse a schema the runtime cannot enforce before the first token.
-      await grammarForSchema(llama, argumentsSchema(tool), `tool ${tool.name} parameters`);
       functions[tool.name] = {
         ...(tool.description === undefined ? {} : { description: tool.description }),
-        ...(tool.parameters === undefined ? {} : { params: tool.parameters as never }),
+        ...(tool.parameters === undefined
+          ? {}
+          : { params: checkedSchema(tool.parameters, `tool ${tool.name} parameters`) }),
       };
     }
     return { kind: "functions", functions };

@@ -1,6 +1,7 @@
 import type { ResponseFormat, ToolSpec } from "@potluck/protocol";
 import type { GbnfJsonSchema, Llama, LlamaGrammar } from "node-llama-cpp";
 import { EngineError } from "./engine.js";
+import { enforceableSchema } from "./json-schema-check.js";
 
 /** Compiled grammars kept per runtime; a client repeats the same schema request after request. */
 const grammarsMax = 64;
@@ -8,15 +9,16 @@ const cache = new WeakMap<Llama, Map<string, Promise<LlamaGrammar>>>();
 
 /**
  * The grammar for a JSON schema, compiled once per runtime and schema text. A schema the grammar
- * compiler cannot express is the client's error (a 400 naming `what`), found before any token.
+ * cannot enforce is the client's error (a 400 naming `what` and the keyword), found before any token.
  */
 export async function grammarForSchema(llama: Llama, schema: unknown, what: string): Promise<LlamaGrammar> {
-  const key = JSON.stringify(schema);
+  const checked = checkedSchema(schema, what);
+  const key = JSON.stringify(checked);
   const grammars = cache.get(llama) ?? new Map<string, Promise<LlamaGrammar>>();
   cache.set(llama, grammars);
   let grammar = grammars.get(key);
   if (grammar === undefined) {
-    grammar = compile(llama, schema);
+    grammar = llama.createGrammarForJsonSchema(checked as Readonly<GbnfJsonSchema> as never);
     grammars.set(key, grammar);
     if (grammars.size > grammarsMax) grammars.delete(grammars.keys().next().value as string);
   }
@@ -24,18 +26,24 @@ export async function grammarForSchema(llama: Llama, schema: unknown, what: stri
     return await grammar;
   } catch (error) {
     grammars.delete(key);
-    throw new EngineError(
-      400,
-      "invalid_request",
-      `${what}: this JSON schema cannot be enforced by the runtime's grammar: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
+    throw refused(what, error);
   }
 }
 
-async function compile(llama: Llama, schema: unknown): Promise<LlamaGrammar> {
-  // The compiler checks the schema's shape as it walks it; a value that is no schema at all throws.
-  return await llama.createGrammarForJsonSchema(schema as Readonly<GbnfJsonSchema> as never);
+/** The schema as the grammar compiler takes it (see json-schema-check.ts), or a 400 naming the keyword. */
+export function checkedSchema(schema: unknown, what: string): GbnfJsonSchema {
+  try {
+    return enforceableSchema(schema) as GbnfJsonSchema;
+  } catch (error) {
+    throw refused(what, error);
+  }
+}
+
+function refused(what: string, error: unknown): EngineError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new EngineError(400, "invalid_request", `${what}: cannot be enforced by the runtime's grammar: ${reason}`, {
+    cause: error,
+  });
 }
 
 /** The grammar a response format asks for; undefined for plain text. */
