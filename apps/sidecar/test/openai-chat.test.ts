@@ -389,5 +389,21 @@ describe("a request routed to another machine", () => {
     expect(arrived.at(-1)?.responseFormat).toEqual({ type: "json_schema", name: "a", schema: answerSchema });
     const value = JSON.parse(json.choices[0]?.message.content ?? "") as { color: string };
     expect(["red", "green", "blue"]).toContain(value.color);
+
+    // A schema the serving machine's grammar cannot enforce is still the client's 400, not a 5xx.
+    const err = await routed.chat.completions
+      .create({
+        model,
+        messages: [{ role: "user", content: "Answer" }],
+        response_format: { type: "json_schema", json_schema: { name: "a", schema: { type: "integer", minimum: 3 } } },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err, String(err)).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(
+      "response_format.json_schema.schema.minimum",
+    );
   });
 });

@@ -90,9 +90,16 @@ function checkKeyword(key: string, value: unknown, at: string): unknown {
 }
 
 function fail(path: string, message: string): never {
-  throw new SchemaError(`${path}: ${message}`);
+  throw new SchemaError(path, `${path}: ${message}`);
 }
 
+/** `path`: the offending keyword, from the root the caller named (a request field, or "schema"). */
 export class SchemaError extends Error {
   override name = "SchemaError";
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }

@@ -12,6 +12,7 @@ import {
   type ToolChoice,
   type ToolSpec,
 } from "@potluck/protocol";
+import { enforceableSchema, SchemaError } from "../../inference/json-schema-check.js";
 
 /**
  * OpenAI's wire request → the shared contract (protocol/generation.ts), in one place. Defaults are
@@ -38,6 +39,7 @@ export function fromChatRequest(body: ChatCompletionRequest): Translated {
     if (names.has(t.name)) invalid(`tools.${i}.function.name`, `${t.name} is offered twice; tool names must be unique`);
     names.add(t.name);
   });
+  tools?.forEach((t, i) => enforceable(t.parameters, `tools.${i}.function.parameters`));
   const toolChoice = toolChoiceOf(body.tool_choice, names);
   const responseFormat = responseFormatOf(body.response_format);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
@@ -95,7 +97,23 @@ function responseFormatOf(format: ChatCompletionRequest["response_format"]): Res
   if (format.type === "json_object") return { type: "json_object" };
   const { schema, name } = format.json_schema;
   // No schema: any JSON object, as json_object.
-  return schema == null ? { type: "json_object" } : { type: "json_schema", schema, name };
+  if (schema == null) return { type: "json_object" };
+  enforceable(schema, "response_format.json_schema.schema");
+  return { type: "json_schema", schema, name };
+}
+
+/**
+ * A schema the runtime's grammar cannot enforce is refused here, before routing: a peer would
+ * refuse it too, and the router would report that as "no machine can serve" instead of a 400.
+ */
+function enforceable(schema: unknown, param: string): void {
+  if (schema === undefined) return;
+  try {
+    enforceableSchema(schema, param);
+  } catch (error) {
+    if (!(error instanceof SchemaError)) throw error;
+    throw new PotluckHttpError(400, "invalid_request", error.message, error.path);
+  }
 }
 
 /**
