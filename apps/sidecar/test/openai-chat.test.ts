@@ -333,6 +333,9 @@ describe("refusals in OpenAI's error shape, naming the field", () => {
     expect(
       await refusal({ ...base, tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } }),
     ).toMatchObject({ param: "tool_choice.function.name" });
+    expect(await refusal({ ...base, tools: [weather], response_format: { type: "json_object" } })).toMatchObject({
+      param: "response_format",
+    });
   });
 
   it("accepts fields that change nothing here", async () => {

@@ -42,6 +42,13 @@ export function fromChatRequest(body: ChatCompletionRequest): Translated {
   tools?.forEach((t, i) => enforceable(t.parameters, `tools.${i}.function.parameters`));
   const toolChoice = toolChoiceOf(body.tool_choice, names);
   const responseFormat = responseFormatOf(body.response_format);
+  const choosing = tools !== undefined && tools.length > 0 && (toolChoice === undefined || toolChoice === "auto");
+  if (choosing && responseFormat !== undefined)
+    invalid(
+      "response_format",
+      "cannot be combined with tools under tool_choice auto on this runtime (node-llama-cpp takes either " +
+        "functions or a grammar); force the call (required or a named function) or drop one of them",
+    );
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   return {
     messages: messagesOf(body.messages),
