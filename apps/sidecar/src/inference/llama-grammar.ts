@@ -78,10 +78,10 @@ export function forcedCallSchema(tools: readonly ToolSpec[]): Record<string, unk
 
 /** The instruction that tells the model what a forced call may name, so its arguments make sense. */
 export function forcedCallInstruction(tools: readonly ToolSpec[]): string {
-  const lines = tools.map(
-    (t) =>
-      `- ${t.name}${t.description === undefined ? "" : `: ${t.description}`}; arguments: ${JSON.stringify(argumentsSchema(t))}`,
-  );
+  const lines = tools.map((t) => {
+    const description = t.description === undefined ? "" : `: ${t.description}`;
+    return `- ${t.name}${description}; arguments: ${JSON.stringify(argumentsSchema(t))}`;
+  });
   return [
     'Answer with exactly one function call as JSON: {"name": <function>, "arguments": {...}}. Functions:',
     ...lines,
