@@ -7,7 +7,7 @@ import { peerAccess } from "./middleware/peer-access.js";
 import type { PeerDirectory } from "./peer/directory.js";
 import { peerSignature } from "./peer/signature.js";
 import type { ReplayCache } from "@potluck/peer";
-import { openAiRoutes } from "./routes/openai.js";
+import { openAiRoutes } from "./routes/openai/index.js";
 import { ollamaRoutes, type ModelPuller } from "./routes/ollama/index.js";
 import { SidecarMetrics } from "./metrics.js";
 import { pulledModelRoutes } from "./models/routes.js";

@@ -66,6 +66,19 @@ describe("the requester's bound on a peer's report", () => {
     expect(count.textBytes).toBe(6 + 4);
   });
 
+  it("counts a tool call's name and arguments, so a reply that is only a call is billed its tokens", async () => {
+    const count: StreamCount = { textBytes: 0 };
+    async function* chunks() {
+      yield { type: "tool_call" as const, call: { id: "call_1", name: "get_weather", arguments: '{"city":"Oslo"}' } };
+      yield done(5, 9);
+    }
+    for await (const chunk of countingStream(chunks(), count)) void chunk;
+    expect(count.textBytes).toBe(11 + 15);
+    // No max_tokens asked for: the bytes received and the context still bound the bill.
+    expect(boundedUsage(done(5, 9), count, { promptTokensMax: 100 })).toEqual({ promptTokens: 5, completionTokens: 9 });
+    expect(boundedUsage(done(5, 10_000), count, { promptTokensMax: 100, contextSize: 20 }).completionTokens).toBe(20);
+  });
+
   it("estimates the prompt above its bytes", () => {
     expect(promptTokensMax([{ role: "user", content: "héllo" }])).toBeGreaterThan(6);
   });

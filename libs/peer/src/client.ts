@@ -188,10 +188,12 @@ export class PeerClient {
       );
       clearTimeout(startTimer);
       for await (const chunk of ndjsonChunks(res)) {
+        // Only done and error end a reply: tool calls and load progress come before the end.
+        const last = chunk.type === "done" || chunk.type === "error";
         if (chunk.type === "token") tokens++;
-        else finished = true;
+        else if (last) finished = true;
         yield chunk;
-        if (chunk.type !== "token") return;
+        if (last) return;
       }
       yield streamBroken(peer, tokens, "the connection closed before the final chunk");
     } catch (error) {

@@ -7,6 +7,7 @@ export * from "./firewall.js";
 export * from "./generation.js";
 export * from "./ledger.js";
 export * from "./memory.js";
+export * from "./openai.js";
 export * from "./sidecar.js";
 export * from "./subjects.js";
 export * from "./validation.js";

@@ -111,20 +111,7 @@ export const ProbeResponse = z.object({
 });
 export type ProbeResponse = z.infer<typeof ProbeResponse>;
 
-/** OpenAI-compatible; unknown fields are ignored so existing clients work unchanged. */
-export const ChatCompletionRequest = z.object({
-  model: z.string().min(1).max(256),
-  messages: z.array(ChatMessage).min(1).max(SidecarLimits.messagesMax),
-  stream: z.boolean().optional(),
-  max_tokens: z.number().int().positive().max(SidecarLimits.maxTokensMax).optional(),
-  max_completion_tokens: z.number().int().positive().max(SidecarLimits.maxTokensMax).optional(),
-  temperature: z.number().min(0).max(2).optional(),
-  top_p: z.number().gt(0).max(1).optional(),
-  seed: z.number().int().optional(),
-  /** Potluck extension: run on this machine, or fail saying why it cannot. */
-  potluck: z.object({ on: MachineName.optional() }).optional(),
-});
-export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
+/** ChatCompletionRequest (OpenAI's chat request) is in openai.ts with the rest of OpenAI's wire format. */
 
 /**
  * GET /v1/models as the sidecar answers it: OpenAI's model list with Potluck's model state

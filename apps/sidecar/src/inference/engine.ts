@@ -69,8 +69,9 @@ export interface EmbedResult {
 export class EngineError extends Error {
   override name = "EngineError";
   constructor(
-    readonly status: 404 | 409 | 503,
-    readonly code: "model_not_found" | "model_not_ready" | "queue_full" | "model_failed",
+    readonly status: 400 | 404 | 409 | 503,
+    /** invalid_request: an option the runtime cannot honour as given (a schema its grammar cannot express). */
+    readonly code: "invalid_request" | "model_not_found" | "model_not_ready" | "queue_full" | "model_failed",
     message: string,
     options?: { cause?: unknown },
   ) {

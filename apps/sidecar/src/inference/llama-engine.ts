@@ -3,14 +3,12 @@ import {
   LlamaChat,
   LlamaLogLevel,
   readGgufFileInfo,
-  type ChatHistoryItem,
   type Llama,
   type LlamaContext,
   type LlamaEmbeddingContext,
   type LlamaModel,
 } from "node-llama-cpp";
 import type { ModelInfo } from "@potluck/protocol";
-import { Channel } from "./channel.js";
 import {
   EngineError,
   type EmbedResult,
@@ -20,6 +18,7 @@ import {
   type ModelSource,
 } from "./engine.js";
 import { missingGgufKeys } from "./gguf-check.js";
+import { generateReply } from "./llama-generate.js";
 import { probeLoad } from "./probe-load.js";
 import { describeSource, isTinyModelMetadata } from "./discovery/index.js";
 import { RequestQueue } from "./request-queue.js";
@@ -34,9 +33,6 @@ export interface LlamaEngineOptions {
   /** Context size of each model's embedding context. */
   embedContextSize: number;
 }
-
-/** Until the engine honours "no cap" (the end of the context), a reply without max_tokens stops here. */
-const defaultMaxTokens = 256;
 
 interface Loaded {
   model: LlamaModel;
@@ -157,58 +153,8 @@ export class LlamaEngine implements InferenceEngine {
     if (this.llama !== undefined) await (await this.llama).dispose();
   }
 
-  private async *generate(slot: Slot, request: GenerateRequest): AsyncGenerator<EngineEvent> {
-    const loaded = this.loadedOf(slot);
-    const history: ChatHistoryItem[] = request.messages.map((m) =>
-      m.role === "assistant"
-        ? { type: "model", response: [m.content] }
-        : { type: m.role === "tool" ? "user" : m.role, text: m.content },
-    );
-    history.push({ type: "model", response: [] });
-    const chat = loaded.chat;
-    const channel = new Channel<string>();
-    let completionTokens = 0;
-    let promptTokens: number | undefined;
-    const abort = new AbortController();
-    const onAbort = () => abort.abort(request.signal?.reason);
-    request.signal?.addEventListener("abort", onAbort, { once: true });
-    const done = chat
-      .generateResponse(history, {
-        maxTokens: request.maxTokens ?? defaultMaxTokens,
-        temperature: request.temperature ?? 0,
-        seed: request.seed,
-        topP: request.topP,
-        signal: abort.signal,
-        stopOnAbortSignal: true,
-        onToken: (tokens) => {
-          // When the first token arrives the sequence holds exactly the evaluated prompt.
-          promptTokens ??= chat.sequence.nextTokenIndex;
-          completionTokens += tokens.length;
-        },
-        onTextChunk: (text) => channel.push(text),
-      })
-      .then((r) => r.metadata.stopReason)
-      .finally(() => channel.end());
-    try {
-      for await (const texts of channel.batches(request.batchWindowMs ?? 0))
-        yield { type: "token", text: texts.join("") };
-      const stopReason = await done;
-      // Rendering and tokenizing the prompt a second time costs as much as a few tokens; only a
-      // reply without a single token needs it.
-      promptTokens ??= chat.chatWrapper
-        .generateContextState({ chatHistory: history })
-        .contextText.tokenize(loaded.model.tokenizer).length;
-      yield {
-        type: "done",
-        finishReason: stopReason === "maxTokens" ? "length" : "stop",
-        usage: { promptTokens, completionTokens },
-      };
-    } finally {
-      // The consumer may stop early (client gone): stop the runtime before freeing the slot.
-      abort.abort(new Error("consumer stopped reading"));
-      await done.catch(() => undefined);
-      request.signal?.removeEventListener("abort", onAbort);
-    }
+  private generate(slot: Slot, request: GenerateRequest): AsyncGenerator<EngineEvent> {
+    return generateReply(this.loadedOf(slot).chat, request);
   }
 
   private readySlot(id: string): Slot {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
+  GenerationLimits,
   PotluckHttpError,
-  SidecarLimits,
   type InferStreamChunk,
   type LayerCode,
   type ProbeModel,
@@ -237,7 +237,10 @@ export class Router {
         jobId,
         model: job.model,
         messages: [...job.messages],
-        maxTokens: job.maxTokens ?? SidecarLimits.maxTokensMax,
+        // No cap asked for: the reply runs to the end of the serving model's context, so that context
+        // (published before the job) is the bound the peer holds to and the spend is clamped to.
+        // A peer that did not publish one is bounded by the protocol's hard limit instead.
+        maxTokens: job.maxTokens ?? published?.contextSize ?? GenerationLimits.maxTokensMax,
         requester: { machine: this.deps.machine, owner: this.deps.owner },
       };
       const stream = this.deps.client.infer(peer, request, job.signal);

@@ -23,7 +23,7 @@ export interface StreamCount {
 }
 
 /**
- * Passes chunks through, counting the reply text this machine really received. Every token a
+ * Passes chunks through, counting the reply text (and tool calls) this machine really received. Every token a
  * byte-level or SentencePiece tokenizer emits decodes to at least one byte, so the bytes bound the
  * completion tokens from above (the peer never strips text: empty chunks are the only ones left out).
  */
@@ -33,6 +33,9 @@ export async function* countingStream(
 ): AsyncGenerator<InferStreamChunk> {
   for await (const chunk of chunks) {
     if (chunk.type === "token") count.textBytes += Buffer.byteLength(chunk.text, "utf8");
+    // A call's tokens were generated as its name and arguments: they bound its tokens the same way.
+    else if (chunk.type === "tool_call")
+      count.textBytes += Buffer.byteLength(chunk.call.name, "utf8") + Buffer.byteLength(chunk.call.arguments, "utf8");
     yield chunk;
   }
 }
@@ -47,8 +50,8 @@ export function promptTokensMax(messages: readonly ChatMessage[]): number {
 }
 
 export interface TokenBounds {
-  /** The request's max_tokens: no peer may bill more completion tokens than were asked for. */
-  maxTokens: number;
+  /** The request's max_tokens: no peer may bill more completion tokens than were asked for. Absent: no cap. */
+  maxTokens?: number;
   /** `promptTokensMax` of the request's messages. */
   promptTokensMax: number;
   /** The context the peer published for the model before the job, when it said. */
@@ -69,7 +72,7 @@ export interface BoundedUsage {
  */
 export function boundedUsage(done: DoneChunk, count: StreamCount, bounds: TokenBounds): BoundedUsage {
   const context = bounds.contextSize ?? Number.MAX_SAFE_INTEGER;
-  const completionMax = Math.min(bounds.maxTokens, count.textBytes, context);
+  const completionMax = Math.min(bounds.maxTokens ?? Number.MAX_SAFE_INTEGER, count.textBytes, context);
   const promptMax = Math.min(bounds.promptTokensMax, context);
   const reported = done.usage;
   const completionTokens = Math.min(reported.completionTokens, completionMax);
@@ -79,6 +82,6 @@ export function boundedUsage(done: DoneChunk, count: StreamCount, bounds: TokenB
   const dispute =
     `reported ${reported.promptTokens} prompt + ${reported.completionTokens} completion tokens; ` +
     `this machine observed at most ${promptMax} prompt + ${completionMax} completion ` +
-    `(max_tokens ${bounds.maxTokens}, ${count.textBytes} reply bytes received), so it billed ${promptTokens} + ${completionTokens}`;
+    `(max_tokens ${bounds.maxTokens ?? "none"}, ${count.textBytes} reply bytes received), so it billed ${promptTokens} + ${completionTokens}`;
   return { promptTokens, completionTokens, dispute };
 }

@@ -19,7 +19,8 @@ export function publishedOf(info: NonNullable<ProbeModel["info"]>): PublishedMod
 export interface SpendJob {
   jobId: string;
   model: string;
-  maxTokens: number;
+  /** Absent: no cap was asked for; the context and the bytes received still bound the bill. */
+  maxTokens?: number;
   messages: readonly ChatMessage[];
   /** This machine's owner, who pays. */
   account: string;
@@ -42,7 +43,7 @@ export function meteredSpend(
   const count: StreamCount = { textBytes: 0 };
   const { published, servedBy } = job;
   const bounds = {
-    maxTokens: job.maxTokens,
+    ...(job.maxTokens === undefined ? {} : { maxTokens: job.maxTokens }),
     promptTokensMax: promptTokensMax(job.messages),
     ...(published?.contextSize === undefined ? {} : { contextSize: published.contextSize }),
   };

@@ -1,0 +1,79 @@
+import { PotluckHttpError, type InferStreamChunk } from "@potluck/protocol";
+import type { Context } from "hono";
+import type { PlannedRoute, Router } from "../../routing/router.js";
+import { asHttpError } from "../http-errors.js";
+import { onClientGone } from "../node-request.js";
+import { coalesceWindowMs } from "../stream-body.js";
+import type { Translated } from "./translate.js";
+
+export interface StartedJob {
+  route: PlannedRoute;
+  /** Every chunk, the first one already pulled; closing it early stops the model. */
+  chunks: AsyncGenerator<InferStreamChunk>;
+  abort: AbortController;
+}
+
+/**
+ * Routes a translated request and pulls its first chunk before the route answers, so "queue
+ * full", "peer refused" or a schema the runtime cannot enforce is an HTTP status, not a broken
+ * stream. Chat and legacy completions share this; only their encodings differ.
+ */
+export async function startJob(
+  c: Context,
+  router: Pick<Router, "plan">,
+  model: string,
+  on: string | undefined,
+  request: Translated,
+): Promise<StartedJob> {
+  const route = await router.plan(model, on);
+  const abort = new AbortController();
+  onClientGone(c, () => abort.abort(new Error("client went away")));
+  const rest = route.run({
+    model,
+    messages: request.messages,
+    ...request.options,
+    signal: abort.signal,
+    batchWindowMs: coalesceWindowMs,
+  });
+  const first = await rest.next().catch((error: unknown) => {
+    throw asHttpError(error);
+  });
+  if (first.done !== true && first.value.type === "error")
+    throw new PotluckHttpError(502, first.value.code, first.value.message);
+  return { route, chunks: prepend(first, rest), abort };
+}
+
+/** Re-joins a pulled first item to the rest; closing it early closes the source (frees the model). */
+async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  try {
+    if (first.done === true) return;
+    yield first.value;
+    for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+  } finally {
+    await rest.return?.(undefined);
+  }
+}
+
+/** The footer: who served it, how it was reached, and whether it was the random-weight test model. */
+export function footer(chunk: Extract<InferStreamChunk, { type: "done" }>, route: PlannedRoute) {
+  return {
+    served_by: chunk.servedBy,
+    route: route.choice.kind,
+    owner: route.choice.owner,
+    test_model: chunk.testModel,
+    finished_at: chunk.at,
+  };
+}
+
+export function usageOf(chunk: Extract<InferStreamChunk, { type: "done" }>) {
+  return {
+    prompt_tokens: chunk.usage.promptTokens,
+    completion_tokens: chunk.usage.completionTokens,
+    total_tokens: chunk.usage.promptTokens + chunk.usage.completionTokens,
+  };
+}
+
+/** An error chunk as OpenAI clients raise it from a stream: a data line carrying `error`. */
+export function streamError(chunk: Extract<InferStreamChunk, { type: "error" }>) {
+  return { error: { message: chunk.message, type: "server_error", param: null, code: chunk.code, layer: chunk.layer } };
+}
