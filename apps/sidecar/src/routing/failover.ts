@@ -49,13 +49,24 @@ export function failoverRoute(options: {
         current = candidate.choice;
         const chunks = candidate.start(job);
         let first: IteratorResult<InferStreamChunk>;
+        // The client stopped reading while load progress went out: the candidate's stream is closed.
+        let stoppedDuringLoad = true;
         try {
+          // Load progress is passed on but is not a first chunk: a load that then fails still fails over.
           first = await chunks.next();
+          while (first.done !== true && first.value.type === "loading") {
+            yield first.value;
+            first = await chunks.next();
+          }
+          stoppedDuringLoad = false;
         } catch (error) {
+          stoppedDuringLoad = false;
           if (job.signal?.aborted === true) throw error;
           lastError = error;
           tried.push(failedReport(candidate, layerOf(error), error instanceof Error ? error.message : String(error)));
           continue;
+        } finally {
+          if (stoppedDuringLoad) await chunks.return(undefined);
         }
         if (first.done !== true && first.value.type === "error") {
           await chunks.return(undefined);
