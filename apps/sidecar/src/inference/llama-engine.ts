@@ -368,33 +368,34 @@ export class LlamaEngine implements InferenceEngine {
     return slot.loading;
   }
 
+  /**
+   * Checks, probes and estimates the model, makes room for it, then loads it. Everything before
+   * the room is made happens before the first progress event, so a model that does not fit is a
+   * plain error (an HTTP status) rather than an error after progress went out. The estimate comes
+   * after the probe because node-llama-cpp's estimate loads the file's metadata in llama.cpp, which
+   * aborts the process on the contradictions the probe catches in its child.
+   */
   private async loadSlot(slot: Slot, roomMade: () => void): Promise<Loaded> {
     const id = slot.source.id;
     const base = baseInfo(slot.source);
     slot.info = { ...base, state: "loading", progress: 0 };
+    let checked: Checked;
     try {
-      const checked = (slot.checked ??= await this.check(slot.source));
-      slot.info = { ...slot.info, testModel: checked.testModel, progress: 0.02 };
+      checked = slot.checked ??= await this.check(slot.source);
+      slot.info = { ...slot.info, testModel: checked.testModel, progress: 0.3 };
       await this.makeRoom(slot, checked.footprint);
     } catch (error) {
-      // Not a broken model: refused for room (it stays available) or its metadata (then it failed).
-      slot.info =
-        error instanceof EngineError
-          ? { ...base, ...(slot.checked === undefined ? {} : { testModel: slot.checked.testModel }) }
-          : { ...base, state: "failed", reason: reasonOf(error) };
-      if (error instanceof EngineError) throw error;
+      // Refused for room, it stays available; its metadata or probe failing marks it failed.
+      const testModel = slot.checked?.testModel ?? base.testModel;
+      if (error instanceof EngineError) {
+        slot.info = { ...base, testModel };
+        throw error;
+      }
+      slot.info = { ...base, testModel, state: "failed", reason: reasonOf(error) };
       throw new EngineError(503, "model_failed", `loading model ${id}: ${reasonOf(error)}`, { cause: error });
     }
     roomMade();
-    const checked = slot.checked;
     try {
-      // Loaded once in a child process first: what llama.cpp would abort on ends the child only.
-      const probe = await probeLoad(slot.source.path);
-      if (!probe.ok)
-        throw new Error(
-          `${slot.source.path}: ${probe.reason}; refusing to load it in the sidecar, which it would take down`,
-        );
-      slot.info = { ...slot.info, progress: 0.3 };
       const loaded = await this.open(slot);
       slot.loaded = loaded;
       slot.lastUsedAt = Date.now();
@@ -503,7 +504,10 @@ export class LlamaEngine implements InferenceEngine {
     return this.llama;
   }
 
-  /** The GGUF's metadata (validated), its weight count and node-llama-cpp's estimate of its footprint. */
+  /**
+   * The GGUF's metadata (validated), a probe-load in a child, its weight count and node-llama-cpp's
+   * estimate of its footprint. Once per model: a load after an unload reuses it.
+   */
   private async check(source: ModelSource): Promise<Checked> {
     const info = await readGgufFileInfo(source.path, { readTensorInfo: true, logWarnings: false }).catch(
       (error: unknown) => {
@@ -518,6 +522,10 @@ export class LlamaEngine implements InferenceEngine {
       throw new Error(
         `${source.path} lacks required GGUF metadata (${missing.join(", ")}); refusing to load it because llama.cpp would abort the process`,
       );
+    // Loaded once in a child process first: what llama.cpp would abort on ends the child only.
+    const probe = await probeLoad(source.path);
+    if (!probe.ok)
+      throw new Error(`${source.path}: ${probe.reason}; refusing to load it in the sidecar, which it would take down`);
     const parameters = (info.fullTensorInfo ?? info.tensorInfo ?? []).reduce(
       (sum, tensor) => sum + tensor.dimensions.reduce<number>((n, d) => n * Number(d), 1),
       0,
