@@ -185,7 +185,10 @@ function sseEncoder(route: PlannedRoute, meta: Meta): (chunk: InferStreamChunk) 
   return (chunk) => {
     if (chunk.type === "token")
       return chunk.text.length === 0 ? undefined : tokenHead + JSON.stringify(chunk.text) + tokenTail;
-    if (chunk.type === "tool_call" || chunk.type === "loading") return undefined;
+    // Load progress as an SSE comment: OpenAI clients skip comments, `potluck ask` shows it.
+    if (chunk.type === "loading")
+      return `: loading ${JSON.stringify({ model: chunk.model, progress: chunk.progress })}\n\n`;
+    if (chunk.type === "tool_call") return undefined;
     if (chunk.type === "error") {
       // OpenAI clients raise an error for a data line carrying `error`; the stream then ends.
       return sse({ error: { code: chunk.code, message: chunk.message, type: "potluck_error", layer: chunk.layer } });
