@@ -188,10 +188,11 @@ export class PeerClient {
       );
       clearTimeout(startTimer);
       for await (const chunk of ndjsonChunks(res)) {
+        // Load progress and tool calls come before the end: only done or error is the final chunk.
         if (chunk.type === "token") tokens++;
-        else finished = true;
+        else if (chunk.type === "done" || chunk.type === "error") finished = true;
         yield chunk;
-        if (chunk.type !== "token") return;
+        if (finished) return;
       }
       yield streamBroken(peer, tokens, "the connection closed before the final chunk");
     } catch (error) {
