@@ -24,7 +24,7 @@ function engineWith(options: Partial<LlamaEngineOptions> = {}, ...sources: Model
 }
 afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close();
-});
+}, 120_000);
 
 async function run(engine: LlamaEngine, id: string, extra: { keepAliveMs?: number } = {}): Promise<EngineEvent[]> {
   const events: EngineEvent[] = [];
@@ -91,7 +91,8 @@ describe("eviction plan", () => {
   });
 });
 
-describe("LlamaEngine lifecycle on the tiny model", () => {
+// Generous: each load probes the file in a child process, slow on a shared 2-core machine.
+describe("LlamaEngine lifecycle on the tiny model", { timeout: 300_000 }, () => {
   it("lists a registered model as available, loads it on the first request with progress, then generates", async () => {
     const source = sourceOf(1, { source: "test", sizeBytes: 1234 });
     const engine = engineWith({}, source);
@@ -206,7 +207,7 @@ describe("LlamaEngine lifecycle on the tiny model", () => {
   });
 });
 
-describe("GPU selection", () => {
+describe("GPU selection", { timeout: 300_000 }, () => {
   it("auto resolves to CPU on this machine (no usable GPU): no GPU reported, no layers offloaded", async () => {
     const engine = engineWith({ gpu: "auto" }, sourceOf(1));
     await engine.start();
