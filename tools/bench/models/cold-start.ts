@@ -56,7 +56,13 @@ async function series(keepAlive: string): Promise<{ first: number; rest: number[
     },
     [],
   );
-  const service = await startSidecarService(config, { nats: null, memory: null, diagnostics: null });
+  // In-process requests have no socket: they are this machine's own (loopback) calls.
+  const service = await startSidecarService(config, {
+    nats: null,
+    memory: null,
+    diagnostics: null,
+    remoteAddress: () => "127.0.0.1",
+  });
   try {
     await service.warm;
     const id = service.models[0]!.id;
