@@ -5,6 +5,7 @@ import { LlamaEngine, type LlamaEngineOptions } from "../src/inference/llama-eng
 import { parseKeepAlive } from "../src/inference/lifecycle/keep-alive.js";
 import { planEviction } from "../src/inference/lifecycle/lru.js";
 import { testEngineOptions, tinyModelId, tinyModelPath } from "./fixtures.js";
+import { newIdentity, startSidecar } from "./harness.js";
 
 // The models lifecycle on the real runtime and the generated tiny model (it loads in about a
 // second): registered as available, loaded by its first request, unloaded when idle or evicted.
@@ -221,5 +222,34 @@ describe("GPU selection", { timeout: 300_000 }, () => {
     await expect(engine.start()).rejects.toThrow(
       /^POTLUCK_GPU=cuda: the cuda backend is not available on this machine \(.+\); set POTLUCK_GPU=auto/s,
     );
+  });
+});
+
+describe("over HTTP", { timeout: 300_000 }, () => {
+  it("answers a model that does not fit with 507 model_too_large naming the model, its need and what is free", async () => {
+    const engine = engineWith({ memoryBudgetBytes: 1024 * 1024 }, sourceOf(1));
+    const sidecar = await startSidecar({ machine: "solo", engine, identity: newIdentity("solo") });
+    try {
+      const res = await fetch(`${sidecar.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: tinyModelId(1), messages: hello, max_tokens: 4 }),
+      });
+      expect(res.status).toBe(507);
+      const body = (await res.json()) as { error: { code: string; message: string; field?: string } };
+      expect(body.error).toMatchObject({ code: "model_too_large", field: "model" });
+      expect(body.error.message).toMatch(
+        new RegExp(
+          `model ${tinyModelId(1)} does not fit in memory: it needs [\\d.]+ MiB RAM .* but only 1\\.0 MiB RAM is free of a 1\\.0 MiB budget`,
+        ),
+      );
+      // Listed as available still (it was refused for room, not broken).
+      const models = (await (await fetch(`${sidecar.url}/v1/models`)).json()) as {
+        data: Array<{ potluck: { state: string } }>;
+      };
+      expect(models.data[0]?.potluck.state).toBe("available");
+    } finally {
+      await sidecar.close();
+    }
   });
 });
