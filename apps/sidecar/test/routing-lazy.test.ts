@@ -113,4 +113,15 @@ describe("routing ready before available", () => {
     const router = routerWith(engineIn("available"), [{ machine: "linux", owner: "home", state: "ready" }]);
     expect((await chunksOf(router, "mac")).by).toBe("mac");
   });
+
+  it("ends with an error chunk, not a thrown error, when every candidate fails after load progress went out", async () => {
+    const router = routerWith(engineIn("available", true), []);
+    const { chunks } = await chunksOf(router);
+    expect(chunks.map((c) => c.type)).toEqual(["loading", "error"]);
+    expect(chunks[1]).toMatchObject({
+      type: "error",
+      message:
+        /mac \(local\): model-runtime — failed before the first token: model_failed: loading model m: probe crashed/,
+    });
+  });
 });
