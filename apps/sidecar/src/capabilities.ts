@@ -28,7 +28,9 @@ export function capabilitiesOf(deps: CapabilitiesDeps): Capabilities {
       arch: arch(),
       cpus: Math.max(1, cpus().length),
       memoryBytes: totalmem(),
-      gpu: null,
+      // The backend in use and its device and VRAM ("cuda: NVIDIA …"); null when llama.cpp runs on CPU.
+      // Each loaded model's runtime (models[].runtime) says how many of its layers are offloaded.
+      gpu: deps.engine.gpu?.() ?? null,
     },
   };
 }

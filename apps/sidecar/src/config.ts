@@ -3,6 +3,8 @@ import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName, machineNameFromHost, Owner
 import { ConfigFields, parseConfig, platformDataDir } from "@potluck/service";
 import { z } from "zod";
 import type { CpuPinSetting } from "./cpu-pin.js";
+import { GpuSettings } from "./inference/gpu-settings.js";
+import { defaultKeepAliveMs, parseKeepAlive } from "./inference/lifecycle/keep-alive.js";
 
 /** Every sidecar setting and its default, in one block. */
 export const SidecarConfigSchema = z.object({
@@ -74,6 +76,25 @@ export const SidecarConfigSchema = z.object({
   POTLUCK_HEAD_START: ConfigFields.flag(true),
   /** Largest chat context per model (tokens); the model's own training context caps it too. */
   POTLUCK_CONTEXT_SIZE: z.coerce.number().int().min(256, "expected at least 256 tokens").max(131_072).default(4096),
+  /**
+   * How long a model stays loaded after its last request, as Ollama's keep_alive: "5m", "30s",
+   * "1h30m", a number of seconds, -1 to keep models loaded, 0 to unload after each request. In ms.
+   */
+  POTLUCK_KEEP_ALIVE: z
+    .string()
+    .default(String(defaultKeepAliveMs / 1000))
+    .transform((text, ctx) => {
+      const ms = parseKeepAlive(text);
+      if (ms instanceof Error) ctx.addIssue({ code: "custom", message: ms.message });
+      return ms instanceof Error ? z.NEVER : ms;
+    }),
+  /** Most models loaded at once; the least recently used idle one is unloaded to make room. */
+  POTLUCK_MAX_LOADED: z.coerce.number().int().min(1, "expected at least 1 model").max(64).default(3),
+  /**
+   * llama.cpp's backend: auto (node-llama-cpp picks among the installed prebuilt binaries, CPU when
+   * no GPU works), off (CPU only), or cuda, vulkan, metal (start-up fails if it is not there).
+   */
+  POTLUCK_GPU: z.enum(GpuSettings, { error: "expected auto, off, cuda, vulkan or metal" }).default("auto"),
   /** Requests that may wait per model while one runs; beyond this the answer is 503 queue_full. */
   POTLUCK_QUEUE_MAX: z.coerce.number().int().min(0).max(1024, "expected at most 1024").default(16),
   /** Seed of the generated tiny TEST model served when POTLUCK_MODELS is empty. */

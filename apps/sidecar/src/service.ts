@@ -37,7 +37,7 @@ export interface SidecarOverrides {
   /** The one NATS connection; null runs without NATS. Absent: the service connects to POTLUCK_NATS_URL. */
   nats?: NatsConnection | null;
   engine?: InferenceEngine;
-  /** The models to load at start; absent: POTLUCK_MODELS (or the tiny test model). */
+  /** The models to offer; absent: POTLUCK_MODELS (or the tiny test model). */
   models?: readonly ModelSource[];
   identity?: Identity;
   directory?: PeerDirectory;
@@ -66,11 +66,14 @@ export interface SidecarService {
   engine: InferenceEngine;
   /** The memory-sharing opt-in, changed by `potluck memory share on|off`. */
   sharing: PeerSharing;
-  /** The models loading at start (their ids are the names clients ask for). */
+  /** The models offered (their ids are the names clients ask for); each loads on its first request. */
   models: readonly ModelSource[];
   /** Where Ollama's API listens besides the sidecar's port (POTLUCK_OLLAMA_PORT); undefined: nowhere else. */
   ollamaPort: number | undefined;
-  /** Resolves once every model has loaded or failed to; /health says "warming" until then. */
+  /**
+   * Resolves once every model is registered (by an engine without lazy loading: loaded); /health
+   * says "warming" until then.
+   */
   warm: Promise<void>;
   /** Ends heartbeats and subscriptions, drains its own NATS, closes what it opened. Stop serving first. */
   close(): Promise<void>;
@@ -154,7 +157,7 @@ export async function startSidecarService(
     headStart: config.POTLUCK_HEAD_START,
     ...(diagnostics === null ? {} : { diagnose: diagnoseWith(diagnostics) }),
   });
-  const warmed = loadModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));
+  const warmed = registerModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));
   const version = overrides.version ?? "0.1.0";
   const startedAt = Date.now();
   const pulls = new PulledModels({ dir: pulled, engine });
@@ -287,12 +290,22 @@ function peerAddressing(config: SidecarConfig) {
 // and store: index.ts exports this module to the CLI, which must start without them.
 async function llamaEngine(config: SidecarConfig): Promise<InferenceEngine> {
   const { LlamaEngine } = await import("./inference/llama-engine.js");
-  return new LlamaEngine({
+  const engine = new LlamaEngine({
     threads: config.POTLUCK_THREADS,
     contextSizeMax: config.POTLUCK_CONTEXT_SIZE,
     queueWaitingMax: config.POTLUCK_QUEUE_MAX,
     embedContextSize: 512,
+    gpu: config.POTLUCK_GPU,
+    keepAliveMs: config.POTLUCK_KEEP_ALIVE,
+    maxLoaded: config.POTLUCK_MAX_LOADED,
   });
+  try {
+    await engine.start();
+  } catch (error) {
+    await engine.close();
+    throw new ConfigError("POTLUCK_GPU", messageOf(error));
+  }
+  return engine;
 }
 
 /** The store replays from disk and the embedder loads now, before the first request. */
@@ -310,23 +323,41 @@ async function openOwnMemory(config: SidecarConfig, log: Logger): Promise<Opened
   return memory;
 }
 
-/** Warm start: every model loads now, not on the first request; a model that fails is logged and skipped. */
-async function loadModels(
+/**
+ * Models are listed now and load on their first request (the engine's keep-alive unloads them
+ * again), so start-up costs no model memory and a household's many models can all be offered.
+ * "Warm" is then: the runtime opened (a missing GPU backend has failed start-up by now) and every
+ * model registered. An engine without lazy loading (a test's own) loads them all now, as before.
+ */
+async function registerModels(
   engine: InferenceEngine,
   sources: readonly ModelSource[],
   threads: number,
   log: Logger,
 ): Promise<void> {
-  const results = await Promise.allSettled(sources.map((source) => engine.load(source)));
-  results.forEach((result, i) => {
-    const source = sources[i];
-    if (result.status === "rejected") log.error({ model: source?.id }, messageOf(result.reason));
+  if (engine.register === undefined) {
+    const results = await Promise.allSettled(sources.map((source) => engine.load(source)));
+    results.forEach((result, i) => {
+      if (result.status === "rejected") log.error({ model: sources[i]?.id }, messageOf(result.reason));
+    });
+    return;
+  }
+  for (const source of sources) {
+    try {
+      engine.register(source);
+    } catch (error) {
+      log.error({ model: source.id }, messageOf(error));
+      continue;
+    }
+    if (source.problem !== undefined) log.warn({ model: source.id, problem: source.problem }, "model unusable");
     else
       log.info(
-        { model: source?.id, testModel: source?.testModel, threads },
-        source?.testModel === true ? "model ready (TEST MODEL: random weights)" : "model ready",
+        { model: source.id, testModel: source.testModel, threads, kind: source.kind ?? "chat" },
+        source.testModel
+          ? "model available (TEST MODEL: random weights), loads on first use"
+          : "model available, loads on first use",
       );
-  });
+  }
 }
 
 const silentLog: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -188,12 +188,11 @@ export class PeerClient {
       );
       clearTimeout(startTimer);
       for await (const chunk of ndjsonChunks(res)) {
-        // Only done and error end a reply: tool calls and load progress come before the end.
-        const last = chunk.type === "done" || chunk.type === "error";
+        // Load progress and tool calls come before the end: only done or error is the final chunk.
         if (chunk.type === "token") tokens++;
-        else if (last) finished = true;
+        else if (chunk.type === "done" || chunk.type === "error") finished = true;
         yield chunk;
-        if (last) return;
+        if (finished) return;
       }
       yield streamBroken(peer, tokens, "the connection closed before the final chunk");
     } catch (error) {

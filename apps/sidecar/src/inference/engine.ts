@@ -7,6 +7,16 @@ import type { ChatMessage, FinishReason, GenerationOptions, ModelInfo, ToolCall 
 export interface InferenceEngine {
   /** Starts loading; resolves once the model is ready, rejects with the runtime's reason. */
   load(source: ModelSource): Promise<void>;
+  /**
+   * Lists a model as available without loading it; its first request loads it (and sees
+   * `loading` events). Engines without lazy loading leave it out and are given `load` instead.
+   */
+  register?(source: ModelSource): void;
+  /** Opens the runtime (a missing GPU backend fails here, at start-up). */
+  start?(): Promise<void>;
+  /** The GPU in use, in words ("cuda: NVIDIA H200 (…)"), or null on CPU; after start(). */
+  gpu?(): string | null;
+  /** Frees the model's memory; it stays listed and loads again on its next request. */
   unload(id: string): Promise<void>;
   list(): ModelInfo[];
   state(id: string): ModelInfo | undefined;
@@ -69,9 +79,20 @@ export interface EmbedResult {
 export class EngineError extends Error {
   override name = "EngineError";
   constructor(
-    readonly status: 400 | 404 | 409 | 503,
-    /** invalid_request: an option the runtime cannot honour as given (a schema its grammar cannot express). */
-    readonly code: "invalid_request" | "model_not_found" | "model_not_ready" | "queue_full" | "model_failed",
+    readonly status: 400 | 404 | 409 | 503 | 507,
+    readonly code:
+      /** An option the runtime cannot honour as given (a schema its grammar cannot express). */
+      | "invalid_request"
+      | "model_not_found"
+      | "model_not_ready"
+      | "queue_full"
+      | "model_failed"
+      /** An embedding model asked to chat. */
+      | "not_a_chat_model"
+      /** It does not fit in free memory even with every idle model unloaded (507). */
+      | "model_too_large"
+      /** POTLUCK_MAX_LOADED models are loaded and all busy. */
+      | "no_room",
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -37,6 +37,7 @@ export function failoverRoute(options: {
       const tried: CandidateReport[] = [];
       let more = options.more;
       let lastError: unknown;
+      let progressSent = false;
       while (tried.length < attemptsMax) {
         if (pending.length === 0 && more !== undefined) {
           const found = await more();
@@ -49,13 +50,25 @@ export function failoverRoute(options: {
         current = candidate.choice;
         const chunks = candidate.start(job);
         let first: IteratorResult<InferStreamChunk>;
+        // The client stopped reading while load progress went out: the candidate's stream is closed.
+        let stoppedDuringLoad = true;
         try {
+          // Load progress is passed on but is not a first chunk: a load that then fails still fails over.
           first = await chunks.next();
+          while (first.done !== true && first.value.type === "loading") {
+            progressSent = true;
+            yield first.value;
+            first = await chunks.next();
+          }
+          stoppedDuringLoad = false;
         } catch (error) {
+          stoppedDuringLoad = false;
           if (job.signal?.aborted === true) throw error;
           lastError = error;
           tried.push(failedReport(candidate, layerOf(error), error instanceof Error ? error.message : String(error)));
           continue;
+        } finally {
+          if (stoppedDuringLoad) await chunks.return(undefined);
         }
         if (first.done !== true && first.value.type === "error") {
           await chunks.return(undefined);
@@ -78,7 +91,11 @@ export function failoverRoute(options: {
       }));
       const all = [...unusable, ...tried, ...untried];
       // A single candidate that failed on its own keeps its specific error (e.g. 503 queue_full).
-      throw options.exhausted(all, all.length === 1 && tried.length === 1 ? lastError : undefined);
+      const error = options.exhausted(all, all.length === 1 && tried.length === 1 ? lastError : undefined);
+      // Load progress already went out (the HTTP answer has begun): the failure is the stream's last chunk.
+      if (!progressSent) throw error;
+      const code = (error as { code?: unknown }).code;
+      yield { type: "error", code: typeof code === "string" ? code : "no_route", message: error.message };
     },
   };
 }

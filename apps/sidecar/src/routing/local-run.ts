@@ -14,10 +14,13 @@ export async function* runLocal(
   job: ChatJob,
 ): AsyncGenerator<InferStreamChunk> {
   let started = false;
+  // Once load progress went out, a peer's HTTP answer has begun: a failed load is an error chunk.
+  let progressSent = false;
   try {
     for await (const event of engine.stream(job.model, job)) {
       // Load progress is not a start: a load that fails can still be an HTTP status.
       if (event.type === "loading") {
+        progressSent = true;
         yield { type: "loading", model: job.model, progress: event.progress };
         continue;
       }
@@ -38,12 +41,12 @@ export async function* runLocal(
       }
     }
   } catch (error) {
-    if (!started || job.signal?.aborted === true) throw error;
+    if ((!started && !progressSent) || job.signal?.aborted === true) throw error;
     const code = error instanceof EngineError ? error.code : "generation_failed";
     yield {
       type: "error",
       code,
-      message: `generation on ${machine} failed: ${error instanceof Error ? error.message : String(error)}`,
+      message: `${started ? "generation" : "loading the model"} on ${machine} failed: ${error instanceof Error ? error.message : String(error)}`,
       layer: "model-runtime",
     };
   }

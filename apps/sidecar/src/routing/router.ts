@@ -58,8 +58,11 @@ const candidatesMax = 32;
  * with the model ready whose data plane answered a fresh probe — the one that served the model
  * last if its probe confirms it (it got the job beside the probe: head-start.ts), else the
  * fastest to answer; else a trusted peer
- * (different owner; usage is published for the ledger). Nothing suitable: a 503 listing each
- * candidate and the layer that failed — never "no reachable peer" alone.
+ * (different owner; usage is published for the ledger). A model that is available but not loaded
+ * (it loads on first use, the client seeing `loading` chunks) ranks after every ready one of the
+ * same kind of machine: own ready, then here or own loading, then peers ready, then peers loading.
+ * Nothing suitable: a 503 listing each candidate and the layer that failed — never "no reachable
+ * peer" alone.
  */
 export class Router {
   private readonly lastServed = new LastServed();
@@ -71,6 +74,24 @@ export class Router {
     const reports: CandidateReport[] = [];
     if (on === undefined || on === machine) {
       const local = engine.state(model);
+      const lazy = local !== undefined && isChat(local) && (local.state === "available" || local.state === "loading");
+      if (lazy && on === machine) {
+        // Pinned here: load it here (the client sees the progress).
+        return failoverRoute({
+          candidates: [this.localCandidate(local.testModel, notLoaded(model, local, " here"))],
+          reports,
+          exhausted: (all, only) => exhausted(model, all, on, only),
+        });
+      }
+      if (lazy) {
+        // Not loaded here: a machine of this owner that has it ready goes first, then this one loads it.
+        const peers = await this.deps.directory.peers();
+        const ranked = await this.rankPeers(model, on, peers);
+        const here = this.localCandidate(local.testModel, notLoaded(model, local, " here"));
+        const readyOwn = ranked.candidates.filter((c) => c.choice.kind === "own" && c.report.reason.kind === "ready");
+        ranked.candidates.splice(readyOwn.length, 0, here);
+        return this.decide(model, on, reports, ranked);
+      }
       if (local?.state === "ready") {
         // The fast path: no probe before a local run. Peers are probed only if the local run
         // fails before its first token (and only when the caller did not pin this machine).
@@ -183,11 +204,15 @@ export class Router {
     const checked = await Promise.all(
       peers.map((peer) => this.check(peer, model, peer.machine === early?.machine ? early.ruledOut : undefined)),
     );
-    const usable = checked.filter((c) => c.report.layer === "ok").sort((a, b) => a.latencyMs - b.latencyMs);
-    const own = usable.filter((c) => c.peer.owner === this.deps.owner);
-    const others = usable.filter((c) => c.peer.owner !== this.deps.owner);
+    // Own machines first (no credits spent), a loaded model before one that must load first, then
+    // the fastest probe.
+    const rank = (c: (typeof checked)[number]) =>
+      (c.peer.owner === this.deps.owner ? 0 : 2) + (c.report.reason.kind === "ready" ? 0 : 1);
+    const usable = checked
+      .filter((c) => c.report.layer === "ok")
+      .sort((a, b) => rank(a) - rank(b) || a.latencyMs - b.latencyMs);
     return {
-      candidates: [...own, ...others].map((c) => this.remoteCandidate(c.peer, c.testModel, c.published, c.report)),
+      candidates: usable.map((c) => this.remoteCandidate(c.peer, c.testModel, c.published, c.report)),
       reports: checked.filter((c) => c.report.layer !== "ok").map((c) => c.report),
     };
   }
@@ -210,11 +235,14 @@ export class Router {
     return { peer, testModel: recent?.machine === machine ? recent.testModel : false };
   }
 
-  private localCandidate(testModel: boolean): Candidate {
+  private localCandidate(
+    testModel: boolean,
+    reason: CandidateReason = { kind: "ready", text: "model ready here" },
+  ): Candidate {
     const { machine, owner, engine } = this.deps;
     return {
       choice: { machine, owner, kind: "local", testModel },
-      report: { machine, relation: "local", layer: "ok", reason: { kind: "ready", text: "model ready here" } },
+      report: { machine, relation: "local", layer: "ok", reason },
       start: (job) => runLocal(engine, machine, testModel, job),
     };
   }
@@ -297,16 +325,15 @@ export class Router {
       const { latencyMs } = probe;
       const answer = probe.model ?? (await this.modelFromCapabilities(peer, model));
       const info = answer.info;
-      if (info === null || info.state !== "ready")
-        return ruledOut("model-runtime", modelReason(model, info, " there", answer.available));
+      const usable = info !== null && isChat(info) && ["ready", "available", "loading"].includes(info.state);
+      if (!usable) return ruledOut("model-runtime", modelReason(model, info, " there", answer.available));
+      const reason: CandidateReason =
+        info.state === "ready"
+          ? { kind: "ready", text: `ready, probe ${latencyMs.toFixed(1)} ms` }
+          : notLoaded(model, info, ` there, probe ${latencyMs.toFixed(1)} ms`);
       return {
         peer,
-        report: {
-          machine: peer.machine,
-          relation,
-          layer: "ok",
-          reason: { kind: "ready", text: `ready, probe ${latencyMs.toFixed(1)} ms` },
-        },
+        report: { machine: peer.machine, relation, layer: "ok", reason },
         latencyMs,
         testModel: info.testModel,
         published: publishedOf(info),
@@ -331,6 +358,20 @@ export class Router {
   }
 }
 
+/** A chat model, or one whose kind is not known (a sidecar older than the field). */
+function isChat(info: NonNullable<ProbeModel["info"]>): boolean {
+  return info.kind !== "embedding";
+}
+
+/** A usable candidate whose model must load (or finish loading) before its first token. */
+function notLoaded(model: string, info: NonNullable<ProbeModel["info"]>, where: string): CandidateReason {
+  if (info.state === "loading") {
+    const progress = info.progress ?? 0;
+    return { kind: "loading", text: `model ${model} loading${where} (${Math.round(progress * 100)}%)`, progress };
+  }
+  return { kind: "available", text: `model ${model} available${where}, not loaded: loads on first use` };
+}
+
 /**
  * Why a model that is not ready cannot serve: absent, loading or failed. `where` is " here" for
  * this machine and " there" for a peer, whose answer also lists what it has instead.
@@ -345,6 +386,8 @@ function modelReason(
     const has = available === undefined ? " here" : ` (has ${available.join(", ") || "none"})`;
     return { kind: "no_model", text: `does not have model ${model}${has}` };
   }
+  if (!isChat(info))
+    return { kind: "no_model", text: `model ${model}${where} is an embedding model, not a chat model` };
   const progress = info.progress ?? 0;
   if (info.state === "loading")
     return {

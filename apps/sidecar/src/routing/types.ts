@@ -28,7 +28,10 @@ export interface PlannedRoute {
  */
 export type CandidateReason =
   | { kind: "ready"; text: string }
+  /** Usable, but its model is not loaded: the job waits for the load (ranked after every ready one). */
+  | { kind: "available"; text: string }
   | { kind: "no_model"; text: string }
+  /** Its model is loading; usable (the job joins the load), ranked after the ready ones. */
   | { kind: "loading"; text: string; progress: number }
   | { kind: "load_failed"; text: string }
   | { kind: "not_on_roster"; text: string }

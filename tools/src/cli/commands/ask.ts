@@ -6,7 +6,8 @@ const usage = `Usage: potluck ask [--model M] [--on MACHINE] [--max-tokens N] [-
 Sends PROMPT to this machine's sidecar (default http://127.0.0.1:$POTLUCK_PORT, ${Defaults.sidecarPort}),
 which runs it here or routes it to a machine that has the model. The reply streams to stdout, then
 the footer: which machine served it, how it was reached, tokens and time. --model defaults to the
-first model ready here; --on runs it on that machine or fails saying why.`;
+first model ready here, else one that loads on first use (its progress shows on stderr); --on runs
+it on that machine or fails saying why.`;
 
 /** Generous bound on a whole answer; the sidecar's own limits end a real stream long before. */
 const askTimeoutMs = 10 * 60_000;
@@ -82,6 +83,11 @@ async function printStream(body: ReadableStream<Uint8Array>): Promise<Footer> {
       const event = buffered.slice(0, end);
       buffered = buffered.slice(end + 2);
       end = buffered.indexOf("\n\n");
+      const loading = /^: potluck loading (\S+) (\d{1,3})%$/.exec(event);
+      if (loading !== null) {
+        showLoading({ model: loading[1] ?? "the model", percent: Number(loading[2]) });
+        continue;
+      }
       const data = event.startsWith("data: ") ? event.slice(6) : undefined;
       if (data === undefined || data === "[DONE]") continue;
       const chunk = JSON.parse(data) as Footer & {
@@ -90,7 +96,10 @@ async function printStream(body: ReadableStream<Uint8Array>): Promise<Footer> {
       };
       if (chunk.error !== undefined) throw new CliError(`\nthe reply broke off: ${chunk.error.message}`);
       const text = chunk.choices?.[0]?.delta?.content;
-      if (text !== undefined) process.stdout.write(text);
+      if (text !== undefined) {
+        showLoading(undefined);
+        process.stdout.write(text);
+      }
       if (chunk.served_by !== undefined) footer = chunk;
     }
   }
@@ -98,17 +107,36 @@ async function printStream(body: ReadableStream<Uint8Array>): Promise<Footer> {
   return footer;
 }
 
+/**
+ * The sidecar's load progress (the SSE comment `: potluck loading MODEL 42%`, routes/openai/sse.ts)
+ * on stderr, one line rewritten in place; undefined ends it.
+ */
+let loadingShown = false;
+function showLoading(progress: { model: string; percent: number } | undefined): void {
+  if (progress === undefined) {
+    if (loadingShown) process.stderr.write("\n");
+    loadingShown = false;
+    return;
+  }
+  process.stderr.write(`\rloading ${progress.model}… ${progress.percent}%`);
+  loadingShown = true;
+}
+
+/** A model ready here; else one that loads on first use (its progress is shown while it loads). */
 async function firstReadyModel(base: string): Promise<string> {
   const res = await fetch(`${base}/v1/models`).catch((error: unknown) => {
     throw new CliError(
       `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`,
     );
   });
-  const body = (await res.json()) as { data?: Array<{ id: string; potluck?: { state: string } }> };
-  const ready = body.data?.find((m) => m.potluck?.state === "ready");
-  if (ready === undefined)
-    throw new CliError(`no model is ready on this machine; pass --model M to run one on another machine`);
-  return ready.id;
+  const body = (await res.json()) as { data?: Array<{ id: string; potluck?: { state: string; kind?: string } }> };
+  const chat = (body.data ?? []).filter((m) => m.potluck?.kind !== "embedding");
+  const usable =
+    chat.find((m) => m.potluck?.state === "ready") ??
+    chat.find((m) => m.potluck?.state === "loading" || m.potluck?.state === "available");
+  if (usable === undefined)
+    throw new CliError(`this machine has no chat model; pass --model M to run one on another machine`);
+  return usable.id;
 }
 
 async function describeError(res: Response): Promise<string> {

@@ -78,6 +78,7 @@ export const upCommand: Command = {
     process.stdout.write(
       `potluck: up — sidecar http://127.0.0.1:${sidecarPort} (${services.join(", ")}). Ctrl-C stops everything.\n`,
     );
+    process.stdout.write(await modelsSummary(`http://127.0.0.1:${sidecarPort}`));
 
     // A service that dies on its own is started again, as systemd's Restart=on-failure would (the
     // ledger exits by design when its database connection breaks mid-append); one that keeps
@@ -190,4 +191,23 @@ function which(binary: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What the sidecar offers once up. Models load on first use, so "available" is the normal state
+ * at start (not "no model is ready"); `potluck ask` then shows the load's progress.
+ */
+async function modelsSummary(base: string): Promise<string> {
+  const res = await fetch(`${base}/v1/models`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+  const body = (await res?.json().catch(() => undefined)) as
+    { data?: Array<{ id: string; potluck?: { state?: string; reason?: string } }> } | undefined;
+  const models = body?.data;
+  if (models === undefined) return "";
+  if (models.length === 0) return "potluck: no models here; other machines' models are used through routing\n";
+  const line = (m: (typeof models)[number]) => {
+    const state = m.potluck?.state;
+    const how = state === "available" ? "available, loads on first use" : (state ?? "unknown");
+    return `  ${m.id} (${how}${state === "failed" && m.potluck?.reason !== undefined ? `: ${m.potluck.reason}` : ""})`;
+  };
+  return `potluck: models here:\n${models.map(line).join("\n")}\n`;
 }

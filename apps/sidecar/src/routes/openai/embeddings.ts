@@ -10,7 +10,8 @@ export function embeddingsRoute(deps: OpenAiDeps) {
   return new Hono().post("/v1/embeddings", openAiBody(EmbeddingsRequest), async (c) => {
     const body = c.req.valid("json");
     const ready = deps.engine.list().filter((m) => m.state === "ready");
-    const model = body.model ?? ready[0]?.id;
+    // Models load on first use: with none loaded yet, one that is available loads for this request.
+    const model = body.model ?? (ready[0] ?? deps.engine.list().find((m) => m.state !== "failed"))?.id;
     if (model === undefined)
       throw new PotluckHttpError(
         503,
