@@ -27,8 +27,9 @@ export async function syncPeers(
   dev: string,
   roster: readonly RosterEntry[],
   selfId: string,
+  hub?: string | null,
 ): Promise<PeerPlan> {
-  const { steps, peers } = await peerSteps(machineProbe(run), dev, roster, selfId, true);
+  const { steps, peers } = await peerSteps(machineProbe(run), dev, roster, selfId, true, hub);
   await executePlan({ backend: "linux", steps, shell: "sh", device: dev, peers, notes: [] }, { run });
   return peers;
 }

@@ -105,6 +105,10 @@ describe("linux backend", () => {
       peerAdd(mac, "potluck0"),
       peerAdd(gamer, "potluck0"),
       peerAdd(phone, "potluck0"),
+      // closet is the hub: it forwards between roster machines, and only between them.
+      ["sysctl", "-w", "net.ipv4.ip_forward=1"],
+      ["write /home/ana/.potluck/mesh/hub-forward.nft 600"],
+      ["nft", "-f", "/home/ana/.potluck/mesh/hub-forward.nft"],
     ]);
     expect(plan.peers.set.map((p) => p.name)).toEqual(["mac", "gamer", "phone"]);
   });
@@ -121,11 +125,17 @@ describe("linux backend", () => {
       `${gamer.wireguardPublicKey}\t(none)\t(none)\t100.64.0.3/32\t0\t0\t0\t25`,
       `${key("x")}\t(none)\t(none)\t100.64.0.9/32\t0\t0\t0\t25`,
     ].join("\n");
-    const probe = probeOf({
-      "ip link show dev potluck0": "5: potluck0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1280",
-      "ip -4 -o addr show dev potluck0": "5: potluck0    inet 100.64.0.1/10 scope global potluck0\\       valid_lft",
-      "wg show potluck0 dump": dump,
-    });
+    const probe = probeOf(
+      {
+        "nft list set inet potluck roster":
+          "table inet potluck {\n\tset roster {\n\t\ttype ipv4_addr\n" +
+          "\t\telements = { 100.64.0.1, 100.64.0.2,\n\t\t\t     100.64.0.3, 100.64.0.4 }\n\t}\n}\n",
+        "ip link show dev potluck0": "5: potluck0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1280",
+        "ip -4 -o addr show dev potluck0": "5: potluck0    inet 100.64.0.1/10 scope global potluck0\\       valid_lft",
+        "wg show potluck0 dump": dump,
+      },
+      { "/proc/sys/net/ipv4/ip_forward": "1\n" },
+    );
     const plan = await chooseBackend("linux").plan(input(closet, probe));
     expect(commands(plan)).toEqual([
       ["wg", "set", "potluck0", "private-key", keyPath, "listen-port", "51820"],
@@ -161,9 +171,12 @@ describe("darwin backend", () => {
       ["route", "-q", "-n", "add", "-inet", "100.64.0.0/10", "-interface", "$UTUN"],
       ["ifconfig", "$UTUN", "mtu", "1280"],
       ["ifconfig", "$UTUN", "up"],
-      peerAdd(closet, "$UTUN"),
-      peerAdd(gamer, "$UTUN"),
-      peerAdd(phone, "$UTUN"),
+      // gamer and phone are spokes (no endpoint): reached through the hub, so their addresses ride on its peer.
+      [
+        ...peerAdd(closet, "$UTUN").slice(0, 6),
+        "100.64.0.1/32,100.64.0.3/32,100.64.0.4/32",
+        ...peerAdd(closet, "$UTUN").slice(7),
+      ],
     ]);
     expect(plan.device).toBeNull();
     // What --dry-run prints is a script a Mac user can run: bash accepts it as is.
@@ -269,6 +282,35 @@ describe("external backend and the hub", () => {
     await expect(external.plan(input(closet, probeOf()))).rejects.toThrow(/is the hub itself/);
     const noEndpoint = { ...roster, machines: [{ ...closet, endpoints: [] }, phone] };
     await expect(external.plan(input(phone, probeOf(), { roster: noEndpoint }))).rejects.toThrow(/--endpoint/);
+  });
+});
+
+describe("the hub's forwarding", () => {
+  it("allows only roster addresses in and out of the tunnel, and drops the rest (no open relay)", async () => {
+    const plan = await chooseBackend("linux").plan(input(closet, probeOf()));
+    const rules = plan.steps.find((s) => s.kind === "write");
+    expect(rules?.kind === "write" && rules.content.split("\n")).toEqual([
+      "table inet potluck",
+      "delete table inet potluck",
+      "table inet potluck {",
+      "  set roster {",
+      "    type ipv4_addr",
+      "    elements = { 100.64.0.1, 100.64.0.2, 100.64.0.3, 100.64.0.4 }",
+      "  }",
+      "  chain forward {",
+      "    type filter hook forward priority 0; policy accept;",
+      '    iifname "potluck0" oifname "potluck0" ip saddr @roster ip daddr @roster accept',
+      '    iifname "potluck0" counter drop',
+      '    oifname "potluck0" counter drop',
+      "  }",
+      "}",
+      "",
+    ]);
+    // nft itself accepts them (-c: check only, nothing loaded).
+    if (rules?.kind === "write") execFileSync("nft", ["-c", "-f", "-"], { input: rules.content });
+    // Not the hub: no forwarding at all.
+    const macPlan = await chooseBackend("linux").plan(input(mac, probeOf()));
+    expect(macPlan.steps.some((s) => s.kind === "write" || (s.kind === "run" && s.argv[0] === "sysctl"))).toBe(false);
   });
 });
 

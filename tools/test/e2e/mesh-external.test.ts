@@ -18,7 +18,9 @@ import { repoRoot } from "../../src/lib/repo.js";
 // "hub" as the hub spokes tunnel to) and joins its own mesh with the linux backend; the "phone"
 // host enrolls with `potluck join --mesh external` and gets only a wg-quick config. That config,
 // through `wg-quick strip` and `wg setconf` onto a wireguard-go interface this test makes in the
-// phone's namespace, must carry HTTP both ways between the phone and the hub over the mesh.
+// phone's namespace, must carry HTTP both ways between the phone and the hub over the mesh. Then
+// a Linux "box" joins: the phone, whose only peer is the hub, reaches it through the hub's
+// forwarding, while the hub refuses to carry the phone's traffic anywhere off the mesh.
 const potluck = join(repoRoot, "bin/potluck.mjs");
 const httpPort = 8321;
 /** Several node processes per host on a loaded 2-core machine. */
@@ -28,9 +30,11 @@ const dev = "wgphone";
 let lab: Lab;
 let hub: Hub;
 let phone: LabHost;
+let phoneIp = "";
+let hubKey = "";
 
 beforeAll(async () => {
-  lab = await createLab({ hosts: ["phone"], mesh: false, extraHosts: ["hub"] });
+  lab = await createLab({ hosts: ["phone", "box"], mesh: false, extraHosts: ["hub"] });
   hub = await startHub(lab, "hub", { coordinatorEnv: { POTLUCK_HUB_MACHINE: "hub" } });
   phone = lab.host("phone");
 }, 300_000);
@@ -128,5 +132,50 @@ describe("potluck join --mesh external in the lab", () => {
       { timeoutMs: meshUpMs, intervalMs: 500 },
     );
     expect(fromHub, "HTTP hub -> phone over potluck0").toBe(true);
+    phoneIp = state.meshIp;
+    hubKey = hubEntry?.wireguardPublicKey ?? "";
+  }, 600_000);
+
+  it("forwards the phone to another roster machine through the hub, and nowhere off the mesh", async () => {
+    expect(phoneIp).not.toBe("");
+    const box = lab.host("box");
+    await hub.join(box);
+    const boxEntry = (await hub.roster()).machines.find((m) => m.name === "box");
+    expect(boxEntry).toBeDefined();
+    await serveHttp(box, httpPort);
+    const viaHub = await pollUntil(
+      async () => (await httpFrom(phone, `http://${boxEntry?.meshIp}:${httpPort}/`, { timeoutMs: 5_000 })).ok,
+      { timeoutMs: meshUpMs, intervalMs: 500 },
+    );
+    expect(viaHub, "HTTP phone -> box through the hub").toBe(true);
+    // The box has no peer of the phone's: the phone's address rides on its hub peer.
+    const boxPeers = await box.exec(["wg", "show", "potluck0", "allowed-ips"]);
+    const lines = boxPeers.stdout.split("\n").filter((l) => l.trim() !== "");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.startsWith(`${hubKey}\t`)).toBe(true);
+    expect(lines[0]).toContain(`${phoneIp}/32`);
+
+    // A phone that tries to use the hub as a way onto the LAN (the box's LAN address through the
+    // tunnel) gets nowhere: the hub's drop rule counts its packets.
+    const dropped = async () => {
+      const chain = await hub.host.exec(["nft", "list", "chain", "inet", "potluck", "forward"]);
+      return Number(/iifname "potluck0" counter packets (\d+)/.exec(chain.stdout)?.[1] ?? Number.NaN);
+    };
+    const droppedBefore = await dropped();
+    expect(droppedBefore).not.toBeNaN();
+    const boxLan = box.underlayIp;
+    const hijack = await phone.exec([
+      "bash",
+      "-c",
+      `wg set ${dev} peer "$1" allowed-ips 100.64.0.0/10,${boxLan}/32 && ip route add ${boxLan}/32 dev ${dev}`,
+      "bash",
+      hubKey,
+    ]);
+    expect(hijack.code, hijack.stderr).toBe(0);
+    const offMesh = await httpFrom(phone, `http://${boxLan}:${httpPort}/`, { timeoutMs: 3_000 });
+    expect(offMesh.ok).toBe(false);
+    expect(await dropped()).toBeGreaterThan(droppedBefore);
+    // Still on the mesh: the same phone reaches the box's mesh address.
+    expect((await httpFrom(phone, `http://${boxEntry?.meshIp}:${httpPort}/`, { timeoutMs: 5_000 })).ok).toBe(true);
   }, 600_000);
 });

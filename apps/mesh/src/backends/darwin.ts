@@ -71,7 +71,7 @@ export const darwinBackend: MeshBackend = {
       { kind: "run", argv: ["ifconfig", dev, "mtu", String(state.mtu)], why: `MTU ${state.mtu}` },
       { kind: "run", argv: ["ifconfig", dev, "up"], why: "bringing the tunnel up" },
     );
-    const peers = await peerSteps(probe, dev, input.roster.machines, state.machineId, running);
+    const peers = await peerSteps(probe, dev, input.roster.machines, state.machineId, running, input.roster.hub);
     return {
       backend: "darwin",
       steps: [...steps, ...peers.steps],

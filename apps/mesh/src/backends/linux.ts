@@ -1,4 +1,5 @@
 import type { MeshState } from "@potluck/protocol";
+import { hubForwardSteps } from "./hub-forward.js";
 import { peerSteps } from "./peer-steps.js";
 import type { MeshBackend, Plan, PlanInput, Probe, Step } from "./plan.js";
 
@@ -11,6 +12,7 @@ export const kernelModulePath = "/sys/module/wireguard";
  * Linux: potluck0 as a kernel WireGuard interface when the kernel has the module, else
  * wireguard-go (userspace) under the same name; key and port with `wg`, address, MTU and link
  * with `ip`. Planned against what is there, so an interface that is already right gets no steps.
+ * On the hub, also the forwarding between roster machines (hub-forward.ts).
  */
 export const linuxBackend: MeshBackend = {
   name: "linux",
@@ -19,10 +21,11 @@ export const linuxBackend: MeshBackend = {
     const { state, probe } = input;
     const dev = state.interfaceName;
     const { steps, exists } = await linuxInterfaceSteps(probe, state, input.privateKeyPath);
-    const peers = await peerSteps(probe, dev, input.roster.machines, state.machineId, exists);
+    const peers = await peerSteps(probe, dev, input.roster.machines, state.machineId, exists, input.roster.hub);
+    const forward = await hubForwardSteps(probe, state, input.roster, input.dataDir);
     return {
       backend: "linux",
-      steps: [...steps, ...peers.steps],
+      steps: [...steps, ...peers.steps, ...forward],
       shell: "sh",
       device: dev,
       peers: peers.peers,

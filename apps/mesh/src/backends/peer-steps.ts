@@ -16,6 +16,7 @@ export async function peerSteps(
   roster: readonly RosterEntry[],
   selfId: string,
   deviceExists: boolean,
+  hub?: string | null,
 ): Promise<{ steps: Step[]; peers: PeerPlan }> {
   let current: ReturnType<typeof parseWgDump>["peers"] = [];
   if (deviceExists) {
@@ -23,7 +24,7 @@ export async function peerSteps(
     // Unreadable (a dry run without root): planned as if empty; `wg set` of an existing peer is harmless.
     if (dump.code === 0) current = parseWgDump(dump.stdout).peers;
   }
-  const peers = planPeers(current, roster, selfId);
+  const peers = planPeers(current, roster, selfId, hub);
   const steps: Step[] = peers.remove.map((key) => ({
     kind: "run",
     argv: ["wg", "set", dev, "peer", key, "remove"],
