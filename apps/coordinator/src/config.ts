@@ -1,4 +1,4 @@
-import { DEFAULT_SUBJECT_ROOT, Defaults, OwnerName } from "@potluck/protocol";
+import { DEFAULT_SUBJECT_ROOT, Defaults, MachineName, OwnerName } from "@potluck/protocol";
 import { ConfigFields, parseConfig, platformDataDir } from "@potluck/service";
 import { z } from "zod";
 
@@ -24,6 +24,11 @@ export const CoordinatorConfigSchema = z.object({
    * created in) POTLUCK_DATA_DIR/coordinator/admin-secret.
    */
   POTLUCK_COORDINATOR_ADMIN_SECRET: z.string().min(16, "expected at least 16 characters").optional(),
+  /**
+   * The name this host's own machine joined the mesh under: the hub every spoke (Windows, phones,
+   * `potluck join --mesh external`) tunnels to. Unset: rosters name no hub and spokes cannot join.
+   */
+  POTLUCK_HUB_MACHINE: MachineName.optional(),
 });
 export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
 

@@ -55,6 +55,7 @@ export async function startCoordinatorService(
     db: database.db,
     owner: config.POTLUCK_OWNER,
     keyFingerprint: coordinatorKeyFingerprint(signingKey.publicKey),
+    hubMachine: config.POTLUCK_HUB_MACHINE,
     clock: overrides.clock,
     events: natsRosterEvents(nats, config.POTLUCK_NATS_PREFIX, log),
   });

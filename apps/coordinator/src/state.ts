@@ -45,6 +45,8 @@ export interface StateOptions {
   owner?: string;
   /** Fingerprint of the hub's signing key, carried by every join token (see signing-key.ts). */
   keyFingerprint: string;
+  /** The roster machine on this host that spokes tunnel to (POTLUCK_HUB_MACHINE); rosters name it. */
+  hubMachine?: string;
   clock?: Clock;
   events?: RosterEvents;
 }
@@ -67,6 +69,7 @@ export class CoordinatorState {
   private readonly events: RosterEvents;
   private readonly owner: string;
   private readonly keyFingerprint: string;
+  private readonly hubMachine: string | null;
   private readonly cache = new RosterCache();
   private lastUnknownReloadMs = 0;
   /** Heartbeats dropped because no machine of that name is enrolled. */
@@ -81,6 +84,7 @@ export class CoordinatorState {
     this.events = options.events ?? { publish: () => undefined };
     this.owner = options.owner ?? "home";
     this.keyFingerprint = options.keyFingerprint;
+    this.hubMachine = options.hubMachine ?? null;
     this.heartbeats = new HeartbeatTracker(this.clock);
   }
 
@@ -174,7 +178,11 @@ export class CoordinatorState {
 
   async roster(): Promise<Roster> {
     await this.sync();
-    return { version: this.cache.currentVersion, machines: this.cache.rows().map((row) => this.toEntry(row)) };
+    return {
+      version: this.cache.currentVersion,
+      machines: this.cache.rows().map((row) => this.toEntry(row)),
+      hub: this.hubMachine,
+    };
   }
 
   /** The roster version alone: membership and keys changed iff it changed (liveness does not bump it). */

@@ -1,6 +1,4 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { parseFlags } from "@potluck/service";
+import { parseFlags, resolveDataDir } from "@potluck/service";
 
 export interface MeshConfig {
   dataDir: string;
@@ -22,7 +20,7 @@ Enroll once first with \`potluck join COORDINATOR_URL TOKEN\` (as root, same dat
 export function loadMeshConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): MeshConfig {
   const { flags } = parseFlags(argv, { strings: ["data-dir", "nats"], booleans: ["help"], positionals: false });
   return {
-    dataDir: flags.get("data-dir") ?? env.POTLUCK_DATA_DIR ?? join(homedir(), ".potluck"),
+    dataDir: resolveDataDir(flags.get("data-dir"), { env }),
     natsUrl: flags.get("nats") ?? env.POTLUCK_NATS_URL,
     natsPrefix: env.POTLUCK_NATS_PREFIX,
     help: flags.has("help"),

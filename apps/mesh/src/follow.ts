@@ -15,8 +15,11 @@ import { messageSigningParts, privateKeyFromPem, signRequest } from "@potluck/pe
 import { coordinatorClient } from "./client.js";
 import type { Runner } from "./exec.js";
 import { writeRoster } from "./files.js";
-import { bringUpInterface, interfacePublicKey, syncPeers } from "./interface.js";
-import { identityKeyFile } from "./keys.js";
+import { chooseBackend } from "./backends/index.js";
+import { emptyPeerPlan, executePlan, machineProbe } from "./backends/plan.js";
+import { interfacePublicKey } from "./interface.js";
+import { identityKeyFile, wireguardPublicKeyOf } from "./keys.js";
+import type { PeerPlan } from "./peers.js";
 
 export interface FollowOptions {
   state: MeshState;
@@ -52,10 +55,20 @@ export async function followRoster(options: FollowOptions): Promise<void> {
   const client = coordinatorClient(state.coordinatorUrl, { coordinatorKey: state.coordinatorKey });
   const pollMs = options.pollIntervalMs ?? rosterPollIntervalMs;
   let wake: (() => void) | null = null;
-  const nats = options.natsUrl === undefined ? null : startNats(options, options.natsUrl, () => wake?.(), log);
+  const nats =
+    options.natsUrl === undefined
+      ? null
+      : startNats(
+          options,
+          options.natsUrl,
+          () => wake?.(),
+          log,
+          () => device,
+        );
   let version = -1;
   let roster: Roster | null = null;
   let failures = 0;
+  let device = state.device ?? state.interfaceName;
   signal.addEventListener("abort", () => wake?.(), { once: true });
   try {
     while (!signal.aborted) {
@@ -63,8 +76,7 @@ export async function followRoster(options: FollowOptions): Promise<void> {
         // The version is a few bytes; the roster (hundreds of KB at 1,000 machines) only when it moved.
         const current = await client.rosterVersion();
         if (roster === null || current !== roster.version) roster = await client.roster();
-        await bringUpInterface(options.run, state, options.privateKeyPath);
-        const plan = await syncPeers(options.run, state.interfaceName, roster.machines, state.machineId);
+        const plan = await followBackend(options, roster, (dev) => (device = dev));
         if (roster.version !== version || plan.set.length + plan.remove.length > 0) {
           writeRoster(options.dataDir, roster);
           log(
@@ -97,6 +109,7 @@ function startNats(
   natsUrl: string,
   onRosterChanged: () => void,
   log: (m: string) => void,
+  device: () => string,
 ): { stop(): Promise<void> } {
   const subjects = subjectsFor(options.natsPrefix);
   let nc: NatsConnection | null = null;
@@ -107,7 +120,7 @@ function startNats(
   const identity = loadSigningKey(options.dataDir, options.state.name, log);
   const beat = setInterval(() => {
     if (nc === null || identity === undefined) return;
-    void interfacePublicKey(options.run, options.state.interfaceName).then((key) => {
+    void heartbeatKey(options, device()).then((key) => {
       if (key === null || nc === null || nc.isClosed()) return;
       const heartbeat: Heartbeat = {
         machine: options.state.name,
@@ -169,5 +182,44 @@ function loadSigningKey(
       `heartbeats off: cannot read the identity key ${path} (${error instanceof Error ? error.message : String(error)})`,
     );
     return undefined;
+  }
+}
+
+/**
+ * One roster sync of the tunnel, by the backend that brought it up: Linux and macOS re-plan
+ * against what is there (a restarted wireguard-go, a new peer) and run only what differs; a
+ * spoke's tunnel (windows, external) never changes with the roster, so nothing runs.
+ */
+async function followBackend(
+  options: FollowOptions,
+  roster: Roster,
+  onDevice: (dev: string) => void,
+): Promise<PeerPlan> {
+  const backend = chooseBackend(options.state.backend);
+  if (!backend.followsRoster) return emptyPeerPlan();
+  const plan = await backend.plan({
+    state: options.state,
+    roster,
+    dataDir: options.dataDir,
+    privateKeyPath: options.privateKeyPath,
+    privateKey: () => readFileSync(options.privateKeyPath, "utf8").trim(),
+    probe: machineProbe(options.run),
+  });
+  const vars = await executePlan(plan, { run: options.run });
+  const dev = plan.device ?? vars.UTUN;
+  if (dev !== undefined) onDevice(dev);
+  return plan.peers;
+}
+
+/**
+ * The key heartbeats report: what the tunnel really uses, so a stale roster key shows. A tunnel
+ * in the user's own app cannot be asked: the key the config was written with stands for it.
+ */
+async function heartbeatKey(options: FollowOptions, device: string): Promise<string | null> {
+  if (options.state.backend !== "external") return interfacePublicKey(options.run, device);
+  try {
+    return wireguardPublicKeyOf(readFileSync(options.privateKeyPath, "utf8").trim());
+  } catch {
+    return null;
   }
 }

@@ -1,4 +1,23 @@
 /** The mesh agent, the machine side of the mesh: keys, enrollment, potluck0 with wireguard-go, roster following. */
+export {
+  backendNames,
+  chooseBackend,
+  defaultConfigOut,
+  executePlan,
+  formatPlan,
+  hubOf,
+  isBackendName,
+  machineProbe,
+  spokeConfig,
+  type BackendName,
+  type MeshBackend,
+  type Plan,
+  type PlanEffects,
+  type PlanInput,
+  type Probe,
+  type Step,
+  withoutKey,
+} from "./backends/index.js";
 export { followJoined, runMeshAgent, type MeshAgentOptions } from "./agent.js";
 export { coordinatorClient, CoordinatorError, type CoordinatorClient } from "./client.js";
 export { loadMeshConfig, type MeshConfig } from "./config.js";

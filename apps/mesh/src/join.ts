@@ -1,10 +1,19 @@
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { Defaults, machineNameFromHost, type EnrollResponse, type MeshState } from "@potluck/protocol";
+import { Defaults, machineNameFromHost, type EnrollResponse, type MeshState, type Roster } from "@potluck/protocol";
+import { chooseBackend } from "./backends/index.js";
+import {
+  executePlan,
+  machineProbe,
+  type MeshBackend,
+  type Plan,
+  type PlanEffects,
+  type Probe,
+} from "./backends/plan.js";
 import { coordinatorClient } from "./client.js";
 import { detectEndpointHost } from "./endpoint.js";
 import type { Runner } from "./exec.js";
 import { readMeshState, writeMeshState, writeRoster } from "./files.js";
-import { bringUpInterface, syncPeers } from "./interface.js";
 import { ensureMachineKeys, type MachineKeys } from "./keys.js";
 
 export interface JoinOptions {
@@ -21,6 +30,17 @@ export interface JoinOptions {
   /** Skip potluck0 (enroll and save only), e.g. where the user brings the tunnel up another way. */
   interface: boolean;
   run: Runner;
+  /** The mesh backend by name (`--mesh`); absent: the saved one, else the one for `platform`. */
+  mesh?: string;
+  /** process.platform unless a test injects another. */
+  platform?: NodeJS.Platform;
+  /** Plan only: enroll (or re-use the enrollment) and return the plan, running and writing nothing of it. */
+  dryRun?: boolean;
+  /** external: where the wg-quick config goes. */
+  configOut?: string;
+  /** What planning looks at and executing does; this machine's unless a test injects them. */
+  probe?: Probe;
+  effects?: Omit<PlanEffects, "run">;
 }
 
 export interface JoinResult {
@@ -28,6 +48,9 @@ export interface JoinResult {
   keys: MachineKeys;
   enrolled: boolean;
   peers: number;
+  roster: Roster;
+  /** What the backend ran (or, with dryRun, would run); absent with `interface: false`. */
+  plan?: Plan;
 }
 
 /**
@@ -42,6 +65,7 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
     throw new Error(`${options.dataDir} has not joined a mesh yet: give the coordinator URL and a join token`);
   let client = coordinatorClient(coordinatorUrl);
   const name = options.name ?? previous?.name ?? defaultMachineName();
+  const backend = chooseBackend(options.mesh ?? previous?.backend, options.platform);
   let state: MeshState;
   let enrolled = false;
   if (previous !== undefined && previous.coordinatorUrl === client.baseUrl && previous.name === name) {
@@ -56,7 +80,11 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
     );
   } else {
     const listenPort = options.listenPort ?? Defaults.wireguardPort;
-    const endpoint = options.endpoint ?? (await detectEndpoint(options.run, client.baseUrl, listenPort));
+    // A spoke is reached through the hub, which learns its address from its handshakes: it
+    // announces no endpoint of its own unless told one.
+    const endpoint =
+      options.endpoint ??
+      (backend.followsRoster ? await detectEndpoint(options.run, client.baseUrl, listenPort) : null);
     const response = await client.enroll({
       token: options.token,
       name,
@@ -73,11 +101,32 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   client = coordinatorClient(state.coordinatorUrl, { coordinatorKey: state.coordinatorKey });
   const roster = await client.roster();
   writeRoster(options.dataDir, roster);
+  let plan: Plan | undefined;
   if (options.interface) {
-    await bringUpInterface(options.run, state, keys.wireguardPrivateKeyPath);
-    await syncPeers(options.run, state.interfaceName, roster.machines, state.machineId);
+    plan = await backend.plan({
+      state,
+      roster,
+      dataDir: options.dataDir,
+      privateKeyPath: keys.wireguardPrivateKeyPath,
+      privateKey: () => readFileSync(keys.wireguardPrivateKeyPath, "utf8").trim(),
+      probe: options.probe ?? machineProbe(options.run),
+      configOut: options.configOut,
+    });
+    if (options.dryRun !== true) state = await applyPlan(options, backend, plan, state);
   }
-  return { state, keys, enrolled, peers: roster.machines.filter((m) => m.id !== state.machineId).length };
+  const peers = roster.machines.filter((m) => m.id !== state.machineId).length;
+  return { state, keys, enrolled, peers, roster, ...(plan === undefined ? {} : { plan }) };
+}
+
+/** Runs the plan and records the backend and the OS's device name (macOS's utunN) in the mesh state. */
+async function applyPlan(options: JoinOptions, backend: MeshBackend, plan: Plan, state: MeshState): Promise<MeshState> {
+  const vars = await executePlan(plan, { ...options.effects, run: options.run });
+  const device = plan.device ?? vars.UTUN;
+  const next: MeshState = { ...state, backend: backend.name };
+  if (device !== undefined && device !== state.interfaceName) next.device = device;
+  else delete next.device;
+  if (JSON.stringify(next) !== JSON.stringify(state)) writeMeshState(options.dataDir, next);
+  return next;
 }
 
 function stateFrom(

@@ -10,6 +10,7 @@ export interface WgPeerState {
 
 /** What `wg set` must do to make potluck0's peers match the roster. */
 export interface PeerPlan {
+  /** `allowedIp`: the machine's /32, and for the hub the spokes' too, comma-separated as `wg set` takes them. */
   set: Array<{ publicKey: string; allowedIp: string; endpoint: string | null; name: string }>;
   remove: string[];
 }
@@ -44,26 +45,44 @@ export function parseWgDump(dump: string): {
  * with exactly its mesh address as allowed IP; peers no longer on the roster go. An endpoint is
  * set only for a new peer or one without any: WireGuard roams, and a peer seen at another
  * address (NAT) must not be pulled back to a stale one.
+ *
+ * With a hub named (`hub`, not this machine): a machine that announced no endpoint is a spoke (a
+ * phone, a Windows tunnel service) whose one peer is the hub, so it can answer only through the
+ * hub: its address joins the hub peer's allowed IPs instead of being a peer of its own. The hub
+ * itself keeps every machine as a direct peer and forwards between them.
  */
-export function planPeers(current: readonly WgPeerState[], roster: readonly RosterEntry[], selfId: string): PeerPlan {
-  const wanted = roster.filter((m) => m.id !== selfId);
+export function planPeers(
+  current: readonly WgPeerState[],
+  roster: readonly RosterEntry[],
+  selfId: string,
+  hub?: string | null,
+): PeerPlan {
+  const others = roster.filter((m) => m.id !== selfId);
+  const hubEntry = others.find((m) => m.name === hub);
+  const viaHub = (m: RosterEntry) => hubEntry !== undefined && m !== hubEntry && m.endpoints.length === 0;
+  const wanted = others.filter((m) => !viaHub(m));
+  const spokeIps = others.filter(viaHub).map((m) => `${m.meshIp}/32`);
   const byKey = new Map(current.map((p) => [p.publicKey, p]));
   const wantedKeys = new Set<string>(wanted.map((m) => m.wireguardPublicKey));
   const set: PeerPlan["set"] = [];
   for (const machine of wanted) {
-    const allowedIp = `${machine.meshIp}/32`;
+    const allowed = [`${machine.meshIp}/32`, ...(machine === hubEntry ? spokeIps : [])];
     const have = byKey.get(machine.wireguardPublicKey);
     const endpoint = machine.endpoints[0] ?? null;
-    const allowedOk = have !== undefined && have.allowedIps.length === 1 && have.allowedIps[0] === allowedIp;
+    const allowedOk = have !== undefined && sameSet(have.allowedIps, allowed);
     const endpointOk = have !== undefined && (have.endpoint !== null || endpoint === null);
     if (!allowedOk || !endpointOk)
       set.push({
         publicKey: machine.wireguardPublicKey,
-        allowedIp,
+        allowedIp: allowed.join(","),
         endpoint: endpointOk ? null : endpoint,
         name: machine.name,
       });
   }
   const remove = current.filter((p) => !wantedKeys.has(p.publicKey)).map((p) => p.publicKey);
   return { set, remove };
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && b.every((x) => a.includes(x));
 }

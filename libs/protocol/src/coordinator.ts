@@ -58,7 +58,16 @@ export const RosterEntry = z.object({
 });
 export type RosterEntry = z.infer<typeof RosterEntry>;
 
-export const Roster = z.object({ version: z.number().int().nonnegative(), machines: z.array(RosterEntry) });
+export const Roster = z.object({
+  version: z.number().int().nonnegative(),
+  machines: z.array(RosterEntry),
+  /**
+   * The roster machine on the coordinator's host (POTLUCK_HUB_MACHINE): the one peer a spoke
+   * (Windows, a phone, any WireGuard app) needs, with AllowedIPs = the whole mesh. Absent or null
+   * when the hub's admin named none; its key, address and endpoint are its roster entry's.
+   */
+  hub: MachineName.nullable().optional(),
+});
 export type Roster = z.infer<typeof Roster>;
 
 export const EnrollResponse = z.object({
@@ -168,6 +177,13 @@ export const MeshState = z.object({
    * roster answer must be signed with it. Absent only in state written before answers were signed.
    */
   coordinatorKey: IdentityKey.optional(),
+  /** The mesh backend that brought the tunnel up (apps/mesh/src/backends); absent: linux, as before backends. */
+  backend: z.enum(["linux", "darwin", "windows", "external"]).optional(),
+  /**
+   * The OS's own name for the tunnel, when it is not `interfaceName`: macOS's utunN, chosen by the
+   * kernel and read back from wireguard-go's WG_TUN_NAME_FILE. Kept for diagnostics and `wg show`.
+   */
+  device: z.string().min(1).max(15).optional(),
 });
 export type MeshState = z.infer<typeof MeshState>;
 

@@ -54,8 +54,15 @@ export async function waitForOutput(
   if (!ok || exited) throw new Error(`${what}: ${proc.output().slice(-2000)}`);
 }
 
-/** Starts nats-server and the coordinator on `hubName` (a host of `lab`, usually an extra host). */
-export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
+/**
+ * Starts nats-server and the coordinator on `hubName` (a host of `lab`, usually an extra host);
+ * `coordinatorEnv` adds coordinator settings (POTLUCK_HUB_MACHINE for a hub that spokes join).
+ */
+export async function startHub(
+  lab: Lab,
+  hubName = "hub",
+  options: { coordinatorEnv?: NodeJS.ProcessEnv } = {},
+): Promise<Hub> {
   const host = lab.host(hubName);
   const prefix = `t${randomBytes(4).toString("hex")}`;
   const potluck = join(repoRoot, "bin/potluck.mjs");
@@ -103,6 +110,7 @@ export async function startHub(lab: Lab, hubName = "hub"): Promise<Hub> {
       POTLUCK_DATA_DIR: hubData,
       POTLUCK_NATS_URL: `nats://${natsToken}@127.0.0.1:${hubPorts.nats}`,
       POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator),
+      ...options.coordinatorEnv,
     }),
   });
   await waitForOutput(coordinator, /coordinator listening/, `starting the coordinator in ${hubName}`);

@@ -1,0 +1,40 @@
+import type { RosterEntry } from "@potluck/protocol";
+import { parseWgDump, planPeers, type PeerPlan } from "../peers.js";
+import type { Probe, Step } from "./plan.js";
+
+/** Keeps NAT mappings open so peers behind home routers stay reachable (WireGuard's usual 25 s). */
+export const persistentKeepaliveS = 25;
+
+/**
+ * The `wg set` steps that make `dev`'s peers match the roster (Linux and macOS: a direct peer per
+ * machine). `dev` may be a variable (`$UTUN`) when the device does not exist yet: then it has no
+ * peers to read and every machine is added.
+ */
+export async function peerSteps(
+  probe: Probe,
+  dev: string,
+  roster: readonly RosterEntry[],
+  selfId: string,
+  deviceExists: boolean,
+  hub?: string | null,
+): Promise<{ steps: Step[]; peers: PeerPlan }> {
+  let current: ReturnType<typeof parseWgDump>["peers"] = [];
+  if (deviceExists) {
+    const dump = await probe.run(["wg", "show", dev, "dump"]);
+    // Unreadable (a dry run without root): planned as if empty; `wg set` of an existing peer is harmless.
+    if (dump.code === 0) current = parseWgDump(dump.stdout).peers;
+  }
+  const peers = planPeers(current, roster, selfId, hub);
+  const steps: Step[] = peers.remove.map((key) => ({
+    kind: "run",
+    argv: ["wg", "set", dev, "peer", key, "remove"],
+    why: `removing a peer no longer on the roster from ${dev}`,
+  }));
+  for (const peer of peers.set) {
+    const argv = ["wg", "set", dev, "peer", peer.publicKey, "allowed-ips", peer.allowedIp];
+    argv.push("persistent-keepalive", String(persistentKeepaliveS));
+    if (peer.endpoint !== null) argv.push("endpoint", peer.endpoint);
+    steps.push({ kind: "run", argv, why: `adding peer ${peer.name} to ${dev}` });
+  }
+  return { steps, peers };
+}
