@@ -91,17 +91,19 @@ describe("a sidecar over the stores a household has", () => {
     expect((await (await fetch(`${sidecar.url}/health`)).json()) as unknown).toMatchObject({ status: "ok" });
     const listed = ((await (await fetch(`${sidecar.url}/v1/models`)).json()) as { data: ListedModel[] }).data;
     const states = Object.fromEntries(listed.map((m) => [m.id, m.potluck.state]));
+    // Nothing loads at start (each model loads on its first request); what discovery could not
+    // serve is failed, with its reason, from the start.
     expect(states).toEqual({
-      "tinychat:latest": "ready",
+      "tinychat:latest": "available",
       "someone/embedder:v1": "available",
       "hf.co/org/gone:Q4_K_M": "failed",
-      "chat-q8": "ready",
+      "chat-q8": "available",
       "embed-llama": "available",
-      "old-chat": "ready",
-      "chat-q8@huggingface": "ready",
+      "old-chat": "available",
+      "chat-q8@huggingface": "available",
       "no-heads": "failed",
       partial: "failed",
-      "split-model": "ready",
+      "split-model": "available",
       truncated: "failed",
     });
     const reason = (id: string) => listed.find((m) => m.id === id)?.potluck.reason;

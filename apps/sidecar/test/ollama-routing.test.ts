@@ -72,15 +72,18 @@ describe("Ollama's API routed over the household", () => {
     expect(last).toMatchObject({
       done: true,
       served_by: "friend",
-      eval_count: 6,
       potluck: { served_by: "friend", route: "peer", owner: "alice", test_model: true },
     });
+    // format json is enforced by a grammar on friend, so the object may close before num_predict.
+    const evalCount = last.eval_count as number;
+    expect(evalCount).toBeGreaterThanOrEqual(1);
+    expect(evalCount).toBeLessThanOrEqual(6);
     const reply = await client.generate({ model, prompt: "Hi", options: { num_predict: 4 } });
     expect(reply).toMatchObject({ done: true, served_by: "friend" });
     const billed = macUsage.jobs.filter((j) => j.side === "spend" && j.model === model);
     expect(billed.map((j) => [j.servedBy, j.completionTokens])).toEqual([
-      ["friend", 6],
-      ["friend", 4],
+      ["friend", evalCount],
+      ["friend", reply.eval_count],
     ]);
   });
 

@@ -16,8 +16,11 @@ export interface InferenceEngine {
   start?(): Promise<void>;
   /** The GPU in use, in words ("cuda: NVIDIA H200 (…)"), or null on CPU; after start(). */
   gpu?(): string | null;
-  /** Frees the model's memory; it stays listed and loads again on its next request. */
-  unload(id: string): Promise<void>;
+  /**
+   * Frees the model's memory; it stays listed and loads again on its next request. `forget`: it is
+   * no longer listed either (its files were removed: `potluck models rm`).
+   */
+  unload(id: string, options?: { forget?: boolean }): Promise<void>;
   list(): ModelInfo[];
   state(id: string): ModelInfo | undefined;
   /** Streams one chat completion: token events, then exactly one done event (or a thrown error). */

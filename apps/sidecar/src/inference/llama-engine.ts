@@ -146,9 +146,11 @@ export class LlamaEngine implements InferenceEngine {
   }
 
   /** Frees the model's memory now (after what is running on it); it stays listed, available again. */
-  async unload(id: string): Promise<void> {
+  async unload(id: string, options: { forget?: boolean } = {}): Promise<void> {
     const slot = this.slots.get(id);
     if (slot === undefined) return;
+    // Forgotten at once: no new request finds it, and one running finishes on what it holds.
+    if (options.forget === true) this.slots.delete(id);
     await slot.loading?.done.catch(() => undefined);
     if (slot.users > 0) {
       slot.keepAliveMs = 0;

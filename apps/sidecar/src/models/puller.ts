@@ -123,7 +123,7 @@ export class PulledModels {
         "model",
       );
     }
-    if (this.deps.engine.state(id) !== undefined) await this.deps.engine.unload(id);
+    if (this.deps.engine.state(id) !== undefined) await this.deps.engine.unload(id, { forget: true });
     for (const file of model.files) rmSync(join(this.deps.dir, file), { force: true });
     this.manifest.remove(id);
     return model;
