@@ -10,6 +10,7 @@ export {
   signedMessageMethod,
   verifyDurableMessage,
   verifyMessage,
+  type ReceivedMessage,
 } from "./signed-messages.js";
 export {
   canonicalString,

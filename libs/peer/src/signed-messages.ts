@@ -18,6 +18,13 @@ export function messageSigningParts(
   return { method: signedMessageMethod, path: subject, body: payload, target: SignedAudience.messages };
 }
 
+/** A message as received: its subject, its exact bytes and a reader of its NATS headers. */
+export interface ReceivedMessage {
+  subject: string;
+  data: Uint8Array;
+  header: (name: string) => string | undefined;
+}
+
 /** Signs one message for `subject`: the signing headers as NATS headers, ready to publish with it. */
 export function signedMessageHeaders(
   subject: string,
@@ -31,21 +38,10 @@ export function signedMessageHeaders(
 
 /** Checks a received message's signature; `header` reads its NATS headers ("" counts as absent). */
 export function verifyMessage(
-  message: { subject: string; data: Uint8Array; header: (name: string) => string | undefined },
+  message: ReceivedMessage,
   options: { lookupKey: KeyLookup; replay: ReplayCache; nowMs?: number },
 ): Promise<VerifyResult> {
-  return verifyRequest(
-    {
-      method: signedMessageMethod,
-      path: message.subject,
-      body: message.data,
-      headers: (name) => {
-        const value = message.header(name);
-        return value === undefined || value === "" ? undefined : value;
-      },
-    },
-    { ...options, target: SignedAudience.messages },
-  );
+  return verifyRequest(signedParts(message), { ...options, target: SignedAudience.messages });
 }
 
 /**
@@ -55,19 +51,21 @@ export function verifyMessage(
  * event id once, so a replayed message changes nothing.
  */
 export function verifyDurableMessage(
-  message: { subject: string; data: Uint8Array; header: (name: string) => string | undefined },
+  message: ReceivedMessage,
   options: { lookupKey: KeyLookup },
 ): Promise<VerifyResult> {
-  return checkSigned(
-    {
-      method: signedMessageMethod,
-      path: message.subject,
-      body: message.data,
-      headers: (name) => {
-        const value = message.header(name);
-        return value === undefined || value === "" ? undefined : value;
-      },
+  return checkSigned(signedParts(message), { target: SignedAudience.messages, lookupKey: options.lookupKey });
+}
+
+/** A received message as the signed parts a request would have; "" in a NATS header counts as absent. */
+function signedParts(message: ReceivedMessage) {
+  return {
+    method: signedMessageMethod,
+    path: message.subject,
+    body: message.data,
+    headers: (name: string) => {
+      const value = message.header(name);
+      return value === undefined || value === "" ? undefined : value;
     },
-    { target: SignedAudience.messages, lookupKey: options.lookupKey },
-  );
+  };
 }

@@ -1,16 +1,9 @@
-import { verifyDurableMessage } from "@potluck/peer";
+import { verifyDurableMessage, type ReceivedMessage } from "@potluck/peer";
 import type { UsageEvent } from "@potluck/protocol";
 import type { MachineDirectory } from "../auth/roster.js";
 
-/** A usage message as received: its subject, its exact bytes and its NATS headers. */
-export interface ReceivedUsage {
-  subject: string;
-  data: Uint8Array;
-  header: (name: string) => string | undefined;
-}
-
 /** Undefined: the event may be applied; otherwise why it is refused (parked with that reason). */
-export type UsageVerifier = (message: ReceivedUsage, event: UsageEvent) => Promise<string | undefined>;
+export type UsageVerifier = (message: ReceivedMessage, event: UsageEvent) => Promise<string | undefined>;
 
 /**
  * Who may report what. The NATS secret lets any household machine publish on the usage stream, so

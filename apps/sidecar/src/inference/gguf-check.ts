@@ -26,12 +26,13 @@ export function missingGgufKeys(metadata: Record<string, unknown>): string[] {
   return missing;
 }
 
-function dig(record: Record<string, unknown> | undefined, dotted: string): unknown {
+/** A value at a dotted path in GGUF metadata (`llama.attention.head_count`), or undefined. */
+export function dig(record: Record<string, unknown> | undefined, dotted: string): unknown {
   let value: unknown = record;
   for (const part of dotted.split(".")) value = asRecord(value)?.[part];
   return value;
 }
 
-function asRecord(value: unknown): Record<string, unknown> | undefined {
+export function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : undefined;
 }

@@ -4,6 +4,7 @@ import { validator } from "hono/validator";
 import { z } from "zod";
 import { limitBody, onClientGone } from "../routes/node-request.js";
 import { streamResponse } from "../routes/stream-body.js";
+import { prepend } from "../routes/reply-parts.js";
 import { Latest } from "./latest.js";
 import { parsePullRef, pullRefCharsMax, PullRefError } from "./pull-ref.js";
 import type { PulledModels, PullerProgress } from "./puller.js";
@@ -87,12 +88,6 @@ export function pulledModelRoutes(models: PulledModels) {
       const removed = await models.remove(c.req.param("id"));
       return c.json({ removed: removed.id, files: removed.files });
     });
-}
-
-async function* prepend<T>(first: IteratorResult<T>, rest: AsyncGenerator<T>): AsyncGenerator<T> {
-  if (first.done === true) return;
-  yield first.value;
-  yield* rest;
 }
 
 function errorOf(error: unknown): { code: string; message: string; field?: string } {

@@ -2,7 +2,7 @@ import { basename, dirname, join } from "node:path";
 import type { ModelInfo } from "@potluck/protocol";
 import { TINY_MODEL_MARKER_KEY } from "@potluck/gguf";
 import type { GgufFileInfo } from "node-llama-cpp";
-import { missingGgufKeys } from "../gguf-check.js";
+import { asRecord, dig, missingGgufKeys } from "../gguf-check.js";
 import { statOrUndefined } from "./folders.js";
 
 export type Source = NonNullable<ModelInfo["source"]>;
@@ -188,16 +188,6 @@ function truncation(info: GgufFileInfo, parts: readonly string[], sizes: readonl
 export function isTinyModelMetadata(metadata: Record<string, unknown>): boolean {
   const [prefix, key] = TINY_MODEL_MARKER_KEY.split(".");
   return asRecord(metadata[prefix ?? ""])?.[key ?? ""] === true;
-}
-
-function dig(record: Record<string, unknown> | undefined, dotted: string): unknown {
-  let value: unknown = record;
-  for (const part of dotted.split(".")) value = asRecord(value)?.[part];
-  return value;
-}
-
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : undefined;
 }
 
 function messageOf(error: unknown): string {

@@ -1,3 +1,4 @@
+import { footer } from "../reply-parts.js";
 import { performance } from "node:perf_hooks";
 import { PotluckHttpError, type InferStreamChunk, type ToolCall } from "@potluck/protocol";
 import type { PlannedRoute } from "../../routing/router.js";
@@ -123,13 +124,7 @@ function final(reply: ReplyContext, chunk: Done, text: string) {
     prompt_eval_count: chunk.usage.promptTokens,
     eval_count: chunk.usage.completionTokens,
     served_by: chunk.servedBy,
-    potluck: {
-      served_by: chunk.servedBy,
-      route: reply.route.choice.kind,
-      owner: reply.route.choice.owner,
-      test_model: chunk.testModel,
-      finished_at: chunk.at,
-    },
+    potluck: footer(chunk, reply.route),
   };
 }
 

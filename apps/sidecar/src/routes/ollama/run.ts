@@ -6,6 +6,7 @@ import { onClientGone } from "../node-request.js";
 import { coalesceWindowMs } from "../stream-body.js";
 import { modelNotFound } from "./errors.js";
 import { ReplyClock } from "./reply.js";
+import { prepend } from "../reply-parts.js";
 
 export interface Started {
   route: PlannedRoute;
@@ -55,15 +56,4 @@ export async function startGeneration(
     throw new PotluckHttpError(502, code, layer === undefined ? message : `${layer}: ${message}`);
   }
   return { route, chunks: prepend(first, chunks), clock: job.clock, abort };
-}
-
-/** Re-joins a pulled first item to the rest; closing it early closes the source (frees the model). */
-async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
-  try {
-    if (first.done === true) return;
-    yield first.value;
-    for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
-  } finally {
-    await rest.return?.(undefined);
-  }
 }

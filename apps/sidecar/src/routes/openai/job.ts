@@ -5,6 +5,7 @@ import { asHttpError } from "../http-errors.js";
 import { onClientGone } from "../node-request.js";
 import { coalesceWindowMs } from "../stream-body.js";
 import type { Translated } from "./translate.js";
+import { prepend } from "../reply-parts.js";
 
 export interface StartedJob {
   route: PlannedRoute;
@@ -41,28 +42,6 @@ export async function startJob(
   if (first.done !== true && first.value.type === "error")
     throw new PotluckHttpError(502, first.value.code, first.value.message);
   return { route, chunks: prepend(first, rest), abort };
-}
-
-/** Re-joins a pulled first item to the rest; closing it early closes the source (frees the model). */
-async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
-  try {
-    if (first.done === true) return;
-    yield first.value;
-    for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
-  } finally {
-    await rest.return?.(undefined);
-  }
-}
-
-/** The footer: who served it, how it was reached, and whether it was the random-weight test model. */
-export function footer(chunk: Extract<InferStreamChunk, { type: "done" }>, route: PlannedRoute) {
-  return {
-    served_by: chunk.servedBy,
-    route: route.choice.kind,
-    owner: route.choice.owner,
-    test_model: chunk.testModel,
-    finished_at: chunk.at,
-  };
 }
 
 export function usageOf(chunk: Extract<InferStreamChunk, { type: "done" }>) {

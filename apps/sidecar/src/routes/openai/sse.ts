@@ -1,6 +1,7 @@
 import type { InferStreamChunk, ToolCall } from "@potluck/protocol";
 import type { PlannedRoute } from "../../routing/router.js";
-import { footer, streamError, usageOf } from "./job.js";
+import { streamError, usageOf } from "./job.js";
+import { footer } from "../reply-parts.js";
 
 /** What every chunk of one reply repeats. */
 export interface Meta {
