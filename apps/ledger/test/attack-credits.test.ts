@@ -7,10 +7,10 @@ import { serve, type ServerType } from "@hono/node-server";
 import { generateIdentity, privateKeyFromPem, SignedAudience, signRequest } from "@potluck/peer";
 import { LedgerAmounts, Roster } from "@potluck/protocol";
 import { verifyProofBundle } from "@potluck/ledger-proof";
-import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadLedgerConfig, startLedgerService, type LedgerService } from "../src/index.js";
 import { createTestDb, rawSql } from "./helpers/db.js";
+import { hubKey, signedRoster } from "./helpers/signed-roster.js";
 
 /**
  * Attacks 1 and 13 of issue 18, performed for real: machines on the roster sign the requests an
@@ -62,7 +62,8 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
         },
       ],
     });
-    const rosterUrl = await listen(new Hono().get("/v1/roster", (c) => c.json(body)).fetch, (s) => (roster = s));
+    const hub = hubKey();
+    const rosterUrl = await listen(signedRoster(body, hub), (s) => (roster = s));
     const config = loadLedgerConfig(
       {
         DATABASE_URL: db.url,
@@ -70,6 +71,7 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
         POTLUCK_LEDGER_INGEST: "0",
         POTLUCK_LEDGER_WRITE_TOKEN: token,
         POTLUCK_COORDINATOR_URL: rosterUrl,
+        POTLUCK_COORDINATOR_KEY: hub.publicKey,
       },
       [],
     );

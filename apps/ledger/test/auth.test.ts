@@ -2,11 +2,11 @@ import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { Roster } from "@potluck/protocol";
 import { generateIdentity, privateKeyFromPem, signCoordinatorAnswer, SignedAudience, signRequest } from "@potluck/peer";
-import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
 import { coordinatorDirectory } from "../src/auth/roster.js";
 import { ev, testLedger } from "./helpers/ledger.js";
+import { hubKey, signedRoster } from "./helpers/signed-roster.js";
 
 /** Serves an app on a free loopback port; resolves to its base URL. */
 async function listen(
@@ -20,21 +20,6 @@ async function listen(
 }
 
 const close = (s: ServerType) => new Promise<void>((r) => s.close(() => r()));
-
-/** The hub's answer-signing key, as the coordinator holds it. */
-function hubKey() {
-  const identity = generateIdentity();
-  return { privateKey: privateKeyFromPem(identity.privateKeyPem), publicKey: identity.publicKey };
-}
-
-/** GET /v1/roster answering `body` signed by `key`, as the coordinator's signAnswers does. */
-function signedRoster(body: unknown, key: ReturnType<typeof hubKey>, onFetch: () => void = () => undefined) {
-  return new Hono().get("/v1/roster", (c) => {
-    onFetch();
-    const text = JSON.stringify(body);
-    return c.body(text, 200, { "content-type": "application/json", ...signCoordinatorAnswer("/v1/roster", text, key) });
-  }).fetch;
-}
 
 describe("ledger HTTP writes need a writer", () => {
   const token = "w".repeat(48);

@@ -476,6 +476,27 @@ describe("diagnostics over the lab mesh", () => {
     expect(made.code, made.stderr).toBe(0);
     await d.lab.faults.stopProcesses("linux");
     await d.startSidecar(d.linux, { POTLUCK_MODELS: fifo });
+    // Models load on first use: a prompt on linux starts the load, which then waits on the pipe.
+    const prompt = JSON.stringify({
+      model: "still-loading",
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 1,
+    });
+    const loading = d.linux.exec(
+      [
+        "curl",
+        "-s",
+        "-m",
+        "100",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        prompt,
+        `http://127.0.0.1:${sidecarPort}/v1/chat/completions`,
+      ],
+      { timeoutMs: 110_000 },
+    );
+    void loading.catch(() => undefined);
     try {
       const layer = expectNamed(
         last(await d.check({ until: "model-runtime", watchMs })),

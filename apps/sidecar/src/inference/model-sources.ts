@@ -12,13 +12,15 @@ export interface ResolveOptions extends DiscoverOptions {
 }
 
 /**
- * The models this sidecar serves: POTLUCK_MODELS when set, else what discovery finds in the
- * stores (discovery/index.ts). With no usable chat model among them, the generated tiny TEST
- * model joins the list, so a fresh machine still answers. Throws naming POTLUCK_MODELS for a path
- * that does not exist.
+ * The models this sidecar serves: POTLUCK_MODELS when set (exactly those: a folder with none in it
+ * is a machine with no model, served by the household), else what discovery finds in the stores
+ * (discovery/index.ts). With POTLUCK_MODELS unset and no usable chat model found, the generated
+ * tiny TEST model joins the list, so a fresh machine still answers. Throws naming POTLUCK_MODELS
+ * for a path that does not exist.
  */
 export async function resolveModelSources(options: ResolveOptions): Promise<ModelSource[]> {
   const found = await discoverModels(options);
+  if (options.configured.trim().length > 0) return found;
   if (found.some((m) => m.kind !== "embedding" && m.problem === undefined)) return found;
   const path = ensureTinyModel(join(options.dataDir, "models"), options.tinySeed);
   const id = tinyModelFileName(options.tinySeed).replace(/\.gguf$/i, "");

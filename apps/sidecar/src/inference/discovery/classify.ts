@@ -109,12 +109,18 @@ export async function classify(candidate: Candidate, reader: Reader): Promise<Cl
     ...(mtime > 0 ? { modifiedAt: new Date(mtime).toISOString() } : {}),
   };
   if (candidate.problem !== undefined) return base;
-  let info: GgufFileInfo;
+  let info: GgufFileInfo | "slow";
   try {
-    info = await reader.readGgufFileInfo(candidate.path, { logWarnings: false, spliceSplitFiles: true });
+    info = await withinMs(
+      reader.readGgufFileInfo(candidate.path, { logWarnings: false, spliceSplitFiles: true }),
+      headerReadMsMax,
+    );
   } catch (error) {
     return { ...base, problem: `not a readable GGUF file: ${messageOf(error)}` };
   }
+  // A header that does not come (a slow disk, a network mount, a pipe) must not hold the sidecar's
+  // start: the model is listed as found, and its first load says what the file really is.
+  if (info === "slow") return base;
   const metadata = info.metadata as unknown as Record<string, unknown>;
   const general = asRecord(metadata.general);
   const arch = typeof general?.architecture === "string" ? general.architecture : undefined;
@@ -192,4 +198,18 @@ export function isTinyModelMetadata(metadata: Record<string, unknown>): boolean 
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** How long one file's header may take to read before discovery moves on without its metadata. */
+const headerReadMsMax = 5_000;
+
+/** `work`'s result, or "slow" when it has not settled within `ms` (it keeps running; its result is dropped). */
+async function withinMs<T>(work: Promise<T>, ms: number): Promise<T | "slow"> {
+  let timer: NodeJS.Timeout | undefined;
+  const slow = new Promise<"slow">((resolve) => (timer = setTimeout(() => resolve("slow"), ms)));
+  try {
+    return await Promise.race([work, slow]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
