@@ -216,7 +216,8 @@ describe("sidecars across the lab mesh", () => {
     let exitCode: number | string | undefined;
     void ask.exited.then((code) => (exitCode = code));
     expect(
-      await pollUntil(() => ask.output().trim().length > 20 || exitCode !== undefined, {
+      // Reply text, not the load progress `ask` shows first (models load on first use).
+      await pollUntil(() => withoutProgress(ask.output()).trim().length > 20 || exitCode !== undefined, {
         timeoutMs: 120_000,
         intervalMs: 50,
       }),
@@ -235,3 +236,8 @@ describe("sidecars across the lab mesh", () => {
     );
   }, 400_000);
 });
+
+/** `potluck ask`'s output without its load-progress line (`\rloading MODEL… 42%`, rewritten in place). */
+function withoutProgress(output: string): string {
+  return output.replace(/\r?loading [^\r\n]*%\n?/g, "");
+}
