@@ -79,6 +79,9 @@ beforeAll(async () => {
   alpha = await start("alpha");
   beta = await start("beta", []);
   tinyId = alpha.service.models[0]!.id;
+  // Models load on first use; ls and ps below describe a loaded one (its memory, backend, expiry).
+  expect(alpha.service.engine.state(tinyId)?.state).toBe("available");
+  await alpha.service.engine.load(alpha.service.models[0]!);
   fileServer = createServer((req, res) => {
     if (req.url?.startsWith("/m/cli-pulled.gguf") !== true) return void res.writeHead(404).end();
     res.writeHead(200, { "content-length": String(pulledBody.length), "content-type": "application/octet-stream" });
