@@ -8,7 +8,7 @@ import { startJob, usageOf } from "./job.js";
 import { footer } from "../reply-parts.js";
 import { chatEncoder, sseHeaders, sseTrailer } from "./sse.js";
 import { fromChatRequest } from "./translate.js";
-import type { OpenAiDeps } from "./index.js";
+import type { OpenAiDeps } from "./deps.js";
 
 /**
  * POST /v1/chat/completions. Every answer that ran a model names the machine that served it:

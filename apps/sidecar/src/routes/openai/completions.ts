@@ -8,7 +8,7 @@ import { startJob, usageOf } from "./job.js";
 import { footer } from "../reply-parts.js";
 import { completionEncoder, sseHeaders, sseTrailer } from "./sse.js";
 import { fromCompletionRequest } from "./translate.js";
-import type { OpenAiDeps } from "./index.js";
+import type { OpenAiDeps } from "./deps.js";
 
 /** POST /v1/completions, OpenAI's legacy text completion: routed and footed like chat. */
 export function completionsRoute(deps: OpenAiDeps) {

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { asHttpError } from "../http-errors.js";
 import { onClientGone } from "../node-request.js";
 import { openAiBody } from "./errors.js";
-import type { OpenAiDeps } from "./index.js";
+import type { OpenAiDeps } from "./deps.js";
 
 /** POST /v1/embeddings: on this machine's engine (embeddings are not routed). */
 export function embeddingsRoute(deps: OpenAiDeps) {

@@ -1,18 +1,13 @@
 import { SidecarLimits } from "@potluck/protocol";
 import { Hono } from "hono";
-import type { InferenceEngine } from "../../inference/engine.js";
-import type { Router } from "../../routing/router.js";
+import type { OpenAiDeps } from "./deps.js";
 import { limitBody } from "../node-request.js";
 import { chatRoute } from "./chat.js";
 import { completionsRoute } from "./completions.js";
 import { embeddingsRoute } from "./embeddings.js";
 import { openAiErrors } from "./errors.js";
 
-export interface OpenAiDeps {
-  machine: string;
-  engine: InferenceEngine;
-  router: Pick<Router, "plan">;
-}
+export type { OpenAiDeps } from "./deps.js";
 
 /**
  * The loopback OpenAI-compatible API; its errors are in OpenAI's shape (errors.ts). GET /v1/models
