@@ -97,6 +97,10 @@ export async function* generateReply(chat: LlamaChat, request: GenerateRequest):
     promptTokens ??= chat.chatWrapper
       .generateContextState({ chatHistory: history })
       .contextText.tokenize(chat.model.tokenizer).length;
+    // onToken misses a token node-llama-cpp holds back as a possible stop trigger and then drops at
+    // the limit; stopping at maxTokens means its own count of generated tokens reached the limit.
+    if (stopReason === "maxTokens" && request.maxTokens !== undefined)
+      completionTokens = Math.max(completionTokens, request.maxTokens);
     const finishReason: FinishReason =
       calls.length > 0 ? "tool_calls" : stopReason === "maxTokens" || contextFull ? "length" : "stop";
     yield { type: "done", finishReason, usage: { promptTokens, completionTokens } };
