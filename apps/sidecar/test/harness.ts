@@ -8,7 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Roster } from "@potluck/protocol";
 import type { Logger } from "@potluck/service";
 import { loadSidecarConfig } from "../src/config.js";
-import { EngineError, type InferenceEngine } from "../src/inference/engine.js";
+import { EngineError, type GenerateRequest, type InferenceEngine } from "../src/inference/engine.js";
 import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
 import { identityFrom, type Identity } from "../src/peer/identity.js";
 import { startSidecarService, type SidecarService } from "../src/service.js";
@@ -135,6 +135,22 @@ export function writeRoster(machines: Array<{ name: string; owner: string; ident
 /** `urls` may be filled in after the sidecars start listening (ports are random). */
 export function directoryFor(rosterPath: string, self: string, urls: ReadonlyMap<string, string>): PeerDirectory {
   return rosterFileDirectory({ path: rosterPath, self, peerPort: 8321, urlOverrides: urls });
+}
+
+/** `inner`, with every generation request that reaches it pushed onto `seen` (the engine's own boundary). */
+export function recordingEngine(inner: InferenceEngine, seen: GenerateRequest[]): InferenceEngine {
+  return {
+    load: (s) => inner.load(s),
+    unload: (id, options) => inner.unload(id, options),
+    list: () => inner.list(),
+    state: (id) => inner.state(id),
+    embed: (id, inputs, signal) => inner.embed(id, inputs, signal),
+    close: () => inner.close(),
+    stream(id, request) {
+      seen.push(request);
+      return inner.stream(id, request);
+    },
+  };
 }
 
 /**

@@ -2,10 +2,10 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Ollama } from "ollama";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GenerateRequest, InferenceEngine } from "../src/inference/engine.js";
+import type { GenerateRequest } from "../src/inference/engine.js";
 import type { LlamaEngine } from "../src/inference/llama-engine.js";
 import { readyTinyEngine } from "./fixtures.js";
-import { newIdentity, startSidecar, type RunningSidecar } from "./harness.js";
+import { newIdentity, recordingEngine, startSidecar, type RunningSidecar } from "./harness.js";
 
 // The official `ollama` client, unchanged, against a real listening sidecar on the tiny test model
 // (random weights: the text is gibberish, its shape is what is checked). The engine is wrapped only
@@ -16,24 +16,9 @@ let sidecar: RunningSidecar;
 let client: Ollama;
 const seen: GenerateRequest[] = [];
 
-function recording(inner: InferenceEngine): InferenceEngine {
-  return {
-    load: (s) => inner.load(s),
-    unload: (id) => inner.unload(id),
-    list: () => inner.list(),
-    state: (id) => inner.state(id),
-    embed: (id, inputs, signal) => inner.embed(id, inputs, signal),
-    close: () => inner.close(),
-    stream(id, request) {
-      seen.push(request);
-      return inner.stream(id, request);
-    },
-  };
-}
-
 beforeAll(async () => {
   ({ engine, id: model } = await readyTinyEngine());
-  sidecar = await startSidecar({ machine: "mac", engine: recording(engine), identity: newIdentity("mac") });
+  sidecar = await startSidecar({ machine: "mac", engine: recordingEngine(engine, seen), identity: newIdentity("mac") });
   client = new Ollama({ host: sidecar.url });
 });
 afterAll(async () => {

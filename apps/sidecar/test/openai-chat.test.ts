@@ -1,9 +1,16 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GenerateRequest, InferenceEngine } from "../src/inference/engine.js";
+import type { GenerateRequest } from "../src/inference/engine.js";
 import { LlamaEngine } from "../src/inference/llama-engine.js";
 import { readyTinyEngine, testEngineOptions } from "./fixtures.js";
-import { directoryFor, newIdentity, startSidecar, writeRoster, type RunningSidecar } from "./harness.js";
+import {
+  directoryFor,
+  newIdentity,
+  recordingEngine,
+  startSidecar,
+  writeRoster,
+  type RunningSidecar,
+} from "./harness.js";
 
 // The official `openai` client, unchanged, against real listening sidecars on the tiny model:
 // "solo" serves its own model; "mac" has none and routes to "linux" over signed loopback calls.
@@ -23,21 +30,6 @@ let linuxEngine: LlamaEngine;
 /** What linux's engine was asked to run: the routed request as it arrived. */
 const arrived: GenerateRequest[] = [];
 
-function recording(inner: InferenceEngine): InferenceEngine {
-  return {
-    load: (s) => inner.load(s),
-    unload: (id) => inner.unload(id),
-    list: () => inner.list(),
-    state: (id) => inner.state(id),
-    embed: (id, inputs, signal) => inner.embed(id, inputs, signal),
-    close: () => inner.close(),
-    stream: (id, request) => {
-      arrived.push(request);
-      return inner.stream(id, request);
-    },
-  };
-}
-
 beforeAll(async () => {
   ({ engine, id: model } = await readyTinyEngine());
   solo = await startSidecar({ machine: "solo", engine, identity: newIdentity("solo") });
@@ -47,7 +39,7 @@ beforeAll(async () => {
   macEngine = new LlamaEngine(testEngineOptions);
   linux = await startSidecar({
     machine: "linux",
-    engine: recording(linuxEngine),
+    engine: recordingEngine(linuxEngine, arrived),
     identity: ids.linux,
     directory: directoryFor(roster.path, "linux", urls),
   });
