@@ -12,7 +12,7 @@ import { ollamaRoutes, type ModelPuller } from "./routes/ollama/index.js";
 import { SidecarMetrics } from "./metrics.js";
 import { pulledModelRoutes } from "./models/routes.js";
 import type { PulledModels } from "./models/puller.js";
-import { modelsListRoutes, type CapabilitiesClient } from "./routes/models-list.js";
+import { householdPeers, modelsListRoutes, type CapabilitiesClient } from "./routes/models-list.js";
 import { peerRoutes } from "./routes/peer.js";
 import { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
 import { dashboardRoutes } from "./dashboard/routes.js";
@@ -41,7 +41,7 @@ export interface SidecarDeps {
   /** Optional parts other issues wire in (memory, embedder) for capabilities. */
   memory?: CapabilitiesDeps["memory"];
   embedder?: CapabilitiesDeps["embedder"];
-  /** GET /diagnostics[/:peer], POST /diagnostics/fix and the /dashboard page (loopback only). */
+  /** GET /diagnostics[/:peer] and POST /diagnostics/fix (loopback only); the /dashboard page shows them. */
   diagnostics?: DiagnosticsService;
   /** /memory* (loopback) and POST /peer/memory/search (signed, opt-in); see memory/routes.ts. */
   memoryApi?: Omit<MemoryRouteDeps, "machine">;
@@ -64,6 +64,8 @@ export function buildSidecarApp(deps: SidecarDeps) {
   const metrics = deps.metrics ?? new SidecarMetrics(deps.engine);
   const router = metrics.instrumentRouter(deps.router);
   const puller = deps.puller ?? deps.pulls?.asModelPuller();
+  // One fan-out to the peers, shared by GET /v1/models and the household page.
+  const peers = deps.peerCapabilities ? householdPeers({ ...deps, client: deps.peerCapabilities }) : undefined;
   // One verifier for every /peer/* route (memory search and diagnostics mount it too).
   const peerAuth = peerSignature({
     self: deps.machine,
@@ -90,11 +92,12 @@ export function buildSidecarApp(deps: SidecarDeps) {
       c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
     )
     // Before the OpenAI routes: its GET /v1/models (the household's) answers first.
-    .route("/", modelsListRoutes({ ...deps, ...(deps.peerCapabilities ? { client: deps.peerCapabilities } : {}) }))
+    .route("/", modelsListRoutes({ ...deps, ...(peers === undefined ? {} : { peers }) }))
     .route("/", openAiRoutes({ ...deps, router }))
     .route("/", ollamaRoutes({ ...deps, router, ...(puller === undefined ? {} : { puller }) }))
-    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth, metrics }));
-  if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics)).route("/", dashboardRoutes());
+    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth, metrics }))
+    .route("/", dashboardRoutes({ capabilities, ...(peers === undefined ? {} : { peers }) }));
+  if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics));
   if (deps.pulls !== undefined) app.route("/", pulledModelRoutes(deps.pulls));
   if (deps.memoryApi !== undefined)
     app

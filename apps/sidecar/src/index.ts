@@ -2,7 +2,8 @@
 // Kept light on purpose: the CLI imports it at start-up, so nothing here loads the model runtime.
 // Diagnostics surfaces, for the dashboard test and benches (Hono only; no model runtime).
 export { diagnosticsRoutes, type DiagnosticsService } from "./routes/diagnostics.js";
-export { dashboardRoutes } from "./dashboard/routes.js";
+export { dashboardRoutes, type DashboardDeps } from "./dashboard/routes.js";
+export { modelsListRoutes, type CapabilitiesClient } from "./routes/models-list.js";
 // The token-joining window, so the inference bench's bare-stream floor joins tokens the same way.
 export { coalesceWindowMs } from "./routes/stream-body.js";
 export { allowedCpus, planCpuPin, threadCpus } from "./cpu-pin.js";

@@ -1,9 +1,14 @@
 import { Hono } from "hono";
-import { dashboardCss, dashboardHtml, dashboardJs } from "./page.js";
+import { householdRoutes, type HouseholdDeps } from "./household.js";
+import { dashboardHtml } from "./page.js";
+import { dashboardJs } from "./page-script.js";
+import { dashboardCss } from "./page-style.js";
 
 /**
  * The page is served with its script and style as files of its own, so a strict CSP can forbid
- * inline script, and framing is refused so the consent button cannot be clickjacked.
+ * inline script; its fetches go to this sidecar only (connect-src 'self', and the loopback guard
+ * in front of every route checks Host and Origin). Framing is refused so the consent button
+ * cannot be clickjacked.
  */
 const securityHeaders = {
   "content-security-policy":
@@ -13,7 +18,10 @@ const securityHeaders = {
   "cache-control": "no-store",
 };
 
-export function dashboardRoutes() {
+export type DashboardDeps = HouseholdDeps;
+
+/** GET /dashboard (the household page), its script and style, and GET /dashboard/household. */
+export function dashboardRoutes(deps: DashboardDeps) {
   return new Hono()
     .get("/dashboard", (c) =>
       c.body(dashboardHtml, 200, { ...securityHeaders, "content-type": "text/html; charset=utf-8" }),
@@ -23,5 +31,6 @@ export function dashboardRoutes() {
     )
     .get("/dashboard/style.css", (c) =>
       c.body(dashboardCss, 200, { ...securityHeaders, "content-type": "text/css; charset=utf-8" }),
-    );
+    )
+    .route("/", householdRoutes(deps));
 }

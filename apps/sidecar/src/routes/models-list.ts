@@ -16,6 +16,8 @@ export interface ModelsListDeps {
   directory: PeerDirectory;
   /** Absent: only this machine's models are listed (no peer calls). */
   client?: CapabilitiesClient;
+  /** A shared source of the peers' answers; absent, one is made from `client`. */
+  peers?: HouseholdPeers;
   now?: () => number;
 }
 
@@ -33,14 +35,38 @@ export const ModelsListLimits = {
 type Relation = "local" | "own" | "peer";
 
 /** One machine's answer, or why it gave none. */
-interface MachineModels {
+export interface MachineModels {
   machine: string;
   owner: string;
   relation: Relation;
   status: "ok" | "unreachable";
   models: ModelInfo[];
+  /** The rest of a peer's capabilities when it answered (the household page shows them). */
+  about?: Pick<Capabilities, "version" | "status" | "hardware">;
   error?: { layer: string; message: string };
 }
+
+/** The peers' answers; one source serves the list and the household page, so both share its cache. */
+export type HouseholdPeers = () => Promise<MachineModels[]>;
+
+/**
+ * Asks every peer at most once per `cacheMs`, however many lists and pages ask meanwhile. A
+ * failure (the roster unreadable) is not cached: the next call asks again.
+ */
+export function householdPeers(deps: HouseholdPeersDeps): HouseholdPeers {
+  const now = deps.now ?? Date.now;
+  let cached: { at: number; peers: Promise<MachineModels[]> } | undefined;
+  return () => {
+    if (cached === undefined || now() - cached.at > ModelsListLimits.cacheMs) {
+      const entry = { at: now(), peers: askPeers(deps) };
+      cached = entry;
+      entry.peers.catch(() => (cached === entry ? (cached = undefined) : undefined));
+    }
+    return cached.peers;
+  };
+}
+
+type HouseholdPeersDeps = Pick<ModelsListDeps, "owner" | "directory" | "now"> & { client: CapabilitiesClient };
 
 /**
  * GET /v1/models: every model in the household, OpenAI's list shape. Each model appears once,
@@ -51,17 +77,7 @@ interface MachineModels {
  * this machine (no peer calls).
  */
 export function modelsListRoutes(deps: ModelsListDeps) {
-  const now = deps.now ?? Date.now;
-  let cached: { at: number; peers: Promise<MachineModels[]> } | undefined;
-  const peers = () => {
-    if (cached === undefined || now() - cached.at > ModelsListLimits.cacheMs) {
-      const entry = { at: now(), peers: askPeers(deps) };
-      cached = entry;
-      // A failure (the roster unreadable) is not cached: the next list asks again.
-      entry.peers.catch(() => (cached === entry ? (cached = undefined) : undefined));
-    }
-    return cached.peers;
-  };
+  const peers = deps.peers ?? (deps.client === undefined ? undefined : householdPeers({ ...deps, client: deps.client }));
   return new Hono().get("/v1/models", async (c) => {
     const local: MachineModels = {
       machine: deps.machine,
@@ -70,8 +86,7 @@ export function modelsListRoutes(deps: ModelsListDeps) {
       status: "ok",
       models: deps.engine.list(),
     };
-    const machines =
-      c.req.query("scope") === "local" || deps.client === undefined ? [local] : [local, ...(await peers())];
+    const machines = c.req.query("scope") === "local" || peers === undefined ? [local] : [local, ...(await peers())];
     return c.json({
       object: "list",
       data: listEntries(machines),
@@ -90,8 +105,8 @@ export function modelsListRoutes(deps: ModelsListDeps) {
 }
 
 /** Every peer's capabilities, at most `concurrency` at a time, each within its own timeout. */
-async function askPeers(deps: ModelsListDeps): Promise<MachineModels[]> {
-  const client = deps.client!;
+async function askPeers(deps: HouseholdPeersDeps): Promise<MachineModels[]> {
+  const client = deps.client;
   const roster = (await deps.directory.peers()).slice(0, ModelsListLimits.peersMax);
   const results: MachineModels[] = new Array(roster.length);
   let next = 0;
@@ -101,7 +116,8 @@ async function askPeers(deps: ModelsListDeps): Promise<MachineModels[]> {
       const base = { machine: peer.machine, owner: peer.owner, relation: relationOf(peer, deps.owner) };
       try {
         const caps = await client.capabilities(peer, AbortSignal.timeout(ModelsListLimits.peerTimeoutMs));
-        results[i] = { ...base, status: "ok", models: caps.models };
+        const about = { version: caps.version, status: caps.status, hardware: caps.hardware };
+        results[i] = { ...base, status: "ok", models: caps.models, about };
       } catch (error) {
         const layer = error instanceof PeerCallError ? error.layer : "data-plane";
         const message = error instanceof Error ? error.message : String(error);
