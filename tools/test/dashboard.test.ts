@@ -1,19 +1,24 @@
 import { request } from "node:http";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { Diagnostics, ProbeError, type Probes } from "@potluck/diagnostics";
 import { toErrorResponse, type Capabilities, type FwStatus, type RosterEntry } from "@potluck/protocol";
 // Tools may drive apps (depConstraints allow type:app); Nx forbids app imports unconditionally (see
 // tools/src/model/tiny.ts).
-import { dashboardRoutes, diagnosticsRoutes } from "@potluck/sidecar";
+import { dashboardRoutes, diagnosticsRoutes, modelsListRoutes } from "@potluck/sidecar";
 import { Hono } from "hono";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../src/lib/repo.js";
 
-// The dashboard in headless Chromium. The blocked peer comes from an injected probe set (a
-// firewall dropping linux's mesh traffic, the local fw-watcher missing its rules); the real
-// classification of that state is proven in the lab (tools/test/e2e/diagnostics-*.test.ts).
-// Everything else is real: the check model, the routes, the page, its script and the browser.
+// The household page in headless Chromium, on fakes. The blocked peer comes from an injected probe
+// set (a firewall dropping linux's mesh traffic, the local fw-watcher missing its rules); the real
+// classification of that state is proven in the lab (tools/test/e2e/diagnostics-*.test.ts). The
+// household's models come from the real model-list route over fake peers, one with a hostile model
+// id; the chat endpoint is a fake that streams as the sidecar's does. Everything else is real: the
+// check model, the routes, the page, its script and the browser. Against two real sidecars:
+// tools/test/e2e/household-page.test.ts.
 
 const key = (c: string) => `${c.repeat(43)}=`;
 const entry = (name: string, meshIp: string, wg: string): RosterEntry => ({
@@ -106,6 +111,61 @@ function probes(): Probes {
   };
 }
 
+/** A model id is whatever a peer's files are called: markup in it must show as text. */
+const hostileModel = `<img src=x onerror="document.body.dataset.pwned='2'">:latest`;
+const chatBodies: unknown[] = [];
+
+/** The household seen from mac: linux has the tiny model loaded, windows the hostile one. */
+function householdApp() {
+  const peerRecord = (machine: string) => ({
+    machine,
+    owner: "home",
+    url: "http://unused.invalid",
+    identityPublicKey: "k",
+  });
+  const client = {
+    capabilities: async (p: { machine: string }) =>
+      p.machine === "windows"
+        ? caps("windows", [{ id: hostileModel, state: "available", testModel: false, kind: "chat" as const }])
+        : caps("linux", [{ id: "tiny", state: "ready", testModel: true, kind: "chat" as const }]),
+  };
+  const directory = { peers: async () => [peerRecord("linux"), peerRecord("windows")], signer: async () => undefined };
+  const engine = { list: () => [] };
+  const models = modelsListRoutes({ machine: "mac", owner: "home", engine, directory, client });
+  const self = caps("mac", []);
+  const peers = async () =>
+    Promise.all(
+      (await directory.peers()).map(async (p) => {
+        const c = await client.capabilities(p);
+        const about = { version: c.version, status: c.status, hardware: c.hardware };
+        return {
+          machine: p.machine,
+          owner: "home",
+          relation: "own" as const,
+          status: "ok" as const,
+          models: c.models,
+          about,
+        };
+      }),
+    );
+  return new Hono()
+    .route("/", models)
+    .route("/", dashboardRoutes({ capabilities: () => self, peers }))
+    .post("/v1/chat/completions", async (c) => {
+      chatBodies.push(await c.req.json());
+      const base = { id: "chatcmpl-1", object: "chat.completion.chunk", created: 0, model: "tiny" };
+      const events = [
+        ": potluck loading tiny 50%\n\n",
+        ...["Hel", "lo <b>there</b>"].map(
+          (t) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: t } }] })}\n\n`,
+        ),
+        `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }, served_by: "linux", potluck: { served_by: "linux", route: "own", owner: "home", test_model: true, finished_at: new Date().toISOString() } })}\n\n`,
+        "data: [DONE]\n\n",
+      ];
+      return c.body(events.join(""), 200, { "content-type": "text/event-stream", "x-potluck-served-by": "linux" });
+    });
+}
+
 function postWithHost(url: string, host: string, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: "POST", headers: { host, "content-type": "application/json" } }, (res) => {
@@ -129,7 +189,7 @@ describe("the diagnostics dashboard in headless Chromium", () => {
       peerPort: 8321,
       probes: probes(),
     });
-    const app = new Hono().route("/", diagnosticsRoutes(diagnostics)).route("/", dashboardRoutes());
+    const app = new Hono().route("/", diagnosticsRoutes(diagnostics)).route("/", householdApp());
     // The sidecar's own error handler, so thrown PotluckHttpErrors answer as they do there.
     app.onError((err, c) => {
       const { status, body } = toErrorResponse(err);
@@ -176,14 +236,14 @@ describe("the diagnostics dashboard in headless Chromium", () => {
     for (const layer of ["capabilities", "model-runtime", "first-token"]) {
       await expect(linux.locator(`li[data-layer="${layer}"]`).getAttribute("data-status")).resolves.toBe("suppressed");
     }
-    await expect(linux.locator("h2 .verdict").textContent()).resolves.toBe("blocked at Peer data plane");
+    await expect(linux.locator("h3 .verdict").textContent()).resolves.toBe("blocked at Peer data plane");
     await expect(page.locator('section[data-peer="mac"]').getAttribute("data-usable")).resolves.toBe("true");
 
     // The runtime's reason is shown as text: the markup in it is not parsed.
     const windowsRuntime = page.locator('section[data-peer="windows"] li[data-layer="model-runtime"]');
     await expect(windowsRuntime.getAttribute("data-status")).resolves.toBe("failed");
     await expect(windowsRuntime.locator(".message").textContent()).resolves.toContain(hostileReason);
-    expect(await page.locator("section img").count()).toBe(0);
+    expect(await page.locator("main img").count()).toBe(0);
     expect(await page.evaluate(() => document.body.dataset.pwned)).toBeUndefined();
 
     // Consent: offering opens a confirmation; nothing changes until the person says yes.
@@ -194,6 +254,49 @@ describe("the diagnostics dashboard in headless Chromium", () => {
     await confirm.click();
     await page.locator('section[data-peer="linux"][data-usable="true"]').waitFor({ timeout: 60_000 });
     expect(world.reapplyCalls).toBe(1);
+    await page.close();
+  });
+
+  it("lists the household's machines and models as text, and streams a prompt's reply with its footer", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/dashboard`);
+    await page.locator('#machines tr[data-machine="windows"]').waitFor({ timeout: 30_000 });
+    expect(
+      await page.locator("#machines tbody tr").evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-machine"))),
+    ).toEqual(["mac", "linux", "windows"]);
+    await expect(page.locator('#machines tr[data-machine="linux"] td.hardware').textContent()).resolves.toBe(
+      "linux x64 · 2 CPUs · 953.7 MiB RAM · no GPU in use",
+    );
+    const hostileRow = page.locator("#models tbody tr").filter({ hasText: "onerror" });
+    await expect(hostileRow.locator("td.model").textContent()).resolves.toBe(hostileModel);
+    await expect(hostileRow.getAttribute("data-state")).resolves.toBe("available");
+    await expect(page.locator('#models tr[data-model="tiny"]').getAttribute("data-state")).resolves.toBe("ready");
+    const options = await page
+      .locator("#chat-model option")
+      .evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(options).toEqual(expect.arrayContaining(["tiny", hostileModel]));
+    expect(await page.locator("main img").count()).toBe(0);
+    expect(await page.evaluate(() => document.body.dataset.pwned)).toBeUndefined();
+
+    await page.selectOption("#chat-model", "tiny");
+    await page.fill("#chat-prompt", "Hello");
+    await page.fill("#chat-max-tokens", "8");
+    await page.click("#chat-send");
+    const footer = page.locator('#chat-footer[data-served-by="linux"]');
+    await footer.waitFor({ timeout: 30_000 });
+    await expect(footer.textContent()).resolves.toMatch(
+      /^— served by linux \(own machine\) · tiny \(TEST MODEL: random weights\) · 2 tokens · [\d.]+ s$/,
+    );
+    // The reply's text is text, markup included.
+    await expect(page.locator("#chat-reply").textContent()).resolves.toBe("Hello <b>there</b>");
+    expect(await page.locator("#chat-reply b").count()).toBe(0);
+    await page.screenshot({ path: join(repoRoot, ".test-results/dashboard/household-fakes.png"), fullPage: true });
+    expect(chatBodies.at(-1)).toMatchObject({
+      model: "tiny",
+      stream: true,
+      max_tokens: 8,
+      messages: [{ role: "user", content: "Hello" }],
+    });
     await page.close();
   });
 

@@ -48,16 +48,14 @@ export function householdRoutes(deps: HouseholdDeps) {
       generatedAt: new Date().toISOString(),
       machines: [
         local,
-        ...peers.map(
-          (p): HouseholdMachine => ({
-            machine: p.machine,
-            owner: p.owner,
-            relation: p.relation,
-            status: p.status === "ok" ? (p.about?.status ?? "ready") : "unreachable",
-            ...(p.about === undefined ? {} : { version: p.about.version, hardware: p.about.hardware }),
-            ...(p.error === undefined ? {} : { error: p.error }),
-          }),
-        ),
+        ...peers.map((p): HouseholdMachine => ({
+          machine: p.machine,
+          owner: p.owner,
+          relation: p.relation,
+          status: p.status === "ok" ? (p.about?.status ?? "ready") : "unreachable",
+          ...(p.about === undefined ? {} : { version: p.about.version, hardware: p.about.hardware }),
+          ...(p.error === undefined ? {} : { error: p.error }),
+        })),
       ],
     };
     return c.json(view);

@@ -77,7 +77,8 @@ type HouseholdPeersDeps = Pick<ModelsListDeps, "owner" | "directory" | "now"> & 
  * this machine (no peer calls).
  */
 export function modelsListRoutes(deps: ModelsListDeps) {
-  const peers = deps.peers ?? (deps.client === undefined ? undefined : householdPeers({ ...deps, client: deps.client }));
+  const peers =
+    deps.peers ?? (deps.client === undefined ? undefined : householdPeers({ ...deps, client: deps.client }));
   return new Hono().get("/v1/models", async (c) => {
     const local: MachineModels = {
       machine: deps.machine,
