@@ -291,6 +291,21 @@ describe("the diagnostics dashboard in headless Chromium", () => {
     await expect(page.locator("#chat-reply").textContent()).resolves.toBe("Hello <b>there</b>");
     expect(await page.locator("#chat-reply b").count()).toBe(0);
     await page.screenshot({ path: join(repoRoot, ".test-results/dashboard/household-fakes.png"), fullPage: true });
+    // A refresh in which linux missed its answer drops its model; the choice returns with it.
+    const without = await page.evaluate(() => {
+      const w = window as unknown as { renderPicker(list: unknown): void };
+      const only = (ids: string[]) => ({
+        data: ids.map((id) => ({
+          id,
+          potluck: { kind: "chat", state: "ready", locations: [{ machine: "x", state: "ready" }] },
+        })),
+      });
+      w.renderPicker(only(["other"]));
+      const missing = (document.getElementById("chat-model") as HTMLSelectElement).value;
+      w.renderPicker(only(["other", "tiny"]));
+      return [missing, (document.getElementById("chat-model") as HTMLSelectElement).value];
+    });
+    expect(without).toEqual(["other", "tiny"]);
     expect(chatBodies.at(-1)).toMatchObject({
       model: "tiny",
       stream: true,

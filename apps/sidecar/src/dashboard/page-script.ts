@@ -33,6 +33,7 @@ async function getJson(path) {
 ${householdScript}
 ${chatScript}
 ${diagnosisScript}
+setUpPicker();
 setUpChat();
 householdLoop();
 diagnosisLoop();

@@ -6,7 +6,7 @@ h2 { font-size: 1.15rem; margin: 1.5rem 0 .5rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
 th { font-size: .8rem; text-transform: uppercase; color: #555; }
-td.name, td.model { font-family: ui-monospace, monospace; word-break: break-all; }
+td.name, td.model { font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
 tr[data-status="unreachable"] td.state, tr[data-state="failed"] td.state { color: #c62828; font-weight: 600; }
 tr[data-status="ready"] td.state, tr[data-state="ready"] td.state { color: #2e7d32; }
 tr[data-status="warming"] td.state, tr[data-state="loading"] td.state { color: #b26a00; }

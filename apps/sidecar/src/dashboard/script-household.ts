@@ -64,10 +64,12 @@ function renderModels(rows) {
 
 /**
  * The picker offers chat models that some machine can serve; routing picks the machine. The
- * options are rebuilt only when they change, so a refresh neither closes the open list nor loses
- * the choice.
+ * options are rebuilt only when they change, so a refresh does not close the open list, and the
+ * person's choice is remembered: a machine that misses one refresh (busy loading, say) drops its
+ * models from that list, and the choice comes back with them.
  */
 let pickerKey = "";
+let pickerChoice = null;
 function renderPicker(list) {
   const select = document.getElementById("chat-model");
   const choices = list.data.filter((m) => m.potluck && m.potluck.kind !== "embedding" && m.potluck.state !== "failed").map((m) => {
@@ -77,9 +79,14 @@ function renderPicker(list) {
   const key = JSON.stringify(choices);
   if (key === pickerKey) return;
   pickerKey = key;
-  const chosen = select.value;
+  const chosen = pickerChoice !== null ? pickerChoice : select.value;
   select.replaceChildren(...choices.map((c) => el("option", { value: c.value }, c.text)));
   if (choices.some((c) => c.value === chosen)) select.value = chosen;
+}
+
+function setUpPicker() {
+  const select = document.getElementById("chat-model");
+  select.addEventListener("change", () => { pickerChoice = select.value; });
 }
 
 async function refreshHousehold() {
