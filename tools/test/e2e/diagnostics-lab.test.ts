@@ -97,7 +97,7 @@ describe("diagnostics over the lab mesh", () => {
     expect(DiagnosticsOverview.parse(JSON.parse(overview.stdout)).reports).toHaveLength(2);
 
     const page = await d.mac.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/dashboard`]);
-    expect(page.stdout).toContain("<title>Potluck diagnostics</title>");
+    expect(page.stdout).toContain("<title>Potluck household</title>");
     // Off the box, the mesh sees only /health and /peer/*.
     const fromLinux = await d.linux.exec([
       "curl",
