@@ -315,6 +315,28 @@ describe("the diagnostics dashboard in headless Chromium", () => {
     await page.close();
   });
 
+  it("asks nothing while the tab is hidden, and catches up when it is shown", async () => {
+    const page = await browser.newPage();
+    // Hidden from the start: the page's loops must not fan out to peers or run first-token checks.
+    await page.addInitScript(() => {
+      let hidden = true;
+      Object.defineProperty(document, "hidden", { get: () => hidden });
+      (window as unknown as { show(): void }).show = () => {
+        hidden = false;
+        document.dispatchEvent(new Event("visibilitychange"));
+      };
+    });
+    const asked: string[] = [];
+    page.on("request", (r) => asked.push(new URL(r.url()).pathname));
+    await page.goto(`${base}/dashboard`);
+    await page.waitForTimeout(4_500);
+    expect(asked.filter((p) => p === "/diagnostics" || p === "/v1/models" || p === "/dashboard/household")).toEqual([]);
+    await page.evaluate(() => (window as unknown as { show(): void }).show());
+    await page.locator('#machines tr[data-machine="linux"]').waitFor({ timeout: 30_000 });
+    expect(asked).toEqual(expect.arrayContaining(["/diagnostics", "/v1/models", "/dashboard/household"]));
+    await page.close();
+  });
+
   it("the fix route refuses a request without consent or to a non-loopback host", async () => {
     const noConsent = await fetch(`${base}/diagnostics/fix`, {
       method: "POST",

@@ -35,6 +35,7 @@ ${chatScript}
 ${diagnosisScript}
 setUpPicker();
 setUpChat();
+document.addEventListener("visibilitychange", () => { if (!document.hidden) { refreshHousehold(); if (consentOpen === null) refreshDiagnosis(); } });
 householdLoop();
 diagnosisLoop();
 `;

@@ -82,8 +82,13 @@ async function refreshDiagnosis() {
   }
 }
 
+/**
+ * A hidden tab asks nothing: the diagnosis's first-token check runs a model on every path (at
+ * most once per path in diagnostics' reuse window), which a page left open in the background
+ * should not keep doing.
+ */
 async function diagnosisLoop() {
-  if (consentOpen === null) await refreshDiagnosis();
+  if (consentOpen === null && !document.hidden) await refreshDiagnosis();
   setTimeout(diagnosisLoop, refreshMs);
 }
 `;

@@ -105,8 +105,9 @@ async function refreshHousehold() {
   }
 }
 
+/** A hidden tab does not fan out to the peers; it catches up as soon as it is shown again. */
 async function householdLoop() {
-  await refreshHousehold();
+  if (!document.hidden) await refreshHousehold();
   setTimeout(householdLoop, refreshMs);
 }
 `;
