@@ -152,7 +152,13 @@ function householdApp() {
     .route("/", models)
     .route("/", dashboardRoutes({ capabilities: () => self, peers }))
     .post("/v1/chat/completions", async (c) => {
-      chatBodies.push(await c.req.json());
+      const body = (await c.req.json()) as { model: string };
+      chatBodies.push(body);
+      if (body.model === hostileModel)
+        return c.json(
+          { error: { message: `${body.model} needs 9.0 GiB, 2.0 GiB free`, code: "model_too_large" } },
+          507,
+        );
       const base = { id: "chatcmpl-1", object: "chat.completion.chunk", created: 0, model: "tiny" };
       const events = [
         ": potluck loading tiny 50%\n\n",
@@ -281,16 +287,37 @@ describe("the diagnostics dashboard in headless Chromium", () => {
     await page.selectOption("#chat-model", "tiny");
     await page.fill("#chat-prompt", "Hello");
     await page.fill("#chat-max-tokens", "8");
+    // Every text the progress line shows, to see the load report the stream carries.
+    await page.evaluate(() => {
+      const progress = document.getElementById("chat-progress")!;
+      const seen: string[] = [];
+      (window as unknown as { progressSeen: string[] }).progressSeen = seen;
+      new MutationObserver(() => seen.push(progress.textContent ?? "")).observe(progress, { childList: true });
+    });
     await page.click("#chat-send");
     const footer = page.locator('#chat-footer[data-served-by="linux"]');
     await footer.waitFor({ timeout: 30_000 });
     await expect(footer.textContent()).resolves.toMatch(
       /^— served by linux \(own machine\) · tiny \(TEST MODEL: random weights\) · 2 tokens · [\d.]+ s$/,
     );
+    expect(await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen)).toEqual(
+      expect.arrayContaining(["asking tiny…", "routed to linux…", "loading tiny… 50%"]),
+    );
     // The reply's text is text, markup included.
     await expect(page.locator("#chat-reply").textContent()).resolves.toBe("Hello <b>there</b>");
     expect(await page.locator("#chat-reply b").count()).toBe(0);
     await page.screenshot({ path: join(repoRoot, ".test-results/dashboard/household-fakes.png"), fullPage: true });
+    // A refusal is shown with the sidecar's own words, as text.
+    await page.selectOption("#chat-model", hostileModel);
+    await page.click("#chat-send");
+    await page.locator("#chat-progress", { hasText: "no reply" }).waitFor({ timeout: 30_000 });
+    await expect(page.locator("#chat-progress").textContent()).resolves.toBe(
+      `no reply: ${hostileModel} needs 9.0 GiB, 2.0 GiB free`,
+    );
+    await expect(page.locator("#chat-footer").textContent()).resolves.toBe("");
+    expect(await page.locator("main img").count()).toBe(0);
+    expect(chatBodies.map((b) => (b as { model: string }).model)).toEqual(["tiny", hostileModel]);
+    await page.selectOption("#chat-model", "tiny");
     // A refresh in which linux missed its answer drops its model; the choice returns with it.
     const without = await page.evaluate(() => {
       const w = window as unknown as { renderPicker(list: unknown): void };
@@ -306,7 +333,7 @@ describe("the diagnostics dashboard in headless Chromium", () => {
       return [missing, (document.getElementById("chat-model") as HTMLSelectElement).value];
     });
     expect(without).toEqual(["other", "tiny"]);
-    expect(chatBodies.at(-1)).toMatchObject({
+    expect(chatBodies[0]).toMatchObject({
       model: "tiny",
       stream: true,
       max_tokens: 8,
