@@ -55,6 +55,26 @@ describe("potluck", () => {
     });
   });
 
+  it("names a misspelt command or subcommand, its likely meaning and every choice (exit 2)", async () => {
+    const cases = [
+      [
+        ["modles"],
+        /unknown command "modles" \(did you mean models\?\); expected one of up, .*models.*; run potluck --help/,
+      ],
+      [["models", "lss"], /unknown models subcommand "lss" \(did you mean ls\?\); expected one of ls, ps, show/],
+      [["memory", "serch", "x"], /unknown memory subcommand "serch" \(did you mean search\?\)/],
+      [["ledger", "verfy"], /unknown ledger subcommand "verfy" \(did you mean verify\?\)/],
+      [["lab", "stauts"], /unknown lab subcommand "stauts" \(did you mean status\?\)/],
+      [["memory"], /memory subcommand missing; expected one of add, search/],
+      [["zzz"], /^potluck: unknown command "zzz"; expected one of/],
+    ] as const;
+    const ran = await Promise.all(cases.map(([argv]) => potluck(...argv)));
+    cases.forEach(([argv, pattern], i) => {
+      expect(ran[i]?.code, argv.join(" ")).toBe(2);
+      expect(ran[i]?.stderr, argv.join(" ")).toMatch(pattern);
+    });
+  });
+
   it("refuses a misspelt flag of up before starting anything", async () => {
     const ran = await potluck("up", "--no-fw-watch");
     expect(ran.code).toBe(2);

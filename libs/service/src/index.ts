@@ -1,4 +1,4 @@
-export { ArgsError, parseFlags, type FlagSpec, type ParsedFlags } from "./args.js";
+export { ArgsError, closestName, parseFlags, type FlagSpec, type ParsedFlags } from "./args.js";
 export { limitBody, type BodyLimitOptions } from "./body-limit.js";
 export {
   ConfigError,

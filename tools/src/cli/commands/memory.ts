@@ -10,7 +10,7 @@ import {
   ProjectShare,
   check,
 } from "@potluck/protocol";
-import { CliError, type Command } from "../command.js";
+import { CliError, unknownChoice, type Command } from "../command.js";
 
 const usage = `Usage: potluck memory COMMAND [options]
 
@@ -80,9 +80,11 @@ export const memoryCommand: Command = {
       case "sharing":
         return print(await call(base, "GET", "/memory/sharing"), json, (b) => formatSharing(MemorySharing.parse(b)));
       default:
-        throw new CliError(
-          `memory: expected add, search, get, rm, status, share, unshare or sharing; see potluck memory --help`,
-          2,
+        throw unknownChoice(
+          "memory subcommand",
+          sub,
+          ["add", "search", "get", "rm", "status", "share", "unshare", "sharing"],
+          "potluck memory --help",
         );
     }
   },
