@@ -3,6 +3,7 @@ import { resolveDataDir } from "@potluck/service";
 import { verifyProofBundle } from "@potluck/ledger-proof";
 import { Defaults } from "@potluck/protocol";
 import { CliError, unknownChoice, type Command } from "../command.js";
+import { unreachableMessage } from "../../lib/unreachable.js";
 
 const usage = `Usage:
   potluck ledger verify [--from HASH] [--key VKEY] [--witness VKEY,…] [--json]
@@ -101,7 +102,7 @@ async function list<T>(
   const base = flags.get("url") ?? process.env.POTLUCK_LEDGER_URL ?? `http://127.0.0.1:${Defaults.ledgerPort}`;
   const res = await fetch(new URL(`/v1/${what}?limit=500`, base), { signal: AbortSignal.timeout(30_000) }).catch(
     (error: unknown) => {
-      throw new CliError(`fetching ${what} from ${base}: ${(error as Error).message}`);
+      throw new CliError(unreachableMessage("ledger", base, error));
     },
   );
   const text = await res.text();

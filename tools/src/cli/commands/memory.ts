@@ -11,6 +11,7 @@ import {
   check,
 } from "@potluck/protocol";
 import { CliError, unknownChoice, type Command } from "../command.js";
+import { unreachableMessage } from "../../lib/unreachable.js";
 
 const usage = `Usage: potluck memory COMMAND [options]
 
@@ -150,8 +151,7 @@ async function call(base: string, method: string, path: string, body?: unknown):
       signal: AbortSignal.timeout(requestTimeoutMs),
     });
   } catch (error) {
-    const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
-    throw new CliError(`no sidecar answers at ${base} (${cause}); start it with potluck up`);
+    throw new CliError(unreachableMessage("sidecar", base, error));
   }
   if (res.status === 204) return undefined;
   const payload: unknown = await res.json().catch(() => undefined);
