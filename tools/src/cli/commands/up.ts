@@ -64,8 +64,11 @@ export const upCommand: Command = {
     else if (!fw.ok) process.stdout.write(`potluck: not starting the firewall watcher: ${fw.reason}\n`);
     services.push("sidecar");
 
+    const envOf = (name: ServiceName) => serviceEnv(name, env, services);
     for (const name of services) {
-      procs.push(startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name]), env }));
+      procs.push(
+        startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name]), env: envOf(name) }),
+      );
     }
     // "up" means every service answers, not just the sidecar: the coordinator (migrations first)
     // can come up later than it, and a join token asked for in between would be refused.
@@ -99,7 +102,7 @@ export const upCommand: Command = {
           name,
           command: process.execPath,
           args: tsNodeArgs(serviceEntry[name as ServiceName]),
-          env,
+          env: envOf(name as ServiceName),
         });
         continue;
       }
@@ -111,6 +114,18 @@ export const upCommand: Command = {
     }
   },
 };
+
+/**
+ * A service's environment in this stack. The ledger applies a usage event only when the roster
+ * says its signer may move that account; it reads the roster from the coordinator started beside
+ * it (over loopback, its key pinned on first use) unless POTLUCK_COORDINATOR_URL names another.
+ * Only the ledger gets it: for the sidecar that variable means "this machine has joined".
+ */
+export function serviceEnv(name: ServiceName, env: NodeJS.ProcessEnv, services: readonly ServiceName[]) {
+  if (name !== "ledger" || !services.includes("coordinator") || env.POTLUCK_COORDINATOR_URL !== undefined) return env;
+  const port = env.POTLUCK_COORDINATOR_PORT ?? Defaults.coordinatorPort;
+  return { ...env, POTLUCK_COORDINATOR_URL: `http://127.0.0.1:${port}` };
+}
 
 /** Where each service says it is up; the ports follow the same variables the services read. */
 function healthUrl(name: ServiceName, env: NodeJS.ProcessEnv): string | undefined {
