@@ -8,6 +8,7 @@ import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
 import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
 import { CliError, type Command } from "../command.js";
+import { humanLogLine } from "../../lib/log-line.js";
 
 const usage = `Usage: potluck up [--hub] [--data-dir DIR] [--port N] [--no-fw-watcher]
 
@@ -67,7 +68,13 @@ export const upCommand: Command = {
     const envOf = (name: ServiceName) => serviceEnv(name, env, services);
     for (const name of services) {
       procs.push(
-        startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name]), env: envOf(name) }),
+        startSupervised({
+          name,
+          command: process.execPath,
+          args: tsNodeArgs(serviceEntry[name]),
+          env: envOf(name),
+          onLine: relayLine,
+        }),
       );
     }
     // "up" means every service answers, not just the sidecar: the coordinator (migrations first)
@@ -103,6 +110,7 @@ export const upCommand: Command = {
           command: process.execPath,
           args: tsNodeArgs(serviceEntry[name as ServiceName]),
           env: envOf(name as ServiceName),
+          onLine: relayLine,
         });
         continue;
       }
@@ -114,6 +122,12 @@ export const upCommand: Command = {
     }
   },
 };
+
+/** Each service's log line on this terminal: readable text, or pino's JSON with POTLUCK_LOG_FORMAT=json. */
+function relayLine(name: string, line: string): void {
+  const text = process.env.POTLUCK_LOG_FORMAT === "json" ? line : humanLogLine(line);
+  process.stdout.write(`[${name}] ${text}\n`);
+}
 
 /**
  * A service's environment in this stack. The ledger applies a usage event only when the roster
