@@ -2,13 +2,12 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { platform } from "node:os";
 import { join } from "node:path";
-import { resolveDataDir } from "@potluck/service";
+import { humanLogLine, resolveDataDir } from "@potluck/service";
 import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol";
 import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
 import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
 import { CliError, type Command } from "../command.js";
-import { humanLogLine } from "../../lib/log-line.js";
 
 const usage = `Usage: potluck up [--hub] [--data-dir DIR] [--port N] [--no-fw-watcher]
 

@@ -1,3 +1,5 @@
+import { pino, type Logger as PinoLogger } from "pino";
+
 /**
  * `potluck up` relays every service's log to one terminal. The services log pino's JSON (one
  * object per line, for journald and log shippers); a person at that terminal reads
@@ -35,4 +37,18 @@ function fieldText(value: unknown): string {
     return JSON.stringify((value as { message: unknown }).message);
   const text = typeof value === "string" && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
   return text.length > fieldCharsMax ? `${text.slice(0, fieldCharsMax)}…` : text;
+}
+
+/**
+ * A service's logger: pino's JSON where a machine reads the log (journald, launchd, a pipe to
+ * `potluck up`), readable lines where a person does (a terminal), and POTLUCK_LOG_FORMAT
+ * (`json` | `text`) to say which.
+ */
+export function serviceLogger(
+  name: string,
+  { format = process.env.POTLUCK_LOG_FORMAT, tty = process.stdout.isTTY }: { format?: string; tty?: boolean } = {},
+): PinoLogger {
+  const text = format === "text" || (format !== "json" && tty === true);
+  if (!text) return pino({ name });
+  return pino({ name }, { write: (line: string) => process.stdout.write(`${humanLogLine(line.trimEnd())}\n`) });
 }

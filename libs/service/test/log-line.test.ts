@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { humanLogLine } from "../src/lib/log-line.js";
+import { describe, expect, it, vi } from "vitest";
+import { humanLogLine, serviceLogger } from "../src/log-line.js";
 
 describe("humanLogLine", () => {
   const at = Date.UTC(2026, 11, 2, 12, 4, 5);
@@ -26,5 +26,34 @@ describe("humanLogLine", () => {
   it("passes anything that is not a pino line unchanged", () => {
     for (const line of ["[INF] nats-server ready", "{not json", '{"msg":"no level or time"}', ""])
       expect(humanLogLine(line)).toBe(line);
+  });
+});
+
+describe("serviceLogger", () => {
+  function captured(run: () => void): string {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      run();
+    } finally {
+      spy.mockRestore();
+    }
+    return lines.join("");
+  }
+
+  it("writes readable lines to a terminal, or when POTLUCK_LOG_FORMAT=text", () => {
+    for (const options of [{ tty: true }, { format: "text", tty: false }]) {
+      const out = captured(() => serviceLogger("sidecar", options).warn({ model: "tiny" }, "slow start"));
+      expect(out).toMatch(/^\d\d:\d\d:\d\d WARN slow start model=tiny\n$/);
+    }
+  });
+
+  it("keeps pino's JSON for a terminal when POTLUCK_LOG_FORMAT=json", () => {
+    const log = serviceLogger("sidecar", { format: "json", tty: true });
+    // pino's own destination (sonic-boom on fd 1), not the text writer: nothing passes through stdout.write.
+    expect(captured(() => log.info("hello"))).toBe("");
   });
 });
