@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "../src/lib/repo.js";
@@ -53,6 +54,46 @@ describe("potluck", () => {
       expect(helps[i]?.code, name).toBe(0);
       expect(helps[i]?.stdout, name).toMatch(new RegExp(`^Usage:[\\s\\S]*potluck ${name}`));
     });
+  });
+
+  it("names a misspelt command or subcommand, its likely meaning and every choice (exit 2)", async () => {
+    const cases = [
+      [
+        ["modles"],
+        /unknown command "modles" \(did you mean models\?\); expected one of up, .*models.*; run potluck --help/,
+      ],
+      [["models", "lss"], /unknown models subcommand "lss" \(did you mean ls\?\); expected one of ls, ps, show/],
+      [["memory", "serch", "x"], /unknown memory subcommand "serch" \(did you mean search\?\)/],
+      [["ledger", "verfy"], /unknown ledger subcommand "verfy" \(did you mean verify\?\)/],
+      [["lab", "stauts"], /unknown lab subcommand "stauts" \(did you mean status\?\)/],
+      [["memory"], /memory subcommand missing; expected one of add, search/],
+      [["zzz"], /^potluck: unknown command "zzz"; expected one of/],
+    ] as const;
+    const ran = await Promise.all(cases.map(([argv]) => potluck(...argv)));
+    cases.forEach(([argv, pattern], i) => {
+      expect(ran[i]?.code, argv.join(" ")).toBe(2);
+      expect(ran[i]?.stderr, argv.join(" ")).toMatch(pattern);
+    });
+  });
+
+  it("says which service does not answer, why, and how to start it", async () => {
+    // A port that was just free on loopback (fetch refuses well-known ports such as 9 outright).
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const dead = `http://127.0.0.1:${port}`;
+    const ran = await Promise.all([
+      potluck("ask", "--url", dead, "hi"),
+      potluck("models", "ls", "--url", dead),
+      potluck("ledger", "grants", "--url", dead),
+    ]);
+    for (const [i, service] of ["sidecar", "sidecar", "ledger"].entries()) {
+      expect(ran[i]?.code).toBe(1);
+      expect(ran[i]?.stderr).toBe(
+        `potluck: no ${service} answers at ${dead} (connect ECONNREFUSED 127.0.0.1:${port}); start it with potluck up\n`,
+      );
+    }
   });
 
   it("refuses a misspelt flag of up before starting anything", async () => {

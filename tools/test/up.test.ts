@@ -45,6 +45,11 @@ function childPids(pid: number): number[] {
     .map(Number);
 }
 
+/** A process's environment, one VAR=value per entry. */
+function environOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+}
+
 describe("potluck up", () => {
   it("answers /health on the sidecar, restarts a service that dies, and leaves nothing behind after Ctrl-C", async () => {
     const port = 18321 + Math.floor(Math.random() * 500);
@@ -114,6 +119,11 @@ describe("potluck up", () => {
         readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/ledger"),
       );
       expect(ledger, output).toBeDefined();
+      // The ledger checks who signed each usage event against the roster of the coordinator
+      // beside it; the sidecar is not told of it (for a sidecar that would mean "joined").
+      const coordinatorUrl = `POTLUCK_COORDINATOR_URL=http://127.0.0.1:${port + 1000}`;
+      expect(environOf(ledger ?? -1)).toContain(coordinatorUrl);
+      expect(output).not.toMatch(/applied without checking who signed them/);
       process.kill(ledger ?? -1, "SIGKILL");
       expect(
         await waitFor(async () => /ledger exited \(SIGKILL\); restarting it/.test(output), { timeoutMs: 30_000 }),
@@ -129,6 +139,7 @@ describe("potluck up", () => {
           readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("apps/sidecar"),
         );
         expect(sidecar, output).toBeDefined();
+        expect(environOf(sidecar ?? -1).some((v) => v.startsWith("POTLUCK_COORDINATOR_URL="))).toBe(false);
         expect(output).toMatch(/pinned to one CPU/);
         const lists = threadCpus(sidecar!).map((cpus) => cpus.join(","));
         expect(lists.length).toBeGreaterThan(1);

@@ -1,9 +1,8 @@
-import { runService } from "@potluck/service";
-import { pino } from "pino";
+import { runService, serviceLogger } from "@potluck/service";
 import { loadCoordinatorConfig } from "./config.js";
 import { startCoordinatorService } from "./service.js";
 
-const log = pino({ name: "coordinator" });
+const log = serviceLogger("coordinator");
 await runService({
   name: "coordinator",
   log,

@@ -1,5 +1,4 @@
-import { drainOnSignal, loadConfigOrExit, messageOf, serveApp } from "@potluck/service";
-import { pino } from "pino";
+import { drainOnSignal, loadConfigOrExit, messageOf, serveApp, serviceLogger } from "@potluck/service";
 import { parseInvocationOrExit, usage } from "./cli.js";
 import { loadFwWatcherConfig } from "./config.js";
 import { Firewall } from "./firewall.js";
@@ -8,7 +7,7 @@ import { commandRunner } from "./nft/runner.js";
 import { notApplicableHere } from "./platform.js";
 import { startFwWatcherService } from "./service.js";
 
-const log = pino({ name: "fw-watcher" });
+const log = serviceLogger("fw-watcher");
 const { mode, json, help } = parseInvocationOrExit(process.argv.slice(2));
 if (help) {
   process.stdout.write(`${usage}\n`);

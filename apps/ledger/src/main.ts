@@ -1,9 +1,8 @@
-import { runService } from "@potluck/service";
-import { pino } from "pino";
+import { runService, serviceLogger } from "@potluck/service";
 import { loadLedgerConfig } from "./config.js";
 import { startLedgerService } from "./service.js";
 
-const log = pino({ name: "ledger" });
+const log = serviceLogger("ledger");
 await runService({
   name: "ledger",
   log,

@@ -1,9 +1,8 @@
-import { runService } from "@potluck/service";
-import { pino } from "pino";
+import { runService, serviceLogger } from "@potluck/service";
 import { loadSidecarConfig } from "./config.js";
 import { startSidecarService } from "./service.js";
 
-const log = pino({ name: "sidecar" });
+const log = serviceLogger("sidecar");
 await runService({
   name: "sidecar",
   log,

@@ -314,6 +314,8 @@ async function openOwnMemory(config: SidecarConfig, log: Logger): Promise<Opened
   const memory = await openMemory({
     dataDir: config.POTLUCK_DATA_DIR,
     ...(config.POTLUCK_EMBED_MODEL === undefined ? {} : { embedModel: config.POTLUCK_EMBED_MODEL }),
+    threads: config.POTLUCK_THREADS,
+    gpu: config.POTLUCK_GPU,
     ...(config.POTLUCK_MEMORY_COLD_DAYS === undefined ? {} : { coldDays: config.POTLUCK_MEMORY_COLD_DAYS }),
     ...(config.POTLUCK_MEMORY_ANN_THRESHOLD === undefined
       ? {}

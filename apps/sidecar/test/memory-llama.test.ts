@@ -33,6 +33,16 @@ describe("node-llama-cpp embedder on the tiny GGUF", () => {
     expect(Array.from(b)).not.toEqual(Array.from(a));
   });
 
+  it.skipIf(process.platform === "darwin")(
+    "honours POTLUCK_GPU like the chat models: a backend that is not there is an error naming it",
+    async () => {
+      // Metal exists only on macOS, so here the setting must fail loudly, not fall back to CPU.
+      await expect(
+        createLlamaEmbedder({ modelPath: ensureTinyModel(join(dir, "models")), gpu: "metal", threads: 1 }),
+      ).rejects.toThrow(/POTLUCK_GPU=metal: the metal backend is not available on this machine/);
+    },
+  );
+
   it("stores and finds with it; the lexical embedder then sees those records as foreign", async () => {
     const storeDir = join(dir, "store");
     const store = await MemoryStore.open({ dir: storeDir, embedder });

@@ -69,7 +69,7 @@ export function fakeSidecar(
     (async (model) => {
       // As the real router answers when every machine said it has no such model.
       if (engine.state(model) === undefined)
-        throw new PotluckHttpError(400, "model_not_found", `model: no machine has a model called "${model}"`, "model");
+        throw new PotluckHttpError(404, "model_not_found", `model: no machine has a model called "${model}"`, "model");
       const route: PlannedRoute = {
         choice: { machine: "mac", owner: "home", kind: "local", testModel: true },
         async *run(job) {

@@ -111,20 +111,34 @@ describe("OpenAI-compatible API with the official client", () => {
     expect(entry.owned_by).toMatch(/TEST MODEL/);
     expect(entry.potluck).toMatchObject({ test_model: true, state: "ready" });
   });
+
+  it("retrieves one model by id, and an unknown id is OpenAI's 404", async () => {
+    const one = (await client.models.retrieve(model)) as unknown as { id: string; potluck: { machine: string } };
+    expect(one).toMatchObject({ id: model, object: "model" });
+    expect(one.potluck.machine).toBeTruthy();
+    await expect(client.models.retrieve("no-such-model")).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    const missing = await fetch(`${sidecar.url}/v1/models/org/repo:tag`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("model_not_found");
+  });
 });
 
 describe("bad input is a clear 4xx naming the field", () => {
-  it("unknown model: 400 on model", async () => {
+  it("unknown model: 404 model_not_found on model, as OpenAI answers it", async () => {
     const r = await post(
       "/v1/chat/completions",
       JSON.stringify({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
     );
-    expect(r.status).toBe(400);
+    expect(r.status).toBe(404);
     expect(r.body.error).toMatchObject({ code: "model_not_found", field: "model" });
     expect(r.body.error?.message).toContain(model);
     const e = await post("/v1/embeddings", JSON.stringify({ model: "no-such-model", input: "x" }));
-    expect(e.status).toBe(400);
+    expect(e.status).toBe(404);
     expect(e.body.error?.field).toBe("model");
+    // The official client raises its NotFoundError for it, as against api.openai.com.
+    await expect(
+      client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
+    ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
   it("empty messages: 400 on messages", async () => {

@@ -60,7 +60,7 @@ function toArgsError(error: unknown, known: readonly string[]): ArgsError {
   switch (code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
       const long = typed?.startsWith("--") === true;
-      const hint = flag === undefined || !long ? undefined : closest(flag, known);
+      const hint = flag === undefined || !long ? undefined : closestName(flag, known);
       const list =
         known.length === 0 ? "this command takes no flags" : `known flags: ${known.map((k) => `--${k}`).join(", ")}`;
       const dash = long ? "" : "; a word that starts with - goes after --";
@@ -86,15 +86,15 @@ function toArgsError(error: unknown, known: readonly string[]): ArgsError {
 }
 
 /**
- * The known flag a misspelt one most likely meant, for a "did you mean" hint: within one edit
- * (two for longer names), where swapping two neighbouring letters counts as one edit. Short names
- * get the tighter bound so `--json` is not "corrected" to an unrelated `--on`.
+ * The known name (a flag, a command) a misspelt one most likely meant, for a "did you mean" hint:
+ * within one edit (two for longer names), where swapping two neighbouring letters counts as one
+ * edit. Short names get the tighter bound so `--json` is not "corrected" to an unrelated `--on`.
  */
-function closest(flag: string, known: readonly string[]): string | undefined {
-  const distanceMax = flag.length >= 6 ? 2 : 1;
+export function closestName(typed: string, known: readonly string[]): string | undefined {
+  const distanceMax = typed.length >= 6 ? 2 : 1;
   let best: { name: string; distance: number } | undefined;
   for (const name of known) {
-    const distance = editDistance(flag, name);
+    const distance = editDistance(typed, name);
     if (distance <= distanceMax && (best === undefined || distance < best.distance)) best = { name, distance };
   }
   return best?.name;

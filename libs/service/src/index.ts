@@ -1,4 +1,4 @@
-export { ArgsError, parseFlags, type FlagSpec, type ParsedFlags } from "./args.js";
+export { ArgsError, closestName, parseFlags, type FlagSpec, type ParsedFlags } from "./args.js";
 export { limitBody, type BodyLimitOptions } from "./body-limit.js";
 export {
   ConfigError,
@@ -13,6 +13,7 @@ export { jsonErrors } from "./errors.js";
 export { platformDataDir, resolveDataDir, type DataDirContext } from "./data-dir.js";
 export { drainOnSignal } from "./lifecycle.js";
 export { messageOf, silentLogger, type LogFn, type Logger } from "./logger.js";
+export { humanLogLine, serviceLogger } from "./log-line.js";
 export { scrapedCounter } from "./metrics.js";
 export { isLoopbackAddress, isLoopbackHost, loopbackHosts } from "./loopback.js";
 export { loopbackGuard, loopbackNameRefusal, nodeRemoteAddress, type LoopbackGuardOptions } from "./loopback-guard.js";

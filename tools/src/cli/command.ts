@@ -1,4 +1,4 @@
-import { ArgsError, parseFlags, type FlagSpec, type ParsedFlags } from "@potluck/service";
+import { ArgsError, closestName, parseFlags, type FlagSpec, type ParsedFlags } from "@potluck/service";
 
 export type { FlagSpec, ParsedFlags };
 
@@ -37,4 +37,18 @@ export function parseCommandFlags(argv: readonly string[], spec: FlagSpec): Pars
     if (error instanceof ArgsError) throw new CliError(error.message, 2);
     throw error;
   }
+}
+
+/**
+ * The one failure for a word that is not one of a command's choices (a command, a subcommand):
+ * names what was typed, the likely intended word, every choice and where help is; exit 2 like a
+ * misspelt flag, so scripts tell a usage error from a failed operation.
+ */
+export function unknownChoice(what: string, typed: string | undefined, choices: readonly string[], help: string) {
+  const hint = typed === undefined ? undefined : closestName(typed, choices);
+  const got = typed === undefined ? `${what} missing` : `unknown ${what} "${typed}"`;
+  return new CliError(
+    `${got}${hint === undefined ? "" : ` (did you mean ${hint}?)`}; expected one of ${choices.join(", ")}; run ${help}`,
+    2,
+  );
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../lib/repo.js";
-import { CliError, parseCommandFlags, type Command, type FlagSpec } from "./command.js";
+import { CliError, parseCommandFlags, unknownChoice, type Command, type FlagSpec } from "./command.js";
 import { upCommand } from "./commands/up.js";
 import { memoryCommand } from "./commands/memory.js";
 import { modelCommand } from "./commands/model.js";
@@ -53,7 +53,13 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = commands.find((c) => c.name === name);
-  if (command === undefined) throw new CliError(`unknown command "${name}"; run potluck --help`, 2);
+  if (command === undefined)
+    throw unknownChoice(
+      "command",
+      name,
+      commands.map((c) => c.name),
+      "potluck --help",
+    );
   // Only before "--": what follows belongs to another program (`potluck lab exec HOST -- cmd --help`).
   const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
   if (own.includes("--help") || own.includes("-h")) {

@@ -1,4 +1,5 @@
 import { Defaults, ErrorBody } from "@potluck/protocol";
+import { unreachableMessage } from "../lib/unreachable.js";
 
 /**
  * The local sidecar as the MCP tools reach it: the same base URL rule as `potluck ask` (an explicit
@@ -49,8 +50,7 @@ export async function sidecarJson(
       throw new SidecarError(
         `the sidecar at ${target.base} did not answer ${method} ${path} within ${options.timeoutMs / 1000} s`,
       );
-    const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
-    throw new SidecarError(`no sidecar answers at ${target.base} (${cause}); start it with potluck up`);
+    throw new SidecarError(unreachableMessage("sidecar", target.base, error));
   }
   const payload: unknown = await res.json().catch(() => undefined);
   if (!res.ok) {

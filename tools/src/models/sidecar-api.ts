@@ -1,5 +1,6 @@
 import { Defaults, ErrorBody } from "@potluck/protocol";
 import { CliError } from "../cli/command.js";
+import { unreachableMessage } from "../lib/unreachable.js";
 
 /** The household list as `GET /v1/models` answers it (the fields the CLI reads). */
 export interface ModelLocation {
@@ -63,10 +64,7 @@ const requestTimeoutMs = 30_000;
 export async function call(base: string, path: string, init: RequestInit = {}, timeoutMs = requestTimeoutMs) {
   const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs), ...init }).catch(
     (error: unknown) => {
-      throw new CliError(
-        `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} ` +
-          "(is it running? potluck up)",
-      );
+      throw new CliError(unreachableMessage("sidecar", base, error));
     },
   );
   if (!res.ok) throw new CliError(await describeError(res));

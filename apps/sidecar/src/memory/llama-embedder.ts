@@ -2,6 +2,7 @@ import { open, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
 import { createHash } from "node:crypto";
+import type { GpuSetting } from "../inference/gpu-settings.js";
 import type { Embedder } from "./embedder.js";
 import { normalizeInPlace } from "./embedder.js";
 
@@ -15,16 +16,19 @@ export async function createLlamaEmbedder({
   modelPath,
   contextSize = 512,
   threads = availableParallelism(),
+  gpu = "auto",
 }: {
   modelPath: string;
   contextSize?: number;
   /** The real core count: llama.cpp's default of at least 4 threads crawls on a 2-core machine. */
   threads?: number;
+  /** POTLUCK_GPU, as the chat models get it: prebuilt binaries only, a named backend or an error. */
+  gpu?: GpuSetting;
 }): Promise<Embedder> {
   // Imported here so a machine on the lexical default never loads the native runtime.
-  const { getLlama } = await import("node-llama-cpp");
+  const { openLlama } = await import("../inference/gpu.js");
   const fingerprint = await fileFingerprint(modelPath);
-  const llama = await getLlama();
+  const llama = await openLlama(gpu, threads);
   const model = await llama.loadModel({ modelPath });
   const context = await model.createEmbeddingContext({ contextSize, threads });
   const dimensions = model.embeddingVectorSize;

@@ -3,6 +3,7 @@ import { PeerCallError } from "@potluck/peer";
 import { Hono } from "hono";
 import type { InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
+import { openAiErrorBody } from "./openai/errors.js";
 
 /** The one call the household list makes to other sidecars: libs/peer's `PeerClient.capabilities`. */
 export interface CapabilitiesClient {
@@ -79,7 +80,7 @@ type HouseholdPeersDeps = Pick<ModelsListDeps, "owner" | "directory" | "now"> & 
 export function modelsListRoutes(deps: ModelsListDeps) {
   const peers =
     deps.peers ?? (deps.client === undefined ? undefined : householdPeers({ ...deps, client: deps.client }));
-  return new Hono().get("/v1/models", async (c) => {
+  const machinesFor = async (scope: string | undefined): Promise<MachineModels[]> => {
     const local: MachineModels = {
       machine: deps.machine,
       owner: deps.owner,
@@ -87,7 +88,10 @@ export function modelsListRoutes(deps: ModelsListDeps) {
       status: "ok",
       models: deps.engine.list(),
     };
-    const machines = c.req.query("scope") === "local" || peers === undefined ? [local] : [local, ...(await peers())];
+    return scope === "local" || peers === undefined ? [local] : [local, ...(await peers())];
+  };
+  const app = new Hono().get("/v1/models", async (c) => {
+    const machines = await machinesFor(c.req.query("scope"));
     return c.json({
       object: "list",
       data: listEntries(machines),
@@ -103,6 +107,20 @@ export function modelsListRoutes(deps: ModelsListDeps) {
       },
     });
   });
+  // OpenAI's "retrieve model" (`client.models.retrieve(id)`): the same entry as in the list. Ids
+  // may hold "/" (a Hugging Face path) and ":" (an Ollama tag), so the id is the rest of the path.
+  app.get("/v1/models/:id{.+}", async (c) => {
+    const id = decodeURIComponent(c.req.param("id"));
+    const entry = listEntries(await machinesFor(c.req.query("scope"))).find((m) => m.id === id);
+    if (entry !== undefined) return c.json(entry);
+    const body = openAiErrorBody(404, {
+      code: "model_not_found",
+      message: `The model ${JSON.stringify(id)} does not exist on any machine of this household; see GET /v1/models`,
+      field: "model",
+    });
+    return c.json(body, 404);
+  });
+  return app;
 }
 
 /** Every peer's capabilities, at most `concurrency` at a time, each within its own timeout. */

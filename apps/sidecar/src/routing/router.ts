@@ -177,8 +177,9 @@ export class Router {
       });
     const everyoneAnswered = reports.every((r) => r.reason.kind === "no_model");
     if (on === undefined && everyoneAnswered) {
+      // 404, as OpenAI and Ollama answer a model that does not exist (their SDKs raise NotFoundError).
       throw new PotluckHttpError(
-        400,
+        404,
         "model_not_found",
         `model: no machine has a model called ${JSON.stringify(model)}; this machine has ${listModels(this.deps.engine)}. See GET /v1/models`,
         "model",

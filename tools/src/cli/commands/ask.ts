@@ -1,5 +1,6 @@
 import { Defaults, ErrorBody, Headers } from "@potluck/protocol";
 import { CliError, type Command } from "../command.js";
+import { unreachableMessage } from "../../lib/unreachable.js";
 
 const usage = `Usage: potluck ask [--model M] [--on MACHINE] [--max-tokens N] [--url URL] PROMPT
 
@@ -41,9 +42,7 @@ export const askCommand: Command = {
       }),
       signal: AbortSignal.timeout(askTimeoutMs),
     }).catch((error: unknown) => {
-      throw new CliError(
-        `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`,
-      );
+      throw new CliError(unreachableMessage("sidecar", base, error));
     });
     if (!res.ok || res.body === null) throw new CliError(await describeError(res));
     const servedBy = res.headers.get(Headers.servedBy) ?? "unknown";
@@ -125,9 +124,7 @@ function showLoading(progress: { model: string; percent: number } | undefined): 
 /** A model ready here; else one that loads on first use (its progress is shown while it loads). */
 async function firstReadyModel(base: string): Promise<string> {
   const res = await fetch(`${base}/v1/models`).catch((error: unknown) => {
-    throw new CliError(
-      `cannot reach the sidecar at ${base}: ${error instanceof Error ? error.message : String(error)} (is it running? potluck up)`,
-    );
+    throw new CliError(unreachableMessage("sidecar", base, error));
   });
   const body = (await res.json()) as { data?: Array<{ id: string; potluck?: { state: string; kind?: string } }> };
   const chat = (body.data ?? []).filter((m) => m.potluck?.kind !== "embedding");

@@ -16,7 +16,7 @@ import {
   readState,
   type LabState,
 } from "../../lab/index.js";
-import { CliError, type Command } from "../command.js";
+import { CliError, unknownChoice, type Command } from "../command.js";
 import { runHouseholdDemo } from "../../demo/household-demo.js";
 
 const usage = `Usage: potluck lab up [--hosts N | --hosts a,b,c] [--extra-hosts hub,…] [--no-mesh] [--id ID]
@@ -66,7 +66,7 @@ export const labCommand: Command = {
         await runHouseholdDemo((text) => process.stdout.write(`${text}\n`));
         return 0;
       default:
-        throw new CliError(`unknown lab subcommand "${sub ?? ""}"; run potluck lab --help`, 2);
+        throw unknownChoice("lab subcommand", sub, ["up", "exec", "status", "down", "demo"], "potluck lab --help");
     }
   },
 };

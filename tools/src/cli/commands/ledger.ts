@@ -2,7 +2,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { resolveDataDir } from "@potluck/service";
 import { verifyProofBundle } from "@potluck/ledger-proof";
 import { Defaults } from "@potluck/protocol";
-import { CliError, type Command } from "../command.js";
+import { CliError, unknownChoice, type Command } from "../command.js";
+import { unreachableMessage } from "../../lib/unreachable.js";
 
 const usage = `Usage:
   potluck ledger verify [--from HASH] [--key VKEY] [--witness VKEY,…] [--json]
@@ -22,6 +23,8 @@ const usage = `Usage:
   potluck ledger verify-proof FILE --key VKEY [--witness VKEY,…] [--json]
       Verifies a proof bundle offline with nothing but the log's public key (C2SP note
       verifier key, NAME+HASH+KEY). Exit 0 only if every step holds.`;
+
+const ledgerSubcommands = ["verify", "proof", "verify-proof", "grants", "parked"];
 
 /** Bound on a proof bundle read from disk; real ones are a few kilobytes. */
 const bundleBytesMax = 1024 * 1024;
@@ -55,7 +58,7 @@ export const ledgerCommand: Command = {
             `${p.at}  #${p.id}  ${p.subject}  event ${p.eventId || "(none)"}: ${p.reason}`,
         );
       default:
-        throw new CliError(`unknown ledger subcommand ${JSON.stringify(sub ?? "")}; run potluck ledger --help`, 2);
+        throw unknownChoice("ledger subcommand", sub, ledgerSubcommands, "potluck ledger --help");
     }
   },
 };
@@ -99,7 +102,7 @@ async function list<T>(
   const base = flags.get("url") ?? process.env.POTLUCK_LEDGER_URL ?? `http://127.0.0.1:${Defaults.ledgerPort}`;
   const res = await fetch(new URL(`/v1/${what}?limit=500`, base), { signal: AbortSignal.timeout(30_000) }).catch(
     (error: unknown) => {
-      throw new CliError(`fetching ${what} from ${base}: ${(error as Error).message}`);
+      throw new CliError(unreachableMessage("ledger", base, error));
     },
   );
   const text = await res.text();

@@ -10,7 +10,8 @@ import {
   ProjectShare,
   check,
 } from "@potluck/protocol";
-import { CliError, type Command } from "../command.js";
+import { CliError, unknownChoice, type Command } from "../command.js";
+import { unreachableMessage } from "../../lib/unreachable.js";
 
 const usage = `Usage: potluck memory COMMAND [options]
 
@@ -80,9 +81,11 @@ export const memoryCommand: Command = {
       case "sharing":
         return print(await call(base, "GET", "/memory/sharing"), json, (b) => formatSharing(MemorySharing.parse(b)));
       default:
-        throw new CliError(
-          `memory: expected add, search, get, rm, status, share, unshare or sharing; see potluck memory --help`,
-          2,
+        throw unknownChoice(
+          "memory subcommand",
+          sub,
+          ["add", "search", "get", "rm", "status", "share", "unshare", "sharing"],
+          "potluck memory --help",
         );
     }
   },
@@ -148,8 +151,7 @@ async function call(base: string, method: string, path: string, body?: unknown):
       signal: AbortSignal.timeout(requestTimeoutMs),
     });
   } catch (error) {
-    const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
-    throw new CliError(`no sidecar answers at ${base} (${cause}); start it with potluck up`);
+    throw new CliError(unreachableMessage("sidecar", base, error));
   }
   if (res.status === 204) return undefined;
   const payload: unknown = await res.json().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { CliError, type Command } from "../command.js";
+import { CliError, unknownChoice, type Command } from "../command.js";
 import { formatBytes, table, untilUnload } from "../../models/format.js";
 import { pullView, type PullLine } from "../../models/pull-view.js";
 import {
@@ -69,11 +69,7 @@ export const modelsCommand: Command = {
         only(["url"]);
         return rm(base, operand("MODEL"));
       default:
-        throw new CliError(
-          `expected one of ls, ps, show, pull, rm${sub === undefined ? "" : ` (got "${sub}")`}; ` +
-            "see potluck models --help",
-          2,
-        );
+        throw unknownChoice("models subcommand", sub, ["ls", "ps", "show", "pull", "rm"], "potluck models --help");
     }
   },
 };

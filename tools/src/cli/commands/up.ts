@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { platform } from "node:os";
 import { join } from "node:path";
-import { resolveDataDir } from "@potluck/service";
+import { humanLogLine, resolveDataDir } from "@potluck/service";
 import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol";
 import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
@@ -64,8 +64,17 @@ export const upCommand: Command = {
     else if (!fw.ok) process.stdout.write(`potluck: not starting the firewall watcher: ${fw.reason}\n`);
     services.push("sidecar");
 
+    const envOf = (name: ServiceName) => serviceEnv(name, env, services);
     for (const name of services) {
-      procs.push(startSupervised({ name, command: process.execPath, args: tsNodeArgs(serviceEntry[name]), env }));
+      procs.push(
+        startSupervised({
+          name,
+          command: process.execPath,
+          args: tsNodeArgs(serviceEntry[name]),
+          env: envOf(name),
+          onLine: relayLine,
+        }),
+      );
     }
     // "up" means every service answers, not just the sidecar: the coordinator (migrations first)
     // can come up later than it, and a join token asked for in between would be refused.
@@ -99,7 +108,8 @@ export const upCommand: Command = {
           name,
           command: process.execPath,
           args: tsNodeArgs(serviceEntry[name as ServiceName]),
-          env,
+          env: envOf(name as ServiceName),
+          onLine: relayLine,
         });
         continue;
       }
@@ -111,6 +121,24 @@ export const upCommand: Command = {
     }
   },
 };
+
+/** Each service's log line on this terminal: readable text, or pino's JSON with POTLUCK_LOG_FORMAT=json. */
+function relayLine(name: string, line: string): void {
+  const text = process.env.POTLUCK_LOG_FORMAT === "json" ? line : humanLogLine(line);
+  process.stdout.write(`[${name}] ${text}\n`);
+}
+
+/**
+ * A service's environment in this stack. The ledger applies a usage event only when the roster
+ * says its signer may move that account; it reads the roster from the coordinator started beside
+ * it (over loopback, its key pinned on first use) unless POTLUCK_COORDINATOR_URL names another.
+ * Only the ledger gets it: for the sidecar that variable means "this machine has joined".
+ */
+export function serviceEnv(name: ServiceName, env: NodeJS.ProcessEnv, services: readonly ServiceName[]) {
+  if (name !== "ledger" || !services.includes("coordinator") || env.POTLUCK_COORDINATOR_URL !== undefined) return env;
+  const port = env.POTLUCK_COORDINATOR_PORT ?? Defaults.coordinatorPort;
+  return { ...env, POTLUCK_COORDINATOR_URL: `http://127.0.0.1:${port}` };
+}
 
 /** Where each service says it is up; the ports follow the same variables the services read. */
 function healthUrl(name: ServiceName, env: NodeJS.ProcessEnv): string | undefined {

@@ -20,7 +20,7 @@ export function embeddingsRoute(deps: OpenAiDeps) {
       );
     if (deps.engine.state(model) === undefined) {
       throw new PotluckHttpError(
-        400,
+        404,
         "model_not_found",
         `model: no model called ${JSON.stringify(model)} here (have ${ready.map((m) => m.id).join(", ") || "none"})`,
         "model",
