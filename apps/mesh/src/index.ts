@@ -32,6 +32,7 @@ export {
   natsUrlAfterJoin,
   type JoinOptions,
   type JoinResult,
+  withHost,
 } from "./join.js";
 export { ensureMachineKeys, generateWireguardPrivateKey, wireguardPublicKeyOf, type MachineKeys } from "./keys.js";
 export { parseWgDump, planPeers, type PeerPlan, type WgPeerState } from "./peers.js";

@@ -165,7 +165,7 @@ export function natsUrlAfterJoin(state: MeshState, natsUrl: string): string {
 }
 
 /** `url` with its host replaced, credentials, port and path kept. */
-function withHost(url: string, host: string): string {
+export function withHost(url: string, host: string): string {
   const parsed = new URL(url);
   parsed.hostname = host;
   return parsed.href.replace(/\/$/, "");
