@@ -6,6 +6,7 @@ export { startLedgerService, type LedgerOverrides, type LedgerService } from "./
 export { openLedgerDb, type LedgerDb, type OpenedDb } from "./db/open.js";
 export { ensureUsageConsumer, publishUsage, startIngest } from "./ingest/jetstream.js";
 export { usageVerifier, type UsageVerifier } from "./ingest/verify-usage.js";
+export { adminKeyFor, grantPath, readHubPrivateKey, signGrant } from "./auth/admin.js";
 export { coordinatorDirectory, rosterDirectory, type MachineDirectory } from "./auth/roster.js";
 export { fromUsage, fromRequest } from "./ledger/events.js";
 export { Ledger } from "./ledger/service.js";

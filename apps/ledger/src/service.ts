@@ -6,6 +6,7 @@ import type { Anchor } from "./anchors/anchor.js";
 import { FileAnchor } from "./anchors/file-anchor.js";
 import { Witness, WitnessAnchor } from "./anchors/witness.js";
 import { buildLedgerApp } from "./app.js";
+import { adminKeyFor } from "./auth/admin.js";
 import { coordinatorDirectory, type MachineDirectory } from "./auth/roster.js";
 import { usageVerifier } from "./ingest/verify-usage.js";
 import type { WriteAuth } from "./auth/writers.js";
@@ -66,6 +67,10 @@ export async function startLedgerService(
     ledger = new Ledger(database.db, signer, config.POTLUCK_LEDGER_ORIGIN, anchors);
     const machines = machinesFor(config, (message) => log.warn(message));
     const writeAuth = writeAuthFor(config, machines);
+    if (writeAuth.adminKey === undefined)
+      log.warn(
+        "no admin key (POTLUCK_COORDINATOR_KEY, or the hub's DATA_DIR/coordinator/signing-ed25519.pem): grants (adjust) are refused",
+      );
     if (writeAuth.token === undefined && writeAuth.machines === undefined)
       log.warn(
         "no HTTP writers configured (POTLUCK_LEDGER_WRITE_TOKEN, POTLUCK_COORDINATOR_URL): HTTP writes are refused; JetStream ingest is unaffected",
@@ -157,9 +162,11 @@ function machinesFor(config: LedgerConfig, log: (message: string) => void): Mach
 }
 
 function writeAuthFor(config: LedgerConfig, machines: MachineDirectory | undefined): WriteAuth {
+  const adminKey = adminKeyFor({ coordinatorKey: config.POTLUCK_COORDINATOR_KEY, dataDir: config.POTLUCK_DATA_DIR });
   return {
     ...(config.POTLUCK_LEDGER_WRITE_TOKEN === undefined ? {} : { token: config.POTLUCK_LEDGER_WRITE_TOKEN }),
     ...(machines === undefined ? {} : { machines }),
+    ...(adminKey === undefined ? {} : { adminKey }),
   };
 }
 

@@ -4,18 +4,24 @@ import { buildLedgerApp } from "../src/app.js";
 import { loadLedgerConfig } from "../src/config.js";
 import { createLedgerMetrics } from "../src/metrics.js";
 import { verifyProofBundle } from "@potluck/ledger-proof";
+import { signGrant } from "../src/auth/admin.js";
 import { testLedger } from "./helpers/ledger.js";
+import { hubKey } from "./helpers/signed-roster.js";
 
 describe("ledger HTTP API", () => {
   let t: Awaited<ReturnType<typeof testLedger>>;
   let app: ReturnType<typeof buildLedgerApp>;
   const token = "t".repeat(40);
-  const post = (path: string, body: unknown) =>
-    app.request(path, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
-    });
+  // Grants are the household admin's (signed with the hub's key); everything else here the operator's token.
+  const hub = hubKey();
+  const post = (path: string, body: unknown) => {
+    const text = JSON.stringify(body);
+    const auth =
+      (body as { kind?: string }).kind === "adjust"
+        ? signGrant(text, hub.privateKey)
+        : { authorization: `Bearer ${token}` };
+    return app.request(path, { method: "POST", headers: { "content-type": "application/json", ...auth }, body: text });
+  };
   const errorOf = async (res: Response) =>
     ((await res.json()) as { error: { code: string; message: string; field?: string } }).error;
 
@@ -25,7 +31,7 @@ describe("ledger HTTP API", () => {
       startedAt: Date.now(),
       ledger: t.ledger,
       metrics: createLedgerMetrics(t.ledger),
-      writeAuth: { token },
+      writeAuth: { token, adminKey: hub.publicKey },
     });
   });
   afterAll(async () => t.close());

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, type KeyObject } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { generateIdentity, privateKeyFromPem, SignedAudience, signRequest } from
 import { LedgerAmounts, Roster } from "@potluck/protocol";
 import { verifyProofBundle } from "@potluck/ledger-proof";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signGrant } from "../src/auth/admin.js";
 import { loadLedgerConfig, startLedgerService, type LedgerService } from "../src/index.js";
 import { createTestDb, rawSql } from "./helpers/db.js";
 import { hubKey, signedRoster } from "./helpers/signed-roster.js";
@@ -85,10 +86,14 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
     });
     url = await listen(service.app.fetch, (s) => (http = s));
     sql = rawSql(db.url);
-    // The only credits in this ledger: the operator's grant to ann.
+    // The only credits in this ledger: the admin's grant to ann, signed with the hub's key.
     expect(
-      (await post({ kind: "adjust", eventId: "grant-ann", account: "ann", delta: 1_000, reason: "welcome" }, { token }))
-        .status,
+      (
+        await post(
+          { kind: "adjust", eventId: "grant-ann", account: "ann", delta: 1_000, reason: "welcome" },
+          { admin: hub.privateKey },
+        )
+      ).status,
     ).toBe(201);
   }, 60_000);
   afterAll(async () => {
@@ -100,15 +105,17 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const post = (payload: unknown, as: { token: string } | { machine: string; pem: string }) => {
+  const post = (payload: unknown, as: { token: string } | { admin: KeyObject } | { machine: string; pem: string }) => {
     const body = JSON.stringify(payload);
     const auth =
       "token" in as
         ? { authorization: `Bearer ${as.token}` }
-        : signRequest(
-            { method: "POST", path: "/v1/events", body, target: SignedAudience.ledger },
-            { machine: as.machine, privateKey: privateKeyFromPem(as.pem) },
-          );
+        : "admin" in as
+          ? signGrant(body, as.admin)
+          : signRequest(
+              { method: "POST", path: "/v1/events", body, target: SignedAudience.ledger },
+              { machine: as.machine, privateKey: privateKeyFromPem(as.pem) },
+            );
     return fetch(`${url}/v1/events`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
@@ -167,7 +174,7 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
       "a grant to itself",
       { kind: "adjust", eventId: "x-6", account: "eve", delta: 1_000, reason: "mine" },
       403,
-      "forbidden",
+      "admin_signature_required",
       "kind",
     ],
     [

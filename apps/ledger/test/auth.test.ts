@@ -4,6 +4,7 @@ import { Roster } from "@potluck/protocol";
 import { generateIdentity, privateKeyFromPem, signCoordinatorAnswer, SignedAudience, signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
+import { signGrant } from "../src/auth/admin.js";
 import { coordinatorDirectory } from "../src/auth/roster.js";
 import { ev, testLedger } from "./helpers/ledger.js";
 import { hubKey, signedRoster } from "./helpers/signed-roster.js";
@@ -58,7 +59,11 @@ describe("ledger HTTP writes need a writer", () => {
     const app = buildLedgerApp({
       startedAt: Date.now(),
       ledger: t.ledger,
-      writeAuth: { token, machines: coordinatorDirectory({ url: roster.url, coordinatorKey: hub.publicKey }) },
+      writeAuth: {
+        token,
+        machines: coordinatorDirectory({ url: roster.url, coordinatorKey: hub.publicKey }),
+        adminKey: hub.publicKey,
+      },
     });
     ledgerHttp = await listen(app.fetch);
   });
@@ -193,12 +198,19 @@ describe("ledger HTTP writes need a writer", () => {
     expect((await errorOf(adjust)).field).toBe("kind");
   });
 
-  it("lets the write token post any event and take snapshots; a machine may not take one", async () => {
-    const res = await plain(
-      "/v1/events",
-      { kind: "adjust", eventId: "a-6", account: "ann", delta: 7, reason: "opening balance" },
-      { authorization: `Bearer ${token}` },
-    );
+  it("lets only the admin grant; the write token takes snapshots, a machine may not", async () => {
+    const grant = { kind: "adjust", eventId: "a-6", account: "ann", delta: 7, reason: "opening balance" };
+    const byToken = await plain("/v1/events", grant, { authorization: `Bearer ${token}` });
+    expect(byToken.status).toBe(403);
+    const refusal = await errorOf(byToken);
+    expect(refusal).toMatchObject({ code: "admin_signature_required", field: "kind" });
+    expect(refusal.message).toMatch(/signed by the household admin.*not by the write token/);
+    const body = JSON.stringify(grant);
+    const res = await fetch(`${ledgerHttp.url}/v1/events`, {
+      method: "POST",
+      headers: { ...signGrant(body, hub.privateKey), "content-type": "application/json" },
+      body,
+    });
     expect(res.status).toBe(201);
     const bySigned = await signed("/v1/log/snapshots", {}, "box", box.privateKeyPem);
     expect(bySigned.status).toBe(403);

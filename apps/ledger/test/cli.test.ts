@@ -1,9 +1,7 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { serve, type ServerType } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLedgerApp } from "../src/app.js";
@@ -11,24 +9,7 @@ import { loadOrCreateSigner } from "../src/keys.js";
 import { Ledger } from "../src/ledger/service.js";
 import { rawSql } from "./helpers/db.js";
 import { ev, ORIGIN, testLedger } from "./helpers/ledger.js";
-
-const cli = fileURLToPath(new URL("../../../tools/src/cli/main.ts", import.meta.url));
-
-function potluck(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", cli, ...args],
-      { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 120_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
-      },
-    );
-  });
-}
+import { potluck } from "./helpers/potluck-cli.js";
 
 /** The `potluck ledger` commands, run as a user would, against a real database and HTTP API. */
 describe("potluck ledger CLI", () => {

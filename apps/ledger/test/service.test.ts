@@ -1,13 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
+import { generateIdentity, privateKeyFromPem } from "@potluck/peer";
 import { usageStreamConfig } from "@potluck/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadLedgerConfig, publishUsage, startLedgerService, type LedgerService } from "../src/index.js";
+import { grantPath, hubSigningKeyPath, signGrant } from "../src/auth/admin.js";
 import { ensureUsageConsumer, IngestLimits } from "../src/ingest/jetstream.js";
 import { createTestDb, rawSql } from "./helpers/db.js";
 
@@ -17,6 +19,7 @@ const natsUrl = process.env.POTLUCK_NATS_URL ?? "nats://127.0.0.1:4222";
 describe("startLedgerService", () => {
   const prefix = `ls${randomBytes(4).toString("hex")}`;
   const token = randomBytes(24).toString("hex");
+  const hub = generateIdentity();
   let db: Awaited<ReturnType<typeof createTestDb>>;
   let dataDir: string;
   let nc: NatsConnection;
@@ -25,6 +28,9 @@ describe("startLedgerService", () => {
   beforeAll(async () => {
     db = await createTestDb();
     dataDir = mkdtempSync(join(tmpdir(), "ledger-service-"));
+    // A ledger on the hub shares its data dir: the hub's signing key there is the admin's, who grants.
+    mkdirSync(join(dataDir, "coordinator"), { mode: 0o700 });
+    writeFileSync(hubSigningKeyPath(dataDir), hub.privateKeyPem, { mode: 0o600 });
     nc = await connect({ servers: natsUrl });
     const config = loadLedgerConfig(
       {
@@ -46,12 +52,15 @@ describe("startLedgerService", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const post = (body: unknown) =>
-    service.app.request("/v1/events", {
+  /** A grant, signed as `potluck ledger grant` on the hub signs it. */
+  const post = (body: unknown) => {
+    const text = JSON.stringify(body);
+    return service.app.request(grantPath, {
       method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
+      headers: { ...signGrant(text, privateKeyFromPem(hub.privateKeyPem)), "content-type": "application/json" },
+      body: text,
     });
+  };
   const waitFor = async (what: string, done: () => Promise<boolean>) => {
     for (let i = 0; i < 200; i++) {
       if (await done()) return;

@@ -15,6 +15,7 @@ import { messageSigningParts, privateKeyFromPem, signRequest } from "@potluck/pe
 import { coordinatorClient } from "./client.js";
 import type { Runner } from "./exec.js";
 import { writeRoster } from "./files.js";
+import { coordinatorUrlAfterJoin, natsUrlAfterJoin } from "./join.js";
 import { chooseBackend } from "./backends/index.js";
 import { emptyPeerPlan, executePlan, machineProbe } from "./backends/plan.js";
 import { interfacePublicKey } from "./interface.js";
@@ -52,7 +53,8 @@ export async function followRoster(options: FollowOptions): Promise<void> {
     throw new Error(
       `no coordinator key is pinned for ${state.coordinatorUrl}: join again with a new token before following its roster`,
     );
-  const client = coordinatorClient(state.coordinatorUrl, { coordinatorKey: state.coordinatorKey });
+  // After the join, the hub at its mesh address (join.ts): roster and NATS never cross the LAN.
+  const client = coordinatorClient(coordinatorUrlAfterJoin(state), { coordinatorKey: state.coordinatorKey });
   const pollMs = options.pollIntervalMs ?? rosterPollIntervalMs;
   let wake: (() => void) | null = null;
   const nats =
@@ -60,7 +62,7 @@ export async function followRoster(options: FollowOptions): Promise<void> {
       ? null
       : startNats(
           options,
-          options.natsUrl,
+          natsUrlAfterJoin(state, options.natsUrl),
           () => wake?.(),
           log,
           () => device,

@@ -25,6 +25,14 @@ export { runCommand, type Runner, type RunResult } from "./exec.js";
 export { meshDir, readMeshState, rosterFile } from "./files.js";
 export { followRoster, rosterPollIntervalMs } from "./follow.js";
 export { bringUpInterface, interfacePublicKey, latestHandshakes, syncPeers } from "./interface.js";
-export { defaultMachineName, joinMesh, type JoinOptions, type JoinResult } from "./join.js";
+export {
+  coordinatorUrlAfterJoin,
+  defaultMachineName,
+  joinMesh,
+  natsUrlAfterJoin,
+  type JoinOptions,
+  type JoinResult,
+  withHost,
+} from "./join.js";
 export { ensureMachineKeys, generateWireguardPrivateKey, wireguardPublicKeyOf, type MachineKeys } from "./keys.js";
 export { parseWgDump, planPeers, type PeerPlan, type WgPeerState } from "./peers.js";

@@ -114,6 +114,14 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
     });
     if (options.dryRun !== true) state = await applyPlan(options, backend, plan, state);
   }
+  // Only a machine whose tunnel is up can reach the hub at its mesh address.
+  const hubOnMesh = options.interface && options.dryRun !== true ? hubMeshIpOf(roster) : undefined;
+  if (hubOnMesh !== state.hubMeshIp) {
+    state = { ...state };
+    if (hubOnMesh === undefined) delete state.hubMeshIp;
+    else state.hubMeshIp = hubOnMesh;
+    if (options.dryRun !== true) writeMeshState(options.dataDir, state);
+  }
   const peers = roster.machines.filter((m) => m.id !== state.machineId).length;
   return { state, keys, enrolled, peers, roster, ...(plan === undefined ? {} : { plan }) };
 }
@@ -127,6 +135,40 @@ async function applyPlan(options: JoinOptions, backend: MeshBackend, plan: Plan,
   else delete next.device;
   if (JSON.stringify(next) !== JSON.stringify(state)) writeMeshState(options.dataDir, next);
   return next;
+}
+
+/** The potluck0 address of the machine the roster names as the hub, if any. */
+function hubMeshIpOf(roster: Roster): MeshState["hubMeshIp"] {
+  if (roster.hub === undefined || roster.hub === null) return undefined;
+  return roster.machines.find((m) => m.name === roster.hub)?.meshIp;
+}
+
+/**
+ * The coordinator as a joined machine reaches it: at the hub's mesh address, over potluck0, once
+ * the join saved one; else the URL it enrolled through. Enrollment alone crosses the LAN, and its
+ * answers are signed and pinned; every roster poll after it stays inside WireGuard.
+ */
+export function coordinatorUrlAfterJoin(state: MeshState): string {
+  return state.hubMeshIp === undefined ? state.coordinatorUrl : withHost(state.coordinatorUrl, state.hubMeshIp);
+}
+
+/**
+ * NATS as a joined machine reaches it: a URL naming the hub the way this machine enrolled through
+ * it (its LAN address or name) is moved to the hub's mesh address, where the hub's nats-server
+ * listens (and only there): the household's NATS secret never crosses the LAN. A NATS elsewhere
+ * stays as given.
+ */
+export function natsUrlAfterJoin(state: MeshState, natsUrl: string): string {
+  if (state.hubMeshIp === undefined) return natsUrl;
+  const enrolledVia = new URL(state.coordinatorUrl).hostname;
+  return new URL(natsUrl).hostname === enrolledVia ? withHost(natsUrl, state.hubMeshIp) : natsUrl;
+}
+
+/** `url` with its host replaced, credentials, port and path kept. */
+export function withHost(url: string, host: string): string {
+  const parsed = new URL(url);
+  parsed.hostname = host;
+  return parsed.href.replace(/\/$/, "");
 }
 
 function stateFrom(

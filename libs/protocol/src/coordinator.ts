@@ -184,6 +184,12 @@ export const MeshState = z.object({
    * kernel and read back from wireguard-go's WG_TUN_NAME_FILE. Kept for diagnostics and `wg show`.
    */
   device: z.string().min(1).max(15).optional(),
+  /**
+   * The hub's potluck0 address, saved once this machine's tunnel is up and the roster names a hub:
+   * from then on the roster and NATS are reached there, inside WireGuard, and `coordinatorUrl`
+   * (the LAN address) serves only to enroll. Absent: no hub on the mesh, the LAN address stays.
+   */
+  hubMeshIp: MeshIp.optional(),
 });
 export type MeshState = z.infer<typeof MeshState>;
 

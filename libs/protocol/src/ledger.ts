@@ -186,6 +186,13 @@ export const LedgerLimits = {
   listPageMax: 500,
 } as const;
 
+/**
+ * Who signs admin grants (`adjust`): the household admin, with the hub's Ed25519 signing key (the
+ * key every roster answer is signed with, DATA_DIR/coordinator/signing-ed25519.pem on the hub).
+ * The signer name is not a valid machine name, so no roster machine can ever be looked up as it.
+ */
+export const LedgerAdmin = { signer: "admin@hub" } as const;
+
 /** Pages of the operator's lists (admin grants, parked events): newest first, before an id or sequence number. */
 export const ListQuery = z.object({
   before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),

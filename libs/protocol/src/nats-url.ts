@@ -42,14 +42,31 @@ export function redactNatsUrl(url: string): string {
 /**
  * The nats-server configuration block that demands these credentials, or undefined when the URL
  * has none. It goes into a 0600 file, not onto the command line, where `ps` would show it.
+ *
+ * One household secret, not a NATS user per machine, on purpose: the hub's nats-server listens on
+ * its mesh address (a joined machine reaches it inside WireGuard, and the secret never crosses
+ * the LAN), and what a publisher could forge with the secret is already refused downstream:
+ * heartbeats and usage events are signed with the publishing machine's identity key and checked
+ * against the roster (the coordinator drops a forged heartbeat, the ledger parks a forged usage
+ * event). Per-machine users with publish permissions would add that a secret holder cannot read
+ * or flood other subjects, at the price of a server config rewritten and reloaded on every roster
+ * change; that is the next step if a household hands the secret to machines it does not trust.
  */
 export function natsServerAuthConfig(url: string): string | undefined {
   const { user, pass, token } = natsConnectOptions(url);
-  if (token !== undefined) return `authorization { token: ${JSON.stringify(token)} }\n`;
+  const timeout = `timeout: ${natsAuthTimeoutS}`;
+  if (token !== undefined) return `authorization { token: ${JSON.stringify(token)}, ${timeout} }\n`;
   if (user !== undefined)
-    return `authorization { user: ${JSON.stringify(user)}, password: ${JSON.stringify(pass ?? "")} }\n`;
+    return `authorization { user: ${JSON.stringify(user)}, password: ${JSON.stringify(pass ?? "")}, ${timeout} }\n`;
   return undefined;
 }
+
+/**
+ * How long nats-server waits for a client's CONNECT before "Authentication Timeout" (its default
+ * is 2 s): a service starting on a loaded machine took longer in the lab, and the client takes
+ * that answer as final, not as a reason to retry.
+ */
+export const natsAuthTimeoutS = 10;
 
 function parseNatsUrl(url: string): URL {
   const parsed = new URL(url);

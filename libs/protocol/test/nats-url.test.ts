@@ -30,9 +30,9 @@ describe("NATS URLs with credentials", () => {
   });
 
   it("writes the server's demand with the credentials quoted", () => {
-    expect(natsServerAuthConfig("nats://s3cret@hub.lan:4222")).toBe('authorization { token: "s3cret" }\n');
+    expect(natsServerAuthConfig("nats://s3cret@hub.lan:4222")).toBe('authorization { token: "s3cret", timeout: 10 }\n');
     expect(natsServerAuthConfig("nats://ann:a%22b@hub.lan:4222")).toBe(
-      'authorization { user: "ann", password: "a\\"b" }\n',
+      'authorization { user: "ann", password: "a\\"b", timeout: 10 }\n',
     );
   });
 

@@ -21,8 +21,13 @@ export interface Hub {
   coordinator: LabProcess;
   /** The coordinator as the other hosts reach it, over the home LAN. */
   coordinatorUrl: string;
-  /** The hub's NATS over the home LAN, with its token (nats://TOKEN@ip:4222). */
+  /**
+   * The hub's NATS with its token (nats://TOKEN@ip:4222): over the home LAN, or with `onMesh` at
+   * the hub's mesh address, the only address its nats-server listens on then.
+   */
   natsUrl: string;
+  /** With `onMesh`: the hub machine's potluck0 address, where NATS and (after a join) the roster are reached. */
+  meshIp?: string;
   /** The NATS subject root of this run, so concurrent suites can share nothing by accident. */
   prefix: string;
   /** The environment every potluck process of this run gets: the subject root, no stray secrets. */
@@ -54,15 +59,23 @@ export async function waitForOutput(
   if (!ok || exited) throw new Error(`${what}: ${proc.output().slice(-2000)}`);
 }
 
+export interface StartHubOptions {
+  /** Coordinator settings on top (POTLUCK_HUB_MACHINE for a hub that spokes join). */
+  coordinatorEnv?: NodeJS.ProcessEnv;
+  /**
+   * The hub as a household should run it: its own machine joins the mesh as `hubName` (the
+   * roster names it the hub), and nats-server then listens on its mesh address only, so a
+   * machine on the LAN cannot even connect; joined machines reach NATS and the roster there,
+   * inside WireGuard. The coordinator still answers on the LAN, for enrollment.
+   */
+  onMesh?: boolean;
+}
+
 /**
- * Starts nats-server and the coordinator on `hubName` (a host of `lab`, usually an extra host);
- * `coordinatorEnv` adds coordinator settings (POTLUCK_HUB_MACHINE for a hub that spokes join).
+ * Starts nats-server and the coordinator on `hubName` (a host of `lab`, usually an extra host).
+ * With `onMesh` it also joins the hub's own machine and moves NATS onto its mesh address.
  */
-export async function startHub(
-  lab: Lab,
-  hubName = "hub",
-  options: { coordinatorEnv?: NodeJS.ProcessEnv } = {},
-): Promise<Hub> {
+export async function startHub(lab: Lab, hubName = "hub", options: StartHubOptions = {}): Promise<Hub> {
   const host = lab.host(hubName);
   const prefix = `t${randomBytes(4).toString("hex")}`;
   const potluck = join(repoRoot, "bin/potluck.mjs");
@@ -92,34 +105,44 @@ export async function startHub(
 
   const natsConfig = join(host.runDir, "nats-auth.conf");
   writeFileSync(natsConfig, natsServerAuthConfig(natsUrl) ?? "", { mode: 0o600 });
-  const nats = host.spawn("nats", [
-    "/usr/sbin/nats-server",
-    "-c",
-    natsConfig,
-    "-js",
-    "-sd",
-    join(host.runDir, "nats"),
-    "-a",
-    "0.0.0.0",
-    "-p",
-    String(hubPorts.nats),
-  ]);
-  await waitForOutput(nats, /Server is ready/, `starting nats-server in ${hubName}`);
-  const coordinator = host.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
-    env: env({
-      POTLUCK_DATA_DIR: hubData,
-      POTLUCK_NATS_URL: `nats://${natsToken}@127.0.0.1:${hubPorts.nats}`,
-      POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator),
-      ...options.coordinatorEnv,
-    }),
-  });
-  await waitForOutput(coordinator, /coordinator listening/, `starting the coordinator in ${hubName}`);
+  const startNats = async (address: string): Promise<LabProcess> => {
+    const nats = host.spawn("nats", [
+      "/usr/sbin/nats-server",
+      "-c",
+      natsConfig,
+      "-js",
+      "-sd",
+      join(host.runDir, "nats"),
+      "-a",
+      address,
+      "-p",
+      String(hubPorts.nats),
+    ]);
+    await waitForOutput(nats, /Server is ready/, `starting nats-server in ${hubName}`);
+    return nats;
+  };
+  const startCoordinator = async (natsHost: string): Promise<LabProcess> => {
+    const proc = host.spawn("coordinator", [process.execPath, "--import", "tsx", serviceEntry.coordinator], {
+      env: env({
+        POTLUCK_DATA_DIR: hubData,
+        POTLUCK_NATS_URL: `nats://${natsToken}@${natsHost}:${hubPorts.nats}`,
+        POTLUCK_COORDINATOR_PORT: String(hubPorts.coordinator),
+        ...(options.onMesh === true ? { POTLUCK_HUB_MACHINE: hubName } : {}),
+        ...options.coordinatorEnv,
+      }),
+    });
+    await waitForOutput(proc, /coordinator listening/, `starting the coordinator in ${hubName}`);
+    return proc;
+  };
+  // With onMesh, NATS starts on loopback only until the hub's machine has a mesh address.
+  let nats = await startNats(options.onMesh === true ? "127.0.0.1" : "0.0.0.0");
+  let coordinator = await startCoordinator("127.0.0.1");
 
   const roster = async (): Promise<Roster> => {
     const res = await host.exec(["curl", "-sf", `${localCoordinator}/v1/roster`], { timeoutMs: 30_000 });
     return Roster.parse(JSON.parse(res.stdout));
   };
-  return {
+  const hub: Hub = {
     host,
     coordinator,
     coordinatorUrl,
@@ -188,4 +211,15 @@ export async function startHub(
       return Number(res.stdout);
     },
   };
+  if (options.onMesh !== true) return hub;
+  // The hub's own machine joins (given NATS by its LAN address, as any machine is: the join moves
+  // it to the mesh address), then NATS and the coordinator restart on that address.
+  await hub.join(host, hubName);
+  const meshIp = (await roster()).machines.find((m) => m.name === hubName)?.meshIp;
+  if (meshIp === undefined) throw new Error(`the hub machine ${hubName} is not on the roster after joining`);
+  await coordinator.stop();
+  await nats.stop();
+  nats = await startNats(meshIp);
+  coordinator = await startCoordinator(meshIp);
+  return { ...hub, coordinator, meshIp, natsUrl: `nats://${natsToken}@${meshIp}:${hubPorts.nats}` };
 }

@@ -22,7 +22,7 @@ export { delayMeshPath } from "./latency.js";
 // (eslint.config.mjs refuses imports of them from outside tools/src/lab).
 export { describeLabs, hostCommand, liveCliLabs, ownCliLab } from "./cli-support.js";
 export { labNamespaces, labPids } from "./cleanup.js";
-export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub } from "./hub.js";
+export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub, type StartHubOptions } from "./hub.js";
 export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
 export { pollUntil, run } from "./run.js";
 export { listStates, ownerAlive, readState, type LabState } from "./state.js";

@@ -99,7 +99,7 @@ describe("generated systemd units", () => {
     expect(envFile).toMatchObject({ mode: 0o600, keepIfExists: true });
     expect(envFile?.content).toContain("POTLUCK_NATS_URL=nats://s3cret-token@127.0.0.1:4222");
     const natsAuth = files.find((f) => f.path === "/etc/potluck/nats-auth.conf");
-    expect(natsAuth).toMatchObject({ mode: 0o600, content: 'authorization { token: "s3cret-token" }\n' });
+    expect(natsAuth).toMatchObject({ mode: 0o600, content: 'authorization { token: "s3cret-token", timeout: 10 }\n' });
     const nats = plan.services.find((s) => s.key === "nats");
     expect(nats?.argv).toEqual([
       "/usr/bin/nats-server",

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { errorBody, ErrorCode, Headers, LedgerLimits } from "@potluck/protocol";
+import { errorBody, ErrorCode, Headers, LedgerAdmin, LedgerLimits } from "@potluck/protocol";
 import { ReplayCache, SignedAudience, verifyRequest } from "@potluck/peer";
 import type { MiddlewareHandler } from "hono";
+import { noAdminKey } from "./admin.js";
 import type { MachineDirectory } from "./roster.js";
 
 /**
@@ -9,17 +10,22 @@ import type { MachineDirectory } from "./roster.js";
  * - the operator or a test, with `Authorization: Bearer <POTLUCK_LEDGER_WRITE_TOKEN>`: anything;
  * - a machine on the coordinator's roster, with a request signed by its Ed25519 identity key (the
  *   same peer-request signature as between sidecars, libs/peer signing.ts): events for its
- *   own owner's account only. Reads stay open: a member fetches proofs, and proofs are public.
+ *   own owner's account only;
+ * - the household admin, with a request signed by the hub's key under the name `admin@hub`
+ *   (auth/admin.ts): grants (`adjust`), which nobody else may post, the write token included.
+ * Reads stay open: a member fetches proofs, and proofs are public.
  * With neither configured, every write is refused and the 401 says how to configure one.
  */
 export interface WriteAuth {
   token?: string;
   machines?: MachineDirectory;
   replay?: ReplayCache;
+  /** The household admin's public key (the hub's signing key, auth/admin.ts): who signs grants. */
+  adminKey?: string;
 }
 
 /** The authenticated writer, for the handlers: `c.get("writer")`. */
-export type Writer = { kind: "token" } | { kind: "machine"; machine: string; owner: string };
+export type Writer = { kind: "token" } | { kind: "admin" } | { kind: "machine"; machine: string; owner: string };
 export type WriterVariables = { writer: Writer };
 
 export function requireWriter(auth: WriteAuth | undefined): MiddlewareHandler<{ Variables: WriterVariables }> {
@@ -43,7 +49,10 @@ export function requireWriter(auth: WriteAuth | undefined): MiddlewareHandler<{ 
       return next();
     }
     const machines = auth?.machines;
-    if (machines === undefined) {
+    const adminKey = auth?.adminKey;
+    if (c.req.header(Headers.machine) === LedgerAdmin.signer && adminKey === undefined)
+      return c.json(errorBody(ErrorCode.forbidden, `grant refused: ${noAdminKey}`, Headers.machine), 403);
+    if (machines === undefined && adminKey === undefined) {
       const how =
         tokenDigest === undefined
           ? "this ledger has no writers configured (set POTLUCK_LEDGER_WRITE_TOKEN, or POTLUCK_COORDINATOR_URL for signed machine requests)"
@@ -73,7 +82,8 @@ export function requireWriter(auth: WriteAuth | undefined): MiddlewareHandler<{ 
           target: SignedAudience.ledger,
           replay,
           lookupKey: async (machine) => {
-            const known = await machines.lookup(machine);
+            if (machine === LedgerAdmin.signer) return adminKey;
+            const known = await machines?.lookup(machine);
             owner = known?.owner;
             return known?.identityPublicKey;
           },
@@ -99,7 +109,12 @@ export function requireWriter(auth: WriteAuth | undefined): MiddlewareHandler<{ 
         401,
       );
     }
-    c.set("writer", { kind: "machine", machine: result.machine, owner: owner ?? "" });
+    c.set(
+      "writer",
+      result.machine === LedgerAdmin.signer
+        ? { kind: "admin" }
+        : { kind: "machine", machine: result.machine, owner: owner ?? "" },
+    );
     return next();
   };
 }

@@ -3,6 +3,7 @@ import { limitBody } from "@potluck/service";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { validator } from "hono/validator";
+import { grantRefusal } from "../auth/admin.js";
 import { requireWriter, type WriteAuth, type Writer, type WriterVariables } from "../auth/writers.js";
 import type { AppendOutcome } from "../ledger/append.js";
 import { fromRequest } from "../ledger/events.js";
@@ -18,7 +19,7 @@ export function eventRoutes(ledger: Ledger, auth: WriteAuth | undefined) {
     async (c) => {
       const req = c.req.valid("json");
       const writer = c.get("writer");
-      mayWrite(writer, req);
+      mayWrite(writer, req, auth?.adminKey !== undefined);
       // A machine's settle or void is judged against its hold's parties (rules.ts): who wrote it goes along.
       const ev = writer.kind === "machine" ? { ...fromRequest(req), actor: writer.owner } : fromRequest(req);
       const [outcome] = await ledger.append([ev]);
@@ -42,10 +43,11 @@ export function answer(outcome: AppendOutcome | undefined): EventOutcome {
  * Nobody posts a bare earn: credits reach an account only as the pair of a spend or settlement
  * that pays it, or as the operator's adjust. A machine spends and holds from its own owner's
  * account; it settles or voids a hold it is a party to (checked against the hold, rules.ts);
- * adjustments (grants) and refunds are the operator's. Anything else is a 4xx naming the field,
+ * grants (adjust) are the household admin's, signed with the hub's key (auth/admin.ts), and
+ * refunds the operator's. Anything else is a 4xx naming the field,
  * refused before the database is touched.
  */
-function mayWrite(writer: Writer, req: LedgerEventRequest): void {
+function mayWrite(writer: Writer, req: LedgerEventRequest, adminKnown: boolean): void {
   if (req.kind === "earn")
     throw new PotluckHttpError(
       422,
@@ -53,8 +55,17 @@ function mayWrite(writer: Writer, req: LedgerEventRequest): void {
       `an earn is never accepted alone: credits reach ${req.account} only as the pair of a spend or settlement that pays it, or as the operator's adjust`,
       "kind",
     );
-  if (writer.kind === "token") return;
-  if (req.kind === "adjust" || req.kind === "refund")
+  if (req.kind === "adjust") {
+    if (writer.kind === "admin") return;
+    throw new PotluckHttpError(
+      403,
+      "admin_signature_required",
+      grantRefusal(writer.kind === "token" ? "the write token" : `machine ${writer.machine}`, adminKnown),
+      "kind",
+    );
+  }
+  if (writer.kind === "token" || writer.kind === "admin") return;
+  if (req.kind === "refund")
     throw new PotluckHttpError(
       403,
       "forbidden",
@@ -74,7 +85,7 @@ function mayWrite(writer: Writer, req: LedgerEventRequest): void {
 /** For writes only the operator may make (signing a checkpoint, taking a snapshot). */
 export function operatorOnly(c: Context<{ Variables: WriterVariables }>, what: string): void {
   const writer = c.get("writer");
-  if (writer.kind !== "token")
+  if (writer.kind === "machine")
     throw new PotluckHttpError(
       403,
       "forbidden",

@@ -3,6 +3,7 @@ import { resolveDataDir } from "@potluck/service";
 import {
   backendNames,
   CoordinatorError,
+  coordinatorUrlAfterJoin,
   followJoined,
   formatPlan,
   isBackendName,
@@ -102,6 +103,10 @@ export const joinCommand: Command = {
       const where = `${state.meshIp}/${state.prefixLength} on ${device}`;
       const joined = result.enrolled ? "joined" : "already joined";
       process.stdout.write(`potluck: ${joined} as ${state.name} (${where}) with ${result.peers} peer(s)\n`);
+      if (state.hubMeshIp !== undefined)
+        process.stdout.write(
+          `potluck: the hub is at ${state.hubMeshIp} on the mesh: the roster (${coordinatorUrlAfterJoin(state)}) and the hub's NATS are reached there from now on\n`,
+        );
       if (dryRun && plan !== undefined) process.stdout.write(formatPlan(plan));
       else if (plan !== undefined) for (const note of plan.notes) process.stdout.write(`potluck: ${note}\n`);
     }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { resolveDataDir } from "@potluck/service";
 import { verifyProofBundle } from "@potluck/ledger-proof";
@@ -14,8 +15,12 @@ const usage = `Usage:
       POTLUCK_LEDGER_KEY_FILE (default DATA_DIR/ledger.key) unless --key is given.
   potluck ledger proof ACCOUNT [--out FILE] [--url URL]
       Fetches ACCOUNT's proof bundle from the ledger (default http://127.0.0.1:${Defaults.ledgerPort}).
+  potluck ledger grant ACCOUNT DELTA --reason TEXT [--id EVENT_ID] [--url URL] [--data-dir DIR]
+      Grants DELTA micro-credits (negative takes them back) to ACCOUNT, signed with the hub's
+      key (DATA_DIR/coordinator/signing-ed25519.pem): run it on the hub. The ledger accepts a
+      grant from nobody else, its write token included. --id makes a retry safe (default: new).
   potluck ledger grants [--url URL] [--json]
-      Lists the operator's grants (adjust entries), newest first: the only entries that change
+      Lists the admin's grants (adjust entries), newest first: the only entries that change
       the sum of all balances, so that sum must equal theirs.
   potluck ledger parked [--url URL] [--json]
       Lists usage messages the ledger parked (malformed, or failing to append on their own),
@@ -33,7 +38,7 @@ export const ledgerCommand: Command = {
   name: "ledger",
   summary: "verify the credit ledger, export and check balance proofs",
   usage,
-  flags: { strings: ["from", "key", "witness", "out", "url"], booleans: ["json"] },
+  flags: { strings: ["from", "key", "witness", "out", "url", "reason", "id", "data-dir"], booleans: ["json"] },
   async run(_argv, { flags, positionals: [sub, ...positionals] }) {
     const witnessKeys = (flags.get("witness") ?? "").split(",").filter((k) => k.length > 0);
     switch (sub) {
@@ -43,6 +48,8 @@ export const ledgerCommand: Command = {
         return proof(positionals[0], flags);
       case "verify-proof":
         return verifyProof(positionals[0], flags, witnessKeys);
+      case "grant":
+        return grant(positionals, flags);
       case "grants":
         return list(
           "grants",
@@ -88,6 +95,53 @@ async function verify(flags: Map<string, string>, witnessKeys: string[]): Promis
   if (!flags.has("json")) {
     process.stdout.write(
       `ledger verifies: ${chain.entries} entries, ${chain.snapshots} snapshots, ${chain.checkpoints} checkpoints; anchor receipts ${anchors.checked} checked, ${anchors.pending} pending, ${anchors.unchecked} without a witness key\n`,
+    );
+  }
+  return 0;
+}
+
+/** `potluck ledger grant ACCOUNT DELTA --reason TEXT`: one adjust, signed by the household admin. */
+async function grant(positionals: string[], flags: Map<string, string>): Promise<number> {
+  const [account, deltaText, ...extra] = positionals;
+  const reason = flags.get("reason");
+  if (account === undefined || deltaText === undefined || extra.length > 0 || reason === undefined)
+    throw new CliError("expected potluck ledger grant ACCOUNT DELTA --reason TEXT", 2);
+  if (!/^-?\d{1,16}$/.test(deltaText))
+    throw new CliError(
+      `DELTA ${JSON.stringify(deltaText)}: expected whole micro-credits, e.g. 1000000 for 1 credit`,
+      2,
+    );
+  const base = flags.get("url") ?? process.env.POTLUCK_LEDGER_URL ?? `http://127.0.0.1:${Defaults.ledgerPort}`;
+  const body = JSON.stringify({
+    kind: "adjust",
+    eventId: flags.get("id") ?? `grant-${randomUUID()}`,
+    account,
+    delta: Number(deltaText),
+    reason,
+  });
+  // Loaded here: the ledger package brings database drivers no other subcommand but verify needs.
+  const { grantPath, readHubPrivateKey, signGrant } = await import("@potluck/ledger");
+  let key;
+  try {
+    key = readHubPrivateKey(resolveDataDir(flags.get("data-dir")));
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+  const res = await fetch(new URL(grantPath, base), {
+    method: "POST",
+    headers: { ...signGrant(body, key), "content-type": "application/json" },
+    body,
+    signal: AbortSignal.timeout(30_000),
+  }).catch((error: unknown) => {
+    throw new CliError(`posting the grant to ${base}: ${(error as Error).message}`);
+  });
+  const text = await res.text();
+  if (!res.ok) throw new CliError(`the ledger refused the grant (${res.status}): ${safeMessage(text)}`);
+  if (flags.has("json")) process.stdout.write(`${text}\n`);
+  else {
+    const outcome = JSON.parse(text) as { eventId: string; status: string; seq: number };
+    process.stdout.write(
+      `grant ${outcome.eventId} ${outcome.status} as entry ${outcome.seq}: ${account} ${deltaText} micro-credits\n`,
     );
   }
   return 0;

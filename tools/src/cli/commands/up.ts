@@ -4,6 +4,8 @@ import { platform } from "node:os";
 import { join } from "node:path";
 import { humanLogLine, resolveDataDir } from "@potluck/service";
 import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol";
+import { readMeshState, withHost } from "@potluck/mesh";
+import { hubNatsListen, localAddress } from "../../lib/hub-nats.js";
 import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
 import { serviceEntry, tsNodeArgs, type ServiceName } from "../../lib/repo.js";
 import { startSupervised, stopSupervised, waitFor, type Supervised } from "../../lib/supervisor.js";
@@ -18,7 +20,8 @@ ${Defaults.natsUrl}); if nothing answers there and nats-server is installed, pot
 with JetStream in the data directory. Without NATS only the sidecar runs, and potluck says why.
 --hub makes this machine the household's hub: the NATS server potluck starts listens on every
 interface (the other machines' \`potluck join --follow --nats\` and sidecars use it), not only
-on loopback. The coordinator always listens on every interface (POTLUCK_BIND).
+on loopback; once the hub's own machine joined its mesh (the coordinator's POTLUCK_HUB_MACHINE),
+on its mesh address alone, where joined machines reach it inside WireGuard. The coordinator always listens on every interface (POTLUCK_BIND).
 Ctrl-C stops everything.`;
 
 /** How long a service may take to answer /health before `up` gives up on it. */
@@ -54,7 +57,17 @@ export const upCommand: Command = {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
 
-    const nats = await ensureNats(env, dataDir, flags.has("hub"));
+    // A hub on its own mesh: NATS on its mesh address only, and every service here reaches it there.
+    const listen = flags.has("hub") ? hubNatsListen(readMeshState(dataDir), localAddress) : undefined;
+    if (listen?.kind === "mesh")
+      env.POTLUCK_NATS_URL = withHost(env.POTLUCK_NATS_URL ?? Defaults.natsUrl, listen.address);
+    const nats =
+      listen?.kind === "mesh-down"
+        ? {
+            ok: false,
+            reason: `this hub joined its mesh at ${listen.address}, where its NATS listens, but no interface carries that address yet: start the mesh agent (potluck-mesh) first`,
+          }
+        : await ensureNats(env, dataDir, flags.has("hub"), listen?.kind === "mesh" ? listen.address : undefined);
     if (nats.proc !== undefined) procs.push(nats.proc);
     const services: ServiceName[] = [];
     if (nats.ok) services.push("coordinator", "ledger");
@@ -156,6 +169,7 @@ async function ensureNats(
   env: NodeJS.ProcessEnv,
   dataDir: string,
   hub: boolean,
+  meshAddress?: string,
 ): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
   const href = env.POTLUCK_NATS_URL ?? Defaults.natsUrl;
   const url = new URL(href);
@@ -176,7 +190,7 @@ async function ensureNats(
     }
     return { ok: true };
   }
-  const local = host === "127.0.0.1" || host === "localhost";
+  const local = host === "127.0.0.1" || host === "localhost" || host === meshAddress;
   const binary = which("nats-server");
   if (!local || binary === undefined) {
     return { ok: false, reason: `no NATS answers at ${shown}${local ? " and nats-server is not installed" : ""}` };
@@ -184,7 +198,8 @@ async function ensureNats(
   const storeDir = join(dataDir, "nats");
   mkdirSync(storeDir, { recursive: true });
   // Loopback only unless this machine is the hub: a broker is not for the whole LAN by default.
-  const listen = hub ? "0.0.0.0" : "127.0.0.1";
+  // A hub on its own mesh listens on its mesh address alone (hub-nats.ts).
+  const listen = meshAddress ?? (hub ? "0.0.0.0" : "127.0.0.1");
   const args = ["-js", "-sd", storeDir, "-a", listen, "-p", String(port)];
   // Credentials in POTLUCK_NATS_URL (nats://TOKEN@… or nats://USER:PASS@…) become the server's own
   // demand, so the URL that starts the hub is the one every machine connects with.
