@@ -27,7 +27,10 @@ function publisher(ack = true): UsagePublisher & { jobs: UsageJob[] } {
   return { jobs, publishJob: async (j) => (jobs.push(j), ack) };
 }
 
-function done(usage: { promptTokens: number; completionTokens: number }, settlement?: { eventId: string; amount: number }): InferStreamChunk {
+function done(
+  usage: { promptTokens: number; completionTokens: number },
+  settlement?: { eventId: string; amount: number },
+): InferStreamChunk {
   return {
     type: "done",
     servedBy: "evebox",
@@ -64,7 +67,13 @@ describe("the requester's hold", () => {
     expect(hold).toEqual({ eventId: "job-1:hold", amount: holdMax });
     expect(holdAmountFor({ messages, maxTokens: 16, parameters: 7e9 })).toBe(holdMax);
     expect(usage.jobs).toEqual([
-      expect.objectContaining({ side: "hold", account: "home", counterparty: "eve", servedBy: "evebox", amount: holdMax }),
+      expect.objectContaining({
+        side: "hold",
+        account: "home",
+        counterparty: "eve",
+        servedBy: "evebox",
+        amount: holdMax,
+      }),
     ]);
   });
 
@@ -77,7 +86,15 @@ describe("the requester's hold", () => {
     const hold = (await placeHold(usage, job))!;
     const fair = microCreditsFor({ promptTokens: 5, completionTokens: 3, parameters: 7e9 });
     const out = await drain(
-      heldStream(peer([...tokens(reply), done({ promptTokens: 5, completionTokens: 3 }, { eventId: "job-1:settle", amount: fair })]), job, hold, usage),
+      heldStream(
+        peer([
+          ...tokens(reply),
+          done({ promptTokens: 5, completionTokens: 3 }, { eventId: "job-1:settle", amount: fair }),
+        ]),
+        job,
+        hold,
+        usage,
+      ),
     );
     expect(out.map((c) => c.type)).toEqual(["token", "token", "token", "done"]);
     expect(usage.jobs.map((j) => j.side)).toEqual(["hold"]);
@@ -90,7 +107,10 @@ describe("the requester's hold", () => {
     // Claims 10^9 tokens and settles for the whole hold; 11 reply bytes came, max_tokens was 16.
     await drain(
       heldStream(
-        peer([...tokens(reply), done({ promptTokens: 1e9, completionTokens: 1e9 }, { eventId: "job-1:settle", amount: holdMax })]),
+        peer([
+          ...tokens(reply),
+          done({ promptTokens: 1e9, completionTokens: 1e9 }, { eventId: "job-1:settle", amount: holdMax }),
+        ]),
         job,
         hold,
         usage,
@@ -120,7 +140,9 @@ describe("the requester's hold", () => {
     for (const failAfter of [0, 2]) {
       const usage = publisher();
       const hold = (await placeHold(usage, job))!;
-      await expect(drain(heldStream(peer(tokens(reply), failAfter), job, hold, usage))).rejects.toThrow("peer went away");
+      await expect(drain(heldStream(peer(tokens(reply), failAfter), job, hold, usage))).rejects.toThrow(
+        "peer went away",
+      );
       expect(usage.jobs.map((j) => [j.side, j.ref])).toEqual([
         ["hold", undefined],
         ["void", "job-1:hold"],
@@ -131,7 +153,12 @@ describe("the requester's hold", () => {
   it("voids the hold when this machine stops reading before the end", async () => {
     const usage = publisher();
     const hold = (await placeHold(usage, job))!;
-    for await (const chunk of heldStream(peer([...tokens(reply), done({ promptTokens: 5, completionTokens: 3 })]), job, hold, usage))
+    for await (const chunk of heldStream(
+      peer([...tokens(reply), done({ promptTokens: 5, completionTokens: 3 })]),
+      job,
+      hold,
+      usage,
+    ))
       if (chunk.type === "token") break;
     expect(usage.jobs.map((j) => j.side)).toEqual(["hold", "void"]);
   });
@@ -152,10 +179,19 @@ describe("the server's settlement", () => {
 
   it("settles the hold for the tokens it streamed at its published price and names the settlement in the done chunk", async () => {
     const usage = publisher();
-    const out = await drain(settledStream(peer([...tokens(reply), done({ promptTokens: 5, completionTokens: 3 })]), settled, usage));
+    const out = await drain(
+      settledStream(peer([...tokens(reply), done({ promptTokens: 5, completionTokens: 3 })]), settled, usage),
+    );
     const amount = microCreditsFor({ promptTokens: 5, completionTokens: 3, parameters: 7e9 });
     expect(usage.jobs).toEqual([
-      expect.objectContaining({ side: "settle", account: "home", counterparty: "eve", servedBy: "evebox", amount, ref: "job-1:hold" }),
+      expect.objectContaining({
+        side: "settle",
+        account: "home",
+        counterparty: "eve",
+        servedBy: "evebox",
+        amount,
+        ref: "job-1:hold",
+      }),
     ]);
     expect(out.at(-1)).toMatchObject({ type: "done", settlement: { eventId: "job-1:settle", amount } });
   });
@@ -179,7 +215,11 @@ describe("the server's settlement", () => {
     const server = publisher();
     const requester = publisher();
     const hold = (await placeHold(requester, job))!;
-    const served = settledStream(peer([...tokens(reply), done({ promptTokens: 5, completionTokens: 3 })]), settled, server);
+    const served = settledStream(
+      peer([...tokens(reply), done({ promptTokens: 5, completionTokens: 3 })]),
+      settled,
+      server,
+    );
     await drain(heldStream(served, job, hold, requester));
     expect(requester.jobs.map((j) => j.side)).toEqual(["hold"]);
     expect(server.jobs.map((j) => j.side)).toEqual(["settle"]);

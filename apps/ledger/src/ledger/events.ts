@@ -77,7 +77,17 @@ export function fromUsage(ev: UsageEvent, actor?: string): IncomingEvent {
   // Payload and meta (the payload without the fields the entry stores as columns) in one pass:
   // every ingested event comes through here, and each value is serialized once, not twice.
   const { whole: payload, rest: meta } = hasUsageKeysOnly(ev) ? usageSplit(ev) : canonicalSplit(ev, USAGE_COLUMNS);
-  const out: IncomingEvent = { eventId, kind, account, amount, ref, payee, meta, payload, payloadHash: hash("sha256", payload, "hex") };
+  const out: IncomingEvent = {
+    eventId,
+    kind,
+    account,
+    amount,
+    ref,
+    payee,
+    meta,
+    payload,
+    payloadHash: hash("sha256", payload, "hex"),
+  };
   if (actor !== undefined) out.actor = actor;
   return out;
 }

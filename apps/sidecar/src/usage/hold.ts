@@ -58,10 +58,12 @@ export interface PlacedHold {
  */
 export async function placeHold(usage: UsagePublisher, job: HeldJob): Promise<PlacedHold | undefined> {
   const amount = holdAmountFor({ ...job, parameters: job.published?.parameters });
-  const published = await usage.publishJob(event(job, "hold", amount, {
-    promptTokens: promptTokensMax(job.messages),
-    completionTokens: job.maxTokens,
-  }));
+  const published = await usage.publishJob(
+    event(job, "hold", amount, {
+      promptTokens: promptTokensMax(job.messages),
+      completionTokens: job.maxTokens,
+    }),
+  );
   return published === false ? undefined : { eventId: usageEventId(job.jobId, "hold"), amount };
 }
 
@@ -104,7 +106,10 @@ export async function* heldStream(
     for await (const chunk of countingStream(stream, count)) {
       if (chunk.type === "done") {
         const observed = boundedUsage(chunk, count, bounds);
-        if (observed.dispute !== undefined) log?.(`usage dispute: job ${job.jobId} served by ${job.servedBy.machine} (${job.servedBy.owner}) ${observed.dispute}`);
+        if (observed.dispute !== undefined)
+          log?.(
+            `usage dispute: job ${job.jobId} served by ${job.servedBy.machine} (${job.servedBy.owner}) ${observed.dispute}`,
+          );
         const settled = chunk.settlement;
         if (settled === undefined) await close("void", hold.amount, hold.eventId, "the server named no settlement");
         else {

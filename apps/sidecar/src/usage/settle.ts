@@ -53,6 +53,8 @@ export async function* settledStream(
       amount,
       ref: job.holdEventId,
     });
-    yield published === false ? chunk : { ...chunk, settlement: { eventId: usageEventId(job.jobId, "settle"), amount } };
+    yield published === false
+      ? chunk
+      : { ...chunk, settlement: { eventId: usageEventId(job.jobId, "settle"), amount } };
   }
 }
