@@ -28,8 +28,8 @@ export function flatCheck<S extends z.ZodObject>(schema: S): FlatCheck<z.infer<S
       const k = keys[i] as string;
       const v = obj[k];
       if (!(tests[i] as Predicate)(v)) return check(schema, input);
-      // An optional field left out (or undefined) is left out of the data, as zod leaves it.
-      if (v !== undefined) data[k] = v;
+      // An optional field left out is left out of the data; one present as undefined stays (zod's `key in input`).
+      if (v !== undefined || k in obj) data[k] = v;
     }
     return { ok: true, data: data as z.infer<S> };
   };
