@@ -163,7 +163,10 @@ function toEvent(
   const by = "by" in op ? op.by : -1;
   // A signed usage event from JetStream: its signer's owner is the actor (verify-usage.ts).
   const usage = wire ? asUsage(req, by === -1 ? who(0) : who(by)) : undefined;
-  if (usage !== undefined) return [fromUsage(usage, by === -1 ? undefined : who(by))];
+  if (usage !== undefined) {
+    const event = fromUsage(usage);
+    return [by === -1 ? event : { ...event, actor: who(by) }];
+  }
   const event = ev(req);
   return [by === -1 ? event : { ...event, actor: who(by) }];
 }

@@ -204,7 +204,9 @@ async function parseInto(
     batch.invalid.push({ m, reason: verdict.reason });
     return;
   }
-  batch.events.push(fromUsage(parsed.data, verdict?.owner));
+  const event = fromUsage(parsed.data);
+  if (verdict !== undefined) event.actor = verdict.owner;
+  batch.events.push(event);
   batch.valid.push(m);
 }
 

@@ -65,10 +65,10 @@ export function fromRequest(req: LedgerEventRequest): IncomingEvent {
  * A sidecar's usage event (JetStream), with the job's facts as meta. A spend or hold pays its
  * counterparty (the server's owner); a settle, void or refund refers to `ref` (void moves
  * nothing, whatever amount it carries); an earn stays an earn, which the rules refuse as
- * unpaired. `actor`: the owner of the machine that signed it (verify-usage.ts), so the rules
- * check who settles or voids exactly as for a signed HTTP write.
+ * unpaired. Ingest sets `actor` to the owner of the machine that signed it (verify-usage.ts), so
+ * the rules check who settles or voids exactly as for a signed HTTP write.
  */
-export function fromUsage(ev: UsageEvent, actor?: string): IncomingEvent {
+export function fromUsage(ev: UsageEvent): IncomingEvent {
   const { eventId, kind } = ev;
   const account = ev.account;
   const amount = kind === "void" ? 0 : ev.amount;
@@ -77,19 +77,7 @@ export function fromUsage(ev: UsageEvent, actor?: string): IncomingEvent {
   // Payload and meta (the payload without the fields the entry stores as columns) in one pass:
   // every ingested event comes through here, and each value is serialized once, not twice.
   const { whole: payload, rest: meta } = hasUsageKeysOnly(ev) ? usageSplit(ev) : canonicalSplit(ev, USAGE_COLUMNS);
-  const out: IncomingEvent = {
-    eventId,
-    kind,
-    account,
-    amount,
-    ref,
-    payee,
-    meta,
-    payload,
-    payloadHash: hash("sha256", payload, "hex"),
-  };
-  if (actor !== undefined) out.actor = actor;
-  return out;
+  return { eventId, kind, account, amount, ref, payee, meta, payload, payloadHash: hash("sha256", payload, "hex") };
 }
 
 const USAGE_COLUMNS: ReadonlySet<string> = new Set(["eventId", "kind", "account", "amount", "ref"]);
