@@ -12,7 +12,8 @@ import { ev, testLedger } from "./helpers/ledger.js";
  * every batch the sum of the accounts' balances equals the sum of the operator's grants, no
  * settlement exceeds its hold, and every earn is the pair of a spend or settlement of the same
  * amount. A batch arrives either as signed writes over HTTP or as the signed usage events sidecars
- * publish on JetStream (hold, settle, void, refund), the signer's owner being the actor. Each run has its own accounts on one real PostgreSQL ledger, audited at the end.
+ * publish on JetStream (hold, settle, void, refund), the signer's owner being the actor. Each run
+ * has its own accounts on one real PostgreSQL ledger, audited at the end.
  */
 describe("credits are conserved", () => {
   let t: Awaited<ReturnType<typeof testLedger>>;

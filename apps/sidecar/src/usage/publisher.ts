@@ -37,7 +37,7 @@ export interface UsageJob {
    * above are the requester's bound, not the report. Logged; the event itself keeps its shape.
    */
   dispute?: string;
-  /** The amount in micro-credits when the side fixes it (a hold's bound, a settlement, a refund); else priced from the tokens. */
+  /** Micro-credits when the side fixes them (a hold's bound, a settlement, a refund); else priced from the tokens. */
   amount?: number;
   /** settle, void: the hold's event id; refund: the settlement's. */
   ref?: string;
