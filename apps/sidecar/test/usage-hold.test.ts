@@ -174,7 +174,7 @@ describe("the server's settlement", () => {
     account: "home",
     machine: "evebox",
     owner: "eve",
-    parameters: 7e9,
+    parameters: () => 7e9,
   };
 
   it("settles the hold for the tokens it streamed at its published price and names the settlement in the done chunk", async () => {

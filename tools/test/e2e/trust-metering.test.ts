@@ -30,6 +30,7 @@ const writeToken = randomBytes(24).toString("hex");
 /** Several node processes per host on a loaded 2-core machine. */
 const upMs = 300_000;
 const grant = 5_000_000;
+const maxTokens = 64;
 
 let lab: Lab;
 let hub: Hub;
@@ -59,6 +60,9 @@ beforeAll(async () => {
   await waitForOutput(ledger, /ledger ingesting usage events/, "starting the ledger", upMs);
   await Promise.all([startSidecar(lab.host("mac")), startSidecar(lab.host("eve"))]);
   await hub.waitOnline(["mac", "eve"], upMs);
+  // Each machine loads its model with a prompt of its own (not metered), so the probe before a
+  // job between owners publishes the model's size, and the hold is priced at it.
+  for (const host of [lab.host("mac"), lab.host("eve")]) expect((await ask(host, host.name)).served_by).toBe(host.name);
   // The operator's grants: the only credits there will ever be.
   for (const account of [owners.mac!, owners.eve!])
     expect(
@@ -138,7 +142,7 @@ async function ask(from: LabHost, on: string) {
       JSON.stringify({
         model,
         messages: [{ role: "user", content: `hello from ${from.name}` }],
-        max_tokens: 8,
+        max_tokens: maxTokens,
         potluck: { on },
       }),
       `http://127.0.0.1:${sidecarPort}/v1/chat/completions`,
@@ -197,12 +201,11 @@ describe("a job between owners, metered over the lab", { timeout: 15 * 60_000 },
       const settle = mine.find((e) => e.kind === "settle")!;
       expect(settle.ref).toBe(hold.eventId);
       expect(JSON.parse(hold.meta)).toMatchObject({ counterparty: payee, servedBy: to, model });
-      const amount = price(
-        reply.usage.prompt_tokens,
-        reply.usage.completion_tokens,
-        await publishedParameters(lab.host(to)),
-      );
+      const parameters = await publishedParameters(lab.host(to));
+      const amount = price(reply.usage.prompt_tokens, reply.usage.completion_tokens, parameters);
       expect(-settle.delta).toBe(amount);
+      // The hold: max_tokens and the requester's prompt bound (its bytes + 32 per message + 512), at the same size.
+      expect(hold.heldDelta).toBe(price(`hello from ${from}`.length + 32 + 512, maxTokens, parameters));
       expect(hold.heldDelta).toBeGreaterThanOrEqual(amount);
       expect(settle.heldDelta).toBe(-hold.heldDelta);
       // The payee's side: exactly one earn, the pair of that settlement.

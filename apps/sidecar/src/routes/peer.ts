@@ -110,7 +110,11 @@ function withUsage(
 ): AsyncGenerator<InferStreamChunk> {
   const all = continued(first, rest);
   if (job.callerOwner === deps.owner || job.holdEventId === undefined) return all;
-  const server = { machine: deps.machine, owner: deps.owner, parameters: deps.engine.state(job.model)?.parameters };
+  const server = {
+    machine: deps.machine,
+    owner: deps.owner,
+    parameters: () => deps.engine.state(job.model)?.parameters,
+  };
   return settledStream(all, { ...job, ...server, account: job.callerOwner, holdEventId: job.holdEventId }, deps.usage);
 }
 

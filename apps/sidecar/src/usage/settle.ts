@@ -15,8 +15,11 @@ export interface SettledJob {
   /** This machine and its owner, whom the hold pays. */
   machine: string;
   owner: string;
-  /** The model's size as this machine published it before the job: what the hold was priced at. */
-  parameters: number | undefined;
+  /**
+   * The model's size as this machine publishes it, read at the done chunk: a model loaded for
+   * this job knows its size only once loaded (a peer that saw no size held at a typical 8 B one).
+   */
+  parameters: () => number | undefined;
 }
 
 /**
@@ -38,8 +41,9 @@ export async function* settledStream(
       continue;
     }
     const { promptTokens, completionTokens } = chunk.usage;
-    const hold = holdAmountFor({ messages: job.messages, maxTokens: job.maxTokens, parameters: job.parameters });
-    const amount = Math.min(hold, microCreditsFor({ promptTokens, completionTokens, parameters: job.parameters }));
+    const parameters = job.parameters();
+    const hold = holdAmountFor({ messages: job.messages, maxTokens: job.maxTokens, parameters });
+    const amount = Math.min(hold, microCreditsFor({ promptTokens, completionTokens, parameters }));
     const published = await usage.publishJob({
       jobId: job.jobId,
       side: "settle",
@@ -49,7 +53,7 @@ export async function* settledStream(
       model: job.model,
       promptTokens,
       completionTokens,
-      parameters: job.parameters,
+      parameters,
       amount,
       ref: job.holdEventId,
     });
