@@ -275,7 +275,11 @@ export class Router {
       const held = { ...request, account: this.deps.owner, servedBy: peer, published };
       const hold = kind === "own" ? undefined : await placeHold(this.deps.usage, held);
       if (kind !== "own" && hold === undefined)
-        throw new PotluckHttpError(503, "hold_failed", `no hold could be placed for ${peer.machine}'s work`, "usage");
+        throw new PotluckHttpError(
+          503,
+          "hold_failed",
+          `no hold for ${peer.machine}'s work could be published to the ledger's stream (JetStream gave no ack)`,
+        );
       const stream = this.deps.client.infer(
         peer,
         hold === undefined ? request : { ...request, holdEventId: hold.eventId },
