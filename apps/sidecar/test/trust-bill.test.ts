@@ -7,9 +7,9 @@ import type { PeerDirectory } from "../src/peer/directory.js";
 import { startSidecarService, type SidecarService } from "../src/service.js";
 import { promptTokensMax } from "../src/usage/observed.js";
 import { microCreditsFor, parametersMax } from "../src/usage/pricing.js";
-import { usageEventFor } from "../src/usage/publisher.js";
+import { usageEventFor, type UsageJob, type UsagePublisher } from "../src/usage/publisher.js";
 import { testEngineOptions } from "./fixtures.js";
-import { newIdentity, recordingUsage } from "./harness.js";
+import { newIdentity } from "./harness.js";
 import { scratchDir } from "./memory-helpers.js";
 
 // Attack 2: a serving peer of another owner sizes the requester's bill. A real HTTP server speaks
@@ -73,7 +73,15 @@ function hostilePeer(script: PeerScript): Promise<{ server: Server; url: string 
 
 describe("the requester bills what it observed (attack 2)", () => {
   const script: PeerScript = { published: 7e9, report: { promptTokens: 0, completionTokens: 0 } };
-  const usage = recordingUsage();
+  /** Records every event; `acked = false` makes it a JetStream that never acknowledges. */
+  const usage: UsagePublisher & { jobs: UsageJob[]; acked: boolean } = {
+    jobs: [],
+    acked: true,
+    publishJob: async (job) => {
+      usage.jobs.push(job);
+      return usage.acked;
+    },
+  };
   const logs: string[] = [];
   let peer: { server: Server; url: string };
   let service: SidecarService;
@@ -186,6 +194,25 @@ describe("the requester bills what it observed (attack 2)", () => {
     const { rest } = await ask("what is the capital of France?", 16);
     expect(rest).toEqual([]);
     expect(logs.join("\n")).not.toMatch(/usage dispute/);
+  });
+
+  it("does not ask the peer when its hold could not be published, and says why", async () => {
+    usage.jobs.length = 0;
+    holds.length = 0;
+    usage.acked = false;
+    try {
+      const res = await service.app.request("/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 8 }),
+      });
+      expect(res.status).toBe(503);
+      expect(await res.text()).toMatch(/no hold for evil's work could be published/);
+      expect(holds).toEqual([]);
+      expect(usage.jobs.map((j) => j.side)).toEqual(["hold"]);
+    } finally {
+      usage.acked = true;
+    }
   });
 
   it("voids the hold of a peer that names no settlement", async () => {
