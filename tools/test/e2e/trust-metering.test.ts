@@ -203,6 +203,9 @@ describe("a job between owners, metered over the lab", { timeout: 15 * 60_000 },
       expect(JSON.parse(hold.meta)).toMatchObject({ counterparty: payee, servedBy: to, model });
       const parameters = await publishedParameters(lab.host(to));
       const amount = price(reply.usage.prompt_tokens, reply.usage.completion_tokens, parameters);
+      console.log(
+        `${from} → ${to}: ${reply.usage.prompt_tokens} + ${reply.usage.completion_tokens} tokens at ${parameters} weights: hold ${hold.heldDelta}, settled ${-settle.delta} micro-credits`,
+      );
       expect(-settle.delta).toBe(amount);
       // The hold: max_tokens and the requester's prompt bound (its bytes + 32 per message + 512), at the same size.
       expect(hold.heldDelta).toBe(price(`hello from ${from}`.length + 32 + 512, maxTokens, parameters));
