@@ -203,5 +203,9 @@ function housekeeping(ledger: Ledger, config: LedgerConfig, log: Logger): NodeJS
       guard("snapshot", () => ledger.snapshotIfDue(snapshotMs)),
       Math.min(housekeepingMs * 12, snapshotMs),
     ),
+    setInterval(
+      guard("expiring open holds", () => ledger.expireHolds()),
+      housekeepingMs * 12,
+    ),
   ];
 }

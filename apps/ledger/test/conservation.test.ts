@@ -1,7 +1,7 @@
 import fc from "fast-check";
-import { LedgerAmounts, type LedgerEventRequest } from "@potluck/protocol";
+import { LedgerAmounts, type LedgerEventRequest, type UsageEvent } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { IncomingEvent } from "../src/ledger/events.js";
+import { fromUsage, type IncomingEvent } from "../src/ledger/events.js";
 import { rawSql } from "./helpers/db.js";
 import { ev, testLedger } from "./helpers/ledger.js";
 
@@ -11,7 +11,9 @@ import { ev, testLedger } from "./helpers/ledger.js";
  * that dies before its commit and is delivered again) never create or destroy a credit: after
  * every batch the sum of the accounts' balances equals the sum of the operator's grants, no
  * settlement exceeds its hold, and every earn is the pair of a spend or settlement of the same
- * amount. Each run has its own accounts on one real PostgreSQL ledger, audited at the end.
+ * amount. A batch arrives either as signed writes over HTTP or as the signed usage events sidecars
+ * publish on JetStream (hold, settle, void, refund), the signer's owner being the actor. Each run
+ * has its own accounts on one real PostgreSQL ledger, audited at the end.
  */
 describe("credits are conserved", () => {
   let t: Awaited<ReturnType<typeof testLedger>>;
@@ -29,10 +31,13 @@ describe("credits are conserved", () => {
   it("through random signed jobs, disputes and crashes", { timeout: 240_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ ops: fc.array(opArb, { minLength: 1, maxLength: 8 }), crash: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 8,
-        }),
+        fc.array(
+          fc.record({ ops: fc.array(opArb, { minLength: 1, maxLength: 8 }), crash: fc.boolean(), wire: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 8,
+          },
+        ),
         async (batches) => {
           run += 1;
           const who = (i: number) => `r${run}-${["a", "b", "c"][i % 3]}`;
@@ -40,7 +45,9 @@ describe("credits are conserved", () => {
           const holds: string[] = [];
           const paid: string[] = [];
           for (const [b, batch] of batches.entries()) {
-            const events = batch.ops.flatMap((op, i) => toEvent(op, `r${run}-${b}-${i}`, who, { sent, holds, paid }));
+            const events = batch.ops.flatMap((op, i) =>
+              toEvent(op, `r${run}-${b}-${i}`, who, { sent, holds, paid }, batch.wire),
+            );
             if (events.length === 0) continue;
             // A crash: everything is sent, then the process dies before the commit; the batch comes again.
             if (batch.crash)
@@ -99,6 +106,7 @@ function toEvent(
   eventId: string,
   who: (i: number) => string,
   seen: { sent: IncomingEvent[]; holds: string[]; paid: string[] },
+  wire = false,
 ): IncomingEvent[] {
   const pick = (list: string[], k: number) => list[k % list.length];
   const holdOwner = (holdId: string) => seen.sent.find((e) => e.eventId === holdId)?.account ?? "";
@@ -153,9 +161,48 @@ function toEvent(
     return again === undefined ? [] : [again];
   }
   if (req === undefined) return [];
-  const event = ev(req);
   const by = "by" in op ? op.by : -1;
+  // A signed usage event from JetStream: its signer's owner is the actor (verify-usage.ts).
+  const usage = wire ? asUsage(req, by === -1 ? who(0) : who(by)) : undefined;
+  if (usage !== undefined) {
+    const event = fromUsage(usage);
+    return [by === -1 ? event : { ...event, actor: who(by) }];
+  }
+  const event = ev(req);
   return [by === -1 ? event : { ...event, actor: who(by) }];
+}
+
+/**
+ * The same job event as a sidecar publishes it on JetStream (hold, settle, void, refund, spend,
+ * earn); an adjust only comes from the operator, over HTTP.
+ */
+function asUsage(req: LedgerEventRequest, signerOwner: string): UsageEvent | undefined {
+  const base = {
+    eventId: req.eventId,
+    jobId: `job-${req.eventId}`,
+    account: req.account,
+    counterparty: signerOwner,
+    servedBy: "box",
+    model: "m",
+    tokens: 1,
+    at: "2026-12-02T00:00:00.000Z",
+  };
+  switch (req.kind) {
+    case "adjust":
+      return undefined;
+    case "earn":
+      return { ...base, kind: "earn", amount: req.amount };
+    case "spend":
+    case "hold":
+      return { ...base, kind: req.kind, counterparty: req.payee, amount: req.amount };
+    case "settle":
+      return { ...base, kind: "settle", amount: req.amount, ref: req.holdEventId };
+    case "void":
+      // A void moves nothing; the amount it carries is the hold's, for the record.
+      return { ...base, kind: "void", amount: 1, ref: req.holdEventId };
+    case "refund":
+      return { ...base, kind: "refund", amount: req.amount, ref: req.refundsEventId };
+  }
 }
 
 /** The invariants, read back from the database itself. */

@@ -135,6 +135,64 @@ describe("signed usage events on JetStream", () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await balances()).guest?.balance).toBe((before.guest?.balance ?? 0) + 7);
   });
+
+  it("applies a job between owners as the requester's hold, the server's settlement and the requester's dispute", async () => {
+    const before = await balances();
+    const home = { machine: "homebox", pem: homebox.privateKeyPem };
+    const eve = { machine: "evebox", pem: evebox.privateKeyPem };
+    const job = (kind: UsageEvent["kind"], amount: number, ref?: string) =>
+      usage(`j1:${kind}`, { kind, jobId: "j1", amount, ...(ref === undefined ? {} : { ref }) });
+    await publish(job("hold", 100), home);
+    // The requester may not settle its own hold (it would pay the server nothing), nor eve settle as another machine.
+    await publish(
+      usage("j1:settle-by-home", { kind: "settle", jobId: "j1", amount: 1, ref: "j1:hold", servedBy: "homebox" }),
+      home,
+    );
+    await publish(
+      usage("j1:settle-alias", { kind: "settle", jobId: "j1", amount: 1, ref: "j1:hold", servedBy: "homebox" }),
+      eve,
+    );
+    await publish(job("settle", 60, "j1:hold"), eve);
+    await publish(job("refund", 20, "j1:settle"), home);
+    const home0 = before.home?.balance ?? 0;
+    const guest0 = before.guest?.balance ?? 0;
+    await settled(async () => (await balances()).guest?.balance === guest0 + 40);
+    expect(await balances()).toMatchObject({
+      home: { balance: home0 - 40, held: before.home?.held ?? 0 },
+      guest: { balance: guest0 + 40 },
+    });
+    const reasons = (await parkedReasons()).join("\n");
+    expect(reasons).toMatch(/signer_not_payee\): homebox belongs to home, but the settlement pays guest/);
+    expect(reasons).toMatch(/signer_not_server\): a settlement for homebox was signed by evebox/);
+  });
+
+  it("lets either party void a hold, refuses a settlement by the payee of another hold, and a void by a stranger", async () => {
+    const before = await balances();
+    const home = { machine: "homebox", pem: homebox.privateKeyPem };
+    const eve = { machine: "evebox", pem: evebox.privateKeyPem };
+    // A hold home placed for a third owner's machine: eve's machine may neither settle nor void it.
+    await publish(usage("j2:hold", { kind: "hold", jobId: "j2", counterparty: "third", amount: 50 }), home);
+    await publish(usage("j2:settle", { kind: "settle", jobId: "j2", amount: 50, ref: "j2:hold" }), eve);
+    await publish(
+      usage("j2:void-eve", { kind: "void", jobId: "j2", counterparty: "third", amount: 50, ref: "j2:hold" }),
+      eve,
+    );
+    await publish(usage("j3:hold", { kind: "hold", jobId: "j3", amount: 30 }), home);
+    await settled(async () => (await balances()).home?.held === (before.home?.held ?? 0) + 80);
+    await publish(usage("j3:void", { kind: "void", jobId: "j3", amount: 30, ref: "j3:hold" }), eve);
+    await publish(
+      usage("j2:void", { kind: "void", jobId: "j2", counterparty: "third", amount: 50, ref: "j2:hold" }),
+      home,
+    );
+    await settled(async () => (await balances()).home?.held === (before.home?.held ?? 0));
+    expect(await balances()).toEqual({
+      home: { ...before.home, asOfSeq: expect.any(Number) },
+      guest: { ...before.guest, asOfSeq: expect.any(Number) },
+    });
+    expect((await parkedReasons()).join("\n")).toMatch(
+      /signer_not_party\): evebox belongs to guest, not to home or third/,
+    );
+  });
 });
 
 function entry(id: string, name: string, owner: string, key: string): RosterEntry {

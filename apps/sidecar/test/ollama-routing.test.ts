@@ -20,6 +20,7 @@ const roster = writeRoster([
   { name: "friend", owner: "alice", identity: ids.friend },
 ]);
 const macUsage = recordingUsage();
+const friendUsage = recordingUsage();
 let mac: RunningSidecar;
 let friend: RunningSidecar;
 let model: string;
@@ -40,6 +41,7 @@ beforeAll(async () => {
     engine: friendEngine.engine,
     identity: ids.friend,
     directory: directoryFor(roster.path, "friend", urls),
+    usage: friendUsage,
   });
   mac = await startSidecar({
     machine: "mac",
@@ -80,10 +82,15 @@ describe("Ollama's API routed over the household", () => {
     expect(evalCount).toBeLessThanOrEqual(6);
     const reply = await client.generate({ model, prompt: "Hi", options: { num_predict: 4 } });
     expect(reply).toMatchObject({ done: true, served_by: "friend" });
-    const billed = macUsage.jobs.filter((j) => j.side === "spend" && j.model === model);
-    expect(billed.map((j) => [j.servedBy, j.completionTokens])).toEqual([
-      ["friend", evalCount],
-      ["friend", reply.eval_count],
+    // mac held each job before asking; friend settled each hold for the tokens it generated.
+    expect(macUsage.jobs.filter((j) => j.model === model).map((j) => [j.side, j.servedBy])).toEqual([
+      ["hold", "friend"],
+      ["hold", "friend"],
+    ]);
+    const billed = friendUsage.jobs.filter((j) => j.side === "settle" && j.model === model);
+    expect(billed.map((j) => [j.servedBy, j.account, j.completionTokens])).toEqual([
+      ["friend", "home", evalCount],
+      ["friend", "home", reply.eval_count],
     ]);
   });
 

@@ -55,6 +55,7 @@ describe("/peer/infer", () => {
       maxTokens: 4,
       temperature: 0,
       requester: { machine: "friend", owner: "claimed" },
+      holdEventId: "job-gated:hold",
     });
     const res = await fetch(`${linux.url}/peer/infer`, {
       method: "POST",
@@ -79,8 +80,16 @@ describe("/peer/infer", () => {
       .split("\n")
       .map((line) => InferStreamChunk.parse(JSON.parse(line)));
     expect(chunks.at(-1)).toMatchObject({ type: "done", servedBy: "linux" });
+    // The settlement of the caller's hold: the hold's account is the roster's owner of the caller.
     expect(usage.jobs).toEqual([
-      expect.objectContaining({ jobId: "job-gated", side: "earn", account: "home", counterparty: "alice" }),
+      expect.objectContaining({
+        jobId: "job-gated",
+        side: "settle",
+        account: "alice",
+        counterparty: "home",
+        ref: "job-gated:hold",
+      }),
     ]);
+    expect(chunks.at(-1)).toMatchObject({ settlement: { eventId: "job-gated:settle" } });
   });
 });

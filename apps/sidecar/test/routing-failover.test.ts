@@ -150,9 +150,11 @@ describe("routing failover before the first token", () => {
     expect(client.inferred).toEqual(["linux", "friend"]);
     expect(route.choice).toMatchObject({ machine: "friend", kind: "peer", owner: "alice" });
     expect(chunks.at(-1)).toMatchObject({ type: "done", servedBy: "friend" });
-    // Only the candidate that served is metered.
-    expect(usage.jobs).toHaveLength(1);
-    expect(usage.jobs[0]).toMatchObject({ side: "spend", servedBy: "friend", counterparty: "alice" });
+    // Only the candidate that served is metered: its hold, voided as the fake peer names no settlement.
+    expect(usage.jobs.map((j) => [j.side, j.servedBy, j.counterparty])).toEqual([
+      ["hold", "friend", "alice"],
+      ["void", "friend", "alice"],
+    ]);
   });
 
   it("falls back from a local run that fails before its first token to a probed own machine", async () => {

@@ -63,6 +63,7 @@ const inferBody = (jobId: string, requester: { machine: string; owner: string })
     maxTokens: 2,
     temperature: 0,
     requester,
+    holdEventId: `${jobId}:hold`,
   });
 
 async function post(
@@ -110,11 +111,12 @@ describe("attack 5: signing under an alias", () => {
     );
     expect(res.status).toBe(200);
     await expect.poll(() => usage.linux.jobs.length).toBe(1);
+    // linux settles eve's hold: the hold's account is eve's roster owner, not the "home" she claimed.
     expect(usage.linux.jobs[0]).toMatchObject({
       jobId: "job-claimed",
-      side: "earn",
-      account: "home",
-      counterparty: "eve",
+      side: "settle",
+      account: "eve",
+      counterparty: "home",
     });
     expect(readFileSync(roster.path).equals(rosterBefore)).toBe(true);
   }, 60_000);

@@ -28,7 +28,8 @@ export function flatCheck<S extends z.ZodObject>(schema: S): FlatCheck<z.infer<S
       const k = keys[i] as string;
       const v = obj[k];
       if (!(tests[i] as Predicate)(v)) return check(schema, input);
-      data[k] = v;
+      // An optional field left out is left out of the data; one present as undefined stays (zod's `key in input`).
+      if (v !== undefined || k in obj) data[k] = v;
     }
     return { ok: true, data: data as z.infer<S> };
   };
@@ -62,6 +63,11 @@ interface CheckDef {
 }
 
 function compileField(field: z.ZodType): Predicate | undefined {
+  const outer = field._zod.def as unknown as { type: string; innerType?: z.ZodType };
+  if (outer.type === "optional" && outer.innerType !== undefined) {
+    const inner = compileField(outer.innerType);
+    return inner === undefined ? undefined : (v) => v === undefined || inner(v);
+  }
   const def = field._zod.def as unknown as CheckDef & {
     type: string;
     checks?: { _zod: { def: CheckDef } }[];

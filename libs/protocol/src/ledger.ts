@@ -23,12 +23,18 @@ const Amount = z
   .max(LedgerAmounts.eventMicroMax, `expected at most ${LedgerAmounts.eventMicroMax} micro-credits per event`);
 const Hex32 = z.string().regex(/^[0-9a-f]{64}$/, "expected 32 bytes as lower-case hex");
 
-/** Published by both sides when a trusted peer (different owner) serves a job. */
+/**
+ * A job between owners, on JetStream, signed by the machine that reports it. The requester's
+ * machine places a `hold` before the job (account: its owner, counterparty: the server's owner);
+ * the server's machine `settle`s it after the stream; either side may `void` it; the requester
+ * may `refund` a settlement it disputes. `spend` (a direct payment) and `earn` (refused as
+ * unpaired) are the older shapes.
+ */
 export const UsageEvent = z.object({
   eventId: ClientId,
   jobId: ClientId,
-  /** earn: the server's owner; spend: the requester's owner. */
-  kind: z.enum(["earn", "spend"]),
+  /** The account whose credits are held or paid: the requester's owner (earn: the server's). */
+  kind: z.enum(["earn", "spend", "hold", "settle", "void", "refund"]),
   account: OwnerName,
   counterparty: OwnerName,
   servedBy: MachineName,
@@ -37,6 +43,8 @@ export const UsageEvent = z.object({
   /** Normalized compute in micro-credits (A100-microminutes). */
   amount: Amount,
   at: IsoTime,
+  /** settle, void: the hold's event id; refund: the settlement's. Absent for the other kinds. */
+  ref: ClientId.optional(),
 });
 export type UsageEvent = z.infer<typeof UsageEvent>;
 

@@ -161,6 +161,11 @@ export const PeerInferRequest = GenerationOptions.extend({
   messages: z.array(ChatMessage).min(1).max(SidecarLimits.messagesMax),
   maxTokens: GenerationOptions.shape.maxTokens.unwrap(),
   requester: z.object({ machine: MachineName, owner: OwnerName }),
+  /**
+   * A job between owners: the event id of the hold the requester's machine placed for it (signed,
+   * acknowledged by JetStream) before asking; the server settles that hold after the stream.
+   */
+  holdEventId: ClientId.optional(),
 });
 export type PeerInferRequest = z.infer<typeof PeerInferRequest>;
 
@@ -185,6 +190,11 @@ export const InferStreamChunk = z.discriminatedUnion("type", [
     finishReason: FinishReason,
     usage: Usage,
     at: IsoTime,
+    /**
+     * A job between owners: the settlement the server published (acknowledged) for the job's
+     * hold before this chunk, so the requester can check it against what it observed.
+     */
+    settlement: z.object({ eventId: ClientId, amount: z.number().int().nonnegative() }).optional(),
   }),
   z.object({ type: z.literal("error"), code: z.string(), message: z.string(), layer: z.string().optional() }),
 ]);

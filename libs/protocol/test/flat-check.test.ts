@@ -108,6 +108,8 @@ describe("flatCheck", () => {
     };
     same(valid);
     for (const k of Object.keys(valid)) for (const v of edgy) same({ ...valid, [k]: v });
+    // The optional ref (a settlement's hold): present, absent, present as undefined, malformed.
+    for (const v of [...edgy, "job-1:hold", undefined]) same({ ...valid, kind: "settle", ref: v });
     fc.assert(fc.property(mutated, same), { numRuns: 5_000 });
     fc.assert(fc.property(fc.anything({ withNullPrototype: true, withBigInt: true }), same), { numRuns: 1_000 });
   });
@@ -116,7 +118,7 @@ describe("flatCheck", () => {
     for (const schema of [
       z.object({ a: z.string().trim() }),
       z.strictObject({ a: z.string() }),
-      z.object({ a: z.string().optional() }),
+      z.object({ a: z.string().default("x") }),
       z.object({ a: z.number().refine((n) => n !== 3) }),
       z.object({ a: z.email() }),
     ]) {

@@ -15,7 +15,8 @@ const clientScript = join(repoRoot, "tools/bench/retrieval/peer-client.ts");
 const port = 8321;
 /**
  * eve's sidecar port: records every request; as a serving peer it publishes a 7 B model before the
- * job, streams three tokens and then reports a billion of each kind (attack 2).
+ * job, streams three tokens and then reports a billion of each kind, naming a settlement of 10^10
+ * micro-credits for the hold mac placed (attack 2).
  */
 const hostileModel = "big-model";
 const hostileScript = `
@@ -34,7 +35,8 @@ require("node:http").createServer((req, res) => {
     if (req.url === "/peer/infer") {
       res.setHeader("content-type", "application/x-ndjson");
       for (const text of reply) res.write(JSON.stringify({ type: "token", text }) + "\\n");
-      return res.end(JSON.stringify({ type: "done", servedBy: "eve", testModel: false, finishReason: "stop", usage: { promptTokens: 1e9, completionTokens: 1e9 }, at: new Date().toISOString() }) + "\\n");
+      const settlement = { eventId: JSON.parse(b).jobId + ":settle", amount: 1e10 };
+      return res.end(JSON.stringify({ type: "done", servedBy: "eve", testModel: false, finishReason: "stop", usage: { promptTokens: 1e9, completionTokens: 1e9 }, at: new Date().toISOString(), settlement }) + "\\n");
     }
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify({ hits: [], machines: [] }));
@@ -200,21 +202,36 @@ describe("another owner over the lab mesh (attacks 4 and 2)", { timeout: 10 * 60
       { timeoutMs: 120_000 },
     );
     expect(JSON.parse(res.stdout)).toMatchObject({ served_by: "eve" });
-    // No NATS in this lab: the spend is logged with its tokens and amount instead of published.
-    const logged = await pollUntil(() => /NOT published/.test(macSidecar.output()), {
+    // No NATS in this lab: mac's hold and its dispute are logged with their amounts instead of published.
+    const logged = await pollUntil(() => /:refund NOT published/.test(macSidecar.output()), {
       timeoutMs: 30_000,
       intervalMs: 100,
     });
     expect(logged, macSidecar.output().slice(-2000)).toBe(true);
-    expect(macSidecar.output()).toMatch(
+    const out = macSidecar.output();
+    expect(out).toMatch(
       /usage dispute: job \S+ served by eve \(eve\) reported 1000000000 prompt \+ 1000000000 completion tokens/,
     );
-    const tokens = Number(/spend NOT published \(no NATS\): (\d+) tokens of big-model/.exec(macSidecar.output())?.[1]);
-    // "Hello there" is 11 bytes; the prompt "hi" is bounded by its bytes plus the template allowance.
-    expect(tokens).toBeGreaterThan(0);
-    expect(tokens).toBeLessThan(1_000);
+    // eve was told the hold's id before she served, and the hold is bounded before the job by
+    // max_tokens and mac's own prompt bound ("hi": 2 bytes + the template allowance), at the size eve published.
+    const hold = /:hold NOT published \(no NATS\): hold of (\d+) tokens of big-model \((\d+) micro-credits\)/.exec(out);
+    expect(Number(hold?.[1])).toBe(16 + 2 + 32 + 512);
+    expect(recorder.output()).toMatch(/REQUEST \/peer\/infer .*"holdEventId":"job-[^"]+:hold"/);
+    // The ledger settles at most the hold; mac takes back everything above the 11 bytes it received.
+    const refund = /:refund NOT published \(no NATS\): refund of 0 tokens of big-model \((\d+) micro-credits\)/.exec(
+      out,
+    );
+    const billed = Number(hold?.[2]) - Number(refund?.[1]);
+    expect(billed).toBe(price(2 + 32 + 512, "Hello there".length, 7e9));
+    expect(billed).toBeLessThan(Number(hold?.[2]));
   });
 });
+
+/** A job's price, written out independently of the sidecar's code (see trust-metering.test.ts). */
+function price(promptTokens: number, completionTokens: number, parameters: number): number {
+  const seconds = (promptTokens * 2 * parameters) / 156e12 + (completionTokens * parameters * 2) / 2.039e12;
+  return Math.max(1, Math.ceil((seconds / 60) * 1_000_000));
+}
 
 /** Every file under `dir` with its bytes. */
 function snapshot(dir: string): Record<string, string> {

@@ -195,16 +195,18 @@ async function parseInto(
     batch.invalid.push({ m, reason: `invalid usage event: ${reason}` });
     return;
   }
-  const refused =
+  const verdict =
     verify === undefined
       ? undefined
       : await verify({ subject: m.subject, data: m.data, header: (name) => m.headers?.get(name) }, parsed.data);
-  if (refused !== undefined) {
-    log({ subject: m.subject, seq: m.seq, reason: refused }, "ingest: parking a usage event");
-    batch.invalid.push({ m, reason: refused });
+  if (verdict?.ok === false) {
+    log({ subject: m.subject, seq: m.seq, reason: verdict.reason }, "ingest: parking a usage event");
+    batch.invalid.push({ m, reason: verdict.reason });
     return;
   }
-  batch.events.push(fromUsage(parsed.data));
+  const event = fromUsage(parsed.data);
+  if (verdict !== undefined) event.actor = verdict.owner;
+  batch.events.push(event);
   batch.valid.push(m);
 }
 

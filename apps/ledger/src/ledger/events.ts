@@ -62,25 +62,34 @@ export function fromRequest(req: LedgerEventRequest): IncomingEvent {
 }
 
 /**
- * A sidecar's usage event (JetStream) becomes a spend paying its counterparty (the server's
- * owner), with the job's facts as meta; an earn stays an earn, which the rules refuse as unpaired.
+ * A sidecar's usage event (JetStream), with the job's facts as meta. A spend or hold pays its
+ * counterparty (the server's owner); a settle, void or refund refers to `ref` (void moves
+ * nothing, whatever amount it carries); an earn stays an earn, which the rules refuse as
+ * unpaired. Ingest sets `actor` to the owner of the machine that signed it (verify-usage.ts), so
+ * the rules check who settles or voids exactly as for a signed HTTP write.
  */
 export function fromUsage(ev: UsageEvent): IncomingEvent {
-  const { eventId, kind, account, amount } = ev;
-  const payee = kind === "spend" ? ev.counterparty : "";
+  const { eventId, kind } = ev;
+  const account = ev.account;
+  const amount = kind === "void" ? 0 : ev.amount;
+  const payee = kind === "spend" || kind === "hold" ? ev.counterparty : "";
+  const ref = kind === "settle" || kind === "void" || kind === "refund" ? (ev.ref ?? "") : "";
   // Payload and meta (the payload without the fields the entry stores as columns) in one pass:
   // every ingested event comes through here, and each value is serialized once, not twice.
   const { whole: payload, rest: meta } = hasUsageKeysOnly(ev) ? usageSplit(ev) : canonicalSplit(ev, USAGE_COLUMNS);
-  return { eventId, kind, account, amount, ref: "", payee, meta, payload, payloadHash: hash("sha256", payload, "hex") };
+  return { eventId, kind, account, amount, ref, payee, meta, payload, payloadHash: hash("sha256", payload, "hex") };
 }
 
-const USAGE_COLUMNS: ReadonlySet<string> = new Set(["eventId", "kind", "account", "amount"]);
+const USAGE_COLUMNS: ReadonlySet<string> = new Set(["eventId", "kind", "account", "amount", "ref"]);
 
-/** True when `ev` has exactly the schema's keys (what checking it yields), so their order is known in advance. */
+/**
+ * True when `ev` has only the schema's keys (what checking it yields: an optional one may be
+ * absent), so their order is known in advance.
+ */
 function hasUsageKeysOnly(ev: object): boolean {
-  if (Object.keys(ev).length !== USAGE_MEMBERS.length) return false;
-  for (const m of USAGE_MEMBERS) if (!Object.hasOwn(ev, m.key)) return false;
-  return true;
+  let present = 0;
+  for (const m of USAGE_MEMBERS) if (Object.hasOwn(ev, m.key)) present += 1;
+  return present === Object.keys(ev).length;
 }
 
 /**

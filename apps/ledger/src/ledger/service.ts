@@ -8,6 +8,7 @@ import { encodeEntry, parseVerifierKey, type NoteSigner } from "@potluck/ledger-
 import { APPEND_BATCH_MAX, appendEvents, type AppendOutcome } from "./append.js";
 import { auditLedger, type AuditReport } from "./audit.js";
 import type { IncomingEvent } from "./events.js";
+import { expiredHolds } from "./expire.js";
 import { checkpointAt, latestCheckpoint, makeCheckpoint, MerkleLog, type StoredCheckpoint } from "./log.js";
 import { latestSnapshot, snapshotProof, snapshotTree, takeSnapshot, type SnapshotTree } from "./snapshot.js";
 
@@ -61,6 +62,13 @@ export class Ledger {
       else this.stats.rejected.set(o.refusal.code, (this.stats.rejected.get(o.refusal.code) ?? 0) + 1);
     }
     return out;
+  }
+
+  /** Voids the holds nobody closed within HoldExpiry.openMsMax (expire.ts); returns how many. */
+  async expireHolds(openMsMax?: number): Promise<number> {
+    const voids = await expiredHolds(this.db, this.clockMs(), openMsMax);
+    if (voids.length === 0) return 0;
+    return (await this.append(voids)).filter((o) => o.status === "applied").length;
   }
 
   /** Keeps messages the ingest could not apply where the operator sees them; a message parked twice is kept once. */

@@ -18,8 +18,8 @@ import type { PeerDirectory } from "../peer/directory.js";
 import type { PeerVariables } from "../peer/signature.js";
 import { runLocal } from "../routing/local-run.js";
 import type { SidecarMetrics } from "../metrics.js";
-import { meteredStream } from "../usage/metered.js";
 import type { UsagePublisher } from "../usage/publisher.js";
+import { settledStream } from "../usage/settle.js";
 import { asHttpError } from "./http-errors.js";
 import { limitBody } from "./node-request.js";
 import { coalesceWindowMs, streamResponse } from "./stream-body.js";
@@ -72,7 +72,14 @@ export function peerRoutes(deps: PeerRouteDeps) {
         );
       }
       // The owner is the verified signer's on the roster; requester.owner is never trusted.
-      const callerOwner = Promise.resolve(owner);
+      // Another owner's job is paid from the hold its machine placed (usage/hold.ts), or not served.
+      if (owner !== deps.owner && request.holdEventId === undefined)
+        throw new PotluckHttpError(
+          402,
+          "hold_required",
+          `${caller} belongs to ${owner}: a job for another owner needs the hold its machine placed`,
+          "holdEventId",
+        );
       const testModel = deps.engine.state(request.model)?.testModel ?? false;
       const abort = new AbortController();
       const run = runLocal(deps.engine, deps.machine, testModel, {
@@ -84,7 +91,7 @@ export function peerRoutes(deps: PeerRouteDeps) {
       const first = await chunks.next().catch((error: unknown) => {
         throw asHttpError(error);
       });
-      const all = withUsage(first, chunks, deps, { jobId: request.jobId, model: request.model, callerOwner });
+      const all = withUsage(first, chunks, deps, { ...request, callerOwner: owner });
       return streamResponse(c, all, {
         headers: { "content-type": "application/x-ndjson", [Headers.servedBy]: deps.machine },
         encode: (chunk) =>
@@ -94,28 +101,21 @@ export function peerRoutes(deps: PeerRouteDeps) {
     });
 }
 
-/** Passes chunks through; when a different owner was served, publishes the earn side for the ledger. */
+/** Passes chunks through; when a different owner was served, settles its hold after the stream. */
 function withUsage(
   first: IteratorResult<InferStreamChunk>,
   rest: AsyncIterator<InferStreamChunk>,
   deps: PeerRouteDeps,
-  job: { jobId: string; model: string; callerOwner: Promise<string> },
+  job: PeerInferRequest & { callerOwner: string },
 ): AsyncGenerator<InferStreamChunk> {
-  return meteredStream(continued(first, rest), deps.usage, async (done) => {
-    const callerOwner = await job.callerOwner;
-    if (callerOwner === deps.owner) return undefined;
-    return {
-      jobId: job.jobId,
-      side: "earn",
-      account: deps.owner,
-      counterparty: callerOwner,
-      servedBy: deps.machine,
-      model: job.model,
-      promptTokens: done.usage.promptTokens,
-      completionTokens: done.usage.completionTokens,
-      parameters: deps.engine.state(job.model)?.parameters,
-    };
-  });
+  const all = continued(first, rest);
+  if (job.callerOwner === deps.owner || job.holdEventId === undefined) return all;
+  const server = {
+    machine: deps.machine,
+    owner: deps.owner,
+    parameters: () => deps.engine.state(job.model)?.parameters,
+  };
+  return settledStream(all, { ...job, ...server, account: job.callerOwner, holdEventId: job.holdEventId }, deps.usage);
 }
 
 /** The chunk already read, then the rest; closing early closes the rest (which stops the engine). */

@@ -9,7 +9,7 @@ import {
 import { PeerCallError } from "@potluck/peer";
 import { EngineError, type InferenceEngine } from "../inference/engine.js";
 import type { PeerDirectory, PeerRecord } from "../peer/directory.js";
-import { meteredSpend, publishedOf, type PublishedModel } from "../usage/spend.js";
+import { heldStream, placeHold, publishedOf, type PublishedModel } from "../usage/hold.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { runLocal } from "./local-run.js";
 import { failoverRoute } from "./failover.js";
@@ -272,17 +272,21 @@ export class Router {
         maxTokens: job.maxTokens ?? published?.contextSize ?? GenerationLimits.maxTokensMax,
         requester: { machine: this.deps.machine, owner: this.deps.owner },
       };
-      const stream = this.deps.client.infer(peer, request, job.signal);
-      // Work a trusted peer did is spent from this owner's account; an own machine's is free.
-      const chunks =
-        kind === "own"
-          ? stream
-          : meteredSpend(
-              stream,
-              { ...request, account: this.deps.owner, servedBy: peer, published },
-              this.deps.usage,
-              this.deps.log,
-            );
+      // Work a trusted peer does is held from this owner's account first (usage/hold.ts); an own machine's is free.
+      const held = { ...request, account: this.deps.owner, servedBy: peer, published };
+      const hold = kind === "own" ? undefined : await placeHold(this.deps.usage, held);
+      if (kind !== "own" && hold === undefined)
+        throw new PotluckHttpError(
+          503,
+          "hold_failed",
+          `no hold for ${peer.machine}'s work could be published to the ledger's stream (JetStream gave no ack)`,
+        );
+      const stream = this.deps.client.infer(
+        peer,
+        hold === undefined ? request : { ...request, holdEventId: hold.eventId },
+        job.signal,
+      );
+      const chunks = hold === undefined ? stream : heldStream(stream, held, hold, this.deps.usage, this.deps.log);
       let first = true;
       for await (const chunk of chunks) {
         if (first && kind === "own" && chunk.type !== "error")

@@ -1,5 +1,6 @@
 import type { ChatMessage, InferStreamChunk } from "@potluck/protocol";
-import type { DoneChunk } from "./metered.js";
+
+export type DoneChunk = Extract<InferStreamChunk, { type: "done" }>;
 
 /**
  * The requester's side of a billed job: what this machine itself saw, so a serving peer cannot

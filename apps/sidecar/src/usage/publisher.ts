@@ -4,15 +4,26 @@ import { signedMessageHeaders } from "@potluck/peer";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { microCreditsFor } from "./pricing.js";
 
-/** Records compute served between different owners, for the ledger. */
+/**
+ * Records compute served between different owners, for the ledger. Resolves false when the event
+ * was not durably published (JetStream never acknowledged it); a publisher without NATS resolves
+ * nothing (it logs the event as not published).
+ */
 export interface UsagePublisher {
-  publishJob(job: UsageJob): Promise<void>;
+  publishJob(job: UsageJob): Promise<boolean | void>;
 }
+
+/**
+ * A job's event for the ledger (hold.ts, settle.ts): hold (the requester's machine, before the
+ * job), settle (the server's, after it), void or refund (the requester's, closing or disputing).
+ * earn and spend are the older shapes; nothing in the sidecar publishes an earn any more.
+ */
+export type UsageSide = "earn" | "spend" | "hold" | "settle" | "void" | "refund";
 
 export interface UsageJob {
   jobId: string;
-  side: "earn" | "spend";
-  /** earn: this (serving) machine's owner; spend: the requester's owner. */
+  side: UsageSide;
+  /** The account whose credits are held or paid: the requester's owner (earn: the server's). */
   account: string;
   counterparty: string;
   servedBy: string;
@@ -26,6 +37,15 @@ export interface UsageJob {
    * above are the requester's bound, not the report. Logged; the event itself keeps its shape.
    */
   dispute?: string;
+  /** Micro-credits when the side fixes them (a hold's bound, a settlement, a refund); else priced from the tokens. */
+  amount?: number;
+  /** settle, void: the hold's event id; refund: the settlement's. */
+  ref?: string;
+}
+
+/** The event id of a job's event on one side: deterministic, so a retry dedupes in JetStream and in the ledger. */
+export function usageEventId(jobId: string, side: UsageSide): string {
+  return `${jobId}:${side}`;
 }
 
 /**
@@ -34,7 +54,7 @@ export interface UsageJob {
  */
 export function usageEventFor(job: UsageJob, at = new Date()): UsageEvent {
   return UsageEvent.parse({
-    eventId: `${job.jobId}:${job.side}`,
+    eventId: usageEventId(job.jobId, job.side),
     jobId: job.jobId,
     kind: job.side,
     account: job.account,
@@ -42,13 +62,17 @@ export function usageEventFor(job: UsageJob, at = new Date()): UsageEvent {
     servedBy: job.servedBy,
     model: job.model,
     tokens: job.promptTokens + job.completionTokens,
-    amount: microCreditsFor(job),
+    amount: job.amount ?? microCreditsFor(job),
     at: at.toISOString(),
+    ...(job.ref === undefined ? {} : { ref: job.ref }),
   });
 }
 
 /** Publishing attempts per event before giving up and logging it (bounded; never blocks a reply for long). */
 const publishAttemptsMax = 3;
+
+/** How long one publish waits for JetStream's acknowledgement (a hold is on the path to the first token). */
+const publishAckMs = 2_000;
 
 /** Signs with this machine's identity key (peer/identity.ts), as heartbeats are signed. */
 export type MessageSigner = (parts: {
@@ -86,8 +110,8 @@ export function jetStreamUsagePublisher(options: {
       for (let attempt = 1; attempt <= publishAttemptsMax; attempt++) {
         try {
           await ensured;
-          await options.js.publish(subject, payload, { msgID: event.eventId, headers: signed });
-          return;
+          await options.js.publish(subject, payload, { msgID: event.eventId, headers: signed, timeout: publishAckMs });
+          return true;
         } catch (error) {
           if (attempt === publishAttemptsMax)
             options.log(
@@ -95,6 +119,7 @@ export function jetStreamUsagePublisher(options: {
             );
         }
       }
+      return false;
     },
   };
 }
@@ -104,7 +129,7 @@ export function loggingUsagePublisher(log: (message: string) => void): UsagePubl
   return {
     async publishJob(job) {
       log(
-        `usage event ${job.jobId}:${job.side} NOT published (no NATS): ${job.promptTokens + job.completionTokens} tokens of ${job.model} (${microCreditsFor(job)} micro-credits) served by ${job.servedBy}`,
+        `usage event ${usageEventId(job.jobId, job.side)} NOT published (no NATS): ${job.side} of ${job.promptTokens + job.completionTokens} tokens of ${job.model} (${job.amount ?? microCreditsFor(job)} micro-credits) served by ${job.servedBy}`,
       );
     },
   };

@@ -1,0 +1,149 @@
+import type { ChatMessage, InferStreamChunk, ProbeModel } from "@potluck/protocol";
+import { boundedUsage, countingStream, promptTokensMax, type StreamCount } from "./observed.js";
+import { microCreditsFor } from "./pricing.js";
+import { usageEventId, type UsageJob, type UsagePublisher } from "./publisher.js";
+
+/** What a peer said about its model before a job: its size prices the job, its context bounds the tokens. */
+export interface PublishedModel {
+  parameters?: number;
+  contextSize?: number;
+}
+
+export function publishedOf(info: NonNullable<ProbeModel["info"]>): PublishedModel {
+  return {
+    ...(info.parameters === undefined ? {} : { parameters: info.parameters }),
+    ...(info.contextSize === undefined ? {} : { contextSize: info.contextSize }),
+  };
+}
+
+/**
+ * The most a job may cost, in micro-credits: its max_tokens (the router always sends one: the
+ * request's, else the published context) and the prompt bound of `promptTokensMax`, at the
+ * published size. Both machines compute it from the same request, so the server knows the hold's
+ * amount without asking the ledger, and settles for no more.
+ */
+export function holdAmountFor(job: {
+  messages: readonly ChatMessage[];
+  maxTokens: number;
+  parameters: number | undefined;
+}): number {
+  return microCreditsFor({
+    promptTokens: promptTokensMax(job.messages),
+    completionTokens: job.maxTokens,
+    parameters: job.parameters,
+  });
+}
+
+export interface HeldJob {
+  jobId: string;
+  model: string;
+  maxTokens: number;
+  messages: readonly ChatMessage[];
+  /** This machine's owner, who pays. */
+  account: string;
+  servedBy: { machine: string; owner: string };
+  published: PublishedModel | undefined;
+}
+
+/** A hold the requester placed: its event id goes in the peer request (holdEventId). */
+export interface PlacedHold {
+  eventId: string;
+  amount: number;
+}
+
+/**
+ * Places the hold for a job between owners before the peer is asked, and waits for JetStream's
+ * acknowledgement (the server settles a hold the ledger will see). Undefined: it could not be
+ * published, and the job must not go to the peer.
+ */
+export async function placeHold(usage: UsagePublisher, job: HeldJob): Promise<PlacedHold | undefined> {
+  const amount = holdAmountFor({ ...job, parameters: job.published?.parameters });
+  const published = await usage.publishJob(
+    event(job, "hold", amount, {
+      promptTokens: promptTokensMax(job.messages),
+      completionTokens: job.maxTokens,
+    }),
+  );
+  return published === false ? undefined : { eventId: usageEventId(job.jobId, "hold"), amount };
+}
+
+/**
+ * The requester's side of a held job, passing its chunks through. The server closes the hold: it
+ * settles before sending its done chunk and names the settlement there. This machine closes it in
+ * every other case, at once, so no hold outlives its stream (no timer to leak either):
+ * - the stream ends without a done chunk (the peer failed before or during the reply, or this
+ *   machine stopped reading): void. The server only ever settles before its done chunk, so
+ *   nothing is left to wait for; work cut off mid-reply is not paid.
+ * - a done chunk names no settlement (the server's publish failed, or it would not): void.
+ * - the settlement exceeds what this machine observed (observed.ts: the reply bytes received,
+ *   max_tokens, its own prompt bound, priced at the published size): a refund of the excess
+ *   against the settlement — a dispute. Not a void: a settled hold is closed, and the rules let
+ *   the payer take back at most what was settled, so the honest part stays paid. An honest
+ *   report is never above those bounds, so an honest server is never disputed.
+ * What this cannot see: a server that names one settlement and publishes a larger one. That
+ * is bounded by the hold, never by more (the ledger refuses a settlement above it).
+ */
+export async function* heldStream(
+  stream: AsyncIterable<InferStreamChunk>,
+  job: HeldJob,
+  hold: PlacedHold,
+  usage: UsagePublisher,
+  log?: (message: string) => void,
+): AsyncGenerator<InferStreamChunk> {
+  const count: StreamCount = { textBytes: 0 };
+  const bounds = {
+    maxTokens: job.maxTokens,
+    promptTokensMax: promptTokensMax(job.messages),
+    ...(job.published?.contextSize === undefined ? {} : { contextSize: job.published.contextSize }),
+  };
+  let closed = false;
+  const close = async (side: "void" | "refund", amount: number, ref: string, why: string) => {
+    closed = true;
+    log?.(`usage: job ${job.jobId} served by ${job.servedBy.machine} (${job.servedBy.owner}): ${side} ${ref} (${why})`);
+    await usage.publishJob(event(job, side, amount, { promptTokens: 0, completionTokens: 0 }, ref));
+  };
+  try {
+    for await (const chunk of countingStream(stream, count)) {
+      if (chunk.type === "done") {
+        const observed = boundedUsage(chunk, count, bounds);
+        if (observed.dispute !== undefined)
+          log?.(
+            `usage dispute: job ${job.jobId} served by ${job.servedBy.machine} (${job.servedBy.owner}) ${observed.dispute}`,
+          );
+        const settled = chunk.settlement;
+        if (settled === undefined) await close("void", hold.amount, hold.eventId, "the server named no settlement");
+        else {
+          const fair = microCreditsFor({ ...observed, parameters: job.published?.parameters });
+          const excess = Math.min(settled.amount, hold.amount) - fair;
+          closed = true;
+          if (excess > 0)
+            await close("refund", excess, settled.eventId, `settled ${settled.amount}, observed at most ${fair}`);
+        }
+      }
+      yield chunk;
+    }
+  } finally {
+    if (!closed) await close("void", hold.amount, hold.eventId, "the stream ended without a done chunk");
+  }
+}
+
+function event(
+  job: HeldJob,
+  side: "hold" | "void" | "refund",
+  amount: number,
+  tokens: { promptTokens: number; completionTokens: number },
+  ref?: string,
+): UsageJob {
+  return {
+    jobId: job.jobId,
+    side,
+    account: job.account,
+    counterparty: job.servedBy.owner,
+    servedBy: job.servedBy.machine,
+    model: job.model,
+    ...tokens,
+    parameters: job.published?.parameters,
+    amount,
+    ...(ref === undefined ? {} : { ref }),
+  };
+}
