@@ -32,6 +32,11 @@ export interface StreamOptions<T> {
   /** Stops the work behind the stream (the model or the upstream peer) when the client goes away. */
   onCancel: () => void;
   trailer?: string;
+  /**
+   * An item already taken from `source` (a route pulls the first chunk before answering, so a
+   * refusal is a status): it goes out with the headers, in the same call, before any await.
+   */
+  first?: IteratorResult<T>;
   /** Overrides `stalledReaderMsMax` (tests). */
   stalledReaderMs?: number;
 }
@@ -61,8 +66,7 @@ async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, opti
     // Node's server already disables Nagle by default; said explicitly because a token is tiny.
     res.socket?.setNoDelay(true);
     res.writeHead(200, options.headers);
-    for (;;) {
-      const next = await source.next();
+    for (let next = options.first ?? (await source.next()); ; next = await source.next()) {
       if (closed || res.destroyed) return;
       if (next.done === true) {
         res.end(options.trailer);
@@ -112,11 +116,13 @@ function drained(res: ServerResponse, stalledMs: number): Promise<void> {
 function readableBody<T>(source: AsyncIterator<T>, options: StreamOptions<T>): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let finished = false;
+  let first = options.first;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         for (;;) {
-          const next = await source.next();
+          const next = first ?? (await source.next());
+          first = undefined;
           if (next.done === true) {
             finished = true;
             if (options.trailer !== undefined) controller.enqueue(encoder.encode(options.trailer));
