@@ -46,14 +46,23 @@ export interface StreamOptions<T> {
  * the Node response: no web ReadableStream per chunk, no TextEncoder, and no wait in the adapter
  * (which, without a transfer-encoding header, holds the first write for a timer tick to see if the
  * body is short). Elsewhere (`app.request()` in tests) it falls back to a ReadableStream body.
+ *
+ * Under Node the Response is handed back only once the reply has been sent: the adapter builds a
+ * fetch Response to read its one header, and the framework unwinds its middleware, all work that
+ * would otherwise sit on the JS thread between the first token's write and the next token.
  */
-export function streamResponse<T>(c: Context, source: AsyncIterator<T>, options: StreamOptions<T>): Response {
+export function streamResponse<T>(
+  c: Context,
+  source: AsyncIterator<T>,
+  options: StreamOptions<T>,
+): Response | Promise<Response> {
   const outgoing = (c.env as HttpBindings | undefined)?.outgoing as ServerResponse | undefined;
   if (outgoing === undefined || typeof outgoing.writeHead !== "function") {
     return new Response(readableBody(source, options), { headers: options.headers });
   }
-  void pumpToNode(outgoing, source, options);
-  return new Response(null, { headers: { [alreadySentHeader]: "1" } });
+  return pumpToNode(outgoing, source, options).then(
+    () => new Response(null, { headers: { [alreadySentHeader]: "1" } }),
+  );
 }
 
 async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, options: StreamOptions<T>): Promise<void> {
