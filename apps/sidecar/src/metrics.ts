@@ -153,6 +153,14 @@ export class SidecarMetrics {
     const kindNow = () => (typeof kind === "function" ? kind() : kind);
     const started = performance.now();
     let firstAt: number | undefined;
+    let firstObserved = false;
+    // The histogram (a label lookup, a bucket search) is fed once the first token has been handed
+    // on, when the next chunk is asked for: by then it is on the wire (BENCHMARKS.md, "Clients").
+    const observeFirst = () => {
+      if (firstAt === undefined || firstObserved) return;
+      firstObserved = true;
+      this.firstToken.observe({ route: kindNow() }, (firstAt - started) / 1000);
+    };
     let outcome = "aborted";
     this.waiting++;
     try {
@@ -161,18 +169,19 @@ export class SidecarMetrics {
           firstAt = performance.now();
           this.waiting--;
           this.running++;
-          this.firstToken.observe({ route: kindNow() }, (firstAt - started) / 1000);
         }
         if (chunk.type === "done") {
           outcome = "ok";
           this.finished(kindNow(), chunk, firstAt);
         } else if (chunk.type === "error") outcome = "error";
         yield chunk;
+        observeFirst();
       }
     } catch (error) {
       outcome = "error";
       throw error;
     } finally {
+      observeFirst();
       if (firstAt === undefined) this.waiting--;
       else this.running--;
       this.requests.inc({ route: kindNow(), outcome });

@@ -70,6 +70,23 @@ describe("SidecarMetrics", () => {
     expect(text).toMatch(/potluck_sidecar_peer_errors_total\{layer="first-token"\} 1/);
   });
 
+  it("records the first token's time once it is handed on, and for a client that left right after it", async () => {
+    const metrics = new SidecarMetrics({ list: () => [] });
+    const count = async () =>
+      /potluck_sidecar_time_to_first_token_seconds_count\{route="local"\} (\d+)/.exec(
+        await metrics.registry.metrics(),
+      )?.[1];
+    const read = metrics.observe("local", reply(3));
+    await read.next();
+    expect(await count()).toBeUndefined(); // not yet: the first token is still on its way out
+    await read.next();
+    expect(await count()).toBe("1");
+    const left = metrics.observe("local", reply(3));
+    await left.next();
+    await left.return(undefined); // the client went away after the first token
+    expect(await count()).toBe("2");
+  });
+
   it("counts a request still waiting for its first token as queued", async () => {
     const metrics = new SidecarMetrics({ list: () => [] });
     let release: () => void = () => undefined;

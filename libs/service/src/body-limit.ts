@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { HttpBindings } from "@hono/node-server";
 import { ErrorCode, PotluckHttpError } from "@potluck/protocol";
 import type { Context, MiddlewareHandler } from "hono";
+import { requestHeader } from "./request-header.js";
 
 export interface BodyLimitOptions {
   bytesMax: number;
@@ -26,11 +27,11 @@ export function limitBody({ bytesMax, what = "body" }: BodyLimitOptions): Middle
   return async (c, next) => {
     // A GET or HEAD carries a body only when it declares one (a length or chunked); one that
     // does is bounded like any other, since a signature check may still read it.
-    const declaredLength = c.req.header("content-length");
+    const declaredLength = requestHeader(c, "content-length");
     if (
       (c.req.method === "GET" || c.req.method === "HEAD") &&
       declaredLength === undefined &&
-      c.req.header("transfer-encoding") === undefined
+      requestHeader(c, "transfer-encoding") === undefined
     )
       return next();
     const declared = Number(declaredLength ?? 0);

@@ -1,5 +1,6 @@
 export { ArgsError, closestName, parseFlags, type FlagSpec, type ParsedFlags } from "./args.js";
 export { limitBody, type BodyLimitOptions } from "./body-limit.js";
+export { requestHeader } from "./request-header.js";
 export {
   ConfigError,
   ConfigFields,

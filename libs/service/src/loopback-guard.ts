@@ -3,6 +3,7 @@ import type { HttpBindings } from "@hono/node-server";
 import { errorBody, ErrorCode } from "@potluck/protocol";
 import type { Context, MiddlewareHandler } from "hono";
 import { isLoopbackAddress, isLoopbackHost } from "./loopback.js";
+import { requestHeader } from "./request-header.js";
 
 export interface LoopbackGuardOptions {
   /** Paths served to anyone (a peer API, a health check): the guard lets them through untouched. */
@@ -88,13 +89,13 @@ export function loopbackGuard({
  * For routes that decide per request (a loopback exemption from an admin check).
  */
 export function loopbackNameRefusal(c: Context): { field: "host" | "origin"; message: string } | undefined {
-  const host = c.req.header("host");
+  const host = requestHeader(c, "host");
   if (host !== undefined && !isLoopbackHost(host))
     return {
       field: "host",
       message: `answers loopback names only (127.0.0.1, localhost, [::1]), not Host ${JSON.stringify(host.slice(0, 100))}`,
     };
-  const origin = c.req.header("origin");
+  const origin = requestHeader(c, "origin");
   if (origin !== undefined && !isLoopbackOrigin(origin))
     return {
       field: "origin",
@@ -120,7 +121,7 @@ function isLoopbackOrigin(origin: string): boolean {
 }
 
 function presentedKey(c: Context, keyDigest: Buffer): "match" | "mismatch" | "none" {
-  const header = c.req.header("authorization");
+  const header = requestHeader(c, "authorization");
   const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (match === null) return "none";
   // Digests have one length, so the comparison takes the same time whatever was sent.

@@ -14,9 +14,15 @@ export function isLoopbackAddress(address: string | undefined): boolean {
   return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 
+const plainLoopbackHost = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::(\d{1,5}))?$/;
+
 /** Whether a Host header (with or without a port) names loopback; a missing one is not assumed to. */
 export function isLoopbackHost(host: string | undefined): boolean {
   if (host === undefined) return false;
+  // The forms clients send (the name, perhaps a port) are answered without a URL parser, which
+  // every local request would otherwise pay before its prompt starts; anything else is parsed.
+  const plain = plainLoopbackHost.exec(host);
+  if (plain !== null && (plain[1] === undefined || Number(plain[1]) <= 65_535)) return true;
   let hostname: string;
   try {
     hostname = new URL(`http://${host}`).hostname;

@@ -20,6 +20,13 @@ describe("isLoopbackHost", () => {
       expect(isLoopbackHost(host), host).toBe(true);
   });
 
+  it("answers port edge cases as the URL parser does (the plain forms skip it)", () => {
+    for (const host of ["localhost:65535", "127.0.0.1:", "localhost:080", "[::1]:0"])
+      expect(isLoopbackHost(host), host).toBe(true);
+    for (const host of ["localhost:65536", "127.0.0.1:99999", "localhost:-1", "localhost:8x", "[::1]:123456"])
+      expect(isLoopbackHost(host), host).toBe(false);
+  });
+
   it("refuses a rebound or missing name", () => {
     for (const host of [
       "evil.example",

@@ -32,6 +32,11 @@ export interface StreamOptions<T> {
   /** Stops the work behind the stream (the model or the upstream peer) when the client goes away. */
   onCancel: () => void;
   trailer?: string;
+  /**
+   * An item already taken from `source` (a route pulls the first chunk before answering, so a
+   * refusal is a status): it goes out with the headers, in the same call, before any await.
+   */
+  first?: IteratorResult<T>;
   /** Overrides `stalledReaderMsMax` (tests). */
   stalledReaderMs?: number;
 }
@@ -41,14 +46,23 @@ export interface StreamOptions<T> {
  * the Node response: no web ReadableStream per chunk, no TextEncoder, and no wait in the adapter
  * (which, without a transfer-encoding header, holds the first write for a timer tick to see if the
  * body is short). Elsewhere (`app.request()` in tests) it falls back to a ReadableStream body.
+ *
+ * Under Node the Response is handed back only once the reply has been sent: the adapter builds a
+ * fetch Response to read its one header, and the framework unwinds its middleware, all work that
+ * would otherwise sit on the JS thread between the first token's write and the next token.
  */
-export function streamResponse<T>(c: Context, source: AsyncIterator<T>, options: StreamOptions<T>): Response {
+export function streamResponse<T>(
+  c: Context,
+  source: AsyncIterator<T>,
+  options: StreamOptions<T>,
+): Response | Promise<Response> {
   const outgoing = (c.env as HttpBindings | undefined)?.outgoing as ServerResponse | undefined;
   if (outgoing === undefined || typeof outgoing.writeHead !== "function") {
     return new Response(readableBody(source, options), { headers: options.headers });
   }
-  void pumpToNode(outgoing, source, options);
-  return new Response(null, { headers: { [alreadySentHeader]: "1" } });
+  return pumpToNode(outgoing, source, options).then(
+    () => new Response(null, { headers: { [alreadySentHeader]: "1" } }),
+  );
 }
 
 async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, options: StreamOptions<T>): Promise<void> {
@@ -61,8 +75,7 @@ async function pumpToNode<T>(res: ServerResponse, source: AsyncIterator<T>, opti
     // Node's server already disables Nagle by default; said explicitly because a token is tiny.
     res.socket?.setNoDelay(true);
     res.writeHead(200, options.headers);
-    for (;;) {
-      const next = await source.next();
+    for (let next = options.first ?? (await source.next()); ; next = await source.next()) {
       if (closed || res.destroyed) return;
       if (next.done === true) {
         res.end(options.trailer);
@@ -112,11 +125,13 @@ function drained(res: ServerResponse, stalledMs: number): Promise<void> {
 function readableBody<T>(source: AsyncIterator<T>, options: StreamOptions<T>): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let finished = false;
+  let first = options.first;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         for (;;) {
-          const next = await source.next();
+          const next = first ?? (await source.next());
+          first = undefined;
           if (next.done === true) {
             finished = true;
             if (options.trailer !== undefined) controller.enqueue(encoder.encode(options.trailer));

@@ -5,19 +5,22 @@ import type { Router } from "../../routing/router.js";
 import { streamResponse } from "../stream-body.js";
 import { modelNotFound } from "./errors.js";
 import { collectReply, ndjsonEncoder, type ReplyContext, type ReplyKind } from "./reply.js";
-import type { Started } from "./run.js";
+import { allChunks, type Started } from "./run.js";
 
 const ndjsonHeaders = { "content-type": "application/x-ndjson", "cache-control": "no-cache" };
 
 /** A started generation as Ollama answers it: NDJSON lines (the default) or one object. */
 export async function respond(c: Context, started: Started, reply: ReplyContext, stream: boolean): Promise<Response> {
   const machine = started.route.choice.machine;
-  c.header(Headers.servedBy, machine);
-  if (!stream) return c.json(await collectReply(started.chunks, reply));
-  return streamResponse(c, started.chunks, {
+  if (!stream) {
+    c.header(Headers.servedBy, machine);
+    return c.json(await collectReply(allChunks(started), reply));
+  }
+  return streamResponse(c, started.rest, {
     headers: { ...ndjsonHeaders, [Headers.servedBy]: machine },
     encode: ndjsonEncoder(reply),
     onCancel: () => started.abort.abort(new Error("client went away")),
+    first: started.first,
   });
 }
 

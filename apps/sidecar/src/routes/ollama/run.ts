@@ -10,8 +10,10 @@ import { prepend } from "../reply-parts.js";
 
 export interface Started {
   route: PlannedRoute;
-  /** The reply from its first token (or call, or end): loading progress has been waited through. */
-  chunks: AsyncGenerator<InferStreamChunk>;
+  /** The reply's first token (or call, or end): loading progress has been waited through. */
+  first: IteratorResult<InferStreamChunk>;
+  /** The chunks after `first`; closing it early stops the model. */
+  rest: AsyncGenerator<InferStreamChunk>;
   clock: ReplyClock;
   abort: AbortController;
 }
@@ -55,5 +57,10 @@ export async function startGeneration(
     const { code, message, layer } = first.value;
     throw new PotluckHttpError(502, code, layer === undefined ? message : `${layer}: ${message}`);
   }
-  return { route, chunks: prepend(first, chunks), clock: job.clock, abort };
+  return { route, first, rest: chunks, clock: job.clock, abort };
+}
+
+/** Every chunk of a started generation, `first` included (for a reply collected whole). */
+export function allChunks(started: Started): AsyncGenerator<InferStreamChunk> {
+  return prepend(started.first, started.rest);
 }

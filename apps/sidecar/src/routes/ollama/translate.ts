@@ -149,7 +149,8 @@ export function ollamaToolCall(call: ToolCall): { id: string; function: { name: 
 
 /** Names Ollama clients send with the default tag ("tiny:latest") find a model listed without one. */
 export function resolveModelName(name: string, known: (id: string) => boolean): string {
-  if (known(name) || !name.endsWith(":latest")) return name;
+  // The suffix first: asking the engine builds a model's whole view, on every prompt's path.
+  if (!name.endsWith(":latest") || known(name)) return name;
   const bare = name.slice(0, -":latest".length);
   return known(bare) ? bare : name;
 }

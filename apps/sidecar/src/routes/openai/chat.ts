@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { streamResponse } from "../stream-body.js";
 import { collectReply } from "./collect.js";
 import { openAiBody } from "./errors.js";
-import { startJob, usageOf } from "./job.js";
+import { allChunks, startJob, usageOf } from "./job.js";
 import { footer } from "../reply-parts.js";
 import { chatEncoder, sseHeaders, sseTrailer } from "./sse.js";
 import { fromChatRequest } from "./translate.js";
@@ -20,11 +20,12 @@ export function chatRoute(deps: OpenAiDeps) {
     const body = c.req.valid("json");
     // Translated before routing: a request that cannot be honoured costs no probe of the mesh.
     const request = fromChatRequest(body);
-    const { route, chunks, abort } = await startJob(c, deps.router, body.model, body.potluck?.on, request);
+    const job = await startJob(c, deps.router, body.model, body.potluck?.on, request);
+    const { route } = job;
     const meta = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: body.model };
-    c.header(Headers.servedBy, route.choice.machine);
     if (body.stream !== true) {
-      const { text, calls, done } = await collectReply(chunks, route);
+      c.header(Headers.servedBy, route.choice.machine);
+      const { text, calls, done } = await collectReply(allChunks(job), route);
       const message =
         calls.length > 0
           ? {
@@ -47,11 +48,12 @@ export function chatRoute(deps: OpenAiDeps) {
         potluck: footer(done, route),
       });
     }
-    return streamResponse(c, chunks, {
+    return streamResponse(c, job.rest, {
       headers: { ...sseHeaders, [Headers.servedBy]: route.choice.machine },
       encode: chatEncoder(route, meta, body.stream_options?.include_usage === true),
-      onCancel: () => abort.abort(new Error("client went away")),
+      onCancel: () => job.abort.abort(new Error("client went away")),
       trailer: sseTrailer,
+      first: job.first,
     });
   });
 }

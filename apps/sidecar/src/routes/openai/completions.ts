@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { streamResponse } from "../stream-body.js";
 import { collectReply } from "./collect.js";
 import { openAiBody } from "./errors.js";
-import { startJob, usageOf } from "./job.js";
+import { allChunks, startJob, usageOf } from "./job.js";
 import { footer } from "../reply-parts.js";
 import { completionEncoder, sseHeaders, sseTrailer } from "./sse.js";
 import { fromCompletionRequest } from "./translate.js";
@@ -15,11 +15,12 @@ export function completionsRoute(deps: OpenAiDeps) {
   return new Hono().post("/v1/completions", openAiBody(CompletionRequest), async (c) => {
     const body = c.req.valid("json");
     const request = fromCompletionRequest(body);
-    const { route, chunks, abort } = await startJob(c, deps.router, body.model, body.potluck?.on, request);
+    const job = await startJob(c, deps.router, body.model, body.potluck?.on, request);
+    const { route } = job;
     const meta = { id: `cmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: body.model };
-    c.header(Headers.servedBy, route.choice.machine);
     if (body.stream !== true) {
-      const { text, done } = await collectReply(chunks, route);
+      c.header(Headers.servedBy, route.choice.machine);
+      const { text, done } = await collectReply(allChunks(job), route);
       return c.json({
         ...meta,
         object: "text_completion",
@@ -29,11 +30,12 @@ export function completionsRoute(deps: OpenAiDeps) {
         potluck: footer(done, route),
       });
     }
-    return streamResponse(c, chunks, {
+    return streamResponse(c, job.rest, {
       headers: { ...sseHeaders, [Headers.servedBy]: route.choice.machine },
       encode: completionEncoder(route, meta, body.stream_options?.include_usage === true),
-      onCancel: () => abort.abort(new Error("client went away")),
+      onCancel: () => job.abort.abort(new Error("client went away")),
       trailer: sseTrailer,
+      first: job.first,
     });
   });
 }

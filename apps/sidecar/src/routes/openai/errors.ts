@@ -5,9 +5,10 @@ import {
   toErrorResponse,
   type OpenAiErrorBody,
 } from "@potluck/protocol";
-import type { Hono } from "hono";
+import { requestHeader } from "@potluck/service";
+import type { Hono, MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { validator } from "hono/validator";
 import type { z } from "zod";
 
 /**
@@ -50,12 +51,34 @@ function typeOf(status: number): string {
   return status >= 500 ? "server_error" : "invalid_request_error";
 }
 
-/** The JSON body checked against an OpenAI schema; a failure is a 400 naming the field (`param`). */
-export function openAiBody<S extends z.ZodType>(schema: S) {
-  return validator("json", (value: unknown): z.infer<S> => {
+const jsonMediaType = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * The JSON body checked against an OpenAI schema; a failure is a 400 naming the field (`param`).
+ * hono's `validator("json")`, step for step (a body that is not declared JSON is checked as `{}`),
+ * but reading Content-Type from Node's request: hono's `c.req.header()` would build a fetch
+ * Headers object first, on the path to the first token (see @potluck/service's requestHeader).
+ */
+export function openAiBody<S extends z.ZodType>(
+  schema: S,
+): MiddlewareHandler<any, string, { in: { json: z.input<S> }; out: { json: z.infer<S> } }> {
+  return async (c, next) => {
+    const contentType = requestHeader(c, "content-type");
+    const mediaType = contentType ? (contentType.split(";")[0] ?? "").trim().toLowerCase() : "";
+    let value: unknown = {};
+    if (jsonMediaType.test(mediaType)) {
+      try {
+        value = await c.req.json();
+      } catch {
+        throw new HTTPException(400, { message: "Malformed JSON in request body" });
+      }
+    }
     const parsed = schema.safeParse(value);
-    if (parsed.success) return parsed.data;
-    const { message, param } = describeOpenAiZodError(parsed.error);
-    throw new PotluckHttpError(400, ErrorCode.invalidRequest, message, param);
-  });
+    if (!parsed.success) {
+      const { message, param } = describeOpenAiZodError(parsed.error);
+      throw new PotluckHttpError(400, ErrorCode.invalidRequest, message, param);
+    }
+    c.req.addValidatedData("json", parsed.data as object);
+    await next();
+  };
 }

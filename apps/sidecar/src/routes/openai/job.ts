@@ -9,8 +9,10 @@ import { prepend } from "../reply-parts.js";
 
 export interface StartedJob {
   route: PlannedRoute;
-  /** Every chunk, the first one already pulled; closing it early stops the model. */
-  chunks: AsyncGenerator<InferStreamChunk>;
+  /** The chunk pulled before answering (a stream writes it with its headers, no await between). */
+  first: IteratorResult<InferStreamChunk>;
+  /** The chunks after `first`; closing it early stops the model. */
+  rest: AsyncGenerator<InferStreamChunk>;
   abort: AbortController;
 }
 
@@ -41,7 +43,12 @@ export async function startJob(
   });
   if (first.done !== true && first.value.type === "error")
     throw new PotluckHttpError(502, first.value.code, first.value.message);
-  return { route, chunks: prepend(first, rest), abort };
+  return { route, first, rest, abort };
+}
+
+/** Every chunk of a started job, `first` included (for a reply collected whole). */
+export function allChunks(job: StartedJob): AsyncGenerator<InferStreamChunk> {
+  return prepend(job.first, job.rest);
 }
 
 export function usageOf(chunk: Extract<InferStreamChunk, { type: "done" }>) {
