@@ -148,7 +148,7 @@ const jetStreamReadyMs = 120_000;
 export async function waitJetStream(natsUrl: string, timeoutMs = jetStreamReadyMs): Promise<void> {
   const nc = await connect({ ...natsClusterConnectOptions(natsUrl), timeout: 5_000 });
   try {
-    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false });
     let last = "";
     const ok = await pollUntil(
       () =>
