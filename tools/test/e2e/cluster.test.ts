@@ -229,6 +229,51 @@ describe("a community on a NATS cluster, with servers killed under load", () => 
     });
     expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
     expect(verify.stdout).toMatch(/ledger verifies/);
+    // `potluck doctor --hub` sees the whole cluster healthy again (the killed server caught up)...
+    const doctor = () =>
+      run([process.execPath, join(repoRoot, "bin/potluck.mjs"), "doctor", "--hub", "--json"], {
+        env: {
+          ...process.env,
+          POTLUCK_NATS_URL: cluster.natsUrl,
+          POTLUCK_NATS_PREFIX: cluster.prefix,
+          DATABASE_URL: pg.url(dbs.ledger),
+        },
+        timeoutMs: 120_000,
+      });
+    let report = "";
+    const healthy = await pollUntil(
+      async () => {
+        const r = await doctor();
+        report = r.stdout + r.stderr;
+        return r.code === 0;
+      },
+      { timeoutMs: 120_000, intervalMs: 2_000 },
+    );
+    expect(healthy, report).toBe(true);
+    const checks = (JSON.parse(report) as { checks: { part: string; status: string; detail: string }[] }).checks;
+    expect(checks.filter((c) => c.part.startsWith("nats ") && c.status === "ok")).toHaveLength(3);
+    expect(checks.find((c) => c.part.startsWith("stream "))?.detail).toMatch(/replicas 3 of 3 current/);
+    expect(checks.find((c) => c.part.startsWith("consumer "))?.detail).toMatch(/^lag 0 /);
+    expect(checks.find((c) => c.part.startsWith("database "))?.status).toBe("ok");
+    // ...and names the server that is down, and the copy missing, once one is killed.
+    const victim = cluster.nats[2];
+    await victim?.kill();
+    let sick = { code: 0, stdout: "", stderr: "" };
+    let sickChecks: { part: string; status: string; detail: string }[] = [];
+    // The leader notices a lost follower within seconds, not at once.
+    await pollUntil(
+      async () => {
+        sick = await doctor();
+        sickChecks = (JSON.parse(sick.stdout) as { checks: typeof sickChecks }).checks;
+        return /replicas 2 of 3 current/.test(sickChecks.find((c) => c.part.startsWith("stream "))?.detail ?? "");
+      },
+      { timeoutMs: 60_000, intervalMs: 2_000 },
+    );
+    expect(sick.code, sick.stdout + sick.stderr).toBe(1);
+    expect(sickChecks.find((c) => c.part.includes(victim?.host.underlayIp ?? "?"))?.status).toBe("fail");
+    expect(sickChecks.find((c) => c.part.startsWith("stream "))?.detail).toMatch(/replicas 2 of 3 current/);
+    await victim?.start();
+
     console.log(
       `cluster: ${load.acked.length} events through 4 faults, NATS leader death -> first event applied ${failoverMs} ms; ${beats.beats()} heartbeats; load ${await loadavg()}\n${diagnostics
         .split("\n")

@@ -113,20 +113,34 @@ function streamCheck(stream: string, info: StreamInfo | string | undefined): Hub
   if (info === undefined) return { part, status: "suppressed", detail: "no NATS server answers" };
   if (typeof info === "string") return { part, status: "fail", detail: `not readable: ${info}` };
   const want = info.config.num_replicas;
-  const peers = info.cluster?.replicas ?? [];
-  const current = peers.filter((p) => p.current && !p.offline).length + (info.cluster?.leader === undefined ? 0 : 1);
-  const shown = `${info.state.messages} messages; replicas ${current} of ${want} current${
-    info.cluster?.leader === undefined ? "" : `, leader ${info.cluster.leader}`
-  }`;
   // A standalone server keeps one copy whatever the configured count.
-  if (info.cluster === undefined || info.cluster.name === undefined)
-    return { part, status: want > 1 ? "warn" : "ok", detail: `${shown} (standalone server: one copy)` };
+  if (info.cluster?.name === undefined)
+    return {
+      part,
+      status: want > 1 ? "warn" : "ok",
+      detail: `${info.state.messages} messages; replicas 1 of ${want} current (standalone server: one copy)`,
+    };
+  const peers = info.cluster.replicas ?? [];
+  const current = peers.filter(isCurrent).length + (info.cluster.leader === undefined ? 0 : 1);
+  const shown = `${info.state.messages} messages; replicas ${current} of ${want} current${
+    info.cluster.leader === undefined ? "" : `, leader ${info.cluster.leader}`
+  }`;
   if (info.cluster.leader === undefined) return { part, status: "fail", detail: `no leader; ${shown}` };
   const lagging = peers
-    .filter((p) => !p.current || p.offline)
-    .map((p) => `${p.name}${p.offline ? " offline" : " catching up"}`);
+    .filter((p) => !isCurrent(p))
+    .map((p) => `${p.name} ${p.offline === true ? "offline" : p.current ? "silent" : "catching up"}`);
   if (current < want) return { part, status: "warn", detail: `${shown}; ${lagging.join(", ")}` };
   return { part, status: "ok", detail: shown };
+}
+
+/**
+ * A follower the leader has heard from within this is live: raft followers answer the leader's
+ * heartbeats every second or so, and a killed server's `current` flag can stay set for a while.
+ */
+export const replicaSilenceMsMax = 10_000;
+
+function isCurrent(peer: { current: boolean; offline?: boolean; active: number }): boolean {
+  return peer.current && peer.offline !== true && peer.active / 1_000_000 < replicaSilenceMsMax;
 }
 
 function consumerCheck(durable: string, info: ConsumerInfo | string | undefined): HubCheck {
