@@ -73,11 +73,7 @@ export interface ClusterOptions {
 export async function startCluster(lab: Lab, options: ClusterOptions): Promise<Cluster> {
   const hosts = options.hosts.map((name) => lab.host(name));
   const prefix = `c${randomBytes(4).toString("hex")}`;
-  const natsUrl = hosts.map((h) => `nats://${h.underlayIp}:${clusterPorts.client}`).join(",");
-  const nats = hosts.map((h) => natsServer(h, hosts));
-  // Each server needs a route up before JetStream elects a meta leader: start all, then wait.
-  await Promise.all(nats.map((n) => n.start()));
-  await waitJetStream(natsUrl);
+  const { natsUrl, nats } = await startNatsCluster(lab, options.hosts);
   const adminSecret = randomBytes(24).toString("hex");
   const ledgerWriteToken = randomBytes(24).toString("hex");
   const shared = join(hosts[0]?.runDir ?? "", "..", "cluster-shared");
@@ -139,6 +135,20 @@ export async function startCluster(lab: Lab, options: ClusterOptions): Promise<C
       await Promise.all(nats.map((p) => p.stop()));
     },
   };
+}
+
+/** Three (or more) clustered nats-servers, one per host, JetStream ready through them when this resolves. */
+export async function startNatsCluster(
+  lab: Lab,
+  hostNames: readonly string[],
+): Promise<{ natsUrl: string; nats: ClusterProcess[] }> {
+  const hosts = hostNames.map((name) => lab.host(name));
+  const natsUrl = hosts.map((h) => `nats://${h.underlayIp}:${clusterPorts.client}`).join(",");
+  const nats = hosts.map((h) => natsServer(h, hosts));
+  // Each server needs a route up before JetStream elects a meta leader: start all, then wait.
+  await Promise.all(nats.map((n) => n.start()));
+  await waitJetStream(natsUrl);
+  return { natsUrl, nats };
 }
 
 /** "Server is ready" comes before the servers have elected a JetStream meta leader; streams need one. */

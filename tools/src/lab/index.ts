@@ -30,6 +30,7 @@ export {
   clusterPorts,
   clusterReplicas,
   startCluster,
+  startNatsCluster,
   waitJetStream,
   type Cluster,
   type ClusterOptions,
