@@ -164,7 +164,7 @@ async function appendRun(
   }
 }
 
-/** Kills the R3 stream's leader under a steady load, `failovers` times; ms from kill to first event applied after it. */
+/** Kills the R3 stream leader under a steady load, `failovers` times; ms from the kill to the first event applied. */
 async function failoverRuns(
   nc: NatsConnection,
   js: JetStreamClient,
