@@ -25,8 +25,57 @@ export function natsConnectOptions(url: string): NatsUrlOptions {
   return pass === "" ? { servers, token: user } : { servers, user, pass };
 }
 
-/** The URL with any credentials replaced by `***`, for logs and error messages. */
+/**
+ * A cluster's servers, as POTLUCK_NATS_URL lists them: `nats://a:4222,nats://b:4222`, the form
+ * the nats CLI's `--server` takes. Credentials may ride on any entry; they apply to every server
+ * (one cluster, one account), so two entries naming different ones are a mistake, refused here.
+ */
+export interface NatsClusterOptions {
+  /** Every server URL without its credentials, in the order given. */
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/** At most this many servers in one POTLUCK_NATS_URL: a cluster is 3 or 5; a long list is a paste error. */
+export const natsServersMax = 16;
+
+/** The comma-separated entries of a POTLUCK_NATS_URL, trimmed; a single URL is a list of one. */
+export function natsServerUrls(url: string): string[] {
+  const entries = url
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
+  if (entries.length === 0) throw new Error("expected at least one nats:// URL");
+  if (entries.length > natsServersMax)
+    throw new Error(`expected at most ${natsServersMax} NATS servers, got ${entries.length}`);
+  return entries;
+}
+
+/** Splits a list of NATS URLs into the servers and the one set of credentials nats.js takes as options. */
+export function natsClusterConnectOptions(url: string): NatsClusterOptions {
+  const parts = natsServerUrls(url).map(natsConnectOptions);
+  const withCredentials = parts.filter((p) => p.user !== undefined || p.token !== undefined);
+  const first = withCredentials[0];
+  for (const other of withCredentials.slice(1))
+    if (other.user !== first?.user || other.pass !== first?.pass || other.token !== first?.token)
+      throw new Error("the NATS servers in one list must carry the same credentials (or only one of them any)");
+  const servers = parts.map((p) => p.servers);
+  if (first?.token !== undefined) return { servers, token: first.token };
+  if (first?.user !== undefined) return { servers, user: first.user, pass: first.pass ?? "" };
+  return { servers };
+}
+
+/** The URL (or each URL of a list) with any credentials replaced by `***`, for logs and error messages. */
 export function redactNatsUrl(url: string): string {
+  if (url.includes(",")) {
+    try {
+      return natsServerUrls(url).map(redactNatsUrl).join(",");
+    } catch {
+      return "(unparsable NATS URL)";
+    }
+  }
   let parsed: URL;
   try {
     parsed = parseNatsUrl(url);

@@ -1,3 +1,4 @@
+import { natsServersMax } from "@potluck/protocol";
 import { z } from "zod";
 import { ArgsError, parseFlags } from "./args.js";
 
@@ -112,14 +113,35 @@ export const ConfigFields = {
       .enum(["0", "1", "true", "false", "yes", "no"], "expected 0 or 1")
       .default(fallback ? "1" : "0")
       .transform((v) => v === "1" || v === "true" || v === "yes"),
+  /** A list of them comma-separated where `protocols` names nats: (a cluster's servers). */
   url: (protocols: readonly string[]) =>
-    z
-      .url(`expected a URL (${protocols.join(", ")})`)
-      .refine(
-        (u) => protocols.some((p) => u.startsWith(`${p}:`)),
-        `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}`,
-      ),
+    protocols.includes("nats")
+      ? natsUrlList(protocols)
+      : z
+          .url(`expected a URL (${protocols.join(", ")})`)
+          .refine(
+            (u) => protocols.some((p) => u.startsWith(`${p}:`)),
+            `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}`,
+          ),
 } as const;
+
+/**
+ * A NATS URL, or a cluster's servers comma-separated (`nats://a:4222,nats://b:4222`): every
+ * entry must be a URL of one of `protocols`; @potluck/protocol's natsClusterConnectOptions reads it.
+ */
+function natsUrlList(protocols: readonly string[]) {
+  const entry = z.url();
+  return z.string().refine(
+    (list) => {
+      const entries = list.split(",").map((e) => e.trim());
+      return (
+        entries.length <= natsServersMax &&
+        entries.every((e) => entry.safeParse(e).success && protocols.some((p) => e.startsWith(`${p}:`)))
+      );
+    },
+    `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}, or up to ${natsServersMax} of them comma-separated`,
+  );
+}
 
 /**
  * Loads configuration for a service's main.ts: a bad value prints one line and exits 2; `--help` prints the flags and

@@ -21,4 +21,10 @@ export { loopbackGuard, loopbackNameRefusal, nodeRemoteAddress, type LoopbackGua
 export { connectNats, NatsConnectLimits, NatsUnavailableError, type ConnectNatsOptions } from "./nats.js";
 export { runService, type RunServiceOptions } from "./run.js";
 export { serveApp, type ServedApp, type ServeOptions } from "./serve.js";
-export { ensureUsageStream, usageStreamConfig } from "./usage-stream.js";
+export {
+  ensureUsageStream,
+  usageReplicasFromEnv,
+  usageReplicasMax,
+  usageStreamConfig,
+  type UsageStreamOptions,
+} from "./usage-stream.js";

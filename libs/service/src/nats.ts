@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { natsConnectOptions, redactNatsUrl } from "@potluck/protocol";
+import { natsClusterConnectOptions, redactNatsUrl } from "@potluck/protocol";
 import { messageOf, type Logger } from "./logger.js";
 
 /** Bounds of the first connect; once connected, nats.js reconnects on its own, forever. */
@@ -11,12 +11,20 @@ export const NatsConnectLimits = {
   retryMsMax: 5_000,
   /** Attempts before `NatsUnavailableError`: about five minutes at the longest wait. */
   attemptsMax: 60,
-  /** Wait between reconnects after a connection is lost. */
+  /**
+   * Wait between reconnects after a connection is lost, per server: with a cluster's list the
+   * client moves to the next server at once, and waits this long before retrying one it tried.
+   */
   reconnectWaitMs: 2_000,
+  /** Up to this much is added to each wait, so a cluster's clients do not all return in one instant. */
+  reconnectJitterMs: 500,
 } as const;
 
 export interface ConnectNatsOptions {
-  /** POTLUCK_NATS_URL; credentials in it are passed as options and never logged. */
+  /**
+   * POTLUCK_NATS_URL: one server or a cluster's, comma-separated; credentials in it are passed as
+   * options and never logged.
+   */
   url: string;
   /** The client name the server shows (`potluck-coordinator`). */
   name: string;
@@ -36,7 +44,8 @@ export class NatsUnavailableError extends Error {
  * The one way a service opens NATS. While the server is unreachable it logs
  * "waiting for NATS at <url>" on every failed attempt, with the reason, and retries with a bounded
  * backoff; a refused login is not retried (waiting does not fix credentials). Once connected, the
- * connection reconnects forever and says so in the log, so a NATS restart is survivable.
+ * connection reconnects forever, across every server listed and those the cluster announces, and
+ * says to which in the log, so a NATS restart, or one cluster member's death, is survivable.
  */
 export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
   const { url, name, log, attemptsMax = NatsConnectLimits.attemptsMax, signal } = options;
@@ -46,13 +55,14 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
     signal?.throwIfAborted();
     try {
       const nc = await connect({
-        ...natsConnectOptions(url),
+        ...natsClusterConnectOptions(url),
         name,
         timeout: NatsConnectLimits.attemptTimeoutMs,
         maxReconnectAttempts: -1,
         reconnectTimeWait: NatsConnectLimits.reconnectWaitMs,
+        reconnectJitter: NatsConnectLimits.reconnectJitterMs,
       });
-      if (attempt > 1) log.info({ attempt }, `connected to NATS at ${shown}`);
+      if (attempt > 1) log.info({ attempt, server: nc.getServer() }, `connected to NATS at ${shown}`);
       watchStatus(nc, shown, log);
       return nc;
     } catch (error) {
@@ -78,8 +88,9 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
 function watchStatus(nc: NatsConnection, shown: string, log: Logger): void {
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === "disconnect") log.warn(`NATS at ${shown} disconnected; reconnecting`);
-      else if (status.type === "reconnect") log.info(`NATS at ${shown} reconnected`);
+      if (status.type === "disconnect")
+        log.warn({ server: status.server }, `NATS at ${shown} disconnected; reconnecting`);
+      else if (status.type === "reconnect") log.info({ server: status.server }, `NATS at ${shown} reconnected`);
     }
   })();
 }

@@ -34,6 +34,17 @@ describe("parseConfig", () => {
   });
 });
 
+describe("a NATS URL setting", () => {
+  it("takes a cluster's servers comma-separated, and names the variable when an entry is not nats:", () => {
+    const list = "nats://a:4222,nats://tok@b:4222";
+    expect(parseConfig(Schema, { POTLUCK_NATS_URL: list }).POTLUCK_NATS_URL).toBe(list);
+    expect(() => parseConfig(Schema, { POTLUCK_NATS_URL: "nats://a:4222,http://b" })).toThrow(
+      /POTLUCK_NATS_URL=.*comma-separated/,
+    );
+    expect(() => parseConfig(Schema, { POTLUCK_NATS_URL: "nats://a:4222,,nats://b:4222" })).toThrow(ConfigError);
+  });
+});
+
 describe("parseConfig on the command line", () => {
   it("refuses an unknown flag, naming it and the closest known one", () => {
     expect(() => parseConfig(Schema, {}, ["--prot", "9000"])).toThrow(ConfigError);

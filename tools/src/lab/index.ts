@@ -26,3 +26,21 @@ export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub, type StartHubO
 export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
 export { pollUntil, run } from "./run.js";
 export { listStates, ownerAlive, readState, type LabState } from "./state.js";
+export {
+  clusterPorts,
+  clusterReplicas,
+  startCluster,
+  startNatsCluster,
+  waitJetStream,
+  type Cluster,
+  type ClusterOptions,
+  type ClusterProcess,
+} from "./cluster.js";
+export { startPrivatePostgres, type PrivatePostgres } from "./postgres.js";
+export {
+  enrollSimMachine,
+  startSimHeartbeats,
+  startUsageLoad,
+  type SimMachine,
+  type UsageLoad,
+} from "./sim-machines.js";

@@ -11,8 +11,10 @@ import {
 } from "@potluck/protocol";
 import { Diagnostics, httpLocalProbe, renderReport, type PeerClient, type TunnelReader } from "@potluck/diagnostics";
 import { CliError, type Command } from "../command.js";
+import { doctorHub } from "../hub/doctor-hub.js";
 
 const usage = `Usage: potluck doctor [MACHINE] [--json] [--fix [--yes]] [--model M] [--port N]
+       potluck doctor --hub [--json]
 
 Asks the local sidecar whether a prompt can reach MACHINE's model and stream a token back right
 now, layer by layer: local sidecar, coordinator, roster, tunnel (WireGuard handshake on
@@ -29,6 +31,9 @@ most), so a passing flap is not called an outage.
   --yes       consent given up front (for scripts)
   --model M   check model M instead of the peer's first ready model
   --port N    the local sidecar's port (POTLUCK_PORT, default ${Defaults.sidecarPort})
+  --hub       the hub's health instead: every NATS server in POTLUCK_NATS_URL up, the usage
+              stream's replicas current, the ledger consumer's lag, the ledger's DATABASE_URL
+              reachable
 
 Exit status: 0 only when every checked path can serve a prompt; 1 when one cannot.`;
 
@@ -42,8 +47,12 @@ export const doctorCommand: Command = {
   name: "doctor",
   summary: "name the layer that stops a prompt reaching a machine, and its fix",
   usage,
-  flags: { strings: ["model", "port"], booleans: ["json", "fix", "yes"] },
+  flags: { strings: ["model", "port"], booleans: ["json", "fix", "yes", "hub"] },
   async run(_argv, { flags, positionals }) {
+    if (flags.has("hub")) {
+      if (positionals.length > 0) throw new CliError("doctor --hub takes no MACHINE", 2);
+      return doctorHub(flags.has("json"));
+    }
     if (positionals.length > 1) throw new CliError("doctor takes at most one MACHINE", 2);
     const peer = positionals[0];
     if (peer !== undefined && !MachineName.safeParse(peer).success)
