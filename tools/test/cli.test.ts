@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -93,6 +94,28 @@ describe("potluck", () => {
       expect(ran[i]?.stderr).toBe(
         `potluck: no ${service} answers at ${dead} (connect ECONNREFUSED 127.0.0.1:${port}); start it with potluck up\n`,
       );
+    }
+  });
+
+  it("refuses a malformed POTLUCK_NATS_URL in up, naming it, before starting anything (exit 2)", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "potluck-cli-up-"));
+    try {
+      for (const [url, why] of [
+        ["http://hub:4222", "got a http:// URL"],
+        ["nats://a:b:c", "Invalid URL"],
+      ] as const) {
+        const ran = await runBin("potluck.mjs", ["up"], undefined, {
+          ...process.env,
+          POTLUCK_DATA_DIR: dataDir,
+          POTLUCK_NATS_URL: url,
+        });
+        expect(ran.code, url).toBe(2);
+        expect(ran.stderr).toBe(
+          `potluck: POTLUCK_NATS_URL: expected nats://[SECRET@]HOST:PORT, or several separated by commas (${why})\n`,
+        );
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -12,12 +12,17 @@ export interface Ran {
 const runTimeoutMsDefault = 60_000;
 
 /** Runs one of the repository's real bins (bin/NAME) as a user would, and collects what it printed. */
-export function runBin(bin: string, args: readonly string[], timeoutMs = runTimeoutMsDefault): Promise<Ran> {
+export function runBin(
+  bin: string,
+  args: readonly string[],
+  timeoutMs = runTimeoutMsDefault,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Ran> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [join(repoRoot, "bin", bin), ...args],
-      { cwd: repoRoot, timeout: timeoutMs, encoding: "utf8" },
+      { cwd: repoRoot, timeout: timeoutMs, encoding: "utf8", env },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
         resolve({ code, stdout, stderr });

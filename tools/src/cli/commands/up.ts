@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { platform } from "node:os";
 import { join } from "node:path";
-import { humanLogLine, resolveDataDir } from "@potluck/service";
-import { Defaults, natsServerAuthConfig, redactNatsUrl } from "@potluck/protocol";
+import { humanLogLine, messageOf, resolveDataDir } from "@potluck/service";
+import { Defaults, natsServerAuthConfig, natsServerUrls, redactNatsUrl } from "@potluck/protocol";
 import { readMeshState, withHost } from "@potluck/mesh";
 import { hubNatsListen, localAddress } from "../../lib/hub-nats.js";
 import { httpOk, natsDemandsAuth, tcpAnswers } from "../../lib/net.js";
@@ -165,15 +165,43 @@ function healthUrl(name: ServiceName, env: NodeJS.ProcessEnv): string | undefine
   return String(port) === "0" ? undefined : `http://127.0.0.1:${port}/health`;
 }
 
+/** POTLUCK_NATS_URL as URLs; a malformed one is the user's to fix, named, not a stack trace. */
+function parseNatsList(list: string): URL[] {
+  try {
+    return natsServerUrls(list).map((entry) => {
+      const url = new URL(entry);
+      if (url.protocol !== "nats:") throw new Error(`got a ${url.protocol}// URL`);
+      return url;
+    });
+  } catch (error) {
+    throw new CliError(
+      `POTLUCK_NATS_URL: expected nats://[SECRET@]HOST:PORT, or several separated by commas (${messageOf(error)})`,
+      2,
+    );
+  }
+}
+
 async function ensureNats(
   env: NodeJS.ProcessEnv,
   dataDir: string,
   hub: boolean,
   meshAddress?: string,
 ): Promise<{ ok: boolean; reason?: string; proc?: Supervised }> {
-  const href = env.POTLUCK_NATS_URL ?? Defaults.natsUrl;
-  const url = new URL(href);
-  const shown = redactNatsUrl(href);
+  const list = env.POTLUCK_NATS_URL ?? Defaults.natsUrl;
+  const servers = parseNatsList(list);
+  const shown = redactNatsUrl(list);
+  // A cluster (several servers listed) is used when any of its servers answers; `up` starts a
+  // server of its own only for one local URL, never a member of someone's cluster.
+  if (servers.length > 1) {
+    for (const server of servers)
+      if (await tcpAnswers(server.hostname, Number(server.port || 4222))) return { ok: true };
+    return {
+      ok: false,
+      reason: `none of the ${servers.length} NATS servers in POTLUCK_NATS_URL answers (${shown}); potluck up starts a NATS server itself only for a single local URL`,
+    };
+  }
+  const href = list;
+  const url = servers[0] as URL;
   const host = url.hostname;
   const port = Number(url.port || 4222);
   if (await tcpAnswers(host, port)) {
