@@ -29,8 +29,11 @@ export interface Hub {
   env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
   /** A host's potluck data directory (keys, stores), inside its own run directory. */
   dataDir(host: LabHost): string;
-  /** `potluck token create` on the hub, then `potluck join … --follow` on `host` until it has joined. */
-  join(host: LabHost, name?: string): Promise<LabProcess>;
+  /**
+   * `potluck token create` on the hub, then `potluck join … --follow` on `host` until it has joined.
+   * `owner`: the owner the hub's admin binds into the token (default: the hub's own household).
+   */
+  join(host: LabHost, name?: string, options?: { owner?: string }): Promise<LabProcess>;
   roster(): Promise<Roster>;
   /**
    * Until the coordinator has a heartbeat from each of `names`: `join` returns once enrolled, and
@@ -127,9 +130,20 @@ export async function startHub(
     prefix,
     env,
     dataDir,
-    async join(joiner, name = joiner.name) {
+    async join(joiner, name = joiner.name, options = {}) {
+      const owner = options.owner === undefined ? [] : ["--owner", options.owner];
       const created = await host.exec(
-        [process.execPath, potluck, "token", "create", "--data-dir", hubData, "--coordinator", localCoordinator],
+        [
+          process.execPath,
+          potluck,
+          "token",
+          "create",
+          "--data-dir",
+          hubData,
+          "--coordinator",
+          localCoordinator,
+          ...owner,
+        ],
         { env: env(), timeoutMs: 120_000 },
       );
       if (created.code !== 0) throw new Error(`potluck token create: ${created.stderr}`);
