@@ -32,6 +32,8 @@ let a: AttackLab;
 /** The attacks that legitimately move the ledger (a job that was served) say so. */
 let ledgerMoves = false;
 let before: State;
+/** Restores home1's socket buffers if attack 11 stopped half-way. */
+let undoWmem = async () => undefined;
 
 interface State {
   ledger: string;
@@ -79,6 +81,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  await undoWmem();
+  undoWmem = async () => undefined;
   const after = await state();
   expect(after.roster, "the roster").toBe(before.roster);
   expect(after.memory, "the memory stores").toEqual(before.memory);
@@ -200,6 +204,32 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     );
   });
 
+  it("9 replay a signed call elsewhere: home2's call to eve, replayed by eve at home1 and at the ledger, is refused as bad_signature naming the target", async () => {
+    const fromHome2 = recorded(a.recorder).filter((r) => r.headers["x-potluck-machine"] === "home2");
+    // The newest: attack 2 ran just before, so it is well inside the 60 s window.
+    const call = fromHome2.filter((r) => r.url === "/peer/infer").at(-1) ?? fromHome2.at(-1);
+    expect(call, "home2 made no signed call to eve (attack 2 runs just before)").toBeDefined();
+    if (call === undefined) return;
+    const headers = Object.fromEntries(
+      Object.entries(call.headers).filter(([name]) => name.startsWith("x-potluck-") || name === "content-type"),
+    );
+    const replay = (url: string, path: string): SignedCall => ({
+      url,
+      method: call.method,
+      path,
+      body: call.body,
+      headers,
+    });
+    const { answers } = await a.signedCalls(a.eve, {
+      calls: [replay(home1Url(), call.url), replay(a.ledgerUrl, "/v1/events")],
+    });
+    expect(answers.map((x) => [x.status, errorOf(x)?.code])).toEqual([
+      [401, "bad_signature"],
+      [401, "bad_signature"],
+    ]);
+    expect(errorOf(answers[0])?.message).toMatch(/target home1/);
+  });
+
   it("3 choose its owner: eve's join asking for owner home with her token is refused and enrolls nothing", async () => {
     const created = await a.hub.host.exec(
       [
@@ -276,11 +306,15 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
 
   it("6 use the loopback API from a web page: refused from eve over the mesh (address) and under a rebound Host on home1 (host)", async () => {
     const meshUrl = home1Url();
+    const status = async () => (await curl(a.home1, local("/memory/status"))).body;
+    const statusBefore = await status();
+    // Flipping fleet sharing is a write too: whatever it is now, the page tries the other way.
+    const sharing = (JSON.parse(statusBefore) as { peerSearchEnabled: boolean }).peerSearchEnabled;
     for (const [method, path, body] of [
       ["GET", "/v1/models"],
       ["POST", "/memory/search", JSON.stringify({ query: "tax" })],
       ["POST", "/memory", JSON.stringify({ text: "eve was here" })],
-      ["PUT", "/memory/peer-search", JSON.stringify({ enabled: true })],
+      ["PUT", "/memory/peer-search", JSON.stringify({ enabled: !sharing })],
     ] as const) {
       const fromEve = await curl(a.eve, `${meshUrl}${path}`, {
         method,
@@ -297,6 +331,7 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
       expect(rebound.status, `${method} ${path} rebound`).toBe(403);
       expect(JSON.parse(rebound.body)).toMatchObject({ error: { code: "forbidden", field: "host" } });
     }
+    expect(await status()).toBe(statusBefore);
   });
 
   it("7 exhaust memory unauthenticated: 300 MiB chunked bodies at home1's /peer/* and the ledger's signed writes are 413 and never held", async () => {
@@ -326,43 +361,52 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
   it("8 lock every peer out: eve fills the replay caches of home1 and the ledger with now+58 s stamps; only her own requests go stale", async () => {
     const count = 10_050; // past SigningLimits.nonceSignerEntriesMax, so her own oldest are evicted
     const probe = { payload: "x" };
-    const sidecarFlood = a.signedCalls(a.eve, {
-      flood: {
-        call: {
-          ...asEve(home1Url(), "POST", "/peer/probe", probe),
-          sign: { machine: "eve", target: "home1", aheadMs: 58_000 },
+    const sidecarFlood = () =>
+      a.signedCalls(a.eve, {
+        flood: {
+          call: {
+            ...asEve(home1Url(), "POST", "/peer/probe", probe),
+            sign: { machine: "eve", target: "home1", aheadMs: 58_000 },
+          },
+          count,
+          concurrency: 32,
         },
-        count,
-        concurrency: 16,
-      },
-      calls: [
-        asEve(home1Url(), "POST", "/peer/probe", probe),
-        {
-          ...asEve(home1Url(), "POST", "/peer/probe", probe),
-          sign: { machine: "eve", target: "home1", aheadMs: 90_000 },
+        calls: [
+          asEve(home1Url(), "POST", "/peer/probe", probe),
+          {
+            ...asEve(home1Url(), "POST", "/peer/probe", probe),
+            sign: { machine: "eve", target: "home1", aheadMs: 90_000 },
+          },
+        ],
+      });
+    const ledgerFlood = () =>
+      a.signedCalls(a.eve, {
+        flood: {
+          call: {
+            ...toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 }),
+            sign: { machine: "eve", target: SignedAudience.ledger, aheadMs: 58_000 },
+          },
+          count,
+          concurrency: 32,
         },
-      ],
-    });
-    const ledgerFlood = a.signedCalls(a.eve, {
-      flood: {
-        call: {
-          ...toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 }),
-          sign: { machine: "eve", target: SignedAudience.ledger, aheadMs: 58_000 },
-        },
-        count,
-        concurrency: 16,
-      },
-      calls: [toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 })],
-    });
-    const [atSidecar, atLedger] = await Promise.all([sidecarFlood, ledgerFlood]);
+        calls: [toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 })],
+      });
+    // One after the other, each with the whole machine: to move a floor past now, a flood must
+    // land within the 60 s window (a real attacker's machine does 10,000 requests in seconds).
+    const atSidecar = await sidecarFlood();
+    const atLedger = await ledgerFlood();
+    const took = `floods took ${atSidecar.floodMs} ms and ${atLedger.floodMs} ms`;
     expect(atSidecar.flood).toEqual({ 200: count });
     expect(atLedger.flood).toEqual({ "422 unpaired_earn": count });
     // eve's own fresh request is below the floor her flood raised; a stamp past the skew never passes.
-    expect(atSidecar.answers.map((x) => [x.status, errorOf(x)?.code])).toEqual([
+    expect(
+      atSidecar.answers.map((x) => [x.status, errorOf(x)?.code]),
+      took,
+    ).toEqual([
       [401, "stale_timestamp"],
       [401, "stale_timestamp"],
     ]);
-    expect([atLedger.answers[0]?.status, errorOf(atLedger.answers[0])?.code]).toEqual([401, "stale_timestamp"]);
+    expect([atLedger.answers[0]?.status, errorOf(atLedger.answers[0])?.code], took).toEqual([401, "stale_timestamp"]);
     // home2's honest calls right after pass the signature check: home1 answers its probe, and the
     // ledger judges its (unpaired) earn on its merits instead of calling it stale.
     const honest = await a.signedCalls(a.home2, {
@@ -381,31 +425,6 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
       [200, undefined],
       [422, "unpaired_earn"],
     ]);
-  });
-
-  it("9 replay a signed call elsewhere: home2's call to eve, replayed by eve at home1 and at the ledger, is refused as bad_signature naming the target", async () => {
-    const fromHome2 = recorded(a.recorder).filter((r) => r.headers["x-potluck-machine"] === "home2");
-    const call = fromHome2.find((r) => r.url === "/peer/infer") ?? fromHome2.at(-1);
-    expect(call, "home2 made no signed call to eve (attack 2 runs first)").toBeDefined();
-    if (call === undefined) return;
-    const headers = Object.fromEntries(
-      Object.entries(call.headers).filter(([name]) => name.startsWith("x-potluck-") || name === "content-type"),
-    );
-    const replay = (url: string, path: string): SignedCall => ({
-      url,
-      method: call.method,
-      path,
-      body: call.body,
-      headers,
-    });
-    const { answers } = await a.signedCalls(a.eve, {
-      calls: [replay(home1Url(), call.url), replay(a.ledgerUrl, "/v1/events")],
-    });
-    expect(answers.map((x) => [x.status, errorOf(x)?.code])).toEqual([
-      [401, "bad_signature"],
-      [401, "bad_signature"],
-    ]);
-    expect(errorOf(answers[0])?.message).toMatch(/target home1/);
   });
 
   it("10 sit in the middle on the LAN: eve cannot enroll, mint tokens, delete machines, or hand a home machine her roster", async () => {
@@ -506,20 +525,37 @@ try:
     if not c: break
     got += c
 except Exception as e: pass
-print("DONE" if b'"type":"done"' in got else "CUT", len(got), flush=True)`;
+print("DONE" if b'"type":"done"' in got else "CUT", len(got), got[:15].decode(), flush=True)`;
+    // home1's kernel may buffer only a few KiB per socket, as on a constrained link: what the model
+    // writes past that waits in the sidecar for eve to read, which she never does.
+    const wmem = (await a.home1.exec(["sysctl", "-n", "net.ipv4.tcp_wmem"])).stdout.trim();
+    expect((await a.home1.exec(["sysctl", "-w", "net.ipv4.tcp_wmem=4096 4096 4096"])).code).toBe(0);
+    undoWmem = async () => void (await a.home1.exec(["sysctl", "-w", `net.ipv4.tcp_wmem=${wmem}`]));
     const slow = a.eve.spawn("slow-reader", ["python3", "-c", reader, JSON.stringify(headers), body]);
     await waitForOutput(slow, /SENT/, "eve's slow reader", 30_000);
+    // The only model slot is eve's until her stalled stream is cut: home2 asks until it is served
+    // (a queue_full 503 meanwhile is the sidecar saying so, not a hang).
     const started = Date.now();
-    const honest = await curl(a.home2, local("/v1/chat/completions"), {
-      method: "POST",
-      body: JSON.stringify({ model: tinyModel, messages: [{ role: "user", content: "hi" }], max_tokens: 8 }),
-      timeoutS: 120,
-    });
+    let honest = { status: 0, body: "" };
+    await pollUntil(
+      async () => {
+        honest = await curl(a.home2, local("/v1/chat/completions"), {
+          method: "POST",
+          body: JSON.stringify({ model: tinyModel, messages: [{ role: "user", content: "hi" }], max_tokens: 8 }),
+          timeoutS: 120,
+        });
+        return honest.status === 200;
+      },
+      { timeoutMs: 150_000, intervalMs: 1_000 },
+    );
     expect(honest.status, honest.body).toBe(200);
     expect(JSON.parse(honest.body)).toMatchObject({ served_by: "home1" });
-    expect(Date.now() - started).toBeLessThan(90_000);
+    // The stall deadline (stalledReaderMsMax, 30 s) and a reply, with room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(120_000);
     await slow.exited;
-    expect(slow.output()).toMatch(/CUT/);
+    await undoWmem();
+    // She was served (a 200 stream began), then cut before its end.
+    expect(slow.output()).toMatch(/CUT \d+ HTTP\/1\.1 200/);
   });
 
   it("12 abort the sidecar with a model file: a head_count = 0 GGUF home1 pulls from eve is refused naming why; home1 keeps serving", async () => {
@@ -534,17 +570,21 @@ print("DONE" if b'"type":"done"' in got else "CUT", len(got), flush=True)`;
         body: JSON.stringify({ ref: `http://${a.meshIp("eve")}:8400/gift.gguf` }),
         timeoutS: 120,
       });
-      const last = JSON.parse(pulled.body.trim().split("\n").pop() ?? "{}") as { status: string; id?: string };
-      expect(last.status, pulled.body).toBe("success");
+      // The download is a stream that has begun, so the refusal is its last line, naming why.
+      const last = JSON.parse(pulled.body.trim().split("\n").pop() ?? "{}") as {
+        status: string;
+        error?: { code: string; message: string };
+      };
+      expect(last, pulled.body).toMatchObject({ status: "error", error: { code: "model_failed" } });
+      expect(last.error?.message).toMatch(/probe process crashed \(SIGABRT\).*refusing to load it in the sidecar/);
       const chat = await curl(a.home1, local("/v1/chat/completions"), {
         method: "POST",
-        body: JSON.stringify({ model: last.id, messages: [{ role: "user", content: "hi" }], max_tokens: 4 }),
+        body: JSON.stringify({ model: "gift", messages: [{ role: "user", content: "hi" }], max_tokens: 4 }),
         timeoutS: 120,
       });
       expect(chat.status, chat.body).toBeGreaterThanOrEqual(400);
       expect(chat.status, chat.body).toBeLessThan(500);
-      expect(chat.body).toMatch(/head_count|probe|load/i);
-      expect(a.sidecars.home1.output()).not.toMatch(/GGML_ASSERT|Aborted|core dumped/);
+      expect((await curl(a.home1, local("/health"))).status, "home1's sidecar is still up").toBe(200);
       const served = await curl(a.home1, local("/v1/chat/completions"), {
         method: "POST",
         body: JSON.stringify({ model: tinyModel, messages: [{ role: "user", content: "hi" }], max_tokens: 4 }),
@@ -599,5 +639,6 @@ print("DONE" if b'"type":"done"' in got else "CUT", len(got), flush=True)`;
     });
     expect(verified.status, verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/ledger verifies/);
+    a.sql(`drop owned by ${role}; drop role ${role}`);
   });
 });

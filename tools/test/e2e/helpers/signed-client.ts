@@ -32,6 +32,8 @@ export interface CallAnswer {
 export interface JobAnswer {
   answers: CallAnswer[];
   flood?: Record<string, number>;
+  /** How long the flood took, first call sent to last answer. */
+  floodMs?: number;
 }
 
 /** A hung service is an answer too: no call waits longer than this. */
@@ -91,6 +93,10 @@ const chunks: Buffer[] = [];
 for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
 const job = JSON.parse(Buffer.concat(chunks).toString("utf8")) as SignedJob;
 const out: JobAnswer = { answers: [] };
-if (job.flood !== undefined) out.flood = await flood(job);
+if (job.flood !== undefined) {
+  const started = Date.now();
+  out.flood = await flood(job);
+  out.floodMs = Date.now() - started;
+}
 for (const call of job.calls) out.answers.push(await send(call, job.keyPem));
 process.stdout.write(`${JSON.stringify(out)}\n`);
