@@ -173,7 +173,8 @@ export async function createAttackLab(): Promise<AttackLab> {
     const noModels = join(home2.runDir, "no-models");
     mkdirSync(noModels, { recursive: true });
     const [s1, s2] = await Promise.all([
-      startSidecar(hub, home1, { POTLUCK_PEER_MEMORY_ENABLED: "1" }),
+      // A context room enough for a reply larger than every socket buffer on its way (attack 11).
+      startSidecar(hub, home1, { POTLUCK_PEER_MEMORY_ENABLED: "1", POTLUCK_CONTEXT_SIZE: "16384" }),
       startSidecar(hub, home2, { POTLUCK_MODELS: noModels }),
     ]);
     const ready = await pollUntil(
