@@ -358,77 +358,6 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     expect((await curl(a.home1, local("/v1/models"))).status).toBe(200);
   });
 
-  it("8 lock every peer out: eve fills the replay caches of home1 and the ledger with now+59 s stamps; only her own requests go stale", async () => {
-    // Just past SigningLimits.nonceSignerEntriesMax, so her own oldest are evicted and her floor
-    // rises to their stamp (now+59 s when sent).
-    const count = 10_020;
-    const probe = { payload: "x" };
-    const sidecarFlood = () =>
-      a.signedCalls(a.eve, {
-        flood: {
-          call: {
-            ...asEve(home1Url(), "POST", "/peer/probe", probe),
-            sign: { machine: "eve", target: "home1", aheadMs: 59_000 },
-          },
-          count,
-          concurrency: 32,
-        },
-        calls: [
-          asEve(home1Url(), "POST", "/peer/probe", probe),
-          {
-            ...asEve(home1Url(), "POST", "/peer/probe", probe),
-            sign: { machine: "eve", target: "home1", aheadMs: 90_000 },
-          },
-        ],
-      });
-    const ledgerFlood = () =>
-      a.signedCalls(a.eve, {
-        flood: {
-          call: {
-            ...toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 }),
-            sign: { machine: "eve", target: SignedAudience.ledger, aheadMs: 59_000 },
-          },
-          count,
-          concurrency: 32,
-        },
-        calls: [toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 })],
-      });
-    // One after the other, each with the whole machine: to move a floor past now, a flood must
-    // land within the 60 s window (a real attacker's machine does 10,000 requests in seconds).
-    const atSidecar = await sidecarFlood();
-    const atLedger = await ledgerFlood();
-    const took = `floods took ${atSidecar.floodMs} ms and ${atLedger.floodMs} ms`;
-    expect(atSidecar.flood).toEqual({ 200: count });
-    expect(atLedger.flood).toEqual({ "422 unpaired_earn": count });
-    // eve's own fresh request is below the floor her flood raised; a stamp past the skew never passes.
-    expect(
-      atSidecar.answers.map((x) => [x.status, errorOf(x)?.code]),
-      took,
-    ).toEqual([
-      [401, "stale_timestamp"],
-      [401, "stale_timestamp"],
-    ]);
-    expect([atLedger.answers[0]?.status, errorOf(atLedger.answers[0])?.code], took).toEqual([401, "stale_timestamp"]);
-    // home2's honest calls right after pass the signature check: home1 answers its probe, and the
-    // ledger judges its (unpaired) earn on its merits instead of calling it stale.
-    const honest = await a.signedCalls(a.home2, {
-      calls: [
-        {
-          url: home1Url(),
-          method: "POST",
-          path: "/peer/probe",
-          body: JSON.stringify(probe),
-          sign: { machine: "home2", target: "home1" },
-        },
-        toLedger({ kind: "earn", eventId: "honest", account: "home", amount: 1 }, "home2"),
-      ],
-    });
-    expect(honest.answers.map((x) => [x.status, errorOf(x)?.code])).toEqual([
-      [200, undefined],
-      [422, "unpaired_earn"],
-    ]);
-  });
-
   it("10 sit in the middle on the LAN: eve cannot enroll, mint tokens, delete machines, or hand a home machine her roster", async () => {
     const coordinator = a.hub.coordinatorUrl;
     const home1Entry = (await a.hub.roster()).machines.find((m) => m.name === "home1");
@@ -645,5 +574,76 @@ print("DONE" if b'"type":"done"' in got else "CUT", len(got), got[:15].decode(),
     expect(verified.status, verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/ledger verifies/);
     a.sql(`drop owned by ${role}; drop role ${role}`);
+  });
+  // Last: for a minute after it, eve's own signed calls are below the floor she raised.
+  it("8 lock every peer out: eve fills the replay caches of home1 and the ledger with now+59 s stamps; only her own requests go stale", async () => {
+    // Just past SigningLimits.nonceSignerEntriesMax, so her own oldest are evicted and her floor
+    // rises to their stamp (now+59 s when sent).
+    const count = 10_020;
+    const probe = { payload: "x" };
+    const sidecarFlood = () =>
+      a.signedCalls(a.eve, {
+        flood: {
+          call: {
+            ...asEve(home1Url(), "POST", "/peer/probe", probe),
+            sign: { machine: "eve", target: "home1", aheadMs: 59_000 },
+          },
+          count,
+          concurrency: 32,
+        },
+        calls: [
+          asEve(home1Url(), "POST", "/peer/probe", probe),
+          {
+            ...asEve(home1Url(), "POST", "/peer/probe", probe),
+            sign: { machine: "eve", target: "home1", aheadMs: 90_000 },
+          },
+        ],
+      });
+    const ledgerFlood = () =>
+      a.signedCalls(a.eve, {
+        flood: {
+          call: {
+            ...toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 }),
+            sign: { machine: "eve", target: SignedAudience.ledger, aheadMs: 59_000 },
+          },
+          count,
+          concurrency: 32,
+        },
+        calls: [toLedger({ kind: "earn", eventId: "flood", account: "eve", amount: 1 })],
+      });
+    // One after the other, each with the whole machine: to move a floor past now, a flood must
+    // land within the 60 s window (a real attacker's machine does 10,000 requests in seconds).
+    const atSidecar = await sidecarFlood();
+    const atLedger = await ledgerFlood();
+    const took = `floods took ${atSidecar.floodMs} ms and ${atLedger.floodMs} ms`;
+    expect(atSidecar.flood).toEqual({ 200: count });
+    expect(atLedger.flood).toEqual({ "422 unpaired_earn": count });
+    // eve's own fresh request is below the floor her flood raised; a stamp past the skew never passes.
+    expect(
+      atSidecar.answers.map((x) => [x.status, errorOf(x)?.code]),
+      took,
+    ).toEqual([
+      [401, "stale_timestamp"],
+      [401, "stale_timestamp"],
+    ]);
+    expect([atLedger.answers[0]?.status, errorOf(atLedger.answers[0])?.code], took).toEqual([401, "stale_timestamp"]);
+    // home2's honest calls right after pass the signature check: home1 answers its probe, and the
+    // ledger judges its (unpaired) earn on its merits instead of calling it stale.
+    const honest = await a.signedCalls(a.home2, {
+      calls: [
+        {
+          url: home1Url(),
+          method: "POST",
+          path: "/peer/probe",
+          body: JSON.stringify(probe),
+          sign: { machine: "home2", target: "home1" },
+        },
+        toLedger({ kind: "earn", eventId: "honest", account: "home", amount: 1 }, "home2"),
+      ],
+    });
+    expect(honest.answers.map((x) => [x.status, errorOf(x)?.code])).toEqual([
+      [200, undefined],
+      [422, "unpaired_earn"],
+    ]);
   });
 });
