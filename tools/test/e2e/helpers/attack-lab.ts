@@ -52,6 +52,8 @@ export interface AttackLab {
   /** The ledger's PostgreSQL database, for psql. */
   databaseUrl: string;
   database: string;
+  /** A login role the suite may create with SELECT only; teardown drops it. */
+  readOnlyRole: string;
   /** The coordinator's signing key (base64), as a join pins it. */
   hubKey: string;
   /** The ledger's data dir (its signer key), for `potluck ledger verify`. */
@@ -126,10 +128,13 @@ export async function createAttackLab(): Promise<AttackLab> {
   const stops: (() => Promise<void>)[] = [];
   const database = `attacks_${randomBytes(5).toString("hex")}`;
   const ledgerDir = mkdtempSync(join(tmpdir(), "attack-ledger-"));
+  const readOnlyRole = `reader_${database.slice(-6)}`;
   const teardown = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     await lab.teardown();
     spawnSync("psql", [...pgAdmin, "-d", "postgres", "-c", `drop database if exists ${database} with (force)`]);
+    // A role is the server's, not the database's: the one attack 13 may have made goes too.
+    spawnSync("psql", [...pgAdmin, "-d", "postgres", "-c", `drop role if exists ${readOnlyRole}`]);
     rmSync(ledgerDir, { recursive: true, force: true });
   };
   try {
@@ -201,6 +206,7 @@ export async function createAttackLab(): Promise<AttackLab> {
       ledgerToken,
       databaseUrl,
       database,
+      readOnlyRole,
       ledgerDir,
       hubKey,
       meshIp,
