@@ -177,6 +177,45 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     expect(errorOf(answers[3])?.message).toMatch(/meters eve's account, not home/);
   });
 
+  it("1 mint credits over JetStream: eve, holding the household's NATS secret, publishes signed usage events; the ledger applies none", async () => {
+    // eve's own machine signs both, as a sidecar signs its usage: an earn for herself with no job
+    // behind it, and a spend debiting home paid to her.
+    const script = `
+      import { connect } from "@nats-io/transport-node";
+      import { jetstream } from "@nats-io/jetstream";
+      import { privateKeyFromPem, signedMessageHeaders, signRequest } from "@potluck/peer";
+      import { natsConnectOptions } from "@potluck/protocol";
+      const privateKey = privateKeyFromPem(process.env.EVE_KEY);
+      const sign = (parts) => signRequest(parts, { machine: "eve", privateKey });
+      const nc = await connect(natsConnectOptions(process.env.NATS_URL));
+      const js = jetstream(nc);
+      const at = new Date().toISOString();
+      const events = [
+        { eventId: "eve-js-1:earn", jobId: "eve-js-1", kind: "earn", account: "eve", counterparty: "home", servedBy: "eve", model: "big-model", tokens: 1000, amount: 900000, at },
+        { eventId: "eve-js-2:spend", jobId: "eve-js-2", kind: "spend", account: "home", counterparty: "eve", servedBy: "eve", model: "big-model", tokens: 1000, amount: 900000, at },
+      ];
+      for (const ev of events) {
+        const subject = process.env.PREFIX + ".usage." + ev.account;
+        const payload = JSON.stringify(ev);
+        await js.publish(subject, payload, { msgID: ev.eventId, headers: signedMessageHeaders(subject, payload, sign) });
+      }
+      await nc.drain();
+      console.log("PUBLISHED");`;
+    const published = await a.eve.exec([process.execPath, "--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: repoRoot,
+      env: { EVE_KEY: a.keyPem(a.eve), NATS_URL: a.hub.natsUrl, PREFIX: a.hub.prefix },
+      timeoutMs: 120_000,
+    });
+    expect(published.stdout, published.stderr).toMatch(/PUBLISHED/);
+    // The ledger has judged both once one is recorded as refused and the other parked.
+    const refused = () => a.sql(`select code from rejections where event_id = 'eve-js-1:earn'`);
+    const parked = () => a.sql(`select reason from parked where event_id = 'eve-js-2:spend'`);
+    const judged = await pollUntil(() => refused() !== "" && parked() !== "", { timeoutMs: 60_000, intervalMs: 250 });
+    expect(judged, `ledger: ${a.ledger.output().slice(-2000)}`).toBe(true);
+    expect(refused()).toBe("unpaired_earn");
+    expect(parked()).toMatch(/signer_not_account_owner.*eve belongs to eve and may not move account home/);
+  });
+
   it("2 set the victim's bill: eve reports a billion tokens for a job home2 asked of her; home pays no more than max_tokens at her published size", async () => {
     ledgerMoves = true;
     const homeBefore = Number(a.sql(`select balance from balances where account = 'home'`));
