@@ -229,7 +229,8 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     const billed = await pollUntil(() => balance() !== homeBefore, { timeoutMs: 60_000, intervalMs: 250 });
     expect(billed, `home's spend never reached the ledger: ${a.sidecars.home2.output().slice(-2000)}`).toBe(true);
     // The bound: a prompt of at most 1,000 tokens (the requester's own estimate of "hi" is far
-    // below) and max_tokens completion tokens, at the 7 B eve published, priced as pricing.ts does.
+    // below) and max_tokens completion tokens, at the 7 B eve published: pricing.ts's model of a
+    // reference A100, computed here independently as the oracle.
     const parameters = 7e9;
     const a100Seconds = (1_000 * 2 * parameters) / (312e12 * 0.5) + (16 * parameters * 2) / 2.039e12;
     const bound = Math.ceil((a100Seconds / 60) * MICRO_CREDITS_PER_CREDIT);
