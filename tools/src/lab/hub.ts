@@ -1,6 +1,7 @@
-import { randomBytes } from "node:crypto";
+import { createPublicKey, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { privateKeyFromPem, publicKeyToBase64 } from "@potluck/peer";
 import { natsServerAuthConfig, Roster } from "@potluck/protocol";
 import { repoRoot, serviceEntry } from "../lib/repo.js";
 import { pollUntil } from "./run.js";
@@ -47,6 +48,13 @@ export interface Hub {
   waitOnline(names: readonly string[], timeoutMs?: number): Promise<void>;
   /** An admin call to the coordinator with its admin secret, from the hub; returns the HTTP status. */
   admin(method: string, path: string, body?: unknown): Promise<number>;
+  /** The hub's public signing key (base64): what machines pin, and what a ledger takes as POTLUCK_COORDINATOR_KEY. */
+  signingKey(): string;
+  /**
+   * `potluck ledger grant ACCOUNT DELTA` on the hub, signed with its key as the household admin
+   * does it, posted to the ledger at `ledgerUrl` (as the hub reaches it). Throws with the CLI's output.
+   */
+  grant(ledgerUrl: string, account: string, delta: number, eventId: string): Promise<void>;
 }
 
 /** Waits for `pattern` in a process's output; throws with its output if it exits or times out first. */
@@ -203,6 +211,17 @@ export async function startHub(lab: Lab, hubName = "hub", options: StartHubOptio
         { timeoutMs, intervalMs: 250 },
       );
       if (!online) throw new Error(`not online within ${timeoutMs / 1000} s: ${names.join(", ")} (roster: ${states})`);
+    },
+    signingKey() {
+      const pem = readFileSync(join(hubData, "coordinator", "signing-ed25519.pem"), "utf8");
+      return publicKeyToBase64(createPublicKey(privateKeyFromPem(pem)));
+    },
+    async grant(ledgerUrl, account, delta, eventId) {
+      const argv = [process.execPath, potluck, "ledger", "grant", account, String(delta), "--reason", "lab grant"];
+      argv.push("--id", eventId, "--url", ledgerUrl, "--data-dir", hubData);
+      const granted = await host.exec(argv, { env: env(), timeoutMs: 120_000 });
+      if (granted.code !== 0)
+        throw new Error(`potluck ledger grant on ${host.name}: ${granted.stderr}${granted.stdout}`);
     },
     async admin(method, path, body) {
       const secret = readFileSync(join(hubData, "coordinator", "admin-secret"), "utf8").trim();

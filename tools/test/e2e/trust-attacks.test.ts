@@ -57,15 +57,7 @@ async function state(): Promise<State> {
 beforeAll(async () => {
   a = await createAttackLab();
   // The only credits in this ledger: the operator's grant to home, then a signed snapshot of it.
-  expect(
-    await operator("/v1/events", {
-      kind: "adjust",
-      eventId: "grant-home",
-      account: "home",
-      delta: 1_000_000,
-      reason: "welcome",
-    }),
-  ).toBe(201);
+  await a.hub.grant(a.ledgerUrl, "home", 1_000_000, "grant-home");
   expect(await operator("/v1/log/snapshots")).toBe(201);
   await memory(a.home1, "add", "the garden hose splitter is in the shed", "--project", "garden");
   await memory(a.home1, "add", "tax return password hint: the cat's birthday", "--project", "taxes");

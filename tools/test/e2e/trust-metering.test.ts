@@ -53,6 +53,7 @@ beforeAll(async () => {
       POTLUCK_LEDGER_PORT: String(ledgerPort),
       POTLUCK_NATS_URL: hub.natsUrl.replace(hub.host.underlayIp, "127.0.0.1"),
       POTLUCK_COORDINATOR_URL: "http://127.0.0.1:8320",
+      POTLUCK_COORDINATOR_KEY: hub.signingKey(),
       POTLUCK_LEDGER_WRITE_TOKEN: writeToken,
       POTLUCK_LEDGER_ANCHOR_FILE: "off",
     }),
@@ -65,15 +66,7 @@ beforeAll(async () => {
   for (const host of [lab.host("mac"), lab.host("eve")]) expect((await ask(host, host.name)).served_by).toBe(host.name);
   // The operator's grants: the only credits there will ever be.
   for (const account of [owners.mac!, owners.eve!])
-    expect(
-      await ledgerCall("POST", "/v1/events", {
-        kind: "adjust",
-        eventId: `grant-${account}`,
-        account,
-        delta: grant,
-        reason: "lab grant",
-      }),
-    ).toMatchObject({ status: 201 });
+    await hub.grant(`http://127.0.0.1:${ledgerPort}`, account, grant, `grant-${account}`);
 }, 20 * 60_000);
 
 afterAll(async () => {

@@ -1,10 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createPublicKey } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { privateKeyFromPem, publicKeyToBase64 } from "@potluck/peer";
 import type { Roster } from "@potluck/protocol";
 import {
   createLab,
@@ -154,8 +152,7 @@ export async function createAttackLab(): Promise<AttackLab> {
     psql("postgres", `create database ${database}`);
     const databaseUrl = `postgres://postgres@127.0.0.1:5432/${database}`;
     const ledgerToken = randomBytes(24).toString("hex");
-    const hubKeyPem = readFileSync(join(hub.dataDir(hub.host), "coordinator", "signing-ed25519.pem"), "utf8");
-    const hubKey = publicKeyToBase64(createPublicKey(privateKeyFromPem(hubKeyPem)));
+    const hubKey = hub.signingKey();
     const ledgerPort = 20_000 + Math.floor(Math.random() * 20_000);
     const rootIp = lab.rootIp ?? "";
     const ledger = spawnRoot([process.execPath, "--import", "tsx", serviceEntry.ledger], {
