@@ -28,3 +28,13 @@ export { bringUpInterface, interfacePublicKey, latestHandshakes, syncPeers } fro
 export { defaultMachineName, joinMesh, type JoinOptions, type JoinResult } from "./join.js";
 export { ensureMachineKeys, generateWireguardPrivateKey, wireguardPublicKeyOf, type MachineKeys } from "./keys.js";
 export { parseWgDump, planPeers, type PeerPlan, type WgPeerState } from "./peers.js";
+export {
+  directRetryMs,
+  directSilentMs,
+  firstHandshakeWaitMs,
+  relayCandidates,
+  RelayTracker,
+  type PathChange,
+  type PathMode,
+  type RelayDecision,
+} from "./relay.js";
