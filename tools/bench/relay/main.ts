@@ -13,6 +13,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RunTiming } from "../inference/client.js";
+import { pollUntil } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { benchFlags } from "../common/args.js";
 import { fmt, median } from "../common/stats.js";
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
   try {
     await r.hub.waitOnline(["hub", "alpha", "beta"], 240_000);
     if ((await r.waitPath("direct", 240_000)) === null) throw new Error("alpha and beta never went direct");
-    await stream(r, 2); // warm: the model loaded on beta, connections open
+    await warm(r);
+    await stream(r, 2);
     const rows: Repeat[] = [];
     for (let i = 0; i < repeats; i++) {
       const direct = await stream(r, prompts, maxTokens);
@@ -79,6 +81,23 @@ async function main(): Promise<void> {
   } finally {
     await r.teardown();
   }
+}
+
+/**
+ * Until a prompt from alpha is served by beta: the model loaded there (the bench's client reads
+ * only data events, not the loading comments a first prompt streams) and the route known.
+ */
+async function warm(r: RelayLab): Promise<void> {
+  let last = "";
+  const served = await pollUntil(
+    async () => {
+      const res = await r.cli(r.alpha, ["ask", "--model", relayModel, "--max-tokens", "4", "warm up"]);
+      last = res.stdout + res.stderr;
+      return res.code === 0 && /served by beta/.test(res.stdout);
+    },
+    { timeoutMs: 300_000, intervalMs: 2_000 },
+  );
+  if (!served) throw new Error(`alpha's prompts never reached beta: ${last.slice(-1000)}`);
 }
 
 /** `count` streamed completions from alpha's sidecar, each served by beta; the medians of the count. */
