@@ -25,7 +25,8 @@ import { relayModel, sidecarPort, startSidecar } from "../../bench/relay/lab.js"
 // real prompt: the phone's sidecar (no model) asks, the box's (the tiny TEST model) answers, both
 // ways through the hub over the phone's wg-quick config.
 const potluck = join(repoRoot, "bin/potluck.mjs");
-const httpPort = 8321;
+/** Not the sidecar port (8321): the last test runs real sidecars on these hosts. */
+const httpPort = 8471;
 /** Several node processes per host on a loaded 2-core machine. */
 const meshUpMs = 180_000;
 const dev = "wgphone";
