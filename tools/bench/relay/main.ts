@@ -60,6 +60,8 @@ async function main(): Promise<void> {
     const rows: Repeat[] = [];
     for (let i = 0; i < repeats; i++) {
       const direct = await stream(r, prompts, maxTokens);
+      // Doctor on the direct path first, so its sidecar has a direct round trip to price the relay against.
+      await r.doctor(r.alpha, "beta");
       const undo = await r.blockDirect();
       let failOverMs: number | null;
       let relayed: Phase;
@@ -67,6 +69,8 @@ async function main(): Promise<void> {
         failOverMs = await r.waitPath("hub", failOverMaxMs);
         if (failOverMs === null) throw new Error(`repeat ${i + 1}: no fail-over within ${failOverMaxMs / 1000} s`);
         relayed = await stream(r, prompts, maxTokens);
+        const doctor = await r.doctor(r.alpha, "beta");
+        say(`  doctor on alpha: ${doctor.layers.find((l) => l.code === "path")?.message ?? "no path layer"}`);
       } finally {
         await undo();
       }
