@@ -21,6 +21,7 @@ import { emptyPeerPlan, executePlan, machineProbe } from "./backends/plan.js";
 import { interfacePublicKey } from "./interface.js";
 import { identityKeyFile, wireguardPublicKeyOf } from "./keys.js";
 import type { PeerPlan } from "./peers.js";
+import { RelayTracker } from "./relay.js";
 
 export interface FollowOptions {
   state: MeshState;
@@ -34,6 +35,8 @@ export interface FollowOptions {
   natsPrefix?: string;
   /** Roster polls happen at least this often even with NATS (a lost message must not strand a peer). */
   pollIntervalMs?: number;
+  /** The clock the direct-then-hub choice reads (tests inject one). */
+  nowMs?: () => number;
 }
 
 /** The poll interval; the same order as the heartbeat interval, so a new machine is a peer within seconds. */
@@ -71,6 +74,8 @@ export async function followRoster(options: FollowOptions): Promise<void> {
   let roster: Roster | null = null;
   let failures = 0;
   let device = state.device ?? state.interfaceName;
+  // One per agent: which peers ride on the hub is remembered between syncs (relay.ts).
+  const relay = new RelayTracker({ self: state.name, nowMs: options.nowMs });
   signal.addEventListener("abort", () => wake?.(), { once: true });
   try {
     while (!signal.aborted) {
@@ -78,7 +83,9 @@ export async function followRoster(options: FollowOptions): Promise<void> {
         // The version is a few bytes; the roster (hundreds of KB at 1,000 machines) only when it moved.
         const current = await client.rosterVersion();
         if (roster === null || current !== roster.version) roster = await client.roster();
-        const plan = await followBackend(options, roster, (dev) => (device = dev));
+        const plan = await followBackend(options, roster, (dev) => (device = dev), relay);
+        for (const change of plan.paths ?? [])
+          log(`${change.name}: ${change.to === "hub" ? "relayed via the hub" : "direct again"} (${change.reason})`);
         if (roster.version !== version || plan.set.length + plan.remove.length > 0) {
           writeRoster(options.dataDir, roster);
           log(
@@ -196,6 +203,7 @@ async function followBackend(
   options: FollowOptions,
   roster: Roster,
   onDevice: (dev: string) => void,
+  relay: RelayTracker,
 ): Promise<PeerPlan> {
   const backend = chooseBackend(options.state.backend);
   if (!backend.followsRoster) return emptyPeerPlan();
@@ -206,6 +214,7 @@ async function followBackend(
     privateKeyPath: options.privateKeyPath,
     privateKey: () => readFileSync(options.privateKeyPath, "utf8").trim(),
     probe: machineProbe(options.run),
+    relay,
   });
   const vars = await executePlan(plan, { run: options.run });
   const dev = plan.device ?? vars.UTUN;

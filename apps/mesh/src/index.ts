@@ -36,3 +36,13 @@ export {
 } from "./join.js";
 export { ensureMachineKeys, generateWireguardPrivateKey, wireguardPublicKeyOf, type MachineKeys } from "./keys.js";
 export { parseWgDump, planPeers, type PeerPlan, type WgPeerState } from "./peers.js";
+export {
+  directRetryMs,
+  directSilentMs,
+  firstHandshakeWaitMs,
+  relayCandidates,
+  RelayTracker,
+  type PathChange,
+  type PathMode,
+  type RelayDecision,
+} from "./relay.js";

@@ -19,6 +19,12 @@ export const DetailKey = {
   advertised: "advertised",
   /** path: why the tunnel goes through a relay. */
   relayReason: "relayReason",
+  /** tunnel, path: the machine (the hub) whose WireGuard peer carries the peer's address. */
+  relayVia: "relayVia",
+  /** path: a small probe's round trip to the peer through the hub, in milliseconds. */
+  relayRttMs: "relayRttMs",
+  /** path: what the hub adds over the last direct round trip this machine measured to the peer. */
+  relayAddedMs: "relayAddedMs",
   /** tunnel: when the last handshake happened, as printable text ("never", "12 s ago"). */
   lastHandshake: "lastHandshake",
   /** tunnel: the age of a fresh handshake in seconds. */

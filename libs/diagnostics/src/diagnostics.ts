@@ -10,6 +10,7 @@ import type { Check, CheckRegistry, FixContext } from "./checks.js";
 import type { Details } from "./detail.js";
 import { fixContext, type LayerProbe, type Learned, type Outcome, type Probes, type Run } from "./layer-probes/run.js";
 import { ProbeTable } from "./layer-probes/table.js";
+import { DirectRtt } from "./direct-rtt.js";
 import { buildRegistry } from "./layers.js";
 import { firewallNotApplicable } from "./platform.js";
 import { DiagnosticsLimits, type DiagnosticsBudget } from "./limits.js";
@@ -71,6 +72,8 @@ export class Diagnostics {
   readonly #firewallNotApplicable: string | undefined;
   /** The probes runs use: without the fw-watcher where it is not applicable. */
   readonly #io: Probes;
+  /** Direct round trips per peer, to price a path relayed via the hub. */
+  readonly #directRtt: DirectRtt;
 
   constructor(private readonly options: DiagnosticsOptions) {
     this.registry = options.registry ?? buildRegistry();
@@ -80,7 +83,9 @@ export class Diagnostics {
     this.#visibility = new VisibilityTracker(this.#limits.cacheEntriesMax);
     this.#firewallNotApplicable = firewallNotApplicable(options.platform ?? process.platform);
     const { firewall: _unused, ...withoutFirewall } = options.probes;
-    this.#io = this.#firewallNotApplicable === undefined ? options.probes : withoutFirewall;
+    const io = this.#firewallNotApplicable === undefined ? options.probes : withoutFirewall;
+    this.#directRtt = new DirectRtt(this.#clock, this.#limits.smallProbeBytes, this.#limits.cacheEntriesMax);
+    this.#io = { ...io, peer: this.#directRtt.timed(io.peer) };
   }
 
   /** The path from this machine to `peer` (this machine's own name checks the local path). */
@@ -196,6 +201,9 @@ export class Diagnostics {
       if (result.status === "failed" || result.status === "pending") blockedBy.set(check.code, check.code);
       layers.push(result);
     }
+    const passed = (code: LayerCode) => layers.find((l) => l.code === code)?.status === "ok";
+    const direct = !run.self && learned.relayVia === undefined && passed("path") && passed("data-plane");
+    this.#directRtt.settle(peer, learned.target.host, direct);
     if (ctx.model !== undefined && layers.at(-1)?.status === "ok" && run.recentFirstToken === undefined) {
       this.#firstTokens.set(`${peer}\u0000${ctx.model}`, {
         at: this.#clock.now(),
@@ -231,6 +239,7 @@ export class Diagnostics {
       const since = this.#visibility.since(peer, layer);
       return since === undefined ? undefined : since + this.registry.get(layer).timeToVisibleMs;
     };
+    const directRtt = this.#directRtt.get(peer);
     const recentFirstToken = options.forceFresh === true ? undefined : this.#recentFirstToken(peer, options.model);
     while (this.#firstTokens.size > this.#limits.cacheEntriesMax) {
       const oldest = this.#firstTokens.keys().next().value;
@@ -244,6 +253,7 @@ export class Diagnostics {
       limits: this.#limits,
       probes: this.#io,
       relays: new Set(this.options.relays ?? []),
+      ...(directRtt === undefined ? {} : { directRtt }),
       visibleAt,
       ...(options.model === undefined ? {} : { requestedModel: options.model }),
       ...(recentFirstToken === undefined ? {} : { recentFirstToken }),

@@ -138,7 +138,10 @@ export const tunnelCheck = defineCheck({
   severity: "high",
   dependsOn: ["roster"],
   timeToVisibleMs: TimeToVisibleMs.tunnel,
-  okMessage: (ctx) => `handshake with ${ctx.peer} on ${ctx.interfaceName} ${d(ctx, "handshakeAgeS")} s ago`,
+  okMessage: (ctx) =>
+    ctx.detail.relayVia === undefined
+      ? `handshake with ${ctx.peer} on ${ctx.interfaceName} ${d(ctx, "handshakeAgeS")} s ago`
+      : `handshake with ${ctx.detail.relayVia} (relaying to ${ctx.peer}) on ${ctx.interfaceName} ${d(ctx, "handshakeAgeS")} s ago`,
   failures: {
     [Failure.tunnelUnreadable]: {
       message: (ctx) =>
@@ -177,8 +180,23 @@ export const tunnelCheck = defineCheck({
       offerFix: "fw-reapply",
     },
   },
-  detailKeys: ["error", "endpoint", "lastHandshake", "handshakeAgeS", "firewall"],
+  detailKeys: ["error", "endpoint", "lastHandshake", "handshakeAgeS", "firewall", "relayVia"],
 });
+
+/**
+ * Relayed via the hub is a healthy state (the mesh agent chose it because the direct path was
+ * silent, and comes back by itself): what it costs, and why, with no fix to apply.
+ */
+function relayedMessage(ctx: FixContext): string {
+  const rtt = ctx.detail.relayRttMs === undefined ? "" : `; ${ctx.detail.relayRttMs} ms round trip through it`;
+  const added =
+    ctx.detail.relayAddedMs !== undefined
+      ? `, +${ctx.detail.relayAddedMs} ms over the last direct one`
+      : ctx.detail.relayRttMs === undefined
+        ? ""
+        : " (no direct round trip measured here yet to compare)";
+  return `relayed via hub ${d(ctx, "relayVia")}: no direct WireGuard path to ${ctx.peer} now, so its traffic goes through ${d(ctx, "relayVia")}${rtt}${added}; the mesh agent goes back to direct at the next direct handshake`;
+}
 
 export const pathCheck = defineCheck({
   code: "path",
@@ -186,7 +204,7 @@ export const pathCheck = defineCheck({
   severity: "low",
   dependsOn: ["tunnel"],
   timeToVisibleMs: TimeToVisibleMs.path,
-  okMessage: (ctx) => `direct to ${d(ctx, "endpoint")}`,
+  okMessage: (ctx) => (ctx.detail.relayVia === undefined ? `direct to ${d(ctx, "endpoint")}` : relayedMessage(ctx)),
   failures: {
     [Failure.noEndpoint]: {
       message: (ctx) => `WireGuard has no endpoint for ${ctx.peer}`,
@@ -200,7 +218,7 @@ export const pathCheck = defineCheck({
       warningOnly: true,
     },
   },
-  detailKeys: ["endpoint", "advertised", "relayReason"],
+  detailKeys: ["endpoint", "advertised", "relayReason", "relayVia", "relayRttMs", "relayAddedMs"],
 });
 
 export const dataPlaneCheck = defineCheck({

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MeshState } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import {
   startHub,
 } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
+import { relayModel, sidecarPort, startSidecar } from "../../bench/relay/lab.js";
 
 // A phone's WireGuard app, for real: the hub host runs the coordinator (naming its own machine
 // "hub" as the hub spokes tunnel to) and joins its own mesh with the linux backend; the "phone"
@@ -20,9 +21,12 @@ import { repoRoot } from "../../src/lib/repo.js";
 // through `wg-quick strip` and `wg setconf` onto a wireguard-go interface this test makes in the
 // phone's namespace, must carry HTTP both ways between the phone and the hub over the mesh. Then
 // a Linux "box" joins: the phone, whose only peer is the hub, reaches it through the hub's
-// forwarding, while the hub refuses to carry the phone's traffic anywhere off the mesh.
+// forwarding, while the hub refuses to carry the phone's traffic anywhere off the mesh. Last, a
+// real prompt: the phone's sidecar (no model) asks, the box's (the tiny TEST model) answers, both
+// ways through the hub over the phone's wg-quick config.
 const potluck = join(repoRoot, "bin/potluck.mjs");
-const httpPort = 8321;
+/** Not the sidecar port (8321): the last test runs real sidecars on these hosts. */
+const httpPort = 8471;
 /** Several node processes per host on a loaded 2-core machine. */
 const meshUpMs = 180_000;
 const dev = "wgphone";
@@ -177,5 +181,36 @@ describe("potluck join --mesh external in the lab", () => {
     expect(await dropped()).toBeGreaterThan(droppedBefore);
     // Still on the mesh: the same phone reaches the box's mesh address.
     expect((await httpFrom(phone, `http://${boxEntry?.meshIp}:${httpPort}/`, { timeoutMs: 5_000 })).ok).toBe(true);
+  }, 600_000);
+
+  it("carries a real prompt: the phone's sidecar asks, the box's sidecar answers through the hub", async () => {
+    expect(phoneIp).not.toBe("");
+    const phone = lab.host("phone");
+    const box = lab.host("box");
+    const noModels = join(phone.runDir, "no-models");
+    mkdirSync(noModels, { recursive: true });
+    await Promise.all([startSidecar(hub, box, {}), startSidecar(hub, phone, { POTLUCK_MODELS: noModels })]);
+    let last = "";
+    const served = await pollUntil(
+      async () => {
+        const res = await phone.exec(
+          [process.execPath, potluck, "ask", "--model", relayModel, "--max-tokens", "8", "Hello from the phone"],
+          {
+            cwd: repoRoot,
+            env: hub.env({ POTLUCK_PORT: String(sidecarPort), POTLUCK_MACHINE: "phone" }),
+            timeoutMs: 180_000,
+          },
+        );
+        last = res.stdout + res.stderr;
+        return res.code === 0 && /served by box/.test(res.stdout);
+      },
+      { timeoutMs: meshUpMs, intervalMs: 2_000 },
+    );
+    expect(served, last).toBe(true);
+    // The prompt went over the phone's own tunnel: its one peer, the hub, carried traffic both ways.
+    const transfer = await phone.exec(["wg", "show", dev, "transfer"]);
+    const [, rx = "0", tx = "0"] = transfer.stdout.trim().split(/\s+/);
+    expect(Number(rx)).toBeGreaterThan(0);
+    expect(Number(tx)).toBeGreaterThan(0);
   }, 600_000);
 });

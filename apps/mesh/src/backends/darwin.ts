@@ -71,7 +71,16 @@ export const darwinBackend: MeshBackend = {
       { kind: "run", argv: ["ifconfig", dev, "mtu", String(state.mtu)], why: `MTU ${state.mtu}` },
       { kind: "run", argv: ["ifconfig", dev, "up"], why: "bringing the tunnel up" },
     );
-    const peers = await peerSteps(probe, dev, input.roster.machines, state.machineId, running, input.roster.hub);
+    // The same direct-then-hub choice as Linux while the agent follows the roster (relay.ts).
+    const peers = await peerSteps(
+      probe,
+      dev,
+      input.roster.machines,
+      state.machineId,
+      running,
+      input.roster.hub,
+      input.relay,
+    );
     return {
       backend: "darwin",
       steps: [...steps, ...peers.steps],

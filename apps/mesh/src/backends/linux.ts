@@ -12,7 +12,8 @@ export const kernelModulePath = "/sys/module/wireguard";
  * Linux: potluck0 as a kernel WireGuard interface when the kernel has the module, else
  * wireguard-go (userspace) under the same name; key and port with `wg`, address, MTU and link
  * with `ip`. Planned against what is there, so an interface that is already right gets no steps.
- * On the hub, also the forwarding between roster machines (hub-forward.ts).
+ * On the hub, also the forwarding between roster machines (hub-forward.ts); elsewhere, with a
+ * relay tracker, a peer whose direct path is silent rides on the hub's peer (relay.ts).
  */
 export const linuxBackend: MeshBackend = {
   name: "linux",
@@ -21,7 +22,8 @@ export const linuxBackend: MeshBackend = {
     const { state, probe } = input;
     const dev = state.interfaceName;
     const { steps, exists } = await linuxInterfaceSteps(probe, state, input.privateKeyPath);
-    const peers = await peerSteps(probe, dev, input.roster.machines, state.machineId, exists, input.roster.hub);
+    const { machines, hub } = input.roster;
+    const peers = await peerSteps(probe, dev, machines, state.machineId, exists, hub, input.relay);
     const forward = await hubForwardSteps(probe, state, input.roster, input.dataDir);
     return {
       backend: "linux",

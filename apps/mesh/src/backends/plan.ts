@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import type { MeshState, Roster } from "@potluck/protocol";
 import { runOrThrow, type Runner, type RunResult } from "../exec.js";
 import type { PeerPlan } from "../peers.js";
+import type { RelayTracker } from "../relay.js";
 
 /** The mesh backends: one per way a machine can carry the mesh (see index.ts for how one is chosen). */
 export const backendNames = ["linux", "darwin", "windows", "external"] as const;
@@ -60,6 +61,8 @@ export interface PlanInput {
   probe: Probe;
   /** external: where the wg-quick config goes (default DATA_DIR/mesh/potluck0.conf). */
   configOut?: string;
+  /** linux, while following the roster: the direct-then-hub choice per peer (relay.ts). */
+  relay?: RelayTracker;
 }
 
 export interface MeshBackend {

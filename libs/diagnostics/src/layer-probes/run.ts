@@ -52,6 +52,8 @@ export interface Run {
   readonly limits: DiagnosticsBudget;
   readonly relays: ReadonlySet<string>;
   readonly requestedModel?: string;
+  /** The last small probe round trip to the peer over a direct path (see Diagnostics), to price a relay. */
+  readonly directRtt?: { ms: number; ageMs: number };
   /** Reuse of a recent first token (see Diagnostics); undefined forces a generation. */
   readonly recentFirstToken?: { servedBy: string; ageMs: number };
   /** When a layer already failing on this path turns visible (its streak's start plus its time-to-visible). */
@@ -67,8 +69,15 @@ export interface Learned {
   readonly target: PeerTarget;
   /** roster: the peer's entry. */
   readonly entry?: RosterEntry;
-  /** tunnel: the peer as WireGuard lists it; absent when the interface could not be read. */
+  /**
+   * tunnel: the WireGuard peer that carries the peer's address: its own, or the hub's when the
+   * path is relayed (then `relayVia` names the hub); absent when the interface could not be read.
+   */
   readonly tunnelPeer?: TunnelPeer;
+  /** tunnel: the machine relaying to the peer (the hub), when the peer's address rides on its WireGuard peer. */
+  readonly relayVia?: string;
+  /** tunnel: the relaying machine's WireGuard key, so later reads of the tunnel follow the same peer. */
+  readonly relayKey?: string;
   /** capabilities: the models the peer reports. */
   readonly models?: readonly ModelInfo[];
   /** model-runtime: the model the first token is asked of. */

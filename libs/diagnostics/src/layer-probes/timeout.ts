@@ -126,7 +126,7 @@ async function peerLiveness(run: Run, learned: Learned, sentAt: number, stop: Ab
       },
     };
   }
-  const underlay = await underlayEvidence(run, base);
+  const underlay = await underlayEvidence(run, base, learned.relayVia !== undefined);
   if (underlay !== undefined) return { verdict: "alive", detail: { evidence: underlay } };
   // Bounded by liveWaitMs since the probe was sent, one read per poll interval.
   for (;;) {
@@ -150,12 +150,12 @@ async function peerLiveness(run: Run, learned: Learned, sentAt: number, stop: Ab
 
 /**
  * Asks the peer's on-link underlay address whether the host is up, and says so when it is. Only
- * for a direct endpoint: a relay answering proves nothing about the peer.
+ * for a direct endpoint: a relay (or the hub carrying the peer's address) answering proves nothing about the peer.
  */
-async function underlayEvidence(run: Run, peer: TunnelPeer): Promise<string | undefined> {
+async function underlayEvidence(run: Run, peer: TunnelPeer, relayed: boolean): Promise<string | undefined> {
   const probe = run.probes.underlay;
   const endpoint = peer.endpoint;
-  if (probe === undefined || endpoint === null || run.relays.has(endpoint)) return undefined;
+  if (probe === undefined || endpoint === null || run.relays.has(endpoint) || relayed) return undefined;
   const ip = endpoint.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
   const answered = await probe
     .hostAnswers(ip, run.path.peerPort, timeout(run.limits.underlayTimeoutMs))

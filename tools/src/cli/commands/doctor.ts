@@ -20,7 +20,9 @@ Asks the local sidecar whether a prompt can reach MACHINE's model and stream a t
 now, layer by layer: local sidecar, coordinator, roster, tunnel (WireGuard handshake on
 ${Defaults.interfaceName}), path, peer data plane (small and ${1400}-byte probes), capabilities,
 model runtime, first token. The first failing layer is named with its fix; layers behind it are
-"suppressed". Without MACHINE, checks every path (this machine and each roster peer).
+"suppressed". A path relayed via the hub (the direct one is blocked) is a state, not a failure:
+the path layer says so with the round trip the hub adds. Without MACHINE, checks every path (this
+machine and each roster peer).
 
 A failure the sidecar has only just seen is confirmed before it is reported (a few seconds at
 most), so a passing flap is not called an outage.
