@@ -354,13 +354,23 @@ describe("the diagnostics dashboard in headless Chromium", () => {
       };
     });
     const asked: string[] = [];
-    page.on("request", (r) => asked.push(new URL(r.url()).pathname));
+    const searches: string[] = [];
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      asked.push(url.pathname);
+      searches.push(url.pathname + url.search);
+    });
     await page.goto(`${base}/dashboard`);
     await page.waitForTimeout(4_500);
     expect(asked.filter((p) => p === "/diagnostics" || p === "/v1/models" || p === "/dashboard/household")).toEqual([]);
     await page.evaluate(() => (window as unknown as { show(): void }).show());
     await page.locator('#machines tr[data-machine="linux"]').waitFor({ timeout: 30_000 });
     expect(asked).toEqual(expect.arrayContaining(["/diagnostics", "/v1/models", "/dashboard/household"]));
+    // Looking does not load models: the page asks the diagnosis not to load one just to check it.
+    expect(searches.filter((p) => p.startsWith("/diagnostics"))).toEqual(
+      expect.arrayContaining(["/diagnostics?load=0"]),
+    );
+    expect(searches.filter((p) => p === "/diagnostics")).toEqual([]);
     await page.close();
   });
 

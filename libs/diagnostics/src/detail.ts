@@ -57,8 +57,10 @@ export const DetailKey = {
   reason: "reason",
   /** first-token: the machine that served the token. */
   servedBy: "servedBy",
-  /** first-token: how long the first token took, in milliseconds (or that it was reused). */
+  /** first-token: how long the first token took, in milliseconds. */
   firstTokenMs: "firstTokenMs",
+  /** first-token: a recent success was reused instead of a new generation; its age in seconds. */
+  reusedAgeS: "reusedAgeS",
 } as const;
 export type DetailKey = (typeof DetailKey)[keyof typeof DetailKey];
 

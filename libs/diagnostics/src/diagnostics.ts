@@ -44,6 +44,11 @@ export interface CheckOptions {
   forceFresh?: boolean;
   /** The model to check; default: the first ready model the peer reports. */
   model?: string;
+  /**
+   * false: a model that is available but not loaded is not loaded just to check its first token
+   * (that layer is skipped, saying so). Default true: the check does what a prompt would.
+   */
+  loadModels?: boolean;
 }
 
 interface Cached {
@@ -90,7 +95,7 @@ export class Diagnostics {
 
   /** The path from this machine to `peer` (this machine's own name checks the local path). */
   check(peer: string, options: CheckOptions = {}): Promise<DiagnosticsReport> {
-    const key = `${peer}\u0000${options.model ?? ""}`;
+    const key = `${peer}\u0000${options.model ?? ""}\u0000${options.loadModels === false ? "noload" : ""}`;
     const now = this.#clock.now();
     const cached = this.#cache.get(key);
     if (options.forceFresh !== true && cached !== undefined && now - cached.at < this.#limits.cacheTtlMs) {
@@ -257,6 +262,7 @@ export class Diagnostics {
       visibleAt,
       ...(options.model === undefined ? {} : { requestedModel: options.model }),
       ...(recentFirstToken === undefined ? {} : { recentFirstToken }),
+      loadModels: options.loadModels !== false,
     };
   }
 

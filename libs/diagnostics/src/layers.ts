@@ -332,7 +332,10 @@ export const firstTokenCheck = defineCheck({
   severity: "high",
   dependsOn: ["model-runtime"],
   timeToVisibleMs: TimeToVisibleMs.firstToken,
-  okMessage: (ctx) => `first token from ${d(ctx, "servedBy", ctx.peer)} in ${d(ctx, "firstTokenMs")} ms`,
+  okMessage: (ctx) =>
+    ctx.detail.reusedAgeS !== undefined
+      ? `first token from ${d(ctx, "servedBy", ctx.peer)} ${ctx.detail.reusedAgeS} s ago (reused, not generated again)`
+      : `first token from ${d(ctx, "servedBy", ctx.peer)} in ${d(ctx, "firstTokenMs")} ms`,
   failures: {
     [Failure.modelLoading]: {
       message: (ctx) => `model runtime not ready: ${ctx.peer} answered 503 (${d(ctx, "error")})`,
@@ -348,7 +351,7 @@ export const firstTokenCheck = defineCheck({
       fix: (ctx) => `${ctx.peer} may be overloaded: check its load and the model size against its memory`,
     },
   },
-  detailKeys: ["error", "servedBy", "firstTokenMs"],
+  detailKeys: ["error", "servedBy", "firstTokenMs", "reusedAgeS"],
 });
 
 /** The nine layers between a prompt and its first token, in dependency order. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildRegistry, CheckRegistry, DuplicateCheckError, Failure, TimeToVisibleMs } from "../src/index.js";
-import { FakeClock, healthyWorld, makeDiagnostics, timedOut, type World } from "./fakes.js";
+import { capabilities, FakeClock, healthyWorld, makeDiagnostics, timedOut, type World } from "./fakes.js";
 
 describe("the check registry", () => {
   it("refuses a duplicate code", () => {
@@ -176,6 +176,30 @@ describe("visibility, caching and suppression", () => {
     expect(world.calls.filter((c) => c === "infer")).toHaveLength(1);
     await diagnostics.check("linux", { forceFresh: true });
     expect(world.calls.filter((c) => c === "infer")).toHaveLength(2);
+  });
+
+  it("says a reused first token is reused, with its age, not as a time in ms", async () => {
+    const clock = new FakeClock();
+    const diagnostics = makeDiagnostics(healthyWorld(clock), clock);
+    await diagnostics.check("linux");
+    clock.advance(7_000);
+    const reused = await diagnostics.check("linux", { model: "tiny" });
+    expect(reused.layers[8]!.message).toBe("first token from linux 7 s ago (reused, not generated again)");
+  });
+
+  it("with loadModels false, does not load a model that is only available to check it, and says so", async () => {
+    const clock = new FakeClock();
+    const world = healthyWorld(clock);
+    world.capabilities = capabilities([{ id: "tiny", state: "available", testModel: true }]);
+    const diagnostics = makeDiagnostics(world, clock);
+    const looked = await diagnostics.check("linux", { loadModels: false });
+    expect(looked.layers[8]).toMatchObject({ status: "skipped" });
+    expect(looked.layers[8]!.message).toMatch(/^tiny is available on linux but not loaded; a prompt loads it first/);
+    expect(looked.usable).toBe(true);
+    expect(world.calls.filter((c) => c === "infer")).toHaveLength(0);
+    // The default does what a prompt would: it asks for the token, which loads the model.
+    await diagnostics.check("linux");
+    expect(world.calls.filter((c) => c === "infer")).toHaveLength(1);
   });
 
   it("the overview covers this machine and every roster peer", async () => {

@@ -98,5 +98,10 @@ export const DiagnosticsQuery = z.object({
   fresh: z.enum(["0", "1", "true", "false"], "expected fresh=1 or fresh=0").optional(),
   /** Check this model instead of the peer's first ready one. */
   model: z.string().min(1).max(256).optional(),
+  /**
+   * "0": do not load a model that is only available just to check its first token (the household
+   * page refreshes every few seconds and would keep every model loaded); default "1", as a prompt would.
+   */
+  load: z.enum(["0", "1", "true", "false"], "expected load=1 or load=0").optional(),
 });
 export type DiagnosticsQuery = z.infer<typeof DiagnosticsQuery>;

@@ -73,7 +73,8 @@ function renderReport(report) {
 async function refreshDiagnosis() {
   const summary = document.getElementById("diagnosis-summary");
   try {
-    const overview = await getJson("/diagnostics");
+    // load=0: looking at the page must not load (and keep loaded) a model that is only available.
+    const overview = await getJson("/diagnostics?load=0");
     document.getElementById("reports").replaceChildren(...overview.reports.map(renderReport));
     const usable = overview.reports.filter((r) => r.usable).length;
     summary.textContent = usable + " of " + overview.reports.length + " paths can serve a prompt";

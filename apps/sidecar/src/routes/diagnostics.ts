@@ -16,8 +16,8 @@ import { validator } from "hono/validator";
 
 /** What the routes need from diagnostics; `Diagnostics` from @potluck/diagnostics implements it. */
 export interface DiagnosticsService {
-  overview(options: { forceFresh?: boolean; model?: string }): Promise<DiagnosticsOverview>;
-  check(peer: string, options: { forceFresh?: boolean; model?: string }): Promise<DiagnosticsReport>;
+  overview(options: CheckOptions): Promise<DiagnosticsOverview>;
+  check(peer: string, options: CheckOptions): Promise<DiagnosticsReport>;
   applyFix(action: FixAction): Promise<DiagnosticsFixResult>;
 }
 
@@ -60,10 +60,18 @@ export function diagnosticsRoutes(service: DiagnosticsService) {
     });
 }
 
-function checkOptions(query: DiagnosticsQuery): { forceFresh?: boolean; model?: string } {
-  const options: { forceFresh?: boolean; model?: string } = {
+/** The query as @potluck/diagnostics' CheckOptions. */
+interface CheckOptions {
+  forceFresh?: boolean;
+  model?: string;
+  loadModels?: boolean;
+}
+
+function checkOptions(query: DiagnosticsQuery): CheckOptions {
+  const options: CheckOptions = {
     forceFresh: query.fresh === "1" || query.fresh === "true",
   };
   if (query.model !== undefined) options.model = query.model;
+  if (query.load === "0" || query.load === "false") options.loadModels = false;
   return options;
 }

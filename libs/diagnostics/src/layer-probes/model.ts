@@ -3,7 +3,7 @@ import type { Details } from "../detail.js";
 import { capabilitiesCheck, Failure, firstTokenCheck, modelRuntimeCheck } from "../layers.js";
 import { ProbeError, ProbeErrorKind } from "../probes.js";
 import { describe, isKind, isUnauthorized } from "./errors.js";
-import { fail, ok, probeFor, timeout, type KeysOf, type Step } from "./run.js";
+import { fail, ok, probeFor, skipped, timeout, type KeysOf, type Step } from "./run.js";
 
 // The layers above the mesh: what the peer serves, whether its model runs, and a first token.
 
@@ -62,9 +62,16 @@ export const firstTokenProbe = probeFor(
     if (recent !== undefined)
       return {
         outcome: ok,
-        detail: { servedBy: recent.servedBy, firstTokenMs: `(reused, ${Math.round(recent.ageMs / 1000)} s old)` },
+        detail: { servedBy: recent.servedBy, reusedAgeS: String(Math.round(recent.ageMs / 1000)) },
       };
     const model = learned.model ?? "";
+    const state = learned.models?.find((m) => m.id === model)?.state;
+    if (!run.loadModels && state === "available")
+      return {
+        outcome: skipped(
+          `${model} is available on ${run.path.peer} but not loaded; a prompt loads it first (this check does not, so looking never keeps a model in memory)`,
+        ),
+      };
     const started = run.clock.now();
     try {
       const selfClient = run.self ? run.probes.self : undefined;

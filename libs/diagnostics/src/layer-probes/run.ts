@@ -56,6 +56,8 @@ export interface Run {
   readonly directRtt?: { ms: number; ageMs: number };
   /** Reuse of a recent first token (see Diagnostics); undefined forces a generation. */
   readonly recentFirstToken?: { servedBy: string; ageMs: number };
+  /** false: the first-token check does not load a model that is only available (CheckOptions.loadModels). */
+  readonly loadModels: boolean;
   /** When a layer already failing on this path turns visible (its streak's start plus its time-to-visible). */
   visibleAt(layer: LayerCode): number | undefined;
 }
