@@ -46,6 +46,8 @@ import { pinArgv } from "../../src/lab/index.js";
 import { startLineDriven } from "./line-driven.js";
 import { allowedCpus, coalesceWindowMs, planCpuPin } from "@potluck/sidecar";
 import { median } from "../common/stats.js";
+import { generateIdentity, privateKeyFromPem, ReplayCache, signRequest, verifyRequest } from "@potluck/peer";
+import { cachedRateTestModel } from "./shapes.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/inference.json");
 const prompt = "Tell me, in detail, how a household potluck dinner is organised.";
@@ -59,17 +61,34 @@ interface BenchPath {
   /** The raw path this one is a ratio of (default: the first, unpinned raw). */
   baseline?: string;
   coldStartMs?: number;
+  /** Timed alone as a piece of the peer path (a probe), not a reply. */
+  component?: boolean;
   once(): Promise<RunTiming>;
   close(): Promise<void>;
 }
 
+interface Phase {
+  modelPath: string;
+  maxTokens: number;
+  repeats: number;
+  /** The local sidecar and its loopback floor too (the goals' shaped-model phase leaves them out). */
+  local: boolean;
+}
+
+interface Options {
+  lab: boolean;
+  latencyMs: number;
+  compareHeadStart: boolean;
+  servingCpu?: number;
+  macCpu?: number;
+}
+
 async function main(): Promise<void> {
   const { flags } = benchFlags(process.argv.slice(2), {
-    strings: ["latency-ms", "max-tokens", "model", "repeats", "shape"],
-    booleans: ["no-lab", "no-pin", "compare-head-start"],
+    strings: ["latency-ms", "max-tokens", "model", "repeats", "shape", "rate-repeats", "rate-max-tokens"],
+    booleans: ["no-lab", "no-pin", "compare-head-start", "goals"],
     positionals: false,
   });
-  const latencyMs = Number(flags.get("latency-ms") ?? 0);
   // The CPU a one-thread sidecar picks for itself; linux's in the lab; mac gets another.
   const allowed = allowedCpus();
   const servingCpu =
@@ -77,12 +96,47 @@ async function main(): Promise<void> {
       ? undefined
       : planCpuPin({ setting: "auto", threads, models: 1, allowed, platform: process.platform }).cpu;
   const macCpu = allowed.find((cpu) => cpu !== servingCpu);
-  const pinned = servingCpu !== undefined && macCpu !== undefined;
+  const options: Options = {
+    lab: !flags.has("no-lab"),
+    latencyMs: Number(flags.get("latency-ms") ?? 0),
+    compareHeadStart: flags.has("compare-head-start"),
+    ...(servingCpu !== undefined && macCpu !== undefined ? { servingCpu, macCpu } : {}),
+  };
+  const shape = flags.get("shape");
   const modelPath =
-    flags.get("model") ?? (flags.get("shape") === "small" ? cachedSmallTestModel(1) : cachedTinyModel(1));
-  const modelId = basename(modelPath).replace(/\.gguf$/i, "");
-  const maxTokens = Number(flags.get("max-tokens") ?? 256);
+    flags.get("model") ??
+    (shape === "small" ? cachedSmallTestModel(1) : shape === "rate" ? cachedRateTestModel(1) : cachedTinyModel(1));
   const repeats = Math.min(50, Number(flags.get("repeats") ?? 21));
+  const first = await runPhase(
+    { modelPath, maxTokens: Number(flags.get("max-tokens") ?? 256), repeats, local: true },
+    options,
+  );
+  if (!flags.has("goals")) {
+    writeResults({ ...first.meta, rows: first.table, runs: first.rows, components: first.components });
+    return;
+  }
+  // Goal (c): the same peer path on a model that runs at a real 7–8B model's rate (shapes.ts).
+  const rate = await runPhase(
+    {
+      modelPath: cachedRateTestModel(1),
+      maxTokens: Number(flags.get("rate-max-tokens") ?? 64),
+      repeats: Math.min(50, Number(flags.get("rate-repeats") ?? 5)),
+      local: false,
+    },
+    options,
+  );
+  const goals = goalsReport(first, rate);
+  writeResults({ goals, phases: [first, rate].map((p) => ({ ...p.meta, rows: p.table, runs: p.rows, components: p.components })) });
+}
+
+type PhaseResult = Awaited<ReturnType<typeof runPhase>>;
+
+/** One model: every path interleaved over `repeats` rounds, then its table. */
+async function runPhase(phase: Phase, options: Options) {
+  const { modelPath, maxTokens, repeats } = phase;
+  const { servingCpu, macCpu } = options;
+  const pinned = servingCpu !== undefined && macCpu !== undefined;
+  const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const body = {
     model: modelId,
     messages: [{ role: "user", content: prompt }],
@@ -92,12 +146,14 @@ async function main(): Promise<void> {
   };
   const paths: BenchPath[] = [];
   try {
-    paths.push(await rawPath(rawName, modelPath, maxTokens, []));
+    if (phase.local || !pinned) paths.push(await rawPath(rawName, modelPath, maxTokens, []));
     if (pinned) paths.push(await rawPath(rawPinnedName, modelPath, maxTokens, pinArgv(servingCpu)));
-    paths.push(await localSidecarPath(modelPath, body, pinned ? "auto" : "off"));
-    paths.push(await localFloorPath(modelPath, body, pinArgv(pinned ? servingCpu : undefined)));
-    if (!flags.has("no-lab")) {
-      const variants = flags.has("compare-head-start")
+    if (phase.local) {
+      paths.push(await localSidecarPath(modelPath, body, pinned ? "auto" : "off"));
+      paths.push(await localFloorPath(modelPath, body, pinArgv(pinned ? servingCpu : undefined)));
+    }
+    if (options.lab) {
+      const variants = options.compareHeadStart
         ? [{ name: "peer, no head start", env: { POTLUCK_HEAD_START: "0" } }]
         : [];
       const lab = await startLabPeer({
@@ -106,7 +162,7 @@ async function main(): Promise<void> {
         maxTokens,
         prompt,
         contextSize,
-        latencyMs,
+        latencyMs: options.latencyMs,
         variants,
         ...(pinned ? { cpus: { mac: macCpu, linux: servingCpu } } : {}),
       }).catch((error: unknown) => {
@@ -129,15 +185,27 @@ async function main(): Promise<void> {
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
       for (const path of order) runs.get(path.name)!.push(await path.once());
     }
-    report(
-      paths.map((p) => ({
-        path: p.name,
-        baseline: p.baseline ?? rawName,
-        runs: runs.get(p.name)!,
-        coldStartMs: p.coldStartMs,
-      })),
-      { modelId, maxTokens, repeats, latencyMs, ...(pinned ? { pinned: { serving: servingCpu, mac: macCpu } } : {}) },
+    const rows = paths.map((p) => ({
+      path: p.name,
+      baseline: p.baseline ?? (phase.local || !pinned ? rawName : rawPinnedName),
+      runs: runs.get(p.name)!,
+      coldStartMs: p.coldStartMs,
+      component: p.component === true,
+    }));
+    const meta = {
+      modelId,
+      maxTokens,
+      repeats,
+      latencyMs: options.latencyMs,
+      ...(pinned ? { pinned: { serving: servingCpu, mac: macCpu } } : {}),
+    };
+    const components = signingCosts();
+    const table = report(
+      rows.filter((r) => !r.component),
+      meta,
     );
+    reportComponents(rows, table, components);
+    return { meta, rows, table, components };
   } finally {
     for (const path of paths.reverse()) await path.close().catch(() => undefined);
   }
@@ -257,7 +325,7 @@ function report(
     latencyMs: number;
     pinned?: { serving: number; mac: number };
   },
-): void {
+) {
   const summary = rows.map((row) => ({
     path: row.path,
     baseline: row.baseline,
@@ -353,14 +421,150 @@ function report(
       `${path} ÷ its floor: ${(over.tokensPerS / floor.tokensPerS).toFixed(3)} × end to end, ${(over.decodeTokensPerS / floor.decodeTokensPerS).toFixed(3)} × decode, ${(over.ttftMs - floor.ttftMs).toFixed(1)} ms more to the first token\n`,
     );
   }
+  return table;
+}
+
+type Row = { path: string; baseline: string; runs: RunTiming[]; component: boolean };
+type TableRow = ReturnType<typeof report>[number];
+
+const peerName = "peer over lab mesh";
+const meshFloorName = "floor: bare stream, mesh";
+const directName = "signed /peer/infer from mac";
+const probeName = "probe: signed, large, model";
+
+/**
+ * Where the peer's first token goes beyond the mesh floor's, from paths timed in the same rounds:
+ * the serving side (a signed /peer/infer straight from mac, against the bare stream), the asking
+ * side (mac's sidecar: the loopback hop, routing and its probe, the relay: the peer path against
+ * that direct call), the probe's own round trip, and the signing and verifying CPU per request.
+ */
+function reportComponents(rows: Row[], table: TableRow[], signing: SigningCosts): void {
+  const ttft = (name: string) => table.find((t) => t.path === name)?.ttftMs;
+  const [peer, floor, direct] = [ttft(peerName), ttft(meshFloorName), ttft(directName)];
+  const probe = rows.find((r) => r.path === probeName);
+  const lines: string[] = [];
+  if (peer !== undefined && floor !== undefined) lines.push(`peer first token over the mesh floor's: ${signed(peer - floor)} ms`);
+  if (direct !== undefined && floor !== undefined)
+    lines.push(`  serving side (signed /peer/infer from mac − floor): ${signed(direct - floor)} ms`);
+  if (peer !== undefined && direct !== undefined)
+    lines.push(`  asking side (mac's sidecar: loopback hop, routing, probe, relay − direct): ${signed(peer - direct)} ms`);
+  if (probe !== undefined) {
+    const ms = probe.runs.map((r) => r.ttftMs);
+    lines.push(`  the routing probe alone, round trip: ${median(ms).toFixed(2)} ms (${range(ms, 2)})`);
+  }
+  const loopFloor = ttft("floor: bare stream, loopback");
+  const rawPinned = ttft(rawPinnedName) ?? ttft(rawName);
+  if (loopFloor !== undefined && rawPinned !== undefined)
+    lines.push(`  one HTTP+SSE hop on loopback (local floor − raw): ${signed(loopFloor - rawPinned)} ms`);
+  lines.push(
+    `  signing one /peer/infer request ${signing.signUs.toFixed(0)} µs, verifying it (with the replay cache) ${signing.verifyUs.toFixed(0)} µs`,
+  );
+  process.stdout.write(`\n${lines.join("\n")}\n`);
+}
+
+interface SigningCosts {
+  signUs: number;
+  verifyUs: number;
+}
+
+/** CPU per request of the signature both ends of /peer/infer pay, in this process (median of 200). */
+function signingCosts(): SigningCosts {
+  const identity = generateIdentity();
+  const privateKey = privateKeyFromPem(identity.privateKeyPem);
+  const body = JSON.stringify({
+    jobId: "job-x",
+    model: "m",
+    messages: [{ role: "user", content: prompt }],
+    maxTokens: 256,
+    requester: { machine: "mac", owner: "home" },
+  });
+  const replay = new ReplayCache();
+  const signUs: number[] = [];
+  const verifyUs: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    let t = performance.now();
+    const headers = signRequest({ method: "POST", path: "/peer/infer", body, target: "linux" }, { machine: "mac", privateKey });
+    signUs.push((performance.now() - t) * 1000);
+    t = performance.now();
+    void verifyRequest(
+      { method: "POST", path: "/peer/infer", body: Buffer.from(body), headers: (name) => headers[name] },
+      { target: "linux", replay, lookupKey: () => identity.publicKey },
+    );
+    verifyUs.push((performance.now() - t) * 1000);
+  }
+  return { signUs: median(signUs), verifyUs: median(verifyUs) };
+}
+
+/** Issue 19's re-read goals (a)–(d), from the tiny-model phase and the rate-shaped one. */
+function goalsReport(tiny: PhaseResult, rate: PhaseResult) {
+  const paired = (p: PhaseResult, path: string, floor: string, value: (a: RunTiming, b: RunTiming) => number) => {
+    const a = p.rows.find((r) => r.path === path)?.runs;
+    const b = p.rows.find((r) => r.path === floor)?.runs;
+    // Both ran in every round, in a rotating order: each round's pair shares its moment's load.
+    return a === undefined || b === undefined ? [] : a.map((run, i) => value(run, b[i]!));
+  };
+  const rateOf = (r: RunTiming) => r.completionTokens / r.totalMs;
+  const decodeOf = (r: RunTiming) => (r.completionTokens - 1) / Math.max(1e-3, r.totalMs - r.ttftMs);
+  const baseline = tiny.rows.find((r) => r.path === peerName)?.baseline ?? rawName;
+  const rateBaseline = rate.rows.find((r) => r.path === peerName)?.baseline ?? rawName;
+  const goals = [
+    {
+      goal: "(a) peer ÷ bare mesh floor, end to end, tiny model",
+      target: "≥ 0.97 ×",
+      values: paired(tiny, peerName, meshFloorName, (a, b) => rateOf(a) / rateOf(b)),
+      met: (v: number) => v >= 0.97,
+      unit: "×",
+    },
+    {
+      goal: `(b) peer decode after the first token ÷ ${baseline}, tiny model`,
+      target: "≥ 0.95 ×",
+      values: paired(tiny, peerName, baseline, (a, b) => decodeOf(a) / decodeOf(b)),
+      met: (v: number) => v >= 0.95,
+      unit: "×",
+    },
+    {
+      goal: `(c) peer ÷ ${rateBaseline}, end to end, rate-shaped model (${rate.meta.modelId})`,
+      target: "≥ 0.95 ×",
+      values: paired(rate, peerName, rateBaseline, (a, b) => rateOf(a) / rateOf(b)),
+      met: (v: number) => v >= 0.95,
+      unit: "×",
+    },
+    {
+      goal: "(d) peer first token − bare mesh floor's, tiny model",
+      target: "≤ +2 ms",
+      values: paired(tiny, peerName, meshFloorName, (a, b) => a.ttftMs - b.ttftMs),
+      met: (v: number) => v <= 2,
+      unit: "ms",
+    },
+  ].map((g) => ({ ...g, median: median(g.values) }));
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+  process.stdout.write(`\nissue 19's goals, same run, per-round pairs (median, range), load average at the end ${load}\n`);
+  for (const g of goals) {
+    const digits = g.unit === "ms" ? 1 : 3;
+    const value = g.unit === "ms" ? `${signed(g.median)} ms` : `${g.median.toFixed(digits)} ×`;
+    process.stdout.write(
+      `${g.goal.padEnd(78)} ${value.padStart(10)}  (${range(g.values, digits)})  goal ${g.target}: ${g.met(g.median) ? "met" : "missed"}\n`,
+    );
+  }
+  return goals.map(({ met, ...g }) => ({ ...g, met: met(g.median) }));
+}
+
+function signed(ms: number): string {
+  return `${ms >= 0 ? "+" : ""}${ms.toFixed(1)}`;
+}
+
+function range(values: readonly number[], digits: number): string {
+  if (values.length === 0) return "—";
+  return `${Math.min(...values).toFixed(digits)} … ${Math.max(...values).toFixed(digits)}`;
+}
+
+function writeResults(result: Record<string, unknown>): void {
   mkdirSync(dirname(resultsFile), { recursive: true });
   writeFileSync(
     resultsFile,
-    JSON.stringify(
-      { at: new Date().toISOString(), ...meta, threads, loadAverage: loadavg(), rows: table, runs: rows },
-      null,
-      2,
-    ),
+    JSON.stringify({ at: new Date().toISOString(), threads, loadAverage: loadavg(), ...result }, null, 2),
   );
   process.stdout.write(`\nwrote ${resultsFile}\n`);
 }
