@@ -80,7 +80,12 @@ export const SidecarConfigSchema = z.object({
    * within them a head-started first token does not wait for its own probe (routing/confirmed.ts).
    * 0: every first token waits for its probe.
    */
-  POTLUCK_PATH_CONFIRMED_MS: z.coerce.number().int().min(0).max(60_000, "expected at most 60000 ms").default(PathConfirmLimits.forMs),
+  POTLUCK_PATH_CONFIRMED_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000, "expected at most 60000 ms")
+    .default(PathConfirmLimits.forMs),
   /** Largest chat context per model (tokens); the model's own training context caps it too. */
   POTLUCK_CONTEXT_SIZE: z.coerce.number().int().min(256, "expected at least 256 tokens").max(131_072).default(4096),
   /**

@@ -34,11 +34,13 @@ export interface LabPath {
 /**
  * The peer path: a two-host lab, linux serving the model, mac with none; the client runs inside
  * mac against mac's own sidecar, which routes every request to linux over the WireGuard mesh
- * (with the fresh data-plane probe routing always does). And its floor: raw node-llama-cpp on
+ * (with the fresh data-plane probe routing makes per prompt). And its floor: raw node-llama-cpp on
  * linux streamed by a bare node:http server (bare-stream.ts) to the same kind of client in mac,
  * over the same mesh — what the mesh alone costs. `close` tears the lab down.
  * `latencyMs`: held that long each way on the mesh between mac and linux (a slower link).
  * `variants`: more sidecars on mac, each with its own settings and client, as more peer paths.
+ * Two pieces of the peer path are timed from mac without its sidecar (peer-direct.ts): a signed
+ * /peer/infer straight to linux (the serving side alone) and routing's probe alone.
  */
 export async function startLabPeer(o: {
   modelPath: string;

@@ -48,7 +48,12 @@ async function inferOnce(): Promise<RunTiming> {
     if (ttftMs === undefined && chunk.type === "token" && chunk.text.length > 0) ttftMs = performance.now() - started;
     if (chunk.type === "done") {
       const totalMs = performance.now() - started;
-      return { ttftMs: ttftMs ?? totalMs, totalMs, completionTokens: chunk.usage.completionTokens, servedBy: chunk.servedBy };
+      return {
+        ttftMs: ttftMs ?? totalMs,
+        totalMs,
+        completionTokens: chunk.usage.completionTokens,
+        servedBy: chunk.servedBy,
+      };
     }
   }
   throw new Error("peer-direct: the stream ended without its final chunk");
