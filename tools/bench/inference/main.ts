@@ -474,6 +474,15 @@ function reportComponents(rows: Row[], table: TableRow[], signing: SigningCosts)
     const ms = probe.runs.map((r) => r.ttftMs);
     lines.push(`  the routing probe alone, round trip: ${median(ms).toFixed(2)} ms (${range(ms, 2)})`);
   }
+  const gated = rows.find((r) => r.path === unconfirmedName)?.runs;
+  const confirmed = rows.find((r) => r.path === peerName)?.runs;
+  if (gated !== undefined && confirmed !== undefined) {
+    // Paired by round (each round ran both, in a rotating order): the load of the moment cancels.
+    const saved = confirmed.map((run, i) => gated[i]!.ttftMs - run.ttftMs);
+    lines.push(
+      `  first token saved by not holding it for its probe (routing/confirmed.ts), per-round pairs: ${median(saved).toFixed(1)} ms (${range(saved, 1)})`,
+    );
+  }
   const loopFloor = ttft("floor: bare stream, loopback");
   const rawPinned = ttft(rawPinnedName) ?? ttft(rawName);
   if (loopFloor !== undefined && rawPinned !== undefined)
