@@ -32,9 +32,10 @@ export function headStartRoute(o: {
   /**
    * The path to `guess` was confirmed moments ago (confirmed.ts): its first chunk goes out as soon
    * as it arrives, and `probe` (this job's fresh probe: true if it confirmed the machine) is sent
-   * then, off the first token's path; if it did not, `ruledOut` runs once this reply is over (after
-   * the reply marked its machine as the one that served, so the next prompt gets no head start).
-   * A failure before that chunk, or no chunk within `waitMs`, and the fresh probe decides as above.
+   * once the caller has taken it, off the first token's path; if it did not, `ruledOut` runs once
+   * this reply is over (after the reply marked its machine as the one that served, so the next
+   * prompt gets no head start). A failure before that chunk, or no chunk within `waitMs`, and the
+   * fresh probe decides as above.
    */
   confirmed?: { waitMs: number; probe: () => Promise<boolean>; ruledOut: () => void };
 }): PlannedRoute {
@@ -52,11 +53,15 @@ export function headStartRoute(o: {
       first.catch(() => undefined);
       const confirmed = o.confirmed;
       if (confirmed !== undefined && usable(await within(first, confirmed.waitMs))) {
-        const probed = confirmed.probe();
+        let probed: Promise<boolean> | undefined;
         try {
-          yield* resumed(first, early);
+          for await (const chunk of resumed(first, early)) {
+            yield chunk;
+            // Sent once the caller has taken the first token: nothing of it runs before that write.
+            probed ??= confirmed.probe();
+          }
         } finally {
-          void probed.then((ok) => ok || confirmed.ruledOut());
+          void probed?.then((ok) => ok || confirmed.ruledOut());
         }
         return;
       }
