@@ -78,14 +78,14 @@ export const SidecarConfigSchema = z.object({
   /**
    * Milliseconds a path stays confirmed after a fresh probe answered or a reply ran to its end;
    * within them a head-started first token does not wait for its own probe (routing/confirmed.ts).
-   * 0: every first token waits for its probe.
+   * 0 (the default: it did not measurably help, BENCHMARKS.md): every first token waits for its probe.
    */
   POTLUCK_PATH_CONFIRMED_MS: z.coerce
     .number()
     .int()
     .min(0)
     .max(60_000, "expected at most 60000 ms")
-    .default(PathConfirmLimits.forMs),
+    .default(PathConfirmLimits.defaultForMs),
   /** Largest chat context per model (tokens); the model's own training context caps it too. */
   POTLUCK_CONTEXT_SIZE: z.coerce.number().int().min(256, "expected at least 256 tokens").max(131_072).default(4096),
   /**

@@ -501,7 +501,7 @@ describe("the head start for the own machine that served the model last", () => 
       client: gated.client,
       usage: recordingUsage(),
       headStart: false,
-      confirmedForMs: PathConfirmLimits.forMs,
+      confirmedForMs: PathConfirmLimits.onMs,
     });
     await drain((await router.plan(model)).run(job()));
     gated.log.length = 0;
@@ -539,7 +539,7 @@ describe("the head start for the own machine that served the model last", () => 
   describe("on a path confirmed moments ago (confirmed.ts)", () => {
     it("sends the first token on before that job's own fresh probe, which goes out once the token is in", async () => {
       const gated = gatedClient({ peers: { linux: "serves" } });
-      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.forMs);
+      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.onMs);
       await drain((await router.plan(model)).run(job())); // probed, then served: confirmed
       gated.log.length = 0;
       gated.hold();
@@ -558,7 +558,7 @@ describe("the head start for the own machine that served the model last", () => 
     it("a fresh probe that fails after the first token costs the next prompt its head start", async () => {
       const probeFails = new Set<string>();
       const gated = gatedClient({ peers: { linux: "serves" }, probeFails });
-      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.forMs);
+      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.onMs);
       await drain((await router.plan(model)).run(job()));
       probeFails.add("linux");
       // This reply streams (its path plainly works); its probe, sent after the first token, fails.
@@ -578,7 +578,7 @@ describe("the head start for the own machine that served the model last", () => 
 
     it("waits behind the fresh probe again when the first token is late, so a vanished machine is found at the probe's pace", async () => {
       const gated = gatedClient({ peers: { linux: "serves" } });
-      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.forMs);
+      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.onMs);
       await drain((await router.plan(model)).run(job()));
       gated.log.length = 0;
       gated.holdTokens();
@@ -610,7 +610,7 @@ describe("the head start for the own machine that served the model last", () => 
           ["linux", "home"],
           ["desk", "home"],
         ],
-        PathConfirmLimits.forMs,
+        PathConfirmLimits.onMs,
       );
       await drain((await router.plan(model)).run(job()));
       behaviours.linux = "refuses";

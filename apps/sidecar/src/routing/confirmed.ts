@@ -1,22 +1,24 @@
 /**
- * A path to an own machine counts as confirmed for this long after a fresh probe of it answered
- * or a reply from it ran to its end. Within that time the next job's first token is not held for
- * that job's own probe, which is still sent, once the first token is in (head-start.ts): on a
- * household link the probe's round trip, and its work on the serving machine while the model
- * starts, were the largest part of what a remote first token costs over a bare stream
- * (BENCHMARKS.md, "Inference"). Short, so a path that broke since is found by the next probe
- * rather than trusted for long; `probeAfterMs`: a first token that has not come by then is waited
- * for behind the fresh probe again, so a machine that vanished is found at the probe's pace, not
- * at the stream's 30 s start timeout.
+ * An experiment, off by default. With `POTLUCK_PATH_CONFIRMED_MS` > 0, a path to an own machine
+ * counts as confirmed for that long after a fresh probe of it answered or a reply from it ran to
+ * its end, and within that time a head-started job's first token is not held for that job's own
+ * fresh probe, which is still sent, once the caller has taken the token (head-start.ts). The hope
+ * was a shorter remote first token; measured (BENCHMARKS.md, "Inference", session 7), it saved
+ * nothing the bench could tell from noise, since the head start already sends the job beside its
+ * probe and both take one round trip. So `defaultForMs` is 0: every head-started first token
+ * waits for its probe, as DESIGN.md's "fresh probe before routing" has it. `onMs`: the window
+ * the bench compares. `probeAfterMs`: a first token that has not come by then is waited for
+ * behind the fresh probe again, so a machine that vanished is found at the probe's pace, not at
+ * the stream's 30 s start timeout.
  */
-export const PathConfirmLimits = { forMs: 10_000, probeAfterMs: 250, machinesMax: 256 } as const;
+export const PathConfirmLimits = { defaultForMs: 0, onMs: 10_000, probeAfterMs: 250, machinesMax: 256 } as const;
 
 /** Per machine, when its path was last confirmed (bounded, oldest dropped first). */
 export class ConfirmedPaths {
   private readonly at = new Map<string, number>();
 
   constructor(
-    private readonly forMs: number = PathConfirmLimits.forMs,
+    private readonly forMs: number = PathConfirmLimits.defaultForMs,
     private readonly now: () => number = () => performance.now(),
   ) {}
 

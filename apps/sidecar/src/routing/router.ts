@@ -51,7 +51,7 @@ export interface RouterDeps {
   headStart?: boolean;
   /**
    * How long a confirmed path lets the next head-started job's first token out before that job's
-   * own fresh probe answers (confirmed.ts); 0: every first token waits for its probe.
+   * own fresh probe answers (confirmed.ts); 0 (the default): every first token waits for its probe.
    */
   confirmedForMs?: number;
 }
