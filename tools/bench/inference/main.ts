@@ -88,7 +88,7 @@ interface Options {
   lab: boolean;
   latencyMs: number;
   compareHeadStart: boolean;
-  /** A second sidecar on mac whose first token on a confirmed path does not wait for its probe (routing/confirmed.ts). */
+  /** A second sidecar on mac whose first token on a confirmed path skips its probe (routing/confirmed.ts). */
   compareConfirmed: boolean;
   servingCpu?: number;
   macCpu?: number;
