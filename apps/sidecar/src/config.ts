@@ -78,7 +78,7 @@ export const SidecarConfigSchema = z.object({
   /**
    * Milliseconds a path stays confirmed after a fresh probe answered or a reply ran to its end;
    * within them a head-started first token does not wait for its own probe (routing/confirmed.ts).
-   * 0 (the default: it did not measurably help, BENCHMARKS.md): every first token waits for its probe.
+   * 0 (the default: its gain was not conclusive, BENCHMARKS.md): every first token waits for its probe.
    */
   POTLUCK_PATH_CONFIRMED_MS: z.coerce
     .number()

@@ -4,9 +4,9 @@
  * its end, and within that time a head-started job's first token is not held for that job's own
  * fresh probe, which is still sent, once the caller has taken the token (head-start.ts). The hope
  * was a shorter remote first token; measured (BENCHMARKS.md, "Inference", session 7), it saved
- * nothing the bench could tell from noise, since the head start already sends the job beside its
- * probe and both take one round trip. So `defaultForMs` is 0: every head-started first token
- * waits for its probe, as DESIGN.md's "fresh probe before routing" has it. `onMs`: the window
+ * 2–5 ms in some runs and nothing in others, since the head start already sends the job beside
+ * its probe and both take one round trip. Not conclusive, so `defaultForMs` is 0: every
+ * head-started first token waits for its probe, as DESIGN.md's "fresh probe before routing" has it. `onMs`: the window
  * the bench compares. `probeAfterMs`: a first token that has not come by then is waited for
  * behind the fresh probe again, so a machine that vanished is found at the probe's pace, not at
  * the stream's 30 s start timeout.
