@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { CpuPinSetting } from "./cpu-pin.js";
 import { GpuSettings } from "./inference/gpu-settings.js";
 import { defaultKeepAliveMs, parseKeepAlive } from "./inference/lifecycle/keep-alive.js";
+import { PathConfirmLimits } from "./routing/confirmed.js";
 
 /** Every sidecar setting and its default, in one block. */
 export const SidecarConfigSchema = z.object({
@@ -74,6 +75,17 @@ export const SidecarConfigSchema = z.object({
    * (routing/head-start.ts); 0: every remote job waits for the probes first.
    */
   POTLUCK_HEAD_START: ConfigFields.flag(true),
+  /**
+   * Milliseconds a path stays confirmed after a fresh probe answered or a reply ran to its end;
+   * within them a head-started first token does not wait for its own probe (routing/confirmed.ts).
+   * 0 (the default: its gain was not conclusive, BENCHMARKS.md): every first token waits for its probe.
+   */
+  POTLUCK_PATH_CONFIRMED_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000, "expected at most 60000 ms")
+    .default(PathConfirmLimits.defaultForMs),
   /** Largest chat context per model (tokens); the model's own training context caps it too. */
   POTLUCK_CONTEXT_SIZE: z.coerce.number().int().min(256, "expected at least 256 tokens").max(131_072).default(4096),
   /**

@@ -7,6 +7,7 @@ export { modelsListRoutes, type CapabilitiesClient } from "./routes/models-list.
 // The token-joining window, so the inference bench's bare-stream floor joins tokens the same way.
 export { coalesceWindowMs } from "./routes/stream-body.js";
 export { allowedCpus, planCpuPin, threadCpus } from "./cpu-pin.js";
+export { PathConfirmLimits } from "./routing/confirmed.js";
 // The whole sidecar in-process, as main.ts starts it (the model runtime loads only when it builds its own engine).
 export { startSidecarService, type SidecarOverrides, type SidecarService } from "./service.js";
 export { loadSidecarConfig, SidecarConfigSchema, type SidecarConfig } from "./config.js";

@@ -155,6 +155,7 @@ export async function startSidecarService(
     usage,
     log: info,
     headStart: config.POTLUCK_HEAD_START,
+    confirmedForMs: config.POTLUCK_PATH_CONFIRMED_MS,
     ...(diagnostics === null ? {} : { diagnose: diagnoseWith(diagnostics) }),
   });
   const warmed = registerModels(engine, sources, config.POTLUCK_THREADS, log).then(() => void (warm = true));

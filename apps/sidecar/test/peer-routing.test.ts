@@ -291,7 +291,11 @@ describe("routing", () => {
           max_tokens: 2,
           potluck: { on: "linux" },
         } as never);
-        // The job goes out beside the probe (head-start.ts), so either may arrive first.
+        // The job goes out beside the probe (head-start.ts), so either may arrive first; with
+        // POTLUCK_PATH_CONFIRMED_MS on, a confirmed path's probe goes out once the first token is
+        // in, so it may still be on its way when the short reply is over.
+        for (let waited = 0; paths.length < 2 && waited < 2_000; waited += 10)
+          await new Promise((resolve) => setTimeout(resolve, 10));
         expect(paths.sort()).toEqual(["/peer/infer", "/peer/probe"]);
       }
     } finally {

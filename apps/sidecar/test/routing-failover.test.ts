@@ -4,6 +4,7 @@ import { EngineError, type EngineEvent, type InferenceEngine } from "../src/infe
 import type { PeerDirectory, PeerRecord } from "../src/peer/directory.js";
 import { attemptsMax } from "../src/routing/failover.js";
 import { PeerCallError } from "@potluck/peer";
+import { PathConfirmLimits } from "../src/routing/confirmed.js";
 import { Router, type ChatJob, type RouterPeerClient } from "../src/routing/router.js";
 import { recordingUsage } from "./harness.js";
 
@@ -340,6 +341,8 @@ describe("the head start for the own machine that served the model last", () => 
     const aborted: string[] = [];
     let release: () => void = () => undefined;
     let gate = Promise.resolve();
+    let releaseTokens: () => void = () => undefined;
+    let tokens = Promise.resolve();
     const scripted = scriptedClient(o.peers);
     const client: RouterPeerClient = {
       probe: async (peer) => {
@@ -351,10 +354,11 @@ describe("the head start for the own machine that served the model last", () => 
         return { latencyMs: 1, model: { info: { id: model, state: "ready", testModel: true }, available: [model] } };
       },
       capabilities: scripted.capabilities,
-      infer: (peer, request, signal) => {
+      infer: async function* (peer, request, signal) {
         log.push(`infer ${peer.machine}`);
         signal?.addEventListener("abort", () => aborted.push(peer.machine), { once: true });
-        return scripted.infer(peer, request, signal);
+        await tokens;
+        yield* scripted.infer(peer, request, signal);
       },
     };
     return {
@@ -365,10 +369,16 @@ describe("the head start for the own machine that served the model last", () => 
         gate = new Promise((resolve) => (release = resolve));
       },
       release: () => release(),
+      /** Holds every /peer/infer's first chunk until `releaseTokens()`. */
+      holdTokens: () => {
+        tokens = new Promise((resolve) => (releaseTokens = resolve));
+      },
+      releaseTokens: () => releaseTokens(),
     };
   }
 
-  function routerOn(client: RouterPeerClient, peers: Array<[string, string]>) {
+  /** `confirmedForMs` 0: every head-started first token waits for its probe (confirmed.ts off). */
+  function routerOn(client: RouterPeerClient, peers: Array<[string, string]>, confirmedForMs = 0) {
     return new Router({
       machine: "mac",
       owner: "home",
@@ -376,6 +386,7 @@ describe("the head start for the own machine that served the model last", () => 
       directory: peersOf(peers),
       client,
       usage: recordingUsage(),
+      confirmedForMs,
     });
   }
 
@@ -437,6 +448,7 @@ describe("the head start for the own machine that served the model last", () => 
       directory: peersOf([["linux", "home"]]),
       client: gated.client,
       usage: recordingUsage(),
+      confirmedForMs: 0,
       diagnose: async () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
         abortedWhileDiagnosing = [...gated.aborted];
@@ -491,6 +503,7 @@ describe("the head start for the own machine that served the model last", () => 
       client: gated.client,
       usage: recordingUsage(),
       headStart: false,
+      confirmedForMs: PathConfirmLimits.onMs,
     });
     await drain((await router.plan(model)).run(job()));
     gated.log.length = 0;
@@ -523,5 +536,90 @@ describe("the head start for the own machine that served the model last", () => 
     behaviours.linux = "refuses";
     const all = await drain((await router.plan(model)).run(job()));
     expect(all.at(-1)).toMatchObject({ type: "done", servedBy: "desk" });
+  });
+
+  describe("on a path confirmed moments ago (confirmed.ts)", () => {
+    it("sends the first token on before that job's own fresh probe, which goes out once the token is in", async () => {
+      const gated = gatedClient({ peers: { linux: "serves" } });
+      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.onMs);
+      await drain((await router.plan(model)).run(job())); // probed, then served: confirmed
+      gated.log.length = 0;
+      gated.hold();
+      const chunks = (await router.plan(model)).run(job());
+      expect((await chunks.next()).value).toEqual({ type: "token", text: "from linux" });
+      // Nothing of the probe ran before the first token went out; it is sent once that was taken.
+      expect(gated.log).toEqual(["infer linux"]);
+      // Its probe is still held: the reply goes on without waiting for it.
+      expect((await chunks.next()).value).toMatchObject({ type: "done", servedBy: "linux" });
+      expect(gated.log).toEqual(["infer linux", "probe linux"]);
+      gated.release();
+      expect(await drain(chunks)).toEqual([]);
+      expect(gated.aborted).toEqual([]);
+    });
+
+    it("a fresh probe that fails after the first token costs the next prompt its head start", async () => {
+      const probeFails = new Set<string>();
+      const gated = gatedClient({ peers: { linux: "serves" }, probeFails });
+      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.onMs);
+      await drain((await router.plan(model)).run(job()));
+      probeFails.add("linux");
+      // This reply streams (its path plainly works); its probe, sent after the first token, fails.
+      expect((await drain((await router.plan(model)).run(job()))).at(-1)).toMatchObject({ type: "done" });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      gated.log.length = 0;
+      const error = await router
+        .plan(model)
+        .then((route) => drain(route.run(job())))
+        .then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+      expect(error?.message).toMatch(/linux \(own\): data-plane — .*no answer in time/);
+      expect(gated.log).toEqual(["probe linux", "probe linux answered"]);
+    });
+
+    it("waits behind the fresh probe again when the first token is late, so a vanished machine is found at the probe's pace", async () => {
+      const gated = gatedClient({ peers: { linux: "serves" } });
+      const router = routerOn(gated.client, [["linux", "home"]], PathConfirmLimits.onMs);
+      await drain((await router.plan(model)).run(job()));
+      gated.log.length = 0;
+      gated.holdTokens();
+      gated.hold();
+      const chunks = (await router.plan(model)).run(job());
+      let firstArrived = false;
+      const first = chunks.next().then((r) => {
+        firstArrived = true;
+        return r;
+      });
+      await new Promise((resolve) => setTimeout(resolve, PathConfirmLimits.probeAfterMs / 2));
+      expect(gated.log).toEqual(["infer linux"]);
+      await new Promise((resolve) => setTimeout(resolve, PathConfirmLimits.probeAfterMs));
+      expect(gated.log).toEqual(["infer linux", "probe linux"]);
+      gated.releaseTokens();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(firstArrived).toBe(false); // the probe decides again
+      gated.release();
+      expect((await first).value).toEqual({ type: "token", text: "from linux" });
+      expect((await drain(chunks)).at(-1)).toMatchObject({ type: "done", servedBy: "linux" });
+    });
+
+    it("a confirmed machine that refuses the early job is routed by the fresh probe, like any candidate", async () => {
+      const behaviours: Record<string, Behaviour> = { linux: "serves", desk: "serves" };
+      const gated = gatedClient({ peers: behaviours });
+      const router = routerOn(
+        gated.client,
+        [
+          ["linux", "home"],
+          ["desk", "home"],
+        ],
+        PathConfirmLimits.onMs,
+      );
+      await drain((await router.plan(model)).run(job()));
+      behaviours.linux = "refuses";
+      gated.log.length = 0;
+      const all = await drain((await router.plan(model)).run(job()));
+      expect(all.at(-1)).toMatchObject({ type: "done", servedBy: "desk" });
+      expect(gated.log.slice(0, 2)).toEqual(["infer linux", "probe linux"]);
+    });
   });
 });

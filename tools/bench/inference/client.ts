@@ -48,9 +48,14 @@ export function timedStream(url: string, body: unknown): Promise<RunTiming> {
         res.on("data", (text: string) => {
           buffered += text;
           for (let end = buffered.indexOf("\n\n"); end >= 0; end = buffered.indexOf("\n\n")) {
-            const data = buffered.slice(6, end);
+            const event = buffered.slice(0, end);
             buffered = buffered.slice(end + 2);
-            if (data === "[DONE]") continue;
+            // A model that loads on first use sends its progress as SSE comments (": potluck loading …").
+            const data = event
+              .split("\n")
+              .find((line) => line.startsWith("data: "))
+              ?.slice(6);
+            if (data === undefined || data === "[DONE]") continue;
             const chunk = JSON.parse(data) as typeof footer & {
               choices?: Array<{ delta?: { content?: string } }>;
               error?: { message: string };

@@ -22,20 +22,25 @@ const barePort = 8322;
 const variantPortBase = 8331;
 const client = join(repoRoot, "tools/bench/inference/client.ts");
 const bareStream = join(repoRoot, "tools/bench/inference/bare-stream.ts");
+const peerDirect = join(repoRoot, "tools/bench/inference/peer-direct.ts");
 
 export interface LabPath {
   name: string;
+  /** A piece of the peer path timed alone (a probe), not a reply: kept out of the tokens/s table. */
+  component?: boolean;
   once(): Promise<RunTiming>;
 }
 
 /**
  * The peer path: a two-host lab, linux serving the model, mac with none; the client runs inside
  * mac against mac's own sidecar, which routes every request to linux over the WireGuard mesh
- * (with the fresh data-plane probe routing always does). And its floor: raw node-llama-cpp on
+ * (with the fresh data-plane probe routing makes per prompt). And its floor: raw node-llama-cpp on
  * linux streamed by a bare node:http server (bare-stream.ts) to the same kind of client in mac,
  * over the same mesh — what the mesh alone costs. `close` tears the lab down.
  * `latencyMs`: held that long each way on the mesh between mac and linux (a slower link).
  * `variants`: more sidecars on mac, each with its own settings and client, as more peer paths.
+ * Two pieces of the peer path are timed from mac without its sidecar (peer-direct.ts): a signed
+ * /peer/infer straight to linux (the serving side alone) and routing's probe alone.
  */
 export async function startLabPeer(o: {
   modelPath: string;
@@ -143,36 +148,35 @@ export async function startLabPeer(o: {
     if (!(await pollUntil(() => bare.output().includes("listening"), { timeoutMs: 180_000, intervalMs: 200 })))
       throw new Error(`bare stream on linux did not start: ${bare.output().slice(-1000)}`);
     // One long-lived client per path inside mac's namespace, warm like the local path's client.
-    const clientIn = async (url: string) => {
-      const argv = [
-        ...pinArgv(o.cpus?.mac),
-        "ip",
-        "netns",
-        "exec",
-        mac.netns,
-        process.execPath,
-        "--import",
-        "tsx",
-        client,
-        "--stdin",
-        "--url",
-        url,
-        "--model",
-        o.modelId,
-        "--max-tokens",
-        String(o.maxTokens),
-        "--prompt",
-        o.prompt,
-      ];
-      const started = await startLineDriven(`bench client in mac for ${url}`, argv, {
+    const inMac = async (what: string, script: string, args: string[]) => {
+      const argv = [...pinArgv(o.cpus?.mac), "ip", "netns", "exec", mac.netns, process.execPath, "--import", "tsx"];
+      const common = ["--model", o.modelId, "--max-tokens", String(o.maxTokens), "--prompt", o.prompt];
+      const started = await startLineDriven(what, [...argv, script, ...args, ...common], {
         cwd: repoRoot,
         env: { ...process.env, [labIdEnv]: lab.id },
       });
       clients.push(started);
       return started;
     };
+    const clientIn = (url: string) => inMac(`bench client in mac for ${url}`, client, ["--stdin", "--url", url]);
+    // Signed with mac's own identity straight to linux's sidecar: no sidecar on mac in between.
+    const directIn = (mode: "infer" | "probe") =>
+      inMac(`signed /peer/${mode} from mac`, peerDirect, [
+        "--mode",
+        mode,
+        "--identity",
+        join(mac.runDir, "potluck", "identity-ed25519.pem"),
+        "--machine",
+        mac.name,
+        "--target",
+        linux.name,
+        "--url",
+        `http://${linux.meshIp}:${port}`,
+      ]);
     const peer = await clientIn(`http://127.0.0.1:${port}`);
     const floor = await clientIn(`http://${linux.meshIp}:${barePort}`);
+    const direct = await directIn("infer");
+    const probe = await directIn("probe");
     const more: LabPath[] = [];
     for (const v of variants) {
       const client = await clientIn(`http://127.0.0.1:${v.port}`);
@@ -182,6 +186,8 @@ export async function startLabPeer(o: {
       paths: [
         { name: "peer over lab mesh", once: () => peer.once() },
         { name: "floor: bare stream, mesh", once: () => floor.once() },
+        { name: "signed /peer/infer from mac", once: () => direct.once() },
+        { name: "probe: signed, large, model", component: true, once: () => probe.once() },
         ...more,
       ],
       close,

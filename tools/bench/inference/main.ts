@@ -5,10 +5,19 @@
 //   stream on loopback as the local sidecar's floor; medians over repeats.
 // Every client and the raw runner are long-lived processes, warmed up before the timed rounds.
 // Goals (issue 4): sidecar ≥ 0.95 × raw tokens/s, peer ≥ 0.90 × raw; local TTFT overhead ≤ 5 ms.
+// Issue 19's re-read peer goals (--goals, one run): (a) peer ÷ the bare mesh floor ≥ 0.97 ×, (b)
+// peer decode after the first token ÷ raw ≥ 0.95 ×, (c) peer ÷ raw on a model shaped to run at a
+// real 7–8B model's rate (shapes.ts; a second phase with its own lab) ≥ 0.95 ×, (d) the peer's
+// first token ≤ +2 ms over the floor's; each from per-round pairs (median and range), with the
+// peer's extra first-token time split into its pieces (reportComponents).
 //
-//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small] [--max-tokens 256] [--repeats
-// 21] [--no-lab] [--no-pin]
-//       [--latency-ms N] [--compare-head-start]
+//   node --import tsx tools/bench/inference/main.ts [--model FILE.gguf | --shape small|rate] [--max-tokens 256]
+//       [--repeats 21] [--no-lab] [--no-pin] [--latency-ms N] [--compare-head-start] [--compare-confirmed]
+//       [--goals [--rate-repeats 5] [--rate-max-tokens 64]]
+//
+// --compare-confirmed (on with --goals) adds a second sidecar on mac with
+// POTLUCK_PATH_CONFIRMED_MS=10000: on a path confirmed in the last 10 s the first token does not
+// wait for its own fresh probe (routing/confirmed.ts; off by default).
 //
 // --latency-ms holds every mesh datagram between mac and linux N ms each way (a slower household
 // link; tools/src/lab/latency.ts). --compare-head-start adds a second sidecar on mac with
@@ -44,8 +53,10 @@ import { timedStream, type RunTiming } from "./client.js";
 import { startLabPeer } from "./lab-peer.js";
 import { pinArgv } from "../../src/lab/index.js";
 import { startLineDriven } from "./line-driven.js";
-import { allowedCpus, coalesceWindowMs, planCpuPin } from "@potluck/sidecar";
+import { allowedCpus, coalesceWindowMs, PathConfirmLimits, planCpuPin } from "@potluck/sidecar";
 import { median } from "../common/stats.js";
+import { generateIdentity, privateKeyFromPem, ReplayCache, signRequest, verifyRequest } from "@potluck/peer";
+import { cachedRateTestModel } from "./shapes.js";
 
 const resultsFile = join(repoRoot, "tools/bench/results/inference.json");
 const prompt = "Tell me, in detail, how a household potluck dinner is organised.";
@@ -59,17 +70,36 @@ interface BenchPath {
   /** The raw path this one is a ratio of (default: the first, unpinned raw). */
   baseline?: string;
   coldStartMs?: number;
+  /** Timed alone as a piece of the peer path (a probe), not a reply. */
+  component?: boolean;
   once(): Promise<RunTiming>;
   close(): Promise<void>;
 }
 
+interface Phase {
+  modelPath: string;
+  maxTokens: number;
+  repeats: number;
+  /** The local sidecar and its loopback floor too (the goals' shaped-model phase leaves them out). */
+  local: boolean;
+}
+
+interface Options {
+  lab: boolean;
+  latencyMs: number;
+  compareHeadStart: boolean;
+  /** A second sidecar on mac whose first token on a confirmed path skips its probe (routing/confirmed.ts). */
+  compareConfirmed: boolean;
+  servingCpu?: number;
+  macCpu?: number;
+}
+
 async function main(): Promise<void> {
   const { flags } = benchFlags(process.argv.slice(2), {
-    strings: ["latency-ms", "max-tokens", "model", "repeats", "shape"],
-    booleans: ["no-lab", "no-pin", "compare-head-start"],
+    strings: ["latency-ms", "max-tokens", "model", "repeats", "shape", "rate-repeats", "rate-max-tokens"],
+    booleans: ["no-lab", "no-pin", "compare-head-start", "compare-confirmed", "goals"],
     positionals: false,
   });
-  const latencyMs = Number(flags.get("latency-ms") ?? 0);
   // The CPU a one-thread sidecar picks for itself; linux's in the lab; mac gets another.
   const allowed = allowedCpus();
   const servingCpu =
@@ -77,12 +107,51 @@ async function main(): Promise<void> {
       ? undefined
       : planCpuPin({ setting: "auto", threads, models: 1, allowed, platform: process.platform }).cpu;
   const macCpu = allowed.find((cpu) => cpu !== servingCpu);
-  const pinned = servingCpu !== undefined && macCpu !== undefined;
+  const options: Options = {
+    lab: !flags.has("no-lab"),
+    latencyMs: Number(flags.get("latency-ms") ?? 0),
+    compareHeadStart: flags.has("compare-head-start"),
+    compareConfirmed: flags.has("compare-confirmed") || flags.has("goals"),
+    ...(servingCpu !== undefined && macCpu !== undefined ? { servingCpu, macCpu } : {}),
+  };
+  const shape = flags.get("shape");
   const modelPath =
-    flags.get("model") ?? (flags.get("shape") === "small" ? cachedSmallTestModel(1) : cachedTinyModel(1));
-  const modelId = basename(modelPath).replace(/\.gguf$/i, "");
-  const maxTokens = Number(flags.get("max-tokens") ?? 256);
+    flags.get("model") ??
+    (shape === "small" ? cachedSmallTestModel(1) : shape === "rate" ? cachedRateTestModel(1) : cachedTinyModel(1));
   const repeats = Math.min(50, Number(flags.get("repeats") ?? 21));
+  const first = await runPhase(
+    { modelPath, maxTokens: Number(flags.get("max-tokens") ?? 256), repeats, local: true },
+    options,
+  );
+  if (!flags.has("goals")) {
+    writeResults({ ...first.meta, rows: first.table, runs: first.rows, components: first.components });
+    return;
+  }
+  // Goal (c): the same peer path on a model that runs at a real 7–8B model's rate (shapes.ts).
+  const rate = await runPhase(
+    {
+      modelPath: cachedRateTestModel(1),
+      maxTokens: Number(flags.get("rate-max-tokens") ?? 64),
+      repeats: Math.min(50, Number(flags.get("rate-repeats") ?? 5)),
+      local: false,
+    },
+    options,
+  );
+  const goals = goalsReport(first, rate);
+  writeResults({
+    goals,
+    phases: [first, rate].map((p) => ({ ...p.meta, rows: p.table, runs: p.rows, components: p.components })),
+  });
+}
+
+type PhaseResult = Awaited<ReturnType<typeof runPhase>>;
+
+/** One model: every path interleaved over `repeats` rounds, then its table. */
+async function runPhase(phase: Phase, options: Options) {
+  const { modelPath, maxTokens, repeats } = phase;
+  const { servingCpu, macCpu } = options;
+  const pinned = servingCpu !== undefined && macCpu !== undefined;
+  const modelId = basename(modelPath).replace(/\.gguf$/i, "");
   const body = {
     model: modelId,
     messages: [{ role: "user", content: prompt }],
@@ -92,21 +161,26 @@ async function main(): Promise<void> {
   };
   const paths: BenchPath[] = [];
   try {
-    paths.push(await rawPath(rawName, modelPath, maxTokens, []));
+    if (phase.local || !pinned) paths.push(await rawPath(rawName, modelPath, maxTokens, []));
     if (pinned) paths.push(await rawPath(rawPinnedName, modelPath, maxTokens, pinArgv(servingCpu)));
-    paths.push(await localSidecarPath(modelPath, body, pinned ? "auto" : "off"));
-    paths.push(await localFloorPath(modelPath, body, pinArgv(pinned ? servingCpu : undefined)));
-    if (!flags.has("no-lab")) {
-      const variants = flags.has("compare-head-start")
-        ? [{ name: "peer, no head start", env: { POTLUCK_HEAD_START: "0" } }]
-        : [];
+    if (phase.local) {
+      paths.push(await localSidecarPath(modelPath, body, pinned ? "auto" : "off"));
+      paths.push(await localFloorPath(modelPath, body, pinArgv(pinned ? servingCpu : undefined)));
+    }
+    if (options.lab) {
+      const variants = [
+        ...(options.compareHeadStart ? [{ name: "peer, no head start", env: { POTLUCK_HEAD_START: "0" } }] : []),
+        ...(options.compareConfirmed
+          ? [{ name: confirmedName, env: { POTLUCK_PATH_CONFIRMED_MS: String(PathConfirmLimits.onMs) } }]
+          : []),
+      ];
       const lab = await startLabPeer({
         modelPath,
         modelId,
         maxTokens,
         prompt,
         contextSize,
-        latencyMs,
+        latencyMs: options.latencyMs,
         variants,
         ...(pinned ? { cpus: { mac: macCpu, linux: servingCpu } } : {}),
       }).catch((error: unknown) => {
@@ -129,15 +203,27 @@ async function main(): Promise<void> {
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
       for (const path of order) runs.get(path.name)!.push(await path.once());
     }
-    report(
-      paths.map((p) => ({
-        path: p.name,
-        baseline: p.baseline ?? rawName,
-        runs: runs.get(p.name)!,
-        coldStartMs: p.coldStartMs,
-      })),
-      { modelId, maxTokens, repeats, latencyMs, ...(pinned ? { pinned: { serving: servingCpu, mac: macCpu } } : {}) },
+    const rows = paths.map((p) => ({
+      path: p.name,
+      baseline: p.baseline ?? (phase.local || !pinned ? rawName : rawPinnedName),
+      runs: runs.get(p.name)!,
+      coldStartMs: p.coldStartMs,
+      component: p.component === true,
+    }));
+    const meta = {
+      modelId,
+      maxTokens,
+      repeats,
+      latencyMs: options.latencyMs,
+      ...(pinned ? { pinned: { serving: servingCpu, mac: macCpu } } : {}),
+    };
+    const components = await signingCosts();
+    const table = report(
+      rows.filter((r) => !r.component),
+      meta,
     );
+    reportComponents(rows, table, components);
+    return { meta, rows, table, components };
   } finally {
     for (const path of paths.reverse()) await path.close().catch(() => undefined);
   }
@@ -257,7 +343,7 @@ function report(
     latencyMs: number;
     pinned?: { serving: number; mac: number };
   },
-): void {
+) {
   const summary = rows.map((row) => ({
     path: row.path,
     baseline: row.baseline,
@@ -289,11 +375,11 @@ function report(
     'tokens/s is end to end (request to footer, the goal\'s measure); decode is after the first token; × raw is against the raw row named in "vs"\n',
   );
   process.stdout.write(
-    `${"path".padEnd(28)} ${"tokens/s".padStart(9)} ${"× raw".padStart(7)} ${"decode/s".padStart(9)} ${"× raw".padStart(7)} ${"TTFT ms".padStart(9)} ${"+TTFT ms".padStart(9)}  ${"vs".padEnd(22)} served by\n`,
+    `${"path".padEnd(32)} ${"tokens/s".padStart(9)} ${"× raw".padStart(7)} ${"decode/s".padStart(9)} ${"× raw".padStart(7)} ${"TTFT ms".padStart(9)} ${"+TTFT ms".padStart(9)}  ${"vs".padEnd(22)} served by\n`,
   );
   for (const t of table) {
     process.stdout.write(
-      `${t.path.padEnd(28)} ${t.tokensPerS.toFixed(0).padStart(9)} ${t.ratioVsRaw.toFixed(3).padStart(7)} ${t.decodeTokensPerS.toFixed(0).padStart(9)} ${t.decodeRatioVsRaw.toFixed(3).padStart(7)} ${t.ttftMs.toFixed(1).padStart(9)} ${t.ttftOverheadMs.toFixed(1).padStart(9)}  ${(t.baseline === t.path ? "—" : t.baseline).padEnd(22)} ${t.servedBy}${t.coldStartMs === undefined ? "" : ` (cold start ${(t.coldStartMs / 1000).toFixed(1)} s)`}\n`,
+      `${t.path.padEnd(32)} ${t.tokensPerS.toFixed(0).padStart(9)} ${t.ratioVsRaw.toFixed(3).padStart(7)} ${t.decodeTokensPerS.toFixed(0).padStart(9)} ${t.decodeRatioVsRaw.toFixed(3).padStart(7)} ${t.ttftMs.toFixed(1).padStart(9)} ${t.ttftOverheadMs.toFixed(1).padStart(9)}  ${(t.baseline === t.path ? "—" : t.baseline).padEnd(22)} ${t.servedBy}${t.coldStartMs === undefined ? "" : ` (cold start ${(t.coldStartMs / 1000).toFixed(1)} s)`}\n`,
     );
   }
   // The issue's goals, each against its own raw row.
@@ -345,6 +431,8 @@ function report(
     ["local sidecar (HTTP+SSE)", "floor: bare stream, loopback"],
     ["peer over lab mesh", "floor: bare stream, mesh"],
     ["peer, no head start", "floor: bare stream, mesh"],
+    [confirmedName, "floor: bare stream, mesh"],
+    ["signed /peer/infer from mac", "floor: bare stream, mesh"],
   ] as const) {
     const over = table.find((t) => t.path === path);
     const floor = table.find((t) => t.path === floorPath);
@@ -353,14 +441,179 @@ function report(
       `${path} ÷ its floor: ${(over.tokensPerS / floor.tokensPerS).toFixed(3)} × end to end, ${(over.decodeTokensPerS / floor.decodeTokensPerS).toFixed(3)} × decode, ${(over.ttftMs - floor.ttftMs).toFixed(1)} ms more to the first token\n`,
     );
   }
+  return table;
+}
+
+type Row = { path: string; baseline: string; runs: RunTiming[]; component: boolean };
+type TableRow = ReturnType<typeof report>[number];
+
+const peerName = "peer over lab mesh";
+const meshFloorName = "floor: bare stream, mesh";
+const directName = "signed /peer/infer from mac";
+const probeName = "probe: signed, large, model";
+const confirmedName = "peer, confirmed path";
+
+/**
+ * Where the peer's first token goes beyond the mesh floor's, from paths timed in the same rounds:
+ * the serving side (a signed /peer/infer straight from mac, against the bare stream), the asking
+ * side (mac's sidecar: the loopback hop, routing and its probe, the relay: the peer path against
+ * that direct call), the probe's own round trip, and the signing and verifying CPU per request.
+ */
+function reportComponents(rows: Row[], table: TableRow[], signing: SigningCosts): void {
+  const ttft = (name: string) => table.find((t) => t.path === name)?.ttftMs;
+  const [peer, floor, direct] = [ttft(peerName), ttft(meshFloorName), ttft(directName)];
+  const probe = rows.find((r) => r.path === probeName);
+  const lines: string[] = [];
+  if (peer !== undefined && floor !== undefined)
+    lines.push(`peer first token over the mesh floor's: ${signed(peer - floor)} ms`);
+  if (direct !== undefined && floor !== undefined)
+    lines.push(`  serving side (signed /peer/infer from mac − floor): ${signed(direct - floor)} ms`);
+  if (peer !== undefined && direct !== undefined)
+    lines.push(
+      `  asking side (mac's sidecar: loopback hop, routing, probe, relay − direct): ${signed(peer - direct)} ms`,
+    );
+  if (probe !== undefined) {
+    const ms = probe.runs.map((r) => r.ttftMs);
+    lines.push(`  the routing probe alone, round trip: ${median(ms).toFixed(2)} ms (${range(ms, 2)})`);
+  }
+  const gated = rows.find((r) => r.path === peerName)?.runs;
+  const confirmed = rows.find((r) => r.path === confirmedName)?.runs;
+  if (gated !== undefined && confirmed !== undefined) {
+    // Paired by round (each round ran both, in a rotating order): the load of the moment cancels.
+    const saved = confirmed.map((run, i) => gated[i]!.ttftMs - run.ttftMs);
+    lines.push(
+      `  first token saved by not holding it for its probe (routing/confirmed.ts), per-round pairs: ${median(saved).toFixed(1)} ms (${range(saved, 1)})`,
+    );
+  }
+  const loopFloor = ttft("floor: bare stream, loopback");
+  const rawPinned = ttft(rawPinnedName) ?? ttft(rawName);
+  if (loopFloor !== undefined && rawPinned !== undefined)
+    lines.push(`  one HTTP+SSE hop on loopback (local floor − raw): ${signed(loopFloor - rawPinned)} ms`);
+  lines.push(
+    `  signing one /peer/infer request ${signing.signUs.toFixed(0)} µs, verifying it (with the replay cache) ${signing.verifyUs.toFixed(0)} µs`,
+  );
+  process.stdout.write(`\n${lines.join("\n")}\n`);
+}
+
+interface SigningCosts {
+  signUs: number;
+  verifyUs: number;
+}
+
+/** CPU per request of the signature both ends of /peer/infer pay, in this process (median of 200). */
+async function signingCosts(): Promise<SigningCosts> {
+  const identity = generateIdentity();
+  const privateKey = privateKeyFromPem(identity.privateKeyPem);
+  const body = JSON.stringify({
+    jobId: "job-x",
+    model: "m",
+    messages: [{ role: "user", content: prompt }],
+    maxTokens: 256,
+    requester: { machine: "mac", owner: "home" },
+  });
+  const replay = new ReplayCache();
+  const signUs: number[] = [];
+  const verifyUs: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    let t = performance.now();
+    const headers = signRequest(
+      { method: "POST", path: "/peer/infer", body, target: "linux" },
+      { machine: "mac", privateKey },
+    );
+    signUs.push((performance.now() - t) * 1000);
+    t = performance.now();
+    const verified = await verifyRequest(
+      { method: "POST", path: "/peer/infer", body: Buffer.from(body), headers: (name) => headers[name] },
+      { target: "linux", replay, lookupKey: () => identity.publicKey },
+    );
+    verifyUs.push((performance.now() - t) * 1000);
+    if (!verified.ok) throw new Error(`the signing bench's own request failed to verify: ${verified.message}`);
+  }
+  return { signUs: median(signUs), verifyUs: median(verifyUs) };
+}
+
+/** Issue 19's re-read goals (a)–(d), from the tiny-model phase and the rate-shaped one. */
+function goalsReport(tiny: PhaseResult, rate: PhaseResult) {
+  const paired = (p: PhaseResult, path: string, floor: string, value: (a: RunTiming, b: RunTiming) => number) => {
+    const a = p.rows.find((r) => r.path === path)?.runs;
+    const b = p.rows.find((r) => r.path === floor)?.runs;
+    // Both ran in every round, in a rotating order: each round's pair shares its moment's load.
+    return a === undefined || b === undefined ? [] : a.map((run, i) => value(run, b[i]!));
+  };
+  const rateOf = (r: RunTiming) => r.completionTokens / r.totalMs;
+  const decodeOf = (r: RunTiming) => (r.completionTokens - 1) / Math.max(1e-3, r.totalMs - r.ttftMs);
+  const baseline = tiny.rows.find((r) => r.path === peerName)?.baseline ?? rawName;
+  const rateBaseline = rate.rows.find((r) => r.path === peerName)?.baseline ?? rawName;
+  const goals = [
+    {
+      goal: "(a) peer ÷ bare mesh floor, end to end, tiny model",
+      target: "≥ 0.97 ×",
+      values: paired(tiny, peerName, meshFloorName, (a, b) => rateOf(a) / rateOf(b)),
+      met: (v: number) => v >= 0.97,
+      unit: "×",
+    },
+    {
+      goal: `(b) peer decode after the first token ÷ ${baseline}, tiny model`,
+      target: "≥ 0.95 ×",
+      values: paired(tiny, peerName, baseline, (a, b) => decodeOf(a) / decodeOf(b)),
+      met: (v: number) => v >= 0.95,
+      unit: "×",
+    },
+    {
+      goal: `(c) peer ÷ ${rateBaseline}, end to end, rate-shaped model (${rate.meta.modelId})`,
+      target: "≥ 0.95 ×",
+      values: paired(rate, peerName, rateBaseline, (a, b) => rateOf(a) / rateOf(b)),
+      met: (v: number) => v >= 0.95,
+      unit: "×",
+    },
+    {
+      goal: "(d) peer first token − bare mesh floor's, tiny model",
+      target: "≤ +2 ms",
+      values: paired(tiny, peerName, meshFloorName, (a, b) => a.ttftMs - b.ttftMs),
+      met: (v: number) => v <= 2,
+      unit: "ms",
+    },
+    {
+      // The same, on a mac sidecar whose confirmed path lets the first token out before its probe.
+      goal: `(d) the same, POTLUCK_PATH_CONFIRMED_MS=${PathConfirmLimits.onMs}`,
+      target: "≤ +2 ms",
+      values: paired(tiny, confirmedName, meshFloorName, (a, b) => a.ttftMs - b.ttftMs),
+      met: (v: number) => v <= 2,
+      unit: "ms",
+    },
+  ]
+    .filter((g) => g.values.length > 0)
+    .map((g) => ({ ...g, median: median(g.values) }));
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+  process.stdout.write(
+    `\nissue 19's goals, same run, per-round pairs (median, range), load average at the end ${load}\n`,
+  );
+  for (const g of goals) {
+    const digits = g.unit === "ms" ? 1 : 3;
+    const value = g.unit === "ms" ? `${signed(g.median)} ms` : `${g.median.toFixed(digits)} ×`;
+    process.stdout.write(
+      `${g.goal.padEnd(78)} ${value.padStart(10)}  (${range(g.values, digits)})  goal ${g.target}: ${g.met(g.median) ? "met" : "missed"}\n`,
+    );
+  }
+  return goals.map(({ met, ...g }) => ({ ...g, met: met(g.median) }));
+}
+
+function signed(ms: number): string {
+  return `${ms >= 0 ? "+" : ""}${ms.toFixed(1)}`;
+}
+
+function range(values: readonly number[], digits: number): string {
+  if (values.length === 0) return "—";
+  return `${Math.min(...values).toFixed(digits)} … ${Math.max(...values).toFixed(digits)}`;
+}
+
+function writeResults(result: Record<string, unknown>): void {
   mkdirSync(dirname(resultsFile), { recursive: true });
   writeFileSync(
     resultsFile,
-    JSON.stringify(
-      { at: new Date().toISOString(), ...meta, threads, loadAverage: loadavg(), rows: table, runs: rows },
-      null,
-      2,
-    ),
+    JSON.stringify({ at: new Date().toISOString(), threads, loadAverage: loadavg(), ...result }, null, 2),
   );
   process.stdout.write(`\nwrote ${resultsFile}\n`);
 }

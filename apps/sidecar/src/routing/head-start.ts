@@ -29,6 +29,15 @@ export function headStartRoute(o: {
    * confirmed it, and calls `ruledOut` as soon as it knows the probe did not.
    */
   decide: (adopt: (job: ChatJob) => AsyncGenerator<InferStreamChunk>, ruledOut: () => void) => Promise<PlannedRoute>;
+  /**
+   * The path to `guess` was confirmed moments ago (confirmed.ts): its first chunk goes out as soon
+   * as it arrives, and `probe` (this job's fresh probe: true if it confirmed the machine) is sent
+   * once the caller has taken it, off the first token's path; if it did not, `ruledOut` runs once
+   * this reply is over (after the reply marked its machine as the one that served, so the next
+   * prompt gets no head start). A failure before that chunk, or no chunk within `waitMs`, and the
+   * fresh probe decides as above.
+   */
+  confirmed?: { waitMs: number; probe: () => Promise<boolean>; ruledOut: () => void };
 }): PlannedRoute {
   let decided: PlannedRoute | undefined;
   return {
@@ -42,6 +51,20 @@ export function headStartRoute(o: {
       // Sent now; read only once the probe has confirmed the machine.
       const first = early.next();
       first.catch(() => undefined);
+      const confirmed = o.confirmed;
+      if (confirmed !== undefined && usable(await within(first, confirmed.waitMs))) {
+        let probed: Promise<boolean> | undefined;
+        try {
+          for await (const chunk of resumed(first, early)) {
+            yield chunk;
+            // Sent once the caller has taken the first token: nothing of it runs before that write.
+            probed ??= confirmed.probe();
+          }
+        } finally {
+          void probed?.then((ok) => ok || confirmed.ruledOut());
+        }
+        return;
+      }
       let adopted = false;
       const adopt = () => {
         adopted = true;
@@ -67,6 +90,24 @@ export function headStartRoute(o: {
       }
     },
   };
+}
+
+/** The first chunk if it comes within `ms` (undefined if not, or if it failed). */
+async function within<T>(first: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([first.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A chunk that shows the path works: anything but an error (or an empty stream). */
+function usable(head: IteratorResult<InferStreamChunk> | undefined): boolean {
+  return head !== undefined && head.done !== true && head.value.type !== "error";
 }
 
 /** The already-requested first chunk, then the rest; closing early closes the stream. */

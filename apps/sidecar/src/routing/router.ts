@@ -14,6 +14,7 @@ import type { UsagePublisher } from "../usage/publisher.js";
 import { runLocal } from "./local-run.js";
 import { failoverRoute } from "./failover.js";
 import type { Diagnose } from "./diagnose.js";
+import { ConfirmedPaths, PathConfirmLimits } from "./confirmed.js";
 import { headStartRoute } from "./head-start.js";
 import { LastServed } from "./sticky.js";
 import type {
@@ -48,6 +49,11 @@ export interface RouterDeps {
   diagnose?: Diagnose;
   /** False: no head start (head-start.ts); every remote job waits for its probes. Default true. */
   headStart?: boolean;
+  /**
+   * How long a confirmed path lets the next head-started job's first token out before that job's
+   * own fresh probe answers (confirmed.ts); 0 (the default): every first token waits for its probe.
+   */
+  confirmedForMs?: number;
 }
 
 /** Peers considered per routing decision, so a huge roster cannot fan out without bound. */
@@ -66,8 +72,11 @@ const candidatesMax = 32;
  */
 export class Router {
   private readonly lastServed = new LastServed();
+  private readonly confirmed: ConfirmedPaths;
 
-  constructor(private readonly deps: RouterDeps) {}
+  constructor(private readonly deps: RouterDeps) {
+    this.confirmed = new ConfirmedPaths(deps.confirmedForMs);
+  }
 
   async plan(model: string, on?: string): Promise<PlannedRoute> {
     const { machine, engine } = this.deps;
@@ -128,9 +137,18 @@ export class Router {
       this.lastServed.forget(model, target);
       ruledOut();
     };
+    // Confirmed moments ago: the fresh probe goes out once the first token is in (confirmed.ts).
+    const confirmed = this.confirmed.fresh(target)
+      ? {
+          waitMs: PathConfirmLimits.probeAfterMs,
+          probe: async () => (await this.check(guess.peer, model)).report.layer === "ok",
+          ruledOut: () => this.lastServed.forget(model, target),
+        }
+      : undefined;
     return headStartRoute({
       guess: early.choice,
       start: early.start,
+      ...(confirmed === undefined ? {} : { confirmed }),
       decide: async (adopt, ruledOut) =>
         this.decide(
           model,
@@ -289,10 +307,14 @@ export class Router {
       const chunks = hold === undefined ? stream : heldStream(stream, held, hold, this.deps.usage, this.deps.log);
       let first = true;
       for await (const chunk of chunks) {
+        // A whole reply came back over the path: as good as a probe for the next job's first token.
+        if (chunk.type === "done") this.confirmed.confirm(peer.machine);
+        yield chunk;
+        // Marked once the first chunk was taken (the caller asked for more): a head start's early
+        // first chunk is read ahead, and a job dropped after its probe failed must not mark it.
         if (first && kind === "own" && chunk.type !== "error")
           this.lastServed.served(job.model, peer.machine, testModel);
         first = false;
-        yield chunk;
       }
     };
     return { choice, report, start: (job) => start.call(this, job) };
@@ -322,12 +344,14 @@ export class Router {
       testModel: false,
     });
     const ruledOut = (layer: LayerCode, reason: CandidateReason) => {
+      this.confirmed.forget(peer.machine);
       onFailed?.();
       return failed(layer, reason);
     };
     try {
       const probe = await this.deps.client.probe(peer, { model });
       const { latencyMs } = probe;
+      this.confirmed.confirm(peer.machine);
       const answer = probe.model ?? (await this.modelFromCapabilities(peer, model));
       const info = answer.info;
       const usable = info !== null && isChat(info) && ["ready", "available", "loading"].includes(info.state);
@@ -348,6 +372,7 @@ export class Router {
         error instanceof PeerCallError
           ? { layer: error.layer, reason: error.message }
           : { layer: "data-plane" as LayerCode, reason: error instanceof Error ? error.message : String(error) };
+      this.confirmed.forget(peer.machine);
       onFailed?.(); // now, not after the diagnosis below, which can take seconds
       const named = await this.deps.diagnose?.(peer.machine, model);
       if (named === undefined) return failed(own.layer, { kind: "call_failed", text: own.reason });
