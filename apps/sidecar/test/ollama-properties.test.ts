@@ -206,5 +206,7 @@ describe("Ollama request bodies, generated, against the real engine", () => {
       }),
       { numRuns: 12 },
     );
-  });
+    // Generated bodies change num_ctx and keep_alive, so some runs recreate the context or reload
+    // the model: real work that takes well over a minute on a loaded 2-core machine.
+  }, 240_000);
 });
