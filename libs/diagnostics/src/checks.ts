@@ -20,6 +20,10 @@ export interface FixContext {
   meshIp?: string;
   coordinatorUrl?: string;
   model?: string;
+  /** This machine's OS (process.platform's names): a fix run here names its services in this OS's tools. */
+  fromOs?: string;
+  /** The peer's OS, once its capabilities said (or this machine's, on the local path); else unknown. */
+  peerOs?: string;
   /** Facts the probes learned so far, e.g. the runtime's reason or the handshake age, as printable text. */
   detail: Details;
 }

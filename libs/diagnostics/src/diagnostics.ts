@@ -263,6 +263,7 @@ export class Diagnostics {
       ...(options.model === undefined ? {} : { requestedModel: options.model }),
       ...(recentFirstToken === undefined ? {} : { recentFirstToken }),
       loadModels: options.loadModels !== false,
+      os: this.options.platform ?? process.platform,
     };
   }
 

@@ -1,4 +1,4 @@
-import { Defaults, ServiceNames } from "@potluck/protocol";
+import { Defaults, serviceCommands, ServiceNames } from "@potluck/protocol";
 import { CheckRegistry, defineCheck, type Check, type FixContext } from "./checks.js";
 import type { DetailKey } from "./detail.js";
 import { DiagnosticsLimits, TimeToVisibleMs } from "./limits.js";
@@ -34,8 +34,11 @@ export const Failure = {
 export type Failure = (typeof Failure)[keyof typeof Failure];
 
 const d = (ctx: FixContext, key: DetailKey, fallback = "?") => ctx.detail[key] ?? fallback;
-const startSidecarOn = (machine: string) =>
-  `start the sidecar on ${machine}: potluck up (or: systemctl start ${ServiceNames.sidecar})`;
+/** The sidecar's service commands on this machine (`from`) or the peer, in that OS's own tools (protocol serviceCommands). */
+const sidecarOn = (ctx: FixContext, side: "from" | "peer") =>
+  serviceCommands(side === "from" ? ctx.fromOs : ctx.peerOs, "sidecar");
+const startSidecarOn = (ctx: FixContext, side: "from" | "peer") =>
+  `start the sidecar on ${ctx[side]}: potluck up (or, installed as a service: ${sidecarOn(ctx, side).start})`;
 const joinCommand = (ctx: FixContext) =>
   `potluck join ${ctx.coordinatorUrl ?? "COORDINATOR_URL"} TOKEN (make a TOKEN with: potluck token create)`;
 /** The three scoped rules of field note 1: holes for the mesh interface, never a flush or a policy change. */
@@ -77,12 +80,12 @@ export const localSidecarCheck = defineCheck({
   failures: {
     [Failure.sidecarDown]: {
       message: (ctx) => `nothing listens on ${ctx.from}'s sidecar port ${ctx.localPort}`,
-      fix: (ctx) => startSidecarOn(ctx.from),
+      fix: (ctx) => startSidecarOn(ctx, "from"),
     },
     [Failure.sidecarUnresponsive]: {
       message: (ctx) => `the sidecar on ${ctx.from} does not answer: ${d(ctx, "error")}`,
       fix: (ctx) =>
-        `restart the sidecar on ${ctx.from}: systemctl restart ${ServiceNames.sidecar} (or stop and rerun potluck up)`,
+        `restart the sidecar on ${ctx.from}: ${sidecarOn(ctx, "from").restart} (or stop and rerun potluck up)`,
     },
   },
   detailKeys: ["health", "error"],
@@ -158,7 +161,7 @@ export const tunnelCheck = defineCheck({
       message: (ctx) =>
         `${ctx.interfaceName} on ${ctx.from} has no peer with ${ctx.peer}'s roster key ${d(ctx, "rosterKey")}`,
       fix: (ctx) =>
-        `refresh ${ctx.from}'s mesh from the roster: restart its sidecar (systemctl restart ${ServiceNames.sidecar}) or rejoin; check with: wg show ${ctx.interfaceName} peers`,
+        `refresh ${ctx.from}'s mesh from the roster: restart its sidecar (${sidecarOn(ctx, "from").restart}) or rejoin; check with: wg show ${ctx.interfaceName} peers`,
     },
     [Failure.noHandshake]: {
       message: (ctx) =>
@@ -232,7 +235,7 @@ export const dataPlaneCheck = defineCheck({
   failures: {
     [Failure.connectionRefused]: {
       message: (ctx) => `connection refused: ${ctx.peer} is up but nothing listens on ${ctx.meshIp}:${ctx.peerPort}`,
-      fix: (ctx) => startSidecarOn(ctx.peer),
+      fix: (ctx) => startSidecarOn(ctx, "peer"),
     },
     [Failure.firewallDrop]: {
       message: (ctx) =>
@@ -259,7 +262,7 @@ export const dataPlaneCheck = defineCheck({
     },
     [Failure.peerError]: {
       message: (ctx) => `the peer sidecar answered with an error: ${d(ctx, "error")}`,
-      fix: (ctx) => `check the sidecar log on ${ctx.peer}: journalctl -u ${ServiceNames.sidecar}`,
+      fix: (ctx) => `check the sidecar log on ${ctx.peer}: ${sidecarOn(ctx, "peer").logs}`,
     },
   },
   detailKeys: [
@@ -291,7 +294,7 @@ export const capabilitiesCheck = defineCheck({
     [Failure.badResponse]: {
       message: (ctx) => `GET /peer/capabilities failed: ${d(ctx, "error")}`,
       fix: (ctx) =>
-        `update and restart the sidecar on ${ctx.peer} so both sides speak the same protocol; its log: journalctl -u ${ServiceNames.sidecar}`,
+        `update and restart the sidecar on ${ctx.peer} so both sides speak the same protocol; its log: ${sidecarOn(ctx, "peer").logs}`,
     },
   },
   detailKeys: ["error", "models"],
@@ -315,7 +318,7 @@ export const modelRuntimeCheck = defineCheck({
       message: (ctx) =>
         `model runtime failed: ${ctx.model} did not load on ${ctx.peer}: ${d(ctx, "reason", "no reason given")}`,
       fix: (ctx) =>
-        `fix the runtime on ${ctx.peer} (the model file in POTLUCK_MODELS, GPU drivers and libraries), then restart it: systemctl restart ${ServiceNames.sidecar}`,
+        `fix the runtime on ${ctx.peer} (the model file in POTLUCK_MODELS, GPU drivers and libraries), then restart it: ${sidecarOn(ctx, "peer").restart}`,
     },
     [Failure.noModel]: {
       message: (ctx) =>
@@ -344,7 +347,7 @@ export const firstTokenCheck = defineCheck({
     [Failure.generationFailed]: {
       message: (ctx) => `generation on ${ctx.peer} failed: ${d(ctx, "error")}`,
       fix: (ctx) =>
-        `check the runtime on ${ctx.peer}: journalctl -u ${ServiceNames.sidecar}; restart it with systemctl restart ${ServiceNames.sidecar}`,
+        `check the runtime on ${ctx.peer}: ${sidecarOn(ctx, "peer").logs}; restart it with ${sidecarOn(ctx, "peer").restart}`,
     },
     [Failure.generationTimeout]: {
       message: (ctx) => `no token from ${ctx.peer} within ${DiagnosticsLimits.firstTokenTimeoutMs / 1000} s`,

@@ -29,8 +29,13 @@ const order: LayerCode[] = [
 ];
 
 /** Checks until the failure has persisted past its time-to-visible, as a refreshing dashboard would. */
-async function persistentReport(world: World, clock: FakeClock, peer = "linux") {
-  const diagnostics = makeDiagnostics(world, clock);
+async function persistentReport(
+  world: World,
+  clock: FakeClock,
+  peer = "linux",
+  extra: Parameters<typeof makeDiagnostics>[2] = {},
+) {
+  const diagnostics = makeDiagnostics(world, clock, extra);
   await diagnostics.check(peer);
   clock.advance(10_000);
   return DiagnosticsReport.parse(await diagnostics.check(peer));
@@ -188,6 +193,8 @@ describe("classification of each named failure", () => {
     const layer = expectFailedAt(await persistentReport(world, clock), "data-plane", Failure.connectionRefused);
     expect(layer.message).toContain("nothing listens on 100.64.0.3:8321");
     expect(layer.fix).toContain("start the sidecar on linux");
+    // Its OS is not known before its capabilities answer: the fix names the service and where to look.
+    expect(layer.fix).toContain("start its potluck-sidecar service (potluck service status there shows how)");
   });
 
   it("timeout with a fresh handshake: firewall drop, peer side when the local watcher is intact", async () => {
@@ -414,6 +421,22 @@ describe("classification of each named failure", () => {
     const layer = expectFailedAt(await persistentReport(world, clock), "model-runtime", Failure.modelFailed);
     expect(layer.message).toContain(reason);
     expect(layer.fix).toContain("systemctl restart potluck-sidecar");
+  });
+
+  it("names services in each OS's own tools: this machine's by its platform, a peer's by its capabilities", async () => {
+    const clock = new FakeClock();
+    const down = { ...healthyWorld(clock), local: refused() };
+    const here = expectFailedAt(
+      await persistentReport(down, clock, "linux", { platform: "win32" }),
+      "local-sidecar",
+      Failure.sidecarDown,
+    );
+    expect(here.fix).toContain("Start-Service potluck-sidecar (PowerShell as administrator)");
+    const onMac = capabilities([{ id: "qwen", state: "failed", reason: "no Metal device", testModel: false }]);
+    onMac.hardware.platform = "darwin";
+    const world = { ...healthyWorld(clock), capabilities: onMac };
+    const there = expectFailedAt(await persistentReport(world, clock), "model-runtime", Failure.modelFailed);
+    expect(there.fix).toContain("then restart it: sudo launchctl kickstart -k system/org.potluck.sidecar");
   });
 
   it("a requested model the peer does not serve", async () => {

@@ -13,11 +13,13 @@ export const capabilitiesProbe = probeFor(
     const signal = timeout(run.limits.capabilitiesTimeoutMs);
     try {
       const selfClient = run.self ? run.probes.self : undefined;
-      const models =
+      const { models, peerOs } =
         selfClient !== undefined
-          ? await selfClient.models(signal)
-          : (await run.probes.peer.capabilities(learned.target, signal)).models;
-      return { outcome: ok, detail: { models: String(models.length) }, learned: { models } };
+          ? { models: await selfClient.models(signal), peerOs: run.os }
+          : await run.probes.peer
+              .capabilities(learned.target, signal)
+              .then((caps) => ({ models: caps.models, peerOs: caps.hardware.platform }));
+      return { outcome: ok, detail: { models: String(models.length) }, learned: { models, peerOs } };
     } catch (error) {
       return {
         outcome: fail(isUnauthorized(error) ? Failure.unauthorized : Failure.badResponse),

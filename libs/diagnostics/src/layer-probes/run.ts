@@ -58,6 +58,8 @@ export interface Run {
   readonly recentFirstToken?: { servedBy: string; ageMs: number };
   /** false: the first-token check does not load a model that is only available (CheckOptions.loadModels). */
   readonly loadModels: boolean;
+  /** This machine's OS, for the fixes that run here. */
+  readonly os: string;
   /** When a layer already failing on this path turns visible (its streak's start plus its time-to-visible). */
   visibleAt(layer: LayerCode): number | undefined;
 }
@@ -84,6 +86,8 @@ export interface Learned {
   readonly models?: readonly ModelInfo[];
   /** model-runtime: the model the first token is asked of. */
   readonly model?: string;
+  /** capabilities: the peer's OS (its hardware.platform), so a fix there names its services in that OS's tools. */
+  readonly peerOs?: string;
 }
 
 /** What one probe hands back: its outcome, the facts its check's messages may show, and what later layers need. */
@@ -115,7 +119,9 @@ export function probeFor<K extends DetailKey>(
 
 /** The context messages and fixes read: the path's names, what the layers learned, every detail recorded so far. */
 export function fixContext(run: Run, learned: Learned, detail: Details): FixContext {
-  const ctx: FixContext = { ...run.path, detail };
+  const ctx: FixContext = { ...run.path, detail, fromOs: run.os };
+  const peerOs = learned.peerOs ?? (run.self ? run.os : undefined);
+  if (peerOs !== undefined) ctx.peerOs = peerOs;
   if (learned.entry !== undefined) ctx.meshIp = learned.entry.meshIp;
   if (learned.model !== undefined) ctx.model = learned.model;
   return ctx;
