@@ -34,7 +34,7 @@ export const Failure = {
 export type Failure = (typeof Failure)[keyof typeof Failure];
 
 const d = (ctx: FixContext, key: DetailKey, fallback = "?") => ctx.detail[key] ?? fallback;
-/** The sidecar's service commands on this machine (`from`) or the peer, in that OS's own tools (protocol serviceCommands). */
+/** The sidecar's service commands on this machine (`from`) or the peer, in that OS's own tools. */
 const sidecarOn = (ctx: FixContext, side: "from" | "peer") =>
   serviceCommands(side === "from" ? ctx.fromOs : ctx.peerOs, "sidecar");
 const startSidecarOn = (ctx: FixContext, side: "from" | "peer") =>
