@@ -102,6 +102,9 @@ describe("linux backend", () => {
       ["wg", "set", "potluck0", "private-key", keyPath, "listen-port", "51820"],
       ["ip", "addr", "add", "100.64.0.1/10", "dev", "potluck0"],
       ["ip", "link", "set", "potluck0", "mtu", "1280", "up"],
+      // Packets for 100.64.0.1 that did not come through potluck0 are dropped (mesh-guard.ts).
+      ["write /home/ana/.potluck/mesh/mesh-guard.nft 600"],
+      ["nft", "-f", "/home/ana/.potluck/mesh/mesh-guard.nft", "|| true"],
       peerAdd(mac, "potluck0"),
       peerAdd(gamer, "potluck0"),
       peerAdd(phone, "potluck0"),
@@ -133,6 +136,9 @@ describe("linux backend", () => {
         "ip link show dev potluck0": "5: potluck0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1280",
         "ip -4 -o addr show dev potluck0": "5: potluck0    inet 100.64.0.1/10 scope global potluck0\\       valid_lft",
         "wg show potluck0 dump": dump,
+        "nft list table inet potluck_guard":
+          "table inet potluck_guard {\n\tchain input {\n\t\ttype filter hook input priority -5; policy accept;\n" +
+          '\t\tip daddr 100.64.0.1 iifname != { "potluck0", "lo" } counter packets 0 bytes 0 drop\n\t}\n}\n',
       },
       { "/proc/sys/net/ipv4/ip_forward": "1\n" },
     );
@@ -288,7 +294,7 @@ describe("external backend and the hub", () => {
 describe("the hub's forwarding", () => {
   it("allows only roster addresses in and out of the tunnel, and drops the rest (no open relay)", async () => {
     const plan = await chooseBackend("linux").plan(input(closet, probeOf()));
-    const rules = plan.steps.find((s) => s.kind === "write");
+    const rules = plan.steps.find((s) => s.kind === "write" && s.path.endsWith("hub-forward.nft"));
     expect(rules?.kind === "write" && rules.content.split("\n")).toEqual([
       "table inet potluck",
       "delete table inet potluck",
@@ -310,7 +316,31 @@ describe("the hub's forwarding", () => {
     if (rules?.kind === "write") execFileSync("nft", ["-c", "-f", "-"], { input: rules.content });
     // Not the hub: no forwarding at all.
     const macPlan = await chooseBackend("linux").plan(input(mac, probeOf()));
-    expect(macPlan.steps.some((s) => s.kind === "write" || (s.kind === "run" && s.argv[0] === "sysctl"))).toBe(false);
+    expect(
+      macPlan.steps.some(
+        (s) =>
+          (s.kind === "write" && s.path.endsWith("hub-forward.nft")) || (s.kind === "run" && s.argv[0] === "sysctl"),
+      ),
+    ).toBe(false);
+  });
+
+  it("guards every machine's mesh address: dropped unless it came through potluck0 or loopback", async () => {
+    const plan = await chooseBackend("linux").plan(input(mac, probeOf()));
+    const guard = plan.steps.find((s) => s.kind === "write" && s.path.endsWith("mesh-guard.nft"));
+    expect(guard?.kind === "write" && guard.content.split("\n")).toEqual([
+      "table inet potluck_guard",
+      "delete table inet potluck_guard",
+      "table inet potluck_guard {",
+      "  chain input {",
+      "    type filter hook input priority -5; policy accept;",
+      '    ip daddr 100.64.0.2 iifname != { "potluck0", "lo" } counter drop',
+      "  }",
+      "}",
+      "",
+    ]);
+    if (guard?.kind === "write") execFileSync("nft", ["-c", "-f", "-"], { input: guard.content });
+    // Loading it may fail where nft is missing: the mesh still comes up.
+    expect(plan.steps.find((s) => s.kind === "run" && s.argv[0] === "nft")).toMatchObject({ mayFail: true });
   });
 });
 

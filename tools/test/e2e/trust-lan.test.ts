@@ -7,8 +7,9 @@ import { createLab, hubPorts, startHub, waitForOutput, type Hub, type Lab, type 
 // Attack 10 from the LAN side, after the join: a hub that runs as a household should (its own
 // machine on the mesh, NATS on its mesh address only), a joined machine "mac", and "mallory", a
 // host on the same home LAN that never joined. mallory cannot open NATS on the hub's LAN address;
-// routed at the hub's mesh address through the LAN she reaches a server that refuses her without
-// the secret, which never crossed the LAN. The hub's own counters show that after mac's join no
+// routed at the hub's mesh address through the LAN, her packets are dropped (the join's mesh
+// guard); over the mesh itself NATS still refuses whoever lacks the secret, which never crossed
+// the LAN. The hub's own counters show that after mac's join no
 // NATS or coordinator TCP arrives over the LAN, only WireGuard, so there is no roster answer left
 // on the LAN to rewrite. A roster rewritten on the LAN during enrollment is refused by its
 // signature: trust-identity.test.ts ("attack 10 in the lab") proves that part.
@@ -70,17 +71,20 @@ describe("attack 10 from the LAN, after the join", () => {
     expect(lan.what).toBe("ECONNREFUSED");
   });
 
-  it("refuses mallory at the mesh address routed through the LAN: no secret, no publish", async () => {
+  it("drops mallory at the mesh address routed through the LAN; over the mesh NATS still wants the secret", async () => {
     // Linux accepts a packet for any of its addresses on any interface: mallory routes the hub's
-    // mesh address via its LAN address and reaches nats-server (no rule drops mesh-addressed
-    // packets that did not come through potluck0 yet). Without the household's secret, which
-    // never crossed the LAN, it refuses her CONNECT and her PUB.
+    // mesh address via its LAN address. The join's guard (apps/mesh mesh-guard.ts) drops a packet
+    // for the mesh address that did not come through potluck0, so she reaches nothing at all.
     const route = await mallory.exec(["ip", "route", "replace", `${hub.meshIp}/32`, "via", hub.host.underlayIp]);
     expect(route.code, route.stderr).toBe(0);
     const viaLan = await probeFrom(mallory, hub.meshIp ?? "");
-    expect(viaLan.what, JSON.stringify(viaLan)).toBe("answered");
-    expect(viaLan.seen).toMatch(/-ERR 'Authorization Violation'\r\n$/);
-    expect(viaLan.seen).not.toMatch(/PONG/);
+    expect(viaLan, JSON.stringify(viaLan)).toEqual({ what: "timeout", seen: "" });
+    const guard = await hub.host.exec(["nft", "list", "table", "inet", "potluck_guard"]);
+    expect(guard.stdout).toMatch(
+      new RegExp(
+        `ip daddr ${hub.meshIp?.replaceAll(".", "\\.")} iifname != \\{ [^}]*"potluck0"[^}]* \\} counter packets [1-9]`,
+      ),
+    );
     // The same probe from mac over the mesh shows it would see an answer: refused too, for want of the secret.
     const fromMac = await probeFrom(mac, hub.meshIp ?? "");
     expect(fromMac.what).toBe("answered");

@@ -1,5 +1,6 @@
 import type { MeshState } from "@potluck/protocol";
 import { hubForwardSteps } from "./hub-forward.js";
+import { meshGuardSteps } from "./mesh-guard.js";
 import { peerSteps } from "./peer-steps.js";
 import type { MeshBackend, Plan, PlanInput, Probe, Step } from "./plan.js";
 
@@ -12,6 +13,7 @@ export const kernelModulePath = "/sys/module/wireguard";
  * Linux: potluck0 as a kernel WireGuard interface when the kernel has the module, else
  * wireguard-go (userspace) under the same name; key and port with `wg`, address, MTU and link
  * with `ip`. Planned against what is there, so an interface that is already right gets no steps.
+ * Packets for the mesh address that did not come through the tunnel are dropped (mesh-guard.ts).
  * On the hub, also the forwarding between roster machines (hub-forward.ts); elsewhere, with a
  * relay tracker, a peer whose direct path is silent rides on the hub's peer (relay.ts).
  */
@@ -25,9 +27,10 @@ export const linuxBackend: MeshBackend = {
     const { machines, hub } = input.roster;
     const peers = await peerSteps(probe, dev, machines, state.machineId, exists, hub, input.relay);
     const forward = await hubForwardSteps(probe, state, input.roster, input.dataDir);
+    const guard = await meshGuardSteps(probe, state, input.dataDir);
     return {
       backend: "linux",
-      steps: [...steps, ...peers.steps, ...forward],
+      steps: [...steps, ...guard, ...peers.steps, ...forward],
       shell: "sh",
       device: dev,
       peers: peers.peers,
