@@ -29,7 +29,7 @@ const usage = `Usage:
       Verifies a proof bundle offline with nothing but the log's public key (C2SP note
       verifier key, NAME+HASH+KEY). Exit 0 only if every step holds.`;
 
-const ledgerSubcommands = ["verify", "proof", "verify-proof", "grants", "parked"];
+const ledgerSubcommands = ["verify", "proof", "verify-proof", "grant", "grants", "parked"];
 
 /** Bound on a proof bundle read from disk; real ones are a few kilobytes. */
 const bundleBytesMax = 1024 * 1024;
