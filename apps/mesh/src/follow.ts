@@ -15,7 +15,7 @@ import { messageSigningParts, privateKeyFromPem, signRequest } from "@potluck/pe
 import { coordinatorClient } from "./client.js";
 import type { Runner } from "./exec.js";
 import { writeRoster } from "./files.js";
-import { coordinatorUrlAfterJoin, natsUrlAfterJoin } from "./join.js";
+import { coordinatorUrlAfterJoin, hubUrlAfterJoin } from "./join.js";
 import { chooseBackend } from "./backends/index.js";
 import { emptyPeerPlan, executePlan, machineProbe } from "./backends/plan.js";
 import { interfacePublicKey } from "./interface.js";
@@ -65,7 +65,7 @@ export async function followRoster(options: FollowOptions): Promise<void> {
       ? null
       : startNats(
           options,
-          natsUrlAfterJoin(state, options.natsUrl),
+          hubUrlAfterJoin(state, options.natsUrl),
           () => wake?.(),
           log,
           () => device,

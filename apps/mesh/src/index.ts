@@ -29,7 +29,7 @@ export {
   coordinatorUrlAfterJoin,
   defaultMachineName,
   joinMesh,
-  natsUrlAfterJoin,
+  hubUrlAfterJoin,
   type JoinOptions,
   type JoinResult,
   withHost,

@@ -143,33 +143,8 @@ function hubMeshIpOf(roster: Roster): MeshState["hubMeshIp"] {
   return roster.machines.find((m) => m.name === roster.hub)?.meshIp;
 }
 
-/**
- * The coordinator as a joined machine reaches it: at the hub's mesh address, over potluck0, once
- * the join saved one; else the URL it enrolled through. Enrollment alone crosses the LAN, and its
- * answers are signed and pinned; every roster poll after it stays inside WireGuard.
- */
-export function coordinatorUrlAfterJoin(state: MeshState): string {
-  return state.hubMeshIp === undefined ? state.coordinatorUrl : withHost(state.coordinatorUrl, state.hubMeshIp);
-}
-
-/**
- * NATS as a joined machine reaches it: a URL naming the hub the way this machine enrolled through
- * it (its LAN address or name) is moved to the hub's mesh address, where the hub's nats-server
- * listens (and only there): the household's NATS secret never crosses the LAN. A NATS elsewhere
- * stays as given.
- */
-export function natsUrlAfterJoin(state: MeshState, natsUrl: string): string {
-  if (state.hubMeshIp === undefined) return natsUrl;
-  const enrolledVia = new URL(state.coordinatorUrl).hostname;
-  return new URL(natsUrl).hostname === enrolledVia ? withHost(natsUrl, state.hubMeshIp) : natsUrl;
-}
-
-/** `url` with its host replaced, credentials, port and path kept. */
-export function withHost(url: string, host: string): string {
-  const parsed = new URL(url);
-  parsed.hostname = host;
-  return parsed.href.replace(/\/$/, "");
-}
+/** Where a joined machine reaches the hub (libs/protocol hub-urls.ts), for the mesh agent and `potluck up`. */
+export { coordinatorUrlAfterJoin, hubUrlAfterJoin, withHost } from "@potluck/protocol";
 
 function stateFrom(
   coordinatorUrl: string,

@@ -16,7 +16,7 @@ import type { OpenedMemory } from "./memory/open.js";
 import { peerSharing, sharesFileName, type PeerSharing } from "./memory/sharing.js";
 import { startSidecarNats } from "./nats-connection.js";
 import { NatsParts } from "./nats-parts.js";
-import { pinnedCoordinatorKey } from "./peer/coordinator-key.js";
+import { hubUrlsOverMesh, joinedMeshState, pinnedCoordinatorKey } from "./peer/coordinator-key.js";
 import { noPeers, rosterDirectory, type PeerDirectory } from "./peer/directory.js";
 import { loadOrCreateIdentity, type Identity } from "./peer/identity.js";
 import { createSidecarDiagnostics } from "./routes/diagnostics-wiring.js";
@@ -87,11 +87,13 @@ const natsStartWaitMs = 3_000;
 
 /** Everything main.ts wires, as one function so tests and benches run the real thing in-process. */
 export async function startSidecarService(
-  config: SidecarConfig,
+  settings: SidecarConfig,
   overrides: SidecarOverrides = {},
 ): Promise<SidecarService> {
   const log = overrides.log ?? silentLog;
   const info = (message: string) => log.info(message);
+  // A joined machine reaches the hub over the mesh, whatever LAN address its settings name.
+  const config = hubUrlsOverMesh(settings, joinedMeshState(settings.POTLUCK_DATA_DIR), info);
   const machine = config.POTLUCK_MACHINE;
   const owner = config.POTLUCK_OWNER;
   const pulled = pulledDir(config.POTLUCK_DATA_DIR);

@@ -1,5 +1,6 @@
 export * from "./common.js";
 export * from "./coordinator.js";
+export * from "./hub-urls.js";
 export * from "./defaults.js";
 export * from "./diagnostics.js";
 export * from "./errors.js";

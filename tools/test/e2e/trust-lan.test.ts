@@ -2,7 +2,17 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MeshState } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, hubPorts, startHub, waitForOutput, type Hub, type Lab, type LabHost } from "../../src/lab/index.js";
+import {
+  createLab,
+  hubPorts,
+  pollUntil,
+  startHub,
+  waitForOutput,
+  type Hub,
+  type Lab,
+  type LabHost,
+} from "../../src/lab/index.js";
+import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
 // Attack 10 from the LAN side, after the join: a hub that runs as a household should (its own
 // machine on the mesh, NATS on its mesh address only), a joined machine "mac", and "mallory", a
@@ -90,6 +100,40 @@ describe("attack 10 from the LAN, after the join", () => {
     expect(fromMac.what).toBe("answered");
     expect(fromMac.seen).toMatch(/^INFO .*-ERR 'Authorization Violation'/s);
   });
+
+  it("mac's sidecar, given the hub's LAN URLs as the walkthrough writes them, reaches both over the mesh", async () => {
+    // The hub's NATS listens on its mesh address only: a sidecar that kept the LAN URL would wait for NATS forever.
+    const lanNats = hub.natsUrl.replace(hub.meshIp ?? "", hub.host.underlayIp);
+    expect(lanNats).not.toBe(hub.natsUrl);
+    const sidecar = mac.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
+      cwd: repoRoot,
+      env: hub.env({
+        POTLUCK_MACHINE: "mac",
+        POTLUCK_DATA_DIR: hub.dataDir(mac),
+        POTLUCK_COORDINATOR_URL: hub.coordinatorUrl,
+        POTLUCK_NATS_URL: lanNats,
+        POTLUCK_MODELS: "",
+        POTLUCK_DISCOVER: "0",
+        POTLUCK_OLLAMA_PORT: "0",
+      }),
+    });
+    try {
+      await waitForOutput(sidecar, /sidecar listening/, "mac's sidecar", 180_000);
+      expect(sidecar.output()).toContain(`reaching the hub at its mesh address ${hub.meshIp}`);
+      // Its roster came from the coordinator over the mesh: the household list names the hub's machine.
+      const listed = await pollUntil(
+        async () =>
+          (await mac.exec(["curl", "-sf", "http://127.0.0.1:8321/v1/models"], { timeoutMs: 10_000 })).stdout.includes(
+            '"machine":"hub"',
+          ),
+        { timeoutMs: 60_000, intervalMs: 1_000 },
+      );
+      expect(listed, sidecar.output()).toBe(true);
+      expect(sidecar.output()).not.toMatch(/waiting for NATS/);
+    } finally {
+      await sidecar.stop();
+    }
+  }, 300_000);
 
   it("sees no NATS or coordinator TCP on the hub's LAN side after the join, only WireGuard", async () => {
     const lanDev = hub.host.underlayDev;
