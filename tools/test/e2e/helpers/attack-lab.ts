@@ -120,9 +120,11 @@ const usageModules = {
  * - unsettled: reports a billion tokens and names no settlement;
  * - inflated: also publishes (signed by eve, with the household's NATS secret) a settlement of
  *   1,000 × the hold and names it in its done chunk;
- * - full-hold: publishes and names a settlement of exactly the hold, the most the ledger allows.
+ * - full-hold: publishes and names a settlement of exactly the hold, the most the ledger allows;
+ * - renamed: publishes the whole hold's settlement under another job's event id, and names one of
+ *   1 micro-credit under this job's, so the requester finds nothing to dispute.
  */
-export type HostileMode = "unsettled" | "inflated" | "full-hold";
+export type HostileMode = "unsettled" | "inflated" | "full-hold" | "renamed";
 
 /**
  * eve's usage publisher, the sidecar's own code (usage/publisher.ts) signing with her identity
@@ -162,12 +164,14 @@ async function settle(job) {
   if (m === "unsettled" || job.holdEventId === undefined) return undefined;
   const hold = holdAmountFor({ messages: job.messages, maxTokens: job.maxTokens, parameters });
   const amount = m === "inflated" ? hold * 1000 : hold;
+  const jobId = m === "renamed" ? job.jobId + "-renamed" : job.jobId;
   const published = await (await usage()).publishJob({
-    jobId: job.jobId, side: "settle", account: job.requester.owner, counterparty: "eve", servedBy: "eve",
+    jobId, side: "settle", account: job.requester.owner, counterparty: "eve", servedBy: "eve",
     model: job.model, promptTokens: 1e9, completionTokens: 1e9, parameters, amount, ref: job.holdEventId,
   });
   console.log("SETTLED " + JSON.stringify({ mode: m, jobId: job.jobId, hold, amount, published }));
-  return published === true ? { eventId: usageEventId(job.jobId, "settle"), amount } : undefined;
+  const named = m === "renamed" ? 1 : amount;
+  return published === true ? { eventId: usageEventId(job.jobId, "settle"), amount: named } : undefined;
 }
 createServer((req, res) => {
   let b = "";
