@@ -337,6 +337,9 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     expect(paidRenamed).toBeLessThanOrEqual(renamed.hold);
     expect(home().held).toBe(renamedFrom.held);
 
+    console.log(
+      `attack 2: holds of ${whole.hold}; inflated settle ${inflated.settled} refused, paid 0; whole-hold settle paid ${paid} after the refund (bound ${bound}); renamed settle paid ${paidRenamed}`,
+    );
     // Credits are conserved: whatever eve gained, home lost; the sum is the admin's grants.
     expect(Number(a.sql(`select sum(balance) from balances`))).toBe(grants.home + grants.eve);
     expect(accountRow("eve").balance).toBe(grants.eve + paid + paidRenamed);
