@@ -30,7 +30,10 @@ import type { CallAnswer, SignedCall } from "./helpers/signed-client.js";
 // the coordinator's roster are compared byte for byte before and after every attack.
 const cli = join(repoRoot, "bin/potluck.mjs");
 let a: AttackLab;
-/** The attacks that legitimately move the ledger (a job that was served) say so. */
+/**
+ * The attacks that legitimately move the ledger say so, and check the move themselves: 2 (eve
+ * serves home2's jobs: holds, settlements, voids, refunds) and 11 (eve's own hold, nothing else).
+ */
 let ledgerMoves = false;
 /** The admin's grants (micro-credits): the sum of all balances, always. */
 const grants = { home: 1_000_000, eve: 5_000_000 };
