@@ -18,6 +18,7 @@ import {
   tinyModel,
   treeRssBytes,
   type AttackLab,
+  type HostileMode,
 } from "./helpers/attack-lab.js";
 import type { CallAnswer, SignedCall } from "./helpers/signed-client.js";
 
@@ -29,8 +30,13 @@ import type { CallAnswer, SignedCall } from "./helpers/signed-client.js";
 // the coordinator's roster are compared byte for byte before and after every attack.
 const cli = join(repoRoot, "bin/potluck.mjs");
 let a: AttackLab;
-/** The attacks that legitimately move the ledger (a job that was served) say so. */
+/**
+ * The attacks that legitimately move the ledger say so, and check the move themselves: 2 (eve
+ * serves home2's jobs: holds, settlements, voids, refunds) and 11 (eve's own hold, nothing else).
+ */
 let ledgerMoves = false;
+/** The admin's grants (micro-credits): the sum of all balances, always. */
+const grants = { home: 1_000_000, eve: 5_000_000 };
 let before: State;
 /** Restores home1's socket buffers if attack 11 stopped half-way. */
 let undoWmem = async () => undefined;
@@ -56,8 +62,10 @@ async function state(): Promise<State> {
 
 beforeAll(async () => {
   a = await createAttackLab();
-  // The only credits in this ledger: the operator's grant to home, then a signed snapshot of it.
-  await a.hub.grant(a.ledgerUrl, "home", 1_000_000, "grant-home");
+  // The only credits in this ledger: the admin's grants to home and to eve (who pays her own jobs,
+  // attack 11), then a signed snapshot of them.
+  await a.hub.grant(a.ledgerUrl, "home", grants.home, "grant-home");
+  await a.hub.grant(a.ledgerUrl, "eve", grants.eve, "grant-eve");
   expect(await operator("/v1/log/snapshots")).toBe(201);
   await memory(a.home1, "add", "the garden hose splitter is in the shed", "--project", "garden");
   await memory(a.home1, "add", "tax return password hint: the cat's birthday", "--project", "taxes");
@@ -142,6 +150,69 @@ const toLedger = (body: unknown, machine = "eve"): SignedCall => ({
   sign: { machine, target: SignedAudience.ledger },
 });
 
+/** An account's balance and held credits, as the ledger keeps them. */
+function accountRow(account: string): { balance: number; held: number } {
+  const [balance, held] = a.sql(`select balance, held from balances where account = '${account}'`).split("|");
+  return { balance: Number(balance), held: Number(held) };
+}
+
+/** The ledger's entries for one job (its events and their pairs), oldest first. */
+function jobEntries(jobId: string): { kind: string; account: string; delta: number; heldDelta: number }[] {
+  return JSON.parse(
+    a.sql(
+      `select coalesce(json_agg(json_build_object('kind', kind, 'account', account, 'delta', delta, 'heldDelta', held_delta) order by seq), '[]') from entries where account = 'home' and (event_id like '${jobId}:%' or ref like '${jobId}:%')`,
+    ),
+  ) as never;
+}
+
+/** Waits until home's entries for `jobId` are exactly `kinds` (a moment more catches a stray one). */
+async function untilEntries(jobId: string, kinds: string[]): Promise<void> {
+  const kindsNow = () => jobEntries(jobId).map((e) => e.kind);
+  const done = await pollUntil(() => kindsNow().length >= kinds.length, { timeoutMs: 30_000, intervalMs: 250 });
+  expect(done, `ledger: ${kindsNow().join(", ")}; home2: ${a.sidecars.home2.output().slice(-1500)}`).toBe(true);
+  await new Promise((r) => setTimeout(r, 1_000));
+  expect(kindsNow()).toEqual(kinds);
+}
+
+/** The ledger's refusal code for an event it judged and refused. */
+async function untilCode(eventId: string): Promise<string> {
+  const code = () => a.sql(`select code from rejections where event_id = '${eventId}'`);
+  await pollUntil(() => code() !== "", { timeoutMs: 30_000, intervalMs: 250 });
+  return code();
+}
+
+/** home2's prompt served by eve's stand-in in `mode`; the job's id, its hold and what eve settled. */
+async function eveServesHome2(mode: HostileMode): Promise<{ jobId: string; hold: number; settled?: number }> {
+  a.hostileMode(mode);
+  const res = await curl(a.home2, local("/v1/chat/completions"), {
+    method: "POST",
+    body: JSON.stringify({ model: hostileModel, messages: [{ role: "user", content: "hi" }], max_tokens: 16 }),
+  });
+  expect(res.status, res.body).toBe(200);
+  expect(JSON.parse(res.body)).toMatchObject({ served_by: "eve" });
+  const call = recorded(a.recorder)
+    .filter((r) => r.url === "/peer/infer")
+    .at(-1);
+  const job = JSON.parse(call?.body ?? "{}") as { jobId: string; holdEventId?: string };
+  expect(job.holdEventId, "home2 asked eve without a hold").toBe(`${job.jobId}:hold`);
+  const held = () => a.sql(`select held_delta from entries where event_id = '${job.jobId}:hold'`);
+  await pollUntil(() => held() !== "", { timeoutMs: 30_000, intervalMs: 250 });
+  const hold = Number(held());
+  expect(hold, `home2's hold for ${job.jobId} never reached the ledger`).toBeGreaterThan(0);
+  const settled = /SETTLED (.*)/.exec(
+    a.recorder
+      .output()
+      .split("\n")
+      .filter((l) => l.includes(job.jobId))
+      .join("\n"),
+  )?.[1];
+  return {
+    jobId: job.jobId,
+    hold,
+    ...(settled === undefined ? {} : { settled: (JSON.parse(settled) as { amount: number }).amount }),
+  };
+}
+
 describe("eve, a machine of another owner on the household's roster, attacks it", { timeout: 10 * 60_000 }, () => {
   it("1 mint credits: every earn, oversized amount, foreign account or self-grant eve signs is refused by the ledger", async () => {
     const { answers } = await a.signedCalls(a.eve, {
@@ -164,7 +235,8 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
       [400, "invalid_request", "amount"],
       [400, "invalid_request", "amount"],
       [403, "forbidden", "account"],
-      [403, "forbidden", "kind"],
+      // A grant is the household admin's, signed with the hub's key: eve's own signature is no admin's.
+      [403, "admin_signature_required", "kind"],
     ]);
     expect(errorOf(answers[3])?.message).toMatch(/meters eve's account, not home/);
   });
@@ -208,29 +280,72 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     expect(parked()).toMatch(/signer_not_account_owner.*eve belongs to eve and may not move account home/);
   });
 
-  it("2 set the victim's bill: eve reports a billion tokens for a job home2 asked of her; home pays no more than max_tokens at her published size", async () => {
+  // eve serves home2's prompt on her stand-in (attack-lab.ts), which reports a billion tokens for it
+  // and, by her mode, names and publishes no settlement, one 1,000 times the hold, or one of the
+  // whole hold. home2 placed a hold first (its account, bounded by max_tokens at the size eve
+  // published), so the bill is the hold at most, and home2 refunds it down to what it observed.
+  // The only attack that moves the ledger: a job was served, and the hold/settle rules close it.
+  it("2 set the victim's bill: however eve settles home2's job, home never pays above its hold, and no more than it observed when eve names what she settled", async () => {
     ledgerMoves = true;
-    const homeBefore = Number(a.sql(`select balance from balances where account = 'home'`));
-    const res = await curl(a.home2, local("/v1/chat/completions"), {
-      method: "POST",
-      body: JSON.stringify({ model: hostileModel, messages: [{ role: "user", content: "hi" }], max_tokens: 16 }),
-    });
-    expect(res.status, res.body).toBe(200);
-    expect(JSON.parse(res.body)).toMatchObject({ served_by: "eve" });
-    const balance = () => Number(a.sql(`select balance from balances where account = 'home'`));
-    const billed = await pollUntil(() => balance() !== homeBefore, { timeoutMs: 60_000, intervalMs: 250 });
-    expect(billed, `home's spend never reached the ledger: ${a.sidecars.home2.output().slice(-2000)}`).toBe(true);
-    // The bound: a prompt of at most 1,000 tokens (the requester's own estimate of "hi" is far
-    // below) and max_tokens completion tokens, at the 7 B eve published: pricing.ts's model of a
-    // reference A100, computed here independently as the oracle.
+    const home = () => accountRow("home");
+    const start = home();
+
+    // No settlement named: home2 voids its hold, and home pays nothing.
+    const unsettled = await eveServesHome2("unsettled");
+    await untilEntries(unsettled.jobId, ["hold", "void"]);
+    expect(home()).toEqual(start);
+
+    // A settlement far above the hold, signed by eve and named in her done chunk: the ledger refuses
+    // it (settle ≤ hold), and home2's dispute of it has nothing to refund. home pays nothing; its
+    // hold stays open (home's credits held, not paid) until the ledger's expiry voids it.
+    const inflated = await eveServesHome2("inflated");
+    expect(await untilCode(`${inflated.jobId}:settle`)).toBe("settle_exceeds_hold");
+    expect(a.sql(`select reason from rejections where event_id = '${inflated.jobId}:settle'`)).toMatch(
+      new RegExp(`settle of ${inflated.settled} exceeds hold ${inflated.jobId}:hold of ${inflated.hold}`),
+    );
+    expect(await untilCode(`${inflated.jobId}:refund`)).toBe("unknown_spend");
+    expect(jobEntries(inflated.jobId).map((e) => e.kind)).toEqual(["hold"]);
+    expect(home()).toEqual({ balance: start.balance, held: start.held + inflated.hold });
+
+    // The most the ledger lets eve settle, the whole hold: accepted, and home2 refunds the excess
+    // over what it observed (its own prompt bound, the reply bytes it received, max_tokens).
+    const whole = await eveServesHome2("full-hold");
+    await untilEntries(whole.jobId, ["hold", "settle", "refund"]);
+    const paid = start.balance - home().balance;
+    const [settle, refund] = ["settle", "refund"].map((kind) => jobEntries(whole.jobId).find((e) => e.kind === kind));
+    expect(-(settle?.delta ?? 0)).toBe(whole.hold);
+    expect(paid).toBe(whole.hold - (refund?.delta ?? 0));
+    // The oracle of what home2 observed: a prompt of at most 1,000 tokens (its own bound for "hi" is
+    // far below) and max_tokens completion tokens, at the 7 B eve published: pricing.ts's model of a
+    // reference A100, computed here independently.
     const parameters = 7e9;
     const a100Seconds = (1_000 * 2 * parameters) / (312e12 * 0.5) + (16 * parameters * 2) / 2.039e12;
     const bound = Math.ceil((a100Seconds / 60) * MICRO_CREDITS_PER_CREDIT);
-    const paid = homeBefore - balance();
     expect(paid).toBeGreaterThan(0);
     expect(paid).toBeLessThanOrEqual(bound);
-    // Credits are conserved: whatever eve gained, home lost; the sum is the operator's grant.
-    expect(Number(a.sql(`select sum(balance) from balances`))).toBe(1_000_000);
+    expect(paid).toBeLessThan(whole.hold);
+    expect(home().held).toBe(start.held + inflated.hold);
+
+    // The settlement eve publishes (the whole hold) is not the one she names (1 micro-credit, under
+    // the job's own event id), so home2 sees nothing to dispute. The bill is still bounded by the
+    // hold, never more; today it is the whole hold (the gap hold.ts's comment names: a requester
+    // refunds only the settlement it was told of). A fix that refunds it down passes here too.
+    const renamedFrom = home();
+    const renamed = await eveServesHome2("renamed");
+    const settled = () => jobEntries(renamed.jobId).some((e) => e.kind === "settle");
+    expect(await pollUntil(settled, { timeoutMs: 30_000, intervalMs: 250 }), "eve's renamed settlement").toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const paidRenamed = renamedFrom.balance - home().balance;
+    expect(paidRenamed).toBeGreaterThan(0);
+    expect(paidRenamed).toBeLessThanOrEqual(renamed.hold);
+    expect(home().held).toBe(renamedFrom.held);
+
+    console.log(
+      `attack 2: holds of ${whole.hold}; inflated settle ${inflated.settled} refused, paid 0; whole-hold settle paid ${paid} after the refund (bound ${bound}); renamed settle paid ${paidRenamed}`,
+    );
+    // Credits are conserved: whatever eve gained, home lost; the sum is the admin's grants.
+    expect(Number(a.sql(`select sum(balance) from balances`))).toBe(grants.home + grants.eve);
+    expect(accountRow("eve").balance).toBe(grants.eve + paid + paidRenamed);
     expect(a.sidecars.home2.output()).toMatch(
       /usage dispute: job \S+ served by eve \(eve\) reported 1000000000 prompt/,
     );
@@ -462,15 +577,39 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     }
   });
 
-  it("11 hold the model with a slow reader: eve's 12,000-token job that she never reads is cut, and home2's prompt is served meanwhile", async () => {
-    const body = JSON.stringify({
+  // eve pays for the job she stalls: she places a real hold, signed by her machine on the household's
+  // JetStream, as her sidecar would. The ledger may change by that hold alone: one `hold` entry on
+  // eve's account and her held credits (and the head over it). home1 cuts the stream before its
+  // done chunk, so it settles nothing (work cut off mid-reply is not paid), and eve, hostile, never
+  // voids: her credits stay held until the ledger's expiry voids the hold (expire.ts, 15 min).
+  it("11 hold the model with a slow reader: eve's paid 12,000-token job that she never reads is cut, home2's prompt is served meanwhile, and only her hold reaches the ledger", async () => {
+    ledgerMoves = true;
+    const messages = [{ role: "user" as const, content: "write a very long story" }];
+    const request = {
       jobId: "eve-slow",
       model: tinyModel,
-      messages: [{ role: "user", content: "write a very long story" }],
+      messages,
       maxTokens: 12_000,
       temperature: 1,
       requester: { machine: "eve", owner: "eve" },
+    };
+    // Unpaid, the job is refused before any token, naming why.
+    const unpaid = await a.signedCalls(a.eve, {
+      calls: [asEve(home1Url(), "POST", "/peer/infer", { ...request, jobId: "eve-unpaid" })],
     });
+    const refusal = errorOf(unpaid.answers[0]);
+    expect([unpaid.answers[0]?.status, refusal?.code, refusal?.field]).toEqual([402, "hold_required", "holdEventId"]);
+    expect(refusal?.message).toMatch(/eve belongs to eve: a job for another owner needs the hold its machine placed/);
+    // Priced as a peer that saw no size holds (a typical 8 B model): more than the tiny model costs.
+    const hold = await a.eveHolds({
+      jobId: request.jobId,
+      model: tinyModel,
+      maxTokens: request.maxTokens,
+      messages,
+      servedBy: { machine: "home1", owner: "home" },
+    });
+    expect(hold.eventId).toBe("eve-slow:hold");
+    const body = JSON.stringify({ ...request, holdEventId: hold.eventId });
     const headers = signRequest(
       { method: "POST", path: "/peer/infer", body, target: "home1" },
       { machine: "eve", privateKey: privateKeyFromPem(a.keyPem(a.eve)) },
@@ -524,6 +663,21 @@ print("DONE" if b'"type":"done"' in got else "CUT", len(got), got[:15].decode(),
     await undoWmem();
     // She was served (a 200 stream began), then cut before its end.
     expect(slow.output()).toMatch(/CUT \d+ HTTP\/1\.1 200/);
+    // The ledger: before, plus eve's hold and nothing else (no settlement, no void, home untouched).
+    const holdEntry = () =>
+      a.sql(`select kind, account, delta, held_delta from entries where event_id = '${hold.eventId}'`);
+    await pollUntil(() => holdEntry() !== "", { timeoutMs: 30_000, intervalMs: 250 });
+    expect(holdEntry()).toBe(`hold|eve|0|${hold.amount}`);
+    type Ledger = { balances: { account: string; balance: number; held: number }[]; entries: { event_id: string }[] };
+    const was = JSON.parse(before.ledger) as Ledger;
+    const now = JSON.parse((await state()).ledger) as Ledger;
+    expect(now.entries.slice(0, was.entries.length)).toEqual(was.entries);
+    expect(now.entries.slice(was.entries.length).map((e) => e.event_id)).toEqual([hold.eventId]);
+    const rows = (l: Ledger) => l.balances.map(({ account, balance, held }) => ({ account, balance, held }));
+    const eveWas = rows(was).find((r) => r.account === "eve");
+    expect(rows(now)).toEqual(
+      rows(was).map((r) => (r.account === "eve" ? { ...r, held: (eveWas?.held ?? 0) + hold.amount } : r)),
+    );
   });
 
   it("12 abort the sidecar with a model file: a head_count = 0 GGUF home1 pulls from eve is refused naming why; home1 keeps serving", async () => {

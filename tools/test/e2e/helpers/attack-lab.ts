@@ -1,6 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Roster } from "@potluck/protocol";
@@ -61,9 +70,23 @@ export interface AttackLab {
   keyPem(host: LabHost): string;
   /** signed-client.ts run inside `host`. */
   signedCalls(host: LabHost, job: Omit<SignedJob, "keyPem">, keyOf?: LabHost): Promise<JobAnswer>;
+  /** What eve's stand-in sidecar does with the next jobs' usage (attack 2). */
+  hostileMode(mode: HostileMode): void;
+  /** eve's signed hold on JetStream for a job she asks of another machine (usage/hold.ts's HeldJob). */
+  eveHolds(job: EveHeldJob): Promise<{ eventId: string; amount: number }>;
   /** One psql query's unaligned output. */
   sql(query: string): string;
   teardown(): Promise<void>;
+}
+
+export interface EveHeldJob {
+  jobId: string;
+  model: string;
+  maxTokens: number;
+  messages: { role: "user" | "system" | "assistant"; content: string }[];
+  servedBy: { machine: string; owner: string };
+  /** The model's size as the server published it; undefined prices it as a typical 8 B one. */
+  parameters?: number;
 }
 
 export interface RootProcess {
@@ -87,28 +110,99 @@ export function psqlAttempt(database: string, query: string): { ok: boolean; std
   return { ok: res.status === 0, stderr: res.stderr };
 }
 
-const hostileSidecar = `
+const usageModules = {
+  hold: join(repoRoot, "apps/sidecar/src/usage/hold.ts"),
+  publisher: join(repoRoot, "apps/sidecar/src/usage/publisher.ts"),
+};
+
+/**
+ * What eve's stand-in does with the usage of a job it serves for a household machine (attack 2):
+ * - unsettled: reports a billion tokens and names no settlement;
+ * - inflated: also publishes (signed by eve, with the household's NATS secret) a settlement of
+ *   1,000 × the hold and names it in its done chunk;
+ * - full-hold: publishes and names a settlement of exactly the hold, the most the ledger allows;
+ * - renamed: publishes the whole hold's settlement under another job's event id, and names one of
+ *   1 micro-credit under this job's, so the requester finds nothing to dispute.
+ */
+export type HostileMode = "unsettled" | "inflated" | "full-hold" | "renamed";
+
+/**
+ * eve's usage publisher, the sidecar's own code (usage/publisher.ts) signing with her identity
+ * key: what a sidecar of hers would publish, and what she may publish by hand. Module text, for
+ * the scripts below that run in eve's namespace under tsx.
+ */
+const eveUsage = `
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { privateKeyFromPem, signRequest } from "@potluck/peer";
+import { natsConnectOptions, subjectsFor } from "@potluck/protocol";
+import { holdAmountFor, placeHold } from ${JSON.stringify(usageModules.hold)};
+import { jetStreamUsagePublisher, usageEventId } from ${JSON.stringify(usageModules.publisher)};
+const privateKey = privateKeyFromPem(process.env.EVE_KEY);
+let nats;
+const usage = async () => {
+  nats ??= await connect(natsConnectOptions(process.env.NATS_URL));
+  return jetStreamUsagePublisher({
+    js: jetstream(nats),
+    // The household's stream exists: the ledger made it.
+    ensureStream: async () => undefined,
+    subjects: subjectsFor(process.env.PREFIX),
+    log: (m) => console.log("USAGE " + m),
+    sign: (parts) => signRequest(parts, { machine: "eve", privateKey }),
+  });
+};`;
+
+const hostileSidecar = `${eveUsage}
+import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
 const reply = ["Hel", "lo", " there"];
-require("node:http").createServer((req, res) => {
+const parameters = 7e9;
+const mode = () => (existsSync(process.env.MODE_FILE) ? readFileSync(process.env.MODE_FILE, "utf8").trim() : "unsettled");
+/** The settlement eve names in her done chunk, after publishing it when her mode says so. */
+async function settle(job) {
+  const m = mode();
+  if (m === "unsettled" || job.holdEventId === undefined) return undefined;
+  const hold = holdAmountFor({ messages: job.messages, maxTokens: job.maxTokens, parameters });
+  const amount = m === "inflated" ? hold * 1000 : hold;
+  const jobId = m === "renamed" ? job.jobId + "-renamed" : job.jobId;
+  const published = await (await usage()).publishJob({
+    jobId, side: "settle", account: job.requester.owner, counterparty: "eve", servedBy: "eve",
+    model: job.model, promptTokens: 1e9, completionTokens: 1e9, parameters, amount, ref: job.holdEventId,
+  });
+  console.log("SETTLED " + JSON.stringify({ mode: m, jobId: job.jobId, hold, amount, published }));
+  const named = m === "renamed" ? 1 : amount;
+  return published === true ? { eventId: usageEventId(job.jobId, "settle"), amount: named } : undefined;
+}
+createServer((req, res) => {
   let b = "";
   req.on("data", (c) => (b += c));
-  req.on("end", () => {
+  req.on("end", async () => {
     console.log("REQUEST " + JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body: b }));
     if (req.url === "/peer/probe") {
       const { payload, model } = JSON.parse(b);
-      const info = model === "${hostileModel}" ? { id: model, state: "ready", testModel: false, contextSize: 4096, parameters: 7e9 } : null;
+      const info = model === "${hostileModel}" ? { id: model, state: "ready", testModel: false, contextSize: 4096, parameters } : null;
       res.setHeader("content-type", "application/json");
       return res.end(JSON.stringify({ machine: "eve", bytes: payload.length, payload, ...(model === undefined ? {} : { model: { info, available: ["${hostileModel}"] } }) }));
     }
     if (req.url === "/peer/infer") {
       res.setHeader("content-type", "application/x-ndjson");
       for (const text of reply) res.write(JSON.stringify({ type: "token", text }) + "\\n");
-      return res.end(JSON.stringify({ type: "done", servedBy: "eve", testModel: false, finishReason: "stop", usage: { promptTokens: 1e9, completionTokens: 1e9 }, at: new Date().toISOString() }) + "\\n");
+      const settlement = await settle(JSON.parse(b)).catch((e) => void console.log("SETTLE FAILED " + e.message));
+      return res.end(JSON.stringify({ type: "done", servedBy: "eve", testModel: false, finishReason: "stop", usage: { promptTokens: 1e9, completionTokens: 1e9 }, ...(settlement === undefined ? {} : { settlement }), at: new Date().toISOString() }) + "\\n");
     }
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify({ hits: [], machines: [] }));
   });
 }).listen(${sidecarPort}, "0.0.0.0", () => console.log("listening"));`;
+
+/**
+ * eve places a hold on her own account for a job she will ask of `servedBy`, as her sidecar
+ * would (usage/hold.ts's placeHold, signed with her key); prints the placed hold.
+ */
+const eveHolds = `${eveUsage}
+const hold = await placeHold(await usage(), JSON.parse(process.env.JOB));
+console.log("HOLD " + JSON.stringify(hold ?? null));
+await nats.drain();`;
 
 /** The requests eve's machine received, oldest first. */
 export function recorded(
@@ -170,7 +264,11 @@ export async function createAttackLab(): Promise<AttackLab> {
     stops.push(() => ledger.stop());
     const ledgerUrl = `http://${rootIp}:${ledgerPort}`;
 
-    const recorder = eve.spawn("hostile-sidecar", [process.execPath, "-e", hostileSidecar]);
+    const keyPem = (host: LabHost) => readFileSync(join(hub.dataDir(host), "identity-ed25519.pem"), "utf8");
+    const modeFile = join(eve.runDir, "hostile-mode");
+    const eveEnv = { EVE_KEY: keyPem(eve), NATS_URL: hub.natsUrl, PREFIX: hub.prefix, MODE_FILE: modeFile };
+    const tsxEval = (script: string) => [process.execPath, "--import", "tsx", "--input-type=module", "-e", script];
+    const recorder = eve.spawn("hostile-sidecar", tsxEval(hostileSidecar), { cwd: repoRoot, env: eveEnv });
     await waitForOutput(recorder, /listening/, "eve's hostile sidecar", 60_000);
     const noModels = join(home2.runDir, "no-models");
     mkdirSync(noModels, { recursive: true });
@@ -189,7 +287,6 @@ export async function createAttackLab(): Promise<AttackLab> {
     if (!ready) throw new Error(`the ledger did not answer on ${ledgerUrl}: ${ledger.output().slice(-2000)}`);
     await hub.waitOnline(["home1", "home2", "eve"], 120_000);
 
-    const keyPem = (host: LabHost) => readFileSync(join(hub.dataDir(host), "identity-ed25519.pem"), "utf8");
     return {
       lab,
       hub,
@@ -216,6 +313,23 @@ export async function createAttackLab(): Promise<AttackLab> {
         });
         if (res.code !== 0) throw new Error(`signed-client in ${host.name}: ${res.stderr}`);
         return JSON.parse(res.stdout.trim().split("\n").pop() ?? "{}") as JobAnswer;
+      },
+      hostileMode: (mode) => writeFileSync(modeFile, mode),
+      async eveHolds(job) {
+        const { parameters, ...rest } = job;
+        const held = { ...rest, account: "eve", published: parameters === undefined ? undefined : { parameters } };
+        const res = await eve.exec(tsxEval(eveHolds), {
+          cwd: repoRoot,
+          env: { ...eveEnv, JOB: JSON.stringify(held) },
+          timeoutMs: 120_000,
+        });
+        const line = res.stdout.split("\n").find((l) => l.startsWith("HOLD "));
+        const hold =
+          line === undefined
+            ? null
+            : (JSON.parse(line.slice("HOLD ".length)) as { eventId: string; amount: number } | null);
+        if (hold === null) throw new Error(`eve could not place her hold: ${res.stdout}${res.stderr}`);
+        return hold;
       },
       sql: (query) => psql(database, query),
       teardown,
