@@ -19,6 +19,7 @@ import { dashboardRoutes } from "./dashboard/routes.js";
 import { memoryRoutes, peerMemoryRoutes, type MemoryRouteDeps } from "./memory/routes.js";
 import type { Router } from "./routing/router.js";
 import type { UsagePublisher } from "./usage/publisher.js";
+import { noHoldChecker, type HoldChecker } from "./usage/hold-check.js";
 
 export interface SidecarDeps {
   machine: string;
@@ -38,6 +39,8 @@ export interface SidecarDeps {
   /** Nonces seen on signed peer requests; one per process. */
   replay: ReplayCache;
   usage: UsagePublisher;
+  /** Checks a requester's hold before a job for another owner (usage/hold-check.ts); absent: such jobs are refused. */
+  holds?: HoldChecker;
   /** Optional parts other issues wire in (memory, embedder) for capabilities. */
   memory?: CapabilitiesDeps["memory"];
   embedder?: CapabilitiesDeps["embedder"];
@@ -95,7 +98,7 @@ export function buildSidecarApp(deps: SidecarDeps) {
     .route("/", modelsListRoutes({ ...deps, ...(peers === undefined ? {} : { peers }) }))
     .route("/", openAiRoutes({ ...deps, router }))
     .route("/", ollamaRoutes({ ...deps, router, ...(puller === undefined ? {} : { puller }) }))
-    .route("/", peerRoutes({ ...deps, capabilities, auth: peerAuth, metrics }))
+    .route("/", peerRoutes({ ...deps, holds: deps.holds ?? noHoldChecker, capabilities, auth: peerAuth, metrics }))
     .route("/", dashboardRoutes({ capabilities, ...(peers === undefined ? {} : { peers }) }));
   if (deps.diagnostics !== undefined) app.route("/", diagnosticsRoutes(deps.diagnostics));
   if (deps.pulls !== undefined) app.route("/", pulledModelRoutes(deps.pulls));

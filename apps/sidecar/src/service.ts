@@ -27,6 +27,7 @@ import type { UsagePublisher } from "./usage/publisher.js";
 import { SidecarMetrics } from "./metrics.js";
 import { pulledDir, pulledModelSources } from "./models/manifest.js";
 import { PulledModels } from "./models/puller.js";
+import type { HoldChecker } from "./usage/hold-check.js";
 
 /**
  * What tests and benches may put in place of the real thing. The service closes only what it
@@ -42,6 +43,8 @@ export interface SidecarOverrides {
   identity?: Identity;
   directory?: PeerDirectory;
   /** Usage events go here instead of NATS. */
+  /** Checks holds of other owners' jobs; absent: read from the usage stream on NATS (none without NATS). */
+  holds?: HoldChecker;
   usage?: UsagePublisher;
   /** An open memory store; null: no memory API. Absent: opened in POTLUCK_DATA_DIR/memory. */
   memory?: OpenedMemory | null;
@@ -121,6 +124,7 @@ export async function startSidecarService(
     status: () => (warm ? "ok" : "warming"),
     log: info,
     sign: identity.sign,
+    lookupKey: async (name) => (await directory.signer(name))?.identityPublicKey,
     ...(overrides.readWireguardKey === undefined ? {} : { readKey: overrides.readWireguardKey }),
   });
   const nats = startSidecarNats({ config, injected: overrides.nats, parts, log, startWaitMs: natsStartWaitMs });
@@ -178,6 +182,7 @@ export async function startSidecarService(
     directory,
     replay: overrides.replay ?? new ReplayCache(),
     usage,
+    holds: overrides.holds ?? parts.holds,
     metrics,
     peerCapabilities: meteredPeers,
     pulls,

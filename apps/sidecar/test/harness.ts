@@ -12,13 +12,21 @@ import { EngineError, type GenerateRequest, type InferenceEngine } from "../src/
 import { noPeers, rosterFileDirectory, type PeerDirectory } from "../src/peer/directory.js";
 import { identityFrom, type Identity } from "../src/peer/identity.js";
 import { startSidecarService, type SidecarService } from "../src/service.js";
+import type { HoldChecker } from "../src/usage/hold-check.js";
 import type { UsageJob, UsagePublisher } from "../src/usage/publisher.js";
 
-/** A usage publisher that keeps what it was given, for tests that do not need NATS. */
+/** A usage publisher that keeps what it was given, for tests that do not need NATS; job n sits at "sequence" n. */
 export function recordingUsage(): UsagePublisher & { jobs: UsageJob[] } {
   const jobs: UsageJob[] = [];
-  return { jobs, publishJob: async (job) => void jobs.push(job) };
+  return { jobs, publishJob: async (job) => ({ seq: jobs.push(job) }) };
 }
+
+/**
+ * For sidecars without NATS in tests whose subject is not the hold check: every hold is taken at
+ * its word (no stream to read it from). The real check (usage/hold-check.ts) has its own tests,
+ * and the lab suites run it against JetStream.
+ */
+export const uncheckedHolds: HoldChecker = { check: async () => ({ ok: true, amount: Number.MAX_SAFE_INTEGER }) };
 
 export function newIdentity(
   machine: string,
@@ -49,6 +57,8 @@ export async function startSidecar(options: {
   identity: Identity;
   directory?: PeerDirectory;
   usage?: UsagePublisher;
+  /** Without NATS: how holds of other owners' jobs are checked (default: taken at their word). */
+  holds?: HoldChecker;
   /** Usage events go to JetStream on this connection, under this subject root (the caller drains it). */
   nats?: { connection: NatsConnection; prefix: string };
   /** Open a real memory store in its data directory, as main.ts does (default: no memory API). */
@@ -71,7 +81,7 @@ export async function startSidecar(options: {
   const config = loadSidecarConfig(env, []);
   const nats =
     options.nats === undefined
-      ? { nats: null, usage: options.usage ?? recordingUsage() }
+      ? { nats: null, usage: options.usage ?? recordingUsage(), holds: options.holds ?? uncheckedHolds }
       : { nats: options.nats.connection, ...(options.usage === undefined ? {} : { usage: options.usage }) };
   const service = await startSidecarService(config, {
     engine,

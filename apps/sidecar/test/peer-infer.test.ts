@@ -56,6 +56,7 @@ describe("/peer/infer", () => {
       temperature: 0,
       requester: { machine: "friend", owner: "claimed" },
       holdEventId: "job-gated:hold",
+      holdSeq: 1,
     });
     const res = await fetch(`${linux.url}/peer/infer`, {
       method: "POST",

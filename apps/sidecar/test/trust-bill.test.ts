@@ -79,7 +79,7 @@ describe("the requester bills what it observed (attack 2)", () => {
     acked: true,
     publishJob: async (job) => {
       usage.jobs.push(job);
-      return usage.acked;
+      return usage.acked && { seq: usage.jobs.length };
     },
   };
   const logs: string[] = [];

@@ -64,6 +64,7 @@ const inferBody = (jobId: string, requester: { machine: string; owner: string })
     temperature: 0,
     requester,
     holdEventId: `${jobId}:hold`,
+    holdSeq: 1,
   });
 
 async function post(

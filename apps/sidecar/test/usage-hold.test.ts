@@ -24,7 +24,7 @@ const reply = ["Hel", "lo", " there"];
 /** A publisher that records every job; `ack: false` makes it fail as a JetStream that never acknowledged. */
 function publisher(ack = true): UsagePublisher & { jobs: UsageJob[] } {
   const jobs: UsageJob[] = [];
-  return { jobs, publishJob: async (j) => (jobs.push(j), ack) };
+  return { jobs, publishJob: async (j) => (jobs.push(j), ack && { seq: jobs.length }) };
 }
 
 function done(
@@ -64,7 +64,7 @@ describe("the requester's hold", () => {
   it("is max_tokens and the prompt bound at the published price, placed as a signed hold paying the server's owner", async () => {
     const usage = publisher();
     const hold = await placeHold(usage, job);
-    expect(hold).toEqual({ eventId: "job-1:hold", amount: holdMax });
+    expect(hold).toEqual({ eventId: "job-1:hold", amount: holdMax, seq: 1 });
     expect(holdAmountFor({ messages, maxTokens: 16, parameters: 7e9 })).toBe(holdMax);
     expect(usage.jobs).toEqual([
       expect.objectContaining({

@@ -166,6 +166,11 @@ export const PeerInferRequest = GenerationOptions.extend({
    * acknowledged by JetStream) before asking; the server settles that hold after the stream.
    */
   holdEventId: ClientId.optional(),
+  /**
+   * Where that hold sits on the usage stream (its JetStream sequence): the server reads it there
+   * and checks it before the job runs, so a made-up hold id buys nothing.
+   */
+  holdSeq: z.number().int().positive().optional(),
 });
 export type PeerInferRequest = z.infer<typeof PeerInferRequest>;
 

@@ -600,6 +600,24 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
     const refusal = errorOf(unpaid.answers[0]);
     expect([unpaid.answers[0]?.status, refusal?.code, refusal?.field]).toEqual([402, "hold_required", "holdEventId"]);
     expect(refusal?.message).toMatch(/eve belongs to eve: a job for another owner needs the hold its machine placed/);
+    // A made-up hold buys nothing: home1 reads the hold at the sequence eve names on the usage
+    // stream before the first token, and there is none (402, nothing served, nothing settled).
+    const madeUp = await a.signedCalls(a.eve, {
+      calls: [
+        asEve(home1Url(), "POST", "/peer/infer", {
+          ...request,
+          jobId: "eve-madeup",
+          holdEventId: "never-placed:hold",
+          holdSeq: 999_999,
+        }),
+      ],
+    });
+    const notFound = errorOf(madeUp.answers[0]);
+    expect([madeUp.answers[0]?.status, notFound?.code, notFound?.field]).toEqual([
+      402,
+      "hold_not_found",
+      "holdEventId",
+    ]);
     // Priced as a peer that saw no size holds (a typical 8 B model): more than the tiny model costs.
     const hold = await a.eveHolds({
       jobId: request.jobId,
@@ -609,7 +627,8 @@ describe("eve, a machine of another owner on the household's roster, attacks it"
       servedBy: { machine: "home1", owner: "home" },
     });
     expect(hold.eventId).toBe("eve-slow:hold");
-    const body = JSON.stringify({ ...request, holdEventId: hold.eventId });
+    expect(hold.seq).toBeGreaterThan(0);
+    const body = JSON.stringify({ ...request, holdEventId: hold.eventId, holdSeq: hold.seq });
     const headers = signRequest(
       { method: "POST", path: "/peer/infer", body, target: "home1" },
       { machine: "eve", privateKey: privateKeyFromPem(a.keyPem(a.eve)) },

@@ -18,6 +18,7 @@ import type { PeerDirectory } from "../peer/directory.js";
 import type { PeerVariables } from "../peer/signature.js";
 import { runLocal } from "../routing/local-run.js";
 import type { SidecarMetrics } from "../metrics.js";
+import type { HoldChecker } from "../usage/hold-check.js";
 import type { UsagePublisher } from "../usage/publisher.js";
 import { settledStream } from "../usage/settle.js";
 import { asHttpError } from "./http-errors.js";
@@ -30,6 +31,8 @@ export interface PeerRouteDeps {
   engine: InferenceEngine;
   directory: PeerDirectory;
   usage: UsagePublisher;
+  /** Reads and checks a requester's hold before a job for another owner runs (usage/hold-check.ts). */
+  holds: HoldChecker;
   capabilities: () => Capabilities;
   /** Signature verification (peer/signature.ts); shared with other /peer/* routes. */
   auth: MiddlewareHandler<{ Variables: PeerVariables }>;
@@ -73,13 +76,27 @@ export function peerRoutes(deps: PeerRouteDeps) {
       }
       // The owner is the verified signer's on the roster; requester.owner is never trusted.
       // Another owner's job is paid from the hold its machine placed (usage/hold.ts), or not served.
-      if (owner !== deps.owner && request.holdEventId === undefined)
+      const foreign = owner !== deps.owner;
+      if (foreign && (request.holdEventId === undefined || request.holdSeq === undefined))
         throw new PotluckHttpError(
           402,
           "hold_required",
-          `${caller} belongs to ${owner}: a job for another owner needs the hold its machine placed`,
-          "holdEventId",
+          `${caller} belongs to ${owner}: a job for another owner needs the hold its machine placed (holdEventId and holdSeq)`,
+          request.holdEventId === undefined ? "holdEventId" : "holdSeq",
         );
+      // The hold is read from the usage stream while the model starts on the prompt: checked
+      // before the first token leaves, at the cost of one JetStream read, not added to it.
+      const holdChecked =
+        foreign && request.holdEventId !== undefined && request.holdSeq !== undefined
+          ? deps.holds.check({
+              eventId: request.holdEventId,
+              seq: request.holdSeq,
+              jobId: request.jobId,
+              caller,
+              callerOwner: owner,
+              payee: deps.owner,
+            })
+          : undefined;
       const testModel = deps.engine.state(request.model)?.testModel ?? false;
       const abort = new AbortController();
       const run = runLocal(deps.engine, deps.machine, testModel, {
@@ -91,7 +108,17 @@ export function peerRoutes(deps: PeerRouteDeps) {
       const first = await chunks.next().catch((error: unknown) => {
         throw asHttpError(error);
       });
-      const all = withUsage(first, chunks, deps, { ...request, callerOwner: owner });
+      const hold = await holdChecked;
+      if (hold !== undefined && !hold.ok) {
+        abort.abort(new Error(`hold refused: ${hold.code}`));
+        await chunks.return(undefined);
+        throw new PotluckHttpError(hold.status, hold.code, hold.message, "holdEventId");
+      }
+      const all = withUsage(first, chunks, deps, {
+        ...request,
+        callerOwner: owner,
+        ...(hold?.ok === true ? { heldAmount: hold.amount } : {}),
+      });
       return streamResponse(c, all, {
         headers: { "content-type": "application/x-ndjson", [Headers.servedBy]: deps.machine },
         encode: (chunk) =>
@@ -106,7 +133,7 @@ function withUsage(
   first: IteratorResult<InferStreamChunk>,
   rest: AsyncIterator<InferStreamChunk>,
   deps: PeerRouteDeps,
-  job: PeerInferRequest & { callerOwner: string },
+  job: PeerInferRequest & { callerOwner: string; heldAmount?: number },
 ): AsyncGenerator<InferStreamChunk> {
   const all = continued(first, rest);
   if (job.callerOwner === deps.owner || job.holdEventId === undefined) return all;
@@ -115,7 +142,11 @@ function withUsage(
     owner: deps.owner,
     parameters: () => deps.engine.state(job.model)?.parameters,
   };
-  return settledStream(all, { ...job, ...server, account: job.callerOwner, holdEventId: job.holdEventId }, deps.usage);
+  return settledStream(
+    all,
+    { ...job, ...server, account: job.callerOwner, holdEventId: job.holdEventId, heldAmount: job.heldAmount },
+    deps.usage,
+  );
 }
 
 /** The chunk already read, then the rest; closing early closes the rest (which stops the engine). */

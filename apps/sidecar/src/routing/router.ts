@@ -301,7 +301,9 @@ export class Router {
         );
       const stream = this.deps.client.infer(
         peer,
-        hold === undefined ? request : { ...request, holdEventId: hold.eventId },
+        hold === undefined
+          ? request
+          : { ...request, holdEventId: hold.eventId, ...(hold.seq === undefined ? {} : { holdSeq: hold.seq }) },
         job.signal,
       );
       const chunks = hold === undefined ? stream : heldStream(stream, held, hold, this.deps.usage, this.deps.log);

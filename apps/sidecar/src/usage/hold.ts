@@ -49,6 +49,8 @@ export interface HeldJob {
 export interface PlacedHold {
   eventId: string;
   amount: number;
+  /** Its sequence on the usage stream, which the server reads it at (absent from a test's recorder). */
+  seq?: number;
 }
 
 /**
@@ -64,7 +66,9 @@ export async function placeHold(usage: UsagePublisher, job: HeldJob): Promise<Pl
       completionTokens: job.maxTokens,
     }),
   );
-  return published === false ? undefined : { eventId: usageEventId(job.jobId, "hold"), amount };
+  if (published === false) return undefined;
+  const eventId = usageEventId(job.jobId, "hold");
+  return published === undefined ? { eventId, amount } : { eventId, amount, seq: published.seq };
 }
 
 /**

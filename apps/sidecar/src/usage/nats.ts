@@ -1,7 +1,9 @@
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { KeyLookup, ReceivedMessage } from "@potluck/peer";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { subjectsFor } from "@potluck/protocol";
 import { ensureUsageStream } from "@potluck/service";
+import { streamHoldChecker, type HoldChecker } from "./hold-check.js";
 import { jetStreamUsagePublisher, type MessageSigner, type UsagePublisher } from "./publisher.js";
 
 /**
@@ -22,5 +24,26 @@ export function natsUsagePublisher(options: {
     subjects: subjectsFor(prefix),
     log: options.log,
     sign: options.sign,
+  });
+}
+
+/**
+ * Holds read back from the usage stream by sequence (JetStream's direct get on the stream the
+ * ledger ingests), for the serving side's check before a job for another owner runs.
+ */
+export function natsHoldChecker(options: { nats: NatsConnection; prefix: string; lookupKey: KeyLookup }): HoldChecker {
+  const stream = subjectsFor(options.prefix).usageStream.name;
+  const manager = jetstreamManager(options.nats);
+  return streamHoldChecker({
+    lookupKey: options.lookupKey,
+    read: async (seq): Promise<ReceivedMessage | undefined> => {
+      const stored = await (await manager).streams.getMessage(stream, { seq }).catch((error: unknown) => {
+        // JetStream answers 404 ("no message found") for a sequence it does not hold.
+        if ((error as { code?: unknown }).code === 404 || /no message found/i.test(String(error))) return null;
+        throw error;
+      });
+      if (stored === null) return undefined;
+      return { subject: stored.subject, data: stored.data, header: (name) => stored.header.get(name) };
+    },
   });
 }

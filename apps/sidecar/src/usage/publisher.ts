@@ -10,7 +10,8 @@ import { microCreditsFor } from "./pricing.js";
  * nothing (it logs the event as not published).
  */
 export interface UsagePublisher {
-  publishJob(job: UsageJob): Promise<boolean | void>;
+  /** `{ seq }`: acknowledged at that stream sequence; false: not published; undefined: not asked (a test's recorder). */
+  publishJob(job: UsageJob): Promise<{ seq: number } | false | void>;
 }
 
 /**
@@ -110,8 +111,12 @@ export function jetStreamUsagePublisher(options: {
       for (let attempt = 1; attempt <= publishAttemptsMax; attempt++) {
         try {
           await ensured;
-          await options.js.publish(subject, payload, { msgID: event.eventId, headers: signed, timeout: publishAckMs });
-          return true;
+          const ack = await options.js.publish(subject, payload, {
+            msgID: event.eventId,
+            headers: signed,
+            timeout: publishAckMs,
+          });
+          return { seq: ack.seq };
         } catch (error) {
           if (attempt === publishAttemptsMax)
             options.log(

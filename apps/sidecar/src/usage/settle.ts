@@ -10,6 +10,8 @@ export interface SettledJob {
   maxTokens: number;
   /** The hold the requester named in its request. */
   holdEventId: string;
+  /** The hold's amount as read from the usage stream (hold-check.ts): a settlement never exceeds it. */
+  heldAmount?: number | undefined;
   /** The requester's owner (the verified signer's, on the roster): the hold's account. */
   account: string;
   /** This machine and its owner, whom the hold pays. */
@@ -43,7 +45,11 @@ export async function* settledStream(
     const { promptTokens, completionTokens } = chunk.usage;
     const parameters = job.parameters();
     const hold = holdAmountFor({ messages: job.messages, maxTokens: job.maxTokens, parameters });
-    const amount = Math.min(hold, microCreditsFor({ promptTokens, completionTokens, parameters }));
+    const amount = Math.min(
+      hold,
+      job.heldAmount ?? hold,
+      microCreditsFor({ promptTokens, completionTokens, parameters }),
+    );
     const published = await usage.publishJob({
       jobId: job.jobId,
       side: "settle",

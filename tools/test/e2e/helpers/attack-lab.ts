@@ -73,7 +73,7 @@ export interface AttackLab {
   /** What eve's stand-in sidecar does with the next jobs' usage (attack 2). */
   hostileMode(mode: HostileMode): void;
   /** eve's signed hold on JetStream for a job she asks of another machine (usage/hold.ts's HeldJob). */
-  eveHolds(job: EveHeldJob): Promise<{ eventId: string; amount: number }>;
+  eveHolds(job: EveHeldJob): Promise<{ eventId: string; amount: number; seq?: number }>;
   /** One psql query's unaligned output. */
   sql(query: string): string;
   teardown(): Promise<void>;
@@ -171,7 +171,8 @@ async function settle(job) {
   });
   console.log("SETTLED " + JSON.stringify({ mode: m, jobId: job.jobId, hold, amount, published }));
   const named = m === "renamed" ? 1 : amount;
-  return published === true ? { eventId: usageEventId(job.jobId, "settle"), amount: named } : undefined;
+  // publishJob answers { seq } once JetStream acknowledged it, false (or nothing) otherwise.
+  return published ? { eventId: usageEventId(job.jobId, "settle"), amount: named } : undefined;
 }
 createServer((req, res) => {
   let b = "";
@@ -327,7 +328,7 @@ export async function createAttackLab(): Promise<AttackLab> {
         const hold =
           line === undefined
             ? null
-            : (JSON.parse(line.slice("HOLD ".length)) as { eventId: string; amount: number } | null);
+            : (JSON.parse(line.slice("HOLD ".length)) as { eventId: string; amount: number; seq?: number } | null);
         if (hold === null) throw new Error(`eve could not place her hold: ${res.stdout}${res.stderr}`);
         return hold;
       },
