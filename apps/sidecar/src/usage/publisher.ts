@@ -10,7 +10,7 @@ import { microCreditsFor } from "./pricing.js";
  * nothing (it logs the event as not published).
  */
 export interface UsagePublisher {
-  /** `{ seq }`: acknowledged at that stream sequence; false: not published; undefined: not asked (a test's recorder). */
+  /** `{ seq }`: acknowledged at that stream sequence; false: not published; undefined: a test's recorder. */
   publishJob(job: UsageJob): Promise<{ seq: number } | false | void>;
 }
 
