@@ -1,8 +1,9 @@
 import { posix, win32 } from "node:path";
-import { Defaults, natsServerAuthConfig, ServiceNames, type ServiceKey } from "@potluck/protocol";
+import { Defaults, natsServerAuthConfig, ServiceNames, type MeshState, type ServiceKey } from "@potluck/protocol";
 import { platformDataDir } from "@potluck/service";
 import { renderEnvFile, settingsFromEnv } from "./env-file.js";
 import type { ServiceHost } from "./host.js";
+import { hubNatsListen } from "../lib/hub-nats.js";
 
 export type ServiceOs = "linux" | "darwin" | "win32";
 
@@ -51,6 +52,8 @@ export interface ServicePlan {
 export interface PlanOptions {
   hub: boolean;
   dataDir?: string;
+  /** What `potluck join` saved in the data dir: a hub on its own mesh binds NATS to its mesh address. */
+  meshState?: MeshState;
 }
 
 /** Which services, for the hub or not, with which programs, paths and settings file, on this host. */
@@ -122,9 +125,15 @@ export function planServices(host: ServiceHost, options: PlanOptions): ServicePl
       const url = host.env.POTLUCK_NATS_URL ?? Defaults.natsUrl;
       const auth = natsServerAuthConfig(url);
       const port = new URL(url).port || "4222";
-      // The hub's broker serves the whole household, so it listens on every address; with a
-      // secret in POTLUCK_NATS_URL the server demands that same secret (its own file, mode 0600).
-      const argv = [natsServer, "-js", "-sd", path.join(dataDir, "nats"), "-a", "0.0.0.0", "-p", port];
+      // A hub whose own machine joined its mesh listens on its mesh address alone (as `up --hub`
+      // does, lib/hub-nats.ts): no machine on the LAN can even connect, and the secret never
+      // crosses it. At boot the address may come a moment after NATS starts: the unit fails to
+      // bind and is restarted (Restart=on-failure) until the mesh agent has brought potluck0 up.
+      // A hub that never joined serves the household on every address. With a secret in
+      // POTLUCK_NATS_URL the server demands that same secret (its own file, mode 0600).
+      const listen = hubNatsListen(options.meshState, () => true);
+      const address = listen.kind === "lan" ? "0.0.0.0" : listen.address;
+      const argv = [natsServer, "-js", "-sd", path.join(dataDir, "nats"), "-a", address, "-p", port];
       if (auth !== undefined) {
         natsAuth = { path: path.join(dirs.configDir, "nats-auth.conf"), text: auth };
         argv.push("-c", natsAuth.path);
@@ -136,6 +145,7 @@ export function planServices(host: ServiceHost, options: PlanOptions): ServicePl
         argv,
         node: false,
         needsRoot: false,
+        ...(listen.kind === "lan" ? {} : { after: [`${ServiceNames.mesh}.service`] }),
       });
     }
   }

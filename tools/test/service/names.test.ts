@@ -15,6 +15,9 @@ describe("doctor's fixes name the services exactly as installed", () => {
       localPort: 8321,
       peerPort: 8321,
       meshIp: "100.64.0.2",
+      // Both Linux: the fixes then name systemd units (service-commands.test.ts covers the other OSes).
+      fromOs: "linux",
+      peerOs: "linux",
       detail: { firewallHost: "linux", peerWatcherError: "nft failed" },
     };
     const named: string[] = [];

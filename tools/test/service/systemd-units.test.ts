@@ -11,6 +11,7 @@ import { repoUnitFiles, staleRepoUnits } from "../../src/service/repo-units.js";
 import { execLine, parseExecLine, parseUnit } from "../../src/service/units/systemd.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { fileSteps, hostOf } from "./fakes.js";
+import type { MeshState } from "@potluck/protocol";
 
 const execFileP = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "potluck-units-"));
@@ -105,6 +106,21 @@ describe("generated systemd units", () => {
       "/usr/bin/nats-server",
       ...["-js", "-sd", "/home/ann/.potluck/nats", "-a", "0.0.0.0", "-p", "4222", "-c", "/etc/potluck/nats-auth.conf"],
     ]);
+  });
+
+  it("binds the hub's NATS to its mesh address once the hub's own machine joined its mesh, after the mesh agent", () => {
+    const joined = {
+      coordinatorUrl: "http://192.168.1.10:8320",
+      meshIp: "100.64.0.1",
+      hubMeshIp: "100.64.0.1",
+    } as MeshState;
+    const plan = planServices(hostOf("linux"), { hub: true, meshState: joined });
+    const nats = plan.services.find((s) => s.key === "nats");
+    expect(nats?.argv.slice(nats.argv.indexOf("-a"), nats.argv.indexOf("-a") + 2)).toEqual(["-a", "100.64.0.1"]);
+    expect(nats?.after).toEqual(["potluck-mesh.service"]);
+    // A machine that is not the hub's own (another machine's state) changes nothing: every address.
+    const other = planServices(hostOf("linux"), { hub: true, meshState: { ...joined, meshIp: "100.64.0.7" } });
+    expect(other.services.find((s) => s.key === "nats")?.argv).toContain("0.0.0.0");
   });
 
   it("ExecStart quoting survives spaces, quotes, % and $ both ways", () => {

@@ -1,3 +1,5 @@
+import { readMeshState } from "@potluck/mesh";
+import { platformDataDir } from "@potluck/service";
 import { CliError, type Command } from "../command.js";
 import { currentHost, type ServiceHost } from "../../service/host.js";
 import { describeSteps, installSteps, runSteps, uninstallSteps } from "../../service/install.js";
@@ -48,7 +50,17 @@ export async function runService(
     throw new CliError(`expected "potluck service install|uninstall|status"; see potluck service --help`, 2);
   let plan: ServicePlan;
   try {
-    plan = planServices(host, { hub: flags.has("hub"), dataDir: flags.get("data-dir") });
+    const hub = flags.has("hub");
+    const dataDir =
+      flags.get("data-dir") ??
+      (host.env.POTLUCK_DATA_DIR || platformDataDir({ platform: host.platform, env: host.env, home: host.home }));
+    // A hub that joined its own mesh gets its NATS on its mesh address (service/plan.ts).
+    const meshState = hub ? readMeshState(dataDir) : undefined;
+    plan = planServices(host, {
+      hub,
+      dataDir: flags.get("data-dir"),
+      ...(meshState === undefined ? {} : { meshState }),
+    });
   } catch (error) {
     throw new CliError(error instanceof Error ? error.message : String(error));
   }
