@@ -1,5 +1,5 @@
 import type { RosterEntry } from "@potluck/protocol";
-import type { PathChange } from "./relay.js";
+import type { PathChange } from "./path-change.js";
 
 /** A peer as potluck0 has it (from `wg show potluck0 dump`). */
 export interface WgPeerState {

@@ -1,6 +1,7 @@
 import type { RosterEntry } from "@potluck/protocol";
-import { persistentKeepaliveS } from "./backends/peer-steps.js";
+import { persistentKeepaliveS } from "./keepalive.js";
 import type { WgPeerState } from "./peers.js";
+import type { PathChange, PathMode } from "./path-change.js";
 
 /**
  * Direct first, the hub when the direct path is silent: a Linux machine keeps a direct WireGuard
@@ -30,14 +31,7 @@ export const directSilentMs = (2 * persistentKeepaliveS + 5) * 1000;
  */
 export const directRetryMs = 20_000;
 
-export type PathMode = "direct" | "hub";
-
-/** A change of one peer's path, for the agent's log. */
-export interface PathChange {
-  name: string;
-  to: PathMode;
-  reason: string;
-}
+export type { PathChange, PathMode } from "./path-change.js";
 
 export interface RelayDecision {
   /** Keys of the peers whose /32 rides on the hub's peer now. */

@@ -141,6 +141,17 @@ describe("bad input is a clear 4xx naming the field", () => {
     ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
+  it("a prompt longer than the model's context: 400 context_length_exceeded on messages, as OpenAI answers it", async () => {
+    const long = Array.from({ length: 6_000 }, (_, i) => `word${i}`).join(" ");
+    const r = await post(
+      "/v1/chat/completions",
+      JSON.stringify({ model, messages: [{ role: "user", content: long }] }),
+    );
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body.error).toMatchObject({ code: "context_length_exceeded", field: "messages" });
+    expect(r.body.error?.message).toMatch(/does not fit in the model's context of \d+ tokens/);
+  });
+
   it("empty messages: 400 on messages", async () => {
     const r = await post("/v1/chat/completions", JSON.stringify({ model, messages: [] }));
     expect(r.status).toBe(400);

@@ -1,8 +1,10 @@
-import { randomBytes } from "node:crypto";
+import { createPublicKey, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { grantPath, readHubPrivateKey, signGrant } from "@potluck/ledger";
+import { publicKeyToBase64 } from "@potluck/peer";
 import { natsClusterConnectOptions } from "@potluck/protocol";
 import { serviceEntry } from "../lib/repo.js";
 import { waitForOutput } from "./hub.js";
@@ -55,6 +57,8 @@ export interface Cluster {
   ledgerWriteToken: string;
   /** The ledger's signing key file (every ledger signs with the same log key). */
   ledgerKeyFile: string;
+  /** A grant signed with the hub's key, as `potluck ledger grant` makes it, posted to the first ledger. */
+  grant(account: string, delta: number, eventId: string): Promise<void>;
   /** Stops every process (the lab's teardown would too). */
   stop(): Promise<void>;
 }
@@ -102,6 +106,9 @@ export async function startCluster(lab: Lab, options: ClusterOptions): Promise<C
     ),
   );
   for (const c of coordinators) await c.start();
+  // The hub's key now exists: every ledger takes grants signed with it, and only those.
+  const hubDataDir = join(shared, "coordinator");
+  const hubKey = publicKeyToBase64(createPublicKey(readHubPrivateKey(hubDataDir)));
   const ledgerHosts = [hosts[1], hosts[2]] as LabHost[];
   const ledgerUrls = ledgerHosts.map((h) => `http://${h.underlayIp}:${clusterPorts.ledger}`);
   const ledgers = ledgerHosts.map((h, i) =>
@@ -114,6 +121,7 @@ export async function startCluster(lab: Lab, options: ClusterOptions): Promise<C
         POTLUCK_LEDGER_WRITE_TOKEN: ledgerWriteToken,
         // Each ledger reads the roster from the coordinator on its own host's side of the pair.
         POTLUCK_COORDINATOR_URL: coordinatorUrls[i],
+        POTLUCK_COORDINATOR_KEY: hubKey,
       }),
     ),
   );
@@ -130,6 +138,15 @@ export async function startCluster(lab: Lab, options: ClusterOptions): Promise<C
     adminSecret,
     ledgerWriteToken,
     ledgerKeyFile,
+    async grant(account, delta, eventId) {
+      const body = JSON.stringify({ kind: "adjust", eventId, account, delta, reason: "lab grant" });
+      const res = await fetch(`${ledgerUrls[0]}${grantPath}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...signGrant(body, readHubPrivateKey(hubDataDir)) },
+        body,
+      });
+      if (!res.ok) throw new Error(`grant of ${delta} to ${account}: HTTP ${res.status} ${await res.text()}`);
+    },
     async stop() {
       await Promise.all([...ledgers, ...coordinators].map((p) => p.stop()));
       await Promise.all(nats.map((p) => p.stop()));

@@ -1,17 +1,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { publishUsage } from "@potluck/ledger";
+import { grantPath, publishUsage, signGrant } from "@potluck/ledger";
 import { subjectsFor, type UsageEvent } from "@potluck/protocol";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil, run } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import { publicKeyToBase64 } from "@potluck/peer";
 
 // Two ledger processes ingest from the same durable consumer into one PostgreSQL chain. One of
 // them ("faulty") loses every acknowledgement after its database commit: its NATS user may not
@@ -31,6 +32,7 @@ const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432
 const dbUrl = adminUrl.replace(/\/[^/]*$/, `/${db}`);
 const prefix = `af${randomBytes(4).toString("hex")}`;
 const writeToken = randomBytes(24).toString("hex");
+const householdAdmin = generateKeyPairSync("ed25519");
 const keyFile = join(dir, "ledger.key");
 const procs: ChildProcess[] = [];
 let natsPort = 0;
@@ -93,6 +95,8 @@ function startLedger(name: string, user: string): Promise<Proc & { port: number 
         POTLUCK_LEDGER_BATCH_MAX: "20",
         POTLUCK_LEDGER_WRITE_TOKEN: writeToken,
         POTLUCK_COORDINATOR_URL: undefined,
+        // The household admin's key: the ledgers take grants signed with it, and only those.
+        POTLUCK_COORDINATOR_KEY: publicKeyToBase64(householdAdmin.publicKey),
       },
       /ledger listening/,
     ).then((p) => Object.assign(p, { port })),
@@ -140,12 +144,19 @@ describe("two ledgers on one durable consumer, acks lost after the commit", () =
     // The healthy ledger first: it creates the stream, the consumer and the shared key file.
     const healthy = await startLedger("healthy", "ok");
     const faulty = await startLedger("faulty", "faulty");
-    const grant = await fetch(`http://127.0.0.1:${healthy.port}/v1/events`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${writeToken}` },
-      body: JSON.stringify({ kind: "adjust", eventId: "grant-home", account: "home", delta: 1_000_000, reason: "t" }),
+    const grantBody = JSON.stringify({
+      kind: "adjust",
+      eventId: "grant-home",
+      account: "home",
+      delta: 1_000_000,
+      reason: "t",
     });
-    expect(grant.status).toBeLessThan(300);
+    const grant = await fetch(`http://127.0.0.1:${healthy.port}${grantPath}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...signGrant(grantBody, householdAdmin.privateKey) },
+      body: grantBody,
+    });
+    expect(grant.status, await grant.text()).toBeLessThan(300);
 
     const js = jetstream(nc);
     const ids: string[] = [];

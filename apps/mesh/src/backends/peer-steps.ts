@@ -2,9 +2,9 @@ import type { RosterEntry } from "@potluck/protocol";
 import { parseWgDump, planPeers, type PeerPlan } from "../peers.js";
 import type { RelayTracker } from "../relay.js";
 import type { Probe, Step } from "./plan.js";
+import { persistentKeepaliveS } from "../keepalive.js";
 
-/** Keeps NAT mappings open so peers behind home routers stay reachable (WireGuard's usual 25 s). */
-export const persistentKeepaliveS = 25;
+export { persistentKeepaliveS } from "../keepalive.js";
 
 /**
  * The `wg set` steps that make `dev`'s peers match the roster (Linux and macOS: a direct peer per

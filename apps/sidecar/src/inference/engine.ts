@@ -95,7 +95,9 @@ export class EngineError extends Error {
       /** It does not fit in free memory even with every idle model unloaded (507). */
       | "model_too_large"
       /** POTLUCK_MAX_LOADED models are loaded and all busy. */
-      | "no_room",
+      | "no_room"
+      /** The prompt (messages, tools, system text) does not fit in the model's context (400, as OpenAI). */
+      | "context_length_exceeded",
     message: string,
     options?: { cause?: unknown },
   ) {

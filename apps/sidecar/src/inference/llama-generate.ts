@@ -23,6 +23,25 @@ type Mode =
   | { kind: "forced"; grammar: LlamaGrammar };
 
 /**
+ * node-llama-cpp's failure when the prompt itself (history, tools, system text) cannot be made to
+ * fit the context, as the client's error: a 400 on `messages`, OpenAI's context_length_exceeded,
+ * never a 500. Matched by its message: node-llama-cpp 3.x throws a plain Error for it.
+ */
+function promptTooLong(error: unknown, contextSize: number): EngineError | undefined {
+  if (
+    !(error instanceof Error) ||
+    !/fits the context size|context size is too small|too long prompt/i.test(error.message)
+  )
+    return undefined;
+  return new EngineError(
+    400,
+    "context_length_exceeded",
+    `messages: the prompt (its messages, tools and system text) does not fit in the model's context of ${contextSize} tokens; shorten it or raise the context`,
+    { cause: error },
+  );
+}
+
+/**
  * One chat reply on a loaded chat (the engine holds the model's queue slot while this runs).
  * Every option of the request is honoured or refused here before the first token. Without
  * maxTokens the reply runs until end of sequence or until the context is full, never past it:
@@ -74,6 +93,9 @@ export async function* generateReply(chat: LlamaChat, request: GenerateRequest):
       },
       // A forced call's text is the call itself, reported as a tool call at the end, not as content.
       onTextChunk: (text) => channel.push(text),
+    })
+    .catch((error: unknown) => {
+      throw promptTooLong(error, contextSize) ?? error;
     })
     .finally(() => channel.end());
   try {

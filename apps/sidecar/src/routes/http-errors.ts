@@ -16,7 +16,7 @@ export function asHttpError(error: unknown): unknown {
       error.status,
       error.code,
       error.message,
-      aboutTheModel.has(error.code) ? "model" : undefined,
+      aboutTheModel.has(error.code) ? "model" : error.code === "context_length_exceeded" ? "messages" : undefined,
       { cause: error },
     );
   if (error instanceof PeerCallError) {

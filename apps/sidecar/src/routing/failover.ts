@@ -2,6 +2,7 @@ import { LayerCode, type InferStreamChunk } from "@potluck/protocol";
 import { EngineError } from "../inference/engine.js";
 import { PeerCallError } from "@potluck/peer";
 import type { Candidate, CandidateReport, PlannedRoute } from "./types.js";
+import { chunkHttpError, isRequestError } from "./chunk-errors.js";
 
 /**
  * Candidates one request may try before giving up. Each failed try costs at most a connect
@@ -73,6 +74,13 @@ export function failoverRoute(options: {
         if (first.done !== true && first.value.type === "error") {
           await chunks.return(undefined);
           if (job.signal?.aborted === true) return;
+          // The request's own fault (its prompt does not fit, an option the runtime refuses):
+          // the client's 400 as it is, not a routing failure over every machine.
+          if (isRequestError(first.value.code)) {
+            if (!progressSent) throw chunkHttpError(first.value);
+            yield first.value;
+            return;
+          }
           lastError = undefined;
           tried.push(
             failedReport(candidate, asLayer(first.value.layer), `${first.value.code}: ${first.value.message}`),

@@ -43,10 +43,15 @@ export async function* runLocal(
   } catch (error) {
     if ((!started && !progressSent) || job.signal?.aborted === true) throw error;
     const code = error instanceof EngineError ? error.code : "generation_failed";
+    // A 400 from the engine is about the request (its prompt does not fit), said as it is; the
+    // rest are the machine's: which step failed where.
+    const own = error instanceof EngineError && error.status === 400;
+    const what = started ? "generation" : "loading the model";
+    const reason = error instanceof Error ? error.message : String(error);
     yield {
       type: "error",
       code,
-      message: `${started ? "generation" : "loading the model"} on ${machine} failed: ${error instanceof Error ? error.message : String(error)}`,
+      message: own ? reason : `${what} on ${machine} failed: ${reason}`,
       layer: "model-runtime",
     };
   }

@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import { PotluckHttpError, type InferStreamChunk, type ToolCall } from "@potluck/protocol";
 import type { PlannedRoute } from "../../routing/router.js";
 import { ollamaToolCall } from "./translate.js";
+import { chunkHttpError } from "../../routing/chunk-errors.js";
 
 /**
  * Potluck's infer stream as Ollama's replies: NDJSON lines while streaming, one object otherwise.
@@ -91,7 +92,7 @@ export async function collectReply(chunks: AsyncIterable<InferStreamChunk>, repl
     reply.clock.observe(chunk);
     if (chunk.type === "token") text += chunk.text;
     else if (chunk.type === "tool_call") calls.push(chunk.call);
-    else if (chunk.type === "error") throw new PotluckHttpError(502, chunk.code, errorText(chunk));
+    else if (chunk.type === "error") throw chunkHttpError(chunk, errorText(chunk));
     else if (chunk.type === "done") {
       const body = final(reply, chunk, text);
       if (calls.length === 0) return body;

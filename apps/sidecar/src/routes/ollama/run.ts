@@ -7,6 +7,7 @@ import { coalesceWindowMs } from "../stream-body.js";
 import { modelNotFound } from "./errors.js";
 import { ReplyClock } from "./reply.js";
 import { prepend } from "../reply-parts.js";
+import { chunkHttpError } from "../../routing/chunk-errors.js";
 
 export interface Started {
   route: PlannedRoute;
@@ -54,8 +55,8 @@ export async function startGeneration(
     throw asHttpError(error);
   }
   if (first.done !== true && first.value.type === "error") {
-    const { code, message, layer } = first.value;
-    throw new PotluckHttpError(502, code, layer === undefined ? message : `${layer}: ${message}`);
+    const { message, layer } = first.value;
+    throw chunkHttpError(first.value, layer === undefined ? message : `${layer}: ${message}`);
   }
   return { route, first, rest: chunks, clock: job.clock, abort };
 }

@@ -1,5 +1,6 @@
 import { PotluckHttpError, type InferStreamChunk, type ToolCall } from "@potluck/protocol";
 import type { PlannedRoute } from "../../routing/router.js";
+import { chunkHttpError } from "../../routing/chunk-errors.js";
 
 export interface Reply {
   text: string;
@@ -15,7 +16,7 @@ export async function collectReply(chunks: AsyncIterable<InferStreamChunk>, rout
     if (chunk.type === "token") text += chunk.text;
     else if (chunk.type === "tool_call") calls.push(chunk.call);
     else if (chunk.type === "loading") continue;
-    else if (chunk.type === "error") throw new PotluckHttpError(502, chunk.code, chunk.message);
+    else if (chunk.type === "error") throw chunkHttpError(chunk);
     else return { text, calls, done: chunk };
   }
   throw new PotluckHttpError(502, "stream_incomplete", `${route.choice.machine} ended the reply without a final chunk`);

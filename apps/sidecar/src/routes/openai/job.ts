@@ -6,6 +6,7 @@ import { onClientGone } from "../node-request.js";
 import { coalesceWindowMs } from "../stream-body.js";
 import type { Translated } from "./translate.js";
 import { prepend } from "../reply-parts.js";
+import { chunkHttpError } from "../../routing/chunk-errors.js";
 
 export interface StartedJob {
   route: PlannedRoute;
@@ -41,8 +42,7 @@ export async function startJob(
   const first = await rest.next().catch((error: unknown) => {
     throw asHttpError(error);
   });
-  if (first.done !== true && first.value.type === "error")
-    throw new PotluckHttpError(502, first.value.code, first.value.message);
+  if (first.done !== true && first.value.type === "error") throw chunkHttpError(first.value);
   return { route, first, rest, abort };
 }
 
