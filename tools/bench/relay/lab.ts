@@ -5,14 +5,14 @@ import {
   createLab,
   type ExecResult,
   type Hub,
-  hubStartMs,
   type Lab,
   type LabHost,
   type LabProcess,
   pollUntil,
   startHub,
+  startHubSidecar,
 } from "../../src/lab/index.js";
-import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import { repoRoot } from "../../src/lib/repo.js";
 
 /**
  * The relay household in the lab, shared by tools/test/e2e/mesh-relay.test.ts and this bench:
@@ -50,39 +50,8 @@ export interface RelayLab {
   teardown(): Promise<void>;
 }
 
-/**
- * The real sidecar on `host`, against the hub's coordinator and NATS, listening on every address
- * (peers reach it over the mesh); resolves once it answers /health. `extra` goes on top (a
- * POTLUCK_MODELS without models for a machine that only asks).
- */
-export async function startSidecar(hub: Hub, host: LabHost, extra: NodeJS.ProcessEnv): Promise<LabProcess> {
-  const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot,
-    env: hub.env({
-      POTLUCK_PORT: String(sidecarPort),
-      POTLUCK_MACHINE: host.name,
-      POTLUCK_OWNER: "home",
-      POTLUCK_DATA_DIR: hub.dataDir(host),
-      POTLUCK_COORDINATOR_URL: hub.coordinatorUrl,
-      POTLUCK_NATS_URL: hub.natsUrl,
-      POTLUCK_BIND: "0.0.0.0",
-      POTLUCK_THREADS: "1",
-      POTLUCK_CONTEXT_SIZE: "4096",
-      POTLUCK_PEER_MEMORY_ENABLED: "0",
-      ...extra,
-    }),
-  });
-  const ready = await pollUntil(
-    async () =>
-      (
-        await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })
-      ).stdout.includes('"ok"'),
-    { timeoutMs: hubStartMs, intervalMs: 500 },
-  );
-  if (!ready)
-    throw new Error(`sidecar on ${host.name} not ready within ${hubStartMs / 1000} s: ${proc.output().slice(-2000)}`);
-  return proc;
-}
+/** The household's sidecar on a joined lab host (tools/src/lab/hub-sidecar.ts). */
+export const startSidecar = startHubSidecar;
 
 export async function createRelayLab(log: (m: string) => void = () => undefined): Promise<RelayLab> {
   const lab = await createLab({ hosts: ["alpha", "beta"], mesh: false, extraHosts: ["hub", "stranger"] });

@@ -23,6 +23,7 @@ export { delayMeshPath } from "./latency.js";
 export { describeLabs, hostCommand, liveCliLabs, ownCliLab } from "./cli-support.js";
 export { labNamespaces, labPids } from "./cleanup.js";
 export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub, type StartHubOptions } from "./hub.js";
+export { startHubSidecar } from "./hub-sidecar.js";
 export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
 export { pollUntil, run } from "./run.js";
 export { listStates, ownerAlive, readState, type LabState } from "./state.js";

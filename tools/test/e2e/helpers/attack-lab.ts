@@ -18,6 +18,7 @@ import {
   hubStartMs,
   pollUntil,
   startHub,
+  startHubSidecar,
   waitForOutput,
   type Hub,
   type Lab,
@@ -341,33 +342,7 @@ export async function createAttackLab(): Promise<AttackLab> {
   }
 }
 
-async function startSidecar(hub: Hub, host: LabHost, extra: NodeJS.ProcessEnv): Promise<LabProcess> {
-  const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot,
-    env: hub.env({
-      POTLUCK_PORT: String(sidecarPort),
-      POTLUCK_MACHINE: host.name,
-      POTLUCK_OWNER: "home",
-      POTLUCK_DATA_DIR: hub.dataDir(host),
-      POTLUCK_COORDINATOR_URL: hub.coordinatorUrl,
-      POTLUCK_NATS_URL: hub.natsUrl,
-      POTLUCK_BIND: "0.0.0.0",
-      POTLUCK_THREADS: "1",
-      POTLUCK_CONTEXT_SIZE: "4096",
-      ...extra,
-    }),
-  });
-  const ready = await pollUntil(
-    async () =>
-      (
-        await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })
-      ).stdout.includes('"ok"'),
-    { timeoutMs: hubStartMs, intervalMs: 500 },
-  );
-  if (!ready)
-    throw new Error(`sidecar on ${host.name} not ready within ${hubStartMs / 1000} s: ${proc.output().slice(-2000)}`);
-  return proc;
-}
+const startSidecar = startHubSidecar;
 
 /** A service in the test's own (root) namespace, in its own process group so stop() reaches its children. */
 function spawnRoot(argv: string[], env: NodeJS.ProcessEnv): RootProcess {
