@@ -51,15 +51,16 @@ describe("lab: three hosts on a WireGuard mesh", () => {
     try {
       for (const from of ["mac", "windows"]) {
         const res = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/`, { timeoutMs: 20_000 });
-        expect(res, from).toMatchObject({ ok: true, status: 200 });
+        // The whole result in the message: a failure names its error code, not just ok: false.
+        expect(res, `${from}: ${JSON.stringify(res)}`).toMatchObject({ ok: true, status: 200 });
         // A body bigger than the MTU crosses the tunnel intact in both directions.
         const post = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/`, {
           bodyBytes: 64 * 1024,
           timeoutMs: 20_000,
         });
-        expect(post, from).toMatchObject({ ok: true, status: 200 });
+        expect(post, `${from}: ${JSON.stringify(post)}`).toMatchObject({ ok: true, status: 200 });
         const big = await httpFrom(lab.host(from), `http://${linux.meshIp}:${port}/bytes/65536`, { timeoutMs: 20_000 });
-        expect(big, from).toMatchObject({ ok: true, bytes: 65536 });
+        expect(big, `${from}: ${JSON.stringify(big)}`).toMatchObject({ ok: true, bytes: 65536 });
       }
       // The server is in linux's namespace only: mac's own mesh IP has nothing on that port.
       const self = await httpFrom(lab.host("mac"), `http://${lab.host("mac").meshIp}:${port}/`, { timeoutMs: 20_000 });
