@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import type { MeshState, Roster, RosterEntry } from "@potluck/protocol";
+import { fakeKey, rosterEntry } from "./roster-fixture.js";
 import { describe, expect, it } from "vitest";
 import {
   chooseBackend,
@@ -16,20 +17,8 @@ import {
 // the probe describes. macOS and Windows cannot run here; their plans are checked line by line
 // against the platform tools' documented usage (cited at each test). Running a plan for real is
 // the lab's (tools/test/e2e/mesh-external.test.ts, coordinator-mesh.test.ts).
-const key = (c: string) => `${c.repeat(43)}=`;
-const entry = (name: string, n: number, endpoints: string[]): RosterEntry =>
-  ({
-    id: `id-${name}`,
-    name,
-    owner: "home",
-    meshIp: `100.64.0.${n}`,
-    wireguardPublicKey: key(String.fromCharCode(96 + n)),
-    identityPublicKey: key("z"),
-    endpoints,
-    state: "online",
-    lastHeartbeatAt: null,
-    staleKey: false,
-  }) as RosterEntry;
+const key = fakeKey;
+const entry = rosterEntry;
 const closet = entry("closet", 1, ["192.168.1.10:51820"]);
 const mac = entry("mac", 2, ["192.168.1.20:51820"]);
 const gamer = entry("gamer", 3, []);

@@ -1,4 +1,5 @@
-import type { MeshState, Roster, RosterEntry } from "@potluck/protocol";
+import type { MeshState, Roster } from "@potluck/protocol";
+import { fakeKey, rosterEntry } from "./roster-fixture.js";
 import { describe, expect, it } from "vitest";
 import {
   chooseBackend,
@@ -15,20 +16,8 @@ import {
 // handshake: the Linux backend's plan against a simulated potluck0 (a `wg` that keeps its peers
 // in memory and applies the plan's `wg set`s) and an injected clock. The real path (nftables
 // blocking UDP between two lab machines) is tools/test/e2e/mesh-relay.test.ts.
-const key = (c: string) => `${c.repeat(43)}=`;
-const entry = (name: string, n: number, endpoints: string[]): RosterEntry =>
-  ({
-    id: `id-${name}`,
-    name,
-    owner: "home",
-    meshIp: `100.64.0.${n}`,
-    wireguardPublicKey: key(String.fromCharCode(96 + n)),
-    identityPublicKey: key("z"),
-    endpoints,
-    state: "online",
-    lastHeartbeatAt: null,
-    staleKey: false,
-  }) as RosterEntry;
+const key = fakeKey;
+const entry = rosterEntry;
 const hub = entry("hub", 1, ["192.168.1.10:51820"]);
 const linux = entry("linux", 2, ["192.168.1.20:51820"]);
 const box = entry("box", 3, ["192.168.1.30:51820"]);
