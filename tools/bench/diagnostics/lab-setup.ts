@@ -1,18 +1,20 @@
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DiagnosticsReport, type Roster, type RosterEntry } from "@potluck/protocol";
-import { generateIdentity } from "@potluck/peer";
 import {
   createLab,
   httpFrom,
   type Lab,
   type LabHost,
   type LabProcess,
-  labRosterEntry,
+  labRosterFile,
+  labSidecarDataDir,
   pollUntil,
+  seedRosterHousehold,
+  startRosterSidecar,
 } from "../../src/lab/index.js";
-import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import { repoRoot } from "../../src/lib/repo.js";
 
 /**
  * A two-machine household in the lab (mac asks, linux serves), with real sidecars on both and the
@@ -74,57 +76,24 @@ export async function createDiagnosticsLab(): Promise<DiagnosticsLab> {
 async function setUp(lab: Lab): Promise<DiagnosticsLab> {
   const mac = lab.host("mac");
   const linux = lab.host("linux");
-  const identities = new Map([mac, linux].map((host) => [host.name, generateIdentity()]));
-  const entries = [mac, linux].map((host) => labRosterEntry(host, identities.get(host.name)!.publicKey));
+  const { roster } = seedRosterHousehold([mac, linux]);
   const writeRoster = (host: LabHost, name: string, machines: RosterEntry[]) => {
     const path = join(host.runDir, name);
-    const roster: Roster = { version: 1, machines };
-    writeFileSync(path, JSON.stringify(roster));
+    writeFileSync(path, JSON.stringify({ ...roster, machines } satisfies Roster));
     return path;
   };
-  const dataDir = (host: LabHost) => join(host.runDir, "potluck");
-  for (const host of [mac, linux]) {
-    mkdirSync(dataDir(host), { recursive: true, mode: 0o700 });
-    const pem = join(dataDir(host), "identity-ed25519.pem");
-    writeFileSync(pem, identities.get(host.name)!.privateKeyPem, { mode: 0o600 });
-    chmodSync(pem, 0o600);
-    writeRoster(host, "roster.json", entries);
-  }
   const rosters = {
-    normal: join(mac.runDir, "roster.json"),
+    normal: labRosterFile(mac),
     staleLinux: writeRoster(
       mac,
       "roster-stale.json",
-      entries.map((e) => (e.name === "linux" ? { ...e, staleKey: true } : e)),
+      roster.machines.map((e) => (e.name === "linux" ? { ...e, staleKey: true } : e)),
     ),
   };
   const natsPrefix = `t${randomBytes(5).toString("hex")}`;
-  const startSidecar = async (host: LabHost, env: NodeJS.ProcessEnv = {}) => {
-    const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-      cwd: repoRoot,
-      env: {
-        POTLUCK_MACHINE: host.name,
-        POTLUCK_OWNER: "home",
-        POTLUCK_DATA_DIR: dataDir(host),
-        POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-        POTLUCK_PORT: String(sidecarPort),
-        POTLUCK_BIND: "0.0.0.0",
-        POTLUCK_THREADS: "1",
-        POTLUCK_NATS_PREFIX: natsPrefix,
-        ...env,
-      },
-    });
-    const ready = await pollUntil(
-      async () =>
-        (await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })).code === 0,
-      { timeoutMs: sidecarReadyMs, intervalMs: 500 },
-    );
-    if (!ready)
-      throw new Error(
-        `the sidecar on ${host.name} did not answer within ${sidecarReadyMs / 1000} s: ${proc.output().slice(-2000)}`,
-      );
-    return proc;
-  };
+  // Both on one subject root, and reachable over the mesh (the runner calls linux from mac).
+  const startSidecar = (host: LabHost, env: NodeJS.ProcessEnv = {}) =>
+    startRosterSidecar(host, { POTLUCK_BIND: "0.0.0.0", POTLUCK_NATS_PREFIX: natsPrefix, ...env }, sidecarPort);
   await Promise.all([startSidecar(mac), startSidecar(linux)]);
   const linuxReady = (timeoutMs = sidecarReadyMs) =>
     pollUntil(
@@ -144,7 +113,7 @@ async function setUp(lab: Lab): Promise<DiagnosticsLab> {
       "--roster",
       options.roster ?? rosters.normal,
       "--identity",
-      join(dataDir(mac), "identity-ed25519.pem"),
+      join(labSidecarDataDir(mac), "identity-ed25519.pem"),
       "--local-url",
       `http://127.0.0.1:${sidecarPort}`,
       "--watch-ms",

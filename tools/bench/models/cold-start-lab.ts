@@ -3,18 +3,21 @@
 // the same with linux keeping it loaded (-1). Time from mac's request to its first token event.
 //
 //   flock /tmp/potluck-bench.lock node --import tsx tools/bench/models/cold-start-lab.ts [--repeats 5]
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Roster } from "@potluck/protocol";
-import { generateIdentity } from "@potluck/peer";
-import { createLab, labRosterEntry, pollUntil, type LabHost, type LabProcess } from "../../src/lab/index.js";
-import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import {
+  createLab,
+  rosterSidecarPort,
+  seedRosterHousehold,
+  startRosterSidecar,
+  type LabHost,
+  type LabProcess,
+} from "../../src/lab/index.js";
 import { benchFlags } from "../common/args.js";
 
 const { flags } = benchFlags(process.argv.slice(2), { strings: ["repeats"], positionals: false });
 const repeats = Number(flags.get("repeats") ?? 5);
-const port = 8321;
+const port = rosterSidecarPort;
 const model = "potluck-tiny-test-model-s1-v2";
 
 /** Run inside mac's namespace: ms from the request to the first token's SSE event. */
@@ -34,40 +37,8 @@ console.log(JSON.stringify({ ms, loading: (text.match(/^: loading /gm) ?? []).le
 const lab = await createLab({ hosts: ["mac", "linux"] });
 try {
   const [mac, linux] = [lab.host("mac"), lab.host("linux")];
-  const ids = { mac: generateIdentity(), linux: generateIdentity() };
-  const roster: Roster = {
-    version: 1,
-    machines: [mac, linux].map((h) => labRosterEntry(h, ids[h.name as "mac"].publicKey)),
-  };
-  for (const host of [mac, linux]) {
-    const dir = join(host.runDir, "potluck");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dir, "identity-ed25519.pem"), ids[host.name as "mac"].privateKeyPem, { mode: 0o600 });
-    chmodSync(join(dir, "identity-ed25519.pem"), 0o600);
-    writeFileSync(join(host.runDir, "roster.json"), JSON.stringify(roster));
-  }
-  const start = async (host: LabHost, env: NodeJS.ProcessEnv): Promise<LabProcess> => {
-    const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-      cwd: repoRoot,
-      env: {
-        POTLUCK_MACHINE: host.name,
-        POTLUCK_OWNER: "home",
-        POTLUCK_DATA_DIR: join(host.runDir, "potluck"),
-        POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-        POTLUCK_PORT: String(port),
-        POTLUCK_THREADS: "1",
-        POTLUCK_NATS_PREFIX: `b${randomBytes(5).toString("hex")}`,
-        ...env,
-      },
-    });
-    const health = async () =>
-      (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes(
-        '"ok"',
-      );
-    if (!(await pollUntil(health, { timeoutMs: 180_000, intervalMs: 500 })))
-      throw new Error(`sidecar on ${host.name} not ready: ${proc.output().slice(-1500)}`);
-    return proc;
-  };
+  seedRosterHousehold([mac, linux]);
+  const start = (host: LabHost, env: NodeJS.ProcessEnv): Promise<LabProcess> => startRosterSidecar(host, env, port);
   const noModels = join(mac.runDir, "no-models");
   mkdirSync(noModels, { recursive: true });
   await start(mac, { POTLUCK_MODELS: noModels });

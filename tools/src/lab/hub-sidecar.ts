@@ -1,7 +1,7 @@
 import { Defaults } from "@potluck/protocol";
 import { repoRoot, serviceEntry } from "../lib/repo.js";
 import { hubStartMs, type Hub } from "./hub.js";
-import { pollUntil } from "./run.js";
+import { waitSidecarHealthy } from "./roster-sidecar.js";
 import type { LabHost, LabProcess } from "./types.js";
 
 /**
@@ -28,14 +28,6 @@ export async function startHubSidecar(hub: Hub, host: LabHost, extra: NodeJS.Pro
       ...extra,
     }),
   });
-  const ready = await pollUntil(
-    async () =>
-      (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes(
-        '"ok"',
-      ),
-    { timeoutMs: hubStartMs, intervalMs: 500 },
-  );
-  if (!ready)
-    throw new Error(`sidecar on ${host.name} not ready within ${hubStartMs / 1000} s: ${proc.output().slice(-2000)}`);
+  await waitSidecarHealthy(host, port, proc, hubStartMs);
   return proc;
 }

@@ -24,6 +24,17 @@ export { describeLabs, hostCommand, liveCliLabs, ownCliLab } from "./cli-support
 export { labNamespaces, labPids } from "./cleanup.js";
 export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub, type StartHubOptions } from "./hub.js";
 export { startHubSidecar } from "./hub-sidecar.js";
+export {
+  type Identity,
+  labRosterFile,
+  labSidecarDataDir,
+  rosterSidecarPort,
+  seedRosterHousehold,
+  type SeededHousehold,
+  sidecarReadyMs,
+  startRosterSidecar,
+  waitSidecarHealthy,
+} from "./roster-sidecar.js";
 export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
 export { pollUntil, run } from "./run.js";
 export { listStates, ownerAlive, readState, type LabState } from "./state.js";

@@ -1,13 +1,17 @@
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Roster } from "@potluck/protocol";
-import { generateIdentity } from "@potluck/peer";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, type LabHost, labRosterEntry, pollUntil } from "../../src/lab/index.js";
+import {
+  createLab,
+  type Lab,
+  type LabHost,
+  rosterSidecarPort,
+  seedRosterHousehold,
+  startRosterSidecar,
+} from "../../src/lab/index.js";
 import { writeTinyModel } from "../../src/model/tiny.js";
-import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import { repoRoot } from "../../src/lib/repo.js";
 
 // The household page against two real sidecars in the lab: mac serves kitchen-tiny, linux serves
 // garage-tiny (two tiny TEST models, nothing loaded at start). Chromium runs inside mac's
@@ -16,39 +20,20 @@ import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 // the prompt goes through mac's own chat endpoint, routing sends it to linux, and the reply streams
 // with its footer. Screenshots: .test-results/household-page/.
 
-const port = 8321;
-const readyMs = 180_000;
+const port = rosterSidecarPort;
 const models = { mac: "kitchen-tiny", linux: "garage-tiny" } as const;
-const identities = { mac: generateIdentity(), linux: generateIdentity() };
 const shots = join(repoRoot, ".test-results/household-page");
 let lab: Lab;
 let mac: LabHost;
 let linux: LabHost;
 let browser: Browser;
 
-const dataDir = (host: LabHost) => join(host.runDir, "potluck");
 const nameOf = (host: LabHost) => host.name as "mac" | "linux";
 
 async function startSidecar(host: LabHost): Promise<void> {
   const modelDir = join(host.runDir, "models");
   writeTinyModel(join(modelDir, `${models[nameOf(host)]}.gguf`), nameOf(host) === "mac" ? 2 : 3);
-  const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot,
-    env: {
-      POTLUCK_MACHINE: host.name,
-      POTLUCK_OWNER: "home",
-      POTLUCK_DATA_DIR: dataDir(host),
-      POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-      POTLUCK_PORT: String(port),
-      POTLUCK_THREADS: "1",
-      POTLUCK_MODELS: modelDir,
-      POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
-    },
-  });
-  const health = async () =>
-    (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes('"ok"');
-  if (!(await pollUntil(health, { timeoutMs: readyMs, intervalMs: 500 })))
-    throw new Error(`sidecar on ${host.name} not ready within ${readyMs / 1000} s: ${proc.output().slice(-2000)}`);
+  await startRosterSidecar(host, { POTLUCK_MODELS: modelDir });
 }
 
 /** Chromium started inside `host`'s namespace: its loopback is that machine's. */
@@ -66,15 +51,7 @@ beforeAll(async () => {
   lab = await createLab({ hosts: ["mac", "linux"] });
   mac = lab.host("mac");
   linux = lab.host("linux");
-  const entries = [mac, linux].map((host) => labRosterEntry(host, identities[nameOf(host)].publicKey));
-  for (const host of [mac, linux]) {
-    mkdirSync(dataDir(host), { recursive: true, mode: 0o700 });
-    const pem = join(dataDir(host), "identity-ed25519.pem");
-    writeFileSync(pem, identities[nameOf(host)].privateKeyPem, { mode: 0o600 });
-    chmodSync(pem, 0o600);
-    const roster: Roster = { version: 1, machines: entries };
-    writeFileSync(join(host.runDir, "roster.json"), JSON.stringify(roster));
-  }
+  seedRosterHousehold([mac, linux]);
   mkdirSync(shots, { recursive: true });
   await Promise.all([startSidecar(mac), startSidecar(linux), (async () => (browser = await browserIn(mac)))()]);
 }, 400_000);

@@ -1,45 +1,25 @@
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Roster } from "@potluck/protocol";
-import { generateIdentity } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, type LabHost, labRosterEntry, pollUntil } from "../../src/lab/index.js";
-import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import {
+  createLab,
+  type Lab,
+  type LabHost,
+  rosterSidecarPort,
+  seedRosterHousehold,
+  startRosterSidecar,
+} from "../../src/lab/index.js";
+import { repoRoot } from "../../src/lib/repo.js";
 
 // Models load on first use, across the household lab: linux offers the tiny TEST model but has not
 // loaded it; mac has no model. `potluck ask` on mac routes to linux, which loads the model while
 // the client sees its progress, then the reply streams.
 
-const port = 8321;
-const readyMs = 180_000;
+const port = rosterSidecarPort;
 const model = "potluck-tiny-test-model-s1-v2";
-const identities = { mac: generateIdentity(), linux: generateIdentity() };
 let lab: Lab;
 let mac: LabHost;
 let linux: LabHost;
-
-const dataDir = (host: LabHost) => join(host.runDir, "potluck");
-
-async function startSidecar(host: LabHost, env: NodeJS.ProcessEnv): Promise<void> {
-  const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot,
-    env: {
-      POTLUCK_MACHINE: host.name,
-      POTLUCK_OWNER: "home",
-      POTLUCK_DATA_DIR: dataDir(host),
-      POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-      POTLUCK_PORT: String(port),
-      POTLUCK_THREADS: "1",
-      POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
-      ...env,
-    },
-  });
-  const health = async () =>
-    (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes('"ok"');
-  if (!(await pollUntil(health, { timeoutMs: readyMs, intervalMs: 500 })))
-    throw new Error(`sidecar on ${host.name} not ready within ${readyMs / 1000} s: ${proc.output().slice(-2000)}`);
-}
 
 /** The model's state on `host`, from its own /v1/models (served to loopback only). */
 async function stateOn(host: LabHost): Promise<string | undefined> {
@@ -52,18 +32,10 @@ beforeAll(async () => {
   lab = await createLab({ hosts: ["mac", "linux"] });
   mac = lab.host("mac");
   linux = lab.host("linux");
-  const entries = [mac, linux].map((host) => labRosterEntry(host, identities[host.name as "mac" | "linux"].publicKey));
-  for (const host of [mac, linux]) {
-    mkdirSync(dataDir(host), { recursive: true, mode: 0o700 });
-    const pem = join(dataDir(host), "identity-ed25519.pem");
-    writeFileSync(pem, identities[host.name as "mac" | "linux"].privateKeyPem, { mode: 0o600 });
-    chmodSync(pem, 0o600);
-    const roster: Roster = { version: 1, machines: entries };
-    writeFileSync(join(host.runDir, "roster.json"), JSON.stringify(roster));
-  }
+  seedRosterHousehold([mac, linux]);
   const noModels = join(mac.runDir, "no-models");
   mkdirSync(noModels, { recursive: true });
-  await Promise.all([startSidecar(mac, { POTLUCK_MODELS: noModels }), startSidecar(linux, {})]);
+  await Promise.all([startRosterSidecar(mac, { POTLUCK_MODELS: noModels }), startRosterSidecar(linux)]);
 }, 400_000);
 
 afterAll(async () => {

@@ -1,70 +1,42 @@
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Roster } from "@potluck/protocol";
 import { generateIdentity, privateKeyFromPem, signRequest } from "@potluck/peer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, type LabHost, type LabProcess, labRosterEntry, pollUntil } from "../../src/lab/index.js";
-import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
+import {
+  createLab,
+  type Identity,
+  type Lab,
+  type LabHost,
+  type LabProcess,
+  pollUntil,
+  rosterSidecarPort,
+  seedRosterHousehold,
+  startRosterSidecar,
+} from "../../src/lab/index.js";
+import { repoRoot } from "../../src/lib/repo.js";
 
 // Issue 4 in the household lab: mac (no model) and linux (the tiny TEST model), real sidecars in
 // their own network namespaces, talking over the WireGuard mesh with signed requests.
 
-const port = 8321;
-/** A sidecar on a loaded 2-core machine can take a while to load tsx and the model. */
-const readyMs = 180_000;
+const port = rosterSidecarPort;
 const model = "potluck-tiny-test-model-s1-v2";
-const identities = { mac: generateIdentity(), linux: generateIdentity() };
+/** Filled in beforeAll: the key mac signs with, for the hand-made signed calls below. */
+const identities = {} as { mac: Identity };
 let lab: Lab;
 let mac: LabHost;
 let linux: LabHost;
 const procs = new Map<string, LabProcess>();
 
-function dataDir(host: LabHost): string {
-  return join(host.runDir, "potluck");
-}
-
-async function startSidecar(host: LabHost, env: NodeJS.ProcessEnv): Promise<LabProcess> {
-  const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot,
-    env: {
-      POTLUCK_MACHINE: host.name,
-      POTLUCK_OWNER: "home",
-      POTLUCK_DATA_DIR: dataDir(host),
-      POTLUCK_ROSTER_FILE: join(host.runDir, "roster.json"),
-      POTLUCK_PORT: String(port),
-      POTLUCK_THREADS: "1",
-      POTLUCK_CONTEXT_SIZE: "8192",
-      POTLUCK_NATS_PREFIX: `t${randomBytes(5).toString("hex")}`,
-      ...env,
-    },
-  });
-  procs.set(host.name, proc);
-  const ready = await pollUntil(
-    async () =>
-      (await host.exec(["curl", "-sf", `http://127.0.0.1:${port}/health`], { timeoutMs: 5_000 })).stdout.includes(
-        '"ok"',
-      ),
-    { timeoutMs: readyMs, intervalMs: 500 },
-  );
-  if (!ready)
-    throw new Error(`sidecar on ${host.name} not ready within ${readyMs / 1000} s: ${proc.output().slice(-2000)}`);
-  return proc;
+async function startSidecar(host: LabHost, env: NodeJS.ProcessEnv): Promise<void> {
+  procs.set(host.name, await startRosterSidecar(host, { POTLUCK_CONTEXT_SIZE: "8192", ...env }));
 }
 
 beforeAll(async () => {
   lab = await createLab({ hosts: ["mac", "linux"] });
   mac = lab.host("mac");
   linux = lab.host("linux");
-  const entries = [mac, linux].map((host) => labRosterEntry(host, identities[host.name as "mac" | "linux"].publicKey));
-  for (const host of [mac, linux]) {
-    mkdirSync(dataDir(host), { recursive: true, mode: 0o700 });
-    const pem = join(dataDir(host), "identity-ed25519.pem");
-    writeFileSync(pem, identities[host.name as "mac" | "linux"].privateKeyPem, { mode: 0o600 });
-    chmodSync(pem, 0o600);
-    const roster: Roster = { version: 1, machines: entries };
-    writeFileSync(join(host.runDir, "roster.json"), JSON.stringify(roster));
-  }
+  const seeded = seedRosterHousehold([mac, linux]);
+  identities.mac = seeded.identities.get("mac")!;
   // mac has no model at all: an empty models directory.
   const noModels = join(mac.runDir, "no-models");
   mkdirSync(noModels, { recursive: true });
