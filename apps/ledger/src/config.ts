@@ -10,6 +10,9 @@ const seconds = (fallback: number) =>
     .max(31 * 86_400)
     .default(fallback);
 
+/** Coordinators one ledger may list: a hub runs two or three; a long list is a paste error. */
+const coordinatorUrlsMax = 8;
+
 /** Every ledger setting and its default, in one block. */
 export const LedgerConfigSchema = z.object({
   POTLUCK_DATA_DIR: z.string().min(1).default(platformDataDir()),
@@ -64,8 +67,12 @@ export const LedgerConfigSchema = z.object({
     .max(256)
     .regex(/^\S+$/, "expected a token without spaces")
     .optional(),
-  /** The coordinator whose roster lists the machines that may write their owner's events with signed requests. */
-  POTLUCK_COORDINATOR_URL: ConfigFields.url(["http", "https"]).optional(),
+  /**
+   * The coordinator whose roster lists the machines that may write their owner's events with
+   * signed requests; a community's coordinators comma-separated (the roster is read from the one
+   * that answers, the next when it fails).
+   */
+  POTLUCK_COORDINATOR_URL: ConfigFields.urlList(["http", "https"], coordinatorUrlsMax).optional(),
   /**
    * The hub's signing key (base64, `potluck token create` prints its fingerprint; the coordinator's
    * log prints the key): every roster answer must carry its signature. Absent: the first signed

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats, messageOf, silentLogger, type Logger } from "@potluck/service";
+import { connectNats, messageOf, silentLogger, splitUrlList, type Logger } from "@potluck/service";
 import type { Anchor } from "./anchors/anchor.js";
 import { FileAnchor } from "./anchors/file-anchor.js";
 import { Witness, WitnessAnchor } from "./anchors/witness.js";
@@ -155,7 +155,7 @@ function anchorsFor(config: LedgerConfig, consistency: (from: number, to: number
 function machinesFor(config: LedgerConfig, log: (message: string) => void): MachineDirectory | undefined {
   if (config.POTLUCK_COORDINATOR_URL === undefined) return undefined;
   return coordinatorDirectory({
-    url: config.POTLUCK_COORDINATOR_URL,
+    url: splitUrlList(config.POTLUCK_COORDINATOR_URL),
     ...(config.POTLUCK_COORDINATOR_KEY === undefined ? {} : { coordinatorKey: config.POTLUCK_COORDINATOR_KEY }),
     log,
   });

@@ -63,45 +63,70 @@ export function fileRoster(options: {
  * that key; without one, by the key of the first signed answer, kept for the life of the source
  * (trust on first use, said in the log). An unsigned or wrongly signed roster is refused and the
  * last good one kept.
+ *
+ * `url` may list several coordinators of one hub (a community runs two or more on one database,
+ * all signing with the hub's key): a read asks the one that answered last and, when it fails,
+ * the others in order, so one coordinator down never leaves the reader on a stale roster.
  */
 export function coordinatorRoster(options: {
-  url: string;
+  url: string | readonly string[];
   /** The hub's signing key (base64), pinned at enrollment (DATA_DIR/mesh/state.json). */
   coordinatorKey?: string;
   log?: (message: string) => void;
   limits?: { refreshMs?: number; earlyRefreshMinMs?: number; fetchTimeoutMs?: number };
   now?: () => number;
 }): PeerRoster {
-  const base = options.url.replace(/\/+$/, "");
+  const bases = (typeof options.url === "string" ? [options.url] : [...options.url]).map((u) => u.replace(/\/+$/, ""));
+  if (bases.length === 0) throw new Error("coordinatorRoster: no coordinator URL");
   const fetchTimeoutMs = options.limits?.fetchTimeoutMs ?? RosterLimits.coordinatorFetchTimeoutMs;
   let pinned = options.coordinatorKey;
+  /** The coordinator that answered last: asked first next time. */
+  let preferred = 0;
+  const readFrom = async (base: string): Promise<RosterEntry[]> => {
+    const res = await fetch(`${base}/v1/roster`, { signal: AbortSignal.timeout(fetchTimeoutMs) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (body.byteLength > RosterLimits.fileBytesMax) throw new Error(`larger than ${RosterLimits.fileBytesMax} bytes`);
+    const header = (name: string) => res.headers.get(name);
+    const check =
+      pinned === undefined
+        ? firstUse(body, header)
+        : verifyCoordinatorAnswer({ path: "/v1/roster", body, header }, { publicKey: pinned });
+    if (!check.ok) throw new Error(`refused: ${check.message}`);
+    if (pinned === undefined)
+      options.log?.(
+        `pinned the coordinator key ${check.publicKey} on first use; give the key from DATA_DIR/mesh/state.json to pin it from the start`,
+      );
+    pinned = check.publicKey;
+    return parseRoster(JSON.parse(Buffer.from(body).toString("utf8")));
+  };
   return cachedRoster({
-    what: `roster from ${options.url}`,
+    what: `roster from ${bases.join(", ")}`,
     recheckMs: options.limits?.refreshMs ?? RosterLimits.coordinatorRefreshMs,
     earlyRefreshMinMs: options.limits?.earlyRefreshMinMs ?? RosterLimits.coordinatorEarlyRefreshMinMs,
     log: options.log,
     now: options.now,
     read: async () => {
-      const res = await fetch(`${base}/v1/roster`, { signal: AbortSignal.timeout(fetchTimeoutMs) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const body = new Uint8Array(await res.arrayBuffer());
-      if (body.byteLength > RosterLimits.fileBytesMax)
-        throw new Error(`larger than ${RosterLimits.fileBytesMax} bytes`);
-      const header = (name: string) => res.headers.get(name);
-      const check =
-        pinned === undefined
-          ? firstUse(body, header)
-          : verifyCoordinatorAnswer({ path: "/v1/roster", body, header }, { publicKey: pinned });
-      if (!check.ok) throw new Error(`refused: ${check.message}`);
-      if (pinned === undefined)
-        options.log?.(
-          `pinned the coordinator key ${check.publicKey} on first use; give the key from DATA_DIR/mesh/state.json to pin it from the start`,
-        );
-      pinned = check.publicKey;
-      return parseRoster(JSON.parse(Buffer.from(body).toString("utf8")));
+      const failures: string[] = [];
+      // One pass over the list, starting with the one that answered last.
+      for (let k = 0; k < bases.length; k++) {
+        const i = (preferred + k) % bases.length;
+        const base = bases[i] as string;
+        try {
+          const machines = await readFrom(base);
+          if (i !== preferred) options.log?.(`roster: ${bases[preferred]} failed; now reading from ${base}`);
+          preferred = i;
+          return machines;
+        } catch (error) {
+          failures.push(bases.length === 1 ? messageOf(error) : `${base}: ${messageOf(error)}`);
+        }
+      }
+      throw new Error(failures.join("; "));
     },
   });
 }
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** With no pinned key: the answer must still be signed, by the key it carries. */
 function firstUse(body: Uint8Array, header: (name: string) => string | null) {

@@ -201,3 +201,68 @@ describe("coordinator roster signatures", () => {
     expect(logs.join("\n")).toMatch(/another key than the coordinator's pinned one/);
   });
 });
+
+describe("coordinator roster from several coordinators", () => {
+  /** Two coordinators of one hub (same key, same database); `up` says which answer at all. */
+  const up = [true, true];
+  const asked = [0, 0];
+  const servers: Server[] = [];
+  const urls: string[] = [];
+  let current = roster(1, entry("mac"));
+  beforeAll(async () => {
+    for (const i of [0, 1]) {
+      const server = createServer((req, res) => {
+        asked[i]! += 1;
+        // A coordinator that is down: its connection is refused by closing it unanswered.
+        if (!up[i]) return void req.socket.destroy();
+        const text = JSON.stringify(current);
+        res
+          .writeHead(200, { "content-type": "application/json", ...signCoordinatorAnswer("/v1/roster", text, hub) })
+          .end(text);
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      servers.push(server);
+      urls.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    }
+  });
+  afterAll(() => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))));
+
+  it("reads from the next one when the one in use fails, stays there, and names every failure when all do", async () => {
+    let clock = 1_000_000;
+    const logs: string[] = [];
+    const source = coordinatorRoster({
+      url: urls,
+      coordinatorKey: hub.publicKey,
+      limits: { refreshMs: 1_000, earlyRefreshMinMs: 0 },
+      now: () => clock,
+      log: (m) => logs.push(m),
+    });
+    expect((await source.entries()).map((m) => m.name)).toEqual(["mac"]);
+    expect(asked).toEqual([1, 0]);
+
+    // The first coordinator dies; a machine enrolled meanwhile is found through the second.
+    up[0] = false;
+    current = roster(2, entry("mac"), entry("late"));
+    expect((await source.lookup("late"))?.name).toBe("late");
+    expect(asked).toEqual([2, 1]);
+    expect(logs.join("\n")).toMatch(new RegExp(`${urls[0]} failed; now reading from ${urls[1]}`));
+
+    // The one that answered is asked first from now on, even once the first is back.
+    up[0] = true;
+    source.invalidate();
+    await source.lookup("nobody");
+    expect(asked).toEqual([2, 2]);
+
+    // Both down: the last good roster is kept and the log names each coordinator's failure.
+    up[0] = false;
+    up[1] = false;
+    clock += 2_000;
+    source.invalidate();
+    await source.lookup("stranger");
+    expect((await source.entries()).map((m) => m.name)).toEqual(["mac", "late"]);
+    const last = logs.at(-1) ?? "";
+    expect(last).toContain(`${urls[1]}: `);
+    expect(last).toContain(`${urls[0]}: `);
+    expect(last).toMatch(/keeping the last good roster/);
+  });
+});

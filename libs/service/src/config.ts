@@ -115,32 +115,42 @@ export const ConfigFields = {
       .transform((v) => v === "1" || v === "true" || v === "yes"),
   /** A list of them comma-separated where `protocols` names nats: (a cluster's servers). */
   url: (protocols: readonly string[]) =>
-    protocols.includes("nats")
-      ? natsUrlList(protocols)
-      : z
-          .url(`expected a URL (${protocols.join(", ")})`)
-          .refine(
-            (u) => protocols.some((p) => u.startsWith(`${p}:`)),
-            `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}`,
-          ),
+    protocols.includes("nats") ? urlList(protocols, natsServersMax) : oneUrl(protocols),
+  /** One URL of `protocols`, or up to `max` of them comma-separated (several processes of one service). */
+  urlList: (protocols: readonly string[], max: number) => urlList(protocols, max),
 } as const;
 
+function oneUrl(protocols: readonly string[]) {
+  return z
+    .url(`expected a URL (${protocols.join(", ")})`)
+    .refine(
+      (u) => protocols.some((p) => u.startsWith(`${p}:`)),
+      `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}`,
+    );
+}
+
 /**
- * A NATS URL, or a cluster's servers comma-separated (`nats://a:4222,nats://b:4222`): every
- * entry must be a URL of one of `protocols`; @potluck/protocol's natsClusterConnectOptions reads it.
+ * A URL, or several comma-separated (a NATS cluster's servers `nats://a:4222,nats://b:4222`, a
+ * hub's coordinators): every entry must be a URL of one of `protocols`, at most `max` of them.
+ * The value stays the string; `splitUrlList` (and, for NATS, natsClusterConnectOptions) reads it.
  */
-function natsUrlList(protocols: readonly string[]) {
+function urlList(protocols: readonly string[], max: number) {
   const entry = z.url();
   return z.string().refine(
     (list) => {
-      const entries = list.split(",").map((e) => e.trim());
+      const entries = splitUrlList(list);
       return (
-        entries.length <= natsServersMax &&
+        entries.length <= max &&
         entries.every((e) => entry.safeParse(e).success && protocols.some((p) => e.startsWith(`${p}:`)))
       );
     },
-    `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}, or up to ${natsServersMax} of them comma-separated`,
+    `expected a URL starting with ${protocols.map((p) => `${p}:`).join(" or ")}, or up to ${max} of them comma-separated`,
   );
+}
+
+/** The trimmed entries of a comma-separated URL list; one URL is a list of one. */
+export function splitUrlList(list: string): string[] {
+  return list.split(",").map((e) => e.trim());
 }
 
 /**

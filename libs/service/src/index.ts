@@ -8,6 +8,7 @@ export {
   flagNameFor,
   loadConfigOrExit,
   parseConfig,
+  splitUrlList,
   type ConfigFlagOptions,
 } from "./config.js";
 export { jsonErrors } from "./errors.js";

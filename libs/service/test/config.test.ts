@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, ConfigFields, ConfigHelp, parseConfig } from "../src/config.js";
+import { ConfigError, ConfigFields, ConfigHelp, parseConfig, splitUrlList } from "../src/config.js";
 
 const Schema = z.object({
   POTLUCK_PORT: ConfigFields.port(8321),
@@ -42,6 +42,25 @@ describe("a NATS URL setting", () => {
       /POTLUCK_NATS_URL=.*comma-separated/,
     );
     expect(() => parseConfig(Schema, { POTLUCK_NATS_URL: "nats://a:4222,,nats://b:4222" })).toThrow(ConfigError);
+  });
+});
+
+describe("a URL list setting (a hub's coordinators)", () => {
+  const Coordinators = z.object({ POTLUCK_COORDINATOR_URL: ConfigFields.urlList(["http", "https"], 2).optional() });
+  it("takes one URL or several comma-separated, and refuses a wrong scheme or too many, naming the variable", () => {
+    const list = "http://a:8320, https://b:8320";
+    expect(
+      splitUrlList(parseConfig(Coordinators, { POTLUCK_COORDINATOR_URL: list }).POTLUCK_COORDINATOR_URL ?? ""),
+    ).toEqual(["http://a:8320", "https://b:8320"]);
+    expect(parseConfig(Coordinators, { POTLUCK_COORDINATOR_URL: "http://a:8320" }).POTLUCK_COORDINATOR_URL).toBe(
+      "http://a:8320",
+    );
+    expect(() => parseConfig(Coordinators, { POTLUCK_COORDINATOR_URL: "http://a:8320,nats://b:4222" })).toThrow(
+      /POTLUCK_COORDINATOR_URL=.*up to 2 of them comma-separated/,
+    );
+    expect(() => parseConfig(Coordinators, { POTLUCK_COORDINATOR_URL: "http://a,http://b,http://c" })).toThrow(
+      ConfigError,
+    );
   });
 });
 
