@@ -239,6 +239,7 @@ describe("growing the NATS cluster by the runbook", () => {
     });
     await pollUntil(() => load.acked.length >= 4, { timeoutMs: 60_000, intervalMs: 200 });
     const ackedBefore = load.acked.length;
+    const metaLeader = (await monitor<Jsz>("n5", "/jsz"))?.meta_cluster?.leader ?? "?";
     for (const v of victims) await servers.find((s) => s.name === `nats-${v}`)?.kill();
     const killedAt = Date.now();
     let failoverMs = -1;
@@ -279,7 +280,7 @@ describe("growing the NATS cluster by the runbook", () => {
     for (const v of victims) await servers.find((s) => s.name === `nats-${v}`)?.start();
     expect(await pollUntil(healthy, { timeoutMs: settleMs, intervalMs: 2_000 }), doctor.out).toBe(true);
     console.log(
-      `cluster-grow: killed ${victims.join(" + ")} of 5; first event applied after the kill in ${failoverMs} ms; ${load.acked.length} events, ${afterKill.length} after the kill`,
+      `cluster-grow: killed ${victims.join(" + ")} of 5 (JetStream meta leader ${metaLeader}); first event applied after the kill in ${failoverMs} ms; ${load.acked.length} events, ${afterKill.length} after the kill`,
     );
   }, 600_000);
 });
