@@ -18,7 +18,7 @@ import type { Lab, LabHost, LabProcess } from "./types.js";
  * real (SIGKILL to its process group) and brought back; an exit nobody asked for is restarted
  * the way systemd's Restart=always would, and counted.
  */
-export const clusterPorts = { client: 4222, routes: 6222, coordinator: 8320, ledger: 8330 } as const;
+export const clusterPorts = { client: 4222, routes: 6222, monitor: 8222, coordinator: 8320, ledger: 8330 } as const;
 
 /** Copies of the usage stream in the lab: one per server, so any one may die. */
 export const clusterReplicas = 3;
@@ -39,8 +39,11 @@ export interface ClusterProcess {
   kill(): Promise<void>;
   /** SIGTERM with the lab's grace; stays down until start(). */
   stop(): Promise<void>;
-  /** Starts it (again) and waits for its ready line. */
-  start(): Promise<void>;
+  /**
+   * Starts it (again) and waits for its ready line. `env` is added to a service's environment from
+   * this start on (a setting changed for a restart, as the runbook does); nats-server takes none.
+   */
+  start(env?: NodeJS.ProcessEnv): Promise<void>;
 }
 
 export interface Cluster {
@@ -168,6 +171,25 @@ export async function startNatsCluster(
   return { natsUrl, nats };
 }
 
+/**
+ * One more server joining a running cluster, as the runbook says to add one: the same cluster
+ * name, its own JetStream store, and routes naming the existing servers only (the cluster's
+ * gossip tells the others about it). Resolves when it is ready; joining JetStream's meta group
+ * takes a little longer, which the caller checks.
+ */
+export async function addNatsServer(
+  lab: Lab,
+  hostName: string,
+  existingHostNames: readonly string[],
+): Promise<ClusterProcess> {
+  const server = natsServer(
+    lab.host(hostName),
+    existingHostNames.map((name) => lab.host(name)),
+  );
+  await server.start();
+  return server;
+}
+
 /** "Server is ready" comes before the servers have elected a JetStream meta leader; streams need one. */
 const jetStreamReadyMs = 120_000;
 
@@ -191,9 +213,9 @@ export async function waitJetStream(natsUrl: string, timeoutMs = jetStreamReadyM
   }
 }
 
-/** One cluster member: client port, route port, JetStream in its own store dir, routes to all three. */
-function natsServer(host: LabHost, all: LabHost[]): ClusterProcess {
-  const routes = all.map((h) => `nats://${h.underlayIp}:${clusterPorts.routes}`).join(",");
+/** One cluster member: client port, route port, JetStream in its own store dir, routes to `routeHosts`. */
+function natsServer(host: LabHost, routeHosts: readonly LabHost[]): ClusterProcess {
+  const routes = routeHosts.map((h) => `nats://${h.underlayIp}:${clusterPorts.routes}`).join(",");
   const argv = [
     "/usr/sbin/nats-server",
     "-n",
@@ -205,6 +227,9 @@ function natsServer(host: LabHost, all: LabHost[]): ClusterProcess {
     "0.0.0.0",
     "-p",
     String(clusterPorts.client),
+    // nats-server's monitoring endpoint (/routez, /jsz): what a test reads to see a server joined.
+    "-m",
+    String(clusterPorts.monitor),
     "--cluster_name",
     "potluck-lab",
     "--cluster",
@@ -225,18 +250,24 @@ function service(
   return supervised(
     host,
     name,
-    () => host.spawn(name, [process.execPath, "--import", "tsx", entry], { env: env() }),
+    (extra) => host.spawn(name, [process.execPath, "--import", "tsx", entry], { env: { ...env(), ...extra } }),
     ready,
   );
 }
 
 /** A process the lab keeps running: restarted after an exit it did not ask for, up to restartsMax. */
-function supervised(host: LabHost, name: string, spawnIt: () => LabProcess, ready: RegExp): ClusterProcess {
+function supervised(
+  host: LabHost,
+  name: string,
+  spawnIt: (extraEnv: NodeJS.ProcessEnv) => LabProcess,
+  ready: RegExp,
+): ClusterProcess {
   let current: LabProcess | undefined;
   let wanted = false;
   let restarts = 0;
+  let extraEnv: NodeJS.ProcessEnv = {};
   const launch = (): LabProcess => {
-    const proc = spawnIt();
+    const proc = spawnIt(extraEnv);
     current = proc;
     void proc.exited.then(() => {
       if (!wanted || current !== proc || restarts >= restartsMax) return;
@@ -266,7 +297,8 @@ function supervised(host: LabHost, name: string, spawnIt: () => LabProcess, read
     restarts: () => restarts,
     kill: () => down("SIGKILL"),
     stop: () => down("stop"),
-    async start() {
+    async start(env) {
+      if (env !== undefined) extraEnv = { ...extraEnv, ...env };
       wanted = true;
       await waitForOutput(launch(), ready, `starting ${name} on ${host.name}`);
     },

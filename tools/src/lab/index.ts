@@ -39,6 +39,7 @@ export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
 export { pollUntil, run } from "./run.js";
 export { listStates, ownerAlive, readState, type LabState } from "./state.js";
 export {
+  addNatsServer,
   clusterPorts,
   clusterReplicas,
   startCluster,
