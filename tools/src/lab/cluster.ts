@@ -122,8 +122,8 @@ export async function startCluster(lab: Lab, options: ClusterOptions): Promise<C
         POTLUCK_LEDGER_KEY_FILE: ledgerKeyFile,
         POTLUCK_LEDGER_PORT: String(clusterPorts.ledger),
         POTLUCK_LEDGER_WRITE_TOKEN: ledgerWriteToken,
-        // Each ledger reads the roster from the coordinator on its own host's side of the pair.
-        POTLUCK_COORDINATOR_URL: coordinatorUrls[i],
+        // Each ledger lists both coordinators, the one on its own host's side of the pair first.
+        POTLUCK_COORDINATOR_URL: [coordinatorUrls[i], ...coordinatorUrls.filter((_, k) => k !== i)].join(","),
         POTLUCK_COORDINATOR_KEY: hubKey,
       }),
     ),
