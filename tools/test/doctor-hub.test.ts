@@ -41,6 +41,10 @@ describe("doctor --hub", () => {
       ["consumer", "suppressed"],
     ]);
     expect(before.healthy).toBe(false);
+    // A new hub's first sight: the missing stream is named with its subject root and what creates it.
+    expect(before.checks[2]?.detail).toMatch(
+      new RegExp(`does not exist under the subject root "${prefix}".*start the ledger`),
+    );
 
     await ensureUsageConsumer(nc, prefix, "ledger");
     for (let i = 0; i < 3; i++) await jetstream(nc).publish(subjectsFor(prefix).usage("home"), "{}");

@@ -61,7 +61,7 @@ export async function hubHealth(options: HubHealthOptions): Promise<HubHealth> {
           ).streams
             .info(stream)
             .catch((error: unknown) => String(error));
-    checks.push(streamCheck(stream, streamInfo));
+    checks.push(streamCheck(stream, streamInfo, options.prefix));
     const consumerInfo =
       nc === undefined || typeof streamInfo !== "object"
         ? undefined
@@ -108,9 +108,16 @@ async function checkServer(url: string): Promise<HubCheck> {
   }
 }
 
-function streamCheck(stream: string, info: StreamInfo | string | undefined): HubCheck {
+function streamCheck(stream: string, info: StreamInfo | string | undefined, prefix: string): HubCheck {
   const part = `stream ${stream}`;
   if (info === undefined) return { part, status: "suppressed", detail: "no NATS server answers" };
+  // The usual first sight on a new hub, or a prefix that differs from the services': say which.
+  if (typeof info === "string" && /stream not found/i.test(info))
+    return {
+      part,
+      status: "fail",
+      detail: `does not exist under the subject root "${prefix}": no ledger or sidecar using it has started yet; start the ledger, or give the POTLUCK_NATS_PREFIX the services use`,
+    };
   if (typeof info === "string") return { part, status: "fail", detail: `not readable: ${info}` };
   const want = info.config.num_replicas;
   // A standalone server keeps one copy whatever the configured count.
