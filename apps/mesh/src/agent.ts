@@ -26,7 +26,7 @@ export async function runMeshAgent(options: MeshAgentOptions): Promise<void> {
     throw new Error(
       `${options.dataDir} has not joined a mesh yet: run potluck join COORDINATOR_URL TOKEN (as root, with this data dir) first`,
     );
-  const joined = await joinMesh({ dataDir: options.dataDir, interface: true, run });
+  const joined = await joinMesh({ dataDir: options.dataDir, interface: true, run, effects: { warn: options.log } });
   const { state } = joined;
   options.log(
     `up as ${state.name} (${state.meshIp}/${state.prefixLength} on ${state.interfaceName}) with ${joined.peers} peer(s)`,

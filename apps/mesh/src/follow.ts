@@ -216,7 +216,7 @@ async function followBackend(
     probe: machineProbe(options.run),
     relay,
   });
-  const vars = await executePlan(plan, { run: options.run });
+  const vars = await executePlan(plan, { run: options.run, warn: options.log });
   const dev = plan.device ?? vars.UTUN;
   if (dev !== undefined) onDevice(dev);
   return plan.peers;

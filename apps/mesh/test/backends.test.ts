@@ -359,14 +359,19 @@ describe("executing a plan", () => {
       peers: { set: [], remove: [] },
       notes: [],
     });
+    const warned: string[] = [];
     await executePlan(
       plan([
         { kind: "run", argv: ["kernel"], orElse: ["ok", "userspace"], why: "a" },
         { kind: "run", argv: ["gone"], mayFail: true, why: "b" },
+        { kind: "run", argv: ["nft", "-f", "g"], mayFail: true, lostIfFails: "unguarded", why: "c" },
+        { kind: "run", argv: ["ok", "guarded"], mayFail: true, lostIfFails: "never said", why: "d" },
       ]),
-      { run },
+      { run, warn: (m) => warned.push(m) },
     );
-    expect(ran).toEqual(["kernel", "ok userspace", "gone"]);
+    expect(ran).toEqual(["kernel", "ok userspace", "gone", "nft -f g", "ok guarded"]);
+    // A tolerated failure that costs something is told; a harmless one and a success are not.
+    expect(warned).toEqual(["unguarded: `nft -f g` exited 2: no such device"]);
     await expect(
       executePlan(plan([{ kind: "run", argv: ["broken", "x"], why: "setting it up" }]), { run }),
     ).rejects.toThrow("setting it up: `broken x` exited 2: no such device");

@@ -12,8 +12,8 @@ export const guardTable = "potluck_guard";
  * on the mesh address only (the hub's NATS, a sidecar's peer API) without ever crossing WireGuard.
  * The guard drops a packet for the mesh address that came in on neither the mesh interface nor
  * loopback (this machine's own traffic to itself). Steps only when the rule differs from `state`.
- * Where nft is missing the step fails harmlessly and the services' own checks (the NATS secret,
- * signed peer calls) are what remains; `potluck doctor` is not told, so the README says it.
+ * Where nft is missing the step fails and the services' own checks (the NATS secret, signed peer
+ * calls) are what remains: the join still succeeds, and says that the mesh address is unguarded.
  */
 export async function meshGuardSteps(probe: Probe, state: MeshState, dataDir: string): Promise<Step[]> {
   const wanted = guardRules(state.interfaceName, state.meshIp);
@@ -37,6 +37,7 @@ export async function meshGuardSteps(probe: Probe, state: MeshState, dataDir: st
       kind: "run",
       argv: ["nft", "-f", path],
       mayFail: true,
+      lostIfFails: `the mesh address ${state.meshIp} is NOT guarded: a LAN host that routes it here reaches services listening on it without WireGuard (install nftables and join again)`,
       why: "loading the guard (one transaction; without nft the mesh works unguarded)",
     },
   ];

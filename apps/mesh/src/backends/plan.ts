@@ -23,6 +23,8 @@ export type Step =
       orElse?: string[];
       /** Its failure is expected and harmless (removing what may not exist). */
       mayFail?: boolean;
+      /** With mayFail: the failure is tolerated but costs something; this is told to the user (`PlanEffects.warn`). */
+      lostIfFails?: string;
     }
   /** Polls `argv` until it succeeds: a daemon's socket appearing. */
   | { kind: "wait"; argv: string[]; why: string; timeoutMs: number }
@@ -99,6 +101,8 @@ export interface PlanEffects {
   writeFile?(path: string, content: string, mode: number): void;
   readFile?(path: string): string | null;
   sleep?(ms: number): Promise<void>;
+  /** Told what a tolerated failure costs (a step's `lostIfFails`); unset, nobody is told. */
+  warn?(message: string): void;
 }
 
 const pollMs = 100;
@@ -114,7 +118,12 @@ export async function executePlan(plan: Plan, effects: PlanEffects): Promise<Rec
     if (step.kind === "run") {
       const argv = fill(step.argv);
       const result = await effects.run(argv);
-      if (result.code === 0 || step.mayFail === true) continue;
+      if (result.code === 0) continue;
+      if (step.mayFail === true) {
+        if (step.lostIfFails !== undefined)
+          effects.warn?.(`${step.lostIfFails}: \`${argv.join(" ")}\` exited ${result.code}: ${complaint(result)}`);
+        continue;
+      }
       if (step.orElse === undefined)
         throw new Error(`${step.why}: \`${argv.join(" ")}\` exited ${result.code}: ${complaint(result)}`);
       await runOrThrow(effects.run, step.why, fill(step.orElse));

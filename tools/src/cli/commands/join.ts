@@ -88,6 +88,7 @@ export const joinCommand: Command = {
       listenPort,
       interface: !flags.has("no-interface"),
       run: runCommand,
+      effects: { warn: (message) => process.stderr.write(`potluck: warning: ${message}\n`) },
       mesh,
       dryRun,
       configOut: flags.get("config-out"),
