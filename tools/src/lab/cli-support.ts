@@ -61,7 +61,12 @@ export async function ownCliLab(
     try {
       cluster = (await attached)?.cluster;
     } catch (error) {
-      log(`lab ${lab.id} did not come up: ${error instanceof Error ? error.message : String(error)}`);
+      const why = starting.signal.aborted
+        ? "stopped while it started"
+        : error instanceof Error
+          ? error.message
+          : String(error);
+      log(`lab ${lab.id} did not come up: ${why}`);
       stop(1);
       return new Promise<never>(() => undefined);
     }

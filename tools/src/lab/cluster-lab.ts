@@ -148,8 +148,13 @@ export async function removeOrphanPostgres(): Promise<string[]> {
   const removed: string[] = [];
   for (const state of listStates()) {
     if (state.cluster === undefined || ownerAlive(state)) continue;
-    await destroyPostgresAt(state.cluster.postgres.dataDir);
-    removed.push(`PostgreSQL ${state.cluster.postgres.dataDir}`);
+    const { dataDir } = state.cluster.postgres;
+    // One that cannot be removed (a state file naming a path that is not one) must not stop the rest.
+    const refused = await destroyPostgresAt(dataDir).then(
+      () => "",
+      (error: unknown) => ` (not removed: ${error instanceof Error ? error.message : String(error)})`,
+    );
+    removed.push(`PostgreSQL ${dataDir}${refused}`);
   }
   return removed;
 }

@@ -123,6 +123,8 @@ async function up(flags: Map<string, string>): Promise<number> {
   mkdirSync(labRootDir(), { recursive: true });
   const logPath = join(labRootDir(), `${id}.log`);
   const log = openSync(logPath, "w");
+  // Read through a descriptor of our own: an owner that fails tears its lab down, log file included.
+  const logReader = openSync(logPath, "r");
   const cluster = flags.has("cluster");
   const args = [...process.execArgv, process.argv[1] ?? "", "lab", "_run", "--id", id];
   if (names.hosts.length > 0) args.push("--hosts", names.hosts.join(","));
@@ -139,9 +141,11 @@ async function up(flags: Map<string, string>): Promise<number> {
     intervalMs: 200,
   });
   const state = readState(id);
+  const output = readFileSync(logReader, "utf8");
+  closeSync(logReader);
   if (!ready || exited || state?.cli !== true) {
     if (!exited) child.kill("SIGTERM");
-    throw new CliError(`the lab did not come up: ${readFileSync(logPath, "utf8").trim().slice(-2000) || "no output"}`);
+    throw new CliError(`the lab did not come up: ${output.trim().slice(-2000) || "no output"}`);
   }
   process.stdout.write(`potluck: lab ${id} is up (owner pid ${state.ownerPid}, log ${logPath})\n${summary(state)}`);
   if (state.cluster !== undefined)
