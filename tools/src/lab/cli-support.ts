@@ -4,45 +4,85 @@ import { createLab } from "./create.js";
 import { inHostArgv, wgDirOf } from "./host.js";
 import { labIdEnv } from "./names.js";
 import { run } from "./run.js";
-import { listStates, ownerAlive, readState, writeState, type LabState } from "./state.js";
-import type { LabOptions } from "./types.js";
+import { describeClusterLab } from "./cluster-lab.js";
+import { listStates, ownerAlive, readState, writeState, type ClusterLabState, type LabState } from "./state.js";
+import type { Lab, LabOptions } from "./types.js";
 
 /** Support for `potluck lab …`, which finds labs through their state files rather than a Lab object. */
 
 /** How often the owner's hold timer fires; it does nothing, so any period works (under setInterval's limit). */
 const holdIntervalMs = 60 * 60_000;
 
+/** Something the owner runs on its lab besides the lab itself (a cluster), stopped before the lab. */
+export interface LabAttachment {
+  cluster?: ClusterLabState;
+  stop(): Promise<void>;
+}
+
 /**
- * The detached owner `potluck lab up` starts: creates the lab, marks it as the CLI's, and holds it
- * until SIGTERM or SIGINT (`potluck lab down`), then tears it down and exits. Never returns.
+ * The detached owner `potluck lab up` starts: creates the lab, starts `attach` on it if given,
+ * marks it as the CLI's, and holds it until SIGTERM or SIGINT (`potluck lab down`), then stops
+ * the attachment, tears the lab down and exits. Exits 1 if the attachment fails to start. Never returns.
  */
-export async function ownCliLab(options: LabOptions, log: (line: string) => void): Promise<never> {
+export async function ownCliLab(
+  options: LabOptions,
+  log: (line: string) => void,
+  attach?: (lab: Lab, signal: AbortSignal) => Promise<LabAttachment>,
+): Promise<never> {
   const lab = await createLab(options);
   // A pending promise does not keep Node running. Without the mesh nothing else does (no
   // wireguard-go children), so the owner would exit as soon as the lab was up and its exit hook
   // (hooks.ts) would tear the lab down: this timer holds the process, and so the lab, until `down`.
   const hold = setInterval(() => undefined, holdIntervalMs);
+  const starting = new AbortController();
+  let attached: Promise<LabAttachment | undefined> = Promise.resolve(undefined);
   let stopping = false;
-  const stop = () => {
+  const stop = (code: number) => {
     if (stopping) return;
     stopping = true;
-    void lab.teardown().finally(() => {
-      clearInterval(hold);
-      process.exit(0);
-    });
+    starting.abort();
+    // A stop while the attachment starts waits for it to reach its next step and undo itself.
+    void attached
+      .then(
+        (a) => a?.stop(),
+        () => undefined,
+      )
+      .then(() => lab.teardown())
+      .finally(() => {
+        clearInterval(hold);
+        process.exit(code);
+      });
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
-  markCliLab(lab.id);
+  process.on("SIGTERM", () => stop(0));
+  process.on("SIGINT", () => stop(0));
+  let cluster: ClusterLabState | undefined;
+  if (attach !== undefined) {
+    attached = attach(lab, starting.signal);
+    try {
+      cluster = (await attached)?.cluster;
+    } catch (error) {
+      const why = starting.signal.aborted
+        ? "stopped while it started"
+        : error instanceof Error
+          ? error.message
+          : String(error);
+      log(`lab ${lab.id} did not come up: ${why}`);
+      stop(1);
+      return new Promise<never>(() => undefined);
+    }
+  }
+  // A stop that came as the attachment finished starting: the lab is going, do not announce it.
+  if (stopping) return new Promise<never>(() => undefined);
+  markCliLab(lab.id, cluster);
   log(`lab ${lab.id} up`);
   return new Promise<never>(() => undefined);
 }
 
 /** Marks a lab as the one `potluck lab up` started, so exec/status/down act on it. */
-export function markCliLab(id: string): void {
+export function markCliLab(id: string, cluster?: ClusterLabState): void {
   const state = readState(id);
   if (state === null) throw new Error(`lab ${id} has no state file`);
-  writeState({ ...state, cli: true });
+  writeState({ ...state, cli: true, ...(cluster === undefined ? {} : { cluster }) });
 }
 
 /** Labs started by `potluck lab up` whose owner still runs. */
@@ -98,6 +138,7 @@ export async function describeLabs(): Promise<string> {
         `  ${host.name.padEnd(10)} netns ${host.netns}${present ? "" : " (missing)"}  LAN ${host.underlayIp}  ${mesh}`,
       );
     }
+    if (state.cluster !== undefined) lines.push(...(await describeClusterLab(state.id, state.cluster)));
   }
   const known = new Set(states.map((s) => s.id));
   for (const [id, names] of namespaces)

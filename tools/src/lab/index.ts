@@ -37,7 +37,7 @@ export {
 } from "./roster-sidecar.js";
 export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
 export { pollUntil, run } from "./run.js";
-export { listStates, ownerAlive, readState, type LabState } from "./state.js";
+export { listStates, ownerAlive, readState, type ClusterLabState, type LabState } from "./state.js";
 export {
   addNatsServer,
   clusterPorts,
@@ -50,6 +50,15 @@ export {
   type ClusterProcess,
 } from "./cluster.js";
 export { startPrivatePostgres, type PrivatePostgres } from "./postgres.js";
+export {
+  clusterHealthCommand,
+  clusterLabHosts,
+  clusterLabMachines,
+  describeClusterLab,
+  removeOrphanPostgres,
+  startClusterLab,
+  type ClusterLab,
+} from "./cluster-lab.js";
 export {
   enrollSimMachine,
   startSimHeartbeats,

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { appendFileSync, chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { runOk } from "./run.js";
 
 /**
@@ -25,13 +25,15 @@ export interface PrivatePostgres {
 }
 
 const pgBin = "/usr/lib/postgresql/15/bin";
+/** Every private PostgreSQL lives in `<tmpdir>/potluck-pg-XXXXXX/data`; destroyPostgresAt removes nothing else. */
+const rootPrefix = "potluck-pg-";
 /** initdb and a first start on a loaded 2-core machine. */
 const pgStartS = 120;
 
 export async function startPrivatePostgres(options: { port: number; listenIps?: string[] }): Promise<PrivatePostgres> {
   const { port, listenIps = [] } = options;
   // PostgreSQL refuses to run as root: the directory belongs to the postgres user.
-  const root = mkdtempSync(join(tmpdir(), "potluck-pg-"));
+  const root = mkdtempSync(join(tmpdir(), rootPrefix));
   const dataDir = join(root, "data");
   const { uid, gid } = postgresUser();
   chownSync(root, uid, gid);
@@ -73,13 +75,31 @@ export async function startPrivatePostgres(options: { port: number; listenIps?: 
     async stop(mode = "fast") {
       await asPostgres(`stopping PostgreSQL on ${port}`, [`${pgBin}/pg_ctl`, "-D", dataDir, "-m", mode, "-w", "stop"]);
     },
-    async destroy() {
-      await pg.stop("immediate").catch(() => undefined);
-      rmSync(root, { recursive: true, force: true });
-    },
+    destroy: () => destroyPostgresAt(dataDir),
   };
   await pg.start();
   return pg;
+}
+
+/**
+ * Stops the private PostgreSQL whose data directory is `dataDir` (a crash stop: nothing to keep)
+ * and removes its directory; for a server whose starter is gone, known only by a recorded path.
+ */
+export async function destroyPostgresAt(dataDir: string): Promise<void> {
+  const root = dirname(dataDir);
+  // The path may come from a state file: never remove anything but a private server's own directory.
+  if (basename(dataDir) !== "data" || dirname(root) !== tmpdir() || !basename(root).startsWith(rootPrefix))
+    throw new Error(`${dataDir} is not the data directory of a private PostgreSQL`);
+  await asPostgres(`stopping PostgreSQL in ${dataDir}`, [
+    `${pgBin}/pg_ctl`,
+    "-D",
+    dataDir,
+    "-m",
+    "immediate",
+    "-w",
+    "stop",
+  ]).catch(() => undefined);
+  rmSync(root, { recursive: true, force: true });
 }
 
 function postgresUser(): { uid: number; gid: number } {

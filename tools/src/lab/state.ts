@@ -23,6 +23,25 @@ export interface LabState {
     runDir: string;
     wgPublicKey: string | null;
   }[];
+  /** Set by `potluck lab up --cluster` once the cluster is up: what a user needs to reach it. */
+  cluster?: ClusterLabState;
+}
+
+/** A community on a NATS cluster in a lab (cluster-lab.ts): its addresses as the lab's hosts reach them. */
+export interface ClusterLabState {
+  /** Every NATS server, comma-separated, as POTLUCK_NATS_URL takes them. */
+  natsUrl: string;
+  prefix: string;
+  coordinatorUrls: string[];
+  ledgerUrls: string[];
+  /** DATABASE_URL of the coordinators and of the ledgers, through the lab's root link. */
+  databaseUrls: { coordinator: string; ledger: string };
+  /** The ledgers' signing key, for `potluck ledger verify`. */
+  ledgerKeyFile: string;
+  /** The private PostgreSQL's data directory, so a lab whose owner died can still have it stopped. */
+  postgres: { port: number; dataDir: string };
+  /** The simulated machines heartbeating through the cluster. */
+  machines: { name: string; owner: string }[];
 }
 
 /** Field 22 of /proc/PID/stat: the process start time, stable for the life of the process. */
