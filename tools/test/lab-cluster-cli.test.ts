@@ -1,3 +1,4 @@
+import { tmpdir } from "node:os";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { dirname } from "node:path";
@@ -24,7 +25,9 @@ const healthyWithinMs = 90_000;
 const beatGapMs = 7_000;
 const households = { "home-a": "home", "home-b": "home", "guest-a": "guest" } as const;
 
-const potluck = (timeoutMs: number, ...args: string[]) => runBin("potluck.mjs", args, timeoutMs);
+// From the temp directory, not the repo: a user's shell is anywhere (a lab started elsewhere once
+// failed to find tsx for its services).
+const potluck = (timeoutMs: number, ...args: string[]) => runBin("potluck.mjs", args, timeoutMs, process.env, tmpdir());
 
 afterAll(async () => {
   // Whatever happened above, leave nothing behind: only this test's lab, by its id.

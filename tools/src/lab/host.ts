@@ -1,5 +1,6 @@
 import { spawn as spawnChild } from "node:child_process";
 import { join } from "node:path";
+import { repoRoot } from "../lib/repo.js";
 import { appendBounded, killGroup, run } from "./run.js";
 import { labIdEnv } from "./names.js";
 import type { ExecOptions, ExecResult, LabProcess, SpawnOptions } from "./types.js";
@@ -79,7 +80,9 @@ export function spawnInHost(rt: HostRuntime, name: string, argv: string[], opts:
   // detached: the process leads its own group, so stop() reaches its children too.
   const child = spawnChild(command as string, args, {
     env: hostEnv(rt, opts.env),
-    cwd: opts.cwd,
+    // The repo by default: lab processes are the repo's services, started with `--import tsx`,
+    // which resolves from the working directory (a `potluck lab up` from elsewhere failed).
+    cwd: opts.cwd ?? repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
