@@ -151,7 +151,8 @@ async function up(flags: Map<string, string>): Promise<number> {
   if (state.cluster !== undefined)
     process.stdout.write(`${(await describeClusterLab(id, state.cluster)).join("\n")}\n`);
   process.stdout.write(
-    `Run a command in a host: potluck lab exec ${state.hosts[0]?.name ?? "HOST"} -- ip address\nStop it: potluck lab down\n`,
+    // With --id: exec and down without it refuse to guess once a second lab is up.
+    `Run a command in a host: potluck lab exec ${state.hosts[0]?.name ?? "HOST"} --id ${id} -- ip address\nStop it: potluck lab down --id ${id}\n`,
   );
   return 0;
 }
