@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { signedMessageHeaders } from "@potluck/peer";
 import { checkUsageEvent, subjectsFor, type UsageEvent } from "@potluck/protocol";
 import { ensureUsageStream } from "@potluck/service";
+import { isTransientDbError } from "../db/transient.js";
 import type { AppendOutcome } from "../ledger/append.js";
 import { fromUsage, type IncomingEvent } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";
@@ -251,9 +252,10 @@ async function applyBatch(
 }
 
 /**
- * Each event in its own transaction. One that fails while the database answers (`select 1`) is
- * poison: it is collected for parking. One that fails while the database does not rethrows: the
- * batch is redelivered and the events already applied answer as duplicates.
+ * Each event in its own transaction. One that fails for the event's own sake, while the database
+ * answers (`select 1`), is poison: it is collected for parking. One that fails for the database's
+ * sake (a transient error: restarting, connection lost) or while the database does not answer
+ * rethrows: the batch is redelivered and the events already applied answer as duplicates.
  */
 async function applyAlone(
   ledger: Ledger,
@@ -267,6 +269,7 @@ async function applyAlone(
     try {
       out.push(...(await ledger.append([ev])));
     } catch (error) {
+      if (isTransientDbError(error)) throw error;
       await ledger.ping().catch(() => {
         throw error;
       });
