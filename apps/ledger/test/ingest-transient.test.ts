@@ -8,7 +8,7 @@ import { generateIdentity, privateKeyFromPem } from "@potluck/peer";
 import { subjectsFor } from "@potluck/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grantPath, hubSigningKeyPath, signGrant } from "../src/auth/admin.js";
-import { isTransientDbError } from "../src/db/transient.js";
+import { isTransientDbError } from "@potluck/service";
 import { loadLedgerConfig, publishUsage, startLedgerService, type LedgerService } from "../src/index.js";
 import { createTestDb, rawSql } from "./helpers/db.js";
 

@@ -1,6 +1,7 @@
 import { errorBody, ErrorCode, toErrorResponse } from "@potluck/protocol";
 import type { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isTransientDbError } from "./db-transient.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -13,6 +14,15 @@ import type { Logger } from "./logger.js";
 export function jsonErrors<A extends Hono<any, any, any>>(app: A, { log }: { log?: Logger } = {}): A {
   app.notFound((c) => c.json(errorBody(ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
+    // The database restarting or unreachable: the caller may retry, and nothing is wrong inside.
+    if (isTransientDbError(err)) {
+      log?.warn({ err: err.message, method: c.req.method, path: c.req.path }, "database unavailable");
+      return c.json(
+        errorBody(ErrorCode.unavailable, "the database is unavailable (restarting or unreachable); retry shortly"),
+        503,
+        { "retry-after": "1" },
+      );
+    }
     const { status, body } = toErrorResponse(err);
     if (status >= 500)
       log?.error({ err, method: c.req.method, path: c.req.path }, "request failed with an internal error");

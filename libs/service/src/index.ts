@@ -11,6 +11,7 @@ export {
   splitUrlList,
   type ConfigFlagOptions,
 } from "./config.js";
+export { isTransientDbError } from "./db-transient.js";
 export { jsonErrors } from "./errors.js";
 export { platformDataDir, resolveDataDir, type DataDirContext } from "./data-dir.js";
 export { drainOnSignal } from "./lifecycle.js";

@@ -18,6 +18,12 @@ function app() {
     .get("/bug", () => {
       throw new Error("secret internals");
     })
+    .get("/db-restarting", () => {
+      // As drizzle wraps postgres-js's error for a server that is starting up.
+      throw new Error("Failed query: insert into entries …", {
+        cause: Object.assign(new Error("the database system is starting up"), { code: "57P03" }),
+      });
+    })
     .post(
       "/json",
       validator("json", (value) => value),
@@ -40,6 +46,16 @@ describe("jsonErrors", () => {
     const framework = await app().app.request("/framework");
     expect(framework.status).toBe(401);
     expect(ErrorBody.parse(await framework.json()).error.code).toBe("unauthorized");
+  });
+
+  it("answers a database that is restarting or unreachable with 503 and Retry-After, not a 500", async () => {
+    const res = await app().app.request("/db-restarting");
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    const body = ErrorBody.parse(await res.json());
+    expect(body.error.code).toBe("unavailable");
+    expect(body.error.message).toMatch(/database is unavailable/);
+    expect(JSON.stringify(body)).not.toContain("insert into");
   });
 
   it("hides a 500's cause from the caller and logs it with the error", async () => {

@@ -2,8 +2,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMs
 import type { NatsConnection } from "@nats-io/transport-node";
 import { signedMessageHeaders } from "@potluck/peer";
 import { checkUsageEvent, subjectsFor, type UsageEvent } from "@potluck/protocol";
-import { ensureUsageStream } from "@potluck/service";
-import { isTransientDbError } from "../db/transient.js";
+import { ensureUsageStream, isTransientDbError } from "@potluck/service";
 import type { AppendOutcome } from "../ledger/append.js";
 import { fromUsage, type IncomingEvent } from "../ledger/events.js";
 import type { Ledger } from "../ledger/service.js";

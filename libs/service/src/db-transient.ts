@@ -1,8 +1,9 @@
 /**
- * Whether a failed statement failed because of the database's state rather than the event: the
- * server restarting, a connection lost, a lock cycle. Such a failure must redeliver the batch,
- * never park an event: a PostgreSQL crash answered "the database system is starting up" for one
- * event and `select 1` a moment later, and that good event was parked as if it were poison.
+ * Whether a failed statement failed because of the database's state rather than its input: the
+ * server restarting, a connection lost, a lock cycle. A retry later may succeed, so a request is
+ * answered 503 (jsonErrors), and the ledger's ingest redelivers the batch rather than park the
+ * event: a PostgreSQL crash once answered "the database system is starting up" for one event and
+ * `select 1` a moment later, and that good event was parked as if it were poison.
  */
 export function isTransientDbError(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < maxCauseDepth; e = e.cause, depth++) {
