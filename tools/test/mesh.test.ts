@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -105,6 +105,41 @@ describe("joinMesh against a real coordinator", () => {
     await expect(joinMesh({ dataDir: join(dir, "never-joined"), interface: false, run: noCommands })).rejects.toThrow(
       /has not joined a mesh yet/,
     );
+  });
+
+  it("restarts with the saved roster when the coordinator does not answer (a hub's reboot), and says so", async () => {
+    const client = coordinatorClient(url, { adminSecret });
+    const { token } = await client.createToken({});
+    const dataDir = join(dir, "rebooted");
+    const first = await joinMesh({
+      coordinatorUrl: url,
+      token,
+      dataDir,
+      name: "hubby",
+      interface: false,
+      run: noCommands,
+    });
+    // The same enrollment, its coordinator now unreachable: a port that was just free, closed again.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const deadUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    const statePath = join(dataDir, "mesh", "state.json");
+    writeFileSync(statePath, JSON.stringify({ ...first.state, coordinatorUrl: deadUrl }));
+    const warnings: string[] = [];
+    const restarted = await joinMesh({
+      dataDir,
+      interface: false,
+      run: noCommands,
+      effects: { warn: (message) => warnings.push(message) },
+    });
+    expect(restarted.roster).toEqual(first.roster);
+    expect(warnings).toEqual([
+      `reading roster: coordinator ${deadUrl} unreachable: connect ECONNREFUSED ${deadUrl.slice(7)}: bringing potluck0 up with the roster saved at ${rosterFile(dataDir)}`,
+    ]);
+    // Without a saved roster there is nothing to come up with: the coordinator's error, as before.
+    rmSync(rosterFile(dataDir));
+    await expect(joinMesh({ dataDir, interface: false, run: noCommands })).rejects.toThrow(/unreachable/);
   });
 
   it("fails with the coordinator's reason for a spent token", async () => {

@@ -26,6 +26,19 @@ export function readMeshState(dataDir: string): MeshState | undefined {
   return parsed.data;
 }
 
+/**
+ * The roster as the last join or roster poll saved it (its signature was checked before it was
+ * written), or undefined when there is none or it no longer parses.
+ */
+export function readSavedRoster(dataDir: string): Roster | undefined {
+  try {
+    const parsed = Roster.safeParse(JSON.parse(readFileSync(rosterFile(dataDir), "utf8")));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function writeMeshState(dataDir: string, state: MeshState): void {
   writeAtomic(join(meshDir(dataDir), "state.json"), JSON.stringify(MeshState.parse(state), null, 2));
 }

@@ -10,10 +10,10 @@ import {
   type PlanEffects,
   type Probe,
 } from "./backends/plan.js";
-import { coordinatorClient } from "./client.js";
+import { coordinatorClient, CoordinatorError } from "./client.js";
 import { detectEndpointHost } from "./endpoint.js";
 import type { Runner } from "./exec.js";
-import { readMeshState, writeMeshState, writeRoster } from "./files.js";
+import { readMeshState, readSavedRoster, rosterFile, writeMeshState, writeRoster } from "./files.js";
 import { ensureMachineKeys, type MachineKeys } from "./keys.js";
 
 export interface JoinOptions {
@@ -99,8 +99,7 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   }
   // From here on every roster answer must be signed with the key pinned at enrollment.
   client = coordinatorClient(state.coordinatorUrl, { coordinatorKey: state.coordinatorKey });
-  const roster = await client.roster();
-  writeRoster(options.dataDir, roster);
+  const roster = await rosterOrSaved(client, options, !enrolled);
   let plan: Plan | undefined;
   if (options.interface) {
     plan = await backend.plan({
@@ -124,6 +123,34 @@ export async function joinMesh(options: JoinOptions): Promise<JoinResult> {
   }
   const peers = roster.machines.filter((m) => m.id !== state.machineId).length;
   return { state, keys, enrolled, peers, roster, ...(plan === undefined ? {} : { plan }) };
+}
+
+/**
+ * The coordinator's roster, saved for the next start. A machine restarting on a saved enrollment
+ * (a reboot) whose coordinator does not answer comes up with the roster it saved last: on the hub
+ * the coordinator only starts once potluck0 carries the mesh address its NATS listens on, so
+ * waiting for it here would keep both down for good. The agent then follows the roster as usual.
+ * A refused or badly signed answer is never replaced by the saved one.
+ */
+async function rosterOrSaved(
+  client: ReturnType<typeof coordinatorClient>,
+  options: JoinOptions,
+  restarting: boolean,
+): Promise<Roster> {
+  try {
+    const roster = await client.roster();
+    writeRoster(options.dataDir, roster);
+    return roster;
+  } catch (error) {
+    // Only "unreachable" (no HTTP status): an answer the coordinator or the signature check refused stands.
+    const unreachable = error instanceof CoordinatorError && error.status === null;
+    const roster = restarting && unreachable ? readSavedRoster(options.dataDir) : undefined;
+    if (roster === undefined || !unreachable) throw error;
+    options.effects?.warn?.(
+      `${error.message}: bringing potluck0 up with the roster saved at ${rosterFile(options.dataDir)}`,
+    );
+    return roster;
+  }
 }
 
 /** Runs the plan and records the backend and the OS's device name (macOS's utunN) in the mesh state. */

@@ -24,6 +24,7 @@ export { describeLabs, hostCommand, liveCliLabs, ownCliLab } from "./cli-support
 export { labNamespaces, labPids } from "./cleanup.js";
 export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub, type StartHubOptions } from "./hub.js";
 export { startHubSidecar } from "./hub-sidecar.js";
+export { probeNats } from "./nats-probe.js";
 export {
   type Identity,
   labRosterFile,

@@ -1,5 +1,12 @@
 import { posix, win32 } from "node:path";
-import { Defaults, natsServerAuthConfig, ServiceNames, type MeshState, type ServiceKey } from "@potluck/protocol";
+import {
+  Defaults,
+  natsServerAuthConfig,
+  ServiceNames,
+  withHost,
+  type MeshState,
+  type ServiceKey,
+} from "@potluck/protocol";
 import { platformDataDir } from "@potluck/service";
 import { renderEnvFile, settingsFromEnv } from "./env-file.js";
 import type { ServiceHost } from "./host.js";
@@ -94,6 +101,8 @@ export function planServices(host: ServiceHost, options: PlanOptions): ServicePl
   else skipped.push({ name: mesh.name, reason: "it drives WireGuard, so it needs root: sudo potluck service install" });
 
   let natsAuth: ServicePlan["natsAuth"];
+  // The settings every service reads; on a hub on its own mesh, NATS is moved to where it listens.
+  const settingsEnv: NodeJS.ProcessEnv = { ...host.env };
   if (options.hub) {
     services.push(
       {
@@ -147,6 +156,9 @@ export function planServices(host: ServiceHost, options: PlanOptions): ServicePl
         needsRoot: false,
         ...(listen.kind === "lan" ? {} : { after: [`${ServiceNames.mesh}.service`] }),
       });
+      // The hub's own coordinator, ledger and sidecar connect where that server listens, as under
+      // `potluck up --hub`: a loopback URL in the settings file would reach nothing.
+      if (listen.kind !== "lan") settingsEnv.POTLUCK_NATS_URL = withHost(url, address);
     }
   }
 
@@ -167,7 +179,7 @@ export function planServices(host: ServiceHost, options: PlanOptions): ServicePl
     dataDir,
     configDir: dirs.configDir,
     envFile,
-    envFileText: renderEnvFile(dataDir, settingsFromEnv(host.env)),
+    envFileText: renderEnvFile(dataDir, settingsFromEnv(settingsEnv)),
     ...(natsAuth === undefined ? {} : { natsAuth }),
     unitDir: dirs.unitDir,
     logDir: dirs.logDir,

@@ -6,6 +6,7 @@ import {
   createLab,
   hubPorts,
   pollUntil,
+  probeNats,
   startHub,
   waitForOutput,
   type Hub,
@@ -44,29 +45,7 @@ afterAll(async () => {
   await lab?.teardown();
 }, 120_000);
 
-/** A raw NATS client in node (no library on the attacker's side): connects, says CONNECT, tries to publish. */
-function natsProbe(host: string): string {
-  return `
-    const s = require("node:net").connect(${hubPorts.nats}, ${JSON.stringify(host)});
-    let seen = "";
-    const done = (what) => { console.log(JSON.stringify({ what, seen })); process.exit(0); };
-    s.setTimeout(5000, () => done("timeout"));
-    s.on("error", (e) => done(e.code));
-    s.on("data", (d) => {
-      seen += d.toString();
-      if (seen.startsWith("INFO") && !seen.includes("CONNECT-SENT")) {
-        seen += "CONNECT-SENT";
-        s.write('CONNECT {"verbose":false,"pedantic":false}\\r\\nPUB ${hub.prefix}.usage.mac 2\\r\\nhi\\r\\nPING\\r\\n');
-      }
-      if (/-ERR|PONG/.test(seen)) done("answered");
-    });
-    s.on("close", () => done("closed"));`;
-}
-
-async function probeFrom(host: LabHost, target: string): Promise<{ what: string; seen: string }> {
-  const res = await host.exec([process.execPath, "-e", natsProbe(target)], { timeoutMs: 30_000 });
-  return JSON.parse(res.stdout.trim()) as { what: string; seen: string };
-}
+const probeFrom = (host: LabHost, target: string) => probeNats(host, target, `${hub.prefix}.usage.mac`);
 
 describe("attack 10 from the LAN, after the join", () => {
   it("saves the hub's mesh address at the join, and mac's agent reaches NATS there", () => {

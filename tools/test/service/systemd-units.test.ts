@@ -118,9 +118,18 @@ describe("generated systemd units", () => {
     const nats = plan.services.find((s) => s.key === "nats");
     expect(nats?.argv.slice(nats.argv.indexOf("-a"), nats.argv.indexOf("-a") + 2)).toEqual(["-a", "100.64.0.1"]);
     expect(nats?.after).toEqual(["potluck-mesh.service"]);
+    // The hub's own services read NATS from the settings file: there, not on loopback.
+    expect(plan.envFileText).toContain("POTLUCK_NATS_URL=nats://100.64.0.1:4222\n");
+    const secret = planServices(hostOf("linux", { env: { POTLUCK_NATS_URL: "nats://s3cret@127.0.0.1:4222" } }), {
+      hub: true,
+      meshState: joined,
+    });
+    expect(secret.envFileText).toContain("POTLUCK_NATS_URL=nats://s3cret@100.64.0.1:4222\n");
+    expect(secret.natsAuth?.text).toContain('token: "s3cret"');
     // A machine that is not the hub's own (another machine's state) changes nothing: every address.
     const other = planServices(hostOf("linux"), { hub: true, meshState: { ...joined, meshIp: "100.64.0.7" } });
     expect(other.services.find((s) => s.key === "nats")?.argv).toContain("0.0.0.0");
+    expect(other.envFileText).not.toMatch(/^POTLUCK_NATS_URL=/m);
   });
 
   it("ExecStart quoting survives spaces, quotes, % and $ both ways", () => {

@@ -243,7 +243,13 @@ async function ensureNats(
     );
   }
   const proc = startSupervised({ name: "nats", command: binary, args });
-  if (await waitFor(() => tcpAnswers(host, port), { timeoutMs: 10_000 })) return { ok: true, proc };
+  if (await waitFor(() => tcpAnswers(host, port), { timeoutMs: 10_000 })) {
+    if (meshAddress !== undefined)
+      process.stdout.write(
+        `potluck: --hub: NATS listens on this hub's mesh address ${meshAddress} only: joined machines reach it inside WireGuard, nothing on the LAN can connect\n`,
+      );
+    return { ok: true, proc };
+  }
   await stopSupervised(proc);
   return { ok: false, reason: `started nats-server but it did not answer on ${host}:${port}` };
 }
