@@ -23,7 +23,8 @@ export { delayMeshPath } from "./latency.js";
 export { describeLabs, hostCommand, liveCliLabs, ownCliLab } from "./cli-support.js";
 export { labNamespaces, labPids } from "./cleanup.js";
 export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub, type StartHubOptions } from "./hub.js";
-export { startHubSidecar } from "./hub-sidecar.js";
+export { startHubSidecar, type SidecarHub } from "./hub-sidecar.js";
+export { clusterHub, type ClusterHub } from "./cluster-hub.js";
 export { checkId, labDir, labIdEnv, newLabId } from "./names.js";
 export { pollUntil, run } from "./run.js";
 export { listStates, ownerAlive, readState, type LabState } from "./state.js";
@@ -39,6 +40,7 @@ export {
 } from "./cluster.js";
 export { startPrivatePostgres, type PrivatePostgres } from "./postgres.js";
 export {
+  createJoinToken,
   enrollSimMachine,
   startSimHeartbeats,
   startUsageLoad,
