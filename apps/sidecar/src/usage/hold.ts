@@ -56,19 +56,73 @@ export interface PlacedHold {
 /**
  * Places the hold for a job between owners before the peer is asked, and waits for JetStream's
  * acknowledgement (the server settles a hold the ledger will see). Undefined: it could not be
- * published, and the job must not go to the peer.
+ * published, and the job must not go to the peer; the hold is then closed in the background
+ * (closeUnacknowledgedHold), since JetStream may have stored it all the same.
  */
-export async function placeHold(usage: UsagePublisher, job: HeldJob): Promise<PlacedHold | undefined> {
+export async function placeHold(
+  usage: UsagePublisher,
+  job: HeldJob,
+  options: UnacknowledgedHoldOptions = {},
+): Promise<PlacedHold | undefined> {
   const amount = holdAmountFor({ ...job, parameters: job.published?.parameters });
-  const published = await usage.publishJob(
-    event(job, "hold", amount, {
-      promptTokens: promptTokensMax(job.messages),
-      completionTokens: job.maxTokens,
-    }),
-  );
-  if (published === false) return undefined;
+  const published = await usage.publishJob(holdEvent(job, amount));
+  if (published === false) {
+    void closeUnacknowledgedHold(usage, job, amount, options);
+    return undefined;
+  }
   const eventId = usageEventId(job.jobId, "hold");
   return published === undefined ? { eventId, amount } : { eventId, amount, seq: published.seq };
+}
+
+export interface UnacknowledgedHoldOptions {
+  /** The wait between rounds (default unacknowledgedHoldPauseMs). */
+  pauseMs?: number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Rounds of closing an unacknowledged hold, each one publish of the publisher's own (its attempts
+ * and acknowledgement wait), with a pause between: together well inside the usage stream's
+ * two-minute duplicate window (usageStreamConfig), so a copy already stored is recognised as one.
+ */
+const unacknowledgedHoldRounds = 8;
+const unacknowledgedHoldPauseMs = 3_000;
+
+/**
+ * A hold JetStream never acknowledged may still be stored: the acknowledgement lost while the
+ * stream changed leader, or the message stored after the publisher stopped waiting. Its job never
+ * ran, but nothing would close it, and the payer's credits would stay held until the ledger's own
+ * expiry. So the same hold is published again (same message id) until JetStream answers, which
+ * is a duplicate of the stored copy or the first copy of one that never was, and then voided:
+ * the ledger sees a hold and its void either way, never a void of nothing. Resolves true once
+ * the void is acknowledged, false when the rounds run out (the ledger's expiry closes it then);
+ * it never throws.
+ */
+export async function closeUnacknowledgedHold(
+  usage: UsagePublisher,
+  job: HeldJob,
+  amount: number,
+  options: UnacknowledgedHoldOptions = {},
+): Promise<boolean> {
+  const { pauseMs = unacknowledgedHoldPauseMs, log } = options;
+  const holdId = usageEventId(job.jobId, "hold");
+  const zero = { promptTokens: 0, completionTokens: 0 };
+  let stored = false;
+  for (let round = 1; round <= unacknowledgedHoldRounds; round++) {
+    await new Promise((r) => setTimeout(r, pauseMs));
+    try {
+      stored ||= (await usage.publishJob(holdEvent(job, amount))) !== false;
+      if (stored && (await usage.publishJob(event(job, "void", amount, zero, holdId))) !== false) return true;
+    } catch (error) {
+      log?.(`usage: closing unacknowledged hold ${holdId}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  log?.(`usage: hold ${holdId} was never acknowledged nor voided; the ledger's hold expiry closes it if it was stored`);
+  return false;
+}
+
+function holdEvent(job: HeldJob, amount: number): UsageJob {
+  return event(job, "hold", amount, { promptTokens: promptTokensMax(job.messages), completionTokens: job.maxTokens });
 }
 
 /**
