@@ -93,6 +93,18 @@ describe("the requester's hold", () => {
     expect(jobs[3]).toMatchObject({ ref: "job-1:hold", amount: holdMax, account: "home", counterparty: "eve" });
   });
 
+  it("is voided again in the background when the void after a failed job was not acknowledged", async () => {
+    const jobs: UsageJob[] = [];
+    // The hold is acknowledged, the first void is not (NATS failing over), the next one is.
+    const usage: UsagePublisher = {
+      publishJob: async (j) => (jobs.push(j), jobs.length !== 2 && { seq: jobs.length }),
+    };
+    const hold = (await placeHold(usage, job))!;
+    await expect(drain(heldStream(peer(tokens(reply), 1), job, hold, usage))).rejects.toThrow("peer went away");
+    await vi.waitFor(() => expect(jobs.map((j) => j.side)).toEqual(["hold", "void", "void"]), { timeout: 10_000 });
+    expect(jobs[2]).toMatchObject({ ref: "job-1:hold", amount: hold.amount });
+  });
+
   it("is left to the ledger's expiry when JetStream never answers within the rounds: no void of nothing", async () => {
     const usage = publisher(false);
     const log: string[] = [];

@@ -19,6 +19,7 @@ import {
   type ClusterProcess,
   type Lab,
   type LabHost,
+  type LabProcess,
   type PrivatePostgres,
 } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
@@ -72,6 +73,7 @@ let cluster: Cluster;
 let nc: NatsConnection;
 let ledgerDb: postgres.Sql;
 const loops: Partial<Record<Side, PromptLoop>> = {};
+const sidecars: Partial<Record<Side, LabProcess>> = {};
 const dbs = {
   coordinator: `coord_${randomBytes(3).toString("hex")}`,
   ledger: `ledger_${randomBytes(3).toString("hex")}`,
@@ -97,9 +99,9 @@ beforeAll(async () => {
   const hub = clusterHub(cluster);
   for (const side of sides()) await hub.join(lab.host(side), side);
   await Promise.all(
-    sides().map((side) =>
-      startHubSidecar(hub, lab.host(side), { POTLUCK_OWNER: side, POTLUCK_HEAD_START: "0", POTLUCK_MODELS: "" }),
-    ),
+    sides().map(async (side) => {
+      sidecars[side] = await startHubSidecar(hub, lab.host(side), { POTLUCK_OWNER: side, POTLUCK_HEAD_START: "0" });
+    }),
   );
   expect(await pollUntil(() => rosterOnline(sides()), { timeoutMs: 120_000, intervalMs: 500 })).toBe(true);
   for (const side of sides()) await cluster.grant(side, grant, `grant-${side}`);
@@ -354,7 +356,7 @@ async function expectLedgerBalanced(attempts: Record<Side, Attempt[]>, report: s
   const wrong = [...byJob].filter(
     ([, rows]) => rows.filter((r) => r.kind === "hold").length !== 1 || closed(rows) !== 1,
   );
-  expect(wrong.slice(0, 5), report).toEqual([]);
+  expect(wrong.slice(0, 5), `${report}\n${await whatBecameOf(wrong.slice(0, 5).map(([job]) => job))}`).toEqual([]);
   const warmups = 1;
   for (const side of sides()) {
     const settles = [...byJob.values()].filter((rows) => rows.some((r) => r.kind === "settle" && r.account === side));
@@ -377,6 +379,19 @@ async function expectLedgerBalanced(attempts: Record<Side, Attempt[]>, report: s
   });
   expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
   expect(verify.stdout).toMatch(/ledger verifies/);
+}
+
+/** For a failure message: what the ledger refused, and what the sidecars logged about `jobs`. */
+async function whatBecameOf(jobs: readonly string[]): Promise<string> {
+  const refused = await ledgerDb<{ event_id: string; code: string; reason: string }[]>`
+    select event_id, code, reason from rejections order by id limit 20`;
+  const logged = sides().flatMap((side) =>
+    (sidecars[side]?.output() ?? "")
+      .split("\n")
+      .filter((line) => jobs.some((job) => line.includes(job)))
+      .map((line) => `${side}: ${line.slice(0, 400)}`),
+  );
+  return [...refused.map((r) => `refused ${r.event_id} ${r.code}: ${r.reason}`), ...logged].join("\n");
 }
 
 function sleep(ms: number): Promise<void> {
