@@ -29,7 +29,7 @@ export interface PromptLoopOptions {
 }
 
 /** Bounds: a prompt that has not answered in this long counts as failed; the loop never outlives maxMs. */
-const attemptTimeoutMs = 10_000;
+export const attemptTimeoutMs = 10_000;
 const loopMaxMs = 10 * 60_000;
 
 /**

@@ -6,7 +6,13 @@ import { Defaults, natsClusterConnectOptions, Roster, subjectsFor } from "@potlu
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { householdModel as model } from "../../src/demo/household-lab.js";
-import { failureSpans, startPromptLoop, type Attempt, type PromptLoop } from "../../src/demo/prompt-loop.js";
+import {
+  attemptTimeoutMs,
+  failureSpans,
+  startPromptLoop,
+  type Attempt,
+  type PromptLoop,
+} from "../../src/demo/prompt-loop.js";
 import {
   clusterHub,
   createLab,
@@ -81,7 +87,8 @@ const dbs = {
 
 beforeAll(async () => {
   lab = await createLab({ hosts: ["home", "guest"], mesh: false, extraHosts: [...natsHosts], rootLink: true });
-  pg = await startPrivatePostgres({ port: 55_900 + Math.floor(Math.random() * 90), listenIps: [lab.rootIp ?? ""] });
+  // A port range of this suite's own: cluster.test.ts takes 55400-55899, the cluster bench 55900-55989.
+  pg = await startPrivatePostgres({ port: 56_000 + Math.floor(Math.random() * 100), listenIps: [lab.rootIp ?? ""] });
   await pg.createDatabase(dbs.coordinator);
   await pg.createDatabase(dbs.ledger);
   cluster = await startCluster(lab, {
@@ -172,11 +179,11 @@ interface Fault {
 }
 
 /** Kills `part` (SIGKILL or a crash), waits downMs, brings it back, and waits until prompts are served again. */
-async function fault(name: string, kill: () => Promise<void>, start: () => Promise<void>): Promise<Fault> {
+async function fault(name: string, part: { kill(): Promise<void>; start(): Promise<void> }): Promise<Fault> {
   const downAt = Date.now();
-  await kill();
+  await part.kill();
   await sleep(downMs);
-  await start();
+  await part.start();
   const backAt = Date.now();
   await bothServedAfter(backAt);
   // A few quiet prompts more, so one fault's window never runs into the next one's.
@@ -208,47 +215,17 @@ describe("prompts between owners while the cluster's parts die", () => {
     const leaderNode = cluster.nats.find((n) => n.name === `nats-${leader}`);
     expect(leaderNode, `stream leader ${leader}`).toBeDefined();
     const nats = leaderNode as ClusterProcess;
-    faults.push(
-      await fault(
-        `${nats.name} (stream leader)`,
-        () => nats.kill(),
-        () => nats.start(),
-      ),
-    );
+    faults.push(await fault(`${nats.name} (stream leader)`, nats));
     notes.push(`sidecars on ${(await connected()).join(", ")}`);
     const homeNats = (await natsServerOf(lab.host("home"))) as ClusterProcess;
     expect(homeNats, "the NATS server home's sidecar is connected to").toBeDefined();
-    faults.push(
-      await fault(
-        `${homeNats.name} (home's server)`,
-        () => homeNats.kill(),
-        () => homeNats.start(),
-      ),
-    );
+    faults.push(await fault(`${homeNats.name} (home's server)`, homeNats));
     notes.push(`sidecars on ${(await connected()).join(", ")}`);
     const ledger = cluster.ledgers[0] as ClusterProcess;
-    faults.push(
-      await fault(
-        ledger.name,
-        () => ledger.kill(),
-        () => ledger.start(),
-      ),
-    );
+    faults.push(await fault(ledger.name, ledger));
     const coordinator = cluster.coordinators[0] as ClusterProcess;
-    faults.push(
-      await fault(
-        `${coordinator.name} (the sidecars')`,
-        () => coordinator.kill(),
-        () => coordinator.start(),
-      ),
-    );
-    faults.push(
-      await fault(
-        "PostgreSQL (crash)",
-        () => pg.stop("immediate"),
-        () => pg.start(),
-      ),
-    );
+    faults.push(await fault(`${coordinator.name} (the sidecars')`, coordinator));
+    faults.push(await fault("PostgreSQL (crash)", { kill: () => pg.stop("immediate"), start: () => pg.start() }));
     await sleep(quietMs);
 
     const attempts = Object.fromEntries(
@@ -308,7 +285,7 @@ function windowsOf(f: Fault, nextDownAt: number, attempts: Record<Side, Attempt[
   for (const side of sides()) {
     const last = attempts[side].at(-1)?.end ?? 0;
     for (const span of failureSpans(attempts[side])) {
-      if (span.from < f.downAt - 10_000 || span.from >= nextDownAt - 10_000) continue;
+      if (span.from < f.downAt - attemptTimeoutMs || span.from >= nextDownAt - attemptTimeoutMs) continue;
       row.failed[side] += span.failures;
       row.worstMs = Math.max(row.worstMs, (span.recoveredAt ?? last) - span.from);
       row.errors.push(...span.errors.slice(0, 2).map((e) => `${side}: ${e.slice(0, 160)}`));
