@@ -11,7 +11,7 @@ describe("prompt loop accounting", () => {
     const attempts = parseAttempts(`noise\n${lines}`);
     expect(attempts).toHaveLength(5);
     expect(failureSpans(attempts)).toEqual([
-      { from: 100, to: 250, failures: 2, errors: ["data-plane", "data-plane"] },
+      { from: 100, to: 250, failures: 2, errors: ["data-plane", "data-plane"], recoveredAt: 310 },
       { from: 400, to: 450, failures: 1, errors: ["data-plane"] },
     ]);
   });

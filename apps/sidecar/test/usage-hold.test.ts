@@ -1,9 +1,9 @@
 import type { InferStreamChunk } from "@potluck/protocol";
-import { describe, expect, it } from "vitest";
-import { heldStream, holdAmountFor, placeHold, type HeldJob } from "../src/usage/hold.js";
+import { describe, expect, it, vi } from "vitest";
+import { closeUnacknowledgedHold, heldStream, holdAmountFor, placeHold, type HeldJob } from "../src/usage/hold.js";
 import { promptTokensMax } from "../src/usage/observed.js";
 import { microCreditsFor } from "../src/usage/pricing.js";
-import type { UsageJob, UsagePublisher } from "../src/usage/publisher.js";
+import { usageEventFor, type UsageJob, type UsagePublisher } from "../src/usage/publisher.js";
 import { settledStream, type SettledJob } from "../src/usage/settle.js";
 
 // A job between owners: the requester holds before it, the server settles after it, and the
@@ -78,7 +78,41 @@ describe("the requester's hold", () => {
   });
 
   it("is refused to the job when JetStream never acknowledged it", async () => {
-    expect(await placeHold(publisher(false), job)).toBeUndefined();
+    expect(await placeHold(publisher(false), job, { pauseMs: 1 })).toBeUndefined();
+  });
+
+  it("is published again and voided when JetStream never acknowledged it, since it may be stored all the same", async () => {
+    // JetStream answers again from the third publish on (the first copy may or may not be stored).
+    const jobs: UsageJob[] = [];
+    const usage: UsagePublisher = { publishJob: async (j) => (jobs.push(j), jobs.length >= 3 && { seq: jobs.length }) };
+    expect(await placeHold(usage, job, { pauseMs: 1 })).toBeUndefined();
+    await vi.waitFor(() => expect(jobs.map((j) => j.side)).toEqual(["hold", "hold", "hold", "void"]), {
+      timeout: 5_000,
+    });
+    expect(jobs.map((j) => usageEventFor(j).eventId)).toEqual(["job-1:hold", "job-1:hold", "job-1:hold", "job-1:void"]);
+    expect(jobs[3]).toMatchObject({ ref: "job-1:hold", amount: holdMax, account: "home", counterparty: "eve" });
+  });
+
+  it("is voided again in the background when the void after a failed job was not acknowledged", async () => {
+    const jobs: UsageJob[] = [];
+    // The hold is acknowledged, the first void is not (NATS failing over), the next one is.
+    const usage: UsagePublisher = {
+      publishJob: async (j) => (jobs.push(j), jobs.length !== 2 && { seq: jobs.length }),
+    };
+    const hold = (await placeHold(usage, job))!;
+    await expect(drain(heldStream(peer(tokens(reply), 1), job, hold, usage))).rejects.toThrow("peer went away");
+    await vi.waitFor(() => expect(jobs.map((j) => j.side)).toEqual(["hold", "void", "void"]), { timeout: 10_000 });
+    expect(jobs[2]).toMatchObject({ ref: "job-1:hold", amount: hold.amount });
+  });
+
+  it("is left to the ledger's expiry when JetStream never answers within the rounds: no void of nothing", async () => {
+    const usage = publisher(false);
+    const log: string[] = [];
+    expect(await closeUnacknowledgedHold(usage, job, holdMax, { pauseMs: 1, log: (m) => log.push(m) })).toBe(false);
+    expect(new Set(usage.jobs.map((j) => j.side))).toEqual(new Set(["hold"]));
+    expect(usage.jobs.length).toBeGreaterThan(1);
+    expect(usage.jobs.length).toBeLessThanOrEqual(10);
+    expect(log.at(-1)).toMatch(/hold job-1:hold was never acknowledged nor voided/);
   });
 
   it("is left to the server when it settles no more than this machine observed: nothing else is published", async () => {

@@ -17,8 +17,19 @@ export interface PromptLoop {
   attempts(): Attempt[];
 }
 
+export interface PromptLoopOptions {
+  port: number;
+  model: string;
+  /** Pause after each answer before the next prompt (default 100 ms). */
+  gapMs?: number;
+  /** The reply's max_tokens (default 2). */
+  maxTokens?: number;
+  /** Pins every prompt to this machine (the request's `potluck.on`); default: the router chooses. */
+  on?: string;
+}
+
 /** Bounds: a prompt that has not answered in this long counts as failed; the loop never outlives maxMs. */
-const attemptTimeoutMs = 10_000;
+export const attemptTimeoutMs = 10_000;
 const loopMaxMs = 10 * 60_000;
 
 /**
@@ -26,10 +37,11 @@ const loopMaxMs = 10 * 60_000;
  * every `gapMs`, recorded one JSON line per attempt. It runs inside the host, so what it sees is
  * what a client on that machine sees; it stops when asked or after `loopMaxMs`.
  */
-export function startPromptLoop(host: LabHost, opts: { port: number; model: string; gapMs?: number }): PromptLoop {
+export function startPromptLoop(host: LabHost, opts: PromptLoopOptions): PromptLoop {
   const script = `
-const [port, model, gap, timeout, max] = process.argv.slice(1).map((v, i) => (i === 1 ? v : Number(v)));
-const body = JSON.stringify({ model, messages: [{ role: "user", content: "ping" }], max_tokens: 2 });
+const [port, model, gap, timeout, max, maxTokens] = process.argv.slice(1).map((v, i) => (i === 1 ? v : Number(v)));
+const on = process.argv[7];
+const body = JSON.stringify({ model, messages: [{ role: "user", content: "ping" }], max_tokens: maxTokens, ...(on ? { potluck: { on } } : {}) });
 const until = Date.now() + max;
 while (Date.now() < until) {
   const start = Date.now();
@@ -54,6 +66,8 @@ while (Date.now() < until) {
     String(opts.gapMs ?? 100),
     String(attemptTimeoutMs),
     String(loopMaxMs),
+    String(opts.maxTokens ?? 2),
+    opts.on ?? "",
   ]);
   const attempts = () => parseAttempts(proc.output());
   return {
@@ -84,6 +98,8 @@ export interface FailureSpan {
   to: number;
   failures: number;
   errors: string[];
+  /** The end of the first successful attempt after the span; absent while prompts still fail. */
+  recoveredAt?: number;
 }
 
 export function failureSpans(attempts: readonly Attempt[]): FailureSpan[] {
@@ -91,6 +107,7 @@ export function failureSpans(attempts: readonly Attempt[]): FailureSpan[] {
   let open: FailureSpan | undefined;
   for (const a of attempts) {
     if (a.ok) {
+      if (open !== undefined) open.recoveredAt = a.end;
       open = undefined;
       continue;
     }

@@ -23,7 +23,8 @@ export { delayMeshPath } from "./latency.js";
 export { describeLabs, hostCommand, liveCliLabs, ownCliLab } from "./cli-support.js";
 export { labNamespaces, labPids } from "./cleanup.js";
 export { hubPorts, hubStartMs, startHub, waitForOutput, type Hub, type StartHubOptions } from "./hub.js";
-export { startHubSidecar } from "./hub-sidecar.js";
+export { startHubSidecar, type SidecarHub } from "./hub-sidecar.js";
+export { clusterHub, type ClusterHub } from "./cluster-hub.js";
 export { probeNats } from "./nats-probe.js";
 export {
   type Identity,
@@ -61,6 +62,7 @@ export {
   type ClusterLab,
 } from "./cluster-lab.js";
 export {
+  createJoinToken,
   enrollSimMachine,
   startSimHeartbeats,
   startUsageLoad,

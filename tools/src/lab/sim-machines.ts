@@ -34,9 +34,7 @@ export async function enrollSimMachine(
   name: string,
   owner: string,
 ): Promise<SimMachine> {
-  const token = TokenCreated.parse(
-    await postJson(`${coordinatorUrl}/v1/tokens`, { owner }, { authorization: `Bearer ${adminSecret}` }),
-  ).token;
+  const token = await createJoinToken(coordinatorUrl, adminSecret, owner);
   const identity = generateIdentity();
   const wireguardPublicKey = randomBytes(32).toString("base64");
   EnrollResponse.parse(
@@ -49,6 +47,13 @@ export async function enrollSimMachine(
   );
   const privateKey = privateKeyFromPem(identity.privateKeyPem);
   return { name, owner, wireguardPublicKey, sign: (parts) => signRequest(parts, { machine: name, privateKey }) };
+}
+
+/** A join token for `owner`, made with the coordinator's admin secret (what `potluck token create` asks for). */
+export async function createJoinToken(coordinatorUrl: string, adminSecret: string, owner: string): Promise<string> {
+  return TokenCreated.parse(
+    await postJson(`${coordinatorUrl}/v1/tokens`, { owner }, { authorization: `Bearer ${adminSecret}` }),
+  ).token;
 }
 
 /** Every machine beats every `intervalMs` (a sidecar's HeartbeatTiming by default), signed. */

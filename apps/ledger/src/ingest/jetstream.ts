@@ -23,6 +23,15 @@ export const IngestLimits = {
    * batch is redelivered forever.
    */
   deliverMax: 100,
+  /**
+   * A settlement or void whose hold is not in the chain yet is delivered again after holdWaitMs,
+   * up to holdWaitDeliveries deliveries, before it is refused (unknown_hold): the hold can land
+   * after it when two ledgers share the consumer, or when a batch is redelivered (a ledger killed
+   * with it in hand, a failed append) after later batches were applied. Together four default ack
+   * waits, so such a hold arrives first; well under deliverMax.
+   */
+  holdWaitMs: 5_000,
+  holdWaitDeliveries: 24,
 } as const;
 
 /**
@@ -206,6 +215,7 @@ async function parseInto(
   }
   const event = fromUsage(parsed.data);
   if (verdict !== undefined) event.actor = verdict.owner;
+  if (m.info.deliveryCount < IngestLimits.holdWaitDeliveries) event.holdMayFollow = true;
   batch.events.push(event);
   batch.valid.push(m);
 }
@@ -230,9 +240,16 @@ async function applyBatch(
     );
     return applyAlone(ledger, batch, poisoned, log);
   });
+  const deferred = new Set<string>();
   for (const o of outcomes)
     if (o.status === "rejected")
       log({ eventId: o.eventId, code: o.refusal.code, reason: o.refusal.message }, "ingest: event refused (recorded)");
+    else if (o.status === "deferred") deferred.add(o.eventId);
+  if (deferred.size > 0)
+    log(
+      { events: [...deferred].slice(0, 10) },
+      "ingest: settlements or voids before their holds; delivered again later",
+    );
   const toPark = [...batch.invalid, ...poisoned];
   if (toPark.length > 0)
     await ledger.park(
@@ -246,7 +263,11 @@ async function applyBatch(
     );
   // Only now, with the batch committed, may the server forget these messages.
   const parkedMsgs = new Set(poisoned.map((p) => p.m));
-  for (const m of batch.valid) if (!parkedMsgs.has(m)) m.ack();
+  for (const [i, m] of batch.valid.entries()) {
+    if (parkedMsgs.has(m)) continue;
+    if (deferred.has(batch.events[i]?.eventId ?? "")) m.nak(IngestLimits.holdWaitMs);
+    else m.ack();
+  }
   for (const { m } of toPark) m.term();
 }
 

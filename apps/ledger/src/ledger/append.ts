@@ -12,7 +12,9 @@ export const APPEND_BATCH_MAX = 1000;
 export type AppendOutcome =
   | { eventId: string; status: "applied"; seq: number; hash: string }
   | { eventId: string; status: "duplicate"; seq: number }
-  | { eventId: string; status: "rejected"; refusal: Refusal };
+  | { eventId: string; status: "rejected"; refusal: Refusal }
+  /** Not applied and not recorded: its hold may still arrive (IncomingEvent.holdMayFollow); deliver it again later. */
+  | { eventId: string; status: "deferred"; refusal: Refusal };
 
 type Tx = Parameters<Parameters<LedgerDb["transaction"]>[0]>[0];
 
@@ -215,6 +217,10 @@ function plan(events: readonly IncomingEvent[], state: LoadedState, out: Planned
       continue;
     }
     const effect = judge(ev, rules);
+    if (!effect.ok && effect.refusal.code === "unknown_hold" && ev.holdMayFollow === true) {
+      out.outcomes.push({ eventId: ev.eventId, status: "deferred", refusal: effect.refusal });
+      continue;
+    }
     if (!effect.ok) {
       reject(out, ev, effect.refusal);
       continue;

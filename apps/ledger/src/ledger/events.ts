@@ -18,6 +18,13 @@ export interface IncomingEvent {
    * token) and for JetStream. A settlement's writer must be its hold's payee (see rules.ts).
    */
   actor?: string;
+  /**
+   * Set by the JetStream ingest while the message can still be redelivered: a settle or void
+   * whose hold is not in the chain yet is then deferred, not refused, because a hold can land
+   * after its settlement (two ledgers on one consumer, or a batch redelivered after a crash while
+   * later ones were applied). Absent: refused at once, as over HTTP.
+   */
+  holdMayFollow?: boolean;
   meta: string;
   /** Canonical JSON of the whole payload, and its SHA-256: same id + same hash = already applied. */
   payload: string;

@@ -59,7 +59,8 @@ export class Ledger {
     for (const o of out) {
       if (o.status === "applied") this.stats.applied += 1;
       else if (o.status === "duplicate") this.stats.duplicates += 1;
-      else this.stats.rejected.set(o.refusal.code, (this.stats.rejected.get(o.refusal.code) ?? 0) + 1);
+      else if (o.status === "rejected")
+        this.stats.rejected.set(o.refusal.code, (this.stats.rejected.get(o.refusal.code) ?? 0) + 1);
     }
     return out;
   }

@@ -292,7 +292,7 @@ export class Router {
       };
       // Work a trusted peer does is held from this owner's account first (usage/hold.ts); an own machine's is free.
       const held = { ...request, account: this.deps.owner, servedBy: peer, published };
-      const hold = kind === "own" ? undefined : await placeHold(this.deps.usage, held);
+      const hold = kind === "own" ? undefined : await placeHold(this.deps.usage, held, { log: this.deps.log });
       if (kind !== "own" && hold === undefined)
         throw new PotluckHttpError(
           503,

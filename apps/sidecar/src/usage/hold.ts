@@ -56,19 +56,93 @@ export interface PlacedHold {
 /**
  * Places the hold for a job between owners before the peer is asked, and waits for JetStream's
  * acknowledgement (the server settles a hold the ledger will see). Undefined: it could not be
- * published, and the job must not go to the peer.
+ * published, and the job must not go to the peer; the hold is then closed in the background
+ * (closeUnacknowledgedHold), since JetStream may have stored it all the same.
  */
-export async function placeHold(usage: UsagePublisher, job: HeldJob): Promise<PlacedHold | undefined> {
+export async function placeHold(
+  usage: UsagePublisher,
+  job: HeldJob,
+  options: UnacknowledgedHoldOptions = {},
+): Promise<PlacedHold | undefined> {
   const amount = holdAmountFor({ ...job, parameters: job.published?.parameters });
-  const published = await usage.publishJob(
-    event(job, "hold", amount, {
-      promptTokens: promptTokensMax(job.messages),
-      completionTokens: job.maxTokens,
-    }),
-  );
-  if (published === false) return undefined;
+  const published = await usage.publishJob(holdEvent(job, amount));
+  if (published === false) {
+    void closeUnacknowledgedHold(usage, job, amount, options);
+    return undefined;
+  }
   const eventId = usageEventId(job.jobId, "hold");
   return published === undefined ? { eventId, amount } : { eventId, amount, seq: published.seq };
+}
+
+export interface UnacknowledgedHoldOptions {
+  /** The wait between rounds (default closingPauseMs). */
+  pauseMs?: number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Rounds of publishing an event JetStream did not acknowledge, each one publish of the
+ * publisher's own (its attempts and acknowledgement wait), with a pause between: together well
+ * inside the usage stream's two-minute duplicate window (usageStreamConfig), so a copy already
+ * stored is recognised as one, and longer than a NATS server's failover.
+ */
+const closingRounds = 8;
+const closingPauseMs = 3_000;
+
+/**
+ * A hold JetStream never acknowledged may still be stored: the acknowledgement lost while the
+ * stream changed leader, or the message stored after the publisher stopped waiting. Its job never
+ * ran, but nothing would close it, and the payer's credits would stay held until the ledger's own
+ * expiry. So the same hold is published again (same message id) until JetStream answers, which
+ * is a duplicate of the stored copy or the first copy of one that never was, and then voided:
+ * the ledger sees a hold and its void either way, never a void of nothing. Resolves true once
+ * the void is acknowledged, false when the rounds run out (the ledger's expiry closes it then).
+ */
+export async function closeUnacknowledgedHold(
+  usage: UsagePublisher,
+  job: HeldJob,
+  amount: number,
+  options: UnacknowledgedHoldOptions = {},
+): Promise<boolean> {
+  const holdId = usageEventId(job.jobId, "hold");
+  const zero = { promptTokens: 0, completionTokens: 0 };
+  const closed = await publishInRounds(
+    usage,
+    [holdEvent(job, amount), event(job, "void", amount, zero, holdId)],
+    options,
+  );
+  options.log?.(
+    closed
+      ? `usage: hold ${holdId} was not acknowledged in time; published again and voided`
+      : `usage: hold ${holdId} was never acknowledged nor voided; the ledger's hold expiry closes it if it was stored`,
+  );
+  return closed;
+}
+
+/**
+ * Publishes `jobs` in order, each until JetStream acknowledges it, in at most closingRounds rounds
+ * (the first after one pause). True once the last is acknowledged; it never throws.
+ */
+async function publishInRounds(
+  usage: UsagePublisher,
+  jobs: readonly UsageJob[],
+  options: UnacknowledgedHoldOptions,
+): Promise<boolean> {
+  const { pauseMs = closingPauseMs, log } = options;
+  let next = 0;
+  for (let round = 1; round <= closingRounds && next < jobs.length; round++) {
+    await new Promise((r) => setTimeout(r, pauseMs));
+    try {
+      while (next < jobs.length && (await usage.publishJob(jobs[next] as UsageJob)) !== false) next += 1;
+    } catch (error) {
+      log?.(`usage: publishing again: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return next === jobs.length;
+}
+
+function holdEvent(job: HeldJob, amount: number): UsageJob {
+  return event(job, "hold", amount, { promptTokens: promptTokensMax(job.messages), completionTokens: job.maxTokens });
 }
 
 /**
@@ -104,7 +178,14 @@ export async function* heldStream(
   const close = async (side: "void" | "refund", amount: number, ref: string, why: string) => {
     closed = true;
     log?.(`usage: job ${job.jobId} served by ${job.servedBy.machine} (${job.servedBy.owner}): ${side} ${ref} (${why})`);
-    await usage.publishJob(event(job, side, amount, { promptTokens: 0, completionTokens: 0 }, ref));
+    const closing = event(job, side, amount, { promptTokens: 0, completionTokens: 0 }, ref);
+    // Not acknowledged (a NATS failover): published again in the background, or the hold stays open.
+    if ((await usage.publishJob(closing)) === false)
+      void publishInRounds(usage, [closing], { ...(log === undefined ? {} : { log }) }).then(
+        (sent) =>
+          sent ||
+          log?.(`usage: ${side} of job ${job.jobId} was never acknowledged; the ledger's hold expiry closes it`),
+      );
   };
   try {
     for await (const chunk of countingStream(stream, count)) {

@@ -33,7 +33,11 @@ export function natsUsagePublisher(options: {
  */
 export function natsHoldChecker(options: { nats: NatsConnection; prefix: string; lookupKey: KeyLookup }): HoldChecker {
   const stream = subjectsFor(options.prefix).usageStream.name;
-  const manager = jetstreamManager(options.nats);
+  // No API check at creation: it is one request made when NATS connects, and if JetStream does
+  // not answer then (a cluster still electing its meta leader, a server restarting) the manager
+  // stays rejected for the life of the process, and unhandled until the first read. Each read is
+  // its own request, failing alone (a 503 for that job) and working again once JetStream answers.
+  const manager = jetstreamManager(options.nats, { checkAPI: false });
   return streamHoldChecker({
     lookupKey: options.lookupKey,
     read: async (seq): Promise<ReceivedMessage | undefined> => {
