@@ -90,16 +90,18 @@ try {
       throw new Error(`coordinator ${i + 1} lists ${roster.machines.length} machines, not ${machinesN}`);
   const beats = startSimHeartbeats(nc, cluster.prefix, machines);
   await new Promise((r) => setTimeout(r, warmupMs));
-  const simBefore = { cpu: process.cpuUsage(), sent: beats.beats(), atMs: performance.now() };
   const before = await Promise.all(cluster.coordinators.map((c, i) => sample(c.proc().pid, i)));
+  // The bench process is the simulator (signing and publishing every beat), sampled over the same sleep.
+  const simBefore = { cpu: process.cpuUsage(), sent: beats.beats(), atMs: performance.now() };
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const after = await Promise.all(cluster.coordinators.map((c, i) => sample(c.proc().pid, i)));
   const simCpu = process.cpuUsage(simBefore.cpu);
+  const simSent = beats.beats() - simBefore.sent;
   const simulator = {
-    beatsSent: beats.beats() - simBefore.sent,
+    beatsSent: simSent,
     beatsDue: Math.round((machinesN * (performance.now() - simBefore.atMs)) / HeartbeatTiming.intervalMs),
-    cpuUsPerBeat: (simCpu.user + simCpu.system) / (beats.beats() - simBefore.sent),
+    cpuUsPerBeat: (simCpu.user + simCpu.system) / simSent,
   };
+  const after = await Promise.all(cluster.coordinators.map((c, i) => sample(c.proc().pid, i)));
   const online = await Promise.all(cluster.coordinatorUrls.map((url) => onlineCount(url)));
   beats.stop();
   const perCoordinator = before.map((b, i) => {
