@@ -11,8 +11,8 @@
 // --fill says how the machines get on the roster: `enroll` through the coordinators' HTTP API (a
 // join token each), or `seed`, their rows written straight into the coordinators' database
 // (tools/src/lab/sim-seed.ts). Every enrollment answers with the whole roster, so enrolling costs
-// O(N) per machine and thousands take most of an hour; the default is `enroll` up to
-// seedAboveMachines machines and `seed` above. What is measured (the beats) is the same either way.
+// O(N) per machine and 10,000 take tens of minutes; the default is `enroll` up to 1,000
+// machines (seedAboveMachines) and `seed` above. What is measured, the beats, is the same either way.
 //
 //   node --import tsx tools/bench/cluster/heartbeats.ts [--machines 1000] [--seconds 30] [--fill enroll|seed]
 //

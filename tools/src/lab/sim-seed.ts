@@ -7,9 +7,9 @@ import type { SimMachine } from "./sim-machines.js";
 /**
  * Simulated machines written straight into a coordinator's database, for benches that measure
  * something other than enrollment (heartbeat fan-in). Every enrollment answers with the whole
- * roster, so enrolling N machines one by one costs O(N²) and thousands take most of an hour;
+ * roster, so enrolling N machines one by one costs O(N²) and 10,000 take tens of minutes;
  * this writes the rows an enrollment writes (same columns, a real Ed25519 identity key each
- * machine then signs with, the next free mesh addresses) in one transaction that bumps the
+ * machine then signs with, mesh addresses above every one in use) in one transaction that bumps the
  * roster version once, as one enrollment would. Coordinators pick the rows up on their next
  * roster read (CoordinatorState.sync: the version moved, so the table is reloaded). No join
  * tokens are spent and no roster change is announced on NATS.
