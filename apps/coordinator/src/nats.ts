@@ -1,11 +1,30 @@
-import { Heartbeat, RosterChanged, subjectsFor } from "@potluck/protocol";
-import { ReplayCache, VerifyFailure, verifyMessage } from "@potluck/peer";
+import { CoordinatorLimits, Heartbeat, HeartbeatTiming, RosterChanged, subjectsFor } from "@potluck/protocol";
+import { ReplayCache, SigningLimits, VerifyFailure, verifyMessage } from "@potluck/peer";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "@potluck/service";
 import type { CoordinatorState, RosterEvents } from "./state.js";
 
 /** Distinct (machine, reason) pairs whose dropped heartbeats are logged; the counter counts them all. */
 const heartbeatWarningsMax = 1_000;
+
+/**
+ * Heartbeat nonces remembered at once. Every machine of a full roster beats once per
+ * HeartbeatTiming.intervalMs and each beat's nonce is kept for the signing window
+ * (SigningLimits.clockSkewMsMax): the beats of one window, plus the one being recorded (a machine's
+ * old nonces go only when it next beats), plus one for timer jitter. One machine's own maximum
+ * (SigningLimits.nonceSignerEntriesMax) comes on top, so a single machine beating far too often
+ * cannot fill it. The library's default holds fewer beats than a full roster sends in one window,
+ * and a full ReplayCache makes room by scanning every signer on every beat, which costs far more
+ * than verifying the beat (BENCHMARKS.md, heartbeat fan-in).
+ */
+export const heartbeatNoncesMax =
+  CoordinatorLimits.rosterMachinesMax * (Math.ceil(SigningLimits.clockSkewMsMax / HeartbeatTiming.intervalMs) + 2) +
+  SigningLimits.nonceSignerEntriesMax;
+
+/** The replay cache heartbeats are checked against: sized for a full roster (heartbeatNoncesMax). */
+export function heartbeatReplayCache(): ReplayCache {
+  return new ReplayCache(heartbeatNoncesMax);
+}
 
 /** Roster changes go out on `<root>.roster.changed`; core NATS, as machines also poll the roster. */
 export function natsRosterEvents(nc: NatsConnection, prefix: string, log?: Logger): RosterEvents {
@@ -36,7 +55,7 @@ export function subscribeHeartbeats(
 ): { rejected: () => number } {
   const subjects = subjectsFor(prefix);
   const subjectPrefix = subjects.heartbeatAll.slice(0, -1);
-  const replay = new ReplayCache();
+  const replay = heartbeatReplayCache();
   const warned = new Set<string>();
   let rejected = 0;
   const reject = (machine: string, failure: string, message: string) => {

@@ -1,3 +1,5 @@
+import { CoordinatorLimits } from "@potluck/protocol";
+
 /**
  * Every bound the peer library keeps, in one place: signing, calls to other sidecars, and the
  * roster. Each says why it has the value it has and how it relates to the others.
@@ -18,6 +20,12 @@ export const SigningLimits = {
    */
   nonceSignerEntriesMax: 10_000,
   nonceCharsMax: 64,
+  /**
+   * Imported identity keys kept (signing.ts): every machine of a full roster and some rotated keys.
+   * Smaller, a coordinator hearing a full roster's heartbeats in turn clears it every few beats and
+   * imports a key on every beat.
+   */
+  importedKeysMax: CoordinatorLimits.rosterMachinesMax + 1_024,
   signatureCharsMax: 128,
 } as const;
 

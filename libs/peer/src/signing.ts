@@ -231,12 +231,12 @@ export function publicKeyFromBase64(text: string): KeyObject | undefined {
 }
 
 /**
- * Imported keys by their base64 text. A JWK import costs about a fifth of an Ed25519 verify and a
- * roster has a handful of keys, so every signed peer request was paying it for nothing. Bounded:
- * cleared when full, since keys are cheap to import again.
+ * Imported keys by their base64 text. A JWK import costs about a tenth to a fifth of an Ed25519
+ * verify, and every signed peer request and heartbeat was paying it for nothing. Bounded: cleared
+ * when full, since keys are cheap to import again (SigningLimits.importedKeysMax).
  */
 const importedKeys = new Map<string, KeyObject>();
-const importedKeysMax = 1_024;
+const importedKeysMax = SigningLimits.importedKeysMax;
 
 function importedPublicKey(text: string): KeyObject | undefined {
   const cached = importedKeys.get(text);

@@ -69,3 +69,4 @@ export {
   type SimMachine,
   type UsageLoad,
 } from "./sim-machines.js";
+export { seedSimMachines } from "./sim-seed.js";
