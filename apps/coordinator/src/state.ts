@@ -20,6 +20,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { CoordinatorDb } from "./db/open.js";
 import {
   bumpRosterVersion,
+  countMachines,
   lockEnrollment,
   lowestFreeMeshIndex,
   readMachines,
@@ -141,6 +142,14 @@ export class CoordinatorState {
         await lockEnrollment(tx);
         const owner = await this.spendToken(tx, request);
         await this.assertUnique(tx, request);
+        // The roster is read up to this many machines: one enrolled past it would be on no roster,
+        // its heartbeats "unknown", with nothing said.
+        if ((await countMachines(tx)) >= CoordinatorLimits.rosterMachinesMax)
+          throw new PotluckHttpError(
+            409,
+            Code.rosterFull,
+            `the roster already holds its limit of ${CoordinatorLimits.rosterMachinesMax} machines; remove one before enrolling another`,
+          );
         const meshIndex = await lowestFreeMeshIndex(tx);
         if (!Number.isInteger(meshIndex) || meshIndex > CoordinatorLimits.meshAddressesMax) {
           throw new PotluckHttpError(409, Code.meshFull, `every address in ${Defaults.meshCidr} is taken`);

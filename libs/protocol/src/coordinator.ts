@@ -140,6 +140,8 @@ export const CoordinatorErrorCode = {
   nameTaken: "name_taken",
   keyTaken: "key_taken",
   meshFull: "mesh_full",
+  /** The roster holds CoordinatorLimits.rosterMachinesMax machines: one more would not be listed. */
+  rosterFull: "roster_full",
   machineUnknown: "machine_unknown",
   adminRequired: "admin_required",
   /** The join named an owner other than the one its token was issued for. */

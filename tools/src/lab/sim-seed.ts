@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { enrollLockKey } from "@potluck/coordinator";
 import { publicKeyToBase64, signRequest } from "@potluck/peer";
 import { CoordinatorLimits } from "@potluck/protocol";
 import postgres from "postgres";
@@ -62,7 +63,5 @@ export async function seedSimMachines(
   }
 }
 
-/** The coordinator's enrollment lock (apps/coordinator/src/db/queries.ts, enrollLockKey): keep the two equal. */
-const enrollLockKey = 0x706c_6b01;
 /** Rows per INSERT: 8 parameters each, far below PostgreSQL's 65,535 parameters per statement. */
 const insertBatchMax = 1_000;

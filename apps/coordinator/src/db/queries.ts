@@ -11,10 +11,16 @@ export type CoordinatorTx = Parameters<Parameters<CoordinatorDb["transaction"]>[
  * spending are serial across all coordinator processes sharing one database. The unique
  * constraints stay as the last line of defence.
  */
-const enrollLockKey = 0x706c_6b01; // "plk" + 1
+export const enrollLockKey = 0x706c_6b01; // "plk" + 1
 
 export async function lockEnrollment(tx: CoordinatorTx): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(${enrollLockKey})`);
+}
+
+/** Machines on the roster now, inside the enrollment lock: enrollment refuses one past the roster's limit. */
+export async function countMachines(tx: CoordinatorTx): Promise<number> {
+  const rows = rowsOf(await tx.execute(sql`select count(*)::int as n from ${machines}`));
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** The lowest free mesh offset (1-based), so addresses of removed machines are reused first. */
