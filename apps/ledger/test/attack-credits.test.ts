@@ -288,15 +288,23 @@ describe("an owner's machine cannot mint credits, and nobody can doctor balances
     );
   });
 
-  it("logs every 500 with its error", async () => {
-    // The database goes away under the service: the read fails inside the handler.
-    await service.database.close();
+  it("logs every 500 with its error, and answers a database that went away with 503", async () => {
+    // A fault inside the handler that no retry mends: the table the read needs is gone.
+    await sql`alter table balances rename to balances_gone`;
     const res = await fetch(`${url}/v1/balances/ann`);
     expect(res.status).toBe(500);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBeTruthy();
     expect(errors).toEqual([
       expect.objectContaining({ obj: expect.objectContaining({ path: "/v1/balances/ann", err: expect.anything() }) }),
     ]);
+    await sql`alter table balances_gone rename to balances`;
+    // The database goes away under the service: the caller may retry later, nothing is broken inside.
+    await service.database.close();
+    const gone = await fetch(`${url}/v1/balances/ann`);
+    expect(gone.status).toBe(503);
+    expect(gone.headers.get("retry-after")).toBe("1");
+    expect(((await gone.json()) as { error: { code: string } }).error.code).toBe("unavailable");
+    expect(errors).toHaveLength(1);
   });
 });
 
