@@ -17,7 +17,6 @@
 //   node --import tsx tools/bench/cluster/heartbeats.ts [--machines 1000] [--seconds 30] [--fill enroll|seed]
 //
 // Needs root. Prints a table and writes tools/bench/results/cluster-heartbeats.json.
-import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -31,13 +30,13 @@ import {
   Roster,
 } from "@potluck/protocol";
 import {
+  clusterDatabases,
   createLab,
   enrollSimMachine,
   seedSimMachines,
-  startCluster,
-  startPrivatePostgres,
-  startSimHeartbeats,
   type SimMachine,
+  startClusterOnPostgres,
+  startSimHeartbeats,
 } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 import { benchFlags } from "../common/args.js";
@@ -65,22 +64,18 @@ const ticksPerS = 100;
 const hosts = ["n1", "n2", "n3"] as const;
 
 const lab = await createLab({ hosts: [], mesh: false, extraHosts: [...hosts], rootLink: true });
-const pg = await startPrivatePostgres({ port: 55_900 + Math.floor(Math.random() * 90), listenIps: [lab.rootIp ?? ""] });
+// Nothing of the lab may outlive a cluster that did not come up.
+const { pg, cluster } = await startClusterOnPostgres(lab, { hosts: [...hosts] }).catch(async (error: unknown) => {
+  await lab.teardown();
+  throw error;
+});
 try {
-  const tag = randomBytes(3).toString("hex");
-  await pg.createDatabase(`coord_${tag}`);
-  await pg.createDatabase(`ledger_${tag}`);
-  const cluster = await startCluster(lab, {
-    hosts: [...hosts],
-    coordinatorDatabaseUrl: pg.url(`coord_${tag}`, lab.rootIp ?? ""),
-    ledgerDatabaseUrl: pg.url(`ledger_${tag}`, lab.rootIp ?? ""),
-  });
   const nc = await connect({ ...natsClusterConnectOptions(cluster.natsUrl), maxReconnectAttempts: -1 });
   const specs = Array.from({ length: machinesN }, (_, i) => ({ name: `m${i}`, owner: `house${i % 50}` }));
   const t0 = performance.now();
   const machines =
     fill === "seed"
-      ? await seedSimMachines(pg.url(`coord_${tag}`), specs)
+      ? await seedSimMachines(pg.url(clusterDatabases.coordinator), specs)
       : await enrollAll(cluster.coordinatorUrls, cluster.adminSecret, specs);
   const fillS = (performance.now() - t0) / 1000;
   // Both coordinators list every machine before the first beat (a read makes each reload a seeded roster).

@@ -1,10 +1,9 @@
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { natsClusterConnectOptions, Roster } from "@potluck/protocol";
 import { repoRoot } from "../lib/repo.js";
-import { startCluster } from "./cluster.js";
-import { destroyPostgresAt, startPrivatePostgres } from "./postgres.js";
+import { clusterDatabases, startClusterOnPostgres } from "./cluster-db.js";
+import { destroyPostgresAt } from "./postgres.js";
 import { pollUntil } from "./run.js";
 import { enrollSimMachine, startSimHeartbeats, type SimMachine } from "./sim-machines.js";
 import { listStates, ownerAlive, type ClusterLabState } from "./state.js";
@@ -24,8 +23,6 @@ export const clusterLabMachines = [
   { name: "home-b", owner: "home" },
   { name: "guest-a", owner: "guest" },
 ] as const;
-
-const databases = { coordinator: "potluck_coordinator", ledger: "potluck_ledger" } as const;
 
 /** Every coordinator lists every machine online within a few heartbeats; allow for a loaded machine. */
 const rosterOnlineMs = 120_000;
@@ -53,20 +50,13 @@ export async function startClusterLab(lab: Lab, signal: AbortSignal): Promise<Cl
     for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
   };
   try {
-    const pg = await startPrivatePostgres({ port: await freePort(), listenIps: [rootIp] });
+    const { pg, cluster } = await startClusterOnPostgres(lab, { hosts: [...clusterLabHosts] });
     undo.push(() => pg.destroy());
-    signal.throwIfAborted();
-    for (const db of Object.values(databases)) await pg.createDatabase(db);
-    const databaseUrls = {
-      coordinator: pg.url(databases.coordinator, rootIp),
-      ledger: pg.url(databases.ledger, rootIp),
-    };
-    const cluster = await startCluster(lab, {
-      hosts: [...clusterLabHosts],
-      coordinatorDatabaseUrl: databaseUrls.coordinator,
-      ledgerDatabaseUrl: databaseUrls.ledger,
-    });
     undo.push(() => cluster.stop());
+    const databaseUrls = {
+      coordinator: pg.url(clusterDatabases.coordinator, rootIp),
+      ledger: pg.url(clusterDatabases.ledger, rootIp),
+    };
     signal.throwIfAborted();
     // From the root namespace over the root link, reconnecting across the servers as a sidecar does.
     const nc = await connect({
@@ -168,18 +158,4 @@ async function rosterStates(url: string): Promise<{ name: string; owner: string;
   const res = await fetch(`${url}/v1/roster`, { signal: AbortSignal.timeout(rosterReadMs) });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   return Roster.parse(await res.json()).machines.map((m) => ({ name: m.name, owner: m.owner, state: m.state }));
-}
-
-/** A TCP port nothing listens on now, for the private PostgreSQL (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "0.0.0.0", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }

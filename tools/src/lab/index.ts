@@ -52,6 +52,7 @@ export {
   type ClusterProcess,
 } from "./cluster.js";
 export { startPrivatePostgres, type PrivatePostgres } from "./postgres.js";
+export { clusterDatabases, startClusterOnPostgres, type ClusterOnPostgres } from "./cluster-db.js";
 export {
   clusterHealthCommand,
   clusterLabHosts,

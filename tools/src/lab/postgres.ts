@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:net";
 import { appendFileSync, chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -30,8 +31,12 @@ const rootPrefix = "potluck-pg-";
 /** initdb and a first start on a loaded 2-core machine. */
 const pgStartS = 120;
 
-export async function startPrivatePostgres(options: { port: number; listenIps?: string[] }): Promise<PrivatePostgres> {
-  const { port, listenIps = [] } = options;
+/** `port` defaults to one the kernel says is free now. */
+export async function startPrivatePostgres(
+  options: { port?: number; listenIps?: string[] } = {},
+): Promise<PrivatePostgres> {
+  const { listenIps = [] } = options;
+  const port = options.port ?? (await freePort());
   // PostgreSQL refuses to run as root: the directory belongs to the postgres user.
   const root = mkdtempSync(join(tmpdir(), rootPrefix));
   const dataDir = join(root, "data");
@@ -109,4 +114,18 @@ function postgresUser(): { uid: number; gid: number } {
 
 async function asPostgres(what: string, argv: string[]): Promise<void> {
   await runOk(what, ["runuser", "-u", "postgres", "--", ...argv], { timeoutMs: (pgStartS + 30) * 1000 });
+}
+
+/** A TCP port nothing listens on now (the kernel picks it): suites need no port ranges of their own. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "0.0.0.0", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -7,19 +6,19 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addNatsServer,
+  type Cluster,
+  clusterDatabases,
   clusterPorts,
+  type ClusterProcess,
   createLab,
   enrollSimMachine,
-  pollUntil,
-  run,
-  startCluster,
-  startPrivatePostgres,
-  startUsageLoad,
-  type Cluster,
-  type ClusterProcess,
   type Lab,
+  pollUntil,
   type PrivatePostgres,
+  run,
   type SimMachine,
+  startClusterOnPostgres,
+  startUsageLoad,
 } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
@@ -45,24 +44,13 @@ let machine: SimMachine;
 const added: ClusterProcess[] = [];
 const connections: NatsConnection[] = [];
 let ledgerDb: postgres.Sql;
-const dbs = {
-  coordinator: `coord_${randomBytes(3).toString("hex")}`,
-  ledger: `ledger_${randomBytes(3).toString("hex")}`,
-};
 
 beforeAll(async () => {
   lab = await createLab({ hosts: [], mesh: false, extraHosts: [...firstHosts, ...grownHosts], rootLink: true });
-  pg = await startPrivatePostgres({ port: 55_400 + Math.floor(Math.random() * 500), listenIps: [lab.rootIp ?? ""] });
-  await pg.createDatabase(dbs.coordinator);
-  await pg.createDatabase(dbs.ledger);
-  cluster = await startCluster(lab, {
-    hosts: [...firstHosts],
-    coordinatorDatabaseUrl: pg.url(dbs.coordinator, lab.rootIp ?? ""),
-    ledgerDatabaseUrl: pg.url(dbs.ledger, lab.rootIp ?? ""),
-  });
+  ({ pg, cluster } = await startClusterOnPostgres(lab, { hosts: [...firstHosts] }));
   machine = await enrollSimMachine(cluster.coordinatorUrls[0] as string, cluster.adminSecret, "home-a", "home");
   await cluster.grant("home", 1_000_000, "grant-home");
-  ledgerDb = postgres(pg.url(dbs.ledger), { max: 2, onnotice: () => undefined });
+  ledgerDb = postgres(pg.url(clusterDatabases.ledger), { max: 2, onnotice: () => undefined });
 }, clusterUpMs);
 
 afterAll(async () => {
@@ -116,7 +104,7 @@ async function doctorHub(): Promise<{
       POTLUCK_NATS_URL: allHosts.map(natsUrlOf).join(","),
       POTLUCK_NATS_PREFIX: cluster.prefix,
       POTLUCK_LEDGER_CONSUMER: "ledger",
-      DATABASE_URL: pg.url(dbs.ledger),
+      DATABASE_URL: pg.url(clusterDatabases.ledger),
     },
     timeoutMs: 120_000,
   });

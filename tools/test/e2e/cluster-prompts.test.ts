@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -14,19 +13,19 @@ import {
   type PromptLoop,
 } from "../../src/demo/prompt-loop.js";
 import {
-  clusterHub,
-  createLab,
-  pollUntil,
-  run,
-  startCluster,
-  startHubSidecar,
-  startPrivatePostgres,
   type Cluster,
+  clusterDatabases,
+  clusterHub,
   type ClusterProcess,
+  createLab,
   type Lab,
   type LabHost,
   type LabProcess,
+  pollUntil,
   type PrivatePostgres,
+  run,
+  startClusterOnPostgres,
+  startHubSidecar,
 } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
@@ -80,28 +79,16 @@ let nc: NatsConnection;
 let ledgerDb: postgres.Sql;
 const loops: Partial<Record<Side, PromptLoop>> = {};
 const sidecars: Partial<Record<Side, LabProcess>> = {};
-const dbs = {
-  coordinator: `coord_${randomBytes(3).toString("hex")}`,
-  ledger: `ledger_${randomBytes(3).toString("hex")}`,
-};
 
 beforeAll(async () => {
   lab = await createLab({ hosts: ["home", "guest"], mesh: false, extraHosts: [...natsHosts], rootLink: true });
-  // A port range of this suite's own: cluster.test.ts takes 55400-55899, the cluster bench 55900-55989.
-  pg = await startPrivatePostgres({ port: 56_000 + Math.floor(Math.random() * 100), listenIps: [lab.rootIp ?? ""] });
-  await pg.createDatabase(dbs.coordinator);
-  await pg.createDatabase(dbs.ledger);
-  cluster = await startCluster(lab, {
-    hosts: [...natsHosts],
-    coordinatorDatabaseUrl: pg.url(dbs.coordinator, lab.rootIp ?? ""),
-    ledgerDatabaseUrl: pg.url(dbs.ledger, lab.rootIp ?? ""),
-  });
+  ({ pg, cluster } = await startClusterOnPostgres(lab, { hosts: [...natsHosts] }));
   nc = await connect({
     ...natsClusterConnectOptions(cluster.natsUrl),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
   });
-  ledgerDb = postgres(pg.url(dbs.ledger), { max: 2, onnotice: () => undefined });
+  ledgerDb = postgres(pg.url(clusterDatabases.ledger), { max: 2, onnotice: () => undefined });
   // Both machines enroll with, and read the roster from, the coordinator that will be killed.
   const hub = clusterHub(cluster);
   for (const side of sides()) await hub.join(lab.host(side), side);
@@ -351,7 +338,11 @@ async function expectLedgerBalanced(attempts: Record<Side, Attempt[]>, report: s
   const parked = await ledgerDb`select count(*)::int as n from parked`;
   expect([refused[0]?.n, parked[0]?.n], report).toEqual([0, 0]);
   const verify = await run([process.execPath, join(repoRoot, "bin/potluck.mjs"), "ledger", "verify"], {
-    env: { ...process.env, DATABASE_URL: pg.url(dbs.ledger), POTLUCK_LEDGER_KEY_FILE: cluster.ledgerKeyFile },
+    env: {
+      ...process.env,
+      DATABASE_URL: pg.url(clusterDatabases.ledger),
+      POTLUCK_LEDGER_KEY_FILE: cluster.ledgerKeyFile,
+    },
     timeoutMs: 300_000,
   });
   expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -6,18 +5,18 @@ import { natsClusterConnectOptions, Roster, subjectsFor } from "@potluck/protoco
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type Cluster,
+  clusterDatabases,
   createLab,
   enrollSimMachine,
+  type Lab,
   pollUntil,
+  type PrivatePostgres,
   run,
-  startCluster,
-  startPrivatePostgres,
+  type SimMachine,
+  startClusterOnPostgres,
   startSimHeartbeats,
   startUsageLoad,
-  type Cluster,
-  type Lab,
-  type PrivatePostgres,
-  type SimMachine,
 } from "../../src/lab/index.js";
 import { repoRoot } from "../../src/lib/repo.js";
 
@@ -42,27 +41,16 @@ let pg: PrivatePostgres;
 let cluster: Cluster;
 let nc: NatsConnection;
 let ledgerDb: postgres.Sql;
-const dbs = {
-  coordinator: `coord_${randomBytes(3).toString("hex")}`,
-  ledger: `ledger_${randomBytes(3).toString("hex")}`,
-};
 
 beforeAll(async () => {
   lab = await createLab({ hosts: [], mesh: false, extraHosts: [...hosts], rootLink: true });
-  pg = await startPrivatePostgres({ port: 55_400 + Math.floor(Math.random() * 500), listenIps: [lab.rootIp ?? ""] });
-  await pg.createDatabase(dbs.coordinator);
-  await pg.createDatabase(dbs.ledger);
-  cluster = await startCluster(lab, {
-    hosts: [...hosts],
-    coordinatorDatabaseUrl: pg.url(dbs.coordinator, lab.rootIp ?? ""),
-    ledgerDatabaseUrl: pg.url(dbs.ledger, lab.rootIp ?? ""),
-  });
+  ({ pg, cluster } = await startClusterOnPostgres(lab, { hosts: [...hosts] }));
   nc = await connect({
     ...natsClusterConnectOptions(cluster.natsUrl),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
   });
-  ledgerDb = postgres(pg.url(dbs.ledger), { max: 2, onnotice: () => undefined });
+  ledgerDb = postgres(pg.url(clusterDatabases.ledger), { max: 2, onnotice: () => undefined });
 }, clusterUpMs);
 
 afterAll(async () => {
@@ -211,7 +199,11 @@ describe("a community on a NATS cluster, with servers killed under load", () => 
     expect(watch.notOnline, diagnostics).toEqual([]);
 
     const verify = await run([process.execPath, join(repoRoot, "bin/potluck.mjs"), "ledger", "verify"], {
-      env: { ...process.env, DATABASE_URL: pg.url(dbs.ledger), POTLUCK_LEDGER_KEY_FILE: cluster.ledgerKeyFile },
+      env: {
+        ...process.env,
+        DATABASE_URL: pg.url(clusterDatabases.ledger),
+        POTLUCK_LEDGER_KEY_FILE: cluster.ledgerKeyFile,
+      },
       timeoutMs: 300_000,
     });
     expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
@@ -223,7 +215,7 @@ describe("a community on a NATS cluster, with servers killed under load", () => 
           ...process.env,
           POTLUCK_NATS_URL: cluster.natsUrl,
           POTLUCK_NATS_PREFIX: cluster.prefix,
-          DATABASE_URL: pg.url(dbs.ledger),
+          DATABASE_URL: pg.url(clusterDatabases.ledger),
         },
         timeoutMs: 120_000,
       });
