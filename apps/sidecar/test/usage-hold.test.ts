@@ -236,10 +236,14 @@ describe("the server's settlement", () => {
     expect(usage.jobs[0]?.amount).toBe(holdAmountFor({ messages, maxTokens: 16, parameters: 7e9 }));
   });
 
-  it("names no settlement when JetStream never acknowledged it, and settles nothing for a stream without a done chunk", async () => {
+  it("names a settlement JetStream did not acknowledge and publishes it again, and settles nothing for a stream without a done chunk", async () => {
     const failing = publisher(false);
     const out = await drain(settledStream(peer([done({ promptTokens: 5, completionTokens: 3 })]), settled, failing));
-    expect(out[0]).not.toHaveProperty("settlement");
+    // The work was done: the requester must not void the hold for a lost acknowledgement.
+    expect(out[0]).toMatchObject({ settlement: { eventId: "job-1:settle" } });
+    // Published again under the same id after a pause (rounds of 3 s): at least one retry follows.
+    await new Promise((r) => setTimeout(r, 3_500));
+    expect(failing.jobs.filter((j) => j.side === "settle").length).toBeGreaterThanOrEqual(2);
     const usage = publisher();
     await expect(drain(settledStream(peer(tokens(reply), 2), settled, usage))).rejects.toThrow();
     expect(usage.jobs).toEqual([]);

@@ -123,7 +123,7 @@ export async function closeUnacknowledgedHold(
  * Publishes `jobs` in order, each until JetStream acknowledges it, in at most closingRounds rounds
  * (the first after one pause). True once the last is acknowledged; it never throws.
  */
-async function publishInRounds(
+export async function publishInRounds(
   usage: UsagePublisher,
   jobs: readonly UsageJob[],
   options: UnacknowledgedHoldOptions,

@@ -1,5 +1,5 @@
 import type { ChatMessage, InferStreamChunk } from "@potluck/protocol";
-import { holdAmountFor } from "./hold.js";
+import { holdAmountFor, publishInRounds } from "./hold.js";
 import { microCreditsFor } from "./pricing.js";
 import { usageEventId, type UsagePublisher } from "./publisher.js";
 
@@ -29,7 +29,11 @@ export interface SettledJob {
  * the tokens this machine streamed at its published price, never above the hold (the same
  * bound the requester computed from the same request), waits for JetStream's acknowledgement and
  * names the settlement in the done chunk, so the requester can check it against what it received.
- * A publish that fails leaves the done chunk without one: the requester then voids the hold.
+ * A publish JetStream does not acknowledge (a stream changing leader) is still named, and
+ * published again under its id in the background (publishInRounds): the work was done, and a
+ * done chunk without a settlement would make the requester void the hold, leaving it unpaid (the
+ * cluster suite saw served prompts with no settlement). Never acknowledged at all, the hold stays
+ * open until the ledger's expiry voids it.
  * A stream that ends without a done chunk settles nothing (the requester voids).
  */
 export async function* settledStream(
@@ -50,7 +54,7 @@ export async function* settledStream(
       job.heldAmount ?? hold,
       microCreditsFor({ promptTokens, completionTokens, parameters }),
     );
-    const published = await usage.publishJob({
+    const settle = {
       jobId: job.jobId,
       side: "settle",
       account: job.account,
@@ -62,9 +66,8 @@ export async function* settledStream(
       parameters,
       amount,
       ref: job.holdEventId,
-    });
-    yield published === false
-      ? chunk
-      : { ...chunk, settlement: { eventId: usageEventId(job.jobId, "settle"), amount } };
+    } as const;
+    if ((await usage.publishJob(settle)) === false) void publishInRounds(usage, [settle], {});
+    yield { ...chunk, settlement: { eventId: usageEventId(job.jobId, "settle"), amount } };
   }
 }
