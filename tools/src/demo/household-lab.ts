@@ -6,15 +6,14 @@ import {
   type ExecResult,
   type Hub,
   hubPorts,
-  hubStartMs,
   type Lab,
   type LabHost,
   type LabProcess,
-  pollUntil,
   startHub,
+  startHubSidecar,
   waitForOutput,
 } from "../lab/index.js";
-import { repoRoot, serviceEntry } from "../lib/repo.js";
+import { repoRoot } from "../lib/repo.js";
 
 /**
  * The household of field note 1 in the lab: "hub" on the home LAN runs nats-server and the
@@ -76,32 +75,7 @@ async function setUp(lab: Lab, log: (message: string) => void): Promise<Househol
   }
   const sidecars = new Map<string, LabProcess>();
   const startSidecar = async (host: LabHost, extra: NodeJS.ProcessEnv) => {
-    const proc = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-      cwd: repoRoot,
-      env: env({
-        POTLUCK_MACHINE: host.name,
-        POTLUCK_OWNER: "home",
-        POTLUCK_DATA_DIR: hub.dataDir(host),
-        POTLUCK_COORDINATOR_URL: hub.coordinatorUrl,
-        POTLUCK_NATS_URL: hub.natsUrl,
-        POTLUCK_BIND: "0.0.0.0",
-        POTLUCK_THREADS: "1",
-        POTLUCK_CONTEXT_SIZE: "4096",
-        POTLUCK_PEER_MEMORY_ENABLED: "0",
-        ...machineEnv(host),
-        ...extra,
-      }),
-    });
-    sidecars.set(host.name, proc);
-    const ready = await pollUntil(
-      async () =>
-        (
-          await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })
-        ).stdout.includes('"ok"'),
-      { timeoutMs: hubStartMs, intervalMs: 500 },
-    );
-    if (!ready)
-      throw new Error(`sidecar on ${host.name} not ready within ${hubStartMs / 1000} s: ${proc.output().slice(-2000)}`);
+    sidecars.set(host.name, await startHubSidecar(hub, host, { ...machineEnv(host), ...extra }));
   };
   log("starting the sidecars: mac (no model), linux (tiny TEST model), windows (memory store)");
   await Promise.all(machineNames.map((n) => startSidecar(lab.host(n), {})));

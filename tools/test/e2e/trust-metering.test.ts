@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { verifyProofBundle } from "@potluck/ledger-proof";
 import type { LedgerEntry } from "@potluck/protocol";
@@ -14,6 +13,7 @@ import {
   type Lab,
   type LabHost,
   type LabProcess,
+  startHubSidecar,
 } from "../../src/lab/index.js";
 import { repoRoot, serviceEntry } from "../../src/lib/repo.js";
 
@@ -74,31 +74,7 @@ afterAll(async () => {
 }, 120_000);
 
 async function startSidecar(host: LabHost): Promise<void> {
-  mkdirSync(hub.dataDir(host), { recursive: true });
-  sidecars[host.name] = host.spawn("sidecar", [process.execPath, "--import", "tsx", serviceEntry.sidecar], {
-    cwd: repoRoot,
-    env: hub.env({
-      POTLUCK_PORT: String(sidecarPort),
-      POTLUCK_MACHINE: host.name,
-      POTLUCK_OWNER: owners[host.name],
-      POTLUCK_DATA_DIR: hub.dataDir(host),
-      POTLUCK_COORDINATOR_URL: hub.coordinatorUrl,
-      POTLUCK_NATS_URL: hub.natsUrl,
-      POTLUCK_BIND: "0.0.0.0",
-      POTLUCK_THREADS: "1",
-      POTLUCK_CONTEXT_SIZE: "4096",
-      POTLUCK_PEER_MEMORY_ENABLED: "0",
-      POTLUCK_HEAD_START: "0",
-    }),
-  });
-  const ready = await pollUntil(
-    async () =>
-      (
-        await host.exec(["curl", "-sf", `http://127.0.0.1:${sidecarPort}/health`], { timeoutMs: 5_000 })
-      ).stdout.includes('"ok"'),
-    { timeoutMs: upMs, intervalMs: 500 },
-  );
-  if (!ready) throw new Error(`sidecar on ${host.name}: ${sidecars[host.name]?.output().slice(-2000)}`);
+  sidecars[host.name] = await startHubSidecar(hub, host, { POTLUCK_OWNER: owners[host.name], POTLUCK_HEAD_START: "0" });
 }
 
 /** A call to the ledger on the hub (the write token only on writes); status and JSON body. */
